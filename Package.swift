@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Dependencies, each justified by what it saves us (every one costs CI build minutes on 2 cores):
+// - swift-argument-parser: the `moeserve` CLI (subcommands, typed flags, --help) without a hand parser.
+// - swift-log: the logging API every Swift server library speaks; our access log goes through it.
+// - Yams: `config/moeserve.yaml`; a YAML parser is not something to write by hand.
+let package = Package(
+    name: "MoEServe",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "moeserve", targets: ["moeserve"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        .executableTarget(
+            name: "moeserve",
+            dependencies: [
+                "OpenAIAPI", "HTTPCore", "Engine", "Model", "Tokenizer", "Device",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .target(
+            name: "OpenAIAPI",
+            dependencies: ["HTTPCore", "Engine", "Tokenizer", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "HTTPCore",
+            dependencies: [.product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "Engine",
+            dependencies: ["Model", "Tokenizer", "Device", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(name: "Model", dependencies: ["Device", "Tokenizer"]),
+        .target(name: "Tokenizer"),
+        // Kernels are optimised in debug builds too: unoptimised SIMD code is ~100× slower and would make
+        // the model tests take minutes.
+        .target(name: "Device", swiftSettings: [.unsafeFlags(["-O"])]),
+        .systemLibrary(
+            name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore"]),
+        .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "HTTPCore", "Engine", "Tokenizer"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Device", "Tokenizer"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Device", "Tokenizer"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Model"]),
+        .testTarget(name: "DeviceTests", dependencies: ["Device"]),
+    ]
+)

@@ -1,0 +1,126 @@
+import Foundation
+
+/// The CPU executor: fp32 activations, weights dequantised to fp32 at upload, SIMD matmul spread
+/// over all cores. Element-wise ops are cheap next to the matmuls, so they stay close to the
+/// reference loops.
+public final class CPUDevice: Device, @unchecked Sendable {
+    public let name = "cpu"
+    /// Detected at run time; kernels choose their path from it (see `CPUFeatures`).
+    public let features: CPUFeatures
+
+    public init() {
+        features = CPUFeatures.detect()
+    }
+
+    public func upload(_ tensor: HostTensor) throws -> DeviceWeight {
+        DeviceWeight(shape: tensor.shape, sourceType: tensor.dtype, values: tensor.toFloat32())
+    }
+
+    public func matmul(_ x: Matrix, _ w: DeviceWeight) -> Matrix {
+        SIMDKernels.matmul(x, w)
+    }
+
+    public func rmsNorm(_ x: Matrix, weight: DeviceWeight, eps: Float) -> Matrix {
+        precondition(weight.values.count == x.cols, "rmsNorm: weight has \(weight.values.count) values, x has \(x.cols) columns")
+        var y = x
+        let k = x.cols
+        x.data.withUnsafeBufferPointer { xp in
+            y.data.withUnsafeMutableBufferPointer { yp in
+                weight.values.withUnsafeBufferPointer { wp in
+                    for t in 0..<x.rows {
+                        let row = xp.baseAddress! + t * k
+                        let ss = SIMDKernels.dot(row, row, k)
+                        let scale = 1 / (ss / Float(k) + eps).squareRoot()
+                        for j in 0..<k { yp[t * k + j] = row[j] * scale * wp[j] }
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    public func rope(_ x: inout Matrix, heads: Int, headDim: Int, positions: [Int], theta: Float, style: RoPEStyle) {
+        let half = headDim / 2
+        let cols = x.cols
+        x.data.withUnsafeMutableBufferPointer { xp in
+            var cosT = [Float](repeating: 0, count: half), sinT = [Float](repeating: 0, count: half)
+            for t in 0..<positions.count {
+                for i in 0..<half {
+                    let a = ReferenceKernels.ropeAngle(position: positions[t], pair: i, headDim: headDim, theta: theta)
+                    cosT[i] = Foundation.cos(a)
+                    sinT[i] = Foundation.sin(a)
+                }
+                for h in 0..<heads {
+                    let base = t * cols + h * headDim
+                    for i in 0..<half {
+                        let (i0, i1) = style == .interleaved ? (base + 2 * i, base + 2 * i + 1) : (base + i, base + i + half)
+                        let (x0, x1) = (xp[i0], xp[i1])
+                        xp[i0] = x0 * cosT[i] - x1 * sinT[i]
+                        xp[i1] = x0 * sinT[i] + x1 * cosT[i]
+                    }
+                }
+            }
+        }
+    }
+
+    public func siluMul(gate: Matrix, up: Matrix) -> Matrix {
+        ReferenceKernels.siluMul(gate: gate, up: up)
+    }
+
+    public func add(_ a: inout Matrix, _ b: Matrix) {
+        precondition(a.data.count == b.data.count, "add: shapes differ")
+        for i in 0..<a.data.count { a.data[i] += b.data[i] }
+    }
+
+    public func embedding(_ ids: [Int], table: DeviceWeight) -> Matrix {
+        let k = table.cols
+        var y = [Float](repeating: 0, count: ids.count * k)
+        for (t, id) in ids.enumerated() {
+            precondition(id >= 0 && id < table.rows, "embedding: token id \(id) outside vocabulary of \(table.rows)")
+            for j in 0..<k { y[t * k + j] = table.values[id * k + j] }
+        }
+        return Matrix(rows: ids.count, cols: k, data: y)
+    }
+
+    public func attention(
+        q: Matrix, keys: UnsafeBufferPointer<Float>, values: UnsafeBufferPointer<Float>,
+        positions: [Int], shape: AttentionShape
+    ) -> Matrix {
+        let (h, g, d) = (shape.heads, shape.kvHeads, shape.headDim)
+        let kvStride = g * d
+        var out = [Float](repeating: 0, count: q.rows * h * d)
+        let rows = q.rows
+        q.data.withUnsafeBufferPointer { qp in
+            out.withUnsafeMutableBufferPointer { op in
+                let qb = qp.baseAddress!, ob = op.baseAddress!
+                let kb = keys.baseAddress!, vb = values.baseAddress!
+                // One work item per (token, head); each writes its own output slice.
+                Parallel.forEach(rows * h, minChunk: 4) { range in
+                    var scores = [Float](repeating: 0, count: (positions.max() ?? 0) + 1)
+                    for item in range {
+                        let (t, head) = (item / h, item % h)
+                        let kvHead = head / (h / g)
+                        let qrow = qb + t * h * d + head * d
+                        let visible = positions[t] + 1
+                        var m = -Float.infinity
+                        for s in 0..<visible {
+                            let v = SIMDKernels.dot(qrow, kb + s * kvStride + kvHead * d, d) * shape.scale
+                            scores[s] = v
+                            m = max(m, v)
+                        }
+                        var total: Float = 0
+                        for s in 0..<visible { scores[s] = Foundation.exp(scores[s] - m); total += scores[s] }
+                        let orow = ob + t * h * d + head * d
+                        let inv = 1 / total
+                        for s in 0..<visible {
+                            let p = scores[s] * inv
+                            let vrow = vb + s * kvStride + kvHead * d
+                            for j in 0..<d { orow[j] += p * vrow[j] }
+                        }
+                    }
+                }
+            }
+        }
+        return Matrix(rows: rows, cols: h * d, data: out)
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+
+/// Candidate tokens during sampling: ids with their logits, shrunk by each processor in turn.
+public struct Candidates: Sendable {
+    public var ids: [Int]
+    public var logits: [Float]
+    /// True once sorted by descending logit (top-k/top-p sort once and later steps reuse it).
+    public var sorted = false
+
+    public init(logits: [Float]) {
+        ids = Array(logits.indices)
+        self.logits = logits
+    }
+
+    mutating func sortDescending() {
+        guard !sorted else { return }
+        let order = ids.indices.sorted { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && ids[$0] < ids[$1]) }
+        ids = order.map { ids[$0] }
+        logits = order.map { logits[$0] }
+        sorted = true
+    }
+
+    /// Softmax of the current logits (max-subtracted, fp32).
+    func probabilities() -> [Float] {
+        let m = logits.max() ?? 0
+        var p = logits.map { Foundation.exp($0 - m) }
+        let total = p.reduce(0, +)
+        for i in p.indices { p[i] /= total }
+        return p
+    }
+}
+
+/// One step of the logits-processor chain.
+public protocol LogitsProcessor: Sendable {
+    func process(_ c: inout Candidates)
+}
+
+/// Divides logits by the temperature (> 0; 0 is handled as greedy before the chain runs).
+public struct Temperature: LogitsProcessor {
+    public let value: Float
+    public func process(_ c: inout Candidates) {
+        guard value != 1 else { return }
+        for i in c.logits.indices { c.logits[i] /= value }
+    }
+}
+
+/// Keeps the k most likely tokens.
+public struct TopK: LogitsProcessor {
+    public let k: Int
+    public func process(_ c: inout Candidates) {
+        guard k > 0, k < c.ids.count else { return }
+        c.sortDescending()
+        c.ids.removeSubrange(k...)
+        c.logits.removeSubrange(k...)
+    }
+}
+
+/// Keeps the smallest prefix of tokens (by probability) whose mass reaches p; always at least one.
+public struct TopP: LogitsProcessor {
+    public let p: Float
+    public func process(_ c: inout Candidates) {
+        guard p < 1 else { return }
+        c.sortDescending()
+        let probs = c.probabilities()
+        var mass: Float = 0
+        var keep = c.ids.count
+        for (i, q) in probs.enumerated() {
+            mass += q
+            if mass >= p { keep = i + 1; break }
+        }
+        c.ids.removeSubrange(keep...)
+        c.logits.removeSubrange(keep...)
+    }
+}
+
+/// Picks the next token from a row of logits according to `SamplingParams`.
+public struct Sampler: Sendable {
+    let processors: [any LogitsProcessor]
+    let greedy: Bool
+    var rng: SplitMix64
+
+    public init(params: SamplingParams) {
+        greedy = params.temperature == 0
+        var chain: [any LogitsProcessor] = [Temperature(value: params.temperature)]
+        if params.topK > 0 { chain.append(TopK(k: params.topK)) }
+        if params.topP < 1 { chain.append(TopP(p: params.topP)) }
+        processors = chain
+        rng = SplitMix64(seed: params.seed ?? UInt64.random(in: 0...UInt64.max))
+    }
+
+    /// Argmax with the lowest id winning ties, so greedy output is reproducible.
+    public static func argmax(_ logits: [Float]) -> Int {
+        var best = 0
+        for i in logits.indices where logits[i] > logits[best] { best = i }
+        return best
+    }
+
+    public mutating func sample(_ logits: [Float]) -> Int {
+        if greedy { return Self.argmax(logits) }
+        var c = Candidates(logits: logits)
+        for p in processors { p.process(&c) }
+        let probs = c.probabilities()
+        let u = rng.nextUnitFloat()
+        var acc: Float = 0
+        for (i, q) in probs.enumerated() {
+            acc += q
+            if u < acc { return c.ids[i] }
+        }
+        return c.ids[probs.count - 1]
+    }
+}

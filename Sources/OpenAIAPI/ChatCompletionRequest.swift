@@ -1,0 +1,144 @@
+/// One chat message after validation. `content` is the text (content-part arrays of text are joined).
+public struct ChatMessage: Sendable, Equatable {
+    public var role: String
+    public var content: String
+    public var name: String?
+
+    public init(role: String, content: String, name: String? = nil) {
+        self.role = role
+        self.content = content
+        self.name = name
+    }
+}
+
+/// A validated `POST /v1/chat/completions` body.
+public struct ChatCompletionRequest: Sendable, Equatable {
+    public var model: String
+    public var messages: [ChatMessage]
+    public var maxTokens: Int?
+    public var temperature: Double?
+    public var topP: Double?
+    public var topK: Int?
+    public var seed: Int?
+    public var stream: Bool
+    public var includeUsage: Bool
+    public var ignoreEOS: Bool
+    public var user: String?
+    /// Fields we do not know; accepted and logged, never silently acted on.
+    public var unknownFields: [String]
+
+    static let roles: Set<String> = ["system", "developer", "user", "assistant", "tool"]
+
+    /// Fields that change the result and are not implemented yet: rejected with 400 rather than ignored,
+    /// unless they carry their neutral value.
+    static let notYetSupported: KeyValuePairs<String, @Sendable (JSONInput) -> Bool> = [
+        "n": { $0 == .int(1) },
+        "stop": { _ in false },
+        "logprobs": { $0 == .bool(false) },
+        "top_logprobs": { _ in false },
+        "presence_penalty": { $0 == .int(0) || $0 == .double(0) },
+        "frequency_penalty": { $0 == .int(0) || $0 == .double(0) },
+        "repetition_penalty": { $0 == .int(1) || $0 == .double(1) },
+        "min_p": { $0 == .int(0) || $0 == .double(0) },
+        "logit_bias": { $0 == .object([:]) },
+        "tools": { $0 == .array([]) },
+        "tool_choice": { $0 == .string("none") },
+        "response_format": { $0 == .object(["type": .string("text")]) },
+        "stop_token_ids": { $0 == .array([]) },
+    ]
+
+    static let known: Set<String> = Set([
+        "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "seed",
+        "stream", "stream_options", "ignore_eos", "user", "parallel_tool_calls", "metadata", "store",
+    ]).union(notYetSupported.map(\.key))
+
+    public static func parse(_ body: [UInt8]) throws(APIError) -> ChatCompletionRequest {
+        let f = try FieldReader(try JSONInput.parse(body))
+        guard let model = try f.string("model") else {
+            throw APIError.invalid("you must provide a model parameter", param: "model", code: "missing_required_parameter")
+        }
+        guard let rawMessages = f.raw("messages") else {
+            throw APIError.invalid("'messages' is required", param: "messages", code: "missing_required_parameter")
+        }
+        guard case let .array(items) = rawMessages else { throw f.typeError("messages", "an array", rawMessages) }
+        guard !items.isEmpty else { throw APIError.invalid("'messages' must contain at least one message", param: "messages", code: "empty_array") }
+        var messages: [ChatMessage] = []
+        for (i, m) in items.enumerated() { messages.append(try parseMessage(m, index: i)) }
+
+        for (key, isNeutral) in notYetSupported {
+            if let v = f.raw(key), !isNeutral(v) {
+                throw APIError.invalid("'\(key)' is not supported by this server yet", param: key, code: "unsupported_parameter")
+            }
+        }
+        let legacyMaxTokens = try f.int("max_tokens", in: 1...Int(Int32.max))
+        let maxTokens = try f.int("max_completion_tokens", in: 1...Int(Int32.max)) ?? legacyMaxTokens
+        let stream = try f.bool("stream") ?? false
+        var includeUsage = false
+        if let so = f.raw("stream_options") {
+            guard stream else { throw APIError.invalid("'stream_options' is only allowed when 'stream' is true", param: "stream_options") }
+            includeUsage = try FieldReader(so, prefix: "stream_options").bool("include_usage") ?? false
+        }
+        return ChatCompletionRequest(
+            model: model, messages: messages, maxTokens: maxTokens,
+            temperature: try f.number("temperature", in: 0...2),
+            topP: try topP(f),
+            topK: try f.int("top_k", in: -1...Int(Int32.max)),
+            seed: try f.int("seed"),
+            stream: stream, includeUsage: includeUsage,
+            ignoreEOS: try f.bool("ignore_eos") ?? false,
+            user: try f.string("user"),
+            unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted()
+        )
+    }
+
+    static func topP(_ f: FieldReader) throws(APIError) -> Double? {
+        guard let p = try f.number("top_p", in: 0...1) else { return nil }
+        guard p > 0 else { throw APIError.invalid("'top_p' must be greater than 0", param: "top_p", code: "invalid_value") }
+        return p
+    }
+
+    static func parseMessage(_ value: JSONInput, index: Int) throws(APIError) -> ChatMessage {
+        let p = "messages[\(index)]"
+        let f = try FieldReader(value, prefix: p)
+        guard let role = try f.string("role") else {
+            throw APIError.invalid("'\(p).role' is required", param: "\(p).role", code: "missing_required_parameter")
+        }
+        guard roles.contains(role) else {
+            throw APIError.invalid("'\(p).role' must be one of \(roles.sorted().joined(separator: ", ")), got '\(role)'", param: "\(p).role", code: "invalid_value")
+        }
+        if f.raw("tool_calls") != nil {
+            throw APIError.invalid("'\(p).tool_calls' is not supported by this server yet", param: "\(p).tool_calls", code: "unsupported_parameter")
+        }
+        let content: String
+        switch f.raw("content") {
+        case nil:
+            guard role == "assistant" else {
+                throw APIError.invalid("'\(p).content' is required for role '\(role)'", param: "\(p).content", code: "missing_required_parameter")
+            }
+            content = ""
+        case let .string(s)?:
+            content = s
+        case let .array(parts)?:
+            var texts: [String] = []
+            for (j, part) in parts.enumerated() { texts.append(try textOfPart(part, path: "\(p).content[\(j)]")) }
+            content = texts.joined()
+        case let other?:
+            throw f.typeError("content", "a string or an array of content parts", other)
+        }
+        return ChatMessage(role: role, content: content, name: try f.string("name"))
+    }
+
+    static func textOfPart(_ value: JSONInput, path: String) throws(APIError) -> String {
+        let f = try FieldReader(value, prefix: path)
+        guard let type = try f.string("type") else {
+            throw APIError.invalid("'\(path).type' is required", param: "\(path).type", code: "missing_required_parameter")
+        }
+        guard type == "text" else {
+            throw APIError.invalid("content parts of type '\(type)' are not supported; this model accepts text only", param: "\(path).type", code: "unsupported_content_type")
+        }
+        guard let text = try f.string("text") else {
+            throw APIError.invalid("'\(path).text' is required", param: "\(path).text", code: "missing_required_parameter")
+        }
+        return text
+    }
+}

@@ -1,0 +1,46 @@
+import Engine
+import Foundation
+
+/// What the API needs from the engine: submit token ids, receive events, cancel.
+public protocol GenerationBackend: Sendable {
+    func submit(_ request: EngineRequest, onEvent: @escaping @Sendable (TokenEvent) -> Void)
+    func abort(_ id: String)
+}
+
+extension EngineLoop: GenerationBackend {}
+
+/// Turns chat messages into prompt token ids (chat template + tokenizer).
+public protocol ChatPrompting: Sendable {
+    func promptTokens(for messages: [ChatMessage]) throws -> [Int]
+}
+
+/// The model as the API presents it.
+public struct ServedModel: Sendable {
+    /// The id clients send as `model`.
+    public var id: String
+    public var created: Int
+    public var ownedBy: String
+    public var contextLength: Int
+
+    public init(id: String, created: Int = Int(Date().timeIntervalSince1970), ownedBy: String = "moeserve", contextLength: Int) {
+        self.id = id
+        self.created = created
+        self.ownedBy = ownedBy
+        self.contextLength = contextLength
+    }
+}
+
+/// Everything the routes need, wired once in `main`.
+public struct ServingContext: Sendable {
+    public var model: ServedModel
+    public var backend: any GenerationBackend
+    public var prompter: any ChatPrompting
+    public var systemFingerprint: String
+
+    public init(model: ServedModel, backend: any GenerationBackend, prompter: any ChatPrompting, systemFingerprint: String = "moeserve-0.1") {
+        self.model = model
+        self.backend = backend
+        self.prompter = prompter
+        self.systemFingerprint = systemFingerprint
+    }
+}

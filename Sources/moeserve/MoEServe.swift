@@ -1,0 +1,26 @@
+import ArgumentParser
+
+@main
+struct MoEServe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "moeserve",
+        abstract: "An OpenAI-compatible inference server for Mixture-of-Experts language models.",
+        subcommands: [Serve.self, Tokenize.self],
+        defaultSubcommand: Serve.self
+    )
+}
+
+/// Flags shared by the subcommands that load a configuration.
+struct ConfigOptions: ParsableArguments {
+    @Option(help: "YAML configuration file (default: config/moeserve.yaml when present).")
+    var config: String?
+
+    @Option(help: "Path of the model checkpoint (.gguf).")
+    var model: String?
+
+    @Option(name: .customLong("model-id"), help: "Model name clients send as `model`.")
+    var modelID: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String?
+}

@@ -1,0 +1,91 @@
+import Testing
+@testable import Device
+
+/// Every fast CPU kernel equals the portable reference within a stated tolerance.
+@Suite struct CPUKernelParityTests {
+    var rng = SystemRandomNumberGenerator()
+    let device = CPUDevice()
+
+    static func random(_ n: Int, seed: inout UInt64) -> [Float] {
+        (0..<n).map { _ in
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: seed >> 11) % 2000) / 1000 - 1
+        }
+    }
+
+    @Test(arguments: [(1, 64, 3), (7, 576, 130), (3, 100, 17), (2, 1, 5)])
+    func matmulMatchesReference(t: Int, k: Int, n: Int) {
+        var seed: UInt64 = UInt64(t * 1000 + k + n)
+        let x = Matrix(rows: t, cols: k, data: Self.random(t * k, seed: &seed))
+        let w = DeviceWeight(shape: [n, k], sourceType: .f32, values: Self.random(n * k, seed: &seed))
+        let fast = device.matmul(x, w), ref = ReferenceKernels.matmul(x, w)
+        #expect(fast.rows == t && fast.cols == n)
+        let err = zip(fast.data, ref.data).map { abs($0 - $1) }.max() ?? 0
+        #expect(err <= 1e-4 * Float(k).squareRoot(), "max error \(err)")
+    }
+
+    @Test func matmulRowsDoNotDependOnBatch() {
+        // Batch invariance: a row's result is bit-identical alone or among others.
+        var seed: UInt64 = 42
+        let x = Matrix(rows: 5, cols: 300, data: Self.random(1500, seed: &seed))
+        let w = DeviceWeight(shape: [70, 300], sourceType: .f32, values: Self.random(21000, seed: &seed))
+        let all = device.matmul(x, w)
+        for r in 0..<5 {
+            let one = device.matmul(Matrix(rows: 1, cols: 300, data: x.row(r)), w)
+            #expect(one.data == all.row(r))
+        }
+    }
+
+    @Test func rmsNormRopeAndAttentionMatchReference() {
+        var seed: UInt64 = 7
+        let (t, h, g, d) = (4, 6, 2, 16)
+        let x = Matrix(rows: t, cols: h * d, data: Self.random(t * h * d, seed: &seed))
+        let w = DeviceWeight(shape: [h * d], sourceType: .f32, values: Self.random(h * d, seed: &seed))
+        let n1 = device.rmsNorm(x, weight: w, eps: 1e-5), n2 = ReferenceKernels.rmsNorm(x, weight: w.values, eps: 1e-5)
+        #expect(zip(n1.data, n2.data).allSatisfy { abs($0 - $1) <= 1e-5 })
+
+        for style in [RoPEStyle.interleaved, .halves] {
+            var a = x, b = x
+            device.rope(&a, heads: h, headDim: d, positions: [0, 5, 9, 100], theta: 10000, style: style)
+            ReferenceKernels.rope(&b, heads: h, headDim: d, positions: [0, 5, 9, 100], theta: 10000, style: style)
+            #expect(a == b)
+            #expect(a.row(0) == x.row(0), "position 0 is not rotated")
+        }
+
+        let keys = Self.random(10 * g * d, seed: &seed), values = Self.random(10 * g * d, seed: &seed)
+        let shape = AttentionShape(heads: h, kvHeads: g, headDim: d, scale: 0.25)
+        let positions = [6, 7, 8, 9]
+        let fast = keys.withUnsafeBufferPointer { k in values.withUnsafeBufferPointer { v in
+            device.attention(q: x, keys: k, values: v, positions: positions, shape: shape) } }
+        let ref = keys.withUnsafeBufferPointer { k in values.withUnsafeBufferPointer { v in
+            ReferenceKernels.attention(q: x, keys: k, values: v, positions: positions, shape: shape) } }
+        #expect(zip(fast.data, ref.data).allSatisfy { abs($0 - $1) <= 1e-5 })
+    }
+
+    @Test func attentionIsCausal() {
+        // Changing a key beyond a query's position must not change that query's output.
+        var seed: UInt64 = 9
+        let d = 8
+        let q = Matrix(rows: 1, cols: d, data: Self.random(d, seed: &seed))
+        var keys = Self.random(4 * d, seed: &seed)
+        let values = Self.random(4 * d, seed: &seed)
+        let shape = AttentionShape(heads: 1, kvHeads: 1, headDim: d, scale: 1)
+        func run() -> [Float] {
+            keys.withUnsafeBufferPointer { k in values.withUnsafeBufferPointer { v in
+                device.attention(q: q, keys: k, values: v, positions: [1], shape: shape).data } }
+        }
+        let before = run()
+        for j in (2 * d)..<(4 * d) { keys[j] = 100 }
+        #expect(run() == before)
+    }
+
+    @Test func siluMulAndEmbedding() {
+        let g = Matrix(rows: 1, cols: 3, data: [0, 1, -2]), u = Matrix(rows: 1, cols: 3, data: [5, 2, 1])
+        let y = device.siluMul(gate: g, up: u)
+        #expect(y.data[0] == 0)
+        #expect(abs(y.data[1] - 2 * 0.7310586) < 1e-6)
+        #expect(abs(y.data[2] - (-2 * 0.11920292)) < 1e-6)
+        let table = DeviceWeight(shape: [3, 2], sourceType: .f32, values: [1, 2, 3, 4, 5, 6])
+        #expect(device.embedding([2, 0], table: table).data == [5, 6, 1, 2])
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import Logging
+import Testing
+@testable import Engine
+
+/// Collects one request's events and lets a test wait for the end.
+final class EventLog: @unchecked Sendable {
+    private let cond = NSCondition()
+    private var items: [TokenEvent] = []
+
+    func record(_ e: TokenEvent) { cond.lock(); items.append(e); cond.broadcast(); cond.unlock() }
+
+    /// Waits until a terminal event arrives (or 5 s pass) and returns everything received.
+    func waitForEnd() -> [TokenEvent] {
+        cond.lock()
+        defer { cond.unlock() }
+        let deadline = Date().addingTimeInterval(5)
+        while !items.contains(where: { if case .token = $0 { return false }; if case .text = $0 { return false }; return true }) {
+            if !cond.wait(until: deadline) { break }
+        }
+        return items
+    }
+}
+
+@Suite struct EngineLoopTests {
+    func engine(_ model: CountingModel = CountingModel(), stops: Set<Int> = []) -> EngineLoop {
+        // Token i decodes to the letter (97 + i % 26) so text events are checkable.
+        let e = EngineLoop(model: model, decodeBytes: { ids in ids.map { UInt8(97 + $0 % 26) } }, stopTokenIDs: stops,
+                           logger: Logger(label: "test"))
+        e.start()
+        return e
+    }
+
+    func run(_ e: EngineLoop, _ prompt: [Int], _ params: SamplingParams, id: String = UUID().uuidString) -> [TokenEvent] {
+        let log = EventLog()
+        e.submit(EngineRequest(id: id, promptTokenIDs: prompt, sampling: params)) { log.record($0) }
+        return log.waitForEnd()
+    }
+
+    @Test func greedyGenerationStopsAtMaxTokens() {
+        let e = engine()
+        defer { e.shutdown() }
+        let events = run(e, [1, 2, 3], SamplingParams(temperature: 0, maxTokens: 4))
+        #expect(events == [.token(id: 4, text: "e"), .token(id: 5, text: "f"), .token(id: 6, text: "g"), .token(id: 7, text: "h"),
+                           .finished(reason: .length, usage: Usage(promptTokens: 3, completionTokens: 4))])
+    }
+
+    @Test func stopTokenEndsWithoutBeingEmitted() {
+        let e = engine(stops: [6])
+        defer { e.shutdown() }
+        let events = run(e, [3], SamplingParams(temperature: 0, maxTokens: 10))
+        #expect(events == [.token(id: 4, text: "e"), .token(id: 5, text: "f"), .finished(reason: .stop, usage: Usage(promptTokens: 1, completionTokens: 2))])
+        // ignore_eos runs through the model's stop tokens.
+        let through = run(e, [3], SamplingParams(temperature: 0, maxTokens: 4, ignoreEOS: true))
+        #expect(through.last == .finished(reason: .length, usage: Usage(promptTokens: 1, completionTokens: 4)))
+        // A request's own stop ids apply too.
+        let own = run(e, [10], SamplingParams(temperature: 0, maxTokens: 9, stopTokenIDs: [12]))
+        #expect(own.last == .finished(reason: .stop, usage: Usage(promptTokens: 1, completionTokens: 1)))
+    }
+
+    @Test func contextLengthCapsGeneration() {
+        let e = engine(CountingModel(vocab: 50, context: 8))
+        defer { e.shutdown() }
+        let events = run(e, [0, 1, 2, 3, 4], SamplingParams(temperature: 0, maxTokens: 100))
+        #expect(events.last == .finished(reason: .length, usage: Usage(promptTokens: 5, completionTokens: 3)))
+    }
+
+    @Test func invalidRequestsFailClearly() {
+        let e = engine()
+        defer { e.shutdown() }
+        #expect(run(e, [], SamplingParams(maxTokens: 3)) == [.failed(message: "the prompt is empty")])
+        let tooLong = run(e, Array(repeating: 1, count: 64), SamplingParams(maxTokens: 3))
+        #expect(tooLong.count == 1)
+        if case let .failed(msg) = tooLong.first { #expect(msg.contains("64")) } else { Issue.record("expected failure") }
+    }
+
+    @Test func queuedRequestAbortsImmediatelyAndOthersContinue() {
+        let e = engine()
+        defer { e.shutdown() }
+        let first = EventLog(), second = EventLog()
+        e.submit(EngineRequest(id: "a", promptTokenIDs: [1], sampling: SamplingParams(temperature: 0, maxTokens: 40))) { first.record($0) }
+        e.submit(EngineRequest(id: "b", promptTokenIDs: [1], sampling: SamplingParams(temperature: 0, maxTokens: 5))) { second.record($0) }
+        e.abort("b")
+        #expect(second.waitForEnd().last == .finished(reason: .abort, usage: Usage(promptTokens: 1, completionTokens: 0)))
+        let a = first.waitForEnd()
+        #expect(a.last == .finished(reason: .length, usage: Usage(promptTokens: 1, completionTokens: 40)))
+    }
+
+    @Test func shutdownFailsLaterSubmissions() {
+        let e = engine()
+        e.shutdown()
+        #expect(run(e, [1], SamplingParams(maxTokens: 2)) == [.failed(message: "the engine is shutting down")])
+    }
+}
+
+@Suite struct SamplerTests {
+    @Test func greedyPicksArgmaxWithLowestIdOnTies() {
+        var s = Sampler(params: SamplingParams(temperature: 0))
+        #expect(s.sample([0, 3, 1, 3]) == 1)
+    }
+
+    @Test func sameSeedSameTokens() {
+        let logits: [Float] = (0..<100).map { Float($0 % 7) * 0.3 }
+        func draw(_ seed: UInt64) -> [Int] {
+            var s = Sampler(params: SamplingParams(temperature: 0.9, topP: 0.95, seed: seed))
+            return (0..<50).map { _ in s.sample(logits) }
+        }
+        #expect(draw(1) == draw(1))
+        #expect(draw(1) != draw(2))
+    }
+
+    @Test func samplingFollowsTheDistribution() {
+        // p(1) / p(0) = e^(ln 3) = 3 at temperature 1.
+        var s = Sampler(params: SamplingParams(temperature: 1, seed: 123))
+        let logits: [Float] = [0, Float(Foundation.log(3.0))]
+        let ones = (0..<20_000).filter { _ in s.sample(logits) == 1 }.count
+        #expect(abs(Double(ones) / 20_000 - 0.75) < 0.015)
+    }
+
+    @Test func topKAndTopPRestrictTheCandidates() {
+        let logits: [Float] = [5, 4, 3, 2, 1]
+        var k1 = Sampler(params: SamplingParams(temperature: 2, topK: 1, seed: 5))
+        #expect((0..<200).allSatisfy { _ in k1.sample(logits) == 0 })
+        var k2 = Sampler(params: SamplingParams(temperature: 5, topK: 2, seed: 5))
+        #expect(Set((0..<500).map { _ in k2.sample(logits) }) == [0, 1])
+        var p = Sampler(params: SamplingParams(temperature: 1, topP: 0.5, seed: 5))
+        #expect((0..<200).allSatisfy { _ in p.sample(logits) == 0 })   // p(0) ≈ 0.64 ≥ 0.5
+    }
+}

@@ -1,0 +1,67 @@
+import Testing
+@testable import OpenAIAPI
+
+@Suite struct ChatCompletionRequestTests {
+    func parse(_ json: String) throws(APIError) -> ChatCompletionRequest { try ChatCompletionRequest.parse(Array(json.utf8)) }
+
+    func error(_ json: String) -> APIError? {
+        do { _ = try parse(json); return nil } catch { return error }
+    }
+
+    @Test func parsesAFullRequest() throws {
+        let r = try parse(#"{"model":"m","messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}],"max_tokens":5,"temperature":0.5,"top_p":0.9,"top_k":40,"seed":7,"stream":true,"stream_options":{"include_usage":true},"n":1,"some_new_field":1}"#)
+        #expect(r.model == "m")
+        #expect(r.messages == [ChatMessage(role: "system", content: "s"), ChatMessage(role: "user", content: "ab")])
+        #expect(r.maxTokens == 5 && r.temperature == 0.5 && r.topP == 0.9 && r.topK == 40 && r.seed == 7)
+        #expect(r.stream && r.includeUsage)
+        #expect(r.unknownFields == ["some_new_field"])
+    }
+
+    @Test func maxCompletionTokensWins() throws {
+        #expect(try parse(#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":5,"max_completion_tokens":9}"#).maxTokens == 9)
+    }
+
+    /// (body, expected param, expected status)
+    static let invalid: [(String, String?)] = [
+        ("{bad json", nil),
+        ("[]", nil),
+        (#"{"messages":[{"role":"user","content":"x"}]}"#, "model"),
+        (#"{"model":"m"}"#, "messages"),
+        (#"{"model":"m","messages":[]}"#, "messages"),
+        (#"{"model":"m","messages":"hi"}"#, "messages"),
+        (#"{"model":"m","messages":[{"content":"x"}]}"#, "messages[0].role"),
+        (#"{"model":"m","messages":[{"role":"wizard","content":"x"}]}"#, "messages[0].role"),
+        (#"{"model":"m","messages":[{"role":"user"}]}"#, "messages[0].content"),
+        (#"{"model":"m","messages":[{"role":"user","content":5}]}"#, "messages[0].content"),
+        (#"{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}"#, "messages[0].content[0].type"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":3}"#, "temperature"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#, "temperature"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"top_p":0}"#, "top_p"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":0}"#, "max_tokens"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":2.5}"#, "max_tokens"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":1}"#, "stream"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream_options":{"include_usage":true}}"#, "stream_options"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":2}"#, "n"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"stop":"\n"}"#, "stop"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":true}"#, "logprobs"),
+    ]
+
+    @Test(arguments: invalid)
+    func rejectsWithOpenAIError(body: String, param: String?) {
+        guard let e = error(body) else { Issue.record("accepted: \(body)"); return }
+        #expect(e.status == 400)
+        #expect(e.type == "invalid_request_error")
+        #expect(e.param == param, "\(body)")
+        #expect(!e.message.isEmpty)
+    }
+
+    @Test func neutralValuesOfUnsupportedFieldsAreAccepted() throws {
+        let r = try parse(#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":1,"logprobs":false,"presence_penalty":0,"frequency_penalty":0.0,"temperature":null}"#)
+        #expect(r.temperature == nil)
+    }
+
+    @Test func errorJSONHasTheOpenAIShape() {
+        let e = APIError.invalid("bad \"thing\"\n", param: "x")
+        #expect(e.json.serialized() == #"{"error":{"message":"bad \"thing\"\n","type":"invalid_request_error","param":"x","code":null}}"#)
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+@testable import OpenAIAPI
+
+/// The API over real sockets with a scripted backend.
+@Suite struct RouterTests {
+    let chat = #"{"model":"test-model","messages":[{"role":"user","content":"hello"}],"temperature":0,"max_tokens":10}"#
+
+    @Test func nonStreamingCompletion() throws {
+        let s = try TestServer(backend: ScriptedBackend(texts: ["Hel", "lo", " wörld"]))
+        let r = try s.request("POST", "/v1/chat/completions", body: chat)
+        #expect(r.status == 200)
+        #expect(r.headers["content-type"] == "application/json")
+        let j = r.json
+        #expect((j["id"] as? String)?.hasPrefix("chatcmpl-") == true)
+        #expect(j["object"] as? String == "chat.completion")
+        #expect(j["model"] as? String == "test-model")
+        let choice = (j["choices"] as? [[String: Any]])?.first
+        #expect((choice?["message"] as? [String: Any])?["content"] as? String == "Hello wörld")
+        #expect((choice?["message"] as? [String: Any])?["role"] as? String == "assistant")
+        #expect(choice?["finish_reason"] as? String == "stop")
+        #expect(choice?.keys.contains("logprobs") == true)
+        let usage = j["usage"] as? [String: Int]
+        #expect(usage == ["prompt_tokens": 6, "completion_tokens": 3, "total_tokens": 9])
+        // What reached the engine: the prompt tokens and the sampling parameters the client sent.
+        let submitted = try #require(s.backend.submitted.first)
+        #expect(submitted.promptTokenIDs.count == 6)
+        #expect(submitted.sampling.temperature == 0 && submitted.sampling.maxTokens == 10)
+    }
+
+    @Test func streamingIsWellFormedSSE() throws {
+        let s = try TestServer(backend: ScriptedBackend(texts: ["Hel", "lo", "!"], finish: .length))
+        let body = chat.replacingOccurrences(of: "\"max_tokens\":10", with: "\"max_tokens\":10,\"stream\":true,\"stream_options\":{\"include_usage\":true}")
+        let r = try s.request("POST", "/v1/chat/completions", body: body)
+        #expect(r.status == 200)
+        #expect(r.headers["content-type"]?.hasPrefix("text/event-stream") == true)
+        let events = r.events
+        #expect(events.last == "[DONE]")
+        let chunks = events.dropLast().compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(chunks.count == events.count - 1)
+        #expect(Set(chunks.compactMap { $0["id"] as? String }).count == 1)
+        #expect(chunks.allSatisfy { $0["object"] as? String == "chat.completion.chunk" })
+        let choices = chunks.map { ($0["choices"] as? [[String: Any]]) ?? [] }
+        #expect((choices.first?.first?["delta"] as? [String: Any])?["role"] as? String == "assistant")
+        let text = choices.flatMap { $0 }.compactMap { ($0["delta"] as? [String: Any])?["content"] as? String }.joined()
+        #expect(text == "Hello!")
+        let finishes = choices.flatMap { $0 }.compactMap { $0["finish_reason"] as? String }
+        #expect(finishes == ["length"])
+        // The usage chunk comes last, with no choices.
+        #expect(choices.last?.isEmpty == true)
+        #expect((chunks.last?["usage"] as? [String: Int])?["completion_tokens"] == 3)
+    }
+
+    @Test func errorsHaveOpenAIShapeAndStatus() throws {
+        let s = try TestServer(backend: ScriptedBackend(texts: ["x"]), contextLength: 20)
+        let cases: [(String, String, String?, Int)] = [
+            ("POST", "/v1/chat/completions", "{bad json", 400),
+            ("POST", "/v1/chat/completions", #"{"model":"test-model"}"#, 400),
+            ("POST", "/v1/chat/completions", #"{"model":"other","messages":[{"role":"user","content":"x"}]}"#, 404),
+            // prompt of 6 tokens + max_tokens 15 > context 20
+            ("POST", "/v1/chat/completions", #"{"model":"test-model","messages":[{"role":"user","content":"hello"}],"max_tokens":15}"#, 400),
+            ("GET", "/v1/chat/completions", nil, 405),
+            ("GET", "/nope", nil, 404),
+            ("GET", "/v1/models/missing", nil, 404),
+        ]
+        for (method, path, body, status) in cases {
+            let r = try s.request(method, path, body: body)
+            #expect(r.status == status, "\(method) \(path) \(body ?? "")")
+            let err = r.json["error"] as? [String: Any]
+            #expect(err?["message"] is String, "\(path): \(r.body)")
+            #expect(err?["type"] is String)
+            #expect(err?.keys.contains("param") == true && err?.keys.contains("code") == true)
+        }
+        #expect(s.backend.submitted.isEmpty, "no invalid request reaches the engine")
+        let overflow = try s.request("POST", "/v1/chat/completions", body: cases[3].2)
+        let msg = (overflow.json["error"] as? [String: Any])?["message"] as? String ?? ""
+        #expect(msg.contains("6") && msg.contains("15") && msg.contains("20"))
+    }
+
+    @Test func defaultMaxTokensFillsTheContext() throws {
+        let s = try TestServer(backend: ScriptedBackend(texts: ["x"]), contextLength: 50)
+        _ = try s.request("POST", "/v1/chat/completions", body: #"{"model":"test-model","messages":[{"role":"user","content":"hello"}]}"#)
+        #expect(s.backend.submitted.first?.sampling.maxTokens == 44)
+    }
+
+    @Test func modelsAndHealth() throws {
+        let s = try TestServer(backend: ScriptedBackend(texts: []))
+        let list = try s.request("GET", "/v1/models")
+        #expect(list.status == 200)
+        let data = list.json["data"] as? [[String: Any]]
+        #expect(data?.first?["id"] as? String == "test-model")
+        #expect(data?.first?["object"] as? String == "model")
+        #expect(try s.request("GET", "/v1/models/test-model").json["id"] as? String == "test-model")
+        #expect(try s.request("GET", "/health").status == 200)
+    }
+
+    @Test func clientDisconnectAbortsTheRequest() throws {
+        let s = try TestServer(backend: ScriptedBackend(texts: Array(repeating: "tok", count: 200), delay: 0.01))
+        let body = chat.replacingOccurrences(of: "\"max_tokens\":10", with: "\"max_tokens\":10,\"stream\":true")
+        // Send the request and hang up without reading.
+        let text = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        try RawSocket.sendAndClose(port: s.port, Array(text.utf8))
+        let deadline = Date().addingTimeInterval(3)
+        while s.backend.aborted.isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        #expect(s.backend.aborted.count == 1)
+    }
+}
+
+extension RawSocket {
+    static func sendAndClose(port: Int, _ bytes: [UInt8]) throws {
+        // Reuse exchange's connect path with a zero-length read: close right after sending.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(what: "socket") }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { close(fd); throw Failure(what: "connect") }
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        Thread.sleep(forTimeInterval: 0.1)
+        close(fd)
+    }
+}

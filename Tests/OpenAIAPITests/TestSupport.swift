@@ -1,0 +1,152 @@
+import Engine
+import Foundation
+import HTTPCore
+import Logging
+@testable import OpenAIAPI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A backend that answers every request with the given tokens and texts (no model).
+final class ScriptedBackend: GenerationBackend, @unchecked Sendable {
+    let texts: [String]
+    let finish: FinishReason
+    private let lock = NSLock()
+    private var _submitted: [EngineRequest] = []
+    private var _aborted: [String] = []
+    let delay: TimeInterval
+
+    init(texts: [String], finish: FinishReason = .stop, delay: TimeInterval = 0) {
+        self.texts = texts
+        self.finish = finish
+        self.delay = delay
+    }
+
+    var submitted: [EngineRequest] { lock.lock(); defer { lock.unlock() }; return _submitted }
+    var aborted: [String] { lock.lock(); defer { lock.unlock() }; return _aborted }
+
+    func submit(_ request: EngineRequest, onEvent: @escaping @Sendable (TokenEvent) -> Void) {
+        lock.lock(); _submitted.append(request); lock.unlock()
+        let texts = self.texts, finish = self.finish, delay = self.delay
+        DispatchQueue.global().async {
+            for (i, t) in texts.enumerated() {
+                if delay > 0 { Thread.sleep(forTimeInterval: delay) }
+                if self.aborted.contains(request.id) {
+                    onEvent(.finished(reason: .abort, usage: Usage(promptTokens: request.promptTokenIDs.count, completionTokens: i)))
+                    return
+                }
+                onEvent(.token(id: i, text: t))
+            }
+            onEvent(.finished(reason: finish, usage: Usage(promptTokens: request.promptTokenIDs.count, completionTokens: texts.count)))
+        }
+    }
+
+    func abort(_ id: String) { lock.lock(); _aborted.append(id); lock.unlock() }
+}
+
+/// One token per message character count, so prompt length is checkable.
+struct CountingPrompter: ChatPrompting {
+    func promptTokens(for messages: [ChatMessage]) throws -> [Int] {
+        Array(repeating: 1, count: messages.map { $0.content.count + 1 }.reduce(0, +))
+    }
+}
+
+/// A running server on an ephemeral port with a scripted backend.
+final class TestServer {
+    let server: HTTPServer
+    let port: Int
+    let backend: ScriptedBackend
+
+    init(backend: ScriptedBackend, contextLength: Int = 100) throws {
+        self.backend = backend
+        let ctx = ServingContext(model: ServedModel(id: "test-model", created: 1_700_000_000, contextLength: contextLength),
+                                 backend: backend, prompter: CountingPrompter())
+        let router = OpenAIRouter(context: ctx, logger: Logger(label: "test"))
+        var config = HTTPServerConfiguration()
+        config.port = 0
+        server = HTTPServer(configuration: config, logger: Logger(label: "test"), handler: router.handler)
+        port = try server.start()
+    }
+
+    deinit { server.shutdown(gracePeriod: .seconds(1)) }
+
+    /// Sends one request with `Connection: close` and returns (status, headers, body).
+    func request(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) throws -> RawResponse {
+        var text = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+        for (k, v) in headers { text += "\(k): \(v)\r\n" }
+        if let body { text += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
+        text += "\r\n" + (body ?? "")
+        return RawResponse(try RawSocket.exchange(port: port, Array(text.utf8)))
+    }
+}
+
+struct RawResponse {
+    var status = 0
+    var headers: [String: String] = [:]
+    var body = ""
+
+    init(_ bytes: [UInt8]) {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let split = text.range(of: "\r\n\r\n") else { return }
+        let head = text[..<split.lowerBound].components(separatedBy: "\r\n")
+        status = Int(head.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
+        for line in head.dropFirst() {
+            if let c = line.firstIndex(of: ":") {
+                headers[line[..<c].lowercased()] = line[line.index(after: c)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        let rawBody = String(text[split.upperBound...])
+        body = headers["transfer-encoding"]?.lowercased() == "chunked" ? Self.dechunk(rawBody) : rawBody
+    }
+
+    static func dechunk(_ s: String) -> String {
+        var out = [UInt8]()
+        var bytes = Array(s.utf8)[...]
+        while let crlf = bytes.firstIndex(of: 13) {
+            let sizeLine = String(decoding: bytes[bytes.startIndex..<crlf], as: UTF8.self)
+            guard let size = Int(sizeLine.split(separator: ";").first ?? "", radix: 16), size > 0 else { break }
+            let start = crlf + 2
+            guard start + size <= bytes.endIndex else { break }
+            out += bytes[start..<(start + size)]
+            bytes = bytes[(start + size + 2)...]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    var json: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
+    }
+
+    /// `data:` payloads of an SSE body, in order.
+    var events: [String] {
+        body.components(separatedBy: "\n").filter { $0.hasPrefix("data: ") }.map { String($0.dropFirst(6)) }
+    }
+}
+
+enum RawSocket {
+    struct Failure: Error { let what: String }
+
+    /// Connects to 127.0.0.1:port, writes `bytes`, reads until the server closes (5 s timeout).
+    static func exchange(port: Int, _ bytes: [UInt8]) throws -> [UInt8] {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(what: "socket") }
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { throw Failure(what: "connect") }
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return out
+    }
+}
