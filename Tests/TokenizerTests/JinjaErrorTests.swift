@@ -74,6 +74,16 @@ struct JinjaErrorTests {
         #expect(error("{{ \(deep) }}")?.kind == .syntax)
     }
 
+    @Test func hostileSizesFailInsteadOfAllocating() throws {
+        #expect(error("{{ 'x'.center(100000000) }}")?.message.contains("too large") == true)
+        #expect(error("{{ {'a': 1}|tojson(indent=100000000) }}")?.message.contains("too large") == true)
+        #expect(error("{{ '%999999999d' % 1 }}")?.message.contains("too large") == true)
+        let doubling = "{% set ns = namespace(s='xxxxxxxxxxxxxxxx') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}"
+        #expect(error(doubling)?.message.contains("too large") == true)
+        let selfReference = "{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}"
+        #expect(error(selfReference) == nil)
+    }
+
     @Test func mutatingMethodsAreRefusedLikeTheSandbox() throws {
         let e = try #require(error("{% set x = [] %}{{ x.append(1) }}"))
         #expect(e.message.contains("unsafe"))

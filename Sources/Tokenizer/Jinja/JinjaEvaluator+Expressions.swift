@@ -96,7 +96,9 @@ extension Renderer {
             }
             return .bool(true)
         case .concat(let items):
-            return .string(try items.map { try eval($0, scope).pythonString }.joined())
+            let text = try items.map { try eval($0, scope).pythonString }.joined()
+            guard text.utf8.count <= limits.maxOutputBytes else { throw JinjaError.runtime("string result is too large") }
+            return .string(text)
         case .conditional(let test, let then, let otherwise):
             if try eval(test, scope).isTruthy { return try eval(then, scope) }
             return try otherwise.map { try eval($0, scope) } ?? .undefined

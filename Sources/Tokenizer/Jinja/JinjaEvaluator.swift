@@ -42,6 +42,8 @@ final class Scope: @unchecked Sendable {
         get { variables[name] }
         set { variables[name] = newValue }
     }
+
+    func removeAll() { variables.removeAll() }
 }
 
 /// The `loop` variable of one `for` iteration (jinja2's `LoopContext`).
@@ -112,6 +114,10 @@ final class Renderer {
     let now: @Sendable () -> Date
     private var iterations = 0
     private var callDepth = 0
+    /// Scopes captured by macros and namespaces made during the render. A macro stored in
+    /// the scope it captures is a reference cycle, so both are emptied when the render ends.
+    private var macroScopes: [Scope] = []
+    var createdNamespaces: [JinjaNamespace] = []
 
     init(limits: JinjaLimits, now: @escaping @Sendable () -> Date) {
         self.limits = limits
@@ -119,6 +125,10 @@ final class Renderer {
     }
 
     func render(_ nodes: [Node], context: [String: JinjaValue]) throws -> String {
+        defer {
+            for scope in macroScopes { scope.removeAll() }
+            for namespace in createdNamespaces { namespace.removeAll() }
+        }
         let root = Scope(parent: nil, variables: context)
         _ = try execute(nodes, Scope(parent: root))
         return output
@@ -160,6 +170,7 @@ final class Renderer {
             try assign(target, try applyFilters(filters, to: .string(text), scope), scope)
         case .macro(let definition):
             let macro = Macro(definition: definition, scope: scope)
+            macroScopes.append(scope)
             scope[definition.name] = .callable(JinjaCallable(name: definition.name, kind: .macro(macro)))
         case .callBlock(let call, let parameters, let body):
             let definition = MacroDefinition(name: "caller", parameters: parameters, body: body)

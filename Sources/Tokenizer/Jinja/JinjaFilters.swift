@@ -38,11 +38,12 @@ extension Renderer {
         case "replace":
             let a = try args.bind(["old", "new", "count"], function: name)
             let count = a[2].flatMap { $0 == .none ? nil : $0 }
-            return .string(PyStr.replace(value.pythonString, (a[0] ?? .undefined).pythonString,
-                                         (a[1] ?? .undefined).pythonString, count: try count.map { try int($0, name) } ?? -1))
+            return .string(try PyStr.replace(value.pythonString, (a[0] ?? .undefined).pythonString,
+                                             (a[1] ?? .undefined).pythonString, count: try count.map { try int($0, name) } ?? -1,
+                                             limit: limits.maxOutputBytes))
         case "center":
             let a = try args.bind(["width"], function: name)
-            return .string(PyStr.center(value.pythonString, width: try int(a[0] ?? .int(80), name)))
+            return .string(PyStr.center(value.pythonString, width: try PyStr.checkedWidth(try int(a[0] ?? .int(80), name))))
         case "indent":
             let a = try args.bind(["width", "first", "blank"], function: name)
             return .string(try indent(value.pythonString, a))
@@ -69,7 +70,7 @@ extension Renderer {
         switch a[1] {
         case nil, .none?: options.indent = nil
         case .string(let s)?: options.indent = s
-        case let v?: options.indent = String(repeating: " ", count: max(try int(v, "tojson"), 0))
+        case let v?: options.indent = String(repeating: " ", count: max(try PyStr.checkedWidth(try int(v, "tojson")), 0))
         }
         if let separators = a[2], separators != .none {
             let parts = try iterate(separators).map { try string($0, "tojson") }
@@ -119,7 +120,11 @@ extension Renderer {
     /// lines (unless `blank`).
     private func indent(_ s: String, _ a: [JinjaValue?]) throws -> String {
         let prefix: String
-        if case .string(let p)? = a[0] { prefix = p } else { prefix = String(repeating: " ", count: max(try int(a[0] ?? .int(4), "indent"), 0)) }
+        if case .string(let p)? = a[0] {
+            prefix = p
+        } else {
+            prefix = String(repeating: " ", count: max(try PyStr.checkedWidth(try int(a[0] ?? .int(4), "indent")), 0))
+        }
         let first = a[1]?.isTruthy ?? false
         let blank = a[2]?.isTruthy ?? false
         var lines = PyStr.splitLines(s + "\n")

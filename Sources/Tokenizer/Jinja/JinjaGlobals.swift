@@ -24,7 +24,9 @@ extension Renderer {
                 for (k, v) in object.pairs { attributes[k] = v }
             }
             for (k, v) in args.keyword { attributes[k] = v }
-            return .namespace(JinjaNamespace(attributes))
+            let namespace = JinjaNamespace(attributes)
+            createdNamespaces.append(namespace)
+            return .namespace(namespace)
         case "raise_exception":
             let message = (args.positional.first ?? args.keyword.first?.1 ?? .undefined).pythonString
             throw JinjaError(.raised, message)

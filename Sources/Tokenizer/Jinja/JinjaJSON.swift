@@ -123,7 +123,7 @@ extension JinjaValue {
     /// This value as compact JSON in Python's `json.dumps(..., ensure_ascii=False)` style.
     public func jsonString(indent: Int? = nil, sortKeys: Bool = false) throws -> String {
         var options = JinjaJSON.Options()
-        options.indent = indent.map { String(repeating: " ", count: $0) }
+        options.indent = try indent.map { String(repeating: " ", count: max(try PyStr.checkedWidth($0), 0)) }
         options.itemSeparator = indent == nil ? ", " : ","
         options.sortKeys = sortKeys
         return try JinjaJSON.encode(self, options: options)

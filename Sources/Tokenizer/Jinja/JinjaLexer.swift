@@ -284,12 +284,13 @@ struct JinjaLexer {
         tokens.append(Token(kind: kind, position: position(of: start)))
     }
 
+    /// Longest first, so `**` wins over `*`.
     private static let operators = ["//", "**", "==", "!=", ">=", "<=",
                                     "+", "-", "/", "*", "%", "~", "[", "]", "(", ")", "{", "}",
-                                    ">", "<", "=", ".", ":", "|", ",", ";"]
+                                    ">", "<", "=", ".", ":", "|", ",", ";"].map { Array($0.unicodeScalars) }
 
     private mutating func lexOperator(brackets: inout [Unicode.Scalar]) throws -> String {
-        guard let op = JinjaLexer.operators.first(where: { matches(Array($0.unicodeScalars), at: pos) }) else {
+        guard let op = JinjaLexer.operators.first(where: { matches($0, at: pos) }).map({ PyStr.string($0) }) else {
             throw JinjaError.syntax("unexpected char \(PythonString.repr(String(src[pos])))", at: position(of: pos))
         }
         let c = src[pos]

@@ -137,8 +137,8 @@ extension Renderer {
         case "swapcase": return .string(PyStr.swapCase(s))
         case "replace":
             let a = try args.bind(["old", "new", "count"], function: name)
-            return .string(PyStr.replace(s, try string(a[0] ?? .undefined, name), try string(a[1] ?? .undefined, name),
-                                         count: try int(a[2] ?? .int(-1), name)))
+            return .string(try PyStr.replace(s, try string(a[0] ?? .undefined, name), try string(a[1] ?? .undefined, name),
+                                             count: try int(a[2] ?? .int(-1), name), limit: limits.maxOutputBytes))
         case "join":
             let a = try args.bind(["iterable"], function: name)
             let parts = try iterate(a[0] ?? .undefined).enumerated().map { i, v -> String in
@@ -151,7 +151,7 @@ extension Renderer {
         case "format": return .string(try BraceFormat.format(s, args))
         case "center", "ljust", "rjust":
             let a = try args.bind(["width", "fillchar"], function: name)
-            let width = try int(a[0] ?? .undefined, name)
+            let width = try PyStr.checkedWidth(try int(a[0] ?? .undefined, name))
             let fill = try a[1].map { try string($0, name) } ?? " "
             if name == "center" { return .string(PyStr.center(s, width: width, fill: fill)) }
             return .string(PyStr.pad(s, width: width, fill: fill, leftAlign: name == "ljust"))
@@ -159,7 +159,7 @@ extension Renderer {
             let a = try args.bind(["width"], function: name)
             var spec = FormatSpec()
             spec.zeroPad = true
-            spec.width = try int(a[0] ?? .undefined, name)
+            spec.width = try PyStr.checkedWidth(try int(a[0] ?? .undefined, name))
             let signed = s.hasPrefix("-") || s.hasPrefix("+")
             let digits = PyStr.pad(String(s.dropFirst(signed ? 1 : 0)), width: spec.width - (signed ? 1 : 0), fill: "0", leftAlign: false)
             return .string((signed ? String(s.prefix(1)) : "") + digits)

@@ -19,8 +19,12 @@ enum Operators {
     static func binary(_ op: BinaryOp, _ a: JinjaValue, _ b: JinjaValue, limits: JinjaLimits) throws -> JinjaValue {
         if let x = a.number, let y = b.number { return try numeric(op, x, y) }
         switch (op, a, b) {
-        case let (.add, .string(x), .string(y)): return .string(x + y)
-        case let (.add, .array(x), .array(y)): return .array(x + y)
+        case let (.add, .string(x), .string(y)):
+            guard x.utf8.count + y.utf8.count <= limits.maxOutputBytes else { throw tooLarge("string") }
+            return .string(x + y)
+        case let (.add, .array(x), .array(y)):
+            guard x.count + y.count <= limits.maxIterations else { throw tooLarge("list") }
+            return .array(x + y)
         case (.add, .string, _), (.add, .array, _):
             throw JinjaError.runtime("can only concatenate \(a.typeName) (not \"\(b.typeName)\") to \(a.typeName)")
         case (.multiply, .string, _), (.multiply, .array, _):
@@ -54,6 +58,10 @@ enum Operators {
         default:
             throw JinjaError.runtime("can't multiply sequence")
         }
+    }
+
+    private static func tooLarge(_ what: String) -> JinjaError {
+        JinjaError.runtime("\(what) result is too large")
     }
 
     private static func overflow() -> JinjaError {

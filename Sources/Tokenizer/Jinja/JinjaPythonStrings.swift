@@ -90,19 +90,27 @@ enum PyStr {
     }
 
     static func strip(_ s: String, characters: String?, leading: Bool = true, trailing: Bool = true) -> String {
-        let text = scalars(s)
+        let text = s.unicodeScalars
         let set = characters.map { Set($0.unicodeScalars) }
         let strip = { (c: Unicode.Scalar) in set.map { $0.contains(c) } ?? PythonString.isSpace(c) }
-        var start = 0
-        var end = text.count
-        if leading { while start < end, strip(text[start]) { start += 1 } }
-        if trailing { while end > start, strip(text[end - 1]) { end -= 1 } }
-        return string(text[start..<end])
+        var start = text.startIndex
+        var end = text.endIndex
+        if leading { while start < end, strip(text[start]) { start = text.index(after: start) } }
+        if trailing {
+            while end > start, strip(text[text.index(before: end)]) { end = text.index(before: end) }
+        }
+        if start == text.startIndex, end == text.endIndex { return s }
+        return String(text[start..<end])
     }
 
-    static func replace(_ s: String, _ old: String, _ new: String, count: Int) -> String {
+    static func replace(_ s: String, _ old: String, _ new: String, count: Int, limit: Int = Int.max) throws -> String {
         let text = scalars(s)
         let target = scalars(old)
+        let occurrences = min(count < 0 ? Int.max : count, PyStr.count(text, target))
+        let growth = occurrences.multipliedReportingOverflow(by: new.unicodeScalars.count)
+        guard !growth.overflow, text.count + growth.partialValue <= limit else {
+            throw JinjaError.runtime("replace result is too large")
+        }
         var remaining = count < 0 ? Int.max : count
         var out = String.UnicodeScalarView()
         if target.isEmpty {
@@ -200,6 +208,14 @@ enum PyStr {
     }
 
     // MARK: - Padding
+
+    /// Widths beyond this are refused, so `'x'.center(10**12)` fails instead of allocating.
+    static let maxWidth = 1 << 20
+
+    static func checkedWidth(_ width: Int) throws -> Int {
+        guard width <= maxWidth else { throw JinjaError.runtime("width \(width) is too large (limit \(maxWidth))") }
+        return width
+    }
 
     /// `str.center`, with CPython's placement of the odd padding character.
     static func center(_ s: String, width: Int, fill: String = " ") -> String {

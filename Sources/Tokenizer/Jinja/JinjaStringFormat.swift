@@ -13,6 +13,8 @@ struct FormatSpec {
 
     /// Formats `value` (Python `format(value, spec)` for the common cases).
     func apply(to value: JinjaValue) throws -> String {
+        _ = try PyStr.checkedWidth(width)
+        _ = try PyStr.checkedWidth(precision ?? 0)
         let type = self.type ?? (value.number == nil || value.isBool ? "s" : nil)
         var body: String
         var numeric = false

@@ -13,7 +13,11 @@ extension JinjaValue {
     }
 
     /// Python `repr(value)`: how values appear inside printed lists and dicts.
-    public var pythonRepr: String {
+    public var pythonRepr: String { repr(depth: 0) }
+
+    /// NOTE: containers nested deeper than 200 levels (or a namespace that contains itself)
+    /// print as `...` instead of recursing without bound.
+    private func repr(depth: Int) -> String {
         switch self {
         case .undefined: return "Undefined"
         case .none: return "None"
@@ -21,11 +25,16 @@ extension JinjaValue {
         case .int(let i): return String(i)
         case .double(let d): return PythonFloat.repr(d)
         case .string(let s): return PythonString.repr(s)
-        case .array(let items): return "[" + items.map(\.pythonRepr).joined(separator: ", ") + "]"
+        case .array(let items):
+            guard depth < 200 else { return "[...]" }
+            return "[" + items.map { $0.repr(depth: depth + 1) }.joined(separator: ", ") + "]"
         case .object(let object):
-            let body = object.valuePairs.map { $0.key.pythonRepr + ": " + $0.value.pythonRepr }
+            guard depth < 200 else { return "{...}" }
+            let body = object.valuePairs.map { $0.key.repr(depth: depth + 1) + ": " + $0.value.repr(depth: depth + 1) }
             return "{" + body.joined(separator: ", ") + "}"
-        case .namespace(let ns): return "<Namespace " + JinjaValue.object(ns.snapshot).pythonRepr + ">"
+        case .namespace(let ns):
+            guard depth < 200 else { return "<Namespace ...>" }
+            return "<Namespace " + JinjaValue.object(ns.snapshot).repr(depth: depth + 1) + ">"
         case .callable(let c): return "<function \(c.name)>"
         }
     }

@@ -119,6 +119,9 @@ public final class JinjaNamespace: Sendable, Equatable {
     /// A snapshot of all attributes.
     public var snapshot: JinjaObject { lock.withLock { attributes } }
 
+    /// Drops all attributes (breaks reference cycles when a render ends).
+    func removeAll() { lock.withLock { attributes = JinjaObject() } }
+
     public static func == (lhs: JinjaNamespace, rhs: JinjaNamespace) -> Bool { lhs === rhs }
 }
 
