@@ -32,11 +32,11 @@ let package = Package(
         ),
         .target(
             name: "HTTPCore",
-            dependencies: [.product(name: "Logging", package: "swift-log")]
+            dependencies: ["COpenSSL", "CZlib", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "Engine",
-            dependencies: ["Model", "Tokenizer", "Device", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Model", "Tokenizer", "Device", "COpenSSL", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "Model", dependencies: ["Device", "Tokenizer"]),
         .target(name: "Tokenizer"),

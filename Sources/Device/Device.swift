@@ -28,11 +28,24 @@ public protocol Device: AnyObject, Sendable {
     /// y[t] = table[ids[t]] — table: [V, K], y: [T, K]
     func embedding(_ ids: [Int], table: DeviceWeight) -> Matrix
 
-    /// Causal scaled-dot-product attention of T new queries over S cached keys/values.
-    /// Query t sits at absolute position `positions[t]` and sees keys 0...positions[t].
-    /// q: [T, H·D]; keys, values: [S, G·D] (row-major, S ≥ max position + 1); result: [T, H·D]
-    func attention(
-        q: Matrix, keys: UnsafeBufferPointer<Float>, values: UnsafeBufferPointer<Float>,
-        positions: [Int], shape: AttentionShape
+    /// Paged KV memory on this device.
+    func makeKVStorage(layers: Int, blockCount: Int, blockSize: Int, width: Int) -> KVBlockStorage
+
+    /// Stores rows of `values` ([T, W]) into `slots` of one layer of the cache, at column `offset`
+    /// (W + offset ≤ cache.width). GQA models write K at offset 0 and V at offset G·D.
+    func writeCache(_ cache: KVBlockStorage, layer: Int, slots: [Int], values: Matrix, offset: Int)
+
+    /// Causal scaled-dot-product attention of one sequence's T new queries over its paged cache.
+    /// Query t sits at absolute position `positions[t]` and sees positions 0...positions[t], whose
+    /// keys are at column 0 and values at column G·D of their slots (GQA layout).
+    /// q: [T, H·D]; result: [T, H·D]
+    func pagedAttention(
+        q: Matrix, cache: KVBlockStorage, layer: Int, blockTable: [Int], positions: [Int], shape: AttentionShape
     ) -> Matrix
+}
+
+extension Device {
+    public func makeKVStorage(layers: Int, blockCount: Int, blockSize: Int, width: Int) -> KVBlockStorage {
+        KVBlockStorage(layers: layers, blockCount: blockCount, blockSize: blockSize, width: width)
+    }
 }

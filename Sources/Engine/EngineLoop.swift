@@ -1,45 +1,57 @@
+import Device
 import Foundation
 import Logging
 import Model
 import Tokenizer
 
-/// Owns all mutable engine state on one dedicated thread. Other threads only `submit` and `abort`;
-/// they never touch the model, its caches or the samplers.
+/// Sizes of the engine's KV memory and per-step limits.
+public struct EngineConfiguration: Sendable {
+    public var scheduler = SchedulerConfiguration()
+    /// Tokens per KV block.
+    public var blockSize = 16
+    /// Bytes of KV memory; the block count follows from the model's cache layout.
+    public var kvCacheBytes = 512 << 20
+    public var prefixCaching = true
+
+    public init(scheduler: SchedulerConfiguration = SchedulerConfiguration(), blockSize: Int = 16, kvCacheBytes: Int = 512 << 20,
+                prefixCaching: Bool = true) {
+        self.scheduler = scheduler
+        self.blockSize = blockSize
+        self.kvCacheBytes = kvCacheBytes
+        self.prefixCaching = prefixCaching
+    }
+}
+
+/// Owns all mutable engine state on one dedicated thread. Other threads only `submit` and `abort`
+/// (through a locked inbox); they never touch the model, the cache or the samplers.
 ///
-/// NOTE: walking-skeleton scheduling — requests run one at a time, first come first served, and an
-/// abort is honoured between steps. The continuous-batching issue replaces `runOne` with
-/// `Scheduler.schedule()` steps over many requests; the public surface stays.
+/// Each step: take new requests and aborts from the inbox → `Scheduler.schedule()` → one model
+/// forward over every scheduled chunk → sample where a chunk reached its request's end → emit events.
 public final class EngineLoop: @unchecked Sendable {
     public typealias EventHandler = @Sendable (TokenEvent) -> Void
 
-    struct Pending {
-        let request: EngineRequest
-        let onEvent: EventHandler
-    }
+    private let core: EngineCore
+    public var metrics: EngineMetrics { core.metrics }
 
-    private let model: any LanguageModel
-    private let decodeBytes: @Sendable ([Int]) -> [UInt8]
-    private let stopTokenIDs: Set<Int>
-    private let logger: Logger
-    private let condition = NSCondition()
-    // Guarded by `condition`:
-    private var queue: [Pending] = []
-    private var aborted: Set<String> = []
-    private var running: String?
+    private let inbox = NSCondition()
+    // Guarded by `inbox`:
+    private var incoming: [(EngineRequest, EventHandler)] = []
+    private var abortIDs: [String] = []
     private var stopping = false
     private var thread: Thread?
 
-    public init(model: any LanguageModel, decodeBytes: @escaping @Sendable ([Int]) -> [UInt8], stopTokenIDs: Set<Int>, logger: Logger) {
-        self.model = model
-        self.decodeBytes = decodeBytes
-        self.stopTokenIDs = stopTokenIDs
-        self.logger = logger
+    public init(model: any LanguageModel, decodeBytes: @escaping @Sendable ([Int]) -> [UInt8], stopTokenIDs: Set<Int>,
+                configuration: EngineConfiguration = EngineConfiguration(), logger: Logger) {
+        core = EngineCore(model: model, decodeBytes: decodeBytes, stopTokenIDs: stopTokenIDs, configuration: configuration, logger: logger)
     }
+
+    /// Tokens the KV memory holds.
+    public var kvCapacityTokens: Int { core.kvCapacityTokens }
 
     /// Starts the engine thread (idempotent).
     public func start() {
-        condition.lock()
-        defer { condition.unlock() }
+        inbox.lock()
+        defer { inbox.unlock() }
         guard thread == nil else { return }
         let t = Thread { [weak self] in self?.loop() }
         t.name = "moeserve-engine"
@@ -49,94 +61,55 @@ public final class EngineLoop: @unchecked Sendable {
 
     /// Queues a request; `onEvent` is called on the engine thread and must not block.
     public func submit(_ request: EngineRequest, onEvent: @escaping EventHandler) {
-        condition.lock()
+        inbox.lock()
         if stopping {
-            condition.unlock()
+            inbox.unlock()
             onEvent(.failed(message: "the engine is shutting down"))
             return
         }
-        queue.append(Pending(request: request, onEvent: onEvent))
-        condition.signal()
-        condition.unlock()
+        incoming.append((request, onEvent))
+        inbox.signal()
+        inbox.unlock()
     }
 
-    /// Stops a request: a queued one finishes at once with `.abort`, a running one at its next step.
+    /// Stops a request at the next step boundary; it finishes with `.abort` and frees its blocks.
     public func abort(_ id: String) {
-        condition.lock()
-        defer { condition.unlock() }
-        if let i = queue.firstIndex(where: { $0.request.id == id }) {
-            let p = queue.remove(at: i)
-            p.onEvent(.finished(reason: .abort, usage: Usage(promptTokens: p.request.promptTokenIDs.count, completionTokens: 0)))
-        } else if running == id {
-            aborted.insert(id)
-        }
+        inbox.lock()
+        abortIDs.append(id)
+        inbox.signal()
+        inbox.unlock()
     }
 
-    /// Requests waiting and running right now.
-    public var counts: (waiting: Int, running: Int) {
-        condition.lock()
-        defer { condition.unlock() }
-        return (queue.count, running == nil ? 0 : 1)
-    }
-
-    /// Fails everything queued, lets the running request stop at its next step, ends the thread.
+    /// Fails what is queued, aborts what runs, and ends the thread after the current step.
     public func shutdown() {
-        condition.lock()
+        inbox.lock()
         stopping = true
-        let dropped = queue
-        queue.removeAll()
-        if let r = running { aborted.insert(r) }
-        condition.broadcast()
-        condition.unlock()
-        for p in dropped { p.onEvent(.failed(message: "the engine is shutting down")) }
+        inbox.broadcast()
+        inbox.unlock()
     }
 
     private func loop() {
         while true {
-            condition.lock()
-            while queue.isEmpty && !stopping { condition.wait() }
-            if stopping && queue.isEmpty { condition.unlock(); return }
-            let next = queue.removeFirst()
-            running = next.request.id
-            condition.unlock()
+            inbox.lock()
+            while incoming.isEmpty && abortIDs.isEmpty && !stopping && !core.hasWork { inbox.wait() }
+            let newRequests = incoming, aborts = abortIDs, stop = stopping
+            incoming.removeAll()
+            abortIDs.removeAll()
+            inbox.unlock()
 
-            runOne(next)
-
-            condition.lock()
-            running = nil
-            aborted.remove(next.request.id)
-            condition.unlock()
-        }
-    }
-
-    private func isAborted(_ id: String) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return aborted.contains(id)
-    }
-
-    private func runOne(_ p: Pending) {
-        let req = p.request
-        var generation = Generation(request: req, contextLength: model.contextLength, stopTokenIDs: stopTokenIDs, decodeBytes: decodeBytes)
-        if let problem = generation.validationError {
-            p.onEvent(.failed(message: problem))
-            return
-        }
-        var cache = model.makeCache(capacity: req.promptTokenIDs.count + req.sampling.maxTokens)
-        var input = req.promptTokenIDs
-        let started = Date()
-        while true {
-            if isAborted(req.id) {
-                p.onEvent(.finished(reason: .abort, usage: generation.usage))
+            for (req, handler) in newRequests { core.add(req, onEvent: handler) }
+            for id in aborts { core.abort(id) }
+            if stop {
+                core.failAll("the engine is shutting down")
+                inbox.lock()
+                let late = incoming
+                incoming.removeAll()
+                inbox.unlock()
+                for (_, h) in late { h(.failed(message: "the engine is shutting down")) }
                 return
             }
-            let logits = model.forward(input, cache: &cache, logits: .last)
-            let step = generation.accept(logits: logits.data)
-            for e in step.events { p.onEvent(e) }
-            guard let next = step.nextInput else { break }
-            input = [next]
+            if core.hasWork { core.step() }
         }
-        let secs = Date().timeIntervalSince(started)
-        logger.debug("request done", metadata: ["id": "\(req.id)", "tokens": "\(generation.usage.completionTokens)", "seconds": "\(String(format: "%.3f", secs))"])
     }
+
 }

@@ -1,14 +1,17 @@
 import Tokenizer
 
-/// The per-request state of generation that does not depend on how steps are scheduled: sampler,
-/// detokeniser, counters, and the stop rules. The loop feeds it one row of logits per step.
+/// Per-request generation state that does not depend on scheduling: sampler, detokeniser, counters
+/// and the stop rules (stop tokens, stop strings, max tokens, context end).
 struct Generation {
     let request: EngineRequest
     let contextLength: Int
     let stopTokenIDs: Set<Int>
     var sampler: Sampler
     var detokenizer: IncrementalDetokenizer
+    var stopStrings: StopStringMatcher
     var generated: [Int] = []
+    /// Prompt tokens served from the prefix cache (reported in usage).
+    var cachedPromptTokens = 0
 
     init(request: EngineRequest, contextLength: Int, stopTokenIDs: Set<Int>, decodeBytes: @escaping @Sendable ([Int]) -> [UInt8]) {
         self.request = request
@@ -16,9 +19,12 @@ struct Generation {
         self.stopTokenIDs = request.sampling.ignoreEOS ? request.sampling.stopTokenIDs : stopTokenIDs.union(request.sampling.stopTokenIDs)
         sampler = Sampler(params: request.sampling)
         detokenizer = IncrementalDetokenizer(decodeBytes: decodeBytes)
+        stopStrings = StopStringMatcher(request.sampling.stopStrings)
     }
 
-    var usage: Usage { Usage(promptTokens: request.promptTokenIDs.count, completionTokens: generated.count) }
+    var usage: Usage {
+        Usage(promptTokens: request.promptTokenIDs.count, completionTokens: generated.count, cachedPromptTokens: cachedPromptTokens)
+    }
 
     /// Why this request cannot run at all, if it cannot.
     var validationError: String? {
@@ -30,36 +36,80 @@ struct Generation {
         return nil
     }
 
-    struct Step {
-        var events: [TokenEvent] = []
-        /// The token to feed next, or nil when the request finished.
-        var nextInput: Int?
-    }
-
-    /// Samples from `logits`, applies the stop rules, and says what to emit and whether to go on.
-    mutating func accept(logits: [Float]) -> Step {
-        let token = sampler.sample(logits)
-        var step = Step()
+    /// Samples from one row of logits and applies the stop rules: the events to emit, and whether
+    /// the request finished. A finished request's last event is `.finished`.
+    mutating func accept(logits: [Float]) -> (events: [TokenEvent], finished: Bool) {
+        let token = sampler.sample(logits, history: request.promptTokenIDs, generated: generated)
         if stopTokenIDs.contains(token) {
-            step.events.append(contentsOf: flush())
-            step.events.append(.finished(reason: .stop, usage: usage))
-            return step
+            return (flush() + [.finished(reason: .stop, usage: usage)], true)
         }
         generated.append(token)
-        step.events.append(.token(id: token, text: detokenizer.add(token)))
+        let (text, hitStop) = stopStrings.feed(detokenizer.add(token))
+        let lp = request.sampling.logprobs.map { TokenLogprobs.compute(logits: logits, token: token, k: $0) }
+        var events: [TokenEvent] = [.token(id: token, text: text, logprobs: lp)]
+        if hitStop { return (events + [.finished(reason: .stop, usage: usage)], true) }
         let atContextEnd = request.promptTokenIDs.count + generated.count >= contextLength
         if generated.count >= request.sampling.maxTokens || atContextEnd {
-            step.events.append(contentsOf: flush())
-            step.events.append(.finished(reason: .length, usage: usage))
-            return step
+            events += flush()
+            events.append(.finished(reason: .length, usage: usage))
+            return (events, true)
         }
-        step.nextInput = token
-        return step
+        return (events, false)
     }
 
-    /// Text held back inside an incomplete UTF-8 sequence is released as a token-less event at the end.
+    /// Text held back (an incomplete UTF-8 sequence, or a possible start of a stop string).
     private mutating func flush() -> [TokenEvent] {
-        let rest = detokenizer.flush()
+        let (tail, _) = stopStrings.feed(detokenizer.flush())
+        let rest = tail + stopStrings.drain()
         return rest.isEmpty ? [] : [.text(rest)]
+    }
+}
+
+/// Finds stop strings in streamed text, even when split across tokens. Text that might be the start
+/// of a stop string is held back until it is known not to be; the stop string itself is never emitted.
+struct StopStringMatcher {
+    let stops: [[Unicode.Scalar]]
+    let holdBack: Int
+    private var pending: [Unicode.Scalar] = []
+
+    init(_ stops: [String]) {
+        self.stops = stops.filter { !$0.isEmpty }.map { Array($0.unicodeScalars) }
+        holdBack = max(0, (self.stops.map(\.count).max() ?? 0) - 1)
+    }
+
+    /// Adds text; returns what is safe to emit, and whether a stop string completed (then the text
+    /// before it is returned and everything after is dropped).
+    mutating func feed(_ text: String) -> (String, Bool) {
+        guard !stops.isEmpty else { return (text, false) }
+        pending += text.unicodeScalars
+        if let cut = firstMatch() {
+            let out = String(String.UnicodeScalarView(pending[..<cut]))
+            pending.removeAll()
+            return (out, true)
+        }
+        let safe = max(0, pending.count - holdBack)
+        let out = String(String.UnicodeScalarView(pending[..<safe]))
+        pending.removeFirst(safe)
+        return (out, false)
+    }
+
+    /// Releases held-back text at the end of generation.
+    mutating func drain() -> String {
+        defer { pending.removeAll() }
+        return String(String.UnicodeScalarView(pending))
+    }
+
+    /// Start of the earliest stop-string occurrence in `pending`.
+    private func firstMatch() -> Int? {
+        var best: Int?
+        for s in stops where s.count <= pending.count {
+            for start in 0...(pending.count - s.count) where pending[start] == s[0] {
+                if pending[start..<(start + s.count)].elementsEqual(s) {
+                    if best == nil || start < best! { best = start }
+                    break
+                }
+            }
+        }
+        return best
     }
 }

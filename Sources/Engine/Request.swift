@@ -1,3 +1,5 @@
+import Foundation
+
 /// How to pick each next token, and when to stop.
 public struct SamplingParams: Sendable, Equatable {
     /// 0 means greedy (argmax).
@@ -14,6 +16,19 @@ public struct SamplingParams: Sendable, Equatable {
     public var stopTokenIDs: Set<Int> = []
     /// Keep generating through EOS (for benchmarks).
     public var ignoreEOS = false
+    /// Texts that end generation when they appear in the output (excluded from it).
+    public var stopStrings: [String] = []
+    /// Drop tokens whose probability is below `minP` × the top token's (0 = off).
+    public var minP: Float = 0
+    /// OpenAI penalties on tokens already generated: presence (flat) and frequency (per occurrence).
+    public var presencePenalty: Float = 0
+    public var frequencyPenalty: Float = 0
+    /// CTRL-style penalty on tokens in the prompt or output (1 = off).
+    public var repetitionPenalty: Float = 1
+    /// Added to the logits of these token ids.
+    public var logitBias: [Int: Float] = [:]
+    /// Report the chosen token's log-probability and this many most likely alternatives (nil = off).
+    public var logprobs: Int?
 
     public init(temperature: Float = 1, topP: Float = 1, topK: Int = 0, seed: UInt64? = nil, maxTokens: Int = 16,
                 stopTokenIDs: Set<Int> = [], ignoreEOS: Bool = false) {
@@ -32,11 +47,17 @@ public struct EngineRequest: Sendable {
     public var id: String
     public var promptTokenIDs: [Int]
     public var sampling: SamplingParams
+    /// Lower runs first under the priority policy; ties go to the earlier arrival.
+    public var priority: Int
+    /// Separates prefix-cache entries (e.g. per tenant): prompts only share cache with the same salt.
+    public var cacheSalt: String?
 
-    public init(id: String, promptTokenIDs: [Int], sampling: SamplingParams) {
+    public init(id: String, promptTokenIDs: [Int], sampling: SamplingParams, priority: Int = 0, cacheSalt: String? = nil) {
         self.id = id
         self.promptTokenIDs = promptTokenIDs
         self.sampling = sampling
+        self.priority = priority
+        self.cacheSalt = cacheSalt
     }
 }
 
@@ -55,20 +76,64 @@ public enum FinishReason: String, Sendable, Equatable {
 public enum TokenEvent: Sendable, Equatable {
     /// One generated token and the text that became complete with it (may be "" inside a
     /// multi-byte character).
-    case token(id: Int, text: String)
+    case token(id: Int, text: String, logprobs: TokenLogprobs? = nil)
     /// Text with no token of its own: the tail of an incomplete UTF-8 sequence released at the end.
     case text(String)
     case finished(reason: FinishReason, usage: Usage)
     case failed(message: String)
 }
 
+/// Log-probabilities (natural log, from the model's raw distribution) of a sampled token and of the
+/// most likely tokens at that step.
+public struct TokenLogprobs: Sendable, Equatable {
+    public var logprob: Float
+    /// Most likely first; ties by id.
+    public var top: [Candidate]
+
+    public struct Candidate: Sendable, Equatable {
+        public var id: Int
+        public var logprob: Float
+        public init(id: Int, logprob: Float) {
+            self.id = id
+            self.logprob = logprob
+        }
+    }
+
+    public init(logprob: Float, top: [Candidate]) {
+        self.logprob = logprob
+        self.top = top
+    }
+
+    /// log-softmax of `logits` at `token`, plus the `k` best.
+    public static func compute(logits: [Float], token: Int, k: Int) -> TokenLogprobs {
+        let m = logits.max() ?? 0
+        var total: Double = 0
+        for l in logits { total += Foundation.exp(Double(l - m)) }
+        let logZ = Float(Foundation.log(total)) + m
+        var top: [Candidate] = []
+        if k > 0 {
+            // Partial selection: keep a small sorted list instead of sorting the whole vocabulary.
+            for (i, l) in logits.enumerated() where top.count < k || l > top[top.count - 1].logprob {
+                let pos = top.firstIndex { l > $0.logprob } ?? top.count
+                top.insert(Candidate(id: i, logprob: l), at: pos)
+                if top.count > k { top.removeLast() }
+            }
+            for i in top.indices { top[i].logprob -= logZ }
+        }
+        return TokenLogprobs(logprob: logits[token] - logZ, top: top)
+    }
+}
+
 /// Token counts of one request.
 public struct Usage: Sendable, Equatable {
     public var promptTokens: Int
     public var completionTokens: Int
-    public init(promptTokens: Int, completionTokens: Int) {
+    /// Prompt tokens whose keys/values came from the prefix cache.
+    public var cachedPromptTokens: Int
+    public init(promptTokens: Int, completionTokens: Int, cachedPromptTokens: Int = 0) {
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
+        self.cachedPromptTokens = cachedPromptTokens
     }
     public var totalTokens: Int { promptTokens + completionTokens }
 }

@@ -1,21 +1,76 @@
 import Device
 
-/// Which positions of a forward pass need logits (the output head is the largest matmul; decode
-/// and sampling need only the last row).
-public enum LogitRows: Sendable {
+/// Which positions of a sequence chunk need logits (the output head is the largest matmul;
+/// sampling needs only the last row, reference tests want every row).
+public enum LogitRows: Sendable, Equatable {
+    case none
     case last
     case all
 }
 
-/// A causal language model the engine can run: tokens in, logits out, state in a `KVCache`.
+/// One sequence's share of a forward pass: its new tokens, where they start, and where its cache lives.
+public struct SequenceChunk: Sendable, Equatable {
+    /// Tokens to run, at positions startPosition..<startPosition + tokens.count.
+    public var tokens: [Int]
+    public var startPosition: Int
+    /// The sequence's cache blocks; must cover every position up to the chunk's last.
+    public var blockTable: [Int]
+    public var logits: LogitRows
+
+    public init(tokens: [Int], startPosition: Int, blockTable: [Int], logits: LogitRows) {
+        self.tokens = tokens
+        self.startPosition = startPosition
+        self.blockTable = blockTable
+        self.logits = logits
+    }
+
+    public var positions: Range<Int> { startPosition..<(startPosition + tokens.count) }
+}
+
+/// Everything one model step runs: chunks of several sequences, flattened into one pass.
+public struct ForwardBatch: Sendable, Equatable {
+    public var chunks: [SequenceChunk]
+    public init(_ chunks: [SequenceChunk]) { self.chunks = chunks }
+    public var tokenCount: Int { chunks.reduce(0) { $0 + $1.tokens.count } }
+}
+
+/// What one token occupies in the cache of one layer.
+public struct KVCacheLayout: Sendable, Equatable {
+    public var layers: Int
+    /// Floats per token per layer (GQA: 2·G·D; MLA: kv_lora_rank + rope dim).
+    public var width: Int
+    public init(layers: Int, width: Int) {
+        self.layers = layers
+        self.width = width
+    }
+}
+
+/// A causal language model the engine can run: token chunks in, logits out, state in paged KV memory.
 public protocol LanguageModel: AnyObject, Sendable {
     var vocabularySize: Int { get }
     /// Longest sequence (prompt + generated) the model supports.
     var contextLength: Int { get }
     var device: any Device { get }
-    /// An empty cache able to hold `capacity` positions.
-    func makeCache(capacity: Int) -> KVCache
-    /// Runs `tokens` at positions cache.count..<cache.count+T, appends their keys/values to the
-    /// cache, and returns logits `[rows, vocab]` for the rows asked for.
-    func forward(_ tokens: [Int], cache: inout KVCache, logits: LogitRows) -> Matrix
+    var cacheLayout: KVCacheLayout { get }
+    /// Runs every chunk (writing their keys/values into `cache`) and returns the logits rows asked
+    /// for, chunk by chunk in order: `[rows, vocab]`.
+    func forward(_ batch: ForwardBatch, cache: KVBlockStorage) -> Matrix
+}
+
+extension Matrix {
+    /// Rows `range` as a new matrix.
+    public func rows(_ range: Range<Int>) -> Matrix {
+        Matrix(rows: range.count, cols: cols, data: Array(data[(range.lowerBound * cols)..<(range.upperBound * cols)]))
+    }
+
+    /// Stacks matrices of equal width.
+    public init(stacking parts: [Matrix], cols: Int) {
+        var data: [Float] = []
+        data.reserveCapacity(parts.reduce(0) { $0 + $1.data.count })
+        for p in parts {
+            precondition(p.cols == cols)
+            data += p.data
+        }
+        self.init(rows: data.count / max(1, cols), cols: cols, data: data)
+    }
 }

@@ -23,6 +23,17 @@ public struct ChatCompletionRequest: Sendable, Equatable {
     public var stream: Bool
     public var includeUsage: Bool
     public var ignoreEOS: Bool
+    public var stop: [String]
+    public var minP: Double?
+    public var presencePenalty: Double?
+    public var frequencyPenalty: Double?
+    public var repetitionPenalty: Double?
+    /// Token id → bias in [-100, 100].
+    public var logitBias: [Int: Double]
+    /// Number of choices to generate.
+    public var n: Int
+    /// nil: no logprobs; k: the chosen token's logprob and k alternatives.
+    public var topLogprobs: Int?
     public var user: String?
     /// Fields we do not know; accepted and logged, never silently acted on.
     public var unknownFields: [String]
@@ -32,15 +43,6 @@ public struct ChatCompletionRequest: Sendable, Equatable {
     /// Fields that change the result and are not implemented yet: rejected with 400 rather than ignored,
     /// unless they carry their neutral value.
     static let notYetSupported: KeyValuePairs<String, @Sendable (JSONInput) -> Bool> = [
-        "n": { $0 == .int(1) },
-        "stop": { _ in false },
-        "logprobs": { $0 == .bool(false) },
-        "top_logprobs": { _ in false },
-        "presence_penalty": { $0 == .int(0) || $0 == .double(0) },
-        "frequency_penalty": { $0 == .int(0) || $0 == .double(0) },
-        "repetition_penalty": { $0 == .int(1) || $0 == .double(1) },
-        "min_p": { $0 == .int(0) || $0 == .double(0) },
-        "logit_bias": { $0 == .object([:]) },
         "tools": { $0 == .array([]) },
         "tool_choice": { $0 == .string("none") },
         "response_format": { $0 == .object(["type": .string("text")]) },
@@ -49,7 +51,8 @@ public struct ChatCompletionRequest: Sendable, Equatable {
 
     static let known: Set<String> = Set([
         "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "seed",
-        "stream", "stream_options", "ignore_eos", "user", "parallel_tool_calls", "metadata", "store",
+        "stream", "stream_options", "ignore_eos", "user", "stop", "min_p", "presence_penalty", "frequency_penalty",
+        "repetition_penalty", "logit_bias", "n", "logprobs", "top_logprobs", "parallel_tool_calls", "metadata", "store",
     ]).union(notYetSupported.map(\.key))
 
     public static func parse(_ body: [UInt8]) throws(APIError) -> ChatCompletionRequest {
@@ -86,9 +89,74 @@ public struct ChatCompletionRequest: Sendable, Equatable {
             seed: try f.int("seed"),
             stream: stream, includeUsage: includeUsage,
             ignoreEOS: try f.bool("ignore_eos") ?? false,
+            stop: try stopStrings(f),
+            minP: try f.number("min_p", in: 0...1),
+            presencePenalty: try f.number("presence_penalty", in: -2...2),
+            frequencyPenalty: try f.number("frequency_penalty", in: -2...2),
+            repetitionPenalty: try repetitionPenalty(f),
+            logitBias: try logitBias(f),
+            n: try choiceCount(f),
+            topLogprobs: try topLogprobs(f),
             user: try f.string("user"),
             unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted()
         )
+    }
+
+    /// `stop`: a string or an array of up to 16 non-empty strings.
+    static func stopStrings(_ f: FieldReader) throws(APIError) -> [String] {
+        guard let v = f.raw("stop") else { return [] }
+        var out: [String] = []
+        switch v {
+        case let .string(s): out = [s]
+        case let .array(items):
+            for item in items {
+                guard case let .string(s) = item else { throw f.typeError("stop", "a string or an array of strings", item) }
+                out.append(s)
+            }
+        default: throw f.typeError("stop", "a string or an array of strings", v)
+        }
+        guard out.count <= 16 else { throw APIError.invalid("'stop' may hold at most 16 strings, got \(out.count)", param: "stop", code: "invalid_value") }
+        guard !out.contains("") else { throw APIError.invalid("'stop' strings must not be empty", param: "stop", code: "invalid_value") }
+        return out
+    }
+
+    /// `n` in 1...16; several choices need sampling (temperature > 0).
+    static func choiceCount(_ f: FieldReader) throws(APIError) -> Int {
+        let n = try f.int("n", in: 1...16) ?? 1
+        if n > 1, let t = try f.number("temperature"), t == 0 {
+            throw APIError.invalid("'n' > 1 needs temperature > 0: greedy choices would all be identical", param: "n", code: "invalid_value")
+        }
+        return n
+    }
+
+    /// `logprobs` (bool) and `top_logprobs` (0...20, only with logprobs).
+    static func topLogprobs(_ f: FieldReader) throws(APIError) -> Int? {
+        let on = try f.bool("logprobs") ?? false
+        let k = try f.int("top_logprobs", in: 0...20)
+        if k != nil && !on {
+            throw APIError.invalid("'top_logprobs' requires 'logprobs' to be true", param: "top_logprobs", code: "invalid_value")
+        }
+        return on ? (k ?? 0) : nil
+    }
+
+    static func repetitionPenalty(_ f: FieldReader) throws(APIError) -> Double? {
+        guard let p = try f.number("repetition_penalty", in: 0...10) else { return nil }
+        guard p > 0 else { throw APIError.invalid("'repetition_penalty' must be greater than 0", param: "repetition_penalty", code: "invalid_value") }
+        return p
+    }
+
+    /// `logit_bias`: an object from token ids (as strings) to biases in [-100, 100].
+    static func logitBias(_ f: FieldReader) throws(APIError) -> [Int: Double] {
+        guard let v = f.raw("logit_bias") else { return [:] }
+        let inner = try FieldReader(v, prefix: "logit_bias")
+        var out: [Int: Double] = [:]
+        for key in inner.fields.keys {
+            guard let id = Int(key), id >= 0 else {
+                throw APIError.invalid("'logit_bias' keys must be token ids, got '\(key)'", param: "logit_bias", code: "invalid_value")
+            }
+            out[id] = try inner.number(key, in: -100...100)
+        }
+        return out
     }
 
     static func topP(_ f: FieldReader) throws(APIError) -> Double? {

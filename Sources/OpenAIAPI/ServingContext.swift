@@ -12,6 +12,8 @@ extension EngineLoop: GenerationBackend {}
 /// Turns chat messages into prompt token ids (chat template + tokenizer).
 public protocol ChatPrompting: Sendable {
     func promptTokens(for messages: [ChatMessage]) throws -> [Int]
+    /// The raw bytes of one token (for logprobs' `token` and `bytes`).
+    func tokenBytes(_ id: Int) -> [UInt8]
 }
 
 /// The model as the API presents it.
@@ -21,12 +23,15 @@ public struct ServedModel: Sendable {
     public var created: Int
     public var ownedBy: String
     public var contextLength: Int
+    public var vocabularySize: Int
 
-    public init(id: String, created: Int = Int(Date().timeIntervalSince1970), ownedBy: String = "moeserve", contextLength: Int) {
+    public init(id: String, created: Int = Int(Date().timeIntervalSince1970), ownedBy: String = "moeserve", contextLength: Int,
+                vocabularySize: Int = Int.max) {
         self.id = id
         self.created = created
         self.ownedBy = ownedBy
         self.contextLength = contextLength
+        self.vocabularySize = vocabularySize
     }
 }
 

@@ -25,6 +25,8 @@ public struct TemplatePrompter: ChatPrompting {
         return try template.render(messages: values, addGenerationPrompt: true, bosToken: bosToken, eosToken: eosToken)
     }
 
+    public func tokenBytes(_ id: Int) -> [UInt8] { tokenizer.decodeBytes([id]) }
+
     public func promptTokens(for messages: [ChatMessage]) throws -> [Int] {
         var ids = tokenizer.encode(try render(messages), parseSpecial: true)
         // A template that writes the BOS text itself already produced the id; add it only when asked and absent.

@@ -6,9 +6,16 @@ struct Configuration: Equatable {
     var host = "127.0.0.1"
     var port = 8080
     var maxBodyBytes = 16 << 20
+    /// PEM paths; both empty serves plain HTTP, both set serves HTTPS.
     var modelPath = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
     var modelID = "smollm2-135m-instruct"
     var device = "cpu"
+    var kvCacheBytes = 512 << 20
+    var blockSize = 16
+    var maxNumBatchedTokens = 2048
+    var maxNumSeqs = 64
+    var prefixCaching = true
+    var schedulingPolicy = "fcfs"
     var logLevel = "info"
 
     struct Invalid: Error, CustomStringConvertible {
@@ -19,7 +26,7 @@ struct Configuration: Equatable {
     static let keys: [String: Set<String>] = [
         "server": ["host", "port", "max_body_bytes"],
         "model": ["path", "id"],
-        "engine": ["device"],
+        "engine": ["device", "kv_cache_memory", "block_size", "max_num_batched_tokens", "max_num_seqs", "prefix_caching", "policy"],
         "log": ["level"],
     ]
 
@@ -44,7 +51,9 @@ struct Configuration: Equatable {
     /// Applies `MOESERVE_*` variables.
     mutating func apply(environment env: [String: String]) throws {
         let map = ["MOESERVE_HOST": "server.host", "MOESERVE_PORT": "server.port", "MOESERVE_MODEL": "model.path",
-                   "MOESERVE_MODEL_ID": "model.id", "MOESERVE_DEVICE": "engine.device", "MOESERVE_LOG_LEVEL": "log.level"]
+                   "MOESERVE_MODEL_ID": "model.id", "MOESERVE_DEVICE": "engine.device", "MOESERVE_LOG_LEVEL": "log.level",
+                   "MOESERVE_KV_CACHE_MEMORY": "engine.kv_cache_memory", "MOESERVE_MAX_NUM_SEQS": "engine.max_num_seqs",
+                   "MOESERVE_MAX_NUM_BATCHED_TOKENS": "engine.max_num_batched_tokens"]
         for (variable, key) in map {
             if let v = env[variable], !v.isEmpty { try set(key, to: v, source: variable) }
         }
@@ -66,6 +75,22 @@ struct Configuration: Equatable {
         case "engine.device":
             guard ["cpu"].contains(value) else { throw Invalid(description: "\(source): device '\(value)' is not available (available: cpu)") }
             device = value
+        case "engine.kv_cache_memory":
+            guard let b = Self.parseBytes(value), b >= 1 << 20 else {
+                throw Invalid(description: "\(source): 'engine.kv_cache_memory' must be a size of at least 1MiB like 512MiB or 2GiB, got '\(value)'")
+            }
+            kvCacheBytes = b
+        case "engine.block_size": blockSize = try int(1...1024)
+        case "engine.max_num_batched_tokens": maxNumBatchedTokens = try int(1...1_000_000)
+        case "engine.max_num_seqs": maxNumSeqs = try int(1...100_000)
+        case "engine.prefix_caching":
+            guard let b = ["true": true, "false": false][value.lowercased()] else {
+                throw Invalid(description: "\(source): 'engine.prefix_caching' must be true or false, got '\(value)'")
+            }
+            prefixCaching = b
+        case "engine.policy":
+            guard ["fcfs", "priority"].contains(value) else { throw Invalid(description: "\(source): 'engine.policy' must be fcfs or priority, got '\(value)'") }
+            schedulingPolicy = value
         case "log.level":
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(value) else {
                 throw Invalid(description: "\(source): unknown log level '\(value)'")
@@ -73,5 +98,17 @@ struct Configuration: Equatable {
             logLevel = value
         default: throw Invalid(description: "\(source): unknown setting '\(key)'")
         }
+    }
+
+    /// "536870912", "512MiB", "512MB", "2GiB", "2G" → bytes (binary units for all suffixes).
+    static func parseBytes(_ text: String) -> Int? {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        let units: [(String, Int)] = [("GiB", 1 << 30), ("GB", 1 << 30), ("G", 1 << 30), ("MiB", 1 << 20), ("MB", 1 << 20), ("M", 1 << 20),
+                                      ("KiB", 1 << 10), ("KB", 1 << 10), ("K", 1 << 10), ("B", 1)]
+        for (suffix, scale) in units where t.hasSuffix(suffix) {
+            guard let v = Double(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), v >= 0, v * Double(scale) < 1e15 else { return nil }
+            return Int(v * Double(scale))
+        }
+        return Int(t)
     }
 }

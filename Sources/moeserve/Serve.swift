@@ -24,6 +24,12 @@ struct Serve: ParsableCommand {
     @Option(help: "Compute device: cpu.")
     var device: String?
 
+    @Option(name: .customLong("kv-cache-memory"), help: "KV cache memory, e.g. 512MiB or 2GiB.")
+    var kvCacheMemory: String?
+
+    @Option(name: .customLong("max-num-seqs"), help: "Most requests running at once.")
+    var maxNumSeqs: Int?
+
     func run() throws {
         let config: Configuration
         do {
@@ -31,6 +37,8 @@ struct Serve: ParsableCommand {
                 if let host { try c.set("server.host", to: host, source: "--host") }
                 if let port { try c.set("server.port", to: String(port), source: "--port") }
                 if let device { try c.set("engine.device", to: device, source: "--device") }
+                if let kvCacheMemory { try c.set("engine.kv_cache_memory", to: kvCacheMemory, source: "--kv-cache-memory") }
+                if let maxNumSeqs { try c.set("engine.max_num_seqs", to: String(maxNumSeqs), source: "--max-num-seqs") }
             }
         } catch {
             throw ValidationError("\(error)")
@@ -58,11 +66,16 @@ struct Serve: ParsableCommand {
             throw ExitCode(2)
         }
         let tokenizer = loaded.tokenizer
+        let engineConfig = EngineConfiguration(
+            scheduler: SchedulerConfiguration(maxNumBatchedTokens: config.maxNumBatchedTokens, maxNumSeqs: config.maxNumSeqs,
+                                              policy: SchedulerConfiguration.Policy(rawValue: config.schedulingPolicy) ?? .fcfs),
+            blockSize: config.blockSize, kvCacheBytes: config.kvCacheBytes, prefixCaching: config.prefixCaching)
         let engine = EngineLoop(model: loaded.model, decodeBytes: { tokenizer.decodeBytes($0) },
-                                stopTokenIDs: loaded.stopTokenIDs, logger: logger)
+                                stopTokenIDs: loaded.stopTokenIDs, configuration: engineConfig, logger: logger)
         engine.start()
+        logger.info("engine ready", metadata: ["kv_tokens": "\(engine.kvCapacityTokens)", "max_num_seqs": "\(config.maxNumSeqs)"])
         let context = ServingContext(
-            model: ServedModel(id: config.modelID, contextLength: loaded.model.contextLength),
+            model: ServedModel(id: config.modelID, contextLength: loaded.model.contextLength, vocabularySize: loaded.model.vocabularySize),
             backend: engine, prompter: TemplatePrompter(template: template, tokenizer: tokenizer))
         let router = OpenAIRouter(context: context, logger: logger)
         var serverConfig = HTTPServerConfiguration()

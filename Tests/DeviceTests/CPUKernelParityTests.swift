@@ -52,30 +52,34 @@ import Testing
             #expect(a.row(0) == x.row(0), "position 0 is not rotated")
         }
 
-        let keys = Self.random(10 * g * d, seed: &seed), values = Self.random(10 * g * d, seed: &seed)
+        // A paged cache with blocks of 4 and a scrambled block table.
+        let cache = KVBlockStorage(layers: 2, blockCount: 6, blockSize: 4, width: 2 * g * d)
+        let table = [4, 1, 5]
+        let keys = Matrix(rows: 10, cols: g * d, data: Self.random(10 * g * d, seed: &seed))
+        let values = Matrix(rows: 10, cols: g * d, data: Self.random(10 * g * d, seed: &seed))
+        let slots = (0..<10).map { cache.slot(position: $0, blockTable: table) }
+        device.writeCache(cache, layer: 1, slots: slots, values: keys, offset: 0)
+        device.writeCache(cache, layer: 1, slots: slots, values: values, offset: g * d)
+        #expect(Array(cache.entry(layer: 1, slot: slots[9])) == keys.row(9) + values.row(9))
         let shape = AttentionShape(heads: h, kvHeads: g, headDim: d, scale: 0.25)
         let positions = [6, 7, 8, 9]
-        let fast = keys.withUnsafeBufferPointer { k in values.withUnsafeBufferPointer { v in
-            device.attention(q: x, keys: k, values: v, positions: positions, shape: shape) } }
-        let ref = keys.withUnsafeBufferPointer { k in values.withUnsafeBufferPointer { v in
-            ReferenceKernels.attention(q: x, keys: k, values: v, positions: positions, shape: shape) } }
+        let fast = device.pagedAttention(q: x, cache: cache, layer: 1, blockTable: table, positions: positions, shape: shape)
+        let ref = ReferenceKernels.pagedAttention(q: x, cache: cache, layer: 1, blockTable: table, positions: positions, shape: shape)
         #expect(zip(fast.data, ref.data).allSatisfy { abs($0 - $1) <= 1e-5 })
     }
 
     @Test func attentionIsCausal() {
-        // Changing a key beyond a query's position must not change that query's output.
+        // Changing a cache entry beyond a query's position must not change that query's output.
         var seed: UInt64 = 9
         let d = 8
         let q = Matrix(rows: 1, cols: d, data: Self.random(d, seed: &seed))
-        var keys = Self.random(4 * d, seed: &seed)
-        let values = Self.random(4 * d, seed: &seed)
+        let cache = KVBlockStorage(layers: 1, blockCount: 2, blockSize: 2, width: 2 * d)
+        let kv = Matrix(rows: 4, cols: 2 * d, data: Self.random(8 * d, seed: &seed))
+        device.writeCache(cache, layer: 0, slots: [0, 1, 2, 3], values: kv, offset: 0)
         let shape = AttentionShape(heads: 1, kvHeads: 1, headDim: d, scale: 1)
-        func run() -> [Float] {
-            keys.withUnsafeBufferPointer { k in values.withUnsafeBufferPointer { v in
-                device.attention(q: q, keys: k, values: v, positions: [1], shape: shape).data } }
-        }
+        func run() -> [Float] { device.pagedAttention(q: q, cache: cache, layer: 0, blockTable: [0, 1], positions: [1], shape: shape).data }
         let before = run()
-        for j in (2 * d)..<(4 * d) { keys[j] = 100 }
+        device.writeCache(cache, layer: 0, slots: [2, 3], values: Matrix(rows: 2, cols: 2 * d, data: Array(repeating: 100, count: 4 * d)), offset: 0)
         #expect(run() == before)
     }
 

@@ -3,25 +3,50 @@ import Model
 @testable import Engine
 
 /// A model with no tensors: the next token is (last token + 1) mod vocab, as one-hot logits.
-/// Enough to test scheduling, stop rules and events without real weights.
+/// Enough to test scheduling, stop rules and events without real weights. Records every batch.
 final class CountingModel: LanguageModel, @unchecked Sendable {
     let vocabularySize: Int
     let contextLength: Int
     let device: any Device = CPUDevice()
-    private(set) var forwardCalls = 0
+    let cacheLayout = KVCacheLayout(layers: 1, width: 1)
+    private(set) var batches: [ForwardBatch] = []
 
     init(vocab: Int = 50, context: Int = 64) {
         vocabularySize = vocab
         contextLength = context
     }
 
-    func makeCache(capacity: Int) -> KVCache { KVCache(layers: 0, capacity: min(capacity, contextLength), rowWidth: 1) }
-
-    func forward(_ tokens: [Int], cache: inout KVCache, logits: LogitRows) -> Matrix {
-        forwardCalls += 1
-        cache.advance(by: tokens.count)
-        var row = [Float](repeating: 0, count: vocabularySize)
-        row[(tokens.last! + 1) % vocabularySize] = 10
-        return Matrix(rows: 1, cols: vocabularySize, data: row)
+    func forward(_ batch: ForwardBatch, cache: KVBlockStorage) -> Matrix {
+        batches.append(batch)
+        var rows: [Float] = []
+        for ch in batch.chunks {
+            // Write each token into its slot so tests can check block tables really hold the sequence.
+            for (i, p) in ch.positions.enumerated() {
+                cache.entry(layer: 0, slot: cache.slot(position: p, blockTable: ch.blockTable))[0] = Float(ch.tokens[i])
+            }
+            guard ch.logits != .none else { continue }
+            var row = [Float](repeating: 0, count: vocabularySize)
+            row[(ch.tokens.last! + 1) % vocabularySize] = 10
+            rows += row
+        }
+        return Matrix(rows: rows.count / vocabularySize, cols: vocabularySize, data: rows)
     }
+}
+
+/// Records one request's events.
+final class Recorder: @unchecked Sendable {
+    var events: [TokenEvent] = []
+    var handler: @Sendable (TokenEvent) -> Void { { [self] e in self.events.append(e) } }
+    var tokens: [Int] { events.compactMap { if case let .token(id, _, _) = $0 { return id } else { return nil } } }
+    var text: String {
+        events.map { e -> String in
+            switch e {
+            case let .token(_, t, _), let .text(t): return t
+            default: return ""
+            }
+        }.joined()
+    }
+    var terminal: [TokenEvent] { events.filter { if case .token = $0 { return false }; if case .text = $0 { return false }; return true } }
+    var finishReason: FinishReason? { if case let .finished(r, _)? = terminal.last { return r }; return nil }
+    var usage: Usage? { if case let .finished(_, u)? = terminal.last { return u }; return nil }
 }

@@ -29,8 +29,7 @@ import Tokenizer
         let ref = try #require(try TestPaths.json("smollm2/logits.json") as? [String: Any])
         let prompt = try #require(ref["prompt_ids"] as? [Int])
         let positions = try #require(ref["positions"] as? [[String: Any]])
-        var cache = model.makeCache(capacity: prompt.count + 16)
-        let logits = model.forward(prompt, cache: &cache, logits: .all)
+        let logits = SequenceRunner(model: model, capacity: prompt.count + 16).run(prompt, logits: .all)
         #expect(logits.rows == prompt.count && logits.cols == 49152)
         for p in positions {
             let pos = try #require(p["position"] as? Int)
@@ -55,11 +54,11 @@ import Tokenizer
         let ref = try #require(try TestPaths.json("smollm2/logits.json") as? [String: Any])
         let prompt = try #require(ref["prompt_ids"] as? [Int])
         let expected = try #require(ref["greedy_continuation_ids"] as? [Int])
-        var cache = model.makeCache(capacity: prompt.count + expected.count)
+        let runner = SequenceRunner(model: model, capacity: prompt.count + expected.count)
         var input = prompt
         var out: [Int] = []
         for _ in expected.indices {
-            let row = model.forward(input, cache: &cache, logits: .last).data
+            let row = runner.run(input).data
             let next = row.indices.max { row[$0] < row[$1] }!
             out.append(next)
             input = [next]
@@ -67,5 +66,25 @@ import Tokenizer
         #expect(out == expected)
         let tok = try BPETokenizer(vocabulary: file.tokenizerVocabulary())
         #expect(tok.decode(out).contains("Paris"))
+    }
+
+    @Test func chunkedPrefillAndBatchingGiveIdenticalLogits() throws {
+        let model = try LlamaModel(gguf: try Self.gguf.get(), device: CPUDevice())
+        let a = Array(1000..<1020), b = [504, 3575, 282, 4649, 314, 7042, 30]
+        let whole = SequenceRunner(model: model, capacity: 32).run(a, logits: .all)
+        // Prefill split 5 + 15 through the cache.
+        let runner = SequenceRunner(model: model, capacity: 32)
+        let split = Matrix(stacking: [runner.run(Array(a[0..<5]), logits: .all), runner.run(Array(a[5...]), logits: .all)], cols: whole.cols)
+        let err = zip(whole.data, split.data).map { abs($0 - $1) }.max() ?? 0
+        #expect(err <= 1e-4, "chunked prefill differs by \(err)")
+        // Two sequences in one batch give bit-identical logits to each run alone (batch invariance).
+        let alone = SequenceRunner(model: model, capacity: 16).run(b, logits: .last)
+        let cache = KVBlockStorage(layers: model.cacheLayout.layers, blockCount: 4, blockSize: 16, width: model.cacheLayout.width)
+        let both = model.forward(ForwardBatch([
+            SequenceChunk(tokens: a, startPosition: 0, blockTable: [3, 1], logits: .last),
+            SequenceChunk(tokens: b, startPosition: 0, blockTable: [2], logits: .last),
+        ]), cache: cache)
+        #expect(both.row(0) == whole.row(a.count - 1))
+        #expect(both.row(1) == alone.row(0))
     }
 }

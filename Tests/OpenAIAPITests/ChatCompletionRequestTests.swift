@@ -17,6 +17,13 @@ import Testing
         #expect(r.unknownFields == ["some_new_field"])
     }
 
+    @Test func samplingControlsAreParsed() throws {
+        let r = try parse(#"{"model":"m","messages":[{"role":"user","content":"x"}],"stop":["a","bc"],"min_p":0.1,"presence_penalty":0.5,"frequency_penalty":-1,"repetition_penalty":1.2,"logit_bias":{"42":-100,"7":5.5}}"#)
+        #expect(r.stop == ["a", "bc"] && r.minP == 0.1 && r.presencePenalty == 0.5 && r.frequencyPenalty == -1 && r.repetitionPenalty == 1.2)
+        #expect(r.logitBias == [42: -100, 7: 5.5])
+        #expect(try parse(#"{"model":"m","messages":[{"role":"user","content":"x"}],"stop":"END"}"#).stop == ["END"])
+    }
+
     @Test func maxCompletionTokensWins() throws {
         #expect(try parse(#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":5,"max_completion_tokens":9}"#).maxTokens == 9)
     }
@@ -41,9 +48,18 @@ import Testing
         (#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":2.5}"#, "max_tokens"),
         (#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":1}"#, "stream"),
         (#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream_options":{"include_usage":true}}"#, "stream_options"),
-        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":2}"#, "n"),
-        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"stop":"\n"}"#, "stop"),
-        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":true}"#, "logprobs"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":2,"temperature":0}"#, "n"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":17}"#, "n"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"top_logprobs":2}"#, "top_logprobs"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":true,"top_logprobs":21}"#, "top_logprobs"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"stop":[1]}"#, "stop"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"stop":[""]}"#, "stop"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"presence_penalty":3}"#, "presence_penalty"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":{"abc":1}}"#, "logit_bias"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":{"5":101}}"#, "logit_bias.5"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"min_p":1.5}"#, "min_p"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":"yes"}"#, "logprobs"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]}"#, "tools"),
     ]
 
     @Test(arguments: invalid)

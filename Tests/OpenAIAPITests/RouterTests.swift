@@ -23,8 +23,9 @@ import Testing
         #expect((choice?["message"] as? [String: Any])?["role"] as? String == "assistant")
         #expect(choice?["finish_reason"] as? String == "stop")
         #expect(choice?.keys.contains("logprobs") == true)
-        let usage = j["usage"] as? [String: Int]
-        #expect(usage == ["prompt_tokens": 6, "completion_tokens": 3, "total_tokens": 9])
+        let usage = j["usage"] as? [String: Any]
+        #expect(usage?["prompt_tokens"] as? Int == 6 && usage?["completion_tokens"] as? Int == 3 && usage?["total_tokens"] as? Int == 9)
+        #expect((usage?["prompt_tokens_details"] as? [String: Int])?["cached_tokens"] == 0)
         // What reached the engine: the prompt tokens and the sampling parameters the client sent.
         let submitted = try #require(s.backend.submitted.first)
         #expect(submitted.promptTokenIDs.count == 6)
@@ -51,7 +52,44 @@ import Testing
         #expect(finishes == ["length"])
         // The usage chunk comes last, with no choices.
         #expect(choices.last?.isEmpty == true)
-        #expect((chunks.last?["usage"] as? [String: Int])?["completion_tokens"] == 3)
+        #expect((chunks.last?["usage"] as? [String: Any])?["completion_tokens"] as? Int == 3)
+    }
+
+    @Test func severalChoicesWithLogprobs() throws {
+        let s = try TestServer(backend: ScriptedBackend(texts: ["a", "b"]))
+        let body = #"{"model":"test-model","messages":[{"role":"user","content":"hi"}],"n":3,"seed":5,"logprobs":true,"top_logprobs":2,"max_tokens":4}"#
+        let r = try s.request("POST", "/v1/chat/completions", body: body)
+        #expect(r.status == 200)
+        let choices = try #require(r.json["choices"] as? [[String: Any]])
+        #expect(choices.map { $0["index"] as? Int } == [0, 1, 2])
+        #expect(choices.allSatisfy { ($0["message"] as? [String: Any])?["content"] as? String == "ab" })
+        let content = try #require((choices[0]["logprobs"] as? [String: Any])?["content"] as? [[String: Any]])
+        #expect(content.count == 2)
+        #expect(content[0]["token"] as? String == "t0" && content[0]["logprob"] as? Double == -0.5)
+        #expect(content[0]["bytes"] as? [Int] == Array("t0".utf8).map(Int.init))
+        #expect((content[0]["top_logprobs"] as? [[String: Any]])?.count == 2)
+        // Completion tokens summed over choices; prompt counted once.
+        let usage = try #require(r.json["usage"] as? [String: Any])
+        #expect(usage["completion_tokens"] as? Int == 6 && usage["prompt_tokens"] as? Int == 3)
+        // Each choice ran as its own engine request with its own reproducible seed.
+        let seeds = s.backend.submitted.map(\.sampling.seed).sorted { ($0 ?? 0) < ($1 ?? 0) }
+        #expect(seeds == [5, 6, 7])
+        #expect(Set(s.backend.submitted.map(\.id)).count == 3)
+    }
+
+    @Test func streamingSeveralChoices() throws {
+        let s = try TestServer(backend: ScriptedBackend(texts: ["x", "y"]))
+        let body = #"{"model":"test-model","messages":[{"role":"user","content":"hi"}],"n":2,"stream":true,"max_tokens":4}"#
+        let r = try s.request("POST", "/v1/chat/completions", body: body)
+        let chunks = r.events.dropLast().compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(r.events.last == "[DONE]")
+        let items = chunks.flatMap { ($0["choices"] as? [[String: Any]]) ?? [] }
+        for i in 0..<2 {
+            let mine = items.filter { $0["index"] as? Int == i }
+            #expect((mine.first?["delta"] as? [String: Any])?["role"] as? String == "assistant")
+            #expect(mine.compactMap { $0["finish_reason"] as? String }.count == 1)
+            #expect(mine.compactMap { ($0["delta"] as? [String: Any])?["content"] as? String }.joined() == "xy")
+        }
     }
 
     @Test func errorsHaveOpenAIShapeAndStatus() throws {

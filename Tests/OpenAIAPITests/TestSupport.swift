@@ -35,7 +35,10 @@ final class ScriptedBackend: GenerationBackend, @unchecked Sendable {
                     onEvent(.finished(reason: .abort, usage: Usage(promptTokens: request.promptTokenIDs.count, completionTokens: i)))
                     return
                 }
-                onEvent(.token(id: i, text: t))
+                let lp = request.sampling.logprobs.map { k in
+                    TokenLogprobs(logprob: -0.5, top: (0..<k).map { TokenLogprobs.Candidate(id: i + $0, logprob: -0.5 - Float($0)) })
+                }
+                onEvent(.token(id: i, text: t, logprobs: lp))
             }
             onEvent(.finished(reason: finish, usage: Usage(promptTokens: request.promptTokenIDs.count, completionTokens: texts.count)))
         }
@@ -46,6 +49,8 @@ final class ScriptedBackend: GenerationBackend, @unchecked Sendable {
 
 /// One token per message character count, so prompt length is checkable.
 struct CountingPrompter: ChatPrompting {
+    func tokenBytes(_ id: Int) -> [UInt8] { Array("t\(id)".utf8) }
+
     func promptTokens(for messages: [ChatMessage]) throws -> [Int] {
         Array(repeating: 1, count: messages.map { $0.content.count + 1 }.reduce(0, +))
     }

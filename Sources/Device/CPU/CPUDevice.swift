@@ -82,21 +82,33 @@ public final class CPUDevice: Device, @unchecked Sendable {
         return Matrix(rows: ids.count, cols: k, data: y)
     }
 
-    public func attention(
-        q: Matrix, keys: UnsafeBufferPointer<Float>, values: UnsafeBufferPointer<Float>,
-        positions: [Int], shape: AttentionShape
+    public func writeCache(_ cache: KVBlockStorage, layer: Int, slots: [Int], values: Matrix, offset: Int) {
+        precondition(offset + values.cols <= cache.width && slots.count == values.rows, "writeCache: shape mismatch")
+        values.data.withUnsafeBufferPointer { src in
+            for (t, slot) in slots.enumerated() {
+                let e = cache.entry(layer: layer, slot: slot)
+                for j in 0..<values.cols { e[offset + j] = src[t * values.cols + j] }
+            }
+        }
+    }
+
+    public func pagedAttention(
+        q: Matrix, cache: KVBlockStorage, layer: Int, blockTable: [Int], positions: [Int], shape: AttentionShape
     ) -> Matrix {
         let (h, g, d) = (shape.heads, shape.kvHeads, shape.headDim)
-        let kvStride = g * d
-        var out = [Float](repeating: 0, count: q.rows * h * d)
         let rows = q.rows
+        let maxVisible = (positions.max() ?? 0) + 1
+        // Slot of every visible position, resolved once for all heads.
+        let slots = (0..<maxVisible).map { cache.slot(position: $0, blockTable: blockTable) }
+        let base = cache.buffers[layer].baseAddress!
+        let width = cache.width
+        var out = [Float](repeating: 0, count: rows * h * d)
         q.data.withUnsafeBufferPointer { qp in
             out.withUnsafeMutableBufferPointer { op in
                 let qb = qp.baseAddress!, ob = op.baseAddress!
-                let kb = keys.baseAddress!, vb = values.baseAddress!
                 // One work item per (token, head); each writes its own output slice.
                 Parallel.forEach(rows * h, minChunk: 4) { range in
-                    var scores = [Float](repeating: 0, count: (positions.max() ?? 0) + 1)
+                    var scores = [Float](repeating: 0, count: maxVisible)
                     for item in range {
                         let (t, head) = (item / h, item % h)
                         let kvHead = head / (h / g)
@@ -104,7 +116,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
                         let visible = positions[t] + 1
                         var m = -Float.infinity
                         for s in 0..<visible {
-                            let v = SIMDKernels.dot(qrow, kb + s * kvStride + kvHead * d, d) * shape.scale
+                            let v = SIMDKernels.dot(qrow, base + slots[s] * width + kvHead * d, d) * shape.scale
                             scores[s] = v
                             m = max(m, v)
                         }
@@ -114,7 +126,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
                         let inv = 1 / total
                         for s in 0..<visible {
                             let p = scores[s] * inv
-                            let vrow = vb + s * kvStride + kvHead * d
+                            let vrow = base + slots[s] * width + g * d + kvHead * d
                             for j in 0..<d { orow[j] += p * vrow[j] }
                         }
                     }

@@ -62,12 +62,17 @@ public enum ReferenceKernels {
         return y
     }
 
-    public static func attention(
-        q: Matrix, keys: UnsafeBufferPointer<Float>, values: UnsafeBufferPointer<Float>,
-        positions: [Int], shape: AttentionShape
+    public static func writeCache(_ cache: KVBlockStorage, layer: Int, slots: [Int], values: Matrix, offset: Int) {
+        for (t, slot) in slots.enumerated() {
+            let e = cache.entry(layer: layer, slot: slot)
+            for j in 0..<values.cols { e[offset + j] = values.data[t * values.cols + j] }
+        }
+    }
+
+    public static func pagedAttention(
+        q: Matrix, cache: KVBlockStorage, layer: Int, blockTable: [Int], positions: [Int], shape: AttentionShape
     ) -> Matrix {
         let (h, g, d) = (shape.heads, shape.kvHeads, shape.headDim)
-        let kvStride = g * d
         var out = Matrix(zeros: q.rows, h * d)
         for t in 0..<q.rows {
             let visible = positions[t] + 1
@@ -75,16 +80,18 @@ public enum ReferenceKernels {
                 let kvHead = head / (h / g)
                 var scores = [Float](repeating: 0, count: visible)
                 for s in 0..<visible {
+                    let e = cache.entry(layer: layer, slot: cache.slot(position: s, blockTable: blockTable))
                     var dot: Float = 0
-                    for j in 0..<d { dot += q.data[t * h * d + head * d + j] * keys[s * kvStride + kvHead * d + j] }
+                    for j in 0..<d { dot += q.data[t * h * d + head * d + j] * e[kvHead * d + j] }
                     scores[s] = dot * shape.scale
                 }
                 let m = scores.max() ?? 0
                 var total: Float = 0
                 for s in 0..<visible { scores[s] = Foundation.exp(scores[s] - m); total += scores[s] }
                 for s in 0..<visible {
+                    let e = cache.entry(layer: layer, slot: cache.slot(position: s, blockTable: blockTable))
                     let p = scores[s] / total
-                    for j in 0..<d { out.data[t * h * d + head * d + j] += p * values[s * kvStride + kvHead * d + j] }
+                    for j in 0..<d { out.data[t * h * d + head * d + j] += p * e[g * d + kvHead * d + j] }
                 }
             }
         }

@@ -73,9 +73,51 @@ public struct TopP: LogitsProcessor {
     }
 }
 
+/// Keeps tokens whose probability is at least `p` × the most likely token's.
+public struct MinP: LogitsProcessor {
+    public let p: Float
+    public func process(_ c: inout Candidates) {
+        guard p > 0, let top = c.logits.max() else { return }
+        // p_i ≥ p · p_max  ⇔  logit_i ≥ logit_max + ln p
+        let floor = top + Foundation.log(p)
+        var ids: [Int] = [], logits: [Float] = []
+        for (i, l) in c.logits.enumerated() where l >= floor { ids.append(c.ids[i]); logits.append(l) }
+        c.ids = ids
+        c.logits = logits
+    }
+}
+
+/// Penalties on the raw logits from what the request has seen: repetition (prompt and output,
+/// divides positive logits and multiplies negative ones), presence and frequency (output only, OpenAI's).
+struct Penalties: Sendable {
+    let repetition: Float
+    let presence: Float
+    let frequency: Float
+    let bias: [Int: Float]
+
+    var isActive: Bool { repetition != 1 || presence != 0 || frequency != 0 || !bias.isEmpty }
+
+    func apply(_ logits: inout [Float], history: [Int], generated: [Int]) {
+        for (id, b) in bias where id >= 0 && id < logits.count { logits[id] += b }
+        if repetition != 1 {
+            for id in Set(history).union(generated) where id >= 0 && id < logits.count {
+                logits[id] = logits[id] > 0 ? logits[id] / repetition : logits[id] * repetition
+            }
+        }
+        if presence != 0 || frequency != 0 {
+            var counts: [Int: Int] = [:]
+            for id in generated { counts[id, default: 0] += 1 }
+            for (id, n) in counts where id >= 0 && id < logits.count {
+                logits[id] -= presence + frequency * Float(n)
+            }
+        }
+    }
+}
+
 /// Picks the next token from a row of logits according to `SamplingParams`.
 public struct Sampler: Sendable {
     let processors: [any LogitsProcessor]
+    let penalties: Penalties
     let greedy: Bool
     var rng: SplitMix64
 
@@ -84,8 +126,19 @@ public struct Sampler: Sendable {
         var chain: [any LogitsProcessor] = [Temperature(value: params.temperature)]
         if params.topK > 0 { chain.append(TopK(k: params.topK)) }
         if params.topP < 1 { chain.append(TopP(p: params.topP)) }
+        if params.minP > 0 { chain.append(MinP(p: params.minP)) }
         processors = chain
+        penalties = Penalties(repetition: params.repetitionPenalty, presence: params.presencePenalty,
+                              frequency: params.frequencyPenalty, bias: params.logitBias)
         rng = SplitMix64(seed: params.seed ?? UInt64.random(in: 0...UInt64.max))
+    }
+
+    /// Samples after applying the penalties that depend on the request's tokens so far.
+    public mutating func sample(_ logits: [Float], history: [Int], generated: [Int]) -> Int {
+        guard penalties.isActive else { return sample(logits) }
+        var l = logits
+        penalties.apply(&l, history: history, generated: generated)
+        return sample(l)
     }
 
     /// Argmax with the lowest id winning ties, so greedy output is reproducible.

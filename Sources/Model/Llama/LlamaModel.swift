@@ -54,13 +54,15 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
         output = gguf.info("output.weight") != nil ? try load("output.weight", [c.vocabularySize, c.hiddenSize]) : embedding
     }
 
-    public func makeCache(capacity: Int) -> KVCache {
-        KVCache(layers: config.layers, capacity: min(capacity, config.contextLength), rowWidth: config.kvHeads * config.headDim)
+    public var cacheLayout: KVCacheLayout {
+        KVCacheLayout(layers: config.layers, width: 2 * config.kvHeads * config.headDim)   // K then V
     }
 
-    public func forward(_ tokens: [Int], cache: inout KVCache, logits rows: LogitRows) -> Matrix {
+    public func forward(_ batch: ForwardBatch, cache: KVBlockStorage) -> Matrix {
         let c = config
-        let positions = Array(cache.count..<(cache.count + tokens.count))
+        let tokens = batch.chunks.flatMap(\.tokens)
+        let positions = batch.chunks.flatMap { Array($0.positions) }
+        let slots = batch.chunks.flatMap { ch in ch.positions.map { cache.slot(position: $0, blockTable: ch.blockTable) } }
         let shape = AttentionShape(heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scale: 1 / Float(c.headDim).squareRoot())
         var x = device.embedding(tokens, table: embedding)                     // [T, E]
         for (l, layer) in layers.enumerated() {
@@ -70,21 +72,44 @@ public final class LlamaModel: LanguageModel, @unchecked Sendable {
             let v = device.matmul(h, layer.wv)                                   // [T, G·D]
             device.rope(&q, heads: c.heads, headDim: c.headDim, positions: positions, theta: c.ropeTheta, style: ropeStyle)
             device.rope(&k, heads: c.kvHeads, headDim: c.headDim, positions: positions, theta: c.ropeTheta, style: ropeStyle)
-            cache.append(layer: l, k: k, v: v)
-            let attn = cache.keys[l].withUnsafeBufferPointer { kp in
-                cache.values[l].withUnsafeBufferPointer { vp in
-                    device.attention(q: q, keys: kp, values: vp, positions: positions, shape: shape)   // [T, H·D]
-                }
-            }
+            device.writeCache(cache, layer: l, slots: slots, values: k, offset: 0)
+            device.writeCache(cache, layer: l, slots: slots, values: v, offset: c.kvHeads * c.headDim)
+            let attn = attention(q, batch: batch, cache: cache, layer: l, shape: shape)   // [T, H·D]
             device.add(&x, device.matmul(attn, layer.wo))
             let h2 = device.rmsNorm(x, weight: layer.ffnNorm, eps: c.rmsNormEps)
             let act = device.siluMul(gate: device.matmul(h2, layer.gate), up: device.matmul(h2, layer.up))   // [T, F]
             device.add(&x, device.matmul(act, layer.down))
         }
-        cache.advance(by: tokens.count)
-        if rows == .last, x.rows > 1 {
-            x = Matrix(rows: 1, cols: x.cols, data: x.row(x.rows - 1))
+        let selected = Self.logitRows(x, batch: batch)                           // [rows, E]
+        return device.matmul(device.rmsNorm(selected, weight: outputNorm, eps: c.rmsNormEps), output)   // [rows, V]
+    }
+
+    /// Attention runs per sequence (each has its own cache blocks); the rows are stacked back.
+    func attention(_ q: Matrix, batch: ForwardBatch, cache: KVBlockStorage, layer: Int, shape: AttentionShape) -> Matrix {
+        if batch.chunks.count == 1, let ch = batch.chunks.first {
+            return device.pagedAttention(q: q, cache: cache, layer: layer, blockTable: ch.blockTable, positions: Array(ch.positions), shape: shape)
         }
-        return device.matmul(device.rmsNorm(x, weight: outputNorm, eps: c.rmsNormEps), output)   // [rows, V]
+        var row = 0
+        let parts = batch.chunks.map { ch -> Matrix in
+            defer { row += ch.tokens.count }
+            return device.pagedAttention(q: q.rows(row..<(row + ch.tokens.count)), cache: cache, layer: layer,
+                                         blockTable: ch.blockTable, positions: Array(ch.positions), shape: shape)
+        }
+        return Matrix(stacking: parts, cols: q.cols)
+    }
+
+    /// The hidden rows whose logits the batch asked for, in chunk order.
+    static func logitRows(_ x: Matrix, batch: ForwardBatch) -> Matrix {
+        var row = 0
+        var parts: [Matrix] = []
+        for ch in batch.chunks {
+            switch ch.logits {
+            case .none: break
+            case .last: parts.append(x.rows((row + ch.tokens.count - 1)..<(row + ch.tokens.count)))
+            case .all: parts.append(x.rows(row..<(row + ch.tokens.count)))
+            }
+            row += ch.tokens.count
+        }
+        return Matrix(stacking: parts, cols: x.cols)
     }
 }

@@ -1,0 +1,48 @@
+/// Paged key/value memory: for each layer, `blockCount × blockSize` slots of `width` floats.
+/// A token's cache entry lives in slot `blockTable[position / blockSize] · blockSize + position % blockSize`.
+///
+/// What a slot holds is the model's business: GQA models store K then V (`width = 2·G·D`);
+/// MLA models store one compressed latent (`width = kv_lora_rank + rope dim`).
+/// NOTE: owned by the engine thread; never touched concurrently from two steps.
+public final class KVBlockStorage: @unchecked Sendable {
+    public let layers: Int
+    public let blockCount: Int
+    public let blockSize: Int
+    public let width: Int
+    /// One buffer per layer, `blockCount · blockSize · width` floats.
+    var buffers: [UnsafeMutableBufferPointer<Float>]
+
+    public init(layers: Int, blockCount: Int, blockSize: Int, width: Int) {
+        precondition(layers >= 0 && blockCount > 0 && blockSize > 0 && width > 0)
+        self.layers = layers
+        self.blockCount = blockCount
+        self.blockSize = blockSize
+        self.width = width
+        buffers = (0..<layers).map { _ in
+            let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: blockCount * blockSize * width)
+            b.initialize(repeating: 0)
+            return b
+        }
+    }
+
+    deinit { for b in buffers { b.deallocate() } }
+
+    /// Bytes held (fp32 values).
+    public var byteCount: Int { layers * blockCount * blockSize * width * MemoryLayout<Float>.size }
+
+    /// How many blocks fit in `bytes` for this geometry.
+    public static func blocks(fitting bytes: Int, layers: Int, blockSize: Int, width: Int) -> Int {
+        bytes / max(1, layers * blockSize * width * MemoryLayout<Float>.size)
+    }
+
+    /// The slot of `position` in a sequence with `blockTable`.
+    @inline(__always)
+    public func slot(position: Int, blockTable: [Int]) -> Int {
+        blockTable[position / blockSize] * blockSize + position % blockSize
+    }
+
+    /// The floats of one slot of one layer.
+    public func entry(layer: Int, slot: Int) -> UnsafeMutableBufferPointer<Float> {
+        UnsafeMutableBufferPointer(rebasing: buffers[layer][(slot * width)..<((slot + 1) * width)])
+    }
+}

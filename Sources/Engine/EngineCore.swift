@@ -1,0 +1,107 @@
+import Device
+import Foundation
+import Logging
+import Model
+
+/// The engine without its thread: requests, scheduler, KV memory and the model step. Not thread-safe;
+/// `EngineLoop` drives it from one thread, tests drive it directly and deterministically.
+final class EngineCore {
+    let model: any LanguageModel
+    let decodeBytes: @Sendable ([Int]) -> [UInt8]
+    let stopTokenIDs: Set<Int>
+    let logger: Logger
+    let scheduler: Scheduler
+    let cache: KVBlockStorage
+    let metrics = EngineMetrics()
+    private var arrivals = 0
+
+    init(model: any LanguageModel, decodeBytes: @escaping @Sendable ([Int]) -> [UInt8], stopTokenIDs: Set<Int>,
+         configuration: EngineConfiguration, logger: Logger) {
+        self.model = model
+        self.decodeBytes = decodeBytes
+        self.stopTokenIDs = stopTokenIDs
+        self.logger = logger
+        let layout = model.cacheLayout
+        let blocks = max(1, KVBlockStorage.blocks(fitting: configuration.kvCacheBytes, layers: max(1, layout.layers),
+                                                  blockSize: configuration.blockSize, width: layout.width))
+        cache = model.device.makeKVStorage(layers: layout.layers, blockCount: blocks, blockSize: configuration.blockSize, width: layout.width)
+        scheduler = Scheduler(config: configuration.scheduler,
+                              kv: KVCacheManager(blockCount: blocks, blockSize: configuration.blockSize, prefixCaching: configuration.prefixCaching))
+        metrics.kvBlocksTotal = blocks
+    }
+
+    var hasWork: Bool { scheduler.hasWork }
+    var kvCapacityTokens: Int { cache.blockCount * cache.blockSize }
+
+    func add(_ req: EngineRequest, onEvent handler: @escaping EngineLoop.EventHandler) {
+        let gen = Generation(request: req, contextLength: model.contextLength, stopTokenIDs: stopTokenIDs, decodeBytes: decodeBytes)
+        if let problem = gen.validationError {
+            handler(.failed(message: problem))
+            return
+        }
+        if scheduler.kv.blocksNeeded(req.promptTokenIDs.count + 1) > cache.blockCount {
+            handler(.failed(message: "the prompt has \(req.promptTokenIDs.count) tokens; the KV cache holds \(kvCapacityTokens)"))
+            return
+        }
+        arrivals += 1
+        scheduler.add(RequestState(request: req, arrival: arrivals, generation: gen, onEvent: handler))
+        metrics.requestArrived()
+    }
+
+    func abort(_ id: String) {
+        guard let r = scheduler.request(id) else { return }
+        scheduler.finish(r)
+        r.onEvent(.finished(reason: .abort, usage: r.generation.usage))
+        metrics.requestFinished(reason: .abort)
+    }
+
+    /// Ends every request with `.failed(message)` (shutdown).
+    func failAll(_ message: String) {
+        for r in scheduler.running + scheduler.waiting {
+            scheduler.finish(r)
+            r.onEvent(.failed(message: message))
+        }
+    }
+
+    /// One scheduling step and one model pass.
+    func step() {
+        let out = scheduler.schedule()
+        if out.items.isEmpty {
+            failUnschedulable()
+            return
+        }
+        let started = DispatchTime.now()
+        let batch = ForwardBatch(out.items.map { item in
+            SequenceChunk(tokens: Array(item.request.tokens[item.start..<(item.start + item.count)]), startPosition: item.start,
+                          blockTable: scheduler.kv.blockTable(item.request.id), logits: item.samples ? .last : .none)
+        })
+        let logits = model.forward(batch, cache: cache)
+        scheduler.didRun(out)
+        var row = 0
+        for item in out.items where item.samples {
+            let r = item.request
+            let (events, finished) = r.generation.accept(logits: logits.row(row))
+            row += 1
+            if case .token(let id, _, _)? = events.first { r.append(id) }
+            if finished { scheduler.finish(r) }
+            for e in events { r.onEvent(e) }
+            if finished, case .finished(let reason, _)? = events.last { metrics.requestFinished(reason: reason) }
+        }
+        metrics.stepRan(tokens: out.tokenCount, seconds: Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9,
+                        running: scheduler.running.count, waiting: scheduler.waiting.count, preempted: out.preempted.count,
+                        kvUsage: scheduler.kv.usage, prefixQueries: scheduler.kv.prefixQueryTokens, prefixHits: scheduler.kv.prefixHitTokens)
+    }
+
+    /// Nothing could be scheduled although work is waiting: the head request cannot fit even in an
+    /// empty cache (it grew beyond it). End it rather than spin.
+    private func failUnschedulable() {
+        guard scheduler.running.isEmpty, let r = scheduler.waiting.first else { return }
+        scheduler.finish(r)
+        if r.generation.generated.isEmpty {
+            r.onEvent(.failed(message: "the request does not fit in the KV cache (\(kvCapacityTokens) tokens)"))
+        } else {
+            r.onEvent(.finished(reason: .length, usage: r.generation.usage))
+            metrics.requestFinished(reason: .length)
+        }
+    }
+}

@@ -1,0 +1,37 @@
+/// Where a request is in its life.
+enum RequestStatus: Sendable {
+    case waiting
+    case running
+    /// Preempted by recompute: back in the queue, its blocks returned.
+    case preempted
+    case finished
+}
+
+/// The engine's view of one request: its tokens, how many have keys/values in the cache, and its
+/// generation state. Owned by the engine thread.
+final class RequestState {
+    let request: EngineRequest
+    let arrival: Int
+    let onEvent: @Sendable (TokenEvent) -> Void
+    var generation: Generation
+    /// Prompt then generated tokens.
+    private(set) var tokens: [Int]
+    /// Tokens whose keys/values are in the cache (the catch-up target is `tokens.count`).
+    var computed = 0
+    var status = RequestStatus.waiting
+    var preemptions = 0
+
+    init(request: EngineRequest, arrival: Int, generation: Generation, onEvent: @escaping @Sendable (TokenEvent) -> Void) {
+        self.request = request
+        self.arrival = arrival
+        self.generation = generation
+        self.onEvent = onEvent
+        tokens = request.promptTokenIDs
+    }
+
+    var id: String { request.id }
+    var remaining: Int { tokens.count - computed }
+    var extraKeys: [String] { request.cacheSalt.map { [$0] } ?? [] }
+
+    func append(_ token: Int) { tokens.append(token) }
+}
