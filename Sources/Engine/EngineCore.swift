@@ -27,7 +27,7 @@ final class EngineCore {
         cache = model.device.makeKVStorage(layers: layout.layers, blockCount: blocks, blockSize: configuration.blockSize, width: layout.width)
         scheduler = Scheduler(config: configuration.scheduler,
                               kv: KVCacheManager(blockCount: blocks, blockSize: configuration.blockSize, prefixCaching: configuration.prefixCaching))
-        metrics.kvBlocksTotal = blocks
+        metrics.setBlocksTotal(blocks)
     }
 
     var hasWork: Bool { scheduler.hasWork }
@@ -45,14 +45,14 @@ final class EngineCore {
         }
         arrivals += 1
         scheduler.add(RequestState(request: req, arrival: arrivals, generation: gen, onEvent: handler))
-        metrics.requestArrived()
+        metrics.requestArrived(promptTokens: req.promptTokenIDs.count)
     }
 
     func abort(_ id: String) {
         guard let r = scheduler.request(id) else { return }
         scheduler.finish(r)
         r.onEvent(.finished(reason: .abort, usage: r.generation.usage))
-        metrics.requestFinished(reason: .abort)
+        metrics.requestFinished(reason: .abort, seconds: RequestState.now() - r.arrivalTime)
     }
 
     /// Ends every request with `.failed(message)` (shutdown).
@@ -82,10 +82,15 @@ final class EngineCore {
             let r = item.request
             let (events, finished) = r.generation.accept(logits: logits.row(row))
             row += 1
-            if case .token(let id, _, _)? = events.first { r.append(id) }
+            let now = RequestState.now()
+            if case .token(let id, _, _)? = events.first {
+                r.append(id)
+                metrics.tokenEmitted(first: r.lastTokenTime == nil, seconds: now - (r.lastTokenTime ?? r.arrivalTime))
+                r.lastTokenTime = now
+            }
             if finished { scheduler.finish(r) }
             for e in events { r.onEvent(e) }
-            if finished, case .finished(let reason, _)? = events.last { metrics.requestFinished(reason: reason) }
+            if finished, case .finished(let reason, _)? = events.last { metrics.requestFinished(reason: reason, seconds: now - r.arrivalTime) }
         }
         metrics.stepRan(tokens: out.tokenCount, seconds: Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9,
                         running: scheduler.running.count, waiting: scheduler.waiting.count, preempted: out.preempted.count,
@@ -101,7 +106,7 @@ final class EngineCore {
             r.onEvent(.failed(message: "the request does not fit in the KV cache (\(kvCapacityTokens) tokens)"))
         } else {
             r.onEvent(.finished(reason: .length, usage: r.generation.usage))
-            metrics.requestFinished(reason: .length)
+            metrics.requestFinished(reason: .length, seconds: RequestState.now() - r.arrivalTime)
         }
     }
 }

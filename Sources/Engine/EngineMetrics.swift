@@ -1,7 +1,31 @@
 import Foundation
 
-/// Engine counters and gauges for the API layer (`/metrics`), updated on the engine thread and read
-/// from any thread.
+/// A cumulative histogram with fixed upper bounds (Prometheus style).
+public struct Histogram: Sendable, Equatable {
+    public let bounds: [Double]
+    /// counts[i] = observations ≤ bounds[i] (not cumulative); the last slot is +Inf.
+    public private(set) var counts: [Int]
+    public private(set) var sum = 0.0
+    public private(set) var count = 0
+
+    public init(bounds: [Double]) {
+        self.bounds = bounds
+        counts = Array(repeating: 0, count: bounds.count + 1)
+    }
+
+    public mutating func observe(_ v: Double) {
+        let i = bounds.firstIndex { v <= $0 } ?? bounds.count
+        counts[i] += 1
+        sum += v
+        count += 1
+    }
+
+    /// Latency buckets in seconds, 1 ms … 60 s.
+    public static let latency: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+}
+
+/// Engine counters, gauges and latency histograms for the API layer (`/metrics`), updated on the
+/// engine thread and read from any thread.
 public final class EngineMetrics: @unchecked Sendable {
     public struct Snapshot: Sendable, Equatable {
         public var running = 0
@@ -14,40 +38,55 @@ public final class EngineMetrics: @unchecked Sendable {
         public var requestsArrived = 0
         public var requestsFinished: [String: Int] = [:]
         public var steps = 0
+        public var promptTokens = 0
+        public var generatedTokens = 0
         public var tokensProcessed = 0
         public var stepSeconds = 0.0
+        public var timeToFirstToken = Histogram(bounds: Histogram.latency)
+        public var interTokenLatency = Histogram(bounds: Histogram.latency)
+        public var endToEndLatency = Histogram(bounds: Histogram.latency)
     }
 
     private let lock = NSLock()
     private var s = Snapshot()
 
-    var kvBlocksTotal: Int {
-        get { snapshot.kvBlocksTotal }
-        set { lock.lock(); s.kvBlocksTotal = newValue; lock.unlock() }
-    }
+    public init() {}
 
     public var snapshot: Snapshot { lock.lock(); defer { lock.unlock() }; return s }
 
-    func requestArrived() { lock.lock(); s.requestsArrived += 1; s.waiting += 1; lock.unlock() }
-
-    func requestFinished(reason: FinishReason) {
+    private func update(_ body: (inout Snapshot) -> Void) {
         lock.lock()
-        s.requestsFinished[reason.rawValue, default: 0] += 1
+        body(&s)
         lock.unlock()
+    }
+
+    func setBlocksTotal(_ n: Int) { update { $0.kvBlocksTotal = n } }
+    func requestArrived(promptTokens: Int) { update { $0.requestsArrived += 1; $0.promptTokens += promptTokens } }
+    func requestFinished(reason: FinishReason, seconds: Double) {
+        update {
+            $0.requestsFinished[reason.rawValue, default: 0] += 1
+            $0.endToEndLatency.observe(seconds)
+        }
+    }
+    func tokenEmitted(first: Bool, seconds: Double) {
+        update {
+            $0.generatedTokens += 1
+            if first { $0.timeToFirstToken.observe(seconds) } else { $0.interTokenLatency.observe(seconds) }
+        }
     }
 
     func stepRan(tokens: Int, seconds: Double, running: Int, waiting: Int, preempted: Int, kvUsage: Double,
                  prefixQueries: Int, prefixHits: Int) {
-        lock.lock()
-        s.steps += 1
-        s.tokensProcessed += tokens
-        s.stepSeconds += seconds
-        s.running = running
-        s.waiting = waiting
-        s.preemptions += preempted
-        s.kvUsage = kvUsage
-        s.prefixQueryTokens = prefixQueries
-        s.prefixHitTokens = prefixHits
-        lock.unlock()
+        update {
+            $0.steps += 1
+            $0.tokensProcessed += tokens
+            $0.stepSeconds += seconds
+            $0.running = running
+            $0.waiting = waiting
+            $0.preemptions += preempted
+            $0.kvUsage = kvUsage
+            $0.prefixQueryTokens = prefixQueries
+            $0.prefixHitTokens = prefixHits
+        }
     }
 }

@@ -15,26 +15,9 @@ public struct ChatMessage: Sendable, Equatable {
 public struct ChatCompletionRequest: Sendable, Equatable {
     public var model: String
     public var messages: [ChatMessage]
-    public var maxTokens: Int?
-    public var temperature: Double?
-    public var topP: Double?
-    public var topK: Int?
-    public var seed: Int?
+    public var sampling: SamplingRequest
     public var stream: Bool
     public var includeUsage: Bool
-    public var ignoreEOS: Bool
-    public var stop: [String]
-    public var minP: Double?
-    public var presencePenalty: Double?
-    public var frequencyPenalty: Double?
-    public var repetitionPenalty: Double?
-    /// Token id → bias in [-100, 100].
-    public var logitBias: [Int: Double]
-    /// Number of choices to generate.
-    public var n: Int
-    /// nil: no logprobs; k: the chosen token's logprob and k alternatives.
-    public var topLogprobs: Int?
-    public var user: String?
     /// Fields we do not know; accepted and logged, never silently acted on.
     public var unknownFields: [String]
 
@@ -49,11 +32,8 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         "stop_token_ids": { $0 == .array([]) },
     ]
 
-    static let known: Set<String> = Set([
-        "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "seed",
-        "stream", "stream_options", "ignore_eos", "user", "stop", "min_p", "presence_penalty", "frequency_penalty",
-        "repetition_penalty", "logit_bias", "n", "logprobs", "top_logprobs", "parallel_tool_calls", "metadata", "store",
-    ]).union(notYetSupported.map(\.key))
+    static let known: Set<String> = Set(["model", "messages", "stream", "stream_options", "parallel_tool_calls", "metadata", "store"])
+        .union(SamplingRequest.fields).union(notYetSupported.map(\.key))
 
     public static func parse(_ body: [UInt8]) throws(APIError) -> ChatCompletionRequest {
         let f = try FieldReader(try JSONInput.parse(body))
@@ -67,102 +47,10 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         guard !items.isEmpty else { throw APIError.invalid("'messages' must contain at least one message", param: "messages", code: "empty_array") }
         var messages: [ChatMessage] = []
         for (i, m) in items.enumerated() { messages.append(try parseMessage(m, index: i)) }
-
-        for (key, isNeutral) in notYetSupported {
-            if let v = f.raw(key), !isNeutral(v) {
-                throw APIError.invalid("'\(key)' is not supported by this server yet", param: key, code: "unsupported_parameter")
-            }
-        }
-        let legacyMaxTokens = try f.int("max_tokens", in: 1...Int(Int32.max))
-        let maxTokens = try f.int("max_completion_tokens", in: 1...Int(Int32.max)) ?? legacyMaxTokens
-        let stream = try f.bool("stream") ?? false
-        var includeUsage = false
-        if let so = f.raw("stream_options") {
-            guard stream else { throw APIError.invalid("'stream_options' is only allowed when 'stream' is true", param: "stream_options") }
-            includeUsage = try FieldReader(so, prefix: "stream_options").bool("include_usage") ?? false
-        }
-        return ChatCompletionRequest(
-            model: model, messages: messages, maxTokens: maxTokens,
-            temperature: try f.number("temperature", in: 0...2),
-            topP: try topP(f),
-            topK: try f.int("top_k", in: -1...Int(Int32.max)),
-            seed: try f.int("seed"),
-            stream: stream, includeUsage: includeUsage,
-            ignoreEOS: try f.bool("ignore_eos") ?? false,
-            stop: try stopStrings(f),
-            minP: try f.number("min_p", in: 0...1),
-            presencePenalty: try f.number("presence_penalty", in: -2...2),
-            frequencyPenalty: try f.number("frequency_penalty", in: -2...2),
-            repetitionPenalty: try repetitionPenalty(f),
-            logitBias: try logitBias(f),
-            n: try choiceCount(f),
-            topLogprobs: try topLogprobs(f),
-            user: try f.string("user"),
-            unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted()
-        )
-    }
-
-    /// `stop`: a string or an array of up to 16 non-empty strings.
-    static func stopStrings(_ f: FieldReader) throws(APIError) -> [String] {
-        guard let v = f.raw("stop") else { return [] }
-        var out: [String] = []
-        switch v {
-        case let .string(s): out = [s]
-        case let .array(items):
-            for item in items {
-                guard case let .string(s) = item else { throw f.typeError("stop", "a string or an array of strings", item) }
-                out.append(s)
-            }
-        default: throw f.typeError("stop", "a string or an array of strings", v)
-        }
-        guard out.count <= 16 else { throw APIError.invalid("'stop' may hold at most 16 strings, got \(out.count)", param: "stop", code: "invalid_value") }
-        guard !out.contains("") else { throw APIError.invalid("'stop' strings must not be empty", param: "stop", code: "invalid_value") }
-        return out
-    }
-
-    /// `n` in 1...16; several choices need sampling (temperature > 0).
-    static func choiceCount(_ f: FieldReader) throws(APIError) -> Int {
-        let n = try f.int("n", in: 1...16) ?? 1
-        if n > 1, let t = try f.number("temperature"), t == 0 {
-            throw APIError.invalid("'n' > 1 needs temperature > 0: greedy choices would all be identical", param: "n", code: "invalid_value")
-        }
-        return n
-    }
-
-    /// `logprobs` (bool) and `top_logprobs` (0...20, only with logprobs).
-    static func topLogprobs(_ f: FieldReader) throws(APIError) -> Int? {
-        let on = try f.bool("logprobs") ?? false
-        let k = try f.int("top_logprobs", in: 0...20)
-        if k != nil && !on {
-            throw APIError.invalid("'top_logprobs' requires 'logprobs' to be true", param: "top_logprobs", code: "invalid_value")
-        }
-        return on ? (k ?? 0) : nil
-    }
-
-    static func repetitionPenalty(_ f: FieldReader) throws(APIError) -> Double? {
-        guard let p = try f.number("repetition_penalty", in: 0...10) else { return nil }
-        guard p > 0 else { throw APIError.invalid("'repetition_penalty' must be greater than 0", param: "repetition_penalty", code: "invalid_value") }
-        return p
-    }
-
-    /// `logit_bias`: an object from token ids (as strings) to biases in [-100, 100].
-    static func logitBias(_ f: FieldReader) throws(APIError) -> [Int: Double] {
-        guard let v = f.raw("logit_bias") else { return [:] }
-        let inner = try FieldReader(v, prefix: "logit_bias")
-        var out: [Int: Double] = [:]
-        for key in inner.fields.keys {
-            guard let id = Int(key), id >= 0 else {
-                throw APIError.invalid("'logit_bias' keys must be token ids, got '\(key)'", param: "logit_bias", code: "invalid_value")
-            }
-            out[id] = try inner.number(key, in: -100...100)
-        }
-        return out
-    }
-
-    static func topP(_ f: FieldReader) throws(APIError) -> Double? {
-        guard let p = try f.number("top_p", in: 0...1) else { return nil }
-        guard p > 0 else { throw APIError.invalid("'top_p' must be greater than 0", param: "top_p", code: "invalid_value") }
-        return p
+        try rejectUnsupported(f, notYetSupported)
+        let (stream, includeUsage) = try streamOptions(f)
+        return ChatCompletionRequest(model: model, messages: messages, sampling: try SamplingRequest(f), stream: stream,
+                                     includeUsage: includeUsage, unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted())
     }
 
     static func parseMessage(_ value: JSONInput, index: Int) throws(APIError) -> ChatMessage {
@@ -194,6 +82,22 @@ public struct ChatCompletionRequest: Sendable, Equatable {
             throw f.typeError("content", "a string or an array of content parts", other)
         }
         return ChatMessage(role: role, content: content, name: try f.string("name"))
+    }
+
+    static func rejectUnsupported(_ f: FieldReader, _ table: KeyValuePairs<String, @Sendable (JSONInput) -> Bool>) throws(APIError) {
+        for (key, isNeutral) in table {
+            if let v = f.raw(key), !isNeutral(v) {
+                throw APIError.invalid("'\(key)' is not supported by this server yet", param: key, code: "unsupported_parameter")
+            }
+        }
+    }
+
+    /// `stream` and `stream_options.include_usage` (only allowed with stream).
+    static func streamOptions(_ f: FieldReader) throws(APIError) -> (Bool, Bool) {
+        let stream = try f.bool("stream") ?? false
+        guard let so = f.raw("stream_options") else { return (stream, false) }
+        guard stream else { throw APIError.invalid("'stream_options' is only allowed when 'stream' is true", param: "stream_options") }
+        return (stream, try FieldReader(so, prefix: "stream_options").bool("include_usage") ?? false)
     }
 
     static func textOfPart(_ value: JSONInput, path: String) throws(APIError) -> String {

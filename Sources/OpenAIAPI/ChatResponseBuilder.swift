@@ -1,55 +1,108 @@
 import Engine
 
-/// Builds the JSON of `chat.completion` and `chat.completion.chunk` objects for one request.
-struct ChatResponseBuilder: Sendable {
-    let id: String
-    let model: String
-    let created: Int
-    let fingerprint: String
-    let tokenBytes: @Sendable (Int) -> [UInt8]
+/// `chat.completion` and `chat.completion.chunk` objects.
+struct ChatResponseBuilder: CompletionShape {
+    let header: CompletionHeader
 
-    func header(_ object: String) -> [(String, JSONValue)] {
-        [("id", .string(id)), ("object", .string(object)), ("created", .int(created)), ("model", .string(model)),
-         ("system_fingerprint", .string(fingerprint))]
-    }
-
-    static func usageJSON(_ u: Usage) -> JSONValue {
-        .object([("prompt_tokens", .int(u.promptTokens)), ("completion_tokens", .int(u.completionTokens)), ("total_tokens", .int(u.totalTokens)),
-                 ("prompt_tokens_details", .object([("cached_tokens", .int(u.cachedPromptTokens))]))])
-    }
-
-    func completion(choices: [(text: String, reason: FinishReason, logprobs: [JSONValue]?)], usage: Usage) -> JSONValue {
+    func whole(choices: [Choice], usage: Usage) -> JSONValue {
         let items: [JSONValue] = choices.enumerated().map { i, c in
             .object([
                 ("index", .int(i)),
                 ("message", .object([("role", .string("assistant")), ("content", .string(c.text))])),
-                ("logprobs", c.logprobs.map { .object([("content", .array($0))]) } ?? .null),
+                ("logprobs", c.logprobs.map { .object([("content", .array($0.map(Self.entry)))]) } ?? .null),
                 ("finish_reason", .string(c.reason.rawValue)),
             ])
         }
-        return .object(header("chat.completion") + [("choices", .array(items)), ("usage", Self.usageJSON(usage))])
+        return .object(header.fields("chat.completion") + [("choices", .array(items)), ("usage", CompletionHeader.usageJSON(usage))])
     }
 
-    func chunk(choice: Int, delta: JSONValue, finishReason: FinishReason?, logprobs: JSONValue? = nil) -> JSONValue {
-        let item: JSONValue = .object([
-            ("index", .int(choice)), ("delta", delta), ("logprobs", logprobs ?? .null),
-            ("finish_reason", finishReason.map { .string($0.rawValue) } ?? .null),
-        ])
-        return .object(header("chat.completion.chunk") + [("choices", .array([item]))])
+    func openingChunk(choice: Int) -> JSONValue? {
+        chunk(choice, delta: .object([("role", .string("assistant")), ("content", .string(""))]), finish: nil, logprobs: nil)
+    }
+
+    func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?) -> JSONValue {
+        chunk(choice, delta: .object([("content", .string(text))]), finish: nil,
+              logprobs: logprobs.map { .object([("content", .array([Self.entry($0)]))]) })
+    }
+
+    func finishChunk(choice: Int, reason: FinishReason) -> JSONValue {
+        chunk(choice, delta: .object([]), finish: reason, logprobs: nil)
     }
 
     func usageChunk(_ usage: Usage) -> JSONValue {
-        .object(header("chat.completion.chunk") + [("choices", .array([])), ("usage", Self.usageJSON(usage))])
+        .object(header.fields("chat.completion.chunk") + [("choices", .array([])), ("usage", CompletionHeader.usageJSON(usage))])
     }
 
-    /// One entry of `logprobs.content`: the token's text (lossy for a partial UTF-8 sequence), its
-    /// logprob, its bytes, and the top alternatives.
-    func logprobEntry(token: Int, _ lp: TokenLogprobs) -> JSONValue {
-        func entry(_ id: Int, _ logprob: Float) -> [(String, JSONValue)] {
-            let bytes = tokenBytes(id)
-            return [("token", .string(String(decoding: bytes, as: UTF8.self))), ("logprob", .double(Double(logprob))),
-                    ("bytes", .array(bytes.map { .int(Int($0)) }))]
+    private func chunk(_ choice: Int, delta: JSONValue, finish: FinishReason?, logprobs: JSONValue?) -> JSONValue {
+        let item: JSONValue = .object([
+            ("index", .int(choice)), ("delta", delta), ("logprobs", logprobs ?? .null),
+            ("finish_reason", finish.map { .string($0.rawValue) } ?? .null),
+        ])
+        return .object(header.fields("chat.completion.chunk") + [("choices", .array([item]))])
+    }
+
+    /// One entry of `logprobs.content` in the chat shape.
+    static func entry(_ e: TokenLogprobsEntry) -> JSONValue {
+        func one(_ token: String, _ bytes: [UInt8], _ lp: Float) -> [(String, JSONValue)] {
+            [("token", .string(token)), ("logprob", .double(Double(lp))), ("bytes", .array(bytes.map { .int(Int($0)) }))]
         }
-        return .object(entry(token, lp.logprob) + [("top_logprobs", .array(lp.top.map { .object(entry($0.id, $0.logprob)) }))])
+        return .object(one(e.token, e.bytes, e.logprob) + [("top_logprobs", .array(e.top.map { .object(one($0.token, $0.bytes, $0.logprob)) }))])
+    }
+}
+
+/// Legacy `text_completion` objects (`/v1/completions`), with the legacy logprobs layout.
+struct TextResponseBuilder: CompletionShape {
+    let header: CompletionHeader
+    /// Per prompt: text echoed before the completion (empty without `echo`).
+    let echo: [String]
+    let choicesPerPrompt: Int
+
+    func prefix(_ choice: Int) -> String { echo.isEmpty ? "" : echo[choice / max(1, choicesPerPrompt)] }
+
+    func whole(choices: [Choice], usage: Usage) -> JSONValue {
+        let items: [JSONValue] = choices.enumerated().map { i, c in
+            .object([("index", .int(i)), ("text", .string(prefix(i) + c.text)),
+                      ("logprobs", c.logprobs.map { Self.legacy($0, offset: prefix(i).count) } ?? .null),
+                      ("finish_reason", .string(c.reason.rawValue))])
+        }
+        return .object(header.fields("text_completion") + [("choices", .array(items)), ("usage", CompletionHeader.usageJSON(usage))])
+    }
+
+    func openingChunk(choice: Int) -> JSONValue? {
+        let p = prefix(choice)
+        return p.isEmpty ? nil : chunk(choice, text: p, finish: nil, logprobs: nil)
+    }
+
+    func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?) -> JSONValue {
+        chunk(choice, text: text, finish: nil, logprobs: logprobs.map { Self.legacy([$0], offset: 0) })
+    }
+
+    func finishChunk(choice: Int, reason: FinishReason) -> JSONValue { chunk(choice, text: "", finish: reason, logprobs: nil) }
+
+    func usageChunk(_ usage: Usage) -> JSONValue {
+        .object(header.fields("text_completion") + [("choices", .array([])), ("usage", CompletionHeader.usageJSON(usage))])
+    }
+
+    private func chunk(_ choice: Int, text: String, finish: FinishReason?, logprobs: JSONValue?) -> JSONValue {
+        let item: JSONValue = .object([("index", .int(choice)), ("text", .string(text)), ("logprobs", logprobs ?? .null),
+                                       ("finish_reason", finish.map { .string($0.rawValue) } ?? .null)])
+        return .object(header.fields("text_completion") + [("choices", .array([item]))])
+    }
+
+    /// `{tokens, token_logprobs, top_logprobs, text_offset}`; offsets count characters from the
+    /// start of the choice's text.
+    static func legacy(_ entries: [TokenLogprobsEntry], offset: Int) -> JSONValue {
+        var offsets: [JSONValue] = []
+        var at = offset
+        for e in entries {
+            offsets.append(.int(at))
+            at += e.token.count
+        }
+        return .object([
+            ("tokens", .array(entries.map { .string($0.token) })),
+            ("token_logprobs", .array(entries.map { .double(Double($0.logprob)) })),
+            ("top_logprobs", .array(entries.map { e in .object(e.top.map { ($0.token, JSONValue.double(Double($0.logprob))) }) })),
+            ("text_offset", .array(offsets)),
+        ])
     }
 }

@@ -3,14 +3,33 @@ import HTTPCore
 import Logging
 
 /// Routes HTTP requests to the OpenAI-compatible endpoints. Knows JSON and HTTP, never tensors.
-public final class OpenAIRouter: Sendable {
-    let context: ServingContext
+///
+/// The router exists before the model is loaded: until `setReady` it answers `/health` with 503
+/// (so a load balancer's readiness probe waits) and every API route with 503 too.
+public final class OpenAIRouter: @unchecked Sendable {
     let logger: Logger
+    let options: APIOptions
+    private let lock = NSLock()
+    private var context: ServingContext?
 
-    public init(context: ServingContext, logger: Logger) {
-        self.context = context
+    public init(logger: Logger, options: APIOptions = APIOptions()) {
         self.logger = logger
+        self.options = options
     }
+
+    public convenience init(context: ServingContext, logger: Logger, options: APIOptions = APIOptions()) {
+        self.init(logger: logger, options: options)
+        setReady(context)
+    }
+
+    /// Starts serving the API with a loaded model.
+    public func setReady(_ context: ServingContext) {
+        lock.lock()
+        self.context = context
+        lock.unlock()
+    }
+
+    var current: ServingContext? { lock.lock(); defer { lock.unlock() }; return context }
 
     /// The `HTTPHandler` to give the server.
     public var handler: HTTPHandler {
@@ -18,28 +37,68 @@ public final class OpenAIRouter: Sendable {
     }
 
     public func handle(_ request: HTTPRequest, _ writer: HTTPResponseWriter) {
+        let cors = options.corsHeaders
+        if request.method == "OPTIONS", options.corsOrigin != nil {
+            writer.respond(HTTPResponseHead(status: 204, headers: cors), body: [])
+            return
+        }
+        if let denied = options.authorize(request) {
+            var h = cors
+            h.add("WWW-Authenticate", "Bearer")
+            writer.respondError(denied, headers: h)
+            return
+        }
+        guard let context = current else {
+            let status: JSONValue = .object([("status", .string("loading"))])
+            if request.path == "/health" { writer.respondJSON(status, status: 503, headers: cors) } else {
+                writer.respondError(.unavailable("the model is still loading; retry shortly"), headers: cors)
+            }
+            return
+        }
+        route(request, writer, context, cors)
+    }
+
+    private func route(_ request: HTTPRequest, _ writer: HTTPResponseWriter, _ context: ServingContext, _ cors: HTTPHeaders) {
+        let id = context.model.id
         switch (request.method, request.path) {
         case ("POST", "/v1/chat/completions"):
-            ChatCompletionHandler(context: context, logger: logger).handle(request, writer)
+            ChatCompletionHandler(context: context, logger: logger, headers: cors).handle(request, writer)
+        case ("POST", "/v1/completions"):
+            CompletionHandler(context: context, logger: logger, headers: cors).handle(request, writer)
+        case ("POST", "/tokenize"):
+            TokenizeHandler(context: context, headers: cors).tokenize(request, writer)
+        case ("POST", "/detokenize"):
+            TokenizeHandler(context: context, headers: cors).detokenize(request, writer)
         case ("GET", "/v1/models"):
-            writer.respondJSON(.object([("object", .string("list")), ("data", .array([modelJSON]))]))
-        case ("GET", "/v1/models/\(context.model.id)"):
-            writer.respondJSON(modelJSON)
+            writer.respondJSON(.object([("object", .string("list")), ("data", .array([modelJSON(context)]))]), headers: cors)
+        case ("GET", "/v1/models/\(id)"):
+            writer.respondJSON(modelJSON(context), headers: cors)
         case ("GET", "/health"), ("HEAD", "/health"):
-            writer.respondJSON(.object([("status", .string("ok"))]))
-        case (_, "/v1/chat/completions"), (_, "/v1/models"), (_, "/health"):
-            writer.respondError(.methodNotAllowed(request.method, path: request.path))
+            writer.respondJSON(.object([("status", .string("ok"))]), headers: cors)
+        case ("GET", "/metrics"):
+            var h = cors
+            h.replaceOrAdd("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            let text = context.metrics.map { MetricsExposition.render($0.snapshot, modelID: id) } ?? ""
+            writer.respond(HTTPResponseHead(status: 200, headers: h), body: Array(text.utf8))
+        case ("GET", "/openapi.json"):
+            var h = cors
+            h.replaceOrAdd("Content-Type", "application/json")
+            writer.respond(HTTPResponseHead(status: 200, headers: h), body: OpenAPIDocument.bytes)
+        case (_, "/v1/chat/completions"), (_, "/v1/completions"), (_, "/tokenize"), (_, "/detokenize"):
+            writer.respondError(.methodNotAllowed(request.method, path: request.path), headers: cors)
+        case (_, "/v1/models"), (_, "/health"), (_, "/metrics"), (_, "/openapi.json"):
+            writer.respondError(.methodNotAllowed(request.method, path: request.path), headers: cors)
         default:
             if request.path.hasPrefix("/v1/models/") {
-                let id = String(request.path.dropFirst("/v1/models/".count))
-                writer.respondError(.notFound("the model '\(id)' does not exist", code: "model_not_found"))
+                let missing = String(request.path.dropFirst("/v1/models/".count))
+                writer.respondError(.notFound("the model '\(missing)' does not exist", code: "model_not_found"), headers: cors)
             } else {
-                writer.respondError(.notFound("no route for \(request.method) \(request.path)", code: "not_found"))
+                writer.respondError(.notFound("no route for \(request.method) \(request.path)", code: "not_found"), headers: cors)
             }
         }
     }
 
-    var modelJSON: JSONValue {
+    func modelJSON(_ context: ServingContext) -> JSONValue {
         .object([
             ("id", .string(context.model.id)),
             ("object", .string("model")),
@@ -47,5 +106,13 @@ public final class OpenAIRouter: Sendable {
             ("owned_by", .string(context.model.ownedBy)),
             ("max_model_len", .int(context.model.contextLength)),
         ])
+    }
+}
+
+extension HTTPRequest {
+    /// The completion id: derived from the client's `X-Request-Id` when it sent one.
+    func completionID(prefix: String) -> String {
+        if headers["X-Request-Id"] != nil, !requestID.isEmpty { return "\(prefix)-\(requestID)" }
+        return "\(prefix)-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
     }
 }

@@ -14,6 +14,10 @@ public protocol ChatPrompting: Sendable {
     func promptTokens(for messages: [ChatMessage]) throws -> [Int]
     /// The raw bytes of one token (for logprobs' `token` and `bytes`).
     func tokenBytes(_ id: Int) -> [UInt8]
+    /// Plain text to ids (special-token text parsed), as a completion prompt.
+    func encode(_ text: String) -> [Int]
+    /// Ids to text (invalid UTF-8 replaced).
+    func decode(_ ids: [Int]) -> String
 }
 
 /// The model as the API presents it.
@@ -41,11 +45,15 @@ public struct ServingContext: Sendable {
     public var backend: any GenerationBackend
     public var prompter: any ChatPrompting
     public var systemFingerprint: String
+    /// Engine metrics for `/metrics` (nil: none to report).
+    public var metrics: EngineMetrics?
 
-    public init(model: ServedModel, backend: any GenerationBackend, prompter: any ChatPrompting, systemFingerprint: String = "moeserve-0.1") {
+    public init(model: ServedModel, backend: any GenerationBackend, prompter: any ChatPrompting, systemFingerprint: String = "moeserve-0.1",
+                metrics: EngineMetrics? = nil) {
         self.model = model
         self.backend = backend
         self.prompter = prompter
         self.systemFingerprint = systemFingerprint
+        self.metrics = metrics
     }
 }

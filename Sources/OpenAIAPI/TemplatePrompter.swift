@@ -27,6 +27,14 @@ public struct TemplatePrompter: ChatPrompting {
 
     public func tokenBytes(_ id: Int) -> [UInt8] { tokenizer.decodeBytes([id]) }
 
+    public func encode(_ text: String) -> [Int] {
+        var ids = tokenizer.encode(text, parseSpecial: true)
+        if tokenizer.vocabulary.addBOS, let bos = tokenizer.vocabulary.bosTokenID, ids.first != bos { ids.insert(bos, at: 0) }
+        return ids
+    }
+
+    public func decode(_ ids: [Int]) -> String { tokenizer.decode(ids) }
+
     public func promptTokens(for messages: [ChatMessage]) throws -> [Int] {
         var ids = tokenizer.encode(try render(messages), parseSpecial: true)
         // A template that writes the BOS text itself already produced the id; add it only when asked and absent.

@@ -6,6 +6,10 @@ struct Configuration: Equatable {
     var host = "127.0.0.1"
     var port = 8080
     var maxBodyBytes = 16 << 20
+    /// Accepted bearer keys, comma-separated (empty: no auth).
+    var apiKeys = ""
+    var apiKeyFile = ""
+    var corsOrigin = ""
     /// PEM paths; both empty serves plain HTTP, both set serves HTTPS.
     var modelPath = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
     var modelID = "smollm2-135m-instruct"
@@ -24,7 +28,7 @@ struct Configuration: Equatable {
 
     /// Every key the YAML may contain, by section; anything else is a typo and an error.
     static let keys: [String: Set<String>] = [
-        "server": ["host", "port", "max_body_bytes"],
+        "server": ["host", "port", "max_body_bytes", "api_keys", "api_key_file", "cors_origin"],
         "model": ["path", "id"],
         "engine": ["device", "kv_cache_memory", "block_size", "max_num_batched_tokens", "max_num_seqs", "prefix_caching", "policy"],
         "log": ["level"],
@@ -43,7 +47,9 @@ struct Configuration: Equatable {
                 guard allowed.contains(key) else {
                     throw Invalid(description: "\(source): unknown key '\(section).\(key)' (known: \(allowed.sorted().joined(separator: ", ")))")
                 }
-                try set("\(section).\(key)", to: "\(value)", source: source)
+                // A YAML list becomes a comma-separated value (used by server.api_keys).
+                let text = (value as? [Any]).map { $0.map { "\($0)" }.joined(separator: ",") } ?? "\(value)"
+                try set("\(section).\(key)", to: text, source: source)
             }
         }
     }
@@ -53,7 +59,8 @@ struct Configuration: Equatable {
         let map = ["MOESERVE_HOST": "server.host", "MOESERVE_PORT": "server.port", "MOESERVE_MODEL": "model.path",
                    "MOESERVE_MODEL_ID": "model.id", "MOESERVE_DEVICE": "engine.device", "MOESERVE_LOG_LEVEL": "log.level",
                    "MOESERVE_KV_CACHE_MEMORY": "engine.kv_cache_memory", "MOESERVE_MAX_NUM_SEQS": "engine.max_num_seqs",
-                   "MOESERVE_MAX_NUM_BATCHED_TOKENS": "engine.max_num_batched_tokens"]
+                   "MOESERVE_MAX_NUM_BATCHED_TOKENS": "engine.max_num_batched_tokens",
+                   "MOESERVE_API_KEY": "server.api_keys", "MOESERVE_API_KEY_FILE": "server.api_key_file", "MOESERVE_CORS_ORIGIN": "server.cors_origin"]
         for (variable, key) in map {
             if let v = env[variable], !v.isEmpty { try set(key, to: v, source: variable) }
         }
@@ -70,6 +77,9 @@ struct Configuration: Equatable {
         case "server.host": host = value
         case "server.port": port = try int(0...65535)
         case "server.max_body_bytes": maxBodyBytes = try int(1...(1 << 32))
+        case "server.api_keys": apiKeys = value
+        case "server.api_key_file": apiKeyFile = value
+        case "server.cors_origin": corsOrigin = value
         case "model.path": modelPath = value
         case "model.id": modelID = value
         case "engine.device":
@@ -98,6 +108,18 @@ struct Configuration: Equatable {
             logLevel = value
         default: throw Invalid(description: "\(source): unknown setting '\(key)'")
         }
+    }
+
+    /// The keys from `api_keys` and, if set, one per line of `api_key_file` (blank lines and # comments skipped).
+    func resolvedAPIKeys() throws -> [String] {
+        var keys = apiKeys.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        if !apiKeyFile.isEmpty {
+            guard let text = try? String(contentsOfFile: apiKeyFile, encoding: .utf8) else {
+                throw Invalid(description: "cannot read api_key_file '\(apiKeyFile)'")
+            }
+            keys += text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        }
+        return keys
     }
 
     /// "536870912", "512MiB", "512MB", "2GiB", "2G" → bytes (binary units for all suffixes).

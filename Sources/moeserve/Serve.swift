@@ -30,6 +30,15 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("max-num-seqs"), help: "Most requests running at once.")
     var maxNumSeqs: Int?
 
+    @Option(name: .customLong("api-key"), help: "Require this bearer key (repeatable).")
+    var apiKeys: [String] = []
+
+    @Option(name: .customLong("api-key-file"), help: "File with one accepted bearer key per line.")
+    var apiKeyFile: String?
+
+    @Option(name: .customLong("cors-origin"), help: "Allowed CORS origin (e.g. https://app.example or *); CORS is off without it.")
+    var corsOrigin: String?
+
     func run() throws {
         let config: Configuration
         do {
@@ -39,64 +48,68 @@ struct Serve: ParsableCommand {
                 if let device { try c.set("engine.device", to: device, source: "--device") }
                 if let kvCacheMemory { try c.set("engine.kv_cache_memory", to: kvCacheMemory, source: "--kv-cache-memory") }
                 if let maxNumSeqs { try c.set("engine.max_num_seqs", to: String(maxNumSeqs), source: "--max-num-seqs") }
+                if !apiKeys.isEmpty { try c.set("server.api_keys", to: apiKeys.joined(separator: ","), source: "--api-key") }
+                if let apiKeyFile { try c.set("server.api_key_file", to: apiKeyFile, source: "--api-key-file") }
+                if let corsOrigin { try c.set("server.cors_origin", to: corsOrigin, source: "--cors-origin") }
             }
         } catch {
             throw ValidationError("\(error)")
         }
         let logger = Logging.bootstrapped(level: config.logLevel)
-        let started = Date()
-        let loaded: LoadedModel
-        do {
-            loaded = try ModelLoader.load(path: config.modelPath, device: CPUDevice())
-        } catch {
-            logger.critical("cannot load model: \(error)")
-            throw ExitCode(2)
+        let apiOptions: APIOptions
+        do { apiOptions = APIOptions(apiKeys: try config.resolvedAPIKeys(), corsOrigin: config.corsOrigin.isEmpty ? nil : config.corsOrigin) } catch {
+            throw ValidationError("\(error)")
         }
-        logger.info("model loaded", metadata: [
-            "path": "\(config.modelPath)", "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(started)))",
-            "device": "\(loaded.model.device.name)", "context": "\(loaded.model.contextLength)",
-        ])
-        guard let templateSource = loaded.chatTemplate else {
-            logger.critical("the model has no chat template (tokenizer.chat_template)")
-            throw ExitCode(2)
-        }
-        let template: ChatTemplate
-        do { template = try ChatTemplate(source: templateSource) } catch {
-            logger.critical("the model's chat template does not parse: \(error)")
-            throw ExitCode(2)
-        }
-        let tokenizer = loaded.tokenizer
-        let engineConfig = EngineConfiguration(
-            scheduler: SchedulerConfiguration(maxNumBatchedTokens: config.maxNumBatchedTokens, maxNumSeqs: config.maxNumSeqs,
-                                              policy: SchedulerConfiguration.Policy(rawValue: config.schedulingPolicy) ?? .fcfs),
-            blockSize: config.blockSize, kvCacheBytes: config.kvCacheBytes, prefixCaching: config.prefixCaching)
-        let engine = EngineLoop(model: loaded.model, decodeBytes: { tokenizer.decodeBytes($0) },
-                                stopTokenIDs: loaded.stopTokenIDs, configuration: engineConfig, logger: logger)
-        engine.start()
-        logger.info("engine ready", metadata: ["kv_tokens": "\(engine.kvCapacityTokens)", "max_num_seqs": "\(config.maxNumSeqs)"])
-        let context = ServingContext(
-            model: ServedModel(id: config.modelID, contextLength: loaded.model.contextLength, vocabularySize: loaded.model.vocabularySize),
-            backend: engine, prompter: TemplatePrompter(template: template, tokenizer: tokenizer))
-        let router = OpenAIRouter(context: context, logger: logger)
-        var serverConfig = HTTPServerConfiguration()
-        serverConfig.host = config.host
-        serverConfig.port = config.port
-        serverConfig.maxBodyBytes = config.maxBodyBytes
-        let server = HTTPServer(configuration: serverConfig, logger: logger, handler: router.handler)
+        // Listen first and answer 503 while the model loads, so probes and clients see "loading", not "refused".
+        let router = OpenAIRouter(logger: logger, options: apiOptions)
+        let server = HTTPServer(configuration: try serverConfiguration(config), logger: logger, handler: router.handler)
         let boundPort: Int
         do { boundPort = try server.start() } catch {
             logger.critical("cannot listen on \(config.host):\(config.port): \(error)")
             throw ExitCode(1)
         }
-        logger.notice("listening", metadata: ["address": "http://\(config.host):\(boundPort)", "model": "\(config.modelID)"])
+        logger.notice("listening", metadata: ["address": "http://\(config.host):\(boundPort)",
+                                              "model": "\(config.modelID)", "auth": "\(apiOptions.apiKeys.isEmpty ? "off" : "bearer")"])
+        let engineBox = EngineBox()
         let signals = SignalHandlers { signal in
             logger.notice("received \(signal), draining")
             server.shutdown(gracePeriod: .seconds(10))
-            engine.shutdown()
+            engineBox.engine?.shutdown()
+        }
+        do {
+            let (context, engine) = try ModelServing.load(config, logger: logger)
+            engineBox.engine = engine
+            router.setReady(context)
+            logger.notice("ready", metadata: ["model": "\(config.modelID)"])
+        } catch {
+            logger.critical("cannot serve the model: \(error)")
+            server.shutdown(gracePeriod: .seconds(1))
+            server.waitUntilStopped()
+            throw ExitCode(2)
         }
         server.waitUntilStopped()
         withExtendedLifetime(signals) {}
         logger.notice("stopped")
+    }
+}
+
+extension Serve {
+    func serverConfiguration(_ config: Configuration) throws -> HTTPServerConfiguration {
+        var serverConfig = HTTPServerConfiguration()
+        serverConfig.host = config.host
+        serverConfig.port = config.port
+        serverConfig.maxBodyBytes = config.maxBodyBytes
+        return serverConfig
+    }
+}
+
+/// The engine once it exists (signals may arrive while the model is still loading).
+final class EngineBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _engine: EngineLoop?
+    var engine: EngineLoop? {
+        get { lock.lock(); defer { lock.unlock() }; return _engine }
+        set { lock.lock(); _engine = newValue; lock.unlock() }
     }
 }
 

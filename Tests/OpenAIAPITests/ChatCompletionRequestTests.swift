@@ -12,20 +12,21 @@ import Testing
         let r = try parse(#"{"model":"m","messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}],"max_tokens":5,"temperature":0.5,"top_p":0.9,"top_k":40,"seed":7,"stream":true,"stream_options":{"include_usage":true},"n":1,"some_new_field":1}"#)
         #expect(r.model == "m")
         #expect(r.messages == [ChatMessage(role: "system", content: "s"), ChatMessage(role: "user", content: "ab")])
-        #expect(r.maxTokens == 5 && r.temperature == 0.5 && r.topP == 0.9 && r.topK == 40 && r.seed == 7)
+        #expect(r.sampling.maxTokens == 5 && r.sampling.temperature == 0.5 && r.sampling.topP == 0.9 && r.sampling.topK == 40 && r.sampling.seed == 7)
         #expect(r.stream && r.includeUsage)
         #expect(r.unknownFields == ["some_new_field"])
     }
 
     @Test func samplingControlsAreParsed() throws {
         let r = try parse(#"{"model":"m","messages":[{"role":"user","content":"x"}],"stop":["a","bc"],"min_p":0.1,"presence_penalty":0.5,"frequency_penalty":-1,"repetition_penalty":1.2,"logit_bias":{"42":-100,"7":5.5}}"#)
-        #expect(r.stop == ["a", "bc"] && r.minP == 0.1 && r.presencePenalty == 0.5 && r.frequencyPenalty == -1 && r.repetitionPenalty == 1.2)
-        #expect(r.logitBias == [42: -100, 7: 5.5])
-        #expect(try parse(#"{"model":"m","messages":[{"role":"user","content":"x"}],"stop":"END"}"#).stop == ["END"])
+        let s = r.sampling
+        #expect(s.stop == ["a", "bc"] && s.minP == 0.1 && s.presencePenalty == 0.5 && s.frequencyPenalty == -1 && s.repetitionPenalty == 1.2)
+        #expect(s.logitBias == [42: -100, 7: 5.5])
+        #expect(try parse(#"{"model":"m","messages":[{"role":"user","content":"x"}],"stop":"END"}"#).sampling.stop == ["END"])
     }
 
     @Test func maxCompletionTokensWins() throws {
-        #expect(try parse(#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":5,"max_completion_tokens":9}"#).maxTokens == 9)
+        #expect(try parse(#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":5,"max_completion_tokens":9}"#).sampling.maxTokens == 9)
     }
 
     /// (body, expected param, expected status)
@@ -73,7 +74,7 @@ import Testing
 
     @Test func neutralValuesOfUnsupportedFieldsAreAccepted() throws {
         let r = try parse(#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":1,"logprobs":false,"presence_penalty":0,"frequency_penalty":0.0,"temperature":null}"#)
-        #expect(r.temperature == nil)
+        #expect(r.sampling.temperature == nil)
     }
 
     @Test func errorJSONHasTheOpenAIShape() {

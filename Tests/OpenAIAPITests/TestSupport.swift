@@ -50,6 +50,9 @@ final class ScriptedBackend: GenerationBackend, @unchecked Sendable {
 /// One token per message character count, so prompt length is checkable.
 struct CountingPrompter: ChatPrompting {
     func tokenBytes(_ id: Int) -> [UInt8] { Array("t\(id)".utf8) }
+    /// One token per character: its scalar value.
+    func encode(_ text: String) -> [Int] { text.unicodeScalars.map { Int($0.value) } }
+    func decode(_ ids: [Int]) -> String { String(String.UnicodeScalarView(ids.compactMap { Unicode.Scalar(UInt32($0)) })) }
 
     func promptTokens(for messages: [ChatMessage]) throws -> [Int] {
         Array(repeating: 1, count: messages.map { $0.content.count + 1 }.reduce(0, +))
@@ -62,11 +65,15 @@ final class TestServer {
     let port: Int
     let backend: ScriptedBackend
 
-    init(backend: ScriptedBackend, contextLength: Int = 100) throws {
+    let router: OpenAIRouter
+    let context: ServingContext
+
+    init(backend: ScriptedBackend, contextLength: Int = 100, options: APIOptions = APIOptions(), ready: Bool = true) throws {
         self.backend = backend
-        let ctx = ServingContext(model: ServedModel(id: "test-model", created: 1_700_000_000, contextLength: contextLength),
-                                 backend: backend, prompter: CountingPrompter())
-        let router = OpenAIRouter(context: ctx, logger: Logger(label: "test"))
+        context = ServingContext(model: ServedModel(id: "test-model", created: 1_700_000_000, contextLength: contextLength, vocabularySize: 200_000),
+                                 backend: backend, prompter: CountingPrompter(), metrics: EngineMetrics())
+        router = OpenAIRouter(logger: Logger(label: "test"), options: options)
+        if ready { router.setReady(context) }
         var config = HTTPServerConfiguration()
         config.port = 0
         server = HTTPServer(configuration: config, logger: Logger(label: "test"), handler: router.handler)

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// Where a request is in its life.
 enum RequestStatus: Sendable {
     case waiting
@@ -20,6 +22,9 @@ final class RequestState {
     var computed = 0
     var status = RequestStatus.waiting
     var preemptions = 0
+    /// Monotonic times (seconds) for latency metrics.
+    let arrivalTime: Double
+    var lastTokenTime: Double?
 
     init(request: EngineRequest, arrival: Int, generation: Generation, onEvent: @escaping @Sendable (TokenEvent) -> Void) {
         self.request = request
@@ -27,6 +32,7 @@ final class RequestState {
         self.generation = generation
         self.onEvent = onEvent
         tokens = request.promptTokenIDs
+        arrivalTime = RequestState.now()
     }
 
     var id: String { request.id }
@@ -34,4 +40,6 @@ final class RequestState {
     var extraKeys: [String] { request.cacheSalt.map { [$0] } ?? [] }
 
     func append(_ token: Int) { tokens.append(token) }
+
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 }

@@ -1,0 +1,56 @@
+import HTTPCore
+
+/// Access rules of the API: bearer keys and CORS.
+public struct APIOptions: Sendable {
+    /// Accepted `Authorization: Bearer` keys; empty means no authentication.
+    public var apiKeys: [String]
+    /// `Access-Control-Allow-Origin` value; nil means CORS is off.
+    public var corsOrigin: String?
+
+    public init(apiKeys: [String] = [], corsOrigin: String? = nil) {
+        self.apiKeys = apiKeys.filter { !$0.isEmpty }
+        self.corsOrigin = corsOrigin
+    }
+
+    /// Paths reachable without a key (probes and scrapes).
+    static let openPaths: Set<String> = ["/health", "/metrics"]
+
+    /// nil when the request may proceed, else the 401 to send.
+    func authorize(_ request: HTTPRequest) -> APIError? {
+        guard !apiKeys.isEmpty, !Self.openPaths.contains(request.path), request.method != "OPTIONS" else { return nil }
+        let header = request.headers["Authorization"] ?? ""
+        let prefix = "Bearer "
+        guard header.count > prefix.count, header.lowercased().hasPrefix(prefix.lowercased()) else {
+            return APIError(status: 401, message: "missing API key: send 'Authorization: Bearer YOUR_KEY'", type: "invalid_request_error", code: "invalid_api_key")
+        }
+        let given = Array(header.utf8.dropFirst(prefix.utf8.count))
+        // Compare against every key without stopping early, so timing says nothing about which key or prefix matched.
+        var ok = false
+        for key in apiKeys { ok = Self.constantTimeEqual(given, Array(key.utf8)) || ok }
+        return ok ? nil : APIError(status: 401, message: "incorrect API key provided", type: "invalid_request_error", code: "invalid_api_key")
+    }
+
+    /// Equality whose running time depends only on the lengths.
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var diff = UInt8(a.count == b.count ? 0 : 1)
+        let n = max(a.count, b.count)
+        for i in 0..<n {
+            let x = i < a.count ? a[i] : 0
+            let y = i < b.count ? b[i] : 0
+            diff |= x ^ y
+        }
+        return diff == 0
+    }
+
+    /// Headers added to every response when CORS is on.
+    var corsHeaders: HTTPHeaders {
+        guard let corsOrigin else { return HTTPHeaders() }
+        var h = HTTPHeaders()
+        h.add("Access-Control-Allow-Origin", corsOrigin)
+        h.add("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+        h.add("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id")
+        h.add("Access-Control-Max-Age", "600")
+        if corsOrigin != "*" { h.add("Vary", "Origin") }
+        return h
+    }
+}

@@ -1,0 +1,185 @@
+import Engine
+import Foundation
+import HTTPCore
+
+/// The engine requests behind one API request (one per choice), and what they produced so far.
+final class ChoiceRun: @unchecked Sendable {
+    let requests: [EngineRequest]
+    let backend: any GenerationBackend
+    let tokenBytes: @Sendable (Int) -> [UInt8]
+    private let lock = NSLock()
+    private var finished: [Bool]
+    private var usages: [Usage?]
+    private var failed = false
+
+    /// Choices per prompt (requests i·n ..< (i+1)·n share prompt i).
+    let choicesPerPrompt: Int
+
+    init(requests: [EngineRequest], backend: any GenerationBackend, tokenBytes: @escaping @Sendable (Int) -> [UInt8], choicesPerPrompt: Int = 1) {
+        self.requests = requests
+        self.choicesPerPrompt = max(1, choicesPerPrompt)
+        self.backend = backend
+        self.tokenBytes = tokenBytes
+        finished = Array(repeating: false, count: requests.count)
+        usages = Array(repeating: nil, count: requests.count)
+    }
+
+    /// Submits every choice; `onEvent(choice, event)` runs on the engine thread.
+    func submit(_ onEvent: @escaping @Sendable (Int, TokenEvent) -> Void) {
+        for (i, r) in requests.enumerated() { backend.submit(r) { onEvent(i, $0) } }
+    }
+
+    func abortAll() { for r in requests { backend.abort(r.id) } }
+
+    /// Submits every choice and answers whole or streamed; a disconnect aborts them all.
+    func respond(shape: some CompletionShape, stream: Bool, includeUsage: Bool, writer: HTTPResponseWriter, headers: HTTPHeaders) {
+        writer.onClose { [self] in abortAll() }
+        if stream {
+            CompletionStreamer(run: self, shape: shape, includeUsage: includeUsage, writer: writer, headers: headers).start()
+        } else {
+            CompletionCollector(run: self, shape: shape, writer: writer, headers: headers).start()
+        }
+    }
+
+    /// Records a choice's end; true when it was the last one (and nothing failed before).
+    func finish(_ choice: Int, usage: Usage) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        finished[choice] = true
+        usages[choice] = usage
+        return !failed && finished.allSatisfy { $0 }
+    }
+
+    /// Records a failure; true only for the first one (so one error is reported).
+    func fail() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        defer { failed = true }
+        return !failed
+    }
+
+    /// Each prompt counted once (not once per choice), completions summed over choices.
+    var usage: Usage {
+        lock.lock()
+        defer { lock.unlock() }
+        var u = Usage(promptTokens: 0, completionTokens: 0)
+        for (i, r) in requests.enumerated() {
+            u.completionTokens += usages[i]?.completionTokens ?? 0
+            if i % choicesPerPrompt == 0 {
+                u.promptTokens += r.promptTokenIDs.count
+                u.cachedPromptTokens += usages[i]?.cachedPromptTokens ?? 0
+            }
+        }
+        return u
+    }
+}
+
+/// Non-streaming: gathers every choice, then answers once.
+struct CompletionCollector<Shape: CompletionShape> {
+    let run: ChoiceRun
+    let shape: Shape
+    let writer: HTTPResponseWriter
+    let headers: HTTPHeaders
+
+    func start() {
+        let state = ChoiceTexts(count: run.requests.count)
+        let (run, response, writer, headers) = (self.run, self.shape, self.writer, self.headers)
+        run.submit { choice, event in
+            switch event {
+            case let .token(id, text, logprobs):
+                state.append(choice, text: text, logprob: logprobs.map { TokenLogprobsEntry(token: id, $0, tokenBytes: run.tokenBytes) })
+            case let .text(text):
+                state.append(choice, text: text, logprob: nil)
+            case let .finished(reason, usage):
+                guard reason != .abort else { return }
+                state.finish(choice, reason)
+                if run.finish(choice, usage: usage) {
+                    writer.respondJSON(response.whole(choices: state.choices(withLogprobs: run.requests[0].sampling.logprobs != nil), usage: run.usage),
+                                       headers: headers)
+                }
+            case let .failed(message):
+                if run.fail() {
+                    run.abortAll()
+                    writer.respondError(.server(message), headers: headers)
+                }
+            }
+        }
+    }
+}
+
+/// Streaming: one SSE chunk per event, `finish_reason` once per choice, optional usage chunk, `[DONE]`.
+struct CompletionStreamer<Shape: CompletionShape> {
+    let run: ChoiceRun
+    let shape: Shape
+    let includeUsage: Bool
+    let writer: HTTPResponseWriter
+    let headers: HTTPHeaders
+
+    func start() {
+        let sse = SSEWriter(writer)
+        let (run, response, includeUsage) = (self.run, self.shape, self.includeUsage)
+        sse.start(extraHeaders: headers)
+        for i in run.requests.indices {
+            if let opening = response.openingChunk(choice: i) { sse.send(data: opening.serialized()) }
+        }
+        run.submit { choice, event in
+            switch event {
+            case let .token(id, text, logprobs):
+                guard !text.isEmpty || logprobs != nil else { return }
+                let lp = logprobs.map { TokenLogprobsEntry(token: id, $0, tokenBytes: run.tokenBytes) }
+                if sse.send(data: response.deltaChunk(choice: choice, text: text, logprobs: lp).serialized()) == .closed {
+                    run.abortAll()
+                }
+            case let .text(text):
+                sse.send(data: response.deltaChunk(choice: choice, text: text, logprobs: nil).serialized())
+            case let .finished(reason, usage):
+                guard reason != .abort else { return }
+                sse.send(data: response.finishChunk(choice: choice, reason: reason).serialized())
+                if run.finish(choice, usage: usage) {
+                    if includeUsage { sse.send(data: response.usageChunk(run.usage).serialized()) }
+                    sse.send(data: "[DONE]")
+                    sse.finish()
+                }
+            case let .failed(message):
+                guard run.fail() else { return }
+                run.abortAll()
+                sse.send(data: APIError.server(message).json.serialized(), event: "error")
+                sse.send(data: "[DONE]")
+                sse.finish()
+            }
+        }
+    }
+}
+
+/// Per-choice text, logprobs and finish reasons of a non-streaming request.
+final class ChoiceTexts: @unchecked Sendable {
+    private let lock = NSLock()
+    private var texts: [[String]]
+    private var logprobs: [[TokenLogprobsEntry]]
+    private var reasons: [FinishReason?]
+
+    init(count: Int) {
+        texts = Array(repeating: [], count: count)
+        logprobs = Array(repeating: [], count: count)
+        reasons = Array(repeating: nil, count: count)
+    }
+
+    func append(_ choice: Int, text: String, logprob: TokenLogprobsEntry?) {
+        lock.lock()
+        texts[choice].append(text)
+        if let logprob { logprobs[choice].append(logprob) }
+        lock.unlock()
+    }
+
+    func finish(_ choice: Int, _ reason: FinishReason) {
+        lock.lock()
+        reasons[choice] = reason
+        lock.unlock()
+    }
+
+    func choices(withLogprobs: Bool) -> [CompletionChoice] {
+        lock.lock()
+        defer { lock.unlock() }
+        return texts.indices.map { (texts[$0].joined(), reasons[$0] ?? .stop, withLogprobs ? logprobs[$0] : nil) }
+    }
+}

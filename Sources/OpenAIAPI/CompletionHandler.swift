@@ -1,0 +1,116 @@
+import Engine
+import Foundation
+import HTTPCore
+import Logging
+
+/// A validated `POST /v1/completions` body.
+struct CompletionRequest: Sendable, Equatable {
+    /// Prompts as text or token ids (a batch gives one set of choices per prompt).
+    enum Prompt: Sendable, Equatable {
+        case text(String)
+        case tokens([Int])
+    }
+
+    var model: String
+    var prompts: [Prompt]
+    var sampling: SamplingRequest
+    var echo: Bool
+    var stream: Bool
+    var includeUsage: Bool
+    var unknownFields: [String]
+
+    static let known: Set<String> = Set(["model", "prompt", "echo", "stream", "stream_options", "suffix", "best_of"]).union(SamplingRequest.fields)
+
+    static func parse(_ body: [UInt8]) throws(APIError) -> CompletionRequest {
+        let f = try FieldReader(try JSONInput.parse(body))
+        guard let model = try f.string("model") else {
+            throw APIError.invalid("you must provide a model parameter", param: "model", code: "missing_required_parameter")
+        }
+        if let suffix = try f.string("suffix"), !suffix.isEmpty {
+            throw APIError.invalid("'suffix' (fill-in-the-middle) is not supported by this model", param: "suffix", code: "unsupported_parameter")
+        }
+        if let bestOf = try f.int("best_of"), bestOf != 1 {
+            throw APIError.invalid("'best_of' is not supported by this server", param: "best_of", code: "unsupported_parameter")
+        }
+        let (stream, includeUsage) = try ChatCompletionRequest.streamOptions(f)
+        return CompletionRequest(model: model, prompts: try prompts(f), sampling: try SamplingRequest(f, logprobsIsCount: true),
+                                 echo: try f.bool("echo") ?? false, stream: stream, includeUsage: includeUsage,
+                                 unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted())
+    }
+
+    /// `prompt`: a string, an array of strings, an array of token ids, or an array of such arrays.
+    static func prompts(_ f: FieldReader) throws(APIError) -> [Prompt] {
+        guard let v = f.raw("prompt") else {
+            throw APIError.invalid("'prompt' is required", param: "prompt", code: "missing_required_parameter")
+        }
+        let bad = APIError.invalid("'prompt' must be a string, an array of strings, an array of token ids, or an array of token-id arrays",
+                                   param: "prompt", code: "invalid_type")
+        switch v {
+        case let .string(s): return [.text(s)]
+        case let .array(items) where items.isEmpty:
+            throw APIError.invalid("'prompt' must not be empty", param: "prompt", code: "invalid_value")
+        case let .array(items):
+            if case .int = items[0] { return [.tokens(try ids(items, bad))] }
+            var out: [Prompt] = []
+            for item in items {
+                switch item {
+                case let .string(s): out.append(.text(s))
+                case let .array(inner): out.append(.tokens(try ids(inner, bad)))
+                default: throw bad
+                }
+            }
+            guard out.count <= 64 else { throw APIError.invalid("at most 64 prompts per request, got \(out.count)", param: "prompt", code: "invalid_value") }
+            return out
+        default: throw bad
+        }
+    }
+
+    static func ids(_ items: [JSONInput], _ bad: APIError) throws(APIError) -> [Int] {
+        var out: [Int] = []
+        for item in items {
+            guard case let .int(i) = item else { throw bad }
+            out.append(i)
+        }
+        return out
+    }
+}
+
+/// `POST /v1/completions`: raw prompts (no chat template), optional echo.
+struct CompletionHandler {
+    let context: ServingContext
+    let logger: Logger
+    let headers: HTTPHeaders
+
+    func handle(_ request: HTTPRequest, _ writer: HTTPResponseWriter) {
+        do {
+            let req = try CompletionRequest.parse(request.body)
+            if !req.unknownFields.isEmpty {
+                logger.info("ignoring unknown request fields", metadata: ["fields": "\(req.unknownFields.joined(separator: ","))"])
+            }
+            guard req.model == context.model.id else {
+                throw APIError.notFound("the model '\(req.model)' does not exist; this server serves '\(context.model.id)'", code: "model_not_found", param: "model")
+            }
+            let ids = req.prompts.map { p -> [Int] in
+                switch p {
+                case let .text(t): return context.prompter.encode(t)
+                case let .tokens(t): return t
+                }
+            }
+            let id = request.completionID(prefix: "cmpl")
+            let requests = try req.sampling.engineRequests(id: id, prompts: ids, context: context, promptParam: "prompt")
+            let echo = req.echo ? zip(req.prompts, ids).map { p, t -> String in
+                if case let .text(s) = p { return s }
+                return context.prompter.decode(t)
+            } : []
+            let shape = TextResponseBuilder(header: CompletionHeader(id: id, model: context.model.id, created: Int(Date().timeIntervalSince1970),
+                                                                     fingerprint: context.systemFingerprint),
+                                            echo: echo, choicesPerPrompt: req.sampling.n)
+            ChoiceRun(requests: requests, backend: context.backend, tokenBytes: context.prompter.tokenBytes, choicesPerPrompt: req.sampling.n)
+                .respond(shape: shape, stream: req.stream, includeUsage: req.includeUsage, writer: writer, headers: headers)
+        } catch let e as APIError {
+            writer.respondError(e, headers: headers)
+        } catch {
+            writer.respondError(.server("\(error)"), headers: headers)
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import Engine
+
+/// One finished choice: its text, why it ended, and its logprobs when asked for.
+typealias CompletionChoice = (text: String, reason: FinishReason, logprobs: [TokenLogprobsEntry]?)
+
+/// The JSON shapes of one kind of completion (chat or legacy text), whole and streamed.
+protocol CompletionShape: Sendable {
+    typealias Choice = CompletionChoice
+    func whole(choices: [Choice], usage: Usage) -> JSONValue
+    /// Sent once per choice before its tokens (chat: the role), or nil.
+    func openingChunk(choice: Int) -> JSONValue?
+    func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?) -> JSONValue
+    func finishChunk(choice: Int, reason: FinishReason) -> JSONValue
+    func usageChunk(_ usage: Usage) -> JSONValue
+}
+
+/// A sampled token's logprob data with its text resolved.
+struct TokenLogprobsEntry: Sendable {
+    var token: String
+    var bytes: [UInt8]
+    var logprob: Float
+    var top: [(token: String, bytes: [UInt8], logprob: Float)]
+
+    init(token id: Int, _ lp: TokenLogprobs, tokenBytes: (Int) -> [UInt8]) {
+        bytes = tokenBytes(id)
+        token = String(decoding: bytes, as: UTF8.self)
+        logprob = lp.logprob
+        top = lp.top.map { c in
+            let b = tokenBytes(c.id)
+            return (String(decoding: b, as: UTF8.self), b, c.logprob)
+        }
+    }
+}
+
+/// Fields every completion object starts with.
+struct CompletionHeader: Sendable {
+    let id: String
+    let model: String
+    let created: Int
+    let fingerprint: String
+
+    func fields(_ object: String) -> [(String, JSONValue)] {
+        [("id", .string(id)), ("object", .string(object)), ("created", .int(created)), ("model", .string(model)),
+         ("system_fingerprint", .string(fingerprint))]
+    }
+
+    static func usageJSON(_ u: Usage) -> JSONValue {
+        .object([("prompt_tokens", .int(u.promptTokens)), ("completion_tokens", .int(u.completionTokens)), ("total_tokens", .int(u.totalTokens)),
+                 ("prompt_tokens_details", .object([("cached_tokens", .int(u.cachedPromptTokens))]))])
+    }
+}

@@ -1,0 +1,154 @@
+import Engine
+
+/// The generation controls shared by `/v1/chat/completions` and `/v1/completions`, validated.
+public struct SamplingRequest: Sendable, Equatable {
+    public var maxTokens: Int?
+    public var temperature: Double?
+    public var topP: Double?
+    public var topK: Int?
+    public var seed: Int?
+    public var ignoreEOS = false
+    public var stop: [String] = []
+    public var minP: Double?
+    public var presencePenalty: Double?
+    public var frequencyPenalty: Double?
+    public var repetitionPenalty: Double?
+    /// Token id → bias in [-100, 100].
+    public var logitBias: [Int: Double] = [:]
+    /// Number of choices to generate (per prompt).
+    public var n = 1
+    /// nil: no logprobs; k: the chosen token's logprob and k alternatives.
+    public var topLogprobs: Int?
+    public var user: String?
+
+    /// Fields this type reads.
+    static let fields: Set<String> = [
+        "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "seed", "ignore_eos", "stop", "min_p",
+        "presence_penalty", "frequency_penalty", "repetition_penalty", "logit_bias", "n", "logprobs", "top_logprobs", "user",
+    ]
+
+    /// `logprobsIsCount`: the legacy completions API sends `logprobs: <int>` instead of a boolean.
+    init(_ f: FieldReader, logprobsIsCount: Bool = false) throws(APIError) {
+        let legacyMax = try f.int("max_tokens", in: 1...Int(Int32.max))
+        maxTokens = try f.int("max_completion_tokens", in: 1...Int(Int32.max)) ?? legacyMax
+        temperature = try f.number("temperature", in: 0...2)
+        topP = try Self.topP(f)
+        topK = try f.int("top_k", in: -1...Int(Int32.max))
+        seed = try f.int("seed")
+        ignoreEOS = try f.bool("ignore_eos") ?? false
+        stop = try Self.stopStrings(f)
+        minP = try f.number("min_p", in: 0...1)
+        presencePenalty = try f.number("presence_penalty", in: -2...2)
+        frequencyPenalty = try f.number("frequency_penalty", in: -2...2)
+        repetitionPenalty = try Self.repetitionPenalty(f)
+        logitBias = try Self.logitBias(f)
+        n = try f.int("n", in: 1...16) ?? 1
+        if n > 1, temperature == 0 {
+            throw APIError.invalid("'n' > 1 needs temperature > 0: greedy choices would all be identical", param: "n", code: "invalid_value")
+        }
+        topLogprobs = logprobsIsCount ? try f.int("logprobs", in: 0...20) : try Self.topLogprobs(f)
+        user = try f.string("user")
+    }
+
+    static func topP(_ f: FieldReader) throws(APIError) -> Double? {
+        guard let p = try f.number("top_p", in: 0...1) else { return nil }
+        guard p > 0 else { throw APIError.invalid("'top_p' must be greater than 0", param: "top_p", code: "invalid_value") }
+        return p
+    }
+
+    /// `stop`: a string or an array of up to 16 non-empty strings.
+    static func stopStrings(_ f: FieldReader) throws(APIError) -> [String] {
+        guard let v = f.raw("stop") else { return [] }
+        var out: [String] = []
+        switch v {
+        case let .string(s): out = [s]
+        case let .array(items):
+            for item in items {
+                guard case let .string(s) = item else { throw f.typeError("stop", "a string or an array of strings", item) }
+                out.append(s)
+            }
+        default: throw f.typeError("stop", "a string or an array of strings", v)
+        }
+        guard out.count <= 16 else { throw APIError.invalid("'stop' may hold at most 16 strings, got \(out.count)", param: "stop", code: "invalid_value") }
+        guard !out.contains("") else { throw APIError.invalid("'stop' strings must not be empty", param: "stop", code: "invalid_value") }
+        return out
+    }
+
+    static func repetitionPenalty(_ f: FieldReader) throws(APIError) -> Double? {
+        guard let p = try f.number("repetition_penalty", in: 0...10) else { return nil }
+        guard p > 0 else { throw APIError.invalid("'repetition_penalty' must be greater than 0", param: "repetition_penalty", code: "invalid_value") }
+        return p
+    }
+
+    /// `logit_bias`: an object from token ids (as strings) to biases in [-100, 100].
+    static func logitBias(_ f: FieldReader) throws(APIError) -> [Int: Double] {
+        guard let v = f.raw("logit_bias") else { return [:] }
+        let inner = try FieldReader(v, prefix: "logit_bias")
+        var out: [Int: Double] = [:]
+        for key in inner.fields.keys {
+            guard let id = Int(key), id >= 0 else {
+                throw APIError.invalid("'logit_bias' keys must be token ids, got '\(key)'", param: "logit_bias", code: "invalid_value")
+            }
+            out[id] = try inner.number(key, in: -100...100)
+        }
+        return out
+    }
+
+    /// `logprobs` (bool) and `top_logprobs` (0...20, only with logprobs).
+    static func topLogprobs(_ f: FieldReader) throws(APIError) -> Int? {
+        let on = try f.bool("logprobs") ?? false
+        let k = try f.int("top_logprobs", in: 0...20)
+        if k != nil && !on {
+            throw APIError.invalid("'top_logprobs' requires 'logprobs' to be true", param: "top_logprobs", code: "invalid_value")
+        }
+        return on ? (k ?? 0) : nil
+    }
+
+    /// One engine request per (prompt, choice), after the context checks. Ids: `id` alone for a single
+    /// one, else `id-<index>` with index = prompt · n + choice.
+    func engineRequests(id: String, prompts: [[Int]], context: ServingContext, promptParam: String) throws(APIError) -> [EngineRequest] {
+        let ctx = context.model.contextLength
+        if let bad = logitBias.keys.first(where: { $0 >= context.model.vocabularySize }) {
+            throw APIError.invalid("'logit_bias' names token \(bad), but the vocabulary has \(context.model.vocabularySize) tokens", param: "logit_bias", code: "invalid_value")
+        }
+        var out: [EngineRequest] = []
+        let total = prompts.count * n
+        for (p, prompt) in prompts.enumerated() {
+            guard !prompt.isEmpty else { throw APIError.invalid("the prompt is empty", param: promptParam, code: "invalid_value") }
+            guard prompt.count < ctx else {
+                throw APIError.invalid("the prompt has \(prompt.count) tokens, which does not fit the model's context of \(ctx) tokens", param: promptParam, code: "context_length_exceeded")
+            }
+            let maxTokens = self.maxTokens ?? (ctx - prompt.count)
+            guard prompt.count + maxTokens <= ctx else {
+                throw APIError.invalid("the prompt (\(prompt.count) tokens) plus max_tokens (\(maxTokens)) exceeds the model's context of \(ctx) tokens", param: "max_tokens", code: "context_length_exceeded")
+            }
+            if let bad = prompt.first(where: { $0 < 0 || $0 >= context.model.vocabularySize }) {
+                throw APIError.invalid("token id \(bad) is outside the vocabulary of \(context.model.vocabularySize)", param: promptParam, code: "invalid_value")
+            }
+            for i in 0..<n {
+                var s = params(maxTokens: maxTokens)
+                // Distinct but reproducible streams per choice.
+                s.seed = seed.map { UInt64(bitPattern: Int64($0)) &+ UInt64(i) }
+                out.append(EngineRequest(id: total == 1 ? id : "\(id)-\(p * n + i)", promptTokenIDs: prompt, sampling: s))
+            }
+        }
+        return out
+    }
+
+    func params(maxTokens: Int) -> SamplingParams {
+        var s = SamplingParams()
+        s.temperature = Float(temperature ?? 1)
+        s.topP = Float(topP ?? 1)
+        s.topK = max(0, topK ?? 0)
+        s.maxTokens = maxTokens
+        s.ignoreEOS = ignoreEOS
+        s.stopStrings = stop
+        s.minP = Float(minP ?? 0)
+        s.presencePenalty = Float(presencePenalty ?? 0)
+        s.frequencyPenalty = Float(frequencyPenalty ?? 0)
+        s.repetitionPenalty = Float(repetitionPenalty ?? 1)
+        s.logitBias = logitBias.mapValues { Float($0) }
+        s.logprobs = topLogprobs
+        return s
+    }
+}

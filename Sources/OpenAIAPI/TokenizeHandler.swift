@@ -1,0 +1,63 @@
+import HTTPCore
+
+/// `POST /tokenize` and `POST /detokenize` (vLLM's shapes): what the server would feed the model.
+struct TokenizeHandler {
+    let context: ServingContext
+    let headers: HTTPHeaders
+
+    /// `{"prompt": "..."}` or `{"messages": [...]}` (chat template applied) → `{"count", "max_model_len", "tokens"}`.
+    func tokenize(_ request: HTTPRequest, _ writer: HTTPResponseWriter) {
+        do {
+            let f = try FieldReader(try JSONInput.parse(request.body))
+            try checkModel(f)
+            let ids: [Int]
+            if let prompt = try f.string("prompt") {
+                ids = context.prompter.encode(prompt)
+            } else if case let .array(items)? = f.raw("messages") {
+                var messages: [ChatMessage] = []
+                for (i, m) in items.enumerated() { messages.append(try ChatCompletionRequest.parseMessage(m, index: i)) }
+                do { ids = try context.prompter.promptTokens(for: messages) } catch {
+                    throw APIError.invalid("the chat template could not render these messages: \(error)", param: "messages", code: "template_error")
+                }
+            } else {
+                throw APIError.invalid("send 'prompt' (a string) or 'messages' (an array)", param: "prompt", code: "missing_required_parameter")
+            }
+            writer.respondJSON(.object([("count", .int(ids.count)), ("max_model_len", .int(context.model.contextLength)),
+                                        ("tokens", .array(ids.map { .int($0) }))]), headers: headers)
+        } catch let e as APIError {
+            writer.respondError(e, headers: headers)
+        } catch {
+            writer.respondError(.server("\(error)"), headers: headers)
+        }
+    }
+
+    /// `{"tokens": [ids]}` → `{"prompt": "text"}`.
+    func detokenize(_ request: HTTPRequest, _ writer: HTTPResponseWriter) {
+        do {
+            let f = try FieldReader(try JSONInput.parse(request.body))
+            try checkModel(f)
+            guard case let .array(items)? = f.raw("tokens") else {
+                throw APIError.invalid("'tokens' must be an array of token ids", param: "tokens", code: "missing_required_parameter")
+            }
+            var ids: [Int] = []
+            for item in items {
+                guard case let .int(i) = item, i >= 0, i < context.model.vocabularySize else {
+                    throw APIError.invalid("'tokens' must hold token ids in 0..<\(context.model.vocabularySize)", param: "tokens", code: "invalid_value")
+                }
+                ids.append(i)
+            }
+            writer.respondJSON(.object([("prompt", .string(context.prompter.decode(ids)))]), headers: headers)
+        } catch let e as APIError {
+            writer.respondError(e, headers: headers)
+        } catch {
+            writer.respondError(.server("\(error)"), headers: headers)
+        }
+    }
+
+    /// `model` is optional here, but when sent it must be ours.
+    func checkModel(_ f: FieldReader) throws(APIError) {
+        if let m = try f.string("model"), m != context.model.id {
+            throw APIError.notFound("the model '\(m)' does not exist; this server serves '\(context.model.id)'", code: "model_not_found", param: "model")
+        }
+    }
+}
