@@ -8,7 +8,7 @@ struct ChatResponseBuilder: CompletionShape {
         let items: [JSONValue] = choices.enumerated().map { i, c in
             .object([
                 ("index", .int(i)),
-                ("message", .object([("role", .string("assistant")), ("content", .string(c.text))])),
+                ("message", .object([("role", .string("assistant")), ("content", .string(c.text)), ("refusal", .null)])),
                 ("logprobs", c.logprobs.map { .object([("content", .array($0.map(Self.entry)))]) } ?? .null),
                 ("finish_reason", .string(c.reason.rawValue)),
             ])
