@@ -57,5 +57,6 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Model", "Device", "Tokenizer"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Model"]),
         .testTarget(name: "DeviceTests", dependencies: ["Device"]),
+        .testTarget(name: "MoEServeTests", dependencies: ["moeserve"]),
     ]
 )

@@ -1,0 +1,53 @@
+import Testing
+@testable import moeserve
+
+/// Defaults < YAML < environment < flags, and every bad value is an error that names the setting.
+@Suite struct ConfigurationTests {
+    @Test func yamlThenEnvironmentOverrideDefaults() throws {
+        var c = Configuration()
+        #expect(c.port == 8080 && c.maxNumSeqs == 64)
+        try c.apply(yaml: """
+            server:
+              port: 9000
+              api_keys: [alpha, beta]
+            engine:
+              kv_cache_memory: 2GiB
+              max_num_seqs: 8
+            """, source: "test.yaml")
+        #expect(c.port == 9000 && c.kvCacheBytes == 2 << 30 && c.maxNumSeqs == 8)
+        #expect(try c.resolvedAPIKeys() == ["alpha", "beta"])
+        try c.apply(environment: ["MOESERVE_PORT": "9100", "MOESERVE_MAX_NUM_SEQS": "4", "UNRELATED": "x"])
+        #expect(c.port == 9100 && c.maxNumSeqs == 4)
+        try c.set("server.port", to: "9200", source: "--port")
+        #expect(c.port == 9200)
+    }
+
+    @Test func errorsNameTheSetting() {
+        func message(_ body: () throws -> Void) -> String {
+            do { try body(); return "" } catch { return "\(error)" }
+        }
+        var c = Configuration()
+        #expect(message { try c.apply(yaml: "server:\n  prot: 1\n", source: "f.yaml") }.contains("server.prot"))
+        #expect(message { try c.apply(yaml: "engin:\n  device: cpu\n", source: "f.yaml") }.contains("engin"))
+        #expect(message { try c.apply(environment: ["MOESERVE_PORT": "70000"]) }.contains("server.port"))
+        #expect(message { try c.set("engine.kv_cache_memory", to: "lots", source: "--kv-cache-memory") }.contains("kv_cache_memory"))
+        #expect(message { try c.set("engine.device", to: "gpu", source: "--device") }.contains("gpu"))
+        #expect(message { try c.set("log.level", to: "loud", source: "--log-level") }.contains("loud"))
+    }
+
+    @Test func byteSizes() {
+        #expect(Configuration.parseBytes("512MiB") == 512 << 20)
+        #expect(Configuration.parseBytes("1.5G") == 3 << 29)
+        #expect(Configuration.parseBytes("4096") == 4096)
+        #expect(Configuration.parseBytes("x") == nil)
+        #expect(Configuration.parseBytes("-1MiB") == nil)
+    }
+
+    @Test func theShippedConfigFileLoads() throws {
+        let path = #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
+        let text = try String(contentsOfFile: "/" + path + "/config/moeserve.yaml", encoding: .utf8)
+        var c = Configuration()
+        try c.apply(yaml: text, source: "config/moeserve.yaml")
+        #expect(c == Configuration(), "config/moeserve.yaml documents the built-in defaults")
+    }
+}
