@@ -1,5 +1,5 @@
 /// Element types a weight tensor can arrive in. Raw values are ggml's type ids, so a GGUF
-/// tensor-info type maps straight onto this enum.
+/// tensor-info type maps straight onto this enum; types ggml lacks get ids far above ggml's range.
 public enum DType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     case f32 = 0
     case f16 = 1
@@ -7,11 +7,13 @@ public enum DType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     case q4_1 = 3
     case q8_0 = 8
     case bf16 = 30
+    /// FP8 E4M3 ("fn": no infinities, one NaN pattern), as in DeepSeek-V3's release. Not a ggml type.
+    case f8e4m3 = 0x1_0000
 
     /// Elements per quantisation block (1 for plain floats).
     public var blockSize: Int {
         switch self {
-        case .f32, .f16, .bf16: return 1
+        case .f32, .f16, .bf16, .f8e4m3: return 1
         case .q4_0, .q4_1, .q8_0: return 32
         }
     }
@@ -21,6 +23,7 @@ public enum DType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         switch self {
         case .f32: return 4
         case .f16, .bf16: return 2
+        case .f8e4m3: return 1
         case .q4_0: return 18
         case .q4_1: return 20
         case .q8_0: return 34
@@ -42,6 +45,7 @@ public enum DType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .q4_0: return "Q4_0"
         case .q4_1: return "Q4_1"
         case .q8_0: return "Q8_0"
+        case .f8e4m3: return "F8_E4M3"
         }
     }
 }

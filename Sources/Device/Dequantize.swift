@@ -12,6 +12,8 @@ public enum Dequantize {
             for i in 0..<count { dst[i] = Float(Float16(bitPattern: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
         case .bf16:
             for i in 0..<count { dst[i] = bf16ToFloat(source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+        case .f8e4m3:
+            for i in 0..<count { dst[i] = e4m3Table[Int(source[i])] }
         case .q8_0:
             // block: d (fp16), q[32] int8; x = q · d
             for b in 0..<blocks {
@@ -48,6 +50,18 @@ public enum Dequantize {
     @inline(__always)
     static func halfAt(_ p: UnsafeRawBufferPointer, _ offset: Int) -> Float {
         Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+    }
+
+    /// Every FP8 E4M3 byte as fp32: sign, 4 exponent bits (bias 7), 3 mantissa bits; exponent 0 is
+    /// subnormal (m/8 · 2⁻⁶); S.1111.111 is NaN; there are no infinities (max ±448).
+    public static let e4m3Table: [Float] = (0..<256).map { e4m3ToFloat(UInt8($0)) }
+
+    public static func e4m3ToFloat(_ bits: UInt8) -> Float {
+        let sign: Float = bits & 0x80 != 0 ? -1 : 1
+        let exponent = Int((bits >> 3) & 0x0F), mantissa = Float(bits & 0x07)
+        if exponent == 0x0F && bits & 0x07 == 0x07 { return .nan }
+        if exponent == 0 { return sign * mantissa / 8 * Float(sign: .plus, exponent: -6, significand: 1) }
+        return sign * (1 + mantissa / 8) * Float(sign: .plus, exponent: exponent - 7, significand: 1)
     }
 
     /// bf16 is the top half of an fp32 bit pattern.

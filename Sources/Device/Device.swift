@@ -42,6 +42,45 @@ public protocol Device: AnyObject, Sendable {
     func pagedAttention(
         q: Matrix, cache: KVBlockStorage, layer: Int, blockTable: [Int], positions: [Int], shape: AttentionShape
     ) -> Matrix
+
+    // MARK: Ops for Hugging Face families and MoE (defaults: the reference kernels, in Device+Defaults.swift)
+
+    /// Rotates each head of x in place with explicit inverse frequencies (YaRN, Llama 3 scaling):
+    /// angle = position · invFreq[i] (fp32), and cos/sin are multiplied by `table.attentionFactor`.
+    func rope(_ x: inout Matrix, heads: Int, headDim: Int, positions: [Int], table: RoPETable, style: RoPEStyle)
+
+    /// y[r] = x[r] · W_gᵀ for the rows of group g — x: [R, K] sorted by group, `groupSizes[g]` rows each
+    /// (Σ = R), W_g: [N, K], y: [R, N]. Groups of size 0 cost nothing (MoE experts absent from the step).
+    func groupedMatmul(_ x: Matrix, _ weights: [DeviceWeight], groupSizes: [Int]) -> Matrix
+
+    /// y[tokens[i]] += weights[i] · rows[i], for i in order — rows: [R, K], y: [T, K]. Callers give each
+    /// token's rows in a fixed order (MoE: ascending expert id), so a row's sum never depends on the batch.
+    func scatterAdd(_ y: inout Matrix, rows: Matrix, tokens: [Int], weights: [Float])
+
+    /// x[t] += b — x: [T, N], b: [N]
+    func addBias(_ x: inout Matrix, _ bias: DeviceWeight)
+
+    /// y[t, i] = exp(x[t, i] − max_t) / Σ_j exp(x[t, j] − max_t), per row — x: [T, N]
+    func softmax(_ x: Matrix) -> Matrix
+
+    /// y = 1 / (1 + exp(−x)), element-wise
+    func sigmoid(_ x: Matrix) -> Matrix
+
+    /// y[t] = entry(slots[t]) — the cached rows of one layer: [T, cache.width]
+    func readCache(_ cache: KVBlockStorage, layer: Int, slots: [Int]) -> Matrix
+
+    /// Causal attention over explicit keys/values, key row s at position s (each head its own K/V).
+    /// q: [T, H·Dk], k: [S, H·Dk], v: [S, H·Dv], query t sees keys 0...positions[t]; result: [T, H·Dv]
+    func causalAttention(q: Matrix, k: Matrix, v: Matrix, positions: [Int], shape: LatentAttentionShape) -> Matrix
+
+    /// Multi-head latent attention over a paged latent cache, as multi-query attention with one shared
+    /// KV head: every query head h scores p_s = softmax_s(scale · q_h · entry_s[0..<R+P]) and returns
+    /// Σ_s p_s · entry_s[0..<R] (the latent doubles as the value).
+    /// q: [T, H·(R+P)] (absorbed nope part, then rope part, per head); result: [T, H·R];
+    /// `shape.keyDim` = R + P, `shape.valueDim` = R.
+    func pagedLatentAttention(
+        q: Matrix, cache: KVBlockStorage, layer: Int, blockTable: [Int], positions: [Int], shape: LatentAttentionShape
+    ) -> Matrix
 }
 
 extension Device {

@@ -9,13 +9,17 @@ public struct HostTensor: @unchecked Sendable {
     public let shape: [Int]
     public let bytes: UnsafeRawBufferPointer
     public let owner: AnyObject?
+    /// Per-block scales that multiply the stored values (FP8 checkpoints), applied when dequantising.
+    public let blockScale: BlockScale?
 
-    public init(name: String, dtype: DType, shape: [Int], bytes: UnsafeRawBufferPointer, owner: AnyObject?) {
+    public init(name: String, dtype: DType, shape: [Int], bytes: UnsafeRawBufferPointer, owner: AnyObject?,
+                blockScale: BlockScale? = nil) {
         self.name = name
         self.dtype = dtype
         self.shape = shape
         self.bytes = bytes
         self.owner = owner
+        self.blockScale = blockScale
     }
 
     public var elementCount: Int { shape.reduce(1, *) }
@@ -24,12 +28,39 @@ public struct HostTensor: @unchecked Sendable {
     /// Length of the innermost dimension.
     public var cols: Int { shape.last ?? 1 }
 
-    /// Dequantises the whole tensor to fp32 with the portable reference kernels.
+    /// Dequantises the whole tensor to fp32 with the portable reference kernels (block scales included).
     public func toFloat32() -> [Float] {
         var out = [Float](repeating: 0, count: elementCount)
         out.withUnsafeMutableBufferPointer { dst in
             Dequantize.row(dtype, source: bytes, count: elementCount, into: dst)
         }
+        if let blockScale { blockScale.apply(to: &out, rows: rows, cols: cols) }
         return out
+    }
+}
+
+/// DeepSeek's block quantisation: `w[i, j] = stored[i, j] · scale[i / blockRows, j / blockCols]`, with
+/// `scale` of shape `[⌈N / blockRows⌉, ⌈K / blockCols⌉]` (`weight_scale_inv`; edge blocks are clipped).
+public struct BlockScale: Sendable {
+    public let scales: [Float]
+    public let blockRows: Int
+    public let blockCols: Int
+
+    public init(scales: [Float], blockRows: Int, blockCols: Int) {
+        self.scales = scales
+        self.blockRows = blockRows
+        self.blockCols = blockCols
+    }
+
+    /// Scale-grid shape for a `[rows, cols]` weight.
+    public func gridShape(rows: Int, cols: Int) -> [Int] {
+        [(rows + blockRows - 1) / blockRows, (cols + blockCols - 1) / blockCols]
+    }
+
+    func apply(to values: inout [Float], rows: Int, cols: Int) {
+        let gridCols = (cols + blockCols - 1) / blockCols
+        for i in 0..<rows {
+            for j in 0..<cols { values[i * cols + j] *= scales[(i / blockRows) * gridCols + j / blockCols] }
+        }
     }
 }

@@ -62,3 +62,31 @@ public struct AttentionShape: Sendable {
         self.scale = scale
     }
 }
+
+/// Inverse frequencies of a RoPE variant (default, linear, Llama 3, YaRN), one per rotated pair, and
+/// the factor YaRN multiplies cos and sin by (1 otherwise).
+public struct RoPETable: Sendable, Equatable {
+    public var inverseFrequencies: [Float]
+    public var attentionFactor: Float
+
+    public init(inverseFrequencies: [Float], attentionFactor: Float = 1) {
+        self.inverseFrequencies = inverseFrequencies
+        self.attentionFactor = attentionFactor
+    }
+}
+
+/// Shape of latent (MLA) and explicit-K/V attention. H heads; for `pagedLatentAttention` the latent
+/// width R and rope width P; for `causalAttention` the key width Dk and value width Dv per head.
+public struct LatentAttentionShape: Sendable {
+    public var heads: Int
+    public var keyDim: Int
+    public var valueDim: Int
+    public var scale: Float
+
+    public init(heads: Int, keyDim: Int, valueDim: Int, scale: Float) {
+        self.heads = heads
+        self.keyDim = keyDim
+        self.valueDim = valueDim
+        self.scale = scale
+    }
+}

@@ -91,17 +91,23 @@ extension HTTPConnection {
         }
     }
 
-    /// Answers a request the server itself refuses (parse error, timeout) and closes the connection.
-    func sendError(status: Int, message: String) {
+    /// Answers a request the server itself refuses (parse error, timeout, bad body coding) and closes
+    /// the connection. The log line names the method and path when the request line was read.
+    func sendError(status: Int, message: String, request: HTTPRequestHead? = nil, extraHeaders: HTTPHeaders = [:]) {
         let body = ResponseEncoding.errorBody(message: message)
-        let headers: HTTPHeaders = [
+        var headers: HTTPHeaders = [
             "Content-Type": "application/json", "Content-Length": String(body.count), "Connection": "close",
-            "Server": "moeserve", "Date": ResponseEncoding.httpDate(),
+            "Server": "moeserve", "Date": dateHeader.current(),
         ]
+        for (name, value) in extraHeaders { headers.add(name, value) }
         enqueue(ResponseEncoding.head(status: status, headers: headers))
         enqueue(body)
-        logger.info("- - \(status)", metadata: [
-            "status": "\(status)", "error": "\(message)", "remote": "\(remoteAddress)",
+        let line = request.map { ($0.method, $0.target) } ?? parser.currentRequestLine
+        let method = line?.0 ?? "-"
+        let path = line.map { HTTPRequest.split(target: $0.1).path } ?? "-"
+        logger.info("\(method) \(path) \(status)", metadata: [
+            "method": "\(method)", "path": "\(path)", "status": "\(status)", "error": "\(message)",
+            "remote": "\(remoteAddress)",
         ])
         closeAfterFlush()
     }
@@ -112,6 +118,7 @@ extension HTTPConnection {
 
     /// One access-log line per request.
     func logAccess(_ exchange: Exchange, outcome: String? = nil) {
+        guard logger.logLevel <= .info else { return }
         let elapsed = exchange.start.duration(to: .now)
         let milliseconds = Double(elapsed.nanosecondsClamped) / 1_000_000
         var metadata: Logger.Metadata = [
@@ -148,7 +155,7 @@ extension HTTPConnection {
             headers.replaceOrAdd("Connection", "keep-alive")
         }
         if !headers.contains("Server") { headers.add("Server", "moeserve") }
-        if !headers.contains("Date") { headers.add("Date", ResponseEncoding.httpDate()) }
+        if !headers.contains("Date") { headers.add("Date", dateHeader.current()) }
         if !headers.contains("X-Request-Id") { headers.add("X-Request-Id", exchange.requestID) }
     }
 }

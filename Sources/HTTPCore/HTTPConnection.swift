@@ -57,6 +57,7 @@ final class HTTPConnection: @unchecked Sendable {
     /// When the first byte of the current request arrived (the access log's duration starts there).
     private var requestStartedAt: ContinuousClock.Instant?
     var output = OutputBuffer()
+    var dateHeader = DateHeaderCache()
     private var nextWriterID: UInt64 = 0
     private var sentFIN = false
 
@@ -106,7 +107,7 @@ final class HTTPConnection: @unchecked Sendable {
             let read = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
             read.setEventHandler { [unowned self] in handleReadable() }
             let write = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: queue)
-            write.setEventHandler { [unowned self] in flush() }
+            write.setEventHandler { [unowned self] in handleWritable() }
             let timer = DispatchSource.makeTimerSource(queue: queue)
             timer.setEventHandler { [unowned self] in handleTimer() }
             timer.schedule(deadline: .distantFuture)
@@ -138,8 +139,18 @@ final class HTTPConnection: @unchecked Sendable {
 
     // MARK: - Input
 
+    private func handleWritable() {
+        if transport.readNeedsWritable { handleReadable() }
+        flush()
+    }
+
     private func handleReadable() {
         guard phase != .closed else { return }
+        // A TLS write waiting for the peer's bytes resumes now (OpenSSL reads what it needs).
+        if transport.writeNeedsReadable {
+            flush()
+            guard phase != .closed else { return }
+        }
         var received = false
         var peerClosed: String?
         withUnsafeTemporaryAllocation(byteCount: 16 * 1024, alignment: 1) { buffer in
@@ -155,9 +166,17 @@ final class HTTPConnection: @unchecked Sendable {
                 case .wouldBlock: return
                 case .eof: peerClosed = "peer closed"; return
                 case .failed(let code): peerClosed = "read failed: \(Socket.describeErrno(code))"; return
+                case .tlsFailure(let reason):
+                    logger.debug("TLS failure; closing connection", metadata: [
+                        "remote": "\(remoteAddress)", "error": "\(reason)",
+                    ])
+                    peerClosed = reason
+                    return
                 }
             }
         }
+        // A TLS handshake reply that did not fit the socket: continue once it is writable.
+        if transport.readNeedsWritable { resumeWriteSource() }
         if received, phase == .readingHead {
             if requestStartedAt == nil { requestStartedAt = .now }
             deadlines.requestBytesArrived(now: .now)
@@ -173,6 +192,11 @@ final class HTTPConnection: @unchecked Sendable {
             guard let event = parser.next() else { return }
             switch event {
             case .head(let head):
+                if head.framing != .none, head.framing != .length(0), let coding = unsupportedContentCoding(head) {
+                    sendError(status: 415, message: "Content-Encoding '\(coding)' is not supported; use gzip",
+                              request: head, extraHeaders: ["Accept-Encoding": "gzip"])
+                    return
+                }
                 if head.framing != .none, head.framing != .length(0) {
                     phase = .readingBody
                     deadlines.headReceived(now: .now, hasBody: true)
@@ -190,8 +214,28 @@ final class HTTPConnection: @unchecked Sendable {
         }
     }
 
-    /// Hands a complete request to the handler on the handler queue.
+    /// The request's content coding if it is not one we decode (only gzip is), else `nil`.
+    private func unsupportedContentCoding(_ head: HTTPRequestHead) -> String? {
+        let codings = ContentCoding.requestCodings(head.headers)
+        guard let first = codings.first else { return nil }
+        if codings.count == 1, first == "gzip" || first == "x-gzip" { return nil }
+        return codings.joined(separator: ", ")
+    }
+
+    /// Hands a complete request to the handler on the handler queue (gzip bodies decoded first).
     private func startExchange(head: HTTPRequestHead, body: [UInt8], trailers: HTTPHeaders) {
+        var (head, body) = (head, body)
+        if head.headers.contains("Content-Encoding"), !ContentCoding.requestCodings(head.headers).isEmpty {
+            switch GzipDecoder.decompress(body, limit: configuration.maxBodyBytes) {
+            case .success(let decoded): body = decoded
+            case .failure(.tooLarge):
+                return sendError(status: 413, message: "Request body is too large once decompressed", request: head)
+            case .failure(.corrupt):
+                return sendError(status: 400, message: "Request body is not valid gzip", request: head)
+            }
+            head.headers.remove("Content-Encoding")
+            if head.headers.contains("Content-Length") { head.headers.replaceOrAdd("Content-Length", String(body.count)) }
+        }
         phase = .responding
         deadlines.requestReceived()
         rearmTimer()
@@ -202,7 +246,10 @@ final class HTTPConnection: @unchecked Sendable {
             body: body, remoteAddress: remoteAddress, trailers: trailers, requestID: requestID
         )
         let writer = HTTPResponseWriter(
-            id: nextWriterID, connection: self, accounting: accounting, chunked: head.version == .http1_1
+            id: nextWriterID, connection: self, accounting: accounting, chunked: head.version == .http1_1,
+            compression: ResponseCompression(
+                configuration: configuration.compression, acceptEncoding: head.headers["Accept-Encoding"]
+            )
         )
         exchange = Exchange(
             writerID: nextWriterID, response: writer.state, method: head.method, path: request.path,
@@ -251,7 +298,8 @@ final class HTTPConnection: @unchecked Sendable {
                 accounting.release(n)
                 progressed = true
             case .wouldBlock:
-                resumeWriteSource()
+                // A TLS write waiting for the peer's bytes is resumed by the read source instead.
+                if !transport.writeNeedsReadable { resumeWriteSource() }
                 deadlines.outputBlocked(now: .now, madeProgress: progressed)
                 rearmTimer()
                 return
@@ -259,9 +307,11 @@ final class HTTPConnection: @unchecked Sendable {
                 return close(reason: "peer closed")
             case .failed(let code):
                 return close(reason: "write failed: \(Socket.describeErrno(code))")
+            case .tlsFailure(let reason):
+                return close(reason: reason)
             }
         }
-        suspendWriteSource()
+        if !transport.readNeedsWritable { suspendWriteSource() }
         if deadlines.writeStall != nil {
             deadlines.outputDrained()
             rearmTimer()
@@ -311,17 +361,17 @@ final class HTTPConnection: @unchecked Sendable {
         rearmTimer()
     }
 
+    /// Arms the timer for the earliest deadline.
+    ///
+    /// NOTE: A later (or no) deadline leaves an armed timer alone: deadlines move later on every
+    /// keep-alive request, and re-scheduling a Dispatch timer each time costs more than the occasional
+    /// early wake-up, after which `handleTimer` finds nothing expired and arms the real deadline.
     func rearmTimer() {
-        guard let timer, phase != .closed else { return }
-        let next = deadlines.next
-        guard next != armedDeadline else { return }
+        guard let timer, phase != .closed, let next = deadlines.next else { return }
+        if let armedDeadline, armedDeadline <= next { return }
         armedDeadline = next
-        if let next {
-            let delay = ContinuousClock.now.duration(to: next)
-            timer.schedule(deadline: .now() + .nanoseconds(max(delay.nanosecondsClamped, 0)))
-        } else {
-            timer.schedule(deadline: .distantFuture)
-        }
+        let delay = ContinuousClock.now.duration(to: next)
+        timer.schedule(deadline: .now() + .nanoseconds(max(delay.nanosecondsClamped, 0)))
     }
 
     // MARK: - Closing

@@ -70,9 +70,13 @@ public struct HTTPHeaders: Sendable, Sequence, CustomStringConvertible {
     /// Whether the comma-separated list in any `name` field contains `token` (case-insensitive),
     /// e.g. `containsToken("close", in: "Connection")`.
     func containsToken(_ token: String, in name: String) -> Bool {
-        for value in values(name) {
-            for item in value.split(separator: ",") where Self.namesEqual(item.trimmingOWS(), token) {
-                return true
+        for field in storage where Self.namesEqual(field.name, name) {
+            var rest = Substring(field.value)
+            while true {
+                let end = rest.utf8.firstIndex(of: 44) ?? rest.endIndex
+                if Self.namesEqual(rest[..<end].trimmingOWS(), token) { return true }
+                guard end < rest.endIndex else { break }
+                rest = rest[rest.utf8.index(after: end)...]
             }
         }
         return false

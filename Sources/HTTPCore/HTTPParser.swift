@@ -103,6 +103,11 @@ struct HTTPParser: Sendable {
     /// Whether part of a request has been received (bytes buffered or a message under way).
     var hasPartialRequest: Bool { state != .requestLine || bufferedByteCount > 0 }
 
+    /// Method and target of the request under way, once its request line has been read (error logs).
+    var currentRequestLine: (method: String, target: String)? {
+        requestLine.map { ($0.method, $0.target) }
+    }
+
     /// Appends received bytes.
     mutating func feed<Bytes: Sequence<UInt8>>(_ bytes: Bytes) {
         compact()

@@ -62,7 +62,7 @@ public struct HTTPRequest: Sendable {
     /// (`http://h/a?b`), asterisk-form (`*`) and authority-form (`host:443`, returned as the path).
     static func split(target: String) -> (path: String, query: String?) {
         var rest = Substring(target)
-        if let schemeEnd = rest.range(of: "://"), !rest.hasPrefix("/") {
+        if rest.first != "/", let schemeEnd = rest.range(of: "://") {
             let afterScheme = rest[schemeEnd.upperBound...]
             let pathStart = afterScheme.firstIndex { $0 == "/" || $0 == "?" } ?? afterScheme.endIndex
             rest = afterScheme[pathStart...]

@@ -33,14 +33,21 @@ enum ResponseEncoding {
 
     /// The status line and header block, terminated by the empty line.
     static func head(status: Int, headers: HTTPHeaders) -> [UInt8] {
-        var text = "HTTP/1.1 \(status) \(reasonPhrase(status))\r\n"
+        var out = [UInt8]()
+        out.reserveCapacity(256)
+        out.append(contentsOf: "HTTP/1.1 ".utf8)
+        out.append(contentsOf: String(status).utf8)
+        out.append(32)
+        out.append(contentsOf: reasonPhrase(status).utf8)
+        out.append(contentsOf: [13, 10])
         for (name, value) in headers {
-            // NOTE: CR/LF in a name or value would let a handler (or a reflected client value) inject
-            // headers or split the response; they are replaced rather than trusted.
-            text += sanitize(name) + ": " + sanitize(value) + "\r\n"
+            appendSanitized(name, to: &out)
+            out.append(contentsOf: [58, 32])
+            appendSanitized(value, to: &out)
+            out.append(contentsOf: [13, 10])
         }
-        text += "\r\n"
-        return Array(text.utf8)
+        out.append(contentsOf: [13, 10])
+        return out
     }
 
     /// One chunk of a chunked body: `<hex size>\r\n<data>\r\n`. `data` must not be empty.
@@ -79,9 +86,15 @@ enum ResponseEncoding {
         return out
     }
 
-    private static func sanitize(_ text: String) -> String {
-        guard text.utf8.contains(where: { $0 == 13 || $0 == 10 || $0 == 0 }) else { return text }
-        return String(text.map { $0 == "\r" || $0 == "\n" || $0 == "\0" || $0 == "\r\n" ? " " : $0 })
+    /// NOTE: CR/LF in a name or value would let a handler (or a reflected client value) inject headers
+    /// or split the response; each such byte (and NUL) becomes a space rather than being trusted.
+    private static func appendSanitized(_ text: String, to out: inout [UInt8]) {
+        let unsafe = { (byte: UInt8) in byte == 13 || byte == 10 || byte == 0 }
+        guard text.utf8.contains(where: unsafe) else {
+            out.append(contentsOf: text.utf8)
+            return
+        }
+        for byte in text.utf8 { out.append(unsafe(byte) ? 32 : byte) }
     }
 
     /// Whether a response with this status to this method carries no body (RFC 9110 §6.4.1).
@@ -134,10 +147,26 @@ enum ResponseEncoding {
         var seconds = time_t(epochSeconds)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
         return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
             + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+    }
+
+    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+}
+
+/// The `Date` header value, formatted once per second. One per connection (confined to its queue).
+struct DateHeaderCache {
+    private var second = -1
+    private var value = ""
+
+    mutating func current() -> String {
+        let now = Int(time(nil))
+        if now != second {
+            second = now
+            value = ResponseEncoding.httpDate(epochSeconds: now)
+        }
+        return value
     }
 }

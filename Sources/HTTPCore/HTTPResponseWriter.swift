@@ -17,13 +17,21 @@ public final class HTTPResponseWriter: @unchecked Sendable {
     private let accounting: OutputAccounting
     /// HTTP/1.1 streams use chunked framing; HTTP/1.0 streams are close-delimited (raw bytes).
     private let chunked: Bool
+    /// `nil` when the server does not compress responses.
+    private let compression: ResponseCompression?
+    /// NOTE: `streamLock` guards `compressor`, and spans compress + reserve + enqueue so concurrent
+    /// writers cannot reorder the deflate stream's output.
+    private let streamLock = NSLock()
+    private var compressor: GzipCompressor?
 
-    init(id: UInt64, connection: HTTPConnection, accounting: OutputAccounting, chunked: Bool) {
+    init(id: UInt64, connection: HTTPConnection, accounting: OutputAccounting, chunked: Bool,
+         compression: ResponseCompression?) {
         self.id = id
         self.state = ResponseState()
         self.connection = connection
         self.accounting = accounting
         self.chunked = chunked
+        self.compression = compression
     }
 
     deinit {
@@ -33,18 +41,27 @@ public final class HTTPResponseWriter: @unchecked Sendable {
         }
     }
 
-    /// Sends a complete response; `Content-Length` is set from `body`.
+    /// Sends a complete response; `Content-Length` is set from `body` (gzip-compressed when the
+    /// request accepts it and the response qualifies, see `HTTPCompressionConfiguration`).
     public func respond(_ head: HTTPResponseHead, body: [UInt8]) {
         guard transition(from: .idle, to: .finished, operation: "respond") else { return }
+        var (head, body) = (head, body)
+        compression?.apply(to: &head, body: &body)
         let (connection, id) = (connection, id)
-        connection.queue.async { connection.respond(writerID: id, head: head, body: body) }
+        connection.queue.async { [head, body] in connection.respond(writerID: id, head: head, body: body) }
     }
 
     /// Sends the head of a streamed response: chunked on HTTP/1.1, close-delimited on HTTP/1.0.
+    /// The stream is gzip-compressed (flushed per `write`) when it qualifies.
     public func startStreaming(_ head: HTTPResponseHead) {
         guard transition(from: .idle, to: .streaming, operation: "startStreaming") else { return }
+        var head = head
+        if let compression {
+            let compressor = compression.streamCompressor(for: &head)
+            streamLock.withLock { self.compressor = compressor }
+        }
         let (connection, id) = (connection, id)
-        connection.queue.async { connection.startStreaming(writerID: id, head: head) }
+        connection.queue.async { [head] in connection.startStreaming(writerID: id, head: head) }
     }
 
     /// Queues one chunk, flushed as soon as the socket takes it. Empty writes are ignored.
@@ -56,24 +73,22 @@ public final class HTTPResponseWriter: @unchecked Sendable {
     public func write(_ bytes: [UInt8]) -> HTTPWriteResult {
         guard state.isStreaming else { return .closed }
         if bytes.isEmpty { return accounting.queuedBytes > accounting.highWaterMark ? .backpressure : .ok }
-        let framed = chunked ? ResponseEncoding.chunk(bytes) : bytes
-        let (connection, id) = (connection, id)
-        let reservation = accounting.reserve(framed.count)
-        switch reservation {
-        case .closed:
-            return .closed
-        case .overLimit:
-            connection.queue.async { connection.cutStream(writerID: id) }
-            return .closed
-        case .ok, .backpressure:
-            connection.queue.async { connection.writeBody(writerID: id, framed: framed, payloadCount: bytes.count) }
-            return reservation == .ok ? .ok : .backpressure
+        guard compression != nil else { return enqueue(bytes, payloadCount: bytes.count) }
+        return streamLock.withLock {
+            guard let compressor else { return enqueue(bytes, payloadCount: bytes.count) }
+            return enqueue(compressor.compressAndFlush(bytes), payloadCount: bytes.count)
         }
     }
 
-    /// Ends a streamed response (terminating chunk). The connection then serves its next request.
+    /// Ends a streamed response (gzip trailer, terminating chunk). The connection then serves its next request.
     public func finish() {
         guard transition(from: .streaming, to: .finished, operation: "finish") else { return }
+        streamLock.withLock {
+            if let compressor {
+                _ = enqueue(compressor.finish(), payloadCount: 0)
+                self.compressor = nil
+            }
+        }
         let (connection, id) = (connection, id)
         connection.queue.async { connection.finishStreaming(writerID: id) }
     }
@@ -89,6 +104,25 @@ public final class HTTPResponseWriter: @unchecked Sendable {
     /// response is finished. Callbacks run on an internal queue and must not block.
     public func onClose(_ callback: @escaping @Sendable () -> Void) {
         state.onClose(callback)
+    }
+
+    /// Frames `bytes` (a chunk on HTTP/1.1), reserves them against the stream limits and queues them.
+    /// `payloadCount` is what the access log counts (the uncompressed size).
+    private func enqueue(_ bytes: [UInt8], payloadCount: Int) -> HTTPWriteResult {
+        if bytes.isEmpty { return .ok }
+        let framed = chunked ? ResponseEncoding.chunk(bytes) : bytes
+        let (connection, id) = (connection, id)
+        let reservation = accounting.reserve(framed.count)
+        switch reservation {
+        case .closed:
+            return .closed
+        case .overLimit:
+            connection.queue.async { connection.cutStream(writerID: id) }
+            return .closed
+        case .ok, .backpressure:
+            connection.queue.async { connection.writeBody(writerID: id, framed: framed, payloadCount: payloadCount) }
+            return reservation == .ok ? .ok : .backpressure
+        }
     }
 
     private func transition(from expected: ResponseState.Phase, to next: ResponseState.Phase, operation: String) -> Bool {

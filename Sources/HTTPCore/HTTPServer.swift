@@ -36,6 +36,7 @@ public final class HTTPServer: @unchecked Sendable {
     private var connections: [ObjectIdentifier: HTTPConnection] = [:]
     private var nextConnectionID = 0
     private var drainDeadline: DispatchTime?
+    private var tlsContext: TLSContext?
 
     public init(configuration: HTTPServerConfiguration, logger: Logger, handler: @escaping HTTPHandler) {
         self.configuration = configuration
@@ -50,6 +51,7 @@ public final class HTTPServer: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         guard state == .idle else { throw HTTPServerError.alreadyStarted }
+        tlsContext = try configuration.tls.map(TLSContext.init)
         let (fd, port) = try Socket.makeListener(
             host: configuration.host, port: configuration.port, backlog: configuration.backlog
         )
@@ -64,7 +66,9 @@ public final class HTTPServer: @unchecked Sendable {
         }
         (listenerFD, listenerOpen, acceptSource, state) = (fd, true, source, .running)
         source.resume()
-        logger.info("HTTP server listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])
+        logger.info("HTTP server listening", metadata: [
+            "host": "\(configuration.host)", "port": "\(port)", "tls": "\(tlsContext != nil)",
+        ])
         return port
     }
 
@@ -140,14 +144,15 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     private func register(fd: Int32, remoteAddress: String) {
-        enum Admission { case admitted(HTTPConnection), overCapacity, stopping }
+        enum Admission { case admitted(HTTPConnection), overCapacity, stopping, noTransport }
         let admission: Admission = condition.withLock {
             // Checked under the lock that `shutdown` takes, so no connection slips past the drain.
             guard state == .running else { return .stopping }
             guard connections.count < configuration.maxConnections else { return .overCapacity }
+            guard let transport = makeTransport(fd) else { return .noTransport }
             nextConnectionID += 1
             let connection = HTTPConnection(
-                id: nextConnectionID, transport: SocketTransport(fileDescriptor: fd), remoteAddress: remoteAddress,
+                id: nextConnectionID, transport: transport, remoteAddress: remoteAddress,
                 configuration: configuration, logger: logger, handler: handler, handlerQueue: handlerQueue,
                 onClosed: { [weak self] in self?.connectionClosed($0) }
             )
@@ -157,12 +162,24 @@ public final class HTTPServer: @unchecked Sendable {
         switch admission {
         case .admitted(let connection):
             connection.start()
+        case .overCapacity where tlsContext != nil:
+            // A plain-text 503 would be garbage to a TLS client, and a handshake here could block.
+            logger.warning("connection limit reached; closing", metadata: ["remote": "\(remoteAddress)"])
+            Socket.closeDescriptor(fd)
         case .overCapacity:
             logger.warning("connection limit reached; answering 503", metadata: ["remote": "\(remoteAddress)"])
             rejectOverCapacity(fd: fd)
+        case .noTransport:
+            logger.error("cannot create a TLS session; closing", metadata: ["remote": "\(remoteAddress)"])
+            Socket.closeDescriptor(fd)
         case .stopping:
             Socket.closeDescriptor(fd)
         }
+    }
+
+    private func makeTransport(_ fd: Int32) -> Transport? {
+        guard let tlsContext else { return SocketTransport(fileDescriptor: fd) }
+        return tlsContext.makeTransport(fileDescriptor: fd)
     }
 
     /// Best effort on a fresh socket (its send buffer is empty): drain what the client sent, so closing

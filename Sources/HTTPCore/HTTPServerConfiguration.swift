@@ -29,6 +29,11 @@ public struct HTTPServerConfiguration: Sendable, Equatable {
     public var streamHighWaterMark: Int
     /// Unsent output above which a streaming response is cut (the connection is closed).
     public var streamHardLimit: Int
+    /// TLS on every connection of this server; `nil` serves plain HTTP.
+    public var tls: TLSConfiguration?
+    /// gzip for responses. Request bodies with `Content-Encoding: gzip` are always accepted, and their
+    /// decompressed size is held to `maxBodyBytes` (413 beyond).
+    public var compression: HTTPCompressionConfiguration
 
     public init(
         host: String = "127.0.0.1",
@@ -44,7 +49,9 @@ public struct HTTPServerConfiguration: Sendable, Equatable {
         idleTimeout: Duration = .seconds(75),
         writeStallTimeout: Duration = .seconds(60),
         streamHighWaterMark: Int = 1024 * 1024,
-        streamHardLimit: Int = 16 * 1024 * 1024
+        streamHardLimit: Int = 16 * 1024 * 1024,
+        tls: TLSConfiguration? = nil,
+        compression: HTTPCompressionConfiguration = HTTPCompressionConfiguration()
     ) {
         self.host = host
         self.port = port
@@ -60,6 +67,8 @@ public struct HTTPServerConfiguration: Sendable, Equatable {
         self.writeStallTimeout = writeStallTimeout
         self.streamHighWaterMark = streamHighWaterMark
         self.streamHardLimit = streamHardLimit
+        self.tls = tls
+        self.compression = compression
     }
 
     /// Throws `HTTPServerError.invalidConfiguration` naming the first bad field.
@@ -81,6 +90,12 @@ public struct HTTPServerConfiguration: Sendable, Equatable {
         }
         try check(streamHighWaterMark > 0, "streamHighWaterMark must be positive")
         try check(streamHardLimit >= streamHighWaterMark, "streamHardLimit must be >= streamHighWaterMark")
+        if let tls {
+            try check(!tls.certificateChainPath.isEmpty, "tls.certificateChainPath must not be empty")
+            try check(!tls.privateKeyPath.isEmpty, "tls.privateKeyPath must not be empty")
+        }
+        try check((1...9).contains(compression.level), "compression.level must be in 1...9")
+        try check(compression.minimumBodyBytes >= 0, "compression.minimumBodyBytes must not be negative")
     }
 
     var parserLimits: HTTPParserLimits {
@@ -88,6 +103,43 @@ public struct HTTPServerConfiguration: Sendable, Equatable {
             maxRequestLineLength: maxRequestLineLength, maxHeaderBytes: maxHeaderBytes,
             maxHeaderCount: maxHeaderCount, maxBodyBytes: maxBodyBytes
         )
+    }
+}
+
+/// PEM files for TLS. The server speaks TLS 1.2 and 1.3 with forward-secret AEAD ciphers and
+/// negotiates ALPN `http/1.1`.
+public struct TLSConfiguration: Sendable, Equatable {
+    /// The certificate, followed by any intermediates (leaf first).
+    public var certificateChainPath: String
+    /// The certificate's private key (unencrypted PEM).
+    public var privateKeyPath: String
+
+    public init(certificateChainPath: String, privateKeyPath: String) {
+        self.certificateChainPath = certificateChainPath
+        self.privateKeyPath = privateKeyPath
+    }
+}
+
+/// When responses are gzip-compressed: the client accepts gzip (`Accept-Encoding`, honouring `q=0`),
+/// the content type is textual (`text/*`, JSON, XML, JavaScript, NDJSON) and the response carries no
+/// `Content-Encoding` or `Cache-Control: no-transform`. Such responses also get `Vary: Accept-Encoding`.
+public struct HTTPCompressionConfiguration: Sendable, Equatable {
+    /// Whether responses may be compressed at all.
+    public var enabled: Bool
+    /// Fixed-length bodies smaller than this are sent as they are (gzip's ~20-byte frame would not pay).
+    /// Streamed bodies have no known size and are compressed regardless.
+    public var minimumBodyBytes: Int
+    /// zlib level, 1 (fastest) ... 9 (smallest).
+    public var level: Int
+    /// Also compress `text/event-stream`. Off by default: each event is flushed on its own, which
+    /// saves little, and a deflate stream holds ~256 KiB per open SSE connection.
+    public var compressEventStreams: Bool
+
+    public init(enabled: Bool = true, minimumBodyBytes: Int = 1024, level: Int = 6, compressEventStreams: Bool = false) {
+        self.enabled = enabled
+        self.minimumBodyBytes = minimumBodyBytes
+        self.level = level
+        self.compressEventStreams = compressEventStreams
     }
 }
 
@@ -100,6 +152,8 @@ public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible
     case addressResolution(host: String, reason: String)
     /// A socket call failed; `errno` and its text are included (e.g. `bind` with EADDRINUSE).
     case socket(call: String, host: String, port: Int, errno: Int32, reason: String)
+    /// The TLS context could not be built (unreadable certificate or key, key mismatch), with OpenSSL's reason.
+    case tls(String)
 
     public var description: String {
         switch self {
@@ -108,6 +162,7 @@ public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible
         case .addressResolution(let host, let reason): "cannot resolve listen host '\(host)': \(reason)"
         case .socket(let call, let host, let port, let code, let reason):
             "\(call) failed for \(host):\(port): \(reason) (errno \(code))"
+        case .tls(let reason): "TLS setup failed: \(reason)"
         }
     }
 }

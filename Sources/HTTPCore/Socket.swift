@@ -14,6 +14,8 @@ enum SocketIOResult: Sendable, Equatable {
     case wouldBlock
     case eof
     case failed(Int32)
+    /// TLS: a protocol failure (bad handshake, bad record), with OpenSSL's reason.
+    case tlsFailure(String)
 }
 
 /// Thin wrappers over the BSD socket calls the server needs. Descriptors are plain `Int32`s;

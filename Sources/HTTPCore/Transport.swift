@@ -1,12 +1,12 @@
-/// The byte stream under one connection. `HTTPConnection` only reads and writes through this, so a
-/// TLS transport can wrap the socket later without touching HTTP logic.
+/// The byte stream under one connection: plain TCP (`SocketTransport`) or TLS (`TLSTransport`).
+/// `HTTPConnection` only reads and writes through this, so HTTP logic is the same for both.
 ///
 /// Implementations are confined to the connection's serial queue and need no locking.
 ///
-/// NOTE: For TLS (OpenSSL over a memory or socket BIO) `read` will also drive the handshake, and a
-/// `write` that needs the peer's bytes first (`SSL_ERROR_WANT_READ`) reports `.wouldBlock`; the
-/// connection keeps its read source armed at all times, so that readiness still reaches the transport.
-/// `fileDescriptor` stays the raw socket: Dispatch sources watch it for readiness either way.
+/// NOTE: For TLS, `read` also drives the handshake, and either call may need the *other* readiness
+/// (a handshake reply that does not fit the socket buffer, or a write waiting for the peer's bytes).
+/// Such a `.wouldBlock` sets `readNeedsWritable` / `writeNeedsReadable`, and the connection waits for
+/// that readiness instead. `fileDescriptor` stays the raw socket: Dispatch sources watch it either way.
 protocol Transport: AnyObject {
     /// The socket whose readiness drives this transport.
     var fileDescriptor: Int32 { get }
@@ -18,6 +18,15 @@ protocol Transport: AnyObject {
     func shutdownWrite()
     /// Releases the descriptor. Called exactly once, after the Dispatch sources are cancelled.
     func close()
+    /// The last `read` returned `.wouldBlock` until the socket is *writable* (TLS handshake output).
+    var readNeedsWritable: Bool { get }
+    /// The last `write` returned `.wouldBlock` until the socket is *readable*.
+    var writeNeedsReadable: Bool { get }
+}
+
+extension Transport {
+    var readNeedsWritable: Bool { false }
+    var writeNeedsReadable: Bool { false }
 }
 
 /// Plain TCP.

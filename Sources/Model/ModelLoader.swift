@@ -12,22 +12,46 @@ public struct LoadedModel: Sendable {
     public let path: String
 }
 
-/// Opens checkpoints by file type.
+/// Opens checkpoints: a `.gguf` file, or a Hugging Face folder (`config.json`, `*.safetensors`,
+/// `tokenizer.json`, `tokenizer_config.json`).
 public enum ModelLoader {
     public static func load(path: String, device: any Device) throws -> LoadedModel {
-        guard FileManager.default.fileExists(atPath: path) else {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw CheckpointError.io(path: path, reason: "no such file (run scripts/setup to fetch the default model)")
         }
-        guard path.hasSuffix(".gguf") else { throw CheckpointError.unsupported("'\(path)' is not a .gguf file (GGUF is the format supported so far)") }
+        if isDirectory.boolValue { return try loadFolder(path: path, device: device) }
+        guard path.hasSuffix(".gguf") else {
+            throw CheckpointError.unsupported("'\(path)' is neither a .gguf file nor a Hugging Face model folder")
+        }
         let gguf = try GGUFFile(path: path)
         let model = try LlamaModel(gguf: gguf, device: device)
         let vocab = try gguf.tokenizerVocabulary()
         let tokenizer = try BPETokenizer(vocabulary: vocab)
+        return LoadedModel(model: model, tokenizer: tokenizer, chatTemplate: gguf.chatTemplate,
+                           stopTokenIDs: stopTokens(tokenizer, eos: vocab.eosTokenID), path: path)
+    }
+
+    /// A Hugging Face folder with its `tokenizer.json`.
+    static func loadFolder(path: String, device: any Device) throws -> LoadedModel {
+        let url = URL(fileURLWithPath: path)
+        guard FileManager.default.fileExists(atPath: url.appendingPathComponent("tokenizer.json").path) else {
+            throw CheckpointError.io(path: path, reason: "the model folder has no tokenizer.json")
+        }
+        let model = try HuggingFaceModel.load(directory: url, device: device)
+        let definition = try TokenizerDefinition(directory: url)
+        let tokenizer = try BPETokenizer(definition: definition)
+        return LoadedModel(model: model, tokenizer: tokenizer, chatTemplate: definition.chatTemplate,
+                           stopTokenIDs: stopTokens(tokenizer, eos: definition.eosTokenID), path: path)
+    }
+
+    static func stopTokens(_ tokenizer: BPETokenizer, eos: Int?) -> Set<Int> {
         var stops = Set<Int>()
-        if let eos = vocab.eosTokenID { stops.insert(eos) }
+        if let eos { stops.insert(eos) }
         // ChatML models end a turn with <|im_end|>; stop there even when EOS is another token.
-        if let imEnd = tokenizer.id(of: "<|im_end|>") { stops.insert(imEnd) }
-        if let eot = tokenizer.id(of: "<|eot_id|>") { stops.insert(eot) }
-        return LoadedModel(model: model, tokenizer: tokenizer, chatTemplate: gguf.chatTemplate, stopTokenIDs: stops, path: path)
+        for marker in ["<|im_end|>", "<|eot_id|>", "<｜end▁of▁sentence｜>"] {
+            if let id = tokenizer.id(of: marker) { stops.insert(id) }
+        }
+        return stops
     }
 }

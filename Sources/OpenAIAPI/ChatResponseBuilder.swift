@@ -9,7 +9,7 @@ struct ChatResponseBuilder: CompletionShape {
             .object([
                 ("index", .int(i)),
                 ("message", .object([("role", .string("assistant")), ("content", .string(c.text)), ("refusal", .null)])),
-                ("logprobs", c.logprobs.map { .object([("content", .array($0.map(Self.entry)))]) } ?? .null),
+                ("logprobs", c.logprobs.map { .object([("content", .array($0.map(Self.entry))), ("refusal", .null)]) } ?? .null),
                 ("finish_reason", .string(c.reason.rawValue)),
             ])
         }
@@ -22,7 +22,7 @@ struct ChatResponseBuilder: CompletionShape {
 
     func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?) -> JSONValue {
         chunk(choice, delta: .object([("content", .string(text))]), finish: nil,
-              logprobs: logprobs.map { .object([("content", .array([Self.entry($0)]))]) })
+              logprobs: logprobs.map { .object([("content", .array([Self.entry($0)])), ("refusal", .null)]) })
     }
 
     func finishChunk(choice: Int, reason: FinishReason) -> JSONValue {

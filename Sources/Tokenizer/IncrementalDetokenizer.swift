@@ -1,15 +1,27 @@
 /// Turns a growing list of token ids into text deltas for streaming: text is emitted only at valid
-/// UTF-8 boundaries, so a multi-byte character split across tokens is never sent in halves, and the
-/// deltas concatenate to exactly `decode(all ids)` (once `flush()` is called at the end).
+/// UTF-8 boundaries, so a multi-byte character split across tokens (or across `<0xE2>` byte-fallback
+/// tokens) is never sent in halves, and the deltas concatenate to exactly the full decode (once
+/// `flush()` is called at the end).
 public struct IncrementalDetokenizer {
-    private let decodeBytes: ([Int]) -> [UInt8]
+    private let decodeBytes: ([Int], _ first: Bool) -> [UInt8]
     private var pending: [UInt8] = []
+    private var started = false
 
-    public init(decodeBytes: @escaping ([Int]) -> [UInt8]) { self.decodeBytes = decodeBytes }
+    /// Decodes each token with `decodeBytes([id])`; the deltas concatenate to `decodeBytes(all ids)`.
+    public init(decodeBytes: @escaping ([Int]) -> [UInt8]) {
+        self.decodeBytes = { ids, _ in decodeBytes(ids) }
+    }
+
+    /// Deltas concatenate to `tokenizer.decode(all ids)`: the first token is decoded as the start of the
+    /// text (a SentencePiece `▁` there is dropped), later ones as continuations.
+    public init(tokenizer: some TextTokenizer) {
+        self.decodeBytes = { ids, first in tokenizer.decodeBytes(ids, continuing: !first) }
+    }
 
     /// Adds one token and returns the text that became complete ("" while inside a character).
     public mutating func add(_ id: Int) -> String {
-        pending.append(contentsOf: decodeBytes([id]))
+        pending.append(contentsOf: decodeBytes([id], !started))
+        started = true
         let cut = Self.completePrefixLength(pending)
         guard cut > 0 else { return "" }
         let text = String(decoding: pending[..<cut], as: UTF8.self)

@@ -11,6 +11,8 @@ struct Configuration: Equatable {
     var apiKeyFile = ""
     var corsOrigin = ""
     /// PEM paths; both empty serves plain HTTP, both set serves HTTPS.
+    var tlsCert = ""
+    var tlsKey = ""
     var modelPath = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
     var modelID = "smollm2-135m-instruct"
     var device = "cpu"
@@ -28,7 +30,7 @@ struct Configuration: Equatable {
 
     /// Every key the YAML may contain, by section; anything else is a typo and an error.
     static let keys: [String: Set<String>] = [
-        "server": ["host", "port", "max_body_bytes", "api_keys", "api_key_file", "cors_origin"],
+        "server": ["host", "port", "max_body_bytes", "api_keys", "api_key_file", "cors_origin", "tls_cert", "tls_key"],
         "model": ["path", "id"],
         "engine": ["device", "kv_cache_memory", "block_size", "max_num_batched_tokens", "max_num_seqs", "prefix_caching", "policy"],
         "log": ["level"],
@@ -58,6 +60,7 @@ struct Configuration: Equatable {
     mutating func apply(environment env: [String: String]) throws {
         let map = ["MOESERVE_HOST": "server.host", "MOESERVE_PORT": "server.port", "MOESERVE_MODEL": "model.path",
                    "MOESERVE_MODEL_ID": "model.id", "MOESERVE_DEVICE": "engine.device", "MOESERVE_LOG_LEVEL": "log.level",
+                   "MOESERVE_TLS_CERT": "server.tls_cert", "MOESERVE_TLS_KEY": "server.tls_key",
                    "MOESERVE_KV_CACHE_MEMORY": "engine.kv_cache_memory", "MOESERVE_MAX_NUM_SEQS": "engine.max_num_seqs",
                    "MOESERVE_MAX_NUM_BATCHED_TOKENS": "engine.max_num_batched_tokens",
                    "MOESERVE_API_KEY": "server.api_keys", "MOESERVE_API_KEY_FILE": "server.api_key_file", "MOESERVE_CORS_ORIGIN": "server.cors_origin"]
@@ -77,6 +80,8 @@ struct Configuration: Equatable {
         case "server.host": host = value
         case "server.port": port = try int(0...65535)
         case "server.max_body_bytes": maxBodyBytes = try int(1...(1 << 32))
+        case "server.tls_cert": tlsCert = value
+        case "server.tls_key": tlsKey = value
         case "server.api_keys": apiKeys = value
         case "server.api_key_file": apiKeyFile = value
         case "server.cors_origin": corsOrigin = value

@@ -39,6 +39,12 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("cors-origin"), help: "Allowed CORS origin (e.g. https://app.example or *); CORS is off without it.")
     var corsOrigin: String?
 
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain; with --tls-key, serve HTTPS.")
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key for --tls-cert.")
+    var tlsKey: String?
+
     func run() throws {
         let config: Configuration
         do {
@@ -51,6 +57,11 @@ struct Serve: ParsableCommand {
                 if !apiKeys.isEmpty { try c.set("server.api_keys", to: apiKeys.joined(separator: ","), source: "--api-key") }
                 if let apiKeyFile { try c.set("server.api_key_file", to: apiKeyFile, source: "--api-key-file") }
                 if let corsOrigin { try c.set("server.cors_origin", to: corsOrigin, source: "--cors-origin") }
+                if let tlsCert { try c.set("server.tls_cert", to: tlsCert, source: "--tls-cert") }
+                if let tlsKey { try c.set("server.tls_key", to: tlsKey, source: "--tls-key") }
+            }
+            guard config.tlsCert.isEmpty == config.tlsKey.isEmpty else {
+                throw Configuration.Invalid(description: "server.tls_cert and server.tls_key must be set together")
             }
         } catch {
             throw ValidationError("\(error)")
@@ -68,7 +79,7 @@ struct Serve: ParsableCommand {
             logger.critical("cannot listen on \(config.host):\(config.port): \(error)")
             throw ExitCode(1)
         }
-        logger.notice("listening", metadata: ["address": "http://\(config.host):\(boundPort)",
+        logger.notice("listening", metadata: ["address": "\(config.tlsCert.isEmpty ? "http" : "https")://\(config.host):\(boundPort)",
                                               "model": "\(config.modelID)", "auth": "\(apiOptions.apiKeys.isEmpty ? "off" : "bearer")"])
         let engineBox = EngineBox()
         let signals = SignalHandlers { signal in
@@ -99,6 +110,9 @@ extension Serve {
         serverConfig.host = config.host
         serverConfig.port = config.port
         serverConfig.maxBodyBytes = config.maxBodyBytes
+        if !config.tlsCert.isEmpty {
+            serverConfig.tls = TLSConfiguration(certificateChainPath: config.tlsCert, privateKeyPath: config.tlsKey)
+        }
         return serverConfig
     }
 }

@@ -184,4 +184,18 @@ struct HTTPServerTests {
         #expect(line.metadata["bytes"] == "5")
         #expect(line.metadata["duration_ms"] != nil)
     }
+
+    @Test func parseErrorLogLineNamesMethodAndPath() throws {
+        let records = Locked<[(message: String, metadata: Logger.Metadata)]>([])
+        let logger = Logger(label: "test.access") { _ in CapturingLogHandler(records: records) }
+        try withServer(logger: logger) { _, port in
+            let client = try TestClient(port: port)
+            try client.send("POST /v1/x?y=1 HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n")
+            #expect(try client.readResponse().status == 400)
+        }
+        let line = try #require(records.current.first { $0.metadata["status"] == "400" })
+        #expect(line.message == "POST /v1/x 400")
+        #expect(line.metadata["method"] == "POST")
+        #expect(line.metadata["path"] == "/v1/x")
+    }
 }

@@ -33,6 +33,8 @@ struct TestResponse {
 final class TestClient {
     let fd: Int32
     private var pending: [UInt8] = []
+    /// Set by `startTLS`: from then on bytes go through TLS.
+    private(set) var tls: TestTLSSession?
 
     init(port: Int, host: String = "127.0.0.1", timeout: Double = 5) throws {
         var hints = addrinfo()
@@ -54,7 +56,25 @@ final class TestClient {
         }
     }
 
-    deinit { _ = close(fd) }
+    deinit {
+        tls = nil
+        _ = close(fd)
+    }
+
+    /// Handshakes TLS on this connection (see `TestTLSSession`).
+    func startTLS(alpn: [String] = ["http/1.1"], maxVersion: Int32 = 0) throws {
+        let certificate = try TestCertificate.shared.get()
+        let session = TestTLSSession(fd: fd, certificate: certificate, alpn: alpn, maxVersion: maxVersion)
+        try session.connect()
+        tls = session
+    }
+
+    /// A client that has completed a TLS handshake with the server on `port`.
+    static func tls(port: Int) throws -> TestClient {
+        let client = try TestClient(port: port)
+        try client.startTLS()
+        return client
+    }
 
     func send(_ text: String) throws {
         try send(Array(text.utf8))
@@ -63,7 +83,7 @@ final class TestClient {
     func send(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { rawSend(fd, $0) }
+            let n = bytes[offset...].withUnsafeBytes { tls?.send($0) ?? rawSend(fd, $0) }
             guard n > 0 else { throw TestClientError(description: "send failed: errno \(errno)") }
             offset += n
         }
@@ -85,6 +105,11 @@ final class TestClient {
     @discardableResult
     private func fill() throws -> Bool {
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        if let tls {
+            let n = try buffer.withUnsafeMutableBytes { try tls.receive($0) }
+            pending += buffer[..<n]
+            return n > 0
+        }
         let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         if n > 0 {
             pending += buffer[..<n]

@@ -130,6 +130,11 @@ func withServer(
             }
             writer.finish()
         }
+    case "/json":
+        // `?N`: a JSON body of about N bytes that compresses well.
+        let size = Int(request.query ?? "") ?? 4096
+        let body = #"{"text":""# + String(repeating: "token ", count: max(size / 6, 0)) + #""}"#
+        writer.respond(HTTPResponseHead(status: 200, headers: ["Content-Type": "application/json"]), body: Array(body.utf8))
     case "/sse":
         let sse = SSEWriter(writer)
         sse.start()

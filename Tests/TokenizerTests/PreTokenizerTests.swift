@@ -2,8 +2,13 @@ import Testing
 @testable import Tokenizer
 
 @Suite struct PreTokenizerTests {
-    func pieces(_ text: String, _ passes: [PreTokenizer.Pass]) -> [String] {
-        PreTokenizer(passes: passes).split(text).map { String(String.UnicodeScalarView($0)) }
+    enum Pass { case gpt2, individualDigits }
+
+    func pieces(_ text: String, _ passes: [Pass]) -> [String] {
+        let steps: [PreTokenizer.Step] = passes.map {
+            $0 == .gpt2 ? .byteLevel(addPrefixSpace: false, useRegex: true) : .digits(individual: true)
+        }
+        return PreTokenizer(steps: steps).split(text).strings
     }
 
     @Test func gpt2RegexAlternativesInOrder() {
@@ -29,7 +34,7 @@ import Testing
     }
 
     @Test func unknownPreTokenizerIsAClearError() {
-        #expect(throws: TokenizerError.self) { try PreTokenizer(llamaCppName: "no-such-pre") }
+        #expect(throws: TokenizerError.self) { try LlamaCppPreTokenizers.pipeline("no-such-pre") }
     }
 }
 

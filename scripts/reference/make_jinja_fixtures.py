@@ -341,6 +341,19 @@ CHAT_TEMPLATES = {
     "mistralai-Mistral-Nemo-Instruct-2407.jinja": ("<s>", "</s>"),
     "Mistral-Small-3.2-24B-Instruct-2506.jinja": ("<s>", "</s>"),
     "mistralai-Ministral-3-14B-Reasoning-2512.jinja": ("<s>", "</s>"),
+    "Qwen-Qwen3-0.6B.jinja": (None, "<|im_end|>"),
+    "Qwen-QwQ-32B.jinja": (None, "<|im_end|>"),
+    "deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja": ("<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"),
+    "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja": ("<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"),
+    "meta-llama-Llama-3.2-3B-Instruct.jinja": ("<|begin_of_text|>", "<|eot_id|>"),
+    "meta-llama-Llama-3.3-70B-Instruct.jinja": ("<|begin_of_text|>", "<|eot_id|>"),
+}
+
+# Templates that read `enable_thinking`: also rendered with it false (and, for Qwen3, true).
+THINKING_VARIANTS = {
+    "HuggingFaceTB-SmolLM3-3B.jinja": [None, {"enable_thinking": False}],
+    "deepseek-ai-DeepSeek-V3.1.jinja": [None, {"enable_thinking": False}],
+    "Qwen-Qwen3-0.6B.jinja": [None, {"enable_thinking": False}, {"enable_thinking": True}],
 }
 
 
@@ -376,8 +389,9 @@ def chat_cases():
             template = HF_ENV.from_string(f.read())
         for conv_name, messages, tools in CONVERSATIONS:
             for agp in (True, False):
-                for extra in ([None, {"enable_thinking": False}] if "SmolLM3" in file_name or "DeepSeek" in file_name else [None]):
-                    entry = {"name": "%s/%s/agp=%s%s" % (file_name, conv_name, agp, "/no_think" if extra else ""),
+                for extra in THINKING_VARIANTS.get(file_name, [None]):
+                    suffix = "" if not extra else ("/no_think" if not extra["enable_thinking"] else "/think")
+                    entry = {"name": "%s/%s/agp=%s%s" % (file_name, conv_name, agp, suffix),
                              "template_file": file_name, "messages": messages}
                     if tools is not None:
                         entry["tools"] = tools

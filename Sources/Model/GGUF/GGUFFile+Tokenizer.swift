@@ -22,6 +22,13 @@ extension GGUFFile {
             guard let s = v.stringValue else { throw CheckpointError.invalid("tokenizer.ggml.merges holds a non-string") }
             return s
         }
+        let scores = try (metadata["tokenizer.ggml.scores"]?.arrayValue ?? []).map { v -> Float in
+            guard let d = v.doubleValue else { throw CheckpointError.invalid("tokenizer.ggml.scores holds a non-number") }
+            return Float(d)
+        }
+        guard scores.isEmpty || scores.count == strings.count else {
+            throw CheckpointError.invalid("tokenizer.ggml.scores has \(scores.count) entries for \(strings.count) tokens")
+        }
         func tokenID(_ key: String) throws -> Int? {
             guard let id = int(key) else { return nil }
             guard id >= 0, id < strings.count else { throw CheckpointError.invalid("\(key) = \(id) is outside the vocabulary of \(strings.count)") }
@@ -30,12 +37,14 @@ extension GGUFFile {
         return TokenizerVocabulary(
             model: model,
             preTokenizer: string("tokenizer.ggml.pre") ?? "default",
-            tokens: strings, tokenTypes: types, merges: merges,
+            tokens: strings, tokenTypes: types, merges: merges, scores: scores,
             bosTokenID: try tokenID("tokenizer.ggml.bos_token_id"),
             eosTokenID: try tokenID("tokenizer.ggml.eos_token_id"),
             unknownTokenID: try tokenID("tokenizer.ggml.unknown_token_id"),
             paddingTokenID: try tokenID("tokenizer.ggml.padding_token_id"),
-            addBOS: metadata["tokenizer.ggml.add_bos_token"]?.boolValue ?? false
+            addBOS: metadata["tokenizer.ggml.add_bos_token"]?.boolValue ?? false,
+            addEOS: metadata["tokenizer.ggml.add_eos_token"]?.boolValue ?? false,
+            addSpacePrefix: metadata["tokenizer.ggml.add_space_prefix"]?.boolValue ?? true
         )
     }
 

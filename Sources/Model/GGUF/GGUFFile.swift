@@ -95,8 +95,8 @@ public final class GGUFFile: @unchecked Sendable {
             dims.append(Int(d))
         }
         let rawType = try c.read(UInt32.self, "type of '\(name)'")
-        guard let dtype = DType(rawValue: rawType) else {
-            throw CheckpointError.unsupported("tensor '\(name)' has ggml type \(rawType) (supported: \(DType.allCases.map(\.description).joined(separator: ", ")))")
+        guard let dtype = DType(rawValue: rawType), dtype != .f8e4m3 else {
+            throw CheckpointError.unsupported("tensor '\(name)' has ggml type \(rawType) (supported: \(DType.allCases.filter { $0 != .f8e4m3 }.map(\.description).joined(separator: ", ")))")
         }
         let offset = try c.read(UInt64.self, "offset of '\(name)'")
         return (name, Array(dims.reversed()), dtype, offset)

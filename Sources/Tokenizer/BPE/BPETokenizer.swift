@@ -1,157 +1,142 @@
 import Foundation
 
-/// Byte-level BPE (GPT-2 family: SmolLM, StarCoder, GPT-2; later Qwen, Llama-3, DeepSeek).
-///
-/// encode = split special tokens out of the text → pre-tokenize each stretch into words → map each
-/// word's UTF-8 bytes to the byte-level alphabet → merge symbol pairs by rank until none applies.
-public final class BPETokenizer: @unchecked Sendable {
+/// A BPE tokenizer with Hugging Face's pipeline: added tokens → normalizer → pre-tokenizer → BPE model,
+/// and decoder for the way back. Covers byte-level vocabularies (GPT-2, Llama-3, Qwen2/3, DeepSeek,
+/// SmolLM) and SentencePiece-style ones (`▁` and byte fallback: Llama-2, Mistral/Mixtral), built from
+/// a `tokenizer.json` or from GGUF metadata.
+public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
+    public let definition: TokenizerDefinition
+    /// Plain-value summary (tokens, types, special ids, `addBOS`).
     public let vocabulary: TokenizerVocabulary
-    public let preTokenizer: PreTokenizer
-    private let tokenToID: [String: Int]
-    /// (left id << 32 | right id) → (rank, merged id)
-    private let mergeTable: [UInt64: (rank: Int32, id: Int32)]
-    /// id of each single byte's symbol
-    private let byteIDs: [Int]
-    /// Tokens matched verbatim in text when `parseSpecial` is on, grouped by first scalar, longest first.
-    private let specialsByFirst: [Unicode.Scalar: [(scalars: [Unicode.Scalar], id: Int)]]
-    private let decodeAsText: [Bool]
-    private let cache = WordCache()
+    public var preTokenizer: PreTokenizer { definition.preTokenizer }
+    private let model: BPEModel
+    private let tokenToID: [ExactString: Int]
+    private let rawMatcher: AddedTokenMatcher
+    private let normalizedMatcher: AddedTokenMatcher
+    private let special: [Bool]
+    private let verbatim: [Bool]
 
-    public init(vocabulary: TokenizerVocabulary) throws {
-        guard vocabulary.model == "gpt2" else {
-            throw TokenizerError("tokenizer model '\(vocabulary.model)' is not supported yet (supported: gpt2)")
-        }
-        guard vocabulary.tokenTypes.count == vocabulary.tokens.count else {
-            throw TokenizerError("vocabulary has \(vocabulary.tokens.count) tokens but \(vocabulary.tokenTypes.count) token types")
-        }
+    /// From GGUF metadata (`tokenizer.ggml.*`).
+    public convenience init(vocabulary: TokenizerVocabulary) throws {
+        try self.init(definition: TokenizerDefinition(llamaCpp: vocabulary), vocabulary: vocabulary)
+    }
+
+    public convenience init(definition: TokenizerDefinition) throws {
+        try self.init(definition: definition, vocabulary: definition.vocabulary)
+    }
+
+    private init(definition d: TokenizerDefinition, vocabulary: TokenizerVocabulary) throws {
+        definition = d
         self.vocabulary = vocabulary
-        preTokenizer = try PreTokenizer(llamaCppName: vocabulary.preTokenizer)
-        var t2i: [String: Int] = [:]
-        t2i.reserveCapacity(vocabulary.tokens.count)
-        for (i, t) in vocabulary.tokens.enumerated() where t2i[t] == nil { t2i[t] = i }
-        tokenToID = t2i
-        // A vocabulary may lack symbols for bytes that (almost) never occur, such as 0xC0 or 0xF1;
-        // such a byte becomes the unknown token, or is dropped when there is none (as in HF `tokenizers`).
-        byteIDs = ByteLevel.encoder.map { t2i[String($0)] ?? vocabulary.unknownTokenID ?? -1 }
-        mergeTable = try Self.buildMerges(vocabulary.merges, tokenToID: t2i)
-        var specials: [Unicode.Scalar: [(scalars: [Unicode.Scalar], id: Int)]] = [:]
-        var asText = [Bool](repeating: false, count: vocabulary.tokens.count)
-        for (i, type) in vocabulary.tokenTypes.enumerated() where type == .control || type == .userDefined {
-            asText[i] = true
-            let scalars = Array(vocabulary.tokens[i].unicodeScalars)
-            guard let first = scalars.first else { continue }
-            specials[first, default: []].append((scalars, i))
+        let modelVocab = d.modelVocab ?? d.tokens.enumerated().compactMap { i, t in t.isEmpty ? nil : (t, i) }
+        model = try BPEModel(vocab: modelVocab, merges: d.merges, unknownToken: d.unknownToken, fuseUnknown: d.fuseUnknown,
+                             byteFallback: d.byteFallback, ignoreMerges: d.ignoreMerges)
+        var all: [ExactString: Int] = [:]
+        for (t, i) in modelVocab { all[ExactString(t)] = i }
+        for t in d.addedTokens { all[ExactString(t.content)] = t.id }
+        tokenToID = all
+        let patterns = d.addedTokens.map { t in (text: t.normalized ? (d.normalizer?.apply(t.content) ?? t.content) : t.content, token: t) }
+        rawMatcher = AddedTokenMatcher(patterns.filter { !$0.token.normalized })
+        normalizedMatcher = AddedTokenMatcher(patterns.filter { $0.token.normalized })
+        var special = [Bool](repeating: false, count: d.tokens.count)
+        var verbatim = special
+        for t in d.addedTokens where t.id >= 0 && t.id < d.tokens.count {
+            special[t.id] = t.special
+            verbatim[t.id] = d.addedTokensDecodeVerbatim
         }
-        for k in specials.keys { specials[k]!.sort { $0.scalars.count > $1.scalars.count } }
-        specialsByFirst = specials
-        decodeAsText = asText
+        self.special = special
+        self.verbatim = verbatim
     }
 
-    private static func buildMerges(_ merges: [String], tokenToID: [String: Int]) throws -> [UInt64: (rank: Int32, id: Int32)] {
-        var table: [UInt64: (rank: Int32, id: Int32)] = [:]
-        table.reserveCapacity(merges.count)
-        for (rank, merge) in merges.enumerated() {
-            // Split at the first space that is not the first character (a symbol is never empty).
-            let scalars = Array(merge.unicodeScalars)
-            guard let sp = scalars.indices.dropFirst().first(where: { scalars[$0] == " " }) else {
-                throw TokenizerError("merge \(rank) '\(merge)' is not two symbols separated by a space")
-            }
-            let left = String(String.UnicodeScalarView(scalars[..<sp]))
-            let right = String(String.UnicodeScalarView(scalars[(sp + 1)...]))
-            guard let l = tokenToID[left], let r = tokenToID[right], let m = tokenToID[left + right] else { continue }
-            let key = UInt64(l) << 32 | UInt64(r)
-            if table[key] == nil { table[key] = (Int32(rank), Int32(m)) }
-        }
-        return table
-    }
+    public var vocabularySize: Int { definition.tokens.count }
+    public var bosTokenID: Int? { definition.bosTokenID }
+    public var eosTokenID: Int? { definition.eosTokenID }
+    public var addsBOS: Bool { definition.addsBOS }
 
-    public var vocabularySize: Int { vocabulary.tokens.count }
+    // MARK: encoding
 
-    /// Token ids for `text`. With `parseSpecial`, control and user-defined tokens written in the text
-    /// become their ids (what Hugging Face does for added tokens); otherwise they are plain text.
     public func encode(_ text: String, parseSpecial: Bool = true) -> [Int] {
         var ids: [Int] = []
+        ids.reserveCapacity(text.utf8.count / 3)
         for segment in segments(text, parseSpecial: parseSpecial) {
             switch segment {
-            case let .special(id): ids.append(id)
-            case let .text(t):
-                for word in preTokenizer.split(t) { ids.append(contentsOf: encodeWord(String(word))) }
+            case let .token(id): ids.append(id)
+            case let .text(t, atStart): encodeText(t, atStart: atStart, into: &ids)
             }
         }
         return ids
     }
 
-    enum Segment { case text(String), special(Int) }
+    /// `encode` plus the post-processor's special tokens (HF `add_special_tokens=True`).
+    public func encodeWithSpecialTokens(_ text: String, parseSpecial: Bool = true) -> [Int] {
+        definition.postProcessor.apply(encode(text, parseSpecial: parseSpecial))
+    }
 
+    /// Added tokens out of the raw text, then normalization, then added tokens out of the normalized text.
     func segments(_ text: String, parseSpecial: Bool) -> [Segment] {
-        guard parseSpecial, !specialsByFirst.isEmpty else { return text.isEmpty ? [] : [.text(text)] }
-        let scalars = Array(text.unicodeScalars)
         var out: [Segment] = []
-        var start = 0, i = 0
-        while i < scalars.count {
-            if let candidates = specialsByFirst[scalars[i]],
-               let hit = candidates.first(where: { i + $0.scalars.count <= scalars.count && scalars[i..<(i + $0.scalars.count)].elementsEqual($0.scalars) }) {
-                if start < i { out.append(.text(String(String.UnicodeScalarView(scalars[start..<i])))) }
-                out.append(.special(hit.id))
-                i += hit.scalars.count
-                start = i
-            } else {
-                i += 1
-            }
+        for s in rawMatcher.split(text, atStart: true, parseSpecial: parseSpecial) {
+            guard case let .text(t, atStart) = s else { out.append(s); continue }
+            let normalized = definition.normalizer?.apply(t) ?? t
+            out.append(contentsOf: normalizedMatcher.split(normalized, atStart: atStart, parseSpecial: parseSpecial))
         }
-        if start < scalars.count { out.append(.text(String(String.UnicodeScalarView(scalars[start...])))) }
         return out
     }
 
-    /// BPE on one pre-tokenized word: start from byte symbols and repeatedly merge the lowest-ranked
-    /// adjacent pair (leftmost on ties) until no pair has a merge.
-    func encodeWord(_ word: String) -> [Int] {
-        if let hit = cache.get(word) { return hit }
-        var symbols = word.utf8.map { byteIDs[Int($0)] }.filter { $0 >= 0 }
-        while symbols.count > 1 {
-            var best: (rank: Int32, pos: Int, id: Int32)? = nil
-            for p in 0..<(symbols.count - 1) {
-                if let m = mergeTable[UInt64(symbols[p]) << 32 | UInt64(symbols[p + 1])], best == nil || m.rank < best!.rank {
-                    best = (m.rank, p, m.id)
-                }
-            }
-            guard let b = best else { break }
-            symbols[b.pos] = Int(b.id)
-            symbols.remove(at: b.pos + 1)
+    private func encodeText(_ text: String, atStart: Bool, into ids: inout [Int]) {
+        let pieces = definition.preTokenizer.split(text, atStart: atStart)
+        let raw = definition.preTokenizer.mapsBytesInModel
+        pieces.bytes.withUnsafeBufferPointer { b in
+            for r in pieces.ranges { model.encode(b, r, rawBytes: raw, into: &ids) }
         }
-        cache.put(word, symbols)
-        return symbols
     }
 
-    /// Raw bytes of `ids` (special tokens as their text). May end inside a UTF-8 sequence.
-    public func decodeBytes(_ ids: [Int]) -> [UInt8] {
+    // MARK: decoding
+
+    public func decodeBytes(_ ids: [Int], continuing: Bool) -> [UInt8] {
+        run(ids, skipSpecial: false, mode: TokenDecoder.Mode(continuing: continuing, exact: false))
+    }
+
+    /// Raw bytes of `ids` as a continuation of earlier output: concatenating the results for
+    /// consecutive slices gives the bytes of the whole (what streaming by closure needs).
+    public func decodeBytes(_ ids: [Int]) -> [UInt8] { decodeBytes(ids, continuing: true) }
+
+    public func decode(_ ids: [Int], skipSpecialTokens: Bool) -> String {
+        String(decoding: run(ids, skipSpecial: skipSpecialTokens, mode: TokenDecoder.Mode(exact: true)), as: UTF8.self)
+    }
+
+    /// The decoder over runs of tokens; verbatim tokens (GGUF control/user-defined) go straight out.
+    private func run(_ ids: [Int], skipSpecial: Bool, mode: TokenDecoder.Mode) -> [UInt8] {
         var out: [UInt8] = []
-        for id in ids where id >= 0 && id < vocabulary.tokens.count {
-            if decodeAsText[id] { out.append(contentsOf: Array(vocabulary.tokens[id].utf8)) } else { ByteLevel.decode(vocabulary.tokens[id], into: &out) }
+        var chunk: [[UInt8]] = []
+        var mode = mode
+        func flush() {
+            guard !chunk.isEmpty else { return }
+            var m = mode
+            let pieces = definition.decoder?.decodeChain(chunk, &m) ?? [Array(chunk.joined(separator: [0x20]))]
+            for p in pieces { out.append(contentsOf: p) }
+            chunk.removeAll()
+            mode.continuing = true
         }
+        for id in ids where id >= 0 && id < definition.tokens.count {
+            if skipSpecial && special[id] { continue }
+            if verbatim[id] {
+                flush()
+                out.append(contentsOf: definition.tokens[id].utf8)
+                mode.continuing = true
+            } else {
+                chunk.append(Array(definition.tokens[id].utf8))
+            }
+        }
+        flush()
         return out
     }
 
-    /// Text of `ids`; invalid UTF-8 becomes U+FFFD, like Hugging Face's decode.
-    public func decode(_ ids: [Int]) -> String {
-        String(decoding: decodeBytes(ids), as: UTF8.self)
-    }
+    public func isSpecial(_ id: Int) -> Bool { id >= 0 && id < special.count && special[id] }
 
-    public func isSpecial(_ id: Int) -> Bool { id >= 0 && id < decodeAsText.count && vocabulary.tokenTypes[id] == .control }
+    public func id(of token: String) -> Int? { tokenToID[ExactString(token)] }
 
-    public func id(of token: String) -> Int? { tokenToID[token] }
-}
-
-/// Bounded, thread-safe memo of word → ids (words repeat a lot in real text).
-final class WordCache: @unchecked Sendable {
-    private var map: [String: [Int]] = [:]
-    private let lock = NSLock()
-    private let capacity = 65_536
-
-    func get(_ w: String) -> [Int]? { lock.lock(); defer { lock.unlock() }; return map[w] }
-    func put(_ w: String, _ ids: [Int]) {
-        lock.lock(); defer { lock.unlock() }
-        if map.count >= capacity { map.removeAll(keepingCapacity: true) }
-        map[w] = ids
+    public func token(of id: Int) -> String? {
+        id >= 0 && id < definition.tokens.count && !definition.tokens[id].isEmpty ? definition.tokens[id] : nil
     }
 }

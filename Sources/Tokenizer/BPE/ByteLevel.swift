@@ -17,6 +17,13 @@ public enum ByteLevel {
         return table
     }()
 
+    /// scalar value → byte, or -1; the alphabet lies below U+0144.
+    static let decoderTable: [Int16] = {
+        var t = [Int16](repeating: -1, count: 0x144)
+        for (b, s) in encoder.enumerated() { t[Int(s.value)] = Int16(b) }
+        return t
+    }()
+
     /// scalar → byte
     public static let decoder: [Unicode.Scalar: UInt8] = {
         var d: [Unicode.Scalar: UInt8] = [:]
@@ -35,6 +42,26 @@ public enum ByteLevel {
     public static func decode(_ token: String, into out: inout [UInt8]) {
         for s in token.unicodeScalars {
             if let b = decoder[s] { out.append(b) } else { out.append(contentsOf: Array(String(s).utf8)) }
+        }
+    }
+
+    /// HF's ByteLevel decoder on one token's UTF-8: its bytes if every scalar is in the alphabet,
+    /// else the token unchanged.
+    static func decodeToken(_ token: [UInt8], into out: inout [UInt8]) {
+        let start = out.count
+        var i = 0
+        let ok: Bool = token.withUnsafeBufferPointer { b in
+            while i < b.count {
+                let (v, n) = UTF8Scalars.decode(b, i)
+                guard v < 0x144, case let byte = decoderTable[Int(v)], byte >= 0 else { return false }
+                out.append(UInt8(byte))
+                i += n
+            }
+            return true
+        }
+        if !ok {
+            out.removeSubrange(start...)
+            out.append(contentsOf: token)
         }
     }
 }

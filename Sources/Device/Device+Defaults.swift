@@ -1,0 +1,34 @@
+/// Optional capabilities: a device that has no fast kernel for an op runs the reference loop.
+extension Device {
+    public func rope(_ x: inout Matrix, heads: Int, headDim: Int, positions: [Int], table: RoPETable, style: RoPEStyle) {
+        ReferenceKernels.rope(&x, heads: heads, headDim: headDim, positions: positions, table: table, style: style)
+    }
+
+    public func groupedMatmul(_ x: Matrix, _ weights: [DeviceWeight], groupSizes: [Int]) -> Matrix {
+        ReferenceKernels.groupedMatmul(x, weights, groupSizes: groupSizes)
+    }
+
+    public func scatterAdd(_ y: inout Matrix, rows: Matrix, tokens: [Int], weights: [Float]) {
+        ReferenceKernels.scatterAdd(&y, rows: rows, tokens: tokens, weights: weights)
+    }
+
+    public func addBias(_ x: inout Matrix, _ bias: DeviceWeight) { ReferenceKernels.addBias(&x, bias) }
+
+    public func softmax(_ x: Matrix) -> Matrix { ReferenceKernels.softmax(x) }
+
+    public func sigmoid(_ x: Matrix) -> Matrix { ReferenceKernels.sigmoid(x) }
+
+    public func readCache(_ cache: KVBlockStorage, layer: Int, slots: [Int]) -> Matrix {
+        ReferenceKernels.readCache(cache, layer: layer, slots: slots)
+    }
+
+    public func causalAttention(q: Matrix, k: Matrix, v: Matrix, positions: [Int], shape: LatentAttentionShape) -> Matrix {
+        ReferenceKernels.causalAttention(q: q, k: k, v: v, positions: positions, shape: shape)
+    }
+
+    public func pagedLatentAttention(
+        q: Matrix, cache: KVBlockStorage, layer: Int, blockTable: [Int], positions: [Int], shape: LatentAttentionShape
+    ) -> Matrix {
+        ReferenceKernels.pagedLatentAttention(q: q, cache: cache, layer: layer, blockTable: blockTable, positions: positions, shape: shape)
+    }
+}

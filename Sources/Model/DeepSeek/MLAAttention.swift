@@ -1,0 +1,135 @@
+import Device
+
+// T tokens, S cached positions, E hidden, H heads, R kv_lora_rank (latent), P qk_rope_head_dim,
+// N qk_nope_head_dim, V v_head_dim, Q q_lora_rank
+
+/// How MLA attends: over keys/values decompressed from the latent (`naive`), or with W_UK folded into
+/// the query and W_UV applied after attention, straight over the latent cache (`absorbed`). The two
+/// are the same function of the weights; `automatic` takes the absorbed form for decode (one-token
+/// chunks), where it reads R + P floats per cached token instead of H·(N + P + V).
+public enum MLAForm: Sendable {
+    case automatic, absorbed, naive
+}
+
+/// Multi-head Latent Attention (DeepSeek-V2 §2.1): queries through an optional low-rank bottleneck,
+/// keys and values from one latent c = RMSNorm(x · W_DKV) of R floats per token plus one shared
+/// rotary key of P floats. The cache stores [c, k_rope] — R + P floats per token per layer.
+final class MLAAttention: AttentionBlock, @unchecked Sendable {
+    struct Dims {
+        let heads, latent, rope, nope, value: Int
+    }
+
+    let device: any Device
+    let dims: Dims
+    let qDown: DeviceWeight?, qDownNorm: DeviceWeight?    // [Q, E], [Q]
+    let qUp: DeviceWeight                                 // [H·(N+P), Q or E]
+    let kvDown: DeviceWeight                              // [R+P, E]
+    let kvNorm: DeviceWeight                              // [R]
+    let kvUp: DeviceWeight                                // [H·(N+V), R]
+    let absorbedK: [DeviceWeight]                         // H × [R, N] = W_UK,hᵀ
+    let absorbedV: [DeviceWeight]                         // H × [V, R] = W_UV,h
+    let output: DeviceWeight                              // [E, H·V]
+    let rope: RoPETable
+    let ropeStyle: RoPEStyle
+    let scale: Float
+    let eps: Float
+    var form: MLAForm = .automatic
+
+    init(_ w: WeightLoader, prefix: String, config c: DeepSeekConfig, rope: RoPETable, ropeStyle: RoPEStyle) throws {
+        let d = Dims(heads: c.num_attention_heads, latent: c.kv_lora_rank, rope: c.qk_rope_head_dim, nope: c.qk_nope_head_dim, value: c.v_head_dim)
+        let (e, qWidth) = (c.hidden_size, d.heads * (d.nope + d.rope))
+        dims = d
+        device = w.device
+        guard c.attention_bias != true else { throw CheckpointError.unsupported("DeepSeek attention_bias") }
+        if let q = c.q_lora_rank {
+            qDown = try w.load("\(prefix).q_a_proj.weight", [q, e])
+            qDownNorm = try w.load("\(prefix).q_a_layernorm.weight", [q])
+            qUp = try w.load("\(prefix).q_b_proj.weight", [qWidth, q])
+        } else {
+            (qDown, qDownNorm) = (nil, nil)
+            qUp = try w.load("\(prefix).q_proj.weight", [qWidth, e])
+        }
+        kvDown = try w.load("\(prefix).kv_a_proj_with_mqa.weight", [d.latent + d.rope, e])
+        kvNorm = try w.load("\(prefix).kv_a_layernorm.weight", [d.latent])
+        let upShape = [d.heads * (d.nope + d.value), d.latent]
+        kvUp = try w.load("\(prefix).kv_b_proj.weight", upShape)
+        (absorbedK, absorbedV) = try Self.absorb(try w.values("\(prefix).kv_b_proj.weight", upShape), dims: d, loader: w, prefix: prefix)
+        output = try w.load("\(prefix).o_proj.weight", [e, d.heads * d.value])
+        self.rope = rope
+        self.ropeStyle = ropeStyle
+        scale = 1 / Float(d.nope + d.rope).squareRoot() * c.rope.softmaxScaleFactor
+        eps = Float(c.rms_norm_eps ?? 1e-6)
+    }
+
+    /// Splits W_UKV ([H·(N+V), R], head h's N key rows then V value rows) into per-head W_UK,hᵀ and W_UV,h.
+    private static func absorb(_ up: [Float], dims d: Dims, loader: WeightLoader, prefix: String) throws -> ([DeviceWeight], [DeviceWeight]) {
+        let r = d.latent
+        var keys: [DeviceWeight] = [], values: [DeviceWeight] = []
+        for h in 0..<d.heads {
+            let base = h * (d.nope + d.value)
+            var kT = [Float](repeating: 0, count: r * d.nope)                                       // [R, N]
+            for n in 0..<d.nope { for j in 0..<r { kT[j * d.nope + n] = up[(base + n) * r + j] } }
+            let v = Array(up[((base + d.nope) * r)..<((base + d.nope + d.value) * r)])              // [V, R]
+            keys.append(try loader.upload(derived: "\(prefix).absorbed_k.\(h)", values: kT, shape: [r, d.nope]))
+            values.append(try loader.upload(derived: "\(prefix).absorbed_v.\(h)", values: v, shape: [d.value, r]))
+        }
+        return (keys, values)
+    }
+
+    func callAsFunction(_ x: Matrix, layer: Int, step: StepContext) -> Matrix {
+        let d = dims
+        let q = queries(x)                                                                 // [T, H·(N+P)]
+        let qNope = q.headColumns(heads: d.heads, range: 0..<d.nope)                       // [T, H·N]
+        var qRope = q.headColumns(heads: d.heads, range: d.nope..<(d.nope + d.rope))       // [T, H·P]
+        device.rope(&qRope, heads: d.heads, headDim: d.rope, positions: step.positions, table: rope, style: ropeStyle)
+        let kv = device.matmul(x, kvDown)                                                  // [T, R+P]
+        let latent = device.rmsNorm(kv.columns(0..<d.latent), weight: kvNorm, eps: eps)    // [T, R]
+        var kRope = kv.columns(d.latent..<(d.latent + d.rope))                             // [T, P]
+        device.rope(&kRope, heads: 1, headDim: d.rope, positions: step.positions, table: rope, style: ropeStyle)
+        device.writeCache(step.cache, layer: layer, slots: step.slots, values: Matrix(joiningHeads: [.shared(latent), .shared(kRope)], heads: 1), offset: 0)
+        let attn = step.perSequence(Matrix(joiningHeads: [.perHead(qNope), .perHead(qRope)], heads: d.heads)) { rows, chunk in
+            let absorbed = form == .absorbed || (form == .automatic && chunk.tokens.count == 1)
+            return absorbed ? self.absorbedAttention(rows, chunk: chunk, layer: layer, step: step)
+                            : self.naiveAttention(rows, chunk: chunk, layer: layer, step: step)
+        }                                                                                  // [T, H·V]
+        return device.matmul(attn, output)                                                 // [T, E]
+    }
+
+    private func queries(_ x: Matrix) -> Matrix {
+        guard let qDown, let qDownNorm else { return device.matmul(x, qUp) }
+        return device.matmul(device.rmsNorm(device.matmul(x, qDown), weight: qDownNorm, eps: eps), qUp)
+    }
+
+    /// q_h · k_s = (q_nope,h · W_UK,h) · c_s + q_rope,h · k_rope,s, and o_h = W_UV,h · Σ_s p_s c_s.
+    private func absorbedAttention(_ q: Matrix, chunk: SequenceChunk, layer: Int, step: StepContext) -> Matrix {
+        let d = dims
+        let t = q.rows
+        let qNope = q.headColumns(heads: d.heads, range: 0..<d.nope)                       // [t, H·N]
+        let qRope = q.headColumns(heads: d.heads, range: d.nope..<(d.nope + d.rope))       // [t, H·P]
+        let qLatent = perHead(qNope, absorbedK, tokens: t)                                 // [t, H·R]
+        let shape = LatentAttentionShape(heads: d.heads, keyDim: d.latent + d.rope, valueDim: d.latent, scale: scale)
+        let o = device.pagedLatentAttention(q: Matrix(joiningHeads: [.perHead(qLatent), .perHead(qRope)], heads: d.heads),
+                                            cache: step.cache, layer: layer, blockTable: chunk.blockTable,
+                                            positions: Array(chunk.positions), shape: shape)   // [t, H·R]
+        return perHead(o, absorbedV, tokens: t)                                            // [t, H·V]
+    }
+
+    /// Decompresses every visible position's latent into per-head keys and values, then attends.
+    private func naiveAttention(_ q: Matrix, chunk: SequenceChunk, layer: Int, step: StepContext) -> Matrix {
+        let d = dims
+        let visible = (0..<chunk.positions.upperBound).map { step.cache.slot(position: $0, blockTable: chunk.blockTable) }
+        let cached = device.readCache(step.cache, layer: layer, slots: visible)             // [S, R+P]
+        let kv = device.matmul(cached.columns(0..<d.latent), kvUp)                         // [S, H·(N+V)]
+        let k = Matrix(joiningHeads: [.perHead(kv.headColumns(heads: d.heads, range: 0..<d.nope)),
+                                      .shared(cached.columns(d.latent..<(d.latent + d.rope)))], heads: d.heads)   // [S, H·(N+P)]
+        let v = kv.headColumns(heads: d.heads, range: d.nope..<(d.nope + d.value))         // [S, H·V]
+        let shape = LatentAttentionShape(heads: d.heads, keyDim: d.nope + d.rope, valueDim: d.value, scale: scale)
+        return device.causalAttention(q: q, k: k, v: v, positions: Array(chunk.positions), shape: shape)   // [t, H·V]
+    }
+
+    /// y_h = x_h · W_hᵀ for every head h, as one grouped matmul over head-major rows.
+    private func perHead(_ x: Matrix, _ weights: [DeviceWeight], tokens: Int) -> Matrix {
+        device.groupedMatmul(x.headMajor(heads: dims.heads), weights, groupSizes: Array(repeating: tokens, count: dims.heads))
+            .tokenMajor(heads: dims.heads)
+    }
+}

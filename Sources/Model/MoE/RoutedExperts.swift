@@ -1,0 +1,38 @@
+import Device
+
+// T tokens, E hidden, F expert width, R routed rows (T·K)
+
+/// The routed experts of one MoE layer. Tokens are grouped by expert and each expert runs once as a
+/// grouped matmul over the tokens it received; experts no token chose cost nothing.
+struct RoutedExperts: @unchecked Sendable {
+    let device: any Device
+    let gate, up, down: [DeviceWeight]      // X × [F, E], X × [F, E], X × [E, F]
+
+    /// Loads `prefix.{i}.{gate,up,down}` for `count` experts (`names` for Mixtral's w1/w3/w2).
+    init(_ w: WeightLoader, prefix: String, count: Int, hidden: Int, width: Int,
+         names: (String, String, String) = ("gate_proj", "up_proj", "down_proj")) throws {
+        device = w.device
+        let mlps = try (0..<count).map { try w.mlp("\(prefix).\($0)", hidden: hidden, width: width, names: names) }
+        gate = mlps.map(\.gate)
+        up = mlps.map(\.up)
+        down = mlps.map(\.down)
+    }
+
+    /// Σ over each token's choices of weight · expert(x), summed in the order of `routing`.
+    func callAsFunction(_ x: Matrix, routing: [[ExpertChoice]]) -> Matrix {
+        // Rows sorted by (expert, token): a counting sort keeps each token's choices in expert order.
+        var rowsOf = [[(token: Int, weight: Float)]](repeating: [], count: gate.count)
+        for (t, choices) in routing.enumerated() {
+            for c in choices { rowsOf[c.expert].append((t, c.weight)) }
+        }
+        let order = rowsOf.flatMap { $0 }
+        let sizes = rowsOf.map(\.count)
+        let xs = x.gatherRows(order.map(\.token))                                              // [R, E]
+        let hidden = device.siluMul(gate: device.groupedMatmul(xs, gate, groupSizes: sizes),
+                                    up: device.groupedMatmul(xs, up, groupSizes: sizes))       // [R, F]
+        let ys = device.groupedMatmul(hidden, down, groupSizes: sizes)                          // [R, E]
+        var out = Matrix(zeros: x.rows, x.cols)                                                 // [T, E]
+        device.scatterAdd(&out, rows: ys, tokens: order.map(\.token), weights: order.map(\.weight))
+        return out
+    }
+}

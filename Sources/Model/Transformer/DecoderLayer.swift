@@ -1,0 +1,35 @@
+import Device
+
+/// Self-attention of one layer: reads the layer's input rows, writes its cache entries, returns
+/// `[T, hidden]` to add to the residual stream.
+protocol AttentionBlock: Sendable {
+    func callAsFunction(_ x: Matrix, layer: Int, step: StepContext) -> Matrix
+}
+
+/// The feed-forward half of a layer (dense SwiGLU MLP or a mixture of experts): `[T, hidden]` → `[T, hidden]`.
+protocol FeedForwardBlock: Sendable {
+    func callAsFunction(_ x: Matrix) -> Matrix
+}
+
+/// A pre-norm decoder layer: x += attention(norm(x)); x += mlp(norm(x)).
+struct DecoderLayer: Sendable {
+    let inputNorm: DeviceWeight             // [E]
+    let attention: any AttentionBlock
+    let postAttentionNorm: DeviceWeight     // [E]
+    let mlp: any FeedForwardBlock
+
+    func callAsFunction(_ x: inout Matrix, layer: Int, step: StepContext, device: any Device, eps: Float) {
+        device.add(&x, attention(device.rmsNorm(x, weight: inputNorm, eps: eps), layer: layer, step: step))
+        device.add(&x, mlp(device.rmsNorm(x, weight: postAttentionNorm, eps: eps)))
+    }
+}
+
+/// SwiGLU: down(silu(gate(x)) ⊙ up(x)).
+struct DenseMLP: FeedForwardBlock, @unchecked Sendable {
+    let device: any Device
+    let gate, up, down: DeviceWeight        // [F, E], [F, E], [E, F]
+
+    func callAsFunction(_ x: Matrix) -> Matrix {
+        device.matmul(device.siluMul(gate: device.matmul(x, gate), up: device.matmul(x, up)), down)   // [T, E]
+    }
+}

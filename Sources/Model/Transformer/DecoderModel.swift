@@ -1,0 +1,47 @@
+import Device
+
+// T tokens, E hidden, V vocabulary
+
+/// A decoder-only transformer assembled from a Hugging Face checkpoint: token embedding, pre-norm
+/// layers (any attention, any feed-forward), final RMSNorm and output head. Every family builds one.
+public final class DecoderModel: LanguageModel, @unchecked Sendable {
+    public let architecture: ModelArchitecture
+    public let device: any Device
+    public let vocabularySize: Int
+    public let contextLength: Int
+    public let cacheLayout: KVCacheLayout
+    let embedding: DeviceWeight     // [V, E]
+    let layers: [DecoderLayer]
+    let norm: DeviceWeight          // [E]
+    let lmHead: DeviceWeight        // [V, E]
+    let rmsNormEps: Float
+    /// Weights loaded but not run by `forward`, by checkpoint name (DeepSeek's multi-token-prediction
+    /// layers, kept for speculative decoding).
+    public let auxiliaryWeights: [String: DeviceWeight]
+
+    init(architecture: ModelArchitecture, device: any Device, vocabularySize: Int, contextLength: Int, cacheLayout: KVCacheLayout,
+         embedding: DeviceWeight, layers: [DecoderLayer], norm: DeviceWeight, lmHead: DeviceWeight, rmsNormEps: Float,
+         auxiliaryWeights: [String: DeviceWeight] = [:]) {
+        self.architecture = architecture
+        self.device = device
+        self.vocabularySize = vocabularySize
+        self.contextLength = contextLength
+        self.cacheLayout = cacheLayout
+        self.embedding = embedding
+        self.layers = layers
+        self.norm = norm
+        self.lmHead = lmHead
+        self.rmsNormEps = rmsNormEps
+        self.auxiliaryWeights = auxiliaryWeights
+    }
+
+    public func forward(_ batch: ForwardBatch, cache: KVBlockStorage) -> Matrix {
+        let step = StepContext(batch: batch, cache: cache)
+        var x = device.embedding(batch.chunks.flatMap(\.tokens), table: embedding)   // [T, E]
+        for (l, layer) in layers.enumerated() {
+            layer(&x, layer: l, step: step, device: device, eps: rmsNormEps)
+        }
+        let selected = step.logitRows(x)                                               // [rows, E]
+        return device.matmul(device.rmsNorm(selected, weight: norm, eps: rmsNormEps), lmHead)   // [rows, V]
+    }
+}
