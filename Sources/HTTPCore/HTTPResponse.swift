@@ -89,12 +89,12 @@ enum ResponseEncoding {
     /// NOTE: CR/LF in a name or value would let a handler (or a reflected client value) inject headers
     /// or split the response; each such byte (and NUL) becomes a space rather than being trusted.
     private static func appendSanitized(_ text: String, to out: inout [UInt8]) {
-        let unsafe = { (byte: UInt8) in byte == 13 || byte == 10 || byte == 0 }
-        guard text.utf8.contains(where: unsafe) else {
-            out.append(contentsOf: text.utf8)
-            return
+        var text = text
+        text.withUTF8 { bytes in
+            let unsafe = { (byte: UInt8) in byte == 13 || byte == 10 || byte == 0 }
+            guard bytes.contains(where: unsafe) else { return out.append(contentsOf: bytes) }
+            for byte in bytes { out.append(unsafe(byte) ? 32 : byte) }
         }
-        for byte in text.utf8 { out.append(unsafe(byte) ? 32 : byte) }
     }
 
     /// Whether a response with this status to this method carries no body (RFC 9110 §6.4.1).

@@ -47,12 +47,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_for_port() {
-    for _ in $(seq 1 300); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
+# Until GET /health answers 200 (moeserve answers 503 while its model loads).
+wait_for_health() {
+    for _ in $(seq 1 600); do
+        curl -fsS -o /dev/null "http://127.0.0.1:$1/health" 2>/dev/null && return 0
+        sleep 0.2
     done
-    log "nothing listens on port $1; see $workdir"
+    log "no healthy server on port $1; its log:"
+    tail -n 20 "$workdir"/*.log >&2
     exit 1
 }
 
@@ -62,10 +64,8 @@ moeserve_pid=$!
 pids+=("$moeserve_pid")
 "$hummingbird" "$HUMMINGBIRD_PORT" >"$workdir/hummingbird.log" 2>&1 &
 pids+=("$!")
-wait_for_port "$MOESERVE_PORT"
-wait_for_port "$HUMMINGBIRD_PORT"
-curl -fsS "http://127.0.0.1:$MOESERVE_PORT/health" >/dev/null
-curl -fsS "http://127.0.0.1:$HUMMINGBIRD_PORT/health" >/dev/null
+wait_for_health "$MOESERVE_PORT"
+wait_for_health "$HUMMINGBIRD_PORT"
 
 # `wrk_run PORT CONNECTIONS` prints "requests_per_second p99_ms".
 wrk_run() {
@@ -101,7 +101,7 @@ for connections in 1 256; do
     printf '%-12s %-12s %12s %10s\n' "$connections" "moeserve" ${best_m}
     printf '%-12s %-12s %12s %10s\n' "$connections" "hummingbird" ${best_h}
     awk -v m="${best_m%% *}" -v h="${best_h%% *}" -v c="$connections" \
-        'BEGIN { printf "%-12s %-12s %12.2f\n", c, "ratio m/h", h > 0 ? m / h : 0 }'
+        'BEGIN { printf "%-12s %-12s %12.2f\n", c, "ratio m/h", (h > 0 ? m / h : 0) }'
 done
 
 echo

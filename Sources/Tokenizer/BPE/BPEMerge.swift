@@ -16,8 +16,8 @@ enum BPEMerge {
         }
     }
 
-    /// Applies `merges` ((left << 32 | right) → (rank << 32 | merged id)) to `word` until none applies.
-    static func mergeAll(_ word: [Symbol], _ merges: [UInt64: UInt64]) -> [Symbol] {
+    /// Applies `merges` to `word` until none applies.
+    static func mergeAll(_ word: [Symbol], _ merges: MergeTable) -> [Symbol] {
         var s = word
         let n = s.count
         for i in 0..<n {
@@ -26,25 +26,25 @@ enum BPEMerge {
         }
         var heap = MergeHeap()
         for i in 0..<(n - 1) {
-            if let m = merges[UInt64(UInt32(s[i].id)) << 32 | UInt64(UInt32(s[i + 1].id))] { heap.push(rank: m >> 32, pos: i, newID: m) }
+            if let m = merges[s[i].id, s[i + 1].id] { heap.push(rank: m >> 32, pos: i, newID: m) }
         }
         while let top = heap.pop() {
             let pos = top.pos
             guard s[pos].length > 0, s[pos].next >= 0 else { continue }
             let nextPos = Int(s[pos].next)
             let right = s[nextPos]
-            guard let m = merges[UInt64(UInt32(s[pos].id)) << 32 | UInt64(UInt32(right.id))], UInt32(truncatingIfNeeded: m) == top.newID else { continue }
+            guard let m = merges[s[pos].id, right.id], UInt32(truncatingIfNeeded: m) == top.newID else { continue }
             s[pos].id = Int32(bitPattern: top.newID)
             s[pos].length += right.length
             s[pos].next = right.next
             s[nextPos].length = 0
             if right.next >= 0 { s[Int(right.next)].prev = Int32(pos) }
             let prev = s[pos].prev
-            if prev >= 0, let pm = merges[UInt64(UInt32(s[Int(prev)].id)) << 32 | UInt64(UInt32(s[pos].id))] {
+            if prev >= 0, let pm = merges[s[Int(prev)].id, s[pos].id] {
                 heap.push(rank: pm >> 32, pos: Int(prev), newID: pm)
             }
             let next = s[pos].next
-            if next >= 0, let nm = merges[UInt64(UInt32(s[pos].id)) << 32 | UInt64(UInt32(s[Int(next)].id))] {
+            if next >= 0, let nm = merges[s[pos].id, s[Int(next)].id] {
                 heap.push(rank: nm >> 32, pos: pos, newID: nm)
             }
         }

@@ -4,8 +4,8 @@ import Foundation
 /// per character (or per byte, for byte-level vocabularies), then repeatedly apply the best-ranked
 /// merge, leftmost on ties, until none applies.
 final class BPEModel: @unchecked Sendable {
-    /// (left id << 32 | right id) → (rank << 32 | merged id)
-    private let merges: [UInt64: UInt64]
+    /// (left id, right id) → (rank << 32 | merged id)
+    private let merges: MergeTable
     private let vocab: [ExactString: Int]
     /// Raw byte → id of its byte-level symbol, or -1.
     private let byteLevelIDs: [Int32]
@@ -35,7 +35,7 @@ final class BPEModel: @unchecked Sendable {
             // NOTE: a repeated pair keeps its last rank, as HF builds its merge map.
             table[UInt64(a) << 32 | UInt64(b)] = UInt64(rank) << 32 | UInt64(m)
         }
-        self.merges = table
+        self.merges = MergeTable(table)
         var bmp = [Int32](repeating: -1, count: 0x10000)
         var astral: [UInt32: Int32] = [:]
         for (token, id) in pairs where vocab[ExactString(token)] == id {

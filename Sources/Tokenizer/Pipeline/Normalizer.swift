@@ -61,6 +61,10 @@ public enum TextPattern: Sendable {
     }
 
     func replaceAll(in text: String, with content: String) -> String {
+        // A literal is replaced on UTF-8 bytes: a valid UTF-8 needle can only match at scalar boundaries.
+        if case let .literal(needle) = self {
+            return String(decoding: TokenDecoder.replaceBytes(Array(text.utf8), Array(needle.utf8), with: Array(content.utf8)), as: UTF8.self)
+        }
         let scalars = text.unicodeScalars.map(\.value)
         return scalars.withUnsafeBufferPointer { b in
             var out = String.UnicodeScalarView()
