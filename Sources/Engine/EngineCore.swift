@@ -46,6 +46,12 @@ final class EngineCore {
         arrivals += 1
         scheduler.add(RequestState(request: req, arrival: arrivals, generation: gen, onEvent: handler))
         metrics.requestArrived(promptTokens: req.promptTokenIDs.count)
+        publishGauges()
+    }
+
+    /// Running/waiting counts and KV usage as of now (also between steps, e.g. after an abort).
+    func publishGauges() {
+        metrics.setGauges(running: scheduler.running.count, waiting: scheduler.waiting.count, kvUsage: scheduler.kv.usage)
     }
 
     func abort(_ id: String) {
@@ -53,6 +59,7 @@ final class EngineCore {
         scheduler.finish(r)
         r.onEvent(.finished(reason: .abort, usage: r.generation.usage))
         metrics.requestFinished(reason: .abort, seconds: RequestState.now() - r.arrivalTime)
+        publishGauges()
     }
 
     /// Ends every request with `.failed(message)` (shutdown).
@@ -61,6 +68,7 @@ final class EngineCore {
             scheduler.finish(r)
             r.onEvent(.failed(message: message))
         }
+        publishGauges()
     }
 
     /// One scheduling step and one model pass.
@@ -108,5 +116,6 @@ final class EngineCore {
             r.onEvent(.finished(reason: .length, usage: r.generation.usage))
             metrics.requestFinished(reason: .length, seconds: RequestState.now() - r.arrivalTime)
         }
+        publishGauges()
     }
 }

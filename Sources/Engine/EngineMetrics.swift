@@ -75,6 +75,14 @@ public final class EngineMetrics: @unchecked Sendable {
         }
     }
 
+    func setGauges(running: Int, waiting: Int, kvUsage: Double) {
+        update {
+            $0.running = running
+            $0.waiting = waiting
+            $0.kvUsage = kvUsage
+        }
+    }
+
     func stepRan(tokens: Int, seconds: Double, running: Int, waiting: Int, preempted: Int, kvUsage: Double,
                  prefixQueries: Int, prefixHits: Int) {
         update {

@@ -84,10 +84,14 @@ public final class OpenAIRouter: @unchecked Sendable {
             var h = cors
             h.replaceOrAdd("Content-Type", "application/json")
             writer.respond(HTTPResponseHead(status: 200, headers: h), body: OpenAPIDocument.bytes)
-        case (_, "/v1/chat/completions"), (_, "/v1/completions"), (_, "/tokenize"), (_, "/detokenize"):
-            writer.respondError(.methodNotAllowed(request.method, path: request.path), headers: cors)
-        case (_, "/v1/models"), (_, "/health"), (_, "/metrics"), (_, "/openapi.json"):
-            writer.respondError(.methodNotAllowed(request.method, path: request.path), headers: cors)
+        case (_, let path) where Self.allowedMethods[path] != nil:
+            var h = cors
+            h.replaceOrAdd("Allow", Self.allowedMethods[path]!)
+            writer.respondError(.methodNotAllowed(request.method, path: path), headers: h)
+        case (_, "/v1/models/\(id)"):
+            var h = cors
+            h.replaceOrAdd("Allow", "GET")
+            writer.respondError(.methodNotAllowed(request.method, path: request.path), headers: h)
         default:
             if request.path.hasPrefix("/v1/models/") {
                 let missing = String(request.path.dropFirst("/v1/models/".count))
@@ -97,6 +101,12 @@ public final class OpenAIRouter: @unchecked Sendable {
             }
         }
     }
+
+    /// The `Allow` header of each fixed route (RFC 9110: a 405 must carry it).
+    static let allowedMethods: [String: String] = [
+        "/v1/chat/completions": "POST", "/v1/completions": "POST", "/tokenize": "POST", "/detokenize": "POST",
+        "/v1/models": "GET", "/health": "GET, HEAD", "/metrics": "GET", "/openapi.json": "GET",
+    ]
 
     func modelJSON(_ context: ServingContext) -> JSONValue {
         .object([

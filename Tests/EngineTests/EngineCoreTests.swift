@@ -115,8 +115,11 @@ import Testing
         c.step()
         c.step()
         #expect(c.scheduler.kv.freeBlockCount < 64)
+        #expect(c.metrics.snapshot.running == 1)
         c.abort("a")
         #expect(c.scheduler.kv.freeBlockCount == 64)
+        // Gauges follow the abort at once, not at the next step (an idle server may have none).
+        #expect(c.metrics.snapshot.running == 0 && c.metrics.snapshot.kvUsage == 0)
         #expect(r.finishReason == .abort)
         #expect(!c.hasWork)
     }

@@ -113,6 +113,8 @@ import Testing
             #expect(err?.keys.contains("param") == true && err?.keys.contains("code") == true)
         }
         #expect(s.backend.submitted.isEmpty, "no invalid request reaches the engine")
+        #expect(try s.request("GET", "/v1/chat/completions").headers["allow"] == "POST")
+        #expect(try s.request("POST", "/health").headers["allow"] == "GET, HEAD")
         let overflow = try s.request("POST", "/v1/chat/completions", body: cases[3].2)
         let msg = (overflow.json["error"] as? [String: Any])?["message"] as? String ?? ""
         #expect(msg.contains("6") && msg.contains("15") && msg.contains("20"))
