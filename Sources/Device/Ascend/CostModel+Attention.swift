@@ -1,0 +1,61 @@
+import Foundation
+
+extension CostModel {
+    /// MLA decode as the fused kernel runs it: MQA over the latent cache, paged in blocks of `block`
+    /// positions (C′ = C rounded up to a block). Per sequence, the q·H query rows share one KV stream.
+    /// - FLOPs = 2·S·q·H·C′·(R + P) (scores) + 2·S·q·H·C′·R (values), R latent, P rope; Cube in bf16 on
+    ///   ⌈qH/16⌉·⌈C′/16⌉·((R+P)/16 + R/16) fractal cycles per sequence.
+    /// - MTE2 = S·C·(R + P)·bytes(kv) ÷ HBM (the cache is read once; queries are negligible).
+    /// - MTE1 = that stream × ⌈qH/128⌉ (L0A row tiles) ÷ (cores · MTE1 · clock).
+    /// - FixPipe = scores S·q·H·C′·4 B out to GM for the AIV softmax (split architecture) ÷ FixPipe rate.
+    /// - Vector = 5 fp32 ops per score (max, subtract, exp, sum, scale) ÷ vector rate.
+    func mlaDecode(seqs: Int, queries: Int, heads: Int, context: Int, latent: Int, rope: Int, block: Int, kv: ElementType) -> OpCost {
+        var c = OpCost(name: "")
+        let p = profile
+        let s = Double(seqs), rows = Double(queries * heads), cPad = Double(roundUp(max(context, 1), block))
+        let r = Double(latent), pr = Double(rope)
+        c.flops = 2 * s * rows * cPad * (r + pr) + 2 * s * rows * cPad * r
+        let cycles = s * ceil(rows / 16) * ceil(cPad / 16) * (ceil((r + pr) / 16) + ceil(r / 16)) * fractalCycles
+        let active = min(cores, s * ceil(rows / 128) * ceil(cPad / 512))
+        c.pipes[.cube] = cycles / active / clock
+        let kvBytes = s * Double(context) * (r + pr) * kv.bytes
+        let ioBytes = s * rows * (r + pr) * 2 + s * rows * r * 2
+        c.pipes[.mte2] = (kvBytes + ioBytes) / p.hbmBandwidth.value
+        c.pipes[.mte1] = kvBytes * ceil(rows / 128) / (active * p.mte1BytesPerCycle.value * clock)
+        let scores = s * rows * cPad
+        c.pipes[.fixpipe] = scores * 4 / (active * p.fixpipeBytesPerCycle.value * clock)
+        c.pipes[.vector] = scores * 5 / p.vectorOpsPerSecond(.fp32)
+        c.fillDrain = Double(block) * (r + pr) * kv.bytes * active / p.hbmBandwidth.value
+        c.bytes = kvBytes + ioBytes
+        c.peak = p.peakFLOPS(.bf16)
+        return c
+    }
+
+    /// Causal flash-style prefill attention over `seqs` sequences of `length` tokens, H heads:
+    /// - FLOPs = 2·S·H·(L(L+1)/2)·(Dqk + Dv); Cube in 128×128 query/key blocks (half of them masked out).
+    /// - MTE2 = (Q + K + V + O) ÷ HBM, with K/V re-read per 128-row query block from L2 ÷ L2 bw.
+    /// - FixPipe = score blocks (fp32) to GM for the AIV softmax; Vector = 5 ops per unmasked score.
+    func attentionPrefill(seqs: Int, length: Int, heads: Int, qkDim: Int, vDim: Int, type: ElementType) -> OpCost {
+        var c = OpCost(name: "")
+        let p = profile
+        let s = Double(seqs), l = Double(length), h = Double(heads), dq = Double(qkDim), dv = Double(vDim)
+        let pairs = l * (l + 1) / 2
+        c.flops = 2 * s * h * pairs * (dq + dv)
+        let blocks = ceil(l / 128)
+        let blockPairs = blocks * (blocks + 1) / 2
+        let cycles = s * h * blockPairs * 8 * 8 * (ceil(dq / 16) + ceil(dv / 16)) * fractalCycles
+        let active = min(cores, s * h * blocks)
+        c.pipes[.cube] = cycles / active / clock
+        let qkvo = s * l * h * (2 * dq + 2 * dv) * type.bytes
+        let reread = s * h * blockPairs * 128 * (dq + dv) * type.bytes
+        c.pipes[.mte2] = max(qkvo / p.hbmBandwidth.value, reread / p.l2Bandwidth.value)
+        c.pipes[.mte1] = reread / (active * p.mte1BytesPerCycle.value * clock)
+        let scores = s * h * blockPairs * 128 * 128
+        c.pipes[.fixpipe] = scores * 4 / (active * p.fixpipeBytesPerCycle.value * clock)
+        c.pipes[.vector] = scores * 5 / p.vectorOpsPerSecond(.fp32)
+        c.fillDrain = 128 * (dq + dv) * type.bytes * active / p.hbmBandwidth.value
+        c.bytes = qkvo
+        c.peak = p.peakFLOPS(type)
+        return c
+    }
+}

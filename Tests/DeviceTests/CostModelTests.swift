@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+@testable import Device
+
+/// Hand-computable cost cases on the 910B2 profile (24 AIC at 1.8 GHz, 4,096 MACs/cycle, 1.6 TB/s HBM).
+@Suite struct CostModelTests {
+    let model = CostModel(profile: .ascend910B2, graphMode: true)
+
+    @Test func pureBandwidthOpTakesBytesOverHBMBandwidth() {
+        // 1.6 GB read, nothing written, no arithmetic: 1.6e9 B ÷ 1.6e12 B/s = 1 ms exactly.
+        let c = model.cost(CostOp("copy", .vector(bytesIn: 1.6e9, bytesOut: 0, ops: 0, type: .bf16)))
+        #expect(abs(c.total - 1e-3) < 1e-12)
+        #expect(c.bound == .memory)
+    }
+
+    @Test func squareMatmulIsComputeBoundAtPeak() {
+        // 4096³ bf16: 2·4096³ = 1.374e11 FLOP ÷ 353.9 TFLOPS = 388 µs; tiles 128×256 fill all 24 cores evenly
+        // (512 output tiles), so Cube time equals the peak-rate time; fill/drain adds < 1%.
+        let n = 4096
+        let c = model.cost(CostOp("mm", .matmul(m: n, n: n, k: n, a: .bf16, b: .bf16, out: .bf16)))
+        let ideal = 2 * pow(Double(n), 3) / AscendProfile.ascend910B2.peakFLOPS(.bf16)
+        #expect(abs(ideal - 388.3e-6) < 1e-6)
+        #expect(c.bound == .compute)
+        #expect(abs(c.pipes[.cube]! - ideal) / ideal < 1e-9)
+        #expect(c.total > ideal && c.total < ideal * 1.01)
+        #expect(c.utilisation > 0.99)
+    }
+
+    @Test func int8DoublesTheCubeRate() {
+        let n = 4096
+        let bf = model.cost(CostOp("mm", .matmul(m: n, n: n, k: n, a: .bf16, b: .bf16, out: .bf16)))
+        let i8 = model.cost(CostOp("mm", .matmul(m: n, n: n, k: n, a: .int8, b: .int8, out: .bf16)))
+        #expect(abs(bf.pipes[.cube]! / i8.pipes[.cube]! - 2) < 1e-9)
+    }
+
+    @Test func tileThatDoesNotFitL0IsSplit() {
+        // Start 128×256×256 fp16: A tile double-buffered 2·128·256·2 = 128 KB > L0A 64 KB → kt 128;
+        // B tile 2·128·256·2 = 128 KB > L0B 64 KB → kt 64. Accumulator 128·256·4 = 128 KB = L0C fits.
+        let t = model.tiling(m: 512, n: 512, k: 512, a: .fp16, b: .fp16)
+        #expect(t == MatmulTiling(mt: 128, nt: 256, kt: 64, mTiles: 4, nTiles: 2, kTiles: 8))
+        #expect(t.count == 64)
+        // A profile with half the L0C must halve the accumulator tile (the larger side, N).
+        var small = AscendProfile.ascend910B2
+        small.l0c = Sourced(64 * 1024, "test")
+        let s = CostModel(profile: small).tiling(m: 512, n: 512, k: 512, a: .fp16, b: .fp16)
+        #expect(s.mt == 128 && s.nt == 128 && s.nTiles == 4)
+        // A shape that fits one tile is not split.
+        #expect(model.tiling(m: 16, n: 16, k: 16, a: .fp16, b: .fp16).count == 1)
+    }
+
+    @Test func decodeMatmulIsBoundByWeightBandwidth() {
+        // M = 8 tokens against a 7168×7168 int8 weight: 51.4 MB ÷ 1.6 TB/s ≈ 32 µs dominates.
+        let c = model.cost(CostOp("proj", .matmul(m: 8, n: 7168, k: 7168, a: .int8, b: .int8, out: .bf16)))
+        #expect(c.bound == .memory)
+        #expect(abs(c.pipes[.mte2]! - 7168.0 * 7168 / 1.6e12) / c.pipes[.mte2]! < 0.01)
+    }
+
+    @Test func allToAllWithinTheScaleUpDomain() {
+        // 8 chips, each sends 7/8 of 16 MB over 196 GB/s + one 10 µs step.
+        let c = model.cost(CostOp("a2a", .allToAll(bytesPerChip: 16e6, chips: 8)))
+        #expect(abs(c.total - (10e-6 + 14e6 / 196e9)) < 1e-12)
+        #expect(c.bound == .comm)
+    }
+
+    @Test func launchCostOutsideGraphMode() {
+        let eager = CostModel(profile: .ascend910B2, graphMode: false)
+        let op = CostOp("tiny", .vector(bytesIn: 64, bytesOut: 64, ops: 32, type: .bf16))
+        #expect(eager.cost(op).total - model.cost(op).total == 5e-6)
+    }
+
+    @Test func memoryOverCapacityIsAnOutOfMemoryError() {
+        let budget = MemoryBudget(weights: 60e9, kvCache: 10e9, workspace: 2e9)
+        #expect(throws: SimulationError.self) { try budget.check(against: .ascend910B2) }
+        #expect(throws: Never.self) { try budget.check(against: .ascend910C) }
+    }
+}
+
+/// Profiles are data: a JSON file with the same fields loads as a profile, sources intact.
+@Suite struct AscendProfileTests {
+    @Test func jsonProfileRoundTrips() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("profile-\(UUID()).json")
+        defer { try? FileManager.default.removeItem(at: path) }
+        try JSONEncoder().encode(AscendProfile.ascend910C).write(to: path)
+        let loaded = try AscendProfile.load(path.path)
+        #expect(loaded == .ascend910C)
+        #expect(loaded.hbmBandwidth.source.contains("CloudMatrix384"))
+        #expect(abs(AscendProfile.ascend910B2.peakFLOPS(.bf16) - 353.9e12) < 0.1e12)
+        #expect(throws: SimulationError.self) { try AscendProfile.load("no-such-profile") }
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+import Device
+@testable import Model
+
+/// Timing-only simulation: built-in configs, memory accounting, the Perfetto trace.
+@Suite struct SimulationTests {
+    @Test func builtinConfigsHaveThePublishedShapes() throws {
+        let v3 = try #require(DeepSeekConfig.builtin("deepseek-v3"))
+        #expect(v3.hidden_size == 7168 && v3.num_hidden_layers == 61 && v3.n_routed_experts == 256)
+        #expect((v3.kv_lora_rank + v3.qk_rope_head_dim) * 2 * v3.num_hidden_layers == 70_272)
+        let lite = try #require(DeepSeekConfig.builtin("deepseek-v2-lite"))
+        #expect(lite.q_lora_rank == nil && lite.num_hidden_layers == 27 && lite.num_experts_per_tok == 6)
+    }
+
+    @Test func v3WeightsDoNotFitOneChip() throws {
+        let v3 = try #require(DeepSeekConfig.builtin("deepseek-v3"))
+        var plan = SimulationPlan(chips: 1, ep: 1, tp: 1, batch: 1, context: 1024, phase: .decode)
+        plan.quant = .bf16
+        #expect(throws: SimulationError.self) { try Simulator.run(config: v3, plan: plan, profile: .ascend910C) }
+    }
+
+    @Test func planMustDivideChips() throws {
+        let lite = try #require(DeepSeekConfig.builtin("deepseek-v2-lite"))
+        let plan = SimulationPlan(chips: 16, ep: 3, tp: 1, batch: 4, context: 128, phase: .decode)
+        #expect(throws: SimulationError.self) { try Simulator.run(config: lite, plan: plan, profile: .ascend910B2) }
+    }
+
+    /// Prefill over 4 nodes of 910B2 is comm-heavy, so two micro-batches win. (In memory-bound decode they
+    /// can lose: each micro-batch re-reads the weights.)
+    @Test func overlapHidesCommunication() throws {
+        let v3 = try #require(DeepSeekConfig.builtin("deepseek-v3"))
+        var plan = SimulationPlan(chips: 32, ep: 32, tp: 1, batch: 2, context: 2048, phase: .prefill)
+        let serial = try Simulator.run(config: v3, plan: plan, profile: .ascend910B2)
+        plan.overlap = true
+        let overlapped = try Simulator.run(config: v3, plan: plan, profile: .ascend910B2)
+        #expect(overlapped.stepTime < serial.stepTime)
+    }
+
+    @Test func traceIsChromeTraceJSON() throws {
+        let lite = try #require(DeepSeekConfig.builtin("deepseek-v2-lite"))
+        var plan = SimulationPlan(chips: 2, ep: 2, tp: 1, batch: 4, context: 256, phase: .decode)
+        plan.overlap = true
+        let result = try Simulator.run(config: lite, plan: plan, profile: .ascend910B2)
+        let data = try PerfettoTrace.json(slices: result.traceSlices(), process: "test")
+        let root = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let events = try #require(root["traceEvents"] as? [[String: Any]])
+        let slices = events.filter { $0["ph"] as? String == "X" }
+        #expect(!slices.isEmpty)
+        for e in slices {
+            #expect(e["ts"] is Double && e["dur"] is Double && e["pid"] is Int && e["tid"] is Int && e["name"] is String)
+        }
+        let tracks = Set(slices.compactMap { $0["tid"] as? Int })
+        #expect(tracks.count >= 5)   // MTE2, MTE1, Cube, FixPipe, Vector, MTE3, Comm as used
+        let names = events.filter { $0["name"] as? String == "thread_name" }.compactMap { ($0["args"] as? [String: Any])?["name"] as? String }
+        #expect(Set(names) == Set(Pipe.allCases.map(\.rawValue)))
+        let end = slices.map { ($0["ts"] as! Double) + ($0["dur"] as! Double) }.max()!
+        #expect(abs(end - result.stepTime * 1e6) / (result.stepTime * 1e6) < 0.01)
+    }
+}
