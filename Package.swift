@@ -42,7 +42,10 @@ let package = Package(
         .target(name: "Tokenizer"),
         // Kernels are optimised in debug builds too: unoptimised SIMD code is ~100× slower and would make
         // the model tests take minutes.
-        .target(name: "Device", swiftSettings: [.unsafeFlags(["-O"])]),
+        .target(name: "Device", dependencies: ["CKernels"], swiftSettings: [.unsafeFlags(["-O"])]),
+        // Quantised matmul kernels in C: ISA-specific variants via function-level target attributes, so
+        // the binary stays portable (the variant is picked at run time from CPUFeatures).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .systemLibrary(
             name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
@@ -56,7 +59,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Device", "Tokenizer"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Device", "Tokenizer"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Model"]),
-        .testTarget(name: "DeviceTests", dependencies: ["Device"]),
+        .testTarget(name: "DeviceTests", dependencies: ["Device", "CKernels"]),
         .testTarget(name: "MoEServeTests", dependencies: ["moeserve"]),
     ]
 )

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Activations: a row-major fp32 matrix `[rows, cols]`. Rows are tokens, columns features.
 public struct Matrix: Sendable, Equatable {
     public var rows: Int
@@ -20,19 +22,60 @@ public struct Matrix: Sendable, Equatable {
 }
 
 /// A weight resident on a device, in that device's layout. Devices create these in `upload`.
+///
+/// NOTE: a weight is held either as fp32 `values` or as the checkpoint's quantised `blocks` (GGUF
+/// Q4_0/Q4_1/Q8_0, 4–8× smaller, read by the quantised kernels). For blocks, `values` is dequantised
+/// lazily on first use and then kept: only ops without a quantised kernel pay for it.
 public final class DeviceWeight: @unchecked Sendable {
     /// Logical shape, outermost first (`[N, K]` for a linear layer's weight).
     public let shape: [Int]
     /// The checkpoint's element type before upload (what traffic/memory models account for).
     public let sourceType: DType
-    /// fp32 values in row-major order.
-    public let values: [Float]
+    /// The quantised rows as stored in the checkpoint, or nil when the weight is held as fp32.
+    public let blocks: QuantisedBlocks?
+    private let storedValues: [Float]?
+    private let lock = NSLock()
+    private var dequantised: [Float]?
 
     public init(shape: [Int], sourceType: DType, values: [Float]) {
         precondition(values.count == shape.reduce(1, *))
         self.shape = shape
         self.sourceType = sourceType
-        self.values = values
+        self.storedValues = values
+        self.blocks = nil
+    }
+
+    public init(shape: [Int], blocks: QuantisedBlocks) {
+        precondition(blocks.rows * blocks.cols == shape.reduce(1, *))
+        self.shape = shape
+        self.sourceType = blocks.dtype
+        self.storedValues = nil
+        self.blocks = blocks
+    }
+
+    /// fp32 values in row-major order (dequantised once, on first use, for quantised weights).
+    public var values: [Float] {
+        if let storedValues { return storedValues }
+        return lock.withLock {
+            if let dequantised { return dequantised }
+            let v = blocks!.dequantised()
+            dequantised = v
+            return v
+        }
+    }
+
+    /// Bytes this weight keeps resident (blocks, or fp32 values; a lazily dequantised copy adds to it).
+    public var residentBytes: Int {
+        if let storedValues { return 4 * storedValues.count }
+        return blocks!.bytes.count + lock.withLock { 4 * (dequantised?.count ?? 0) }
+    }
+
+    /// Row r as fp32 into `dst` (cols elements), without dequantising the rest of the weight.
+    public func copyRow(_ r: Int, into dst: UnsafeMutableBufferPointer<Float>) {
+        if let blocks { blocks.dequantiseRow(r, into: dst); return }
+        storedValues!.withUnsafeBufferPointer { src in
+            for j in 0..<cols { dst[j] = src[r * cols + j] }
+        }
     }
 
     public var rows: Int { shape.dropLast().reduce(1, *) }

@@ -5,7 +5,7 @@ struct MoEServe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "moeserve",
         abstract: "An OpenAI-compatible inference server for Mixture-of-Experts language models.",
-        subcommands: [Serve.self, Tokenize.self, Simulate.self],
+        subcommands: [Serve.self, Tokenize.self, Simulate.self, Bench.self],
         defaultSubcommand: Serve.self
     )
 }

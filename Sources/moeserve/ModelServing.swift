@@ -14,9 +14,10 @@ enum ModelServing {
 
     static func load(_ config: Configuration, logger: Logger) throws -> (ServingContext, EngineLoop) {
         let started = Date()
-        let loaded = try ModelLoader.load(path: config.modelPath, device: CPUDevice())
+        let device = CPUDevice()
+        let loaded = try ModelLoader.load(path: config.modelPath, device: device)
         logger.info("model loaded", metadata: [
-            "path": "\(config.modelPath)", "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(started)))",
+            "path": "\(config.modelPath)", "weights_mb": "\(String(format: "%.1f", Double(device.uploadedWeightBytes) / 1e6))", "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(started)))",
             "device": "\(loaded.model.device.name)", "context": "\(loaded.model.contextLength)",
         ])
         guard let templateSource = loaded.chatTemplate else { throw Failure(description: "the model has no chat template (tokenizer.chat_template)") }

@@ -27,14 +27,14 @@ extension CPUDevice {
         }
     }
 
-    /// One SIMD matmul per non-empty group, each spread over the cores by weight rows.
+    /// One matmul (quantised or SIMD fp32, as `matmul` picks) per non-empty group, each spread over the cores by weight rows.
     public func groupedMatmul(_ x: Matrix, _ weights: [DeviceWeight], groupSizes: [Int]) -> Matrix {
         precondition(weights.count == groupSizes.count && groupSizes.reduce(0, +) == x.rows, "groupedMatmul: groups do not cover the rows")
         let n = weights.first?.rows ?? 0
         var y = [Float](repeating: 0, count: x.rows * n)
         var start = 0
         for (g, size) in groupSizes.enumerated() where size > 0 {
-            let part = SIMDKernels.matmul(x.rowSlice(start..<(start + size)), weights[g])   // [size, N]
+            let part = matmul(x.rowSlice(start..<(start + size)), weights[g])   // [size, N]
             y.replaceSubrange((start * n)..<((start + size) * n), with: part.data)
             start += size
         }

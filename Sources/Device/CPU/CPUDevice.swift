@@ -1,23 +1,47 @@
 import Foundation
 
-/// The CPU executor: fp32 activations, weights dequantised to fp32 at upload, SIMD matmul spread
-/// over all cores. Element-wise ops are cheap next to the matmuls, so they stay close to the
-/// reference loops.
+/// The CPU executor: fp32 activations; GGUF Q4_0/Q4_1/Q8_0 matrices stay quantised and are read by
+/// the quantised kernels (`QuantKernels`), everything else is dequantised to fp32 at upload and read by
+/// the SIMD kernels; matmuls are spread over all cores. Element-wise ops are cheap next to the
+/// matmuls, so they stay close to the reference loops.
 public final class CPUDevice: Device, @unchecked Sendable {
     public let name = "cpu"
     /// Detected at run time; kernels choose their path from it (see `CPUFeatures`).
     public let features: CPUFeatures
+    /// Whether `upload` keeps block-quantised matrices as stored (false: dequantise everything to fp32,
+    /// the pre-quantised-kernel path, kept for comparison in benchmarks).
+    public let keepsQuantisedWeights: Bool
+    let isa: Int32
+    private let uploadLock = NSLock()
+    private var uploaded = 0
 
-    public init() {
+    /// Bytes of the weights uploaded so far, as held (blocks or fp32) — the resident model size.
+    public var uploadedWeightBytes: Int { uploadLock.withLock { uploaded } }
+
+    public init(keepsQuantisedWeights: Bool = true) {
         features = CPUFeatures.detect()
+        self.keepsQuantisedWeights = keepsQuantisedWeights
+        isa = QuantKernels.isa(for: features)
     }
 
     public func upload(_ tensor: HostTensor) throws -> DeviceWeight {
-        DeviceWeight(shape: tensor.shape, sourceType: tensor.dtype, values: tensor.toFloat32())
+        let weight = convert(tensor)
+        uploadLock.withLock { uploaded += weight.residentBytes }
+        return weight
+    }
+
+    private func convert(_ tensor: HostTensor) -> DeviceWeight {
+        if keepsQuantisedWeights, QuantisedBlocks.formats.contains(tensor.dtype), tensor.blockScale == nil,
+           tensor.shape.count >= 2, tensor.cols % tensor.dtype.blockSize == 0 {
+            let blocks = QuantisedBlocks(dtype: tensor.dtype, rows: tensor.rows, cols: tensor.cols, source: tensor.bytes)
+            return DeviceWeight(shape: tensor.shape, blocks: blocks)
+        }
+        return DeviceWeight(shape: tensor.shape, sourceType: tensor.dtype, values: tensor.toFloat32())
     }
 
     public func matmul(_ x: Matrix, _ w: DeviceWeight) -> Matrix {
-        SIMDKernels.matmul(x, w)
+        if let blocks = w.blocks { return QuantKernels.matmul(x, blocks, isa: isa) }
+        return SIMDKernels.matmul(x, w)
     }
 
     public func rmsNorm(_ x: Matrix, weight: DeviceWeight, eps: Float) -> Matrix {
@@ -75,9 +99,11 @@ public final class CPUDevice: Device, @unchecked Sendable {
     public func embedding(_ ids: [Int], table: DeviceWeight) -> Matrix {
         let k = table.cols
         var y = [Float](repeating: 0, count: ids.count * k)
-        for (t, id) in ids.enumerated() {
-            precondition(id >= 0 && id < table.rows, "embedding: token id \(id) outside vocabulary of \(table.rows)")
-            for j in 0..<k { y[t * k + j] = table.values[id * k + j] }
+        y.withUnsafeMutableBufferPointer { yp in
+            for (t, id) in ids.enumerated() {
+                precondition(id >= 0 && id < table.rows, "embedding: token id \(id) outside vocabulary of \(table.rows)")
+                table.copyRow(id, into: UnsafeMutableBufferPointer(rebasing: yp[(t * k)..<((t + 1) * k)]))
+            }
         }
         return Matrix(rows: ids.count, cols: k, data: y)
     }

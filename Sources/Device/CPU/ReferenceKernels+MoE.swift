@@ -40,8 +40,9 @@ extension ReferenceKernels {
     }
 
     public static func addBias(_ x: inout Matrix, _ bias: DeviceWeight) {
+        let b = bias.values
         for t in 0..<x.rows {
-            for j in 0..<x.cols { x.data[t * x.cols + j] += bias.values[j] }
+            for j in 0..<x.cols { x.data[t * x.cols + j] += b[j] }
         }
     }
 

@@ -6,11 +6,12 @@ public enum ReferenceKernels {
     /// y = x · Wᵀ — x: [T, K], W: [N, K]
     public static func matmul(_ x: Matrix, _ w: DeviceWeight) -> Matrix {
         let k = x.cols, n = w.rows
+        let wv = w.values   // fp32 (quantised weights dequantise with the reference dequantiser)
         var y = Matrix(zeros: x.rows, n)
         for t in 0..<x.rows {
             for r in 0..<n {
                 var s: Float = 0
-                for j in 0..<k { s += x.data[t * k + j] * w.values[r * k + j] }
+                for j in 0..<k { s += x.data[t * k + j] * wv[r * k + j] }
                 y.data[t * n + r] = s
             }
         }

@@ -1,0 +1,86 @@
+// AVX2 + FMA matmul of GGUF block rows with fp32 activations (included by QuantMatmul.c).
+// Each weight block is decoded to fp32 once and used for a tile of up to 4 tokens. Per token there are
+// two 8-lane accumulators (lanes 0–7 take block elements 0–7 and 16–23, lanes 8–15 take 8–15 and 24–31),
+// summed in a fixed order at the end. A token's operations are the same whatever the tile size, so
+// the result for a row never depends on the batch.
+#include <immintrin.h>
+
+#define CK_AVX2 __attribute__((target("avx2,fma")))
+#define CK_TILE 4
+
+/// One block as fp32: w0..w3 hold elements 0–7, 8–15, 16–23, 24–31; x = d·w + off.
+typedef struct {
+    __m256 w0, w1, w2, w3;
+    float d, off;
+} ck_block_f32;
+
+CK_AVX2 static inline __m256 ck_u8_to_ps(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)); }
+CK_AVX2 static inline __m256 ck_i8_to_ps(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)); }
+
+CK_AVX2 static inline float ck_hsum(__m256 a, __m256 b) {
+    __m256 s = _mm256_add_ps(a, b);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+CK_AVX2 static inline ck_block_f32 ck_decode_block(int dtype, const uint8_t *blk) {
+    ck_block_f32 r;
+    r.d = ck_half(blk);
+    if (dtype == CK_Q8_0) {
+        __m128i q0 = _mm_loadu_si128((const __m128i *)(blk + 2)), q1 = _mm_loadu_si128((const __m128i *)(blk + 18));
+        r.w0 = ck_i8_to_ps(q0);
+        r.w1 = ck_i8_to_ps(_mm_srli_si128(q0, 8));
+        r.w2 = ck_i8_to_ps(q1);
+        r.w3 = ck_i8_to_ps(_mm_srli_si128(q1, 8));
+        r.off = 0;
+        return r;
+    }
+    const __m128i m = _mm_set1_epi8(0x0F);
+    __m128i raw = _mm_loadu_si128((const __m128i *)(blk + (dtype == CK_Q4_1 ? 4 : 2)));
+    __m128i lo = _mm_and_si128(raw, m), hi = _mm_and_si128(_mm_srli_epi16(raw, 4), m);
+    r.w0 = ck_u8_to_ps(lo);
+    r.w1 = ck_u8_to_ps(_mm_srli_si128(lo, 8));
+    r.w2 = ck_u8_to_ps(hi);
+    r.w3 = ck_u8_to_ps(_mm_srli_si128(hi, 8));
+    r.off = dtype == CK_Q4_1 ? ck_half(blk + 2) : -8 * r.d;
+    return r;
+}
+
+/// out[i] = row · x_i for tt ≤ CK_TILE tokens (x_i = x + i·k, block sums xs + i·nb).
+CK_AVX2 static inline __attribute__((always_inline)) void ck_tile(int dtype, const uint8_t *wr, size_t block_bytes,
+        size_t nb, const float *x, const float *xs, size_t k, int tt, float *out, size_t out_stride) {
+    __m256 a0[CK_TILE], a1[CK_TILE];
+    float off[CK_TILE];
+    for (int i = 0; i < tt; i++) { a0[i] = _mm256_setzero_ps(); a1[i] = _mm256_setzero_ps(); off[i] = 0; }
+    for (size_t b = 0; b < nb; b++) {
+        ck_block_f32 w = ck_decode_block(dtype, wr + b * block_bytes);
+        __m256 vd = _mm256_set1_ps(w.d);
+        for (int i = 0; i < tt; i++) {
+            const float *xb = x + i * k + 32 * b;
+            __m256 s0 = _mm256_mul_ps(w.w0, _mm256_loadu_ps(xb));
+            __m256 s1 = _mm256_mul_ps(w.w1, _mm256_loadu_ps(xb + 8));
+            s0 = _mm256_fmadd_ps(w.w2, _mm256_loadu_ps(xb + 16), s0);
+            s1 = _mm256_fmadd_ps(w.w3, _mm256_loadu_ps(xb + 24), s1);
+            a0[i] = _mm256_fmadd_ps(vd, s0, a0[i]);
+            a1[i] = _mm256_fmadd_ps(vd, s1, a1[i]);
+            float p = w.off * xs[i * nb + b];  // separate statement: never contracted into an FMA
+            off[i] += p;
+        }
+    }
+    for (int i = 0; i < tt; i++) out[i * out_stride] = ck_hsum(a0[i], a1[i]) + off[i];
+}
+
+CK_AVX2 static void matmul_avx2(int dtype, const uint8_t *w, size_t row_bytes, size_t r0, size_t r1,
+                                const float *x, const float *xs, size_t tokens, size_t k, float *y, size_t n) {
+    size_t nb = k / 32, block_bytes = row_bytes / nb;
+    for (size_t r = r0; r < r1; r++) {
+        const uint8_t *wr = w + r * row_bytes;
+        size_t t = 0;
+        for (; t + CK_TILE <= tokens; t += CK_TILE)
+            ck_tile(dtype, wr, block_bytes, nb, x + t * k, xs + t * nb, k, CK_TILE, y + t * n + r, n);
+        for (; t < tokens; t++)
+            ck_tile(dtype, wr, block_bytes, nb, x + t * k, xs + t * nb, k, 1, y + t * n + r, n);
+    }
+}

@@ -1,0 +1,104 @@
+// Quantised-weight GEMV/GEMM with weights dequantised on the fly into fp32 lanes.
+// The portable body is plain C the compiler vectorises for the baseline target; the AVX2 variant
+// (QuantDotAVX2.h) uses intrinsics under a function-level target attribute. Both are compiled with function-level target attributes so the binary stays portable:
+// the caller picks the variant from the CPU's features at run time.
+#include "CKernels.h"
+#include <string.h>
+
+// fp16 bits -> fp32 (normals, subnormals, inf/nan), no F16C needed.
+static inline float ck_half(const uint8_t *p) {
+    uint16_t h = (uint16_t)(p[0] | (p[1] << 8));
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1F, man = h & 0x3FF, bits;
+    if (exp == 0) {
+        if (man == 0) { bits = sign; }
+        else {
+            exp = 113;  // 127 - 15 + 1
+            while ((man & 0x400) == 0) { man <<= 1; exp--; }
+            bits = sign | (exp << 23) | ((man & 0x3FF) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7F800000 | (man << 13);
+    } else {
+        bits = sign | ((exp + 112) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+void ck_block_sums(const float *x, size_t blocks, float *sums) {
+    for (size_t i = 0; i < blocks; i++) {
+        float s = 0;
+        for (int j = 0; j < 32; j++) s += x[32 * i + j];
+        sums[i] = s;
+    }
+}
+
+// acc[16] lanes are independent, so the compiler vectorises without reassociating: the reduction order is
+// fixed (lane j collects elements j and j+16 of every block, lanes are summed in order at the end).
+#define CK_DOT_BODY(BLOCK_BYTES, QOFF, LO, HI, OFFSET_TERM)                                  \
+    float acc[16] = {0};                                                                     \
+    float offset = 0;                                                                        \
+    for (size_t b = 0; b < nb; b++) {                                                        \
+        const uint8_t *blk = wr + b * (BLOCK_BYTES);                                         \
+        const uint8_t *q = blk + (QOFF);                                                     \
+        const float *xb = xr + 32 * b;                                                       \
+        float d = ck_half(blk);                                                              \
+        float s[16];                                                                         \
+        for (int j = 0; j < 16; j++) s[j] = (float)(LO) * xb[j] + (float)(HI) * xb[j + 16];  \
+        for (int j = 0; j < 16; j++) acc[j] += d * s[j];                                     \
+        offset += (OFFSET_TERM);                                                             \
+    }                                                                                        \
+    float sum = 0;                                                                           \
+    for (int j = 0; j < 16; j++) sum += acc[j];                                              \
+    return sum + offset;
+
+#define CK_DEFINE_VARIANT(SUFFIX, ATTR)                                                                      \
+    CK_DEFINE_DOTS(SUFFIX, ATTR)                                                                             \
+    CK_DEFINE_MATMUL(SUFFIX, ATTR)
+
+#define CK_DEFINE_DOTS(SUFFIX, ATTR)                                                                         \
+    ATTR static float dot_q4_0_##SUFFIX(const uint8_t *wr, const float *xr, const float *xs, size_t nb) {    \
+        CK_DOT_BODY(18, 2, (int)(q[j] & 15), (int)(q[j] >> 4), -8 * ck_half(blk) * xs[b])                   \
+    }                                                                                                        \
+    ATTR static float dot_q4_1_##SUFFIX(const uint8_t *wr, const float *xr, const float *xs, size_t nb) {    \
+        CK_DOT_BODY(20, 4, (int)(q[j] & 15), (int)(q[j] >> 4), ck_half(blk + 2) * xs[b])                    \
+    }                                                                                                        \
+    ATTR static float dot_q8_0_##SUFFIX(const uint8_t *wr, const float *xr, const float *xs, size_t nb) {    \
+        (void)xs;                                                                                            \
+        CK_DOT_BODY(34, 2, (int8_t)q[j], (int8_t)q[j + 16], 0.0f)                                           \
+    }
+
+#define CK_DEFINE_MATMUL(SUFFIX, ATTR)                                                                       \
+    ATTR static void matmul_##SUFFIX(int dtype, const uint8_t *w, size_t row_bytes, size_t r0, size_t r1,   \
+                                     const float *x, const float *xs, size_t tokens, size_t k, float *y,     \
+                                     size_t n) {                                                             \
+        size_t nb = k / 32;                                                                                  \
+        for (size_t r = r0; r < r1; r++) {                                                                   \
+            const uint8_t *wr = w + r * row_bytes;                                                           \
+            for (size_t t = 0; t < tokens; t++) {                                                            \
+                const float *xr = x + t * k, *xsr = xs + t * nb;                                             \
+                float v;                                                                                     \
+                switch (dtype) {                                                                             \
+                case CK_Q4_0: v = dot_q4_0_##SUFFIX(wr, xr, xsr, nb); break;                                 \
+                case CK_Q4_1: v = dot_q4_1_##SUFFIX(wr, xr, xsr, nb); break;                                 \
+                default: v = dot_q8_0_##SUFFIX(wr, xr, xsr, nb); break;                                      \
+                }                                                                                            \
+                y[t * n + r] = v;                                                                            \
+            }                                                                                                \
+        }                                                                                                    \
+    }
+
+CK_DEFINE_VARIANT(portable, )
+#if defined(__x86_64__)
+#include "QuantDotAVX2.h"
+#endif
+
+void ck_matmul_blocks(int isa, int dtype, const uint8_t *w, size_t row_bytes, size_t row_begin, size_t row_end,
+                      const float *x, const float *xsums, size_t tokens, size_t k, float *y, size_t n) {
+#if defined(__x86_64__)
+    // NOTE: AVX-512 machines run the AVX2 variant until an AVX-512 kernel is measured on one.
+    if (isa >= CK_ISA_AVX2) { matmul_avx2(dtype, w, row_bytes, row_begin, row_end, x, xsums, tokens, k, y, n); return; }
+#endif
+    matmul_portable(dtype, w, row_bytes, row_begin, row_end, x, xsums, tokens, k, y, n);
+}

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Device
+import Foundation
+import Model
+
+/// `moeserve bench`: CPU executor throughput on one checkpoint without the engine (hidden; run by
+/// `scripts/bench cpu`). Measures each weight path side by side, alternating rounds so that load from
+/// other processes hits both alike, and prints one JSON line per path.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "CPU executor throughput (decode, prefill, batched decode).",
+                                                    shouldDisplay: false)
+
+    @Option(help: "Path of the model checkpoint (.gguf or a Hugging Face folder).")
+    var model = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+    @Option(help: "Weight paths to compare: quantised (GGUF blocks as stored) and/or fp32 (dequantised at upload).")
+    var weights: [String] = ["fp32", "quantised"]
+
+    @Option(help: "Decode steps per measurement.") var decodeSteps = 64
+    @Option(help: "Prompt tokens for the prefill measurement.") var promptTokens = 512
+    @Option(help: "Sequences for the batched-decode measurement.") var sequences = 16
+    @Option(help: "Measurement rounds (the best round is reported).") var rounds = 3
+
+    func run() throws {
+        let models = try weights.map { path -> (String, any LanguageModel) in
+            let device = CPUDevice(keepsQuantisedWeights: path != "fp32")
+            return (path, try ModelLoader.load(path: model, device: device).model)
+        }
+        var best: [String: [String: Double]] = [:]
+        for _ in 0..<rounds {
+            for (path, m) in models {
+                let r = BenchRound(model: m, decodeSteps: decodeSteps, promptTokens: promptTokens, sequences: sequences).run()
+                best[path, default: [:]].merge(r) { max($0, $1) }
+            }
+        }
+        if models.count == 2 { print(String(format: #"{"max_abs_logit_difference": %.2e}"#, Self.logitDifference(models[0].1, models[1].1))) }
+        for (path, _) in models {
+            let r = best[path]!
+            print(String(format: #"{"engine": "moeserve-%@", "decode_tps": %.1f, "prefill_tps": %.1f, "batch_decode_tps": %.1f}"#,
+                         path, r["decode"]!, r["prefill"]!, r["batch"]!))
+        }
+    }
+}
+
+extension Bench {
+    /// max |Δ| between two models' logits on the same 16-token prompt (every position).
+    static func logitDifference(_ a: any LanguageModel, _ b: any LanguageModel) -> Float {
+        let prompt = [1, 504, 3575, 282, 4649, 314, 7042, 30] + Array(1000..<1008)
+        let la = SequenceRunner(model: a, capacity: 16).run(prompt, logits: .all)
+        let lb = SequenceRunner(model: b, capacity: 16).run(prompt, logits: .all)
+        return zip(la.data, lb.data).map { abs($0 - $1) }.max() ?? 0
+    }
+}
+
+/// One measurement of each figure on one model: tokens per second, wall clock.
+struct BenchRound {
+    let model: any LanguageModel
+    let decodeSteps: Int
+    let promptTokens: Int
+    let sequences: Int
+
+    func run() -> [String: Double] {
+        ["decode": decode(batch: 1), "prefill": prefill(), "batch": decode(batch: sequences)]
+    }
+
+    /// Prompt tokens per second for one `promptTokens`-token prompt in one forward pass.
+    func prefill() -> Double {
+        let runner = SequenceRunner(model: model, capacity: promptTokens + 1)
+        let prompt = (0..<promptTokens).map { 1000 + $0 % 5000 }
+        let start = Date()
+        _ = runner.run(prompt)
+        return Double(promptTokens) / Date().timeIntervalSince(start)
+    }
+
+    /// Generated tokens per second over all `batch` sequences, each decoding after an 8-token prompt.
+    func decode(batch: Int) -> Double {
+        let blockSize = 16, perSequence = (8 + decodeSteps + blockSize) / blockSize
+        let cache = model.device.makeKVStorage(layers: model.cacheLayout.layers, blockCount: batch * perSequence,
+                                               blockSize: blockSize, width: model.cacheLayout.width)
+        let tables = (0..<batch).map { s in Array((s * perSequence)..<((s + 1) * perSequence)) }
+        let prompts = (0..<batch).map { s in (0..<8).map { 500 + 37 * s + $0 } }
+        _ = model.forward(ForwardBatch((0..<batch).map {
+            SequenceChunk(tokens: prompts[$0], startPosition: 0, blockTable: tables[$0], logits: .last)
+        }), cache: cache)
+        let start = Date()
+        for step in 0..<decodeSteps {
+            _ = model.forward(ForwardBatch((0..<batch).map {
+                SequenceChunk(tokens: [600 + step + $0], startPosition: 8 + step, blockTable: tables[$0], logits: .last)
+            }), cache: cache)
+        }
+        return Double(batch * decodeSteps) / Date().timeIntervalSince(start)
+    }
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# scripts/bench cpu — CPU executor throughput on the default model, side by side in one run:
+#   moeserve with quantised weights (GGUF blocks as stored), moeserve with fp32 weights (the path
+#   before quantised kernels), and llama.cpp's server (PyPI xllamacpp) on the same GGUF and threads.
+# Figures: decode tok/s at batch 1, prefill tok/s for a 512-token prompt, aggregate decode tok/s at
+# 16 sequences; best of --rounds. moeserve's two paths alternate rounds inside one process.
+#   --rounds N (3)   --decode-steps N (64)   --threads N (nproc; llama.cpp; moeserve uses all cores)
+# Environment: MOESERVE_BIN (skip the release build), KEEP_LOGS=1.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../../.." && pwd)"
+cd "$root"
+log() { echo "bench cpu: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+rounds=3 steps=64 threads="$(nproc)"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --rounds) rounds="$2"; shift 2 ;;
+        --decode-steps) steps="$2"; shift 2 ;;
+        --threads) threads="$2"; shift 2 ;;
+        -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument $1 (see --help)" ;;
+    esac
+done
+model="$root/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+[ -f "$model" ] || scripts/setup >&2
+venv="$root/.venv-bench"
+if ! "$venv/bin/python" -c 'import xllamacpp' >/dev/null 2>&1; then
+    log "creating .venv-bench/ with xllamacpp (llama.cpp's server)"
+    rm -rf "$venv" && python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check xllamacpp
+fi
+py="$venv/bin/python"
+if [ -n "${MOESERVE_BIN:-}" ]; then
+    moeserve="$MOESERVE_BIN"
+else
+    log "building moeserve (release)"
+    swift build -c release --product moeserve >&2
+    moeserve="$(swift build -c release --show-bin-path)/moeserve"
+fi
+
+workdir="$(mktemp -d /tmp/bench-cpu.XXXXXX)"
+results="$workdir/results.jsonl"
+llama_pid=""
+cleanup() {
+    local rc=$?
+    [ -n "$llama_pid" ] && { kill "$llama_pid" 2>/dev/null || true; wait "$llama_pid" 2>/dev/null || true; }
+    if [ "$rc" -eq 0 ] && [ -z "${KEEP_LOGS:-}" ]; then rm -rf "$workdir"; else log "logs kept in $workdir"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log "model $(basename "$model"), rounds $rounds, decode steps $steps, threads $threads, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$moeserve" bench --model "$model" --decode-steps "$steps" --rounds "$rounds" >>"$results"
+
+port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$py" "$root/scripts/benchmarks/serve/llamacpp_server.py" --model "$model" --port "$port" --parallel 16 \
+    --threads "$threads" --ctx-per-slot 640 >"$workdir/llama.cpp.log" 2>&1 &
+llama_pid=$!
+for _ in $(seq 1 1200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    kill -0 "$llama_pid" 2>/dev/null || die "llama.cpp exited while starting; see $workdir/llama.cpp.log"
+    sleep 0.1
+done
+"$py" "$here/llamacpp_bench.py" --port "$port" --decode-steps "$steps" --rounds "$rounds" >>"$results"
+log "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$py" "$here/table.py" "$results"

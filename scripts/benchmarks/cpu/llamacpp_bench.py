@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""llama.cpp's side of `scripts/bench cpu`: the same three figures as `moeserve bench`, read from the
+`timings` llama.cpp's server reports per request (server from the PyPI package xllamacpp, started by cpu.sh).
+
+    llamacpp_bench.py --port P --decode-steps 64 --prompt-tokens 512 --sequences 16 --rounds 3
+
+Prints one JSON line: {"engine": "llama.cpp", "decode_tps", "prefill_tps", "batch_decode_tps"} (best round).
+"""
+import argparse
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+
+
+def complete(port, prompt, n_predict):
+    body = {"prompt": prompt, "n_predict": n_predict, "temperature": 0, "cache_prompt": False, "ignore_eos": True}
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/completion", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=600) as r:
+        return json.load(r)["timings"]
+
+
+def wait_until_ready(port, seconds=120):
+    """The server listens before its model is loaded (503 until then)."""
+    deadline = time.time() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5):
+                return
+        except (urllib.error.URLError, ConnectionError):
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def decode(port, steps, sequences):
+    """Generated tokens per second over all sequences: Σ predicted_n / the longest decode phase."""
+    results = [None] * sequences
+
+    def one(i):
+        results[i] = complete(port, [500 + 37 * i + j for j in range(8)], steps)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(sequences)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(r["predicted_n"] for r in results) / (max(r["predicted_ms"] for r in results) / 1000)
+
+
+def prefill(port, tokens):
+    return complete(port, [1000 + i % 5000 for i in range(tokens)], 1)["prompt_per_second"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--decode-steps", type=int, default=64)
+    ap.add_argument("--prompt-tokens", type=int, default=512)
+    ap.add_argument("--sequences", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    wait_until_ready(args.port)
+    complete(args.port, [1, 2, 3], 4)  # warm-up
+    best = {"decode_tps": 0.0, "prefill_tps": 0.0, "batch_decode_tps": 0.0}
+    for _ in range(args.rounds):
+        best["decode_tps"] = max(best["decode_tps"], decode(args.port, args.decode_steps, 1))
+        best["prefill_tps"] = max(best["prefill_tps"], prefill(args.port, args.prompt_tokens))
+        best["batch_decode_tps"] = max(best["batch_decode_tps"], decode(args.port, args.decode_steps, args.sequences))
+    print(json.dumps({"engine": "llama.cpp", **{k: round(v, 1) for k, v in best.items()}}))
+
+
+if __name__ == "__main__":
+    main()
