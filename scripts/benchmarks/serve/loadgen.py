@@ -228,11 +228,15 @@ async def run_level(args):
     tokens = [r["usage_tokens"] if r["usage_tokens"] is not None else len(r["content_times"]) for r in ok]
     deltas = [len(r["content_times"]) for r in ok]
     errors = [r["error"] for r in results if not r["ok"]]
+    # Tokens that failed (e.g. timed-out) requests did stream still count towards throughput: leaving
+    # them out would report 0 tok/s for a server that was merely slower than --request-timeout.
+    partial = sum(len(r["content_times"]) for r in results if not r["ok"])
     record = {
         "server": args.server, "level": args.level, "max_tokens": args.max_tokens,
         "requests": len(results), "ok": len(ok), "errors": len(errors), "error_samples": errors[:3],
         "seconds": t_end - t0,
-        "tok_s": sum(tokens) / (t_end - t0) if ok else 0.0,
+        "tok_s": (sum(tokens) + partial) / (t_end - t0),
+        "partial_tokens": partial,
         "tokens_min": min(tokens, default=0), "tokens_max": max(tokens, default=0),
         "deltas_min": min(deltas, default=0), "deltas_max": max(deltas, default=0),
         "usage_missing": sum(r["usage_tokens"] is None for r in ok),
@@ -280,7 +284,8 @@ def report(path):
             if r["usage_missing"]:
                 warnings.append(f"{s} at {level} clients: {r['usage_missing']} responses without usage")
             if r["errors"]:
-                warnings.append(f"{s} at {level} clients: {r['errors']} failed requests, e.g. {r['error_samples'][0]}")
+                warnings.append(f"{s} at {level} clients: {r['errors']} failed requests, e.g. {r['error_samples'][0]}; "
+                                f"their {r.get('partial_tokens', 0)} streamed tokens are in out tok/s, not in the latencies")
         if len(servers) == 2 and all((s, level) in by for s in servers):
             a, b = by[(servers[0], level)], by[(servers[1], level)]
             thr = a["tok_s"] / b["tok_s"] if b["tok_s"] else float("nan")

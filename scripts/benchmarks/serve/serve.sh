@@ -20,7 +20,8 @@
 # arguments, e.g. "--config its/own/moeserve.yaml" when MOESERVE_BIN comes from another tree whose
 # config keys differ from this one's), BENCH_THREADS (llama.cpp threads; default nproc, which is
 # what moeserve's CPU device uses), BENCH_LOG_LEVEL (moeserve's log level, default warning),
-# KEEP_LOGS=1 (keep the servers' logs and the raw results; they are kept anyway when a step fails).
+# KEEP_LOGS=1 (keep the servers' logs and the raw results; they are kept anyway when a step fails),
+# BENCH_OMP_WAIT_POLICY (default PASSIVE; empty = OpenMP's default, see below).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 root="$(pwd)"
@@ -40,7 +41,7 @@ while [ $# -gt 0 ]; do
         --max-tokens) max_tokens="$2"; shift 2 ;;
         --min-seconds) min_seconds="$2"; shift 2 ;;
         --max-seconds) max_seconds="$2"; shift 2 ;;
-        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
@@ -51,6 +52,13 @@ for c in "${level_list[@]}"; do
     [ "$c" -gt "$max_level" ] && max_level="$c"
 done
 threads="${BENCH_THREADS:-$(nproc)}"
+# xllamacpp's llama.cpp is built with OpenMP, whose threads spin at every barrier by default. When the
+# machine has more runnable threads than cores (other builds, or moeserve's idle threads), a spinning
+# thread waits for a descheduled one at each of the hundreds of barriers per token: measured at load
+# ~10 on 2 cores, one stream ran at 3-5 tok/s with spinning and 19-25 tok/s with PASSIVE. moeserve's
+# workers (Dispatch) block too, so PASSIVE compares like with like; set it empty on an idle machine to
+# measure llama.cpp's default.
+omp_wait_policy="${BENCH_OMP_WAIT_POLICY-PASSIVE}"
 model="$root/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 # Each llama.cpp slot holds one request: its prompt (under 100 tokens here) plus max_tokens.
 ctx_per_slot=$((max_tokens + 256))
@@ -119,7 +127,8 @@ wait_for_port "$moeserve_port" "$!" moeserve
 
 start_llama() { # start_llama SLOTS
     llama_port="$(free_port)"
-    "$py" "$here/llamacpp_server.py" --model "$model" --port "$llama_port" --parallel "$1" \
+    env ${omp_wait_policy:+OMP_WAIT_POLICY="$omp_wait_policy"} \
+        "$py" "$here/llamacpp_server.py" --model "$model" --port "$llama_port" --parallel "$1" \
         --threads "$threads" --ctx-per-slot "$ctx_per_slot" >"$workdir/llama.cpp-$1.log" 2>&1 &
     llama_pid=$!
     wait_for_port "$llama_port" "$llama_pid" llama.cpp
@@ -153,5 +162,5 @@ done
 
 echo
 echo "scripts/bench serve: $(basename "$model"), $max_tokens output tokens per request, greedy, ignore_eos;" \
-     "llama.cpp $threads threads; $(nproc) cores"
+     "llama.cpp $threads threads, OMP_WAIT_POLICY=${omp_wait_policy:-default}; $(nproc) cores"
 "$py" "$here/loadgen.py" report "$results"
