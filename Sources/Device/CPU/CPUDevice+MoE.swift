@@ -3,27 +3,10 @@ import Foundation
 /// CPU kernels for the MoE and latent-attention ops; the reference loops are in ReferenceKernels+MoE.swift.
 extension CPUDevice {
     public func rope(_ x: inout Matrix, heads: Int, headDim: Int, positions: [Int], table: RoPETable, style: RoPEStyle) {
-        let half = headDim / 2
-        precondition(table.inverseFrequencies.count == half, "rope: table has \(table.inverseFrequencies.count) frequencies for head dim \(headDim)")
-        let cols = x.cols
-        var cosT = [Float](repeating: 0, count: half), sinT = [Float](repeating: 0, count: half)
-        x.data.withUnsafeMutableBufferPointer { xp in
-            for t in 0..<positions.count {
-                for i in 0..<half {
-                    let a = Float(positions[t]) * table.inverseFrequencies[i]
-                    cosT[i] = Foundation.cos(a) * table.attentionFactor
-                    sinT[i] = Foundation.sin(a) * table.attentionFactor
-                }
-                for h in 0..<heads {
-                    let base = t * cols + h * headDim
-                    for i in 0..<half {
-                        let (i0, i1) = style == .interleaved ? (base + 2 * i, base + 2 * i + 1) : (base + i, base + i + half)
-                        let (x0, x1) = (xp[i0], xp[i1])
-                        xp[i0] = x0 * cosT[i] - x1 * sinT[i]
-                        xp[i1] = x0 * sinT[i] + x1 * cosT[i]
-                    }
-                }
-            }
+        precondition(table.inverseFrequencies.count == headDim / 2, "rope: table has \(table.inverseFrequencies.count) frequencies for head dim \(headDim)")
+        Self.rotate(&x, heads: heads, headDim: headDim, positions: positions, style: style) { position, pair in
+            let a = Float(position) * table.inverseFrequencies[pair]
+            return (Foundation.cos(a) * table.attentionFactor, Foundation.sin(a) * table.attentionFactor)
         }
     }
 

@@ -64,16 +64,22 @@ public final class CPUDevice: Device, @unchecked Sendable {
     }
 
     public func rope(_ x: inout Matrix, heads: Int, headDim: Int, positions: [Int], theta: Float, style: RoPEStyle) {
+        Self.rotate(&x, heads: heads, headDim: headDim, positions: positions, style: style) { position, pair in
+            let a = ReferenceKernels.ropeAngle(position: position, pair: pair, headDim: headDim, theta: theta)
+            return (Foundation.cos(a), Foundation.sin(a))
+        }
+    }
+
+    /// Rotates each head's pairs of every row t by the (cos, sin) that `angle(position, pair)` gives;
+    /// the rotation itself is shared by the θ and frequency-table forms of RoPE.
+    static func rotate(_ x: inout Matrix, heads: Int, headDim: Int, positions: [Int], style: RoPEStyle,
+                       angle: (_ position: Int, _ pair: Int) -> (cos: Float, sin: Float)) {
         let half = headDim / 2
         let cols = x.cols
+        var cosT = [Float](repeating: 0, count: half), sinT = [Float](repeating: 0, count: half)
         x.data.withUnsafeMutableBufferPointer { xp in
-            var cosT = [Float](repeating: 0, count: half), sinT = [Float](repeating: 0, count: half)
             for t in 0..<positions.count {
-                for i in 0..<half {
-                    let a = ReferenceKernels.ropeAngle(position: positions[t], pair: i, headDim: headDim, theta: theta)
-                    cosT[i] = Foundation.cos(a)
-                    sinT[i] = Foundation.sin(a)
-                }
+                for i in 0..<half { (cosT[i], sinT[i]) = angle(positions[t], i) }
                 for h in 0..<heads {
                     let base = t * cols + h * headDim
                     for i in 0..<half {
