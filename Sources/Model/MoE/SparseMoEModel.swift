@@ -6,31 +6,16 @@ import Device
 /// softmax-routed MoE block (or a dense MLP in Qwen's `mlp_only_layers`).
 enum SparseMoEModel {
     static func load(config c: SparseMoEConfig, architecture a: ModelArchitecture, weights w: WeightLoader) throws -> DecoderModel {
-        guard (c.hidden_act ?? "silu") == "silu" else { throw CheckpointError.unsupported("hidden_act '\(c.hidden_act!)'") }
         guard c.clip_qkv == nil else { throw CheckpointError.unsupported("OLMoE clip_qkv") }
-        let (e, heads) = (c.hidden_size, c.num_attention_heads)
-        let kvHeads = c.num_key_value_heads ?? heads
-        let headDim = c.head_dim ?? e / heads
-        let eps = Float(c.rms_norm_eps ?? 1e-6)
-        let rope = try c.rope.table(dim: headDim, maxPositionEmbeddings: c.max_position_embeddings)
-        let layers = try (0..<c.num_hidden_layers).map { i -> DecoderLayer in
-            let p = "model.layers.\(i)"
-            return DecoderLayer(
-                inputNorm: try w.load("\(p).input_layernorm.weight", [e]),
-                attention: try GQAAttention(w, prefix: "\(p).self_attn", hidden: e, heads: heads, kvHeads: kvHeads, headDim: headDim,
-                                            rope: rope, qkNormPerHead: a == .qwen3Moe, eps: eps),
-                postAttentionNorm: try w.load("\(p).post_attention_layernorm.weight", [e]),
-                mlp: try feedForward(w, layer: i, config: c, architecture: a))
-        }
-        let embedding = try w.load("model.embed_tokens.weight", [c.vocab_size, e])
+        let b = try GQADecoderBuilder(hidden: c.hidden_size, heads: c.num_attention_heads, kvHeads: c.num_key_value_heads, headDim: c.head_dim,
+                                      layers: c.num_hidden_layers, vocabularySize: c.vocab_size, rmsNormEps: c.rms_norm_eps, rope: c.rope,
+                                      maxPositionEmbeddings: c.max_position_embeddings, hiddenAct: c.hidden_act)
         let window = c.use_sliding_window == false ? nil : c.sliding_window.flatMap { $0 > 0 ? $0 : nil }
-        return DecoderModel(
-            architecture: a, device: w.device, vocabularySize: c.vocab_size,
-            contextLength: min(c.max_position_embeddings, window ?? .max),   // no sliding-window attention: stop where it would start
-            cacheLayout: KVCacheLayout(layers: c.num_hidden_layers, width: 2 * kvHeads * headDim),
-            embedding: embedding, layers: layers, norm: try w.load("model.norm.weight", [e]),
-            lmHead: c.tie_word_embeddings == true ? embedding : try w.load("lm_head.weight", [c.vocab_size, e]),
-            rmsNormEps: eps)
+        // No sliding-window attention: stop where it would start.
+        return try b.build(w, architecture: a, qkNormPerHead: a == .qwen3Moe, contextLength: min(c.max_position_embeddings, window ?? .max),
+                           tiedHead: c.tie_word_embeddings == true) { i, _ in
+            try feedForward(w, layer: i, config: c, architecture: a)
+        }
     }
 
     static func feedForward(_ w: WeightLoader, layer i: Int, config c: SparseMoEConfig, architecture a: ModelArchitecture) throws -> any FeedForwardBlock {
