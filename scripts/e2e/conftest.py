@@ -548,6 +548,8 @@ class ServerProcess:
     config/moeserve.yaml is picked up: everything it needs is on the command line)."""
 
     args: list[str]
+    model_path: str = MODEL_PATH
+    model_id: str = MODEL
     url: str = ""
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
@@ -567,7 +569,7 @@ class ServerProcess:
         self._tmp = tempfile.TemporaryDirectory(prefix="moeserve-e2e-")
         self.log_path = Path(self._tmp.name) / "server.log"
         cmd = [BIN, "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--model", MODEL_PATH, "--model-id", MODEL, *self.args]
+               "--model", self.model_path, "--model-id", self.model_id, *self.args]
         # The server reads MOESERVE_* settings from the environment (MOESERVE_API_KEY would turn
         # on auth); this one is configured by its command line alone.
         env = {k: v for k, v in os.environ.items() if not k.startswith("MOESERVE_")}
