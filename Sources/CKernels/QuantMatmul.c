@@ -26,6 +26,11 @@ static inline float ck_half(const uint8_t *p) {
     return f;
 }
 
+float ck_half_to_float(uint16_t h) {
+    uint8_t p[2] = {(uint8_t)(h & 0xFF), (uint8_t)(h >> 8)};
+    return ck_half(p);
+}
+
 void ck_block_sums(const float *x, size_t blocks, float *sums) {
     for (size_t i = 0; i < blocks; i++) {
         float s = 0;

@@ -13,8 +13,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Path of the model checkpoint (.gguf or a Hugging Face folder).")
     var model = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 
-    @Option(help: "Weight paths to compare: quantised (GGUF blocks as stored) and/or fp32 (dequantised at upload).")
-    var weights: [String] = ["fp32", "quantised"]
+    @Option(help: "Weight paths to compare: fp32 (dequantised at upload), quantised (GGUF blocks as stored, fp32 activations), int8 (GGUF blocks, int8 activations).")
+    var weights: [String] = ["fp32", "quantised", "int8"]
 
     @Option(help: "Decode steps per measurement.") var decodeSteps = 64
     @Option(help: "Prompt tokens for the prefill measurement.") var promptTokens = 512
@@ -23,7 +23,8 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         let models = try weights.map { path -> (String, any LanguageModel) in
-            let device = CPUDevice(keepsQuantisedWeights: path != "fp32")
+            guard ["fp32", "quantised", "int8"].contains(path) else { throw ValidationError("unknown weight path '\(path)'") }
+            let device = CPUDevice(keepsQuantisedWeights: path != "fp32", activations: path == "int8" ? .int8 : .float32)
             return (path, try ModelLoader.load(path: model, device: device).model)
         }
         var best: [String: [String: Double]] = [:]
@@ -33,7 +34,9 @@ struct Bench: ParsableCommand {
                 best[path, default: [:]].merge(r) { max($0, $1) }
             }
         }
-        if models.count == 2 { print(String(format: #"{"max_abs_logit_difference": %.2e}"#, Self.logitDifference(models[0].1, models[1].1))) }
+        for (path, m) in models.dropFirst() {
+            print(String(format: #"{"max_abs_logit_difference": %.2e, "paths": "%@ vs %@"}"#, Self.logitDifference(models[0].1, m), models[0].0, path))
+        }
         for (path, _) in models {
             let r = best[path]!
             print(String(format: #"{"engine": "moeserve-%@", "decode_tps": %.1f, "prefill_tps": %.1f, "batch_decode_tps": %.1f}"#,

@@ -16,6 +16,9 @@ struct Configuration: Equatable {
     var modelPath = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
     var modelID = "smollm2-135m-instruct"
     var device = "cpu"
+    /// Activation precision of matmuls with quantised weights on the CPU: "int8" (llama.cpp's scheme,
+    /// fast) or "f32" (exact to the fp32 reference up to summation order).
+    var cpuActivations = "f32"
     var kvCacheBytes = 512 << 20
     var blockSize = 16
     var maxNumBatchedTokens = 2048
@@ -32,7 +35,7 @@ struct Configuration: Equatable {
     static let keys: [String: Set<String>] = [
         "server": ["host", "port", "max_body_bytes", "api_keys", "api_key_file", "cors_origin", "tls_cert", "tls_key"],
         "model": ["path", "id"],
-        "engine": ["device", "kv_cache_memory", "block_size", "max_num_batched_tokens", "max_num_seqs", "prefix_caching", "policy"],
+        "engine": ["device", "cpu_activations", "kv_cache_memory", "block_size", "max_num_batched_tokens", "max_num_seqs", "prefix_caching", "policy"],
         "log": ["level"],
     ]
 
@@ -59,7 +62,7 @@ struct Configuration: Equatable {
     /// Applies `MOESERVE_*` variables.
     mutating func apply(environment env: [String: String]) throws {
         let map = ["MOESERVE_HOST": "server.host", "MOESERVE_PORT": "server.port", "MOESERVE_MODEL": "model.path",
-                   "MOESERVE_MODEL_ID": "model.id", "MOESERVE_DEVICE": "engine.device", "MOESERVE_LOG_LEVEL": "log.level",
+                   "MOESERVE_MODEL_ID": "model.id", "MOESERVE_DEVICE": "engine.device", "MOESERVE_CPU_ACTIVATIONS": "engine.cpu_activations", "MOESERVE_LOG_LEVEL": "log.level",
                    "MOESERVE_TLS_CERT": "server.tls_cert", "MOESERVE_TLS_KEY": "server.tls_key",
                    "MOESERVE_KV_CACHE_MEMORY": "engine.kv_cache_memory", "MOESERVE_MAX_NUM_SEQS": "engine.max_num_seqs",
                    "MOESERVE_MAX_NUM_BATCHED_TOKENS": "engine.max_num_batched_tokens",
@@ -90,6 +93,9 @@ struct Configuration: Equatable {
         case "engine.device":
             guard ["cpu"].contains(value) else { throw Invalid(description: "\(source): device '\(value)' is not available (available: cpu)") }
             device = value
+        case "engine.cpu_activations":
+            guard ["int8", "f32"].contains(value) else { throw Invalid(description: "\(source): 'engine.cpu_activations' must be int8 or f32, got '\(value)'") }
+            cpuActivations = value
         case "engine.kv_cache_memory":
             guard let b = Self.parseBytes(value), b >= 1 << 20 else {
                 throw Invalid(description: "\(source): 'engine.kv_cache_memory' must be a size of at least 1MiB like 512MiB or 2GiB, got '\(value)'")

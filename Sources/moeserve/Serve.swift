@@ -24,6 +24,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Compute device: cpu.")
     var device: String?
 
+    @Option(name: .customLong("cpu-activations"), help: "Activations of matmuls with quantised weights: int8 (fast) or f32 (exact).")
+    var cpuActivations: String?
+
     @Option(name: .customLong("kv-cache-memory"), help: "KV cache memory, e.g. 512MiB or 2GiB.")
     var kvCacheMemory: String?
 
@@ -52,6 +55,7 @@ struct Serve: ParsableCommand {
                 if let host { try c.set("server.host", to: host, source: "--host") }
                 if let port { try c.set("server.port", to: String(port), source: "--port") }
                 if let device { try c.set("engine.device", to: device, source: "--device") }
+                if let cpuActivations { try c.set("engine.cpu_activations", to: cpuActivations, source: "--cpu-activations") }
                 if let kvCacheMemory { try c.set("engine.kv_cache_memory", to: kvCacheMemory, source: "--kv-cache-memory") }
                 if let maxNumSeqs { try c.set("engine.max_num_seqs", to: String(maxNumSeqs), source: "--max-num-seqs") }
                 if !apiKeys.isEmpty { try c.set("server.api_keys", to: apiKeys.joined(separator: ","), source: "--api-key") }

@@ -1,3 +1,5 @@
+import Foundation
+import CKernels
 import Testing
 @testable import Device
 
@@ -66,6 +68,30 @@ import Testing
         let fast = device.pagedAttention(q: x, cache: cache, layer: 1, blockTable: table, positions: positions, shape: shape)
         let ref = ReferenceKernels.pagedAttention(q: x, cache: cache, layer: 1, blockTable: table, positions: positions, shape: shape)
         #expect(zip(fast.data, ref.data).allSatisfy { abs($0 - $1) <= 1e-5 })
+    }
+
+    /// The attention row kernel: every ISA variant equals the plain loops (head dims with and without a tail).
+    @Test(arguments: [64, 24, 7])
+    func attentionRowVariantsAgree(d: Int) {
+        var seed = UInt64(d)
+        let width = 3 * d, visible = 37
+        let entries = Self.random(50 * width, seed: &seed), q = Self.random(d, seed: &seed)
+        let slots: [Int64] = (0..<visible).map { Int64(($0 * 7) % 50) }
+        func run(_ isa: Int32) -> [Float] {
+            var out = [Float](repeating: 0, count: d), scores = [Float](repeating: 0, count: visible)
+            ck_attend(isa, q, entries, slots, visible, width, d, 2 * d, d, 0.125, &scores, &out)
+            return out
+        }
+        let portable = run(Int32(CK_ISA_PORTABLE))
+        // The same row by hand: softmax of the scaled scores, weighted sum of the values.
+        let scores = slots.map { s in (0..<d).reduce(Float(0)) { $0 + q[$1] * entries[Int(s) * width + d + $1] } * 0.125 }
+        let m = scores.max()!, e = scores.map { Foundation.exp($0 - m) }, total = e.reduce(0, +)
+        let expected = (0..<d).map { j in zip(slots, e).reduce(Float(0)) { $0 + $1.1 / total * entries[Int($1.0) * width + 2 * d + j] } }
+        #expect(zip(portable, expected).allSatisfy { abs($0 - $1) <= 1e-5 })
+        let f = CPUFeatures.detect()
+        if f.avx2 && f.fma {
+            #expect(zip(run(Int32(CK_ISA_AVX2)), portable).allSatisfy { abs($0 - $1) <= 1e-5 })
+        }
     }
 
     @Test func attentionIsCausal() {

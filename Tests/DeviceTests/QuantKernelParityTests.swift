@@ -10,7 +10,7 @@ import Testing
     /// ISA variants to check here: the portable loops always, AVX2 where the CPU has it.
     static var variants: [Int32] {
         let f = CPUFeatures.detect()
-        return [Int32(CK_ISA_PORTABLE)] + (f.avx2 && f.fma ? [Int32(CK_ISA_AVX2)] : [])
+        return [Int32(CK_ISA_PORTABLE)] + (f.avx2 && f.fma && f.f16c ? [Int32(CK_ISA_AVX2)] : [])
     }
 
     /// Random blocks with fp16 scales in [2⁻⁸, 2⁻⁴) (and Q4_1 minima of either sign).

@@ -28,4 +28,23 @@ void ck_block_sums(const float *x, size_t blocks, float *sums);
 void ck_matmul_blocks(int isa, int dtype, const uint8_t *w, size_t row_bytes, size_t row_begin, size_t row_end,
                       const float *x, const float *xsums, size_t tokens, size_t k, float *y, size_t n);
 
+/// Quantises `rows` rows of `k` activations (k a multiple of 32) to int8 per block of 32:
+/// q = round(x / d) with d = max|x| / 127, so |q| ≤ 127; d[i] is block i's scale and
+/// s[i] = d[i] · Σ q its sum (for the Q4 min terms). One implementation for every ISA.
+void ck_quantize_q8(const float *x, size_t rows, size_t k, int8_t *q, float *d, float *s);
+
+/// Like ck_matmul_blocks, with int8 activations from ck_quantize_q8: block products are exact
+/// integers scaled in fp32 (see QuantMatmulQ8.c for the reduction order every ISA reproduces).
+void ck_matmul_q8(int isa, int dtype, const uint8_t *w, size_t row_bytes, size_t row_begin, size_t row_end,
+                  const int8_t *xq, const float *xd, const float *xs, size_t tokens, size_t k, float *y, size_t n);
+
+/// One query row of paged attention: for the `visible` positions whose cache entries start at
+/// base + slots[s]·width, scores = q·(entry + koff)·scale, softmax, out += Σ p·(entry + voff) over d
+/// floats. `scores` has room for `visible` floats; `out` (d floats) starts at zero.
+void ck_attend(int isa, const float *q, const float *base, const int64_t *slots, size_t visible, size_t width,
+               size_t koff, size_t voff, size_t d, float scale, float *scores, float *out);
+
+/// fp16 bits to fp32 (exact).
+float ck_half_to_float(uint16_t h);
+
 #endif

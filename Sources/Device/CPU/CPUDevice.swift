@@ -1,9 +1,16 @@
+import CKernels
 import Foundation
 
 /// The CPU executor: fp32 activations; GGUF Q4_0/Q4_1/Q8_0 matrices stay quantised and are read by
 /// the quantised kernels (`QuantKernels`), everything else is dequantised to fp32 at upload and read by
 /// the SIMD kernels; matmuls are spread over all cores. Element-wise ops are cheap next to the
 /// matmuls, so they stay close to the reference loops.
+/// The activation precision of matmuls with block-quantised weights.
+public enum ActivationPrecision: String, Sendable, CaseIterable {
+    case float32 = "f32"
+    case int8
+}
+
 public final class CPUDevice: Device, @unchecked Sendable {
     public let name = "cpu"
     /// Detected at run time; kernels choose their path from it (see `CPUFeatures`).
@@ -11,6 +18,9 @@ public final class CPUDevice: Device, @unchecked Sendable {
     /// Whether `upload` keeps block-quantised matrices as stored (false: dequantise everything to fp32,
     /// the pre-quantised-kernel path, kept for comparison in benchmarks).
     public let keepsQuantisedWeights: Bool
+    /// What quantised matrices multiply: fp32 activations (exact to the fp32 reference up to summation
+    /// order) or int8 activations per block of 32 (llama.cpp's scheme: much faster, small rounding).
+    public let activations: ActivationPrecision
     let isa: Int32
     private let uploadLock = NSLock()
     private var uploaded = 0
@@ -18,9 +28,10 @@ public final class CPUDevice: Device, @unchecked Sendable {
     /// Bytes of the weights uploaded so far, as held (blocks or fp32) — the resident model size.
     public var uploadedWeightBytes: Int { uploadLock.withLock { uploaded } }
 
-    public init(keepsQuantisedWeights: Bool = true) {
+    public init(keepsQuantisedWeights: Bool = true, activations: ActivationPrecision = .float32) {
         features = CPUFeatures.detect()
         self.keepsQuantisedWeights = keepsQuantisedWeights
+        self.activations = activations
         isa = QuantKernels.isa(for: features)
     }
 
@@ -40,7 +51,9 @@ public final class CPUDevice: Device, @unchecked Sendable {
     }
 
     public func matmul(_ x: Matrix, _ w: DeviceWeight) -> Matrix {
-        if let blocks = w.blocks { return QuantKernels.matmul(x, blocks, isa: isa) }
+        if let blocks = w.blocks {
+            return activations == .int8 ? QuantKernels.matmulInt8(x, blocks, isa: isa) : QuantKernels.matmul(x, blocks, isa: isa)
+        }
         return SIMDKernels.matmul(x, w)
     }
 
@@ -131,35 +144,24 @@ public final class CPUDevice: Device, @unchecked Sendable {
         let rows = q.rows
         let maxVisible = (positions.max() ?? 0) + 1
         // Slot of every visible position, resolved once for all heads.
-        let slots = (0..<maxVisible).map { cache.slot(position: $0, blockTable: blockTable) }
+        let slots = (0..<maxVisible).map { Int64(cache.slot(position: $0, blockTable: blockTable)) }
         let base = cache.buffers[layer].baseAddress!
-        let width = cache.width
+        let width = cache.width, isa = self.isa
         var out = [Float](repeating: 0, count: rows * h * d)
         q.data.withUnsafeBufferPointer { qp in
             out.withUnsafeMutableBufferPointer { op in
-                let qb = qp.baseAddress!, ob = op.baseAddress!
-                // One work item per (token, head); each writes its own output slice.
-                Parallel.forEach(rows * h, minChunk: 4) { range in
-                    var scores = [Float](repeating: 0, count: maxVisible)
-                    for item in range {
-                        let (t, head) = (item / h, item % h)
-                        let kvHead = head / (h / g)
-                        let qrow = qb + t * h * d + head * d
-                        let visible = positions[t] + 1
-                        var m = -Float.infinity
-                        for s in 0..<visible {
-                            let v = SIMDKernels.dot(qrow, base + slots[s] * width + kvHead * d, d) * shape.scale
-                            scores[s] = v
-                            m = max(m, v)
-                        }
-                        var total: Float = 0
-                        for s in 0..<visible { scores[s] = Foundation.exp(scores[s] - m); total += scores[s] }
-                        let orow = ob + t * h * d + head * d
-                        let inv = 1 / total
-                        for s in 0..<visible {
-                            let p = scores[s] * inv
-                            let vrow = base + slots[s] * width + g * d + kvHead * d
-                            for j in 0..<d { orow[j] += p * vrow[j] }
+                slots.withUnsafeBufferPointer { sp in
+                    let qb = qp.baseAddress!, ob = op.baseAddress!, sb = sp.baseAddress!
+                    // One work item per (token, head); each writes its own output slice (CKernels/Attention.c).
+                    Parallel.forEach(rows * h, minChunk: 4) { range in
+                        var scores = [Float](repeating: 0, count: maxVisible)
+                        scores.withUnsafeMutableBufferPointer { scratch in
+                            for item in range {
+                                let (t, head) = (item / h, item % h)
+                                let kvHead = head / (h / g)
+                                ck_attend(isa, qb + t * h * d + head * d, base, sb, positions[t] + 1, width,
+                                          kvHead * d, g * d + kvHead * d, d, shape.scale, scratch.baseAddress!, ob + t * h * d + head * d)
+                            }
                         }
                     }
                 }

@@ -5,6 +5,7 @@ import Foundation
 public struct CPUFeatures: Sendable, CustomStringConvertible {
     public var avx2 = false
     public var fma = false
+    public var f16c = false
     public var avx512f = false
     public var avx512bf16 = false
     public var avx512vnni = false
@@ -18,6 +19,7 @@ public struct CPUFeatures: Sendable, CustomStringConvertible {
         let flags = Set(flagsLine.split(separator: " ").map(String.init))
         f.avx2 = flags.contains("avx2")
         f.fma = flags.contains("fma")
+        f.f16c = flags.contains("f16c")
         f.avx512f = flags.contains("avx512f")
         f.avx512bf16 = flags.contains("avx512_bf16")
         f.avx512vnni = flags.contains("avx512_vnni")
@@ -26,7 +28,7 @@ public struct CPUFeatures: Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        let names = [("avx2", avx2), ("fma", fma), ("avx512f", avx512f), ("avx512_bf16", avx512bf16), ("avx512_vnni", avx512vnni)]
+        let names = [("avx2", avx2), ("fma", fma), ("f16c", f16c), ("avx512f", avx512f), ("avx512_bf16", avx512bf16), ("avx512_vnni", avx512vnni)]
         let on = names.filter(\.1).map(\.0)
         return on.isEmpty ? "portable" : on.joined(separator: " ")
     }

@@ -1,0 +1,103 @@
+// AVX2 (+FMA, F16C) int8-activation matmul of GGUF block rows (included by QuantMatmulQ8.c).
+// A tile of R weight rows × T tokens shares each decoded weight block and each activation block;
+// per (row, token, block): maddubs + madd give 8 exact int32 lane sums, one FMA adds them scaled by
+// d_w·d_x. The reduction is the one the portable code defines (see QuantMatmulQ8.c), so results are
+// bit-identical to it for every tile shape.
+#include <immintrin.h>
+
+#define CK_Q8AVX2 __attribute__((target("avx2,fma,f16c")))
+
+/// The block's 32 weight values as bytes in element order (Q4: 0..15 unsigned; Q8_0: signed).
+CK_Q8AVX2 static inline __m256i ck_q8_wbytes(int dtype, const uint8_t *blk) {
+    if (dtype == CK_Q8_0) return _mm256_loadu_si256((const __m256i *)(blk + 2));
+    __m128i raw = _mm_loadu_si128((const __m128i *)(blk + (dtype == CK_Q4_1 ? 4 : 2)));
+    const __m128i m = _mm_set1_epi8(0x0F);
+    __m128i lo = _mm_and_si128(raw, m), hi = _mm_and_si128(_mm_srli_epi16(raw, 4), m);
+    return _mm256_set_m128i(hi, lo);
+}
+
+CK_Q8AVX2 static inline float ck_q8_half(const uint8_t *p) {
+    return _cvtsh_ss((unsigned short)(p[0] | (p[1] << 8)));
+}
+
+CK_Q8AVX2 static inline float ck_q8_hsum(__m256 a) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+/// y[t·n + r] for R rows from `wr` (stride row_bytes) and T tokens from `xq` (stride k).
+CK_Q8AVX2 static inline __attribute__((always_inline)) void
+ck_q8_tile(const int dtype, const int R, const int T, const uint8_t *wr, size_t row_bytes, size_t block_bytes,
+           size_t nb, const int8_t *xq, const float *xd, const float *xs, size_t k, float *y, size_t n) {
+    __m256 acc[4][4];
+    float off[4][4];
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) { acc[r][t] = _mm256_setzero_ps(); off[r][t] = 0; }
+    for (size_t b = 0; b < nb; b++) {
+        __m256i wv[4], wa[4];
+        float dw[4], mw[4];
+        for (int r = 0; r < R; r++) {
+            const uint8_t *blk = wr + r * row_bytes + b * block_bytes;
+            wv[r] = ck_q8_wbytes(dtype, blk);
+            if (dtype == CK_Q8_0) wa[r] = _mm256_sign_epi8(wv[r], wv[r]);  // |w| as unsigned bytes
+            dw[r] = ck_q8_half(blk);
+            mw[r] = dtype == CK_Q4_1 ? ck_q8_half(blk + 2) : (dtype == CK_Q4_0 ? -8.0f * dw[r] : 0.0f);
+        }
+        for (int t = 0; t < T; t++) {
+            __m256i x = _mm256_loadu_si256((const __m256i *)(xq + t * k + 32 * b));
+            float dx = xd[t * nb + b], sx = xs[t * nb + b];
+            for (int r = 0; r < R; r++) {
+                __m256i prod = dtype == CK_Q8_0 ? _mm256_maddubs_epi16(wa[r], _mm256_sign_epi8(x, wv[r]))
+                                                : _mm256_maddubs_epi16(wv[r], x);
+                __m256 lanes = _mm256_cvtepi32_ps(_mm256_madd_epi16(prod, ones));
+                acc[r][t] = _mm256_fmadd_ps(lanes, _mm256_set1_ps(dw[r] * dx), acc[r][t]);
+                if (dtype != CK_Q8_0) {
+                    float p = mw[r] * sx;  // separate statement: never contracted into an FMA
+                    off[r][t] += p;
+                }
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) y[t * n + r] = ck_q8_hsum(acc[r][t]) + off[r][t];
+}
+
+/// Rows [r0, r1) for every token, in tiles: 4 rows × 1 token for decode, 2 rows × 4 tokens for prefill.
+CK_Q8AVX2 static inline __attribute__((always_inline)) void
+ck_q8_rows(const int dtype, const uint8_t *w, size_t row_bytes, size_t r0, size_t r1, const int8_t *xq,
+           const float *xd, const float *xs, size_t tokens, size_t k, float *y, size_t n) {
+    size_t nb = k / 32, block_bytes = row_bytes / nb;
+    size_t r = r0;
+    if (tokens < 4) {
+        for (; r + 4 <= r1; r += 4)
+            for (size_t t = 0; t < tokens; t++)
+                ck_q8_tile(dtype, 4, 1, w + r * row_bytes, row_bytes, block_bytes, nb, xq + t * k, xd + t * nb,
+                           xs + t * nb, k, y + t * n + r, n);
+    }
+    for (; r + 2 <= r1; r += 2) {
+        size_t t = 0;
+        for (; t + 4 <= tokens; t += 4)
+            ck_q8_tile(dtype, 2, 4, w + r * row_bytes, row_bytes, block_bytes, nb, xq + t * k, xd + t * nb,
+                       xs + t * nb, k, y + t * n + r, n);
+        for (; t < tokens; t++)
+            ck_q8_tile(dtype, 2, 1, w + r * row_bytes, row_bytes, block_bytes, nb, xq + t * k, xd + t * nb,
+                       xs + t * nb, k, y + t * n + r, n);
+    }
+    for (; r < r1; r++)
+        for (size_t t = 0; t < tokens; t++)
+            ck_q8_tile(dtype, 1, 1, w + r * row_bytes, row_bytes, block_bytes, nb, xq + t * k, xd + t * nb,
+                       xs + t * nb, k, y + t * n + r, n);
+}
+
+CK_Q8AVX2 static void matmul_q8_avx2(int dtype, const uint8_t *w, size_t row_bytes, size_t r0, size_t r1,
+                                     const int8_t *xq, const float *xd, const float *xs, size_t tokens, size_t k,
+                                     float *y, size_t n) {
+    switch (dtype) {  // one specialised copy per format, so the tile loops have no format branches
+    case CK_Q4_0: ck_q8_rows(CK_Q4_0, w, row_bytes, r0, r1, xq, xd, xs, tokens, k, y, n); break;
+    case CK_Q4_1: ck_q8_rows(CK_Q4_1, w, row_bytes, r0, r1, xq, xd, xs, tokens, k, y, n); break;
+    default: ck_q8_rows(CK_Q8_0, w, row_bytes, r0, r1, xq, xd, xs, tokens, k, y, n); break;
+    }
+}

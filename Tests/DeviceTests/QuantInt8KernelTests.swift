@@ -1,0 +1,95 @@
+import CKernels
+import Testing
+@testable import Device
+
+/// The int8-activation kernels: every ISA variant equals the portable code bit for bit, the result
+/// stays within the bound that activation rounding allows, and rows do not depend on the batch.
+@Suite struct QuantInt8KernelTests {
+    typealias P = QuantKernelParityTests
+
+    static var avx2: Int32? {
+        let f = CPUFeatures.detect()
+        return f.avx2 && f.fma && f.f16c ? Int32(CK_ISA_AVX2) : nil
+    }
+
+    @Test func quantiserRoundsWithinHalfAStep() {
+        var seed: UInt64 = 3
+        let x = P.activations(3, 96, seed: &seed)
+        var q = [Int8](repeating: 0, count: 288), d = [Float](repeating: 0, count: 9), s = [Float](repeating: 0, count: 9)
+        ck_quantize_q8(x.data, 3, 96, &q, &d, &s)
+        for b in 0..<9 {
+            let block = x.data[(32 * b)..<(32 * b + 32)], qs = q[(32 * b)..<(32 * b + 32)]
+            #expect(d[b] == (block.map(abs).max() ?? 0) / 127)
+            #expect(qs.allSatisfy { $0 >= -127 })
+            for (v, qv) in zip(block, qs) { #expect(abs(v - Float(qv) * d[b]) <= d[b] * 0.5001) }
+            #expect(s[b] == d[b] * Float(qs.reduce(0) { $0 + Int($1) }))
+        }
+    }
+
+    // Shapes cover every tile path: 4-row and 2-row tiles, odd leftovers, 1–3 tokens and 4-token tiles.
+    @Test(arguments: [(1, 32, 1), (1, 576, 131), (2, 96, 7), (3, 64, 6), (5, 608, 65), (16, 1536, 9), (9, 320, 3)])
+    func avx2EqualsPortableBitForBit(t: Int, k: Int, n: Int) throws {
+        let isa = try #require(Self.avx2, "this CPU has no AVX2+FMA+F16C; the portable code is the only variant")
+        for dtype in P.formats {
+            var seed = UInt64(t * 131 + k * 7 + n) &+ UInt64(dtype.rawValue)
+            let blocks = P.randomBlocks(dtype, rows: n, cols: k, seed: &seed)
+            let x = P.activations(t, k, seed: &seed)
+            let portable = QuantKernels.matmulInt8(x, blocks, isa: Int32(CK_ISA_PORTABLE))
+            let fast = QuantKernels.matmulInt8(x, blocks, isa: isa)
+            #expect(fast.data == portable.data, "\(dtype) [\(t), \(k)]·[\(n), \(k)]ᵀ")
+        }
+    }
+
+    /// |y − y_ref| ≤ Σ_blocks (step/2)·Σ|w| per (row, token): the rounding of the activations, no more.
+    @Test(arguments: [(1, 576, 40), (4, 1536, 12), (7, 96, 33)])
+    func errorStaysWithinTheActivationRoundingBound(t: Int, k: Int, n: Int) {
+        for dtype in P.formats {
+            var seed = UInt64(t + k + n * 3) &+ UInt64(dtype.rawValue)
+            let blocks = P.randomBlocks(dtype, rows: n, cols: k, seed: &seed)
+            let x = P.activations(t, k, seed: &seed)
+            let w = DeviceWeight(shape: [n, k], blocks: blocks).values
+            let ref = ReferenceKernels.matmul(x, DeviceWeight(shape: [n, k], blocks: blocks))
+            let y = QuantKernels.matmulInt8(x, blocks, isa: QuantKernels.isa(for: .detect()))
+            for tok in 0..<t {
+                for r in 0..<n {
+                    var bound: Float = 0, magnitude: Float = 0
+                    for b in 0..<(k / 32) {
+                        let xs = x.data[(tok * k + 32 * b)..<(tok * k + 32 * b + 32)]
+                        let ws = w[(r * k + 32 * b)..<(r * k + 32 * b + 32)]
+                        let step = (xs.map(abs).max() ?? 0) / 127
+                        bound += step / 2 * ws.reduce(0) { $0 + abs($1) }
+                        magnitude += zip(xs, ws).reduce(0) { $0 + abs($1.0 * $1.1) }
+                    }
+                    let err = abs(y.data[tok * n + r] - ref.data[tok * n + r])
+                    #expect(err <= bound * 1.001 + 1e-5 * magnitude, "\(dtype) token \(tok) row \(r): \(err) > \(bound)")
+                }
+            }
+        }
+    }
+
+    @Test func rowsDoNotDependOnBatch() {
+        for dtype in P.formats {
+            var seed: UInt64 = 77
+            let blocks = P.randomBlocks(dtype, rows: 70, cols: 320, seed: &seed)
+            let x = P.activations(6, 320, seed: &seed)
+            for isa in P.variants + (Self.avx2.map { [$0] } ?? []) {
+                let all = QuantKernels.matmulInt8(x, blocks, isa: isa)
+                for r in 0..<6 {
+                    let one = QuantKernels.matmulInt8(Matrix(rows: 1, cols: 320, data: x.row(r)), blocks, isa: isa)
+                    #expect(one.data == all.row(r), "\(dtype) isa \(isa) row \(r)")
+                }
+            }
+        }
+    }
+
+    @Test func deviceUsesInt8ActivationsOnlyWhenAsked() throws {
+        var seed: UInt64 = 11
+        let blocks = P.randomBlocks(.q4_0, rows: 8, cols: 64, seed: &seed)
+        let tensor = blocks.bytes.withUnsafeBytes { HostTensor(name: "w", dtype: .q4_0, shape: [8, 64], bytes: $0, owner: nil) }
+        let exact = CPUDevice(), fast = CPUDevice(activations: .int8)
+        let x = P.activations(2, 64, seed: &seed)
+        let isa = QuantKernels.isa(for: .detect())
+        #expect(fast.matmul(x, try fast.upload(tensor)).data == QuantKernels.matmulInt8(x, blocks, isa: isa).data)
+        #expect(exact.matmul(x, try exact.upload(tensor)).data == QuantKernels.matmul(x, blocks, isa: isa).data)
+    }
+}
