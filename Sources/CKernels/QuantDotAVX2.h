@@ -7,6 +7,7 @@
 
 #define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define CK_TILE 4
+#define CK_TOKEN_BLOCK 64  // a multiple of CK_TILE
 
 /// One block as fp32: w0..w3 hold elements 0–7, 8–15, 16–23, 24–31; x = d·w + off.
 typedef struct {
@@ -78,12 +79,17 @@ CK_AVX2 static inline __attribute__((always_inline)) void ck_tile(int dtype, con
 CK_AVX2 static void matmul_avx2(int dtype, const uint8_t *w, size_t row_bytes, size_t r0, size_t r1,
                                 const float *x, const float *xs, size_t tokens, size_t k, float *y, size_t n) {
     size_t nb = k / 32, block_bytes = row_bytes / nb;
-    for (size_t r = r0; r < r1; r++) {
-        const uint8_t *wr = w + r * row_bytes;
-        size_t t = 0;
-        for (; t + CK_TILE <= tokens; t += CK_TILE)
-            ck_tile(dtype, wr, block_bytes, nb, x + t * k, xs + t * nb, k, CK_TILE, y + t * n + r, n);
-        for (; t < tokens; t++)
-            ck_tile(dtype, wr, block_bytes, nb, x + t * k, xs + t * nb, k, 1, y + t * n + r, n);
+    // Tokens in blocks that stay in L2 while every row of the range passes over them (a long
+    // prompt's activations are megabytes; without blocking each row would stream them from L3).
+    for (size_t t0 = 0; t0 < tokens; t0 += CK_TOKEN_BLOCK) {
+        size_t t1 = tokens - t0 < CK_TOKEN_BLOCK ? tokens : t0 + CK_TOKEN_BLOCK;
+        for (size_t r = r0; r < r1; r++) {
+            const uint8_t *wr = w + r * row_bytes;
+            size_t t = t0;
+            for (; t + CK_TILE <= t1; t += CK_TILE)
+                ck_tile(dtype, wr, block_bytes, nb, x + t * k, xs + t * nb, k, CK_TILE, y + t * n + r, n);
+            for (; t < t1; t++)
+                ck_tile(dtype, wr, block_bytes, nb, x + t * k, xs + t * nb, k, 1, y + t * n + r, n);
+        }
     }
 }

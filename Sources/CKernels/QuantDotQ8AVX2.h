@@ -77,19 +77,24 @@ ck_q8_rows(const int dtype, const uint8_t *w, size_t row_bytes, size_t r0, size_
                 ck_q8_tile(dtype, 4, 1, w + r * row_bytes, row_bytes, block_bytes, nb, xq + t * k, xd + t * nb,
                            xs + t * nb, k, y + t * n + r, n);
     }
-    for (; r + 2 <= r1; r += 2) {
-        size_t t = 0;
-        for (; t + 4 <= tokens; t += 4)
-            ck_q8_tile(dtype, 2, 4, w + r * row_bytes, row_bytes, block_bytes, nb, xq + t * k, xd + t * nb,
-                       xs + t * nb, k, y + t * n + r, n);
-        for (; t < tokens; t++)
-            ck_q8_tile(dtype, 2, 1, w + r * row_bytes, row_bytes, block_bytes, nb, xq + t * k, xd + t * nb,
-                       xs + t * nb, k, y + t * n + r, n);
+    size_t rows_begin = r;
+    // Tokens in blocks of 128 (at most 128·k bytes of int8 activations, L2-resident) per pass over the rows.
+    for (size_t t0 = 0; t0 < tokens; t0 += 128) {
+        size_t t1 = tokens - t0 < 128 ? tokens : t0 + 128;
+        for (r = rows_begin; r + 2 <= r1; r += 2) {
+            size_t t = t0;
+            for (; t + 4 <= t1; t += 4)
+                ck_q8_tile(dtype, 2, 4, w + r * row_bytes, row_bytes, block_bytes, nb, xq + t * k, xd + t * nb,
+                           xs + t * nb, k, y + t * n + r, n);
+            for (; t < t1; t++)
+                ck_q8_tile(dtype, 2, 1, w + r * row_bytes, row_bytes, block_bytes, nb, xq + t * k, xd + t * nb,
+                           xs + t * nb, k, y + t * n + r, n);
+        }
+        for (; r < r1; r++)
+            for (size_t t = t0; t < t1; t++)
+                ck_q8_tile(dtype, 1, 1, w + r * row_bytes, row_bytes, block_bytes, nb, xq + t * k, xd + t * nb,
+                           xs + t * nb, k, y + t * n + r, n);
     }
-    for (; r < r1; r++)
-        for (size_t t = 0; t < tokens; t++)
-            ck_q8_tile(dtype, 1, 1, w + r * row_bytes, row_bytes, block_bytes, nb, xq + t * k, xd + t * nb,
-                       xs + t * nb, k, y + t * n + r, n);
 }
 
 CK_Q8AVX2 static void matmul_q8_avx2(int dtype, const uint8_t *w, size_t row_bytes, size_t r0, size_t r1,

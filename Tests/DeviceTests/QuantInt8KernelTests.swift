@@ -27,7 +27,7 @@ import Testing
     }
 
     // Shapes cover every tile path: 4-row and 2-row tiles, odd leftovers, 1–3 tokens and 4-token tiles.
-    @Test(arguments: [(1, 32, 1), (1, 576, 131), (2, 96, 7), (3, 64, 6), (5, 608, 65), (16, 1536, 9), (9, 320, 3)])
+    @Test(arguments: [(1, 32, 1), (1, 576, 131), (2, 96, 7), (3, 64, 6), (5, 608, 65), (16, 1536, 9), (9, 320, 3), (133, 64, 5)])
     func avx2EqualsPortableBitForBit(t: Int, k: Int, n: Int) throws {
         let isa = try #require(Self.avx2, "this CPU has no AVX2+FMA+F16C; the portable code is the only variant")
         for dtype in P.formats {
@@ -67,14 +67,19 @@ import Testing
         }
     }
 
-    @Test func rowsDoNotDependOnBatch() {
+    /// 133 tokens cross the kernels' token blocks (64 and 128) and leave a partial 4-token tile.
+    @Test(arguments: [6, 133])
+    func rowsDoNotDependOnBatch(tokens: Int) {
         for dtype in P.formats {
             var seed: UInt64 = 77
             let blocks = P.randomBlocks(dtype, rows: 70, cols: 320, seed: &seed)
-            let x = P.activations(6, 320, seed: &seed)
+            let x = P.activations(tokens, 320, seed: &seed)
             for isa in P.variants + (Self.avx2.map { [$0] } ?? []) {
                 let all = QuantKernels.matmulInt8(x, blocks, isa: isa)
-                for r in 0..<6 {
+                let fp32 = QuantKernels.matmul(x, blocks, isa: isa)
+                for r in 0..<tokens {
+                    let alone = QuantKernels.matmul(Matrix(rows: 1, cols: 320, data: x.row(r)), blocks, isa: isa)
+                    #expect(alone.data == fp32.row(r), "f32 activations \(dtype) isa \(isa) row \(r)")
                     let one = QuantKernels.matmulInt8(Matrix(rows: 1, cols: 320, data: x.row(r)), blocks, isa: isa)
                     #expect(one.data == all.row(r), "\(dtype) isa \(isa) row \(r)")
                 }

@@ -38,7 +38,7 @@ import Testing
         Matrix(rows: t, cols: k, data: (0..<(t * k)).map { _ in Float(Int(next(&seed) % 2000) - 1000) / 1000 })
     }
 
-    @Test(arguments: [(1, 32, 1), (1, 576, 131), (3, 96, 17), (7, 608, 65), (16, 1536, 9)])
+    @Test(arguments: [(1, 32, 1), (1, 576, 131), (3, 96, 17), (7, 608, 65), (16, 1536, 9), (130, 64, 5)])
     func matmulMatchesReference(t: Int, k: Int, n: Int) {
         for dtype in Self.formats {
             var seed = UInt64(t * 7919 + k * 31 + n) &+ UInt64(dtype.rawValue)
