@@ -1,8 +1,7 @@
 // AVX2 + FMA (+F16C) matmul of GGUF block rows with fp32 activations (included by QuantMatmul.c).
-// Each weight block is decoded to fp32 once and used for a tile of up to 4 tokens. Per token there are
-// two 8-lane accumulators (lanes 0–7 take block elements 0–7 and 16–23, lanes 8–15 take 8–15 and 24–31),
-// summed in a fixed order at the end. A token's operations are the same whatever the tile size, so
-// the result for a row never depends on the batch.
+// Each weight block is dequantised to fp32 once and used for a tile (1 row × 4 tokens for prompts,
+// 2 rows × 1 token for decode). A (row, token)'s operations are the same whatever the tile, so the
+// result for a row never depends on the batch.
 #include <immintrin.h>
 
 #define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -52,33 +51,55 @@ CK_AVX2 static inline ck_block_f32 ck_decode_block(int dtype, const uint8_t *blk
     return r;
 }
 
-/// out[i] = row · x_i for tt ≤ CK_TILE tokens (x_i = x + i·k, block sums xs + i·nb).
-CK_AVX2 static inline __attribute__((always_inline)) void ck_tile(int dtype, const uint8_t *wr, size_t block_bytes,
-        size_t nb, const float *x, const float *xs, size_t k, int tt, float *out, size_t out_stride) {
-    __m256 a0[CK_TILE], a1[CK_TILE];
-    float off[CK_TILE];
-    for (int i = 0; i < tt; i++) { a0[i] = _mm256_setzero_ps(); a1[i] = _mm256_setzero_ps(); off[i] = 0; }
+/// out[r·1 + i·out_stride] = row_r · x_i for R rows (stride row_bytes) and T tokens (x_i = x + i·k).
+/// Each weight block is dequantised once to fp32 (w = d·q + m, one rounding, as the reference) and
+/// used for the whole tile. Per (row, token) two accumulators take elements 0–7 and 16–23 (a0) and
+/// 8–15 and 24–31 (a1) of every block in order, so a token's result never depends on the tile shape.
+CK_AVX2 static inline __attribute__((always_inline)) void ck_tile(int dtype, const int R, const int T, const uint8_t *wr,
+        size_t row_bytes, size_t block_bytes, size_t nb, const float *x, size_t k, float *out, size_t out_stride) {
+    __m256 a0[2][CK_TILE], a1[2][CK_TILE];
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < T; i++) { a0[r][i] = _mm256_setzero_ps(); a1[r][i] = _mm256_setzero_ps(); }
     for (size_t b = 0; b < nb; b++) {
-        ck_block_f32 w = ck_decode_block(dtype, wr + b * block_bytes);
-        __m256 vd = _mm256_set1_ps(w.d);
-        for (int i = 0; i < tt; i++) {
+        __m256 w[2][4];
+        for (int r = 0; r < R; r++) {
+            ck_block_f32 q = ck_decode_block(dtype, wr + r * row_bytes + b * block_bytes);
+            __m256 vd = _mm256_set1_ps(q.d), vm = _mm256_set1_ps(q.off);
+            w[r][0] = _mm256_fmadd_ps(vd, q.w0, vm);
+            w[r][1] = _mm256_fmadd_ps(vd, q.w1, vm);
+            w[r][2] = _mm256_fmadd_ps(vd, q.w2, vm);
+            w[r][3] = _mm256_fmadd_ps(vd, q.w3, vm);
+        }
+        for (int i = 0; i < T; i++) {
             const float *xb = x + i * k + 32 * b;
-            __m256 s0 = _mm256_mul_ps(w.w0, _mm256_loadu_ps(xb));
-            __m256 s1 = _mm256_mul_ps(w.w1, _mm256_loadu_ps(xb + 8));
-            s0 = _mm256_fmadd_ps(w.w2, _mm256_loadu_ps(xb + 16), s0);
-            s1 = _mm256_fmadd_ps(w.w3, _mm256_loadu_ps(xb + 24), s1);
-            a0[i] = _mm256_fmadd_ps(vd, s0, a0[i]);
-            a1[i] = _mm256_fmadd_ps(vd, s1, a1[i]);
-            float p = w.off * xs[i * nb + b];  // separate statement: never contracted into an FMA
-            off[i] += p;
+            __m256 x0 = _mm256_loadu_ps(xb), x1 = _mm256_loadu_ps(xb + 8);
+            __m256 x2 = _mm256_loadu_ps(xb + 16), x3 = _mm256_loadu_ps(xb + 24);
+            for (int r = 0; r < R; r++) {
+                a0[r][i] = _mm256_fmadd_ps(w[r][0], x0, a0[r][i]);
+                a1[r][i] = _mm256_fmadd_ps(w[r][1], x1, a1[r][i]);
+                a0[r][i] = _mm256_fmadd_ps(w[r][2], x2, a0[r][i]);
+                a1[r][i] = _mm256_fmadd_ps(w[r][3], x3, a1[r][i]);
+            }
         }
     }
-    for (int i = 0; i < tt; i++) out[i * out_stride] = ck_hsum(a0[i], a1[i]) + off[i];
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < T; i++) out[r + i * out_stride] = ck_hsum(a0[r][i], a1[r][i]);
 }
 
-CK_AVX2 static void matmul_avx2(int dtype, const uint8_t *w, size_t row_bytes, size_t r0, size_t r1,
-                                const float *x, const float *xs, size_t tokens, size_t k, float *y, size_t n) {
+CK_AVX2 static inline __attribute__((always_inline)) void ck_rows_avx2(const int dtype, const uint8_t *w, size_t row_bytes,
+        size_t r0, size_t r1, const float *x, size_t tokens, size_t k, float *y, size_t n) {
     size_t nb = k / 32, block_bytes = row_bytes / nb;
+    if (tokens < CK_TILE) {
+        // Decode-sized batches: two rows at a time, so four accumulator chains are in flight.
+        size_t r = r0;
+        for (; r + 2 <= r1; r += 2)
+            for (size_t t = 0; t < tokens; t++)
+                ck_tile(dtype, 2, 1, w + r * row_bytes, row_bytes, block_bytes, nb, x + t * k, k, y + t * n + r, n);
+        for (; r < r1; r++)
+            for (size_t t = 0; t < tokens; t++)
+                ck_tile(dtype, 1, 1, w + r * row_bytes, row_bytes, block_bytes, nb, x + t * k, k, y + t * n + r, n);
+        return;
+    }
     // Tokens in blocks that stay in L2 while every row of the range passes over them (a long
     // prompt's activations are megabytes; without blocking each row would stream them from L3).
     for (size_t t0 = 0; t0 < tokens; t0 += CK_TOKEN_BLOCK) {
@@ -87,9 +108,19 @@ CK_AVX2 static void matmul_avx2(int dtype, const uint8_t *w, size_t row_bytes, s
             const uint8_t *wr = w + r * row_bytes;
             size_t t = t0;
             for (; t + CK_TILE <= t1; t += CK_TILE)
-                ck_tile(dtype, wr, block_bytes, nb, x + t * k, xs + t * nb, k, CK_TILE, y + t * n + r, n);
+                ck_tile(dtype, 1, CK_TILE, wr, row_bytes, block_bytes, nb, x + t * k, k, y + t * n + r, n);
             for (; t < t1; t++)
-                ck_tile(dtype, wr, block_bytes, nb, x + t * k, xs + t * nb, k, 1, y + t * n + r, n);
+                ck_tile(dtype, 1, 1, wr, row_bytes, block_bytes, nb, x + t * k, k, y + t * n + r, n);
         }
+    }
+}
+
+CK_AVX2 static void matmul_avx2(int dtype, const uint8_t *w, size_t row_bytes, size_t r0, size_t r1,
+                                const float *x, const float *xs, size_t tokens, size_t k, float *y, size_t n) {
+    (void)xs;  // the block minima are folded into the dequantised weights
+    switch (dtype) {  // one specialised copy per format
+    case CK_Q4_0: ck_rows_avx2(CK_Q4_0, w, row_bytes, r0, r1, x, tokens, k, y, n); break;
+    case CK_Q4_1: ck_rows_avx2(CK_Q4_1, w, row_bytes, r0, r1, x, tokens, k, y, n); break;
+    default: ck_rows_avx2(CK_Q8_0, w, row_bytes, r0, r1, x, tokens, k, y, n); break;
     }
 }
