@@ -44,6 +44,17 @@ void ck_matmul_q8(int isa, int dtype, const uint8_t *w, size_t row_bytes, size_t
 void ck_attend(int isa, const float *q, const float *base, const int64_t *slots, size_t visible, size_t width,
                size_t koff, size_t voff, size_t d, float scale, float *scores, float *out);
 
+/// A task of the worker pool: runs item `index` of the job whose context is `ctx`.
+typedef void (*ck_task)(void *ctx, size_t index);
+
+/// Runs fn(ctx, i) for every i < count on the calling thread and the pool's persistent workers and
+/// returns when all have finished (0). Returns -1 without running anything when the pool is busy
+/// with another thread's job, is called from inside a job, or has no workers (one core).
+int ck_pool_run(size_t count, ck_task fn, void *ctx);
+
+/// Worker threads of the pool (cores − 1), starting them on first use.
+int ck_pool_workers(void);
+
 /// fp16 bits to fp32 (exact).
 float ck_half_to_float(uint16_t h);
 

@@ -1,24 +1,46 @@
+import CKernels
 import Dispatch
 import Foundation
 
-/// Splits `0..<count` into contiguous chunks and runs them on the global Dispatch pool.
-/// Each index belongs to exactly one chunk, so results written per index are deterministic.
+/// Splits `0..<count` into contiguous chunks and runs them on the persistent worker pool
+/// (CKernels/ThreadPool.c), or on the global Dispatch pool when that one is busy with another
+/// thread's job. Each index belongs to exactly one chunk, so results written per index are
+/// deterministic whichever thread ran them.
 enum Parallel {
     static let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
-    static func forEach(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+    /// Which runner `forEach` uses; tests pin it to check both.
+    enum Runner: Sendable { case pool, dispatch }
+
+    static func forEach(_ count: Int, minChunk: Int = 1, runner: Runner = .pool, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
         let chunks = min(workers, max(1, count / max(1, minChunk)))
         if chunks == 1 { body(0..<count); return }
         let step = (count + chunks - 1) / chunks
         withoutActuallyEscaping(body) { body in
-            // Safe: concurrentPerform returns only after every chunk ran, and chunks are disjoint.
-            let task = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                let lo = c * step
-                let hi = min(count, lo + step)
-                if lo < hi { task.value(lo..<hi) }
+            var job = Job(body: body, step: step, count: count)
+            let ran = runner == .pool && withUnsafeMutablePointer(to: &job) { pointer in
+                ck_pool_run(chunks, { context, chunk in
+                    let job = context!.assumingMemoryBound(to: Job.self)
+                    job.pointee.run(chunk)
+                }, pointer) == 0
             }
+            if ran { return }
+            // Safe: concurrentPerform returns only after every chunk ran, and chunks are disjoint.
+            let task = UncheckedSendable(job)
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in task.value.run(c) }
+        }
+    }
+
+    /// One job's closure and its chunking; read concurrently, never written while running.
+    private struct Job {
+        let body: (Range<Int>) -> Void
+        let step: Int
+        let count: Int
+
+        func run(_ chunk: Int) {
+            let lo = chunk * step, hi = min(count, lo + step)
+            if lo < hi { body(lo..<hi) }
         }
     }
 }
