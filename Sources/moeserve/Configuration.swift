@@ -19,6 +19,8 @@ struct Configuration: Equatable {
     /// Activation precision of matmuls with quantised weights on the CPU: "int8" (llama.cpp's scheme,
     /// fast) or "f32" (exact to the fp32 reference up to summation order).
     var cpuActivations = "f32"
+    /// Block format fp32/fp16/bf16/fp8 matrices are quantised to at load: "none", "q8_0" or "q4_0".
+    var quantization = "none"
     var kvCacheBytes = 512 << 20
     var blockSize = 16
     var maxNumBatchedTokens = 2048
@@ -35,7 +37,7 @@ struct Configuration: Equatable {
     static let keys: [String: Set<String>] = [
         "server": ["host", "port", "max_body_bytes", "api_keys", "api_key_file", "cors_origin", "tls_cert", "tls_key"],
         "model": ["path", "id"],
-        "engine": ["device", "cpu_activations", "kv_cache_memory", "block_size", "max_num_batched_tokens", "max_num_seqs", "prefix_caching", "policy"],
+        "engine": ["device", "cpu_activations", "quantization", "kv_cache_memory", "block_size", "max_num_batched_tokens", "max_num_seqs", "prefix_caching", "policy"],
         "log": ["level"],
     ]
 
@@ -62,7 +64,7 @@ struct Configuration: Equatable {
     /// Applies `MOESERVE_*` variables.
     mutating func apply(environment env: [String: String]) throws {
         let map = ["MOESERVE_HOST": "server.host", "MOESERVE_PORT": "server.port", "MOESERVE_MODEL": "model.path",
-                   "MOESERVE_MODEL_ID": "model.id", "MOESERVE_DEVICE": "engine.device", "MOESERVE_CPU_ACTIVATIONS": "engine.cpu_activations", "MOESERVE_LOG_LEVEL": "log.level",
+                   "MOESERVE_MODEL_ID": "model.id", "MOESERVE_DEVICE": "engine.device", "MOESERVE_CPU_ACTIVATIONS": "engine.cpu_activations", "MOESERVE_QUANTIZATION": "engine.quantization", "MOESERVE_LOG_LEVEL": "log.level",
                    "MOESERVE_TLS_CERT": "server.tls_cert", "MOESERVE_TLS_KEY": "server.tls_key",
                    "MOESERVE_KV_CACHE_MEMORY": "engine.kv_cache_memory", "MOESERVE_MAX_NUM_SEQS": "engine.max_num_seqs",
                    "MOESERVE_MAX_NUM_BATCHED_TOKENS": "engine.max_num_batched_tokens",
@@ -96,6 +98,11 @@ struct Configuration: Equatable {
         case "engine.cpu_activations":
             guard ["int8", "f32"].contains(value) else { throw Invalid(description: "\(source): 'engine.cpu_activations' must be int8 or f32, got '\(value)'") }
             cpuActivations = value
+        case "engine.quantization":
+            guard ["none", "q8_0", "q4_0"].contains(value) else {
+                throw Invalid(description: "\(source): 'engine.quantization' must be none, q8_0 or q4_0, got '\(value)'")
+            }
+            quantization = value
         case "engine.kv_cache_memory":
             guard let b = Self.parseBytes(value), b >= 1 << 20 else {
                 throw Invalid(description: "\(source): 'engine.kv_cache_memory' must be a size of at least 1MiB like 512MiB or 2GiB, got '\(value)'")

@@ -14,11 +14,12 @@ enum ModelServing {
 
     static func load(_ config: Configuration, logger: Logger) throws -> (ServingContext, EngineLoop) {
         let started = Date()
-        let device = CPUDevice(activations: config.cpuActivations == "f32" ? .float32 : .int8)
+        let quantisation: DType? = ["q8_0": .q8_0, "q4_0": .q4_0][config.quantization]
+        let device = CPUDevice(activations: config.cpuActivations == "f32" ? .float32 : .int8, quantisation: quantisation)
         let loaded = try ModelLoader.load(path: config.modelPath, device: device)
         logger.info("model loaded", metadata: [
             "path": "\(config.modelPath)", "weights_mb": "\(String(format: "%.1f", Double(device.uploadedWeightBytes) / 1e6))", "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(started)))",
-            "device": "\(loaded.model.device.name)", "cpu_activations": "\(config.cpuActivations)", "context": "\(loaded.model.contextLength)",
+            "device": "\(loaded.model.device.name)", "cpu_activations": "\(config.cpuActivations)", "quantization": "\(config.quantization)", "context": "\(loaded.model.contextLength)",
         ])
         guard let templateSource = loaded.chatTemplate else { throw Failure(description: "the model has no chat template (tokenizer.chat_template)") }
         let template: ChatTemplate

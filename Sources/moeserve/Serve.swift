@@ -27,6 +27,9 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("cpu-activations"), help: "Activations of matmuls with quantised weights: int8 (fast) or f32 (exact).")
     var cpuActivations: String?
 
+    @Option(name: .customLong("quantization"), help: "Quantise fp32/fp16/bf16/fp8 matrices at load: none, q8_0 or q4_0.")
+    var quantization: String?
+
     @Option(name: .customLong("kv-cache-memory"), help: "KV cache memory, e.g. 512MiB or 2GiB.")
     var kvCacheMemory: String?
 
@@ -56,6 +59,7 @@ struct Serve: ParsableCommand {
                 if let port { try c.set("server.port", to: String(port), source: "--port") }
                 if let device { try c.set("engine.device", to: device, source: "--device") }
                 if let cpuActivations { try c.set("engine.cpu_activations", to: cpuActivations, source: "--cpu-activations") }
+                if let quantization { try c.set("engine.quantization", to: quantization, source: "--quantization") }
                 if let kvCacheMemory { try c.set("engine.kv_cache_memory", to: kvCacheMemory, source: "--kv-cache-memory") }
                 if let maxNumSeqs { try c.set("engine.max_num_seqs", to: String(maxNumSeqs), source: "--max-num-seqs") }
                 if !apiKeys.isEmpty { try c.set("server.api_keys", to: apiKeys.joined(separator: ","), source: "--api-key") }

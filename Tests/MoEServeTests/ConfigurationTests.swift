@@ -33,6 +33,10 @@ import Testing
         #expect(message { try c.set("engine.kv_cache_memory", to: "lots", source: "--kv-cache-memory") }.contains("kv_cache_memory"))
         #expect(message { try c.set("engine.device", to: "gpu", source: "--device") }.contains("gpu"))
         #expect(message { try c.set("log.level", to: "loud", source: "--log-level") }.contains("loud"))
+        #expect(message { try c.set("engine.quantization", to: "q3_k", source: "--quantization") }.contains("engine.quantization"))
+        #expect(message { try c.apply(environment: ["MOESERVE_CPU_ACTIVATIONS": "fp8"]) }.contains("engine.cpu_activations"))
+        try? c.apply(environment: ["MOESERVE_QUANTIZATION": "q4_0", "MOESERVE_CPU_ACTIVATIONS": "int8"])
+        #expect(c.quantization == "q4_0" && c.cpuActivations == "int8")
     }
 
     @Test func byteSizes() {

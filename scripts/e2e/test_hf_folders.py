@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -99,3 +100,27 @@ def test_folder_without_tokenizer_is_a_clear_startup_error(tmp_path: Path) -> No
         server.start(ready_timeout=60)
     server.stop()
     assert "tokenizer.json" in str(failure.value)
+
+
+def _weights_mb(log: str) -> float:
+    match = re.search(r"weights_mb[\"=: ]+\"?([0-9.]+)", log)
+    assert match, log
+    return float(match.group(1))
+
+
+def test_quantization_at_load_shrinks_the_weights_and_serves(tmp_path: Path, openapi_doc: dict) -> None:
+    """`--quantization q8_0`: the Hugging Face matrices become Q8_0 blocks at load."""
+    folder = assemble("qwen3_moe", tmp_path)
+    sizes = {}
+    for mode in ("none", "q8_0"):
+        server = ServerProcess(["--quantization", mode], model_path=str(folder), model_id="tiny").start()
+        try:
+            http = RawHTTP(server.url, SchemaChecker(json.loads(OPENAI_SCHEMAS.read_text()), openapi_doc), None)
+            resp = http.post("/v1/completions", {"model": "tiny", "prompt": EXPECTED["qwen3_moe"]["prompt_ids"],
+                                                 "max_tokens": 4, "temperature": 0, "ignore_eos": True})
+            assert resp.status == 200, resp
+            assert resp.json()["usage"]["completion_tokens"] == 4
+            sizes[mode] = _weights_mb(server.log_path.read_text(errors="replace"))
+        finally:
+            server.stop()
+    assert sizes["q8_0"] < 0.8 * sizes["none"], sizes

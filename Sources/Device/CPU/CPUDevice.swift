@@ -21,6 +21,9 @@ public final class CPUDevice: Device, @unchecked Sendable {
     /// What quantised matrices multiply: fp32 activations (exact to the fp32 reference up to summation
     /// order) or int8 activations per block of 32 (llama.cpp's scheme: much faster, small rounding).
     public let activations: ActivationPrecision
+    /// Block format that fp32/fp16/bf16/fp8 matrices are quantised to at upload (nil: kept as fp32).
+    /// GGUF matrices that are already block-quantised stay as stored.
+    public let quantisation: DType?
     let isa: Int32
     private let uploadLock = NSLock()
     private var uploaded = 0
@@ -28,10 +31,12 @@ public final class CPUDevice: Device, @unchecked Sendable {
     /// Bytes of the weights uploaded so far, as held (blocks or fp32) — the resident model size.
     public var uploadedWeightBytes: Int { uploadLock.withLock { uploaded } }
 
-    public init(keepsQuantisedWeights: Bool = true, activations: ActivationPrecision = .float32) {
+    public init(keepsQuantisedWeights: Bool = true, activations: ActivationPrecision = .float32, quantisation: DType? = nil) {
+        precondition(quantisation.map(QuantisedBlocks.quantisationTargets.contains) ?? true, "CPUDevice: cannot quantise to \(quantisation!)")
         features = CPUFeatures.detect()
         self.keepsQuantisedWeights = keepsQuantisedWeights
         self.activations = activations
+        self.quantisation = quantisation
         isa = QuantKernels.isa(for: features)
     }
 
@@ -47,7 +52,18 @@ public final class CPUDevice: Device, @unchecked Sendable {
             let blocks = QuantisedBlocks(dtype: tensor.dtype, rows: tensor.rows, cols: tensor.cols, source: tensor.bytes)
             return DeviceWeight(shape: tensor.shape, blocks: blocks)
         }
-        return DeviceWeight(shape: tensor.shape, sourceType: tensor.dtype, values: tensor.toFloat32())
+        let values = tensor.toFloat32()
+        if let target = quantisation, Self.quantises(tensor) {
+            return DeviceWeight(shape: tensor.shape, blocks: QuantisedBlocks(quantising: values, rows: tensor.rows, cols: tensor.cols, to: target))
+        }
+        return DeviceWeight(shape: tensor.shape, sourceType: tensor.dtype, values: values)
+    }
+
+    /// Matrices (2-D float weights whose rows are whole 32-blocks) are quantised at load; vectors
+    /// (norms, biases) and odd shapes stay fp32.
+    static func quantises(_ tensor: HostTensor) -> Bool {
+        [.f32, .f16, .bf16, .f8e4m3].contains(tensor.dtype) && tensor.shape.count == 2 && tensor.rows >= 32
+            && tensor.cols % 32 == 0
     }
 
     public func matmul(_ x: Matrix, _ w: DeviceWeight) -> Matrix {
