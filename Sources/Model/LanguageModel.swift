@@ -39,9 +39,36 @@ public struct KVCacheLayout: Sendable, Equatable {
     public var layers: Int
     /// Floats per token per layer (GQA: 2·G·D; MLA: kv_lora_rank + rope dim).
     public var width: Int
-    public init(layers: Int, width: Int) {
+    /// How each layer's state grows with the sequence, for models whose layers differ (DeepSeek-V4);
+    /// empty when every layer keeps `width` floats per token for the whole sequence.
+    public var layerSpecs: [KVLayerSpec]
+    public init(layers: Int, width: Int, layerSpecs: [KVLayerSpec] = []) {
         self.layers = layers
         self.width = width
+        self.layerSpecs = layerSpecs
+    }
+}
+
+/// How one layer's cache grows with the sequence — what a cache that gives each layer type its own
+/// blocks would allocate. (Today every layer gets `KVCacheLayout.width` floats in every token's slot.)
+public enum KVLayerSpec: Sendable, Equatable {
+    /// `width` floats per token, all kept.
+    case full(width: Int)
+    /// `width` floats per token; only the last `window` tokens are ever read.
+    case slidingWindow(window: Int, width: Int)
+    /// A sliding window of `windowWidth` floats per token, plus `entryWidth` floats per `rate` tokens
+    /// (compressed entries, indexer keys), plus `pendingWidth` floats per token for the tokens of the
+    /// windows not yet compressed (at most 2·`rate` of them).
+    case compressed(window: Int, windowWidth: Int, rate: Int, entryWidth: Int, pendingWidth: Int)
+
+    /// Floats this layer holds for a sequence of `tokens` tokens in a per-layer-type cache.
+    public func floats(tokens: Int) -> Int {
+        switch self {
+        case let .full(width): return tokens * width
+        case let .slidingWindow(window, width): return min(tokens, window) * width
+        case let .compressed(window, windowWidth, rate, entryWidth, pendingWidth):
+            return min(tokens, window) * windowWidth + tokens / rate * entryWidth + min(tokens, 2 * rate) * pendingWidth
+        }
     }
 }
 
