@@ -34,7 +34,9 @@ final class MLAAttention: AttentionBlock, @unchecked Sendable {
     let scale: Float
     let eps: Float
     var form: MLAForm = .automatic
-    /// DeepSeek-V3.2's DSA: each query attends only to the tokens this indexer picks (absorbed form).
+    /// DeepSeek-V3.2's DSA: each query attends only to the tokens this indexer picks.
+    /// NOTE: the sparse path always runs the absorbed form (it reads only the chosen latents), whatever
+    /// `form` says; `form` chooses between the dense forms of V2/V3.
     var indexer: TokenIndexer?
 
     init(_ w: WeightLoader, prefix: String, config c: DeepSeekConfig, rope: RoPETable, ropeStyle: RoPEStyle) throws {
