@@ -85,6 +85,7 @@ struct V4Attention: @unchecked Sendable {
     /// One sequence's queries over its window and compressed entries: [t, H·D].
     private func attend(q: Matrix, x: Matrix, qr: Matrix, chunk: SequenceChunk, layer: Int, cache: KVBlockStorage) -> Matrix {
         let positions = Array(chunk.positions)
+        guard !positions.isEmpty else { return Matrix(zeros: 0, heads * headDim) }
         let first = max(0, chunk.startPosition - window + 1), last = chunk.positions.upperBound - 1
         let windowSlots = (first...last).map { cache.slot(position: $0, blockTable: chunk.blockTable) }
         let recent = device.readCache(cache, layer: layer, slots: windowSlots).columns(0..<headDim)   // [w, D]
