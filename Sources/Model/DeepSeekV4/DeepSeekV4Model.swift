@@ -30,6 +30,7 @@ public final class DeepSeekV4Model: LanguageModel, @unchecked Sendable {
     let head: HyperHead
     let norm: DeviceWeight                  // [E]
     let lmHead: DeviceWeight                // [V, E]
+    let groupPlaces: [GroupPlace?]
 
     init(config c: DeepSeekV4Config, weights w: WeightLoader) throws {
         let e = c.hidden_size
@@ -63,7 +64,8 @@ public final class DeepSeekV4Model: LanguageModel, @unchecked Sendable {
         head = try HyperHead(w, config: c)
         norm = try w.load("norm.weight", [e])
         lmHead = c.tie_word_embeddings == true ? embedding : try w.load("head.weight", [c.vocab_size, e])
-        cacheLayout = Self.cacheLayout(c, kinds: kinds, slotWidths: layers.map(\.attention.slotWidth))
+        cacheLayout = Self.cacheLayout(c, kinds: kinds, attention: layers.map(\.attention))
+        groupPlaces = Self.groupPlaces(kinds, groups: cacheLayout.groups)
         var mtp: [String: DeviceWeight] = [:]
         for name in w.checkpoint.names where DeepSeekV4Names.canonical(name).hasPrefix("mtp.") {
             mtp[name] = try w.device.upload(try w.checkpoint.tensor(name))
@@ -72,7 +74,22 @@ public final class DeepSeekV4Model: LanguageModel, @unchecked Sendable {
     }
 
     public func forward(_ batch: ForwardBatch, cache: KVBlockStorage) -> Matrix {
-        let step = StepContext(batch: batch, cache: cache)
+        run(batch, step: StepContext(batch: batch, cache: cache)) { l, attention in attention.uniformPlaces(cache, layer: l) }
+    }
+
+    /// Runs on the per-layer-type cache of `cacheLayout.groups` (each chunk's `blockTable` must be its
+    /// table of group 0, the window group).
+    public func forward(_ batch: ForwardBatch, groupCaches: [KVBlockStorage]) -> Matrix {
+        precondition(groupCaches.count == cacheLayout.groups.count, "one store per cache group")
+        return run(batch, step: StepContext(batch: batch, cache: groupCaches[0])) { l, attention in
+            let window = CachePlace(storage: groupCaches[0], layer: l, column: 0, group: 0)
+            guard let at = groupPlaces[l] else { return attention.places(window: window, raw: window, entries: { _ in window }) }
+            return attention.places(window: window, raw: CachePlace(storage: groupCaches[1], layer: at.rawLayer, column: 0, group: 1),
+                                    entries: { CachePlace(storage: groupCaches[at.entryGroup], layer: at.entryLayer, column: $0, group: at.entryGroup) })
+        }
+    }
+
+    private func run(_ batch: ForwardBatch, step: StepContext, places: (Int, V4Attention) -> V4LayerPlaces) -> Matrix {
         let tokens = batch.chunks.flatMap(\.tokens)
         let n = config.hc_mult
         let x = device.embedding(tokens, table: embedding)                                   // [T, E]
@@ -80,7 +97,8 @@ public final class DeepSeekV4Model: LanguageModel, @unchecked Sendable {
                        data: (0..<x.rows).flatMap { t in (0..<n).flatMap { _ in x.row(t) } })   // [T, N·E]
         for (l, layer) in layers.enumerated() {
             var (input, post, comb) = layer.attentionHC.split(h)
-            let a = layer.attention(device.rmsNorm(input, weight: layer.attentionNorm, eps: config.eps), layer: l, step: step)
+            let a = layer.attention(device.rmsNorm(input, weight: layer.attentionNorm, eps: config.eps), step: step,
+                                    places: places(l, layer.attention))
             h = layer.attentionHC.merge(h, output: a, post: post, comb: comb)
             (input, post, comb) = layer.ffnHC.split(h)
             let f = layer.moe(device.rmsNorm(input, weight: layer.ffnNorm, eps: config.eps), tokens: tokens)
@@ -90,23 +108,45 @@ public final class DeepSeekV4Model: LanguageModel, @unchecked Sendable {
         return device.matmul(device.rmsNorm(selected, weight: norm, eps: config.eps), lmHead)   // [rows, V]
     }
 
-    /// One slot per token per layer, as wide as the widest layer needs (see `V4Attention`), and each
-    /// layer's growth for a per-layer-type cache.
-    static func cacheLayout(_ c: DeepSeekV4Config, kinds: [DeepSeekV4Config.AttentionKind], slotWidths: [Int]) -> KVCacheLayout {
-        let specs = zip(kinds, slotWidths).map { kind, width -> KVLayerSpec in
-            let rate = c.compressRate(kind)
-            switch kind {
-            case .sliding:
-                return .slidingWindow(window: c.sliding_window, width: c.head_dim)
-            case .heavilyCompressed:
-                return .compressed(window: c.sliding_window, windowWidth: c.head_dim, rate: rate, entryWidth: c.head_dim,
-                                   pendingWidth: width - 2 * c.head_dim)
-            case .compressedSparse:
-                return .compressed(window: c.sliding_window, windowWidth: c.head_dim, rate: rate, entryWidth: c.head_dim + c.index_head_dim,
-                                   pendingWidth: width - 2 * c.head_dim - c.index_head_dim)
-            }
+    /// Where a compressed layer's state sits in the cache groups.
+    struct GroupPlace {
+        let rawLayer: Int
+        let entryGroup: Int
+        let entryLayer: Int
+    }
+
+    /// Per layer (nil for sliding layers): its layer in the compressor-state group and in its entry group.
+    static func groupPlaces(_ kinds: [DeepSeekV4Config.AttentionKind], groups: [KVCacheGroup]) -> [GroupPlace?] {
+        let groupOf: [DeepSeekV4Config.AttentionKind: Int?] = [.compressedSparse: groups.firstIndex { $0.name == "csa entries" },
+                                                              .heavilyCompressed: groups.firstIndex { $0.name == "hca entries" }]
+        var raw = 0, perGroup: [Int: Int] = [:]
+        return kinds.map { kind in
+            guard let g = groupOf[kind] ?? nil else { return nil }
+            defer { raw += 1; perGroup[g, default: 0] += 1 }
+            return GroupPlace(rawLayer: raw, entryGroup: g, entryLayer: perGroup[g, default: 0])
         }
-        return KVCacheLayout(layers: c.num_hidden_layers, width: slotWidths.max() ?? c.head_dim, layerSpecs: specs)
+    }
+
+    /// The uniform layout (one slot per token per layer, as wide as the widest layer needs), each
+    /// layer's growth, and the per-layer-type groups: the window kv of every layer; the compressors' raw
+    /// state (read for 2·m tokens); the CSA entries with their indexer keys (1/m); the HCA entries (1/m').
+    static func cacheLayout(_ c: DeepSeekV4Config, kinds: [DeepSeekV4Config.AttentionKind], attention: [V4Attention]) -> KVCacheLayout {
+        let specs = zip(kinds, attention).map { kind, a -> KVLayerSpec in
+            kind == .sliding ? .slidingWindow(window: c.sliding_window, width: c.head_dim)
+                : .compressed(window: c.sliding_window, windowWidth: c.head_dim, rate: c.compressRate(kind), entryWidth: a.entryWidth, pendingWidth: a.rawWidth)
+        }
+        let compressed = attention.filter { $0.compressor != nil }
+        var groups = [KVCacheGroup(name: "window", layers: c.num_hidden_layers, width: c.head_dim, windowTokens: c.sliding_window)]
+        if let widest = compressed.map(\.rawWidth).max() {
+            let reach = compressed.map { max($0.compressor!.rawWindow, $0.indexer?.compressor.rawWindow ?? 0) }.max()!
+            groups.append(KVCacheGroup(name: "compressor state", layers: compressed.count, width: widest, windowTokens: reach))
+        }
+        for (name, kind) in [("csa entries", DeepSeekV4Config.AttentionKind.compressedSparse), ("hca entries", .heavilyCompressed)] {
+            let members = zip(kinds, attention).filter { $0.0 == kind }.map(\.1)
+            guard let first = members.first else { continue }
+            groups.append(KVCacheGroup(name: name, layers: members.count, width: first.entryWidth, tokensPerEntry: c.compressRate(kind)))
+        }
+        return KVCacheLayout(layers: c.num_hidden_layers, width: attention.map(\.slotWidth).max() ?? c.head_dim, layerSpecs: specs, groups: groups)
     }
 }
 

@@ -14,22 +14,21 @@ struct LightningIndexer: @unchecked Sendable {
     let heads: Int
     let topK: Int
 
-    init(_ w: WeightLoader, prefix: String, config c: DeepSeekV4Config, rope: PartialRoPE, rate: Int, columnStart: Int) throws {
+    init(_ w: WeightLoader, prefix: String, config c: DeepSeekV4Config, rope: PartialRoPE, rate: Int) throws {
         device = w.device
         (heads, topK) = (c.index_n_heads, c.index_topk)
         compressor = try KVCompressor(w, prefix: "\(prefix).compressor", rate: rate, width: c.index_head_dim, overlap: true,
-                                      hidden: c.hidden_size, rope: rope, eps: c.eps, columnStart: columnStart)
+                                      hidden: c.hidden_size, rope: rope, eps: c.eps)
         queryUp = try w.load("\(prefix).wq_b.weight", [c.index_n_heads * c.index_head_dim, c.q_lora_rank])
         headWeights = try w.load("\(prefix).weights_proj.weight", [c.index_n_heads, c.hidden_size])
     }
 
-    var columnsEnd: Int { compressor.columns.end }
-
     /// Each query's chosen entries (indices < (p+1)/m), best first. x: [t, E], qr: [t, Q] of one sequence.
-    func select(x: Matrix, qr: Matrix, positions: [Int], layer: Int, cache: KVBlockStorage, blockTable: [Int]) -> [[Int]] {
+    func select(x: Matrix, qr: Matrix, chunk: SequenceChunk, keys place: CachePlace) -> [[Int]] {
         let m = compressor.rate
+        let positions = Array(chunk.positions)
         let visible = positions.map { ($0 + 1) / m }
-        let keys = compressor.entries(count: visible.max() ?? 0, layer: layer, cache: cache, blockTable: blockTable)   // [n, Di]
+        let keys = compressor.entries(count: visible.max() ?? 0, at: place, chunk: chunk)   // [n, Di]
         var q = device.matmul(qr, queryUp)                                                   // [t, Hi·Di]
         compressor.rope.apply(&q, heads: heads, positions: positions, device: device)
         var w = device.matmul(x, headWeights)                                                // [t, Hi]

@@ -9,7 +9,9 @@ import Foundation
 /// softmax; the output's rope channels are rotated back to the query's position; a grouped low-rank
 /// projection maps the H·D outputs to the hidden size.
 ///
-/// Cache slot of each token (this layer): [kv D | compressor columns | indexer columns].
+/// State (see `V4LayerPlaces`): each token's kv (D); compressed layers add the compressor's raw
+/// projections and entries, CSA the indexer's. In the uniform layout a token's slot holds
+/// [kv D | compressor raw | indexer raw | entry D | indexer key Di].
 struct V4Attention: @unchecked Sendable {
     let device: any Device
     let heads, headDim, window: Int
@@ -51,28 +53,51 @@ struct V4Attention: @unchecked Sendable {
         case .heavilyCompressed, .compressedSparse:
             guard rate > 0 else { throw CheckpointError.invalid("compress rate \(rate) for \(kind.rawValue)") }
             let sparse = kind == .compressedSparse
-            let comp = try KVCompressor(w, prefix: "\(p).compressor", rate: rate, width: d, overlap: sparse, hidden: e,
-                                        rope: compressRoPE, eps: c.eps, columnStart: d)
-            compressor = comp
-            indexer = sparse ? try LightningIndexer(w, prefix: "\(p).indexer", config: c, rope: indexerRoPE, rate: rate, columnStart: comp.columns.end) : nil
+            compressor = try KVCompressor(w, prefix: "\(p).compressor", rate: rate, width: d, overlap: sparse, hidden: e,
+                                          rope: compressRoPE, eps: c.eps)
+            indexer = sparse ? try LightningIndexer(w, prefix: "\(p).indexer", config: c, rope: indexerRoPE, rate: rate) : nil
         }
     }
 
-    /// Floats this layer uses in each token's cache slot.
-    var slotWidth: Int { indexer?.columnsEnd ?? compressor?.columns.end ?? headDim }
+    /// Floats of raw compressor (and indexer) state per token.
+    var rawWidth: Int { (compressor?.rawWidth ?? 0) + (indexer?.compressor.rawWidth ?? 0) }
+    /// Floats per compressed entry (the entry, and the indexer key).
+    var entryWidth: Int { compressor == nil ? 0 : headDim + (indexer?.compressor.width ?? 0) }
+    /// Floats this layer uses in each token's slot of the uniform layout: [kv | raw | entry].
+    var slotWidth: Int { headDim + rawWidth + entryWidth }
 
-    func callAsFunction(_ x: Matrix, layer: Int, step: StepContext) -> Matrix {
+    /// This layer's places in the uniform layout (every state in the slot of a token; an entry in the
+    /// slot of the token that closes its window).
+    func uniformPlaces(_ cache: KVBlockStorage, layer: Int) -> V4LayerPlaces {
+        let window = CachePlace(storage: cache, layer: layer, column: 0)
+        guard let compressor else { return V4LayerPlaces(window: window, compressor: nil, indexer: nil) }
+        let entries = headDim + rawWidth
+        return places(window: window, raw: CachePlace(storage: cache, layer: layer, column: headDim),
+                      entries: { CachePlace(storage: cache, layer: layer, column: entries + $0, tokensPerIndex: compressor.rate) })
+    }
+
+    /// The places given the window place, the start of the raw state, and the entry place at a column offset.
+    func places(window: CachePlace, raw: CachePlace, entries: (Int) -> CachePlace) -> V4LayerPlaces {
+        guard let compressor else { return V4LayerPlaces(window: window, compressor: nil, indexer: nil) }
+        func shifted(_ p: CachePlace, by n: Int) -> CachePlace {
+            CachePlace(storage: p.storage, layer: p.layer, column: p.column + n, group: p.group, tokensPerIndex: p.tokensPerIndex)
+        }
+        return V4LayerPlaces(window: window, compressor: (raw, entries(0)),
+                             indexer: indexer.map { _ in (shifted(raw, by: compressor.rawWidth), entries(headDim)) })
+    }
+
+    func callAsFunction(_ x: Matrix, step: StepContext, places: V4LayerPlaces) -> Matrix {
         let (h, d) = (heads, headDim)
         let qr = device.rmsNorm(device.matmul(x, qDown), weight: qDownNorm, eps: eps)     // [T, Q]
         var q = device.matmul(qr, qUp).unitRMSNormed(width: d, eps: eps)                   // [T, H·D]
         rope.apply(&q, heads: h, positions: step.positions, device: device)
         var kv = device.rmsNorm(device.matmul(x, kvProj), weight: kvNorm, eps: eps)        // [T, D]
         rope.apply(&kv, heads: 1, positions: step.positions, device: device)
-        device.writeCache(step.cache, layer: layer, slots: step.slots, values: kv, offset: 0)
-        compressor?.update(x, layer: layer, step: step)
-        indexer?.compressor.update(x, layer: layer, step: step)
+        places.window.write(kv, slots: places.window.tokenSlots(step), device: device)
+        if let compressor, let at = places.compressor { compressor.update(x, step: step, raw: at.raw, entries: at.entries) }
+        if let indexer, let at = places.indexer { indexer.compressor.update(x, step: step, raw: at.raw, entries: at.entries) }
         let parts = zip(step.rowRanges, step.batch.chunks).map { range, chunk in
-            attend(q: q.rows(range), x: x.rows(range), qr: qr.rows(range), chunk: chunk, layer: layer, cache: step.cache)
+            attend(q: q.rows(range), x: x.rows(range), qr: qr.rows(range), chunk: chunk, places: places)
         }
         var o = Matrix(concatenating: parts, cols: h * d)                                  // [T, H·D]
         rope.unapply(&o, heads: h, positions: step.positions, device: device)
@@ -83,19 +108,18 @@ struct V4Attention: @unchecked Sendable {
     }
 
     /// One sequence's queries over its window and compressed entries: [t, H·D].
-    private func attend(q: Matrix, x: Matrix, qr: Matrix, chunk: SequenceChunk, layer: Int, cache: KVBlockStorage) -> Matrix {
+    private func attend(q: Matrix, x: Matrix, qr: Matrix, chunk: SequenceChunk, places: V4LayerPlaces) -> Matrix {
         let positions = Array(chunk.positions)
         guard !positions.isEmpty else { return Matrix(zeros: 0, heads * headDim) }
         let first = max(0, chunk.startPosition - window + 1), last = chunk.positions.upperBound - 1
-        let windowSlots = (first...last).map { cache.slot(position: $0, blockTable: chunk.blockTable) }
-        let recent = device.readCache(cache, layer: layer, slots: windowSlots).columns(0..<headDim)   // [w, D]
+        let recent = places.window.read(first..<(last + 1), chunk, count: headDim, device: device)   // [w, D]
         var keys = positions.map { p in Array((max(first, p - window + 1) - first)...(p - first)) }
         var entries = recent
-        if let compressor {
+        if let compressor, let at = places.compressor {
             let count = (last + 1) / compressor.rate
-            let compressed = compressor.entries(count: count, layer: layer, cache: cache, blockTable: chunk.blockTable)   // [n, D]
+            let compressed = compressor.entries(count: count, at: at.entries, chunk: chunk)                 // [n, D]
             entries = Matrix(concatenating: [recent, compressed], cols: headDim)
-            let chosen = indexer?.select(x: x, qr: qr, positions: positions, layer: layer, cache: cache, blockTable: chunk.blockTable)
+            let chosen = places.indexer.flatMap { at in indexer?.select(x: x, qr: qr, chunk: chunk, keys: at.entries) }
                 ?? positions.map { Array(0..<(($0 + 1) / compressor.rate)) }
             for t in keys.indices { keys[t] += chosen[t].map { recent.rows + $0 } }
         }
