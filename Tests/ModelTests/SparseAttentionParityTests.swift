@@ -83,6 +83,39 @@ import Testing
         #expect(both.row(1) == alone[1].row(0), "\(family): batched row differs from the row alone")
     }
 
+    /// DeepSeek-V4 on its per-layer-type cache groups, chunked 7 + 12 + 13 then decoding, with every block
+    /// that fell out of its group's window replaced by −1 before each step (reading one would trap).
+    @Test func deepSeekV4OnCacheGroupsMatchesTransformersWithoutReadingReleasedBlocks() throws {
+        let f = try Fixture("deepseek_v4")
+        let model = try #require(try Self.model("deepseek_v4") as? DeepSeekV4Model)
+        let groups = model.cacheLayout.groups
+        #expect(groups.map(\.name) == ["window", "compressor state", "csa entries", "hca entries"])
+        let blockSize = 4
+        let stores = groups.map { KVBlockStorage(layers: $0.layers, blockCount: 40, blockSize: blockSize, width: $0.width) }
+        var tables: [[Int]] = groups.map { _ in [] }
+        let tokens = f.prompt + f.decodeIDs
+        var rows: [Float] = [], start = 0
+        for size in [7, 12, 13] + Array(repeating: 1, count: 16) {
+            let end = start + size
+            for (g, group) in groups.enumerated() {
+                let entries = group.tokensPerEntry == 1 ? end : end / group.tokensPerEntry
+                while tables[g].count * blockSize < entries { tables[g].append(39 - tables[g].count) }   // from the top
+                if let window = group.windowTokens {              // blocks wholly before start − window
+                    for b in tables[g].indices where (b + 1) * blockSize <= start - window { tables[g][b] = -1 }
+                }
+            }
+            let chunk = SequenceChunk(tokens: Array(tokens[start..<end]), startPosition: start, blockTable: tables[0], logits: .all,
+                                      groupBlockTables: tables)
+            rows += model.forward(ForwardBatch([chunk]), groupCaches: stores).data
+            start = end
+        }
+        let v = model.vocabularySize
+        #expect(rows.count == tokens.count * v)
+        let d = Self.maxDelta(rows, f.promptLogits + f.decodeLogits)
+        #expect(d <= HuggingFaceParityTests.tolerance, "deepseek_v4 on cache groups: max |Δlogit| = \(d)")
+        #expect(tables[0].contains(-1) && tables[1].contains(-1), "windows released blocks")
+    }
+
     @Test func deepSeekV4LoadsAsV4AndKeepsItsMTPBlock() throws {
         let model = try #require(try Self.model("deepseek_v4") as? DeepSeekV4Model)
         #expect(model.auxiliaryWeights["mtp.0.e_proj.weight"]?.shape == [64, 64])
