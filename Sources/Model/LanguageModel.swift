@@ -82,8 +82,8 @@ public struct KVCacheGroup: Sendable, Equatable {
     public var bytesPerEntry: Int { layers * width * MemoryLayout<Float>.size }
 }
 
-/// How one layer's cache grows with the sequence — what a cache that gives each layer type its own
-/// blocks would allocate. (Today every layer gets `KVCacheLayout.width` floats in every token's slot.)
+/// How one layer's cache grows with the sequence, in a cache that gives each layer type its own blocks
+/// (`KVCacheLayout.groups`); in the uniform layout every layer gets `KVCacheLayout.width` floats per token.
 public enum KVLayerSpec: Sendable, Equatable {
     /// `width` floats per token, all kept.
     case full(width: Int)
