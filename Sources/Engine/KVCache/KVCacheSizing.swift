@@ -5,8 +5,9 @@ import Model
 ///
 /// Uniform models (no `KVCacheLayout.groups`): one group, every layer `width` floats per token, as many
 /// blocks as fit. With groups (DeepSeek-V4): each windowed group gets what the running sequences can
-/// hold at once — per sequence its window plus two blocks, plus the step's token budget — and the rest
-/// of the memory goes to the other groups in proportion to their bytes per token, so they run out together.
+/// hold at once — per sequence its window plus two blocks, plus the step's token budget (scaled down to
+/// half the memory if that is more, but never below one full-budget sequence) — and the rest of the
+/// memory goes to the other groups in proportion to their bytes per token, so they run out together.
 struct KVCacheSizing {
     /// Per group: its description and block count.
     let groups: [(group: KVCacheGroup, blocks: Int)]
@@ -23,11 +24,21 @@ struct KVCacheSizing {
         func span(_ g: KVCacheGroup) -> Int { bs * g.tokensPerEntry }
         func blockBytes(_ g: KVCacheGroup) -> Int { bs * g.bytesPerEntry }
         let (seqs, budget) = (c.scheduler.maxNumSeqs, c.scheduler.maxNumBatchedTokens)
+        // Windowed groups: every running sequence's window plus two blocks, and the step's budget; but
+        // never more than half the memory unless one full-budget sequence needs it.
         var windowed: [Int: Int] = [:]
         for (i, g) in layout.groups.enumerated() {
             guard let w = g.windowTokens else { continue }
-            let perSequence = (w + span(g) - 1) / span(g) + 2
-            windowed[i] = seqs * perSequence + (budget + span(g) - 1) / span(g)
+            windowed[i] = seqs * ((w + span(g) - 1) / span(g) + 2) + (budget + span(g) - 1) / span(g)
+        }
+        let wanted = windowed.reduce(0) { $0 + $1.value * blockBytes(layout.groups[$1.key]) }
+        if wanted > c.kvCacheBytes / 2 {
+            let scale = Double(c.kvCacheBytes / 2) / Double(wanted)
+            for (i, blocks) in windowed {
+                let g = layout.groups[i]
+                let single = (g.windowTokens! + budget + span(g) - 1) / span(g) + 2
+                windowed[i] = max(single, Int(Double(blocks) * scale))
+            }
         }
         let windowBytes = windowed.reduce(0) { $0 + $1.value * blockBytes(layout.groups[$1.key]) }
         let rest = max(0, c.kvCacheBytes - windowBytes)
