@@ -113,6 +113,7 @@ import Testing
         #expect(rows.count == tokens.count * v)
         let d = Self.maxDelta(rows, f.promptLogits + f.decodeLogits)
         #expect(d <= HuggingFaceParityTests.tolerance, "deepseek_v4 on cache groups: max |Δlogit| = \(d)")
+        print("deepseek_v4 on cache groups: max |Δlogit| = \(d) over 32 prompt positions and 16 decode steps")
         #expect(tables[0].contains(-1) && tables[1].contains(-1), "windows released blocks")
     }
 
