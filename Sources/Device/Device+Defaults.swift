@@ -31,4 +31,12 @@ extension Device {
     ) -> Matrix {
         ReferenceKernels.pagedLatentAttention(q: q, cache: cache, layer: layer, blockTable: blockTable, positions: positions, shape: shape)
     }
+
+    public func selectedAttention(q: Matrix, entries: Matrix, keys: [[Int]], sinks: [Float]?, shape: LatentAttentionShape) -> Matrix {
+        ReferenceKernels.selectedAttention(q: q, entries: entries, keys: keys, sinks: sinks, shape: shape)
+    }
+
+    public func indexScores(q: Matrix, headWeights: Matrix, keys: Matrix, visible: [Int], scale: Float) -> [[Float]] {
+        ReferenceKernels.indexScores(q: q, headWeights: headWeights, keys: keys, visible: visible, scale: scale)
+    }
 }

@@ -81,6 +81,18 @@ public protocol Device: AnyObject, Sendable {
     func pagedLatentAttention(
         q: Matrix, cache: KVBlockStorage, layer: Int, blockTable: [Int], positions: [Int], shape: LatentAttentionShape
     ) -> Matrix
+
+    // MARK: Sparse attention (DeepSeek-V3.2 DSA, DeepSeek-V4 CSA/HCA)
+
+    /// Multi-query attention where each query sees an explicit list of entries (one shared KV head), with
+    /// optional per-head sink logits that join the softmax but carry no value:
+    /// p = softmax({scale · q_h · e_s[0..<Dk] : s ∈ keys[t]} ∪ {sinks[h]}), o_h = Σ_s p_s · e_s[0..<Dv].
+    /// q: [T, H·Dk], entries: [S, W ≥ Dk, Dv], keys[t] ⊂ 0..<S; result: [T, H·Dv].
+    func selectedAttention(q: Matrix, entries: Matrix, keys: [[Int]], sinks: [Float]?, shape: LatentAttentionShape) -> Matrix
+
+    /// Lightning-indexer scores: score[t][s] = Σ_h w[t, h] · scale · ReLU(q[t, h] · k[s]) for s < visible[t].
+    /// q: [T, H·D], headWeights: [T, H], keys: [S, D]; result: T rows of visible[t] scores.
+    func indexScores(q: Matrix, headWeights: Matrix, keys: Matrix, visible: [Int], scale: Float) -> [[Float]]
 }
 
 extension Device {

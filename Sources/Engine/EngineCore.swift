@@ -11,7 +11,11 @@ final class EngineCore {
     let stopTokenIDs: Set<Int>
     let logger: Logger
     let scheduler: Scheduler
-    let cache: KVBlockStorage
+    /// One block store per cache group (one for uniform models).
+    let caches: [KVBlockStorage]
+    let sizing: KVCacheSizing
+    /// Whether the model runs on its per-layer-type cache groups.
+    let grouped: Bool
     let metrics = EngineMetrics()
     private var arrivals = 0
 
@@ -22,16 +26,18 @@ final class EngineCore {
         self.stopTokenIDs = stopTokenIDs
         self.logger = logger
         let layout = model.cacheLayout
-        let blocks = max(1, KVBlockStorage.blocks(fitting: configuration.kvCacheBytes, layers: max(1, layout.layers),
-                                                  blockSize: configuration.blockSize, width: layout.width))
-        cache = model.device.makeKVStorage(layers: layout.layers, blockCount: blocks, blockSize: configuration.blockSize, width: layout.width)
+        grouped = !layout.groups.isEmpty
+        sizing = KVCacheSizing(layout: layout, configuration: configuration)
+        caches = sizing.groups.map { g, blocks in
+            model.device.makeKVStorage(layers: g.layers, blockCount: blocks, blockSize: configuration.blockSize, width: g.width)
+        }
         scheduler = Scheduler(config: configuration.scheduler,
-                              kv: KVCacheManager(blockCount: blocks, blockSize: configuration.blockSize, prefixCaching: configuration.prefixCaching))
-        metrics.setBlocksTotal(blocks)
+                              kv: KVCacheManager(groups: sizing.managerGroups, blockSize: configuration.blockSize, prefixCaching: configuration.prefixCaching))
+        metrics.setBlocksTotal(sizing.groups.reduce(0) { $0 + $1.blocks })
     }
 
     var hasWork: Bool { scheduler.hasWork }
-    var kvCapacityTokens: Int { cache.blockCount * cache.blockSize }
+    var kvCapacityTokens: Int { sizing.capacityTokens }
 
     func add(_ req: EngineRequest, onEvent handler: @escaping EngineLoop.EventHandler) {
         let gen = Generation(request: req, contextLength: model.contextLength, stopTokenIDs: stopTokenIDs, decodeBytes: decodeBytes)
@@ -39,7 +45,7 @@ final class EngineCore {
             handler(.failed(message: problem))
             return
         }
-        if scheduler.kv.blocksNeeded(req.promptTokenIDs.count + 1) > cache.blockCount {
+        if !scheduler.kv.fits(tokens: req.promptTokenIDs.count + 1) {
             handler(.failed(message: "the prompt has \(req.promptTokenIDs.count) tokens; the KV cache holds \(kvCapacityTokens)"))
             return
         }
@@ -81,9 +87,10 @@ final class EngineCore {
         let started = DispatchTime.now()
         let batch = ForwardBatch(out.items.map { item in
             SequenceChunk(tokens: Array(item.request.tokens[item.start..<(item.start + item.count)]), startPosition: item.start,
-                          blockTable: scheduler.kv.blockTable(item.request.id), logits: item.samples ? .last : .none)
+                          blockTable: scheduler.kv.blockTable(item.request.id), logits: item.samples ? .last : .none,
+                          groupBlockTables: grouped ? scheduler.kv.blockTables(item.request.id) : [])
         })
-        let logits = model.forward(batch, cache: cache)
+        let logits = grouped ? model.forward(batch, groupCaches: caches) : model.forward(batch, cache: caches[0])
         scheduler.didRun(out)
         var row = 0
         for item in out.items where item.samples {

@@ -48,6 +48,9 @@ public final class EngineLoop: @unchecked Sendable {
     /// Tokens the KV memory holds.
     public var kvCapacityTokens: Int { core.kvCapacityTokens }
 
+    /// One line per KV cache group: what it holds per token and how many blocks it got.
+    public var kvCacheGroups: [String] { core.sizing.descriptions }
+
     /// Starts the engine thread (idempotent).
     public func start() {
         inbox.lock()

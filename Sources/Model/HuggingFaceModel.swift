@@ -4,14 +4,46 @@ import Foundation
 /// Loads a Hugging Face model folder (`config.json` + `*.safetensors`) onto a device, dispatching on
 /// `architectures` in the config.
 public enum HuggingFaceModel {
-    /// `mlaForm` chooses how DeepSeek's latent attention runs (tests compare the forms).
+    /// Any supported architecture, as the engine runs it.
+    public static func languageModel(directory: URL, device: any Device) throws -> any LanguageModel {
+        let (architecture, data, weights) = try open(directory: directory, device: device)
+        if architecture == .deepseekV4 { return try deepSeekV4(data: data, weights: weights) }
+        return try decoder(architecture, data: data, weights: weights, mlaForm: .automatic)
+    }
+
+    /// The architectures built as a `DecoderModel` (every one but DeepSeek-V4, whose hyper-connected
+    /// layers are `DeepSeekV4Model`). `mlaForm` chooses how DeepSeek's latent attention runs (tests compare the forms).
     public static func load(directory: URL, device: any Device, mlaForm: MLAForm = .automatic) throws -> DecoderModel {
+        let (architecture, data, weights) = try open(directory: directory, device: device)
+        return try decoder(architecture, data: data, weights: weights, mlaForm: mlaForm)
+    }
+
+    /// DeepSeek-V4 from a folder.
+    public static func loadDeepSeekV4(directory: URL, device: any Device) throws -> DeepSeekV4Model {
+        let (architecture, data, weights) = try open(directory: directory, device: device)
+        guard architecture == .deepseekV4 else { throw CheckpointError.invalid("\(directory.path) holds \(architecture.rawValue), not DeepseekV4ForCausalLM") }
+        return try deepSeekV4(data: data, weights: weights)
+    }
+
+    private static func open(directory: URL, device: any Device) throws -> (ModelArchitecture, Data, WeightLoader) {
         let configURL = directory.appendingPathComponent("config.json")
         guard let data = try? Data(contentsOf: configURL) else { throw CheckpointError.io(path: configURL.path, reason: "cannot read config.json") }
         let architecture = try ModelArchitecture.detect(configJSON: data)
-        let weights = WeightLoader(checkpoint: try SafetensorsCheckpoint(directory: directory), device: device)
+        return (architecture, data, WeightLoader(checkpoint: try SafetensorsCheckpoint(directory: directory), device: device))
+    }
+
+    private static func deepSeekV4(data: Data, weights: WeightLoader) throws -> DeepSeekV4Model {
+        let config = try JSONDecoder.decodeConfig(DeepSeekV4Config.self, from: data)
+        var named = weights
+        named.aliases = try DeepSeekV4Names.aliases(weights.checkpoint.names)
+        return try DeepSeekV4Model(config: config, weights: named)
+    }
+
+    private static func decoder(_ architecture: ModelArchitecture, data: Data, weights: WeightLoader, mlaForm: MLAForm) throws -> DecoderModel {
         switch architecture {
-        case .deepseekV3, .deepseekV2:
+        case .deepseekV4:
+            throw CheckpointError.unsupported("DeepseekV4ForCausalLM is not a DecoderModel (load it with languageModel or loadDeepSeekV4)")
+        case .deepseekV32, .deepseekV3, .deepseekV2:
             let config = try JSONDecoder.decodeConfig(DeepSeekConfig.self, from: data)
             return try DeepSeekModel.load(config: config, architecture: architecture, weights: weights, mlaForm: mlaForm)
         case .qwen2Moe, .qwen3Moe, .mixtral, .olmoe:

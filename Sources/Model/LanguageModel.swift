@@ -16,12 +16,17 @@ public struct SequenceChunk: Sendable, Equatable {
     /// The sequence's cache blocks; must cover every position up to the chunk's last.
     public var blockTable: [Int]
     public var logits: LogitRows
+    /// With a per-layer-type cache (`KVCacheLayout.groups`): the sequence's blocks in each group, indexed
+    /// by entry (a group with `tokensPerEntry` r holds entry e of tokens e·r ..< (e+1)·r); −1 marks blocks
+    /// released because they fell out of the group's window. Empty otherwise.
+    public var groupBlockTables: [[Int]]
 
-    public init(tokens: [Int], startPosition: Int, blockTable: [Int], logits: LogitRows) {
+    public init(tokens: [Int], startPosition: Int, blockTable: [Int], logits: LogitRows, groupBlockTables: [[Int]] = []) {
         self.tokens = tokens
         self.startPosition = startPosition
         self.blockTable = blockTable
         self.logits = logits
+        self.groupBlockTables = groupBlockTables
     }
 
     public var positions: Range<Int> { startPosition..<(startPosition + tokens.count) }
@@ -39,9 +44,64 @@ public struct KVCacheLayout: Sendable, Equatable {
     public var layers: Int
     /// Floats per token per layer (GQA: 2·G·D; MLA: kv_lora_rank + rope dim).
     public var width: Int
-    public init(layers: Int, width: Int) {
+    /// How each layer's state grows with the sequence, for models whose layers differ (DeepSeek-V4);
+    /// empty when every layer keeps `width` floats per token for the whole sequence.
+    public var layerSpecs: [KVLayerSpec]
+    /// The per-layer-type cache the model can also run on (`forward(_:groupCaches:)`): one block store
+    /// per group. Empty for models that only run on the uniform layout.
+    public var groups: [KVCacheGroup]
+    public init(layers: Int, width: Int, layerSpecs: [KVLayerSpec] = [], groups: [KVCacheGroup] = []) {
         self.layers = layers
         self.width = width
+        self.layerSpecs = layerSpecs
+        self.groups = groups
+    }
+}
+
+/// Cache state with its own blocks in a per-layer-type cache: `layers` storage layers of `width` floats
+/// per entry, one entry per `tokensPerEntry` tokens (entry e covers tokens e·r ..< (e+1)·r and is written
+/// when token (e+1)·r − 1 runs). With `windowTokens`, once c tokens are computed the entries of tokens
+/// before c − `windowTokens` are never read again, so their blocks can go back to the pool.
+public struct KVCacheGroup: Sendable, Equatable {
+    public var name: String
+    public var layers: Int
+    public var width: Int
+    public var tokensPerEntry: Int
+    public var windowTokens: Int?
+
+    public init(name: String, layers: Int, width: Int, tokensPerEntry: Int = 1, windowTokens: Int? = nil) {
+        precondition(layers > 0 && width > 0 && tokensPerEntry > 0)
+        self.name = name
+        self.layers = layers
+        self.width = width
+        self.tokensPerEntry = tokensPerEntry
+        self.windowTokens = windowTokens
+    }
+
+    /// Bytes of one entry across the group's layers (fp32).
+    public var bytesPerEntry: Int { layers * width * MemoryLayout<Float>.size }
+}
+
+/// How one layer's cache grows with the sequence, in a cache that gives each layer type its own blocks
+/// (`KVCacheLayout.groups`); in the uniform layout every layer gets `KVCacheLayout.width` floats per token.
+public enum KVLayerSpec: Sendable, Equatable {
+    /// `width` floats per token, all kept.
+    case full(width: Int)
+    /// `width` floats per token; only the last `window` tokens are ever read.
+    case slidingWindow(window: Int, width: Int)
+    /// A sliding window of `windowWidth` floats per token, plus `entryWidth` floats per `rate` tokens
+    /// (compressed entries, indexer keys), plus `pendingWidth` floats per token for the tokens of the
+    /// windows not yet compressed (at most 2·`rate` of them).
+    case compressed(window: Int, windowWidth: Int, rate: Int, entryWidth: Int, pendingWidth: Int)
+
+    /// Floats this layer holds for a sequence of `tokens` tokens in a per-layer-type cache.
+    public func floats(tokens: Int) -> Int {
+        switch self {
+        case let .full(width): return tokens * width
+        case let .slidingWindow(window, width): return min(tokens, window) * width
+        case let .compressed(window, windowWidth, rate, entryWidth, pendingWidth):
+            return min(tokens, window) * windowWidth + tokens / rate * entryWidth + min(tokens, 2 * rate) * pendingWidth
+        }
     }
 }
 
@@ -55,6 +115,15 @@ public protocol LanguageModel: AnyObject, Sendable {
     /// Runs every chunk (writing their keys/values into `cache`) and returns the logits rows asked
     /// for, chunk by chunk in order: `[rows, vocab]`.
     func forward(_ batch: ForwardBatch, cache: KVBlockStorage) -> Matrix
+    /// The same over a per-layer-type cache: `groupCaches[g]` stores `cacheLayout.groups[g]` and each
+    /// chunk's `groupBlockTables[g]` addresses it. Only models that declare groups get this call.
+    func forward(_ batch: ForwardBatch, groupCaches: [KVBlockStorage]) -> Matrix
+}
+
+extension LanguageModel {
+    public func forward(_ batch: ForwardBatch, groupCaches: [KVBlockStorage]) -> Matrix {
+        preconditionFailure("\(type(of: self)) declares no cache groups; run it with forward(_:cache:)")
+    }
 }
 
 extension Matrix {

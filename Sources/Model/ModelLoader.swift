@@ -38,7 +38,7 @@ public enum ModelLoader {
         guard FileManager.default.fileExists(atPath: url.appendingPathComponent("tokenizer.json").path) else {
             throw CheckpointError.io(path: path, reason: "the model folder has no tokenizer.json")
         }
-        let model = try HuggingFaceModel.load(directory: url, device: device)
+        let model = try HuggingFaceModel.languageModel(directory: url, device: device)
         let definition = try TokenizerDefinition(directory: url)
         let tokenizer = try BPETokenizer(definition: definition)
         return LoadedModel(model: model, tokenizer: tokenizer, chatTemplate: definition.chatTemplate,

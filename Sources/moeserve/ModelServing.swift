@@ -34,7 +34,11 @@ enum ModelServing {
         let engine = EngineLoop(model: loaded.model, decodeBytes: { tokenizer.decodeBytes($0) },
                                 stopTokenIDs: loaded.stopTokenIDs, configuration: engineConfig, logger: logger)
         engine.start()
-        logger.info("engine ready", metadata: ["kv_tokens": "\(engine.kvCapacityTokens)", "max_num_seqs": "\(config.maxNumSeqs)"])
+        let layout = loaded.model.cacheLayout
+        logger.info("engine ready", metadata: ["kv_tokens": "\(engine.kvCapacityTokens)", "kv_bytes_per_token": "\(layout.bytesPerToken)",
+                                               "max_num_seqs": "\(config.maxNumSeqs)"])
+        for line in layout.layerSummary { logger.info("kv cache layer type", metadata: ["per_token": "\(line)"]) }
+        for line in engine.kvCacheGroups { logger.info("kv cache group", metadata: ["group": "\(line)"]) }
         let context = ServingContext(
             model: ServedModel(id: config.modelID, contextLength: loaded.model.contextLength, vocabularySize: loaded.model.vocabularySize),
             backend: engine, prompter: TemplatePrompter(template: template, tokenizer: tokenizer), metrics: engine.metrics)

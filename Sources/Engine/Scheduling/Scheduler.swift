@@ -90,11 +90,11 @@ final class Scheduler {
 
     private func scheduleWaiting(_ out: inout SchedulerOutput, budget: inout Int) {
         while budget > 0, running.count < config.maxNumSeqs, let r = waiting.first {
-            var prefix: (blocks: [Int], hashes: [BlockHash]) = ([], [])
+            var prefix = KVCacheManager.CachedPrefix()
             if r.computed == 0 {
                 prefix = kv.cachedPrefix(r.tokens, extraKeys: r.extraKeys)
             }
-            let start = prefix.blocks.count * kv.blockSize
+            let start = prefix.tokens
             let n = min(r.tokens.count - start, budget)
             guard kv.allocate(r.id, totalTokens: start + n, prefix: prefix) else { break }
             if r.status == .waiting { r.generation.cachedPromptTokens = start }

@@ -2,6 +2,8 @@ import Foundation
 
 /// The Hugging Face architectures MoEServe runs (`architectures[0]` in `config.json`).
 public enum ModelArchitecture: String, Sendable, CaseIterable {
+    case deepseekV4 = "DeepseekV4ForCausalLM"
+    case deepseekV32 = "DeepseekV32ForCausalLM"
     case deepseekV3 = "DeepseekV3ForCausalLM"
     case deepseekV2 = "DeepseekV2ForCausalLM"
     case qwen2Moe = "Qwen2MoeForCausalLM"

@@ -1,6 +1,7 @@
 import Foundation
 
-/// `config.json` of `DeepseekV3ForCausalLM` and `DeepseekV2ForCausalLM` (keys exactly as written there).
+/// `config.json` of `DeepseekV3ForCausalLM`, `DeepseekV32ForCausalLM` (V3 + the DSA indexer keys) and
+/// `DeepseekV2ForCausalLM` (keys exactly as written there).
 /// V2 routes with softmax (`topk_method` greedy / group_limited_greedy); V3 with sigmoid plus a
 /// selection bias (`noaux_tc`).
 public struct DeepSeekConfig: Codable, Sendable, Equatable {
@@ -37,6 +38,10 @@ public struct DeepSeekConfig: Codable, Sendable, Equatable {
     public var num_nextn_predict_layers: Int?
     public var hidden_act: String?
     public var quantization_config: QuantizationConfig?
+    /// DeepSeek-V3.2's sparse-attention indexer (DSA).
+    public var index_n_heads: Int?
+    public var index_head_dim: Int?
+    public var index_topk: Int?
 
     /// `quantization_config` of DeepSeek's FP8 release.
     public struct QuantizationConfig: Codable, Sendable, Equatable {

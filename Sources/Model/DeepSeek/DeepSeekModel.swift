@@ -3,7 +3,7 @@ import Foundation
 
 // E hidden, V vocabulary, X routed experts
 
-/// Builds DeepSeek-V2/V3 (and Moonlight, which is V3) from a Hugging Face folder: MLA attention in every
+/// Builds DeepSeek-V2/V3/V3.2 (and Moonlight, which is V3) from a Hugging Face folder: MLA attention in every
 /// layer, a dense MLP in the first `first_k_dense_replace` layers and DeepSeekMoE after. The
 /// multi-token-prediction layers (`model.layers.{N…}` beyond `num_hidden_layers`) are loaded and kept
 /// in `auxiliaryWeights`, not run.
@@ -17,12 +17,18 @@ enum DeepSeekModel {
         let e = c.hidden_size
         let eps = Float(c.rms_norm_eps ?? 1e-6)
         let rope = try c.rope.table(dim: c.qk_rope_head_dim, maxPositionEmbeddings: c.max_position_embeddings)
+        // The cache slot: [latent c, k_rope] (+ V3.2's indexer key).
+        let latentWidth = c.kv_lora_rank + c.qk_rope_head_dim
+        let slotWidth = latentWidth + (architecture == .deepseekV32 ? c.index_head_dim ?? 0 : 0)
         // V3's HF port may store rotary weights de-interleaved (`rope_interleave: false`); V2 never does.
         let ropeStyle: RoPEStyle = architecture == .deepseekV3 && c.rope_interleave == false ? .halves : .interleaved
         let layers = try (0..<c.num_hidden_layers).map { i -> DecoderLayer in
             let p = "model.layers.\(i)"
             let attention = try MLAAttention(w, prefix: "\(p).self_attn", config: c, rope: rope, ropeStyle: ropeStyle)
             attention.form = mlaForm
+            if architecture == .deepseekV32 {
+                attention.indexer = try TokenIndexer(w, prefix: "\(p).self_attn.indexer", config: c, rope: rope, columnStart: latentWidth)
+            }
             return DecoderLayer(
                 inputNorm: try w.load("\(p).input_layernorm.weight", [e]),
                 attention: attention,
@@ -33,7 +39,7 @@ enum DeepSeekModel {
         let embedding = try w.load("model.embed_tokens.weight", [c.vocab_size, e])
         return DecoderModel(
             architecture: architecture, device: w.device, vocabularySize: c.vocab_size, contextLength: c.max_position_embeddings,
-            cacheLayout: KVCacheLayout(layers: c.num_hidden_layers, width: c.kv_lora_rank + c.qk_rope_head_dim),   // [c, k_rope]
+            cacheLayout: KVCacheLayout(layers: c.num_hidden_layers, width: slotWidth),
             embedding: embedding, layers: layers, norm: try w.load("model.norm.weight", [e]),
             lmHead: c.tie_word_embeddings == true ? embedding : try w.load("lm_head.weight", [c.vocab_size, e]),
             rmsNormEps: eps, auxiliaryWeights: try multiTokenPrediction(w, config: c))
@@ -41,7 +47,7 @@ enum DeepSeekModel {
 
     static func moe(_ w: WeightLoader, prefix: String, config c: DeepSeekConfig, architecture: ModelArchitecture) throws -> DeepSeekMoE {
         let (e, x, f) = (c.hidden_size, c.n_routed_experts ?? 0, c.moe_intermediate_size)
-        let v3 = architecture == .deepseekV3
+        let v3 = architecture != .deepseekV2     // V3 and V3.2 route alike
         let method = c.topk_method ?? (v3 ? "noaux_tc" : "greedy")
         guard ["noaux_tc", "greedy", "group_limited_greedy"].contains(method) else {
             throw CheckpointError.unsupported("topk_method '\(method)' (supported: greedy, group_limited_greedy, noaux_tc)")

@@ -34,6 +34,10 @@ final class MLAAttention: AttentionBlock, @unchecked Sendable {
     let scale: Float
     let eps: Float
     var form: MLAForm = .automatic
+    /// DeepSeek-V3.2's DSA: each query attends only to the tokens this indexer picks.
+    /// NOTE: the sparse path always runs the absorbed form (it reads only the chosen latents), whatever
+    /// `form` says; `form` chooses between the dense forms of V2/V3.
+    var indexer: TokenIndexer?
 
     init(_ w: WeightLoader, prefix: String, config c: DeepSeekConfig, rope: RoPETable, ropeStyle: RoPEStyle) throws {
         let d = Dims(heads: c.num_attention_heads, latent: c.kv_lora_rank, rope: c.qk_rope_head_dim, nope: c.qk_nope_head_dim, value: c.v_head_dim)
@@ -78,7 +82,7 @@ final class MLAAttention: AttentionBlock, @unchecked Sendable {
 
     func callAsFunction(_ x: Matrix, layer: Int, step: StepContext) -> Matrix {
         let d = dims
-        let q = queries(x)                                                                 // [T, H·(N+P)]
+        let (qr, q) = queries(x)                                                           // [T, Q], [T, H·(N+P)]
         let qNope = q.headColumns(heads: d.heads, range: 0..<d.nope)                       // [T, H·N]
         var qRope = q.headColumns(heads: d.heads, range: d.nope..<(d.nope + d.rope))       // [T, H·P]
         device.rope(&qRope, heads: d.heads, headDim: d.rope, positions: step.positions, table: rope, style: ropeStyle)
@@ -87,6 +91,16 @@ final class MLAAttention: AttentionBlock, @unchecked Sendable {
         var kRope = kv.columns(d.latent..<(d.latent + d.rope))                             // [T, P]
         device.rope(&kRope, heads: 1, headDim: d.rope, positions: step.positions, table: rope, style: ropeStyle)
         device.writeCache(step.cache, layer: layer, slots: step.slots, values: Matrix(joiningHeads: [.shared(latent), .shared(kRope)], heads: 1), offset: 0)
+        if let indexer {
+            indexer.update(x, layer: layer, step: step)
+            let joined = Matrix(joiningHeads: [.perHead(qNope), .perHead(qRope)], heads: d.heads)
+            let parts = zip(step.rowRanges, step.batch.chunks).map { range, chunk in
+                let chosen = indexer.select(x: x.rows(range), qr: qr.rows(range), positions: Array(chunk.positions), layer: layer,
+                                            cache: step.cache, blockTable: chunk.blockTable)
+                return sparseAttention(joined.rows(range), keys: chosen, chunk: chunk, layer: layer, step: step)
+            }
+            return device.matmul(Matrix(concatenating: parts, cols: d.heads * d.value), output)   // [T, E]
+        }
         let attn = step.perSequence(Matrix(joiningHeads: [.perHead(qNope), .perHead(qRope)], heads: d.heads)) { rows, chunk in
             let absorbed = form == .absorbed || (form == .automatic && chunk.tokens.count == 1)
             return absorbed ? self.absorbedAttention(rows, chunk: chunk, layer: layer, step: step)
@@ -95,9 +109,25 @@ final class MLAAttention: AttentionBlock, @unchecked Sendable {
         return device.matmul(attn, output)                                                 // [T, E]
     }
 
-    private func queries(_ x: Matrix) -> Matrix {
-        guard let qDown, let qDownNorm else { return device.matmul(x, qUp) }
-        return device.matmul(device.rmsNorm(device.matmul(x, qDown), weight: qDownNorm, eps: eps), qUp)
+    /// The low-rank query residual (x itself without q_lora) and the queries.
+    private func queries(_ x: Matrix) -> (Matrix, Matrix) {
+        guard let qDown, let qDownNorm else { return (x, device.matmul(x, qUp)) }
+        let residual = device.rmsNorm(device.matmul(x, qDown), weight: qDownNorm, eps: eps)
+        return (residual, device.matmul(residual, qUp))
+    }
+
+    /// The absorbed form over just the positions in `keys[t]` of each query.
+    private func sparseAttention(_ q: Matrix, keys: [[Int]], chunk: SequenceChunk, layer: Int, step: StepContext) -> Matrix {
+        let d = dims
+        let t = q.rows
+        let qLatent = perHead(q.headColumns(heads: d.heads, range: 0..<d.nope), absorbedK, tokens: t)   // [t, H·R]
+        let qRope = q.headColumns(heads: d.heads, range: d.nope..<(d.nope + d.rope))                    // [t, H·P]
+        let slots = (0..<chunk.positions.upperBound).map { step.cache.slot(position: $0, blockTable: chunk.blockTable) }
+        let entries = device.readCache(step.cache, layer: layer, slots: slots)                         // [S, W]
+        let shape = LatentAttentionShape(heads: d.heads, keyDim: d.latent + d.rope, valueDim: d.latent, scale: scale)
+        let o = device.selectedAttention(q: Matrix(joiningHeads: [.perHead(qLatent), .perHead(qRope)], heads: d.heads),
+                                         entries: entries, keys: keys, sinks: nil, shape: shape)       // [t, H·R]
+        return perHead(o, absorbedV, tokens: t)                                                        // [t, H·V]
     }
 
     /// q_h · k_s = (q_nope,h · W_UK,h) · c_s + q_rope,h · k_rope,s, and o_h = W_UV,h · Σ_s p_s c_s.

@@ -7,6 +7,8 @@ import Device
 struct RoutedExperts: @unchecked Sendable {
     let device: any Device
     let gate, up, down: [DeviceWeight]      // X × [F, E], X × [F, E], X × [E, F]
+    /// DeepSeek-V4's `swiglu_limit`: gate clamped to ≤ limit and up to ±limit before silu(gate) · up.
+    var swigluLimit: Float?
 
     /// Loads `prefix.{i}.{gate,up,down}` for `count` experts (`names` for Mixtral's w1/w3/w2).
     init(_ w: WeightLoader, prefix: String, count: Int, hidden: Int, width: Int,
@@ -28,11 +30,18 @@ struct RoutedExperts: @unchecked Sendable {
         let order = rowsOf.flatMap { $0 }
         let sizes = rowsOf.map(\.count)
         let xs = x.gatherRows(order.map(\.token))                                              // [R, E]
-        let hidden = device.siluMul(gate: device.groupedMatmul(xs, gate, groupSizes: sizes),
-                                    up: device.groupedMatmul(xs, up, groupSizes: sizes))       // [R, F]
+        var g = device.groupedMatmul(xs, gate, groupSizes: sizes), u = device.groupedMatmul(xs, up, groupSizes: sizes)   // [R, F]
+        if let swigluLimit { clampSwiGLU(gate: &g, up: &u, limit: swigluLimit) }
+        let hidden = device.siluMul(gate: g, up: u)                                             // [R, F]
         let ys = device.groupedMatmul(hidden, down, groupSizes: sizes)                          // [R, E]
         var out = Matrix(zeros: x.rows, x.cols)                                                 // [T, E]
         device.scatterAdd(&out, rows: ys, tokens: order.map(\.token), weights: order.map(\.weight))
         return out
     }
+}
+
+/// gate = min(gate, limit), up = clamp(up, −limit, limit) (DeepSeek-V4's `swiglu_limit`).
+func clampSwiGLU(gate: inout Matrix, up: inout Matrix, limit: Float) {
+    for i in gate.data.indices { gate.data[i] = min(gate.data[i], limit) }
+    for i in up.data.indices { up.data[i] = min(max(up.data[i], -limit), limit) }
 }

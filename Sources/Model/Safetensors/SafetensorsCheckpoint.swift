@@ -71,6 +71,12 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
 
     public func info(_ name: String) -> SafetensorsTensorInfo? { location[name].flatMap { files[$0].info(name) } }
 
+    /// An integer tensor's values (see `SafetensorsFile.integers`).
+    public func integers(_ name: String) throws -> [Int] {
+        guard let file = location[name].map({ files[$0] }) else { throw CheckpointError.missingTensor(name) }
+        return try file.integers(name)
+    }
+
     /// A tensor, with its FP8 block scales attached when it has them.
     public func tensor(_ name: String) throws -> HostTensor {
         guard let file = location[name].map({ files[$0] }) else { throw CheckpointError.missingTensor(name) }

@@ -114,6 +114,22 @@ public final class SafetensorsFile: @unchecked Sendable {
         return HostTensor(name: name, dtype: dtype, shape: info.shape, bytes: slice, owner: storage)
     }
 
+    /// An integer tensor's values (little-endian I64/I32/I16/I8/U8), e.g. DeepSeek-V4's token→expert table.
+    public func integers(_ name: String) throws -> [Int] {
+        guard let info = info(name) else { throw CheckpointError.missingTensor(name) }
+        let start = dataOffset + info.range.lowerBound
+        let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<(start + info.range.count)])
+        let count = info.shape.reduce(1, *)
+        switch info.dtype {
+        case .i64: return (0..<count).map { Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self))) }
+        case .i32: return (0..<count).map { Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) }
+        case .i16: return (0..<count).map { Int(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * $0, as: Int16.self))) }
+        case .i8: return (0..<count).map { Int(raw.load(fromByteOffset: $0, as: Int8.self)) }
+        case .u8: return (0..<count).map { Int(raw[$0]) }
+        default: throw CheckpointError.unsupported("tensor '\(name)' has dtype \(info.dtype.rawValue) where integers are expected")
+        }
+    }
+
     private static func parseHeader(_ header: Data) throws -> ([String: String], [SafetensorsTensorInfo]) {
         let root: [String: HeaderEntry]
         do {

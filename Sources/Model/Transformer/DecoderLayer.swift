@@ -28,8 +28,12 @@ struct DecoderLayer: Sendable {
 struct DenseMLP: FeedForwardBlock, @unchecked Sendable {
     let device: any Device
     let gate, up, down: DeviceWeight        // [F, E], [F, E], [E, F]
+    /// DeepSeek-V4's `swiglu_limit` (see `clampSwiGLU`); nil for every other family.
+    var swigluLimit: Float?
 
     func callAsFunction(_ x: Matrix) -> Matrix {
-        device.matmul(device.siluMul(gate: device.matmul(x, gate), up: device.matmul(x, up)), down)   // [T, E]
+        var g = device.matmul(x, gate), u = device.matmul(x, up)           // [T, F]
+        if let swigluLimit { clampSwiGLU(gate: &g, up: &u, limit: swigluLimit) }
+        return device.matmul(device.siluMul(gate: g, up: u), down)          // [T, E]
     }
 }

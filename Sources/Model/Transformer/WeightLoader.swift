@@ -4,21 +4,29 @@ import Device
 struct WeightLoader {
     let checkpoint: SafetensorsCheckpoint
     let device: any Device
+    /// Canonical name → name in the checkpoint, for architectures whose checkpoints spell names several
+    /// ways (DeepSeek-V4: with or without `model.`, `embed_tokens` or `embed`); names not listed are used as is.
+    var aliases: [String: String] = [:]
+
+    /// The checkpoint's name for `name`.
+    func stored(_ name: String) -> String { aliases[name] ?? name }
+
+    func contains(_ name: String) -> Bool { checkpoint.contains(stored(name)) }
 
     func load(_ name: String, _ shape: [Int]) throws -> DeviceWeight {
-        let t = try checkpoint.tensor(name)
+        let t = try checkpoint.tensor(stored(name))
         guard t.shape == shape else { throw CheckpointError.invalid("tensor '\(name)' has shape \(t.shape), expected \(shape)") }
         return try device.upload(t)
     }
 
     /// A tensor the architecture may or may not have (biases, tied heads).
     func optional(_ name: String, _ shape: [Int]) throws -> DeviceWeight? {
-        checkpoint.contains(name) ? try load(name, shape) : nil
+        contains(name) ? try load(name, shape) : nil
     }
 
     /// A tensor's values on the host (router biases, weights to transform before upload).
     func values(_ name: String, _ shape: [Int]) throws -> [Float] {
-        let t = try checkpoint.tensor(name)
+        let t = try checkpoint.tensor(stored(name))
         guard t.shape == shape else { throw CheckpointError.invalid("tensor '\(name)' has shape \(t.shape), expected \(shape)") }
         return t.toFloat32()
     }
