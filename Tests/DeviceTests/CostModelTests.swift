@@ -55,6 +55,16 @@ import Testing
         #expect(abs(c.pipes[.mte2]! - 7168.0 * 7168 / 1.6e12) / c.pipes[.mte2]! < 0.01)
     }
 
+    @Test func gqaDecodeAttentionIsBoundByTheKVStream() {
+        // One query, 32 heads sharing 8 KV heads of 128 over 4,096 cached positions, bf16 cache:
+        // K + V = 4096 · 2 · 8 · 128 · 2 B = 16.8 MB ÷ 1.6 TB/s ≈ 10.5 µs; FLOPs = 4 · 32 · 4096 · 128.
+        let c = model.cost(CostOp("attn", .gqaAttention(seqs: 1, queries: 1, heads: 32, kvHeads: 8, context: 4096, headDim: 128, kv: .bf16)))
+        #expect(c.bound == .memory)
+        #expect(c.flops == 4 * 32 * 4096 * 128)
+        let kv = 4096.0 * 2 * 8 * 128 * 2
+        #expect(abs(c.pipes[.mte2]! - (kv + 2 * 32 * 128 * 2) / 1.6e12) < 1e-12)
+    }
+
     @Test func allToAllWithinTheScaleUpDomain() {
         // 8 chips, each sends 7/8 of 16 MB over 196 GB/s + one 10 µs step.
         let c = model.cost(CostOp("a2a", .allToAll(bytesPerChip: 16e6, chips: 8)))

@@ -83,9 +83,13 @@ public enum SimulationError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .outOfMemory(needed, capacity, breakdown):
-            return String(format: "out of device memory: need %.1f GB of %.1f GB HBM per chip (%@)",
-                          needed / 1e9, capacity / 1e9, breakdown)
+            return "out of device memory: need \(Self.size(needed)) of \(Self.size(capacity)) HBM per chip (\(breakdown))"
         case let .invalid(message): return message
         }
+    }
+
+    /// Bytes as GB, or MB below 1 GB (small test profiles).
+    static func size(_ bytes: Double) -> String {
+        bytes >= 1e9 ? String(format: "%.1f GB", bytes / 1e9) : String(format: "%.2f MB", bytes / 1e6)
     }
 }

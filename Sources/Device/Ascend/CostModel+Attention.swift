@@ -31,6 +31,31 @@ extension CostModel {
         return c
     }
 
+    /// Paged GQA attention as the fused kernel runs it: per sequence and KV head, the q·H/G query rows
+    /// share one K and one V stream of C positions (C′ = C rounded up to 128, the kernel's block).
+    /// - FLOPs = 4·S·q·H·C·D (scores and values); Cube = S·G·⌈qH/G/16⌉·⌈C′/16⌉·2⌈D/16⌉ fractal cycles.
+    /// - MTE2 = S·C·2·G·D·bytes(kv) ÷ HBM (K and V read once); FixPipe = fp32 scores to GM for the AIV
+    ///   softmax; Vector = 5 fp32 ops per score.
+    func gqaAttention(seqs: Int, queries: Int, heads: Int, kvHeads: Int, context: Int, headDim: Int, kv: ElementType) -> OpCost {
+        var c = OpCost(name: "")
+        let p = profile
+        let s = Double(seqs), g = Double(kvHeads), rows = Double(queries * heads) / g
+        let ctx = Double(max(context, 1)), cPad = Double(roundUp(max(context, 1), 128)), d = Double(headDim)
+        c.flops = 4 * s * rows * g * ctx * d
+        let cycles = s * g * ceil(rows / 16) * ceil(cPad / 16) * 2 * ceil(d / 16) * fractalCycles
+        let active = min(cores, s * g * ceil(cPad / 512))
+        c.pipes[.cube] = cycles / active / clock
+        let kvBytes = s * ctx * 2 * g * d * kv.bytes
+        let ioBytes = 2 * s * rows * g * d * 2
+        c.pipes[.mte2] = (kvBytes + ioBytes) / p.hbmBandwidth.value
+        let scores = s * rows * g * cPad
+        c.pipes[.fixpipe] = scores * 4 / (active * p.fixpipeBytesPerCycle.value * clock)
+        c.pipes[.vector] = scores * 5 / p.vectorOpsPerSecond(.fp32)
+        c.bytes = kvBytes + ioBytes
+        c.peak = p.peakFLOPS(.bf16)
+        return c
+    }
+
     /// Causal flash-style prefill attention over `seqs` sequences of `length` tokens, H heads:
     /// - FLOPs = 2·S·H·(L(L+1)/2)·(Dqk + Dv); Cube in 128×128 query/key blocks (half of them masked out).
     /// - MTE2 = (Q + K + V + O) ÷ HBM, with K/V re-read per 128-row query block from L2 ÷ L2 bw.

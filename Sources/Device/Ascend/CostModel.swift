@@ -32,6 +32,8 @@ public struct CostModel: Sendable {
         case let .mlaDecode(seqs, queries, heads, context, latent, rope, block, kv):
             c = mlaDecode(seqs: seqs, queries: queries, heads: heads, context: context,
                           latent: latent, rope: rope, block: block, kv: kv)
+        case let .gqaAttention(seqs, queries, heads, kvHeads, context, headDim, kv):
+            c = gqaAttention(seqs: seqs, queries: queries, heads: heads, kvHeads: kvHeads, context: context, headDim: headDim, kv: kv)
         case let .attentionPrefill(seqs, length, heads, qkDim, vDim, type):
             c = attentionPrefill(seqs: seqs, length: length, heads: heads, qkDim: qkDim, vDim: vDim, type: type)
         case let .vector(bytesIn, bytesOut, ops, type):
@@ -99,8 +101,7 @@ public struct MemoryBudget: Sendable, Equatable {
     public func check(against profile: AscendProfile) throws {
         let capacity = profile.hbmCapacity.value
         guard total <= capacity else {
-            let parts = String(format: "weights %.1f GB + KV %.1f GB + workspace %.1f GB",
-                               weights / 1e9, kvCache / 1e9, workspace / 1e9)
+            let parts = "weights \(SimulationError.size(weights)) + KV \(SimulationError.size(kvCache)) + workspace \(SimulationError.size(workspace))"
             throw SimulationError.outOfMemory(needed: total, capacity: capacity, breakdown: parts)
         }
     }

@@ -25,6 +25,9 @@ public struct CostOp: Sendable {
         /// MLA decode absorbed (MQA over the latent cache): `seqs` sequences × `queries` tokens × `heads`
         /// against `context` cached positions of `latent + rope` values, paged in blocks of `block`.
         case mlaDecode(seqs: Int, queries: Int, heads: Int, context: Int, latent: Int, rope: Int, block: Int, kv: ElementType)
+        /// Paged GQA attention: `seqs` sequences × `queries` tokens, `heads` query heads sharing `kvHeads`
+        /// K/V heads of `headDim`, over `context` cached positions.
+        case gqaAttention(seqs: Int, queries: Int, heads: Int, kvHeads: Int, context: Int, headDim: Int, kv: ElementType)
         /// Causal prefill attention (flash style): `seqs` × `length` tokens, `heads` with qk/v widths.
         case attentionPrefill(seqs: Int, length: Int, heads: Int, qkDim: Int, vDim: Int, type: ElementType)
         /// Elementwise/vector kernel through UB: bytes read and written, element operations.
