@@ -1,3 +1,4 @@
+import Device
 import Foundation
 import Yams
 
@@ -16,6 +17,9 @@ struct Configuration: Equatable {
     var modelPath = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
     var modelID = "smollm2-135m-instruct"
     var device = "cpu"
+    /// `--device ascend-sim` only: the chip (built-in name or a YAML/JSON profile file) and number format.
+    var ascendProfile = "910b"
+    var ascendPrecision = "bf16"
     var kvCacheBytes = 512 << 20
     var blockSize = 16
     var maxNumBatchedTokens = 2048
@@ -32,7 +36,7 @@ struct Configuration: Equatable {
     static let keys: [String: Set<String>] = [
         "server": ["host", "port", "max_body_bytes", "api_keys", "api_key_file", "cors_origin", "tls_cert", "tls_key"],
         "model": ["path", "id"],
-        "engine": ["device", "kv_cache_memory", "block_size", "max_num_batched_tokens", "max_num_seqs", "prefix_caching", "policy"],
+        "engine": ["device", "ascend_profile", "ascend_precision", "kv_cache_memory", "block_size", "max_num_batched_tokens", "max_num_seqs", "prefix_caching", "policy"],
         "log": ["level"],
     ]
 
@@ -59,7 +63,7 @@ struct Configuration: Equatable {
     /// Applies `MOESERVE_*` variables.
     mutating func apply(environment env: [String: String]) throws {
         let map = ["MOESERVE_HOST": "server.host", "MOESERVE_PORT": "server.port", "MOESERVE_MODEL": "model.path",
-                   "MOESERVE_MODEL_ID": "model.id", "MOESERVE_DEVICE": "engine.device", "MOESERVE_LOG_LEVEL": "log.level",
+                   "MOESERVE_MODEL_ID": "model.id", "MOESERVE_DEVICE": "engine.device", "MOESERVE_ASCEND_PROFILE": "engine.ascend_profile", "MOESERVE_LOG_LEVEL": "log.level",
                    "MOESERVE_TLS_CERT": "server.tls_cert", "MOESERVE_TLS_KEY": "server.tls_key",
                    "MOESERVE_KV_CACHE_MEMORY": "engine.kv_cache_memory", "MOESERVE_MAX_NUM_SEQS": "engine.max_num_seqs",
                    "MOESERVE_MAX_NUM_BATCHED_TOKENS": "engine.max_num_batched_tokens",
@@ -88,8 +92,20 @@ struct Configuration: Equatable {
         case "model.path": modelPath = value
         case "model.id": modelID = value
         case "engine.device":
-            guard ["cpu"].contains(value) else { throw Invalid(description: "\(source): device '\(value)' is not available (available: cpu)") }
+            guard ["cpu", "ascend-sim"].contains(value) else {
+                throw Invalid(description: "\(source): device '\(value)' is not available (available: cpu, ascend-sim)")
+            }
             device = value
+        case "engine.ascend_profile":
+            guard AscendProfile.named(value) != nil || FileManager.default.fileExists(atPath: value) else {
+                throw Invalid(description: "\(source): 'engine.ascend_profile' must be 910b, 910c, 950dt, h800 or a profile file (YAML or JSON), got '\(value)'")
+            }
+            ascendProfile = value
+        case "engine.ascend_precision":
+            guard AscendPrecision(rawValue: value) != nil else {
+                throw Invalid(description: "\(source): 'engine.ascend_precision' must be bf16, fp16 or w8a8, got '\(value)'")
+            }
+            ascendPrecision = value
         case "engine.kv_cache_memory":
             guard let b = Self.parseBytes(value), b >= 1 << 20 else {
                 throw Invalid(description: "\(source): 'engine.kv_cache_memory' must be a size of at least 1MiB like 512MiB or 2GiB, got '\(value)'")

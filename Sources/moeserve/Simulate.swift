@@ -10,7 +10,7 @@ struct Simulate: ParsableCommand {
 
     @Option(name: .customLong("model-config"), help: "config.json path or built-in name: deepseek-v3, deepseek-r1, deepseek-v2-lite.")
     var modelConfig = "deepseek-v3"
-    @Option(help: "Chip profile: 910b2, 910c, 950dt, h800, or a JSON profile file.")
+    @Option(help: "Chip profile: 910b2, 910c, 950dt, h800, or a YAML/JSON profile file.")
     var profile = "910c"
     @Option var chips = 16
     @Option var ep = 16
@@ -46,7 +46,7 @@ struct Simulate: ParsableCommand {
         plan.mtpAcceptance = mtpAcceptance
         plan.prefixHitRate = prefixHit
         plan.graphMode = !eager
-        let result = try Simulator.run(config: try DeepSeekConfig.load(modelConfig), plan: plan, profile: try AscendProfile.load(profile))
+        let result = try Simulator.run(config: try DeepSeekConfig.load(modelConfig), plan: plan, profile: try AscendProfile.resolve(profile))
         print(SimulationReport(result: result).text)
         if let trace {
             let data = try PerfettoTrace.json(slices: result.traceSlices(), process: "\(modelConfig) on \(result.profile.name)")

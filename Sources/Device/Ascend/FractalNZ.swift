@@ -36,19 +36,43 @@ public struct FractalNZ: Sendable, Equatable {
     public func offset(row i: Int, col j: Int) -> Int { ((j / c0) * rowsPadded + i) * c0 + j % c0 }
 
     /// Row-major `a` ([rows, cols]) into NZ order, padding with `zero`.
+    @_specialize(where T == Float)
+    @_specialize(where T == Int8)
     public func pack<T>(_ a: [T], zero: T) -> [T] {
         precondition(a.count == rows * cols, "FractalNZ.pack: \(a.count) elements for [\(rows), \(cols)]")
         var nz = [T](repeating: zero, count: count)
-        for i in 0..<rows {
-            for j in 0..<cols { nz[offset(row: i, col: j)] = a[i * cols + j] }
+        let rp = rowsPadded, (cols, c0) = (self.cols, self.c0)
+        a.withUnsafeBufferPointer { src in
+            nz.withUnsafeMutableBufferPointer { dst in
+                for i in 0..<rows {
+                    for b in 0..<colBlocks {
+                        let j0 = b * c0, d = (b * rp + i) * c0
+                        for j in 0..<min(c0, cols - j0) { dst[d + j] = src[i * cols + j0 + j] }
+                    }
+                }
+            }
         }
         return nz
     }
 
     /// NZ order back to row-major `[rows, cols]` (padding dropped).
+    @_specialize(where T == Float)
+    @_specialize(where T == Int8)
     public func unpack<T>(_ nz: [T]) -> [T] {
         precondition(nz.count == count, "FractalNZ.unpack: \(nz.count) elements, layout holds \(count)")
         guard rows * cols > 0 else { return [] }
-        return (0..<(rows * cols)).map { nz[offset(row: $0 / cols, col: $0 % cols)] }
+        var a = [T](repeating: nz[0], count: rows * cols)
+        let rp = rowsPadded, (cols, c0) = (self.cols, self.c0)
+        nz.withUnsafeBufferPointer { src in
+            a.withUnsafeMutableBufferPointer { dst in
+                for i in 0..<rows {
+                    for b in 0..<colBlocks {
+                        let j0 = b * c0, s = (b * rp + i) * c0
+                        for j in 0..<min(c0, cols - j0) { dst[i * cols + j0 + j] = src[s + j] }
+                    }
+                }
+            }
+        }
+        return a
     }
 }
