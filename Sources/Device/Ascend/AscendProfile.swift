@@ -43,6 +43,8 @@ public struct AscendProfile: Codable, Sendable, Equatable {
     public var interBandwidth: Sourced
     public var interLatency: Sourced
     public var launchOverhead: Sourced
+    /// Achieved fractions of the peaks above, per kernel type (`KernelEfficiency`).
+    public var efficiency: KernelEfficiency
 
     /// Peak FLOP/s of the matmul unit for operands of `type`.
     public func peakFLOPS(_ type: ElementType) -> Double {

@@ -90,8 +90,8 @@ extension AscendSimDevice {
 
     /// Flash-style causal attention over explicit K/V (MLA prefill): q, k, v rounded before the cube.
     public func causalAttention(q: Matrix, k: Matrix, v: Matrix, positions: [Int], shape: LatentAttentionShape) -> Matrix {
-        charge("prefill_attention", .attentionPrefill(seqs: 1, length: k.rows, heads: shape.heads, qkDim: shape.keyDim,
-                                                      vDim: shape.valueDim, type: act))
+        charge("prefill_attention", .attentionPrefill(seqs: 1, length: q.rows, cached: max(0, k.rows - q.rows), heads: shape.heads,
+                                                      qkDim: shape.keyDim, vDim: shape.valueDim, type: act))
         return vectorUnit.causalAttention(q: rounded(q), k: rounded(k), v: rounded(v), positions: positions, shape: shape)
     }
 }

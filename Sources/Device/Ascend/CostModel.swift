@@ -34,8 +34,8 @@ public struct CostModel: Sendable {
                           latent: latent, rope: rope, block: block, kv: kv)
         case let .gqaAttention(seqs, queries, heads, kvHeads, context, headDim, kv):
             c = gqaAttention(seqs: seqs, queries: queries, heads: heads, kvHeads: kvHeads, context: context, headDim: headDim, kv: kv)
-        case let .attentionPrefill(seqs, length, heads, qkDim, vDim, type):
-            c = attentionPrefill(seqs: seqs, length: length, heads: heads, qkDim: qkDim, vDim: vDim, type: type)
+        case let .attentionPrefill(seqs, length, cached, heads, qkDim, vDim, type):
+            c = attentionPrefill(seqs: seqs, length: length, cached: cached, heads: heads, qkDim: qkDim, vDim: vDim, type: type)
         case let .vector(bytesIn, bytesOut, ops, type):
             c = vector(bytesIn: bytesIn, bytesOut: bytesOut, ops: ops, type: type)
         case let .allToAll(bytes, chips):
@@ -51,10 +51,10 @@ public struct CostModel: Sendable {
     }
 
     /// Vector kernel: `Vector = ops ÷ (AIV × lanes × clock)`; `MTE2 = (in + out) ÷ HBM` (reads and writes
-    /// share HBM, so MTE2 carries the op's whole HBM time); `MTE3 = out ÷ HBM`.
+    /// share HBM, so MTE2 carries the op's whole HBM time); `MTE3 = out ÷ HBM`; HBM = peak × `vectorBandwidth`.
     func vector(bytesIn: Double, bytesOut: Double, ops: Double, type: ElementType) -> OpCost {
         var c = OpCost(name: "")
-        let hbm = profile.hbmBandwidth.value
+        let hbm = profile.hbmBandwidth.value * profile.efficiency.vectorBandwidth.value
         c.pipes[.mte2] = (bytesIn + bytesOut) / hbm
         if bytesOut > 0 { c.pipes[.mte3] = bytesOut / hbm }
         if ops > 0 { c.pipes[.vector] = ops / profile.vectorOpsPerSecond(type) }
@@ -64,20 +64,20 @@ public struct CostModel: Sendable {
         return c
     }
 
-    /// Collective over the link: `Comm = steps × latency + sent ÷ bandwidth`. Within the scale-up domain the
+    /// Collective over the link: `Comm = steps × latency + sent ÷ (bandwidth × link efficiency)`. Within the scale-up domain the
     /// intra link carries everything; beyond it the share `1 − scaleUp/chips` crosses the inter link and
     /// the slower of the two parts sets the time.
     func link(sent: Double, chips: Int, steps: Double) -> OpCost {
         var c = OpCost(name: "")
         guard chips > 1 else { c.pipes[.comm] = 0; return c }
-        let p = profile, n = Double(chips), scaleUp = p.scaleUpChips.value
+        let p = profile, n = Double(chips), scaleUp = p.scaleUpChips.value, e = p.efficiency.link.value
+        let intra = p.intraBandwidth.value * e, inter = p.interBandwidth.value * e
         let time: Double
         if n <= scaleUp {
-            time = steps * p.intraLatency.value + sent / p.intraBandwidth.value
+            time = steps * p.intraLatency.value + sent / intra
         } else {
             let crossing = 1 - scaleUp / n
-            time = steps * p.interLatency.value
-                + max(sent * (1 - crossing) / p.intraBandwidth.value, sent * crossing / p.interBandwidth.value)
+            time = steps * p.interLatency.value + max(sent * (1 - crossing) / intra, sent * crossing / inter)
         }
         c.pipes[.comm] = time
         c.bytes = sent

@@ -28,8 +28,9 @@ public struct CostOp: Sendable {
         /// Paged GQA attention: `seqs` sequences × `queries` tokens, `heads` query heads sharing `kvHeads`
         /// K/V heads of `headDim`, over `context` cached positions.
         case gqaAttention(seqs: Int, queries: Int, heads: Int, kvHeads: Int, context: Int, headDim: Int, kv: ElementType)
-        /// Causal prefill attention (flash style): `seqs` × `length` tokens, `heads` with qk/v widths.
-        case attentionPrefill(seqs: Int, length: Int, heads: Int, qkDim: Int, vDim: Int, type: ElementType)
+        /// Causal prefill attention (flash style): `seqs` × `length` new tokens after `cached` positions
+        /// already in the cache (prefix hits, earlier chunks), `heads` with qk/v widths.
+        case attentionPrefill(seqs: Int, length: Int, cached: Int = 0, heads: Int, qkDim: Int, vDim: Int, type: ElementType)
         /// Elementwise/vector kernel through UB: bytes read and written, element operations.
         case vector(bytesIn: Double, bytesOut: Double, ops: Double, type: ElementType)
         /// All-to-all where each chip sends `bytesPerChip` spread evenly over `chips` (1/chips stays local).

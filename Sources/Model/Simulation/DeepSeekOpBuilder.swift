@@ -39,8 +39,12 @@ struct DeepSeekOpBuilder {
                                                        latent: r, rope: c.qk_rope_head_dim, block: 128, kv: plan.kvType)))
             ops.append(CostOp("v_absorb", .groupedMatmul(tokens: perHead, n: c.v_head_dim, k: r, a: .bf16, b: .bf16, out: .bf16)))
         } else {
-            ops.append(CostOp("kv_b_proj", .matmul(m: ta, n: heads * (c.qk_nope_head_dim + c.v_head_dim), k: r, a: w, b: w, out: .bf16)))
-            ops.append(CostOp("attention", .attentionPrefill(seqs: sa, length: tokens / max(seqs, 1), heads: heads,
+            // Non-absorbed MLA prefill: keys/values of every visible position (cached prefix included) are
+            // up-projected from the latent cache, and the new tokens attend to all of them.
+            let length = tokens / max(seqs, 1), cached = max(0, plan.context - length)
+            ops.append(CostOp("kv_b_proj", .matmul(m: sa * (cached + length), n: heads * (c.qk_nope_head_dim + c.v_head_dim), k: r,
+                                                   a: w, b: w, out: .bf16)))
+            ops.append(CostOp("attention", .attentionPrefill(seqs: sa, length: length, cached: cached, heads: heads,
                                                              qkDim: qkDim, vDim: c.v_head_dim, type: .bf16)))
         }
         ops.append(CostOp("o_proj", .matmul(m: ta, n: h, k: heads * c.v_head_dim, a: w, b: w, out: .bf16)))
