@@ -77,8 +77,10 @@ import Testing
         #expect(abs(real.cost(decode).pipes[.mte2]! * e.matmulBandwidth.value - model.cost(decode).pipes[.mte2]!) < 1e-15)
         let a2a = CostOp("a2a", .allToAll(bytesPerChip: 16e6, chips: 8))
         #expect(abs(real.cost(a2a).total - (10e-6 + 14e6 / (196e9 * e.link.value))) < 1e-12)
+        let decodeA2A = CostOp("a2a", .allToAll(bytesPerChip: 16e6, chips: 8, lowLatency: true))
+        #expect(abs(real.cost(decodeA2A).total - (10e-6 + 14e6 / (196e9 * e.linkLowLatency.value))) < 1e-12)
         // Every fraction is a share of peak and says where it comes from.
-        for f in [e.matmulCompute, e.matmulBandwidth, e.attentionCompute, e.attentionBandwidth, e.vectorBandwidth, e.link] {
+        for f in [e.matmulCompute, e.matmulBandwidth, e.attentionCompute, e.attentionBandwidth, e.vectorBandwidth, e.link, e.linkLowLatency] {
             #expect(f.value > 0 && f.value <= 1 && f.source.hasPrefix("["))
         }
     }

@@ -36,7 +36,7 @@ import Device
         plan.quant = .w8a8; plan.mtp = true; plan.mtpAcceptance = 0.7; plan.overlap = true
         let r = try Simulator.run(config: r1, plan: plan, profile: .ascend910C)
         #expect(r.tpot < 0.050)
-        check(r.tokensPerSecondPerChip, published: 1_943, meetsTarget: false)
+        check(r.tokensPerSecondPerChip, published: 1_943, meetsTarget: true)
     }
 
     /// CloudMatrix384 prefill: R1 W8A8, 16 packages EP16, 4 prompts × 4,096 tokens per NPU per step, no prefix

@@ -38,8 +38,9 @@ public struct CostModel: Sendable {
             c = attentionPrefill(seqs: seqs, length: length, cached: cached, heads: heads, qkDim: qkDim, vDim: vDim, type: type)
         case let .vector(bytesIn, bytesOut, ops, type):
             c = vector(bytesIn: bytesIn, bytesOut: bytesOut, ops: ops, type: type)
-        case let .allToAll(bytes, chips):
-            c = link(sent: bytes * Double(chips - 1) / Double(max(chips, 1)), chips: chips, steps: 1)
+        case let .allToAll(bytes, chips, lowLatency):
+            c = link(sent: bytes * Double(chips - 1) / Double(max(chips, 1)), chips: chips, steps: 1,
+                     efficiency: lowLatency ? profile.efficiency.linkLowLatency : profile.efficiency.link)
         case let .allReduce(bytes, chips):
             c = link(sent: 2 * bytes * Double(chips - 1) / Double(max(chips, 1)), chips: chips, steps: 2 * log2(Double(max(chips, 2))))
         case let .allGather(bytes, chips):
@@ -67,10 +68,10 @@ public struct CostModel: Sendable {
     /// Collective over the link: `Comm = steps × latency + sent ÷ (bandwidth × link efficiency)`. Within the scale-up domain the
     /// intra link carries everything; beyond it the share `1 − scaleUp/chips` crosses the inter link and
     /// the slower of the two parts sets the time.
-    func link(sent: Double, chips: Int, steps: Double) -> OpCost {
+    func link(sent: Double, chips: Int, steps: Double, efficiency: Sourced? = nil) -> OpCost {
         var c = OpCost(name: "")
         guard chips > 1 else { c.pipes[.comm] = 0; return c }
-        let p = profile, n = Double(chips), scaleUp = p.scaleUpChips.value, e = p.efficiency.link.value
+        let p = profile, n = Double(chips), scaleUp = p.scaleUpChips.value, e = (efficiency ?? p.efficiency.link).value
         let intra = p.intraBandwidth.value * e, inter = p.interBandwidth.value * e
         let time: Double
         if n <= scaleUp {

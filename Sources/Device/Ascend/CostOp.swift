@@ -33,8 +33,9 @@ public struct CostOp: Sendable {
         case attentionPrefill(seqs: Int, length: Int, cached: Int = 0, heads: Int, qkDim: Int, vDim: Int, type: ElementType)
         /// Elementwise/vector kernel through UB: bytes read and written, element operations.
         case vector(bytesIn: Double, bytesOut: Double, ops: Double, type: ElementType)
-        /// All-to-all where each chip sends `bytesPerChip` spread evenly over `chips` (1/chips stays local).
-        case allToAll(bytesPerChip: Double, chips: Int)
+        /// All-to-all where each chip sends `bytesPerChip` spread evenly over `chips` (1/chips stays local);
+        /// `lowLatency`: the decode kernels (DeepEP / MC2 low-latency mode) rather than the high-throughput ones.
+        case allToAll(bytesPerChip: Double, chips: Int, lowLatency: Bool = false)
         /// Ring all-reduce of `bytes` per chip over `chips`.
         case allReduce(bytes: Double, chips: Int)
         /// All-gather producing `bytes` per chip (each contributes bytes / chips) over `chips`.
