@@ -126,5 +126,15 @@ import Testing
         #expect(loaded.hbmBandwidth.source.contains("CloudMatrix384"))
         #expect(abs(AscendProfile.ascend910B2.peakFLOPS(.bf16) - 353.9e12) < 0.1e12)
         #expect(throws: SimulationError.self) { try AscendProfile.load("no-such-profile") }
+        // A file without the kernel efficiencies is rejected with its name, not read as an ideal chip.
+        var object = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(AscendProfile.ascend910C)) as? [String: Any])
+        object["efficiency"] = nil
+        try JSONSerialization.data(withJSONObject: object).write(to: path)
+        do {
+            _ = try AscendProfile.load(path.path)
+            Issue.record("expected an error")
+        } catch {
+            #expect("\(error)".contains(path.lastPathComponent) && "\(error)".contains("efficiency"))
+        }
     }
 }

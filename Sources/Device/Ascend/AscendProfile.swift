@@ -73,7 +73,9 @@ public struct AscendProfile: Codable, Sendable, Equatable {
         guard FileManager.default.fileExists(atPath: nameOrPath) else {
             throw SimulationError.invalid("unknown profile '\(nameOrPath)' (built in: 910b2, 910c, 950dt, h800, or a JSON file)")
         }
-        return try JSONDecoder().decode(AscendProfile.self, from: Data(contentsOf: URL(fileURLWithPath: nameOrPath)))
+        do { return try JSONDecoder().decode(AscendProfile.self, from: Data(contentsOf: URL(fileURLWithPath: nameOrPath))) } catch {
+            throw SimulationError.invalid("profile file '\(nameOrPath)' is not a profile (every field, `efficiency` included, with value and source): \(error)")
+        }
     }
 }
 
