@@ -30,6 +30,8 @@ struct Simulate: ParsableCommand {
     var mtpAcceptance = 0.8
     @Option(name: .customLong("prefix-hit"), help: "Prefill: share of prompt tokens served from the prefix cache.")
     var prefixHit = 0.0
+    @Option(name: .customLong("expert-imbalance"), help: "Busiest chip's routed tokens ÷ the mean (1 = perfectly balanced).")
+    var expertImbalance = 1.0
     @Flag(name: .customLong("eager"), help: "Pay kernel launch cost per op (default: graph mode).")
     var eager = false
     @Option(help: "Write a Chrome/Perfetto trace JSON here.")
@@ -46,6 +48,8 @@ struct Simulate: ParsableCommand {
         plan.mtpAcceptance = mtpAcceptance
         plan.prefixHitRate = prefixHit
         plan.graphMode = !eager
+        guard expertImbalance >= 1 else { throw ValidationError("--expert-imbalance is the busiest chip ÷ the mean, so at least 1") }
+        plan.expertImbalance = expertImbalance
         let result = try Simulator.run(config: try DeepSeekConfig.load(modelConfig), plan: plan, profile: try AscendProfile.resolve(profile))
         print(SimulationReport(result: result).text)
         if let trace {
