@@ -28,6 +28,13 @@ public protocol Device: AnyObject, Sendable {
     /// y[t] = table[ids[t]] — table: [V, K], y: [T, K]
     func embedding(_ ids: [Int], table: DeviceWeight) -> Matrix
 
+    /// The clock of a simulated device, advanced by every op it runs (nil on real hardware; default nil).
+    var simulatedClock: SimulatedClock? { get }
+
+    /// Reserves device memory for a KV cache of `layers × blockCount × blockSize × width` values next to
+    /// the uploaded weights; throws when it does not fit (default: host memory, no check).
+    func reserveKVCache(layers: Int, blockCount: Int, blockSize: Int, width: Int) throws
+
     /// Paged KV memory on this device.
     func makeKVStorage(layers: Int, blockCount: Int, blockSize: Int, width: Int) -> KVBlockStorage
 
@@ -95,7 +102,12 @@ public protocol Device: AnyObject, Sendable {
     func indexScores(q: Matrix, headWeights: Matrix, keys: Matrix, visible: [Int], scale: Float) -> [[Float]]
 }
 
+/// Optional capabilities of devices that are simulated or have their own memory (defaults: the host).
 extension Device {
+    public var simulatedClock: SimulatedClock? { nil }
+
+    public func reserveKVCache(layers: Int, blockCount: Int, blockSize: Int, width: Int) throws {}
+
     public func makeKVStorage(layers: Int, blockCount: Int, blockSize: Int, width: Int) -> KVBlockStorage {
         KVBlockStorage(layers: layers, blockCount: blockCount, blockSize: blockSize, width: width)
     }

@@ -23,9 +23,10 @@ public struct Matrix: Sendable, Equatable {
 
 /// A weight resident on a device, in that device's layout. Devices create these in `upload`.
 ///
-/// NOTE: a weight is held either as fp32 `values` or as the checkpoint's quantised `blocks` (GGUF
-/// Q4_0/Q4_1/Q8_0, 4–8× smaller, read by the quantised kernels). For blocks, `values` is dequantised
-/// lazily on first use and then kept: only ops without a quantised kernel pay for it.
+/// NOTE: a weight is held either as fp32 `values`, as the checkpoint's quantised `blocks` (GGUF
+/// Q4_0/Q4_1/Q8_0, 4–8× smaller, read by the quantised kernels), or in the simulated NPU's `fractal`
+/// layout (NZ tiles in bf16/fp16/int8). For blocks and fractals, `values` is dequantised lazily on first
+/// use and then kept: only ops without a kernel for that storage pay for it.
 public final class DeviceWeight: @unchecked Sendable {
     /// Logical shape, outermost first (`[N, K]` for a linear layer's weight).
     public let shape: [Int]
@@ -33,6 +34,8 @@ public final class DeviceWeight: @unchecked Sendable {
     public let sourceType: DType
     /// The quantised rows as stored in the checkpoint, or nil when the weight is held as fp32.
     public let blocks: QuantisedBlocks?
+    /// The weight in the simulated NPU's NZ layout and number format, or nil.
+    public let fractal: FractalWeight?
     private let storedValues: [Float]?
     private let lock = NSLock()
     private var dequantised: [Float]?
@@ -43,6 +46,7 @@ public final class DeviceWeight: @unchecked Sendable {
         self.sourceType = sourceType
         self.storedValues = values
         self.blocks = nil
+        self.fractal = nil
     }
 
     public init(shape: [Int], blocks: QuantisedBlocks) {
@@ -51,6 +55,16 @@ public final class DeviceWeight: @unchecked Sendable {
         self.sourceType = blocks.dtype
         self.storedValues = nil
         self.blocks = blocks
+        self.fractal = nil
+    }
+
+    public init(shape: [Int], sourceType: DType, fractal: FractalWeight) {
+        precondition(fractal.layout.rows * fractal.layout.cols == shape.reduce(1, *))
+        self.shape = shape
+        self.sourceType = sourceType
+        self.storedValues = nil
+        self.blocks = nil
+        self.fractal = fractal
     }
 
     /// fp32 values in row-major order (dequantised once, on first use, for quantised weights).
@@ -58,7 +72,7 @@ public final class DeviceWeight: @unchecked Sendable {
         if let storedValues { return storedValues }
         return lock.withLock {
             if let dequantised { return dequantised }
-            let v = blocks!.dequantised()
+            let v = blocks?.dequantised() ?? fractal!.rowMajor()
             dequantised = v
             return v
         }
@@ -67,12 +81,13 @@ public final class DeviceWeight: @unchecked Sendable {
     /// Bytes this weight keeps resident (blocks, or fp32 values; a lazily dequantised copy adds to it).
     public var residentBytes: Int {
         if let storedValues { return 4 * storedValues.count }
-        return blocks!.bytes.count + lock.withLock { 4 * (dequantised?.count ?? 0) }
+        return (blocks?.bytes.count ?? fractal!.deviceBytes) + lock.withLock { 4 * (dequantised?.count ?? 0) }
     }
 
     /// Row r as fp32 into `dst` (cols elements), without dequantising the rest of the weight.
     public func copyRow(_ r: Int, into dst: UnsafeMutableBufferPointer<Float>) {
         if let blocks { blocks.dequantiseRow(r, into: dst); return }
+        if let fractal { fractal.copyRow(r, into: dst); return }
         storedValues!.withUnsafeBufferPointer { src in
             for j in 0..<cols { dst[j] = src[r * cols + j] }
         }

@@ -34,7 +34,11 @@ final class EngineCore {
         scheduler = Scheduler(config: configuration.scheduler,
                               kv: KVCacheManager(groups: sizing.managerGroups, blockSize: configuration.blockSize, prefixCaching: configuration.prefixCaching))
         metrics.setBlocksTotal(sizing.groups.reduce(0) { $0 + $1.blocks })
+        metrics.setSimulated(model.device.simulatedClock != nil)
     }
+
+    /// The device's simulated time, if it has one.
+    var simulatedNow: Double? { model.device.simulatedClock?.seconds }
 
     var hasWork: Bool { scheduler.hasWork }
     var kvCapacityTokens: Int { sizing.capacityTokens }
@@ -50,7 +54,9 @@ final class EngineCore {
             return
         }
         arrivals += 1
-        scheduler.add(RequestState(request: req, arrival: arrivals, generation: gen, onEvent: handler))
+        let state = RequestState(request: req, arrival: arrivals, generation: gen, onEvent: handler)
+        state.simulatedArrival = simulatedNow
+        scheduler.add(state)
         metrics.requestArrived(promptTokens: req.promptTokenIDs.count)
         publishGauges()
     }
@@ -63,7 +69,7 @@ final class EngineCore {
     func abort(_ id: String) {
         guard let r = scheduler.request(id) else { return }
         scheduler.finish(r)
-        r.onEvent(.finished(reason: .abort, usage: r.generation.usage))
+        r.onEvent(.finished(reason: .abort, usage: usage(of: r)))
         metrics.requestFinished(reason: .abort, seconds: RequestState.now() - r.arrivalTime)
         publishGauges()
     }
@@ -84,13 +90,14 @@ final class EngineCore {
             failUnschedulable()
             return
         }
-        let started = DispatchTime.now()
+        let started = DispatchTime.now(), simulatedStart = simulatedNow
         let batch = ForwardBatch(out.items.map { item in
             SequenceChunk(tokens: Array(item.request.tokens[item.start..<(item.start + item.count)]), startPosition: item.start,
                           blockTable: scheduler.kv.blockTable(item.request.id), logits: item.samples ? .last : .none,
                           groupBlockTables: grouped ? scheduler.kv.blockTables(item.request.id) : [])
         })
         let logits = grouped ? model.forward(batch, groupCaches: caches) : model.forward(batch, cache: caches[0])
+        let simulatedEnd = simulatedNow
         scheduler.didRun(out)
         var row = 0
         for item in out.items where item.samples {
@@ -102,14 +109,32 @@ final class EngineCore {
                 r.append(id)
                 metrics.tokenEmitted(first: r.lastTokenTime == nil, seconds: now - (r.lastTokenTime ?? r.arrivalTime))
                 r.lastTokenTime = now
+                if let simulatedEnd { simulatedTokenEmitted(r, at: simulatedEnd) }
             }
             if finished { scheduler.finish(r) }
-            for e in events { r.onEvent(e) }
+            for e in events {
+                if case .finished(let reason, _) = e { r.onEvent(.finished(reason: reason, usage: usage(of: r))) } else { r.onEvent(e) }
+            }
             if finished, case .finished(let reason, _)? = events.last { metrics.requestFinished(reason: reason, seconds: now - r.arrivalTime) }
         }
         metrics.stepRan(tokens: out.tokenCount, seconds: Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9,
+                        simulatedSeconds: simulatedEnd.flatMap { end in simulatedStart.map { end - $0 } },
                         running: scheduler.running.count, waiting: scheduler.waiting.count, preempted: out.preempted.count,
                         kvUsage: scheduler.kv.usage, prefixQueries: scheduler.kv.prefixQueryTokens, prefixHits: scheduler.kv.prefixHitTokens)
+    }
+
+    /// The request's usage, with its simulated timings when the device is simulated.
+    func usage(of r: RequestState) -> Usage {
+        var u = r.generation.usage
+        u.simulated = r.simulatedTimings(now: simulatedNow)
+        return u
+    }
+
+    private func simulatedTokenEmitted(_ r: RequestState, at time: Double) {
+        let first = r.simulatedFirstToken == nil
+        metrics.simulatedTokenEmitted(first: first, seconds: time - (r.simulatedLastToken ?? r.simulatedArrival ?? time))
+        if first { r.simulatedFirstToken = time }
+        r.simulatedLastToken = time
     }
 
     /// Nothing could be scheduled although work is waiting: the head request cannot fit even in an
@@ -120,7 +145,7 @@ final class EngineCore {
         if r.generation.generated.isEmpty {
             r.onEvent(.failed(message: "the request does not fit in the KV cache (\(kvCapacityTokens) tokens)"))
         } else {
-            r.onEvent(.finished(reason: .length, usage: r.generation.usage))
+            r.onEvent(.finished(reason: .length, usage: usage(of: r)))
             metrics.requestFinished(reason: .length, seconds: RequestState.now() - r.arrivalTime)
         }
         publishGauges()

@@ -22,6 +22,8 @@ public struct Histogram: Sendable, Equatable {
 
     /// Latency buckets in seconds, 1 ms … 60 s.
     public static let latency: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+    /// Simulated-device latency buckets, 10 µs … 10 s (a simulated NPU step is often well under 1 ms).
+    public static let simulatedLatency: [Double] = [1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 1, 10]
 }
 
 /// Engine counters, gauges and latency histograms for the API layer (`/metrics`), updated on the
@@ -45,6 +47,13 @@ public final class EngineMetrics: @unchecked Sendable {
         public var timeToFirstToken = Histogram(bounds: Histogram.latency)
         public var interTokenLatency = Histogram(bounds: Histogram.latency)
         public var endToEndLatency = Histogram(bounds: Histogram.latency)
+        /// Simulated device time (only on a simulated device; `simulated` says whether there is one).
+        public var simulated = false
+        public var simulatedStepSeconds = 0.0
+        public var simulatedTimeToFirstToken = Histogram(bounds: Histogram.simulatedLatency)
+        public var simulatedTimePerOutputToken = Histogram(bounds: Histogram.simulatedLatency)
+
+        public init() {}
     }
 
     private let lock = NSLock()
@@ -61,6 +70,13 @@ public final class EngineMetrics: @unchecked Sendable {
     }
 
     func setBlocksTotal(_ n: Int) { update { $0.kvBlocksTotal = n } }
+    func setSimulated(_ simulated: Bool) { update { $0.simulated = simulated } }
+    /// A token's latency on the simulated clock: from arrival (first token) or from the previous token.
+    func simulatedTokenEmitted(first: Bool, seconds: Double) {
+        update {
+            if first { $0.simulatedTimeToFirstToken.observe(seconds) } else { $0.simulatedTimePerOutputToken.observe(seconds) }
+        }
+    }
     func requestArrived(promptTokens: Int) { update { $0.requestsArrived += 1; $0.promptTokens += promptTokens } }
     func requestFinished(reason: FinishReason, seconds: Double) {
         update {
@@ -83,10 +99,11 @@ public final class EngineMetrics: @unchecked Sendable {
         }
     }
 
-    func stepRan(tokens: Int, seconds: Double, running: Int, waiting: Int, preempted: Int, kvUsage: Double,
+    func stepRan(tokens: Int, seconds: Double, simulatedSeconds: Double? = nil, running: Int, waiting: Int, preempted: Int, kvUsage: Double,
                  prefixQueries: Int, prefixHits: Int) {
         update {
             $0.steps += 1
+            $0.simulatedStepSeconds += simulatedSeconds ?? 0
             $0.tokensProcessed += tokens
             $0.stepSeconds += seconds
             $0.running = running

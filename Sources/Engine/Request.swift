@@ -130,10 +130,29 @@ public struct Usage: Sendable, Equatable {
     public var completionTokens: Int
     /// Prompt tokens whose keys/values came from the prefix cache.
     public var cachedPromptTokens: Int
-    public init(promptTokens: Int, completionTokens: Int, cachedPromptTokens: Int = 0) {
+    /// Timings on the simulated device, when the model runs on one (nil otherwise).
+    public var simulated: SimulatedTimings?
+    public init(promptTokens: Int, completionTokens: Int, cachedPromptTokens: Int = 0, simulated: SimulatedTimings? = nil) {
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
         self.cachedPromptTokens = cachedPromptTokens
+        self.simulated = simulated
     }
     public var totalTokens: Int { promptTokens + completionTokens }
+}
+
+/// One request's latencies in simulated device time (seconds): the device time of every engine step
+/// from its arrival to its first token (TTFT), the mean between its later tokens (TPOT; nil with fewer
+/// than two tokens), and arrival to finish. Idle time between steps does not count: the simulated
+/// clock advances only while the device computes.
+public struct SimulatedTimings: Sendable, Equatable {
+    public var timeToFirstToken: Double?
+    public var timePerOutputToken: Double?
+    public var total: Double
+
+    public init(timeToFirstToken: Double?, timePerOutputToken: Double?, total: Double) {
+        self.timeToFirstToken = timeToFirstToken
+        self.timePerOutputToken = timePerOutputToken
+        self.total = total
+    }
 }

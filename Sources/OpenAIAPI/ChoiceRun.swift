@@ -70,6 +70,8 @@ final class ChoiceRun: @unchecked Sendable {
                 u.cachedPromptTokens += usages[i]?.cachedPromptTokens ?? 0
             }
         }
+        // Simulated timings: those of the choice that finished last on the simulated clock.
+        u.simulated = usages.compactMap { $0?.simulated }.max { $0.total < $1.total }
         return u
     }
 }

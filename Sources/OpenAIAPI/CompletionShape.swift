@@ -44,8 +44,20 @@ struct CompletionHeader: Sendable {
          ("system_fingerprint", .string(fingerprint))]
     }
 
+    /// OpenAI's usage object; on a simulated device also `simulated` (our extension, milliseconds of simulated
+    /// device time: `ttft_ms`, `tpot_ms` when known, `total_ms`).
     static func usageJSON(_ u: Usage) -> JSONValue {
-        .object([("prompt_tokens", .int(u.promptTokens)), ("completion_tokens", .int(u.completionTokens)), ("total_tokens", .int(u.totalTokens)),
-                 ("prompt_tokens_details", .object([("cached_tokens", .int(u.cachedPromptTokens))]))])
+        var fields: [(String, JSONValue)] = [
+            ("prompt_tokens", .int(u.promptTokens)), ("completion_tokens", .int(u.completionTokens)), ("total_tokens", .int(u.totalTokens)),
+            ("prompt_tokens_details", .object([("cached_tokens", .int(u.cachedPromptTokens))])),
+        ]
+        if let sim = u.simulated {
+            var timings: [(String, JSONValue)] = []
+            if let ttft = sim.timeToFirstToken { timings.append(("ttft_ms", .double(ttft * 1e3))) }
+            if let tpot = sim.timePerOutputToken { timings.append(("tpot_ms", .double(tpot * 1e3))) }
+            timings.append(("total_ms", .double(sim.total * 1e3)))
+            fields.append(("simulated", .object(timings)))
+        }
+        return .object(fields)
     }
 }

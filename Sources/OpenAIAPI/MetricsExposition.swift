@@ -26,6 +26,13 @@ enum MetricsExposition {
         histogram(&out, "moeserve_time_to_first_token_seconds", "Time from arrival to first token.", s.timeToFirstToken, label)
         histogram(&out, "moeserve_inter_token_latency_seconds", "Time between consecutive tokens of a request.", s.interTokenLatency, label)
         histogram(&out, "moeserve_e2e_request_latency_seconds", "Time from arrival to finish.", s.endToEndLatency, label)
+        if s.simulated {
+            metric("moeserve_simulated_step_seconds_total", "counter", "Simulated device time of engine steps.", [("", s.simulatedStepSeconds)])
+            histogram(&out, "moeserve_simulated_time_to_first_token_seconds", "Simulated device time from arrival to first token.",
+                      s.simulatedTimeToFirstToken, label)
+            histogram(&out, "moeserve_simulated_time_per_output_token_seconds", "Simulated device time between consecutive tokens of a request.",
+                      s.simulatedTimePerOutputToken, label)
+        }
         return out
     }
 

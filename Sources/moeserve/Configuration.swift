@@ -1,3 +1,4 @@
+import Device
 import Foundation
 import Yams
 
@@ -21,6 +22,9 @@ struct Configuration: Equatable {
     var cpuActivations = "f32"
     /// Block format fp32/fp16/bf16/fp8 matrices are quantised to at load: "none", "q8_0" or "q4_0".
     var quantization = "none"
+    /// `--device ascend-sim` only: the chip (built-in name or a YAML/JSON profile file) and number format.
+    var ascendProfile = "910b"
+    var ascendPrecision = "bf16"
     var kvCacheBytes = 512 << 20
     var blockSize = 16
     var maxNumBatchedTokens = 2048
@@ -37,7 +41,7 @@ struct Configuration: Equatable {
     static let keys: [String: Set<String>] = [
         "server": ["host", "port", "max_body_bytes", "api_keys", "api_key_file", "cors_origin", "tls_cert", "tls_key"],
         "model": ["path", "id"],
-        "engine": ["device", "cpu_activations", "quantization", "kv_cache_memory", "block_size", "max_num_batched_tokens", "max_num_seqs", "prefix_caching", "policy"],
+        "engine": ["device", "cpu_activations", "quantization", "ascend_profile", "ascend_precision", "kv_cache_memory", "block_size", "max_num_batched_tokens", "max_num_seqs", "prefix_caching", "policy"],
         "log": ["level"],
     ]
 
@@ -64,7 +68,7 @@ struct Configuration: Equatable {
     /// Applies `MOESERVE_*` variables.
     mutating func apply(environment env: [String: String]) throws {
         let map = ["MOESERVE_HOST": "server.host", "MOESERVE_PORT": "server.port", "MOESERVE_MODEL": "model.path",
-                   "MOESERVE_MODEL_ID": "model.id", "MOESERVE_DEVICE": "engine.device", "MOESERVE_CPU_ACTIVATIONS": "engine.cpu_activations", "MOESERVE_QUANTIZATION": "engine.quantization", "MOESERVE_LOG_LEVEL": "log.level",
+                   "MOESERVE_MODEL_ID": "model.id", "MOESERVE_DEVICE": "engine.device", "MOESERVE_CPU_ACTIVATIONS": "engine.cpu_activations", "MOESERVE_QUANTIZATION": "engine.quantization", "MOESERVE_ASCEND_PROFILE": "engine.ascend_profile", "MOESERVE_LOG_LEVEL": "log.level",
                    "MOESERVE_TLS_CERT": "server.tls_cert", "MOESERVE_TLS_KEY": "server.tls_key",
                    "MOESERVE_KV_CACHE_MEMORY": "engine.kv_cache_memory", "MOESERVE_MAX_NUM_SEQS": "engine.max_num_seqs",
                    "MOESERVE_MAX_NUM_BATCHED_TOKENS": "engine.max_num_batched_tokens",
@@ -93,7 +97,9 @@ struct Configuration: Equatable {
         case "model.path": modelPath = value
         case "model.id": modelID = value
         case "engine.device":
-            guard ["cpu"].contains(value) else { throw Invalid(description: "\(source): device '\(value)' is not available (available: cpu)") }
+            guard ["cpu", "ascend-sim"].contains(value) else {
+                throw Invalid(description: "\(source): device '\(value)' is not available (available: cpu, ascend-sim)")
+            }
             device = value
         case "engine.cpu_activations":
             guard ["int8", "f32"].contains(value) else { throw Invalid(description: "\(source): 'engine.cpu_activations' must be int8 or f32, got '\(value)'") }
@@ -103,6 +109,16 @@ struct Configuration: Equatable {
                 throw Invalid(description: "\(source): 'engine.quantization' must be none, q8_0 or q4_0, got '\(value)'")
             }
             quantization = value
+        case "engine.ascend_profile":
+            guard AscendProfile.named(value) != nil || FileManager.default.fileExists(atPath: value) else {
+                throw Invalid(description: "\(source): 'engine.ascend_profile' must be 910b, 910c, 950dt, h800 or a profile file (YAML or JSON), got '\(value)'")
+            }
+            ascendProfile = value
+        case "engine.ascend_precision":
+            guard AscendPrecision(rawValue: value) != nil else {
+                throw Invalid(description: "\(source): 'engine.ascend_precision' must be bf16, fp16 or w8a8, got '\(value)'")
+            }
+            ascendPrecision = value
         case "engine.kv_cache_memory":
             guard let b = Self.parseBytes(value), b >= 1 << 20 else {
                 throw Invalid(description: "\(source): 'engine.kv_cache_memory' must be a size of at least 1MiB like 512MiB or 2GiB, got '\(value)'")

@@ -14,11 +14,10 @@ enum ModelServing {
 
     static func load(_ config: Configuration, logger: Logger) throws -> (ServingContext, EngineLoop) {
         let started = Date()
-        let quantisation: DType? = ["q8_0": .q8_0, "q4_0": .q4_0][config.quantization]
-        let device = CPUDevice(activations: config.cpuActivations == "f32" ? .float32 : .int8, quantisation: quantisation)
+        let (device, weightBytes) = try makeDevice(config)
         let loaded = try ModelLoader.load(path: config.modelPath, device: device)
         logger.info("model loaded", metadata: [
-            "path": "\(config.modelPath)", "weights_mb": "\(String(format: "%.1f", Double(device.uploadedWeightBytes) / 1e6))", "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(started)))",
+            "path": "\(config.modelPath)", "weights_mb": "\(String(format: "%.1f", Double(weightBytes()) / 1e6))", "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(started)))",
             "device": "\(loaded.model.device.name)", "cpu_activations": "\(config.cpuActivations)", "quantization": "\(config.quantization)", "context": "\(loaded.model.contextLength)",
         ])
         guard let templateSource = loaded.chatTemplate else { throw Failure(description: "the model has no chat template (tokenizer.chat_template)") }
@@ -31,10 +30,14 @@ enum ModelServing {
             scheduler: SchedulerConfiguration(maxNumBatchedTokens: config.maxNumBatchedTokens, maxNumSeqs: config.maxNumSeqs,
                                               policy: SchedulerConfiguration.Policy(rawValue: config.schedulingPolicy) ?? .fcfs),
             blockSize: config.blockSize, kvCacheBytes: config.kvCacheBytes, prefixCaching: config.prefixCaching)
+        let layout = loaded.model.cacheLayout
+        // The engine sizes its block pool the same way; a device with its own memory checks that it fits.
+        try device.reserveKVCache(layers: layout.layers, blockCount: max(1, KVBlockStorage.blocks(
+            fitting: config.kvCacheBytes, layers: max(1, layout.layers), blockSize: config.blockSize, width: layout.width)),
+            blockSize: config.blockSize, width: layout.width)
         let engine = EngineLoop(model: loaded.model, decodeBytes: { tokenizer.decodeBytes($0) },
                                 stopTokenIDs: loaded.stopTokenIDs, configuration: engineConfig, logger: logger)
         engine.start()
-        let layout = loaded.model.cacheLayout
         logger.info("engine ready", metadata: ["kv_tokens": "\(engine.kvCapacityTokens)", "kv_bytes_per_token": "\(layout.bytesPerToken)",
                                                "max_num_seqs": "\(config.maxNumSeqs)"])
         for line in layout.layerSummary { logger.info("kv cache layer type", metadata: ["per_token": "\(line)"]) }
@@ -43,5 +46,23 @@ enum ModelServing {
             model: ServedModel(id: config.modelID, contextLength: loaded.model.contextLength, vocabularySize: loaded.model.vocabularySize),
             backend: engine, prompter: TemplatePrompter(template: template, tokenizer: tokenizer), metrics: engine.metrics)
         return (context, engine)
+    }
+
+    /// The configured device and how to read the bytes its weights hold.
+    static func makeDevice(_ config: Configuration) throws -> (any Device, () -> Int) {
+        switch config.device {
+        case "ascend-sim":
+            guard let precision = AscendPrecision(rawValue: config.ascendPrecision) else {
+                throw Failure(description: "unknown ascend precision '\(config.ascendPrecision)'")
+            }
+            // NOTE: graph mode, as vllm-ascend captures decode steps with ACL graphs; the clock then has no launch cost.
+            let sim = AscendSimDevice(AscendSimConfiguration(profile: try AscendProfile.resolve(config.ascendProfile),
+                                                             precision: precision, graphMode: true))
+            return (sim, { Int(sim.memory.weights) })
+        default:
+            let quantisation: DType? = ["q8_0": .q8_0, "q4_0": .q4_0][config.quantization]
+            let cpu = CPUDevice(activations: config.cpuActivations == "f32" ? .float32 : .int8, quantisation: quantisation)
+            return (cpu, { cpu.uploadedWeightBytes })
+        }
     }
 }

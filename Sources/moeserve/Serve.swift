@@ -21,7 +21,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Port to listen on (0 picks a free one and prints it).")
     var port: Int?
 
-    @Option(help: "Compute device: cpu.")
+    @Option(help: "Compute device: cpu, or ascend-sim (simulated Ascend NPU).")
     var device: String?
 
     @Option(name: .customLong("cpu-activations"), help: "Activations of matmuls with quantised weights: int8 (fast) or f32 (exact).")
@@ -29,6 +29,12 @@ struct Serve: ParsableCommand {
 
     @Option(name: .customLong("quantization"), help: "Quantise fp32/fp16/bf16/fp8 matrices at load: none, q8_0 or q4_0.")
     var quantization: String?
+
+    @Option(name: .customLong("ascend-profile"), help: "With --device ascend-sim: 910b, 910c, 950dt, h800, or a YAML/JSON profile file.")
+    var ascendProfile: String?
+
+    @Option(name: .customLong("ascend-precision"), help: "With --device ascend-sim: bf16, fp16 or w8a8.")
+    var ascendPrecision: String?
 
     @Option(name: .customLong("kv-cache-memory"), help: "KV cache memory, e.g. 512MiB or 2GiB.")
     var kvCacheMemory: String?
@@ -60,6 +66,8 @@ struct Serve: ParsableCommand {
                 if let device { try c.set("engine.device", to: device, source: "--device") }
                 if let cpuActivations { try c.set("engine.cpu_activations", to: cpuActivations, source: "--cpu-activations") }
                 if let quantization { try c.set("engine.quantization", to: quantization, source: "--quantization") }
+                if let ascendProfile { try c.set("engine.ascend_profile", to: ascendProfile, source: "--ascend-profile") }
+                if let ascendPrecision { try c.set("engine.ascend_precision", to: ascendPrecision, source: "--ascend-precision") }
                 if let kvCacheMemory { try c.set("engine.kv_cache_memory", to: kvCacheMemory, source: "--kv-cache-memory") }
                 if let maxNumSeqs { try c.set("engine.max_num_seqs", to: String(maxNumSeqs), source: "--max-num-seqs") }
                 if !apiKeys.isEmpty { try c.set("server.api_keys", to: apiKeys.joined(separator: ","), source: "--api-key") }

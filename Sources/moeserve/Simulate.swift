@@ -10,7 +10,7 @@ struct Simulate: ParsableCommand {
 
     @Option(name: .customLong("model-config"), help: "config.json path or built-in name: deepseek-v3, deepseek-r1, deepseek-v2-lite.")
     var modelConfig = "deepseek-v3"
-    @Option(help: "Chip profile: 910b2, 910c, 950dt, h800, or a JSON profile file.")
+    @Option(help: "Chip profile: 910b2, 910c, 950dt, h800, or a YAML/JSON profile file.")
     var profile = "910c"
     @Option var chips = 16
     @Option var ep = 16
@@ -30,6 +30,8 @@ struct Simulate: ParsableCommand {
     var mtpAcceptance = 0.8
     @Option(name: .customLong("prefix-hit"), help: "Prefill: share of prompt tokens served from the prefix cache.")
     var prefixHit = 0.0
+    @Option(name: .customLong("expert-imbalance"), help: "Busiest chip's routed tokens ÷ the mean (1 = perfectly balanced).")
+    var expertImbalance = 1.0
     @Flag(name: .customLong("eager"), help: "Pay kernel launch cost per op (default: graph mode).")
     var eager = false
     @Option(help: "Write a Chrome/Perfetto trace JSON here.")
@@ -46,7 +48,9 @@ struct Simulate: ParsableCommand {
         plan.mtpAcceptance = mtpAcceptance
         plan.prefixHitRate = prefixHit
         plan.graphMode = !eager
-        let result = try Simulator.run(config: try DeepSeekConfig.load(modelConfig), plan: plan, profile: try AscendProfile.load(profile))
+        guard expertImbalance >= 1 else { throw ValidationError("--expert-imbalance is the busiest chip ÷ the mean, so at least 1") }
+        plan.expertImbalance = expertImbalance
+        let result = try Simulator.run(config: try DeepSeekConfig.load(modelConfig), plan: plan, profile: try AscendProfile.resolve(profile))
         print(SimulationReport(result: result).text)
         if let trace {
             let data = try PerfettoTrace.json(slices: result.traceSlices(), process: "\(modelConfig) on \(result.profile.name)")

@@ -2,9 +2,11 @@ import Foundation
 import Testing
 @testable import Device
 
-/// Hand-computable cost cases on the 910B2 profile (24 AIC at 1.8 GHz, 4,096 MACs/cycle, 1.6 TB/s HBM).
+/// Hand-computable cost cases on the 910B2 profile (24 AIC at 1.8 GHz, 4,096 MACs/cycle, 1.6 TB/s HBM) with
+/// every kernel at peak (`KernelEfficiency.ideal`); `achievedFractionsDivideEachPipe` checks the real profile.
 @Suite struct CostModelTests {
-    let model = CostModel(profile: .ascend910B2, graphMode: true)
+    static let ideal: AscendProfile = { var p = AscendProfile.ascend910B2; p.efficiency = .ideal; return p }()
+    let model = CostModel(profile: CostModelTests.ideal, graphMode: true)
 
     @Test func pureBandwidthOpTakesBytesOverHBMBandwidth() {
         // 1.6 GB read, nothing written, no arithmetic: 1.6e9 B ÷ 1.6e12 B/s = 1 ms exactly.
@@ -40,7 +42,7 @@ import Testing
         #expect(t == MatmulTiling(mt: 128, nt: 256, kt: 64, mTiles: 4, nTiles: 2, kTiles: 8))
         #expect(t.count == 64)
         // A profile with half the L0C must halve the accumulator tile (the larger side, N).
-        var small = AscendProfile.ascend910B2
+        var small = Self.ideal
         small.l0c = Sourced(64 * 1024, "test")
         let s = CostModel(profile: small).tiling(m: 512, n: 512, k: 512, a: .fp16, b: .fp16)
         #expect(s.mt == 128 && s.nt == 128 && s.nTiles == 4)
@@ -55,6 +57,44 @@ import Testing
         #expect(abs(c.pipes[.mte2]! - 7168.0 * 7168 / 1.6e12) / c.pipes[.mte2]! < 0.01)
     }
 
+    @Test func gqaDecodeAttentionIsBoundByTheKVStream() {
+        // One query, 32 heads sharing 8 KV heads of 128 over 4,096 cached positions, bf16 cache:
+        // K + V = 4096 · 2 · 8 · 128 · 2 B = 16.8 MB ÷ 1.6 TB/s ≈ 10.5 µs; FLOPs = 4 · 32 · 4096 · 128.
+        let c = model.cost(CostOp("attn", .gqaAttention(seqs: 1, queries: 1, heads: 32, kvHeads: 8, context: 4096, headDim: 128, kv: .bf16)))
+        #expect(c.bound == .memory)
+        #expect(c.flops == 4 * 32 * 4096 * 128)
+        let kv = 4096.0 * 2 * 8 * 128 * 2
+        #expect(abs(c.pipes[.mte2]! - (kv + 2 * 32 * 128 * 2) / 1.6e12) < 1e-12)
+    }
+
+    @Test func achievedFractionsDivideEachPipe() {
+        let real = CostModel(profile: .ascend910B2, graphMode: true), e = AscendProfile.ascend910B2.efficiency
+        let copy = CostOp("copy", .vector(bytesIn: 1.6e9, bytesOut: 0, ops: 0, type: .bf16))
+        #expect(abs(real.cost(copy).total - 1e-3 / e.vectorBandwidth.value) < 1e-12)
+        let mm = CostOp("mm", .matmul(m: 4096, n: 4096, k: 4096, a: .bf16, b: .bf16, out: .bf16))
+        #expect(abs(real.cost(mm).pipes[.cube]! * e.matmulCompute.value - model.cost(mm).pipes[.cube]!) < 1e-15)
+        let decode = CostOp("proj", .matmul(m: 8, n: 7168, k: 7168, a: .int8, b: .int8, out: .bf16))
+        #expect(abs(real.cost(decode).pipes[.mte2]! * e.matmulBandwidth.value - model.cost(decode).pipes[.mte2]!) < 1e-15)
+        let a2a = CostOp("a2a", .allToAll(bytesPerChip: 16e6, chips: 8))
+        #expect(abs(real.cost(a2a).total - (10e-6 + 14e6 / (196e9 * e.link.value))) < 1e-12)
+        let decodeA2A = CostOp("a2a", .allToAll(bytesPerChip: 16e6, chips: 8, lowLatency: true))
+        #expect(abs(real.cost(decodeA2A).total - (10e-6 + 14e6 / (196e9 * e.linkLowLatency.value))) < 1e-12)
+        // Every fraction is a share of peak and says where it comes from.
+        for f in [e.matmulCompute, e.matmulBandwidth, e.attentionCompute, e.attentionBandwidth, e.vectorBandwidth, e.link, e.linkLowLatency] {
+            #expect(f.value > 0 && f.value <= 1 && f.source.hasPrefix("["))
+        }
+    }
+
+    @Test func prefillAttentionCountsTheCachedPrefix() {
+        // 256 new tokens after 256 cached, 1 head, Dqk = Dv = 128: pairs = 256·256 + 256·257/2 = 98,432;
+        // FLOPs = 2 · 98,432 · 256 = 50.4 MFLOP. Query blocks 2 × (2 cached + causal 1.5) = 7 block pairs.
+        let c = model.cost(CostOp("attn", .attentionPrefill(seqs: 1, length: 256, cached: 256, heads: 1, qkDim: 128, vDim: 128, type: .bf16)))
+        #expect(c.flops == 2 * 98_432 * 256)
+        let fresh = model.cost(CostOp("attn", .attentionPrefill(seqs: 1, length: 256, heads: 1, qkDim: 128, vDim: 128, type: .bf16)))
+        #expect(fresh.flops == 2 * (256 * 257 / 2) * 256)
+        #expect(abs(c.pipes[.cube]! / fresh.pipes[.cube]! - 7.0 / 3) < 1e-12)
+    }
+
     @Test func allToAllWithinTheScaleUpDomain() {
         // 8 chips, each sends 7/8 of 16 MB over 196 GB/s + one 10 µs step.
         let c = model.cost(CostOp("a2a", .allToAll(bytesPerChip: 16e6, chips: 8)))
@@ -63,7 +103,7 @@ import Testing
     }
 
     @Test func launchCostOutsideGraphMode() {
-        let eager = CostModel(profile: .ascend910B2, graphMode: false)
+        let eager = CostModel(profile: Self.ideal, graphMode: false)
         let op = CostOp("tiny", .vector(bytesIn: 64, bytesOut: 64, ops: 32, type: .bf16))
         #expect(eager.cost(op).total - model.cost(op).total == 5e-6)
     }
@@ -86,5 +126,15 @@ import Testing
         #expect(loaded.hbmBandwidth.source.contains("CloudMatrix384"))
         #expect(abs(AscendProfile.ascend910B2.peakFLOPS(.bf16) - 353.9e12) < 0.1e12)
         #expect(throws: SimulationError.self) { try AscendProfile.load("no-such-profile") }
+        // A file without the kernel efficiencies is rejected with its name, not read as an ideal chip.
+        var object = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(AscendProfile.ascend910C)) as? [String: Any])
+        object["efficiency"] = nil
+        try JSONSerialization.data(withJSONObject: object).write(to: path)
+        do {
+            _ = try AscendProfile.load(path.path)
+            Issue.record("expected an error")
+        } catch {
+            #expect("\(error)".contains(path.lastPathComponent) && "\(error)".contains("efficiency"))
+        }
     }
 }

@@ -7,17 +7,23 @@ import Model
 final class CountingModel: LanguageModel, @unchecked Sendable {
     let vocabularySize: Int
     let contextLength: Int
-    let device: any Device = CPUDevice()
+    let device: any Device
     let cacheLayout = KVCacheLayout(layers: 1, width: 1)
     private(set) var batches: [ForwardBatch] = []
+    /// On a device with a simulated clock, each forward pass advances it by this much device time.
+    static let simulatedStepSeconds = 0.001
 
-    init(vocab: Int = 50, context: Int = 64) {
+    init(vocab: Int = 50, context: Int = 64, device: any Device = CPUDevice()) {
         vocabularySize = vocab
         contextLength = context
+        self.device = device
     }
 
     func forward(_ batch: ForwardBatch, cache: KVBlockStorage) -> Matrix {
         batches.append(batch)
+        var step = OpCost(name: "step")
+        step.pipes[.cube] = Self.simulatedStepSeconds
+        device.simulatedClock?.advance(by: step)
         var rows: [Float] = []
         for ch in batch.chunks {
             // Write each token into its slot so tests can check block tables really hold the sequence.

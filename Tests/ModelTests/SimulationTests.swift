@@ -37,6 +37,22 @@ import Device
         #expect(overlapped.stepTime < serial.stepTime)
     }
 
+    /// With two micro-batches the trace shows the schedule: micro-batch 0's dispatch starts when its own compute
+    /// ends, while micro-batch 1's compute runs under it.
+    @Test func traceFollowsTheMicroBatchSchedule() throws {
+        let lite = try #require(DeepSeekConfig.builtin("deepseek-v2-lite"))
+        var plan = SimulationPlan(chips: 2, ep: 2, tp: 1, batch: 4, context: 256, phase: .decode)
+        plan.overlap = true
+        let slices = try Simulator.run(config: lite, plan: plan, profile: .ascend910B2).traceSlices()
+        let dispatch = try #require(slices.first { $0.name == "moe[0].mb0.dispatch" })
+        #expect(dispatch.pipe == .comm)
+        let mb0Compute = slices.filter { $0.name.hasPrefix("moe[0].mb0.") && $0.pipe != .comm && $0.start < dispatch.start }
+        let mb0End = try #require(mb0Compute.map { $0.start + $0.duration }.max())
+        #expect(abs(mb0End - dispatch.start) < 1e-9, "dispatch waits for its own micro-batch's compute")
+        let mb1Start = try #require(slices.filter { $0.name.hasPrefix("moe[0].mb1.") }.map(\.start).min())
+        #expect(abs(mb1Start - dispatch.start) < 1e-9, "the other micro-batch computes under the dispatch")
+    }
+
     @Test func traceIsChromeTraceJSON() throws {
         let lite = try #require(DeepSeekConfig.builtin("deepseek-v2-lite"))
         var plan = SimulationPlan(chips: 2, ep: 2, tp: 1, batch: 4, context: 256, phase: .decode)

@@ -29,7 +29,8 @@ extension AscendProfile {
         intraLatency: Sourced(10e-6, "[assumption] 10 µs per collective step"),
         interBandwidth: Sourced(25e9, "[3p] 200G RoCE = 25 GB/s"),
         interLatency: Sourced(20e-6, "[assumption] 20 µs per RDMA step"),
-        launchOverhead: Sourced(5e-6, "[assumption] 5 µs per kernel launch outside graph mode")
+        launchOverhead: Sourced(5e-6, "[assumption] 5 µs per kernel launch outside graph mode"),
+        efficiency: .ascendA3
     )
 
     /// Ascend 910C (A3), one package = 2 dies treated as one chip (as CloudMatrix384 counts an "NPU").
@@ -90,6 +91,7 @@ extension AscendProfile {
         intraLatency: Sourced(8e-6, "[assumption] 8 µs per collective step"),
         interBandwidth: Sourced(50e9, "[src] DeepEP docs: IB ~50 GB/s per GPU"),
         interLatency: Sourced(15e-6, "[assumption] 15 µs per RDMA step"),
-        launchOverhead: Sourced(4e-6, "[assumption] 4 µs per kernel outside CUDA graphs")
+        launchOverhead: Sourced(4e-6, "[assumption] 4 µs per kernel outside CUDA graphs"),
+        efficiency: .h800
     )
 }

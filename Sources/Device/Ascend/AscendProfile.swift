@@ -43,6 +43,8 @@ public struct AscendProfile: Codable, Sendable, Equatable {
     public var interBandwidth: Sourced
     public var interLatency: Sourced
     public var launchOverhead: Sourced
+    /// Achieved fractions of the peaks above, per kernel type (`KernelEfficiency`).
+    public var efficiency: KernelEfficiency
 
     /// Peak FLOP/s of the matmul unit for operands of `type`.
     public func peakFLOPS(_ type: ElementType) -> Double {
@@ -71,7 +73,9 @@ public struct AscendProfile: Codable, Sendable, Equatable {
         guard FileManager.default.fileExists(atPath: nameOrPath) else {
             throw SimulationError.invalid("unknown profile '\(nameOrPath)' (built in: 910b2, 910c, 950dt, h800, or a JSON file)")
         }
-        return try JSONDecoder().decode(AscendProfile.self, from: Data(contentsOf: URL(fileURLWithPath: nameOrPath)))
+        do { return try JSONDecoder().decode(AscendProfile.self, from: Data(contentsOf: URL(fileURLWithPath: nameOrPath))) } catch {
+            throw SimulationError.invalid("profile file '\(nameOrPath)' is not a profile (every field, `efficiency` included, with value and source): \(error)")
+        }
     }
 }
 
@@ -83,9 +87,13 @@ public enum SimulationError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .outOfMemory(needed, capacity, breakdown):
-            return String(format: "out of device memory: need %.1f GB of %.1f GB HBM per chip (%@)",
-                          needed / 1e9, capacity / 1e9, breakdown)
+            return "out of device memory: need \(Self.size(needed)) of \(Self.size(capacity)) HBM per chip (\(breakdown))"
         case let .invalid(message): return message
         }
+    }
+
+    /// Bytes as GB, or MB below 1 GB (small test profiles).
+    static func size(_ bytes: Double) -> String {
+        bytes >= 1e9 ? String(format: "%.1f GB", bytes / 1e9) : String(format: "%.2f MB", bytes / 1e6)
     }
 }

@@ -32,12 +32,15 @@ public struct CostModel: Sendable {
         case let .mlaDecode(seqs, queries, heads, context, latent, rope, block, kv):
             c = mlaDecode(seqs: seqs, queries: queries, heads: heads, context: context,
                           latent: latent, rope: rope, block: block, kv: kv)
-        case let .attentionPrefill(seqs, length, heads, qkDim, vDim, type):
-            c = attentionPrefill(seqs: seqs, length: length, heads: heads, qkDim: qkDim, vDim: vDim, type: type)
+        case let .gqaAttention(seqs, queries, heads, kvHeads, context, headDim, kv):
+            c = gqaAttention(seqs: seqs, queries: queries, heads: heads, kvHeads: kvHeads, context: context, headDim: headDim, kv: kv)
+        case let .attentionPrefill(seqs, length, cached, heads, qkDim, vDim, type):
+            c = attentionPrefill(seqs: seqs, length: length, cached: cached, heads: heads, qkDim: qkDim, vDim: vDim, type: type)
         case let .vector(bytesIn, bytesOut, ops, type):
             c = vector(bytesIn: bytesIn, bytesOut: bytesOut, ops: ops, type: type)
-        case let .allToAll(bytes, chips):
-            c = link(sent: bytes * Double(chips - 1) / Double(max(chips, 1)), chips: chips, steps: 1)
+        case let .allToAll(bytes, chips, lowLatency):
+            c = link(sent: bytes * Double(chips - 1) / Double(max(chips, 1)), chips: chips, steps: 1,
+                     efficiency: lowLatency ? profile.efficiency.linkLowLatency : profile.efficiency.link)
         case let .allReduce(bytes, chips):
             c = link(sent: 2 * bytes * Double(chips - 1) / Double(max(chips, 1)), chips: chips, steps: 2 * log2(Double(max(chips, 2))))
         case let .allGather(bytes, chips):
@@ -49,10 +52,10 @@ public struct CostModel: Sendable {
     }
 
     /// Vector kernel: `Vector = ops ÷ (AIV × lanes × clock)`; `MTE2 = (in + out) ÷ HBM` (reads and writes
-    /// share HBM, so MTE2 carries the op's whole HBM time); `MTE3 = out ÷ HBM`.
+    /// share HBM, so MTE2 carries the op's whole HBM time); `MTE3 = out ÷ HBM`; HBM = peak × `vectorBandwidth`.
     func vector(bytesIn: Double, bytesOut: Double, ops: Double, type: ElementType) -> OpCost {
         var c = OpCost(name: "")
-        let hbm = profile.hbmBandwidth.value
+        let hbm = profile.hbmBandwidth.value * profile.efficiency.vectorBandwidth.value
         c.pipes[.mte2] = (bytesIn + bytesOut) / hbm
         if bytesOut > 0 { c.pipes[.mte3] = bytesOut / hbm }
         if ops > 0 { c.pipes[.vector] = ops / profile.vectorOpsPerSecond(type) }
@@ -62,20 +65,20 @@ public struct CostModel: Sendable {
         return c
     }
 
-    /// Collective over the link: `Comm = steps × latency + sent ÷ bandwidth`. Within the scale-up domain the
+    /// Collective over the link: `Comm = steps × latency + sent ÷ (bandwidth × link efficiency)`. Within the scale-up domain the
     /// intra link carries everything; beyond it the share `1 − scaleUp/chips` crosses the inter link and
     /// the slower of the two parts sets the time.
-    func link(sent: Double, chips: Int, steps: Double) -> OpCost {
+    func link(sent: Double, chips: Int, steps: Double, efficiency: Sourced? = nil) -> OpCost {
         var c = OpCost(name: "")
         guard chips > 1 else { c.pipes[.comm] = 0; return c }
-        let p = profile, n = Double(chips), scaleUp = p.scaleUpChips.value
+        let p = profile, n = Double(chips), scaleUp = p.scaleUpChips.value, e = (efficiency ?? p.efficiency.link).value
+        let intra = p.intraBandwidth.value * e, inter = p.interBandwidth.value * e
         let time: Double
         if n <= scaleUp {
-            time = steps * p.intraLatency.value + sent / p.intraBandwidth.value
+            time = steps * p.intraLatency.value + sent / intra
         } else {
             let crossing = 1 - scaleUp / n
-            time = steps * p.interLatency.value
-                + max(sent * (1 - crossing) / p.intraBandwidth.value, sent * crossing / p.interBandwidth.value)
+            time = steps * p.interLatency.value + max(sent * (1 - crossing) / intra, sent * crossing / inter)
         }
         c.pipes[.comm] = time
         c.bytes = sent
@@ -99,8 +102,7 @@ public struct MemoryBudget: Sendable, Equatable {
     public func check(against profile: AscendProfile) throws {
         let capacity = profile.hbmCapacity.value
         guard total <= capacity else {
-            let parts = String(format: "weights %.1f GB + KV %.1f GB + workspace %.1f GB",
-                               weights / 1e9, kvCache / 1e9, workspace / 1e9)
+            let parts = "weights \(SimulationError.size(weights)) + KV \(SimulationError.size(kvCache)) + workspace \(SimulationError.size(workspace))"
             throw SimulationError.outOfMemory(needed: total, capacity: capacity, breakdown: parts)
         }
     }

@@ -25,12 +25,17 @@ public struct CostOp: Sendable {
         /// MLA decode absorbed (MQA over the latent cache): `seqs` sequences × `queries` tokens × `heads`
         /// against `context` cached positions of `latent + rope` values, paged in blocks of `block`.
         case mlaDecode(seqs: Int, queries: Int, heads: Int, context: Int, latent: Int, rope: Int, block: Int, kv: ElementType)
-        /// Causal prefill attention (flash style): `seqs` × `length` tokens, `heads` with qk/v widths.
-        case attentionPrefill(seqs: Int, length: Int, heads: Int, qkDim: Int, vDim: Int, type: ElementType)
+        /// Paged GQA attention: `seqs` sequences × `queries` tokens, `heads` query heads sharing `kvHeads`
+        /// K/V heads of `headDim`, over `context` cached positions.
+        case gqaAttention(seqs: Int, queries: Int, heads: Int, kvHeads: Int, context: Int, headDim: Int, kv: ElementType)
+        /// Causal prefill attention (flash style): `seqs` × `length` new tokens after `cached` positions
+        /// already in the cache (prefix hits, earlier chunks), `heads` with qk/v widths.
+        case attentionPrefill(seqs: Int, length: Int, cached: Int = 0, heads: Int, qkDim: Int, vDim: Int, type: ElementType)
         /// Elementwise/vector kernel through UB: bytes read and written, element operations.
         case vector(bytesIn: Double, bytesOut: Double, ops: Double, type: ElementType)
-        /// All-to-all where each chip sends `bytesPerChip` spread evenly over `chips` (1/chips stays local).
-        case allToAll(bytesPerChip: Double, chips: Int)
+        /// All-to-all where each chip sends `bytesPerChip` spread evenly over `chips` (1/chips stays local);
+        /// `lowLatency`: the decode kernels (DeepEP / MC2 low-latency mode) rather than the high-throughput ones.
+        case allToAll(bytesPerChip: Double, chips: Int, lowLatency: Bool = false)
         /// Ring all-reduce of `bytes` per chip over `chips`.
         case allReduce(bytes: Double, chips: Int)
         /// All-gather producing `bytes` per chip (each contributes bytes / chips) over `chips`.

@@ -25,6 +25,11 @@ final class RequestState {
     /// Monotonic times (seconds) for latency metrics.
     let arrivalTime: Double
     var lastTokenTime: Double?
+    /// Simulated device times (seconds on the device's clock) of arrival, first and last token; nil on
+    /// real hardware.
+    var simulatedArrival: Double?
+    var simulatedFirstToken: Double?
+    var simulatedLastToken: Double?
 
     init(request: EngineRequest, arrival: Int, generation: Generation, onEvent: @escaping @Sendable (TokenEvent) -> Void) {
         self.request = request
@@ -40,6 +45,15 @@ final class RequestState {
     var extraKeys: [String] { request.cacheSalt.map { [$0] } ?? [] }
 
     func append(_ token: Int) { tokens.append(token) }
+
+    /// Latencies on the simulated clock as of `now`, or nil when the device has no simulated clock.
+    func simulatedTimings(now: Double?) -> SimulatedTimings? {
+        guard let arrival = simulatedArrival, let now else { return nil }
+        let tokens = generation.generated.count
+        var tpot: Double?
+        if let first = simulatedFirstToken, let last = simulatedLastToken, tokens > 1 { tpot = (last - first) / Double(tokens - 1) }
+        return SimulatedTimings(timeToFirstToken: simulatedFirstToken.map { $0 - arrival }, timePerOutputToken: tpot, total: now - arrival)
+    }
 
     static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 }

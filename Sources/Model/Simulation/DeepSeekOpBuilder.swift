@@ -39,8 +39,12 @@ struct DeepSeekOpBuilder {
                                                        latent: r, rope: c.qk_rope_head_dim, block: 128, kv: plan.kvType)))
             ops.append(CostOp("v_absorb", .groupedMatmul(tokens: perHead, n: c.v_head_dim, k: r, a: .bf16, b: .bf16, out: .bf16)))
         } else {
-            ops.append(CostOp("kv_b_proj", .matmul(m: ta, n: heads * (c.qk_nope_head_dim + c.v_head_dim), k: r, a: w, b: w, out: .bf16)))
-            ops.append(CostOp("attention", .attentionPrefill(seqs: sa, length: tokens / max(seqs, 1), heads: heads,
+            // Non-absorbed MLA prefill: keys/values of every visible position (cached prefix included) are
+            // up-projected from the latent cache, and the new tokens attend to all of them.
+            let length = tokens / max(seqs, 1), cached = max(0, plan.context - length)
+            ops.append(CostOp("kv_b_proj", .matmul(m: sa * (cached + length), n: heads * (c.qk_nope_head_dim + c.v_head_dim), k: r,
+                                                   a: w, b: w, out: .bf16)))
+            ops.append(CostOp("attention", .attentionPrefill(seqs: sa, length: length, cached: cached, heads: heads,
                                                              qkDim: qkDim, vDim: c.v_head_dim, type: .bf16)))
         }
         ops.append(CostOp("o_proj", .matmul(m: ta, n: h, k: heads * c.v_head_dim, a: w, b: w, out: .bf16)))
@@ -61,7 +65,7 @@ struct DeepSeekOpBuilder {
     }
 
     /// DeepSeekMoE: router, EP dispatch (8-bit tokens + fp32 scale), grouped experts, shared expert,
-    /// EP combine (bf16). Each chip receives T·k·imbalance expert tokens spread over its local experts.
+    /// EP combine (bf16); decode uses the low-latency dispatch/combine kernels, prefill the high-throughput ones. Each chip receives T·k·imbalance expert tokens spread over its local experts.
     func moe(tokens: Int) -> [CostOp] {
         let e = c.n_routed_experts ?? 0, k = c.num_experts_per_tok ?? 1, mi = c.moe_intermediate_size
         let shared = c.n_shared_experts ?? 0
@@ -73,7 +77,7 @@ struct DeepSeekOpBuilder {
             CostOp("router", .matmul(m: tokens, n: e, k: h, a: .bf16, b: .bf16, out: .fp32)),
             CostOp("gating_topk", .vector(bytesIn: Double(tokens * e) * 4, bytesOut: Double(tokens * k) * 8,
                                           ops: Double(tokens * e) * 8, type: .fp32)),
-            CostOp("dispatch", .allToAll(bytesPerChip: dispatchBytes, chips: plan.ep)),
+            CostOp("dispatch", .allToAll(bytesPerChip: dispatchBytes, chips: plan.ep, lowLatency: plan.phase == .decode)),
             CostOp("experts_gate_up", .groupedMatmul(tokens: perExpert, n: 2 * mi, k: h, a: w, b: w, out: .bf16)),
             swiGLU("experts_swiglu", Int(received), width: mi),
             CostOp("experts_down", .groupedMatmul(tokens: perExpert, n: h, k: mi, a: w, b: w, out: .bf16)),
@@ -83,7 +87,7 @@ struct DeepSeekOpBuilder {
             ops.append(swiGLU("shared_swiglu", tokens, width: mi * shared))
             ops.append(CostOp("shared_down", .matmul(m: tokens, n: h, k: mi * shared, a: w, b: w, out: .bf16)))
         }
-        ops.append(CostOp("combine", .allToAll(bytesPerChip: Double(tokens * k * h) * 2, chips: plan.ep)))
+        ops.append(CostOp("combine", .allToAll(bytesPerChip: Double(tokens * k * h) * 2, chips: plan.ep, lowLatency: plan.phase == .decode)))
         ops.append(residual(tokens))
         return ops
     }

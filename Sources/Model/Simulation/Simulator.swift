@@ -1,8 +1,9 @@
 import Device
 
-/// Identical layers costed once: `count` instances each taking `time`.
-/// With two micro-batches `time = 2·max(compute, comm)` (each micro-batch's comm hides under the other's
-/// compute, steady state across layers); otherwise `time = compute + comm`. Ops are one micro-batch's.
+/// Identical layers costed once: `count` instances each taking `time`. Ops are one micro-batch's.
+/// One micro-batch: `time = compute + comm`. Two micro-batches: the steady-state period of
+/// `MicroBatchSchedule` (DeepSeek's interleaving on one compute and one comm stream), which lies between
+/// the ideal `2·max(compute, comm)` and the serial `2·(compute + comm)`.
 public struct LayerGroup: Sendable {
     public var name: String
     public var count: Int
@@ -11,7 +12,9 @@ public struct LayerGroup: Sendable {
 
     public var compute: Double { ops.filter { !$0.isComm }.reduce(0) { $0 + $1.total } }
     public var comm: Double { ops.filter(\.isComm).reduce(0) { $0 + $1.total } }
-    public var time: Double { microBatches > 1 ? Double(microBatches) * max(compute, comm) : compute + comm }
+    public var time: Double {
+        microBatches > 1 ? MicroBatchSchedule(ops: ops).period(microBatches: microBatches) : compute + comm
+    }
     public var flops: Double { Double(microBatches) * ops.reduce(0) { $0 + $1.flops } }
     public var bytes: Double { Double(microBatches) * ops.reduce(0) { $0 + $1.bytes } }
 }

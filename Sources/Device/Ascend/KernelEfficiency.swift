@@ -1,0 +1,63 @@
+/// Achieved fractions of a chip's peak rates, per kernel type, as published for the best kernels that
+/// serve DeepSeek on it. The cost model's pipe times are ideal (every cycle busy, every byte at full
+/// bandwidth); real kernels lose to tile quantisation, pipeline bubbles, scalar/sync overhead and HBM
+/// page effects, and published measurements give how much. Each pipe time is divided by its fraction:
+///
+/// | field | divides | what it stands for |
+/// |---|---|---|
+/// | `matmulCompute` | Cube of (grouped) matmuls | large-GEMM throughput ÷ peak |
+/// | `matmulBandwidth` | MTE2 (HBM) of matmuls | weight-streaming (decode-shaped) GEMM bandwidth ÷ HBM peak |
+/// | `attentionCompute` | Cube of MLA/GQA decode and prefill attention | attention-kernel FLOP/s ÷ peak |
+/// | `attentionBandwidth` | MTE2 of attention | KV-streaming bandwidth ÷ HBM peak |
+/// | `vectorBandwidth` | MTE2/MTE3 of element-wise kernels | streaming-kernel bandwidth ÷ HBM peak |
+/// | `link` | link bandwidth of collectives | high-throughput (prefill) all-to-all bandwidth ÷ link peak |
+/// | `linkLowLatency` | link bandwidth of decode all-to-all | low-latency (decode) dispatch/combine bandwidth ÷ link peak |
+///
+/// NOTE: these are properties of the chip and its kernel library, the same for every scenario; they are
+/// never fitted to a calibration target (config/ascend/CALIBRATION.md lists what each scenario gets).
+public struct KernelEfficiency: Codable, Sendable, Equatable {
+    public var matmulCompute: Sourced
+    public var matmulBandwidth: Sourced
+    public var attentionCompute: Sourced
+    public var attentionBandwidth: Sourced
+    public var vectorBandwidth: Sourced
+    public var link: Sourced
+    public var linkLowLatency: Sourced
+
+    public init(matmulCompute: Sourced, matmulBandwidth: Sourced, attentionCompute: Sourced, attentionBandwidth: Sourced,
+                vectorBandwidth: Sourced, link: Sourced, linkLowLatency: Sourced) {
+        self.matmulCompute = matmulCompute
+        self.matmulBandwidth = matmulBandwidth
+        self.attentionCompute = attentionCompute
+        self.attentionBandwidth = attentionBandwidth
+        self.vectorBandwidth = vectorBandwidth
+        self.link = link
+        self.linkLowLatency = linkLowLatency
+    }
+
+    /// Every kernel at peak: the cost model's ideal pipe times (hand-computable tests, upper bounds).
+    public static let ideal = KernelEfficiency(
+        matmulCompute: Sourced(1, "ideal"), matmulBandwidth: Sourced(1, "ideal"), attentionCompute: Sourced(1, "ideal"),
+        attentionBandwidth: Sourced(1, "ideal"), vectorBandwidth: Sourced(1, "ideal"), link: Sourced(1, "ideal"),
+        linkLowLatency: Sourced(1, "ideal"))
+
+    /// DeepSeek's published Hopper kernels on H800 (the kernels behind DeepSeek's own service figures).
+    public static let h800 = KernelEfficiency(
+        matmulCompute: Sourced(0.78, "[src] DeepGEMM README: up to 1,550 TFLOPS FP8 on H800 ÷ 1,979 peak"),
+        matmulBandwidth: Sourced(0.57, "[src] DeepGEMM README (first release), the four decode shapes M=64–128: 1,688, 1,509, 2,221, 2,277 GB/s, mean 1,924 ÷ 3,350"),
+        attentionCompute: Sourced(0.67, "[src] FlashMLA README: 660 TFLOPS compute-bound on H800 SXM5 ÷ 989 peak"),
+        attentionBandwidth: Sourced(0.90, "[src] FlashMLA README: 3,000 GB/s memory-bound ÷ 3,350"),
+        vectorBandwidth: Sourced(0.90, "[assumption] streaming kernels as FlashMLA's memory-bound case"),
+        link: Sourced(0.91, "[src] DeepEP README normal kernels, internode EP32: dispatch 44, combine 47 GB/s RDMA; mean 45.5 ÷ 50"),
+        linkLowLatency: Sourced(0.80, "[src] DeepEP README low-latency kernels EP256: dispatch 39, combine 40 GB/s RDMA ÷ 50"))
+
+    /// Ascend A2/A3 (910B/910C) with the CANN / sgl-kernel-npu kernels vllm-ascend and SGLang use.
+    public static let ascendA3 = KernelEfficiency(
+        matmulCompute: Sourced(0.78, "[assumption] as DeepGEMM on H800: no published Ascend GEMM utilisation in ../shared/ASCEND.md"),
+        matmulBandwidth: Sourced(0.57, "[assumption] as DeepGEMM decode shapes on H800 (same reason)"),
+        attentionCompute: Sourced(0.67, "[assumption] as FlashMLA on H800 (same reason)"),
+        attentionBandwidth: Sourced(0.90, "[assumption] as FlashMLA on H800 (same reason)"),
+        vectorBandwidth: Sourced(0.90, "[assumption] as FlashMLA's memory-bound case"),
+        link: Sourced(0.52, "[src] sgl-kernel-npu README (DeepEP-Ascend on the A3 384 SuperPOD), normal kernels EP16/EP32: dispatch 107/102, combine 103/95 GB/s; mean 102 ÷ 196 GB/s per direction"),
+        linkLowLatency: Sourced(0.37, "[src] sgl-kernel-npu README, low-latency kernels EP32 (the largest listed): dispatch 49, combine 97 GB/s; mean 73 ÷ 196"))
+}
