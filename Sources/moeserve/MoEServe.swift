@@ -23,4 +23,7 @@ struct ConfigOptions: ParsableArguments {
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String?
+
+    @Option(help: "Log format: text (human-readable) or json (one JSON object per line).")
+    var logFormat: String?
 }

@@ -12,7 +12,7 @@ enum ModelServing {
         let description: String
     }
 
-    static func load(_ config: Configuration, logger: Logger) throws -> (ServingContext, EngineLoop) {
+    static func load(_ config: Configuration, logger: Logger, metrics: EngineMetrics) throws -> (ServingContext, EngineLoop) {
         let started = Date()
         let device = CPUDevice()
         let loaded = try ModelLoader.load(path: config.modelPath, device: device)
@@ -31,12 +31,12 @@ enum ModelServing {
                                               policy: SchedulerConfiguration.Policy(rawValue: config.schedulingPolicy) ?? .fcfs),
             blockSize: config.blockSize, kvCacheBytes: config.kvCacheBytes, prefixCaching: config.prefixCaching)
         let engine = EngineLoop(model: loaded.model, decodeBytes: { tokenizer.decodeBytes($0) },
-                                stopTokenIDs: loaded.stopTokenIDs, configuration: engineConfig, logger: logger)
+                                stopTokenIDs: loaded.stopTokenIDs, configuration: engineConfig, logger: logger, metrics: metrics)
         engine.start()
         logger.info("engine ready", metadata: ["kv_tokens": "\(engine.kvCapacityTokens)", "max_num_seqs": "\(config.maxNumSeqs)"])
         let context = ServingContext(
             model: ServedModel(id: config.modelID, contextLength: loaded.model.contextLength, vocabularySize: loaded.model.vocabularySize),
-            backend: engine, prompter: TemplatePrompter(template: template, tokenizer: tokenizer), metrics: engine.metrics)
+            backend: engine, prompter: TemplatePrompter(template: template, tokenizer: tokenizer))
         return (context, engine)
     }
 }

@@ -45,6 +45,13 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("tls-key"), help: "PEM private key for --tls-cert.")
     var tlsKey: String?
 
+    @Option(name: .customLong("shutdown-timeout"),
+            help: "Seconds a SIGTERM/SIGINT drain lets requests in flight finish before ending them with finish_reason \"abort\".")
+    var shutdownTimeout: Double?
+
+    @Flag(name: .customLong("log-prompts"), help: "Log prompt text (off by default: prompts are user data).")
+    var logPrompts = false
+
     func run() throws {
         let config: Configuration
         do {
@@ -59,6 +66,8 @@ struct Serve: ParsableCommand {
                 if let corsOrigin { try c.set("server.cors_origin", to: corsOrigin, source: "--cors-origin") }
                 if let tlsCert { try c.set("server.tls_cert", to: tlsCert, source: "--tls-cert") }
                 if let tlsKey { try c.set("server.tls_key", to: tlsKey, source: "--tls-key") }
+                if let shutdownTimeout { try c.set("server.shutdown_timeout", to: String(shutdownTimeout), source: "--shutdown-timeout") }
+                if logPrompts { try c.set("log.prompts", to: "true", source: "--log-prompts") }
             }
             guard config.tlsCert.isEmpty == config.tlsKey.isEmpty else {
                 throw Configuration.Invalid(description: "server.tls_cert and server.tls_key must be set together")
@@ -66,14 +75,20 @@ struct Serve: ParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        let logger = Logging.bootstrapped(level: config.logLevel)
+        let logger = LogSetup.bootstrap(level: config.logLevel, format: config.logFormat)
+        let metrics = ServerMetrics()
+        metrics.bootstrap()
         let apiOptions: APIOptions
-        do { apiOptions = APIOptions(apiKeys: try config.resolvedAPIKeys(), corsOrigin: config.corsOrigin.isEmpty ? nil : config.corsOrigin) } catch {
+        do {
+            apiOptions = APIOptions(apiKeys: try config.resolvedAPIKeys(), corsOrigin: config.corsOrigin.isEmpty ? nil : config.corsOrigin,
+                                    logPrompts: config.logPrompts)
+        } catch {
             throw ValidationError("\(error)")
         }
         // Listen first and answer 503 while the model loads, so probes and clients see "loading", not "refused".
-        let router = OpenAIRouter(logger: logger, options: apiOptions)
-        let server = HTTPServer(configuration: try serverConfiguration(config), logger: logger, handler: router.handler)
+        let router = OpenAIRouter(logger: logger, options: apiOptions, metricsText: { metrics.exposition() })
+        let server = HTTPServer(configuration: try serverConfiguration(config), logger: logger, accessObserver: metrics.accessObserver,
+                                handler: router.handler)
         let boundPort: Int
         do { boundPort = try server.start() } catch {
             logger.critical("cannot listen on \(config.host):\(config.port): \(error)")
@@ -81,16 +96,12 @@ struct Serve: ParsableCommand {
         }
         logger.notice("listening", metadata: ["address": "\(config.tlsCert.isEmpty ? "http" : "https")://\(config.host):\(boundPort)",
                                               "model": "\(config.modelID)", "auth": "\(apiOptions.apiKeys.isEmpty ? "off" : "bearer")"])
-        let engineBox = EngineBox()
-        let signals = SignalHandlers { signal in
-            logger.notice("received \(signal), draining")
-            server.shutdown(gracePeriod: .seconds(10))
-            engineBox.engine?.shutdown()
-        }
+        let shutdown = GracefulShutdown(router: router, server: server, timeout: config.shutdownTimeout, logger: logger)
+        let signals = SignalHandlers { shutdown.signalReceived($0) }
         do {
-            let (context, engine) = try ModelServing.load(config, logger: logger)
-            engineBox.engine = engine
+            let (context, engine) = try ModelServing.load(config, logger: logger, metrics: metrics.engineMetrics(modelID: config.modelID))
             router.setReady(context)
+            shutdown.engineStarted(engine)
             logger.notice("ready", metadata: ["model": "\(config.modelID)"])
         } catch {
             logger.critical("cannot serve the model: \(error)")
@@ -117,16 +128,6 @@ extension Serve {
     }
 }
 
-/// The engine once it exists (signals may arrive while the model is still loading).
-final class EngineBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _engine: EngineLoop?
-    var engine: EngineLoop? {
-        get { lock.lock(); defer { lock.unlock() }; return _engine }
-        set { lock.lock(); _engine = newValue; lock.unlock() }
-    }
-}
-
 /// SIGTERM/SIGINT turned into a callback on a Dispatch queue (not in signal context).
 final class SignalHandlers {
     private var sources: [DispatchSourceSignal] = []
@@ -139,16 +140,5 @@ final class SignalHandlers {
             s.resume()
             sources.append(s)
         }
-    }
-}
-
-enum Logging {
-    static func bootstrapped(level: String) -> Logger {
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = Logger.Level(rawValue: level) ?? .info
-            return h
-        }
-        return Logger(label: "moeserve")
     }
 }

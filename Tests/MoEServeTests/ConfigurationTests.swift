@@ -35,6 +35,30 @@ import Testing
         #expect(message { try c.set("log.level", to: "loud", source: "--log-level") }.contains("loud"))
     }
 
+    @Test func operationsSettingsFollowThePrecedence() throws {
+        var c = Configuration()
+        #expect(c.shutdownTimeout == 30 && c.logFormat == .text && !c.logPrompts)
+        try c.apply(yaml: "server:\n  shutdown_timeout: 5\nlog:\n  format: json\n  prompts: true\n", source: "f.yaml")
+        #expect(c.shutdownTimeout == 5 && c.logFormat == .json && c.logPrompts)
+        try c.apply(environment: ["MOESERVE_SHUTDOWN_TIMEOUT": "2.5", "MOESERVE_LOG_FORMAT": "text", "MOESERVE_LOG_PROMPTS": "false"])
+        #expect(c.shutdownTimeout == 2.5 && c.logFormat == .text && !c.logPrompts)
+        try c.set("server.shutdown_timeout", to: "0", source: "--shutdown-timeout")
+        try c.set("log.format", to: "json", source: "--log-format")
+        #expect(c.shutdownTimeout == 0 && c.logFormat == .json)
+    }
+
+    @Test func operationsSettingsAreValidated() {
+        func message(_ body: () throws -> Void) -> String {
+            do { try body(); return "" } catch { return "\(error)" }
+        }
+        var c = Configuration()
+        #expect(message { try c.set("log.format", to: "xml", source: "--log-format") }.contains("log.format"))
+        #expect(message { try c.apply(environment: ["MOESERVE_LOG_PROMPTS": "yes"]) }.contains("MOESERVE_LOG_PROMPTS: 'log.prompts'"))
+        #expect(message { try c.set("server.shutdown_timeout", to: "-1", source: "--shutdown-timeout") }.contains("server.shutdown_timeout"))
+        #expect(message { try c.apply(yaml: "log:\n  formatt: json\n", source: "f.yaml") }.contains("log.formatt"))
+        #expect(c == Configuration(), "a rejected value changes nothing")
+    }
+
     @Test func byteSizes() {
         #expect(Configuration.parseBytes("512MiB") == 512 << 20)
         #expect(Configuration.parseBytes("1.5G") == 3 << 29)

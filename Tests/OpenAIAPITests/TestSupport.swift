@@ -60,7 +60,7 @@ struct CountingPrompter: ChatPrompting {
 }
 
 /// A running server on an ephemeral port with a scripted backend.
-final class TestServer {
+final class TestServer: @unchecked Sendable {
     let server: HTTPServer
     let port: Int
     let backend: ScriptedBackend
@@ -68,15 +68,16 @@ final class TestServer {
     let router: OpenAIRouter
     let context: ServingContext
 
-    init(backend: ScriptedBackend, contextLength: Int = 100, options: APIOptions = APIOptions(), ready: Bool = true) throws {
+    init(backend: ScriptedBackend, contextLength: Int = 100, options: APIOptions = APIOptions(), ready: Bool = true,
+         logger: Logger = Logger(label: "test")) throws {
         self.backend = backend
         context = ServingContext(model: ServedModel(id: "test-model", created: 1_700_000_000, contextLength: contextLength, vocabularySize: 200_000),
-                                 backend: backend, prompter: CountingPrompter(), metrics: EngineMetrics())
-        router = OpenAIRouter(logger: Logger(label: "test"), options: options)
+                                 backend: backend, prompter: CountingPrompter())
+        router = OpenAIRouter(logger: logger, options: options, metricsText: { Array("test_metric 1\n".utf8) })
         if ready { router.setReady(context) }
         var config = HTTPServerConfiguration()
         config.port = 0
-        server = HTTPServer(configuration: config, logger: Logger(label: "test"), handler: router.handler)
+        server = HTTPServer(configuration: config, logger: logger, handler: router.handler)
         port = try server.start()
     }
 

@@ -25,6 +25,8 @@ final class RequestState {
     /// Monotonic times (seconds) for latency metrics.
     let arrivalTime: Double
     var lastTokenTime: Double?
+    /// When the request was first scheduled (its queue time ends there).
+    var scheduledTime: Double?
 
     init(request: EngineRequest, arrival: Int, generation: Generation, onEvent: @escaping @Sendable (TokenEvent) -> Void) {
         self.request = request
