@@ -11,64 +11,21 @@ import Tokenizer
 
 /// `moeserve serve`: load the model, start the engine, answer HTTP until SIGTERM/SIGINT.
 struct Serve: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Serve the model over the OpenAI-compatible HTTP API.")
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the model over the OpenAI-compatible HTTP API.",
+        discussion: """
+            Every setting has a default, documented in config/moeserve.yaml. Precedence: defaults < the YAML file \
+            (--config, or config/moeserve.yaml when present) < MOESERVE_* environment variables < these flags.
+            """)
 
     @OptionGroup var options: ConfigOptions
 
-    @Option(help: "Address to listen on (127.0.0.1, 0.0.0.0, ::1, ::).")
-    var host: String?
-
-    @Option(help: "Port to listen on (0 picks a free one and prints it).")
-    var port: Int?
-
-    @Option(help: "Compute device: cpu.")
-    var device: String?
-
-    @Option(name: .customLong("kv-cache-memory"), help: "KV cache memory, e.g. 512MiB or 2GiB.")
-    var kvCacheMemory: String?
-
-    @Option(name: .customLong("max-num-seqs"), help: "Most requests running at once.")
-    var maxNumSeqs: Int?
-
-    @Option(name: .customLong("api-key"), help: "Require this bearer key (repeatable).")
-    var apiKeys: [String] = []
-
-    @Option(name: .customLong("api-key-file"), help: "File with one accepted bearer key per line.")
-    var apiKeyFile: String?
-
-    @Option(name: .customLong("cors-origin"), help: "Allowed CORS origin (e.g. https://app.example or *); CORS is off without it.")
-    var corsOrigin: String?
-
-    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain; with --tls-key, serve HTTPS.")
-    var tlsCert: String?
-
-    @Option(name: .customLong("tls-key"), help: "PEM private key for --tls-cert.")
-    var tlsKey: String?
-
-    @Option(name: .customLong("shutdown-timeout"),
-            help: "Seconds a SIGTERM/SIGINT drain lets requests in flight finish before ending them with finish_reason \"abort\".")
-    var shutdownTimeout: Double?
-
-    @Flag(name: .customLong("log-prompts"), help: "Log prompt text (off by default: prompts are user data).")
-    var logPrompts = false
+    @OptionGroup var serving: ServeOptions
 
     func run() throws {
         let config: Configuration
         do {
-            config = try options.resolve { c in
-                if let host { try c.set("server.host", to: host, source: "--host") }
-                if let port { try c.set("server.port", to: String(port), source: "--port") }
-                if let device { try c.set("engine.device", to: device, source: "--device") }
-                if let kvCacheMemory { try c.set("engine.kv_cache_memory", to: kvCacheMemory, source: "--kv-cache-memory") }
-                if let maxNumSeqs { try c.set("engine.max_num_seqs", to: String(maxNumSeqs), source: "--max-num-seqs") }
-                if !apiKeys.isEmpty { try c.set("server.api_keys", to: apiKeys.joined(separator: ","), source: "--api-key") }
-                if let apiKeyFile { try c.set("server.api_key_file", to: apiKeyFile, source: "--api-key-file") }
-                if let corsOrigin { try c.set("server.cors_origin", to: corsOrigin, source: "--cors-origin") }
-                if let tlsCert { try c.set("server.tls_cert", to: tlsCert, source: "--tls-cert") }
-                if let tlsKey { try c.set("server.tls_key", to: tlsKey, source: "--tls-key") }
-                if let shutdownTimeout { try c.set("server.shutdown_timeout", to: String(shutdownTimeout), source: "--shutdown-timeout") }
-                if logPrompts { try c.set("log.prompts", to: "true", source: "--log-prompts") }
-            }
+            config = try options.resolve { try serving.apply(to: &$0) }
             guard config.tlsCert.isEmpty == config.tlsKey.isEmpty else {
                 throw Configuration.Invalid(description: "server.tls_cert and server.tls_key must be set together")
             }

@@ -59,6 +59,26 @@ import Testing
         #expect(c == Configuration(), "a rejected value changes nothing")
     }
 
+    @Test func flagsOverrideAndEverySettingHasOne() throws {
+        let flags = try ServeOptions.parse(["--port", "9300", "--no-prefix-caching", "--block-size", "32", "--policy", "priority",
+                                            "--max-num-batched-tokens", "512", "--max-body-bytes", "1024", "--log-prompts"])
+        var c = Configuration()
+        try c.apply(environment: ["MOESERVE_PORT": "9100"])
+        try flags.apply(to: &c)
+        #expect(c.port == 9300 && !c.prefixCaching && c.blockSize == 32 && c.schedulingPolicy == "priority")
+        #expect(c.maxNumBatchedTokens == 512 && c.maxBodyBytes == 1024 && c.logPrompts)
+        // A bad flag value names the flag and the setting.
+        var d = Configuration()
+        let bad = try ServeOptions.parse(["--block-size", "0"])
+        #expect(throws: Configuration.Invalid.self) { try bad.apply(to: &d) }
+        do { try bad.apply(to: &d) } catch { #expect("\(error)".contains("--block-size: 'engine.block_size'")) }
+        // `moeserve serve --help` names every setting of the YAML file.
+        let help = Serve.helpMessage(columns: 400)
+        for (section, keys) in Configuration.keys {
+            for key in keys { #expect(help.contains("[\(section).\(key)]"), "serve --help lacks \(section).\(key)") }
+        }
+    }
+
     @Test func byteSizes() {
         #expect(Configuration.parseBytes("512MiB") == 512 << 20)
         #expect(Configuration.parseBytes("1.5G") == 3 << 29)
