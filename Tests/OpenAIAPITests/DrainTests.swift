@@ -10,10 +10,11 @@ final class PendingResponse: @unchecked Sendable {
     private var result: RawResponse?
 
     init(_ fetch: @escaping @Sendable () throws -> RawResponse) {
-        DispatchQueue.global().async {
+        // A thread, not Dispatch's pool: the fetch blocks, and the pool is only as wide as the machine.
+        Thread {
             self.result = try? fetch()
             self.done.signal()
-        }
+        }.start()
     }
 
     func wait() throws -> RawResponse {

@@ -28,7 +28,9 @@ final class ScriptedBackend: GenerationBackend, @unchecked Sendable {
     func submit(_ request: EngineRequest, onEvent: @escaping @Sendable (TokenEvent) -> Void) {
         lock.lock(); _submitted.append(request); lock.unlock()
         let texts = self.texts, finish = self.finish, delay = self.delay
-        DispatchQueue.global().async {
+        // A thread per request, as it sleeps between tokens: blocking Dispatch's pool (as wide as the
+        // machine) would stall every other test's callbacks when the machine is busy.
+        Thread {
             for (i, t) in texts.enumerated() {
                 if delay > 0 { Thread.sleep(forTimeInterval: delay) }
                 if self.aborted.contains(request.id) {
@@ -41,7 +43,7 @@ final class ScriptedBackend: GenerationBackend, @unchecked Sendable {
                 onEvent(.token(id: i, text: t, logprobs: lp))
             }
             onEvent(.finished(reason: finish, usage: Usage(promptTokens: request.promptTokenIDs.count, completionTokens: texts.count)))
-        }
+        }.start()
     }
 
     func abort(_ id: String) { lock.lock(); _aborted.append(id); lock.unlock() }

@@ -51,7 +51,11 @@ final class GracefulShutdown: @unchecked Sendable {
             "in_flight": "\(router.inFlightCount)", "shutdown_timeout_s": "\(timeout)",
         ])
         router.beginDrain()
-        DispatchQueue.global().async { [self] in drain() }
+        // A thread of its own: the drain blocks for up to `timeout`, and Dispatch's shared pool is as
+        // wide as the machine (two threads here); blocking one of them would slow every response.
+        let thread = Thread { [self] in drain() }
+        thread.name = "moeserve-drain"
+        thread.start()
     }
 
     private func drain() {
