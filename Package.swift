@@ -5,6 +5,9 @@ import PackageDescription
 // - swift-argument-parser: the `moeserve` CLI (subcommands, typed flags, --help) without a hand parser.
 // - swift-log: the logging API every Swift server library speaks; our access log goes through it.
 // - Yams: `config/moeserve.yaml`; a YAML parser is not something to write by hand.
+// - swift-metrics: the metrics API (the Engine records through it without knowing the backend).
+// - swift-prometheus: the Prometheus backend behind /metrics, bootstrapped in `moeserve` only. It pulls in
+//   swift-atomics and nothing else (no SwiftNIO).
 let package = Package(
     name: "MoEServe",
     platforms: [.macOS(.v14)],
@@ -15,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .executableTarget(
@@ -24,6 +29,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .target(
@@ -36,7 +43,8 @@ let package = Package(
         ),
         .target(
             name: "Engine",
-            dependencies: ["Model", "Tokenizer", "Device", "COpenSSL", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Model", "Tokenizer", "Device", "COpenSSL", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "CoreMetrics", package: "swift-metrics")]
         ),
         .target(name: "Model", dependencies: ["Device", "Tokenizer"]),
         .target(name: "Tokenizer"),
@@ -60,6 +68,9 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Model", "Device", "Tokenizer"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Model"]),
         .testTarget(name: "DeviceTests", dependencies: ["Device", "CKernels"]),
-        .testTarget(name: "MoEServeTests", dependencies: ["moeserve"]),
+        .testTarget(name: "MoEServeTests", dependencies: [
+            "moeserve", "Engine", "Model", "Device", "OpenAIAPI", "HTTPCore",
+            .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
     ]
 )

@@ -16,12 +16,13 @@ final class EngineCore {
     let sizing: KVCacheSizing
     /// Whether the model runs on its per-layer-type cache groups.
     let grouped: Bool
-    let metrics = EngineMetrics()
+    let metrics: EngineMetrics
     private var arrivals = 0
 
     init(model: any LanguageModel, decodeBytes: @escaping @Sendable ([Int]) -> [UInt8], stopTokenIDs: Set<Int>,
-         configuration: EngineConfiguration, logger: Logger) {
+         configuration: EngineConfiguration, logger: Logger, metrics: EngineMetrics = EngineMetrics()) {
         self.model = model
+        self.metrics = metrics
         self.decodeBytes = decodeBytes
         self.stopTokenIDs = stopTokenIDs
         self.logger = logger
@@ -91,6 +92,11 @@ final class EngineCore {
             return
         }
         let started = DispatchTime.now(), simulatedStart = simulatedNow
+        for item in out.items where item.request.scheduledTime == nil {
+            let now = RequestState.now()
+            item.request.scheduledTime = now
+            metrics.requestScheduled(queuedSeconds: now - item.request.arrivalTime)
+        }
         let batch = ForwardBatch(out.items.map { item in
             SequenceChunk(tokens: Array(item.request.tokens[item.start..<(item.start + item.count)]), startPosition: item.start,
                           blockTable: scheduler.kv.blockTable(item.request.id), logits: item.samples ? .last : .none,

@@ -41,8 +41,9 @@ public final class EngineLoop: @unchecked Sendable {
     private var thread: Thread?
 
     public init(model: any LanguageModel, decodeBytes: @escaping @Sendable ([Int]) -> [UInt8], stopTokenIDs: Set<Int>,
-                configuration: EngineConfiguration = EngineConfiguration(), logger: Logger) {
-        core = EngineCore(model: model, decodeBytes: decodeBytes, stopTokenIDs: stopTokenIDs, configuration: configuration, logger: logger)
+                configuration: EngineConfiguration = EngineConfiguration(), logger: Logger, metrics: EngineMetrics = EngineMetrics()) {
+        core = EngineCore(model: model, decodeBytes: decodeBytes, stopTokenIDs: stopTokenIDs, configuration: configuration, logger: logger,
+                          metrics: metrics)
     }
 
     /// Tokens the KV memory holds.

@@ -105,6 +105,8 @@ extension HTTPConnection {
         let line = request.map { ($0.method, $0.target) } ?? parser.currentRequestLine
         let method = line?.0 ?? "-"
         let path = line.map { HTTPRequest.split(target: $0.1).path } ?? "-"
+        let elapsed = requestStartedAt.map { Double($0.duration(to: .now).nanosecondsClamped) / 1e9 } ?? 0
+        accessObserver?(method, path, status, elapsed)
         logger.info("\(method) \(path) \(status)", metadata: [
             "method": "\(method)", "path": "\(path)", "status": "\(status)", "error": "\(message)",
             "remote": "\(remoteAddress)",
@@ -118,8 +120,9 @@ extension HTTPConnection {
 
     /// One access-log line per request.
     func logAccess(_ exchange: Exchange, outcome: String? = nil) {
-        guard logger.logLevel <= .info else { return }
         let elapsed = exchange.start.duration(to: .now)
+        accessObserver?(exchange.method, exchange.path, exchange.status, Double(elapsed.nanosecondsClamped) / 1e9)
+        guard logger.logLevel <= .info else { return }
         let milliseconds = Double(elapsed.nanosecondsClamped) / 1_000_000
         var metadata: Logger.Metadata = [
             "method": "\(exchange.method)", "path": "\(exchange.path)", "status": "\(exchange.status)",

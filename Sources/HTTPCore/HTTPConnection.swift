@@ -45,6 +45,7 @@ final class HTTPConnection: @unchecked Sendable {
     var logger: Logger
     let handler: HTTPHandler
     let handlerQueue: DispatchQueue
+    let accessObserver: HTTPAccessObserver?
     let accounting: OutputAccounting
     private let transport: Transport
     private let onClosed: @Sendable (HTTPConnection) -> Void
@@ -55,7 +56,7 @@ final class HTTPConnection: @unchecked Sendable {
     var exchange: Exchange?
     var draining = false
     /// When the first byte of the current request arrived (the access log's duration starts there).
-    private var requestStartedAt: ContinuousClock.Instant?
+    var requestStartedAt: ContinuousClock.Instant?
     var output = OutputBuffer()
     var dateHeader = DateHeaderCache()
     private var nextWriterID: UInt64 = 0
@@ -77,8 +78,9 @@ final class HTTPConnection: @unchecked Sendable {
     init(
         id: Int, transport: Transport, remoteAddress: String, configuration: HTTPServerConfiguration,
         logger: Logger, handler: @escaping HTTPHandler, handlerQueue: DispatchQueue,
-        onClosed: @escaping @Sendable (HTTPConnection) -> Void
+        accessObserver: HTTPAccessObserver? = nil, onClosed: @escaping @Sendable (HTTPConnection) -> Void
     ) {
+        self.accessObserver = accessObserver
         self.id = id
         self.transport = transport
         self.remoteAddress = remoteAddress

@@ -6,6 +6,10 @@ import Logging
 /// responding (answering asynchronously through the writer is the normal case).
 public typealias HTTPHandler = @Sendable (HTTPRequest, HTTPResponseWriter) -> Void
 
+/// Told of every answered request, beside its access-log line: method, path, status and seconds from
+/// the first byte of the request to the end of the response (metrics hook; must not block).
+public typealias HTTPAccessObserver = @Sendable (_ method: String, _ path: String, _ status: Int, _ seconds: Double) -> Void
+
 /// An HTTP/1.1 server on non-blocking BSD sockets and Dispatch: one serial queue per connection,
 /// Dispatch read/write sources for readiness, no thread per connection.
 ///
@@ -22,6 +26,7 @@ public final class HTTPServer: @unchecked Sendable {
     public let configuration: HTTPServerConfiguration
     private let logger: Logger
     private let handler: HTTPHandler
+    private let accessObserver: HTTPAccessObserver?
     private let acceptQueue = DispatchQueue(label: "moeserve.http.accept")
     /// Handlers may block briefly (e.g. submitting to the engine); they never run on socket queues.
     private let handlerQueue = DispatchQueue(label: "moeserve.http.handler", attributes: .concurrent)
@@ -38,9 +43,11 @@ public final class HTTPServer: @unchecked Sendable {
     private var drainDeadline: DispatchTime?
     private var tlsContext: TLSContext?
 
-    public init(configuration: HTTPServerConfiguration, logger: Logger, handler: @escaping HTTPHandler) {
+    public init(configuration: HTTPServerConfiguration, logger: Logger, accessObserver: HTTPAccessObserver? = nil,
+                handler: @escaping HTTPHandler) {
         self.configuration = configuration
         self.logger = logger
+        self.accessObserver = accessObserver
         self.handler = handler
     }
 
@@ -154,6 +161,7 @@ public final class HTTPServer: @unchecked Sendable {
             let connection = HTTPConnection(
                 id: nextConnectionID, transport: transport, remoteAddress: remoteAddress,
                 configuration: configuration, logger: logger, handler: handler, handlerQueue: handlerQueue,
+                accessObserver: accessObserver,
                 onClosed: { [weak self] in self?.connectionClosed($0) }
             )
             connections[ObjectIdentifier(connection)] = connection

@@ -1,15 +1,18 @@
 import HTTPCore
 
-/// Access rules of the API: bearer keys and CORS.
+/// Access rules of the API: bearer keys, CORS, and whether prompts may be logged.
 public struct APIOptions: Sendable {
     /// Accepted `Authorization: Bearer` keys; empty means no authentication.
     public var apiKeys: [String]
     /// `Access-Control-Allow-Origin` value; nil means CORS is off.
     public var corsOrigin: String?
+    /// Log prompt text (messages, prompts) at info level. Off by default: prompts are user data.
+    public var logPrompts: Bool
 
-    public init(apiKeys: [String] = [], corsOrigin: String? = nil) {
+    public init(apiKeys: [String] = [], corsOrigin: String? = nil, logPrompts: Bool = false) {
         self.apiKeys = apiKeys.filter { !$0.isEmpty }
         self.corsOrigin = corsOrigin
+        self.logPrompts = logPrompts
     }
 
     /// Paths reachable without a key (probes and scrapes).

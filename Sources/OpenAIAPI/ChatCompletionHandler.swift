@@ -10,6 +10,8 @@ struct ChatCompletionHandler {
     let logger: Logger
     /// Added to every response (CORS).
     let headers: HTTPHeaders
+    let options: APIOptions
+    let inFlight: InFlightRequests
 
     func handle(_ request: HTTPRequest, _ writer: HTTPResponseWriter) {
         do {
@@ -17,12 +19,16 @@ struct ChatCompletionHandler {
             if !chat.unknownFields.isEmpty {
                 logger.info("ignoring unknown request fields", metadata: ["fields": "\(chat.unknownFields.joined(separator: ","))"])
             }
+            if options.logPrompts {
+                logger.info("prompt", metadata: ["request_id": "\(request.requestID)",
+                                                 "messages": .array(chat.messages.map { "\($0.role): \($0.content)" })])
+            }
             let id = request.completionID(prefix: "chatcmpl")
             let requests = try makeEngineRequests(chat, id: id)
             let shape = ChatResponseBuilder(header: CompletionHeader(id: id, model: context.model.id, created: Int(Date().timeIntervalSince1970),
                                                                      fingerprint: context.systemFingerprint))
             ChoiceRun(requests: requests, backend: context.backend, tokenBytes: context.prompter.tokenBytes, choicesPerPrompt: chat.sampling.n)
-                .respond(shape: shape, stream: chat.stream, includeUsage: chat.includeUsage, writer: writer, headers: headers)
+                .respond(shape: shape, stream: chat.stream, includeUsage: chat.includeUsage, writer: writer, headers: headers, inFlight: inFlight)
         } catch let e as APIError {
             writer.respondError(e, headers: headers)
         } catch {

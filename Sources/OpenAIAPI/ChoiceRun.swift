@@ -11,6 +11,9 @@ final class ChoiceRun: @unchecked Sendable {
     private var finished: [Bool]
     private var usages: [Usage?]
     private var failed = false
+    private var ended = false
+    /// Called once when every choice has finished, one failed, or the client went away.
+    private var onEnd: (@Sendable () -> Void)?
 
     /// Choices per prompt (requests i·n ..< (i+1)·n share prompt i).
     let choicesPerPrompt: Int
@@ -31,9 +34,19 @@ final class ChoiceRun: @unchecked Sendable {
 
     func abortAll() { for r in requests { backend.abort(r.id) } }
 
-    /// Submits every choice and answers whole or streamed; a disconnect aborts them all.
-    func respond(shape: some CompletionShape, stream: Bool, includeUsage: Bool, writer: HTTPResponseWriter, headers: HTTPHeaders) {
-        writer.onClose { [self] in abortAll() }
+    /// Submits every choice and answers whole or streamed; a disconnect aborts them all. While the
+    /// server drains, answers 503 instead (nothing is submitted).
+    func respond(shape: some CompletionShape, stream: Bool, includeUsage: Bool, writer: HTTPResponseWriter, headers: HTTPHeaders,
+                 inFlight: InFlightRequests) {
+        guard inFlight.admit(self) else {
+            writer.respondError(.unavailable("the server is shutting down; retry on another replica"), headers: headers)
+            return
+        }
+        lock.withLock { onEnd = { inFlight.ended(self) } }
+        writer.onClose { [self] in
+            abortAll()
+            end()
+        }
         if stream {
             CompletionStreamer(run: self, shape: shape, includeUsage: includeUsage, writer: writer, headers: headers).start()
         } else {
@@ -47,7 +60,9 @@ final class ChoiceRun: @unchecked Sendable {
         defer { lock.unlock() }
         finished[choice] = true
         usages[choice] = usage
-        return !failed && finished.allSatisfy { $0 }
+        let all = finished.allSatisfy { $0 }
+        if all { endLocked() }
+        return !failed && all
     }
 
     /// Records a failure; true only for the first one (so one error is reported).
@@ -55,7 +70,17 @@ final class ChoiceRun: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         defer { failed = true }
+        endLocked()
         return !failed
+    }
+
+    private func end() { lock.withLock { endLocked() } }
+
+    /// Call with `lock` held. The callback runs asynchronously: it takes the tracker's lock.
+    private func endLocked() {
+        guard !ended, let onEnd else { return }
+        ended = true
+        DispatchQueue.global().async(execute: onEnd)
     }
 
     /// Each prompt counted once (not once per choice), completions summed over choices.
@@ -93,7 +118,8 @@ struct CompletionCollector<Shape: CompletionShape> {
             case let .text(text):
                 state.append(choice, text: text, logprob: nil)
             case let .finished(reason, usage):
-                guard reason != .abort else { return }
+                // An abort is reported (drain deadline) unless the client is gone (disconnect).
+                guard reason != .abort || !writer.isClosed else { return }
                 state.finish(choice, reason)
                 if run.finish(choice, usage: usage) {
                     writer.respondJSON(response.whole(choices: state.choices(withLogprobs: run.requests[0].sampling.logprobs != nil), usage: run.usage),
@@ -119,7 +145,7 @@ struct CompletionStreamer<Shape: CompletionShape> {
 
     func start() {
         let sse = SSEWriter(writer)
-        let (run, response, includeUsage) = (self.run, self.shape, self.includeUsage)
+        let (run, response, includeUsage, writer) = (self.run, self.shape, self.includeUsage, self.writer)
         sse.start(extraHeaders: headers)
         for i in run.requests.indices {
             if let opening = response.openingChunk(choice: i) { sse.send(data: opening.serialized()) }
@@ -135,7 +161,7 @@ struct CompletionStreamer<Shape: CompletionShape> {
             case let .text(text):
                 sse.send(data: response.deltaChunk(choice: choice, text: text, logprobs: nil).serialized())
             case let .finished(reason, usage):
-                guard reason != .abort else { return }
+                guard reason != .abort || !writer.isClosed else { return }
                 sse.send(data: response.finishChunk(choice: choice, reason: reason).serialized())
                 if run.finish(choice, usage: usage) {
                     if includeUsage { sse.send(data: response.usageChunk(run.usage).serialized()) }

@@ -80,6 +80,8 @@ struct CompletionHandler {
     let context: ServingContext
     let logger: Logger
     let headers: HTTPHeaders
+    let options: APIOptions
+    let inFlight: InFlightRequests
 
     func handle(_ request: HTTPRequest, _ writer: HTTPResponseWriter) {
         do {
@@ -96,6 +98,14 @@ struct CompletionHandler {
                 case let .tokens(t): return t
                 }
             }
+            if options.logPrompts {
+                logger.info("prompt", metadata: ["request_id": "\(request.requestID)", "prompts": .array(req.prompts.map { p -> Logger.MetadataValue in
+                    switch p {
+                    case let .text(t): return "\(t)"
+                    case let .tokens(t): return "\(t)"
+                    }
+                })])
+            }
             let id = request.completionID(prefix: "cmpl")
             let requests = try req.sampling.engineRequests(id: id, prompts: ids, context: context, promptParam: "prompt")
             let echo = req.echo ? zip(req.prompts, ids).map { p, t -> String in
@@ -106,7 +116,7 @@ struct CompletionHandler {
                                                                      fingerprint: context.systemFingerprint),
                                             echo: echo, choicesPerPrompt: req.sampling.n)
             ChoiceRun(requests: requests, backend: context.backend, tokenBytes: context.prompter.tokenBytes, choicesPerPrompt: req.sampling.n)
-                .respond(shape: shape, stream: req.stream, includeUsage: req.includeUsage, writer: writer, headers: headers)
+                .respond(shape: shape, stream: req.stream, includeUsage: req.includeUsage, writer: writer, headers: headers, inFlight: inFlight)
         } catch let e as APIError {
             writer.respondError(e, headers: headers)
         } catch {

@@ -5,22 +5,43 @@ import Logging
 /// Routes HTTP requests to the OpenAI-compatible endpoints. Knows JSON and HTTP, never tensors.
 ///
 /// The router exists before the model is loaded: until `setReady` it answers `/health` with 503
-/// (so a load balancer's readiness probe waits) and every API route with 503 too.
+/// (so a load balancer's readiness probe waits) and every API route with 503 too. After
+/// `beginDrain()` it does the same again (`"status": "draining"`) while in-flight requests finish.
+/// `/metrics` answers in every state.
 public final class OpenAIRouter: @unchecked Sendable {
     let logger: Logger
     let options: APIOptions
+    /// The Prometheus text exposition for `/metrics` (rendered by whoever owns the metrics backend).
+    let metricsText: @Sendable () -> [UInt8]
+    let inFlight = InFlightRequests()
     private let lock = NSLock()
     private var context: ServingContext?
 
-    public init(logger: Logger, options: APIOptions = APIOptions()) {
+    public init(logger: Logger, options: APIOptions = APIOptions(), metricsText: @escaping @Sendable () -> [UInt8] = { [] }) {
         self.logger = logger
         self.options = options
+        self.metricsText = metricsText
     }
 
     public convenience init(context: ServingContext, logger: Logger, options: APIOptions = APIOptions()) {
         self.init(logger: logger, options: options)
         setReady(context)
     }
+
+    // MARK: - Drain (see `InFlightRequests`)
+
+    /// From now on `/health` and new API requests answer 503; requests in flight go on.
+    public func beginDrain() { inFlight.beginDrain() }
+
+    /// Waits until no request is in flight (true) or the deadline passes (false).
+    public func waitUntilIdle(deadline: Date) -> Bool { inFlight.waitUntilIdle(deadline: deadline) }
+
+    /// Ends every request in flight with `finish_reason: "abort"`; returns how many.
+    @discardableResult
+    public func abortInFlight() -> Int { inFlight.abortAll() }
+
+    /// Requests being answered now.
+    public var inFlightCount: Int { inFlight.count }
 
     /// Starts serving the API with a loaded model.
     public func setReady(_ context: ServingContext) {
@@ -48,10 +69,20 @@ public final class OpenAIRouter: @unchecked Sendable {
             writer.respondError(denied, headers: h)
             return
         }
-        guard let context = current else {
-            let status: JSONValue = .object([("status", .string("loading"))])
+        if request.method == "GET", request.path == "/metrics" {
+            var h = cors
+            h.replaceOrAdd("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            writer.respond(HTTPResponseHead(status: 200, headers: h), body: metricsText())
+            return
+        }
+        let draining = inFlight.isDraining
+        guard let context = current, !draining else {
+            let status: JSONValue = .object([("status", .string(draining ? "draining" : "loading"))])
             if request.path == "/health" { writer.respondJSON(status, status: 503, headers: cors) } else {
-                writer.respondError(.unavailable("the model is still loading; retry shortly"), headers: cors)
+                let message = draining ? "the server is shutting down; retry on another replica" : "the model is still loading; retry shortly"
+                var h = cors
+                h.replaceOrAdd("Retry-After", "1")
+                writer.respondError(.unavailable(message), headers: h)
             }
             return
         }
@@ -62,9 +93,9 @@ public final class OpenAIRouter: @unchecked Sendable {
         let id = context.model.id
         switch (request.method, request.path) {
         case ("POST", "/v1/chat/completions"):
-            ChatCompletionHandler(context: context, logger: logger, headers: cors).handle(request, writer)
+            ChatCompletionHandler(context: context, logger: logger, headers: cors, options: options, inFlight: inFlight).handle(request, writer)
         case ("POST", "/v1/completions"):
-            CompletionHandler(context: context, logger: logger, headers: cors).handle(request, writer)
+            CompletionHandler(context: context, logger: logger, headers: cors, options: options, inFlight: inFlight).handle(request, writer)
         case ("POST", "/tokenize"):
             TokenizeHandler(context: context, headers: cors).tokenize(request, writer)
         case ("POST", "/detokenize"):
@@ -75,11 +106,6 @@ public final class OpenAIRouter: @unchecked Sendable {
             writer.respondJSON(modelJSON(context), headers: cors)
         case ("GET", "/health"), ("HEAD", "/health"):
             writer.respondJSON(.object([("status", .string("ok"))]), headers: cors)
-        case ("GET", "/metrics"):
-            var h = cors
-            h.replaceOrAdd("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-            let text = context.metrics.map { MetricsExposition.render($0.snapshot, modelID: id) } ?? ""
-            writer.respond(HTTPResponseHead(status: 200, headers: h), body: Array(text.utf8))
         case ("GET", "/openapi.json"):
             var h = cors
             h.replaceOrAdd("Content-Type", "application/json")

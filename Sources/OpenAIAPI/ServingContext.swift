@@ -45,15 +45,11 @@ public struct ServingContext: Sendable {
     public var backend: any GenerationBackend
     public var prompter: any ChatPrompting
     public var systemFingerprint: String
-    /// Engine metrics for `/metrics` (nil: none to report).
-    public var metrics: EngineMetrics?
 
-    public init(model: ServedModel, backend: any GenerationBackend, prompter: any ChatPrompting, systemFingerprint: String = "moeserve-0.1",
-                metrics: EngineMetrics? = nil) {
+    public init(model: ServedModel, backend: any GenerationBackend, prompter: any ChatPrompting, systemFingerprint: String = "moeserve-0.1") {
         self.model = model
         self.backend = backend
         self.prompter = prompter
         self.systemFingerprint = systemFingerprint
-        self.metrics = metrics
     }
 }

@@ -15,6 +15,7 @@ extension ConfigOptions {
         if let model { try c.set("model.path", to: model, source: "--model") }
         if let modelID { try c.set("model.id", to: modelID, source: "--model-id") }
         if let logLevel { try c.set("log.level", to: logLevel, source: "--log-level") }
+        if let logFormat { try c.set("log.format", to: logFormat, source: "--log-format") }
         try apply(&c)
         return c
     }

@@ -14,6 +14,8 @@ struct Configuration: Equatable {
     /// PEM paths; both empty serves plain HTTP, both set serves HTTPS.
     var tlsCert = ""
     var tlsKey = ""
+    /// Seconds a SIGTERM/SIGINT drain waits for requests in flight before ending them with "abort".
+    var shutdownTimeout = 30.0
     var modelPath = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
     var modelID = "smollm2-135m-instruct"
     var device = "cpu"
@@ -32,6 +34,9 @@ struct Configuration: Equatable {
     var prefixCaching = true
     var schedulingPolicy = "fcfs"
     var logLevel = "info"
+    var logFormat = LogSetup.Format.text
+    /// Log prompt text (off: prompts are user data and stay out of logs).
+    var logPrompts = false
 
     struct Invalid: Error, CustomStringConvertible {
         let description: String
@@ -39,10 +44,11 @@ struct Configuration: Equatable {
 
     /// Every key the YAML may contain, by section; anything else is a typo and an error.
     static let keys: [String: Set<String>] = [
-        "server": ["host", "port", "max_body_bytes", "api_keys", "api_key_file", "cors_origin", "tls_cert", "tls_key"],
+        "server": ["host", "port", "max_body_bytes", "api_keys", "api_key_file", "cors_origin", "tls_cert", "tls_key",
+                   "shutdown_timeout"],
         "model": ["path", "id"],
         "engine": ["device", "cpu_activations", "quantization", "ascend_profile", "ascend_precision", "kv_cache_memory", "block_size", "max_num_batched_tokens", "max_num_seqs", "prefix_caching", "policy"],
-        "log": ["level"],
+        "log": ["level", "format", "prompts"],
     ]
 
     /// Applies a YAML document over the current values.
@@ -72,7 +78,9 @@ struct Configuration: Equatable {
                    "MOESERVE_TLS_CERT": "server.tls_cert", "MOESERVE_TLS_KEY": "server.tls_key",
                    "MOESERVE_KV_CACHE_MEMORY": "engine.kv_cache_memory", "MOESERVE_MAX_NUM_SEQS": "engine.max_num_seqs",
                    "MOESERVE_MAX_NUM_BATCHED_TOKENS": "engine.max_num_batched_tokens",
-                   "MOESERVE_API_KEY": "server.api_keys", "MOESERVE_API_KEY_FILE": "server.api_key_file", "MOESERVE_CORS_ORIGIN": "server.cors_origin"]
+                   "MOESERVE_API_KEY": "server.api_keys", "MOESERVE_API_KEY_FILE": "server.api_key_file", "MOESERVE_CORS_ORIGIN": "server.cors_origin",
+                   "MOESERVE_SHUTDOWN_TIMEOUT": "server.shutdown_timeout", "MOESERVE_LOG_FORMAT": "log.format",
+                   "MOESERVE_LOG_PROMPTS": "log.prompts"]
         for (variable, key) in map {
             if let v = env[variable], !v.isEmpty { try set(key, to: v, source: variable) }
         }
@@ -85,6 +93,12 @@ struct Configuration: Equatable {
             }
             return i
         }
+        func bool() throws -> Bool {
+            guard let b = ["true": true, "false": false][value.lowercased()] else {
+                throw Invalid(description: "\(source): '\(key)' must be true or false, got '\(value)'")
+            }
+            return b
+        }
         switch key {
         case "server.host": host = value
         case "server.port": port = try int(0...65535)
@@ -94,6 +108,11 @@ struct Configuration: Equatable {
         case "server.api_keys": apiKeys = value
         case "server.api_key_file": apiKeyFile = value
         case "server.cors_origin": corsOrigin = value
+        case "server.shutdown_timeout":
+            guard let t = Double(value), t >= 0, t <= 3600 else {
+                throw Invalid(description: "\(source): 'server.shutdown_timeout' must be seconds in 0...3600, got '\(value)'")
+            }
+            shutdownTimeout = t
         case "model.path": modelPath = value
         case "model.id": modelID = value
         case "engine.device":
@@ -127,11 +146,7 @@ struct Configuration: Equatable {
         case "engine.block_size": blockSize = try int(1...1024)
         case "engine.max_num_batched_tokens": maxNumBatchedTokens = try int(1...1_000_000)
         case "engine.max_num_seqs": maxNumSeqs = try int(1...100_000)
-        case "engine.prefix_caching":
-            guard let b = ["true": true, "false": false][value.lowercased()] else {
-                throw Invalid(description: "\(source): 'engine.prefix_caching' must be true or false, got '\(value)'")
-            }
-            prefixCaching = b
+        case "engine.prefix_caching": prefixCaching = try bool()
         case "engine.policy":
             guard ["fcfs", "priority"].contains(value) else { throw Invalid(description: "\(source): 'engine.policy' must be fcfs or priority, got '\(value)'") }
             schedulingPolicy = value
@@ -140,6 +155,12 @@ struct Configuration: Equatable {
                 throw Invalid(description: "\(source): unknown log level '\(value)'")
             }
             logLevel = value
+        case "log.format":
+            guard let f = LogSetup.Format(rawValue: value) else {
+                throw Invalid(description: "\(source): 'log.format' must be text or json, got '\(value)'")
+            }
+            logFormat = f
+        case "log.prompts": logPrompts = try bool()
         default: throw Invalid(description: "\(source): unknown setting '\(key)'")
         }
     }

@@ -12,7 +12,7 @@ enum ModelServing {
         let description: String
     }
 
-    static func load(_ config: Configuration, logger: Logger) throws -> (ServingContext, EngineLoop) {
+    static func load(_ config: Configuration, logger: Logger, metrics: EngineMetrics) throws -> (ServingContext, EngineLoop) {
         let started = Date()
         let (device, weightBytes) = try makeDevice(config)
         let loaded = try ModelLoader.load(path: config.modelPath, device: device)
@@ -36,7 +36,7 @@ enum ModelServing {
             fitting: config.kvCacheBytes, layers: max(1, layout.layers), blockSize: config.blockSize, width: layout.width)),
             blockSize: config.blockSize, width: layout.width)
         let engine = EngineLoop(model: loaded.model, decodeBytes: { tokenizer.decodeBytes($0) },
-                                stopTokenIDs: loaded.stopTokenIDs, configuration: engineConfig, logger: logger)
+                                stopTokenIDs: loaded.stopTokenIDs, configuration: engineConfig, logger: logger, metrics: metrics)
         engine.start()
         logger.info("engine ready", metadata: ["kv_tokens": "\(engine.kvCapacityTokens)", "kv_bytes_per_token": "\(layout.bytesPerToken)",
                                                "max_num_seqs": "\(config.maxNumSeqs)"])
@@ -44,7 +44,7 @@ enum ModelServing {
         for line in engine.kvCacheGroups { logger.info("kv cache group", metadata: ["group": "\(line)"]) }
         let context = ServingContext(
             model: ServedModel(id: config.modelID, contextLength: loaded.model.contextLength, vocabularySize: loaded.model.vocabularySize),
-            backend: engine, prompter: TemplatePrompter(template: template, tokenizer: tokenizer), metrics: engine.metrics)
+            backend: engine, prompter: TemplatePrompter(template: template, tokenizer: tokenizer))
         return (context, engine)
     }
 

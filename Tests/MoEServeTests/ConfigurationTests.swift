@@ -39,6 +39,50 @@ import Testing
         #expect(c.quantization == "q4_0" && c.cpuActivations == "int8")
     }
 
+    @Test func operationsSettingsFollowThePrecedence() throws {
+        var c = Configuration()
+        #expect(c.shutdownTimeout == 30 && c.logFormat == .text && !c.logPrompts)
+        try c.apply(yaml: "server:\n  shutdown_timeout: 5\nlog:\n  format: json\n  prompts: true\n", source: "f.yaml")
+        #expect(c.shutdownTimeout == 5 && c.logFormat == .json && c.logPrompts)
+        try c.apply(environment: ["MOESERVE_SHUTDOWN_TIMEOUT": "2.5", "MOESERVE_LOG_FORMAT": "text", "MOESERVE_LOG_PROMPTS": "false"])
+        #expect(c.shutdownTimeout == 2.5 && c.logFormat == .text && !c.logPrompts)
+        try c.set("server.shutdown_timeout", to: "0", source: "--shutdown-timeout")
+        try c.set("log.format", to: "json", source: "--log-format")
+        #expect(c.shutdownTimeout == 0 && c.logFormat == .json)
+    }
+
+    @Test func operationsSettingsAreValidated() {
+        func message(_ body: () throws -> Void) -> String {
+            do { try body(); return "" } catch { return "\(error)" }
+        }
+        var c = Configuration()
+        #expect(message { try c.set("log.format", to: "xml", source: "--log-format") }.contains("log.format"))
+        #expect(message { try c.apply(environment: ["MOESERVE_LOG_PROMPTS": "yes"]) }.contains("MOESERVE_LOG_PROMPTS: 'log.prompts'"))
+        #expect(message { try c.set("server.shutdown_timeout", to: "-1", source: "--shutdown-timeout") }.contains("server.shutdown_timeout"))
+        #expect(message { try c.apply(yaml: "log:\n  formatt: json\n", source: "f.yaml") }.contains("log.formatt"))
+        #expect(c == Configuration(), "a rejected value changes nothing")
+    }
+
+    @Test func flagsOverrideAndEverySettingHasOne() throws {
+        let flags = try ServeOptions.parse(["--port", "9300", "--no-prefix-caching", "--block-size", "32", "--policy", "priority",
+                                            "--max-num-batched-tokens", "512", "--max-body-bytes", "1024", "--log-prompts"])
+        var c = Configuration()
+        try c.apply(environment: ["MOESERVE_PORT": "9100"])
+        try flags.apply(to: &c)
+        #expect(c.port == 9300 && !c.prefixCaching && c.blockSize == 32 && c.schedulingPolicy == "priority")
+        #expect(c.maxNumBatchedTokens == 512 && c.maxBodyBytes == 1024 && c.logPrompts)
+        // A bad flag value names the flag and the setting.
+        var d = Configuration()
+        let bad = try ServeOptions.parse(["--block-size", "0"])
+        #expect(throws: Configuration.Invalid.self) { try bad.apply(to: &d) }
+        do { try bad.apply(to: &d) } catch { #expect("\(error)".contains("--block-size: 'engine.block_size'")) }
+        // `moeserve serve --help` names every setting of the YAML file.
+        let help = Serve.helpMessage(columns: 400)
+        for (section, keys) in Configuration.keys {
+            for key in keys { #expect(help.contains("[\(section).\(key)]"), "serve --help lacks \(section).\(key)") }
+        }
+    }
+
     @Test func byteSizes() {
         #expect(Configuration.parseBytes("512MiB") == 512 << 20)
         #expect(Configuration.parseBytes("1.5G") == 3 << 29)

@@ -28,7 +28,9 @@ final class ScriptedBackend: GenerationBackend, @unchecked Sendable {
     func submit(_ request: EngineRequest, onEvent: @escaping @Sendable (TokenEvent) -> Void) {
         lock.lock(); _submitted.append(request); lock.unlock()
         let texts = self.texts, finish = self.finish, delay = self.delay
-        DispatchQueue.global().async {
+        // A thread per request, as it sleeps between tokens: blocking Dispatch's pool (as wide as the
+        // machine) would stall every other test's callbacks when the machine is busy.
+        Thread {
             for (i, t) in texts.enumerated() {
                 if delay > 0 { Thread.sleep(forTimeInterval: delay) }
                 if self.aborted.contains(request.id) {
@@ -41,7 +43,7 @@ final class ScriptedBackend: GenerationBackend, @unchecked Sendable {
                 onEvent(.token(id: i, text: t, logprobs: lp))
             }
             onEvent(.finished(reason: finish, usage: Usage(promptTokens: request.promptTokenIDs.count, completionTokens: texts.count)))
-        }
+        }.start()
     }
 
     func abort(_ id: String) { lock.lock(); _aborted.append(id); lock.unlock() }
@@ -60,7 +62,7 @@ struct CountingPrompter: ChatPrompting {
 }
 
 /// A running server on an ephemeral port with a scripted backend.
-final class TestServer {
+final class TestServer: @unchecked Sendable {
     let server: HTTPServer
     let port: Int
     let backend: ScriptedBackend
@@ -68,15 +70,16 @@ final class TestServer {
     let router: OpenAIRouter
     let context: ServingContext
 
-    init(backend: ScriptedBackend, contextLength: Int = 100, options: APIOptions = APIOptions(), ready: Bool = true) throws {
+    init(backend: ScriptedBackend, contextLength: Int = 100, options: APIOptions = APIOptions(), ready: Bool = true,
+         logger: Logger = Logger(label: "test")) throws {
         self.backend = backend
         context = ServingContext(model: ServedModel(id: "test-model", created: 1_700_000_000, contextLength: contextLength, vocabularySize: 200_000),
-                                 backend: backend, prompter: CountingPrompter(), metrics: EngineMetrics())
-        router = OpenAIRouter(logger: Logger(label: "test"), options: options)
+                                 backend: backend, prompter: CountingPrompter())
+        router = OpenAIRouter(logger: logger, options: options, metricsText: { Array("test_metric 1\n".utf8) })
         if ready { router.setReady(context) }
         var config = HTTPServerConfiguration()
         config.port = 0
-        server = HTTPServer(configuration: config, logger: Logger(label: "test"), handler: router.handler)
+        server = HTTPServer(configuration: config, logger: logger, handler: router.handler)
         port = try server.start()
     }
 

@@ -560,6 +560,7 @@ class ServerProcess:
     health_seen: list[tuple[int, bytes]] = field(default_factory=list)
     probes_seen: list[tuple[str, str, int, str, bytes]] = field(default_factory=list)
     _tmp: Any = None
+    final_log: str = ""  # the whole server log, kept by stop()
 
     def start(self, ready_timeout: float = 120.0) -> "ServerProcess":
         if not BIN:
@@ -623,6 +624,8 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.log_path is not None and self.log_path.exists():
+            self.final_log = self.log_path.read_text(errors="replace")
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -786,6 +789,6 @@ def metric_value(text: str, name: str, labels: dict[str, str] | None = None) -> 
 def requests_running(http: RawHTTP) -> float:
     resp = http.get("/metrics")
     assert resp.status == 200, resp
-    value = metric_value(resp.body.decode(), "moeserve_requests_running", {"model": MODEL})
-    assert value is not None, "no moeserve_requests_running{model=...} sample in /metrics"
+    value = metric_value(resp.body.decode(), "moeserve:num_requests_running", {"model_name": MODEL})
+    assert value is not None, "no moeserve:num_requests_running{model_name=...} sample in /metrics"
     return value

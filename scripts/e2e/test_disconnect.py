@@ -1,7 +1,7 @@
 """A client that goes away must stop its request in the engine at once.
 
 Each test starts a request that would run for a long time (ignore_eos, many tokens) over a raw
-socket, makes sure the engine is running it (moeserve_requests_running == 1), closes the socket,
+socket, makes sure the engine is running it (moeserve:num_requests_running == 1), closes the socket,
 and measures how long /metrics takes to show 0 running requests: at most 1 s.
 """
 
@@ -27,7 +27,7 @@ def _wait_running(http, predicate, timeout, what):
     value = requests_running(http)
     while not predicate(value):
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}; moeserve_requests_running={value}")
+            pytest.fail(f"timed out after {timeout} s waiting for {what}; moeserve:num_requests_running={value}")
         time.sleep(0.02)
         value = requests_running(http)
     return value
@@ -58,8 +58,8 @@ def _close(sock: socket.socket, how: str) -> None:
 def _counters(http) -> dict[str, float | None]:
     text = http.get("/metrics").body.decode()
     return {
-        "aborted": metric_value(text, "moeserve_requests_finished_total", {"model": MODEL, "reason": "abort"}),
-        "generated": metric_value(text, "moeserve_generation_tokens_total", {"model": MODEL}),
+        "aborted": metric_value(text, "moeserve:request_success_total", {"model_name": MODEL, "finished_reason": "abort"}),
+        "generated": metric_value(text, "moeserve:generation_tokens_total", {"model_name": MODEL}),
     }
 
 
@@ -79,22 +79,18 @@ def _measure_abort(http, sock, how) -> None:
         time.sleep(0.5)
         later = _counters(http)
         pytest.fail(
-            f"moeserve_requests_running still not 0 {elapsed:.2f} s after the disconnect ({how}); "
+            f"moeserve:num_requests_running still not 0 {elapsed:.2f} s after the disconnect ({how}); "
             f"aborted requests {before['aborted']} -> {after['aborted']}, generated tokens "
             f"{before['generated']} -> {after['generated']} -> {later['generated']} (0.5 s later)"
         )
 
 
 def _in_flight(http) -> float:
-    """Requests accepted minus requests finished (for any reason), from the counters: unlike the
-    gauge under test, this cannot be stale."""
+    """Requests the engine holds: running plus waiting."""
     text = http.get("/metrics").body.decode()
-    total = metric_value(text, "moeserve_requests_total", {"model": MODEL}) or 0
-    finished = 0.0
-    for line in text.splitlines():
-        if line.startswith("moeserve_requests_finished_total{") and f'model="{MODEL}"' in line:
-            finished += float(line.rsplit(" ", 1)[1])
-    return total - finished
+    running = metric_value(text, "moeserve:num_requests_running", {"model_name": MODEL}) or 0
+    waiting = metric_value(text, "moeserve:num_requests_waiting", {"model_name": MODEL}) or 0
+    return running + waiting
 
 
 @pytest.fixture

@@ -121,9 +121,34 @@ def test_metrics_prometheus_text(http):
         family = re.sub(r"_(bucket|sum|count)$", "", name) if name not in types else name
         assert family in types, f"sample {name} has no # TYPE"
         assert family in helped, f"sample {name} has no # HELP"
-    assert types.get("moeserve_requests_running") == "gauge"
-    running = metric_value(text, "moeserve_requests_running", {"model": MODEL})
+    # vLLM's names with the moeserve: prefix, and their types. The suite has run requests by now, so
+    # the counters and histograms have values.
+    expected = {
+        "moeserve:num_requests_running": "gauge", "moeserve:num_requests_waiting": "gauge",
+        "moeserve:kv_cache_usage_perc": "gauge", "moeserve:prefix_cache_queries_total": "counter",
+        "moeserve:prefix_cache_hits_total": "counter", "moeserve:num_preemptions_total": "counter",
+        "moeserve:prompt_tokens_total": "counter", "moeserve:generation_tokens_total": "counter",
+        "moeserve:request_success_total": "counter", "moeserve:time_to_first_token_seconds": "histogram",
+        "moeserve:inter_token_latency_seconds": "histogram", "moeserve:e2e_request_latency_seconds": "histogram",
+        "moeserve:request_queue_time_seconds": "histogram", "moeserve:http_requests_total": "counter",
+        "moeserve:uptime_seconds": "gauge", "process_resident_memory_bytes": "gauge",
+    }
+    for name, kind in expected.items():
+        assert types.get(name) == kind, (name, types.get(name))
+    running = metric_value(text, "moeserve:num_requests_running", {"model_name": MODEL})
     assert running is not None and running >= 0
+    usage = metric_value(text, "moeserve:kv_cache_usage_perc", {"model_name": MODEL})
+    assert usage is not None and 0 <= usage <= 1
+    assert (metric_value(text, "moeserve:http_requests_total", {"status": "200"}) or 0) > 0
+    assert metric_value(text, "process_resident_memory_bytes") > 50e6  # the model is mapped in
+    # Histogram invariants: the +Inf bucket equals _count, buckets are cumulative.
+    for name in [n for n, k in types.items() if k == "histogram"]:
+        buckets = [(float("inf") if m.group(1) == "+Inf" else float(m.group(1)), float(m.group(2)))
+                   for m in re.finditer(rf'^{re.escape(name)}_bucket{{[^}}]*le="([^"]+)"}} (\S+)$', text, re.M)]
+        count = metric_value(text, name + "_count")
+        assert buckets and count is not None, name
+        values = [v for _, v in sorted(buckets)]
+        assert values == sorted(values) and values[-1] == count, (name, buckets, count)
 
 
 # --- tokenize / detokenize ----------------------------------------------------------------------
@@ -307,7 +332,7 @@ def test_auth_scheme_is_case_insensitive(secured_http):
 def test_health_and_metrics_open_without_key(secured_http):
     assert secured_http.get("/health").status == 200
     resp = secured_http.get("/metrics")
-    assert resp.status == 200 and b"moeserve_requests_running" in resp.body
+    assert resp.status == 200 and b"moeserve:num_requests_running" in resp.body
 
 
 # --- CORS ----------------------------------------------------------------------------------------

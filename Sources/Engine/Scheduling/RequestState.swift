@@ -30,6 +30,8 @@ final class RequestState {
     var simulatedArrival: Double?
     var simulatedFirstToken: Double?
     var simulatedLastToken: Double?
+    /// When the request was first scheduled (its queue time ends there).
+    var scheduledTime: Double?
 
     init(request: EngineRequest, arrival: Int, generation: Generation, onEvent: @escaping @Sendable (TokenEvent) -> Void) {
         self.request = request

@@ -1,0 +1,90 @@
+import ArgumentParser
+
+/// The flags of `moeserve serve`, one per setting of `config/moeserve.yaml` (besides those in
+/// `ConfigOptions`). Each is applied over the file and the environment by `apply(to:)`.
+struct ServeOptions: ParsableArguments {
+    @Option(help: "Address to listen on (127.0.0.1, 0.0.0.0, ::1, ::). [server.host]")
+    var host: String?
+
+    @Option(help: "Port to listen on (0 picks a free one and prints it). [server.port]")
+    var port: Int?
+
+    @Option(name: .customLong("max-body-bytes"), help: "Largest request body accepted (413 beyond). [server.max_body_bytes]")
+    var maxBodyBytes: Int?
+
+    @Option(name: .customLong("api-key"), help: "Require this bearer key (repeatable). [server.api_keys]")
+    var apiKeys: [String] = []
+
+    @Option(name: .customLong("api-key-file"), help: "File with one accepted bearer key per line. [server.api_key_file]")
+    var apiKeyFile: String?
+
+    @Option(name: .customLong("cors-origin"), help: "Allowed CORS origin (e.g. https://app.example or *); CORS is off without it. [server.cors_origin]")
+    var corsOrigin: String?
+
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain; with --tls-key, serve HTTPS. [server.tls_cert]")
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key for --tls-cert. [server.tls_key]")
+    var tlsKey: String?
+
+    @Option(name: .customLong("shutdown-timeout"),
+            help: "Seconds a SIGTERM/SIGINT drain lets requests in flight finish before ending them with finish_reason \"abort\". [server.shutdown_timeout]")
+    var shutdownTimeout: Double?
+
+    @Option(help: "Compute device: cpu, or ascend-sim (simulated Ascend NPU: real numerics, simulated time). [engine.device]")
+    var device: String?
+
+    @Option(name: .customLong("cpu-activations"), help: "Activations of matmuls with quantised weights on the CPU: f32 (exact) or int8 (faster). [engine.cpu_activations]")
+    var cpuActivations: String?
+
+    @Option(name: .customLong("quantization"), help: "Quantise fp32/fp16/bf16/fp8 matrices at load: none, q8_0 or q4_0. [engine.quantization]")
+    var quantization: String?
+
+    @Option(name: .customLong("ascend-profile"), help: "With --device ascend-sim: 910b, 910c, 950dt, h800, or a YAML/JSON profile file. [engine.ascend_profile]")
+    var ascendProfile: String?
+
+    @Option(name: .customLong("ascend-precision"), help: "With --device ascend-sim: bf16, fp16 or w8a8. [engine.ascend_precision]")
+    var ascendPrecision: String?
+
+    @Option(name: .customLong("kv-cache-memory"), help: "KV cache memory, e.g. 512MiB or 2GiB. [engine.kv_cache_memory]")
+    var kvCacheMemory: String?
+
+    @Option(name: .customLong("block-size"), help: "Tokens per KV block. [engine.block_size]")
+    var blockSize: Int?
+
+    @Option(name: .customLong("max-num-batched-tokens"), help: "Token budget of one engine step. [engine.max_num_batched_tokens]")
+    var maxNumBatchedTokens: Int?
+
+    @Option(name: .customLong("max-num-seqs"), help: "Most requests running at once. [engine.max_num_seqs]")
+    var maxNumSeqs: Int?
+
+    @Flag(inversion: .prefixedNo, help: "Reuse KV blocks of shared prompt prefixes. [engine.prefix_caching]")
+    var prefixCaching: Bool?
+
+    @Option(help: "Scheduling policy: fcfs or priority. [engine.policy]")
+    var policy: String?
+
+    @Flag(name: .customLong("log-prompts"), help: "Log prompt text (off by default: prompts are user data). [log.prompts]")
+    var logPrompts = false
+
+    /// Sets every flag given over `c`; a bad value throws an error naming the flag.
+    func apply(to c: inout Configuration) throws {
+        let values: [(String?, String, String)] = [
+            (host, "server.host", "--host"), (port.map(String.init), "server.port", "--port"),
+            (maxBodyBytes.map(String.init), "server.max_body_bytes", "--max-body-bytes"),
+            (apiKeys.isEmpty ? nil : apiKeys.joined(separator: ","), "server.api_keys", "--api-key"),
+            (apiKeyFile, "server.api_key_file", "--api-key-file"), (corsOrigin, "server.cors_origin", "--cors-origin"),
+            (tlsCert, "server.tls_cert", "--tls-cert"), (tlsKey, "server.tls_key", "--tls-key"),
+            (shutdownTimeout.map { String($0) }, "server.shutdown_timeout", "--shutdown-timeout"),
+            (device, "engine.device", "--device"), (cpuActivations, "engine.cpu_activations", "--cpu-activations"),
+            (quantization, "engine.quantization", "--quantization"), (ascendProfile, "engine.ascend_profile", "--ascend-profile"),
+            (ascendPrecision, "engine.ascend_precision", "--ascend-precision"), (kvCacheMemory, "engine.kv_cache_memory", "--kv-cache-memory"),
+            (blockSize.map(String.init), "engine.block_size", "--block-size"),
+            (maxNumBatchedTokens.map(String.init), "engine.max_num_batched_tokens", "--max-num-batched-tokens"),
+            (maxNumSeqs.map(String.init), "engine.max_num_seqs", "--max-num-seqs"),
+            (prefixCaching.map { String($0) }, "engine.prefix_caching", "--[no-]prefix-caching"),
+            (policy, "engine.policy", "--policy"), (logPrompts ? "true" : nil, "log.prompts", "--log-prompts"),
+        ]
+        for case let (value?, key, flag) in values { try c.set(key, to: value, source: flag) }
+    }
+}
