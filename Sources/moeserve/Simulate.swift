@@ -8,7 +8,7 @@ struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Estimate step time, TPOT/TTFT and tokens/s of a model on simulated Ascend chips (no weights).")
 
-    @Option(name: .customLong("model-config"), help: "config.json path or built-in name: deepseek-v3, deepseek-r1, deepseek-v2-lite.")
+    @Option(name: .customLong("model-config"), help: "config.json path or built-in name: deepseek-v3, deepseek-r1, deepseek-v2-lite, deepseek-v4-flash, deepseek-v4-pro.")
     var modelConfig = "deepseek-v3"
     @Option(help: "Chip profile: 910b2, 910c, 950dt, h800, or a JSON profile file.")
     var profile = "910c"
@@ -46,8 +46,17 @@ struct Simulate: ParsableCommand {
         plan.mtpAcceptance = mtpAcceptance
         plan.prefixHitRate = prefixHit
         plan.graphMode = !eager
-        let result = try Simulator.run(config: try DeepSeekConfig.load(modelConfig), plan: plan, profile: try AscendProfile.load(profile))
-        print(SimulationReport(result: result).text)
+        let chip = try AscendProfile.load(profile)
+        let result: SimulationResult
+        if let v4 = try DeepSeekV4SimConfig.resolve(modelConfig) {   // DeepSeek-V4: its own op builder
+            let v4Result = try DeepSeekV4Simulator.run(config: v4, plan: plan, profile: chip)
+            result = v4Result.result
+            print(SimulationReport(result: result).text)
+            print(V4AttentionReport(result: v4Result).text)
+        } else {
+            result = try Simulator.run(config: try DeepSeekConfig.load(modelConfig), plan: plan, profile: chip)
+            print(SimulationReport(result: result).text)
+        }
         if let trace {
             let data = try PerfettoTrace.json(slices: result.traceSlices(), process: "\(modelConfig) on \(result.profile.name)")
             try data.write(to: URL(fileURLWithPath: trace))
