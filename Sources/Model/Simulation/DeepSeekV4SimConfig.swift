@@ -24,7 +24,7 @@ public enum V4MLPType: String, Sendable, CaseIterable, Codable {
 
 /// The keys of a DeepSeek-V4 `config.json` (model_type `deepseek_v4`) that timing-only simulation needs,
 /// with `transformers`' `DeepseekV4Config` defaults (= V4-Flash) and its legacy forms resolved:
-/// `layer_types` > `compress_ratios` (0 sliding, 4 CSA, 128 HCA; entries past the layer count, the MTP
+/// `layer_types` > `compress_ratios` (0 or 1 sliding, 4 CSA, 128 HCA; entries past the layer count, the MTP
 /// slot, are ignored) > default [HCA, HCA, then CSA at odd, HCA at even indices]; `mlp_layer_types` >
 /// first `num_hash_layers` (3) hash-routed. `compress_rates` {csa, hca} > legacy `compress_rate_csa/hca`.
 public struct DeepSeekV4SimConfig: Sendable, Equatable {
@@ -63,7 +63,7 @@ public struct DeepSeekV4SimConfig: Sendable, Equatable {
     mutating func resolveSchedules(ratios: [Int]?, hashLayers: Int) {
         let n = layers
         if layerTypes.isEmpty, let ratios {
-            layerTypes = ratios.prefix(n).map { $0 == 0 ? .sliding : ($0 == csaRate ? .csa : .hca) }
+            layerTypes = ratios.prefix(n).map { $0 <= 1 ? .sliding : ($0 == 4 || $0 == csaRate ? .csa : .hca) }
         }
         if layerTypes.isEmpty {
             layerTypes = (0..<n).map { i in i < 2 || i % 2 == 0 ? .hca : .csa }
