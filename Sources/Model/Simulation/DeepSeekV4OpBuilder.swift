@@ -34,7 +34,7 @@ struct DeepSeekV4OpBuilder {
                    vector("attn.kv_norm+rope+cache", ta * d, opsPerElement: 6)]
         if t != .sliding { ops += compressor(t, tokens: ta) }
         if t == .csa { ops += indexer(seqs: seqs * plan.tp, tokens: ta) }
-        ops.append(model.gatherAttention("attn.core", coreShape(t, seqs: seqs * plan.tp)))
+        ops.append(model.gatherAttention("attn.core", coreShape(t, seqs: seqs * plan.tp, queries: tokens / max(seqs, 1))))
         ops.append(vector("attn.o_derope", ta * heads * c.ropeDim, opsPerElement: 4))
         let groups = max(1, c.oGroups / plan.tp), groupWidth = c.heads * d / c.oGroups
         ops.append(cost("attn.o_a_proj", .groupedMatmul(tokens: Array(repeating: ta, count: groups), n: c.oLoraRank,
@@ -83,8 +83,10 @@ struct DeepSeekV4OpBuilder {
     /// Keys of the core attention. Decode at context C (the new token at position C): the window
     /// min(C+1, W), plus ⌊(C+1)/m′⌋ entries (HCA) or min(index_topk, ⌊(C+1)/m⌋) selected entries (CSA).
     /// Prefill of L tokens: the same per position p, averaged over p < L; window keys are shared by the
-    /// queries of a 128-token block and move once per block, selected ones move per query.
-    func coreShape(_ t: V4AttentionType, seqs: Int) -> GatherAttentionShape {
+    /// queries of a 128-token block and move once per block, selected ones move per query. `queries` per
+    /// sequence: 1, or 2 with an MTP draft (decode); the computed prompt tokens (prefill, keys averaged over
+    /// the whole prompt).
+    func coreShape(_ t: V4AttentionType, seqs: Int, queries: Int) -> GatherAttentionShape {
         let w = Double(c.slidingWindow), kv = plan.kvType
         if plan.phase == .decode {
             let pos = Double(plan.context + 1), window = min(pos, w)
@@ -101,19 +103,19 @@ struct DeepSeekV4OpBuilder {
         }
         let l = plan.context, lf = Double(l)
         let window = averageWindow(length: l)
-        let blocks = (lf / 128).rounded(.up), blockKeys = min(lf, w + 128)
+        let blocks = (Double(queries) / 128).rounded(.up), blockKeys = min(lf, w + 128)
         switch t {
         case .sliding:
-            return GatherAttentionShape(seqs: seqs, queries: l, heads: heads, dim: c.headDim, keysPerQuery: window,
+            return GatherAttentionShape(seqs: seqs, queries: queries, heads: heads, dim: c.headDim, keysPerQuery: window,
                                         hbmKeys: lf, movedKeys: blocks * blockKeys, kv: kv)
         case .hca:
             let comp = averageCompressed(rate: c.hcaRate), entries = (lf / Double(c.hcaRate)).rounded(.down)
-            return GatherAttentionShape(seqs: seqs, queries: l, heads: heads, dim: c.headDim, keysPerQuery: window + comp,
+            return GatherAttentionShape(seqs: seqs, queries: queries, heads: heads, dim: c.headDim, keysPerQuery: window + comp,
                                         hbmKeys: lf + entries, movedKeys: blocks * (blockKeys + entries), kv: kv)
         case .csa:
             let selected = averageSelected(), entries = (lf / Double(c.csaRate)).rounded(.down)
-            return GatherAttentionShape(seqs: seqs, queries: l, heads: heads, dim: c.headDim, keysPerQuery: window + selected,
-                                        hbmKeys: lf + entries, movedKeys: blocks * blockKeys + lf * selected, kv: kv)
+            return GatherAttentionShape(seqs: seqs, queries: queries, heads: heads, dim: c.headDim, keysPerQuery: window + selected,
+                                        hbmKeys: lf + entries, movedKeys: blocks * blockKeys + Double(queries) * selected, kv: kv)
         }
     }
 

@@ -74,7 +74,7 @@ public enum DeepSeekV4Simulator {
             Double(mb) * ops.filter { $0.name.hasPrefix(prefix) }.reduce(0) { $0 + $1.total }
         }
         let plan = b.plan
-        return V4AttentionSummary(type: t, layers: layers, keysPerQuery: b.coreShape(t, seqs: 1).keysPerQuery,
+        return V4AttentionSummary(type: t, layers: layers, keysPerQuery: b.coreShape(t, seqs: 1, queries: tokens / max(seqs, 1)).keysPerQuery,
                                   attentionTime: Double(mb) * ops.reduce(0) { $0 + $1.total },
                                   coreTime: time("attn.core"), compressorTime: time("compressor."), indexerTime: time("indexer."),
                                   kvBytesPerSequence: kvBytes(t, config: b.c, context: plan.context, kv: plan.kvType),
