@@ -30,3 +30,17 @@ struct V4AttentionReport {
     private func us(_ t: Double) -> String { f(t * 1e6, 1) }
     private func f(_ x: Double, _ d: Int) -> String { String(format: "%.\(d)f", x) }
 }
+
+/// The DeepSeek-V3.2 part of the report: the sparse (DSA) attention per layer and the KV bytes per token.
+struct V32AttentionReport {
+    let result: DeepSeekV32SimulationResult
+
+    var text: String {
+        let r = result, p = r.result.plan
+        return String(format: "attention per layer type (%@, context %d): DSA ×%d — %.1f keys per query (index_topk %d), "
+                      + "attention %.1f µs per layer (MLA core %.1f, indexer %.1f), ×layers %.1f µs\n"
+                      + "KV cache (%@): %.0f bytes per token (latent + rope + indexer key per layer)",
+                      p.phase.rawValue, p.context, r.layers, r.keysPerQuery, r.indexer.index_topk, r.attentionTime * 1e6,
+                      r.coreTime * 1e6, r.indexerTime * 1e6, r.attentionTime * 1e6 * Double(r.layers), p.kvType.rawValue, r.kvBytesPerToken)
+    }
+}

@@ -25,4 +25,14 @@ import Testing
         #expect(model.gatherAttention("a", shape(256)).total < model.gatherAttention("b", shape(2048)).total)
         #expect(model.gatherAttention("c", shape(0)).total == 0)
     }
+
+    @Test func scoresOnlyKernelCountsNoValues() {
+        // The Lightning indexer: 64 heads of 128 against 1,024 keys, no values: FLOPs = 2·2·64·1024·128.
+        let shape = GatherAttentionShape(seqs: 2, queries: 1, heads: 64, dim: 128, valueDim: 0, keysPerQuery: 1024,
+                                         hbmKeys: 1024, movedKeys: 1024, kv: .bf16)
+        let withValues = GatherAttentionShape(seqs: 2, queries: 1, heads: 64, dim: 128, keysPerQuery: 1024,
+                                              hbmKeys: 1024, movedKeys: 1024, kv: .bf16)
+        #expect(model.gatherAttention("ix", shape).flops == 2 * 2 * 64 * 1024 * 128)
+        #expect(model.gatherAttention("att", withValues).flops == 2 * model.gatherAttention("ix", shape).flops)
+    }
 }

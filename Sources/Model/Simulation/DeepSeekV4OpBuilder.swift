@@ -57,26 +57,27 @@ struct DeepSeekV4OpBuilder {
     }
 
     /// Lightning indexer of a CSA layer: its own compressor (2Di kv and gate), query projection from the
-    /// q_lora latent, head weights, ReLU scores of every query against the ⌊p/m⌋ compressed index keys
-    /// (one matmul per sequence), the head-weighted sum, and top-k.
+    /// q_lora latent, head weights, then one fused kernel per step: ReLU scores of every query's Hi heads
+    /// against the ⌊p/m⌋ compressed index keys, weighted and summed over heads on the score tiles (a
+    /// scores-only shared-key attention), and top-k over the summed scores.
     func indexer(seqs: Int, tokens: Int) -> [OpCost] {
         let hi = c.indexHeads, di = c.indexHeadDim, m = c.csaRate, q = tokens / max(seqs, 1)
-        let keys = plan.phase == .decode ? Double(plan.context + 1) / Double(m) : averageCompressed(rate: m)
-        let n = max(Int(keys.rounded(.down)), 0)
+        let decode = plan.phase == .decode
+        let keys = decode ? (Double(plan.context + 1) / Double(m)).rounded(.down) : averageCompressed(rate: m)
         var ops = [cost("indexer.compressor_proj", .matmul(m: tokens, n: 4 * di, k: e, a: w, b: w, out: .bf16)),
                    cost("indexer.compressor_pool", .vector(bytesIn: Double(tokens * 4 * di) * 2,
                                                            bytesOut: Double((tokens + m - 1) / m * di) * 2,
                                                            ops: Double(tokens * 2 * di) * 6, type: .fp32)),
                    cost("indexer.q_b_proj", .matmul(m: tokens, n: hi * di, k: c.qLoraRank, a: w, b: w, out: .bf16)),
                    cost("indexer.weights_proj", .matmul(m: tokens, n: hi, k: e, a: w, b: w, out: .fp32))]
-        guard n > 0 else { return ops }
-        ops.append(cost("indexer.scores", .groupedMatmul(tokens: Array(repeating: q * hi, count: seqs), n: n, k: di,
-                                                         a: .bf16, b: .bf16, out: .fp32)))
-        let scores = Double(tokens * hi * n)
-        ops.append(cost("indexer.relu+weighted_sum", .vector(bytesIn: scores * 4, bytesOut: Double(tokens * n) * 4,
-                                                             ops: scores * 3, type: .fp32)))
-        ops.append(cost("indexer.topk", .vector(bytesIn: Double(tokens * n) * 4, bytesOut: Double(tokens * min(n, c.indexTopK)) * 4,
-                                                ops: Double(tokens * n) * 8, type: .fp32)))
+        guard keys > 0 else { return ops }
+        let entries = decode ? keys : (Double(plan.context) / Double(m)).rounded(.down)
+        let moved = decode ? keys : (Double(q) / 128).rounded(.up) * keys
+        ops.append(model.gatherAttention("indexer.scores", GatherAttentionShape(
+            seqs: seqs, queries: q, heads: hi, dim: di, valueDim: 0, keysPerQuery: keys, hbmKeys: entries, movedKeys: moved, kv: plan.kvType)))
+        let n = Double(tokens) * keys
+        ops.append(cost("indexer.topk", .vector(bytesIn: n * 4, bytesOut: Double(tokens) * min(keys, Double(c.indexTopK)) * 4,
+                                                ops: n * 8, type: .fp32)))
         return ops
     }
 
