@@ -1,4 +1,4 @@
-"""`moeserve simulate` on full-size DeepSeek-V4 configs, through the real binary (issue 11).
+"""`moeserve simulate` on full-size DeepSeek-V4 (and V3.2) configs, through the real binary (issue 11).
 
 Timing-only simulation needs no weights, so full-size V4-Flash and V4-Pro run here; the suite checks
 they finish within seconds (a generous bound: the release binary takes well under one), print the
@@ -52,3 +52,10 @@ def test_v4_config_json_is_simulated_as_v4(tmp_path: Path) -> None:
                                   "compress_ratios": [0, 4, 128, 4, 0], "num_hash_layers": 1}))
     out, _ = simulate("--model-config", str(config), "--chips", "8", "--ep", "8", "--batch", "8", "--context", "1024")
     assert "sliding+hash ×1" in out and "CSA+topk ×2" in out and "HCA+topk ×1" in out
+
+
+def test_v32_builtin_reports_sparse_attention() -> None:
+    out, elapsed = simulate("--model-config", "deepseek-v3.2", "--chips", "32", "--ep", "32", "--batch", "16",
+                            "--context", "32768")
+    assert elapsed < 10, f"simulate took {elapsed:.1f} s"
+    assert re.search(r"DSA ×61 — 2048\.0 keys per query", out) and "85888 bytes per token" in out
