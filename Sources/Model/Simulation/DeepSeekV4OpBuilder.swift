@@ -59,7 +59,8 @@ struct DeepSeekV4OpBuilder {
     /// Lightning indexer of a CSA layer: its own compressor (2Di kv and gate), query projection from the
     /// q_lora latent, head weights, then one fused kernel per step: ReLU scores of every query's Hi heads
     /// against the ⌊p/m⌋ compressed index keys, weighted and summed over heads on the score tiles (a
-    /// scores-only shared-key attention), and top-k over the summed scores.
+    /// scores-only shared-key attention), and top-k over the summed scores. Like the shared KV head, the
+    /// indexer is not split over TP: every chip of the group runs it for the group's tokens.
     func indexer(seqs: Int, tokens: Int) -> [OpCost] {
         let hi = c.indexHeads, di = c.indexHeadDim, m = c.csaRate, q = tokens / max(seqs, 1)
         let decode = plan.phase == .decode

@@ -167,7 +167,9 @@ private func ratios(first: [Int], layers: Int) -> String {
 }
 
 // deepseek-ai/DeepSeek-V4-Flash config.json (quantization_config, rope_scaling and token ids omitted):
-// 43 layers, 2 sliding then CSA (even index) / HCA (odd index); 3 hash-routed MoE layers.
+// 43 layers, 2 sliding then CSA (even index) / HCA (odd index); 3 hash-routed MoE layers. Values as the
+// published V4-Flash(-Base) config.json quoted in full in rtp-llm's DeepSeek-V4 unit tests; the shape
+// fields equal transformers' DeepseekV4Config defaults.
 private let v4FlashJSON = """
 {"architectures":["DeepseekV4ForCausalLM"],"model_type":"deepseek_v4","vocab_size":129280,"hidden_size":4096,
 "moe_intermediate_size":2048,"num_hidden_layers":43,"num_attention_heads":64,"num_key_value_heads":1,"head_dim":512,
@@ -179,6 +181,9 @@ private let v4FlashJSON = """
 """
 
 // deepseek-ai/DeepSeek-V4-Pro config.json (same omissions): 61 layers, 2 HCA then CSA (even) / HCA (odd).
+// transformers carries only hidden 7168, 128 heads, head_dim 512, o_groups 16, o_lora 1024 (docstrings); the
+// rest (61 layers, q_lora 1536, 384 experts of 3072, index_topk 1024, routed_scaling 2.5, compress_ratios)
+// is the published config.json as quoted verbatim in public deployment code, three independent copies agreeing.
 private let v4ProJSON = """
 {"architectures":["DeepseekV4ForCausalLM"],"model_type":"deepseek_v4","vocab_size":129280,"hidden_size":7168,
 "moe_intermediate_size":3072,"num_hidden_layers":61,"num_attention_heads":128,"num_key_value_heads":1,"head_dim":512,
