@@ -8,7 +8,7 @@ struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Estimate step time, TPOT/TTFT and tokens/s of a model on simulated Ascend chips (no weights).")
 
-    @Option(name: .customLong("model-config"), help: "config.json path or built-in name: deepseek-v3, deepseek-r1, deepseek-v2-lite.")
+    @Option(name: .customLong("model-config"), help: "config.json path or built-in name: deepseek-v3, deepseek-r1, deepseek-v2-lite, deepseek-v3.2, deepseek-v4-flash, deepseek-v4-pro.")
     var modelConfig = "deepseek-v3"
     @Option(help: "Chip profile: 910b2, 910c, 950dt, h800, or a YAML/JSON profile file.")
     var profile = "910c"
@@ -50,8 +50,22 @@ struct Simulate: ParsableCommand {
         plan.graphMode = !eager
         guard expertImbalance >= 1 else { throw ValidationError("--expert-imbalance is the busiest chip ÷ the mean, so at least 1") }
         plan.expertImbalance = expertImbalance
-        let result = try Simulator.run(config: try DeepSeekConfig.load(modelConfig), plan: plan, profile: try AscendProfile.resolve(profile))
-        print(SimulationReport(result: result).text)
+        let chip = try AscendProfile.resolve(profile)
+        let result: SimulationResult
+        if let v4 = try DeepSeekV4SimConfig.resolve(modelConfig) {   // DeepSeek-V4: its own op builder
+            let v4Result = try DeepSeekV4Simulator.run(config: v4, plan: plan, profile: chip)
+            result = v4Result.result
+            print(SimulationReport(result: result).text)
+            print(V4AttentionReport(result: v4Result).text)
+        } else if let (v3, indexer) = try DeepSeekV32Simulator.resolve(modelConfig) {   // V3.2: sparse attention
+            let v32Result = try DeepSeekV32Simulator.run(config: v3, indexer: indexer, plan: plan, profile: chip)
+            result = v32Result.result
+            print(SimulationReport(result: result).text)
+            print(V32AttentionReport(result: v32Result).text)
+        } else {
+            result = try Simulator.run(config: try DeepSeekConfig.load(modelConfig), plan: plan, profile: chip)
+            print(SimulationReport(result: result).text)
+        }
         if let trace {
             let data = try PerfettoTrace.json(slices: result.traceSlices(), process: "\(modelConfig) on \(result.profile.name)")
             try data.write(to: URL(fileURLWithPath: trace))
