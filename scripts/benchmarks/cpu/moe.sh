@@ -97,7 +97,10 @@ log "rounds $rounds (PyTorch $torch_rounds), decode steps $steps, threads $threa
 probe
 
 log "moeserve ($weights, Q8_0 at load)"
-"$moeserve" bench --model "$folder" --quantization q8_0 --weights "$weights" \
+weight_args=()
+IFS=, read -ra paths <<<"$weights"
+for path in "${paths[@]}"; do weight_args+=(--weights "$path"); done
+"$moeserve" bench --model "$folder" --quantization q8_0 "${weight_args[@]}" \
     --decode-steps "$steps" --rounds "$rounds" >>"$results"
 
 log "llama.cpp (xllamacpp server)"
@@ -116,7 +119,7 @@ kill "$llama_pid" && wait "$llama_pid" 2>/dev/null || true
 llama_pid=""
 
 if [ "$torch" = 1 ]; then
-    log "PyTorch eager (transformers, bf16)"
+    log "PyTorch eager (transformers, bf16, experts loop)"
     "$ref" "$here/torch_bench.py" --model "$folder" --threads "$threads" --decode-steps "$steps" \
         --rounds "$torch_rounds" >>"$results" 2>"$workdir/torch.log"
 fi

@@ -53,6 +53,9 @@ def main():
         if r.get("weights_mb"):
             print(f"; {r['engine']} resident weights: {r['weights_mb'] / 1e3:.3f} GB", end="")
     print()
+    for r in rows:
+        if "experts_implementation" in r:
+            print(f"{r['engine']}: transformers eager, bf16 weights, experts_implementation={r['experts_implementation']}")
     for r in lines:
         if "max_abs_logit_difference" in r:
             print(f"moeserve max |Δlogit| ({r['paths']}, 16 positions): {r['max_abs_logit_difference']:.2e}")
