@@ -5,7 +5,8 @@
 #   llama.cpp   the GGUF made by llama.cpp's own convert_hf_to_gguf.py --outtype q8_0, run by its server (xllamacpp)
 #   PyTorch     transformers' DeepseekV3ForCausalLM, eager, bf16 safetensors, torch threads = --threads
 # plus a read-bandwidth probe (bandwidth_probe.c, --threads threads) run before and after, and each engine's
-# decode b=1 as a % of that roofline (bytes read per decoded token, from config.json).
+# decode b=1 as a % of that roofline (bytes read per decoded token, from config.json), and a parity check:
+# next-token top-5 logprobs of `moeserve serve --quantization q8_0` against llama.cpp's on 8 prompts.
 #   --rounds N (2)  --torch-rounds N (1)  --decode-steps N (32)  --threads N (nproc)
 #   --weights LIST (quantised,int8: moeserve's activation paths)  --no-torch
 # Everything generated lives in $MOESERVE_BENCH_CACHE (~/.cache/moeserve-bench), made once: the checkpoint
@@ -27,7 +28,7 @@ while [ $# -gt 0 ]; do
         --threads) threads="$2"; shift 2 ;;
         --weights) weights="$2"; shift 2 ;;
         --no-torch) torch=0; shift ;;
-        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
@@ -79,10 +80,11 @@ fi
 
 workdir="$(mktemp -d /tmp/bench-moe.XXXXXX)"
 results="$workdir/results.jsonl"
-llama_pid=""
+llama_pid="" serve_pid=""
 cleanup() {
     local rc=$?
     [ -n "$llama_pid" ] && { kill "$llama_pid" 2>/dev/null || true; wait "$llama_pid" 2>/dev/null || true; }
+    [ -n "$serve_pid" ] && { kill "$serve_pid" 2>/dev/null || true; wait "$serve_pid" 2>/dev/null || true; }
     if [ "$rc" -eq 0 ] && [ -z "${KEEP_LOGS:-}" ]; then rm -rf "$workdir"; else log "logs kept in $workdir"; fi
 }
 trap cleanup EXIT
@@ -115,6 +117,20 @@ for _ in $(seq 1 1200); do
     sleep 0.1
 done
 "$py" "$here/llamacpp_bench.py" --port "$port" --decode-steps "$steps" --rounds "$rounds" --vocab-size "$vocab" >>"$results"
+
+log "parity: next-token logprobs, moeserve serve (Q8_0 at load) vs llama.cpp"
+serve_port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$moeserve" serve --model "$folder" --model-id synthetic-moe --quantization q8_0 --port "$serve_port" \
+    --kv-cache-memory 256MB >"$workdir/moeserve.log" 2>&1 &
+serve_pid=$!
+for _ in $(seq 1 1200); do
+    grep -q "ready" "$workdir/moeserve.log" && break
+    kill -0 "$serve_pid" 2>/dev/null || die "moeserve serve exited while starting; see $workdir/moeserve.log"
+    sleep 0.1
+done
+"$py" "$here/moe_parity.py" --moeserve-port "$serve_port" --llama-port "$port" --vocab-size "$vocab" >>"$results"
+kill "$serve_pid" && wait "$serve_pid" 2>/dev/null || true
+serve_pid=""
 kill "$llama_pid" && wait "$llama_pid" 2>/dev/null || true
 llama_pid=""
 

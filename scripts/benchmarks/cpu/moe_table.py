@@ -59,6 +59,10 @@ def main():
     for r in lines:
         if "max_abs_logit_difference" in r:
             print(f"moeserve max |Δlogit| ({r['paths']}, 16 positions): {r['max_abs_logit_difference']:.2e}")
+    for r in lines:
+        if "parity" in r:
+            print(f"parity, {r['parity']}: top-1 agrees on {r['top1_agree']}/{r['prompts']} prompts, "
+                  f"max |Δlogprob| over shared top-5 tokens {r['max_abs_logprob_difference']:.3f}")
     before = next((r["load_average_before"] for r in lines if "load_average_before" in r), "?")
     after = next((r["load_average_after"] for r in lines if "load_average_after" in r), "?")
     print(f"load average before: {before}, after: {after}")
