@@ -16,16 +16,28 @@ struct Bench: ParsableCommand {
     @Option(help: "Weight paths to compare: fp32 (dequantised at upload), quantised (GGUF blocks as stored, fp32 activations), int8 (GGUF blocks, int8 activations).")
     var weights: [String] = ["fp32", "quantised", "int8"]
 
+    @Option(name: .customLong("quantization"),
+            help: "Quantise fp32/fp16/bf16/fp8 matrices at load (safetensors folders): none, q8_0 or q4_0; applies to every weight path but fp32.")
+    var quantization = "none"
+
     @Option(help: "Decode steps per measurement.") var decodeSteps = 64
     @Option(help: "Prompt tokens for the prefill measurement.") var promptTokens = 512
     @Option(help: "Sequences for the batched-decode measurement.") var sequences = 16
     @Option(help: "Measurement rounds (the best round is reported).") var rounds = 3
 
     func run() throws {
+        let quantisations: [String: DType] = ["q8_0": .q8_0, "q4_0": .q4_0]
+        guard quantization == "none" || quantisations[quantization] != nil else {
+            throw ValidationError("--quantization must be none, q8_0 or q4_0, got '\(quantization)'")
+        }
+        var residentBytes: [String: Int] = [:]
         let models = try weights.map { path -> (String, any LanguageModel) in
             guard ["fp32", "quantised", "int8"].contains(path) else { throw ValidationError("unknown weight path '\(path)'") }
-            let device = CPUDevice(keepsQuantisedWeights: path != "fp32", activations: path == "int8" ? .int8 : .float32)
-            return (path, try ModelLoader.load(path: model, device: device).model)
+            let device = CPUDevice(keepsQuantisedWeights: path != "fp32", activations: path == "int8" ? .int8 : .float32,
+                                   quantisation: path == "fp32" ? nil : quantisations[quantization])
+            let loaded = try ModelLoader.load(path: model, device: device).model
+            residentBytes[path] = device.uploadedWeightBytes
+            return (path, loaded)
         }
         var best: [String: [String: Double]] = [:]
         for _ in 0..<rounds {
@@ -39,8 +51,8 @@ struct Bench: ParsableCommand {
         }
         for (path, _) in models {
             let r = best[path]!
-            print(String(format: #"{"engine": "moeserve-%@", "decode_tps": %.1f, "prefill_tps": %.1f, "batch_decode_tps": %.1f}"#,
-                         path, r["decode"]!, r["prefill"]!, r["batch"]!))
+            print(String(format: #"{"engine": "moeserve-%@", "decode_tps": %.1f, "prefill_tps": %.1f, "batch_decode_tps": %.1f, "weights_mb": %.1f}"#,
+                         path, r["decode"]!, r["prefill"]!, r["batch"]!, Double(residentBytes[path] ?? 0) / 1e6))
         }
     }
 }
@@ -48,14 +60,15 @@ struct Bench: ParsableCommand {
 extension Bench {
     /// max |Δ| between two models' logits on the same 16-token prompt (every position).
     static func logitDifference(_ a: any LanguageModel, _ b: any LanguageModel) -> Float {
-        let prompt = [1, 504, 3575, 282, 4649, 314, 7042, 30] + Array(1000..<1008)
+        let prompt = ([1, 504, 3575, 282, 4649, 314, 7042, 30] + Array(1000..<1008)).map { $0 % a.vocabularySize }
         let la = SequenceRunner(model: a, capacity: 16).run(prompt, logits: .all)
         let lb = SequenceRunner(model: b, capacity: 16).run(prompt, logits: .all)
         return zip(la.data, lb.data).map { abs($0 - $1) }.max() ?? 0
     }
 }
 
-/// One measurement of each figure on one model: tokens per second, wall clock.
+/// One measurement of each figure on one model: tokens per second, wall clock. Token ids wrap at the
+/// vocabulary size (the synthetic MoE's is small); llamacpp_bench.py and torch_bench.py use the same ids.
 struct BenchRound {
     let model: any LanguageModel
     let decodeSteps: Int
@@ -69,7 +82,7 @@ struct BenchRound {
     /// Prompt tokens per second for one `promptTokens`-token prompt in one forward pass.
     func prefill() -> Double {
         let runner = SequenceRunner(model: model, capacity: promptTokens + 1)
-        let prompt = (0..<promptTokens).map { 1000 + $0 % 5000 }
+        let prompt = (0..<promptTokens).map { (1000 + $0 % 5000) % model.vocabularySize }
         let start = Date()
         _ = runner.run(prompt)
         return Double(promptTokens) / Date().timeIntervalSince(start)
@@ -81,14 +94,15 @@ struct BenchRound {
         let cache = model.device.makeKVStorage(layers: model.cacheLayout.layers, blockCount: batch * perSequence,
                                                blockSize: blockSize, width: model.cacheLayout.width)
         let tables = (0..<batch).map { s in Array((s * perSequence)..<((s + 1) * perSequence)) }
-        let prompts = (0..<batch).map { s in (0..<8).map { 500 + 37 * s + $0 } }
+        let vocab = model.vocabularySize
+        let prompts = (0..<batch).map { s in (0..<8).map { (500 + 37 * s + $0) % vocab } }
         _ = model.forward(ForwardBatch((0..<batch).map {
             SequenceChunk(tokens: prompts[$0], startPosition: 0, blockTable: tables[$0], logits: .last)
         }), cache: cache)
         let start = Date()
         for step in 0..<decodeSteps {
             _ = model.forward(ForwardBatch((0..<batch).map {
-                SequenceChunk(tokens: [600 + step + $0], startPosition: 8 + step, blockTable: tables[$0], logits: .last)
+                SequenceChunk(tokens: [(600 + step + $0) % vocab], startPosition: 8 + step, blockTable: tables[$0], logits: .last)
             }), cache: cache)
         }
         return Double(batch * decodeSteps) / Date().timeIntervalSince(start)

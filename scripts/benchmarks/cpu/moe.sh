@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# scripts/bench cpu --model synthetic-moe — issue 8's synthetic DeepSeek-V3-shaped MoE (~1.06 G parameters,
+# ~1.13 GB as Q8_0), side by side in one run, same threads, same Q8_0 weights:
+#   moeserve    the bf16 safetensors folder quantised to Q8_0 at load (--quantization q8_0)
+#   llama.cpp   the GGUF made by llama.cpp's own convert_hf_to_gguf.py --outtype q8_0, run by its server (xllamacpp)
+#   PyTorch     transformers' DeepseekV3ForCausalLM, eager, bf16 safetensors, torch threads = --threads
+# plus a read-bandwidth probe (bandwidth_probe.c, --threads threads) run before and after, and each engine's
+# decode b=1 as a % of that roofline (bytes read per decoded token, from config.json), and a parity check:
+# next-token top-5 logprobs of `moeserve serve --quantization q8_0` against llama.cpp's on 8 prompts.
+#   --rounds N (2)  --torch-rounds N (1)  --decode-steps N (32)  --threads N (nproc)
+#   --weights LIST (quantised,int8: moeserve's activation paths)  --no-torch
+# Everything generated lives in $MOESERVE_BENCH_CACHE (~/.cache/moeserve-bench), made once: the checkpoint
+# (make_synthetic_moe.py, .venv-reference), the llama-cpp-python sdist (for the converter only), the GGUF.
+# Environment: MOESERVE_BIN (skip the release build), MOESERVE_BENCH_CACHE, KEEP_LOGS=1.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../../.." && pwd)"
+cd "$root"
+log() { echo "bench moe: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+rounds=2 torch_rounds=1 steps=32 threads="$(nproc)" weights="quantised,int8" torch=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --rounds) rounds="$2"; shift 2 ;;
+        --torch-rounds) torch_rounds="$2"; shift 2 ;;
+        --decode-steps) steps="$2"; shift 2 ;;
+        --threads) threads="$2"; shift 2 ;;
+        --weights) weights="$2"; shift 2 ;;
+        --no-torch) torch=0; shift ;;
+        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument $1 (see --help)" ;;
+    esac
+done
+
+cache="${MOESERVE_BENCH_CACHE:-$HOME/.cache/moeserve-bench}"
+mkdir -p "$cache"
+ref="$root/.venv-reference/bin/python"
+[ -x "$ref" ] || die "needs .venv-reference (torch cpu, transformers, safetensors): ln -s /work/main/.venv-reference .venv-reference"
+folder="$cache/synthetic-moe"
+gguf="$cache/synthetic-moe.Q8_0.gguf"
+
+# 1. The checkpoint (skipped when already made with the same shape and seed).
+"$ref" "$here/make_synthetic_moe.py" --out "$folder" --seed 0
+
+# 2. llama.cpp's converter, from the llama-cpp-python sdist on PyPI (checked against the index's sha256).
+sdist_version=0.3.19
+llama_src="$cache/llama_cpp_python-$sdist_version/vendor/llama.cpp"
+if [ ! -f "$llama_src/convert_hf_to_gguf.py" ]; then
+    tarball="llama_cpp_python-$sdist_version.tar.gz"
+    url="$(curl -sfL https://pypi.org/simple/llama-cpp-python/ | grep -o "https://[^\"]*/$tarball#sha256=[0-9a-f]*" | head -1)"
+    [ -n "$url" ] || die "no $tarball on https://pypi.org/simple/llama-cpp-python/"
+    log "downloading $tarball (llama.cpp's convert_hf_to_gguf.py and gguf-py)"
+    curl -sfL -o "$cache/$tarball" "${url%%#*}"
+    echo "${url##*sha256=}  $cache/$tarball" | sha256sum -c --quiet - || die "$tarball: sha256 mismatch"
+    tar -xzf "$cache/$tarball" -C "$cache" "llama_cpp_python-$sdist_version/vendor/llama.cpp/convert_hf_to_gguf.py" \
+        "llama_cpp_python-$sdist_version/vendor/llama.cpp/gguf-py"
+fi
+
+# 3. The GGUF, Q8_0, by that converter (made once; delete it to remake after a new checkpoint).
+if [ ! -f "$gguf" ] || [ "$gguf" -ot "$folder/synthetic-moe.json" ]; then
+    log "converting to GGUF Q8_0 with llama.cpp's convert_hf_to_gguf.py"
+    "$ref" "$here/convert_synthetic_gguf.py" --llama-cpp "$llama_src" --model "$folder" --out "$gguf" >&2
+fi
+
+venv="$root/.venv-bench"
+if ! "$venv/bin/python" -c 'import xllamacpp' >/dev/null 2>&1; then
+    log "creating .venv-bench/ with xllamacpp (llama.cpp's server)"
+    rm -rf "$venv" && python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check xllamacpp
+fi
+py="$venv/bin/python"
+if [ -n "${MOESERVE_BIN:-}" ]; then
+    moeserve="$MOESERVE_BIN"
+else
+    log "building moeserve (release)"
+    swift build -c release --product moeserve >&2
+    moeserve="$(swift build -c release --show-bin-path)/moeserve"
+fi
+
+workdir="$(mktemp -d /tmp/bench-moe.XXXXXX)"
+results="$workdir/results.jsonl"
+llama_pid="" serve_pid=""
+cleanup() {
+    local rc=$?
+    [ -n "$llama_pid" ] && { kill "$llama_pid" 2>/dev/null || true; wait "$llama_pid" 2>/dev/null || true; }
+    [ -n "$serve_pid" ] && { kill "$serve_pid" 2>/dev/null || true; wait "$serve_pid" 2>/dev/null || true; }
+    if [ "$rc" -eq 0 ] && [ -z "${KEEP_LOGS:-}" ]; then rm -rf "$workdir"; else log "logs kept in $workdir"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+probe() {
+    "$workdir/bandwidth_probe" "$threads" 1024 8 >>"$results"
+}
+cc -O3 -march=native -pthread -o "$workdir/bandwidth_probe" "$here/bandwidth_probe.c"
+echo "{\"load_average_before\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$results"
+log "rounds $rounds (PyTorch $torch_rounds), decode steps $steps, threads $threads, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+probe
+
+log "moeserve ($weights, Q8_0 at load)"
+weight_args=()
+IFS=, read -ra paths <<<"$weights"
+for path in "${paths[@]}"; do weight_args+=(--weights "$path"); done
+"$moeserve" bench --model "$folder" --quantization q8_0 "${weight_args[@]}" \
+    --decode-steps "$steps" --rounds "$rounds" >>"$results"
+
+log "llama.cpp (xllamacpp server)"
+vocab="$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["vocab_size"])' "$folder/config.json")"
+port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$py" "$root/scripts/benchmarks/serve/llamacpp_server.py" --model "$gguf" --port "$port" --parallel 16 \
+    --threads "$threads" --ctx-per-slot 640 >"$workdir/llama.cpp.log" 2>&1 &
+llama_pid=$!
+for _ in $(seq 1 1200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    kill -0 "$llama_pid" 2>/dev/null || die "llama.cpp exited while starting; see $workdir/llama.cpp.log"
+    sleep 0.1
+done
+"$py" "$here/llamacpp_bench.py" --port "$port" --decode-steps "$steps" --rounds "$rounds" --vocab-size "$vocab" >>"$results"
+
+log "parity: next-token logprobs, moeserve serve (Q8_0 at load) vs llama.cpp"
+serve_port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$moeserve" serve --model "$folder" --model-id synthetic-moe --quantization q8_0 --port "$serve_port" \
+    --kv-cache-memory 256MB >"$workdir/moeserve.log" 2>&1 &
+serve_pid=$!
+for _ in $(seq 1 1200); do
+    grep -q "ready" "$workdir/moeserve.log" && break
+    kill -0 "$serve_pid" 2>/dev/null || die "moeserve serve exited while starting; see $workdir/moeserve.log"
+    sleep 0.1
+done
+"$py" "$here/moe_parity.py" --moeserve-port "$serve_port" --llama-port "$port" --vocab-size "$vocab" >>"$results"
+kill "$serve_pid" && wait "$serve_pid" 2>/dev/null || true
+serve_pid=""
+kill "$llama_pid" && wait "$llama_pid" 2>/dev/null || true
+llama_pid=""
+
+if [ "$torch" = 1 ]; then
+    log "PyTorch eager (transformers, bf16, experts loop)"
+    "$ref" "$here/torch_bench.py" --model "$folder" --threads "$threads" --decode-steps "$steps" \
+        --rounds "$torch_rounds" >>"$results" 2>"$workdir/torch.log"
+fi
+probe
+echo "{\"load_average_after\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$results"
+"$ref" "$here/moe_table.py" "$results" "$folder/config.json" "$(du -b "$gguf" | cut -f1)"

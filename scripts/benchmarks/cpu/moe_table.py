@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Prints the `scripts/bench cpu --model synthetic-moe` table from moe.sh's JSON lines: each engine's three
+figures with its ratio to llama.cpp, batch-16 over batch-1, and decode b=1 as a % of the bandwidth roofline.
+
+    moe_table.py results.jsonl FOLDER/config.json GGUF_BYTES
+
+Roofline: tok/s × bytes read per decoded token / probe bandwidth (best probe pass of the run). Bytes per token
+are the active weights, from config.json: every layer's attention, the dense layers' FFN, per MoE layer the
+shared experts, the top-k routed experts and the router (f32, as both files keep it), one embedding row and
+the lm_head; Q8_0 is 34 bytes per 32 weights (moeserve and llama.cpp), bf16 2 bytes (PyTorch). The KV cache
+read (≤ 80 positions × (kv_lora_rank + rope dim) per layer) is under 1% and left out.
+"""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_synthetic_moe import parameter_counts  # noqa: E402
+
+
+def bytes_per_token(config, bytes_per_weight):
+    c = parameter_counts(config, config["vocab_size"])
+    matrices = c["attention"] + c["dense_ffn"] + c["shared_experts"] + c["routed_active"] + c["lm_head"]
+    return matrices * bytes_per_weight + config["hidden_size"] * bytes_per_weight + c["router"] * 4
+
+
+def main():
+    lines = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+    config = json.load(open(sys.argv[2]))
+    gguf_bytes = int(sys.argv[3])
+    rows = [r for r in lines if "engine" in r]
+    ref = next((r for r in rows if r["engine"] == "llama.cpp"), None)
+    probes = [r["gbps"] for r in lines if r.get("probe") == "read"]
+    bandwidth = max(probes) if probes else 0.0
+    per_token = {"q8_0": bytes_per_token(config, 34 / 32), "bf16": bytes_per_token(config, 2)}
+    keys = [("decode_tps", "decode b=1"), ("prefill_tps", "prefill 512"), ("batch_decode_tps", "decode b=16")]
+    print(f"{'engine (tok/s)':<20}" + "".join(f"{title:>13}{'×llama':>8}" for _, title in keys) + f"{'b16/b1':>8}{'roofline':>10}")
+    for r in rows:
+        cells = ""
+        for key, _ in keys:
+            ratio = f"{r[key] / ref[key]:.2f}" if ref and ref[key] else "-"
+            cells += f"{r[key]:>13.1f}{ratio:>8}"
+        fmt = "bf16" if "bf16" in r["engine"] else "q8_0"
+        roof = f"{100 * r['decode_tps'] * per_token[fmt] / (bandwidth * 1e9):.0f}%" if bandwidth else "-"
+        ratio16 = f"{r['batch_decode_tps'] / r['decode_tps']:.1f}" if r["decode_tps"] else "-"
+        print(f"{r['engine']:<20}" + cells + f"{ratio16:>8}{roof:>10}")
+    print(f"read bandwidth probe: {', '.join(f'{g:.1f}' for g in probes)} GB/s (best {bandwidth:.1f})")
+    for fmt, b in per_token.items():
+        limit = f" ⇒ roofline {bandwidth * 1e9 / b:.0f} tok/s" if bandwidth else ""
+        print(f"bytes read per decoded token, {fmt}: {b / 1e6:.1f} MB{limit}")
+    print(f"GGUF (llama.cpp, Q8_0): {gguf_bytes / 1e9:.3f} GB", end="")
+    for r in rows:
+        if r.get("weights_mb"):
+            print(f"; {r['engine']} resident weights: {r['weights_mb'] / 1e3:.3f} GB", end="")
+    print()
+    for r in rows:
+        if "experts_implementation" in r:
+            print(f"{r['engine']}: transformers eager, bf16 weights, experts_implementation={r['experts_implementation']}")
+    for r in lines:
+        if "max_abs_logit_difference" in r:
+            print(f"moeserve max |Δlogit| ({r['paths']}, 16 positions): {r['max_abs_logit_difference']:.2e}")
+    for r in lines:
+        if "parity" in r:
+            print(f"parity, {r['parity']}: top-1 agrees on {r['top1_agree']}/{r['prompts']} prompts, "
+                  f"max |Δlogprob| over shared top-5 tokens {r['max_abs_logprob_difference']:.3f}")
+    before = next((r["load_average_before"] for r in lines if "load_average_before" in r), "?")
+    after = next((r["load_average_after"] for r in lines if "load_average_after" in r), "?")
+    print(f"load average before: {before}, after: {after}")
+
+
+if __name__ == "__main__":
+    main()
