@@ -14,7 +14,9 @@ enum Parallel {
 
     static func forEach(_ count: Int, minChunk: Int = 1, runner: Runner = .pool, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
-        let chunks = min(workers, max(1, count / max(1, minChunk)))
+        // Up to 4 chunks per worker, taken dynamically: work whose cost varies along the range (causal
+        // attention rows grow with the position) or a thread the OS delays does not leave the others waiting.
+        let chunks = min(workers == 1 ? 1 : 4 * workers, max(1, count / max(1, minChunk)))
         if chunks == 1 { body(0..<count); return }
         let step = (count + chunks - 1) / chunks
         withoutActuallyEscaping(body) { body in
