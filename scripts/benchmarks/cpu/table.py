@@ -16,4 +16,5 @@ for r in rows:
     print(f"{r['engine']:<20}" + cells)
 for r in lines:
     if "max_abs_logit_difference" in r:
-        print(f"max |Δlogit|, quantised vs fp32 weights (16 positions): {r['max_abs_logit_difference']:.2e}")
+        paths = r.get("paths", "fp32 vs quantised")
+        print(f"max |Δlogit|, {paths} (16 positions): {r['max_abs_logit_difference']:.2e}")
