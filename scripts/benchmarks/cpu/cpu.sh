@@ -25,20 +25,10 @@ while [ $# -gt 0 ]; do
 done
 model="$root/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 [ -f "$model" ] || scripts/setup >&2
-venv="$root/.venv-bench"
-if ! "$venv/bin/python" -c 'import xllamacpp' >/dev/null 2>&1; then
-    log "creating .venv-bench/ with xllamacpp (llama.cpp's server)"
-    rm -rf "$venv" && python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check xllamacpp
-fi
-py="$venv/bin/python"
-if [ -n "${MOESERVE_BIN:-}" ]; then
-    moeserve="$MOESERVE_BIN"
-else
-    log "building moeserve (release)"
-    swift build -c release --product moeserve >&2
-    moeserve="$(swift build -c release --show-bin-path)/moeserve"
-fi
+# shellcheck source=../lib.sh
+. "$root/scripts/benchmarks/lib.sh"
+ensure_bench_venv
+ensure_moeserve
 
 workdir="$(mktemp -d /tmp/bench-cpu.XXXXXX)"
 results="$workdir/results.jsonl"

@@ -65,23 +65,10 @@ ctx_per_slot=$((max_tokens + 256))
 
 # --- prerequisites --------------------------------------------------------------------------------
 scripts/setup >&2
-venv="$root/.venv-bench"
-if ! "$venv/bin/python" -c 'import xllamacpp' >/dev/null 2>&1; then
-    log "creating .venv-bench/ with xllamacpp (llama.cpp's server)"
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check xllamacpp
-fi
-py="$venv/bin/python"
-
-if [ -n "${MOESERVE_BIN:-}" ]; then
-    moeserve="$MOESERVE_BIN"
-    [ -x "$moeserve" ] || die "MOESERVE_BIN=$moeserve is not an executable"
-else
-    log "building moeserve (release)"
-    swift build -c release --product moeserve >&2
-    moeserve="$(swift build -c release --show-bin-path)/moeserve"
-fi
+# shellcheck source=../lib.sh
+. "$root/scripts/benchmarks/lib.sh"
+ensure_bench_venv
+ensure_moeserve
 
 # --- servers --------------------------------------------------------------------------------------
 workdir="$(mktemp -d /tmp/bench-serve.XXXXXX)"
