@@ -92,14 +92,15 @@ def randomise(model, generator):
 
 
 @torch.no_grad()
-def reference_logits(model, prompt):
-    """Logits at every prompt position, then at each of DECODE_STEPS greedy steps through the cache."""
+def reference_logits(model, prompt, steps=None):
+    """Logits at every prompt position, then at each of `steps` (default DECODE_STEPS) greedy steps through the cache."""
+    steps = DECODE_STEPS if steps is None else steps
     out = model(input_ids=torch.tensor([prompt]), use_cache=True)
     prompt_logits = out.logits[0]
     cache = out.past_key_values if hasattr(out, "past_key_values") else out.cache
     token = int(prompt_logits[-1].argmax())
     decode_ids, decode_logits = [], []
-    for _ in range(DECODE_STEPS):
+    for _ in range(steps):
         decode_ids.append(token)
         out = model(input_ids=torch.tensor([[token]]), cache=cache, use_cache=True)
         cache = out.past_key_values if hasattr(out, "past_key_values") else out.cache

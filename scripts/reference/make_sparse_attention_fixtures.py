@@ -30,6 +30,7 @@ from transformers import AutoModelForCausalLM, DeepseekV32Config, DeepseekV4Conf
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_model_fixtures import mtp_tensors  # noqa: E402  (V3-style MTP layer model.layers.{N})
+from make_model_fixtures import reference_logits as shared_reference_logits  # noqa: E402
 
 VOCAB = 256
 PROMPT_LEN = 32
@@ -134,24 +135,9 @@ class TopKWatch:
         torch.topk, torch.Tensor.topk = self.original_fn, self.original_method
 
 
-@torch.no_grad()
 def reference_logits(model, prompt):
     """Logits at every prompt position, then at each of DECODE_STEPS greedy steps through the cache."""
-    out = model(input_ids=torch.tensor([prompt]), use_cache=True)
-    prompt_logits = out.logits[0]
-    cache = out.past_key_values if hasattr(out, "past_key_values") else out.cache
-    token = int(prompt_logits[-1].argmax())
-    decode_ids, decode_logits = [], []
-    for _ in range(DECODE_STEPS):
-        decode_ids.append(token)
-        out = model(input_ids=torch.tensor([[token]]), cache=cache, use_cache=True)
-        cache = out.past_key_values if hasattr(out, "past_key_values") else out.cache
-        decode_logits.append(out.logits[0, -1])
-        token = int(out.logits[0, -1].argmax())
-    # Cross-check the cache: one uncached pass over prompt + decoded tokens gives the same logits.
-    full = model(input_ids=torch.tensor([prompt + decode_ids]), use_cache=False).logits[0, len(prompt) - 1:]
-    assert torch.allclose(full[1:], torch.stack(decode_logits), atol=1e-4), "cached decode differs from a full pass"
-    return prompt_logits, decode_ids, torch.stack(decode_logits), token
+    return shared_reference_logits(model, prompt, steps=DECODE_STEPS)
 
 
 def v4_mtp_tensors(weights, config, generator):
