@@ -4,6 +4,11 @@ extension QuantisedBlocks {
     /// Formats fp32 weights can be quantised to at load.
     public static let quantisationTargets: [DType] = [.q8_0, .q4_0]
 
+    /// The target a setting names ("q8_0", "q4_0"; "none" and anything else: nil).
+    public static func quantisationTarget(named name: String) -> DType? {
+        quantisationTargets.first { $0.description.lowercased() == name }
+    }
+
     /// `values` ([rows, cols] row-major, cols a multiple of 32) as `dtype` blocks:
     /// - Q8_0: d = max|x| / 127, q = round(x / d) in −127…127.
     /// - Q4_0: d = m / −8 where m is the block's value of largest magnitude (sign kept), q = round(x / d) + 8

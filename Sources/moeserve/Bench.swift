@@ -26,15 +26,15 @@ struct Bench: ParsableCommand {
     @Option(help: "Measurement rounds (the best round is reported).") var rounds = 3
 
     func run() throws {
-        let quantisations: [String: DType] = ["q8_0": .q8_0, "q4_0": .q4_0]
-        guard quantization == "none" || quantisations[quantization] != nil else {
+        let target = QuantisedBlocks.quantisationTarget(named: quantization)
+        guard quantization == "none" || target != nil else {
             throw ValidationError("--quantization must be none, q8_0 or q4_0, got '\(quantization)'")
         }
         var residentBytes: [String: Int] = [:]
         let models = try weights.map { path -> (String, any LanguageModel) in
             guard ["fp32", "quantised", "int8"].contains(path) else { throw ValidationError("unknown weight path '\(path)'") }
             let device = CPUDevice(keepsQuantisedWeights: path != "fp32", activations: path == "int8" ? .int8 : .float32,
-                                   quantisation: path == "fp32" ? nil : quantisations[quantization])
+                                   quantisation: path == "fp32" ? nil : target)
             let loaded = try ModelLoader.load(path: model, device: device).model
             residentBytes[path] = device.uploadedWeightBytes
             return (path, loaded)

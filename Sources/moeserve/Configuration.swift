@@ -124,7 +124,7 @@ struct Configuration: Equatable {
             guard ["int8", "f32"].contains(value) else { throw Invalid(description: "\(source): 'engine.cpu_activations' must be int8 or f32, got '\(value)'") }
             cpuActivations = value
         case "engine.quantization":
-            guard ["none", "q8_0", "q4_0"].contains(value) else {
+            guard value == "none" || QuantisedBlocks.quantisationTarget(named: value) != nil else {
                 throw Invalid(description: "\(source): 'engine.quantization' must be none, q8_0 or q4_0, got '\(value)'")
             }
             quantization = value

@@ -60,7 +60,7 @@ enum ModelServing {
                                                              precision: precision, graphMode: true))
             return (sim, { Int(sim.memory.weights) })
         default:
-            let quantisation: DType? = ["q8_0": .q8_0, "q4_0": .q4_0][config.quantization]
+            let quantisation = QuantisedBlocks.quantisationTarget(named: config.quantization)
             let cpu = CPUDevice(activations: config.cpuActivations == "f32" ? .float32 : .int8, quantisation: quantisation)
             return (cpu, { cpu.uploadedWeightBytes })
         }
