@@ -33,7 +33,7 @@ static void attend_portable(const float *q, const float *base, const int64_t *sl
 }
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "AVX2Common.h"
 #define CK_ATT_AVX2 __attribute__((target("avx2,fma")))
 
 CK_ATT_AVX2 static inline float dot_avx2(const float *a, const float *b, size_t n) {
@@ -44,11 +44,7 @@ CK_ATT_AVX2 static inline float dot_avx2(const float *a, const float *b, size_t 
         a1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), a1);
     }
     for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), a0);
-    __m256 s8 = _mm256_add_ps(a0, a1);
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    float s = _mm_cvtss_f32(h);
+    float s = ck_hsum8_ps(_mm256_add_ps(a0, a1));
     for (; i < n; i++) s += a[i] * b[i];
     return s;
 }

@@ -2,7 +2,7 @@
 // Each weight block is dequantised to fp32 once and used for a tile (1 row × 4 tokens for prompts,
 // 2 rows × 1 token for decode). A (row, token)'s operations are the same whatever the tile, so the
 // result for a row never depends on the batch.
-#include <immintrin.h>
+#include "AVX2Common.h"
 #include <stdlib.h>
 
 #define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -19,20 +19,11 @@ typedef struct {
 CK_AVX2 static inline __m256 ck_u8_to_ps(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)); }
 CK_AVX2 static inline __m256 ck_i8_to_ps(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)); }
 
-CK_AVX2 static inline float ck_hsum(__m256 a, __m256 b) {
-    __m256 s = _mm256_add_ps(a, b);
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    return _mm_cvtss_f32(h);
-}
-
-/// fp16 → fp32 in one instruction (F16C); exact, so equal to ck_half.
-CK_AVX2 static inline float ck_half_f16c(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | (p[1] << 8))); }
+CK_AVX2 static inline float ck_hsum(__m256 a, __m256 b) { return ck_hsum8_ps(_mm256_add_ps(a, b)); }
 
 CK_AVX2 static inline ck_block_f32 ck_decode_block(int dtype, const uint8_t *blk) {
     ck_block_f32 r;
-    r.d = ck_half_f16c(blk);
+    r.d = ck_f16c_half(blk);
     if (dtype == CK_Q8_0) {
         __m128i q0 = _mm_loadu_si128((const __m128i *)(blk + 2)), q1 = _mm_loadu_si128((const __m128i *)(blk + 18));
         r.w0 = ck_i8_to_ps(q0);
@@ -49,7 +40,7 @@ CK_AVX2 static inline ck_block_f32 ck_decode_block(int dtype, const uint8_t *blk
     r.w1 = ck_u8_to_ps(_mm_srli_si128(lo, 8));
     r.w2 = ck_u8_to_ps(hi);
     r.w3 = ck_u8_to_ps(_mm_srli_si128(hi, 8));
-    r.off = dtype == CK_Q4_1 ? ck_half_f16c(blk + 2) : -8 * r.d;
+    r.off = dtype == CK_Q4_1 ? ck_f16c_half(blk + 2) : -8 * r.d;
     return r;
 }
 

@@ -3,7 +3,7 @@
 // per (row, token, block): maddubs + madd give 8 exact int32 lane sums, one FMA adds them scaled by
 // d_w·d_x. The reduction is the one the portable code defines (see QuantMatmulQ8.c), so results are
 // bit-identical to it for every tile shape.
-#include <immintrin.h>
+#include "AVX2Common.h"
 
 #define CK_Q8AVX2 __attribute__((target("avx2,fma,f16c")))
 
@@ -14,17 +14,6 @@ CK_Q8AVX2 static inline __m256i ck_q8_wbytes(int dtype, const uint8_t *blk) {
     const __m128i m = _mm_set1_epi8(0x0F);
     __m128i lo = _mm_and_si128(raw, m), hi = _mm_and_si128(_mm_srli_epi16(raw, 4), m);
     return _mm256_set_m128i(hi, lo);
-}
-
-CK_Q8AVX2 static inline float ck_q8_half(const uint8_t *p) {
-    return _cvtsh_ss((unsigned short)(p[0] | (p[1] << 8)));
-}
-
-CK_Q8AVX2 static inline float ck_q8_hsum(__m256 a) {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    return _mm_cvtss_f32(h);
 }
 
 /// y[t·n + r] for R rows from `wr` (stride row_bytes) and T tokens from `xq` (stride k).
@@ -43,8 +32,8 @@ ck_q8_tile(const int dtype, const int R, const int T, const uint8_t *wr, size_t 
             const uint8_t *blk = wr + r * row_bytes + b * block_bytes;
             wv[r] = ck_q8_wbytes(dtype, blk);
             if (dtype == CK_Q8_0) wa[r] = _mm256_sign_epi8(wv[r], wv[r]);  // |w| as unsigned bytes
-            dw[r] = ck_q8_half(blk);
-            mw[r] = dtype == CK_Q4_1 ? ck_q8_half(blk + 2) : (dtype == CK_Q4_0 ? -8.0f * dw[r] : 0.0f);
+            dw[r] = ck_f16c_half(blk);
+            mw[r] = dtype == CK_Q4_1 ? ck_f16c_half(blk + 2) : (dtype == CK_Q4_0 ? -8.0f * dw[r] : 0.0f);
         }
         for (int t = 0; t < T; t++) {
             __m256i x = _mm256_loadu_si256((const __m256i *)(xq + t * k + 32 * b));
@@ -62,7 +51,7 @@ ck_q8_tile(const int dtype, const int R, const int T, const uint8_t *wr, size_t 
         }
     }
     for (int r = 0; r < R; r++)
-        for (int t = 0; t < T; t++) y[t * n + r] = ck_q8_hsum(acc[r][t]) + off[r][t];
+        for (int t = 0; t < T; t++) y[t * n + r] = ck_hsum8_ps(acc[r][t]) + off[r][t];
 }
 
 /// Rows [r0, r1) for every token, in tiles: 4 rows × 1 token for decode, 2 rows × 4 tokens for prefill.

@@ -23,7 +23,7 @@ void ck_block_sums(const float *x, size_t blocks, float *sums);
 
 /// y[t·n + r] = Σ_k x[t·k + j] · W[r, j] for rows r in [row_begin, row_end) and tokens t < tokens, with W
 /// stored as GGUF blocks (`row_bytes` per row, k a multiple of 32) and dequantised on the fly.
-/// `xsums` are ck_block_sums of x. Each (row, token) is reduced in a fixed order, so a row's result
+/// `xsums` are ck_block_sums of x (read only by the portable variant). Each (row, token) is reduced in a fixed order, so a row's result
 /// never depends on the batch.
 void ck_matmul_blocks(int isa, int dtype, const uint8_t *w, size_t row_bytes, size_t row_begin, size_t row_end,
                       const float *x, const float *xsums, size_t tokens, size_t k, float *y, size_t n);

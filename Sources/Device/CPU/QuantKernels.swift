@@ -52,11 +52,14 @@ enum QuantKernels {
         let t = x.rows, k = x.cols, n = w.rows
         precondition(w.cols == k, "matmul: x has \(k) columns, weight has \(w.cols)")
         let blocksPerRow = k / w.dtype.blockSize
-        var sums = [Float](repeating: 0, count: t * blocksPerRow)   // [T, K/32] activation block sums
+        // [T, K/32] activation block sums for the Q4 minima; only the portable loops read them (the AVX2
+        // kernel folds the minima into its dequantised weights).
+        let needsSums = isa == Int32(CK_ISA_PORTABLE)
+        var sums = [Float](repeating: 0, count: needsSums ? t * blocksPerRow : 1)
         var y = [Float](repeating: 0, count: t * n)
         let dtype = Int32(w.dtype.rawValue), rowBytes = w.rowBytes
         x.data.withUnsafeBufferPointer { xp in
-            sums.withUnsafeMutableBufferPointer { ck_block_sums(xp.baseAddress!, t * blocksPerRow, $0.baseAddress!) }
+            if needsSums { sums.withUnsafeMutableBufferPointer { ck_block_sums(xp.baseAddress!, t * blocksPerRow, $0.baseAddress!) } }
             sums.withUnsafeBufferPointer { sp in
                 w.bytes.withUnsafeBufferPointer { wp in
                     y.withUnsafeMutableBufferPointer { yp in
