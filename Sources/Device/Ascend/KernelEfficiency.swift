@@ -51,12 +51,14 @@ public struct KernelEfficiency: Codable, Sendable, Equatable {
         link: Sourced(0.91, "[src] DeepEP README normal kernels, internode EP32: dispatch 44, combine 47 GB/s RDMA; mean 45.5 ÷ 50"),
         linkLowLatency: Sourced(0.80, "[src] DeepEP README low-latency kernels EP256: dispatch 39, combine 40 GB/s RDMA ÷ 50"))
 
-    /// Ascend A2/A3 (910B/910C) with the CANN / sgl-kernel-npu kernels vllm-ascend and SGLang use.
+    /// Ascend A2/A3 (910B/910C) with the CANN / sgl-kernel-npu kernels vllm-ascend and SGLang use. The GEMM and
+    /// MLA fractions are the CloudMatrix384 paper's operator measurements on the 910C (arXiv 2506.12708, §5
+    /// operator performance, read in a third-party summary of the paper: see config/ascend/CALIBRATION.md).
     public static let ascendA3 = KernelEfficiency(
-        matmulCompute: Sourced(0.78, "[assumption] as DeepGEMM on H800: no published Ascend GEMM utilisation in ../shared/ASCEND.md"),
-        matmulBandwidth: Sourced(0.57, "[assumption] as DeepGEMM decode shapes on H800 (same reason)"),
-        attentionCompute: Sourced(0.67, "[assumption] as FlashMLA on H800 (same reason)"),
-        attentionBandwidth: Sourced(0.90, "[assumption] as FlashMLA on H800 (same reason)"),
+        matmulCompute: Sourced(0.80, "[3p] CloudMatrix384 paper, operator results: INT8 GEMM 77.4–82.7% of peak over its shapes, midpoint"),
+        matmulBandwidth: Sourced(0.57, "[assumption] as DeepGEMM decode shapes on H800: no published Ascend weight-streaming GEMM bandwidth"),
+        attentionCompute: Sourced(0.654, "[3p] CloudMatrix384 paper, operator results: MLA compute-bound 65.4% (FlashMLA on H800: 66.7%)"),
+        attentionBandwidth: Sourced(0.841, "[3p] CloudMatrix384 paper, operator results: MLA memory-bound 84.1% (FlashMLA on H800: 89.6%)"),
         vectorBandwidth: Sourced(0.90, "[assumption] as FlashMLA's memory-bound case"),
         link: Sourced(0.52, "[src] sgl-kernel-npu README (DeepEP-Ascend on the A3 384 SuperPOD), normal kernels EP16/EP32: dispatch 107/102, combine 103/95 GB/s; mean 102 ÷ 196 GB/s per direction"),
         linkLowLatency: Sourced(0.37, "[src] sgl-kernel-npu README, low-latency kernels EP32 (the largest listed): dispatch 49, combine 97 GB/s; mean 73 ÷ 196"))
