@@ -56,6 +56,15 @@ public struct AscendProfile: Codable, Sendable, Equatable {
         vectorCores.value * vectorLanes.value * clockHz.value * (type == .fp32 ? 0.5 : 1)
     }
 
+    /// This chip with only `share` of its cube and vector cores (the others busy elsewhere, e.g. running the
+    /// communication kernels); bandwidths and buffers unchanged.
+    public func keepingCores(_ share: Double) -> AscendProfile {
+        var p = self
+        p.cubeCores.value *= share
+        p.vectorCores.value *= share
+        return p
+    }
+
     /// A built-in profile by name (`910b2`/`910b`, `910c`, `950dt`, `h800`), or nil.
     public static func named(_ name: String) -> AscendProfile? {
         switch name.lowercased() {

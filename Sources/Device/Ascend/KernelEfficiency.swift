@@ -12,6 +12,7 @@
 /// | `vectorBandwidth` | MTE2/MTE3 of element-wise kernels | streaming-kernel bandwidth ÷ HBM peak |
 /// | `link` | link bandwidth of collectives | high-throughput (prefill) all-to-all bandwidth ÷ link peak |
 /// | `linkLowLatency` | link bandwidth of decode all-to-all | low-latency (decode) dispatch/combine bandwidth ÷ link peak |
+/// | `overlapCompute` | compute pipes of two overlapped prefill micro-batches | share of the cores compute keeps while the high-throughput all-to-all runs on the others |
 ///
 /// NOTE: these are properties of the chip and its kernel library, the same for every scenario; they are
 /// never fitted to a calibration target (config/ascend/CALIBRATION.md lists what each scenario gets).
@@ -23,9 +24,13 @@ public struct KernelEfficiency: Codable, Sendable, Equatable {
     public var vectorBandwidth: Sourced
     public var link: Sourced
     public var linkLowLatency: Sourced
+    /// Two micro-batches in prefill: the high-throughput dispatch/combine kernels either hold some cores for
+    /// their whole run (DeepEP's normal kernels on Hopper SMs) or run on copy engines (Ascend SDMA), so the
+    /// compute stream keeps this share of the cube and vector cores.
+    public var overlapCompute: Sourced
 
     public init(matmulCompute: Sourced, matmulBandwidth: Sourced, attentionCompute: Sourced, attentionBandwidth: Sourced,
-                vectorBandwidth: Sourced, link: Sourced, linkLowLatency: Sourced) {
+                vectorBandwidth: Sourced, link: Sourced, linkLowLatency: Sourced, overlapCompute: Sourced) {
         self.matmulCompute = matmulCompute
         self.matmulBandwidth = matmulBandwidth
         self.attentionCompute = attentionCompute
@@ -33,13 +38,14 @@ public struct KernelEfficiency: Codable, Sendable, Equatable {
         self.vectorBandwidth = vectorBandwidth
         self.link = link
         self.linkLowLatency = linkLowLatency
+        self.overlapCompute = overlapCompute
     }
 
     /// Every kernel at peak: the cost model's ideal pipe times (hand-computable tests, upper bounds).
     public static let ideal = KernelEfficiency(
         matmulCompute: Sourced(1, "ideal"), matmulBandwidth: Sourced(1, "ideal"), attentionCompute: Sourced(1, "ideal"),
         attentionBandwidth: Sourced(1, "ideal"), vectorBandwidth: Sourced(1, "ideal"), link: Sourced(1, "ideal"),
-        linkLowLatency: Sourced(1, "ideal"))
+        linkLowLatency: Sourced(1, "ideal"), overlapCompute: Sourced(1, "ideal"))
 
     /// DeepSeek's published Hopper kernels on H800 (the kernels behind DeepSeek's own service figures).
     public static let h800 = KernelEfficiency(
@@ -49,7 +55,8 @@ public struct KernelEfficiency: Codable, Sendable, Equatable {
         attentionBandwidth: Sourced(0.90, "[src] FlashMLA README: 3,000 GB/s memory-bound ÷ 3,350"),
         vectorBandwidth: Sourced(0.90, "[assumption] streaming kernels as FlashMLA's memory-bound case"),
         link: Sourced(0.91, "[src] DeepEP README normal kernels, internode EP32: dispatch 44, combine 47 GB/s RDMA; mean 45.5 ÷ 50"),
-        linkLowLatency: Sourced(0.80, "[src] DeepEP README low-latency kernels EP256: dispatch 39, combine 40 GB/s RDMA ÷ 50"))
+        linkLowLatency: Sourced(0.80, "[src] DeepEP README low-latency kernels EP256: dispatch 39, combine 40 GB/s RDMA ÷ 50"),
+        overlapCompute: Sourced(108.0 / 132, "[src] deepseek-ai/profile-data prefill figure: computation on 108 SMs, communication (DeepEP normal kernels) on 24 of 132"))
 
     /// Ascend A2/A3 (910B/910C) with the CANN / sgl-kernel-npu kernels vllm-ascend and SGLang use. The GEMM and
     /// MLA fractions are the CloudMatrix384 paper's operator measurements on the 910C (arXiv 2506.12708, §5
@@ -61,5 +68,6 @@ public struct KernelEfficiency: Codable, Sendable, Equatable {
         attentionBandwidth: Sourced(0.841, "[3p] CloudMatrix384 paper, operator results: MLA memory-bound 84.1% (FlashMLA on H800: 89.6%)"),
         vectorBandwidth: Sourced(0.90, "[assumption] as FlashMLA's memory-bound case"),
         link: Sourced(0.52, "[src] sgl-kernel-npu README (DeepEP-Ascend on the A3 384 SuperPOD), normal kernels EP16/EP32: dispatch 107/102, combine 103/95 GB/s; mean 102 ÷ 196 GB/s per direction"),
-        linkLowLatency: Sourced(0.37, "[src] sgl-kernel-npu README, low-latency kernels EP32 (the largest listed): dispatch 49, combine 97 GB/s; mean 73 ÷ 196"))
+        linkLowLatency: Sourced(0.37, "[src] sgl-kernel-npu README, low-latency kernels EP32 (the largest listed): dispatch 49, combine 97 GB/s; mean 73 ÷ 196"),
+        overlapCompute: Sourced(1, "[3p] CloudMatrix384 paper, prefill pipeline: MoE bulk transfers on the SDMA engines, AIC/AIV keep computing; [src] cann-recipes-infer DeepSeek-R1 prefill guide: micro-batch all-to-all in HCCL's SDMA mode (AIV mode would contend with compute)"))
 }

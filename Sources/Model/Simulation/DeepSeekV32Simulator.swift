@@ -51,10 +51,10 @@ public enum DeepSeekV32Simulator {
     public static func run(config c: DeepSeekConfig, indexer: DeepSeekV32Indexer, plan: SimulationPlan,
                            profile: AscendProfile) throws -> DeepSeekV32SimulationResult {
         try plan.validate(heads: c.num_attention_heads)
-        let model = CostModel(profile: profile, graphMode: plan.graphMode)
+        let model = plan.costModel(profile)
         let b = DeepSeekOpBuilder(c: c, plan: plan)
         let dsa = SparseAttentionBuilder(b: b, ix: indexer, model: model)
-        let mb = plan.overlap && plan.batch > 1 ? 2 : 1
+        let mb = plan.microBatches
         let seqs = (plan.batch + mb - 1) / mb
         let computed = plan.phase == .prefill ? Int(Double(plan.context) * (1 - plan.prefixHitRate)) : b.queries
         let tokens = seqs * max(computed, 1)

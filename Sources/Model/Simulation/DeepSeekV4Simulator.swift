@@ -39,9 +39,9 @@ public enum DeepSeekV4Simulator {
         guard c.oGroups % plan.tp == 0 else {
             throw SimulationError.invalid("tp \(plan.tp) must divide o_groups \(c.oGroups)")
         }
-        let model = CostModel(profile: profile, graphMode: plan.graphMode)
+        let model = plan.costModel(profile)
         let b = DeepSeekV4OpBuilder(c: c, plan: plan, model: model)
-        let mb = plan.overlap && plan.batch > 1 ? 2 : 1
+        let mb = plan.microBatches
         let seqs = (plan.batch + mb - 1) / mb
         let computed = plan.phase == .prefill ? Int(Double(plan.context) * (1 - plan.prefixHitRate)) : b.queries
         let tokens = seqs * max(computed, 1)

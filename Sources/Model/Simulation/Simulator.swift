@@ -46,8 +46,8 @@ public enum Simulator {
     public static func run(config: DeepSeekConfig, plan: SimulationPlan, profile: AscendProfile) throws -> SimulationResult {
         try plan.validate(heads: config.num_attention_heads)
         let builder = DeepSeekOpBuilder(c: config, plan: plan)
-        let model = CostModel(profile: profile, graphMode: plan.graphMode)
-        let mb = plan.overlap && plan.batch > 1 ? 2 : 1
+        let model = plan.costModel(profile)
+        let mb = plan.microBatches
         let seqs = (plan.batch + mb - 1) / mb
         let computed = plan.phase == .prefill ? Int(Double(plan.context) * (1 - plan.prefixHitRate)) : builder.queries
         let tokens = seqs * max(computed, 1)
