@@ -80,7 +80,8 @@ import Testing
         let decodeA2A = CostOp("a2a", .allToAll(bytesPerChip: 16e6, chips: 8, lowLatency: true))
         #expect(abs(real.cost(decodeA2A).total - (10e-6 + 14e6 / (196e9 * e.linkLowLatency.value))) < 1e-12)
         // Every fraction is a share of peak and says where it comes from.
-        for f in [e.matmulCompute, e.matmulBandwidth, e.attentionCompute, e.attentionBandwidth, e.vectorBandwidth, e.link, e.linkLowLatency] {
+        for f in [e.matmulCompute, e.matmulBandwidth, e.attentionCompute, e.attentionBandwidth, e.vectorBandwidth, e.link, e.linkLowLatency,
+                  e.overlapCompute] {
             #expect(f.value > 0 && f.value <= 1 && f.source.hasPrefix("["))
         }
     }
@@ -100,6 +101,34 @@ import Testing
         let c = model.cost(CostOp("a2a", .allToAll(bytesPerChip: 16e6, chips: 8)))
         #expect(abs(c.total - (10e-6 + 14e6 / 196e9)) < 1e-12)
         #expect(c.bound == .comm)
+    }
+
+    @Test func highThroughputAllToAllCrossesToEachNodeOnce() {
+        // 32 chips = 4 nodes of 8 (910B2), top-8 copies of 10 MB of tokens: a token reaches 4·(1 − (3/4)^8) nodes,
+        // so 25 GB/s RoCE carries that many 10 MB copies while the 196 GB/s HCCS forwards 31/32 of all 80 MB.
+        let nodes = 4 * (1 - pow(0.75 as Double, 8.0))
+        let c = model.cost(CostOp("a2a", .allToAll(bytesPerChip: 80e6, chips: 32, fanout: 8)))
+        #expect(abs(c.total - (20e-6 + 10e6 * nodes / 25e9)) < 1e-12)
+        #expect(c.bytes == 10e6 * nodes)
+        // Node-limited routing caps the nodes a token reaches.
+        let capped = model.cost(CostOp("a2a", .allToAll(bytesPerChip: 80e6, chips: 32, fanout: 8, maxNodes: 2)))
+        #expect(abs(capped.total - (20e-6 + 20e6 / 25e9)) < 1e-12)
+        // The low-latency (decode) kernels send every copy: 3/4 of the 77.5 MB leaving the chip cross nodes.
+        let lowLatency = model.cost(CostOp("a2a", .allToAll(bytesPerChip: 80e6, chips: 32, lowLatency: true, fanout: 8)))
+        #expect(abs(lowLatency.total - (20e-6 + 77.5e6 * 0.75 / 25e9)) < 1e-12)
+        // Inside one scale-up domain nothing is deduplicated.
+        let inside = model.cost(CostOp("a2a", .allToAll(bytesPerChip: 80e6, chips: 8, fanout: 8)))
+        #expect(abs(inside.total - (10e-6 + 70e6 / 196e9)) < 1e-12)
+    }
+
+    @Test func keepingCoresSlowsComputeOnly() {
+        let half = CostModel(profile: Self.ideal.keepingCores(0.5), graphMode: true)
+        let mm = CostOp("mm", .matmul(m: 4096, n: 4096, k: 4096, a: .bf16, b: .bf16, out: .bf16))
+        #expect(abs(half.cost(mm).pipes[.cube]! - 2 * model.cost(mm).pipes[.cube]!) < 1e-15)
+        let norm = CostOp("norm", .vector(bytesIn: 1e3, bytesOut: 1e3, ops: 1e9, type: .fp32))
+        #expect(abs(half.cost(norm).pipes[.vector]! - 2 * model.cost(norm).pipes[.vector]!) < 1e-15)
+        let a2a = CostOp("a2a", .allToAll(bytesPerChip: 16e6, chips: 8))
+        #expect(half.cost(a2a).total == model.cost(a2a).total)
     }
 
     @Test func launchCostOutsideGraphMode() {

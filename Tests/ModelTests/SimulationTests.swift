@@ -37,6 +37,38 @@ import Device
         #expect(overlapped.stepTime < serial.stepTime)
     }
 
+    /// Prefill's high-throughput all-to-all needs the token shuffles around it (expand, sort by expert, restore,
+    /// weighted sum); decode's fused kernels do not.
+    @Test func onlyPrefillPaysTheTokenShuffles() throws {
+        let v3 = try #require(DeepSeekConfig.builtin("deepseek-v3"))
+        let shuffles: Set = ["init_routing", "re_routing", "unpermute", "finalize_routing"]
+        func moeOps(_ phase: SimulationPlan.Phase) throws -> Set<String> {
+            let plan = SimulationPlan(chips: 32, ep: 32, tp: 1, batch: 2, context: 1024, phase: phase)
+            let moe = try #require(try Simulator.run(config: v3, plan: plan, profile: .ascend910C).groups.first { $0.name == "moe" })
+            return Set(moe.ops.map(\.name))
+        }
+        #expect(shuffles.isSubset(of: try moeOps(.prefill)))
+        #expect(shuffles.isDisjoint(with: try moeOps(.decode)))
+    }
+
+    /// Two overlapped prefill micro-batches on H800 compute on 108 of 132 SMs (DeepEP's normal kernels hold the
+    /// rest); the communication itself and decode are unaffected.
+    @Test func overlappedPrefillComputesOnTheCoresCommLeaves() throws {
+        let v3 = try #require(DeepSeekConfig.builtin("deepseek-v3"))
+        var allCores = AscendProfile.h800
+        allCores.efficiency.overlapCompute = Sourced(1, "test")
+        func op(_ name: String, _ phase: SimulationPlan.Phase, _ profile: AscendProfile) throws -> OpCost {
+            var plan = SimulationPlan(chips: 32, ep: 32, tp: 1, batch: 4, context: 2048, phase: phase)
+            plan.quant = .fp8; plan.overlap = true
+            let moe = try #require(try Simulator.run(config: v3, plan: plan, profile: profile).groups.first { $0.name == "moe" })
+            return try #require(moe.ops.first { $0.name == name })
+        }
+        let shared = try op("experts_gate_up", .prefill, .h800), full = try op("experts_gate_up", .prefill, allCores)
+        #expect(abs(shared.pipes[.cube]! / full.pipes[.cube]! - 132.0 / 108) < 1e-9)
+        #expect(try op("combine", .prefill, .h800).total == op("combine", .prefill, allCores).total)
+        #expect(try op("experts_gate_up", .decode, .h800).total == op("experts_gate_up", .decode, allCores).total)
+    }
+
     /// With two micro-batches the trace shows the schedule: micro-batch 0's dispatch starts when its own compute
     /// ends, while micro-batch 1's compute runs under it.
     @Test func traceFollowsTheMicroBatchSchedule() throws {

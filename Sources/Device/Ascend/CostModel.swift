@@ -38,9 +38,13 @@ public struct CostModel: Sendable {
             c = attentionPrefill(seqs: seqs, length: length, cached: cached, heads: heads, qkDim: qkDim, vDim: vDim, type: type)
         case let .vector(bytesIn, bytesOut, ops, type):
             c = vector(bytesIn: bytesIn, bytesOut: bytesOut, ops: ops, type: type)
-        case let .allToAll(bytes, chips, lowLatency):
-            c = link(sent: bytes * Double(chips - 1) / Double(max(chips, 1)), chips: chips, steps: 1,
-                     efficiency: lowLatency ? profile.efficiency.linkLowLatency : profile.efficiency.link)
+        case let .allToAll(bytes, chips, lowLatency, fanout, maxNodes):
+            if !lowLatency && fanout > 1 && Double(chips) > profile.scaleUpChips.value {
+                c = nodeForwardedAllToAll(bytes: bytes, chips: chips, fanout: fanout, maxNodes: maxNodes)
+            } else {
+                c = link(sent: bytes * Double(chips - 1) / Double(max(chips, 1)), chips: chips, steps: 1,
+                         efficiency: lowLatency ? profile.efficiency.linkLowLatency : profile.efficiency.link)
+            }
         case let .allReduce(bytes, chips):
             c = link(sent: 2 * bytes * Double(chips - 1) / Double(max(chips, 1)), chips: chips, steps: 2 * log2(Double(max(chips, 2))))
         case let .allGather(bytes, chips):
@@ -82,6 +86,26 @@ public struct CostModel: Sendable {
         }
         c.pipes[.comm] = time
         c.bytes = sent
+        return c
+    }
+}
+
+extension CostModel {
+    /// The high-throughput (prefill) all-to-all across nodes as DeepEP's normal kernels run it (DeepEP README:
+    /// "forwarding data from NVLink domain to RDMA domain"; DeepSeek-V3 report §3.2.2: a token crosses to each
+    /// of its at most 4 nodes once over IB, then NVLink takes it to the GPUs there). With `fanout` destinations
+    /// drawn uniformly over N = chips ÷ scaleUp nodes, a token reaches min(maxNodes, N·(1 − (1 − 1/N)^fanout))
+    /// distinct nodes [derived]; that count includes its own node, as DeepEP's benchmark counts the RDMA bytes
+    /// its measured bandwidth (`efficiency.link`) refers to. The NVLink side forwards every copy:
+    /// `Comm = inter latency + max(bytes/fanout · nodes ÷ inter bw, bytes·(chips−1)/chips ÷ intra bw)`, both × `link`.
+    func nodeForwardedAllToAll(bytes: Double, chips: Int, fanout: Int, maxNodes: Int?) -> OpCost {
+        var c = OpCost(name: "")
+        let p = profile, n = Double(chips) / p.scaleUpChips.value, e = p.efficiency.link.value
+        let nodes = min(Double(maxNodes ?? Int.max), n * (1 - pow(1 - 1 / n, Double(fanout))))
+        let rdma = bytes / Double(fanout) * nodes
+        let nvlink = bytes * Double(chips - 1) / Double(chips)
+        c.pipes[.comm] = p.interLatency.value + max(rdma / (p.interBandwidth.value * e), nvlink / (p.intraBandwidth.value * e))
+        c.bytes = rdma
         return c
     }
 }

@@ -35,7 +35,10 @@ public struct CostOp: Sendable {
         case vector(bytesIn: Double, bytesOut: Double, ops: Double, type: ElementType)
         /// All-to-all where each chip sends `bytesPerChip` spread evenly over `chips` (1/chips stays local);
         /// `lowLatency`: the decode kernels (DeepEP / MC2 low-latency mode) rather than the high-throughput ones.
-        case allToAll(bytesPerChip: Double, chips: Int, lowLatency: Bool = false)
+        /// `fanout`: the bytes are that many copies of each token (MoE top-k), and `maxNodes` caps the nodes one
+        /// token may reach (node-limited routing); the high-throughput kernels send a token to each of its
+        /// nodes once across the scale-up boundary and forward it inside (`CostModel.nodeForwardedAllToAll`).
+        case allToAll(bytesPerChip: Double, chips: Int, lowLatency: Bool = false, fanout: Int = 1, maxNodes: Int? = nil)
         /// Ring all-reduce of `bytes` per chip over `chips`.
         case allReduce(bytes: Double, chips: Int)
         /// All-gather producing `bytes` per chip (each contributes bytes / chips) over `chips`.

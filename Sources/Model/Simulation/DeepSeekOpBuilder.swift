@@ -66,18 +66,28 @@ struct DeepSeekOpBuilder {
 
     /// DeepSeekMoE: router, EP dispatch (8-bit tokens + fp32 scale), grouped experts, shared expert,
     /// EP combine (bf16); decode uses the low-latency dispatch/combine kernels, prefill the high-throughput ones. Each chip receives T·k·imbalance expert tokens spread over its local experts.
+    /// Prefill also pays the token shuffles around the high-throughput all-to-all (`routingShuffles`).
     func moe(tokens: Int) -> [CostOp] {
         let e = c.n_routed_experts ?? 0, k = c.num_experts_per_tok ?? 1, mi = c.moe_intermediate_size
         let shared = c.n_shared_experts ?? 0
         let local = max(1, (e + plan.ep - 1) / plan.ep)   // ep > E: redundant copies, one per chip
         let received = Double(tokens * k) * plan.expertImbalance
         let perExpert = Array(repeating: Int((received / Double(local)).rounded(.up)), count: local)
-        let dispatchBytes = Double(tokens * k) * (Double(h) * (w.isEightBit ? 1 : 2) + 4)
+        let row = Double(h) * (w.isEightBit ? 1 : 2) + 4   // one dispatched token: 8-bit (or bf16) + fp32 scale
+        let shuffles = plan.phase == .prefill ? routingShuffles(tokens: tokens, received: received, row: row) : nil
         var ops = [
             CostOp("router", .matmul(m: tokens, n: e, k: h, a: .bf16, b: .bf16, out: .fp32)),
             CostOp("gating_topk", .vector(bytesIn: Double(tokens * e) * 4, bytesOut: Double(tokens * k) * 8,
                                           ops: Double(tokens * e) * 8, type: .fp32)),
-            CostOp("dispatch", .allToAll(bytesPerChip: dispatchBytes, chips: plan.ep, lowLatency: plan.phase == .decode)),
+        ]
+        if let shuffles { ops.append(shuffles.expand) }
+        // Group-limited routing (V3: 4 of 8 groups, EPLB packs a group's experts on one node) keeps a token's
+        // experts within topk_group nodes; without groups (n_group 1) there is no limit.
+        let decode = plan.phase == .decode, nodes = (c.n_group ?? 1) > 1 ? c.topk_group : nil
+        ops.append(CostOp("dispatch", .allToAll(bytesPerChip: Double(tokens * k) * row, chips: plan.ep, lowLatency: decode,
+                                                fanout: k, maxNodes: nodes)))
+        if let shuffles { ops.append(shuffles.sort) }
+        ops += [
             CostOp("experts_gate_up", .groupedMatmul(tokens: perExpert, n: 2 * mi, k: h, a: w, b: w, out: .bf16)),
             swiGLU("experts_swiglu", Int(received), width: mi),
             CostOp("experts_down", .groupedMatmul(tokens: perExpert, n: h, k: mi, a: w, b: w, out: .bf16)),
@@ -87,9 +97,30 @@ struct DeepSeekOpBuilder {
             ops.append(swiGLU("shared_swiglu", tokens, width: mi * shared))
             ops.append(CostOp("shared_down", .matmul(m: tokens, n: h, k: mi * shared, a: w, b: w, out: .bf16)))
         }
-        ops.append(CostOp("combine", .allToAll(bytesPerChip: Double(tokens * k * h) * 2, chips: plan.ep, lowLatency: plan.phase == .decode)))
+        if let shuffles { ops.append(shuffles.unsort) }
+        ops.append(CostOp("combine", .allToAll(bytesPerChip: Double(tokens * k * h) * 2, chips: plan.ep, lowLatency: decode,
+                                               fanout: k, maxNodes: nodes)))
+        if let shuffles { ops.append(shuffles.finalize) }
         ops.append(residual(tokens))
         return ops
+    }
+
+    /// The token shuffles of the high-throughput (prefill) all-to-all, as Huawei's DeepSeek-R1 prefill recipe runs
+    /// them ("Double-Routing", cann-recipes-infer docs/models/deepseek-r1/deepseek_r1_prefill_optimization.md):
+    /// `npu_moe_init_routing_v2` expands each token to its k expert rows sorted by expert (before dispatch),
+    /// `npu_moe_re_routing` sorts the received rows by local expert (after), `index_select` restores their order
+    /// (before combine), `npu_moe_finalize_routing` sums the k returned rows with the router weights and the
+    /// shared expert's output (after). Each is memory-bound: every row read once and written once. The decode
+    /// kernels (MoeDistributeDispatch/Combine, DeepEP low-latency) deliver expert-major rows and reduce in the
+    /// combine themselves, so decode has none of these.
+    func routingShuffles(tokens: Int, received: Double, row: Double) -> (expand: CostOp, sort: CostOp, unsort: CostOp, finalize: CostOp) {
+        let k = Double(c.num_experts_per_tok ?? 1), t = Double(tokens), bf16Row = Double(h) * 2
+        return (
+            CostOp("init_routing", .vector(bytesIn: t * Double(h) * w.bytes, bytesOut: t * k * row, ops: 0, type: .bf16)),
+            CostOp("re_routing", .vector(bytesIn: received * row, bytesOut: received * row, ops: 0, type: .bf16)),
+            CostOp("unpermute", .vector(bytesIn: received * bf16Row, bytesOut: received * bf16Row, ops: 0, type: .bf16)),
+            CostOp("finalize_routing", .vector(bytesIn: (t * k + t) * bf16Row, bytesOut: t * bf16Row,
+                                               ops: t * k * Double(h) * 2, type: .fp32)))
     }
 
     /// Embedding gather at the start, final norm and LM head at the end (on `logits` tokens).

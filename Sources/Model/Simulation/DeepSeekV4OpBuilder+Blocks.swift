@@ -47,7 +47,8 @@ extension DeepSeekV4OpBuilder {
         let received = Double(tokens * k) * plan.expertImbalance
         let perExpert = Array(repeating: Int((received / Double(local)).rounded(.up)), count: local)
         let dispatchBytes = Double(tokens * k) * (Double(e) * (w.isEightBit ? 1 : 2) + 4)
-        ops += [cost("moe.dispatch", .allToAll(bytesPerChip: dispatchBytes, chips: plan.ep)),
+        let decode = plan.phase == .decode   // decode: the low-latency kernels; prefill: node-forwarded high-throughput ones
+        ops += [cost("moe.dispatch", .allToAll(bytesPerChip: dispatchBytes, chips: plan.ep, lowLatency: decode, fanout: k)),
                 cost("moe.experts_gate_up", .groupedMatmul(tokens: perExpert, n: 2 * f, k: e, a: w, b: w, out: .bf16)),
                 swiGLU("moe.experts_swiglu", Int(received), width: f),
                 cost("moe.experts_down", .groupedMatmul(tokens: perExpert, n: e, k: f, a: w, b: w, out: .bf16))]
@@ -57,7 +58,7 @@ extension DeepSeekV4OpBuilder {
                     swiGLU("moe.shared_swiglu", tokens, width: width),
                     cost("moe.shared_down", .matmul(m: tokens, n: e, k: width, a: w, b: w, out: .bf16))]
         }
-        ops.append(cost("moe.combine", .allToAll(bytesPerChip: Double(tokens * k * e) * 2, chips: plan.ep)))
+        ops.append(cost("moe.combine", .allToAll(bytesPerChip: Double(tokens * k * e) * 2, chips: plan.ep, lowLatency: decode, fanout: k)))
         return ops
     }
 
