@@ -70,11 +70,12 @@ import Testing
         #expect(zip(fast.data, ref.data).allSatisfy { abs($0 - $1) <= 1e-5 })
     }
 
-    /// The attention row kernel: every ISA variant equals the plain loops (head dims with and without a tail).
-    @Test(arguments: [64, 24, 7])
-    func attentionRowVariantsAgree(d: Int) {
-        var seed = UInt64(d)
-        let width = 3 * d, visible = 37
+    /// The attention row kernel: every ISA variant equals the plain loops — head dims with and without a
+    /// tail, one and two 64-float register chunks; visible counts below, at and past the 4-key and 8-lane steps.
+    @Test(arguments: [(64, 37), (24, 37), (7, 37), (128, 50), (72, 9), (64, 1), (16, 3), (8, 8)])
+    func attentionRowVariantsAgree(d: Int, visible: Int) {
+        var seed = UInt64(d * 100 + visible)
+        let width = 3 * d
         let entries = Self.random(50 * width, seed: &seed), q = Self.random(d, seed: &seed)
         let slots: [Int64] = (0..<visible).map { Int64(($0 * 7) % 50) }
         func run(_ isa: Int32) -> [Float] {
@@ -92,6 +93,28 @@ import Testing
         if f.avx2 && f.fma {
             #expect(zip(run(Int32(CK_ISA_AVX2)), portable).allSatisfy { abs($0 - $1) <= 1e-5 })
         }
+    }
+
+    /// SwiGLU's activation: every ISA variant equals the reference formula within a few ulp, across the
+    /// range where σ saturates (|g| up to 100) and with a tail after the 8-lane steps.
+    @Test func siluMulVariantsAgree() {
+        var seed: UInt64 = 11
+        let n = 203
+        let gate = Self.random(n, seed: &seed).enumerated().map { i, v in i % 10 == 0 ? v * 100 : v * 8 }
+        let up = Self.random(n, seed: &seed)
+        let expected = ReferenceKernels.siluMul(gate: Matrix(rows: 1, cols: n, data: gate), up: Matrix(rows: 1, cols: n, data: up)).data
+        func run(_ isa: Int32) -> [Float] {
+            var out = [Float](repeating: .nan, count: n)
+            ck_silu_mul(isa, gate, up, &out, n)
+            return out
+        }
+        func close(_ a: [Float], _ b: [Float]) -> Bool {
+            zip(a, b).allSatisfy { abs($0 - $1) <= 4 * Float.ulpOfOne * max(abs($1), 1e-30) || abs($0 - $1) < 1e-30 }
+        }
+        #expect(run(Int32(CK_ISA_PORTABLE)) == expected)
+        let f = CPUFeatures.detect()
+        if f.avx2 && f.fma { #expect(close(run(Int32(CK_ISA_AVX2)), expected)) }
+        #expect(close(device.siluMul(gate: Matrix(rows: 7, cols: 29, data: gate), up: Matrix(rows: 7, cols: 29, data: up)).data, expected))
     }
 
     @Test func attentionIsCausal() {

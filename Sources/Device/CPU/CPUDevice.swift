@@ -123,7 +123,15 @@ public final class CPUDevice: Device, @unchecked Sendable {
     }
 
     public func siluMul(gate: Matrix, up: Matrix) -> Matrix {
-        ReferenceKernels.siluMul(gate: gate, up: up)
+        precondition(gate.data.count == up.data.count, "siluMul: shapes differ")
+        var y = gate
+        guard !y.data.isEmpty else { return y }
+        y.data.withUnsafeMutableBufferPointer { yp in
+            up.data.withUnsafeBufferPointer { upp in
+                ck_silu_mul(isa, yp.baseAddress!, upp.baseAddress!, yp.baseAddress!, yp.count)
+            }
+        }
+        return y
     }
 
     public func add(_ a: inout Matrix, _ b: Matrix) {
