@@ -22,6 +22,16 @@ extension Device {
         ReferenceKernels.readCache(cache, layer: layer, slots: slots)
     }
 
+    public func pagedAttention(q: Matrix, cache: KVBlockStorage, layer: Int, sequences: [PagedSequence], shape: AttentionShape) -> Matrix {
+        if sequences.count == 1, sequences[0].rows == 0..<q.rows {
+            return pagedAttention(q: q, cache: cache, layer: layer, blockTable: sequences[0].blockTable, positions: sequences[0].positions, shape: shape)
+        }
+        let parts = sequences.map { seq in
+            pagedAttention(q: q.rows(seq.rows), cache: cache, layer: layer, blockTable: seq.blockTable, positions: seq.positions, shape: shape)
+        }
+        return Matrix(stacking: parts, cols: shape.heads * shape.headDim)
+    }
+
     public func causalAttention(q: Matrix, k: Matrix, v: Matrix, positions: [Int], shape: LatentAttentionShape) -> Matrix {
         ReferenceKernels.causalAttention(q: q, k: k, v: v, positions: positions, shape: shape)
     }

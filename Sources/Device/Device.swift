@@ -50,6 +50,12 @@ public protocol Device: AnyObject, Sendable {
         q: Matrix, cache: KVBlockStorage, layer: Int, blockTable: [Int], positions: [Int], shape: AttentionShape
     ) -> Matrix
 
+    /// `pagedAttention` for several sequences in one call: `q` stacks the sequences' rows (sequence i owns
+    /// rows `sequences[i].rows`, in order) and the result stacks theirs. Each row's result equals what the
+    /// one-sequence op gives it. Default: one call per sequence; executors override it to run every
+    /// sequence's rows in one parallel pass.
+    func pagedAttention(q: Matrix, cache: KVBlockStorage, layer: Int, sequences: [PagedSequence], shape: AttentionShape) -> Matrix
+
     // MARK: Ops for Hugging Face families and MoE (defaults: the reference kernels, in Device+Defaults.swift)
 
     /// Rotates each head of x in place with explicit inverse frequencies (YaRN, Llama 3 scaling):

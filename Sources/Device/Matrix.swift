@@ -106,6 +106,21 @@ public enum RoPEStyle: Sendable {
 
 /// Shape parameters of one attention call. T query tokens, S cached tokens, H query heads,
 /// G key/value heads (H is a multiple of G), D head dim.
+/// One sequence's part of a batched paged-attention call: its rows of the stacked queries, its block
+/// table, and each row's absolute position.
+public struct PagedSequence: Sendable {
+    public var rows: Range<Int>
+    public var blockTable: [Int]
+    public var positions: [Int]
+
+    public init(rows: Range<Int>, blockTable: [Int], positions: [Int]) {
+        precondition(rows.count == positions.count, "PagedSequence: one position per row")
+        self.rows = rows
+        self.blockTable = blockTable
+        self.positions = positions
+    }
+}
+
 public struct AttentionShape: Sendable {
     public var heads: Int
     public var kvHeads: Int
@@ -146,5 +161,23 @@ public struct LatentAttentionShape: Sendable {
         self.keyDim = keyDim
         self.valueDim = valueDim
         self.scale = scale
+    }
+}
+
+extension Matrix {
+    /// Rows `range` as a new matrix.
+    public func rows(_ range: Range<Int>) -> Matrix {
+        Matrix(rows: range.count, cols: cols, data: Array(data[(range.lowerBound * cols)..<(range.upperBound * cols)]))
+    }
+
+    /// Stacks matrices of equal width.
+    public init(stacking parts: [Matrix], cols: Int) {
+        var data: [Float] = []
+        data.reserveCapacity(parts.reduce(0) { $0 + $1.data.count })
+        for p in parts {
+            precondition(p.cols == cols)
+            data += p.data
+        }
+        self.init(rows: data.count / max(1, cols), cols: cols, data: data)
     }
 }

@@ -125,21 +125,3 @@ extension LanguageModel {
         preconditionFailure("\(type(of: self)) declares no cache groups; run it with forward(_:cache:)")
     }
 }
-
-extension Matrix {
-    /// Rows `range` as a new matrix.
-    public func rows(_ range: Range<Int>) -> Matrix {
-        Matrix(rows: range.count, cols: cols, data: Array(data[(range.lowerBound * cols)..<(range.upperBound * cols)]))
-    }
-
-    /// Stacks matrices of equal width.
-    public init(stacking parts: [Matrix], cols: Int) {
-        var data: [Float] = []
-        data.reserveCapacity(parts.reduce(0) { $0 + $1.data.count })
-        for p in parts {
-            precondition(p.cols == cols)
-            data += p.data
-        }
-        self.init(rows: data.count / max(1, cols), cols: cols, data: data)
-    }
-}

@@ -70,11 +70,12 @@ import Testing
         #expect(zip(fast.data, ref.data).allSatisfy { abs($0 - $1) <= 1e-5 })
     }
 
-    /// The attention row kernel: every ISA variant equals the plain loops (head dims with and without a tail).
-    @Test(arguments: [64, 24, 7])
-    func attentionRowVariantsAgree(d: Int) {
-        var seed = UInt64(d)
-        let width = 3 * d, visible = 37
+    /// The attention row kernel: every ISA variant equals the plain loops — head dims with and without a
+    /// tail, one and two 64-float register chunks; visible counts below, at and past the 4-key and 8-lane steps.
+    @Test(arguments: [(64, 37), (24, 37), (7, 37), (128, 50), (72, 9), (64, 1), (16, 3), (8, 8)])
+    func attentionRowVariantsAgree(d: Int, visible: Int) {
+        var seed = UInt64(d * 100 + visible)
+        let width = 3 * d
         let entries = Self.random(50 * width, seed: &seed), q = Self.random(d, seed: &seed)
         let slots: [Int64] = (0..<visible).map { Int64(($0 * 7) % 50) }
         func run(_ isa: Int32) -> [Float] {
@@ -91,6 +92,58 @@ import Testing
         let f = CPUFeatures.detect()
         if f.avx2 && f.fma {
             #expect(zip(run(Int32(CK_ISA_AVX2)), portable).allSatisfy { abs($0 - $1) <= 1e-5 })
+        }
+    }
+
+    /// SwiGLU's activation: every ISA variant equals the reference formula within a few ulp, across the
+    /// range where σ saturates (|g| up to 100) and with a tail after the 8-lane steps.
+    @Test func siluMulVariantsAgree() {
+        var seed: UInt64 = 11
+        let n = 203
+        let gate = Self.random(n, seed: &seed).enumerated().map { i, v in i % 10 == 0 ? v * 100 : v * 8 }
+        let up = Self.random(n, seed: &seed)
+        let expected = ReferenceKernels.siluMul(gate: Matrix(rows: 1, cols: n, data: gate), up: Matrix(rows: 1, cols: n, data: up)).data
+        func run(_ isa: Int32) -> [Float] {
+            var out = [Float](repeating: .nan, count: n)
+            ck_silu_mul(isa, gate, up, &out, n)
+            return out
+        }
+        func close(_ a: [Float], _ b: [Float]) -> Bool {
+            zip(a, b).allSatisfy { abs($0 - $1) <= 4 * Float.ulpOfOne * max(abs($1), 1e-30) || abs($0 - $1) < 1e-30 }
+        }
+        #expect(run(Int32(CK_ISA_PORTABLE)) == expected)
+        let f = CPUFeatures.detect()
+        if f.avx2 && f.fma { #expect(close(run(Int32(CK_ISA_AVX2)), expected)) }
+        #expect(close(device.siluMul(gate: Matrix(rows: 7, cols: 29, data: gate), up: Matrix(rows: 7, cols: 29, data: up)).data, expected))
+    }
+
+    /// Batched paged attention over several sequences (a prompt chunk and decodes, scrambled block tables)
+    /// gives every row exactly what the one-sequence call gives it, and matches the reference.
+    @Test func batchedPagedAttentionEqualsPerSequence() {
+        var seed: UInt64 = 21
+        let (h, g, d) = (6, 2, 24)
+        let shape = AttentionShape(heads: h, kvHeads: g, headDim: d, scale: 0.2)
+        let cache = KVBlockStorage(layers: 1, blockCount: 12, blockSize: 4, width: 2 * g * d)
+        let tables = [[7, 2, 9], [0], [11, 4, 3, 5]]
+        let lengths = [10, 3, 16]
+        for (table, n) in zip(tables, lengths) {
+            let kv = Matrix(rows: n, cols: 2 * g * d, data: Self.random(n * 2 * g * d, seed: &seed))
+            device.writeCache(cache, layer: 0, slots: (0..<n).map { cache.slot(position: $0, blockTable: table) }, values: kv, offset: 0)
+        }
+        // Sequence 0: a 4-token chunk at positions 6...9; 1: one decode at 2; 2: one decode at 15.
+        let positions = [[6, 7, 8, 9], [2], [15]]
+        var start = 0
+        let sequences = zip(tables, positions).map { table, pos in
+            defer { start += pos.count }
+            return PagedSequence(rows: start..<(start + pos.count), blockTable: table, positions: pos)
+        }
+        let q = Matrix(rows: start, cols: h * d, data: Self.random(start * h * d, seed: &seed))
+        let batched = device.pagedAttention(q: q, cache: cache, layer: 0, sequences: sequences, shape: shape)
+        for seq in sequences {
+            let alone = device.pagedAttention(q: q.rows(seq.rows), cache: cache, layer: 0, blockTable: seq.blockTable, positions: seq.positions, shape: shape)
+            #expect(batched.rows(seq.rows) == alone)
+            let ref = ReferenceKernels.pagedAttention(q: q.rows(seq.rows), cache: cache, layer: 0, blockTable: seq.blockTable, positions: seq.positions, shape: shape)
+            #expect(zip(alone.data, ref.data).allSatisfy { abs($0 - $1) <= 1e-5 })
         }
     }
 

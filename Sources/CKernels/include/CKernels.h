@@ -44,6 +44,9 @@ void ck_matmul_q8(int isa, int dtype, const uint8_t *w, size_t row_bytes, size_t
 void ck_attend(int isa, const float *q, const float *base, const int64_t *slots, size_t visible, size_t width,
                size_t koff, size_t voff, size_t d, float scale, float *scores, float *out);
 
+/// out[i] = gate[i] · σ(gate[i]) · up[i] for i < n (SwiGLU's activation; out may alias gate or up).
+void ck_silu_mul(int isa, const float *gate, const float *up, float *out, size_t n);
+
 /// A task of the worker pool: runs item `index` of the job whose context is `ctx`.
 typedef void (*ck_task)(void *ctx, size_t index);
 

@@ -123,7 +123,15 @@ public final class CPUDevice: Device, @unchecked Sendable {
     }
 
     public func siluMul(gate: Matrix, up: Matrix) -> Matrix {
-        ReferenceKernels.siluMul(gate: gate, up: up)
+        precondition(gate.data.count == up.data.count, "siluMul: shapes differ")
+        var y = gate
+        guard !y.data.isEmpty else { return y }
+        y.data.withUnsafeMutableBufferPointer { yp in
+            up.data.withUnsafeBufferPointer { upp in
+                ck_silu_mul(isa, yp.baseAddress!, upp.baseAddress!, yp.baseAddress!, yp.count)
+            }
+        }
+        return y
     }
 
     public func add(_ a: inout Matrix, _ b: Matrix) {
@@ -156,11 +164,32 @@ public final class CPUDevice: Device, @unchecked Sendable {
     public func pagedAttention(
         q: Matrix, cache: KVBlockStorage, layer: Int, blockTable: [Int], positions: [Int], shape: AttentionShape
     ) -> Matrix {
+        pagedAttention(q: q, cache: cache, layer: layer,
+                       sequences: [PagedSequence(rows: 0..<q.rows, blockTable: blockTable, positions: positions)], shape: shape)
+    }
+
+    /// Every sequence's (token, head) rows in one parallel pass: a decode step of S sequences costs one
+    /// fork/join per layer instead of S. Each row runs the same kernel call as alone, so results are
+    /// identical whichever sequences share the step.
+    public func pagedAttention(q: Matrix, cache: KVBlockStorage, layer: Int, sequences: [PagedSequence], shape: AttentionShape) -> Matrix {
         let (h, g, d) = (shape.heads, shape.kvHeads, shape.headDim)
+        precondition(q.cols == h * d, "pagedAttention: q has \(q.cols) columns, expected \(h * d)")
         let rows = q.rows
-        let maxVisible = (positions.max() ?? 0) + 1
-        // Slot of every visible position, resolved once for all heads.
-        let slots = (0..<maxVisible).map { Int64(cache.slot(position: $0, blockTable: blockTable)) }
+        precondition(sequences.reduce(0) { $0 + $1.rows.count } == rows, "pagedAttention: the sequences must cover the \(rows) query rows")
+        guard rows > 0 else { return Matrix(rows: 0, cols: h * d, data: []) }
+        // Per row: its position and where its sequence's slot list starts; slots of every visible
+        // position, resolved once for all heads.
+        var rowPosition = [Int](repeating: 0, count: rows), rowSlots = [Int](repeating: 0, count: rows)
+        var slots: [Int64] = []
+        var maxVisible = 0
+        for seq in sequences {
+            precondition(seq.rows.upperBound <= rows, "pagedAttention: sequence rows \(seq.rows) outside the \(rows) queries")
+            let visible = (seq.positions.max() ?? -1) + 1
+            let start = slots.count
+            for p in 0..<visible { slots.append(Int64(cache.slot(position: p, blockTable: seq.blockTable))) }
+            for (i, r) in seq.rows.enumerated() { rowPosition[r] = seq.positions[i]; rowSlots[r] = start }
+            maxVisible = max(maxVisible, visible)
+        }
         let base = cache.buffers[layer].baseAddress!
         let width = cache.width, isa = self.isa
         var out = [Float](repeating: 0, count: rows * h * d)
@@ -175,7 +204,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
                             for item in range {
                                 let (t, head) = (item / h, item % h)
                                 let kvHead = head / (h / g)
-                                ck_attend(isa, qb + t * h * d + head * d, base, sb, positions[t] + 1, width,
+                                ck_attend(isa, qb + t * h * d + head * d, base, sb + rowSlots[t], rowPosition[t] + 1, width,
                                           kvHead * d, g * d + kvHead * d, d, shape.scale, scratch.baseAddress!, ob + t * h * d + head * d)
                             }
                         }

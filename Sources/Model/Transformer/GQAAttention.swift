@@ -34,10 +34,7 @@ struct GQAAttention: AttentionBlock, @unchecked Sendable {
         device.rope(&k, heads: g, headDim: d, positions: step.positions, table: rope, style: ropeStyle)
         device.writeCache(step.cache, layer: layer, slots: step.slots, values: k, offset: 0)
         device.writeCache(step.cache, layer: layer, slots: step.slots, values: v, offset: g * d)
-        let attn = step.perSequence(q) { rows, chunk in                  // [T, H·D]
-            device.pagedAttention(q: rows, cache: step.cache, layer: layer, blockTable: chunk.blockTable,
-                                  positions: Array(chunk.positions), shape: shape)
-        }
+        let attn = device.pagedAttention(q: q, cache: step.cache, layer: layer, sequences: step.pagedSequences, shape: shape)  // [T, H·D]
         return device.matmul(attn, wo)                                   // [T, E]
     }
 

@@ -21,6 +21,11 @@ struct StepContext {
         }
     }
 
+    /// Each sequence's rows, block table and positions, for batched paged attention.
+    var pagedSequences: [PagedSequence] {
+        zip(rowRanges, batch.chunks).map { PagedSequence(rows: $0, blockTable: $1.blockTable, positions: Array($1.positions)) }
+    }
+
     /// Runs `body` on each sequence's rows (attention reads that sequence's cache) and stacks the results.
     func perSequence(_ x: Matrix, _ body: (Matrix, SequenceChunk) -> Matrix) -> Matrix {
         if batch.chunks.count == 1 { return body(x, batch.chunks[0]) }
