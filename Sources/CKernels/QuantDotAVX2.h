@@ -15,6 +15,7 @@
 #include "AVX2Common.h"
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define CK_TILE_ROWS 3
@@ -30,7 +31,11 @@
 /// The block at `blk` as fp32 (w[0..3] hold elements 0–7, 8–15, 16–23, 24–31), each value d·q + m with
 /// one FMA — the same instructions wherever a block is dequantised, so panel and registers agree.
 CK_AVX2 static inline __attribute__((always_inline)) void ck_dequantise_block(const int dtype, const uint8_t *blk, __m256 w[4]) {
-    __m256 vd = _mm256_set1_ps(ck_f16c_half(blk)), vm;
+    // The block's first 4 bytes (d and, for Q4_1, m; every block is longer) converted in one instruction.
+    int32_t head;
+    memcpy(&head, blk, 4);
+    __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(head));
+    __m256 vd = _mm256_broadcastss_ps(dm), vm;
     __m256i q0, q1, q2, q3;
     if (dtype == CK_Q8_0) {
         q0 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 2)));
@@ -48,7 +53,7 @@ CK_AVX2 static inline __attribute__((always_inline)) void ck_dequantise_block(co
         q1 = _mm256_and_si256(b1, m4);
         q2 = _mm256_srli_epi32(b0, 4);
         q3 = _mm256_srli_epi32(b1, 4);
-        vm = dtype == CK_Q4_1 ? _mm256_set1_ps(ck_f16c_half(blk + 2)) : _mm256_mul_ps(_mm256_set1_ps(-8.0f), vd);
+        vm = dtype == CK_Q4_1 ? _mm256_broadcastss_ps(_mm_movehdup_ps(dm)) : _mm256_mul_ps(_mm256_set1_ps(-8.0f), vd);
     }
     w[0] = _mm256_fmadd_ps(vd, _mm256_cvtepi32_ps(q0), vm);
     w[1] = _mm256_fmadd_ps(vd, _mm256_cvtepi32_ps(q1), vm);
@@ -157,9 +162,11 @@ static pthread_key_t ck_panel_key;
 static pthread_once_t ck_panel_once = PTHREAD_ONCE_INIT;
 typedef struct { size_t capacity; float *data; } ck_panel_buffer;
 static void ck_panel_free(void *p) { ck_panel_buffer *b = p; free(b->data); free(b); }
-static void ck_panel_key_init(void) { pthread_key_create(&ck_panel_key, ck_panel_free); }
+static int ck_panel_key_ok;
+static void ck_panel_key_init(void) { ck_panel_key_ok = pthread_key_create(&ck_panel_key, ck_panel_free) == 0; }
 static float *ck_panel(size_t floats) {
     pthread_once(&ck_panel_once, ck_panel_key_init);
+    if (!ck_panel_key_ok) return NULL;
     ck_panel_buffer *b = pthread_getspecific(ck_panel_key);
     if (!b) {
         if (!(b = calloc(1, sizeof *b))) return NULL;
