@@ -99,11 +99,26 @@ CK_DEFINE_VARIANT(portable, )
 #include "QuantDotAVX2.h"
 #endif
 
-void ck_matmul_blocks(int isa, int dtype, const uint8_t *w, size_t row_bytes, size_t row_begin, size_t row_end,
-                      const float *x, const float *xsums, size_t tokens, size_t k, float *y, size_t n) {
+static void ck_matmul_dispatch(int isa, int dtype, const uint8_t *w, size_t row_bytes, size_t row_begin, size_t row_end,
+                               const float *x, const float *xsums, size_t tokens, size_t k, float *y, size_t n, int use_panel) {
 #if defined(__x86_64__)
     // NOTE: AVX-512 machines run the AVX2 variant until an AVX-512 kernel is measured on one.
-    if (isa >= CK_ISA_AVX2) { matmul_avx2(dtype, w, row_bytes, row_begin, row_end, x, xsums, tokens, k, y, n); return; }
+    if (isa >= CK_ISA_AVX2) {
+        matmul_avx2(dtype, w, row_bytes, row_begin, row_end, x, xsums, tokens, k, y, n, use_panel);
+        return;
+    }
 #endif
+    (void)use_panel;
     matmul_portable(dtype, w, row_bytes, row_begin, row_end, x, xsums, tokens, k, y, n);
+}
+
+void ck_matmul_blocks(int isa, int dtype, const uint8_t *w, size_t row_bytes, size_t row_begin, size_t row_end,
+                      const float *x, const float *xsums, size_t tokens, size_t k, float *y, size_t n) {
+    ck_matmul_dispatch(isa, dtype, w, row_bytes, row_begin, row_end, x, xsums, tokens, k, y, n, 1);
+}
+
+void ck_matmul_blocks_registers_only(int isa, int dtype, const uint8_t *w, size_t row_bytes, size_t row_begin,
+                                     size_t row_end, const float *x, const float *xsums, size_t tokens, size_t k,
+                                     float *y, size_t n) {
+    ck_matmul_dispatch(isa, dtype, w, row_bytes, row_begin, row_end, x, xsums, tokens, k, y, n, 0);
 }

@@ -28,6 +28,12 @@ void ck_block_sums(const float *x, size_t blocks, float *sums);
 void ck_matmul_blocks(int isa, int dtype, const uint8_t *w, size_t row_bytes, size_t row_begin, size_t row_end,
                       const float *x, const float *xsums, size_t tokens, size_t k, float *y, size_t n);
 
+/// ck_matmul_blocks without the fp32 weight panel the AVX2 variant uses for 4+ tokens: the path it takes
+/// when the panel cannot be allocated. Results are bit-identical to ck_matmul_blocks (tests check it).
+void ck_matmul_blocks_registers_only(int isa, int dtype, const uint8_t *w, size_t row_bytes, size_t row_begin,
+                                     size_t row_end, const float *x, const float *xsums, size_t tokens, size_t k,
+                                     float *y, size_t n);
+
 /// Quantises `rows` rows of `k` activations (k a multiple of 32) to int8 per block of 32:
 /// q = round(x / d) with d = max|x| / 127, so |q| ≤ 127; d[i] is block i's scale and
 /// s[i] = d[i] · Σ q its sum (for the Q4 min terms). One implementation for every ISA.

@@ -16,7 +16,10 @@ enum Parallel {
         guard count > 0 else { return }
         // Up to 4 chunks per worker, taken dynamically: work whose cost varies along the range (causal
         // attention rows grow with the position) or a thread the OS delays does not leave the others waiting.
-        let chunks = min(workers == 1 ? 1 : 4 * workers, max(1, count / max(1, minChunk)))
+        var chunks = min(workers == 1 ? 1 : 4 * workers, max(1, count / max(1, minChunk)))
+        // Whole rounds: 3 equal chunks on 2 threads take 2 chunk-times, 2 larger ones 1.5 (a decode
+        // step's 192-row K/V projections split that way).
+        if chunks > workers { chunks -= chunks % workers }
         if chunks == 1 { body(0..<count); return }
         let step = (count + chunks - 1) / chunks
         withoutActuallyEscaping(body) { body in
