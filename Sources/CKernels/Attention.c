@@ -5,6 +5,22 @@
 #include "CKernels.h"
 #include <math.h>
 
+// Keys and values in separate arrays with their own widths (MLA: keys [c, k_rope], values c; or
+// per-head K and V matrices): key s at keys + pos·kstride, value s at values + pos·vstride.
+#define CK_ATTEND_KV_BODY(DOT, AXPY)                                                     \
+    float m = -INFINITY;                                                                 \
+    for (size_t s = 0; s < visible; s++) {                                               \
+        size_t pos = slots ? (size_t)slots[s] : s;                                       \
+        float v = DOT(q, keys + pos * kstride, dk) * scale;                              \
+        scores[s] = v;                                                                   \
+        m = v > m ? v : m;                                                               \
+    }                                                                                    \
+    float total = 0;                                                                     \
+    for (size_t s = 0; s < visible; s++) { scores[s] = expf(scores[s] - m); total += scores[s]; } \
+    float inv = 1.0f / total;                                                            \
+    for (size_t s = 0; s < visible; s++)                                                 \
+        AXPY(scores[s] * inv, values + (slots ? (size_t)slots[s] : s) * vstride, out, dv);
+
 #define CK_ATTEND_BODY(DOT, AXPY)                                                        \
     float m = -INFINITY;                                                                 \
     for (size_t s = 0; s < visible; s++) {                                               \
@@ -30,6 +46,12 @@ static inline void axpy_portable(float p, const float *v, float *out, size_t n) 
 static void attend_portable(const float *q, const float *base, const int64_t *slots, size_t visible, size_t width,
                             size_t koff, size_t voff, size_t d, float scale, float *scores, float *out) {
     CK_ATTEND_BODY(dot_portable, axpy_portable)
+}
+
+static void attend_kv_portable(const float *q, const float *keys, size_t kstride, size_t dk, const float *values,
+                               size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale,
+                               float *scores, float *out) {
+    CK_ATTEND_KV_BODY(dot_portable, axpy_portable)
 }
 
 #if defined(__x86_64__)
@@ -60,7 +82,21 @@ CK_ATT_AVX2 static void attend_avx2(const float *q, const float *base, const int
                                     size_t koff, size_t voff, size_t d, float scale, float *scores, float *out) {
     CK_ATTEND_BODY(dot_avx2, axpy_avx2)
 }
+
+CK_ATT_AVX2 static void attend_kv_avx2(const float *q, const float *keys, size_t kstride, size_t dk, const float *values,
+                                       size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale,
+                                       float *scores, float *out) {
+    CK_ATTEND_KV_BODY(dot_avx2, axpy_avx2)
+}
 #endif
+
+void ck_attend_kv(int isa, const float *q, const float *keys, size_t kstride, size_t dk, const float *values,
+                  size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale, float *scores, float *out) {
+#if defined(__x86_64__)
+    if (isa >= CK_ISA_AVX2) { attend_kv_avx2(q, keys, kstride, dk, values, vstride, dv, slots, visible, scale, scores, out); return; }
+#endif
+    attend_kv_portable(q, keys, kstride, dk, values, vstride, dv, slots, visible, scale, scores, out);
+}
 
 void ck_attend(int isa, const float *q, const float *base, const int64_t *slots, size_t visible, size_t width,
                size_t koff, size_t voff, size_t d, float scale, float *scores, float *out) {

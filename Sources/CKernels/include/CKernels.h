@@ -44,6 +44,12 @@ void ck_matmul_q8(int isa, int dtype, const uint8_t *w, size_t row_bytes, size_t
 void ck_attend(int isa, const float *q, const float *base, const int64_t *slots, size_t visible, size_t width,
                size_t koff, size_t voff, size_t d, float scale, float *scores, float *out);
 
+/// ck_attend with keys and values apart: key s is the dk floats at keys + pos·kstride, value s the dv
+/// floats at values + pos·vstride, pos = slots[s] (paged) or s when `slots` is NULL. MLA's latent
+/// attention (keys [c, k_rope], values c of the same entries) and its decompressed prefill form.
+void ck_attend_kv(int isa, const float *q, const float *keys, size_t kstride, size_t dk, const float *values,
+                  size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale, float *scores, float *out);
+
 /// A task of the worker pool: runs item `index` of the job whose context is `ctx`.
 typedef void (*ck_task)(void *ctx, size_t index);
 

@@ -82,11 +82,10 @@ final class MLAAttention: AttentionBlock, @unchecked Sendable {
 
     func callAsFunction(_ x: Matrix, layer: Int, step: StepContext) -> Matrix {
         let d = dims
-        let (qr, q) = queries(x)                                                           // [T, Q], [T, H·(N+P)]
+        let (qr, q, kv) = projections(x)                                                   // [T, Q], [T, H·(N+P)], [T, R+P]
         let qNope = q.headColumns(heads: d.heads, range: 0..<d.nope)                       // [T, H·N]
         var qRope = q.headColumns(heads: d.heads, range: d.nope..<(d.nope + d.rope))       // [T, H·P]
         device.rope(&qRope, heads: d.heads, headDim: d.rope, positions: step.positions, table: rope, style: ropeStyle)
-        let kv = device.matmul(x, kvDown)                                                  // [T, R+P]
         let latent = device.rmsNorm(kv.columns(0..<d.latent), weight: kvNorm, eps: eps)    // [T, R]
         var kRope = kv.columns(d.latent..<(d.latent + d.rope))                             // [T, P]
         device.rope(&kRope, heads: 1, headDim: d.rope, positions: step.positions, table: rope, style: ropeStyle)
@@ -109,11 +108,16 @@ final class MLAAttention: AttentionBlock, @unchecked Sendable {
         return device.matmul(attn, output)                                                 // [T, E]
     }
 
-    /// The low-rank query residual (x itself without q_lora) and the queries.
-    private func queries(_ x: Matrix) -> (Matrix, Matrix) {
-        guard let qDown, let qDownNorm else { return (x, device.matmul(x, qUp)) }
-        let residual = device.rmsNorm(device.matmul(x, qDown), weight: qDownNorm, eps: eps)
-        return (residual, device.matmul(residual, qUp))
+    /// The low-rank query residual (x itself without q_lora), the queries and [c, k_rope] before the norm;
+    /// the projections of x itself run as one job.
+    private func projections(_ x: Matrix) -> (Matrix, Matrix, Matrix) {
+        guard let qDown, let qDownNorm else {
+            let p = device.matmuls(x, [qUp, kvDown])
+            return (x, p[0], p[1])
+        }
+        let p = device.matmuls(x, [qDown, kvDown])                                         // [T, Q], [T, R+P]
+        let residual = device.rmsNorm(p[0], weight: qDownNorm, eps: eps)
+        return (residual, device.matmul(residual, qUp), p[1])
     }
 
     /// The absorbed form over just the positions in `keys[t]` of each query.
