@@ -87,7 +87,10 @@ extension CPUDevice {
                     var scores = [Float](repeating: 0, count: maxVisible)
                     scores.withUnsafeMutableBufferPointer { scratch in
                         for item in range {
-                            let (t, head) = (item / h, item % h)
+                            // Rows in the order 0, T−1, 1, T−2, …: under the causal mask a contiguous chunk
+                            // then pairs short rows with long ones, so the chunks cost about the same.
+                            let (r, head) = (item / h, item % h)
+                            let t = r % 2 == 0 ? r / 2 : rows - 1 - r / 2
                             ck_attend_kv(isa, qb + t * h * dk + head * dk,
                                          keys.base + head * keys.headOffset, keys.stride, dk,
                                          values.base + head * values.headOffset, values.stride, dv,
