@@ -53,7 +53,7 @@ extension CPUDevice {
         y.withUnsafeMutableBufferPointer { yp in
             let yb = yp.baseAddress!
             a.withPointers { p in
-                Parallel.forEach(tasks.count, minChunk: 1) { range in
+                Parallel.forEach(tasks.count, minChunk: 1, chunksPerWorker: 32) { range in   // one task per pool item
                     for task in tasks[range] {
                         let blocks = sets[task.set][task.group].blocks!
                         let n = widths[task.set], out = yb + offsets[task.set] + task.start * n
@@ -90,11 +90,12 @@ struct GroupedTask {
     let set, group, start: Int
     let rows: Range<Int>
 
-    /// Tasks of about equal work (rows × tokens), ~16 per worker, each at least 16 weight rows (a multiple of 16
-    /// where the weight allows), in (set, group, row) order so neighbouring tasks stream neighbouring memory.
+    /// Tasks of about equal work (rows × tokens), ~32 per worker (taken one at a time, so the cores finish
+    /// together), each at least 16 weight rows (a multiple of 16 where the weight allows), in (set, group, row)
+    /// order so neighbouring tasks stream neighbouring memory.
     static func split(sets widths: [Int], groupSizes: [Int], workers: Int) -> [GroupedTask] {
         let total = widths.reduce(0, +) * groupSizes.reduce(0, +)
-        let target = max(1, total / max(1, 16 * workers))
+        let target = max(1, total / max(1, 32 * workers))
         var tasks: [GroupedTask] = []
         for (s, n) in widths.enumerated() {
             var start = 0
