@@ -66,9 +66,9 @@ import Testing
     /// Every (set, group, weight row) falls in exactly one task, whatever the group sizes.
     @Test(arguments: [[1, 0, 7], [512], [0, 0, 3, 1, 1, 1, 200], [1]])
     func tasksCoverEveryRowOnce(sizes: [Int]) {
-        for workers in [1, 2, 8] {
+        for (workers, rowBytes) in [(1, 34), (2, 1088), (8, 68), (2, 100_000)] {
             let widths = [37, 512]
-            let tasks = GroupedTask.split(sets: widths, groupSizes: sizes, workers: workers)
+            let tasks = GroupedTask.split(sets: widths, groupSizes: sizes, rowBytes: rowBytes, workers: workers)
             var seen = Set<[Int]>()
             var start = 0
             var starts: [Int] = []

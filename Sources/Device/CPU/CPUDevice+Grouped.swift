@@ -48,7 +48,8 @@ extension CPUDevice {
         let a = GroupedActivations(x, int8: int8, sums: isa == Int32(CK_ISA_PORTABLE))
         let widths = sets.map { $0[first].rows }
         let offsets = widths.indices.map { s in widths[0..<s].reduce(0) { $0 + $1 * x.rows } }
-        let tasks = GroupedTask.split(sets: widths, groupSizes: groupSizes, workers: Parallel.workers)
+        let rowBytes = sets.map { $0[first].blocks!.rowBytes }.max()!
+        let tasks = GroupedTask.split(sets: widths, groupSizes: groupSizes, rowBytes: rowBytes, workers: Parallel.workers)
         var y = [Float](repeating: 0, count: offsets.last! + widths.last! * x.rows)
         y.withUnsafeMutableBufferPointer { yp in
             let yb = yp.baseAddress!
@@ -91,18 +92,20 @@ struct GroupedTask {
     let rows: Range<Int>
 
     /// Tasks of about equal work (rows × tokens), ~32 per worker (taken one at a time, so the cores finish
-    /// together), each at least 16 weight rows (a multiple of 16 where the weight allows), in (set, group, row)
+    /// together), each at least 16 weight rows and ~64 KB (a multiple of 16 rows where the weight allows), in (set, group, row)
     /// order so neighbouring tasks stream neighbouring memory.
-    static func split(sets widths: [Int], groupSizes: [Int], workers: Int) -> [GroupedTask] {
+    static func split(sets widths: [Int], groupSizes: [Int], rowBytes: Int, workers: Int) -> [GroupedTask] {
         let total = widths.reduce(0, +) * groupSizes.reduce(0, +)
         let target = max(1, total / max(1, 32 * workers))
+        // A task streams at least ~64 KB of weights: smaller ones cost more in hand-offs than they balance.
+        let minRows = max(16, (65_536 / max(1, rowBytes) + 15) / 16 * 16)
         var tasks: [GroupedTask] = []
         for (s, n) in widths.enumerated() {
             var start = 0
             for (g, size) in groupSizes.enumerated() {
                 defer { start += size }
                 guard size > 0 else { continue }
-                let step = min(n, max(16, (target / size + 15) / 16 * 16))
+                let step = min(n, max(minRows, (target / size + 15) / 16 * 16))
                 for lo in stride(from: 0, to: n, by: step) {
                     tasks.append(GroupedTask(set: s, group: g, start: start, rows: lo..<min(n, lo + step)))
                 }
