@@ -1,21 +1,16 @@
-// One query row attending over its visible cache entries (paged: each position's entry is found
-// through `slots`): scores = q·k·scale, softmax, out = Σ p·v. The portable body is plain C; the AVX2
-// variant vectorises the dot products and the weighted sum over the head dimension. Each row is
-// computed alone in a fixed order, so results never depend on the batch.
+// One query row attending over its visible cache entries: scores = q·k·scale, softmax, out = Σ p·v.
+// Keys and values may live in separate arrays with their own widths (MLA: keys [c, k_rope], values c;
+// or per-head K and V matrices): key s at keys + pos·kstride, value s at values + pos·vstride, where
+// pos = slots[s] (paged) or s (contiguous, slots == NULL). The GQA paged cache is the special case
+// keys = entry + koff, values = entry + voff, both strides the entry width.
+//
+// The portable body is plain C; the AVX2 variant scores four keys per pass, takes the softmax numerators
+// eight lanes at a time (AVX2Exp.h) and keeps up to 64 outputs in registers while the values stream past.
+// Each row is computed alone in a fixed order, so results never depend on the batch.
 #include "CKernels.h"
 #include <math.h>
 
-#define CK_ATTEND_BODY(DOT, AXPY)                                                        \
-    float m = -INFINITY;                                                                 \
-    for (size_t s = 0; s < visible; s++) {                                               \
-        float v = DOT(q, base + slots[s] * width + koff, d) * scale;                     \
-        scores[s] = v;                                                                   \
-        m = v > m ? v : m;                                                               \
-    }                                                                                    \
-    float total = 0;                                                                     \
-    for (size_t s = 0; s < visible; s++) { scores[s] = expf(scores[s] - m); total += scores[s]; } \
-    float inv = 1.0f / total;                                                            \
-    for (size_t s = 0; s < visible; s++) AXPY(scores[s] * inv, base + slots[s] * width + voff, out, d);
+#define CK_POS(s) (slots ? (size_t)slots[s] : (size_t)(s))
 
 static inline float dot_portable(const float *a, const float *b, size_t n) {
     float s = 0;
@@ -23,13 +18,22 @@ static inline float dot_portable(const float *a, const float *b, size_t n) {
     return s;
 }
 
-static inline void axpy_portable(float p, const float *v, float *out, size_t n) {
-    for (size_t i = 0; i < n; i++) out[i] += p * v[i];
-}
-
-static void attend_portable(const float *q, const float *base, const int64_t *slots, size_t visible, size_t width,
-                            size_t koff, size_t voff, size_t d, float scale, float *scores, float *out) {
-    CK_ATTEND_BODY(dot_portable, axpy_portable)
+static void attend_kv_portable(const float *q, const float *keys, size_t kstride, size_t dk, const float *values,
+                               size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale,
+                               float *scores, float *out) {
+    float m = -INFINITY;
+    for (size_t s = 0; s < visible; s++) {
+        float v = dot_portable(q, keys + CK_POS(s) * kstride, dk) * scale;
+        scores[s] = v;
+        m = v > m ? v : m;
+    }
+    float total = 0;
+    for (size_t s = 0; s < visible; s++) { scores[s] = expf(scores[s] - m); total += scores[s]; }
+    float inv = 1.0f / total;
+    for (size_t s = 0; s < visible; s++) {
+        const float p = scores[s] * inv, *v = values + CK_POS(s) * vstride;
+        for (size_t i = 0; i < dv; i++) out[i] += p * v[i];
+    }
 }
 
 #if defined(__x86_64__)
@@ -48,13 +52,6 @@ CK_ATT_AVX2 static inline float dot_avx2(const float *a, const float *b, size_t 
     float s = ck_hsum8_ps(_mm256_add_ps(a0, a1));
     for (; i < n; i++) s += a[i] * b[i];
     return s;
-}
-
-CK_ATT_AVX2 static inline void axpy_avx2(float p, const float *v, float *out, size_t n) {
-    __m256 vp = _mm256_set1_ps(p);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_fmadd_ps(vp, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
-    for (; i < n; i++) out[i] += p * v[i];
 }
 
 /// Scores of four keys at once (eight independent FMA chains instead of two); each score is reduced
@@ -83,38 +80,43 @@ CK_ATT_AVX2 static inline void dot4_avx2(const float *q, const float *k0, const 
     }
 }
 
-#define CK_ATT_LANES 64  // output floats kept in registers while the values stream past
-
-/// out[0..<n] += Σ_s p[s]·v_s over the visible positions, in ascending s per element (as axpy_avx2 adds
-/// them), with up to 64 outputs held in eight registers instead of a load and store per position.
-CK_ATT_AVX2 static inline void weighted_sum_avx2(const float *p, const float *base, const int64_t *slots, size_t visible,
-                                                 size_t width, size_t voff, size_t n, float *out) {
+/// out[0..<n] += Σ_s p[s]·v_s, in ascending s per element (as the portable loop adds them), with up to
+/// 64 outputs held in eight registers instead of a load and store per position.
+CK_ATT_AVX2 static inline void weighted_sum_avx2(const float *p, const float *values, size_t vstride, const int64_t *slots,
+                                                 size_t visible, size_t n, float *out) {
     size_t c = 0;
-    for (; c + CK_ATT_LANES <= n; c += CK_ATT_LANES) {
+    for (; c + 64 <= n; c += 64) {
         __m256 acc[8];
         for (int j = 0; j < 8; j++) acc[j] = _mm256_loadu_ps(out + c + 8 * j);
         for (size_t s = 0; s < visible; s++) {
-            const float *v = base + slots[s] * width + voff + c;
+            const float *v = values + CK_POS(s) * vstride + c;
             __m256 vp = _mm256_set1_ps(p[s]);
             for (int j = 0; j < 8; j++) acc[j] = _mm256_fmadd_ps(vp, _mm256_loadu_ps(v + 8 * j), acc[j]);
         }
         for (int j = 0; j < 8; j++) _mm256_storeu_ps(out + c + 8 * j, acc[j]);
     }
-    if (c < n)
-        for (size_t s = 0; s < visible; s++) axpy_avx2(p[s], base + slots[s] * width + voff + c, out + c, n - c);
+    for (; c + 8 <= n; c += 8) {
+        __m256 acc = _mm256_loadu_ps(out + c);
+        for (size_t s = 0; s < visible; s++)
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(p[s]), _mm256_loadu_ps(values + CK_POS(s) * vstride + c), acc);
+        _mm256_storeu_ps(out + c, acc);
+    }
+    for (; c < n; c++)
+        for (size_t s = 0; s < visible; s++) out[c] += p[s] * values[CK_POS(s) * vstride + c];
 }
 
-CK_ATT_AVX2 static void attend_avx2(const float *q, const float *base, const int64_t *slots, size_t visible, size_t width,
-                                    size_t koff, size_t voff, size_t d, float scale, float *scores, float *out) {
+CK_ATT_AVX2 static void attend_kv_avx2(const float *q, const float *keys, size_t kstride, size_t dk, const float *values,
+                                       size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale,
+                                       float *scores, float *out) {
     float m = -INFINITY;
     size_t s = 0;
     for (; s + 4 <= visible; s += 4) {
-        dot4_avx2(q, base + slots[s] * width + koff, base + slots[s + 1] * width + koff, base + slots[s + 2] * width + koff,
-                  base + slots[s + 3] * width + koff, d, scores + s);
+        dot4_avx2(q, keys + CK_POS(s) * kstride, keys + CK_POS(s + 1) * kstride, keys + CK_POS(s + 2) * kstride,
+                  keys + CK_POS(s + 3) * kstride, dk, scores + s);
         for (int j = 0; j < 4; j++) { scores[s + j] *= scale; m = scores[s + j] > m ? scores[s + j] : m; }
     }
     for (; s < visible; s++) {
-        scores[s] = dot_avx2(q, base + slots[s] * width + koff, d) * scale;
+        scores[s] = dot_avx2(q, keys + CK_POS(s) * kstride, dk) * scale;
         m = scores[s] > m ? scores[s] : m;
     }
     // Softmax numerators eight at a time, summed in eight lanes then in ck_hsum8_ps's fixed order.
@@ -128,14 +130,19 @@ CK_ATT_AVX2 static void attend_avx2(const float *q, const float *base, const int
     for (; s < visible; s++) { scores[s] = expf(scores[s] - m); total += scores[s]; }
     float inv = 1.0f / total;
     for (s = 0; s < visible; s++) scores[s] *= inv;
-    weighted_sum_avx2(scores, base, slots, visible, width, voff, d, out);
+    weighted_sum_avx2(scores, values, vstride, slots, visible, dv, out);
 }
 #endif
 
+void ck_attend_kv(int isa, const float *q, const float *keys, size_t kstride, size_t dk, const float *values,
+                  size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale, float *scores, float *out) {
+#if defined(__x86_64__)
+    if (isa >= CK_ISA_AVX2) { attend_kv_avx2(q, keys, kstride, dk, values, vstride, dv, slots, visible, scale, scores, out); return; }
+#endif
+    attend_kv_portable(q, keys, kstride, dk, values, vstride, dv, slots, visible, scale, scores, out);
+}
+
 void ck_attend(int isa, const float *q, const float *base, const int64_t *slots, size_t visible, size_t width,
                size_t koff, size_t voff, size_t d, float scale, float *scores, float *out) {
-#if defined(__x86_64__)
-    if (isa >= CK_ISA_AVX2) { attend_avx2(q, base, slots, visible, width, koff, voff, d, scale, scores, out); return; }
-#endif
-    attend_portable(q, base, slots, visible, width, koff, voff, d, scale, scores, out);
+    ck_attend_kv(isa, q, base + koff, width, d, base + voff, width, d, slots, visible, scale, scores, out);
 }

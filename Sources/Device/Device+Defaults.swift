@@ -8,6 +8,12 @@ extension Device {
         ReferenceKernels.groupedMatmul(x, weights, groupSizes: groupSizes)
     }
 
+    public func groupedMatmuls(_ x: Matrix, _ sets: [[DeviceWeight]], groupSizes: [Int]) -> [Matrix] {
+        sets.map { groupedMatmul(x, $0, groupSizes: groupSizes) }
+    }
+
+    public func matmuls(_ x: Matrix, _ weights: [DeviceWeight]) -> [Matrix] { weights.map { matmul(x, $0) } }
+
     public func scatterAdd(_ y: inout Matrix, rows: Matrix, tokens: [Int], weights: [Float]) {
         ReferenceKernels.scatterAdd(&y, rows: rows, tokens: tokens, weights: weights)
     }

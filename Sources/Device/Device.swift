@@ -66,6 +66,14 @@ public protocol Device: AnyObject, Sendable {
     /// (Σ = R), W_g: [N, K], y: [R, N]. Groups of size 0 cost nothing (MoE experts absent from the step).
     func groupedMatmul(_ x: Matrix, _ weights: [DeviceWeight], groupSizes: [Int]) -> Matrix
 
+    /// [groupedMatmul(x, sets[i], groupSizes)] for every weight set — the same rows through several grouped
+    /// weights (an expert's gate and up projections), which a device may run as one job.
+    func groupedMatmuls(_ x: Matrix, _ sets: [[DeviceWeight]], groupSizes: [Int]) -> [Matrix]
+
+    /// [matmul(x, weights[i])] — the same rows through several weights (MLA's q and kv down-projections,
+    /// the router next to the shared expert's gate and up), which a device may run as one job.
+    func matmuls(_ x: Matrix, _ weights: [DeviceWeight]) -> [Matrix]
+
     /// y[tokens[i]] += weights[i] · rows[i], for i in order — rows: [R, K], y: [T, K]. Callers give each
     /// token's rows in a fixed order (MoE: ascending expert id), so a row's sum never depends on the batch.
     func scatterAdd(_ y: inout Matrix, rows: Matrix, tokens: [Int], weights: [Float])

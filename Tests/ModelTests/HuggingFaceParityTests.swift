@@ -80,6 +80,30 @@ import Testing
         #expect(both.row(1) == alone.row(0), "\(family): batched row differs from the row alone")
     }
 
+    /// A decode step of several sequences (MLA's absorption then runs as one grouped job over all of them)
+    /// gives each sequence bit for bit the logits it gets decoding alone.
+    @Test(arguments: ["deepseek_v3", "deepseek_v2"])
+    func batchedDecodeStepEqualsEachSequenceAlone(family: String) throws {
+        let f = try Fixture(family)
+        let model = try f.model()
+        let prompts = [Array(f.prompt.prefix(6)), Array(f.prompt.reversed().prefix(9)), Array(f.prompt.suffix(4))]
+        let next = f.decodeIDs[0]
+        let alone = prompts.map { prompt -> [Float] in
+            let runner = SequenceRunner(model: model, capacity: 16)
+            _ = runner.run(prompt)
+            return runner.run([next]).data
+        }
+        let tables = [[4, 7], [0, 2], [5]]
+        let cache = model.device.makeKVStorage(layers: model.cacheLayout.layers, blockCount: 8, blockSize: 8, width: model.cacheLayout.width)
+        _ = model.forward(ForwardBatch(prompts.indices.map {
+            SequenceChunk(tokens: prompts[$0], startPosition: 0, blockTable: tables[$0], logits: .last)
+        }), cache: cache)
+        let step = model.forward(ForwardBatch(prompts.indices.map {
+            SequenceChunk(tokens: [next], startPosition: prompts[$0].count, blockTable: tables[$0], logits: .last)
+        }), cache: cache)
+        for i in prompts.indices { #expect(step.row(i) == alone[i], "\(family): sequence \(i) differs from decoding alone") }
+    }
+
     @Test(arguments: ["deepseek_v3", "deepseek_v2"])
     func absorbedLatentAttentionEqualsNaive(family: String) throws {
         let f = try Fixture(family)

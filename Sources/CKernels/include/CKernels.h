@@ -53,6 +53,12 @@ void ck_attend(int isa, const float *q, const float *base, const int64_t *slots,
 /// out[i] = gate[i] · σ(gate[i]) · up[i] for i < n (SwiGLU's activation; out may alias gate or up).
 void ck_silu_mul(int isa, const float *gate, const float *up, float *out, size_t n);
 
+/// ck_attend with keys and values apart: key s is the dk floats at keys + pos·kstride, value s the dv
+/// floats at values + pos·vstride, pos = slots[s] (paged) or s when `slots` is NULL. MLA's latent
+/// attention (keys [c, k_rope], values c of the same entries) and its decompressed prefill form.
+void ck_attend_kv(int isa, const float *q, const float *keys, size_t kstride, size_t dk, const float *values,
+                  size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale, float *scores, float *out);
+
 /// A task of the worker pool: runs item `index` of the job whose context is `ctx`.
 typedef void (*ck_task)(void *ctx, size_t index);
 

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// CPU kernels for the MoE and latent-attention ops; the reference loops are in ReferenceKernels+MoE.swift.
@@ -8,20 +9,6 @@ extension CPUDevice {
             let a = Float(position) * table.inverseFrequencies[pair]
             return (Foundation.cos(a) * table.attentionFactor, Foundation.sin(a) * table.attentionFactor)
         }
-    }
-
-    /// One matmul (quantised or SIMD fp32, as `matmul` picks) per non-empty group, each spread over the cores by weight rows.
-    public func groupedMatmul(_ x: Matrix, _ weights: [DeviceWeight], groupSizes: [Int]) -> Matrix {
-        precondition(weights.count == groupSizes.count && groupSizes.reduce(0, +) == x.rows, "groupedMatmul: groups do not cover the rows")
-        let n = weights.first?.rows ?? 0
-        var y = [Float](repeating: 0, count: x.rows * n)
-        var start = 0
-        for (g, size) in groupSizes.enumerated() where size > 0 {
-            let part = matmul(x.rowSlice(start..<(start + size)), weights[g])   // [size, N]
-            y.replaceSubrange((start * n)..<((start + size) * n), with: part.data)
-            start += size
-        }
-        return Matrix(rows: x.rows, cols: n, data: y)
     }
 
     public func scatterAdd(_ y: inout Matrix, rows: Matrix, tokens: [Int], weights: [Float]) {
@@ -53,11 +40,13 @@ extension CPUDevice {
     public func causalAttention(q: Matrix, k: Matrix, v: Matrix, positions: [Int], shape: LatentAttentionShape) -> Matrix {
         let (h, dk, dv) = (shape.heads, shape.keyDim, shape.valueDim)
         precondition(q.cols == h * dk && k.cols == h * dk && v.cols == h * dv && k.rows == v.rows, "causalAttention: shape mismatch")
+        precondition((positions.max() ?? -1) < k.rows, "causalAttention: a position has no key")
         return k.data.withUnsafeBufferPointer { kp in
             v.data.withUnsafeBufferPointer { vp in
-                attend(q: q, shape: shape, positions: positions,
-                       key: { s, head in kp.baseAddress! + s * h * dk + head * dk },
-                       value: { s, head in vp.baseAddress! + s * h * dv + head * dv })
+                // Head h's key s at k[s, h·dk], its value at v[s, h·dv].
+                attend(q: q, shape: shape, positions: positions, slots: nil,
+                       keys: KeyValueLayout(base: kp.baseAddress!, stride: h * dk, headOffset: dk),
+                       values: KeyValueLayout(base: vp.baseAddress!, stride: h * dv, headOffset: dv))
             }
         }
     }
@@ -67,49 +56,45 @@ extension CPUDevice {
     ) -> Matrix {
         precondition(shape.keyDim <= cache.width && shape.valueDim <= shape.keyDim, "pagedLatentAttention: shape mismatch")
         let maxVisible = (positions.max() ?? 0) + 1
-        let slots = (0..<maxVisible).map { cache.slot(position: $0, blockTable: blockTable) }
-        let base = cache.buffers[layer].baseAddress!
-        let width = cache.width
+        let slots = (0..<maxVisible).map { Int64(cache.slot(position: $0, blockTable: blockTable)) }
+        let base = UnsafePointer(cache.buffers[layer].baseAddress!)
         // One shared KV head: keys are whole entries, values their first R floats.
-        return attend(q: q, shape: shape, positions: positions,
-                      key: { s, _ in UnsafePointer(base + slots[s] * width) },
-                      value: { s, _ in UnsafePointer(base + slots[s] * width) })
+        let entries = KeyValueLayout(base: base, stride: cache.width, headOffset: 0)
+        return slots.withUnsafeBufferPointer { sp in
+            attend(q: q, shape: shape, positions: positions, slots: sp.baseAddress!, keys: entries, values: entries)
+        }
     }
 
-    /// Softmax attention of every (token, head) over keys 0...positions[t], one work item each.
-    private func attend(
-        q: Matrix, shape: LatentAttentionShape, positions: [Int],
-        key: (Int, Int) -> UnsafePointer<Float>, value: (Int, Int) -> UnsafePointer<Float>
-    ) -> Matrix {
+    /// Where key (value) s of head h starts: base + pos(s)·stride + h·headOffset.
+    private struct KeyValueLayout {
+        let base: UnsafePointer<Float>
+        let stride, headOffset: Int
+    }
+
+    /// Softmax attention of every (token, head) over keys 0...positions[t], one work item each
+    /// (CKernels/Attention.c, ck_attend_kv); each item writes its own output slice.
+    private func attend(q: Matrix, shape: LatentAttentionShape, positions: [Int], slots: UnsafePointer<Int64>?,
+                        keys: KeyValueLayout, values: KeyValueLayout) -> Matrix {
         let (h, dk, dv) = (shape.heads, shape.keyDim, shape.valueDim)
         let rows = q.rows
         let maxVisible = (positions.max() ?? 0) + 1
+        let isa = self.isa
         var out = [Float](repeating: 0, count: rows * h * dv)
         q.data.withUnsafeBufferPointer { qp in
             out.withUnsafeMutableBufferPointer { op in
                 let qb = qp.baseAddress!, ob = op.baseAddress!
-                withoutActuallyEscaping(key) { key in
-                    withoutActuallyEscaping(value) { value in
-                        Parallel.forEach(rows * h, minChunk: 4) { range in
-                            var scores = [Float](repeating: 0, count: maxVisible)
-                            for item in range {
-                                let (t, head) = (item / h, item % h)
-                                let qrow = qb + t * h * dk + head * dk
-                                let visible = positions[t] + 1
-                                var m = -Float.infinity
-                                for s in 0..<visible {
-                                    scores[s] = SIMDKernels.dot(qrow, key(s, head), dk) * shape.scale
-                                    m = max(m, scores[s])
-                                }
-                                var total: Float = 0
-                                for s in 0..<visible { scores[s] = Foundation.exp(scores[s] - m); total += scores[s] }
-                                let orow = ob + t * h * dv + head * dv
-                                let inv = 1 / total
-                                for s in 0..<visible {
-                                    let p = scores[s] * inv, vrow = value(s, head)
-                                    for j in 0..<dv { orow[j] += p * vrow[j] }
-                                }
-                            }
+                Parallel.forEach(rows * h, minChunk: 4) { range in
+                    var scores = [Float](repeating: 0, count: maxVisible)
+                    scores.withUnsafeMutableBufferPointer { scratch in
+                        for item in range {
+                            // Rows in the order 0, T−1, 1, T−2, …: under the causal mask a contiguous chunk
+                            // then pairs short rows with long ones, so the chunks cost about the same.
+                            let (r, head) = (item / h, item % h)
+                            let t = r % 2 == 0 ? r / 2 : rows - 1 - r / 2
+                            ck_attend_kv(isa, qb + t * h * dk + head * dk,
+                                         keys.base + head * keys.headOffset, keys.stride, dk,
+                                         values.base + head * values.headOffset, values.stride, dv,
+                                         slots, positions[t] + 1, shape.scale, scratch.baseAddress!, ob + t * h * dv + head * dv)
                         }
                     }
                 }

@@ -12,11 +12,12 @@ enum Parallel {
     /// Which runner `forEach` uses; tests pin it to check both.
     enum Runner: Sendable { case pool, dispatch }
 
-    static func forEach(_ count: Int, minChunk: Int = 1, runner: Runner = .pool, _ body: (Range<Int>) -> Void) {
+    static func forEach(_ count: Int, minChunk: Int = 1, chunksPerWorker: Int = 4, runner: Runner = .pool, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
-        // Up to 4 chunks per worker, taken dynamically: work whose cost varies along the range (causal
+        // Up to `chunksPerWorker` chunks per worker (default 4), taken dynamically: work whose cost varies along the range (causal
         // attention rows grow with the position) or a thread the OS delays does not leave the others waiting.
-        var chunks = min(workers == 1 ? 1 : 4 * workers, max(1, count / max(1, minChunk)))
+        // Callers whose items are already sized as tasks (grouped matmuls) ask for more.
+        var chunks = min(workers == 1 ? 1 : chunksPerWorker * workers, max(1, count / max(1, minChunk)))
         // Whole rounds: 3 equal chunks on 2 threads take 2 chunk-times, 2 larger ones 1.5 (a decode
         // step's 192-row K/V projections split that way).
         if chunks > workers { chunks -= chunks % workers }

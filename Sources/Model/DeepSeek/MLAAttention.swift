@@ -82,11 +82,10 @@ final class MLAAttention: AttentionBlock, @unchecked Sendable {
 
     func callAsFunction(_ x: Matrix, layer: Int, step: StepContext) -> Matrix {
         let d = dims
-        let (qr, q) = queries(x)                                                           // [T, Q], [T, H·(N+P)]
+        let (qr, q, kv) = projections(x)                                                   // [T, Q], [T, H·(N+P)], [T, R+P]
         let qNope = q.headColumns(heads: d.heads, range: 0..<d.nope)                       // [T, H·N]
         var qRope = q.headColumns(heads: d.heads, range: d.nope..<(d.nope + d.rope))       // [T, H·P]
         device.rope(&qRope, heads: d.heads, headDim: d.rope, positions: step.positions, table: rope, style: ropeStyle)
-        let kv = device.matmul(x, kvDown)                                                  // [T, R+P]
         let latent = device.rmsNorm(kv.columns(0..<d.latent), weight: kvNorm, eps: eps)    // [T, R]
         var kRope = kv.columns(d.latent..<(d.latent + d.rope))                             // [T, P]
         device.rope(&kRope, heads: 1, headDim: d.rope, positions: step.positions, table: rope, style: ropeStyle)
@@ -101,19 +100,32 @@ final class MLAAttention: AttentionBlock, @unchecked Sendable {
             }
             return device.matmul(Matrix(concatenating: parts, cols: d.heads * d.value), output)   // [T, E]
         }
+        let absorbed = step.batch.chunks.map { form == .absorbed || (form == .automatic && $0.tokens.count == 1) }
+        if absorbed.allSatisfy({ $0 }) {
+            // A decode step: W_UK and W_UV each as one grouped job over every sequence's tokens.
+            let attn = absorbedAttention(qNope: qNope, qRope: qRope, chunks: step.batch.chunks, layer: layer, cache: step.cache)
+            return device.matmul(attn, output)                                             // [T, E]
+        }
         let attn = step.perSequence(Matrix(joiningHeads: [.perHead(qNope), .perHead(qRope)], heads: d.heads)) { rows, chunk in
             let absorbed = form == .absorbed || (form == .automatic && chunk.tokens.count == 1)
-            return absorbed ? self.absorbedAttention(rows, chunk: chunk, layer: layer, step: step)
+            return absorbed ? self.absorbedAttention(qNope: rows.headColumns(heads: d.heads, range: 0..<d.nope),
+                                                     qRope: rows.headColumns(heads: d.heads, range: d.nope..<(d.nope + d.rope)),
+                                                     chunks: [chunk], layer: layer, cache: step.cache)
                             : self.naiveAttention(rows, chunk: chunk, layer: layer, step: step)
         }                                                                                  // [T, H·V]
         return device.matmul(attn, output)                                                 // [T, E]
     }
 
-    /// The low-rank query residual (x itself without q_lora) and the queries.
-    private func queries(_ x: Matrix) -> (Matrix, Matrix) {
-        guard let qDown, let qDownNorm else { return (x, device.matmul(x, qUp)) }
-        let residual = device.rmsNorm(device.matmul(x, qDown), weight: qDownNorm, eps: eps)
-        return (residual, device.matmul(residual, qUp))
+    /// The low-rank query residual (x itself without q_lora), the queries and [c, k_rope] before the norm;
+    /// the projections of x itself run as one job.
+    private func projections(_ x: Matrix) -> (Matrix, Matrix, Matrix) {
+        guard let qDown, let qDownNorm else {
+            let p = device.matmuls(x, [qUp, kvDown])
+            return (x, p[0], p[1])
+        }
+        let p = device.matmuls(x, [qDown, kvDown])                                         // [T, Q], [T, R+P]
+        let residual = device.rmsNorm(p[0], weight: qDownNorm, eps: eps)
+        return (residual, device.matmul(residual, qUp), p[1])
     }
 
     /// The absorbed form over just the positions in `keys[t]` of each query.
@@ -130,17 +142,21 @@ final class MLAAttention: AttentionBlock, @unchecked Sendable {
         return perHead(o, absorbedV, tokens: t)                                                        // [t, H·V]
     }
 
-    /// q_h · k_s = (q_nope,h · W_UK,h) · c_s + q_rope,h · k_rope,s, and o_h = W_UV,h · Σ_s p_s c_s.
-    private func absorbedAttention(_ q: Matrix, chunk: SequenceChunk, layer: Int, step: StepContext) -> Matrix {
+    /// q_h · k_s = (q_nope,h · W_UK,h) · c_s + q_rope,h · k_rope,s, and o_h = W_UV,h · Σ_s p_s c_s, for the
+    /// rows of `chunks` in order (their tokens share the W_UK and W_UV jobs; each attends over its own cache).
+    private func absorbedAttention(qNope: Matrix, qRope: Matrix, chunks: [SequenceChunk], layer: Int, cache: KVBlockStorage) -> Matrix {
         let d = dims
-        let t = q.rows
-        let qNope = q.headColumns(heads: d.heads, range: 0..<d.nope)                       // [t, H·N]
-        let qRope = q.headColumns(heads: d.heads, range: d.nope..<(d.nope + d.rope))       // [t, H·P]
+        let t = qNope.rows
         let qLatent = perHead(qNope, absorbedK, tokens: t)                                 // [t, H·R]
+        let q = Matrix(joiningHeads: [.perHead(qLatent), .perHead(qRope)], heads: d.heads) // [t, H·(R+P)]
         let shape = LatentAttentionShape(heads: d.heads, keyDim: d.latent + d.rope, valueDim: d.latent, scale: scale)
-        let o = device.pagedLatentAttention(q: Matrix(joiningHeads: [.perHead(qLatent), .perHead(qRope)], heads: d.heads),
-                                            cache: step.cache, layer: layer, blockTable: chunk.blockTable,
-                                            positions: Array(chunk.positions), shape: shape)   // [t, H·R]
+        var start = 0
+        let parts = chunks.map { chunk in
+            defer { start += chunk.tokens.count }
+            return device.pagedLatentAttention(q: q.rows(start..<(start + chunk.tokens.count)), cache: cache, layer: layer,
+                                               blockTable: chunk.blockTable, positions: Array(chunk.positions), shape: shape)
+        }
+        let o = parts.count == 1 ? parts[0] : Matrix(stacking: parts, cols: d.heads * d.latent)   // [t, H·R]
         return perHead(o, absorbedV, tokens: t)                                            // [t, H·V]
     }
 

@@ -9,8 +9,13 @@ struct DeepSeekMoE: FeedForwardBlock, @unchecked Sendable {
     let shared: DenseMLP?
 
     func callAsFunction(_ x: Matrix) -> Matrix {
-        var y = experts(x, routing: gate.route(x))       // [T, E]
-        if let shared { device.add(&y, shared(x)) }
+        guard let shared else { return experts(x, routing: gate.route(x)) }
+        // The router and the shared expert's gate and up read the same x: one job.
+        let p = device.matmuls(x, [gate.weight, shared.gate, shared.up])                  // [T, X], [T, F'], [T, F']
+        var y = experts(x, routing: gate.route(logits: p[0]))                             // [T, E]
+        var (g, u) = (p[1], p[2])
+        if let limit = shared.swigluLimit { clampSwiGLU(gate: &g, up: &u, limit: limit) }
+        device.add(&y, device.matmul(device.siluMul(gate: g, up: u), shared.down))       // + shared(x), as DenseMLP computes it
         return y
     }
 }

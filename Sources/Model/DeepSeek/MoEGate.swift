@@ -33,9 +33,13 @@ struct MoEGate: @unchecked Sendable {
 
     /// Each token's chosen experts, in ascending expert order (the order their outputs are summed in).
     func route(_ x: Matrix) -> [[ExpertChoice]] {
-        let logits = device.matmul(x, weight)                                              // [T, X]
+        route(logits: device.matmul(x, weight))                                            // [T, X]
+    }
+
+    /// The same from the router logits x · Wᵀ, for a caller that computed them alongside other projections.
+    func route(logits: Matrix) -> [[ExpertChoice]] {
         let scores = scoring == .sigmoid ? device.sigmoid(logits) : device.softmax(logits)   // [T, X]
-        return (0..<x.rows).map { choose(scores.row($0)) }
+        return (0..<logits.rows).map { choose(scores.row($0)) }
     }
 
     private func choose(_ scores: [Float]) -> [ExpertChoice] {

@@ -30,7 +30,8 @@ struct RoutedExperts: @unchecked Sendable {
         let order = rowsOf.flatMap { $0 }
         let sizes = rowsOf.map(\.count)
         let xs = x.gatherRows(order.map(\.token))                                              // [R, E]
-        var g = device.groupedMatmul(xs, gate, groupSizes: sizes), u = device.groupedMatmul(xs, up, groupSizes: sizes)   // [R, F]
+        let gateUp = device.groupedMatmuls(xs, [gate, up], groupSizes: sizes)                   // 2 × [R, F], one job
+        var (g, u) = (gateUp[0], gateUp[1])
         if let swigluLimit { clampSwiGLU(gate: &g, up: &u, limit: swigluLimit) }
         let hidden = device.siluMul(gate: g, up: u)                                             // [R, F]
         let ys = device.groupedMatmul(hidden, down, groupSizes: sizes)                          // [R, E]

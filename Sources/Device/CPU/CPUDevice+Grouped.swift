@@ -1,0 +1,175 @@
+import CKernels
+
+// R rows (sorted by group), K input width, N output width of a weight set, G groups
+
+/// Grouped matmuls over block-quantised weights as ONE job on the worker pool: every (weight set,
+/// group, row range) is a task, so the experts (or heads) of a step share one parallel region, both
+/// cores stay busy however few tokens each group has, and each weight row is streamed once. The
+/// activations are prepared once for all groups and sets (int8 quantisation, block sums) — per row, so
+/// a token's result does not depend on the other rows. Weights held as fp32 take the per-group path.
+extension CPUDevice {
+    public func groupedMatmul(_ x: Matrix, _ weights: [DeviceWeight], groupSizes: [Int]) -> Matrix {
+        groupedMatmuls(x, [weights], groupSizes: groupSizes)[0]
+    }
+
+    public func groupedMatmuls(_ x: Matrix, _ sets: [[DeviceWeight]], groupSizes: [Int]) -> [Matrix] {
+        for weights in sets {
+            precondition(weights.count == groupSizes.count && groupSizes.reduce(0, +) == x.rows, "groupedMatmul: groups do not cover the rows")
+        }
+        return Self.fusedGroupedMatmuls(x, sets, groupSizes: groupSizes, isa: isa, int8: activations == .int8)
+            ?? sets.map { perGroupMatmul(x, $0, groupSizes: groupSizes) }
+    }
+
+    /// The weights that are block-quantised with x's width go as one job (one group of all rows each);
+    /// the others through `matmul`. Each result equals `matmul(x, weights[i])` bit for bit.
+    public func matmuls(_ x: Matrix, _ weights: [DeviceWeight]) -> [Matrix] {
+        let quantised = weights.indices.filter { weights[$0].blocks?.cols == x.cols && weights[$0].blocks?.dtype.blockSize == 32 }
+        guard quantised.count > 1, x.rows > 0,
+              let fused = Self.fusedGroupedMatmuls(x, quantised.map { [weights[$0]] }, groupSizes: [x.rows], isa: isa, int8: activations == .int8)
+        else { return weights.map { matmul(x, $0) } }
+        var out = [Matrix](repeating: Matrix(zeros: 0, 0), count: weights.count)
+        for (i, j) in quantised.enumerated() { out[j] = fused[i] }
+        for j in weights.indices where !quantised.contains(j) { out[j] = matmul(x, weights[j]) }
+        return out
+    }
+
+    /// The one-job form, when every used weight is block-quantised with K columns and each set's groups
+    /// share one width; nil otherwise. Group g's rows equal `QuantKernels.matmul(Int8)` of those rows alone.
+    static func fusedGroupedMatmuls(_ x: Matrix, _ sets: [[DeviceWeight]], groupSizes: [Int], isa: Int32, int8: Bool) -> [Matrix]? {
+        let used = groupSizes.indices.filter { groupSizes[$0] > 0 }
+        guard let first = used.first else { return nil }
+        let fusable = sets.allSatisfy { weights in
+            used.allSatisfy { g in
+                guard let b = weights[g].blocks else { return false }
+                return b.cols == x.cols && b.dtype.blockSize == 32 && b.rows == weights[first].rows
+            }
+        }
+        guard fusable else { return nil }
+        let a = GroupedActivations(x, int8: int8, sums: isa == Int32(CK_ISA_PORTABLE))
+        let widths = sets.map { $0[first].rows }
+        let offsets = widths.indices.map { s in widths[0..<s].reduce(0) { $0 + $1 * x.rows } }
+        let rowBytes = sets.map { $0[first].blocks!.rowBytes }.max()!
+        let tasks = GroupedTask.split(sets: widths, groupSizes: groupSizes, rowBytes: rowBytes, workers: Parallel.workers)
+        var y = [Float](repeating: 0, count: offsets.last! + widths.last! * x.rows)
+        y.withUnsafeMutableBufferPointer { yp in
+            let yb = yp.baseAddress!
+            a.withPointers { p in
+                Parallel.forEach(tasks.count, minChunk: 1, chunksPerWorker: 32) { range in   // one task per pool item
+                    for task in tasks[range] {
+                        let blocks = sets[task.set][task.group].blocks!
+                        let n = widths[task.set], out = yb + offsets[task.set] + task.start * n
+                        blocks.bytes.withUnsafeBufferPointer { wp in
+                            p.run(isa: isa, blocks: blocks, weights: wp.baseAddress!, rows: task.rows, start: task.start,
+                                  count: groupSizes[task.group], y: out, n: n)
+                        }
+                    }
+                }
+            }
+        }
+        if sets.count == 1 { return [Matrix(rows: x.rows, cols: widths[0], data: y)] }
+        return sets.indices.map { s in
+            Matrix(rows: x.rows, cols: widths[s], data: Array(y[offsets[s]..<(offsets[s] + widths[s] * x.rows)]))
+        }
+    }
+
+    /// One matmul (quantised or SIMD fp32, as `matmul` picks) per non-empty group.
+    private func perGroupMatmul(_ x: Matrix, _ weights: [DeviceWeight], groupSizes: [Int]) -> Matrix {
+        let n = weights.first?.rows ?? 0
+        var y = [Float](repeating: 0, count: x.rows * n)
+        var start = 0
+        for (g, size) in groupSizes.enumerated() where size > 0 {
+            let part = matmul(x.rowSlice(start..<(start + size)), weights[g])   // [size, N]
+            y.replaceSubrange((start * n)..<((start + size) * n), with: part.data)
+            start += size
+        }
+        return Matrix(rows: x.rows, cols: n, data: y)
+    }
+}
+
+/// One task of a grouped job: weight rows `rows` of set `set`'s group `group`, for the group's x rows from `start`.
+struct GroupedTask {
+    let set, group, start: Int
+    let rows: Range<Int>
+
+    /// Tasks of about equal work (rows × tokens), ~32 per worker (taken one at a time, so the cores finish
+    /// together), each at least 16 weight rows and ~64 KB (a multiple of 16 rows where the weight allows), in (set, group, row)
+    /// order so neighbouring tasks stream neighbouring memory.
+    static func split(sets widths: [Int], groupSizes: [Int], rowBytes: Int, workers: Int) -> [GroupedTask] {
+        let total = widths.reduce(0, +) * groupSizes.reduce(0, +)
+        let target = max(1, total / max(1, 32 * workers))
+        // A task streams at least ~64 KB of weights: smaller ones cost more in hand-offs than they balance.
+        let minRows = max(16, (65_536 / max(1, rowBytes) + 15) / 16 * 16)
+        var tasks: [GroupedTask] = []
+        for (s, n) in widths.enumerated() {
+            var start = 0
+            for (g, size) in groupSizes.enumerated() {
+                defer { start += size }
+                guard size > 0 else { continue }
+                let step = min(n, max(minRows, (target / size + 15) / 16 * 16))
+                for lo in stride(from: 0, to: n, by: step) {
+                    tasks.append(GroupedTask(set: s, group: g, start: start, rows: lo..<min(n, lo + step)))
+                }
+            }
+        }
+        return tasks
+    }
+}
+
+/// The rows of x as the quantised kernels read them: fp32 (+ block sums for the portable loops) or int8
+/// per 32-block with scales and sums (ck_quantize_q8), prepared once per job.
+struct GroupedActivations {
+    let x: Matrix
+    let int8, hasSums: Bool
+    var sums: [Float] = [0], q: [Int8] = [0], d: [Float] = [0], s: [Float] = [0]
+
+    init(_ x: Matrix, int8: Bool, sums needsSums: Bool) {
+        self.x = x
+        self.int8 = int8
+        hasSums = !int8 && needsSums
+        let blocks = x.rows * x.cols / 32
+        if int8 {
+            q = [Int8](repeating: 0, count: x.rows * x.cols)
+            d = [Float](repeating: 0, count: blocks)
+            s = [Float](repeating: 0, count: blocks)
+            x.data.withUnsafeBufferPointer { ck_quantize_q8($0.baseAddress!, x.rows, x.cols, &q, &d, &s) }
+        } else if needsSums {
+            sums = [Float](repeating: 0, count: blocks)
+            x.data.withUnsafeBufferPointer { xp in sums.withUnsafeMutableBufferPointer { ck_block_sums(xp.baseAddress!, blocks, $0.baseAddress!) } }
+        }
+    }
+
+    func withPointers<R>(_ body: (Pointers) -> R) -> R {
+        x.data.withUnsafeBufferPointer { xp in
+            sums.withUnsafeBufferPointer { sp in
+                q.withUnsafeBufferPointer { qp in
+                    d.withUnsafeBufferPointer { dp in
+                        s.withUnsafeBufferPointer { ssp in
+                            body(Pointers(int8: int8, hasSums: hasSums, k: x.cols, x: xp.baseAddress!, sums: sp.baseAddress!, q: qp.baseAddress!,
+                                          d: dp.baseAddress!, s: ssp.baseAddress!))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    struct Pointers {
+        let int8, hasSums: Bool
+        let k: Int
+        let x: UnsafePointer<Float>, sums: UnsafePointer<Float>
+        let q: UnsafePointer<Int8>, d: UnsafePointer<Float>, s: UnsafePointer<Float>
+
+        /// y[t·n + r] for r in `rows` and the `count` x rows from `start` (y points at row `start`'s output).
+        func run(isa: Int32, blocks: QuantisedBlocks, weights: UnsafePointer<UInt8>, rows: Range<Int>, start: Int, count: Int,
+                 y: UnsafeMutablePointer<Float>, n: Int) {
+            let dtype = Int32(blocks.dtype.rawValue), nb = k / 32
+            if int8 {
+                ck_matmul_q8(isa, dtype, weights, blocks.rowBytes, rows.lowerBound, rows.upperBound,
+                             q + start * k, d + start * nb, s + start * nb, count, k, y, n)
+            } else {
+                let xs = hasSums ? sums + start * nb : sums
+                ck_matmul_blocks(isa, dtype, weights, blocks.rowBytes, rows.lowerBound, rows.upperBound, x + start * k, xs, count, k, y, n)
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import CKernels
+import Foundation
+import Testing
+@testable import Device
+
+/// The one-job grouped matmul over block-quantised weights (CPUDevice+Grouped.swift): each group's rows
+/// equal the plain quantised matmul of those rows alone, bit for bit, on every ISA and both activation
+/// precisions — so a token's result does not depend on the other tokens of its group or step — and
+/// stay within rounding of the fp32 reference.
+@Suite struct GroupedMatmulTests {
+    typealias P = QuantKernelParityTests
+
+    /// Odd widths and group sizes; a large group (split into several row tasks) next to single-token ones.
+    @Test(arguments: [([3, 0, 1, 0, 5, 2], 96, [37, 70]), ([0, 40, 1], 64, [130]), ([1, 1, 1, 1, 1, 1, 1], 320, [33, 16])])
+    func groupsEqualPlainMatmulsOfTheirRows(sizes: [Int], k: Int, widths: [Int]) throws {
+        for dtype in P.formats {
+            var seed = UInt64(k * 7 + sizes.count) &+ UInt64(dtype.rawValue)
+            let x = P.activations(sizes.reduce(0, +), k, seed: &seed)
+            let sets = widths.map { n in
+                sizes.map { _ in DeviceWeight(shape: [n, k], blocks: P.randomBlocks(dtype, rows: n, cols: k, seed: &seed)) }
+            }
+            for isa in P.variants {
+                for int8 in [false, true] {
+                    let ys = try #require(CPUDevice.fusedGroupedMatmuls(x, sets, groupSizes: sizes, isa: isa, int8: int8))
+                    for (s, weights) in sets.enumerated() {
+                        var start = 0
+                        for (g, size) in sizes.enumerated() where size > 0 {
+                            defer { start += size }
+                            let rows = x.rowSlice(start..<(start + size)), blocks = weights[g].blocks!
+                            let alone = int8 ? QuantKernels.matmulInt8(rows, blocks, isa: isa) : QuantKernels.matmul(rows, blocks, isa: isa)
+                            #expect(ys[s].rowSlice(start..<(start + size)) == alone, "\(dtype) isa \(isa) int8 \(int8) set \(s) group \(g)")
+                            // One token alone gives its row of the group bit for bit.
+                            let one = int8 ? QuantKernels.matmulInt8(x.rowSlice(start..<(start + 1)), blocks, isa: isa)
+                                           : QuantKernels.matmul(x.rowSlice(start..<(start + 1)), blocks, isa: isa)
+                            #expect(one.data == ys[s].row(start))
+                        }
+                        if !int8 {
+                            let ref = ReferenceKernels.groupedMatmul(x, weights, groupSizes: sizes)
+                            let scale = ref.data.map(abs).max() ?? 1
+                            #expect(zip(ys[s].data, ref.data).allSatisfy { abs($0 - $1) <= 1e-5 * scale })
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func deviceTakesTheOneJobPathAndFallsBackForFp32Weights() {
+        var seed: UInt64 = 21
+        let sizes = [2, 0, 3]
+        let x = P.activations(5, 64, seed: &seed)
+        let quantised = sizes.map { _ in DeviceWeight(shape: [24, 64], blocks: P.randomBlocks(.q8_0, rows: 24, cols: 64, seed: &seed)) }
+        for activations in ActivationPrecision.allCases {
+            let device = CPUDevice(activations: activations)
+            let fused = CPUDevice.fusedGroupedMatmuls(x, [quantised], groupSizes: sizes, isa: device.isa, int8: activations == .int8)
+            #expect(fused?.first == device.groupedMatmul(x, quantised, groupSizes: sizes))
+        }
+        let fp32 = quantised.map { DeviceWeight(shape: [24, 64], sourceType: .f32, values: $0.values) }
+        #expect(CPUDevice.fusedGroupedMatmuls(x, [fp32], groupSizes: sizes, isa: 0, int8: false) == nil)
+        let device = CPUDevice()
+        let both = device.groupedMatmuls(x, [fp32, quantised], groupSizes: sizes)
+        #expect(both[0] == device.groupedMatmul(x, fp32, groupSizes: sizes))
+        #expect(both[1] == device.groupedMatmul(x, quantised, groupSizes: sizes))
+    }
+
+    /// Every (set, group, weight row) falls in exactly one task, whatever the group sizes.
+    @Test(arguments: [[1, 0, 7], [512], [0, 0, 3, 1, 1, 1, 200], [1]])
+    func tasksCoverEveryRowOnce(sizes: [Int]) {
+        for (workers, rowBytes) in [(1, 34), (2, 1088), (8, 68), (2, 100_000)] {
+            let widths = [37, 512]
+            let tasks = GroupedTask.split(sets: widths, groupSizes: sizes, rowBytes: rowBytes, workers: workers)
+            var seen = Set<[Int]>()
+            var start = 0
+            var starts: [Int] = []
+            for size in sizes { starts.append(start); start += size }
+            for t in tasks {
+                #expect(t.start == starts[t.group] && sizes[t.group] > 0)
+                for r in t.rows { #expect(seen.insert([t.set, t.group, r]).inserted) }
+            }
+            #expect(seen.count == widths.reduce(0, +) * sizes.filter { $0 > 0 }.count)
+        }
+    }
+
+    /// The keys-apart attention row kernel: AVX2 equals the portable loops, which equal the formula, for
+    /// paged (slots) and contiguous keys, with key and value widths that differ and have tails.
+    @Test(arguments: [(96, 64), (288, 256), (13, 7)])
+    func keyValueAttentionRowVariantsAgree(dk: Int, dv: Int) {
+        var seed = UInt64(dk * 3 + dv)
+        let visible = 29, kstride = dk + 5, vstride = dv + 3
+        let keys = CPUKernelParityTests.random(40 * kstride, seed: &seed), values = CPUKernelParityTests.random(40 * vstride, seed: &seed)
+        let q = CPUKernelParityTests.random(dk, seed: &seed)
+        for slots in [(0..<visible).map { Int64(($0 * 11) % 40) }, nil] {
+            func run(_ isa: Int32) -> [Float] {
+                var out = [Float](repeating: 0, count: dv), scores = [Float](repeating: 0, count: visible)
+                if let slots {
+                    ck_attend_kv(isa, q, keys, kstride, dk, values, vstride, dv, slots, visible, 0.2, &scores, &out)
+                } else {
+                    ck_attend_kv(isa, q, keys, kstride, dk, values, vstride, dv, nil, visible, 0.2, &scores, &out)
+                }
+                return out
+            }
+            let pos = (0..<visible).map { i in slots.map { Int($0[i]) } ?? i }
+            let scores = pos.map { s in (0..<dk).reduce(Float(0)) { $0 + q[$1] * keys[s * kstride + $1] } * 0.2 }
+            let m = scores.max()!, e = scores.map { Foundation.exp($0 - m) }, total = e.reduce(0, +)
+            let expected = (0..<dv).map { j in zip(pos, e).reduce(Float(0)) { $0 + $1.1 / total * values[$1.0 * vstride + j] } }
+            let portable = run(Int32(CK_ISA_PORTABLE))
+            #expect(zip(portable, expected).allSatisfy { abs($0 - $1) <= 1e-5 })
+            for isa in P.variants { #expect(zip(run(isa), portable).allSatisfy { abs($0 - $1) <= 1e-5 }) }
+        }
+    }
+}
