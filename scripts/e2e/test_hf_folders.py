@@ -130,7 +130,7 @@ def test_quantization_at_load_shrinks_the_weights_and_serves(tmp_path: Path, ope
 def test_bf16_at_load_halves_the_weights_and_answers_as_transformers(family: str, tmp_path: Path,
                                                                      openapi_doc: dict) -> None:
     """`--quantization bf16`: every matrix is held as bf16 (norms stay fp32), so the resident size is
-    just over half of fp32, and the greedy answer is still exactly transformers' text."""
+    about half of fp32, and the greedy answer is still exactly transformers' text."""
     folder = assemble(family, tmp_path)
     case = EXPECTED[family]
     sizes = {}
@@ -146,7 +146,8 @@ def test_bf16_at_load_halves_the_weights_and_answers_as_transformers(family: str
             sizes[mode] = _weights_mb(server.log_path.read_text(errors="replace"))
         finally:
             server.stop()
-    assert 0.45 * sizes["none"] < sizes["bf16"] < 0.55 * sizes["none"], sizes
+    # The log has 0.1 MB resolution and these checkpoints are 0.5–1 MB, so ~half shows as 0.3 of 0.5.
+    assert 0.4 * sizes["none"] < sizes["bf16"] < 0.65 * sizes["none"], sizes
 
 
 def test_unknown_quantization_is_a_clear_startup_error(tmp_path: Path) -> None:
