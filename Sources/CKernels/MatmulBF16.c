@@ -6,7 +6,8 @@
 //   in lane order, then the k % 16 tail added in index order;
 // - AVX2+FMA: four 8-lane accumulators over 32-element chunks (acc i takes elements 8i…8i+7), then whole
 //   8-chunks into acc 0, ((a0 + a1) + (a2 + a3)) summed across lanes in one fixed order, then the k % 8
-//   tail with scalar FMAs. Tiles of 1–3 tokens per weight row run the identical per-token sequence.
+//   tail with scalar FMAs. Tiles of 1–3 tokens per weight row run the identical per-token sequence, and
+//   panels of rows × blocks of tokens only reorder whole (row, token) dot products.
 // The two ISAs round differently (FMA vs mul + add), so they agree to summation-order rounding, not bits.
 #include "CKernels.h"
 #include <string.h>
@@ -85,14 +86,27 @@ CK_AVX2_FMA __attribute__((always_inline)) static inline void dot_tile_avx2(cons
     }
 }
 
+// Prompts: a panel of weight rows (≤ 128 KiB) meets a block of 32 tokens at a time, so both stay in L2
+// instead of every row streaming all the prompt's activations past it. Only the loop order changes:
+// each (row, token) still runs dot_tile_avx2's sequence.
+#define CK_BF16_PANEL_BYTES (128 * 1024)
+#define CK_BF16_TOKEN_BLOCK 32
+
 CK_AVX2_FMA static void matmul_bf16_avx2(const uint16_t *w, size_t r0, size_t r1, const float *x, size_t tokens, size_t k,
                                         float *y, size_t n) {
-    for (size_t r = r0; r < r1; r++) {
-        const uint16_t *wr = w + r * k;
-        size_t t = 0;
-        for (; t + 3 <= tokens; t += 3) dot_tile_avx2(wr, x + t * k, k, 3, y + t * n + r, n);
-        if (tokens - t == 2) dot_tile_avx2(wr, x + t * k, k, 2, y + t * n + r, n);
-        else if (tokens - t == 1) dot_tile_avx2(wr, x + t * k, k, 1, y + t * n + r, n);
+    size_t panel = CK_BF16_PANEL_BYTES / (2 * k + 1) + 1;
+    for (size_t p0 = r0; p0 < r1; p0 += panel) {
+        size_t p1 = r1 - p0 < panel ? r1 : p0 + panel;
+        for (size_t t0 = 0; t0 < tokens; t0 += CK_BF16_TOKEN_BLOCK) {
+            size_t t1 = tokens - t0 < CK_BF16_TOKEN_BLOCK ? tokens : t0 + CK_BF16_TOKEN_BLOCK;
+            for (size_t r = p0; r < p1; r++) {
+                const uint16_t *wr = w + r * k;
+                size_t t = t0;
+                for (; t + 3 <= t1; t += 3) dot_tile_avx2(wr, x + t * k, k, 3, y + t * n + r, n);
+                if (t1 - t == 2) dot_tile_avx2(wr, x + t * k, k, 2, y + t * n + r, n);
+                else if (t1 - t == 1) dot_tile_avx2(wr, x + t * k, k, 1, y + t * n + r, n);
+            }
+        }
     }
 }
 #endif
