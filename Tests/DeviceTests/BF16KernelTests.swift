@@ -98,6 +98,14 @@ import Testing
         let x = Matrix(rows: 70, cols: k, data: Self.random(70 * k, seed: &seed))
         for isa in Self.variants {
             let all = BF16Kernels.matmul(x, w, isa: isa)
+            // Row ranges starting at an odd row pair the rows differently (the AVX2 kernel takes rows by two).
+            var shifted = [Float](repeating: 0, count: 70 * 70)
+            w.bytes.withUnsafeBytes { wp in
+                let wb = wp.bindMemory(to: UInt16.self).baseAddress!
+                ck_matmul_bf16(isa, wb, 0, 1, x.data, 70, k, &shifted, 70)
+                ck_matmul_bf16(isa, wb, 1, 70, x.data, 70, k, &shifted, 70)
+            }
+            #expect(shifted == all.data, "isa \(isa) k \(k): rows 1..<70 paired from an odd start")
             for tokens in [1, 2, 3, 4, 5, 7, 33] {
                 for start in stride(from: 0, to: 70 - tokens + 1, by: tokens) {
                     let part = BF16Kernels.matmul(Matrix(rows: tokens, cols: k, data: Array(x.data[(start * k)..<((start + tokens) * k)])), w, isa: isa)
