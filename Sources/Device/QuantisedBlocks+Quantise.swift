@@ -2,18 +2,26 @@
 /// reference quantisers do, so Hugging Face checkpoints run on the same quantised kernels as GGUF files.
 extension QuantisedBlocks {
     /// Formats fp32 weights can be quantised to at load.
-    public static let quantisationTargets: [DType] = [.q8_0, .q4_0]
+    public static let quantisationTargets: [DType] = [.q8_0, .q4_0, .bf16]
 
-    /// The target a setting names ("q8_0", "q4_0"; "none" and anything else: nil).
+    /// The target a setting names ("q8_0", "q4_0", "bf16"; "none" and anything else: nil).
     public static func quantisationTarget(named name: String) -> DType? {
         quantisationTargets.first { $0.description.lowercased() == name }
     }
 
-    /// `values` ([rows, cols] row-major, cols a multiple of 32) as `dtype` blocks:
+    /// The settings `--quantization` / `engine.quantization` accept, for error messages: "none, q8_0, q4_0 or bf16".
+    public static var quantisationSettingNames: String {
+        let names = ["none"] + quantisationTargets.map { $0.description.lowercased() }
+        return names.dropLast().joined(separator: ", ") + " or " + names.last!
+    }
+
+    /// `values` ([rows, cols] row-major, cols a multiple of 32 for the block formats) as `dtype` blocks:
+    /// - BF16: each value rounded to nearest, ties to even (`init(bf16Rounding:)`).
     /// - Q8_0: d = max|x| / 127, q = round(x / d) in −127…127.
     /// - Q4_0: d = m / −8 where m is the block's value of largest magnitude (sign kept), q = round(x / d) + 8
     ///   clamped to 0…15, so the extreme value is exact and the rest is within d/2.
     public init(quantising values: [Float], rows: Int, cols: Int, to dtype: DType) {
+        if dtype == .bf16 { self.init(bf16Rounding: values, rows: rows, cols: cols); return }
         precondition(Self.quantisationTargets.contains(dtype) && cols % 32 == 0 && values.count == rows * cols,
                      "quantising: \(dtype) of [\(rows), \(cols)]")
         let blocks = rows * cols / 32

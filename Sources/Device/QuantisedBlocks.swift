@@ -1,8 +1,11 @@
 /// A `[rows, cols]` weight kept in a GGUF block format (Q4_0, Q4_1, Q8_0: 32 elements per block),
-/// each row `rowBytes` long, exactly as the checkpoint stores it. Owns a copy of the bytes.
+/// each row `rowBytes` long, exactly as the checkpoint stores it — or in bf16 (`--quantization bf16`, one
+/// element per "block", read by the bf16 kernel). Owns a copy of the bytes.
 public struct QuantisedBlocks: Sendable {
     /// Block formats the quantised kernels read.
     public static let formats: Set<DType> = [.q4_0, .q4_1, .q8_0]
+    /// Every format this type holds: the block formats and bf16.
+    static let heldFormats: Set<DType> = formats.union([.bf16])
 
     public let dtype: DType
     public let rows: Int
@@ -13,7 +16,7 @@ public struct QuantisedBlocks: Sendable {
 
     /// Copies `source` (rows · rowBytes bytes). `cols` must be a multiple of the block size.
     public init(dtype: DType, rows: Int, cols: Int, source: UnsafeRawBufferPointer) {
-        precondition(Self.formats.contains(dtype) && cols % dtype.blockSize == 0, "QuantisedBlocks: \(dtype) with \(cols) columns")
+        precondition(Self.heldFormats.contains(dtype) && cols % dtype.blockSize == 0, "QuantisedBlocks: \(dtype) with \(cols) columns")
         self.dtype = dtype
         self.rows = rows
         self.cols = cols

@@ -17,7 +17,7 @@ struct Bench: ParsableCommand {
     var weights: [String] = ["fp32", "quantised", "int8"]
 
     @Option(name: .customLong("quantization"),
-            help: "Quantise fp32/fp16/bf16/fp8 matrices at load (safetensors folders): none, q8_0 or q4_0; applies to every weight path but fp32.")
+            help: "Convert fp32/fp16/bf16/fp8 matrices at load (safetensors folders): none, q8_0, q4_0 or bf16; applies to every weight path but fp32.")
     var quantization = "none"
 
     @Option(help: "Decode steps per measurement.") var decodeSteps = 64
@@ -28,7 +28,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         let target = QuantisedBlocks.quantisationTarget(named: quantization)
         guard quantization == "none" || target != nil else {
-            throw ValidationError("--quantization must be none, q8_0 or q4_0, got '\(quantization)'")
+            throw ValidationError("--quantization must be \(QuantisedBlocks.quantisationSettingNames), got '\(quantization)'")
         }
         var residentBytes: [String: Int] = [:]
         let models = try weights.map { path -> (String, any LanguageModel) in

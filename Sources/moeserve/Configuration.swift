@@ -125,7 +125,7 @@ struct Configuration: Equatable {
             cpuActivations = value
         case "engine.quantization":
             guard value == "none" || QuantisedBlocks.quantisationTarget(named: value) != nil else {
-                throw Invalid(description: "\(source): 'engine.quantization' must be none, q8_0 or q4_0, got '\(value)'")
+                throw Invalid(description: "\(source): 'engine.quantization' must be \(QuantisedBlocks.quantisationSettingNames), got '\(value)'")
             }
             quantization = value
         case "engine.ascend_profile":

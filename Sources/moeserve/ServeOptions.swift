@@ -37,7 +37,7 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("cpu-activations"), help: "Activations of matmuls with quantised weights on the CPU: f32 (exact) or int8 (faster). [engine.cpu_activations]")
     var cpuActivations: String?
 
-    @Option(name: .customLong("quantization"), help: "Quantise fp32/fp16/bf16/fp8 matrices at load: none, q8_0 or q4_0. [engine.quantization]")
+    @Option(name: .customLong("quantization"), help: "Convert fp32/fp16/bf16/fp8 matrices at load: none, q8_0, q4_0 (block formats) or bf16. [engine.quantization]")
     var quantization: String?
 
     @Option(name: .customLong("ascend-profile"), help: "With --device ascend-sim: 910b, 910c, 950dt, h800, or a YAML/JSON profile file. [engine.ascend_profile]")

@@ -73,4 +73,13 @@ int ck_pool_workers(void);
 /// fp16 bits to fp32 (exact).
 float ck_half_to_float(uint16_t h);
 
+/// y[t·n + r] = Σ_j x[t·k + j] · W[r, j] for rows r in [row_begin, row_end) and tokens t < tokens, with W
+/// stored as bf16 (k per row, any k) and accumulated in fp32 (MatmulBF16.c). Each (row, token) is reduced
+/// in a fixed order, so a row's result never depends on the batch.
+void ck_matmul_bf16(int isa, const uint16_t *w, size_t row_begin, size_t row_end, const float *x, size_t tokens,
+                    size_t k, float *y, size_t n);
+
+/// fp32 → bf16 bits, rounding to nearest with ties to even (NaN stays a quiet NaN, overflow gives ±inf).
+void ck_f32_to_bf16(const float *x, size_t count, uint16_t *out);
+
 #endif

@@ -21,8 +21,8 @@ public final class CPUDevice: Device, @unchecked Sendable {
     /// What quantised matrices multiply: fp32 activations (exact to the fp32 reference up to summation
     /// order) or int8 activations per block of 32 (llama.cpp's scheme: much faster, small rounding).
     public let activations: ActivationPrecision
-    /// Block format that fp32/fp16/bf16/fp8 matrices are quantised to at upload (nil: kept as fp32).
-    /// GGUF matrices that are already block-quantised stay as stored.
+    /// Format that fp32/fp16/bf16/fp8 matrices are converted to at upload: a block format or bf16 (nil:
+    /// kept as fp32). GGUF matrices that are already block-quantised stay as stored.
     public let quantisation: DType?
     let isa: Int32
     private let uploadLock = NSLock()
@@ -52,22 +52,30 @@ public final class CPUDevice: Device, @unchecked Sendable {
             let blocks = QuantisedBlocks(dtype: tensor.dtype, rows: tensor.rows, cols: tensor.cols, source: tensor.bytes)
             return DeviceWeight(shape: tensor.shape, blocks: blocks)
         }
+        if quantisation == .bf16, Self.quantises(tensor, to: .bf16) {
+            let bf16 = tensor.dtype == .bf16 && tensor.blockScale == nil
+                ? QuantisedBlocks(bf16: tensor.bytes, rows: tensor.rows, cols: tensor.cols)   // bit-exact
+                : QuantisedBlocks(bf16Rounding: tensor.toFloat32(), rows: tensor.rows, cols: tensor.cols)
+            return DeviceWeight(shape: tensor.shape, blocks: bf16)
+        }
         let values = tensor.toFloat32()
-        if let target = quantisation, Self.quantises(tensor) {
+        if let target = quantisation, Self.quantises(tensor, to: target) {
             return DeviceWeight(shape: tensor.shape, blocks: QuantisedBlocks(quantising: values, rows: tensor.rows, cols: tensor.cols, to: target))
         }
         return DeviceWeight(shape: tensor.shape, sourceType: tensor.dtype, values: values)
     }
 
-    /// Matrices (2-D float weights whose rows are whole 32-blocks) are quantised at load; vectors
-    /// (norms, biases) and odd shapes stay fp32.
-    static func quantises(_ tensor: HostTensor) -> Bool {
-        [.f32, .f16, .bf16, .f8e4m3].contains(tensor.dtype) && tensor.shape.count == 2 && tensor.rows >= 32
-            && tensor.cols % 32 == 0
+    /// Matrices (2-D float weights; for the block formats, rows of whole 32-blocks) are quantised at load;
+    /// vectors (norms, biases) and odd shapes stay fp32. bf16 takes every matrix.
+    static func quantises(_ tensor: HostTensor, to target: DType) -> Bool {
+        guard [.f32, .f16, .bf16, .f8e4m3].contains(tensor.dtype) && tensor.shape.count == 2 else { return false }
+        return target == .bf16 || (tensor.rows >= 32 && tensor.cols % 32 == 0)
     }
 
     public func matmul(_ x: Matrix, _ w: DeviceWeight) -> Matrix {
         if let blocks = w.blocks {
+            // bf16 weights always multiply fp32 activations (the products are exact; int8 would only lose).
+            if blocks.dtype == .bf16 { return BF16Kernels.matmul(x, blocks, isa: BF16Kernels.isa(for: features)) }
             return activations == .int8 ? QuantKernels.matmulInt8(x, blocks, isa: isa) : QuantKernels.matmul(x, blocks, isa: isa)
         }
         return SIMDKernels.matmul(x, w)
