@@ -45,7 +45,7 @@ extension CPUDevice {
             }
         }
         guard fusable else { return nil }
-        let a = GroupedActivations(x, int8: int8, sums: isa == Int32(CK_ISA_PORTABLE))
+        let a = BlockActivations(x, int8: int8, sums: isa == Int32(CK_ISA_PORTABLE))
         let widths = sets.map { $0[first].rows }
         let offsets = widths.indices.map { s in widths[0..<s].reduce(0) { $0 + $1 * x.rows } }
         let rowBytes = sets.map { $0[first].blocks!.rowBytes }.max()!
@@ -112,64 +112,5 @@ struct GroupedTask {
             }
         }
         return tasks
-    }
-}
-
-/// The rows of x as the quantised kernels read them: fp32 (+ block sums for the portable loops) or int8
-/// per 32-block with scales and sums (ck_quantize_q8), prepared once per job.
-struct GroupedActivations {
-    let x: Matrix
-    let int8, hasSums: Bool
-    var sums: [Float] = [0], q: [Int8] = [0], d: [Float] = [0], s: [Float] = [0]
-
-    init(_ x: Matrix, int8: Bool, sums needsSums: Bool) {
-        self.x = x
-        self.int8 = int8
-        hasSums = !int8 && needsSums
-        let blocks = x.rows * x.cols / 32
-        if int8 {
-            q = [Int8](repeating: 0, count: x.rows * x.cols)
-            d = [Float](repeating: 0, count: blocks)
-            s = [Float](repeating: 0, count: blocks)
-            x.data.withUnsafeBufferPointer { ck_quantize_q8($0.baseAddress!, x.rows, x.cols, &q, &d, &s) }
-        } else if needsSums {
-            sums = [Float](repeating: 0, count: blocks)
-            x.data.withUnsafeBufferPointer { xp in sums.withUnsafeMutableBufferPointer { ck_block_sums(xp.baseAddress!, blocks, $0.baseAddress!) } }
-        }
-    }
-
-    func withPointers<R>(_ body: (Pointers) -> R) -> R {
-        x.data.withUnsafeBufferPointer { xp in
-            sums.withUnsafeBufferPointer { sp in
-                q.withUnsafeBufferPointer { qp in
-                    d.withUnsafeBufferPointer { dp in
-                        s.withUnsafeBufferPointer { ssp in
-                            body(Pointers(int8: int8, hasSums: hasSums, k: x.cols, x: xp.baseAddress!, sums: sp.baseAddress!, q: qp.baseAddress!,
-                                          d: dp.baseAddress!, s: ssp.baseAddress!))
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    struct Pointers {
-        let int8, hasSums: Bool
-        let k: Int
-        let x: UnsafePointer<Float>, sums: UnsafePointer<Float>
-        let q: UnsafePointer<Int8>, d: UnsafePointer<Float>, s: UnsafePointer<Float>
-
-        /// y[t·n + r] for r in `rows` and the `count` x rows from `start` (y points at row `start`'s output).
-        func run(isa: Int32, blocks: QuantisedBlocks, weights: UnsafePointer<UInt8>, rows: Range<Int>, start: Int, count: Int,
-                 y: UnsafeMutablePointer<Float>, n: Int) {
-            let dtype = Int32(blocks.dtype.rawValue), nb = k / 32
-            if int8 {
-                ck_matmul_q8(isa, dtype, weights, blocks.rowBytes, rows.lowerBound, rows.upperBound,
-                             q + start * k, d + start * nb, s + start * nb, count, k, y, n)
-            } else {
-                let xs = hasSums ? sums + start * nb : sums
-                ck_matmul_blocks(isa, dtype, weights, blocks.rowBytes, rows.lowerBound, rows.upperBound, x + start * k, xs, count, k, y, n)
-            }
-        }
     }
 }

@@ -18,59 +18,93 @@ enum QuantKernels {
     /// Each (row, token) is reduced in one fixed order on every ISA and tile, so it is batch-invariant
     /// and the AVX2 result equals the portable one bit for bit.
     static func matmulInt8(_ x: Matrix, _ w: QuantisedBlocks, isa: Int32) -> Matrix {
-        let t = x.rows, k = x.cols, n = w.rows
-        precondition(w.cols == k, "matmul: x has \(k) columns, weight has \(w.cols)")
-        let nb = k / w.dtype.blockSize
-        var q = [Int8](repeating: 0, count: t * k)
-        var d = [Float](repeating: 0, count: t * nb), s = [Float](repeating: 0, count: t * nb)
+        run(BlockActivations(x, int8: true, sums: false), w, isa: isa)
+    }
+
+    /// y[t, n] = Σ_k x[t, k]·W[n, k] — x: [T, K], W: [N, K] as blocks, y: [T, N]. Rows of W are split
+    /// across threads; each (row, token) is reduced in a fixed order, so results are batch-invariant.
+    /// Only the portable loops read the activation block sums (the AVX2 kernel folds the Q4 minima into
+    /// its dequantised weights).
+    static func matmul(_ x: Matrix, _ w: QuantisedBlocks, isa: Int32) -> Matrix {
+        run(BlockActivations(x, int8: false, sums: isa == Int32(CK_ISA_PORTABLE)), w, isa: isa)
+    }
+
+    private static func run(_ a: BlockActivations, _ w: QuantisedBlocks, isa: Int32) -> Matrix {
+        let t = a.x.rows, n = w.rows
+        precondition(w.cols == a.x.cols, "matmul: x has \(a.x.cols) columns, weight has \(w.cols)")
         var y = [Float](repeating: 0, count: t * n)
-        let dtype = Int32(w.dtype.rawValue), rowBytes = w.rowBytes
-        x.data.withUnsafeBufferPointer { xp in
-            ck_quantize_q8(xp.baseAddress!, t, k, &q, &d, &s)
-        }
-        q.withUnsafeBufferPointer { qp in
-            d.withUnsafeBufferPointer { dp in
-                s.withUnsafeBufferPointer { sp in
-                    w.bytes.withUnsafeBufferPointer { wp in
-                        y.withUnsafeMutableBufferPointer { yp in
-                            let qb = qp.baseAddress!, db = dp.baseAddress!, sb = sp.baseAddress!
-                            let wb = wp.baseAddress!, yb = yp.baseAddress!
-                            Parallel.forEach(n, minChunk: 64) { range in
-                                ck_matmul_q8(isa, dtype, wb, rowBytes, range.lowerBound, range.upperBound, qb, db, sb, t, k, yb, n)
-                            }
-                        }
+        a.withPointers { p in
+            w.bytes.withUnsafeBufferPointer { wp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    let wb = wp.baseAddress!, yb = yp.baseAddress!
+                    Parallel.forEach(n, minChunk: 64) { range in
+                        p.run(isa: isa, blocks: w, weights: wb, rows: range, start: 0, count: t, y: yb, n: n)
                     }
                 }
             }
         }
         return Matrix(rows: t, cols: n, data: y)
     }
+}
 
-    /// y[t, n] = Σ_k x[t, k]·W[n, k] — x: [T, K], W: [N, K] as blocks, y: [T, N]. Rows of W are split
-    /// across threads; each (row, token) is reduced in a fixed order, so results are batch-invariant.
-    static func matmul(_ x: Matrix, _ w: QuantisedBlocks, isa: Int32) -> Matrix {
-        let t = x.rows, k = x.cols, n = w.rows
-        precondition(w.cols == k, "matmul: x has \(k) columns, weight has \(w.cols)")
-        let blocksPerRow = k / w.dtype.blockSize
-        // [T, K/32] activation block sums for the Q4 minima; only the portable loops read them (the AVX2
-        // kernel folds the minima into its dequantised weights).
-        let needsSums = isa == Int32(CK_ISA_PORTABLE)
-        var sums = [Float](repeating: 0, count: needsSums ? t * blocksPerRow : 1)
-        var y = [Float](repeating: 0, count: t * n)
-        let dtype = Int32(w.dtype.rawValue), rowBytes = w.rowBytes
+/// The rows of x as the quantised kernels read them: fp32 (+ block sums for the portable loops) or int8
+/// per 32-block with scales and sums (ck_quantize_q8), prepared once per matmul or grouped job.
+struct BlockActivations {
+    let x: Matrix
+    let int8, hasSums: Bool
+    var sums = Self.unusedFloats, q = Self.unusedInt8, d = Self.unusedFloats, s = Self.unusedFloats
+    /// One-element stand-ins for the arrays a precision does not use (the kernels take a pointer anyway);
+    /// shared, so a matmul does not allocate them.
+    private static let unusedFloats: [Float] = [0], unusedInt8: [Int8] = [0]
+
+    init(_ x: Matrix, int8: Bool, sums needsSums: Bool) {
+        self.x = x
+        self.int8 = int8
+        hasSums = !int8 && needsSums
+        let blocks = x.rows * x.cols / 32
+        if int8 {
+            q = [Int8](repeating: 0, count: x.rows * x.cols)
+            d = [Float](repeating: 0, count: blocks)
+            s = [Float](repeating: 0, count: blocks)
+            x.data.withUnsafeBufferPointer { ck_quantize_q8($0.baseAddress!, x.rows, x.cols, &q, &d, &s) }
+        } else if needsSums {
+            sums = [Float](repeating: 0, count: blocks)
+            x.data.withUnsafeBufferPointer { xp in sums.withUnsafeMutableBufferPointer { ck_block_sums(xp.baseAddress!, blocks, $0.baseAddress!) } }
+        }
+    }
+
+    func withPointers<R>(_ body: (Pointers) -> R) -> R {
         x.data.withUnsafeBufferPointer { xp in
-            if needsSums { sums.withUnsafeMutableBufferPointer { ck_block_sums(xp.baseAddress!, t * blocksPerRow, $0.baseAddress!) } }
             sums.withUnsafeBufferPointer { sp in
-                w.bytes.withUnsafeBufferPointer { wp in
-                    y.withUnsafeMutableBufferPointer { yp in
-                        let xb = xp.baseAddress!, sb = sp.baseAddress!, wb = wp.baseAddress!, yb = yp.baseAddress!
-                        Parallel.forEach(n, minChunk: 64) { range in
-                            ck_matmul_blocks(isa, dtype, wb, rowBytes, range.lowerBound, range.upperBound, xb, sb, t, k, yb, n)
+                q.withUnsafeBufferPointer { qp in
+                    d.withUnsafeBufferPointer { dp in
+                        s.withUnsafeBufferPointer { ssp in
+                            body(Pointers(int8: int8, hasSums: hasSums, k: x.cols, x: xp.baseAddress!, sums: sp.baseAddress!, q: qp.baseAddress!,
+                                          d: dp.baseAddress!, s: ssp.baseAddress!))
                         }
                     }
                 }
             }
         }
-        return Matrix(rows: t, cols: n, data: y)
+    }
+
+    struct Pointers {
+        let int8, hasSums: Bool
+        let k: Int
+        let x: UnsafePointer<Float>, sums: UnsafePointer<Float>
+        let q: UnsafePointer<Int8>, d: UnsafePointer<Float>, s: UnsafePointer<Float>
+
+        /// y[t·n + r] for r in `rows` and the `count` x rows from `start` (y points at row `start`'s output).
+        func run(isa: Int32, blocks: QuantisedBlocks, weights: UnsafePointer<UInt8>, rows: Range<Int>, start: Int, count: Int,
+                 y: UnsafeMutablePointer<Float>, n: Int) {
+            let dtype = Int32(blocks.dtype.rawValue), nb = k / 32
+            if int8 {
+                ck_matmul_q8(isa, dtype, weights, blocks.rowBytes, rows.lowerBound, rows.upperBound,
+                             q + start * k, d + start * nb, s + start * nb, count, k, y, n)
+            } else {
+                let xs = hasSums ? sums + start * nb : sums
+                ck_matmul_blocks(isa, dtype, weights, blocks.rowBytes, rows.lowerBound, rows.upperBound, x + start * k, xs, count, k, y, n)
+            }
+        }
     }
 }
