@@ -6,6 +6,7 @@
 #include "AVX2Common.h"
 
 #define CK_Q8AVX2 __attribute__((target("avx2,fma,f16c")))
+#define CK_Q8_PREFETCH_BYTES 1024
 
 /// The block's 32 weight values as bytes in element order (Q4: 0..15 unsigned; Q8_0: signed).
 CK_Q8AVX2 static inline __m256i ck_q8_wbytes(int dtype, const uint8_t *blk) {
@@ -30,6 +31,9 @@ ck_q8_tile(const int dtype, const int R, const int T, const uint8_t *wr, size_t 
         float dw[4], mw[4];
         for (int r = 0; r < R; r++) {
             const uint8_t *blk = wr + r * row_bytes + b * block_bytes;
+            // A decode tile reads each weight once from memory: the same prefetch as the fp32 path
+            // (measured ~1.35× on a cold SmolLM2-sized sweep; prompts reuse a block for many tokens).
+            if (T == 1) _mm_prefetch((const char *)blk + CK_Q8_PREFETCH_BYTES, _MM_HINT_T0);
             wv[r] = ck_q8_wbytes(dtype, blk);
             if (dtype == CK_Q8_0) wa[r] = _mm256_sign_epi8(wv[r], wv[r]);  // |w| as unsigned bytes
             dw[r] = ck_f16c_half(blk);
