@@ -121,6 +121,17 @@ import Testing
         #expect(abs(inside.total - (10e-6 + 70e6 / 196e9)) < 1e-12)
     }
 
+    @Test func a910CPackageMovesTwoDiesOfAllToAll() {
+        // DeepEP-Ascend's published bandwidths are per rank, and a 910C rank is one die (sgl-kernel-npu README and
+        // tests: 16 processes per node of 8 packages): normal kernels ~102 GB/s, low-latency ~73 GB/s per die. A
+        // package (the simulator's chip) runs two such ranks, so it moves twice that.
+        let package = CostModel(profile: .ascend910C, graphMode: true), bytes = 160e6, sent = bytes * 15 / 16
+        let prefill = package.cost(CostOp("a2a", .allToAll(bytesPerChip: bytes, chips: 16)))
+        #expect(abs(sent / (prefill.total - 10e-6) / (2 * 102e9) - 1) < 0.01)
+        let decode = package.cost(CostOp("a2a", .allToAll(bytesPerChip: bytes, chips: 16, lowLatency: true)))
+        #expect(abs(sent / (decode.total - 10e-6) / (2 * 73e9) - 1) < 0.02)
+    }
+
     @Test func keepingCoresSlowsComputeOnly() {
         let half = CostModel(profile: Self.ideal.keepingCores(0.5), graphMode: true)
         let mm = CostOp("mm", .matmul(m: 4096, n: 4096, k: 4096, a: .bf16, b: .bf16, out: .bf16))

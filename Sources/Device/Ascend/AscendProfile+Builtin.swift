@@ -45,7 +45,7 @@ extension AscendProfile {
         p.hbmBandwidth = Sourced(3.2e12, "[3p] CloudMatrix384 paper: 3.2 TB/s")
         p.l2Bandwidth = Sourced(9.8e12, "[derived] 2 × 910B2 L2 rate")
         p.scaleUpChips = Sourced(384, "[3p] UB plane: all-to-all across 384 NPUs")
-        p.intraBandwidth = Sourced(196e9, "[3p] UB > 392 GB/s per NPU, bidirectional ÷ 2")
+        p.intraBandwidth = Sourced(392e9, "[3p] CloudMatrix384 paper (as two readings quote it): each 910C contributes over 392 GB/s of unidirectional UB bandwidth, 196 per die")
         p.intraLatency = Sourced(10e-6, "[assumption] 10 µs per collective step")
         p.interBandwidth = Sourced(50e9, "[3p] RDMA 400 Gb/s = 50 GB/s")
         return p

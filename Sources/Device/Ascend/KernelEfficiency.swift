@@ -67,7 +67,7 @@ public struct KernelEfficiency: Codable, Sendable, Equatable {
         attentionCompute: Sourced(0.654, "[3p] CloudMatrix384 paper, operator results: MLA compute-bound 65.4% (FlashMLA on H800: 66.7%)"),
         attentionBandwidth: Sourced(0.841, "[3p] CloudMatrix384 paper, operator results: MLA memory-bound 84.1% (FlashMLA on H800: 89.6%)"),
         vectorBandwidth: Sourced(0.90, "[assumption] as FlashMLA's memory-bound case"),
-        link: Sourced(0.52, "[src] sgl-kernel-npu README (DeepEP-Ascend on the A3 384 SuperPOD), normal kernels EP16/EP32: dispatch 107/102, combine 103/95 GB/s; mean 102 ÷ 196 GB/s per direction"),
-        linkLowLatency: Sourced(0.37, "[src] sgl-kernel-npu README, low-latency kernels EP32 (the largest listed): dispatch 49, combine 97 GB/s; mean 73 ÷ 196"),
+        link: Sourced(0.52, "[src] sgl-kernel-npu README (DeepEP-Ascend on the A3 384 SuperPOD), normal kernels EP16/EP32: dispatch 107/102, combine 103/95 GB/s per rank; mean 102 ÷ 196 GB/s, a die's share of its package's UB bandwidth (a rank is one die: its tests run 16 processes on a node of 8 910C packages)"),
+        linkLowLatency: Sourced(0.37, "[src] sgl-kernel-npu README, low-latency kernels EP32 (the largest listed): dispatch 49, combine 97 GB/s per rank (die); mean 73 ÷ 196"),
         overlapCompute: Sourced(1, "[3p] CloudMatrix384 paper, prefill pipeline: MoE bulk transfers on the SDMA engines, AIC/AIV keep computing; [src] cann-recipes-infer DeepSeek-R1 prefill guide: micro-batch all-to-all in HCCL's SDMA mode (AIV mode would contend with compute)"))
 }
