@@ -9,6 +9,9 @@ import Device
 struct DeepSeekOpBuilder {
     let c: DeepSeekConfig
     let plan: SimulationPlan
+    /// Emit the kernels of Huawei's DeepSeek-R1 W8A8 prefill recipe op for op (`DeepSeekOpBuilder+CANNPrefill`);
+    /// `Simulator` sets it for W8A8 prefill. Off: the generic sequence below (fused norm+quant, bf16 outputs).
+    var cannPrefill = false
 
     var h: Int { c.hidden_size }
     var heads: Int { c.num_attention_heads / plan.tp }
@@ -20,6 +23,7 @@ struct DeepSeekOpBuilder {
 
     /// Attention block for `seqs` sequences on this chip; `tokens` = seqs × query tokens each.
     func attention(seqs: Int, tokens: Int) -> [CostOp] {
+        if cannPrefill { return cannAttention(seqs: seqs, tokens: tokens) }
         let ta = tokens * plan.tp, sa = seqs * plan.tp
         var ops = [norm("attn_norm", tokens)]
         if let qLora = c.q_lora_rank {
@@ -56,6 +60,7 @@ struct DeepSeekOpBuilder {
     /// Dense SwiGLU MLP (the first `first_k_dense_replace` layers), replicated per chip.
     func denseMLP(tokens: Int) -> [CostOp] {
         let i = c.intermediate_size
+        if cannPrefill { return cannMLP("mlp", tokens: tokens, width: i) }
         return [
             CostOp("mlp_gate_up", .matmul(m: tokens, n: 2 * i, k: h, a: w, b: w, out: .bf16)),
             swiGLU("mlp_swiglu", tokens, width: i),
@@ -75,11 +80,10 @@ struct DeepSeekOpBuilder {
         let perExpert = Array(repeating: Int((received / Double(local)).rounded(.up)), count: local)
         let row = Double(h) * (w.isEightBit ? 1 : 2) + 4   // one dispatched token: 8-bit (or bf16) + fp32 scale
         let shuffles = plan.phase == .prefill ? routingShuffles(tokens: tokens, received: received, row: row) : nil
-        var ops = [
-            CostOp("router", .matmul(m: tokens, n: e, k: h, a: .bf16, b: .bf16, out: .fp32)),
-            CostOp("gating_topk", .vector(bytesIn: Double(tokens * e) * 4, bytesOut: Double(tokens * k) * 8,
-                                          ops: Double(tokens * e) * 8, type: .fp32)),
-        ]
+        var ops = cannPrefill ? cannRouter(tokens: tokens) : [
+            CostOp("router", .matmul(m: tokens, n: e, k: h, a: .bf16, b: .bf16, out: .fp32))]
+        ops.append(CostOp("gating_topk", .vector(bytesIn: Double(tokens * e) * 4, bytesOut: Double(tokens * k) * 8,
+                                                 ops: Double(tokens * e) * 8, type: .fp32)))
         if let shuffles { ops.append(shuffles.expand) }
         // Group-limited routing (V3: 4 of 8 groups, EPLB packs a group's experts on one node) keeps a token's
         // experts within topk_group nodes; without groups (n_group 1) there is no limit.
@@ -88,11 +92,14 @@ struct DeepSeekOpBuilder {
                                                 fanout: k, maxNodes: nodes)))
         if let shuffles { ops.append(shuffles.sort) }
         ops += [
-            CostOp("experts_gate_up", .groupedMatmul(tokens: perExpert, n: 2 * mi, k: h, a: w, b: w, out: .bf16)),
-            swiGLU("experts_swiglu", Int(received), width: mi),
+            // W8A8 prefill: the grouped gate/up matmul writes int32 for the fused dequant-SwiGLU-quant (cannMLP).
+            CostOp("experts_gate_up", .groupedMatmul(tokens: perExpert, n: 2 * mi, k: h, a: w, b: w, out: cannPrefill ? .fp32 : .bf16)),
+            cannPrefill ? dequantSwiGLUQuant("experts_swiglu", Int(received), width: mi) : swiGLU("experts_swiglu", Int(received), width: mi),
             CostOp("experts_down", .groupedMatmul(tokens: perExpert, n: h, k: mi, a: w, b: w, out: .bf16)),
         ]
-        if shared > 0 {
+        if shared > 0 && cannPrefill {
+            ops += cannMLP("shared", tokens: tokens, width: mi * shared)
+        } else if shared > 0 {
             ops.append(CostOp("shared_gate_up", .matmul(m: tokens, n: 2 * mi * shared, k: h, a: w, b: w, out: .bf16)))
             ops.append(swiGLU("shared_swiglu", tokens, width: mi * shared))
             ops.append(CostOp("shared_down", .matmul(m: tokens, n: h, k: mi * shared, a: w, b: w, out: .bf16)))
@@ -101,7 +108,8 @@ struct DeepSeekOpBuilder {
         ops.append(CostOp("combine", .allToAll(bytesPerChip: Double(tokens * k * h) * 2, chips: plan.ep, lowLatency: decode,
                                                fanout: k, maxNodes: nodes)))
         if let shuffles { ops.append(shuffles.finalize) }
-        ops.append(residual(tokens))
+        // The recipe adds the residual in the next layer's npu_add_rms_norm (cannAttention's attn_add_norm).
+        if !cannPrefill { ops.append(residual(tokens)) }
         return ops
     }
 
@@ -116,7 +124,9 @@ struct DeepSeekOpBuilder {
     func routingShuffles(tokens: Int, received: Double, row: Double) -> (expand: CostOp, sort: CostOp, unsort: CostOp, finalize: CostOp) {
         let k = Double(c.num_experts_per_tok ?? 1), t = Double(tokens), bf16Row = Double(h) * 2
         return (
-            CostOp("init_routing", .vector(bytesIn: t * Double(h) * w.bytes, bytesOut: t * k * row, ops: 0, type: .bf16)),
+            // Its input is the FFN norm's output: int8 where that norm quantises, bf16 in the recipe (whose
+            // init_routing quantises itself, quant_mode=1).
+            CostOp("init_routing", .vector(bytesIn: t * Double(h) * (cannPrefill ? 2 : w.bytes), bytesOut: t * k * row, ops: 0, type: .bf16)),
             CostOp("re_routing", .vector(bytesIn: received * row, bytesOut: received * row, ops: 0, type: .bf16)),
             CostOp("unpermute", .vector(bytesIn: received * bf16Row, bytesOut: received * bf16Row, ops: 0, type: .bf16)),
             CostOp("finalize_routing", .vector(bytesIn: (t * k + t) * bf16Row, bytesOut: t * bf16Row,

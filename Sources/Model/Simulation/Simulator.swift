@@ -45,7 +45,10 @@ public struct SimulationResult: Sendable {
 public enum Simulator {
     public static func run(config: DeepSeekConfig, plan: SimulationPlan, profile: AscendProfile) throws -> SimulationResult {
         try plan.validate(heads: config.num_attention_heads)
-        let builder = DeepSeekOpBuilder(c: config, plan: plan)
+        var builder = DeepSeekOpBuilder(c: config, plan: plan)
+        // W8A8 is Ascend's format: its prefill is costed as Huawei's R1 prefill recipe runs it (decode runs the fused
+        // MLA-prolog / MC2 kernels instead: cann-recipes decode configs set enable_mla_prolog).
+        builder.cannPrefill = plan.phase == .prefill && plan.quant == .w8a8
         let model = plan.costModel(profile)
         let mb = plan.microBatches
         let seqs = (plan.batch + mb - 1) / mb
