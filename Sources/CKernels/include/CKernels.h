@@ -59,6 +59,14 @@ void ck_silu_mul(int isa, const float *gate, const float *up, float *out, size_t
 void ck_attend_kv(int isa, const float *q, const float *keys, size_t kstride, size_t dk, const float *values,
                   size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale, float *scores, float *out);
 
+/// ck_attend_kv for `rows` query rows over the same keys and visible count (the query heads of one GQA
+/// group at one token): row r reads q + r·qstride and adds into out + r·ostride, bit-identical to
+/// ck_attend_kv on that row alone, with each key and value load shared by up to three rows.
+/// `scores` has room for min(rows, 3)·visible floats.
+void ck_attend_group(int isa, const float *q, size_t qstride, size_t rows, const float *keys, size_t kstride, size_t dk,
+                     const float *values, size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale,
+                     float *scores, float *out, size_t ostride);
+
 /// A task of the worker pool: runs item `index` of the job whose context is `ctx`.
 typedef void (*ck_task)(void *ctx, size_t index);
 

@@ -205,15 +205,20 @@ public final class CPUDevice: Device, @unchecked Sendable {
             out.withUnsafeMutableBufferPointer { op in
                 slots.withUnsafeBufferPointer { sp in
                     let qb = qp.baseAddress!, ob = op.baseAddress!, sb = sp.baseAddress!
-                    // One work item per (token, head); each writes its own output slice (CKernels/Attention.c).
-                    Parallel.forEach(rows * h, minChunk: 4) { range in
-                        var scores = [Float](repeating: 0, count: maxVisible)
+                    // One work item per (token, KV head): the group's query heads share each key and value
+                    // load, and each writes its own output slices (CKernels/Attention.c, ck_attend_group,
+                    // bit-identical to one row at a time). Tokens in the order 0, T−1, 1, T−2, …: under the
+                    // causal mask a contiguous chunk then pairs short rows with long ones.
+                    let group = h / g
+                    Parallel.forEach(rows * g, minChunk: 2) { range in
+                        var scores = [Float](repeating: 0, count: min(group, 3) * maxVisible)
                         scores.withUnsafeMutableBufferPointer { scratch in
                             for item in range {
-                                let (t, head) = (item / h, item % h)
-                                let kvHead = head / (h / g)
-                                ck_attend(isa, qb + t * h * d + head * d, base, sb + rowSlots[t], rowPosition[t] + 1, width,
-                                          kvHead * d, g * d + kvHead * d, d, shape.scale, scratch.baseAddress!, ob + t * h * d + head * d)
+                                let (r, kvHead) = (item / g, item % g)
+                                let t = r % 2 == 0 ? r / 2 : rows - 1 - r / 2
+                                let first = t * h * d + kvHead * group * d
+                                ck_attend_group(isa, qb + first, d, group, base + kvHead * d, width, d, base + g * d + kvHead * d, width, d,
+                                                sb + rowSlots[t], rowPosition[t] + 1, shape.scale, scratch.baseAddress!, ob + first, d)
                             }
                         }
                     }
