@@ -67,6 +67,12 @@ void ck_attend_group(int isa, const float *q, size_t qstride, size_t rows, const
                      const float *values, size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale,
                      float *scores, float *out, size_t ostride);
 
+/// glibc only (returns 0 elsewhere, 1 when applied): serve allocations up to 32 MiB from the heap and
+/// keep up to 256 MiB of freed heap instead of returning it to the kernel, so a forward pass's
+/// activation buffers (a prompt's are 1–12 MB each, re-created per op) are reused warm instead of
+/// being mapped and zero-faulted page by page every layer.
+int ck_tune_malloc(void);
+
 /// A task of the worker pool: runs item `index` of the job whose context is `ctx`.
 typedef void (*ck_task)(void *ctx, size_t index);
 

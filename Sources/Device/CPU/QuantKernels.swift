@@ -32,18 +32,39 @@ enum QuantKernels {
     private static func run(_ a: BlockActivations, _ w: QuantisedBlocks, isa: Int32) -> Matrix {
         let t = a.x.rows, n = w.rows
         precondition(w.cols == a.x.cols, "matmul: x has \(a.x.cols) columns, weight has \(w.cols)")
-        var y = [Float](repeating: 0, count: t * n)
-        a.withPointers { p in
-            w.bytes.withUnsafeBufferPointer { wp in
-                y.withUnsafeMutableBufferPointer { yp in
+        // Not zeroed first: the kernels assign every (row, token) of y (QuantTileInvarianceTests checks
+        // no element is left unwritten).
+        let y = [Float](unsafeUninitializedCapacity: t * n) { yp, initialised in
+            initialised = t * n
+            guard t * n > 0 else { return }
+            a.withPointers { p in
+                w.bytes.withUnsafeBufferPointer { wp in
                     let wb = wp.baseAddress!, yb = yp.baseAddress!
-                    Parallel.forEach(n, minChunk: 64) { range in
+                    let split = WorkSplit(tokens: t)
+                    Parallel.forEach(n, minChunk: split.minChunk, chunksPerWorker: split.chunksPerWorker, alignment: split.alignment) { range in
                         p.run(isa: isa, blocks: w, weights: wb, rows: range, start: 0, count: t, y: yb, n: n)
                     }
                 }
             }
         }
         return Matrix(rows: t, cols: n, data: y)
+    }
+}
+
+/// How a matmul's weight rows are split across the pool. Few tokens (decode): up to 4 chunks of at
+/// least 64 rows per worker, each job being short. A prompt: each row costs `tokens` times more, so
+/// chunks of 12-row panels (QuantDotAVX2.h's CK_PANEL_ROWS, a multiple of its 3-row tile), up to 16 per
+/// worker — the wait for the last chunk, the pool's idle time at the end of every job, shrinks with
+/// the chunk while the per-chunk cost (one atomic, the panel set-up) stays negligible.
+struct WorkSplit {
+    let minChunk, chunksPerWorker, alignment: Int
+
+    init(tokens: Int) {
+        if tokens >= 32 {
+            (minChunk, chunksPerWorker, alignment) = (12, 16, 12)
+        } else {
+            (minChunk, chunksPerWorker, alignment) = (64, 4, 1)
+        }
     }
 }
 
