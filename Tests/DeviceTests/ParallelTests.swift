@@ -21,22 +21,6 @@ import Testing
         }
     }
 
-    /// Aligned splits (prompt matmuls: chunks of whole 12-row panels) still run every index once, and
-    /// every chunk but the last is a whole number of alignments.
-    @Test func alignedChunksCoverEveryIndexOnPanelBoundaries() {
-        final class Ranges: @unchecked Sendable {
-            let lock = NSLock()
-            var all: [Range<Int>] = []
-            func add(_ r: Range<Int>) { lock.withLock { all.append(r) } }
-        }
-        for count in [1, 11, 12, 13, 192, 576, 1536, 1000] {
-            let counts = Counts(count), ranges = Ranges()
-            Parallel.forEach(count, minChunk: 12, chunksPerWorker: 16, alignment: 12) { counts.add($0); ranges.add($0) }
-            #expect(counts.hits.allSatisfy { $0 == 1 }, "count \(count)")
-            #expect(ranges.all.allSatisfy { $0.lowerBound % 12 == 0 && ($0.count % 12 == 0 || $0.upperBound == count) }, "count \(count)")
-        }
-    }
-
     @Test func manyJobsBackToBackAndFromManyThreads() {
         // Thousands of short jobs (a decode step's pattern) from 4 threads at once: the pool takes
         // one job at a time and the others fall back to Dispatch; nothing is lost or run twice.

@@ -215,7 +215,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
                     // bit-identical to one row at a time). Tokens in the order 0, T−1, 1, T−2, …: under the
                     // causal mask a contiguous chunk then pairs short rows with long ones.
                     let group = h / g
-                    Parallel.forEach(rows * g, minChunk: 2, chunksPerWorker: 8) { range in
+                    Parallel.forEach(rows * g, minChunk: 2) { range in
                         var scores = [Float](repeating: 0, count: min(group, 3) * maxVisible)
                         scores.withUnsafeMutableBufferPointer { scratch in
                             for item in range {

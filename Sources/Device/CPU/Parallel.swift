@@ -12,10 +12,7 @@ enum Parallel {
     /// Which runner `forEach` uses; tests pin it to check both.
     enum Runner: Sendable { case pool, dispatch }
 
-    /// `alignment`: chunk boundaries fall on multiples of it (a kernel's row panel), the last chunk
-    /// taking the remainder.
-    static func forEach(_ count: Int, minChunk: Int = 1, chunksPerWorker: Int = 4, alignment: Int = 1, runner: Runner = .pool,
-                        _ body: (Range<Int>) -> Void) {
+    static func forEach(_ count: Int, minChunk: Int = 1, chunksPerWorker: Int = 4, runner: Runner = .pool, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
         // Up to `chunksPerWorker` chunks per worker (default 4), taken dynamically: work whose cost varies along the range (causal
         // attention rows grow with the position) or a thread the OS delays does not leave the others waiting.
@@ -24,12 +21,8 @@ enum Parallel {
         // Whole rounds: 3 equal chunks on 2 threads take 2 chunk-times, 2 larger ones 1.5 (a decode
         // step's 192-row K/V projections split that way).
         if chunks > workers { chunks -= chunks % workers }
-        var step = (count + chunks - 1) / chunks
-        if alignment > 1 {
-            step = (step + alignment - 1) / alignment * alignment
-            chunks = (count + step - 1) / step
-        }
         if chunks == 1 { body(0..<count); return }
+        let step = (count + chunks - 1) / chunks
         withoutActuallyEscaping(body) { body in
             var job = Job(body: body, step: step, count: count)
             let ran = runner == .pool && withUnsafeMutablePointer(to: &job) { pointer in

@@ -40,31 +40,13 @@ enum QuantKernels {
             a.withPointers { p in
                 w.bytes.withUnsafeBufferPointer { wp in
                     let wb = wp.baseAddress!, yb = yp.baseAddress!
-                    let split = WorkSplit(tokens: t)
-                    Parallel.forEach(n, minChunk: split.minChunk, chunksPerWorker: split.chunksPerWorker, alignment: split.alignment) { range in
+                    Parallel.forEach(n, minChunk: 64) { range in
                         p.run(isa: isa, blocks: w, weights: wb, rows: range, start: 0, count: t, y: yb, n: n)
                     }
                 }
             }
         }
         return Matrix(rows: t, cols: n, data: y)
-    }
-}
-
-/// How a matmul's weight rows are split across the pool. Few tokens (decode): up to 4 chunks of at
-/// least 64 rows per worker, each job being short. A prompt: each row costs `tokens` times more, so
-/// chunks of 12-row panels (QuantDotAVX2.h's CK_PANEL_ROWS, a multiple of its 3-row tile), up to 16 per
-/// worker — the wait for the last chunk, the pool's idle time at the end of every job, shrinks with
-/// the chunk while the per-chunk cost (one atomic, the panel set-up) stays negligible.
-struct WorkSplit {
-    let minChunk, chunksPerWorker, alignment: Int
-
-    init(tokens: Int) {
-        if tokens >= 32 {
-            (minChunk, chunksPerWorker, alignment) = (12, 16, 12)
-        } else {
-            (minChunk, chunksPerWorker, alignment) = (64, 4, 1)
-        }
     }
 }
 
