@@ -105,6 +105,22 @@ CK_ATT_AVX2 static inline void weighted_sum_avx2(const float *p, const float *va
         for (size_t s = 0; s < visible; s++) out[c] += p[s] * values[CK_POS(s) * vstride + c];
 }
 
+/// scores[s] ← softmax(scores)[s] for s < visible, m being their maximum: numerators eight at a time,
+/// summed in eight lanes then in ck_hsum8_ps's fixed order, the tail with expf.
+CK_ATT_AVX2 static inline void softmax_avx2(float *scores, size_t visible, float m) {
+    __m256 vm = _mm256_set1_ps(m), vtotal = _mm256_setzero_ps();
+    size_t s = 0;
+    for (; s + 8 <= visible; s += 8) {
+        __m256 e = ck_exp_ps(_mm256_sub_ps(_mm256_loadu_ps(scores + s), vm));
+        _mm256_storeu_ps(scores + s, e);
+        vtotal = _mm256_add_ps(vtotal, e);
+    }
+    float total = ck_hsum8_ps(vtotal);
+    for (; s < visible; s++) { scores[s] = expf(scores[s] - m); total += scores[s]; }
+    float inv = 1.0f / total;
+    for (s = 0; s < visible; s++) scores[s] *= inv;
+}
+
 CK_ATT_AVX2 static void attend_kv_avx2(const float *q, const float *keys, size_t kstride, size_t dk, const float *values,
                                        size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale,
                                        float *scores, float *out) {
@@ -119,18 +135,170 @@ CK_ATT_AVX2 static void attend_kv_avx2(const float *q, const float *keys, size_t
         scores[s] = dot_avx2(q, keys + CK_POS(s) * kstride, dk) * scale;
         m = scores[s] > m ? scores[s] : m;
     }
-    // Softmax numerators eight at a time, summed in eight lanes then in ck_hsum8_ps's fixed order.
-    __m256 vm = _mm256_set1_ps(m), vtotal = _mm256_setzero_ps();
-    for (s = 0; s + 8 <= visible; s += 8) {
-        __m256 e = ck_exp_ps(_mm256_sub_ps(_mm256_loadu_ps(scores + s), vm));
-        _mm256_storeu_ps(scores + s, e);
-        vtotal = _mm256_add_ps(vtotal, e);
-    }
-    float total = ck_hsum8_ps(vtotal);
-    for (; s < visible; s++) { scores[s] = expf(scores[s] - m); total += scores[s]; }
-    float inv = 1.0f / total;
-    for (s = 0; s < visible; s++) scores[s] *= inv;
+    softmax_avx2(scores, visible, m);
     weighted_sum_avx2(scores, values, vstride, slots, visible, dv, out);
+}
+
+
+// ---- Several query rows over the same keys (a GQA group: the heads sharing one KV head at one token).
+// Each key and value load feeds up to three rows; every row is reduced exactly as attend_kv_avx2 reduces
+// it alone (the same per-key lane split and ck_hsum8_ps order, the same softmax, the same ascending FMA
+// chain per output), so results are bit-identical to the row kernel whatever the grouping.
+
+#define CK_INLINE __attribute__((always_inline)) static inline
+
+/// u[r·8 + j] = a0 + a1 of dot4_avx2 for rows r < R and keys k0, k1 (j = 0, 1): the eight lane sums
+/// that ck_hsum8_ps then reduces; the scalar tail past the last 8-float chunk is left to the caller.
+CK_ATT_AVX2 CK_INLINE void dot_rows_keys2_avx2(const float *q, size_t qstride, int R, const float *k0, const float *k1,
+                                               size_t n, __m256 *u) {
+    __m256 a0[3][2], a1[3][2];
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < 2; j++) { a0[r][j] = _mm256_setzero_ps(); a1[r][j] = _mm256_setzero_ps(); }
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 k00 = _mm256_loadu_ps(k0 + i), k10 = _mm256_loadu_ps(k1 + i);
+        for (int r = 0; r < R; r++) {
+            __m256 qr = _mm256_loadu_ps(q + r * qstride + i);
+            a0[r][0] = _mm256_fmadd_ps(qr, k00, a0[r][0]);
+            a0[r][1] = _mm256_fmadd_ps(qr, k10, a0[r][1]);
+        }
+        __m256 k01 = _mm256_loadu_ps(k0 + i + 8), k11 = _mm256_loadu_ps(k1 + i + 8);
+        for (int r = 0; r < R; r++) {
+            __m256 qr = _mm256_loadu_ps(q + r * qstride + i + 8);
+            a1[r][0] = _mm256_fmadd_ps(qr, k01, a1[r][0]);
+            a1[r][1] = _mm256_fmadd_ps(qr, k11, a1[r][1]);
+        }
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 k00 = _mm256_loadu_ps(k0 + i), k10 = _mm256_loadu_ps(k1 + i);
+        for (int r = 0; r < R; r++) {
+            __m256 qr = _mm256_loadu_ps(q + r * qstride + i);
+            a0[r][0] = _mm256_fmadd_ps(qr, k00, a0[r][0]);
+            a0[r][1] = _mm256_fmadd_ps(qr, k10, a0[r][1]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < 2; j++) u[r * 8 + j] = _mm256_add_ps(a0[r][j], a1[r][j]);
+}
+
+/// ck_hsum8_ps of eight vectors at once, lane j holding the sum of u[j]: the same additions
+/// ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)) per vector, done across vectors.
+CK_ATT_AVX2 CK_INLINE __m256 hsum8x8_ps(const __m256 *u) {
+    __m256 c[4];
+    for (int a = 0; a < 4; a++)   // [u_a[l] + u_a[l+4] | u_{a+4}[l] + u_{a+4}[l+4]], l < 4
+        c[a] = _mm256_add_ps(_mm256_permute2f128_ps(u[a], u[a + 4], 0x20), _mm256_permute2f128_ps(u[a], u[a + 4], 0x31));
+    // [h0 + h2, h1 + h3] of keys a, a+1 (and a+4, a+5 in the upper half).
+    __m256 g01 = _mm256_add_ps(_mm256_shuffle_ps(c[0], c[1], _MM_SHUFFLE(1, 0, 1, 0)), _mm256_shuffle_ps(c[0], c[1], _MM_SHUFFLE(3, 2, 3, 2)));
+    __m256 g23 = _mm256_add_ps(_mm256_shuffle_ps(c[2], c[3], _MM_SHUFFLE(1, 0, 1, 0)), _mm256_shuffle_ps(c[2], c[3], _MM_SHUFFLE(3, 2, 3, 2)));
+    return _mm256_add_ps(_mm256_shuffle_ps(g01, g23, _MM_SHUFFLE(2, 0, 2, 0)), _mm256_shuffle_ps(g01, g23, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/// scores[r·sstride + s] = q_r·k_s·scale for rows r < R and keys s < visible, each bit-identical to
+/// attend_kv_avx2's; returns each row's maximum in m[r].
+CK_ATT_AVX2 CK_INLINE void scores_rows_avx2(int R, const float *q, size_t qstride, const float *keys, size_t kstride, size_t dk,
+                                            const int64_t *slots, size_t visible, float scale, float *scores, float *m) {
+    const size_t tail = dk - dk % 8;   // where dot4_avx2's scalar tail starts
+    const __m256 vscale = _mm256_set1_ps(scale);
+    __m256 vmax[3];
+    for (int r = 0; r < R; r++) vmax[r] = _mm256_set1_ps(-INFINITY);
+    size_t s = 0;
+    for (; s + 8 <= visible; s += 8) {
+        __m256 u[3 * 8];
+        for (int j = 0; j < 8; j += 2)
+            dot_rows_keys2_avx2(q, qstride, R, keys + CK_POS(s + j) * kstride, keys + CK_POS(s + j + 1) * kstride, dk, u + j);
+        for (int r = 0; r < R; r++) {
+            float *sc = scores + r * visible + s;
+            __m256 v = hsum8x8_ps(u + r * 8);
+            if (tail < dk) {
+                _mm256_storeu_ps(sc, v);
+                const float *qr = q + r * qstride;
+                for (int j = 0; j < 8; j++) {
+                    const float *k = keys + CK_POS(s + j) * kstride;
+                    float x = sc[j];
+                    for (size_t t = tail; t < dk; t++) x += qr[t] * k[t];
+                    sc[j] = x;
+                }
+                v = _mm256_loadu_ps(sc);
+            }
+            v = _mm256_mul_ps(v, vscale);
+            _mm256_storeu_ps(sc, v);
+            vmax[r] = _mm256_max_ps(v, vmax[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        float mr = -INFINITY, tmp[8];
+        _mm256_storeu_ps(tmp, vmax[r]);
+        for (int l = 0; l < 8; l++) mr = tmp[l] > mr ? tmp[l] : mr;
+        for (size_t t = s; t < visible; t++) {
+            float x = dot_avx2(q + r * qstride, keys + CK_POS(t) * kstride, dk) * scale;
+            scores[r * visible + t] = x;
+            mr = x > mr ? x : mr;
+        }
+        m[r] = mr;
+    }
+}
+
+/// out_r[0..<n] += Σ_s p_r[s]·v_s for rows r < R (p_r = p + r·pstride, out_r = out + r·ostride): per
+/// element the ascending FMA chain of weighted_sum_avx2, 32 columns of three rows per pass.
+CK_ATT_AVX2 CK_INLINE void weighted_sum_rows_avx2(const float *p, size_t pstride, int R, const float *values, size_t vstride,
+                                                  const int64_t *slots, size_t visible, size_t n, float *out, size_t ostride) {
+    size_t c = 0;
+    for (; c + 32 <= n; c += 32) {
+        __m256 acc[3][4];
+        for (int r = 0; r < R; r++)
+            for (int j = 0; j < 4; j++) acc[r][j] = _mm256_loadu_ps(out + r * ostride + c + 8 * j);
+        for (size_t s = 0; s < visible; s++) {
+            const float *v = values + CK_POS(s) * vstride + c;
+            __m256 pr[3];
+            for (int r = 0; r < R; r++) pr[r] = _mm256_broadcast_ss(p + r * pstride + s);
+            for (int j = 0; j < 4; j++) {
+                __m256 vj = _mm256_loadu_ps(v + 8 * j);
+                for (int r = 0; r < R; r++) acc[r][j] = _mm256_fmadd_ps(pr[r], vj, acc[r][j]);
+            }
+        }
+        for (int r = 0; r < R; r++)
+            for (int j = 0; j < 4; j++) _mm256_storeu_ps(out + r * ostride + c + 8 * j, acc[r][j]);
+    }
+    for (; c + 8 <= n; c += 8) {
+        __m256 acc[3];
+        for (int r = 0; r < R; r++) acc[r] = _mm256_loadu_ps(out + r * ostride + c);
+        for (size_t s = 0; s < visible; s++) {
+            __m256 v = _mm256_loadu_ps(values + CK_POS(s) * vstride + c);
+            for (int r = 0; r < R; r++) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + r * pstride + s), v, acc[r]);
+        }
+        for (int r = 0; r < R; r++) _mm256_storeu_ps(out + r * ostride + c, acc[r]);
+    }
+    for (int r = 0; r < R; r++) {
+        const float *pp = p + r * pstride;
+        float *o = out + r * ostride;
+        for (size_t cc = c; cc < n; cc++)
+            for (size_t s = 0; s < visible; s++) o[cc] += pp[s] * values[CK_POS(s) * vstride + cc];
+    }
+}
+
+/// Rows r < R (R of 2 or 3) of one group: scores into scores + r·visible, then softmax and values per row.
+CK_ATT_AVX2 CK_INLINE void attend_rows_avx2(int R, const float *q, size_t qstride, const float *keys, size_t kstride, size_t dk,
+                                            const float *values, size_t vstride, size_t dv, const int64_t *slots,
+                                            size_t visible, float scale, float *scores, float *out, size_t ostride) {
+    float m[3];
+    scores_rows_avx2(R, q, qstride, keys, kstride, dk, slots, visible, scale, scores, m);
+    for (int r = 0; r < R; r++) softmax_avx2(scores + r * visible, visible, m[r]);
+    weighted_sum_rows_avx2(scores, visible, R, values, vstride, slots, visible, dv, out, ostride);
+}
+
+CK_ATT_AVX2 static void attend_group_avx2(const float *q, size_t qstride, size_t rows, const float *keys, size_t kstride,
+                                          size_t dk, const float *values, size_t vstride, size_t dv, const int64_t *slots,
+                                          size_t visible, float scale, float *scores, float *out, size_t ostride) {
+    size_t r = 0;
+    // Threes, then a pair or a single row.
+    for (; r + 3 <= rows; r += 3)
+        attend_rows_avx2(3, q + r * qstride, qstride, keys, kstride, dk, values, vstride, dv, slots, visible, scale, scores,
+                         out + r * ostride, ostride);
+    if (rows - r == 2)
+        attend_rows_avx2(2, q + r * qstride, qstride, keys, kstride, dk, values, vstride, dv, slots, visible, scale, scores,
+                         out + r * ostride, ostride);
+    else if (rows - r == 1)
+        attend_kv_avx2(q + r * qstride, keys, kstride, dk, values, vstride, dv, slots, visible, scale, scores, out + r * ostride);
 }
 #endif
 
@@ -145,4 +313,17 @@ void ck_attend_kv(int isa, const float *q, const float *keys, size_t kstride, si
 void ck_attend(int isa, const float *q, const float *base, const int64_t *slots, size_t visible, size_t width,
                size_t koff, size_t voff, size_t d, float scale, float *scores, float *out) {
     ck_attend_kv(isa, q, base + koff, width, d, base + voff, width, d, slots, visible, scale, scores, out);
+}
+
+void ck_attend_group(int isa, const float *q, size_t qstride, size_t rows, const float *keys, size_t kstride, size_t dk,
+                     const float *values, size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale,
+                     float *scores, float *out, size_t ostride) {
+#if defined(__x86_64__)
+    if (isa >= CK_ISA_AVX2) {
+        attend_group_avx2(q, qstride, rows, keys, kstride, dk, values, vstride, dv, slots, visible, scale, scores, out, ostride);
+        return;
+    }
+#endif
+    for (size_t r = 0; r < rows; r++)
+        attend_kv_portable(q + r * qstride, keys, kstride, dk, values, vstride, dv, slots, visible, scale, scores, out + r * ostride);
 }

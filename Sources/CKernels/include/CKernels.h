@@ -59,6 +59,20 @@ void ck_silu_mul(int isa, const float *gate, const float *up, float *out, size_t
 void ck_attend_kv(int isa, const float *q, const float *keys, size_t kstride, size_t dk, const float *values,
                   size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale, float *scores, float *out);
 
+/// ck_attend_kv for `rows` query rows over the same keys and visible count (the query heads of one GQA
+/// group at one token): row r reads q + r·qstride and adds into out + r·ostride, bit-identical to
+/// ck_attend_kv on that row alone, with each key and value load shared by up to three rows.
+/// `scores` has room for min(rows, 3)·visible floats.
+void ck_attend_group(int isa, const float *q, size_t qstride, size_t rows, const float *keys, size_t kstride, size_t dk,
+                     const float *values, size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale,
+                     float *scores, float *out, size_t ostride);
+
+/// glibc only (returns 0 elsewhere, 1 when applied): serve allocations up to 32 MiB from the heap and
+/// keep up to 256 MiB of freed heap instead of returning it to the kernel, so a forward pass's
+/// activation buffers (a prompt's are 1–12 MB each, re-created per op) are reused warm instead of
+/// being mapped and zero-faulted page by page every layer.
+int ck_tune_malloc(void);
+
 /// A task of the worker pool: runs item `index` of the job whose context is `ctx`.
 typedef void (*ck_task)(void *ctx, size_t index);
 

@@ -38,6 +38,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
         self.activations = activations
         self.quantisation = quantisation
         isa = QuantKernels.isa(for: features)
+        _ = MallocTuning.applied
     }
 
     public func upload(_ tensor: HostTensor) throws -> DeviceWeight {
@@ -83,10 +84,10 @@ public final class CPUDevice: Device, @unchecked Sendable {
 
     public func rmsNorm(_ x: Matrix, weight: DeviceWeight, eps: Float) -> Matrix {
         precondition(weight.values.count == x.cols, "rmsNorm: weight has \(weight.values.count) values, x has \(x.cols) columns")
-        var y = x
         let k = x.cols
-        x.data.withUnsafeBufferPointer { xp in
-            y.data.withUnsafeMutableBufferPointer { yp in
+        // Every element is assigned below, so the output starts uninitialised (not a copy of x).
+        let data = [Float](unsafeUninitializedCapacity: x.data.count) { yp, initialised in
+            x.data.withUnsafeBufferPointer { xp in
                 weight.values.withUnsafeBufferPointer { wp in
                     for t in 0..<x.rows {
                         let row = xp.baseAddress! + t * k
@@ -96,8 +97,9 @@ public final class CPUDevice: Device, @unchecked Sendable {
                     }
                 }
             }
+            initialised = x.data.count
         }
-        return y
+        return Matrix(rows: x.rows, cols: k, data: data)
     }
 
     public func rope(_ x: inout Matrix, heads: Int, headDim: Int, positions: [Int], theta: Float, style: RoPEStyle) {
@@ -132,14 +134,17 @@ public final class CPUDevice: Device, @unchecked Sendable {
 
     public func siluMul(gate: Matrix, up: Matrix) -> Matrix {
         precondition(gate.data.count == up.data.count, "siluMul: shapes differ")
-        var y = gate
-        guard !y.data.isEmpty else { return y }
-        y.data.withUnsafeMutableBufferPointer { yp in
-            up.data.withUnsafeBufferPointer { upp in
-                ck_silu_mul(isa, yp.baseAddress!, upp.baseAddress!, yp.baseAddress!, yp.count)
+        guard !gate.data.isEmpty else { return gate }
+        // Into a fresh buffer: writing into `var y = gate` copied the caller's still-referenced gate first.
+        let data = [Float](unsafeUninitializedCapacity: gate.data.count) { yp, initialised in
+            gate.data.withUnsafeBufferPointer { gp in
+                up.data.withUnsafeBufferPointer { upp in
+                    ck_silu_mul(isa, gp.baseAddress!, upp.baseAddress!, yp.baseAddress!, gp.count)
+                }
             }
+            initialised = gate.data.count
         }
-        return y
+        return Matrix(rows: gate.rows, cols: gate.cols, data: data)
     }
 
     public func add(_ a: inout Matrix, _ b: Matrix) {
@@ -205,15 +210,20 @@ public final class CPUDevice: Device, @unchecked Sendable {
             out.withUnsafeMutableBufferPointer { op in
                 slots.withUnsafeBufferPointer { sp in
                     let qb = qp.baseAddress!, ob = op.baseAddress!, sb = sp.baseAddress!
-                    // One work item per (token, head); each writes its own output slice (CKernels/Attention.c).
-                    Parallel.forEach(rows * h, minChunk: 4) { range in
-                        var scores = [Float](repeating: 0, count: maxVisible)
+                    // One work item per (token, KV head): the group's query heads share each key and value
+                    // load, and each writes its own output slices (CKernels/Attention.c, ck_attend_group,
+                    // bit-identical to one row at a time). Tokens in the order 0, T−1, 1, T−2, …: under the
+                    // causal mask a contiguous chunk then pairs short rows with long ones.
+                    let group = h / g
+                    Parallel.forEach(rows * g, minChunk: 2) { range in
+                        var scores = [Float](repeating: 0, count: min(group, 3) * maxVisible)
                         scores.withUnsafeMutableBufferPointer { scratch in
                             for item in range {
-                                let (t, head) = (item / h, item % h)
-                                let kvHead = head / (h / g)
-                                ck_attend(isa, qb + t * h * d + head * d, base, sb + rowSlots[t], rowPosition[t] + 1, width,
-                                          kvHead * d, g * d + kvHead * d, d, shape.scale, scratch.baseAddress!, ob + t * h * d + head * d)
+                                let (r, kvHead) = (item / g, item % g)
+                                let t = r % 2 == 0 ? r / 2 : rows - 1 - r / 2
+                                let first = t * h * d + kvHead * group * d
+                                ck_attend_group(isa, qb + first, d, group, base + kvHead * d, width, d, base + g * d + kvHead * d, width, d,
+                                                sb + rowSlots[t], rowPosition[t] + 1, shape.scale, scratch.baseAddress!, ob + first, d)
                             }
                         }
                     }

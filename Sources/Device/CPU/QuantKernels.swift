@@ -32,10 +32,13 @@ enum QuantKernels {
     private static func run(_ a: BlockActivations, _ w: QuantisedBlocks, isa: Int32) -> Matrix {
         let t = a.x.rows, n = w.rows
         precondition(w.cols == a.x.cols, "matmul: x has \(a.x.cols) columns, weight has \(w.cols)")
-        var y = [Float](repeating: 0, count: t * n)
-        a.withPointers { p in
-            w.bytes.withUnsafeBufferPointer { wp in
-                y.withUnsafeMutableBufferPointer { yp in
+        // Not zeroed first: the kernels assign every (row, token) of y (QuantTileInvarianceTests checks
+        // no element is left unwritten).
+        let y = [Float](unsafeUninitializedCapacity: t * n) { yp, initialised in
+            initialised = t * n
+            guard t * n > 0 else { return }
+            a.withPointers { p in
+                w.bytes.withUnsafeBufferPointer { wp in
                     let wb = wp.baseAddress!, yb = yp.baseAddress!
                     Parallel.forEach(n, minChunk: 64) { range in
                         p.run(isa: isa, blocks: w, weights: wb, rows: range, start: 0, count: t, y: yb, n: n)
