@@ -103,6 +103,11 @@ public protocol Device: AnyObject, Sendable {
         q: Matrix, cache: KVBlockStorage, layer: Int, blockTable: [Int], positions: [Int], shape: LatentAttentionShape
     ) -> Matrix
 
+    /// `pagedLatentAttention` of several sequences' query rows at once (each sequence its own block table
+    /// and positions; `sequences` cover q's rows): a decode step of S sequences is one parallel pass per layer.
+    /// Each row's result equals the single-sequence call's.
+    func pagedLatentAttention(q: Matrix, cache: KVBlockStorage, layer: Int, sequences: [PagedSequence], shape: LatentAttentionShape) -> Matrix
+
     // MARK: Sparse attention (DeepSeek-V3.2 DSA, DeepSeek-V4 CSA/HCA)
 
     /// Multi-query attention where each query sees an explicit list of entries (one shared KV head), with
