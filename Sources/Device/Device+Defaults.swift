@@ -58,6 +58,11 @@ extension Device {
         return Matrix(stacking: parts, cols: shape.heads * shape.valueDim)
     }
 
+    public func absorbedLatentAttention(qNope: Matrix, qRope: Matrix, absorbedK: [DeviceWeight], absorbedV: [DeviceWeight],
+                                        cache: KVBlockStorage, layer: Int, sequences: [PagedSequence], shape: LatentAttentionShape) -> Matrix? {
+        nil
+    }
+
     public func selectedAttention(q: Matrix, entries: Matrix, keys: [[Int]], sinks: [Float]?, shape: LatentAttentionShape) -> Matrix {
         ReferenceKernels.selectedAttention(q: q, entries: entries, keys: keys, sinks: sinks, shape: shape)
     }

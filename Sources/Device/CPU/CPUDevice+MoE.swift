@@ -61,16 +61,7 @@ extension CPUDevice {
     /// Every sequence's (token, head) rows in one parallel pass; each row runs the same kernel call as alone.
     public func pagedLatentAttention(q: Matrix, cache: KVBlockStorage, layer: Int, sequences: [PagedSequence], shape: LatentAttentionShape) -> Matrix {
         precondition(shape.keyDim <= cache.width && shape.valueDim <= shape.keyDim, "pagedLatentAttention: shape mismatch")
-        precondition(sequences.reduce(0) { $0 + $1.rows.count } == q.rows, "pagedLatentAttention: the sequences must cover the \(q.rows) query rows")
-        // Slots of every visible position per sequence, resolved once for all heads; each row's position
-        // and where its sequence's slots start.
-        var slots: [Int64] = [], positions = [Int](repeating: 0, count: q.rows), rowSlots = [Int](repeating: 0, count: q.rows)
-        for seq in sequences {
-            precondition(seq.rows.upperBound <= q.rows, "pagedLatentAttention: sequence rows \(seq.rows) outside the \(q.rows) queries")
-            let start = slots.count
-            for p in 0..<((seq.positions.max() ?? -1) + 1) { slots.append(Int64(cache.slot(position: p, blockTable: seq.blockTable))) }
-            for (i, r) in seq.rows.enumerated() { (positions[r], rowSlots[r]) = (seq.positions[i], start) }
-        }
+        let (slots, positions, rowSlots) = Self.visibleSlots(sequences, cache: cache, rows: q.rows)
         let base = UnsafePointer(cache.buffers[layer].baseAddress!)
         // One shared KV head: keys are whole entries, values their first R floats.
         let entries = KeyValueLayout(base: base, stride: cache.width, headOffset: 0)
