@@ -48,6 +48,21 @@ extension Device {
         ReferenceKernels.pagedLatentAttention(q: q, cache: cache, layer: layer, blockTable: blockTable, positions: positions, shape: shape)
     }
 
+    public func pagedLatentAttention(q: Matrix, cache: KVBlockStorage, layer: Int, sequences: [PagedSequence], shape: LatentAttentionShape) -> Matrix {
+        if sequences.count == 1, sequences[0].rows == 0..<q.rows {
+            return pagedLatentAttention(q: q, cache: cache, layer: layer, blockTable: sequences[0].blockTable, positions: sequences[0].positions, shape: shape)
+        }
+        let parts = sequences.map { seq in
+            pagedLatentAttention(q: q.rows(seq.rows), cache: cache, layer: layer, blockTable: seq.blockTable, positions: seq.positions, shape: shape)
+        }
+        return Matrix(stacking: parts, cols: shape.heads * shape.valueDim)
+    }
+
+    public func absorbedLatentAttention(qNope: Matrix, qRope: Matrix, absorbedK: [DeviceWeight], absorbedV: [DeviceWeight],
+                                        cache: KVBlockStorage, layer: Int, sequences: [PagedSequence], shape: LatentAttentionShape) -> Matrix? {
+        nil
+    }
+
     public func selectedAttention(q: Matrix, entries: Matrix, keys: [[Int]], sinks: [Float]?, shape: LatentAttentionShape) -> Matrix {
         ReferenceKernels.selectedAttention(q: q, entries: entries, keys: keys, sinks: sinks, shape: shape)
     }

@@ -103,6 +103,18 @@ public protocol Device: AnyObject, Sendable {
         q: Matrix, cache: KVBlockStorage, layer: Int, blockTable: [Int], positions: [Int], shape: LatentAttentionShape
     ) -> Matrix
 
+    /// `pagedLatentAttention` of several sequences' query rows at once (each sequence its own block table
+    /// and positions; `sequences` cover q's rows): a decode step of S sequences is one parallel pass per layer.
+    /// Each row's result equals the single-sequence call's.
+    func pagedLatentAttention(q: Matrix, cache: KVBlockStorage, layer: Int, sequences: [PagedSequence], shape: LatentAttentionShape) -> Matrix
+
+    /// MLA's absorbed attention whole, where the device has it as one fused op (nil: the caller composes it):
+    /// per head h, q_h = [q_nope,h · W_UK,h, q_rope,h] attends over the latent cache as `pagedLatentAttention`
+    /// does, and the head's output is W_UV,h times the result. qNope: [T, H·N], qRope: [T, H·P], absorbedK:
+    /// H × [R, N] (W_UK,hᵀ), absorbedV: H × [V, R]; `shape` as for `pagedLatentAttention`; result [T, H·V].
+    func absorbedLatentAttention(qNope: Matrix, qRope: Matrix, absorbedK: [DeviceWeight], absorbedV: [DeviceWeight],
+                                 cache: KVBlockStorage, layer: Int, sequences: [PagedSequence], shape: LatentAttentionShape) -> Matrix?
+
     // MARK: Sparse attention (DeepSeek-V3.2 DSA, DeepSeek-V4 CSA/HCA)
 
     /// Multi-query attention where each query sees an explicit list of entries (one shared KV head), with

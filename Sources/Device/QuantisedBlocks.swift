@@ -1,6 +1,7 @@
 /// A `[rows, cols]` weight kept in a GGUF block format (Q4_0, Q4_1, Q8_0: 32 elements per block),
 /// each row `rowBytes` long, exactly as the checkpoint stores it — or in bf16 (`--quantization bf16`, one
-/// element per "block", read by the bf16 kernel). Owns a copy of the bytes.
+/// element per "block", read by the bf16 kernel). Owns a copy of the bytes (on the CPU device, packed
+/// into its huge-page `WeightArena`).
 public struct QuantisedBlocks: Sendable {
     /// Block formats the quantised kernels read.
     public static let formats: Set<DType> = [.q4_0, .q4_1, .q8_0]
@@ -10,7 +11,7 @@ public struct QuantisedBlocks: Sendable {
     public let dtype: DType
     public let rows: Int
     public let cols: Int
-    public let bytes: [UInt8]
+    public let bytes: WeightBytes
 
     public var rowBytes: Int { cols / dtype.blockSize * dtype.blockBytes }
 
@@ -22,7 +23,16 @@ public struct QuantisedBlocks: Sendable {
         self.cols = cols
         let count = rows * (cols / dtype.blockSize) * dtype.blockBytes
         precondition(source.count >= count, "QuantisedBlocks: \(source.count) bytes, shape needs \(count)")
-        bytes = Array(source[0..<count])
+        bytes = WeightBytes(copying: UnsafeRawBufferPointer(rebasing: source[0..<count]))
+    }
+
+    private init(dtype: DType, rows: Int, cols: Int, bytes: WeightBytes) {
+        (self.dtype, self.rows, self.cols, self.bytes) = (dtype, rows, cols, bytes)
+    }
+
+    /// The same weight with its bytes copied into `arena`.
+    func packed(into arena: WeightArena) -> QuantisedBlocks {
+        QuantisedBlocks(dtype: dtype, rows: rows, cols: cols, bytes: bytes.withUnsafeBytes { arena.copy($0) })
     }
 
     /// Row r as fp32 with the reference dequantiser.

@@ -131,9 +131,9 @@ import Testing
         let fromBF16 = try bf16Bits.withUnsafeBytes { try upload(.bf16, [40, 24], $0) }
         let vector = try values.withUnsafeBytes { try upload(.f32, [24], UnsafeRawBufferPointer(rebasing: $0[0..<96])) }
         #expect(fromF32.blocks?.dtype == .bf16 && fromF32.residentBytes == 2 * 40 * 24)
-        #expect(fromF32.blocks?.bytes == bf16Bits.withUnsafeBytes { Array($0) }, "fp32 → bf16 rounds to nearest even")
-        #expect(fromF16.blocks?.bytes == Self.bf16(half.map(Float.init)).withUnsafeBytes { Array($0) })
-        #expect(fromBF16.blocks?.bytes == bf16Bits.withUnsafeBytes { Array($0) }, "bf16 stays bit-exact")
+        #expect(fromF32.blocks?.bytes.withUnsafeBytes { Array($0) } == bf16Bits.withUnsafeBytes { Array($0) }, "fp32 → bf16 rounds to nearest even")
+        #expect(fromF16.blocks?.bytes.withUnsafeBytes { Array($0) } == Self.bf16(half.map(Float.init)).withUnsafeBytes { Array($0) })
+        #expect(fromBF16.blocks?.bytes.withUnsafeBytes { Array($0) } == bf16Bits.withUnsafeBytes { Array($0) }, "bf16 stays bit-exact")
         #expect(vector.blocks == nil && vector.values == Array(values[0..<24]), "vectors (norms) stay fp32")
         #expect(device.uploadedWeightBytes == 3 * 2 * 40 * 24 + 4 * 24)
         // The device multiplies with the bf16 kernel and reads rows (embeddings) from the bf16 values.

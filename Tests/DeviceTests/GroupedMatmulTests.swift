@@ -109,3 +109,56 @@ import Testing
         }
     }
 }
+
+/// The fused absorbed MLA attention (CPUDevice+AbsorbedMLA.swift) equals its composition from the
+/// separate ops — per-head matmuls with W_UK,hᵀ, latent attention, per-head matmuls with W_UV,h — bit for
+/// bit, for both activation precisions and sequences of different lengths in one call.
+@Suite struct AbsorbedLatentAttentionTests {
+    typealias P = QuantKernelParityTests
+
+    static func columns(_ m: Matrix, _ range: Range<Int>) -> Matrix {
+        Matrix(rows: m.rows, cols: range.count, data: (0..<m.rows).flatMap { Array(m.row($0)[range]) })
+    }
+
+    @Test(arguments: ActivationPrecision.allCases)
+    func fusedEqualsComposition(activations: ActivationPrecision) throws {
+        var seed: UInt64 = 51
+        let (h, n, p, r, v) = (3, 64, 8, 96, 32)
+        let device = CPUDevice(activations: activations)
+        let cache = KVBlockStorage(layers: 2, blockCount: 8, blockSize: 4, width: r + p)
+        let tables = [[2, 5], [0, 7, 1]], positions = [[6], [9, 10]]
+        for (table, pos) in zip(tables, positions) {
+            let slots = (0...pos.last!).map { cache.slot(position: $0, blockTable: table) }
+            device.writeCache(cache, layer: 1, slots: slots, values: P.activations(slots.count, r + p, seed: &seed), offset: 0)
+        }
+        let sequences = [PagedSequence(rows: 0..<1, blockTable: tables[0], positions: positions[0]),
+                         PagedSequence(rows: 1..<3, blockTable: tables[1], positions: positions[1])]
+        let qNope = P.activations(3, h * n, seed: &seed), qRope = P.activations(3, h * p, seed: &seed)
+        let wk = (0..<h).map { _ in DeviceWeight(shape: [r, n], blocks: P.randomBlocks(.q8_0, rows: r, cols: n, seed: &seed)) }
+        let wv = (0..<h).map { _ in DeviceWeight(shape: [v, r], blocks: P.randomBlocks(.q8_0, rows: v, cols: r, seed: &seed)) }
+        let shape = LatentAttentionShape(heads: h, keyDim: r + p, valueDim: r, scale: 0.2)
+        let fused = try #require(device.absorbedLatentAttention(qNope: qNope, qRope: qRope, absorbedK: wk, absorbedV: wv,
+                                                                cache: cache, layer: 1, sequences: sequences, shape: shape))
+        // The composition, head by head.
+        let latent = (0..<h).map { device.matmul(Self.columns(qNope, ($0 * n)..<(($0 + 1) * n)), wk[$0]) }
+        let q = Matrix(rows: 3, cols: h * (r + p), data: (0..<3).flatMap { i in
+            (0..<h).flatMap { hd in latent[hd].row(i) + Array(qRope.row(i)[(hd * p)..<((hd + 1) * p)]) }
+        })
+        let o = device.pagedLatentAttention(q: q, cache: cache, layer: 1, sequences: sequences, shape: shape)
+        let heads = (0..<h).map { device.matmul(Self.columns(o, ($0 * r)..<(($0 + 1) * r)), wv[$0]) }
+        let composed = Matrix(rows: 3, cols: h * v, data: (0..<3).flatMap { i in (0..<h).flatMap { heads[$0].row(i) } })
+        #expect(fused == composed)
+        // Heads share per-item buffers: identical heads give identical outputs.
+        let q1 = Self.columns(qNope, n..<(2 * n)), r1 = Self.columns(qRope, p..<(2 * p))
+        let same = try #require(device.absorbedLatentAttention(
+            qNope: Matrix(rows: 3, cols: h * n, data: (0..<3).flatMap { i in (0..<h).flatMap { _ in q1.row(i) } }),
+            qRope: Matrix(rows: 3, cols: h * p, data: (0..<3).flatMap { i in (0..<h).flatMap { _ in r1.row(i) } }),
+            absorbedK: Array(repeating: wk[1], count: h), absorbedV: Array(repeating: wv[1], count: h),
+            cache: cache, layer: 1, sequences: sequences, shape: shape))
+        #expect((0..<3).allSatisfy { i in (0..<h).allSatisfy { Array(same.row(i)[($0 * v)..<(($0 + 1) * v)]) == heads[1].row(i) } })
+        // fp32 weights have no fused form: the caller composes.
+        let fp32 = wk.map { DeviceWeight(shape: [r, n], sourceType: .f32, values: $0.values) }
+        #expect(device.absorbedLatentAttention(qNope: qNope, qRope: qRope, absorbedK: fp32, absorbedV: wv,
+                                               cache: cache, layer: 1, sequences: sequences, shape: shape) == nil)
+    }
+}

@@ -97,4 +97,28 @@ import Testing
         #expect(maxError(a, b) <= 1e-5)
         #expect(Array(a.row(0)) == Array(v2.row(0)), "position 0 sees only key 0")
     }
+
+    @Test func latentAttentionOfSeveralSequencesEqualsEachAlone() {
+        var seed: UInt64 = 17
+        let (h, r, p) = (3, 16, 8)
+        let cache = KVBlockStorage(layers: 1, blockCount: 9, blockSize: 4, width: r + p)
+        // Three sequences with their own blocks and lengths: decode rows (one token) and a 2-token chunk.
+        let tables = [[4, 1], [0, 7, 2], [5]]
+        let positions = [[6], [9, 10], [0]]
+        for (table, pos) in zip(tables, positions) {
+            let slots = (0...pos.last!).map { cache.slot(position: $0, blockTable: table) }
+            device.writeCache(cache, layer: 0, slots: slots, values: Matrix(rows: slots.count, cols: r + p, data: random(slots.count * (r + p), &seed)), offset: 0)
+        }
+        let q = Matrix(rows: 4, cols: h * (r + p), data: random(4 * h * (r + p), &seed))
+        let shape = LatentAttentionShape(heads: h, keyDim: r + p, valueDim: r, scale: 0.25)
+        let rows = [0..<1, 1..<3, 3..<4]
+        let sequences = (0..<3).map { PagedSequence(rows: rows[$0], blockTable: tables[$0], positions: positions[$0]) }
+        let together = device.pagedLatentAttention(q: q, cache: cache, layer: 0, sequences: sequences, shape: shape)
+        let alone = (0..<3).map {
+            device.pagedLatentAttention(q: q.rows(rows[$0]), cache: cache, layer: 0, blockTable: tables[$0], positions: positions[$0], shape: shape)
+        }
+        #expect(together == Matrix(stacking: alone, cols: h * r))
+        let reference = ReferenceKernels.pagedLatentAttention(q: q.rows(1..<3), cache: cache, layer: 0, blockTable: tables[1], positions: positions[1], shape: shape)
+        #expect(maxError(together.rows(1..<3), reference) <= 1e-5)
+    }
 }

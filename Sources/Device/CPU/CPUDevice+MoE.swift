@@ -44,7 +44,7 @@ extension CPUDevice {
         return k.data.withUnsafeBufferPointer { kp in
             v.data.withUnsafeBufferPointer { vp in
                 // Head h's key s at k[s, h·dk], its value at v[s, h·dv].
-                attend(q: q, shape: shape, positions: positions, slots: nil,
+                attend(q: q, shape: shape, positions: positions, slots: nil, rowSlots: nil,
                        keys: KeyValueLayout(base: kp.baseAddress!, stride: h * dk, headOffset: dk),
                        values: KeyValueLayout(base: vp.baseAddress!, stride: h * dv, headOffset: dv))
             }
@@ -54,14 +54,19 @@ extension CPUDevice {
     public func pagedLatentAttention(
         q: Matrix, cache: KVBlockStorage, layer: Int, blockTable: [Int], positions: [Int], shape: LatentAttentionShape
     ) -> Matrix {
+        pagedLatentAttention(q: q, cache: cache, layer: layer,
+                             sequences: [PagedSequence(rows: 0..<q.rows, blockTable: blockTable, positions: positions)], shape: shape)
+    }
+
+    /// Every sequence's (token, head) rows in one parallel pass; each row runs the same kernel call as alone.
+    public func pagedLatentAttention(q: Matrix, cache: KVBlockStorage, layer: Int, sequences: [PagedSequence], shape: LatentAttentionShape) -> Matrix {
         precondition(shape.keyDim <= cache.width && shape.valueDim <= shape.keyDim, "pagedLatentAttention: shape mismatch")
-        let maxVisible = (positions.max() ?? 0) + 1
-        let slots = (0..<maxVisible).map { Int64(cache.slot(position: $0, blockTable: blockTable)) }
+        let (slots, positions, rowSlots) = Self.visibleSlots(sequences, cache: cache, rows: q.rows)
         let base = UnsafePointer(cache.buffers[layer].baseAddress!)
         // One shared KV head: keys are whole entries, values their first R floats.
         let entries = KeyValueLayout(base: base, stride: cache.width, headOffset: 0)
         return slots.withUnsafeBufferPointer { sp in
-            attend(q: q, shape: shape, positions: positions, slots: sp.baseAddress!, keys: entries, values: entries)
+            attend(q: q, shape: shape, positions: positions, slots: sp.baseAddress, rowSlots: rowSlots, keys: entries, values: entries)
         }
     }
 
@@ -72,8 +77,9 @@ extension CPUDevice {
     }
 
     /// Softmax attention of every (token, head) over keys 0...positions[t], one work item each
-    /// (CKernels/Attention.c, ck_attend_kv); each item writes its own output slice.
-    private func attend(q: Matrix, shape: LatentAttentionShape, positions: [Int], slots: UnsafePointer<Int64>?,
+    /// (CKernels/Attention.c, ck_attend_kv); each item writes its own output slice. With `slots`, row t's
+    /// keys are at slots[rowSlots[t] + s].
+    private func attend(q: Matrix, shape: LatentAttentionShape, positions: [Int], slots: UnsafePointer<Int64>?, rowSlots: [Int]?,
                         keys: KeyValueLayout, values: KeyValueLayout) -> Matrix {
         let (h, dk, dv) = (shape.heads, shape.keyDim, shape.valueDim)
         let rows = q.rows
@@ -94,7 +100,7 @@ extension CPUDevice {
                             ck_attend_kv(isa, qb + t * h * dk + head * dk,
                                          keys.base + head * keys.headOffset, keys.stride, dk,
                                          values.base + head * values.headOffset, values.stride, dv,
-                                         slots, positions[t] + 1, shape.scale, scratch.baseAddress!, ob + t * h * dv + head * dv)
+                                         slots.map { $0 + rowSlots![t] }, positions[t] + 1, shape.scale, scratch.baseAddress!, ob + t * h * dv + head * dv)
                         }
                     }
                 }

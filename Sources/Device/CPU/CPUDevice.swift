@@ -25,6 +25,8 @@ public final class CPUDevice: Device, @unchecked Sendable {
     /// kept as fp32). GGUF matrices that are already block-quantised stay as stored.
     public let quantisation: DType?
     let isa: Int32
+    /// Where quantised weights live: huge-page chunks (see `WeightArena`).
+    private let arena = WeightArena()
     private let uploadLock = NSLock()
     private var uploaded = 0
 
@@ -48,6 +50,12 @@ public final class CPUDevice: Device, @unchecked Sendable {
     }
 
     private func convert(_ tensor: HostTensor) -> DeviceWeight {
+        let weight = convertedLayout(tensor)
+        guard let blocks = weight.blocks else { return weight }
+        return DeviceWeight(shape: weight.shape, blocks: blocks.packed(into: arena))
+    }
+
+    private func convertedLayout(_ tensor: HostTensor) -> DeviceWeight {
         if keepsQuantisedWeights, QuantisedBlocks.formats.contains(tensor.dtype), tensor.blockScale == nil,
            tensor.shape.count >= 2, tensor.cols % tensor.dtype.blockSize == 0 {
             let blocks = QuantisedBlocks(dtype: tensor.dtype, rows: tensor.rows, cols: tensor.cols, source: tensor.bytes)

@@ -147,16 +147,19 @@ final class MLAAttention: AttentionBlock, @unchecked Sendable {
     private func absorbedAttention(qNope: Matrix, qRope: Matrix, chunks: [SequenceChunk], layer: Int, cache: KVBlockStorage) -> Matrix {
         let d = dims
         let t = qNope.rows
-        let qLatent = perHead(qNope, absorbedK, tokens: t)                                 // [t, H·R]
-        let q = Matrix(joiningHeads: [.perHead(qLatent), .perHead(qRope)], heads: d.heads) // [t, H·(R+P)]
         let shape = LatentAttentionShape(heads: d.heads, keyDim: d.latent + d.rope, valueDim: d.latent, scale: scale)
         var start = 0
-        let parts = chunks.map { chunk in
+        let sequences = chunks.map { chunk in
             defer { start += chunk.tokens.count }
-            return device.pagedLatentAttention(q: q.rows(start..<(start + chunk.tokens.count)), cache: cache, layer: layer,
-                                               blockTable: chunk.blockTable, positions: Array(chunk.positions), shape: shape)
+            return PagedSequence(rows: start..<(start + chunk.tokens.count), blockTable: chunk.blockTable, positions: Array(chunk.positions))
         }
-        let o = parts.count == 1 ? parts[0] : Matrix(stacking: parts, cols: d.heads * d.latent)   // [t, H·R]
+        // One fused job where the device has it; the composition below computes the same.
+        if let fused = device.absorbedLatentAttention(qNope: qNope, qRope: qRope, absorbedK: absorbedK, absorbedV: absorbedV,
+                                                      cache: cache, layer: layer, sequences: sequences, shape: shape) { return fused }
+        let qLatent = perHead(qNope, absorbedK, tokens: t)                                 // [t, H·R]
+        let q = Matrix(joiningHeads: [.perHead(qLatent), .perHead(qRope)], heads: d.heads) // [t, H·(R+P)]
+        // Every sequence's rows in one parallel pass.
+        let o = device.pagedLatentAttention(q: q, cache: cache, layer: layer, sequences: sequences, shape: shape)   // [t, H·R]
         return perHead(o, absorbedV, tokens: t)                                            // [t, H·V]
     }
 

@@ -10,12 +10,15 @@ struct DeepSeekMoE: FeedForwardBlock, @unchecked Sendable {
 
     func callAsFunction(_ x: Matrix) -> Matrix {
         guard let shared else { return experts(x, routing: gate.route(x)) }
-        // The router and the shared expert's gate and up read the same x: one job.
+        // The router and the shared expert's gate and up read the same x: one job; the shared expert's
+        // down runs in the routed experts' down job.
         let p = device.matmuls(x, [gate.weight, shared.gate, shared.up])                  // [T, X], [T, F'], [T, F']
-        var y = experts(x, routing: gate.route(logits: p[0]))                             // [T, E]
+        let routing = gate.route(logits: p[0])
         var (g, u) = (p[1], p[2])
         if let limit = shared.swigluLimit { clampSwiGLU(gate: &g, up: &u, limit: limit) }
-        device.add(&y, device.matmul(device.siluMul(gate: g, up: u), shared.down))       // + shared(x), as DenseMLP computes it
+        let (routed, sharedOut) = experts(x, routing: routing, sharedHidden: device.siluMul(gate: g, up: u), sharedDown: shared.down)
+        var y = routed                                                                    // [T, E]
+        device.add(&y, sharedOut)                                                         // + shared(x), as DenseMLP computes it
         return y
     }
 }

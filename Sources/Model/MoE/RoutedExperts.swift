@@ -22,6 +22,18 @@ struct RoutedExperts: @unchecked Sendable {
 
     /// Σ over each token's choices of weight · expert(x), summed in the order of `routing`.
     func callAsFunction(_ x: Matrix, routing: [[ExpertChoice]]) -> Matrix {
+        run(x, routing: routing, shared: nil).routed
+    }
+
+    /// The same, plus a shared expert's `down` applied to its SwiGLU hidden `sharedHidden` ([T, F']); when
+    /// F' is the routed width F it rides in the routed experts' down job as one more group (one fork/join
+    /// fewer per layer). Each result equals the separate matmul bit for bit.
+    func callAsFunction(_ x: Matrix, routing: [[ExpertChoice]], sharedHidden: Matrix, sharedDown: DeviceWeight) -> (routed: Matrix, shared: Matrix) {
+        let r = run(x, routing: routing, shared: (sharedHidden, sharedDown))
+        return (r.routed, r.shared!)
+    }
+
+    private func run(_ x: Matrix, routing: [[ExpertChoice]], shared: (hidden: Matrix, down: DeviceWeight)?) -> (routed: Matrix, shared: Matrix?) {
         // Rows sorted by (expert, token): a counting sort keeps each token's choices in expert order.
         var rowsOf = [[(token: Int, weight: Float)]](repeating: [], count: gate.count)
         for (t, choices) in routing.enumerated() {
@@ -34,10 +46,18 @@ struct RoutedExperts: @unchecked Sendable {
         var (g, u) = (gateUp[0], gateUp[1])
         if let swigluLimit { clampSwiGLU(gate: &g, up: &u, limit: swigluLimit) }
         let hidden = device.siluMul(gate: g, up: u)                                             // [R, F]
-        let ys = device.groupedMatmul(hidden, down, groupSizes: sizes)                          // [R, E]
+        let ys: Matrix, sharedOut: Matrix?                                                      // [R, E], [T, E]
+        if let shared, shared.hidden.cols == hidden.cols, shared.down.shape == down.first?.shape {
+            let all = device.groupedMatmul(Matrix(stacking: [hidden, shared.hidden], cols: hidden.cols), down + [shared.down],
+                                           groupSizes: sizes + [shared.hidden.rows])            // [R + T, E]
+            (ys, sharedOut) = (all.rows(0..<hidden.rows), all.rows(hidden.rows..<all.rows))
+        } else {
+            ys = device.groupedMatmul(hidden, down, groupSizes: sizes)
+            sharedOut = shared.map { device.matmul($0.hidden, $0.down) }
+        }
         var out = Matrix(zeros: x.rows, x.cols)                                                 // [T, E]
         device.scatterAdd(&out, rows: ys, tokens: order.map(\.token), weights: order.map(\.weight))
-        return out
+        return (out, sharedOut)
     }
 }
 

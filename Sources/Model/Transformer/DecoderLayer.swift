@@ -32,7 +32,8 @@ struct DenseMLP: FeedForwardBlock, @unchecked Sendable {
     var swigluLimit: Float?
 
     func callAsFunction(_ x: Matrix) -> Matrix {
-        var g = device.matmul(x, gate), u = device.matmul(x, up)           // [T, F]
+        let p = device.matmuls(x, [gate, up])                               // [T, F] each, one job
+        var (g, u) = (p[0], p[1])
         if let swigluLimit { clampSwiGLU(gate: &g, up: &u, limit: swigluLimit) }
         return device.matmul(device.siluMul(gate: g, up: u), down)          // [T, E]
     }
