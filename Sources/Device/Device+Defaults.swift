@@ -29,13 +29,17 @@ extension Device {
     }
 
     public func pagedAttention(q: Matrix, cache: KVBlockStorage, layer: Int, sequences: [PagedSequence], shape: AttentionShape) -> Matrix {
-        if sequences.count == 1, sequences[0].rows == 0..<q.rows {
-            return pagedAttention(q: q, cache: cache, layer: layer, blockTable: sequences[0].blockTable, positions: sequences[0].positions, shape: shape)
+        eachSequence(q, sequences, cols: shape.heads * shape.headDim) { q, seq in
+            pagedAttention(q: q, cache: cache, layer: layer, blockTable: seq.blockTable, positions: seq.positions, shape: shape)
         }
-        let parts = sequences.map { seq in
-            pagedAttention(q: q.rows(seq.rows), cache: cache, layer: layer, blockTable: seq.blockTable, positions: seq.positions, shape: shape)
-        }
-        return Matrix(stacking: parts, cols: shape.heads * shape.headDim)
+    }
+
+    /// `one` run on each sequence's rows of q, the results stacked in order (a single sequence that
+    /// covers q runs on q itself, without a copy): the per-sequence defaults of the batched attention ops.
+    private func eachSequence(_ q: Matrix, _ sequences: [PagedSequence], cols: Int,
+                              _ one: (Matrix, PagedSequence) -> Matrix) -> Matrix {
+        if sequences.count == 1, sequences[0].rows == 0..<q.rows { return one(q, sequences[0]) }
+        return Matrix(stacking: sequences.map { one(q.rows($0.rows), $0) }, cols: cols)
     }
 
     public func causalAttention(q: Matrix, k: Matrix, v: Matrix, positions: [Int], shape: LatentAttentionShape) -> Matrix {
@@ -49,13 +53,9 @@ extension Device {
     }
 
     public func pagedLatentAttention(q: Matrix, cache: KVBlockStorage, layer: Int, sequences: [PagedSequence], shape: LatentAttentionShape) -> Matrix {
-        if sequences.count == 1, sequences[0].rows == 0..<q.rows {
-            return pagedLatentAttention(q: q, cache: cache, layer: layer, blockTable: sequences[0].blockTable, positions: sequences[0].positions, shape: shape)
+        eachSequence(q, sequences, cols: shape.heads * shape.valueDim) { q, seq in
+            pagedLatentAttention(q: q, cache: cache, layer: layer, blockTable: seq.blockTable, positions: seq.positions, shape: shape)
         }
-        let parts = sequences.map { seq in
-            pagedLatentAttention(q: q.rows(seq.rows), cache: cache, layer: layer, blockTable: seq.blockTable, positions: seq.positions, shape: shape)
-        }
-        return Matrix(stacking: parts, cols: shape.heads * shape.valueDim)
     }
 
     public func absorbedLatentAttention(qNope: Matrix, qRope: Matrix, absorbedK: [DeviceWeight], absorbedV: [DeviceWeight],
