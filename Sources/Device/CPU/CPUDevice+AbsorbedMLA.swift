@@ -26,46 +26,17 @@ extension CPUDevice {
         for hd in 0..<h { for i in 0..<t { for j in 0..<n { headMajor[(hd * t + i) * n + j] = qNope.data[i * h * n + hd * n + j] } } }
         let queries = BlockActivations(Matrix(rows: h * t, cols: n, data: headMajor), int8: int8, sums: isa == Int32(CK_ISA_PORTABLE))
         let maxVisible = (positions.max() ?? 0) + 1
-        let base = UnsafePointer(cache.buffers[layer].baseAddress!)
         var out = [Float](repeating: 0, count: t * h * v)
         out.withUnsafeMutableBufferPointer { op in
-            let ob = op.baseAddress!
             queries.withPointers { qp in
                 slots.withUnsafeBufferPointer { sp in
+                    let job = AbsorbedHeads(qRope: qRope, absorbedK: absorbedK, absorbedV: absorbedV, cache: cache,
+                                            base: UnsafePointer(cache.buffers[layer].baseAddress!), slots: sp.baseAddress,
+                                            positions: positions, rowSlots: rowSlots, shape: shape, tokens: t, valueRows: v,
+                                            int8: int8, isa: isa, queries: qp, out: op.baseAddress!)
                     Parallel.forEach(h, minChunk: 1, chunksPerWorker: (h + 1) / 2) { heads in   // one head per pool item
-                        var latentQ = [Float](repeating: 0, count: t * (r + p)), latentO = [Float](repeating: 0, count: t * r)
-                        var scores = [Float](repeating: 0, count: maxVisible), y = [Float](repeating: 0, count: t * v)
-                        for hd in heads {
-                            let wk = absorbedK[hd].blocks!, wv = absorbedV[hd].blocks!
-                            // The attention kernel adds into its output: every head starts from zeros.
-                            for i in latentO.indices { latentO[i] = 0 }
-                            // q_latent = q_nope,h · W_UK,h for the head's T rows, into the first R of each [R + P] query.
-                            latentQ.withUnsafeMutableBufferPointer { lq in
-                                wk.bytes.withUnsafeBufferPointer { wp in
-                                    qp.run(isa: isa, blocks: wk, weights: wp.baseAddress!, rows: 0..<r, start: hd * t, count: t, y: lq.baseAddress!, n: r + p)
-                                }
-                                for i in 0..<t { for j in 0..<p { lq[i * (r + p) + r + j] = qRope.data[i * h * p + hd * p + j] } }
-                                latentO.withUnsafeMutableBufferPointer { lo in
-                                    scores.withUnsafeMutableBufferPointer { scratch in
-                                        for i in 0..<t {
-                                            ck_attend_kv(isa, lq.baseAddress! + i * (r + p), base, cache.width, r + p, base, cache.width, r,
-                                                         sp.baseAddress.map { $0 + rowSlots[i] }, positions[i] + 1, shape.scale,
-                                                         scratch.baseAddress!, lo.baseAddress! + i * r)
-                                        }
-                                    }
-                                }
-                            }
-                            // o_h = W_UV,h · o_latent, the head's V columns of each token's output row.
-                            let o = BlockActivations(Matrix(rows: t, cols: r, data: latentO), int8: int8, sums: isa == Int32(CK_ISA_PORTABLE))
-                            o.withPointers { opts in
-                                wv.bytes.withUnsafeBufferPointer { wp in
-                                    y.withUnsafeMutableBufferPointer { yp in
-                                        opts.run(isa: isa, blocks: wv, weights: wp.baseAddress!, rows: 0..<v, start: 0, count: t, y: yp.baseAddress!, n: v)
-                                    }
-                                }
-                            }
-                            for i in 0..<t { for j in 0..<v { ob[i * h * v + hd * v + j] = y[i * v + j] } }
-                        }
+                        var scratch = AbsorbedHeads.Scratch(tokens: t, latent: shape.keyDim, valueDim: r, values: v, visible: maxVisible)
+                        for hd in heads { job.run(head: hd, scratch: &scratch) }
                     }
                 }
             }
@@ -90,5 +61,67 @@ extension CPUDevice {
             for (i, r) in seq.rows.enumerated() { (positions[r], rowSlots[r]) = (seq.positions[i], start) }
         }
         return (slots, positions, rowSlots)
+    }
+}
+
+/// One head of `CPUDevice.absorbedLatentAttention`: the context every pool item reads, and the three
+/// steps of a head (fold W_UK into its queries, attend over the latent cache, apply W_UV).
+private struct AbsorbedHeads {
+    let qRope: Matrix
+    let absorbedK, absorbedV: [DeviceWeight]
+    let cache: KVBlockStorage
+    let base: UnsafePointer<Float>
+    let slots: UnsafePointer<Int64>?
+    let positions, rowSlots: [Int]
+    let shape: LatentAttentionShape
+    let tokens, valueRows: Int
+    let int8: Bool
+    let isa: Int32
+    let queries: BlockActivations.Pointers
+    let out: UnsafeMutablePointer<Float>
+
+    /// A pool item's buffers, reused for each of its heads.
+    struct Scratch {
+        var latentQ, latentO, scores, y: [Float]
+        init(tokens t: Int, latent: Int, valueDim r: Int, values v: Int, visible: Int) {
+            latentQ = [Float](repeating: 0, count: t * latent)
+            latentO = [Float](repeating: 0, count: t * r)
+            scores = [Float](repeating: 0, count: visible)
+            y = [Float](repeating: 0, count: t * v)
+        }
+    }
+
+    func run(head hd: Int, scratch: inout Scratch) {
+        let (t, h, r, v) = (tokens, shape.heads, shape.valueDim, valueRows)
+        let p = shape.keyDim - r
+        let wk = absorbedK[hd].blocks!, wv = absorbedV[hd].blocks!
+        // The attention kernel adds into its output: every head starts from zeros.
+        for i in scratch.latentO.indices { scratch.latentO[i] = 0 }
+        scratch.latentQ.withUnsafeMutableBufferPointer { lq in
+            // q_latent = q_nope,h · W_UK,h for the head's T rows, into the first R of each [R + P] query.
+            wk.bytes.withUnsafeBufferPointer { wp in
+                queries.run(isa: isa, blocks: wk, weights: wp.baseAddress!, rows: 0..<r, start: hd * t, count: t, y: lq.baseAddress!, n: r + p)
+            }
+            for i in 0..<t { for j in 0..<p { lq[i * (r + p) + r + j] = qRope.data[i * h * p + hd * p + j] } }
+            scratch.latentO.withUnsafeMutableBufferPointer { lo in
+                scratch.scores.withUnsafeMutableBufferPointer { sc in
+                    for i in 0..<t {
+                        ck_attend_kv(isa, lq.baseAddress! + i * (r + p), base, cache.width, r + p, base, cache.width, r,
+                                     slots.map { $0 + rowSlots[i] }, positions[i] + 1, shape.scale,
+                                     sc.baseAddress!, lo.baseAddress! + i * r)
+                    }
+                }
+            }
+        }
+        // o_h = W_UV,h · o_latent, the head's V columns of each token's output row.
+        let o = BlockActivations(Matrix(rows: t, cols: r, data: scratch.latentO), int8: int8, sums: isa == Int32(CK_ISA_PORTABLE))
+        o.withPointers { opts in
+            wv.bytes.withUnsafeBufferPointer { wp in
+                scratch.y.withUnsafeMutableBufferPointer { yp in
+                    opts.run(isa: isa, blocks: wv, weights: wp.baseAddress!, rows: 0..<v, start: 0, count: t, y: yp.baseAddress!, n: v)
+                }
+            }
+        }
+        for i in 0..<t { for j in 0..<v { out[i * h * v + hd * v + j] = scratch.y[i * v + j] } }
     }
 }
