@@ -17,6 +17,18 @@ public struct Matrix: Sendable, Equatable {
         self.init(rows: rows, cols: cols, data: [Float](repeating: 0, count: rows * cols))
     }
 
+    /// A matrix whose every element `fill` assigns through the pointer. The buffer is not zeroed first
+    /// (no memset, and fresh pages are touched once), so `fill` must write all rows·cols elements; it is
+    /// not called for an empty matrix.
+    init(rows: Int, cols: Int, assigningEvery fill: (UnsafeMutablePointer<Float>) -> Void) {
+        let count = rows * cols
+        let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialised in
+            if count > 0 { fill(buffer.baseAddress!) }
+            initialised = count
+        }
+        self.init(rows: rows, cols: cols, data: data)
+    }
+
     /// One row as a fresh array.
     public func row(_ r: Int) -> [Float] { Array(data[(r * cols)..<((r + 1) * cols)]) }
 }

@@ -48,20 +48,6 @@ extension CPUDevice {
         guard let blocks else { return false }
         return blocks.rows == rows && blocks.cols == cols && blocks.dtype.blockSize == 32
     }
-
-    /// The slots of every visible position per sequence (each sequence's list in turn), each row's
-    /// position, and where its sequence's list starts.
-    static func visibleSlots(_ sequences: [PagedSequence], cache: KVBlockStorage, rows: Int) -> (slots: [Int64], positions: [Int], rowSlots: [Int]) {
-        precondition(sequences.reduce(0) { $0 + $1.rows.count } == rows, "latent attention: the sequences must cover the \(rows) query rows")
-        var slots: [Int64] = [], positions = [Int](repeating: 0, count: rows), rowSlots = [Int](repeating: 0, count: rows)
-        for seq in sequences {
-            precondition(seq.rows.upperBound <= rows, "latent attention: sequence rows \(seq.rows) outside the \(rows) queries")
-            let start = slots.count
-            for p in 0..<((seq.positions.max() ?? -1) + 1) { slots.append(Int64(cache.slot(position: p, blockTable: seq.blockTable))) }
-            for (i, r) in seq.rows.enumerated() { (positions[r], rowSlots[r]) = (seq.positions[i], start) }
-        }
-        return (slots, positions, rowSlots)
-    }
 }
 
 /// One head of `CPUDevice.absorbedLatentAttention`: the context every pool item reads, and the three

@@ -94,7 +94,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
         precondition(weight.values.count == x.cols, "rmsNorm: weight has \(weight.values.count) values, x has \(x.cols) columns")
         let k = x.cols
         // Every element is assigned below, so the output starts uninitialised (not a copy of x).
-        let data = [Float](unsafeUninitializedCapacity: x.data.count) { yp, initialised in
+        return Matrix(rows: x.rows, cols: k) { yp in
             x.data.withUnsafeBufferPointer { xp in
                 weight.values.withUnsafeBufferPointer { wp in
                     for t in 0..<x.rows {
@@ -105,9 +105,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
                     }
                 }
             }
-            initialised = x.data.count
         }
-        return Matrix(rows: x.rows, cols: k, data: data)
     }
 
     public func rope(_ x: inout Matrix, heads: Int, headDim: Int, positions: [Int], theta: Float, style: RoPEStyle) {
@@ -144,15 +142,13 @@ public final class CPUDevice: Device, @unchecked Sendable {
         precondition(gate.data.count == up.data.count, "siluMul: shapes differ")
         guard !gate.data.isEmpty else { return gate }
         // Into a fresh buffer: writing into `var y = gate` copied the caller's still-referenced gate first.
-        let data = [Float](unsafeUninitializedCapacity: gate.data.count) { yp, initialised in
+        return Matrix(rows: gate.rows, cols: gate.cols) { yp in
             gate.data.withUnsafeBufferPointer { gp in
                 up.data.withUnsafeBufferPointer { upp in
-                    ck_silu_mul(isa, gp.baseAddress!, upp.baseAddress!, yp.baseAddress!, gp.count)
+                    ck_silu_mul(isa, gp.baseAddress!, upp.baseAddress!, yp, gp.count)
                 }
             }
-            initialised = gate.data.count
         }
-        return Matrix(rows: gate.rows, cols: gate.cols, data: data)
     }
 
     public func add(_ a: inout Matrix, _ b: Matrix) {
@@ -196,21 +192,9 @@ public final class CPUDevice: Device, @unchecked Sendable {
         let (h, g, d) = (shape.heads, shape.kvHeads, shape.headDim)
         precondition(q.cols == h * d, "pagedAttention: q has \(q.cols) columns, expected \(h * d)")
         let rows = q.rows
-        precondition(sequences.reduce(0) { $0 + $1.rows.count } == rows, "pagedAttention: the sequences must cover the \(rows) query rows")
         guard rows > 0 else { return Matrix(rows: 0, cols: h * d, data: []) }
-        // Per row: its position and where its sequence's slot list starts; slots of every visible
-        // position, resolved once for all heads.
-        var rowPosition = [Int](repeating: 0, count: rows), rowSlots = [Int](repeating: 0, count: rows)
-        var slots: [Int64] = []
-        var maxVisible = 0
-        for seq in sequences {
-            precondition(seq.rows.upperBound <= rows, "pagedAttention: sequence rows \(seq.rows) outside the \(rows) queries")
-            let visible = (seq.positions.max() ?? -1) + 1
-            let start = slots.count
-            for p in 0..<visible { slots.append(Int64(cache.slot(position: p, blockTable: seq.blockTable))) }
-            for (i, r) in seq.rows.enumerated() { rowPosition[r] = seq.positions[i]; rowSlots[r] = start }
-            maxVisible = max(maxVisible, visible)
-        }
+        let (slots, rowPosition, rowSlots) = Self.visibleSlots(sequences, cache: cache, rows: rows)
+        let maxVisible = (rowPosition.max() ?? 0) + 1
         let base = cache.buffers[layer].baseAddress!
         let width = cache.width, isa = self.isa
         var out = [Float](repeating: 0, count: rows * h * d)
@@ -239,5 +223,20 @@ public final class CPUDevice: Device, @unchecked Sendable {
             }
         }
         return Matrix(rows: rows, cols: h * d, data: out)
+    }
+
+    /// The slots of every visible position per sequence (each sequence's list in turn), each row's
+    /// position, and where its sequence's list starts: resolved once per step for all heads (GQA, latent
+    /// and absorbed attention).
+    static func visibleSlots(_ sequences: [PagedSequence], cache: KVBlockStorage, rows: Int) -> (slots: [Int64], positions: [Int], rowSlots: [Int]) {
+        precondition(sequences.reduce(0) { $0 + $1.rows.count } == rows, "attention: the sequences must cover the \(rows) query rows")
+        var slots: [Int64] = [], positions = [Int](repeating: 0, count: rows), rowSlots = [Int](repeating: 0, count: rows)
+        for seq in sequences {
+            precondition(seq.rows.upperBound <= rows, "attention: sequence rows \(seq.rows) outside the \(rows) queries")
+            let start = slots.count
+            for p in 0..<((seq.positions.max() ?? -1) + 1) { slots.append(Int64(cache.slot(position: p, blockTable: seq.blockTable))) }
+            for (i, r) in seq.rows.enumerated() { (positions[r], rowSlots[r]) = (seq.positions[i], start) }
+        }
+        return (slots, positions, rowSlots)
     }
 }

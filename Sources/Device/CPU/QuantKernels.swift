@@ -34,19 +34,16 @@ enum QuantKernels {
         precondition(w.cols == a.x.cols, "matmul: x has \(a.x.cols) columns, weight has \(w.cols)")
         // Not zeroed first: the kernels assign every (row, token) of y (QuantTileInvarianceTests checks
         // no element is left unwritten).
-        let y = [Float](unsafeUninitializedCapacity: t * n) { yp, initialised in
-            initialised = t * n
-            guard t * n > 0 else { return }
+        return Matrix(rows: t, cols: n) { yb in
             a.withPointers { p in
                 w.bytes.withUnsafeBufferPointer { wp in
-                    let wb = wp.baseAddress!, yb = yp.baseAddress!
+                    let wb = wp.baseAddress!
                     Parallel.forEach(n, minChunk: 64) { range in
                         p.run(isa: isa, blocks: w, weights: wb, rows: range, start: 0, count: t, y: yb, n: n)
                     }
                 }
             }
         }
-        return Matrix(rows: t, cols: n, data: y)
     }
 }
 
