@@ -29,6 +29,26 @@ public struct Matrix: Sendable, Equatable {
         self.init(rows: rows, cols: cols, data: data)
     }
 
+    /// Matrices of the given shapes, every element of which `fill` assigns through its pointer (one
+    /// per shape, in order; an empty matrix gets a valid pointer it must not write). As
+    /// `init(rows:cols:assigningEvery:)`: no zeroing, so `fill` must write every element.
+    static func assigningEvery(_ shapes: [(rows: Int, cols: Int)], _ fill: ([UnsafeMutablePointer<Float>]) -> Void) -> [Matrix] {
+        var placeholder: Float = 0
+        return withUnsafeMutablePointer(to: &placeholder) { empty in
+            func nest(_ i: Int, _ pointers: [UnsafeMutablePointer<Float>]) -> [Matrix] {
+                guard i < shapes.count else { fill(pointers); return [] }
+                let count = shapes[i].rows * shapes[i].cols
+                var rest: [Matrix] = []
+                let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialised in
+                    rest = nest(i + 1, pointers + [count > 0 ? buffer.baseAddress! : empty])
+                    initialised = count
+                }
+                return [Matrix(rows: shapes[i].rows, cols: shapes[i].cols, data: data)] + rest
+            }
+            return nest(0, [])
+        }
+    }
+
     /// One row as a fresh array.
     public func row(_ r: Int) -> [Float] { Array(data[(r * cols)..<((r + 1) * cols)]) }
 }

@@ -44,20 +44,20 @@ extension CPUDevice {
                 return b.cols == x.cols && b.dtype.blockSize == 32 && b.rows == weights[first].rows
             }
         }
-        guard fusable else { return nil }
+        // The groups must cover x's rows: the outputs below are not zeroed first.
+        guard fusable, groupSizes.reduce(0, +) == x.rows else { return nil }
         let a = BlockActivations(x, int8: int8, sums: isa == Int32(CK_ISA_PORTABLE))
         let widths = sets.map { $0[first].rows }
-        let offsets = widths.indices.map { s in widths[0..<s].reduce(0) { $0 + $1 * x.rows } }
         let rowBytes = sets.map { $0[first].blocks!.rowBytes }.max()!
         let tasks = GroupedTask.split(sets: widths, groupSizes: groupSizes, rowBytes: rowBytes, workers: Parallel.workers)
-        var y = [Float](repeating: 0, count: offsets.last! + widths.last! * x.rows)
-        y.withUnsafeMutableBufferPointer { yp in
-            let yb = yp.baseAddress!
+        // Each set's output is written in place by its tasks, which together assign every (token, row)
+        // of it: no zeroed staging buffer to copy out of (at prompt sizes, megabytes per layer).
+        return Matrix.assigningEvery(widths.map { (x.rows, $0) }) { outputs in
             a.withPointers { p in
                 Parallel.forEach(tasks.count, minChunk: 1, chunksPerWorker: 32) { range in   // one task per pool item
                     for task in tasks[range] {
                         let blocks = sets[task.set][task.group].blocks!
-                        let n = widths[task.set], out = yb + offsets[task.set] + task.start * n
+                        let n = widths[task.set], out = outputs[task.set] + task.start * n
                         blocks.bytes.withUnsafeBufferPointer { wp in
                             p.run(isa: isa, blocks: blocks, weights: wp.baseAddress!, rows: task.rows, start: task.start,
                                   count: groupSizes[task.group], y: out, n: n)
@@ -65,10 +65,6 @@ extension CPUDevice {
                     }
                 }
             }
-        }
-        if sets.count == 1 { return [Matrix(rows: x.rows, cols: widths[0], data: y)] }
-        return sets.indices.map { s in
-            Matrix(rows: x.rows, cols: widths[s], data: Array(y[offsets[s]..<(offsets[s] + widths[s] * x.rows)]))
         }
     }
 
