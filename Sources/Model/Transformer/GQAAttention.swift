@@ -26,9 +26,12 @@ struct GQAAttention: AttentionBlock, @unchecked Sendable {
 
     func callAsFunction(_ x: Matrix, layer: Int, step: StepContext) -> Matrix {
         let (h, g, d) = (shape.heads, shape.kvHeads, shape.headDim)
-        var q = project(x, wq, qBias)                                    // [T, H·D]
-        var k = project(x, wk, kBias)                                    // [T, G·D]
-        let v = project(x, wv, vBias)                                    // [T, G·D]
+        // One job for the three projections: a decode step's K/V matrices are too small to keep both
+        // cores busy on their own, and each separate matmul is a fork/join.
+        let p = device.matmuls(x, [wq, wk, wv])
+        var q = withBias(p[0], qBias)                                    // [T, H·D]
+        var k = withBias(p[1], kBias)                                    // [T, G·D]
+        let v = withBias(p[2], vBias)                                    // [T, G·D]
         normalise(&q, &k)
         device.rope(&q, heads: h, headDim: d, positions: step.positions, table: rope, style: ropeStyle)
         device.rope(&k, heads: g, headDim: d, positions: step.positions, table: rope, style: ropeStyle)
@@ -38,9 +41,10 @@ struct GQAAttention: AttentionBlock, @unchecked Sendable {
         return device.matmul(attn, wo)                                   // [T, E]
     }
 
-    private func project(_ x: Matrix, _ w: DeviceWeight, _ bias: DeviceWeight?) -> Matrix {
-        var y = device.matmul(x, w)
-        if let bias { device.addBias(&y, bias) }
+    private func withBias(_ y: Matrix, _ bias: DeviceWeight?) -> Matrix {
+        guard let bias else { return y }
+        var y = y
+        device.addBias(&y, bias)
         return y
     }
 
