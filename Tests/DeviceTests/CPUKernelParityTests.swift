@@ -162,6 +162,49 @@ import Testing
         #expect(run() == before)
     }
 
+    /// Prompt-sized element-wise ops are split over the worker pool; every element must come out as in
+    /// one pass on one thread (row-wise ops: as the row alone; flat ops: as one C call over everything).
+    @Test func elementwiseOpsDoNotDependOnTheSplit() {
+        var seed: UInt64 = 23
+        let (t, heads, d) = (301, 5, 26)   // 301 × 130 and 301 × 260 elements: above the parallel threshold
+        let cols = heads * d
+        #expect(t * cols >= 2 * CPUDevice.parallelElements)
+        let x = Matrix(rows: t, cols: cols, data: Self.random(t * cols, seed: &seed))
+        let w = DeviceWeight(shape: [cols], sourceType: .f32, values: Self.random(cols, seed: &seed))
+        let normed = device.rmsNorm(x, weight: w, eps: 1e-6)
+        let positions = (0..<t).map { ($0 * 37) % 1000 }
+        let table = RoPETable(inverseFrequencies: (0..<(d / 2)).map { 1 / pow(10000, Float(2 * $0) / Float(d)) }, attentionFactor: 1.25)
+        var rotated = x, rotatedTheta = x
+        device.rope(&rotated, heads: heads, headDim: d, positions: positions, table: table, style: .halves)
+        device.rope(&rotatedTheta, heads: heads, headDim: d, positions: positions, theta: 10000, style: .interleaved)
+        for r in [0, 1, 150, 299, 300] {
+            let row = Matrix(rows: 1, cols: cols, data: x.row(r))
+            #expect(device.rmsNorm(row, weight: w, eps: 1e-6).data == normed.row(r))
+            var one = row, oneTheta = row
+            device.rope(&one, heads: heads, headDim: d, positions: [positions[r]], table: table, style: .halves)
+            device.rope(&oneTheta, heads: heads, headDim: d, positions: [positions[r]], theta: 10000, style: .interleaved)
+            #expect(one.data == rotated.row(r))
+            #expect(oneTheta.data == rotatedTheta.row(r))
+        }
+
+        let wide = 2 * cols, n = t * wide
+        let gate = Self.random(n, seed: &seed).map { $0 * 9 }, up = Self.random(n, seed: &seed)
+        var onePass = [Float](repeating: .nan, count: n)
+        ck_silu_mul(device.isa, gate, up, &onePass, n)
+        #expect(device.siluMul(gate: Matrix(rows: t, cols: wide, data: gate), up: Matrix(rows: t, cols: wide, data: up)).data == onePass)
+        var sum = Matrix(rows: t, cols: wide, data: gate)
+        device.add(&sum, Matrix(rows: t, cols: wide, data: up))
+        #expect(sum.data == zip(gate, up).map { $0 + $1 })
+
+        // Rows written to scattered cache slots, at a column offset, land where one row at a time puts them.
+        let cache = KVBlockStorage(layers: 1, blockCount: 40, blockSize: 8, width: cols + 3)
+        let slots = (0..<t).map { ($0 * 97) % 320 }
+        device.writeCache(cache, layer: 0, slots: slots, values: x, offset: 3)
+        for (r, slot) in slots.enumerated() {
+            #expect(Array(cache.entry(layer: 0, slot: slot)[3...]) == x.row(r))
+        }
+    }
+
     @Test func siluMulAndEmbedding() {
         let g = Matrix(rows: 1, cols: 3, data: [0, 1, -2]), u = Matrix(rows: 1, cols: 3, data: [5, 2, 1])
         let y = device.siluMul(gate: g, up: u)

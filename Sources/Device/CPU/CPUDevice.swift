@@ -97,11 +97,13 @@ public final class CPUDevice: Device, @unchecked Sendable {
         return Matrix(rows: x.rows, cols: k) { yp in
             x.data.withUnsafeBufferPointer { xp in
                 weight.values.withUnsafeBufferPointer { wp in
-                    for t in 0..<x.rows {
-                        let row = xp.baseAddress! + t * k
-                        let ss = SIMDKernels.dot(row, row, k)
-                        let scale = 1 / (ss / Float(k) + eps).squareRoot()
-                        for j in 0..<k { yp[t * k + j] = row[j] * scale * wp[j] }
+                    Self.forEachRows(x.rows, cols: k) { rows in
+                        for t in rows {
+                            let row = xp.baseAddress! + t * k
+                            let ss = SIMDKernels.dot(row, row, k)
+                            let scale = 1 / (ss / Float(k) + eps).squareRoot()
+                            for j in 0..<k { yp[t * k + j] = row[j] * scale * wp[j] }
+                        }
                     }
                 }
             }
@@ -121,17 +123,20 @@ public final class CPUDevice: Device, @unchecked Sendable {
                        angle: (_ position: Int, _ pair: Int) -> (cos: Float, sin: Float)) {
         let half = headDim / 2
         let cols = x.cols
-        var cosT = [Float](repeating: 0, count: half), sinT = [Float](repeating: 0, count: half)
-        x.data.withUnsafeMutableBufferPointer { xp in
-            for t in 0..<positions.count {
-                for i in 0..<half { (cosT[i], sinT[i]) = angle(positions[t], i) }
-                for h in 0..<heads {
-                    let base = t * cols + h * headDim
-                    for i in 0..<half {
-                        let (i0, i1) = style == .interleaved ? (base + 2 * i, base + 2 * i + 1) : (base + i, base + i + half)
-                        let (x0, x1) = (xp[i0], xp[i1])
-                        xp[i0] = x0 * cosT[i] - x1 * sinT[i]
-                        xp[i1] = x0 * sinT[i] + x1 * cosT[i]
+        x.data.withUnsafeMutableBufferPointer { xb in
+            let xp = xb.baseAddress!
+            forEachRows(positions.count, cols: cols) { rows in
+                var cosT = [Float](repeating: 0, count: half), sinT = [Float](repeating: 0, count: half)
+                for t in rows {
+                    for i in 0..<half { (cosT[i], sinT[i]) = angle(positions[t], i) }
+                    for h in 0..<heads {
+                        let base = t * cols + h * headDim
+                        for i in 0..<half {
+                            let (i0, i1) = style == .interleaved ? (base + 2 * i, base + 2 * i + 1) : (base + i, base + i + half)
+                            let (x0, x1) = (xp[i0], xp[i1])
+                            xp[i0] = x0 * cosT[i] - x1 * sinT[i]
+                            xp[i1] = x0 * sinT[i] + x1 * cosT[i]
+                        }
                     }
                 }
             }
@@ -145,7 +150,10 @@ public final class CPUDevice: Device, @unchecked Sendable {
         return Matrix(rows: gate.rows, cols: gate.cols) { yp in
             gate.data.withUnsafeBufferPointer { gp in
                 up.data.withUnsafeBufferPointer { upp in
-                    ck_silu_mul(isa, gp.baseAddress!, upp.baseAddress!, yp, gp.count)
+                    let (g, u) = (gp.baseAddress!, upp.baseAddress!)
+                    // Ranges start at multiples of 8, so each element takes the same (vector or tail) path as
+                    // in one call over everything.
+                    Self.forEachRange(gp.count) { r in ck_silu_mul(isa, g + r.lowerBound, u + r.lowerBound, yp + r.lowerBound, r.count) }
                 }
             }
         }
@@ -153,7 +161,12 @@ public final class CPUDevice: Device, @unchecked Sendable {
 
     public func add(_ a: inout Matrix, _ b: Matrix) {
         precondition(a.data.count == b.data.count, "add: shapes differ")
-        for i in 0..<a.data.count { a.data[i] += b.data[i] }
+        a.data.withUnsafeMutableBufferPointer { ab in
+            b.data.withUnsafeBufferPointer { bb in
+                let (ap, bp) = (ab.baseAddress!, bb.baseAddress!)
+                Self.forEachRange(ab.count) { r in for i in r { ap[i] += bp[i] } }
+            }
+        }
     }
 
     public func embedding(_ ids: [Int], table: DeviceWeight) -> Matrix {
@@ -171,9 +184,11 @@ public final class CPUDevice: Device, @unchecked Sendable {
     public func writeCache(_ cache: KVBlockStorage, layer: Int, slots: [Int], values: Matrix, offset: Int) {
         precondition(offset + values.cols <= cache.width && slots.count == values.rows, "writeCache: shape mismatch")
         values.data.withUnsafeBufferPointer { src in
-            for (t, slot) in slots.enumerated() {
-                let e = cache.entry(layer: layer, slot: slot)
-                for j in 0..<values.cols { e[offset + j] = src[t * values.cols + j] }
+            Self.forEachRows(slots.count, cols: values.cols) { rows in
+                for t in rows {
+                    let e = cache.entry(layer: layer, slot: slots[t])
+                    for j in 0..<values.cols { e[offset + j] = src[t * values.cols + j] }
+                }
             }
         }
     }
@@ -238,5 +253,27 @@ public final class CPUDevice: Device, @unchecked Sendable {
             for (i, r) in seq.rows.enumerated() { (positions[r], rowSlots[r]) = (seq.positions[i], start) }
         }
         return (slots, positions, rowSlots)
+    }
+}
+
+/// The element-wise ops at prompt and batch sizes: split over the pool once there is enough work to pay
+/// for a fork/join (a decode step's rows stay on the calling thread). Each element is computed exactly as
+/// in one pass, so results do not depend on the split.
+extension CPUDevice {
+    /// Elements below which an element-wise op runs on the calling thread (~10 µs of work).
+    static let parallelElements = 16_384
+
+    static func forEachRows(_ rows: Int, cols: Int, _ body: (Range<Int>) -> Void) {
+        guard rows > 1, rows * cols >= 2 * parallelElements else { body(0..<rows); return }
+        Parallel.forEach(rows, minChunk: max(1, parallelElements / max(1, cols)), chunksPerWorker: 2, body)
+    }
+
+    /// `0..<count` in ranges that start at multiples of 8.
+    static func forEachRange(_ count: Int, _ body: (Range<Int>) -> Void) {
+        guard count >= 2 * parallelElements else { body(0..<count); return }
+        let blocks = (count + 7) / 8
+        Parallel.forEach(blocks, minChunk: parallelElements / 8, chunksPerWorker: 2) { r in
+            body((r.lowerBound * 8)..<min(count, r.upperBound * 8))
+        }
     }
 }
