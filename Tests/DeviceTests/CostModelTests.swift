@@ -80,7 +80,7 @@ import Testing
         let decodeA2A = CostOp("a2a", .allToAll(bytesPerChip: 16e6, chips: 8, lowLatency: true))
         #expect(abs(real.cost(decodeA2A).total - (10e-6 + 14e6 / (196e9 * e.linkLowLatency.value))) < 1e-12)
         // Every fraction is a share of peak and says where it comes from.
-        for f in [e.matmulCompute, e.matmulBandwidth, e.attentionCompute, e.attentionBandwidth, e.vectorBandwidth, e.link, e.linkLowLatency,
+        for f in [e.matmulCompute, e.groupedMatmulCompute, e.matmulBandwidth, e.attentionCompute, e.attentionBandwidth, e.vectorBandwidth, e.link, e.linkLowLatency,
                   e.overlapCompute] {
             #expect(f.value > 0 && f.value <= 1 && f.source.hasPrefix("["))
         }

@@ -93,7 +93,7 @@ import Device
     /// GPU, two micro-batches, "absolutely balanced" routing, no prefix cache) runs at 7,839 tokens/s per GPU
     /// (CloudMatrix384 paper, Table 2, "DeepSeek on H800 (Profile)"), 1.95× the service's 4,026 computed tokens/s
     /// per GPU (the same table's "Blog" row = 9.2k × (1 − 0.563)). Against its own steady state the model is
-    /// within ±30% (1.12; communication-bound in the model: DeepEP's RDMA all-to-all outlasts the compute on 108 SMs).
+    /// within ±30% (1.07; communication-bound in the model: DeepEP's RDMA all-to-all outlasts the compute on 108 SMs).
     @Test func h800PrefillProfile() throws {
         var plan = SimulationPlan(chips: 32, ep: 32, tp: 1, batch: 4, context: 4096, phase: .prefill)
         plan.quant = .fp8; plan.overlap = true

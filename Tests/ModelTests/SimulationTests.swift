@@ -69,6 +69,27 @@ import Device
         #expect(try op("experts_gate_up", .decode, .h800).total == op("experts_gate_up", .decode, allCores).total)
     }
 
+    /// The routed experts, and only they, are costed as grouped expert GEMMs: halving the profile's grouped
+    /// fraction doubles their Cube time and leaves the shared expert and the attention projections alone.
+    @Test func onlyRoutedExpertsRunAtTheGroupedFraction() throws {
+        let v3 = try #require(DeepSeekConfig.builtin("deepseek-v3"))
+        var slowGrouped = AscendProfile.h800
+        slowGrouped.efficiency.groupedMatmulCompute.value /= 2
+        func ops(_ profile: AscendProfile) throws -> [String: OpCost] {
+            var plan = SimulationPlan(chips: 32, ep: 32, tp: 1, batch: 4, context: 2048, phase: .prefill)
+            plan.quant = .fp8
+            let moe = try #require(try Simulator.run(config: v3, plan: plan, profile: profile).groups.first { $0.name == "moe" })
+            return Dictionary(moe.ops.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        }
+        let base = try ops(.h800), slow = try ops(slowGrouped)
+        for name in ["experts_gate_up", "experts_down"] {
+            #expect(abs(try #require(slow[name]?.pipes[.cube]) / (try #require(base[name]?.pipes[.cube])) - 2) < 1e-9, "\(name)")
+        }
+        for name in ["shared_gate_up", "shared_down", "q_a+kv_a_proj", "q_b_proj", "kv_b_proj", "o_proj", "router"] {
+            #expect(try #require(slow[name]).total == (try #require(base[name])).total, "\(name)")
+        }
+    }
+
     /// With two micro-batches the trace shows the schedule: micro-batch 0's dispatch starts when its own compute
     /// ends, while micro-batch 1's compute runs under it.
     @Test func traceFollowsTheMicroBatchSchedule() throws {

@@ -44,9 +44,9 @@ extension CostModel {
     ///   fit half of L2 (cores stream the same panels together, so re-reads otherwise hit L2).
     /// - MTE1 = traffic ÷ (active cores · MTE1 B/cycle · clock); FixPipe = C ÷ (active cores · FixPipe B/cycle · clock).
     /// - fill/drain = one k-step tile at a core's share of HBM + its L1→L0 move + one output tile's FixPipe.
-    /// - Cube and the HBM part of MTE2 are divided by the profile's achieved fractions (`matmulCompute`,
-    ///   `matmulBandwidth`, see `KernelEfficiency`).
-    func groupedMatmul(tokens: [Int], n: Int, k: Int, a: ElementType, b: ElementType, out: ElementType) -> OpCost {
+    /// - Cube is divided by `compute` (the profile's `matmulCompute`, or `groupedMatmulCompute` for MoE experts)
+    ///   and the HBM part of MTE2 by `matmulBandwidth` (achieved fractions, see `KernelEfficiency`).
+    func groupedMatmul(tokens: [Int], n: Int, k: Int, a: ElementType, b: ElementType, out: ElementType, compute: Sourced) -> OpCost {
         var c = OpCost(name: "")
         var cubeCycles = 0.0, traffic = 0.0, hbmBytes = 0.0, outBytes = 0.0, kSplit = 0
         var first: MatmulTiling?
@@ -69,7 +69,7 @@ extension CostModel {
         }
         guard let t0 = first else { return c }
         let active = min(cores, Double(kSplit)), p = profile, e = p.efficiency
-        c.pipes[.cube] = cubeCycles / active / clock / e.matmulCompute.value
+        c.pipes[.cube] = cubeCycles / active / clock / compute.value
         c.pipes[.mte2] = max(hbmBytes / (p.hbmBandwidth.value * e.matmulBandwidth.value), traffic / p.l2Bandwidth.value)
         c.pipes[.mte1] = traffic / (active * p.mte1BytesPerCycle.value * clock)
         c.pipes[.fixpipe] = outBytes / (active * p.fixpipeBytesPerCycle.value * clock)

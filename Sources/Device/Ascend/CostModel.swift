@@ -26,9 +26,11 @@ public struct CostModel: Sendable {
         var c: OpCost
         switch op.kind {
         case let .matmul(m, n, k, a, b, out):
-            c = groupedMatmul(tokens: [m], n: n, k: k, a: a, b: b, out: out)
-        case let .groupedMatmul(tokens, n, k, a, b, out):
-            c = groupedMatmul(tokens: tokens, n: n, k: k, a: a, b: b, out: out)
+            c = groupedMatmul(tokens: [m], n: n, k: k, a: a, b: b, out: out, compute: profile.efficiency.matmulCompute)
+        case let .groupedMatmul(tokens, n, k, a, b, out, experts):
+            let e = profile.efficiency
+            c = groupedMatmul(tokens: tokens, n: n, k: k, a: a, b: b, out: out,
+                              compute: experts ? e.groupedMatmulCompute : e.matmulCompute)
         case let .mlaDecode(seqs, queries, heads, context, latent, rope, block, kv):
             c = mlaDecode(seqs: seqs, queries: queries, heads: heads, context: context,
                           latent: latent, rope: rope, block: block, kv: kv)

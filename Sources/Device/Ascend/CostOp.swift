@@ -20,8 +20,10 @@ public struct CostOp: Sendable {
     public enum Kind: Sendable {
         /// C[M,N] = A[M,K] · B[K,N]; B is the weight (`b` dtype), C written as `out`.
         case matmul(m: Int, n: Int, k: Int, a: ElementType, b: ElementType, out: ElementType)
-        /// One kernel over experts: expert e computes [tokens[e], K] · [K, N]; experts with 0 tokens skip.
-        case groupedMatmul(tokens: [Int], n: Int, k: Int, a: ElementType, b: ElementType, out: ElementType)
+        /// One kernel over groups: group e computes [tokens[e], K] · [K, N]; groups with 0 tokens skip.
+        /// `experts`: the MoE expert GEMM (DeepGEMM's grouped kernels, `npu_grouped_matmul`), whose Cube runs at
+        /// `groupedMatmulCompute`; otherwise a batched per-head matmul at the dense `matmulCompute`.
+        case groupedMatmul(tokens: [Int], n: Int, k: Int, a: ElementType, b: ElementType, out: ElementType, experts: Bool = false)
         /// MLA decode absorbed (MQA over the latent cache): `seqs` sequences × `queries` tokens × `heads`
         /// against `context` cached positions of `latent + rope` values, paged in blocks of `block`.
         case mlaDecode(seqs: Int, queries: Int, heads: Int, context: Int, latent: Int, rope: Int, block: Int, kv: ElementType)

@@ -5,7 +5,8 @@
 ///
 /// | field | divides | what it stands for |
 /// |---|---|---|
-/// | `matmulCompute` | Cube of (grouped) matmuls | large-GEMM throughput ÷ peak |
+/// | `matmulCompute` | Cube of dense matmuls (and of batched per-head ones) | dense large-GEMM throughput ÷ peak |
+/// | `groupedMatmulCompute` | Cube of MoE expert grouped matmuls (`experts: true`) | grouped-GEMM throughput ÷ peak |
 /// | `matmulBandwidth` | MTE2 (HBM) of matmuls | weight-streaming (decode-shaped) GEMM bandwidth ÷ HBM peak |
 /// | `attentionCompute` | Cube of MLA/GQA decode and prefill attention | attention-kernel FLOP/s ÷ peak |
 /// | `attentionBandwidth` | MTE2 of attention | KV-streaming bandwidth ÷ HBM peak |
@@ -18,6 +19,9 @@
 /// never fitted to a calibration target (config/ascend/CALIBRATION.md lists what each scenario gets).
 public struct KernelEfficiency: Codable, Sendable, Equatable {
     public var matmulCompute: Sourced
+    /// MoE expert GEMMs run as one grouped kernel (DeepGEMM's contiguous/masked layouts on Hopper,
+    /// `npu_grouped_matmul` on Ascend), published separately from the dense GEMMs where a source gives both.
+    public var groupedMatmulCompute: Sourced
     public var matmulBandwidth: Sourced
     public var attentionCompute: Sourced
     public var attentionBandwidth: Sourced
@@ -29,9 +33,10 @@ public struct KernelEfficiency: Codable, Sendable, Equatable {
     /// compute stream keeps this share of the cube and vector cores.
     public var overlapCompute: Sourced
 
-    public init(matmulCompute: Sourced, matmulBandwidth: Sourced, attentionCompute: Sourced, attentionBandwidth: Sourced,
-                vectorBandwidth: Sourced, link: Sourced, linkLowLatency: Sourced, overlapCompute: Sourced) {
+    public init(matmulCompute: Sourced, groupedMatmulCompute: Sourced, matmulBandwidth: Sourced, attentionCompute: Sourced,
+                attentionBandwidth: Sourced, vectorBandwidth: Sourced, link: Sourced, linkLowLatency: Sourced, overlapCompute: Sourced) {
         self.matmulCompute = matmulCompute
+        self.groupedMatmulCompute = groupedMatmulCompute
         self.matmulBandwidth = matmulBandwidth
         self.attentionCompute = attentionCompute
         self.attentionBandwidth = attentionBandwidth
@@ -43,14 +48,15 @@ public struct KernelEfficiency: Codable, Sendable, Equatable {
 
     /// Every kernel at peak: the cost model's ideal pipe times (hand-computable tests, upper bounds).
     public static let ideal = KernelEfficiency(
-        matmulCompute: Sourced(1, "ideal"), matmulBandwidth: Sourced(1, "ideal"), attentionCompute: Sourced(1, "ideal"),
-        attentionBandwidth: Sourced(1, "ideal"), vectorBandwidth: Sourced(1, "ideal"), link: Sourced(1, "ideal"),
-        linkLowLatency: Sourced(1, "ideal"), overlapCompute: Sourced(1, "ideal"))
+        matmulCompute: Sourced(1, "ideal"), groupedMatmulCompute: Sourced(1, "ideal"), matmulBandwidth: Sourced(1, "ideal"),
+        attentionCompute: Sourced(1, "ideal"), attentionBandwidth: Sourced(1, "ideal"), vectorBandwidth: Sourced(1, "ideal"),
+        link: Sourced(1, "ideal"), linkLowLatency: Sourced(1, "ideal"), overlapCompute: Sourced(1, "ideal"))
 
     /// DeepSeek's published Hopper kernels on H800 (the kernels behind DeepSeek's own service figures).
     public static let h800 = KernelEfficiency(
-        matmulCompute: Sourced(0.78, "[src] DeepGEMM README: up to 1,550 TFLOPS FP8 on H800 ÷ 1,979 peak"),
-        matmulBandwidth: Sourced(0.57, "[src] DeepGEMM README (first release), the four decode shapes M=64–128: 1,688, 1,509, 2,221, 2,277 GB/s, mean 1,924 ÷ 3,350"),
+        matmulCompute: Sourced(1_307.0 / 1_979, "[src] deepseek-ai/DeepGEMM@989c9e36: README, normal GEMMs on H800 SXM5, M 4096, the six DeepSeek-V3 dense shapes (N×K): 2112×7168 1,127; 24576×1536 1,212; 32768×512 775; 7168×16384 1,520; 4096×7168 1,410; 7168×2048 1,168 TFLOPS; time-weighted at one V3 MoE layer's FLOP split (Σ N·K ÷ Σ N·K/rate = 1,307) ÷ 1,979 FP8 peak"),
+        groupedMatmulCompute: Sourced(1_299.0 / 1_979, "[src] deepseek-ai/DeepGEMM@989c9e36: README (same rows at 55ab91f7), grouped GEMM contiguous layout on H800 SXM5, 4×8192 and 8×4096 rows: gate/up N 4096 K 7168 1,346, down N 7168 K 2048 1,214 TFLOPS; time-weighted at V3's FLOP split (gate/up 2× down: 1,299) ÷ 1,979 FP8 peak"),
+        matmulBandwidth: Sourced(0.57, "[src] DeepGEMM README (first release), four of the twelve decode rows M=64–128: 1,688, 1,509, 2,221, 2,277 GB/s, mean 1,924 ÷ 3,350 (all twelve, V3-weighted: 0.715; config/ascend/CALIBRATION.md)"),
         attentionCompute: Sourced(0.67, "[src] FlashMLA README: 660 TFLOPS compute-bound on H800 SXM5 ÷ 989 peak"),
         attentionBandwidth: Sourced(0.90, "[src] FlashMLA README: 3,000 GB/s memory-bound ÷ 3,350"),
         vectorBandwidth: Sourced(0.90, "[assumption] streaming kernels as FlashMLA's memory-bound case"),
@@ -63,6 +69,7 @@ public struct KernelEfficiency: Codable, Sendable, Equatable {
     /// operator performance, read in a third-party summary of the paper: see config/ascend/CALIBRATION.md).
     public static let ascendA3 = KernelEfficiency(
         matmulCompute: Sourced(0.80, "[3p] CloudMatrix384 paper, operator results: INT8 GEMM 77.4–82.7% of peak over its shapes, midpoint"),
+        groupedMatmulCompute: Sourced(0.80, "[assumption] no separate published grouped-GEMM figure; as dense (CloudMatrix384 paper INT8 GEMM 77.4–82.7%, midpoint)"),
         matmulBandwidth: Sourced(0.57, "[assumption] as DeepGEMM decode shapes on H800: no published Ascend weight-streaming GEMM bandwidth"),
         attentionCompute: Sourced(0.654, "[3p] CloudMatrix384 paper, operator results: MLA compute-bound 65.4% (FlashMLA on H800: 66.7%)"),
         attentionBandwidth: Sourced(0.841, "[3p] CloudMatrix384 paper, operator results: MLA memory-bound 84.1% (FlashMLA on H800: 89.6%)"),

@@ -93,9 +93,10 @@ struct DeepSeekOpBuilder {
         if let shuffles { ops.append(shuffles.sort) }
         ops += [
             // W8A8 prefill: the grouped gate/up matmul writes int32 for the fused dequant-SwiGLU-quant (cannMLP).
-            CostOp("experts_gate_up", .groupedMatmul(tokens: perExpert, n: 2 * mi, k: h, a: w, b: w, out: cannPrefill ? .fp32 : .bf16)),
+            CostOp("experts_gate_up", .groupedMatmul(tokens: perExpert, n: 2 * mi, k: h, a: w, b: w, out: cannPrefill ? .fp32 : .bf16,
+                                                     experts: true)),
             cannPrefill ? dequantSwiGLUQuant("experts_swiglu", Int(received), width: mi) : swiGLU("experts_swiglu", Int(received), width: mi),
-            CostOp("experts_down", .groupedMatmul(tokens: perExpert, n: h, k: mi, a: w, b: w, out: .bf16)),
+            CostOp("experts_down", .groupedMatmul(tokens: perExpert, n: h, k: mi, a: w, b: w, out: .bf16, experts: true)),
         ]
         if shared > 0 && cannPrefill {
             ops += cannMLP("shared", tokens: tokens, width: mi * shared)

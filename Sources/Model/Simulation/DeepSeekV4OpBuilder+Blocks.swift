@@ -49,9 +49,9 @@ extension DeepSeekV4OpBuilder {
         let dispatchBytes = Double(tokens * k) * (Double(e) * (w.isEightBit ? 1 : 2) + 4)
         let decode = plan.phase == .decode   // decode: the low-latency kernels; prefill: node-forwarded high-throughput ones
         ops += [cost("moe.dispatch", .allToAll(bytesPerChip: dispatchBytes, chips: plan.ep, lowLatency: decode, fanout: k)),
-                cost("moe.experts_gate_up", .groupedMatmul(tokens: perExpert, n: 2 * f, k: e, a: w, b: w, out: .bf16)),
+                cost("moe.experts_gate_up", .groupedMatmul(tokens: perExpert, n: 2 * f, k: e, a: w, b: w, out: .bf16, experts: true)),
                 swiGLU("moe.experts_swiglu", Int(received), width: f),
-                cost("moe.experts_down", .groupedMatmul(tokens: perExpert, n: e, k: f, a: w, b: w, out: .bf16))]
+                cost("moe.experts_down", .groupedMatmul(tokens: perExpert, n: e, k: f, a: w, b: w, out: .bf16, experts: true))]
         if c.sharedExperts > 0 {
             let width = f * c.sharedExperts
             ops += [cost("moe.shared_gate_up", .matmul(m: tokens, n: 2 * width, k: e, a: w, b: w, out: .bf16)),
