@@ -222,7 +222,9 @@ public final class CPUDevice: Device, @unchecked Sendable {
                     // bit-identical to one row at a time). Tokens in the order 0, T−1, 1, T−2, …: under the
                     // causal mask a contiguous chunk then pairs short rows with long ones.
                     let group = h / g
-                    Parallel.forEach(rows * g, minChunk: 2) { range in
+                    // Many chunks: at prompt sizes a chunk takes milliseconds, and the last one decides when
+                    // the job ends.
+                    Parallel.forEach(rows * g, minChunk: 2, chunksPerWorker: 16) { range in
                         var scores = [Float](repeating: 0, count: min(group, 3) * maxVisible)
                         scores.withUnsafeMutableBufferPointer { scratch in
                             for item in range {

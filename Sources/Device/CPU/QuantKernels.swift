@@ -29,6 +29,11 @@ enum QuantKernels {
         run(BlockActivations(x, int8: false, sums: isa == Int32(CK_ISA_PORTABLE)), w, isa: isa)
     }
 
+    /// Tokens from which a matmul is split in many panel-aligned chunks (a prompt or a large batch).
+    static let promptTokens = 64
+    /// Rows of the AVX2 kernel's dequantised panel (CK_PANEL_ROWS in QuantDotAVX2.h).
+    static let panelRows = 12
+
     private static func run(_ a: BlockActivations, _ w: QuantisedBlocks, isa: Int32) -> Matrix {
         let t = a.x.rows, n = w.rows
         precondition(w.cols == a.x.cols, "matmul: x has \(a.x.cols) columns, weight has \(w.cols)")
@@ -38,8 +43,19 @@ enum QuantKernels {
             a.withPointers { p in
                 w.bytes.withUnsafeBufferPointer { wp in
                     let wb = wp.baseAddress!
-                    Parallel.forEach(n, minChunk: 64) { range in
-                        p.run(isa: isa, blocks: w, weights: wb, rows: range, start: 0, count: t, y: yb, n: n)
+                    if t < promptTokens {
+                        Parallel.forEach(n, minChunk: 64) { range in
+                            p.run(isa: isa, blocks: w, weights: wb, rows: range, start: 0, count: t, y: yb, n: n)
+                        }
+                    } else {
+                        // A prompt's chunk of rows runs for milliseconds, and the core that finishes first waits
+                        // for the other's last chunk: many chunks of whole 12-row panels (CK_PANEL_ROWS) keep that
+                        // wait short without splitting a panel.
+                        let units = (n + panelRows - 1) / panelRows
+                        Parallel.forEach(units, minChunk: 1, chunksPerWorker: 16) { range in
+                            let rows = (range.lowerBound * panelRows)..<min(n, range.upperBound * panelRows)
+                            p.run(isa: isa, blocks: w, weights: wb, rows: rows, start: 0, count: t, y: yb, n: n)
+                        }
                     }
                 }
             }
