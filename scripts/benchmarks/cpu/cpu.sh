@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # scripts/bench cpu — CPU executor throughput on the default model, side by side in one run:
 #   moeserve with quantised weights (GGUF blocks as stored), moeserve with fp32 weights (the path
-#   before quantised kernels), and llama.cpp's server (PyPI xllamacpp) on the same GGUF and threads.
+#   before quantised kernels), llama.cpp's server (PyPI xllamacpp) on the same GGUF and threads, and
+#   PyTorch eager (transformers' LlamaForCausalLM on the same GGUF, dequantised to fp32 at load: the
+#   model's safetensors form cannot be downloaded here), torch threads = --threads.
 # Figures: decode tok/s at batch 1, prefill tok/s for a 512-token prompt, aggregate decode tok/s at
-# 16 sequences; best of --rounds. moeserve's two paths alternate rounds inside one process.
-#   --rounds N (3)   --decode-steps N (64)   --threads N (nproc; llama.cpp; moeserve uses all cores)
+# 16 sequences; best of --rounds. moeserve's paths alternate rounds inside one process. Plus a
+# read-bandwidth probe (bandwidth_probe.c) before and after, and each engine's decode b=1 as a % of
+# that roofline (the weight bytes it reads per decoded token).
+#   --rounds N (3)  --torch-rounds N (1)  --decode-steps N (64)  --threads N (nproc; llama.cpp, PyTorch,
+#   probe; moeserve uses all cores)  --no-torch
 # Environment: MOESERVE_BIN (skip the release build), KEEP_LOGS=1.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -13,18 +18,24 @@ cd "$root"
 log() { echo "bench cpu: $*" >&2; }
 die() { log "$*"; exit 1; }
 
-rounds=3 steps=64 threads="$(nproc)"
+rounds=3 torch_rounds=1 steps=64 threads="$(nproc)" torch=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) rounds="$2"; shift 2 ;;
         --decode-steps) steps="$2"; shift 2 ;;
         --threads) threads="$2"; shift 2 ;;
-        -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --torch-rounds) torch_rounds="$2"; shift 2 ;;
+        --no-torch) torch=0; shift ;;
+        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
 model="$root/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 [ -f "$model" ] || scripts/setup >&2
+ref="$root/.venv-reference/bin/python"
+if [ "$torch" = 1 ] && [ ! -x "$ref" ]; then
+    die "the PyTorch row needs .venv-reference (torch cpu, transformers, gguf; see scripts/reference/README.md), or pass --no-torch"
+fi
 # shellcheck source=../lib.sh
 . "$root/scripts/benchmarks/lib.sh"
 ensure_bench_venv
@@ -41,7 +52,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+probe() {
+    "$workdir/bandwidth_probe" "$threads" 1024 8 >>"$results"
+}
+cc -O3 -march=native -pthread -o "$workdir/bandwidth_probe" "$here/bandwidth_probe.c"
+echo "{\"load_average_before\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$results"
 log "model $(basename "$model"), rounds $rounds, decode steps $steps, threads $threads, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+probe
 "$moeserve" bench --model "$model" --decode-steps "$steps" --rounds "$rounds" >>"$results"
 
 port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -54,5 +71,14 @@ for _ in $(seq 1 1200); do
     sleep 0.1
 done
 "$py" "$here/llamacpp_bench.py" --port "$port" --decode-steps "$steps" --rounds "$rounds" >>"$results"
+kill "$llama_pid" && wait "$llama_pid" 2>/dev/null || true
+llama_pid=""
+if [ "$torch" = 1 ]; then
+    log "PyTorch eager (transformers, the GGUF dequantised to fp32)"
+    "$ref" "$here/torch_bench.py" --model "$(dirname "$model")" --gguf-file "$(basename "$model")" --threads "$threads" \
+        --decode-steps "$steps" --rounds "$torch_rounds" >>"$results" 2>"$workdir/torch.log"
+fi
+probe
+echo "{\"load_average_after\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$results"
 log "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$py" "$here/table.py" "$results"

@@ -1,20 +1,54 @@
 #!/usr/bin/env python3
-"""Prints the `scripts/bench cpu` table from its JSON lines, with each row's ratio to llama.cpp."""
+"""Prints the `scripts/bench cpu` table from cpu.sh's JSON lines: each engine's three figures with its ratio to
+llama.cpp, batch-16 over batch-1, and decode b=1 as a % of the bandwidth roofline.
+
+Roofline: tok/s × weight bytes read per decoded token / probe bandwidth (best probe pass of the run). A decode
+step reads every weight once: moeserve's resident weights (`weights_mb`, the GGUF blocks as stored or fp32),
+the same GGUF blocks for llama.cpp (moeserve-quantised's figure), every parameter for PyTorch
+(`weight_bytes`). The KV cache read (≤ 80 positions) is under 1% and left out.
+"""
 import json
 import sys
 
 lines = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 rows = [r for r in lines if "engine" in r]
 ref = next((r for r in rows if r["engine"] == "llama.cpp"), None)
-keys = [("decode_tps", "decode b=1 tok/s"), ("prefill_tps", "prefill 512 tok/s"), ("batch_decode_tps", "decode b=16 tok/s")]
-print(f"{'engine':<20}" + "".join(f"{title:>20}{'× llama':>9}" for _, title in keys))
+probes = [r["gbps"] for r in lines if r.get("probe") == "read"]
+bandwidth = max(probes) if probes else 0.0
+gguf_blocks = next((r["weights_mb"] * 1e6 for r in rows if r["engine"] == "moeserve-quantised"), 0.0)
+
+
+def bytes_per_token(r):
+    if "weight_bytes" in r:
+        return r["weight_bytes"]
+    if r.get("weights_mb"):
+        return r["weights_mb"] * 1e6
+    return gguf_blocks if r["engine"] == "llama.cpp" else 0.0
+
+
+keys = [("decode_tps", "decode b=1"), ("prefill_tps", "prefill 512"), ("batch_decode_tps", "decode b=16")]
+print(f"{'engine (tok/s)':<20}" + "".join(f"{title:>13}{'×llama':>8}" for _, title in keys) + f"{'b16/b1':>8}{'roofline':>10}")
 for r in rows:
     cells = ""
     for key, _ in keys:
         ratio = f"{r[key] / ref[key]:.2f}" if ref and ref[key] else "-"
-        cells += f"{r[key]:>20.1f}{ratio:>9}"
-    print(f"{r['engine']:<20}" + cells)
+        cells += f"{r[key]:>13.1f}{ratio:>8}"
+    per_token = bytes_per_token(r)
+    roof = f"{100 * r['decode_tps'] * per_token / (bandwidth * 1e9):.0f}%" if bandwidth and per_token else "-"
+    ratio16 = f"{r['batch_decode_tps'] / r['decode_tps']:.1f}" if r["decode_tps"] else "-"
+    print(f"{r['engine']:<20}" + cells + f"{ratio16:>8}{roof:>10}")
+if probes:
+    print(f"read bandwidth probe: {', '.join(f'{g:.1f}' for g in probes)} GB/s (best {bandwidth:.1f})")
+for r in rows:
+    per_token = bytes_per_token(r)
+    if per_token:
+        limit = f" ⇒ roofline {bandwidth * 1e9 / per_token:.0f} tok/s" if bandwidth else ""
+        print(f"{r['engine']}: {per_token / 1e6:.1f} MB of weights read per decoded token{limit}")
 for r in lines:
     if "max_abs_logit_difference" in r:
         paths = r.get("paths", "fp32 vs quantised")
         print(f"max |Δlogit|, {paths} (16 positions): {r['max_abs_logit_difference']:.2e}")
+before = next((r["load_average_before"] for r in lines if "load_average_before" in r), None)
+after = next((r["load_average_after"] for r in lines if "load_average_after" in r), None)
+if before or after:
+    print(f"load average before: {before or '?'}, after: {after or '?'}")
