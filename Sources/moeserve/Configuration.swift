@@ -19,8 +19,9 @@ struct Configuration: Equatable {
     var modelPath = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
     var modelID = "smollm2-135m-instruct"
     var device = "cpu"
-    /// Activation precision of matmuls with quantised weights on the CPU: "int8" (llama.cpp's scheme,
-    /// fast) or "f32" (exact to the fp32 reference up to summation order).
+    /// Activation precision of matmuls with quantised weights on the CPU: "int8" (llama.cpp's scheme:
+    /// faster single-stream decode, slower prompts and batches on AVX2) or "f32" (exact to the fp32
+    /// reference up to summation order).
     var cpuActivations = "f32"
     /// Block format fp32/fp16/bf16/fp8 matrices are quantised to at load: "none", "q8_0" or "q4_0".
     var quantization = "none"
