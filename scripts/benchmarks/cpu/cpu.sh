@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/bench cpu — CPU executor throughput on the default model, side by side in one run:
-#   moeserve with quantised weights (GGUF blocks as stored), moeserve with fp32 weights (the path
-#   before quantised kernels), llama.cpp's server (PyPI xllamacpp) on the same GGUF and threads, and
+#   moeserve with quantised weights (GGUF blocks as stored) and fp32 or int8 activations, moeserve with
+#   fp32 weights (the path before quantised kernels), llama.cpp's server (PyPI xllamacpp) on the same GGUF and threads, and
 #   PyTorch eager (transformers' LlamaForCausalLM on the same GGUF, dequantised to fp32 at load: the
 #   model's safetensors form cannot be downloaded here), torch threads = --threads.
 # Figures: decode tok/s at batch 1, prefill tok/s for a 512-token prompt, aggregate decode tok/s at
@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
         --threads) threads="$2"; shift 2 ;;
         --torch-rounds) torch_rounds="$2"; shift 2 ;;
         --no-torch) torch=0; shift ;;
-        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
