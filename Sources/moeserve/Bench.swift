@@ -23,9 +23,14 @@ struct Bench: ParsableCommand {
     @Option(help: "Decode steps per measurement.") var decodeSteps = 64
     @Option(help: "Prompt tokens for the prefill measurement.") var promptTokens = 512
     @Option(help: "Sequences for the batched-decode measurement.") var sequences = 16
+    @Option(help: "Prompt tokens each decoding sequence starts from (the context its attention reads grows from there).")
+    var decodeContext = 8
     @Option(help: "Measurement rounds (the best round is reported).") var rounds = 3
 
     func run() throws {
+        guard decodeContext >= 1, decodeSteps >= 1, promptTokens >= 1, sequences >= 1, rounds >= 1 else {
+            throw ValidationError("--decode-context, --decode-steps, --prompt-tokens, --sequences and --rounds must be at least 1")
+        }
         let target = QuantisedBlocks.quantisationTarget(named: quantization)
         guard quantization == "none" || target != nil else {
             throw ValidationError("--quantization must be \(QuantisedBlocks.quantisationSettingNames), got '\(quantization)'")
@@ -42,7 +47,8 @@ struct Bench: ParsableCommand {
         var best: [String: [String: Double]] = [:]
         for _ in 0..<rounds {
             for (path, m) in models {
-                let r = BenchRound(model: m, decodeSteps: decodeSteps, promptTokens: promptTokens, sequences: sequences).run()
+                let r = BenchRound(model: m, decodeSteps: decodeSteps, promptTokens: promptTokens, sequences: sequences,
+                                   decodeContext: decodeContext).run()
                 best[path, default: [:]].merge(r) { max($0, $1) }
             }
         }
@@ -74,6 +80,7 @@ struct BenchRound {
     let decodeSteps: Int
     let promptTokens: Int
     let sequences: Int
+    var decodeContext = 8
 
     func run() -> [String: Double] {
         ["decode": decode(batch: 1), "prefill": prefill(), "batch": decode(batch: sequences)]
@@ -88,21 +95,23 @@ struct BenchRound {
         return Double(promptTokens) / Date().timeIntervalSince(start)
     }
 
-    /// Generated tokens per second over all `batch` sequences, each decoding after an 8-token prompt.
+    /// Generated tokens per second over all `batch` sequences, each decoding after a `decodeContext`-token
+    /// prompt (8 by default, as llamacpp_bench.py and torch_bench.py use).
     func decode(batch: Int) -> Double {
-        let blockSize = 16, perSequence = (8 + decodeSteps + blockSize) / blockSize
+        let context = decodeContext
+        let blockSize = 16, perSequence = (context + decodeSteps + blockSize) / blockSize
         let cache = model.device.makeKVStorage(layers: model.cacheLayout.layers, blockCount: batch * perSequence,
                                                blockSize: blockSize, width: model.cacheLayout.width)
         let tables = (0..<batch).map { s in Array((s * perSequence)..<((s + 1) * perSequence)) }
         let vocab = model.vocabularySize
-        let prompts = (0..<batch).map { s in (0..<8).map { (500 + 37 * s + $0) % vocab } }
+        let prompts = (0..<batch).map { s in (0..<context).map { (500 + 37 * s + $0) % vocab } }
         _ = model.forward(ForwardBatch((0..<batch).map {
             SequenceChunk(tokens: prompts[$0], startPosition: 0, blockTable: tables[$0], logits: .last)
         }), cache: cache)
         let start = Date()
         for step in 0..<decodeSteps {
             _ = model.forward(ForwardBatch((0..<batch).map {
-                SequenceChunk(tokens: [(600 + step + $0) % vocab], startPosition: 8 + step, blockTable: tables[$0], logits: .last)
+                SequenceChunk(tokens: [(600 + step + $0) % vocab], startPosition: context + step, blockTable: tables[$0], logits: .last)
             }), cache: cache)
         }
         return Double(batch * decodeSteps) / Date().timeIntervalSince(start)
