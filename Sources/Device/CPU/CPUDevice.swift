@@ -223,8 +223,9 @@ public final class CPUDevice: Device, @unchecked Sendable {
                     // causal mask a contiguous chunk then pairs short rows with long ones.
                     let group = h / g
                     // Many chunks: at prompt sizes a chunk takes milliseconds, and the last one decides when
-                    // the job ends.
-                    Parallel.forEach(rows * g, minChunk: 2, chunksPerWorker: 16) { range in
+                    // the job ends. One item is a chunk too: a single decoding sequence has only G items, and over
+                    // a long context each is worth sending to the other core.
+                    Parallel.forEach(rows * g, minChunk: 1, chunksPerWorker: 16) { range in
                         var scores = [Float](repeating: 0, count: min(group, 3) * maxVisible)
                         scores.withUnsafeMutableBufferPointer { scratch in
                             for item in range {
