@@ -139,13 +139,23 @@ CK_ATT_AVX2 static void attend_kv_avx2(const float *q, const float *keys, size_t
     weighted_sum_avx2(scores, values, vstride, slots, visible, dv, out);
 }
 
-
 // ---- Several query rows over the same keys (a GQA group: the heads sharing one KV head at one token).
 // Each key and value load feeds up to three rows; every row is reduced exactly as attend_kv_avx2 reduces
 // it alone (the same per-key lane split and ck_hsum8_ps order, the same softmax, the same ascending FMA
 // chain per output), so results are bit-identical to the row kernel whatever the grouping.
 
 #define CK_INLINE __attribute__((always_inline)) static inline
+
+/// a[r][j] += q_r[i..<i+8] · k_j[i..<i+8] lane-wise, for rows r < R and keys k0, k1 (j = 0, 1).
+CK_ATT_AVX2 CK_INLINE void fma_rows_keys2_avx2(const float *q, size_t qstride, int R, const float *k0, const float *k1,
+                                               size_t i, __m256 a[3][2]) {
+    __m256 ka = _mm256_loadu_ps(k0 + i), kb = _mm256_loadu_ps(k1 + i);
+    for (int r = 0; r < R; r++) {
+        __m256 qr = _mm256_loadu_ps(q + r * qstride + i);
+        a[r][0] = _mm256_fmadd_ps(qr, ka, a[r][0]);
+        a[r][1] = _mm256_fmadd_ps(qr, kb, a[r][1]);
+    }
+}
 
 /// u[r·8 + j] = a0 + a1 of dot4_avx2 for rows r < R and keys k0, k1 (j = 0, 1): the eight lane sums
 /// that ck_hsum8_ps then reduces; the scalar tail past the last 8-float chunk is left to the caller.
@@ -155,28 +165,11 @@ CK_ATT_AVX2 CK_INLINE void dot_rows_keys2_avx2(const float *q, size_t qstride, i
     for (int r = 0; r < R; r++)
         for (int j = 0; j < 2; j++) { a0[r][j] = _mm256_setzero_ps(); a1[r][j] = _mm256_setzero_ps(); }
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m256 k00 = _mm256_loadu_ps(k0 + i), k10 = _mm256_loadu_ps(k1 + i);
-        for (int r = 0; r < R; r++) {
-            __m256 qr = _mm256_loadu_ps(q + r * qstride + i);
-            a0[r][0] = _mm256_fmadd_ps(qr, k00, a0[r][0]);
-            a0[r][1] = _mm256_fmadd_ps(qr, k10, a0[r][1]);
-        }
-        __m256 k01 = _mm256_loadu_ps(k0 + i + 8), k11 = _mm256_loadu_ps(k1 + i + 8);
-        for (int r = 0; r < R; r++) {
-            __m256 qr = _mm256_loadu_ps(q + r * qstride + i + 8);
-            a1[r][0] = _mm256_fmadd_ps(qr, k01, a1[r][0]);
-            a1[r][1] = _mm256_fmadd_ps(qr, k11, a1[r][1]);
-        }
+    for (; i + 16 <= n; i += 16) {   // even chunks into a0, odd ones into a1, as dot4_avx2 splits them
+        fma_rows_keys2_avx2(q, qstride, R, k0, k1, i, a0);
+        fma_rows_keys2_avx2(q, qstride, R, k0, k1, i + 8, a1);
     }
-    for (; i + 8 <= n; i += 8) {
-        __m256 k00 = _mm256_loadu_ps(k0 + i), k10 = _mm256_loadu_ps(k1 + i);
-        for (int r = 0; r < R; r++) {
-            __m256 qr = _mm256_loadu_ps(q + r * qstride + i);
-            a0[r][0] = _mm256_fmadd_ps(qr, k00, a0[r][0]);
-            a0[r][1] = _mm256_fmadd_ps(qr, k10, a0[r][1]);
-        }
-    }
+    if (i + 8 <= n) fma_rows_keys2_avx2(q, qstride, R, k0, k1, i, a0);
     for (int r = 0; r < R; r++)
         for (int j = 0; j < 2; j++) u[r * 8 + j] = _mm256_add_ps(a0[r][j], a1[r][j]);
 }
