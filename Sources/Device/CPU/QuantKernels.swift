@@ -43,19 +43,13 @@ enum QuantKernels {
             a.withPointers { p in
                 w.bytes.withUnsafeBufferPointer { wp in
                     let wb = wp.baseAddress!
-                    if t < promptTokens {
-                        Parallel.forEach(n, minChunk: 64) { range in
-                            p.run(isa: isa, blocks: w, weights: wb, rows: range, start: 0, count: t, y: yb, n: n)
-                        }
-                    } else {
-                        // A prompt's chunk of rows runs for milliseconds, and the core that finishes first waits
-                        // for the other's last chunk: many chunks of whole 12-row panels (CK_PANEL_ROWS) keep that
-                        // wait short without splitting a panel.
-                        let units = (n + panelRows - 1) / panelRows
-                        Parallel.forEach(units, minChunk: 1, chunksPerWorker: 16) { range in
-                            let rows = (range.lowerBound * panelRows)..<min(n, range.upperBound * panelRows)
-                            p.run(isa: isa, blocks: w, weights: wb, rows: rows, start: 0, count: t, y: yb, n: n)
-                        }
+                    // A prompt's chunk of rows runs for milliseconds, and the core that finishes first waits for
+                    // the other's last chunk: from `promptTokens` on, many chunks of whole 12-row panels
+                    // (CK_PANEL_ROWS) keep that wait short without splitting a panel.
+                    let (unit, minUnits, perWorker) = t < promptTokens ? (1, 64, 4) : (panelRows, 1, 16)
+                    Parallel.forEach((n + unit - 1) / unit, minChunk: minUnits, chunksPerWorker: perWorker) { range in
+                        let rows = (range.lowerBound * unit)..<min(n, range.upperBound * unit)
+                        p.run(isa: isa, blocks: w, weights: wb, rows: rows, start: 0, count: t, y: yb, n: n)
                     }
                 }
             }
