@@ -15,7 +15,10 @@ float ck_half_to_float(uint16_t h);
 
 static inline uint16_t ck_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
-void ck_quantize_q8(const float *x, size_t rows, size_t k, int8_t *q, float *d, float *s) {
+/// One 32-block: amax over |x| (NaN ignored), q = round-to-nearest-even(x·inv) with inv = 127/amax and
+/// the product clamped to ±127 first (inv overflows to inf below amax ≈ 3.7e-37), a NaN product (a NaN
+/// input, or ±inf times inv = 0) quantised to 0; d = amax/127, s = d·Σq.
+static void quantize_q8_portable(const float *x, size_t rows, size_t k, int8_t *q, float *d, float *s) {
     size_t nb = k / 32;
     for (size_t r = 0; r < rows; r++) {
         for (size_t b = 0; b < nb; b++) {
@@ -26,8 +29,9 @@ void ck_quantize_q8(const float *x, size_t rows, size_t k, int8_t *q, float *d, 
             float scale = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
             int sum = 0;
             for (int j = 0; j < 32; j++) {
-                int v = (int)lrintf(xb[j] * inv);
-                v = v > 127 ? 127 : (v < -127 ? -127 : v);
+                float p = xb[j] * inv;
+                p = p > 127.0f ? 127.0f : (p < -127.0f ? -127.0f : p);
+                int v = p == p ? (int)lrintf(p) : 0;
                 qb[j] = (int8_t)v;
                 sum += v;
             }
@@ -88,6 +92,16 @@ static void matmul_q8_portable(int dtype, const uint8_t *w, size_t row_bytes, si
 #if defined(__x86_64__)
 #include "QuantDotQ8AVX2.h"
 #endif
+
+void ck_quantize_q8(int isa, const float *x, size_t rows, size_t k, int8_t *q, float *d, float *s) {
+#if defined(__x86_64__)
+    if (isa >= CK_ISA_AVX2) {
+        quantize_q8_avx2(x, rows, k, q, d, s);
+        return;
+    }
+#endif
+    quantize_q8_portable(x, rows, k, q, d, s);
+}
 
 void ck_matmul_q8(int isa, int dtype, const uint8_t *w, size_t row_bytes, size_t row_begin, size_t row_end,
                   const int8_t *xq, const float *xd, const float *xs, size_t tokens, size_t k, float *y, size_t n) {

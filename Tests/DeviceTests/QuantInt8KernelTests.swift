@@ -13,17 +13,55 @@ import Testing
     }
 
     @Test func quantiserRoundsWithinHalfAStep() {
-        var seed: UInt64 = 3
-        let x = P.activations(3, 96, seed: &seed)
-        var q = [Int8](repeating: 0, count: 288), d = [Float](repeating: 0, count: 9), s = [Float](repeating: 0, count: 9)
-        ck_quantize_q8(x.data, 3, 96, &q, &d, &s)
-        for b in 0..<9 {
-            let block = x.data[(32 * b)..<(32 * b + 32)], qs = q[(32 * b)..<(32 * b + 32)]
-            #expect(d[b] == (block.map(abs).max() ?? 0) / 127)
-            #expect(qs.allSatisfy { $0 >= -127 })
-            for (v, qv) in zip(block, qs) { #expect(abs(v - Float(qv) * d[b]) <= d[b] * 0.5001) }
-            #expect(s[b] == d[b] * Float(qs.reduce(0) { $0 + Int($1) }))
+        for isa in P.variants + (Self.avx2.map { [$0] } ?? []) {
+            var seed: UInt64 = 3
+            let x = P.activations(3, 96, seed: &seed)
+            var q = [Int8](repeating: 0, count: 288), d = [Float](repeating: 0, count: 9), s = [Float](repeating: 0, count: 9)
+            ck_quantize_q8(isa, x.data, 3, 96, &q, &d, &s)
+            for b in 0..<9 {
+                let block = x.data[(32 * b)..<(32 * b + 32)], qs = q[(32 * b)..<(32 * b + 32)]
+                #expect(d[b] == (block.map(abs).max() ?? 0) / 127)
+                #expect(qs.allSatisfy { $0 >= -127 })
+                for (v, qv) in zip(block, qs) { #expect(abs(v - Float(qv) * d[b]) <= d[b] * 0.5001) }
+                #expect(s[b] == d[b] * Float(qs.reduce(0) { $0 + Int($1) }))
+            }
         }
+    }
+
+    /// The AVX2 quantiser gives the portable bits on random rows and on the edge cases: exact halves
+    /// (round to even), all-zero and −0 blocks, a lone NaN (ignored by the max, quantised to 0), ±inf
+    /// (the block's scale is inf, every value quantises to 0), subnormals and huge magnitudes.
+    @Test func avx2QuantiserEqualsPortableBitForBit() throws {
+        let isa = try #require(Self.avx2, "this CPU has no AVX2+FMA+F16C; the portable code is the only variant")
+        var seed: UInt64 = 11
+        var rows = P.activations(5, 1536, seed: &seed).data
+        var special = [Float](repeating: 0, count: 32 * 8)
+        for j in 0..<32 { special[j] = j == 0 ? -127 : Float(j) - 15.5 }              // inv = 1: exact halves
+        for j in 0..<32 { special[32 + j] = j == 0 ? 63.5 : Float(j) / 4 - 4 }         // inv = 2: quarters → halves
+        for j in 0..<32 { special[64 + j] = -0.0 }
+        special[96 + 3] = .nan; special[96 + 7] = 4; special[96 + 8] = -2
+        special[128 + 1] = .infinity; special[128 + 2] = -1; special[128 + 9] = -.infinity
+        for j in 0..<32 { special[160 + j] = Float.leastNonzeroMagnitude * Float(j) }
+        for j in 0..<32 { special[192 + j] = Float.greatestFiniteMagnitude / Float(j + 1) * (j % 2 == 0 ? 1 : -1) }
+        for j in 0..<32 { special[224 + j] = Float(j) * 1e-3 }
+        rows += special
+        let blocks = rows.count / 32
+        func quantise(_ isa: Int32) -> ([Int8], [Float], [Float]) {
+            var q = [Int8](repeating: 0, count: rows.count), d = [Float](repeating: 0, count: blocks), s = d
+            ck_quantize_q8(isa, rows, rows.count / 256, 256, &q, &d, &s)
+            return (q, d, s)
+        }
+        let (pq, pd, ps) = quantise(Int32(CK_ISA_PORTABLE)), (fq, fd, fs) = quantise(isa)
+        #expect(fq == pq)
+        #expect(fd.map(\.bitPattern) == pd.map(\.bitPattern))
+        #expect(fs.map(\.bitPattern) == ps.map(\.bitPattern))
+        let tail = rows.count - 256   // the special blocks start here
+        for j in 0..<64 {   // both tie blocks: x·inv is exact, so q is x·inv rounded half to even
+            let x = special[j], inv: Float = j < 32 ? 1 : 2
+            #expect(pq[tail + j] == Int8((x * inv).rounded(.toNearestOrEven)), "element \(j)")
+        }
+        #expect(pq[tail + 96 + 3] == 0 && pq[tail + 96 + 7] == 127 && pq[tail + 96 + 8] == -64)
+        #expect(pq[tail + 128 + 1] == 0 && pq[tail + 128 + 2] == 0 && pq[tail + 160 + 31] == 127)
     }
 
     // Shapes cover every tile path: 4-row and 2-row tiles, odd leftovers, 1–3 tokens and 4-token tiles.

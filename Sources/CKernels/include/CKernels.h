@@ -36,8 +36,9 @@ void ck_matmul_blocks_registers_only(int isa, int dtype, const uint8_t *w, size_
 
 /// Quantises `rows` rows of `k` activations (k a multiple of 32) to int8 per block of 32:
 /// q = round(x / d) with d = max|x| / 127, so |q| ≤ 127; d[i] is block i's scale and
-/// s[i] = d[i] · Σ q its sum (for the Q4 min terms). One implementation for every ISA.
-void ck_quantize_q8(const float *x, size_t rows, size_t k, int8_t *q, float *d, float *s);
+/// s[i] = d[i] · Σ q its sum (for the Q4 min terms). Rounding is to nearest even; a NaN or infinite
+/// input quantises to 0. The AVX2 variant (isa ≥ CK_ISA_AVX2) equals the portable loops bit for bit.
+void ck_quantize_q8(int isa, const float *x, size_t rows, size_t k, int8_t *q, float *d, float *s);
 
 /// Like ck_matmul_blocks, with int8 activations from ck_quantize_q8: block products are exact
 /// integers scaled in fp32 (see QuantMatmulQ8.c for the reduction order every ISA reproduces).

@@ -24,7 +24,7 @@ extension CPUDevice {
         // Head-major queries (row h·T + i: token i's head h), as the grouped form reads them.
         var headMajor = [Float](repeating: 0, count: t * h * n)
         for hd in 0..<h { for i in 0..<t { for j in 0..<n { headMajor[(hd * t + i) * n + j] = qNope.data[i * h * n + hd * n + j] } } }
-        let queries = BlockActivations(Matrix(rows: h * t, cols: n, data: headMajor), int8: int8, sums: isa == Int32(CK_ISA_PORTABLE))
+        let queries = BlockActivations(Matrix(rows: h * t, cols: n, data: headMajor), int8: int8, isa: isa)
         let maxVisible = (positions.max() ?? 0) + 1
         var out = [Float](repeating: 0, count: t * h * v)
         out.withUnsafeMutableBufferPointer { op in
@@ -100,7 +100,7 @@ private struct AbsorbedHeads {
             }
         }
         // o_h = W_UV,h · o_latent, the head's V columns of each token's output row.
-        let o = BlockActivations(Matrix(rows: t, cols: r, data: scratch.latentO), int8: int8, sums: isa == Int32(CK_ISA_PORTABLE))
+        let o = BlockActivations(Matrix(rows: t, cols: r, data: scratch.latentO), int8: int8, isa: isa)
         o.withPointers { opts in
             wv.bytes.withUnsafeBufferPointer { wp in
                 scratch.y.withUnsafeMutableBufferPointer { yp in

@@ -46,7 +46,7 @@ extension CPUDevice {
         }
         // The groups must cover x's rows: the outputs below are not zeroed first.
         guard fusable, groupSizes.reduce(0, +) == x.rows else { return nil }
-        let a = BlockActivations(x, int8: int8, sums: isa == Int32(CK_ISA_PORTABLE))
+        let a = BlockActivations(x, int8: int8, isa: isa)
         let widths = sets.map { $0[first].rows }
         let rowBytes = sets.map { $0[first].blocks!.rowBytes }.max()!
         let tasks = GroupedTask.split(sets: widths, groupSizes: groupSizes, rowBytes: rowBytes, workers: Parallel.workers)

@@ -18,7 +18,7 @@ enum QuantKernels {
     /// Each (row, token) is reduced in one fixed order on every ISA and tile, so it is batch-invariant
     /// and the AVX2 result equals the portable one bit for bit.
     static func matmulInt8(_ x: Matrix, _ w: QuantisedBlocks, isa: Int32) -> Matrix {
-        run(BlockActivations(x, int8: true, sums: false), w, isa: isa)
+        run(BlockActivations(x, int8: true, isa: isa), w, isa: isa)
     }
 
     /// y[t, n] = Σ_k x[t, k]·W[n, k] — x: [T, K], W: [N, K] as blocks, y: [T, N]. Rows of W are split
@@ -26,7 +26,7 @@ enum QuantKernels {
     /// Only the portable loops read the activation block sums (the AVX2 kernel folds the Q4 minima into
     /// its dequantised weights).
     static func matmul(_ x: Matrix, _ w: QuantisedBlocks, isa: Int32) -> Matrix {
-        run(BlockActivations(x, int8: false, sums: isa == Int32(CK_ISA_PORTABLE)), w, isa: isa)
+        run(BlockActivations(x, int8: false, isa: isa), w, isa: isa)
     }
 
     /// Tokens from which a matmul is split in many panel-aligned chunks (a prompt or a large batch).
@@ -67,16 +67,19 @@ struct BlockActivations {
     /// shared, so a matmul does not allocate them.
     private static let unusedFloats: [Float] = [0], unusedInt8: [Int8] = [0]
 
-    init(_ x: Matrix, int8: Bool, sums needsSums: Bool) {
+    /// Only the portable fp32 loops read the block sums (the AVX2 kernel folds the Q4 minima into its
+    /// dequantised weights); the int8 quantiser runs on `isa` (both variants give the same bits).
+    init(_ x: Matrix, int8: Bool, isa: Int32) {
         self.x = x
         self.int8 = int8
+        let needsSums = isa == Int32(CK_ISA_PORTABLE)
         hasSums = !int8 && needsSums
         let blocks = x.rows * x.cols / 32
         if int8 {
             q = [Int8](repeating: 0, count: x.rows * x.cols)
             d = [Float](repeating: 0, count: blocks)
             s = [Float](repeating: 0, count: blocks)
-            x.data.withUnsafeBufferPointer { ck_quantize_q8($0.baseAddress!, x.rows, x.cols, &q, &d, &s) }
+            x.data.withUnsafeBufferPointer { ck_quantize_q8(isa, $0.baseAddress!, x.rows, x.cols, &q, &d, &s) }
         } else if needsSums {
             sums = [Float](repeating: 0, count: blocks)
             x.data.withUnsafeBufferPointer { xp in sums.withUnsafeMutableBufferPointer { ck_block_sums(xp.baseAddress!, blocks, $0.baseAddress!) } }
