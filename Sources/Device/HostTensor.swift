@@ -29,10 +29,20 @@ public struct HostTensor: @unchecked Sendable {
     public var cols: Int { shape.last ?? 1 }
 
     /// Dequantises the whole tensor to fp32 with the portable reference kernels (block scales included).
+    /// Split over the worker pool in whole blocks (a checkpoint quantised at load spends most of its
+    /// start-up converting bf16 to fp32); every element is converted as in one pass.
     public func toFloat32() -> [Float] {
-        var out = [Float](repeating: 0, count: elementCount)
-        out.withUnsafeMutableBufferPointer { dst in
-            Dequantize.row(dtype, source: bytes, count: elementCount, into: dst)
+        let count = elementCount, blockSize = dtype.blockSize, blockBytes = dtype.blockBytes, bytes = bytes
+        var out = [Float](unsafeUninitializedCapacity: count) { dst, initialised in
+            let base = dst.baseAddress
+            Parallel.forEach(count / blockSize, minChunk: 65536 / blockSize) { blocks in
+                let source = UnsafeRawBufferPointer(rebasing: bytes[(blocks.lowerBound * blockBytes)..<(blocks.upperBound * blockBytes)])
+                let into = UnsafeMutableBufferPointer(start: base! + blocks.lowerBound * blockSize, count: blocks.count * blockSize)
+                Dequantize.row(dtype, source: source, count: into.count, into: into)
+            }
+            let whole = count / blockSize * blockSize   // a partial trailing block is not converted (zeros)
+            if whole < count { (base! + whole).initialize(repeating: 0, count: count - whole) }
+            initialised = count
         }
         if let blockScale { blockScale.apply(to: &out, rows: rows, cols: cols) }
         return out

@@ -1,3 +1,5 @@
+import CKernels
+
 /// Quantising fp32 weights into the GGUF block formats at load (`--quantization`), the way ggml's
 /// reference quantisers do, so Hugging Face checkpoints run on the same quantised kernels as GGUF files.
 extension QuantisedBlocks {
@@ -20,49 +22,26 @@ extension QuantisedBlocks {
     /// - Q8_0: d = max|x| / 127, q = round(x / d) in −127…127.
     /// - Q4_0: d = m / −8 where m is the block's value of largest magnitude (sign kept), q = round(x / d) + 8
     ///   clamped to 0…15, so the extreme value is exact and the rest is within d/2.
+    /// The blocks come from `ck_quantize_blocks` (CKernels/QuantiseWeights.c) on `isa` (this CPU's by
+    /// default), split over the worker pool: the same bytes on every ISA and split.
     public init(quantising values: [Float], rows: Int, cols: Int, to dtype: DType) {
+        self.init(quantising: values, rows: rows, cols: cols, to: dtype, isa: QuantKernels.isa(for: .detect()))
+    }
+
+    init(quantising values: [Float], rows: Int, cols: Int, to dtype: DType, isa: Int32) {
         if dtype == .bf16 { self.init(bf16Rounding: values, rows: rows, cols: cols); return }
         precondition(Self.quantisationTargets.contains(dtype) && cols % 32 == 0 && values.count == rows * cols,
                      "quantising: \(dtype) of [\(rows), \(cols)]")
-        let blocks = rows * cols / 32
-        var bytes = [UInt8](repeating: 0, count: blocks * dtype.blockBytes)
+        let blocks = rows * cols / 32, blockBytes = dtype.blockBytes
+        var bytes = [UInt8](repeating: 0, count: blocks * blockBytes)
         values.withUnsafeBufferPointer { src in
             bytes.withUnsafeMutableBufferPointer { dst in
-                for b in 0..<blocks {
-                    let x = UnsafeBufferPointer(rebasing: src[(32 * b)..<(32 * b + 32)])
-                    let out = UnsafeMutableBufferPointer(rebasing: dst[(b * dtype.blockBytes)..<((b + 1) * dtype.blockBytes)])
-                    if dtype == .q8_0 { Self.quantiseQ8_0(x, into: out) } else { Self.quantiseQ4_0(x, into: out) }
+                let (x, out) = (src.baseAddress!, dst.baseAddress!)
+                Parallel.forEach(blocks, minChunk: 4096) { range in
+                    ck_quantize_blocks(isa, Int32(dtype.rawValue), x + 32 * range.lowerBound, range.count, out + blockBytes * range.lowerBound)
                 }
             }
         }
         self = bytes.withUnsafeBytes { QuantisedBlocks(dtype: dtype, rows: rows, cols: cols, source: $0) }
-    }
-
-    private static func storeHalf(_ v: Float, _ out: UnsafeMutableBufferPointer<UInt8>) {
-        let bits = Float16(v).bitPattern
-        out[0] = UInt8(bits & 0xFF)
-        out[1] = UInt8(bits >> 8)
-    }
-
-    private static func quantiseQ8_0(_ x: UnsafeBufferPointer<Float>, into out: UnsafeMutableBufferPointer<UInt8>) {
-        let amax = x.reduce(Float(0)) { max($0, abs($1)) }
-        let d = amax / 127, inv: Float = d > 0 ? 1 / d : 0
-        storeHalf(d, out)
-        for j in 0..<32 {
-            let q = max(-127, min(127, Int((x[j] * inv).rounded())))
-            out[2 + j] = UInt8(bitPattern: Int8(q))
-        }
-    }
-
-    private static func quantiseQ4_0(_ x: UnsafeBufferPointer<Float>, into out: UnsafeMutableBufferPointer<UInt8>) {
-        var m: Float = 0
-        for v in x where abs(v) > abs(m) { m = v }
-        let d = m / -8, inv: Float = d != 0 ? 1 / d : 0
-        storeHalf(d, out)
-        for j in 0..<16 {
-            let lo = UInt8(max(0, min(15, Int((x[j] * inv).rounded()) + 8)))
-            let hi = UInt8(max(0, min(15, Int((x[j + 16] * inv).rounded()) + 8)))
-            out[2 + j] = lo | (hi << 4)
-        }
     }
 }

@@ -34,6 +34,10 @@ void ck_matmul_blocks_registers_only(int isa, int dtype, const uint8_t *w, size_
                                      size_t row_end, const float *x, const float *xsums, size_t tokens, size_t k,
                                      float *y, size_t n);
 
+/// `blocks` blocks of 32 fp32 weights quantised to CK_Q8_0 or CK_Q4_0 blocks (34 / 18 bytes each) at `out`,
+/// as ggml's reference quantisers do (see QuantiseWeights.c). Every ISA gives the same bytes.
+void ck_quantize_blocks(int isa, int dtype, const float *x, size_t blocks, uint8_t *out);
+
 /// Quantises `rows` rows of `k` activations (k a multiple of 32) to int8 per block of 32:
 /// q = round(x / d) with d = max|x| / 127, so |q| ≤ 127; d[i] is block i's scale and
 /// s[i] = d[i] · Σ q its sum (for the Q4 min terms). Rounding is to nearest even; a NaN or infinite

@@ -69,7 +69,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
         }
         let values = tensor.toFloat32()
         if let target = quantisation, Self.quantises(tensor, to: target) {
-            return DeviceWeight(shape: tensor.shape, blocks: QuantisedBlocks(quantising: values, rows: tensor.rows, cols: tensor.cols, to: target))
+            return DeviceWeight(shape: tensor.shape, blocks: QuantisedBlocks(quantising: values, rows: tensor.rows, cols: tensor.cols, to: target, isa: isa))
         }
         return DeviceWeight(shape: tensor.shape, sourceType: tensor.dtype, values: values)
     }
