@@ -52,15 +52,22 @@ extension CPUDevice {
         let tasks = GroupedTask.split(sets: widths, groupSizes: groupSizes, rowBytes: rowBytes, workers: Parallel.workers)
         // Each set's output is written in place by its tasks, which together assign every (token, row)
         // of it: no zeroed staging buffer to copy out of (at prompt sizes, megabytes per layer).
-        return Matrix.assigningEvery(widths.map { (x.rows, $0) }) { outputs in
-            a.withPointers { p in
-                Parallel.forEach(tasks.count, minChunk: 1, chunksPerWorker: 32) { range in   // one task per pool item
-                    for task in tasks[range] {
-                        let blocks = sets[task.set][task.group].blocks!
-                        let n = widths[task.set], out = outputs[task.set] + task.start * n
-                        blocks.bytes.withUnsafeBufferPointer { wp in
-                            p.run(isa: isa, blocks: blocks, weights: wp.baseAddress!, rows: task.rows, start: task.start,
-                                  count: groupSizes[task.group], y: out, n: n)
+        // Each used (set, group) weight resolved once, before the job: a task only reads these (a decode
+        // step's MoE layer has ~100 tasks over 64–256 experts). The pointers stay valid: `sets` holds
+        // the weights until this returns.
+        let groups = groupSizes.count
+        var resolved = [BlockActivations.Pointers.Weight?](repeating: nil, count: sets.count * groups)
+        for (s, weights) in sets.enumerated() {
+            for g in used { resolved[s * groups + g] = BlockActivations.Pointers.Weight(weights[g].blocks!) }
+        }
+        return withExtendedLifetime(sets) {
+            Matrix.assigningEvery(widths.map { (x.rows, $0) }) { outputs in
+                a.withPointers { p in
+                    Parallel.forEach(tasks.count, minChunk: 1, chunksPerWorker: 32) { range in   // one task per pool item
+                        for task in tasks[range] {
+                            let n = widths[task.set]
+                            p.run(isa: isa, weight: resolved[task.set * groups + task.group]!, rows: task.rows, start: task.start,
+                                  count: groupSizes[task.group], y: outputs[task.set] + task.start * n, n: n)
                         }
                     }
                 }

@@ -75,11 +75,12 @@ struct BlockActivations {
         let needsSums = isa == Int32(CK_ISA_PORTABLE)
         hasSums = !int8 && needsSums
         let blocks = x.rows * x.cols / 32
-        if int8 {
-            q = [Int8](repeating: 0, count: x.rows * x.cols)
-            d = [Float](repeating: 0, count: blocks)
-            s = [Float](repeating: 0, count: blocks)
-            x.data.withUnsafeBufferPointer { ck_quantize_q8(isa, $0.baseAddress!, x.rows, x.cols, &q, &d, &s) }
+        if int8 {   // ck_quantize_q8 writes every element: no zero-fill first
+            let (rows, cols) = (x.rows, x.cols)
+            q = [Int8](unsafeUninitializedCapacity: rows * cols) { _, n in n = rows * cols }
+            d = [Float](unsafeUninitializedCapacity: blocks) { _, n in n = blocks }
+            s = [Float](unsafeUninitializedCapacity: blocks) { _, n in n = blocks }
+            x.data.withUnsafeBufferPointer { ck_quantize_q8(isa, $0.baseAddress!, rows, cols, &q, &d, &s) }
         } else if needsSums {
             sums = [Float](repeating: 0, count: blocks)
             x.data.withUnsafeBufferPointer { xp in sums.withUnsafeMutableBufferPointer { ck_block_sums(xp.baseAddress!, blocks, $0.baseAddress!) } }
@@ -107,16 +108,39 @@ struct BlockActivations {
         let x: UnsafePointer<Float>, sums: UnsafePointer<Float>
         let q: UnsafePointer<Int8>, d: UnsafePointer<Float>, s: UnsafePointer<Float>
 
+        /// A block-quantised weight as the kernels take it. Its bytes must outlive the value (the caller
+        /// keeps the weight).
+        struct Weight {
+            let dtype: Int32
+            let rowBytes: Int
+            let base: UnsafePointer<UInt8>
+
+            init(_ blocks: QuantisedBlocks) {
+                (dtype, rowBytes) = (Int32(blocks.dtype.rawValue), blocks.rowBytes)
+                base = blocks.bytes.withUnsafeBufferPointer { $0.baseAddress! }
+            }
+        }
+
         /// y[t·n + r] for r in `rows` and the `count` x rows from `start` (y points at row `start`'s output).
         func run(isa: Int32, blocks: QuantisedBlocks, weights: UnsafePointer<UInt8>, rows: Range<Int>, start: Int, count: Int,
                  y: UnsafeMutablePointer<Float>, n: Int) {
-            let dtype = Int32(blocks.dtype.rawValue), nb = k / 32
+            run(isa: isa, dtype: Int32(blocks.dtype.rawValue), rowBytes: blocks.rowBytes, weights: weights, rows: rows,
+                start: start, count: count, y: y, n: n)
+        }
+
+        func run(isa: Int32, weight w: Weight, rows: Range<Int>, start: Int, count: Int, y: UnsafeMutablePointer<Float>, n: Int) {
+            run(isa: isa, dtype: w.dtype, rowBytes: w.rowBytes, weights: w.base, rows: rows, start: start, count: count, y: y, n: n)
+        }
+
+        private func run(isa: Int32, dtype: Int32, rowBytes: Int, weights: UnsafePointer<UInt8>, rows: Range<Int>, start: Int,
+                         count: Int, y: UnsafeMutablePointer<Float>, n: Int) {
+            let nb = k / 32
             if int8 {
-                ck_matmul_q8(isa, dtype, weights, blocks.rowBytes, rows.lowerBound, rows.upperBound,
+                ck_matmul_q8(isa, dtype, weights, rowBytes, rows.lowerBound, rows.upperBound,
                              q + start * k, d + start * nb, s + start * nb, count, k, y, n)
             } else {
                 let xs = hasSums ? sums + start * nb : sums
-                ck_matmul_blocks(isa, dtype, weights, blocks.rowBytes, rows.lowerBound, rows.upperBound, x + start * k, xs, count, k, y, n)
+                ck_matmul_blocks(isa, dtype, weights, rowBytes, rows.lowerBound, rows.upperBound, x + start * k, xs, count, k, y, n)
             }
         }
     }

@@ -34,14 +34,8 @@ struct RoutedExperts: @unchecked Sendable {
     }
 
     private func run(_ x: Matrix, routing: [[ExpertChoice]], shared: (hidden: Matrix, down: DeviceWeight)?) -> (routed: Matrix, shared: Matrix?) {
-        // Rows sorted by (expert, token): a counting sort keeps each token's choices in expert order.
-        var rowsOf = [[(token: Int, weight: Float)]](repeating: [], count: gate.count)
-        for (t, choices) in routing.enumerated() {
-            for c in choices { rowsOf[c.expert].append((t, c.weight)) }
-        }
-        let order = rowsOf.flatMap { $0 }
-        let sizes = rowsOf.map(\.count)
-        let xs = x.gatherRows(order.map(\.token))                                              // [R, E]
+        let (sizes, tokens, weights) = Self.rowsByExpert(routing, experts: gate.count)
+        let xs = x.gatherRows(tokens)                                                           // [R, E]
         let gateUp = device.groupedMatmuls(xs, [gate, up], groupSizes: sizes)                   // 2 × [R, F], one job
         var (g, u) = (gateUp[0], gateUp[1])
         if let swigluLimit { clampSwiGLU(gate: &g, up: &u, limit: swigluLimit) }
@@ -56,8 +50,25 @@ struct RoutedExperts: @unchecked Sendable {
             sharedOut = shared.map { device.matmul($0.hidden, $0.down) }
         }
         var out = Matrix(zeros: x.rows, x.cols)                                                 // [T, E]
-        device.scatterAdd(&out, rows: ys, tokens: order.map(\.token), weights: order.map(\.weight))
+        device.scatterAdd(&out, rows: ys, tokens: tokens, weights: weights)
         return (out, sharedOut)
+    }
+
+    /// The routed rows sorted by (expert, token), by a counting sort in flat arrays: rows per expert, and
+    /// each row's token and routing weight. A decode step calls this per MoE layer, with 64–256 experts.
+    static func rowsByExpert(_ routing: [[ExpertChoice]], experts: Int) -> (sizes: [Int], tokens: [Int], weights: [Float]) {
+        var sizes = [Int](repeating: 0, count: experts)
+        for choices in routing { for c in choices { sizes[c.expert] += 1 } }
+        var next = [Int](repeating: 0, count: experts), total = 0
+        for e in 0..<experts { (next[e], total) = (total, total + sizes[e]) }
+        var tokens = [Int](repeating: 0, count: total), weights = [Float](repeating: 0, count: total)
+        for (t, choices) in routing.enumerated() {
+            for c in choices {
+                (tokens[next[c.expert]], weights[next[c.expert]]) = (t, c.weight)
+                next[c.expert] += 1
+            }
+        }
+        return (sizes, tokens, weights)
     }
 }
 
