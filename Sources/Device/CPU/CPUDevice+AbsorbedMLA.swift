@@ -2,9 +2,9 @@ import CKernels
 
 // T tokens, H heads, N qk_nope_head_dim, P qk_rope_head_dim, R kv_lora_rank (latent), V v_head_dim
 
-/// MLA's absorbed attention (`Device.absorbedLatentAttention`) as ONE job on the worker pool with a head
-/// per item: W_UK,h folded into the head's queries, attention over the latent cache, W_UV,h applied to the
-/// result — where the composed form runs three jobs (two grouped matmuls and the attention) and copies
+/// MLA's absorbed attention (`Device.absorbedLatentAttention`) as ONE job on the worker pool with a run of
+/// heads per item: W_UK,h folded into each head's queries, attention over the latent cache, W_UV,h applied
+/// to the result — where the composed form runs three jobs (two grouped matmuls and the attention) and copies
 /// the queries and outputs between token-major and head-major layouts in between. Each step is the same
 /// kernel call on the same values as in the composed form, so the results are bit for bit the same.
 extension CPUDevice {
@@ -34,9 +34,11 @@ extension CPUDevice {
                                             base: UnsafePointer(cache.buffers[layer].baseAddress!), slots: sp.baseAddress,
                                             positions: positions, rowSlots: rowSlots, shape: shape, tokens: t, valueRows: v,
                                             int8: int8, isa: isa, queries: qp, out: op.baseAddress!)
-                    Parallel.forEach(h, minChunk: 1, chunksPerWorker: (h + 1) / 2) { heads in   // one head per pool item
-                        var scratch = AbsorbedHeads.Scratch(tokens: t, latent: shape.keyDim, valueDim: r, values: v, visible: maxVisible)
-                        for hd in heads { job.run(head: hd, scratch: &scratch) }
+                    // One run of heads per worker: the heads share every latent-cache read (three at a time).
+                    Parallel.forEach(h, minChunk: 1, chunksPerWorker: 1) { heads in
+                        var scratch = AbsorbedHeads.Scratch(heads: heads.count, tokens: t, latent: shape.keyDim, valueDim: r, values: v,
+                                                            visible: maxVisible)
+                        job.run(heads: heads, scratch: &scratch)
                     }
                 }
             }
@@ -50,8 +52,11 @@ extension CPUDevice {
     }
 }
 
-/// One head of `CPUDevice.absorbedLatentAttention`: the context every pool item reads, and the three
-/// steps of a head (fold W_UK into its queries, attend over the latent cache, apply W_UV).
+/// A run of heads of `CPUDevice.absorbedLatentAttention`: the context every pool item reads, and the three
+/// steps (fold each head's W_UK into its queries, attend over the latent cache, apply each head's W_UV).
+/// The heads attend together, token by token (`ck_attend_group`): each latent-cache entry is read once
+/// per three heads instead of once per head — at long contexts that cache, not the weights, is most of
+/// a decode step's memory traffic. Bit for bit the per-head kernel's result.
 private struct AbsorbedHeads {
     let qRope: Matrix
     let absorbedK, absorbedV: [DeviceWeight]
@@ -66,48 +71,51 @@ private struct AbsorbedHeads {
     let queries: BlockActivations.Pointers
     let out: UnsafeMutablePointer<Float>
 
-    /// A pool item's buffers, reused for each of its heads.
+    /// A pool item's buffers: latent queries [head][token][R + P] and outputs [head][token][R] of its heads.
     struct Scratch {
         var latentQ, latentO, scores, y: [Float]
-        init(tokens t: Int, latent: Int, valueDim r: Int, values v: Int, visible: Int) {
-            latentQ = [Float](repeating: 0, count: t * latent)
-            latentO = [Float](repeating: 0, count: t * r)
-            scores = [Float](repeating: 0, count: visible)
+        init(heads: Int, tokens t: Int, latent: Int, valueDim r: Int, values v: Int, visible: Int) {
+            latentQ = [Float](repeating: 0, count: heads * t * latent)
+            latentO = [Float](repeating: 0, count: heads * t * r)   // the attention kernel adds into it
+            scores = [Float](repeating: 0, count: 3 * visible)
             y = [Float](repeating: 0, count: t * v)
         }
     }
 
-    func run(head hd: Int, scratch: inout Scratch) {
+    func run(heads: Range<Int>, scratch: inout Scratch) {
         let (t, h, r, v) = (tokens, shape.heads, shape.valueDim, valueRows)
-        let p = shape.keyDim - r
-        let wk = absorbedK[hd].blocks!, wv = absorbedV[hd].blocks!
-        // The attention kernel adds into its output: every head starts from zeros.
-        for i in scratch.latentO.indices { scratch.latentO[i] = 0 }
+        let p = shape.keyDim - r, kd = r + p
         scratch.latentQ.withUnsafeMutableBufferPointer { lq in
-            // q_latent = q_nope,h · W_UK,h for the head's T rows, into the first R of each [R + P] query.
-            wk.bytes.withUnsafeBufferPointer { wp in
-                queries.run(isa: isa, blocks: wk, weights: wp.baseAddress!, rows: 0..<r, start: hd * t, count: t, y: lq.baseAddress!, n: r + p)
+            for (k, hd) in heads.enumerated() {
+                // q_latent = q_nope,h · W_UK,h for the head's T rows, into the first R of each [R + P] query.
+                let wk = absorbedK[hd].blocks!, q = lq.baseAddress! + k * t * kd
+                wk.bytes.withUnsafeBufferPointer { wp in
+                    queries.run(isa: isa, blocks: wk, weights: wp.baseAddress!, rows: 0..<r, start: hd * t, count: t, y: q, n: kd)
+                }
+                for i in 0..<t { for j in 0..<p { q[i * kd + r + j] = qRope.data[i * h * p + hd * p + j] } }
             }
-            for i in 0..<t { for j in 0..<p { lq[i * (r + p) + r + j] = qRope.data[i * h * p + hd * p + j] } }
             scratch.latentO.withUnsafeMutableBufferPointer { lo in
                 scratch.scores.withUnsafeMutableBufferPointer { sc in
                     for i in 0..<t {
-                        ck_attend_kv(isa, lq.baseAddress! + i * (r + p), base, cache.width, r + p, base, cache.width, r,
-                                     slots.map { $0 + rowSlots[i] }, positions[i] + 1, shape.scale,
-                                     sc.baseAddress!, lo.baseAddress! + i * r)
+                        ck_attend_group(isa, lq.baseAddress! + i * kd, t * kd, heads.count, base, cache.width, kd, base, cache.width, r,
+                                        slots.map { $0 + rowSlots[i] }, positions[i] + 1, shape.scale,
+                                        sc.baseAddress!, lo.baseAddress! + i * r, t * r)
                     }
                 }
             }
         }
-        // o_h = W_UV,h · o_latent, the head's V columns of each token's output row.
-        let o = BlockActivations(Matrix(rows: t, cols: r, data: scratch.latentO), int8: int8, isa: isa)
-        o.withPointers { opts in
-            wv.bytes.withUnsafeBufferPointer { wp in
-                scratch.y.withUnsafeMutableBufferPointer { yp in
-                    opts.run(isa: isa, blocks: wv, weights: wp.baseAddress!, rows: 0..<v, start: 0, count: t, y: yp.baseAddress!, n: v)
+        for (k, hd) in heads.enumerated() {
+            // o_h = W_UV,h · o_latent, the head's V columns of each token's output row.
+            let wv = absorbedV[hd].blocks!
+            let o = BlockActivations(Matrix(rows: t, cols: r, data: Array(scratch.latentO[(k * t * r)..<((k + 1) * t * r)])), int8: int8, isa: isa)
+            o.withPointers { opts in
+                wv.bytes.withUnsafeBufferPointer { wp in
+                    scratch.y.withUnsafeMutableBufferPointer { yp in
+                        opts.run(isa: isa, blocks: wv, weights: wp.baseAddress!, rows: 0..<v, start: 0, count: t, y: yp.baseAddress!, n: v)
+                    }
                 }
             }
+            for i in 0..<t { for j in 0..<v { out[i * h * v + hd * v + j] = scratch.y[i * v + j] } }
         }
-        for i in 0..<t { for j in 0..<v { out[i * h * v + hd * v + j] = scratch.y[i * v + j] } }
     }
 }
