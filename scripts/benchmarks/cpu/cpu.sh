@@ -5,7 +5,7 @@
 #   PyTorch eager (transformers' LlamaForCausalLM on the same GGUF, dequantised to fp32 at load: the
 #   model's safetensors form cannot be downloaded here), torch threads = --threads.
 # Figures: decode tok/s at batch 1, prefill tok/s for a 512-token prompt, aggregate decode tok/s at
-# 16 sequences; best of --rounds. moeserve's paths alternate rounds inside one process. Plus a
+# 16 sequences; best of --rounds, the engines' rounds interleaved (moeserve's paths alternate inside each). Plus a
 # read-bandwidth probe (bandwidth_probe.c) before and after, and each engine's decode b=1 as a % of
 # that roofline (the weight bytes it reads per decoded token).
 #   --rounds N (3)  --torch-rounds N (1)  --decode-steps N (64)  --threads N (nproc; llama.cpp, PyTorch,
@@ -59,8 +59,6 @@ cc -O3 -march=native -pthread -o "$workdir/bandwidth_probe" "$here/bandwidth_pro
 echo "{\"load_average_before\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$results"
 log "model $(basename "$model"), rounds $rounds, decode steps $steps, threads $threads, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 probe
-"$moeserve" bench --model "$model" --decode-steps "$steps" --rounds "$rounds" >>"$results"
-
 port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 "$py" "$root/scripts/benchmarks/serve/llamacpp_server.py" --model "$model" --port "$port" --parallel 16 \
     --threads "$threads" --ctx-per-slot 640 >"$workdir/llama.cpp.log" 2>&1 &
@@ -70,7 +68,13 @@ for _ in $(seq 1 1200); do
     kill -0 "$llama_pid" 2>/dev/null || die "llama.cpp exited while starting; see $workdir/llama.cpp.log"
     sleep 0.1
 done
-"$py" "$here/llamacpp_bench.py" --port "$port" --decode-steps "$steps" --rounds "$rounds" >>"$results"
+# Rounds interleaved: one of moeserve (its weight paths alternating inside), then one of llama.cpp (its server
+# idles meanwhile), so a slow spell of the machine hits both; table.py keeps each engine's best round.
+for round in $(seq 1 "$rounds"); do
+    log "round $round of $rounds: moeserve, llama.cpp"
+    "$moeserve" bench --model "$model" --decode-steps "$steps" --rounds 1 >>"$results"
+    "$py" "$here/llamacpp_bench.py" --port "$port" --decode-steps "$steps" --rounds 1 >>"$results"
+done
 kill "$llama_pid" && wait "$llama_pid" 2>/dev/null || true
 llama_pid=""
 if [ "$torch" = 1 ]; then

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # scripts/bench cpu --model synthetic-moe — issue 8's synthetic DeepSeek-V3-shaped MoE (~1.06 G parameters,
-# ~1.13 GB as Q8_0), side by side in one run, same threads, same Q8_0 weights:
+# ~1.13 GB as Q8_0), side by side in one run (moeserve's and llama.cpp's rounds interleaved, best of each), same
+# threads, same Q8_0 weights:
 #   moeserve    the bf16 safetensors folder quantised to Q8_0 at load (--quantization q8_0)
 #   llama.cpp   the GGUF made by llama.cpp's own convert_hf_to_gguf.py --outtype q8_0, run by its server (xllamacpp)
 #   PyTorch     transformers' DeepseekV3ForCausalLM, eager, bf16 safetensors, torch threads = --threads
 # plus a read-bandwidth probe (bandwidth_probe.c, --threads threads) run before and after, and each engine's
 # decode b=1 as a % of that roofline (bytes read per decoded token, from config.json), and a parity check:
 # next-token top-5 logprobs of `moeserve serve --quantization q8_0` against llama.cpp's on 8 prompts.
-#   --rounds N (2)  --torch-rounds N (1)  --decode-steps N (32)  --threads N (nproc)
+#   --rounds N (3)  --torch-rounds N (1)  --decode-steps N (32)  --threads N (nproc)
 #   --weights LIST (quantised,int8: moeserve's activation paths)  --no-torch
 # Everything generated lives in $MOESERVE_BENCH_CACHE (~/.cache/moeserve-bench), made once: the checkpoint
 # (make_synthetic_moe.py, .venv-reference), the llama-cpp-python sdist (for the converter only), the GGUF.
@@ -19,7 +20,7 @@ cd "$root"
 log() { echo "bench moe: $*" >&2; }
 die() { log "$*"; exit 1; }
 
-rounds=2 torch_rounds=1 steps=32 threads="$(nproc)" weights="quantised,int8" torch=1
+rounds=3 torch_rounds=1 steps=32 threads="$(nproc)" weights="quantised,int8" torch=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) rounds="$2"; shift 2 ;;
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
         --threads) threads="$2"; shift 2 ;;
         --weights) weights="$2"; shift 2 ;;
         --no-torch) torch=0; shift ;;
-        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
@@ -88,14 +89,10 @@ echo "{\"load_average_before\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$resul
 log "rounds $rounds (PyTorch $torch_rounds), decode steps $steps, threads $threads, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 probe
 
-log "moeserve ($weights, Q8_0 at load)"
 weight_args=()
 IFS=, read -ra paths <<<"$weights"
 for path in "${paths[@]}"; do weight_args+=(--weights "$path"); done
-"$moeserve" bench --model "$folder" --quantization q8_0 "${weight_args[@]}" \
-    --decode-steps "$steps" --rounds "$rounds" >>"$results"
-
-log "llama.cpp (xllamacpp server)"
+log "llama.cpp (xllamacpp server) starting"
 vocab="$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["vocab_size"])' "$folder/config.json")"
 port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 "$py" "$root/scripts/benchmarks/serve/llamacpp_server.py" --model "$gguf" --port "$port" --parallel 16 \
@@ -106,7 +103,15 @@ for _ in $(seq 1 1200); do
     kill -0 "$llama_pid" 2>/dev/null || die "llama.cpp exited while starting; see $workdir/llama.cpp.log"
     sleep 0.1
 done
-"$py" "$here/llamacpp_bench.py" --port "$port" --decode-steps "$steps" --rounds "$rounds" --vocab-size "$vocab" >>"$results"
+# Rounds interleaved: one of moeserve ($weights alternating inside, Q8_0 at load each time), then one of
+# llama.cpp (its server idles meanwhile), so a slow spell of the machine hits both; moe_table.py keeps each
+# engine's best round.
+for round in $(seq 1 "$rounds"); do
+    log "round $round of $rounds: moeserve ($weights), llama.cpp"
+    "$moeserve" bench --model "$folder" --quantization q8_0 "${weight_args[@]}" \
+        --decode-steps "$steps" --rounds 1 >>"$results"
+    "$py" "$here/llamacpp_bench.py" --port "$port" --decode-steps "$steps" --rounds 1 --vocab-size "$vocab" >>"$results"
+done
 
 log "parity: next-token logprobs, moeserve serve (Q8_0 at load) vs llama.cpp"
 serve_port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

@@ -8,10 +8,14 @@ the same GGUF blocks for llama.cpp (moeserve-quantised's figure), every paramete
 (`weight_bytes`). The KV cache read (≤ 80 positions) is under 1% and left out.
 """
 import json
+import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rounds import best_of_rounds, first_of  # noqa: E402
+
 lines = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-rows = [r for r in lines if "engine" in r]
+rows = best_of_rounds([r for r in lines if "engine" in r])
 ref = next((r for r in rows if r["engine"] == "llama.cpp"), None)
 probes = [r["gbps"] for r in lines if r.get("probe") == "read"]
 bandwidth = max(probes) if probes else 0.0
@@ -44,10 +48,11 @@ for r in rows:
     if per_token:
         limit = f" ⇒ roofline {bandwidth * 1e9 / per_token:.0f} tok/s" if bandwidth else ""
         print(f"{r['engine']}: {per_token / 1e6:.1f} MB of weights read per decoded token{limit}")
-for r in lines:
-    if "max_abs_logit_difference" in r:
+for r in lines:   # one line per weight-path pair; each round repeats them, with the same values
+    if "max_abs_logit_difference" in r and r is first_of([x for x in lines if x.get("paths") == r.get("paths")], "max_abs_logit_difference"):
         paths = r.get("paths", "fp32 vs quantised")
         print(f"max |Δlogit|, {paths} (16 positions): {r['max_abs_logit_difference']:.2e}")
+print("rounds, best of each (moeserve and llama.cpp interleaved): " + ", ".join(f"{r['engine']} {r['rounds']}" for r in rows))
 before = next((r["load_average_before"] for r in lines if "load_average_before" in r), None)
 after = next((r["load_average_after"] for r in lines if "load_average_after" in r), None)
 if before or after:

@@ -1,0 +1,24 @@
+"""Merging the JSON lines of interleaved rounds (cpu.sh and moe.sh run one round of each engine in turn, so
+a slow spell of this shared machine hits every engine alike instead of whichever ran during it).
+
+best_of_rounds: one row per engine, in first-seen order, each figure the best of its rounds, the rest of the
+row (weights_mb, weight_bytes, ...) from its first round; `rounds` counts them.
+first_of: the first line carrying `key` (moeserve bench repeats its logit check every round).
+"""
+
+FIGURES = ("decode_tps", "prefill_tps", "batch_decode_tps")
+
+
+def best_of_rounds(rows):
+    merged = {}
+    for r in rows:
+        m = merged.setdefault(r["engine"], {**r, "rounds": 0})
+        m["rounds"] += 1
+        for key in FIGURES:
+            if key in r:
+                m[key] = max(m.get(key, 0.0), r[key])
+    return list(merged.values())
+
+
+def first_of(lines, key):
+    return next((r for r in lines if key in r), None)
