@@ -55,7 +55,8 @@ class ServerProcess:
     probes: list[tuple[str, str, Any]] = field(default_factory=list)
     probe_headers: dict[str, str] = field(default_factory=dict)
     health_seen: list[tuple[int, bytes]] = field(default_factory=list)
-    probes_seen: list[tuple[str, str, int, str, bytes]] = field(default_factory=list)
+    # (method, path, status, content type, body, /health status right after)
+    probes_seen: list[tuple[str, str, int, str, bytes, int]] = field(default_factory=list)
     _tmp: Any = None
     final_log: str = ""  # the whole server log, kept by stop()
 
@@ -101,7 +102,13 @@ class ServerProcess:
                 headers["Content-Type"] = "application/json"
             conn.request(method, path, body=data, headers=headers)
             resp = conn.getresponse()
-            self.probes_seen.append((method, path, resp.status, resp.getheader("Content-Type") or "", resp.read()))
+            body = resp.read()
+            # /health right after: a probe sent just as loading finished is legitimately answered (200).
+            try:
+                health_after = http_get(self.url + "/health")[0]
+            except OSError:
+                health_after = 0
+            self.probes_seen.append((method, path, resp.status, resp.getheader("Content-Type") or "", body, health_after))
         except OSError:
             pass
         finally:
