@@ -59,15 +59,7 @@ cc -O3 -march=native -pthread -o "$workdir/bandwidth_probe" "$here/bandwidth_pro
 echo "{\"load_average_before\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$results"
 log "model $(basename "$model"), rounds $rounds, decode steps $steps, threads $threads, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 probe
-port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-"$py" "$root/scripts/benchmarks/serve/llamacpp_server.py" --model "$model" --port "$port" --parallel 16 \
-    --threads "$threads" --ctx-per-slot 640 >"$workdir/llama.cpp.log" 2>&1 &
-llama_pid=$!
-for _ in $(seq 1 1200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    kill -0 "$llama_pid" 2>/dev/null || die "llama.cpp exited while starting; see $workdir/llama.cpp.log"
-    sleep 0.1
-done
+start_llama_server "$model" "$workdir/llama.cpp.log"
 # Rounds interleaved: one of moeserve (its weight paths alternating inside), then one of llama.cpp (its server
 # idles meanwhile), so a slow spell of the machine hits both; table.py keeps each engine's best round.
 for round in $(seq 1 "$rounds"); do

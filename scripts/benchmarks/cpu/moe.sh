@@ -94,15 +94,7 @@ IFS=, read -ra paths <<<"$weights"
 for path in "${paths[@]}"; do weight_args+=(--weights "$path"); done
 log "llama.cpp (xllamacpp server) starting"
 vocab="$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["vocab_size"])' "$folder/config.json")"
-port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-"$py" "$root/scripts/benchmarks/serve/llamacpp_server.py" --model "$gguf" --port "$port" --parallel 16 \
-    --threads "$threads" --ctx-per-slot 640 >"$workdir/llama.cpp.log" 2>&1 &
-llama_pid=$!
-for _ in $(seq 1 1200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    kill -0 "$llama_pid" 2>/dev/null || die "llama.cpp exited while starting; see $workdir/llama.cpp.log"
-    sleep 0.1
-done
+start_llama_server "$gguf" "$workdir/llama.cpp.log"
 # Rounds interleaved: one of moeserve ($weights alternating inside, Q8_0 at load each time), then one of
 # llama.cpp (its server idles meanwhile), so a slow spell of the machine hits both; moe_table.py keeps each
 # engine's best round.
