@@ -17,4 +17,22 @@ __attribute__((target("avx"))) static inline float ck_hsum8_ps(__m256 a) {
     h = _mm_add_ss(h, _mm_movehdup_ps(h));
     return _mm_cvtss_f32(h);
 }
+
+/// max |x| over one 32-float block's 4 vectors. NaN lanes never win max(a, acc), as in a scalar
+/// `a > amax ? a : amax` loop from 0, and max is exact in any order, so it equals that loop.
+__attribute__((target("avx"))) static inline float ck_block_amax(const __m256 v[4]) {
+    const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 m = _mm256_setzero_ps();
+    for (int i = 0; i < 4; i++) m = _mm256_max_ps(_mm256_and_ps(v[i], absMask), m);
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+/// 32 int32 lanes in element order over 4 vectors (each within int8) → 32 bytes in element order.
+__attribute__((target("avx2"))) static inline __m256i ck_pack_bytes(const __m256i q[4]) {
+    __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    return _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
 #endif

@@ -104,26 +104,18 @@ CK_Q8AVX2 static void matmul_q8_avx2(int dtype, const uint8_t *w, size_t row_byt
     }
 }
 
-/// ck_quantize_q8 for AVX2, bit for bit the portable loops: the block max of |x| is exact in any order
-/// (NaN lanes never win `max(a, acc)`), the product x·inv is the same fp32 multiply, NaN products are
+/// ck_quantize_q8 for AVX2, bit for bit the portable loops: the block max of |x| is ck_block_amax's, the
+/// product x·inv is the same fp32 multiply, NaN products are
 /// zeroed before the ±127 clamp, cvtps rounds to nearest even as lrintf does, and the int8 sum is exact.
 CK_Q8AVX2 static void quantize_q8_avx2(const float *x, size_t rows, size_t k, int8_t *q, float *d, float *s) {
     size_t nb = k / 32;
-    const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     const __m256 lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
-    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (size_t r = 0; r < rows; r++) {
         for (size_t b = 0; b < nb; b++) {
             const float *xb = x + r * k + 32 * b;
-            __m256 v[4], m = _mm256_setzero_ps();
-            for (int i = 0; i < 4; i++) {
-                v[i] = _mm256_loadu_ps(xb + 8 * i);
-                m = _mm256_max_ps(_mm256_and_ps(v[i], absMask), m);
-            }
-            __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-            h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-            h = _mm_max_ss(h, _mm_movehdup_ps(h));
-            float amax = _mm_cvtss_f32(h);
+            __m256 v[4];
+            for (int i = 0; i < 4; i++) v[i] = _mm256_loadu_ps(xb + 8 * i);
+            float amax = ck_block_amax(v);
             float scale = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
             const __m256 vinv = _mm256_set1_ps(inv);
             __m256i iv[4], sum = _mm256_setzero_si256();
@@ -133,8 +125,7 @@ CK_Q8AVX2 static void quantize_q8_avx2(const float *x, size_t rows, size_t k, in
                 iv[i] = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(p, lo), hi));
                 sum = _mm256_add_epi32(sum, iv[i]);
             }
-            __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(iv[0], iv[1]), _mm256_packs_epi32(iv[2], iv[3]));
-            _mm256_storeu_si256((__m256i *)(q + r * k + 32 * b), _mm256_permutevar8x32_epi32(packed, order));
+            _mm256_storeu_si256((__m256i *)(q + r * k + 32 * b), ck_pack_bytes(iv));
             __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
             s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
             s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));

@@ -49,24 +49,13 @@ static void quantise_q4_0_portable(const float *x, size_t blocks, uint8_t *out) 
 }
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "AVX2Common.h"
 #define CK_QW_AVX2 __attribute__((target("avx2,f16c")))
 
 CK_QW_AVX2 static inline void ck_store_half_f16c(float v, uint8_t *out) {
     uint16_t bits = _cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT);
     out[0] = (uint8_t)(bits & 0xFF);
     out[1] = (uint8_t)(bits >> 8);
-}
-
-/// max |x| over a block's 4 vectors; NaN lanes never win max(a, acc), as in the scalar loop.
-CK_QW_AVX2 static inline float ck_block_amax(const __m256 v[4]) {
-    const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    __m256 m = _mm256_setzero_ps();
-    for (int i = 0; i < 4; i++) m = _mm256_max_ps(_mm256_and_ps(v[i], absMask), m);
-    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_max_ss(h, _mm_movehdup_ps(h));
-    return _mm_cvtss_f32(h);
 }
 
 /// ck_round_clamped on 8 lanes: NaN → 0, clamp, then roundf exactly (truncate, add ±1 where the
@@ -79,12 +68,6 @@ CK_QW_AVX2 static inline __m256i ck_round_clamped8(__m256 p, __m256 lo, __m256 h
     __m256 up = _mm256_cmp_ps(_mm256_and_ps(_mm256_sub_ps(p, t), absMask), half, _CMP_GE_OQ);
     __m256 one = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_andnot_ps(absMask, p));   // ±1 with p's sign
     return _mm256_cvttps_epi32(_mm256_add_ps(t, _mm256_and_ps(up, one)));
-}
-
-/// 32 int32 lanes (in element order over 4 vectors) → 32 bytes in element order.
-CK_QW_AVX2 static inline __m256i ck_pack_bytes(const __m256i q[4]) {
-    __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-    return _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
 CK_QW_AVX2 static void quantise_q8_0_avx2(const float *x, size_t blocks, uint8_t *out) {
