@@ -88,10 +88,8 @@ private struct AbsorbedHeads {
         scratch.latentQ.withUnsafeMutableBufferPointer { lq in
             for (k, hd) in heads.enumerated() {
                 // q_latent = q_nope,h · W_UK,h for the head's T rows, into the first R of each [R + P] query.
-                let wk = absorbedK[hd].blocks!, q = lq.baseAddress! + k * t * kd
-                wk.bytes.withUnsafeBufferPointer { wp in
-                    queries.run(isa: isa, blocks: wk, weights: wp.baseAddress!, rows: 0..<r, start: hd * t, count: t, y: q, n: kd)
-                }
+                let q = lq.baseAddress! + k * t * kd
+                queries.run(isa: isa, weight: .init(absorbedK[hd].blocks!), rows: 0..<r, start: hd * t, count: t, y: q, n: kd)
                 for i in 0..<t { for j in 0..<p { q[i * kd + r + j] = qRope.data[i * h * p + hd * p + j] } }
             }
             scratch.latentO.withUnsafeMutableBufferPointer { lo in
@@ -106,13 +104,10 @@ private struct AbsorbedHeads {
         }
         for (k, hd) in heads.enumerated() {
             // o_h = W_UV,h · o_latent, the head's V columns of each token's output row.
-            let wv = absorbedV[hd].blocks!
             let o = BlockActivations(Matrix(rows: t, cols: r, data: Array(scratch.latentO[(k * t * r)..<((k + 1) * t * r)])), int8: int8, isa: isa)
             o.withPointers { opts in
-                wv.bytes.withUnsafeBufferPointer { wp in
-                    scratch.y.withUnsafeMutableBufferPointer { yp in
-                        opts.run(isa: isa, blocks: wv, weights: wp.baseAddress!, rows: 0..<v, start: 0, count: t, y: yp.baseAddress!, n: v)
-                    }
+                scratch.y.withUnsafeMutableBufferPointer { yp in
+                    opts.run(isa: isa, weight: .init(absorbedV[hd].blocks!), rows: 0..<v, start: 0, count: t, y: yp.baseAddress!, n: v)
                 }
             }
             for i in 0..<t { for j in 0..<v { out[i * h * v + hd * v + j] = scratch.y[i * v + j] } }

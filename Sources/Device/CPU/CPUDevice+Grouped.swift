@@ -37,29 +37,25 @@ extension CPUDevice {
     /// share one width; nil otherwise. Group g's rows equal `QuantKernels.matmul(Int8)` of those rows alone.
     static func fusedGroupedMatmuls(_ x: Matrix, _ sets: [[DeviceWeight]], groupSizes: [Int], isa: Int32, int8: Bool) -> [Matrix]? {
         let used = groupSizes.indices.filter { groupSizes[$0] > 0 }
-        guard let first = used.first else { return nil }
-        let fusable = sets.allSatisfy { weights in
-            used.allSatisfy { g in
-                guard let b = weights[g].blocks else { return false }
-                return b.cols == x.cols && b.dtype.blockSize == 32 && b.rows == weights[first].rows
-            }
-        }
         // The groups must cover x's rows: the outputs below are not zeroed first.
-        guard fusable, groupSizes.reduce(0, +) == x.rows else { return nil }
-        let a = BlockActivations(x, int8: int8, isa: isa)
-        let widths = sets.map { $0[first].rows }
-        let rowBytes = sets.map { $0[first].blocks!.rowBytes }.max()!
-        let tasks = GroupedTask.split(sets: widths, groupSizes: groupSizes, rowBytes: rowBytes, workers: Parallel.workers)
-        // Each set's output is written in place by its tasks, which together assign every (token, row)
-        // of it: no zeroed staging buffer to copy out of (at prompt sizes, megabytes per layer).
-        // Each used (set, group) weight resolved once, before the job: a task only reads these (a decode
-        // step's MoE layer has ~100 tasks over 64–256 experts). The pointers stay valid: `sets` holds
-        // the weights until this returns.
+        guard let first = used.first, groupSizes.reduce(0, +) == x.rows else { return nil }
+        // Each used (set, group) weight checked and resolved once, before the job: a task only reads these
+        // (a decode step's MoE layer has ~100 tasks over 64–256 experts). The pointers stay valid: `sets`
+        // holds the weights until this returns.
         let groups = groupSizes.count
         var resolved = [BlockActivations.Pointers.Weight?](repeating: nil, count: sets.count * groups)
         for (s, weights) in sets.enumerated() {
-            for g in used { resolved[s * groups + g] = BlockActivations.Pointers.Weight(weights[g].blocks!) }
+            for g in used {
+                guard let b = weights[g].blocks, b.cols == x.cols, b.dtype.blockSize == 32, b.rows == weights[first].rows else { return nil }
+                resolved[s * groups + g] = BlockActivations.Pointers.Weight(b)
+            }
         }
+        let a = BlockActivations(x, int8: int8, isa: isa)
+        let widths = sets.map { $0[first].rows }
+        let rowBytes = (0..<sets.count).map { resolved[$0 * groups + first]!.rowBytes }.max()!
+        let tasks = GroupedTask.split(sets: widths, groupSizes: groupSizes, rowBytes: rowBytes, workers: Parallel.workers)
+        // Each set's output is written in place by its tasks, which together assign every (token, row)
+        // of it: no zeroed staging buffer to copy out of (at prompt sizes, megabytes per layer).
         return withExtendedLifetime(sets) {
             Matrix.assigningEvery(widths.map { (x.rows, $0) }) { outputs in
                 a.withPointers { p in

@@ -39,17 +39,17 @@ enum QuantKernels {
         precondition(w.cols == a.x.cols, "matmul: x has \(a.x.cols) columns, weight has \(w.cols)")
         // Not zeroed first: the kernels assign every (row, token) of y (QuantTileInvarianceTests checks
         // no element is left unwritten).
-        return Matrix(rows: t, cols: n) { yb in
-            a.withPointers { p in
-                w.bytes.withUnsafeBufferPointer { wp in
-                    let wb = wp.baseAddress!
+        let weight = BlockActivations.Pointers.Weight(w)
+        return withExtendedLifetime(w) {
+            Matrix(rows: t, cols: n) { yb in
+                a.withPointers { p in
                     // A prompt's chunk of rows runs for milliseconds, and the core that finishes first waits for
                     // the other's last chunk: from `promptTokens` on, many chunks of whole 12-row panels
                     // (CK_PANEL_ROWS) keep that wait short without splitting a panel.
                     let (unit, minUnits, perWorker) = t < promptTokens ? (1, 64, 4) : (panelRows, 1, 16)
                     Parallel.forEach((n + unit - 1) / unit, minChunk: minUnits, chunksPerWorker: perWorker) { range in
                         let rows = (range.lowerBound * unit)..<min(n, range.upperBound * unit)
-                        p.run(isa: isa, blocks: w, weights: wb, rows: rows, start: 0, count: t, y: yb, n: n)
+                        p.run(isa: isa, weight: weight, rows: rows, start: 0, count: t, y: yb, n: n)
                     }
                 }
             }
@@ -122,25 +122,14 @@ struct BlockActivations {
         }
 
         /// y[t·n + r] for r in `rows` and the `count` x rows from `start` (y points at row `start`'s output).
-        func run(isa: Int32, blocks: QuantisedBlocks, weights: UnsafePointer<UInt8>, rows: Range<Int>, start: Int, count: Int,
-                 y: UnsafeMutablePointer<Float>, n: Int) {
-            run(isa: isa, dtype: Int32(blocks.dtype.rawValue), rowBytes: blocks.rowBytes, weights: weights, rows: rows,
-                start: start, count: count, y: y, n: n)
-        }
-
         func run(isa: Int32, weight w: Weight, rows: Range<Int>, start: Int, count: Int, y: UnsafeMutablePointer<Float>, n: Int) {
-            run(isa: isa, dtype: w.dtype, rowBytes: w.rowBytes, weights: w.base, rows: rows, start: start, count: count, y: y, n: n)
-        }
-
-        private func run(isa: Int32, dtype: Int32, rowBytes: Int, weights: UnsafePointer<UInt8>, rows: Range<Int>, start: Int,
-                         count: Int, y: UnsafeMutablePointer<Float>, n: Int) {
             let nb = k / 32
             if int8 {
-                ck_matmul_q8(isa, dtype, weights, rowBytes, rows.lowerBound, rows.upperBound,
+                ck_matmul_q8(isa, w.dtype, w.base, w.rowBytes, rows.lowerBound, rows.upperBound,
                              q + start * k, d + start * nb, s + start * nb, count, k, y, n)
             } else {
                 let xs = hasSums ? sums + start * nb : sums
-                ck_matmul_blocks(isa, dtype, weights, rowBytes, rows.lowerBound, rows.upperBound, x + start * k, xs, count, k, y, n)
+                ck_matmul_blocks(isa, w.dtype, w.base, w.rowBytes, rows.lowerBound, rows.upperBound, x + start * k, xs, count, k, y, n)
             }
         }
     }
