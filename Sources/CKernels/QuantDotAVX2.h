@@ -13,8 +13,7 @@
 //     per-thread fp32 buffer, then 3-row × 4-token register tiles read it: per 8-element chunk 3 weight
 //     + 4 activation loads feed 12 FMAs into 12 independent accumulators.
 #include "AVX2Common.h"
-#include <pthread.h>
-#include <stdlib.h>
+#include "ThreadScratch.h"
 #include <string.h>
 
 #define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -160,39 +159,12 @@ CK_AVX2 static void ck_panel_times_tokens(const float *panel, size_t rows, const
     }
 }
 
-/// This thread's panel buffer of at least `floats` floats (kept between calls: no allocation per
-/// matmul in the step loop; freed when the thread exits), or NULL when memory runs out.
-static pthread_key_t ck_panel_key;
-static pthread_once_t ck_panel_once = PTHREAD_ONCE_INIT;
-typedef struct { size_t capacity; float *data; } ck_panel_buffer;
-static void ck_panel_free(void *p) { ck_panel_buffer *b = p; free(b->data); free(b); }
-static int ck_panel_key_ok;
-static void ck_panel_key_init(void) { ck_panel_key_ok = pthread_key_create(&ck_panel_key, ck_panel_free) == 0; }
-static float *ck_panel(size_t floats) {
-    pthread_once(&ck_panel_once, ck_panel_key_init);
-    if (!ck_panel_key_ok) return NULL;
-    ck_panel_buffer *b = pthread_getspecific(ck_panel_key);
-    if (!b) {
-        if (!(b = calloc(1, sizeof *b))) return NULL;
-        if (pthread_setspecific(ck_panel_key, b) != 0) { free(b); return NULL; }
-    }
-    if (b->capacity < floats) {
-        size_t bytes = (floats * sizeof(float) + 63) & ~(size_t)63;
-        float *p = aligned_alloc(64, bytes);
-        if (!p) return NULL;
-        free(b->data);
-        b->data = p;
-        b->capacity = bytes / sizeof(float);
-    }
-    return b->data;
-}
-
 /// Rows [r0, r1) × `tokens` tokens. `use_panel` 0 forces the register-only path (tests check it gives
 /// the same bits as the panel path; it is what runs when the panel buffer cannot be allocated).
 CK_AVX2 static inline __attribute__((always_inline)) void ck_rows_avx2(const int dtype, const uint8_t *w, size_t row_bytes,
         size_t r0, size_t r1, const float *x, size_t tokens, size_t k, float *y, size_t n, int use_panel) {
     size_t nb = k / 32, block_bytes = row_bytes / nb;
-    float *panel = tokens >= CK_TILE_TOKENS && use_panel ? ck_panel(CK_PANEL_ROWS * k) : NULL;
+    float *panel = tokens >= CK_TILE_TOKENS && use_panel ? ck_scratch(CK_PANEL_ROWS * k * sizeof(float)) : NULL;
     if (!panel) {
         ck_rows_blocks(dtype, w, row_bytes, block_bytes, nb, r0, r1, x, tokens, k, y, n);
         return;

@@ -1,9 +1,10 @@
 // AVX2 (+FMA, F16C) int8-activation matmul of GGUF block rows (included by QuantMatmulQ8.c).
-// A tile of R weight rows × T tokens shares each decoded weight block and each activation block;
-// per (row, token, block): maddubs + madd give 8 exact int32 lane sums, one FMA adds them scaled by
+// Per (row, token, block): maddubs + madd give 8 exact int32 lane sums, one FMA adds them scaled by
 // d_w·d_x. The reduction is the one the portable code defines (see QuantMatmulQ8.c), so results are
-// bit-identical to it for every tile shape.
+// bit-identical to it for decode and for packed token groups alike.
 #include "AVX2Common.h"
+#include "ThreadScratch.h"
+#include <string.h>
 
 #define CK_Q8AVX2 __attribute__((target("avx2,fma,f16c")))
 #define CK_Q8_PREFETCH_BYTES 1024
@@ -17,80 +18,160 @@ CK_Q8AVX2 static inline __m256i ck_q8_wbytes(int dtype, const uint8_t *blk) {
     return _mm256_set_m128i(hi, lo);
 }
 
-/// y[t·n + r] for R rows from `wr` (stride row_bytes) and T tokens from `xq` (stride k).
+/// y[0] = row · token for one weight row `wr` and one token (decode): per block, maddubs + madd give
+/// the 8 exact int32 lane sums and one FMA adds them scaled by d_w·d_x.
 CK_Q8AVX2 static inline __attribute__((always_inline)) void
-ck_q8_tile(const int dtype, const int R, const int T, const uint8_t *wr, size_t row_bytes, size_t block_bytes,
-           size_t nb, const int8_t *xq, const float *xd, const float *xs, size_t k, float *y, size_t n) {
-    __m256 acc[4][4];
-    float off[4][4];
+ck_q8_dot(const int dtype, const uint8_t *wr, size_t block_bytes, size_t nb, const int8_t *xq, const float *xd,
+          const float *xs, float *y) {
+    __m256 acc = _mm256_setzero_ps();
+    float off = 0;
     const __m256i ones = _mm256_set1_epi16(1);
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < T; t++) { acc[r][t] = _mm256_setzero_ps(); off[r][t] = 0; }
     for (size_t b = 0; b < nb; b++) {
-        __m256i wv[4], wa[4];
-        float dw[4], mw[4];
-        for (int r = 0; r < R; r++) {
-            const uint8_t *blk = wr + r * row_bytes + b * block_bytes;
-            // A decode tile reads each weight once from memory: the same prefetch as the fp32 path
-            // (measured ~1.35× on a cold SmolLM2-sized sweep; prompts reuse a block for many tokens).
-            if (T == 1) _mm_prefetch((const char *)blk + CK_Q8_PREFETCH_BYTES, _MM_HINT_T0);
-            wv[r] = ck_q8_wbytes(dtype, blk);
-            if (dtype == CK_Q8_0) wa[r] = _mm256_sign_epi8(wv[r], wv[r]);  // |w| as unsigned bytes
-            dw[r] = ck_f16c_half(blk);
-            mw[r] = dtype == CK_Q4_1 ? ck_f16c_half(blk + 2) : (dtype == CK_Q4_0 ? -8.0f * dw[r] : 0.0f);
-        }
-        for (int t = 0; t < T; t++) {
-            __m256i x = _mm256_loadu_si256((const __m256i *)(xq + t * k + 32 * b));
-            float dx = xd[t * nb + b], sx = xs[t * nb + b];
-            for (int r = 0; r < R; r++) {
-                __m256i prod = dtype == CK_Q8_0 ? _mm256_maddubs_epi16(wa[r], _mm256_sign_epi8(x, wv[r]))
-                                                : _mm256_maddubs_epi16(wv[r], x);
-                __m256 lanes = _mm256_cvtepi32_ps(_mm256_madd_epi16(prod, ones));
-                acc[r][t] = _mm256_fmadd_ps(lanes, _mm256_set1_ps(dw[r] * dx), acc[r][t]);
-                if (dtype != CK_Q8_0) {
-                    float p = mw[r] * sx;  // separate statement: never contracted into an FMA
-                    off[r][t] += p;
-                }
-            }
+        const uint8_t *blk = wr + b * block_bytes;
+        // Decode reads each weight once from memory: the same prefetch as the fp32 path (measured ~1.35×
+        // on a cold SmolLM2-sized sweep).
+        _mm_prefetch((const char *)blk + CK_Q8_PREFETCH_BYTES, _MM_HINT_T0);
+        __m256i wv = ck_q8_wbytes(dtype, blk), x = _mm256_loadu_si256((const __m256i *)(xq + 32 * b));
+        float dw = ck_f16c_half(blk);
+        __m256i prod = dtype == CK_Q8_0 ? _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(x, wv))
+                                        : _mm256_maddubs_epi16(wv, x);
+        __m256 lanes = _mm256_cvtepi32_ps(_mm256_madd_epi16(prod, ones));
+        acc = _mm256_fmadd_ps(lanes, _mm256_set1_ps(dw * xd[b]), acc);
+        if (dtype != CK_Q8_0) {
+            float mw = dtype == CK_Q4_1 ? ck_f16c_half(blk + 2) : -8.0f * dw;
+            float p = mw * xs[b];  // separate statement: never contracted into an FMA
+            off += p;
         }
     }
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < T; t++) y[t * n + r] = ck_hsum8_ps(acc[r][t]) + off[r][t];
+    *y = ck_hsum8_ps(acc) + off;
 }
 
-/// Rows [r0, r1) for every token, in tiles: 1 row × 1 token for decode, 2 rows × 4 tokens for prefill.
+// Prompts and batches: CK_Q8_GROUP tokens at a time are packed so that one weight row meets all of them
+// block by block: xg[b][t][32] (the tokens' int8 block b side by side), xd[b][t] and xs[b][t] (their
+// scales and sums). One row × the group then keeps a group's accumulators in registers, decodes each
+// weight block once for all of them, and addresses every activation from one pointer (the unpacked
+// layout needed a pointer per token, and the spilled pointers cost more than the arithmetic). The Q4
+// minimum terms of the group add up in one vector, lane t for token t, in block order as the scalar sum.
+#define CK_Q8_GROUP 8
+
+typedef struct { int8_t *xg; float *xd, *xs; } ck_q8_packed;
+
+static size_t ck_q8_packed_bytes(size_t nb) { return nb * (32 * CK_Q8_GROUP + 2 * CK_Q8_GROUP * sizeof(float)); }
+
+static ck_q8_packed ck_q8_pack_at(void *buffer, size_t nb) {
+    ck_q8_packed p;
+    p.xg = buffer;
+    p.xd = (float *)(p.xg + nb * 32 * CK_Q8_GROUP);
+    p.xs = p.xd + nb * CK_Q8_GROUP;
+    return p;
+}
+
+/// Tokens [t0, t0 + T) of the quantised activations into `p`; lanes past T are zeros.
+static void ck_q8_pack(ck_q8_packed p, const int8_t *xq, const float *xd, const float *xs, size_t t0, int T, size_t nb,
+                       size_t k) {
+    for (size_t b = 0; b < nb; b++)
+        for (int t = 0; t < CK_Q8_GROUP; t++) {
+            int8_t *dst = p.xg + (b * CK_Q8_GROUP + t) * 32;
+            if (t < T) {
+                memcpy(dst, xq + (t0 + t) * k + 32 * b, 32);
+                p.xd[b * CK_Q8_GROUP + t] = xd[(t0 + t) * nb + b];
+                p.xs[b * CK_Q8_GROUP + t] = xs[(t0 + t) * nb + b];
+            } else {
+                memset(dst, 0, 32);
+                p.xd[b * CK_Q8_GROUP + t] = 0;
+                p.xs[b * CK_Q8_GROUP + t] = 0;
+            }
+        }
+}
+
+/// y[t·n] = row · token t for the T tokens of a packed group, each reduced exactly as ck_q8_dot.
+CK_Q8AVX2 static inline __attribute__((always_inline)) void
+ck_q8_row_group(const int dtype, const int T, const uint8_t *wr, size_t block_bytes, size_t nb, ck_q8_packed p,
+                int prefetch, float *y, size_t n) {
+    __m256 acc[CK_Q8_GROUP], offv = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    for (size_t b = 0; b < nb; b++) {
+        const uint8_t *blk = wr + b * block_bytes;
+        if (prefetch) _mm_prefetch((const char *)blk + CK_Q8_PREFETCH_BYTES, _MM_HINT_T0);
+        __m256i wv = ck_q8_wbytes(dtype, blk), wa = _mm256_sign_epi8(wv, wv);
+        float dw = ck_f16c_half(blk);
+        const __m256 vdw = _mm256_set1_ps(dw);
+        const int8_t *xb = p.xg + b * CK_Q8_GROUP * 32;
+        const float *db = p.xd + b * CK_Q8_GROUP;
+        for (int t = 0; t < T; t++) {
+            __m256i x = _mm256_loadu_si256((const __m256i *)(xb + 32 * t));
+            __m256i prod = dtype == CK_Q8_0 ? _mm256_maddubs_epi16(wa, _mm256_sign_epi8(x, wv)) : _mm256_maddubs_epi16(wv, x);
+            __m256 lanes = _mm256_cvtepi32_ps(_mm256_madd_epi16(prod, ones));
+            acc[t] = _mm256_fmadd_ps(lanes, _mm256_mul_ps(vdw, _mm256_broadcast_ss(db + t)), acc[t]);
+        }
+        if (dtype != CK_Q8_0) {
+            float mw = dtype == CK_Q4_1 ? ck_f16c_half(blk + 2) : -8.0f * dw;
+            __m256 prods = _mm256_mul_ps(_mm256_set1_ps(mw), _mm256_loadu_ps(p.xs + b * CK_Q8_GROUP));
+            offv = _mm256_add_ps(offv, prods);  // separate statement: never contracted into an FMA
+        }
+    }
+    float off[CK_Q8_GROUP];
+    _mm256_storeu_ps(off, offv);
+    for (int t = 0; t < T; t++) y[t * n] = ck_hsum8_ps(acc[t]) + (dtype != CK_Q8_0 ? off[t] : 0.0f);
+}
+
+/// ck_q8_row_group with T a constant in each case (full groups take the first).
+CK_Q8AVX2 static inline __attribute__((always_inline)) void
+ck_q8_row_group_any(const int dtype, int T, const uint8_t *wr, size_t block_bytes, size_t nb, ck_q8_packed p, int prefetch,
+                    float *y, size_t n) {
+#define CK_Q8_GROUP_CASE(TT) case TT: ck_q8_row_group(dtype, TT, wr, block_bytes, nb, p, prefetch, y, n); return;
+    switch (T) {
+    CK_Q8_GROUP_CASE(8) CK_Q8_GROUP_CASE(7) CK_Q8_GROUP_CASE(6) CK_Q8_GROUP_CASE(5)
+    CK_Q8_GROUP_CASE(4) CK_Q8_GROUP_CASE(3) CK_Q8_GROUP_CASE(2) CK_Q8_GROUP_CASE(1)
+    default: return;
+    }
+#undef CK_Q8_GROUP_CASE
+}
+
+/// Bytes of packed groups one call keeps at a time, and of weight rows a block of rows spans: a block
+/// of rows meets every packed group while it is in L1 (a batch's chunk of LM-head rows is megabytes,
+/// and group after group re-read it from memory).
+#define CK_Q8_PACKED_BATCH_BYTES (1 << 20)
+#define CK_Q8_ROW_BLOCK_BYTES (16 << 10)
+
+/// Rows [r0, r1) for every token: decode (1–3 tokens) one row and token at a time, so the weights
+/// stream strictly in address order (from memory a single row ran 1.3–1.7× faster than 4-row tiles);
+/// prompts and batches in packed groups of CK_Q8_GROUP tokens (the same bits: per (row, token) the
+/// same reduction), or like decode when the packing buffer cannot be allocated.
 CK_Q8AVX2 static inline __attribute__((always_inline)) void
 ck_q8_rows(const int dtype, const uint8_t *w, size_t row_bytes, size_t r0, size_t r1, const int8_t *xq,
            const float *xd, const float *xs, size_t tokens, size_t k, float *y, size_t n) {
-    size_t nb = k / 32, block_bytes = row_bytes / nb;
-    size_t r = r0;
-    if (tokens < 4) {
-        // Decode: one row at a time. The weights then stream strictly in address order, and from memory a
-        // single row ran 1.3–1.7× faster than 4-row tiles (Q8_0 MoE-sized sweep: ~12 against ~7 GB/s on one
-        // core; Q4_1 SmolLM2 sweep: 7–9 against 5–8), where the fp32 path's 2-row tiles stay ahead because
-        // its dequantisation, not memory, is the limit.
-        for (; r < r1; r++)
+    size_t nb = k / 32, block_bytes = row_bytes / nb, group_bytes = ck_q8_packed_bytes(nb);
+    size_t groups = (tokens + CK_Q8_GROUP - 1) / CK_Q8_GROUP, batch = CK_Q8_PACKED_BATCH_BYTES / group_bytes;
+    batch = batch < 1 ? 1 : (batch > groups ? groups : batch);
+    uint8_t *buffer = tokens >= 4 ? ck_scratch(batch * group_bytes) : NULL;
+    if (!buffer) {
+        for (size_t r = r0; r < r1; r++)
             for (size_t t = 0; t < tokens; t++)
-                ck_q8_tile(dtype, 1, 1, w + r * row_bytes, row_bytes, block_bytes, nb, xq + t * k, xd + t * nb,
-                           xs + t * nb, k, y + t * n + r, n);
+                ck_q8_dot(dtype, w + r * row_bytes, block_bytes, nb, xq + t * k, xd + t * nb, xs + t * nb, y + t * n + r);
+        return;
     }
-    size_t rows_begin = r;
-    // Tokens in blocks of 128 (at most 128·k bytes of int8 activations, L2-resident) per pass over the rows.
-    for (size_t t0 = 0; t0 < tokens; t0 += 128) {
-        size_t t1 = tokens - t0 < 128 ? tokens : t0 + 128;
-        for (r = rows_begin; r + 2 <= r1; r += 2) {
-            size_t t = t0;
-            for (; t + 4 <= t1; t += 4)
-                ck_q8_tile(dtype, 2, 4, w + r * row_bytes, row_bytes, block_bytes, nb, xq + t * k, xd + t * nb,
-                           xs + t * nb, k, y + t * n + r, n);
-            for (; t < t1; t++)
-                ck_q8_tile(dtype, 2, 1, w + r * row_bytes, row_bytes, block_bytes, nb, xq + t * k, xd + t * nb,
-                           xs + t * nb, k, y + t * n + r, n);
+    size_t row_block = CK_Q8_ROW_BLOCK_BYTES / row_bytes;
+    row_block = row_block < 1 ? 1 : row_block;
+    for (size_t g0 = 0; g0 < groups; g0 += batch) {
+        size_t g1 = groups - g0 < batch ? groups : g0 + batch;
+        for (size_t g = g0; g < g1; g++) {
+            size_t t0 = g * CK_Q8_GROUP;
+            int T = tokens - t0 < CK_Q8_GROUP ? (int)(tokens - t0) : CK_Q8_GROUP;
+            ck_q8_pack(ck_q8_pack_at(buffer + (g - g0) * group_bytes, nb), xq, xd, xs, t0, T, nb, k);
         }
-        for (; r < r1; r++)
-            for (size_t t = t0; t < t1; t++)
-                ck_q8_tile(dtype, 1, 1, w + r * row_bytes, row_bytes, block_bytes, nb, xq + t * k, xd + t * nb,
-                           xs + t * nb, k, y + t * n + r, n);
+        for (size_t b0 = r0; b0 < r1; b0 += row_block) {
+            size_t b1 = r1 - b0 < row_block ? r1 : b0 + row_block;
+            for (size_t g = g0; g < g1; g++) {
+                size_t t0 = g * CK_Q8_GROUP;
+                int T = tokens - t0 < CK_Q8_GROUP ? (int)(tokens - t0) : CK_Q8_GROUP;
+                ck_q8_packed p = ck_q8_pack_at(buffer + (g - g0) * group_bytes, nb);
+                // The first group brings the block's rows in from memory; the others find them in L1.
+                for (size_t r = b0; r < b1; r++)
+                    ck_q8_row_group_any(dtype, T, w + r * row_bytes, block_bytes, nb, p, g == g0, y + t0 * n + r, n);
+            }
+        }
     }
 }
 

@@ -64,8 +64,12 @@ import Testing
         #expect(pq[tail + 128 + 1] == 0 && pq[tail + 128 + 2] == 0 && pq[tail + 160 + 31] == 127)
     }
 
-    // Shapes cover every tile path: 4-row and 2-row tiles, odd leftovers, 1–3 tokens and 4-token tiles.
-    @Test(arguments: [(1, 32, 1), (1, 576, 131), (2, 96, 7), (3, 64, 6), (5, 608, 65), (16, 1536, 9), (9, 320, 3), (133, 64, 5)])
+    // Shapes cover every path: decode (1–3 tokens, one row and token at a time), packed groups of 8 tokens
+    // full and partial (4–7 tokens, 9, 11, 133), rows in several L1 blocks (k 1536: 10 rows of Q8_0 per
+    // block, 23 rows), and more groups than one packing batch holds (600 tokens at k 1536: 69 groups of 15 KB
+    // against 1 MB).
+    @Test(arguments: [(1, 32, 1), (1, 576, 131), (2, 96, 7), (3, 64, 6), (5, 608, 65), (16, 1536, 9), (9, 320, 3), (133, 64, 5),
+                      (4, 96, 5), (7, 128, 3), (11, 1536, 23), (600, 1536, 3)])
     func avx2EqualsPortableBitForBit(t: Int, k: Int, n: Int) throws {
         let isa = try #require(Self.avx2, "this CPU has no AVX2+FMA+F16C; the portable code is the only variant")
         for dtype in P.formats {
