@@ -109,7 +109,8 @@ import Testing
         }
     }
 
-    /// 133 tokens cross the kernels' token blocks (64 and 128) and leave a partial 4-token tile.
+    /// 133 tokens cross the fp32 kernel's 64-token blocks and leave a partial 4-token tile there and a partial
+    /// 8-token group in the int8 kernel.
     @Test(arguments: [6, 133])
     func rowsDoNotDependOnBatch(tokens: Int) {
         for dtype in P.formats {
