@@ -66,6 +66,12 @@ static ck_q8_packed ck_q8_pack_at(void *buffer, size_t nb) {
     return p;
 }
 
+/// Tokens in group g (tokens g·CK_Q8_GROUP …): CK_Q8_GROUP, or fewer in the last group.
+static inline int ck_q8_group_tokens(size_t tokens, size_t g) {
+    size_t left = tokens - g * CK_Q8_GROUP;
+    return left < CK_Q8_GROUP ? (int)left : CK_Q8_GROUP;
+}
+
 /// Tokens [t0, t0 + T) of the quantised activations into `p`; lanes past T are zeros.
 static void ck_q8_pack(ck_q8_packed p, const int8_t *xq, const float *xd, const float *xs, size_t t0, int T, size_t nb,
                        size_t k) {
@@ -156,20 +162,18 @@ ck_q8_rows(const int dtype, const uint8_t *w, size_t row_bytes, size_t r0, size_
     row_block = row_block < 1 ? 1 : row_block;
     for (size_t g0 = 0; g0 < groups; g0 += batch) {
         size_t g1 = groups - g0 < batch ? groups : g0 + batch;
-        for (size_t g = g0; g < g1; g++) {
-            size_t t0 = g * CK_Q8_GROUP;
-            int T = tokens - t0 < CK_Q8_GROUP ? (int)(tokens - t0) : CK_Q8_GROUP;
-            ck_q8_pack(ck_q8_pack_at(buffer + (g - g0) * group_bytes, nb), xq, xd, xs, t0, T, nb, k);
-        }
+        for (size_t g = g0; g < g1; g++)
+            ck_q8_pack(ck_q8_pack_at(buffer + (g - g0) * group_bytes, nb), xq, xd, xs, g * CK_Q8_GROUP,
+                       ck_q8_group_tokens(tokens, g), nb, k);
         for (size_t b0 = r0; b0 < r1; b0 += row_block) {
             size_t b1 = r1 - b0 < row_block ? r1 : b0 + row_block;
             for (size_t g = g0; g < g1; g++) {
-                size_t t0 = g * CK_Q8_GROUP;
-                int T = tokens - t0 < CK_Q8_GROUP ? (int)(tokens - t0) : CK_Q8_GROUP;
+                const int T = ck_q8_group_tokens(tokens, g);
                 ck_q8_packed p = ck_q8_pack_at(buffer + (g - g0) * group_bytes, nb);
+                float *yg = y + g * CK_Q8_GROUP * n;
                 // The first group brings the block's rows in from memory; the others find them in L1.
                 for (size_t r = b0; r < b1; r++)
-                    ck_q8_row_group_any(dtype, T, w + r * row_bytes, block_bytes, nb, p, g == g0, y + t0 * n + r, n);
+                    ck_q8_row_group_any(dtype, T, w + r * row_bytes, block_bytes, nb, p, g == g0, yg + r, n);
             }
         }
     }
