@@ -33,14 +33,15 @@ extension QuantisedBlocks {
         precondition(Self.quantisationTargets.contains(dtype) && cols % 32 == 0 && values.count == rows * cols,
                      "quantising: \(dtype) of [\(rows), \(cols)]")
         let blocks = rows * cols / 32, blockBytes = dtype.blockBytes
-        var bytes = [UInt8](repeating: 0, count: blocks * blockBytes)
-        values.withUnsafeBufferPointer { src in
-            bytes.withUnsafeMutableBufferPointer { dst in
+        // ck_quantize_blocks writes every byte of every block: no zero-fill first (a gigabyte at load).
+        let bytes = [UInt8](unsafeUninitializedCapacity: blocks * blockBytes) { dst, initialised in
+            values.withUnsafeBufferPointer { src in
                 let (x, out) = (src.baseAddress!, dst.baseAddress!)
                 Parallel.forEach(blocks, minChunk: 4096) { range in
                     ck_quantize_blocks(isa, Int32(dtype.rawValue), x + 32 * range.lowerBound, range.count, out + blockBytes * range.lowerBound)
                 }
             }
+            initialised = blocks * blockBytes
         }
         self = bytes.withUnsafeBytes { QuantisedBlocks(dtype: dtype, rows: rows, cols: cols, source: $0) }
     }
