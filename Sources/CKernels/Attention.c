@@ -37,9 +37,7 @@ static void attend_kv_portable(const float *q, const float *keys, size_t kstride
 }
 
 #if defined(__x86_64__)
-#include "AVX2Common.h"
-#include "AVX2Exp.h"
-#define CK_ATT_AVX2 __attribute__((target("avx2,fma")))
+#include "AttentionAVX2.h"
 
 CK_ATT_AVX2 static inline float dot_avx2(const float *a, const float *b, size_t n) {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
@@ -105,22 +103,6 @@ CK_ATT_AVX2 static inline void weighted_sum_avx2(const float *p, const float *va
         for (size_t s = 0; s < visible; s++) out[c] += p[s] * values[CK_POS(s) * vstride + c];
 }
 
-/// scores[s] ← softmax(scores)[s] for s < visible, m being their maximum: numerators eight at a time,
-/// summed in eight lanes then in ck_hsum8_ps's fixed order, the tail with expf.
-CK_ATT_AVX2 static inline void softmax_avx2(float *scores, size_t visible, float m) {
-    __m256 vm = _mm256_set1_ps(m), vtotal = _mm256_setzero_ps();
-    size_t s = 0;
-    for (; s + 8 <= visible; s += 8) {
-        __m256 e = ck_exp_ps(_mm256_sub_ps(_mm256_loadu_ps(scores + s), vm));
-        _mm256_storeu_ps(scores + s, e);
-        vtotal = _mm256_add_ps(vtotal, e);
-    }
-    float total = ck_hsum8_ps(vtotal);
-    for (; s < visible; s++) { scores[s] = expf(scores[s] - m); total += scores[s]; }
-    float inv = 1.0f / total;
-    for (s = 0; s < visible; s++) scores[s] *= inv;
-}
-
 CK_ATT_AVX2 static void attend_kv_avx2(const float *q, const float *keys, size_t kstride, size_t dk, const float *values,
                                        size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale,
                                        float *scores, float *out) {
@@ -135,7 +117,7 @@ CK_ATT_AVX2 static void attend_kv_avx2(const float *q, const float *keys, size_t
         scores[s] = dot_avx2(q, keys + CK_POS(s) * kstride, dk) * scale;
         m = scores[s] > m ? scores[s] : m;
     }
-    softmax_avx2(scores, visible, m);
+    ck_softmax_avx2(scores, visible, m);
     weighted_sum_avx2(scores, values, vstride, slots, visible, dv, out);
 }
 
@@ -143,8 +125,6 @@ CK_ATT_AVX2 static void attend_kv_avx2(const float *q, const float *keys, size_t
 // Each key and value load feeds up to three rows; every row is reduced exactly as attend_kv_avx2 reduces
 // it alone (the same per-key lane split and ck_hsum8_ps order, the same softmax, the same ascending FMA
 // chain per output), so results are bit-identical to the row kernel whatever the grouping.
-
-#define CK_INLINE __attribute__((always_inline)) static inline
 
 /// a[r][j] += q_r[i..<i+8] · k_j[i..<i+8] lane-wise, for rows r < R and keys k0, k1 (j = 0, 1).
 CK_ATT_AVX2 CK_INLINE void fma_rows_keys2_avx2(const float *q, size_t qstride, int R, const float *k0, const float *k1,
@@ -174,18 +154,6 @@ CK_ATT_AVX2 CK_INLINE void dot_rows_keys2_avx2(const float *q, size_t qstride, i
         for (int j = 0; j < 2; j++) u[r * 8 + j] = _mm256_add_ps(a0[r][j], a1[r][j]);
 }
 
-/// ck_hsum8_ps of eight vectors at once, lane j holding the sum of u[j]: the same additions
-/// ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)) per vector, done across vectors.
-CK_ATT_AVX2 CK_INLINE __m256 hsum8x8_ps(const __m256 *u) {
-    __m256 c[4];
-    for (int a = 0; a < 4; a++)   // [u_a[l] + u_a[l+4] | u_{a+4}[l] + u_{a+4}[l+4]], l < 4
-        c[a] = _mm256_add_ps(_mm256_permute2f128_ps(u[a], u[a + 4], 0x20), _mm256_permute2f128_ps(u[a], u[a + 4], 0x31));
-    // [h0 + h2, h1 + h3] of keys a, a+1 (and a+4, a+5 in the upper half).
-    __m256 g01 = _mm256_add_ps(_mm256_shuffle_ps(c[0], c[1], _MM_SHUFFLE(1, 0, 1, 0)), _mm256_shuffle_ps(c[0], c[1], _MM_SHUFFLE(3, 2, 3, 2)));
-    __m256 g23 = _mm256_add_ps(_mm256_shuffle_ps(c[2], c[3], _MM_SHUFFLE(1, 0, 1, 0)), _mm256_shuffle_ps(c[2], c[3], _MM_SHUFFLE(3, 2, 3, 2)));
-    return _mm256_add_ps(_mm256_shuffle_ps(g01, g23, _MM_SHUFFLE(2, 0, 2, 0)), _mm256_shuffle_ps(g01, g23, _MM_SHUFFLE(3, 1, 3, 1)));
-}
-
 /// scores[r·sstride + s] = q_r·k_s·scale for rows r < R and keys s < visible, each bit-identical to
 /// attend_kv_avx2's; returns each row's maximum in m[r].
 CK_ATT_AVX2 CK_INLINE void scores_rows_avx2(int R, const float *q, size_t qstride, const float *keys, size_t kstride, size_t dk,
@@ -201,7 +169,7 @@ CK_ATT_AVX2 CK_INLINE void scores_rows_avx2(int R, const float *q, size_t qstrid
             dot_rows_keys2_avx2(q, qstride, R, keys + CK_POS(s + j) * kstride, keys + CK_POS(s + j + 1) * kstride, dk, u + j);
         for (int r = 0; r < R; r++) {
             float *sc = scores + r * visible + s;
-            __m256 v = hsum8x8_ps(u + r * 8);
+            __m256 v = ck_hsum8x8_ps(u + r * 8);
             if (tail < dk) {
                 _mm256_storeu_ps(sc, v);
                 const float *qr = q + r * qstride;
@@ -275,7 +243,7 @@ CK_ATT_AVX2 CK_INLINE void attend_rows_avx2(int R, const float *q, size_t qstrid
                                             size_t visible, float scale, float *scores, float *out, size_t ostride) {
     float m[3];
     scores_rows_avx2(R, q, qstride, keys, kstride, dk, slots, visible, scale, scores, m);
-    for (int r = 0; r < R; r++) softmax_avx2(scores + r * visible, visible, m[r]);
+    for (int r = 0; r < R; r++) ck_softmax_avx2(scores + r * visible, visible, m[r]);
     weighted_sum_rows_avx2(scores, visible, R, values, vstride, slots, visible, dv, out, ostride);
 }
 

@@ -72,6 +72,21 @@ void ck_attend_group(int isa, const float *q, size_t qstride, size_t rows, const
                      const float *values, size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale,
                      float *scores, float *out, size_t ostride);
 
+/// Paged attention for `tokens` consecutive query tokens of one sequence × `heads` query heads over the
+/// same keys (a GQA group across a prompt chunk). Row (t, h) reads q + t·qtstride + h·qhstride, sees the
+/// first visible + t positions and adds into out + t·otstride + h·ohstride, bit-identical to ck_attend_kv
+/// on that row alone. The rows meet each block of keys and values together, so it is read from L2/L3
+/// once per block instead of once per row. `scores` has room for ck_attend_block_scores(tokens, heads,
+/// visible) floats; tokens·heads up to 256 rows take the blocked path (more run row by row), a single
+/// token with up to 3 heads or keys that fit in L2 ck_attend_group's.
+void ck_attend_block(int isa, size_t tokens, size_t heads, const float *q, size_t qtstride, size_t qhstride,
+                     const float *keys, size_t kstride, size_t dk, const float *values, size_t vstride, size_t dv,
+                     const int64_t *slots, size_t visible, float scale, float *scores, float *out, size_t otstride,
+                     size_t ohstride);
+
+/// Floats of score scratch ck_attend_block needs for these rows.
+size_t ck_attend_block_scores(size_t tokens, size_t heads, size_t visible);
+
 /// glibc only (returns 0 elsewhere, 1 when applied): serve allocations up to 32 MiB from the heap and
 /// keep up to 256 MiB of freed heap instead of returning it to the kernel, so a forward pass's
 /// activation buffers (a prompt's are 1–12 MB each, re-created per op) are reused warm instead of

@@ -34,7 +34,7 @@ extension CPUDevice {
                                             base: UnsafePointer(cache.buffers[layer].baseAddress!), slots: sp.baseAddress,
                                             positions: positions, rowSlots: rowSlots, shape: shape, tokens: t, valueRows: v,
                                             int8: int8, isa: isa, queries: qp, out: op.baseAddress!)
-                    // One run of heads per worker: the heads share every latent-cache read (three at a time).
+                    // One run of heads per worker: the heads share every latent-cache read.
                     Parallel.forEach(h, minChunk: 1, chunksPerWorker: 1) { heads in
                         var scratch = AbsorbedHeads.Scratch(heads: heads.count, tokens: t, latent: shape.keyDim, valueDim: r, values: v,
                                                             visible: maxVisible)
@@ -54,9 +54,10 @@ extension CPUDevice {
 
 /// A run of heads of `CPUDevice.absorbedLatentAttention`: the context every pool item reads, and the three
 /// steps (fold each head's W_UK into its queries, attend over the latent cache, apply each head's W_UV).
-/// The heads attend together, token by token (`ck_attend_group`): each latent-cache entry is read once
-/// per three heads instead of once per head — at long contexts that cache, not the weights, is most of
-/// a decode step's memory traffic. Bit for bit the per-head kernel's result.
+/// The heads attend together, with consecutive tokens of a sequence (`ck_attend_block`): each
+/// block of latent-cache entries is read from L2/L3 once for all of them instead of once per head — at long
+/// contexts that cache, not the weights, is most of a decode step's memory traffic. Bit for bit the
+/// per-head kernel's result.
 private struct AbsorbedHeads {
     let qRope: Matrix
     let absorbedK, absorbedV: [DeviceWeight]
@@ -77,7 +78,7 @@ private struct AbsorbedHeads {
         init(heads: Int, tokens t: Int, latent: Int, valueDim r: Int, values v: Int, visible: Int) {
             latentQ = [Float](repeating: 0, count: heads * t * latent)
             latentO = [Float](repeating: 0, count: heads * t * r)   // the attention kernel adds into it
-            scores = [Float](repeating: 0, count: 3 * visible)
+            scores = [Float](repeating: 0, count: ck_attend_block_scores(CPUDevice.attentionRunTokens(rowsPerToken: heads), heads, visible))
             y = [Float](repeating: 0, count: t * v)
         }
     }
@@ -94,10 +95,10 @@ private struct AbsorbedHeads {
             }
             scratch.latentO.withUnsafeMutableBufferPointer { lo in
                 scratch.scores.withUnsafeMutableBufferPointer { sc in
-                    for i in 0..<t {
-                        ck_attend_group(isa, lq.baseAddress! + i * kd, t * kd, heads.count, base, cache.width, kd, base, cache.width, r,
-                                        slots.map { $0 + rowSlots[i] }, positions[i] + 1, shape.scale,
-                                        sc.baseAddress!, lo.baseAddress! + i * r, t * r)
+                    for run in CPUDevice.tokenRuns(positions: positions, rowSlots: rowSlots, maxTokens: CPUDevice.attentionRunTokens(rowsPerToken: heads.count)) {
+                        ck_attend_block(isa, run.count, heads.count, lq.baseAddress! + run.start * kd, kd, t * kd,
+                                        base, cache.width, kd, base, cache.width, r, slots.map { $0 + rowSlots[run.start] },
+                                        positions[run.start] + 1, shape.scale, sc.baseAddress!, lo.baseAddress! + run.start * r, r, t * r)
                     }
                 }
             }

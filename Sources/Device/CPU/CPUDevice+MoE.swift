@@ -76,31 +76,36 @@ extension CPUDevice {
         let stride, headOffset: Int
     }
 
-    /// Softmax attention of every (token, head) over keys 0...positions[t], one work item each
-    /// (CKernels/Attention.c, ck_attend_kv); each item writes its own output slice. With `slots`, row t's
-    /// keys are at slots[rowSlots[t] + s].
+    /// Softmax attention of every (token, head) over keys 0...positions[t], one work item per (run of
+    /// consecutive tokens, head) (CKernels/AttentionBlock.c, ck_attend_block: the run's rows meet each key
+    /// block together, bit-identical to one row at a time); each item writes its own output slices. With
+    /// `slots`, row t's keys are at slots[rowSlots[t] + s].
     private func attend(q: Matrix, shape: LatentAttentionShape, positions: [Int], slots: UnsafePointer<Int64>?, rowSlots: [Int]?,
                         keys: KeyValueLayout, values: KeyValueLayout) -> Matrix {
         let (h, dk, dv) = (shape.heads, shape.keyDim, shape.valueDim)
         let rows = q.rows
         let maxVisible = (positions.max() ?? 0) + 1
         let isa = self.isa
+        let runTokens = Self.attentionRunTokens(rowsPerToken: 1)
+        let runs = Self.tokenRuns(positions: positions, rowSlots: rowSlots ?? [Int](repeating: 0, count: rows), maxTokens: runTokens)
         var out = [Float](repeating: 0, count: rows * h * dv)
         q.data.withUnsafeBufferPointer { qp in
             out.withUnsafeMutableBufferPointer { op in
                 let qb = qp.baseAddress!, ob = op.baseAddress!
-                Parallel.forEach(rows * h, minChunk: 4) { range in
-                    var scores = [Float](repeating: 0, count: maxVisible)
+                Parallel.forEach(runs.count * h, minChunk: 1, chunksPerWorker: 16) { range in
+                    var scores = [Float](repeating: 0, count: ck_attend_block_scores(runTokens, 1, maxVisible))
                     scores.withUnsafeMutableBufferPointer { scratch in
                         for item in range {
-                            // Rows in the order 0, T−1, 1, T−2, …: under the causal mask a contiguous chunk
-                            // then pairs short rows with long ones, so the chunks cost about the same.
-                            let (r, head) = (item / h, item % h)
-                            let t = r % 2 == 0 ? r / 2 : rows - 1 - r / 2
-                            ck_attend_kv(isa, qb + t * h * dk + head * dk,
-                                         keys.base + head * keys.headOffset, keys.stride, dk,
-                                         values.base + head * values.headOffset, values.stride, dv,
-                                         slots.map { $0 + rowSlots![t] }, positions[t] + 1, shape.scale, scratch.baseAddress!, ob + t * h * dv + head * dv)
+                            // Runs in the order 0, N−1, 1, N−2, …: under the causal mask a contiguous chunk
+                            // then pairs short runs with long ones, so the chunks cost about the same.
+                            let (i, head) = (item / h, item % h)
+                            let run = runs[i % 2 == 0 ? i / 2 : runs.count - 1 - i / 2]
+                            let t = run.start
+                            ck_attend_block(isa, run.count, 1, qb + t * h * dk + head * dk, h * dk, dk,
+                                            keys.base + head * keys.headOffset, keys.stride, dk,
+                                            values.base + head * values.headOffset, values.stride, dv,
+                                            slots.map { $0 + rowSlots![t] }, positions[t] + 1, shape.scale, scratch.baseAddress!,
+                                            ob + t * h * dv + head * dv, h * dv, dv)
                         }
                     }
                 }

@@ -217,23 +217,29 @@ public final class CPUDevice: Device, @unchecked Sendable {
             out.withUnsafeMutableBufferPointer { op in
                 slots.withUnsafeBufferPointer { sp in
                     let qb = qp.baseAddress!, ob = op.baseAddress!, sb = sp.baseAddress!
-                    // One work item per (token, KV head): the group's query heads share each key and value
-                    // load, and each writes its own output slices (CKernels/Attention.c, ck_attend_group,
-                    // bit-identical to one row at a time). Tokens in the order 0, T−1, 1, T−2, …: under the
-                    // causal mask a contiguous chunk then pairs short rows with long ones.
+                    // One work item per (run of consecutive tokens of a sequence, KV head): the run's
+                    // query heads meet each block of keys and values together (CKernels/AttentionBlock.c),
+                    // bit-identical to one row at a time.
+                    // Runs in the order 0, N−1, 1, N−2, …: under the causal mask a contiguous chunk then pairs
+                    // short runs with long ones.
                     let group = h / g
+                    let runTokens = Self.attentionRunTokens(rowsPerToken: group)
+                    let runs = Self.tokenRuns(positions: rowPosition, rowSlots: rowSlots, maxTokens: runTokens)
+                    let scratchCount = ck_attend_block_scores(runTokens, group, maxVisible)
                     // Many chunks: at prompt sizes a chunk takes milliseconds, and the last one decides when
                     // the job ends. One item is a chunk too: a single decoding sequence has only G items, and over
                     // a long context each is worth sending to the other core.
-                    Parallel.forEach(rows * g, minChunk: 1, chunksPerWorker: 16) { range in
-                        var scores = [Float](repeating: 0, count: min(group, 3) * maxVisible)
+                    Parallel.forEach(runs.count * g, minChunk: 1, chunksPerWorker: 16) { range in
+                        var scores = [Float](repeating: 0, count: scratchCount)
                         scores.withUnsafeMutableBufferPointer { scratch in
                             for item in range {
-                                let (r, kvHead) = (item / g, item % g)
-                                let t = r % 2 == 0 ? r / 2 : rows - 1 - r / 2
-                                let first = t * h * d + kvHead * group * d
-                                ck_attend_group(isa, qb + first, d, group, base + kvHead * d, width, d, base + g * d + kvHead * d, width, d,
-                                                sb + rowSlots[t], rowPosition[t] + 1, shape.scale, scratch.baseAddress!, ob + first, d)
+                                let (i, kvHead) = (item / g, item % g)
+                                let run = runs[i % 2 == 0 ? i / 2 : runs.count - 1 - i / 2]
+                                let first = run.start * h * d + kvHead * group * d
+                                let (keys, values) = (base + kvHead * d, base + g * d + kvHead * d)
+                                ck_attend_block(isa, run.count, group, qb + first, h * d, d, keys, width, d, values, width, d,
+                                                sb + rowSlots[run.start], rowPosition[run.start] + 1, shape.scale,
+                                                scratch.baseAddress!, ob + first, h * d, d)
                             }
                         }
                     }
@@ -241,6 +247,28 @@ public final class CPUDevice: Device, @unchecked Sendable {
             }
         }
         return Matrix(rows: rows, cols: h * d, data: out)
+    }
+
+    /// Consecutive tokens per attention work item at prompt sizes, for `rowsPerToken` query heads over the
+    /// same keys: about 12 rows meet each key block (4 tokens of a GQA group of 3, 12 of a single head; at
+    /// least 2 tokens, at most ck_attend_block's 256 rows), and a 512-token prompt still has 40+ runs per
+    /// head to balance over the cores.
+    static func attentionRunTokens(rowsPerToken: Int) -> Int {
+        max(1, min(256 / max(1, rowsPerToken), max(2, 12 / max(1, rowsPerToken))))
+    }
+
+    /// Runs of up to `maxTokens` consecutive rows that belong to one sequence (the same slot list) at
+    /// consecutive positions, in row order: the rows ck_attend_block can take together.
+    static func tokenRuns(positions: [Int], rowSlots: [Int], maxTokens: Int) -> [(start: Int, count: Int)] {
+        var runs: [(start: Int, count: Int)] = []
+        var r = 0
+        while r < positions.count {
+            var n = 1
+            while n < maxTokens, r + n < positions.count, rowSlots[r + n] == rowSlots[r], positions[r + n] == positions[r] + n { n += 1 }
+            runs.append((r, n))
+            r += n
+        }
+        return runs
     }
 
     /// The slots of every visible position per sequence (each sequence's list in turn), each row's

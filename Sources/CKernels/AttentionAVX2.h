@@ -1,0 +1,41 @@
+// AVX2 pieces shared by the attention kernels (Attention.c, AttentionBlock.c): the 8-key score reduction and
+// the softmax, so every kernel reduces a score and normalises a row in the same order and their results agree
+// bit for bit.
+#ifndef CK_ATTENTION_AVX2_H
+#define CK_ATTENTION_AVX2_H
+#include "AVX2Common.h"
+#include "AVX2Exp.h"
+#include <math.h>
+
+#define CK_ATT_AVX2 __attribute__((target("avx2,fma")))
+#define CK_INLINE __attribute__((always_inline)) static inline
+
+/// ck_hsum8_ps of eight vectors at once, lane j holding the sum of u[j]: the same additions
+/// ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)) per vector, done across vectors.
+CK_ATT_AVX2 CK_INLINE __m256 ck_hsum8x8_ps(const __m256 *u) {
+    __m256 c[4];
+    for (int a = 0; a < 4; a++)   // [u_a[l] + u_a[l+4] | u_{a+4}[l] + u_{a+4}[l+4]], l < 4
+        c[a] = _mm256_add_ps(_mm256_permute2f128_ps(u[a], u[a + 4], 0x20), _mm256_permute2f128_ps(u[a], u[a + 4], 0x31));
+    // [h0 + h2, h1 + h3] of keys a, a+1 (and a+4, a+5 in the upper half).
+    __m256 g01 = _mm256_add_ps(_mm256_shuffle_ps(c[0], c[1], _MM_SHUFFLE(1, 0, 1, 0)), _mm256_shuffle_ps(c[0], c[1], _MM_SHUFFLE(3, 2, 3, 2)));
+    __m256 g23 = _mm256_add_ps(_mm256_shuffle_ps(c[2], c[3], _MM_SHUFFLE(1, 0, 1, 0)), _mm256_shuffle_ps(c[2], c[3], _MM_SHUFFLE(3, 2, 3, 2)));
+    return _mm256_add_ps(_mm256_shuffle_ps(g01, g23, _MM_SHUFFLE(2, 0, 2, 0)), _mm256_shuffle_ps(g01, g23, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/// scores[s] ← softmax(scores)[s] for s < visible, m being their maximum: numerators eight at a time,
+/// summed in eight lanes then in ck_hsum8_ps's fixed order, the tail with expf.
+CK_ATT_AVX2 static inline void ck_softmax_avx2(float *scores, size_t visible, float m) {
+    __m256 vm = _mm256_set1_ps(m), vtotal = _mm256_setzero_ps();
+    size_t s = 0;
+    for (; s + 8 <= visible; s += 8) {
+        __m256 e = ck_exp_ps(_mm256_sub_ps(_mm256_loadu_ps(scores + s), vm));
+        _mm256_storeu_ps(scores + s, e);
+        vtotal = _mm256_add_ps(vtotal, e);
+    }
+    float total = ck_hsum8_ps(vtotal);
+    for (; s < visible; s++) { scores[s] = expf(scores[s] - m); total += scores[s]; }
+    float inv = 1.0f / total;
+    for (s = 0; s < visible; s++) scores[s] *= inv;
+}
+
+#endif
