@@ -57,23 +57,11 @@ CK_ATT_AVX2 static inline float dot_avx2(const float *a, const float *b, size_t 
 CK_ATT_AVX2 static inline void dot4_avx2(const float *q, const float *k0, const float *k1, const float *k2,
                                          const float *k3, size_t n, float *out) {
     const float *k[4] = {k0, k1, k2, k3};
-    __m256 a0[4], a1[4];
-    for (int j = 0; j < 4; j++) { a0[j] = _mm256_setzero_ps(); a1[j] = _mm256_setzero_ps(); }
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m256 q0 = _mm256_loadu_ps(q + i), q1 = _mm256_loadu_ps(q + i + 8);
-        for (int j = 0; j < 4; j++) {
-            a0[j] = _mm256_fmadd_ps(q0, _mm256_loadu_ps(k[j] + i), a0[j]);
-            a1[j] = _mm256_fmadd_ps(q1, _mm256_loadu_ps(k[j] + i + 8), a1[j]);
-        }
-    }
-    for (; i + 8 <= n; i += 8) {
-        __m256 q0 = _mm256_loadu_ps(q + i);
-        for (int j = 0; j < 4; j++) a0[j] = _mm256_fmadd_ps(q0, _mm256_loadu_ps(k[j] + i), a0[j]);
-    }
+    __m256 u[4];
+    ck_lanes4_avx2(q, k, n, u);
     for (int j = 0; j < 4; j++) {
-        float s = ck_hsum8_ps(_mm256_add_ps(a0[j], a1[j]));
-        for (size_t t = i; t < n; t++) s += q[t] * k[j][t];
+        float s = ck_hsum8_ps(u[j]);
+        for (size_t t = n - n % 8; t < n; t++) s += q[t] * k[j][t];
         out[j] = s;
     }
 }

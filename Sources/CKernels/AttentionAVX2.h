@@ -10,6 +10,27 @@
 #define CK_ATT_AVX2 __attribute__((target("avx2,fma")))
 #define CK_INLINE __attribute__((always_inline)) static inline
 
+/// u[j] = the lane sums of q · k_j over the whole 8-float chunks of n (j < 4): even chunks into one
+/// accumulator and odd ones into another, each ascending, then their sum. Every kernel scores a key this
+/// way (ck_hsum8_ps or ck_hsum8x8_ps then reduce u, the scalar tail past the last chunk is the caller's).
+CK_ATT_AVX2 CK_INLINE void ck_lanes4_avx2(const float *q, const float *const *k, size_t n, __m256 u[4]) {
+    __m256 e[4], o[4];
+    for (int j = 0; j < 4; j++) { e[j] = _mm256_setzero_ps(); o[j] = _mm256_setzero_ps(); }
+    size_t c = 0;
+    for (; c + 16 <= n; c += 16) {
+        __m256 q0 = _mm256_loadu_ps(q + c), q1 = _mm256_loadu_ps(q + c + 8);
+        for (int j = 0; j < 4; j++) {
+            e[j] = _mm256_fmadd_ps(q0, _mm256_loadu_ps(k[j] + c), e[j]);
+            o[j] = _mm256_fmadd_ps(q1, _mm256_loadu_ps(k[j] + c + 8), o[j]);
+        }
+    }
+    if (c + 8 <= n) {
+        __m256 q0 = _mm256_loadu_ps(q + c);
+        for (int j = 0; j < 4; j++) e[j] = _mm256_fmadd_ps(q0, _mm256_loadu_ps(k[j] + c), e[j]);
+    }
+    for (int j = 0; j < 4; j++) u[j] = _mm256_add_ps(e[j], o[j]);
+}
+
 /// ck_hsum8_ps of eight vectors at once, lane j holding the sum of u[j]: the same additions
 /// ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)) per vector, done across vectors.
 CK_ATT_AVX2 CK_INLINE __m256 ck_hsum8x8_ps(const __m256 *u) {

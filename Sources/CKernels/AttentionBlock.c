@@ -19,28 +19,12 @@
 #if defined(__x86_64__)
 #include "AttentionAVX2.h"
 
-/// out[j] = q·k_j·scale for the 8 keys k[0..<8], each reduced exactly as ck_attend_kv reduces it: even
-/// 8-float chunks into one accumulator and odd ones into another (ascending), their sum through
-/// ck_hsum8x8_ps, then the scalar tail past the last whole chunk.
+/// out[j] = q·k_j·scale for the 8 keys k[0..<8], each reduced exactly as ck_attend_kv reduces it: the
+/// lane sums of ck_lanes4_avx2 through ck_hsum8x8_ps, then the scalar tail past the last whole chunk.
 CK_ATT_AVX2 CK_INLINE void score8_avx2(const float *q, const float *const *k, size_t dk, float scale, float *out) {
     __m256 u[8];
-    for (int h = 0; h < 8; h += 4) {
-        __m256 e[4], o[4];
-        for (int j = 0; j < 4; j++) { e[j] = _mm256_setzero_ps(); o[j] = _mm256_setzero_ps(); }
-        size_t c = 0;
-        for (; c + 16 <= dk; c += 16) {
-            __m256 q0 = _mm256_loadu_ps(q + c), q1 = _mm256_loadu_ps(q + c + 8);
-            for (int j = 0; j < 4; j++) {
-                e[j] = _mm256_fmadd_ps(q0, _mm256_loadu_ps(k[h + j] + c), e[j]);
-                o[j] = _mm256_fmadd_ps(q1, _mm256_loadu_ps(k[h + j] + c + 8), o[j]);
-            }
-        }
-        if (c + 8 <= dk) {
-            __m256 q0 = _mm256_loadu_ps(q + c);
-            for (int j = 0; j < 4; j++) e[j] = _mm256_fmadd_ps(q0, _mm256_loadu_ps(k[h + j] + c), e[j]);
-        }
-        for (int j = 0; j < 4; j++) u[h + j] = _mm256_add_ps(e[j], o[j]);
-    }
+    ck_lanes4_avx2(q, k, dk, u);
+    ck_lanes4_avx2(q, k + 4, dk, u + 4);
     __m256 v = ck_hsum8x8_ps(u);
     const size_t tail = dk - dk % 8;
     if (tail < dk) {
