@@ -188,41 +188,18 @@ CK_ATT_AVX2 CK_INLINE void scores_rows_avx2(int R, const float *q, size_t qstrid
 }
 
 /// out_r[0..<n] += Σ_s p_r[s]·v_s for rows r < R (p_r = p + r·pstride, out_r = out + r·ostride): per
-/// element the ascending FMA chain of weighted_sum_avx2, 32 columns of three rows per pass.
+/// element the ascending FMA chain of weighted_sum_avx2, 32 columns of three rows per pass (ck_wsum_tile_avx2).
 CK_ATT_AVX2 CK_INLINE void weighted_sum_rows_avx2(const float *p, size_t pstride, int R, const float *values, size_t vstride,
                                                   const int64_t *slots, size_t visible, size_t n, float *out, size_t ostride) {
+    const float *pr[3];
+    float *orow[3];
+    for (int r = 0; r < R; r++) { pr[r] = p + r * pstride; orow[r] = out + r * ostride; }
     size_t c = 0;
-    for (; c + 32 <= n; c += 32) {
-        __m256 acc[3][4];
-        for (int r = 0; r < R; r++)
-            for (int j = 0; j < 4; j++) acc[r][j] = _mm256_loadu_ps(out + r * ostride + c + 8 * j);
-        for (size_t s = 0; s < visible; s++) {
-            const float *v = values + CK_POS(s) * vstride + c;
-            __m256 pr[3];
-            for (int r = 0; r < R; r++) pr[r] = _mm256_broadcast_ss(p + r * pstride + s);
-            for (int j = 0; j < 4; j++) {
-                __m256 vj = _mm256_loadu_ps(v + 8 * j);
-                for (int r = 0; r < R; r++) acc[r][j] = _mm256_fmadd_ps(pr[r], vj, acc[r][j]);
-            }
-        }
-        for (int r = 0; r < R; r++)
-            for (int j = 0; j < 4; j++) _mm256_storeu_ps(out + r * ostride + c + 8 * j, acc[r][j]);
-    }
-    for (; c + 8 <= n; c += 8) {
-        __m256 acc[3];
-        for (int r = 0; r < R; r++) acc[r] = _mm256_loadu_ps(out + r * ostride + c);
-        for (size_t s = 0; s < visible; s++) {
-            __m256 v = _mm256_loadu_ps(values + CK_POS(s) * vstride + c);
-            for (int r = 0; r < R; r++) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + r * pstride + s), v, acc[r]);
-        }
-        for (int r = 0; r < R; r++) _mm256_storeu_ps(out + r * ostride + c, acc[r]);
-    }
-    for (int r = 0; r < R; r++) {
-        const float *pp = p + r * pstride;
-        float *o = out + r * ostride;
+    for (; c + 32 <= n; c += 32) ck_wsum_tile_avx2(R, 4, pr, values, vstride, slots, 0, visible, c, orow);
+    for (; c + 8 <= n; c += 8) ck_wsum_tile_avx2(R, 1, pr, values, vstride, slots, 0, visible, c, orow);
+    for (int r = 0; r < R; r++)
         for (size_t cc = c; cc < n; cc++)
-            for (size_t s = 0; s < visible; s++) o[cc] += pp[s] * values[CK_POS(s) * vstride + cc];
-    }
+            for (size_t s = 0; s < visible; s++) orow[r][cc] += pr[r][s] * values[CK_POS(s) * vstride + cc];
 }
 
 /// Rows r < R (R of 2 or 3) of one group: scores into scores + r·visible, then softmax and values per row.

@@ -1,5 +1,5 @@
-// AVX2 pieces shared by the attention kernels (Attention.c, AttentionBlock.c): the 8-key score reduction and
-// the softmax, so every kernel reduces a score and normalises a row in the same order and their results agree
+// AVX2 pieces shared by the attention kernels (Attention.c, AttentionBlock.c): the 8-key score reduction, the
+// weighted-sum tile and the softmax, so every kernel reduces a score and normalises a row in the same order and their results agree
 // bit for bit.
 #ifndef CK_ATTENTION_AVX2_H
 #define CK_ATTENTION_AVX2_H
@@ -41,6 +41,27 @@ CK_ATT_AVX2 CK_INLINE __m256 ck_hsum8x8_ps(const __m256 *u) {
     __m256 g01 = _mm256_add_ps(_mm256_shuffle_ps(c[0], c[1], _MM_SHUFFLE(1, 0, 1, 0)), _mm256_shuffle_ps(c[0], c[1], _MM_SHUFFLE(3, 2, 3, 2)));
     __m256 g23 = _mm256_add_ps(_mm256_shuffle_ps(c[2], c[3], _MM_SHUFFLE(1, 0, 1, 0)), _mm256_shuffle_ps(c[2], c[3], _MM_SHUFFLE(3, 2, 3, 2)));
     return _mm256_add_ps(_mm256_shuffle_ps(g01, g23, _MM_SHUFFLE(2, 0, 2, 0)), _mm256_shuffle_ps(g01, g23, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/// out_r[c..<c+8·W) += Σ_{s0 ≤ s < s1} p_r[s]·v_s for rows r < R (R ≤ 3, W ≤ 4 vectors), value s at
+/// values + pos·vstride (pos = slots[s], or s without slots): per element one FMA chain in ascending s,
+/// the accumulators loaded from and stored back to out, so a range split in pieces gives the same bits.
+CK_ATT_AVX2 CK_INLINE void ck_wsum_tile_avx2(int R, int W, const float *const *p, const float *values, size_t vstride,
+                                             const int64_t *slots, size_t s0, size_t s1, size_t c, float *const *out) {
+    __m256 acc[3][4];
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < W; j++) acc[r][j] = _mm256_loadu_ps(out[r] + c + 8 * j);
+    for (size_t s = s0; s < s1; s++) {
+        const float *v = values + (slots ? (size_t)slots[s] : s) * vstride + c;
+        __m256 pr[3];
+        for (int r = 0; r < R; r++) pr[r] = _mm256_broadcast_ss(p[r] + s);
+        for (int j = 0; j < W; j++) {
+            __m256 vj = _mm256_loadu_ps(v + 8 * j);
+            for (int r = 0; r < R; r++) acc[r][j] = _mm256_fmadd_ps(pr[r], vj, acc[r][j]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < W; j++) _mm256_storeu_ps(out[r] + c + 8 * j, acc[r][j]);
 }
 
 /// scores[s] ← softmax(scores)[s] for s < visible, m being their maximum: numerators eight at a time,

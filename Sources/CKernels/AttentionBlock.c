@@ -39,36 +39,18 @@ CK_ATT_AVX2 CK_INLINE void score8_avx2(const float *q, const float *const *k, si
     _mm256_storeu_ps(out, _mm256_mul_ps(v, _mm256_set1_ps(scale)));
 }
 
-/// out_r[c..<c+8·W) += Σ_{s0 ≤ s < s1} p_r[s]·v_s for rows r < R (R ≤ 3, W ≤ 4 vectors), ascending s.
-CK_ATT_AVX2 CK_INLINE void wsum_tile_avx2(int R, int W, float *const *p, const float *values, size_t vstride,
-                                          const int64_t *slots, size_t s0, size_t s1, size_t c, float *const *out) {
-    __m256 acc[3][4];
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < W; j++) acc[r][j] = _mm256_loadu_ps(out[r] + c + 8 * j);
-    for (size_t s = s0; s < s1; s++) {
-        const float *v = values + CK_POS(s) * vstride + c;
-        __m256 pr[3];
-        for (int r = 0; r < R; r++) pr[r] = _mm256_broadcast_ss(p[r] + s);
-        for (int j = 0; j < W; j++) {
-            __m256 vj = _mm256_loadu_ps(v + 8 * j);
-            for (int r = 0; r < R; r++) acc[r][j] = _mm256_fmadd_ps(pr[r], vj, acc[r][j]);
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < W; j++) _mm256_storeu_ps(out[r] + c + 8 * j, acc[r][j]);
-}
-
-/// wsum_tile_avx2 with R and W as constants, so its accumulators stay in registers.
+/// ck_wsum_tile_avx2 with R and W as constants, so its accumulators stay in registers.
 CK_ATT_AVX2 static void wsum_tile(int R, int W, float *const *p, const float *values, size_t vstride, const int64_t *slots,
                                   size_t s0, size_t s1, size_t c, float *const *out) {
+    const float *const *pc = (const float *const *)p;
     if (W == 4) {
-        if (R == 3) wsum_tile_avx2(3, 4, p, values, vstride, slots, s0, s1, c, out);
-        else if (R == 2) wsum_tile_avx2(2, 4, p, values, vstride, slots, s0, s1, c, out);
-        else wsum_tile_avx2(1, 4, p, values, vstride, slots, s0, s1, c, out);
+        if (R == 3) ck_wsum_tile_avx2(3, 4, pc, values, vstride, slots, s0, s1, c, out);
+        else if (R == 2) ck_wsum_tile_avx2(2, 4, pc, values, vstride, slots, s0, s1, c, out);
+        else ck_wsum_tile_avx2(1, 4, pc, values, vstride, slots, s0, s1, c, out);
     } else {
-        if (R == 3) wsum_tile_avx2(3, 1, p, values, vstride, slots, s0, s1, c, out);
-        else if (R == 2) wsum_tile_avx2(2, 1, p, values, vstride, slots, s0, s1, c, out);
-        else wsum_tile_avx2(1, 1, p, values, vstride, slots, s0, s1, c, out);
+        if (R == 3) ck_wsum_tile_avx2(3, 1, pc, values, vstride, slots, s0, s1, c, out);
+        else if (R == 2) ck_wsum_tile_avx2(2, 1, pc, values, vstride, slots, s0, s1, c, out);
+        else ck_wsum_tile_avx2(1, 1, pc, values, vstride, slots, s0, s1, c, out);
     }
 }
 
