@@ -26,9 +26,10 @@
 // this far ahead of every block keeps enough loads in flight (measured 1.2–2× on matrices that miss the
 // caches; the hardware prefetcher alone leaves the dequantising loop waiting).
 #define CK_PREFETCH_BYTES 1024
-// Decode (one token, no panel) prefetches further: two threads streaming Q8_0 expert-sized 512 × 1024 matrices that miss
-// the caches ran at 9.9, 10.5, 13.2 GB/s with 1 KB and 12.4, 13.8, 15.5 with 2 KB (interleaved in one process);
-// SmolLM2's Q8_0 head (49,152 × 576) and Q4_1 rows, bound by the dequantising arithmetic, do not care.
+// Decode (one token, no panel) prefetches further: two threads streaming Q8_0 expert-sized 512 × 1024
+// matrices that miss the caches ran at 9.9, 10.5, 13.2 GB/s with 1 KB and 12.4, 13.8, 15.5 with 2 KB
+// (interleaved in one process); SmolLM2's Q8_0 head (49,152 × 576) and Q4_1 rows, bound by the
+// dequantising arithmetic, do not care.
 #define CK_DECODE_PREFETCH_BYTES 2048
 
 /// The block at `blk` as fp32 (w[0..3] hold elements 0–7, 8–15, 16–23, 24–31), each value d·q + m with
