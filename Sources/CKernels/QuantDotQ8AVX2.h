@@ -194,7 +194,8 @@ ck_q8_row_group_any(const int dtype, int T, const uint8_t *wr, size_t block_byte
 #define CK_Q8_ROW_BLOCK_BYTES (16 << 10)
 
 /// Rows [r0, r1) for every token: decode (1–3 tokens) one row and token at a time, so the weights
-/// stream strictly in address order (from memory a single row ran 1.3–1.7× faster than 4-row tiles);
+/// stream strictly in address order (from memory a single row ran 1.3–1.7× faster than 4-row tiles),
+/// Q4 rows by ck_q4_dot over the tokens' scale pairs (ck_q8_dot if those cannot be allocated);
 /// prompts and batches in packed groups of CK_Q8_GROUP tokens (the same bits: per (row, token) the
 /// same reduction), or like decode when the packing buffer cannot be allocated.
 CK_Q8AVX2 static inline __attribute__((always_inline)) void

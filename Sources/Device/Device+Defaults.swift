@@ -1,5 +1,9 @@
 /// Optional capabilities: a device that has no fast kernel for an op runs the reference loop.
 extension Device {
+    public var separatesGeneratedTokens: Bool { false }
+
+    public func runningGeneratedTokens<T>(_ body: () -> T) -> T { body() }
+
     public func rope(_ x: inout Matrix, heads: Int, headDim: Int, positions: [Int], table: RoPETable, style: RoPEStyle) {
         ReferenceKernels.rope(&x, heads: heads, headDim: headDim, positions: positions, table: table, style: style)
     }

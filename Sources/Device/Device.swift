@@ -31,6 +31,16 @@ public protocol Device: AnyObject, Sendable {
     /// The clock of a simulated device, advanced by every op it runs (nil on real hardware; default nil).
     var simulatedClock: SimulatedClock? { get }
 
+    /// Whether generated tokens take other numerics than prompt tokens (CPUDevice with int8 activations for
+    /// generated tokens only): the engine then runs the rows of generated tokens in a pass of their own,
+    /// inside `runningGeneratedTokens`, so that a token's numerics depend only on whether it belongs to its
+    /// request's prompt, never on the batch. Default false.
+    var separatesGeneratedTokens: Bool { get }
+
+    /// Runs `body` (a model pass over generated tokens only) with the numerics of generated tokens.
+    /// Default: `body` as is.
+    func runningGeneratedTokens<T>(_ body: () -> T) -> T
+
     /// Reserves device memory for a KV cache of `layers × blockCount × blockSize × width` values next to
     /// the uploaded weights; throws when it does not fit (default: host memory, no check).
     func reserveKVCache(layers: Int, blockCount: Int, blockSize: Int, width: Int) throws

@@ -13,8 +13,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Path of the model checkpoint (.gguf or a Hugging Face folder).")
     var model = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 
-    @Option(help: "Weight paths to compare: fp32 (dequantised at upload), quantised (GGUF blocks as stored, fp32 activations), int8 (GGUF blocks, int8 activations).")
-    var weights: [String] = ["fp32", "quantised", "int8"]
+    @Option(help: "Weight paths to compare: fp32 (dequantised at upload), quantised (GGUF blocks as stored, fp32 activations), int8 (GGUF blocks, int8 activations), auto (GGUF blocks, fp32 prompts, int8 generated tokens: the serving default).")
+    var weights: [String] = ["fp32", "quantised", "int8", "auto"]
 
     @Option(name: .customLong("quantization"),
             help: "Convert fp32/fp16/bf16/fp8 matrices at load (safetensors folders): none, q8_0, q4_0 or bf16; applies to every weight path but fp32.")
@@ -37,8 +37,9 @@ struct Bench: ParsableCommand {
         }
         var residentBytes: [String: Int] = [:]
         let models = try weights.map { path -> (String, any LanguageModel) in
-            guard ["fp32", "quantised", "int8"].contains(path) else { throw ValidationError("unknown weight path '\(path)'") }
+            guard ["fp32", "quantised", "int8", "auto"].contains(path) else { throw ValidationError("unknown weight path '\(path)'") }
             let device = CPUDevice(keepsQuantisedWeights: path != "fp32", activations: path == "int8" ? .int8 : .float32,
+                                   generatedActivations: path == "int8" || path == "auto" ? .int8 : .float32,
                                    quantisation: path == "fp32" ? nil : target)
             let loaded = try ModelLoader.load(path: model, device: device).model
             residentBytes[path] = device.uploadedWeightBytes
@@ -96,7 +97,8 @@ struct BenchRound {
     }
 
     /// Generated tokens per second over all `batch` sequences, each decoding after a `decodeContext`-token
-    /// prompt (8 by default, as llamacpp_bench.py and torch_bench.py use).
+    /// prompt (8 by default, as llamacpp_bench.py and torch_bench.py use). The decode steps run as the
+    /// engine runs generated tokens (`runningGeneratedTokens`: int8 activations on the `auto` path).
     func decode(batch: Int) -> Double {
         let context = decodeContext
         let blockSize = 16, perSequence = (context + decodeSteps + blockSize) / blockSize
@@ -110,9 +112,11 @@ struct BenchRound {
         }), cache: cache)
         let start = Date()
         for step in 0..<decodeSteps {
-            _ = model.forward(ForwardBatch((0..<batch).map {
-                SequenceChunk(tokens: [(600 + step + $0) % vocab], startPosition: context + step, blockTable: tables[$0], logits: .last)
-            }), cache: cache)
+            _ = model.device.runningGeneratedTokens {
+                model.forward(ForwardBatch((0..<batch).map {
+                    SequenceChunk(tokens: [(600 + step + $0) % vocab], startPosition: context + step, blockTable: tables[$0], logits: .last)
+                }), cache: cache)
+            }
         }
         return Double(batch * decodeSteps) / Date().timeIntervalSince(start)
     }

@@ -20,9 +20,10 @@ struct Configuration: Equatable {
     var modelID = "smollm2-135m-instruct"
     var device = "cpu"
     /// Activation precision of matmuls with quantised weights on the CPU: "int8" (llama.cpp's scheme:
-    /// faster single-stream decode, slower prompts and batches on AVX2) or "f32" (exact to the fp32
-    /// reference up to summation order).
-    var cpuActivations = "f32"
+    /// faster single-stream decode, slower prompts and batches on AVX2), "f32" (exact to the fp32
+    /// reference up to summation order) or "auto" (prompt tokens f32, generated tokens int8: each where
+    /// its kernel is faster, and the prompt's cache exact).
+    var cpuActivations = "auto"
     /// Block format fp32/fp16/bf16/fp8 matrices are quantised to at load: "none", "q8_0" or "q4_0".
     var quantization = "none"
     /// `--device ascend-sim` only: the chip (built-in name or a YAML/JSON profile file) and number format.
@@ -122,7 +123,9 @@ struct Configuration: Equatable {
             }
             device = value
         case "engine.cpu_activations":
-            guard ["int8", "f32"].contains(value) else { throw Invalid(description: "\(source): 'engine.cpu_activations' must be int8 or f32, got '\(value)'") }
+            guard ["int8", "f32", "auto"].contains(value) else {
+                throw Invalid(description: "\(source): 'engine.cpu_activations' must be f32, int8 or auto, got '\(value)'")
+            }
             cpuActivations = value
         case "engine.quantization":
             guard value == "none" || QuantisedBlocks.quantisationTarget(named: value) != nil else {

@@ -61,7 +61,8 @@ enum ModelServing {
             return (sim, { Int(sim.memory.weights) })
         default:
             let quantisation = QuantisedBlocks.quantisationTarget(named: config.quantization)
-            let cpu = CPUDevice(activations: config.cpuActivations == "f32" ? .float32 : .int8, quantisation: quantisation)
+            let cpu = CPUDevice(activations: config.cpuActivations == "int8" ? .int8 : .float32,
+                                generatedActivations: config.cpuActivations == "f32" ? .float32 : .int8, quantisation: quantisation)
             return (cpu, { cpu.uploadedWeightBytes })
         }
     }

@@ -140,4 +140,25 @@ import Testing
         #expect(fast.matmul(x, try fast.upload(tensor)).data == QuantKernels.matmulInt8(x, blocks, isa: isa).data)
         #expect(exact.matmul(x, try exact.upload(tensor)).data == QuantKernels.matmul(x, blocks, isa: isa).data)
     }
+
+    /// `auto` serving: fp32 activations, int8 inside `runningGeneratedTokens` only — through every path that
+    /// picks the precision (matmul, the fused matmuls, grouped expert matmuls), and back to fp32 after it.
+    @Test func generatedTokensTakeInt8ActivationsOnlyInTheirOwnPass() throws {
+        var seed: UInt64 = 12
+        let blocks = (0..<3).map { _ in P.randomBlocks(.q4_1, rows: 8, cols: 64, seed: &seed) }
+        let tensors = blocks.map { b in b.bytes.withUnsafeBytes { HostTensor(name: "w", dtype: .q4_1, shape: [8, 64], bytes: $0, owner: nil) } }
+        let auto = CPUDevice(activations: .float32, generatedActivations: .int8)
+        let exact = CPUDevice(), fast = CPUDevice(activations: .int8)
+        #expect(auto.separatesGeneratedTokens && !exact.separatesGeneratedTokens && !fast.separatesGeneratedTokens)
+        let (wa, we, wf) = (try tensors.map(auto.upload), try tensors.map(exact.upload), try tensors.map(fast.upload))
+        let x = P.activations(5, 64, seed: &seed)
+        func all(_ d: CPUDevice, _ w: [DeviceWeight]) -> [[Float]] {
+            [d.matmul(x, w[0]).data] + d.matmuls(x, w).map(\.data) + d.groupedMatmuls(x, [w], groupSizes: [2, 0, 3]).map(\.data)
+        }
+        let (exactOut, fastOut) = (all(exact, we), all(fast, wf))
+        #expect(exactOut != fastOut)
+        #expect(all(auto, wa) == exactOut)
+        #expect(auto.runningGeneratedTokens { all(auto, wa) } == fastOut)
+        #expect(all(auto, wa) == exactOut, "the precision goes back to fp32 after the pass")
+    }
 }

@@ -38,8 +38,11 @@ import Testing
         try? c.set("engine.quantization", to: "bf16", source: "--quantization")
         #expect(c.quantization == "bf16")
         #expect(message { try c.apply(environment: ["MOESERVE_CPU_ACTIVATIONS": "fp8"]) }.contains("engine.cpu_activations"))
+        #expect(c.cpuActivations == "auto")
         try? c.apply(environment: ["MOESERVE_QUANTIZATION": "q4_0", "MOESERVE_CPU_ACTIVATIONS": "int8"])
         #expect(c.quantization == "q4_0" && c.cpuActivations == "int8")
+        try? c.apply(environment: ["MOESERVE_CPU_ACTIVATIONS": "f32"])
+        #expect(c.cpuActivations == "f32")
     }
 
     @Test func operationsSettingsFollowThePrecedence() throws {

@@ -20,7 +20,7 @@ extension CPUDevice {
         guard blockWeights else { return nil }
         precondition(shape.keyDim <= cache.width, "absorbedLatentAttention: shape mismatch")
         let (slots, positions, rowSlots) = Self.visibleSlots(sequences, cache: cache, rows: t)
-        let (int8, isa) = (activations == .int8, self.isa)
+        let (int8, isa) = (int8Activations, self.isa)
         // Head-major queries (row h·T + i: token i's head h), as the grouped form reads them.
         var headMajor = [Float](repeating: 0, count: t * h * n)
         for hd in 0..<h { for i in 0..<t { for j in 0..<n { headMajor[(hd * t + i) * n + j] = qNope.data[i * h * n + hd * n + j] } } }

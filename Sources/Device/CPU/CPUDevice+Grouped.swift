@@ -16,7 +16,7 @@ extension CPUDevice {
         for weights in sets {
             precondition(weights.count == groupSizes.count && groupSizes.reduce(0, +) == x.rows, "groupedMatmul: groups do not cover the rows")
         }
-        return Self.fusedGroupedMatmuls(x, sets, groupSizes: groupSizes, isa: isa, int8: activations == .int8)
+        return Self.fusedGroupedMatmuls(x, sets, groupSizes: groupSizes, isa: isa, int8: int8Activations)
             ?? sets.map { perGroupMatmul(x, $0, groupSizes: groupSizes) }
     }
 
@@ -25,7 +25,7 @@ extension CPUDevice {
     public func matmuls(_ x: Matrix, _ weights: [DeviceWeight]) -> [Matrix] {
         let quantised = weights.indices.filter { weights[$0].blocks?.cols == x.cols && weights[$0].blocks?.dtype.blockSize == 32 }
         guard quantised.count > 1, x.rows > 0,
-              let fused = Self.fusedGroupedMatmuls(x, quantised.map { [weights[$0]] }, groupSizes: [x.rows], isa: isa, int8: activations == .int8)
+              let fused = Self.fusedGroupedMatmuls(x, quantised.map { [weights[$0]] }, groupSizes: [x.rows], isa: isa, int8: int8Activations)
         else { return weights.map { matmul(x, $0) } }
         var out = [Matrix](repeating: Matrix(zeros: 0, 0), count: weights.count)
         for (i, j) in quantised.enumerated() { out[j] = fused[i] }

@@ -47,10 +47,17 @@ public struct KVCacheManager: Sendable {
         self.init(groups: [Group(blockCount: blockCount)], blockSize: blockSize, prefixCaching: prefixCaching)
     }
 
-    public init(groups: [Group], blockSize: Int, prefixCaching: Bool = true) {
+    /// Whether generated tokens were computed with numerics of their own (`Device.separatesGeneratedTokens`):
+    /// then a block that holds any position from the request's prompt length on is keyed apart (by where
+    /// its generated positions start), so a later prompt that repeats those tokens computes them as prompt
+    /// tokens instead of reusing them, and a result never depends on what the cache held.
+    public let keysGeneratedTokensApart: Bool
+
+    public init(groups: [Group], blockSize: Int, prefixCaching: Bool = true, keysGeneratedTokensApart: Bool = false) {
         precondition(blockSize > 0 && !groups.isEmpty)
         self.blockSize = blockSize
         self.prefixCaching = prefixCaching
+        self.keysGeneratedTokensApart = keysGeneratedTokensApart
         self.groups = groups
         pools = groups.map { BlockPool(blockCount: $0.blockCount) }
     }
@@ -90,11 +97,13 @@ public struct KVCacheManager: Sendable {
     /// The longest cached prefix of `tokens` that every group can serve (a multiple of every group's
     /// block span; windowed groups need only the blocks still in their window). Never the whole
     /// sequence: the last token must still run to produce logits.
-    public mutating func cachedPrefix(_ tokens: [Int], extraKeys: [String]) -> CachedPrefix {
+    public mutating func cachedPrefix(_ tokens: [Int], extraKeys: [String], promptLength: Int? = nil) -> CachedPrefix {
         guard prefixCaching else { return CachedPrefix() }
         prefixQueryTokens += tokens.count
         let step = groups.indices.reduce(1) { lcm($0, span($1)) }
-        let chains = groups.indices.map { g in chain(tokens, group: g, count: (tokens.count - 1) / span(g), extraKeys: extraKeys) }
+        let chains = groups.indices.map { g in
+            chain(tokens, group: g, count: (tokens.count - 1) / span(g), extraKeys: extraKeys, promptLength: promptLength)
+        }
         var length = (tokens.count - 1) / step * step
         while length > 0 {
             if let hit = prefix(length, chains: chains) {
@@ -107,11 +116,11 @@ public struct KVCacheManager: Sendable {
     }
 
     /// Hashes of group g's first `count` blocks of `tokens`, and the cached block of each (or nil).
-    private func chain(_ tokens: [Int], group g: Int, count: Int, extraKeys: [String]) -> [(BlockHash, Int?)] {
+    private func chain(_ tokens: [Int], group g: Int, count: Int, extraKeys: [String], promptLength: Int?) -> [(BlockHash, Int?)] {
         var out: [(BlockHash, Int?)] = []
         var parent: BlockHash? = nil
         for i in 0..<max(0, count) {
-            let h = BlockHash(parent: parent, tokens: tokens[(i * span(g))..<((i + 1) * span(g))], extraKeys: extraKeys)
+            let h = blockHash(parent: parent, tokens, block: i, group: g, extraKeys: extraKeys, promptLength: promptLength)
             out.append((h, pools[g].cachedBlock(h)))
             parent = h
         }
@@ -161,7 +170,7 @@ public struct KVCacheManager: Sendable {
 
     /// After a step computed `computed` tokens: registers the request's blocks that are now full in the
     /// prefix cache, and returns to the pool the blocks of windowed groups that fell out of the window.
-    public mutating func cacheFullBlocks(_ id: String, tokens: [Int], computed: Int, extraKeys: [String]) {
+    public mutating func cacheFullBlocks(_ id: String, tokens: [Int], computed: Int, extraKeys: [String], promptLength: Int? = nil) {
         guard var table = tables[id] else { return }
         for g in groups.indices {
             if prefixCaching {
@@ -169,7 +178,7 @@ public struct KVCacheManager: Sendable {
                 let full = min(computed / span(g), table[g].count)
                 while chain.count < full {
                     let i = chain.count
-                    let h = BlockHash(parent: chain.last, tokens: tokens[(i * span(g))..<((i + 1) * span(g))], extraKeys: extraKeys)
+                    let h = blockHash(parent: chain.last, tokens, block: i, group: g, extraKeys: extraKeys, promptLength: promptLength)
                     if table[g][i] >= 0 { pools[g].cache(table[g][i], hash: h) }
                     chain.append(h)
                 }
@@ -182,6 +191,18 @@ public struct KVCacheManager: Sendable {
             }
         }
         tables[id] = table
+    }
+
+    /// The hash of block i of group g of `tokens`: with `keysGeneratedTokensApart` and the request's
+    /// `promptLength`, a block reaching past the prompt also hashes the offset where its generated tokens begin.
+    private func blockHash(parent: BlockHash?, _ tokens: [Int], block i: Int, group g: Int, extraKeys: [String],
+                           promptLength: Int?) -> BlockHash {
+        let range = (i * span(g))..<((i + 1) * span(g))
+        var keys = extraKeys
+        if keysGeneratedTokensApart, let p = promptLength, range.upperBound > p {
+            keys.append("generated-from:\(max(0, p - range.lowerBound))")
+        }
+        return BlockHash(parent: parent, tokens: tokens[range], extraKeys: keys)
     }
 
     /// Returns all of `id`'s blocks to the pools (tail first, so its prefix stays cached longest).

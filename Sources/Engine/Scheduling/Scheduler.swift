@@ -92,7 +92,7 @@ final class Scheduler {
         while budget > 0, running.count < config.maxNumSeqs, let r = waiting.first {
             var prefix = KVCacheManager.CachedPrefix()
             if r.computed == 0 {
-                prefix = kv.cachedPrefix(r.tokens, extraKeys: r.extraKeys)
+                prefix = kv.cachedPrefix(r.tokens, extraKeys: r.extraKeys, promptLength: r.request.promptTokenIDs.count)
             }
             let start = prefix.tokens
             let n = min(r.tokens.count - start, budget)
@@ -127,7 +127,8 @@ final class Scheduler {
     func didRun(_ out: SchedulerOutput) {
         for item in out.items {
             item.request.computed += item.count
-            kv.cacheFullBlocks(item.request.id, tokens: item.request.tokens, computed: item.request.computed, extraKeys: item.request.extraKeys)
+            kv.cacheFullBlocks(item.request.id, tokens: item.request.tokens, computed: item.request.computed, extraKeys: item.request.extraKeys,
+                               promptLength: item.request.request.promptTokenIDs.count)
         }
     }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/bench cpu — CPU executor throughput on the default model, side by side in one run:
-#   moeserve with quantised weights (GGUF blocks as stored) and fp32 or int8 activations, moeserve with
+#   moeserve with quantised weights (GGUF blocks as stored) and fp32, int8 or auto activations (auto, the
+#   serving default: fp32 for prompts, int8 for generated tokens), moeserve with
 #   fp32 weights (the path before quantised kernels), llama.cpp's server (PyPI xllamacpp) on the same GGUF and threads, and
 #   PyTorch eager (transformers' LlamaForCausalLM on the same GGUF, dequantised to fp32 at load: the
 #   model's safetensors form cannot be downloaded here), torch threads = --threads.

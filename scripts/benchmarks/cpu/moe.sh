@@ -9,7 +9,7 @@
 # decode b=1 as a % of that roofline (bytes read per decoded token, from config.json), and a parity check:
 # next-token top-5 logprobs of `moeserve serve --quantization q8_0` against llama.cpp's on 8 prompts.
 #   --rounds N (3)  --torch-rounds N (1)  --decode-steps N (32)  --threads N (nproc)
-#   --weights LIST (quantised,int8: moeserve's activation paths)  --no-torch
+#   --weights LIST (quantised,int8,auto: moeserve's activation paths)  --no-torch
 # Everything generated lives in $MOESERVE_BENCH_CACHE (~/.cache/moeserve-bench), made once: the checkpoint
 # (make_synthetic_moe.py, .venv-reference), the llama-cpp-python sdist (for the converter only), the GGUF.
 # Environment: MOESERVE_BIN (skip the release build), MOESERVE_BENCH_CACHE, KEEP_LOGS=1.
@@ -20,7 +20,7 @@ cd "$root"
 log() { echo "bench moe: $*" >&2; }
 die() { log "$*"; exit 1; }
 
-rounds=3 torch_rounds=1 steps=32 threads="$(nproc)" weights="quantised,int8" torch=1
+rounds=3 torch_rounds=1 steps=32 threads="$(nproc)" weights="quantised,int8,auto" torch=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) rounds="$2"; shift 2 ;;
