@@ -13,25 +13,28 @@
 /// 16.6 → 20.2, 20.2, 17.8. Q4_1 rows are bound by the arithmetic (~12 GB/s) and gain nothing either way.
 #define CK_Q8_PREFETCH_BYTES 2048
 
-/// The block's 32 weight values as bytes in element order (Q4: 0..15 unsigned; Q8_0: signed).
+/// The block's 32 weight values as bytes in element order (Q4: 0..15 unsigned; Q8_0: signed). Q4's 16
+/// nibble bytes are broadcast to both halves and shifted by 0 (low half) or 4 (high half) in one variable shift.
 CK_Q8AVX2 static inline __m256i ck_q8_wbytes(int dtype, const uint8_t *blk) {
     if (dtype == CK_Q8_0) return _mm256_loadu_si256((const __m256i *)(blk + 2));
-    __m128i raw = _mm_loadu_si128((const __m128i *)(blk + (dtype == CK_Q4_1 ? 4 : 2)));
-    const __m128i m = _mm_set1_epi8(0x0F);
-    __m128i lo = _mm_and_si128(raw, m), hi = _mm_and_si128(_mm_srli_epi16(raw, 4), m);
-    return _mm256_set_m128i(hi, lo);
+    const __m256i shift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
+    __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(blk + (dtype == CK_Q4_1 ? 4 : 2))));
+    return _mm256_and_si256(_mm256_srlv_epi32(raw, shift), _mm256_set1_epi8(0x0F));
 }
+
+/// Bytes per block of each format (a constant in every specialised copy, so block addresses need no multiply).
+static inline size_t ck_q8_block_bytes(int dtype) { return dtype == CK_Q8_0 ? 34 : (dtype == CK_Q4_1 ? 20 : 18); }
 
 /// y[0] = row · token for one weight row `wr` and one token (decode): per block, maddubs + madd give
 /// the 8 exact int32 lane sums and one FMA adds them scaled by d_w·d_x.
 CK_Q8AVX2 static inline __attribute__((always_inline)) void
-ck_q8_dot(const int dtype, const uint8_t *wr, size_t block_bytes, size_t nb, const int8_t *xq, const float *xd,
+ck_q8_dot(const int dtype, const uint8_t *wr, size_t nb, const int8_t *xq, const float *xd,
           const float *xs, float *y) {
     __m256 acc = _mm256_setzero_ps();
     float off = 0;
     const __m256i ones = _mm256_set1_epi16(1);
     for (size_t b = 0; b < nb; b++) {
-        const uint8_t *blk = wr + b * block_bytes;
+        const uint8_t *blk = wr + b * ck_q8_block_bytes(dtype);
         // Decode reads each weight once from memory, so it prefetches (as the fp32 path does: ~1.35× on a
         // cold SmolLM2-sized sweep), CK_Q8_PREFETCH_BYTES ahead.
         _mm_prefetch((const char *)blk + CK_Q8_PREFETCH_BYTES, _MM_HINT_T0);
@@ -57,16 +60,13 @@ static inline void ck_q4_scale_pairs(const float *xd, const float *xs, size_t nb
     sc[2 * nb] = sc[2 * nb + 1] = 0;
 }
 
-/// One block of ck_q4_dot. The 16 nibble bytes are broadcast to both halves and shifted by 0 (low half)
-/// or 4 (high half) in one variable shift; the block's fp16 pair (d, m) is converted in one instruction
-/// and multiplied by (xd, xs) in one, giving d·xd in lane 0 and m·xs in lane 1. Lane 1 of `off` is then
-/// the scalar sum of m·xs in block order and the FMA adds the 8 lanes scaled by d·xd, as ck_q8_dot does.
+/// One block of ck_q4_dot. The block's fp16 pair (d, m) is converted in one instruction and multiplied by
+/// (xd, xs) in one, giving d·xd in lane 0 and m·xs in lane 1. Lane 1 of `off` is then the scalar sum of m·xs
+/// in block order and the FMA adds the 8 lanes scaled by d·xd, as ck_q8_dot does.
 CK_Q8AVX2 static inline __attribute__((always_inline)) void
 ck_q4_block(const int dtype, const uint8_t *blk, const int8_t *xb, const float *scb, __m256 *acc, __m128 *off) {
-    const __m256i m = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), shift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
-    const int q = dtype == CK_Q4_1 ? 4 : 2;
-    __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(blk + q)));
-    __m256i wv = _mm256_and_si256(_mm256_srlv_epi32(raw, shift), m);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i wv = ck_q8_wbytes(dtype, blk);
     int32_t halves;
     memcpy(&halves, blk, 4);
     __m128 h = _mm_cvtph_ps(_mm_cvtsi32_si128(halves));
@@ -84,7 +84,7 @@ ck_q4_block(const int dtype, const uint8_t *blk, const int8_t *xb, const float *
 /// and from memory). `sc` holds the token's scale pairs (ck_q4_scale_pairs).
 CK_Q8AVX2 static inline __attribute__((always_inline)) void
 ck_q4_dot(const int dtype, const uint8_t *wr, size_t nb, const int8_t *xq, const float *sc, float *y) {
-    const size_t bb = dtype == CK_Q4_1 ? 20 : 18;
+    const size_t bb = ck_q8_block_bytes(dtype);
     __m256 acc = _mm256_setzero_ps();
     __m128 off = _mm_setzero_ps();
     size_t b = 0;
@@ -142,30 +142,58 @@ static void ck_q8_pack(ck_q8_packed p, const int8_t *xq, const float *xd, const 
         }
 }
 
+/// The 16-bit ones madd sums pairs with, read from memory by the token step below.
+static const int16_t ck_ones16[16] __attribute__((aligned(32))) = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+
 /// y[t·n] = row · token t for the T tokens of a packed group, each reduced exactly as ck_q8_dot.
+/// Per block the weights are unpacked once (Q4 as in ck_q4_block), d·xd of all 8 tokens is one multiply
+/// stored to the stack, and each token's step — maddubs, madd, cvt, broadcast of its d·xd from memory, one
+/// FMA into its accumulator — is one asm statement. Written with intrinsics, the compiler rotated the 8
+/// accumulators through other registers every block and spilled two of them (~12 extra moves per block);
+/// in place, the kernel runs 1.13–1.37× faster in one process on the same inputs with identical outputs.
 CK_Q8AVX2 static inline __attribute__((always_inline)) void
-ck_q8_row_group(const int dtype, const int T, const uint8_t *wr, size_t block_bytes, size_t nb, ck_q8_packed p,
-                int prefetch, float *y, size_t n) {
+ck_q8_row_group(const int dtype, const int T, const uint8_t *wr, size_t nb, ck_q8_packed p, int prefetch, float *y,
+                size_t n) {
+    const size_t bb = ck_q8_block_bytes(dtype);
     __m256 acc[CK_Q8_GROUP], offv = _mm256_setzero_ps();
-    const __m256i ones = _mm256_set1_epi16(1);
+    float ddv[CK_Q8_GROUP] __attribute__((aligned(32)));
     for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     for (size_t b = 0; b < nb; b++) {
-        const uint8_t *blk = wr + b * block_bytes;
+        const uint8_t *blk = wr + b * bb;
         if (prefetch) _mm_prefetch((const char *)blk + CK_Q8_PREFETCH_BYTES, _MM_HINT_T0);
-        __m256i wv = ck_q8_wbytes(dtype, blk), wa = _mm256_sign_epi8(wv, wv);
-        float dw = ck_f16c_half(blk);
-        const __m256 vdw = _mm256_set1_ps(dw);
+        __m256i wv = ck_q8_wbytes(dtype, blk), wa = dtype == CK_Q8_0 ? _mm256_sign_epi8(wv, wv) : wv;
+        int32_t halves;  // d and (Q4_1) m, converted in one instruction
+        memcpy(&halves, blk, 4);
+        __m128 h = _mm_cvtph_ps(_mm_cvtsi32_si128(halves));
+        const __m256 vdw = _mm256_broadcastss_ps(h);
         const int8_t *xb = p.xg + b * CK_Q8_GROUP * 32;
-        const float *db = p.xd + b * CK_Q8_GROUP;
+        _mm256_store_ps(ddv, _mm256_mul_ps(vdw, _mm256_loadu_ps(p.xd + b * CK_Q8_GROUP)));
         for (int t = 0; t < T; t++) {
-            __m256i x = _mm256_loadu_si256((const __m256i *)(xb + 32 * t));
-            __m256i prod = dtype == CK_Q8_0 ? _mm256_maddubs_epi16(wa, _mm256_sign_epi8(x, wv)) : _mm256_maddubs_epi16(wv, x);
-            __m256 lanes = _mm256_cvtepi32_ps(_mm256_madd_epi16(prod, ones));
-            acc[t] = _mm256_fmadd_ps(lanes, _mm256_mul_ps(vdw, _mm256_broadcast_ss(db + t)), acc[t]);
+            __m256 tmp, dd;
+            if (dtype == CK_Q8_0)
+                __asm__("vmovdqu %[x], %[tmp]\n\t"
+                        "vpsignb %[wv], %[tmp], %[tmp]\n\t"
+                        "vpmaddubsw %[tmp], %[wa], %[tmp]\n\t"
+                        "vpmaddwd %[ones], %[tmp], %[tmp]\n\t"
+                        "vcvtdq2ps %[tmp], %[tmp]\n\t"
+                        "vbroadcastss %[d], %[dd]\n\t"
+                        "vfmadd231ps %[dd], %[tmp], %[acc]"
+                        : [acc] "+x"(acc[t]), [tmp] "=&x"(tmp), [dd] "=&x"(dd)
+                        : [x] "m"(*(const __m256i *)(xb + 32 * t)), [wv] "x"(wv), [wa] "x"(wa),
+                          [ones] "m"(*(const __m256i *)ck_ones16), [d] "m"(ddv[t]));
+            else
+                __asm__("vpmaddubsw %[x], %[wv], %[tmp]\n\t"
+                        "vpmaddwd %[ones], %[tmp], %[tmp]\n\t"
+                        "vcvtdq2ps %[tmp], %[tmp]\n\t"
+                        "vbroadcastss %[d], %[dd]\n\t"
+                        "vfmadd231ps %[dd], %[tmp], %[acc]"
+                        : [acc] "+x"(acc[t]), [tmp] "=&x"(tmp), [dd] "=&x"(dd)
+                        : [x] "m"(*(const __m256i *)(xb + 32 * t)), [wv] "x"(wv),
+                          [ones] "m"(*(const __m256i *)ck_ones16), [d] "m"(ddv[t]));
         }
         if (dtype != CK_Q8_0) {
-            float mw = dtype == CK_Q4_1 ? ck_f16c_half(blk + 2) : -8.0f * dw;
-            __m256 prods = _mm256_mul_ps(_mm256_set1_ps(mw), _mm256_loadu_ps(p.xs + b * CK_Q8_GROUP));
+            __m256 vmw = dtype == CK_Q4_1 ? _mm256_broadcastss_ps(_mm_movehdup_ps(h)) : _mm256_mul_ps(_mm256_set1_ps(-8.0f), vdw);
+            __m256 prods = _mm256_mul_ps(vmw, _mm256_loadu_ps(p.xs + b * CK_Q8_GROUP));
             offv = _mm256_add_ps(offv, prods);  // separate statement: never contracted into an FMA
         }
     }
@@ -176,9 +204,9 @@ ck_q8_row_group(const int dtype, const int T, const uint8_t *wr, size_t block_by
 
 /// ck_q8_row_group with T a constant in each case (full groups take the first).
 CK_Q8AVX2 static inline __attribute__((always_inline)) void
-ck_q8_row_group_any(const int dtype, int T, const uint8_t *wr, size_t block_bytes, size_t nb, ck_q8_packed p, int prefetch,
-                    float *y, size_t n) {
-#define CK_Q8_GROUP_CASE(TT) case TT: ck_q8_row_group(dtype, TT, wr, block_bytes, nb, p, prefetch, y, n); return;
+ck_q8_row_group_any(const int dtype, int T, const uint8_t *wr, size_t nb, ck_q8_packed p, int prefetch, float *y,
+                    size_t n) {
+#define CK_Q8_GROUP_CASE(TT) case TT: ck_q8_row_group(dtype, TT, wr, nb, p, prefetch, y, n); return;
     switch (T) {
     CK_Q8_GROUP_CASE(8) CK_Q8_GROUP_CASE(7) CK_Q8_GROUP_CASE(6) CK_Q8_GROUP_CASE(5)
     CK_Q8_GROUP_CASE(4) CK_Q8_GROUP_CASE(3) CK_Q8_GROUP_CASE(2) CK_Q8_GROUP_CASE(1)
@@ -201,7 +229,7 @@ ck_q8_row_group_any(const int dtype, int T, const uint8_t *wr, size_t block_byte
 CK_Q8AVX2 static inline __attribute__((always_inline)) void
 ck_q8_rows(const int dtype, const uint8_t *w, size_t row_bytes, size_t r0, size_t r1, const int8_t *xq,
            const float *xd, const float *xs, size_t tokens, size_t k, float *y, size_t n) {
-    size_t nb = k / 32, block_bytes = row_bytes / nb, group_bytes = ck_q8_packed_bytes(nb);
+    size_t nb = k / 32, group_bytes = ck_q8_packed_bytes(nb);
     size_t groups = (tokens + CK_Q8_GROUP - 1) / CK_Q8_GROUP, batch = CK_Q8_PACKED_BATCH_BYTES / group_bytes;
     batch = batch < 1 ? 1 : (batch > groups ? groups : batch);
     uint8_t *buffer = tokens >= 4 ? ck_scratch(batch * group_bytes) : NULL;
@@ -216,7 +244,7 @@ ck_q8_rows(const int dtype, const uint8_t *w, size_t row_bytes, size_t r0, size_
     if (!buffer) {
         for (size_t r = r0; r < r1; r++)
             for (size_t t = 0; t < tokens; t++)
-                ck_q8_dot(dtype, w + r * row_bytes, block_bytes, nb, xq + t * k, xd + t * nb, xs + t * nb, y + t * n + r);
+                ck_q8_dot(dtype, w + r * row_bytes, nb, xq + t * k, xd + t * nb, xs + t * nb, y + t * n + r);
         return;
     }
     size_t row_block = CK_Q8_ROW_BLOCK_BYTES / row_bytes;
@@ -234,7 +262,7 @@ ck_q8_rows(const int dtype, const uint8_t *w, size_t row_bytes, size_t r0, size_
                 float *yg = y + g * CK_Q8_GROUP * n;
                 // The first group brings the block's rows in from memory; the others find them in L1.
                 for (size_t r = b0; r < b1; r++)
-                    ck_q8_row_group_any(dtype, T, w + r * row_bytes, block_bytes, nb, p, g == g0, yg + r, n);
+                    ck_q8_row_group_any(dtype, T, w + r * row_bytes, nb, p, g == g0, yg + r, n);
             }
         }
     }
