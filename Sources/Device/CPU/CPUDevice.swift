@@ -24,7 +24,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
     /// What they multiply for generated tokens, when the engine runs those in their own pass
     /// (`runningGeneratedTokens`): `activations` unless set otherwise. fp32 prompts and int8 generated
     /// tokens take each kernel where it is fastest on AVX2 (int8 decode rows ~1.5× the fp32 ones, fp32
-    /// prompt panels ~1.4× the int8 groups) while a prompt's cache stays exact to the fp32 reference.
+    /// prompt panels ~1.15× the int8 groups) while a prompt's cache stays exact to the fp32 reference.
     public let generatedActivations: ActivationPrecision
     /// The precision of the pass running now: `generatedActivations` inside `runningGeneratedTokens`.
     /// Only the thread that runs the model's passes sets and reads it (the matmuls read it before they
