@@ -4,10 +4,19 @@
 #define CK_AVX2_COMMON_H
 #include <immintrin.h>
 #include <stdint.h>
+#include <string.h>
 
 /// fp16 bits at p (little-endian) → fp32 in one instruction; exact.
 __attribute__((target("f16c"))) static inline float ck_f16c_half(const uint8_t *p) {
     return _cvtsh_ss((unsigned short)(p[0] | (p[1] << 8)));
+}
+
+/// The two fp16 values at p (4 bytes: a block's d, and m for Q4_1) → fp32 lanes 0 and 1, in one
+/// instruction; exact.
+__attribute__((target("f16c"))) static inline __m128 ck_f16c_pair(const uint8_t *p) {
+    int32_t bits;
+    memcpy(&bits, p, 4);
+    return _mm_cvtph_ps(_mm_cvtsi32_si128(bits));
 }
 
 /// Σ of 8 lanes in one fixed order: ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)).

@@ -35,10 +35,7 @@
 /// The block at `blk` as fp32 (w[0..3] hold elements 0–7, 8–15, 16–23, 24–31), each value d·q + m with
 /// one FMA — the same instructions wherever a block is dequantised, so panel and registers agree.
 CK_AVX2 static inline __attribute__((always_inline)) void ck_dequantise_block(const int dtype, const uint8_t *blk, __m256 w[4]) {
-    // The block's first 4 bytes (d and, for Q4_1, m; every block is longer) converted in one instruction.
-    int32_t head;
-    memcpy(&head, blk, 4);
-    __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(head));
+    __m128 dm = ck_f16c_pair(blk);  // d and, for Q4_1, m
     __m256 vd = _mm256_broadcastss_ps(dm), vm;
     __m256i q0, q1, q2, q3;
     if (dtype == CK_Q8_0) {

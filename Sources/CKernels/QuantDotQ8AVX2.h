@@ -67,9 +67,7 @@ CK_Q8AVX2 static inline __attribute__((always_inline)) void
 ck_q4_block(const int dtype, const uint8_t *blk, const int8_t *xb, const float *scb, __m256 *acc, __m128 *off) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i wv = ck_q8_wbytes(dtype, blk);
-    int32_t halves;
-    memcpy(&halves, blk, 4);
-    __m128 h = _mm_cvtph_ps(_mm_cvtsi32_si128(halves));
+    __m128 h = ck_f16c_pair(blk);
     // Q4_0's min is −8·d (exact: a power-of-two multiple of an fp16 value).
     if (dtype == CK_Q4_0) h = _mm_mul_ps(_mm_moveldup_ps(h), _mm_setr_ps(1.0f, -8.0f, 1.0f, 1.0f));
     __m128 s = _mm_mul_ps(h, _mm_loadu_ps(scb));
@@ -162,9 +160,7 @@ ck_q8_row_group(const int dtype, const int T, const uint8_t *wr, size_t nb, ck_q
         const uint8_t *blk = wr + b * bb;
         if (prefetch) _mm_prefetch((const char *)blk + CK_Q8_PREFETCH_BYTES, _MM_HINT_T0);
         __m256i wv = ck_q8_wbytes(dtype, blk), wa = dtype == CK_Q8_0 ? _mm256_sign_epi8(wv, wv) : wv;
-        int32_t halves;  // d and (Q4_1) m, converted in one instruction
-        memcpy(&halves, blk, 4);
-        __m128 h = _mm_cvtph_ps(_mm_cvtsi32_si128(halves));
+        const __m128 h = ck_f16c_pair(blk);
         const __m256 vdw = _mm256_broadcastss_ps(h);
         const int8_t *xb = p.xg + b * CK_Q8_GROUP * 32;
         _mm256_store_ps(ddv, _mm256_mul_ps(vdw, _mm256_loadu_ps(p.xd + b * CK_Q8_GROUP)));
