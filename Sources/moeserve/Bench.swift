@@ -38,9 +38,10 @@ struct Bench: ParsableCommand {
         var residentBytes: [String: Int] = [:]
         let models = try weights.map { path -> (String, any LanguageModel) in
             guard ["fp32", "quantised", "int8", "auto"].contains(path) else { throw ValidationError("unknown weight path '\(path)'") }
-            let device = CPUDevice(keepsQuantisedWeights: path != "fp32", activations: path == "int8" ? .int8 : .float32,
-                                   generatedActivations: path == "int8" || path == "auto" ? .int8 : .float32,
-                                   quantisation: path == "fp32" ? nil : target)
+            // fp32 and quantised multiply fp32 activations; int8 and auto are the serving settings of those names.
+            let activations = ActivationPrecision.setting(path) ?? (.float32, .float32)
+            let device = CPUDevice(keepsQuantisedWeights: path != "fp32", activations: activations.prompt,
+                                   generatedActivations: activations.generated, quantisation: path == "fp32" ? nil : target)
             let loaded = try ModelLoader.load(path: model, device: device).model
             residentBytes[path] = device.uploadedWeightBytes
             return (path, loaded)

@@ -123,7 +123,7 @@ struct Configuration: Equatable {
             }
             device = value
         case "engine.cpu_activations":
-            guard ["int8", "f32", "auto"].contains(value) else {
+            guard ActivationPrecision.setting(value) != nil else {
                 throw Invalid(description: "\(source): 'engine.cpu_activations' must be f32, int8 or auto, got '\(value)'")
             }
             cpuActivations = value

@@ -61,8 +61,8 @@ enum ModelServing {
             return (sim, { Int(sim.memory.weights) })
         default:
             let quantisation = QuantisedBlocks.quantisationTarget(named: config.quantization)
-            let cpu = CPUDevice(activations: config.cpuActivations == "int8" ? .int8 : .float32,
-                                generatedActivations: config.cpuActivations == "f32" ? .float32 : .int8, quantisation: quantisation)
+            let activations = ActivationPrecision.setting(config.cpuActivations) ?? (.float32, .int8)  // validated at load
+            let cpu = CPUDevice(activations: activations.prompt, generatedActivations: activations.generated, quantisation: quantisation)
             return (cpu, { cpu.uploadedWeightBytes })
         }
     }

@@ -9,6 +9,15 @@ import Foundation
 public enum ActivationPrecision: String, Sendable, CaseIterable {
     case float32 = "f32"
     case int8
+
+    /// The (prompt tokens, generated tokens) precisions of a `cpu_activations` setting: f32 and int8 for
+    /// every token, auto fp32 prompts and int8 generated tokens; nil for another name.
+    public static func setting(_ name: String) -> (prompt: ActivationPrecision, generated: ActivationPrecision)? {
+        switch name {
+        case "auto": (.float32, .int8)
+        default: Self(rawValue: name).map { ($0, $0) }
+        }
+    }
 }
 
 public final class CPUDevice: Device, @unchecked Sendable {
