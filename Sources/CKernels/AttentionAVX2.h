@@ -43,16 +43,28 @@ CK_ATT_AVX2 CK_INLINE __m256 ck_hsum8x8_ps(const __m256 *u) {
     return _mm256_add_ps(_mm256_shuffle_ps(g01, g23, _MM_SHUFFLE(2, 0, 2, 0)), _mm256_shuffle_ps(g01, g23, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
+/// Positions ahead for which a decoding row's weighted sum prefetches the value lines it will read (see
+/// CK_ATT_PREFETCH_KEYS in Attention.c); prompt blocks read values from L2 and pass 0 (no prefetch).
+enum { CK_ATT_PREFETCH_VALUES = 8 };
+
+/// Prefetches (to L1) the cache lines of the n floats from p.
+CK_ATT_AVX2 CK_INLINE void ck_prefetch_lines(const float *p, size_t n) {
+    for (size_t o = 0; o < n * sizeof(float); o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
+}
+
 /// out_r[c..<c+8·W) += Σ_{s0 ≤ s < s1} p_r[s]·v_s for rows r < R (R ≤ 3, W ≤ 4 vectors), value s at
 /// values + pos·vstride (pos = slots[s], or s without slots): per element one FMA chain in ascending s,
 /// the accumulators loaded from and stored back to out, so a range split in pieces gives the same bits.
+/// With `ahead` > 0 the lines of value s + ahead are prefetched (a hint only).
 CK_ATT_AVX2 CK_INLINE void ck_wsum_tile_avx2(int R, int W, const float *const *p, const float *values, size_t vstride,
-                                             const int64_t *slots, size_t s0, size_t s1, size_t c, float *const *out) {
+                                             const int64_t *slots, size_t s0, size_t s1, size_t c, float *const *out,
+                                             size_t ahead) {
     __m256 acc[3][4];
     for (int r = 0; r < R; r++)
         for (int j = 0; j < W; j++) acc[r][j] = _mm256_loadu_ps(out[r] + c + 8 * j);
     for (size_t s = s0; s < s1; s++) {
         const float *v = values + (slots ? (size_t)slots[s] : s) * vstride + c;
+        if (ahead && s + ahead < s1) ck_prefetch_lines(values + (slots ? (size_t)slots[s + ahead] : s + ahead) * vstride + c, 8 * W);
         __m256 pr[3];
         for (int r = 0; r < R; r++) pr[r] = _mm256_broadcast_ss(p[r] + s);
         for (int j = 0; j < W; j++) {

@@ -44,13 +44,13 @@ CK_ATT_AVX2 static void wsum_tile(int R, int W, float *const *p, const float *va
                                   size_t s0, size_t s1, size_t c, float *const *out) {
     const float *const *pc = (const float *const *)p;
     if (W == 4) {
-        if (R == 3) ck_wsum_tile_avx2(3, 4, pc, values, vstride, slots, s0, s1, c, out);
-        else if (R == 2) ck_wsum_tile_avx2(2, 4, pc, values, vstride, slots, s0, s1, c, out);
-        else ck_wsum_tile_avx2(1, 4, pc, values, vstride, slots, s0, s1, c, out);
+        if (R == 3) ck_wsum_tile_avx2(3, 4, pc, values, vstride, slots, s0, s1, c, out, 0);
+        else if (R == 2) ck_wsum_tile_avx2(2, 4, pc, values, vstride, slots, s0, s1, c, out, 0);
+        else ck_wsum_tile_avx2(1, 4, pc, values, vstride, slots, s0, s1, c, out, 0);
     } else {
-        if (R == 3) ck_wsum_tile_avx2(3, 1, pc, values, vstride, slots, s0, s1, c, out);
-        else if (R == 2) ck_wsum_tile_avx2(2, 1, pc, values, vstride, slots, s0, s1, c, out);
-        else ck_wsum_tile_avx2(1, 1, pc, values, vstride, slots, s0, s1, c, out);
+        if (R == 3) ck_wsum_tile_avx2(3, 1, pc, values, vstride, slots, s0, s1, c, out, 0);
+        else if (R == 2) ck_wsum_tile_avx2(2, 1, pc, values, vstride, slots, s0, s1, c, out, 0);
+        else ck_wsum_tile_avx2(1, 1, pc, values, vstride, slots, s0, s1, c, out, 0);
     }
 }
 
