@@ -9,8 +9,12 @@ public final class KVBlockStorage: @unchecked Sendable {
     public let blockCount: Int
     public let blockSize: Int
     public let width: Int
-    /// One buffer per layer, `blockCount · blockSize · width` floats.
+    /// One buffer per layer, `blockCount · blockSize · width` floats, all in `memory`.
     var buffers: [UnsafeMutableBufferPointer<Float>]
+    /// The layers' buffers in one allocation, on transparent huge pages from 2 MB on (as the weights): a
+    /// decoding token reads its sequence's entries of every layer, scattered over blocks, and on 4 KB pages
+    /// a long context's entries are thousands of pages, more than the TLB holds.
+    private let memory: WeightChunk
 
     public init(layers: Int, blockCount: Int, blockSize: Int, width: Int) {
         precondition(layers >= 0 && blockCount > 0 && blockSize > 0 && width > 0)
@@ -18,14 +22,12 @@ public final class KVBlockStorage: @unchecked Sendable {
         self.blockCount = blockCount
         self.blockSize = blockSize
         self.width = width
-        buffers = (0..<layers).map { _ in
-            let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: blockCount * blockSize * width)
-            b.initialize(repeating: 0)
-            return b
-        }
+        let perLayer = blockCount * blockSize * width, bytes = layers * perLayer * MemoryLayout<Float>.size
+        memory = WeightChunk(capacity: bytes, hugePages: bytes >= WeightChunk.hugePage)
+        let base = memory.base.bindMemory(to: Float.self, capacity: layers * perLayer)
+        buffers = (0..<layers).map { UnsafeMutableBufferPointer(start: base + $0 * perLayer, count: perLayer) }
+        for b in buffers { b.initialize(repeating: 0) }
     }
-
-    deinit { for b in buffers { b.deallocate() } }
 
     /// Bytes held (fp32 values).
     public var byteCount: Int { layers * blockCount * blockSize * width * MemoryLayout<Float>.size }
