@@ -18,6 +18,23 @@ static inline float dot_portable(const float *a, const float *b, size_t n) {
     return s;
 }
 
+/// scores[s] ← softmax(scores)[s] for s < visible, m being their maximum.
+static void softmax_portable(float *scores, size_t visible, float m) {
+    float total = 0;
+    for (size_t s = 0; s < visible; s++) { scores[s] = expf(scores[s] - m); total += scores[s]; }
+    float inv = 1.0f / total;
+    for (size_t s = 0; s < visible; s++) scores[s] *= inv;
+}
+
+/// out[c0..<c1) += Σ_s p[s]·v_s[c0..<c1), in ascending s per element.
+static void weighted_sum_portable(const float *p, const float *values, size_t vstride, const int64_t *slots,
+                                  size_t visible, size_t c0, size_t c1, float *out) {
+    for (size_t s = 0; s < visible; s++) {
+        const float *v = values + CK_POS(s) * vstride;
+        for (size_t i = c0; i < c1; i++) out[i] += p[s] * v[i];
+    }
+}
+
 static void attend_kv_portable(const float *q, const float *keys, size_t kstride, size_t dk, const float *values,
                                size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale,
                                float *scores, float *out) {
@@ -27,13 +44,8 @@ static void attend_kv_portable(const float *q, const float *keys, size_t kstride
         scores[s] = v;
         m = v > m ? v : m;
     }
-    float total = 0;
-    for (size_t s = 0; s < visible; s++) { scores[s] = expf(scores[s] - m); total += scores[s]; }
-    float inv = 1.0f / total;
-    for (size_t s = 0; s < visible; s++) {
-        const float p = scores[s] * inv, *v = values + CK_POS(s) * vstride;
-        for (size_t i = 0; i < dv; i++) out[i] += p * v[i];
-    }
+    softmax_portable(scores, visible, m);
+    weighted_sum_portable(scores, values, vstride, slots, visible, 0, dv, out);
 }
 
 #if defined(__x86_64__)
@@ -163,23 +175,24 @@ CK_ATT_AVX2 CK_INLINE void dot_rows_keys2_avx2(const float *q, size_t qstride, i
         for (int j = 0; j < 2; j++) u[r * 8 + j] = _mm256_add_ps(a0[r][j], a1[r][j]);
 }
 
-/// scores[r·sstride + s] = q_r·k_s·scale for rows r < R and keys s < visible, each bit-identical to
-/// attend_kv_avx2's; returns each row's maximum in m[r].
+/// scores[r·sstride + s] = q_r·k_s·scale for rows r < R and keys s0 ≤ s < visible, each bit-identical to
+/// attend_kv_avx2's (a key's score never depends on where a block starts); returns the maximum of each
+/// row's scores in m[r].
 CK_ATT_AVX2 CK_INLINE void scores_rows_avx2(int R, const float *q, size_t qstride, const float *keys, size_t kstride, size_t dk,
-                                            const int64_t *slots, size_t visible, float scale, float *scores, float *m,
-                                            int prefetch) {
+                                            const int64_t *slots, size_t s0, size_t visible, float scale, float *scores,
+                                            size_t sstride, float *m, int prefetch) {
     const size_t tail = dk - dk % 8;   // where dot4_avx2's scalar tail starts
     const __m256 vscale = _mm256_set1_ps(scale);
     __m256 vmax[3];
     for (int r = 0; r < R; r++) vmax[r] = _mm256_set1_ps(-INFINITY);
-    size_t s = 0;
+    size_t s = s0;
     for (; s + 8 <= visible; s += 8) {
         __m256 u[3 * 8];
         if (prefetch) prefetch_keys_avx2(keys, kstride, dk, slots, s, 8, visible);
         for (int j = 0; j < 8; j += 2)
             dot_rows_keys2_avx2(q, qstride, R, keys + CK_POS(s + j) * kstride, keys + CK_POS(s + j + 1) * kstride, dk, u + j);
         for (int r = 0; r < R; r++) {
-            float *sc = scores + r * visible + s;
+            float *sc = scores + r * sstride + s;
             __m256 v = ck_hsum8x8_ps(u + r * 8);
             if (tail < dk) {
                 _mm256_storeu_ps(sc, v);
@@ -203,23 +216,23 @@ CK_ATT_AVX2 CK_INLINE void scores_rows_avx2(int R, const float *q, size_t qstrid
         for (int l = 0; l < 8; l++) mr = tmp[l] > mr ? tmp[l] : mr;
         for (size_t t = s; t < visible; t++) {
             float x = dot_avx2(q + r * qstride, keys + CK_POS(t) * kstride, dk) * scale;
-            scores[r * visible + t] = x;
+            scores[r * sstride + t] = x;
             mr = x > mr ? x : mr;
         }
         m[r] = mr;
     }
 }
 
-/// out_r[0..<n] += Σ_s p_r[s]·v_s for rows r < R (p_r = p + r·pstride, out_r = out + r·ostride): per
+/// out_r[c0..<n] += Σ_s p_r[s]·v_s for rows r < R (p_r = p + r·pstride, out_r = out + r·ostride): per
 /// element the ascending FMA chain of weighted_sum_avx2, 32 columns of three rows per pass (ck_wsum_tile_avx2).
 CK_ATT_AVX2 CK_INLINE void weighted_sum_rows_avx2(const float *p, size_t pstride, int R, const float *values, size_t vstride,
-                                                  const int64_t *slots, size_t visible, size_t n, float *out, size_t ostride,
-                                                  int prefetch) {
+                                                  const int64_t *slots, size_t visible, size_t c0, size_t n, float *out,
+                                                  size_t ostride, int prefetch) {
     const size_t ahead = prefetch ? CK_ATT_PREFETCH_VALUES : 0;
     const float *pr[3];
     float *orow[3];
     for (int r = 0; r < R; r++) { pr[r] = p + r * pstride; orow[r] = out + r * ostride; }
-    size_t c = 0;
+    size_t c = c0;
     for (; c + 32 <= n; c += 32) ck_wsum_tile_avx2(R, 4, pr, values, vstride, slots, 0, visible, c, orow, ahead);
     for (; c + 8 <= n; c += 8) ck_wsum_tile_avx2(R, 1, pr, values, vstride, slots, 0, visible, c, orow, ahead);
     for (int r = 0; r < R; r++)
@@ -233,9 +246,9 @@ CK_ATT_AVX2 CK_INLINE void attend_rows_avx2(int R, const float *q, size_t qstrid
                                             const float *values, size_t vstride, size_t dv, const int64_t *slots,
                                             size_t visible, float scale, float *scores, float *out, size_t ostride, int prefetch) {
     float m[3];
-    scores_rows_avx2(R, q, qstride, keys, kstride, dk, slots, visible, scale, scores, m, prefetch);
+    scores_rows_avx2(R, q, qstride, keys, kstride, dk, slots, 0, visible, scale, scores, visible, m, prefetch);
     for (int r = 0; r < R; r++) ck_softmax_avx2(scores + r * visible, visible, m[r]);
-    weighted_sum_rows_avx2(scores, visible, R, values, vstride, slots, visible, dv, out, ostride, prefetch);
+    weighted_sum_rows_avx2(scores, visible, R, values, vstride, slots, visible, 0, dv, out, ostride, prefetch);
 }
 
 CK_ATT_AVX2 static void attend_group_avx2(const float *q, size_t qstride, size_t rows, const float *keys, size_t kstride,
@@ -279,4 +292,74 @@ void ck_attend_group(int isa, const float *q, size_t qstride, size_t rows, const
 #endif
     for (size_t r = 0; r < rows; r++)
         attend_kv_portable(q + r * qstride, keys, kstride, dk, values, vstride, dv, slots, visible, scale, scores, out + r * ostride);
+}
+
+// ---- One decoding token's group split over cores in two phases: keys, then value columns. Splitting a
+// group's work by key range or by column keeps every score, softmax and output chain as ck_attend_group
+// computes it, so the split changes no bit.
+
+#if defined(__x86_64__)
+CK_ATT_AVX2 static void attend_scores_avx2(const float *q, size_t qstride, size_t rows, const float *keys, size_t kstride,
+                                           size_t dk, const int64_t *slots, size_t s0, size_t s1, float scale, float *scores,
+                                           size_t sstride) {
+    float m[3];
+    size_t r = 0;
+    for (; r + 3 <= rows; r += 3)
+        scores_rows_avx2(3, q + r * qstride, qstride, keys, kstride, dk, slots, s0, s1, scale, scores + r * sstride, sstride,
+                         m, r == 0);
+    if (rows - r == 2)
+        scores_rows_avx2(2, q + r * qstride, qstride, keys, kstride, dk, slots, s0, s1, scale, scores + r * sstride, sstride,
+                         m, r == 0);
+    else if (rows - r == 1)
+        scores_rows_avx2(1, q + r * qstride, qstride, keys, kstride, dk, slots, s0, s1, scale, scores + r * sstride, sstride,
+                         m, r == 0);
+}
+
+/// Rows in the threes (then a pair or a single row) that ck_attend_group takes them in: each row's scores
+/// copied to scratch and normalised there, then the values of each set of rows together.
+CK_ATT_AVX2 static void attend_values_avx2(size_t rows, const float *scores, size_t sstride, size_t visible,
+                                           const float *values, size_t vstride, const int64_t *slots, size_t c0, size_t c1,
+                                           float *scratch, float *out, size_t ostride) {
+    for (size_t first = 0; first < rows; first += 3) {
+        const size_t R = rows - first < 3 ? rows - first : 3;
+        for (size_t r = 0; r < R; r++) {
+            float *p = scratch + r * visible, m = -INFINITY;
+            const float *sc = scores + (first + r) * sstride;
+            for (size_t s = 0; s < visible; s++) { p[s] = sc[s]; m = p[s] > m ? p[s] : m; }
+            ck_softmax_avx2(p, visible, m);
+        }
+        weighted_sum_rows_avx2(scratch, visible, (int)R, values, vstride, slots, visible, c0, c1, out + first * ostride,
+                               ostride, first == 0);
+    }
+}
+#endif
+
+void ck_attend_scores(int isa, const float *q, size_t qstride, size_t rows, const float *keys, size_t kstride, size_t dk,
+                      const int64_t *slots, size_t s0, size_t s1, float scale, float *scores, size_t sstride) {
+#if defined(__x86_64__)
+    if (isa >= CK_ISA_AVX2) {
+        attend_scores_avx2(q, qstride, rows, keys, kstride, dk, slots, s0, s1, scale, scores, sstride);
+        return;
+    }
+#endif
+    for (size_t r = 0; r < rows; r++)
+        for (size_t s = s0; s < s1; s++)
+            scores[r * sstride + s] = dot_portable(q + r * qstride, keys + CK_POS(s) * kstride, dk) * scale;
+}
+
+void ck_attend_values(int isa, size_t rows, const float *scores, size_t sstride, size_t visible, const float *values,
+                      size_t vstride, const int64_t *slots, size_t c0, size_t c1, float *scratch, float *out,
+                      size_t ostride) {
+#if defined(__x86_64__)
+    if (isa >= CK_ISA_AVX2) {
+        attend_values_avx2(rows, scores, sstride, visible, values, vstride, slots, c0, c1, scratch, out, ostride);
+        return;
+    }
+#endif
+    for (size_t r = 0; r < rows; r++) {
+        float m = -INFINITY;
+        for (size_t s = 0; s < visible; s++) { scratch[s] = scores[r * sstride + s]; m = scratch[s] > m ? scratch[s] : m; }
+        softmax_portable(scratch, visible, m);
+        weighted_sum_portable(scratch, values, vstride, slots, visible, c0, c1, out + r * ostride);
+    }
 }

@@ -72,6 +72,17 @@ void ck_attend_group(int isa, const float *q, size_t qstride, size_t rows, const
                      const float *values, size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale,
                      float *scores, float *out, size_t ostride);
 
+/// ck_attend_group in two phases, so one decoding token's group can be split over cores by keys, then by
+/// value columns (a single sequence of SmolLM2 has 3 groups for 2 cores). Phase one: scores[r·sstride + s]
+/// = q_r·k_s·scale for rows r < rows and keys s0 ≤ s < s1. Phase two, once every key is scored: each row's
+/// softmax over its `visible` scores (into `scratch`, min(rows, 3)·visible floats) and out_r[c0..<c1) +=
+/// Σ_s p_r[s]·v_s. Every score and output element is bit-identical to ck_attend_group's, whatever the split.
+void ck_attend_scores(int isa, const float *q, size_t qstride, size_t rows, const float *keys, size_t kstride, size_t dk,
+                      const int64_t *slots, size_t s0, size_t s1, float scale, float *scores, size_t sstride);
+void ck_attend_values(int isa, size_t rows, const float *scores, size_t sstride, size_t visible, const float *values,
+                      size_t vstride, const int64_t *slots, size_t c0, size_t c1, float *scratch, float *out,
+                      size_t ostride);
+
 /// Paged attention for `tokens` consecutive query tokens of one sequence × `heads` query heads over the
 /// same keys (a GQA group across a prompt chunk). Row (t, h) reads q + t·qtstride + h·qhstride, sees the
 /// first visible + t positions and adds into out + t·otstride + h·ohstride, bit-identical to ck_attend_kv

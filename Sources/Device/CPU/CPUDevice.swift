@@ -258,6 +258,12 @@ public final class CPUDevice: Device, @unchecked Sendable {
                     let group = h / g
                     let runTokens = Self.attentionRunTokens(rowsPerToken: group)
                     let runs = Self.tokenRuns(positions: rowPosition, rowSlots: rowSlots, maxTokens: runTokens)
+                    if Self.splitsDecodeAttention(items: runs.count * g, workers: Parallel.workers, decoding: runs.allSatisfy { $0.count == 1 },
+                                                  visible: maxVisible, headDim: d) {
+                        Self.splitDecodeAttention(isa: isa, runs: runs, shape: shape, q: qb, cache: base, width: width, slots: sb,
+                                                  rowSlots: rowSlots, rowPosition: rowPosition, out: ob)
+                        return
+                    }
                     let scratchCount = ck_attend_block_scores(runTokens, group, maxVisible)
                     // Many chunks: at prompt sizes a chunk takes milliseconds, and the last one decides when
                     // the job ends. One item is a chunk too: a single decoding sequence has only G items, and over

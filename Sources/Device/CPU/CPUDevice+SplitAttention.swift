@@ -1,0 +1,63 @@
+import CKernels
+
+// S KV heads × sequences items, P parts (one per worker), D head dim
+
+/// One decoding token per sequence and too few of them to share their (sequence, KV head) items evenly:
+/// a single sequence of SmolLM2 has 3 groups for 2 cores, so one core attends over two groups' keys while
+/// the other waits, and from a long context on that wait is most of a decode step's attention. Then each
+/// group is split in two phases, each balanced over the workers: scores by key range, then (after every
+/// key of the group is scored) softmax and values by column range (`ck_attend_scores`,
+/// `ck_attend_values`). Every score and output element is computed as `ck_attend_group` computes it, so
+/// the split changes no bit; it costs one more fork/join per layer, which the context must pay for.
+extension CPUDevice {
+    /// Visible positions from which a decoding token's attention is split (`scripts/bench ab` at 1,024
+    /// positions measured the gain; at a few dozen the extra fork/join costs more than the balance gives).
+    static let splitAttentionVisible = 256
+
+    static func splitsDecodeAttention(items: Int, workers: Int, decoding: Bool, visible: Int, headDim: Int) -> Bool {
+        decoding && workers > 1 && items % workers != 0 && items < 4 * workers && visible >= splitAttentionVisible
+            && headDim % 16 == 0
+    }
+
+    /// The rows of `runs` (one token each) attending over their sequences' visible positions, in two
+    /// parallel phases of (run, KV head, part) items; adds into `out` ([rows, H·D], zeroed).
+    static func splitDecodeAttention(isa: Int32, runs: [(start: Int, count: Int)], shape: AttentionShape, q: UnsafePointer<Float>,
+                                     cache base: UnsafePointer<Float>, width: Int, slots: UnsafePointer<Int64>, rowSlots: [Int],
+                                     rowPosition: [Int], out: UnsafeMutablePointer<Float>) {
+        let (h, g, d) = (shape.heads, shape.kvHeads, shape.headDim)
+        let group = h / g, parts = Parallel.workers
+        let sstride = ((rowPosition.max() ?? 0) + 1 + 7) / 8 * 8
+        // Ranges that start at multiples of 8 (keys or columns), one per part; empty ones are skipped.
+        func range(_ part: Int, of n: Int) -> Range<Int> {
+            let step = ((n + parts - 1) / parts + 7) / 8 * 8
+            return min(n, part * step)..<min(n, part * step + step)
+        }
+        var scores = [Float](repeating: 0, count: runs.count * h * sstride)   // raw scores of every (run, head) row
+        scores.withUnsafeMutableBufferPointer { sb in
+            let scoreBase = sb.baseAddress!
+            Parallel.forEach(runs.count * g * parts, minChunk: 1, chunksPerWorker: 16) { items in
+                for item in items {
+                    let (i, kvHead, part) = (item / (g * parts), item / parts % g, item % parts)
+                    let run = runs[i], keys = range(part, of: rowPosition[run.start] + 1)
+                    guard !keys.isEmpty else { continue }
+                    ck_attend_scores(isa, q + run.start * h * d + kvHead * group * d, d, group, base + kvHead * d, width, d,
+                                     slots + rowSlots[run.start], keys.lowerBound, keys.upperBound, shape.scale,
+                                     scoreBase + (i * h + kvHead * group) * sstride, sstride)
+                }
+            }
+            Parallel.forEach(runs.count * g * parts, minChunk: 1, chunksPerWorker: 16) { items in
+                var scratch = [Float](repeating: 0, count: min(group, 3) * sstride)
+                scratch.withUnsafeMutableBufferPointer { scratch in
+                    for item in items {
+                        let (i, kvHead, part) = (item / (g * parts), item / parts % g, item % parts)
+                        let run = runs[i], columns = range(part, of: d)
+                        guard !columns.isEmpty else { continue }
+                        ck_attend_values(isa, group, scoreBase + (i * h + kvHead * group) * sstride, sstride, rowPosition[run.start] + 1,
+                                         base + g * d + kvHead * d, width, slots + rowSlots[run.start], columns.lowerBound,
+                                         columns.upperBound, scratch.baseAddress!, out + run.start * h * d + kvHead * group * d, d)
+                    }
+                }
+            }
+        }
+    }
+}
