@@ -32,7 +32,8 @@ public struct WeightBytes: Sendable {
     }
 }
 
-/// One allocation that weights are copied into, freed when the last weight in it goes. With `hugePages`
+/// One allocation that weights are copied into (and that holds a KV cache's layers, `KVBlockStorage`), freed
+/// when the last weight in it goes. With `hugePages`
 /// it is a 2 MB-aligned anonymous mapping marked MADV_HUGEPAGE (Linux), so the kernel backs it with
 /// transparent huge pages even where THP is `madvise`-only: a decode step streams every active weight
 /// once, and on 4 KB pages that costs a page walk per 4 KB and measurably less bandwidth.

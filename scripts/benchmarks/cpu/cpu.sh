@@ -11,6 +11,8 @@
 # that roofline (the weight bytes it reads per decoded token).
 #   --rounds N (3)  --torch-rounds N (1)  --decode-steps N (64)  --threads N (nproc; llama.cpp, PyTorch,
 #   probe; moeserve uses all cores)  --no-torch
+#   --decode-context N (8): the prompt tokens each decoding sequence starts from, for moeserve and llama.cpp
+#   (e.g. 1024: decode then reads a long context's KV cache every step; the PyTorch row keeps 8)
 # Environment: MOESERVE_BIN (skip the release build), KEEP_LOGS=1.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -19,11 +21,12 @@ cd "$root"
 log() { echo "bench cpu: $*" >&2; }
 die() { log "$*"; exit 1; }
 
-rounds=3 torch_rounds=1 steps=64 threads="$(nproc)" torch=1
+rounds=3 torch_rounds=1 steps=64 threads="$(nproc)" torch=1 context=8
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) rounds="$2"; shift 2 ;;
         --decode-steps) steps="$2"; shift 2 ;;
+        --decode-context) context="$2"; shift 2 ;;
         --threads) threads="$2"; shift 2 ;;
         --torch-rounds) torch_rounds="$2"; shift 2 ;;
         --no-torch) torch=0; shift ;;
@@ -58,15 +61,17 @@ probe() {
 }
 cc -O3 -march=native -pthread -o "$workdir/bandwidth_probe" "$here/bandwidth_probe.c"
 echo "{\"load_average_before\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$results"
-log "model $(basename "$model"), rounds $rounds, decode steps $steps, threads $threads, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+[ "$context" -ge 1 ] 2>/dev/null || die "--decode-context takes a positive token count"
+log "model $(basename "$model"), rounds $rounds, decode steps $steps from $context context tokens, threads $threads, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 probe
-start_llama_server "$model" "$workdir/llama.cpp.log"
+slot=$((context + steps + 16)); [ "$slot" -ge 640 ] || slot=640
+start_llama_server "$model" "$workdir/llama.cpp.log" "$slot"
 # Rounds interleaved: one of moeserve (its weight paths alternating inside), then one of llama.cpp (its server
 # idles meanwhile), so a slow spell of the machine hits both; table.py keeps each engine's best round.
 for round in $(seq 1 "$rounds"); do
     log "round $round of $rounds: moeserve, llama.cpp"
-    "$moeserve" bench --model "$model" --decode-steps "$steps" --rounds 1 >>"$results"
-    "$py" "$here/llamacpp_bench.py" --port "$port" --decode-steps "$steps" --rounds 1 >>"$results"
+    "$moeserve" bench --model "$model" --decode-steps "$steps" --decode-context "$context" --rounds 1 >>"$results"
+    "$py" "$here/llamacpp_bench.py" --port "$port" --decode-steps "$steps" --decode-context "$context" --rounds 1 >>"$results"
 done
 kill "$llama_pid" && wait "$llama_pid" 2>/dev/null || true
 llama_pid=""

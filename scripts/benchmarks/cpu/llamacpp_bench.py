@@ -2,9 +2,11 @@
 """llama.cpp's side of `scripts/bench cpu`: the same three figures as `moeserve bench`, read from the
 `timings` llama.cpp's server reports per request (server from the PyPI package xllamacpp, started by cpu.sh).
 
-    llamacpp_bench.py --port P --decode-steps 64 --prompt-tokens 512 --sequences 16 --rounds 3 [--vocab-size V]
+    llamacpp_bench.py --port P --decode-steps 64 --prompt-tokens 512 --sequences 16 --decode-context 8 --rounds 3
+                      [--vocab-size V]
 
-Token ids are those of Bench.swift, taken modulo --vocab-size when given (the synthetic MoE's vocabulary is small).
+Token ids are those of Bench.swift, taken modulo --vocab-size when given (the synthetic MoE's vocabulary is small);
+each decoding sequence starts from --decode-context prompt tokens, as `moeserve bench --decode-context`.
 
 Prints one JSON line: {"engine": "llama.cpp", "decode_tps", "prefill_tps", "batch_decode_tps"} (best round).
 """
@@ -37,12 +39,12 @@ def wait_until_ready(port, seconds=120):
             time.sleep(0.2)
 
 
-def decode(port, steps, sequences, vocab):
+def decode(port, steps, sequences, vocab, context=8):
     """Generated tokens per second over all sequences: Σ predicted_n / the longest decode phase."""
     results = [None] * sequences
 
     def one(i):
-        results[i] = complete(port, [(500 + 37 * i + j) % vocab for j in range(8)], steps)
+        results[i] = complete(port, [(500 + 37 * i + j) % vocab for j in range(context)], steps)
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(sequences)]
     for t in threads:
@@ -62,6 +64,7 @@ def main():
     ap.add_argument("--decode-steps", type=int, default=64)
     ap.add_argument("--prompt-tokens", type=int, default=512)
     ap.add_argument("--sequences", type=int, default=16)
+    ap.add_argument("--decode-context", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--vocab-size", type=int, default=1 << 31)
     ap.add_argument("--engine", default="llama.cpp", help="name in the JSON line")
@@ -71,9 +74,10 @@ def main():
     complete(args.port, [1, 2, 3], 4)  # warm-up
     best = {"decode_tps": 0.0, "prefill_tps": 0.0, "batch_decode_tps": 0.0}
     for _ in range(args.rounds):
-        best["decode_tps"] = max(best["decode_tps"], decode(args.port, args.decode_steps, 1, vocab))
+        best["decode_tps"] = max(best["decode_tps"], decode(args.port, args.decode_steps, 1, vocab, args.decode_context))
         best["prefill_tps"] = max(best["prefill_tps"], prefill(args.port, args.prompt_tokens, vocab))
-        best["batch_decode_tps"] = max(best["batch_decode_tps"], decode(args.port, args.decode_steps, args.sequences, vocab))
+        best["batch_decode_tps"] = max(best["batch_decode_tps"],
+                                       decode(args.port, args.decode_steps, args.sequences, vocab, args.decode_context))
     print(json.dumps({"engine": args.engine, **{k: round(v, 1) for k, v in best.items()}}))
 
 
