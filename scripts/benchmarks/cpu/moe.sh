@@ -10,6 +10,8 @@
 # next-token top-5 logprobs of `moeserve serve --quantization q8_0` against llama.cpp's on 8 prompts.
 #   --rounds N (3)  --torch-rounds N (1)  --decode-steps N (32)  --threads N (nproc)
 #   --weights LIST (quantised,int8,auto: moeserve's activation paths)  --no-torch
+#   --decode-context N (8): the prompt tokens each decoding sequence starts from, for moeserve and llama.cpp
+#   (the PyTorch row keeps 8)
 # Everything generated lives in $MOESERVE_BENCH_CACHE (~/.cache/moeserve-bench), made once: the checkpoint
 # (make_synthetic_moe.py, .venv-reference), the llama-cpp-python sdist (for the converter only), the GGUF.
 # Environment: MOESERVE_BIN (skip the release build), MOESERVE_BENCH_CACHE, KEEP_LOGS=1.
@@ -20,12 +22,13 @@ cd "$root"
 log() { echo "bench moe: $*" >&2; }
 die() { log "$*"; exit 1; }
 
-rounds=3 torch_rounds=1 steps=32 threads="$(nproc)" weights="quantised,int8,auto" torch=1
+rounds=3 torch_rounds=1 steps=32 threads="$(nproc)" weights="quantised,int8,auto" torch=1 context=8
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) rounds="$2"; shift 2 ;;
         --torch-rounds) torch_rounds="$2"; shift 2 ;;
         --decode-steps) steps="$2"; shift 2 ;;
+        --decode-context) context="$2"; shift 2 ;;
         --threads) threads="$2"; shift 2 ;;
         --weights) weights="$2"; shift 2 ;;
         --no-torch) torch=0; shift ;;
@@ -86,7 +89,8 @@ probe() {
 }
 cc -O3 -march=native -pthread -o "$workdir/bandwidth_probe" "$here/bandwidth_probe.c"
 echo "{\"load_average_before\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$results"
-log "rounds $rounds (PyTorch $torch_rounds), decode steps $steps, threads $threads, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+[ "$context" -ge 1 ] 2>/dev/null || die "--decode-context takes a positive token count"
+log "rounds $rounds (PyTorch $torch_rounds), decode steps $steps from $context context tokens, threads $threads, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 probe
 
 weight_args=()
@@ -94,15 +98,17 @@ IFS=, read -ra paths <<<"$weights"
 for path in "${paths[@]}"; do weight_args+=(--weights "$path"); done
 log "llama.cpp (xllamacpp server) starting"
 vocab="$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["vocab_size"])' "$folder/config.json")"
-start_llama_server "$gguf" "$workdir/llama.cpp.log"
+slot=$((context + steps + 16)); [ "$slot" -ge 640 ] || slot=640
+start_llama_server "$gguf" "$workdir/llama.cpp.log" "$slot"
 # Rounds interleaved: one of moeserve ($weights alternating inside, Q8_0 at load each time), then one of
 # llama.cpp (its server idles meanwhile), so a slow spell of the machine hits both; moe_table.py keeps each
 # engine's best round.
 for round in $(seq 1 "$rounds"); do
     log "round $round of $rounds: moeserve ($weights), llama.cpp"
     "$moeserve" bench --model "$folder" --quantization q8_0 "${weight_args[@]}" \
-        --decode-steps "$steps" --rounds 1 >>"$results"
-    "$py" "$here/llamacpp_bench.py" --port "$port" --decode-steps "$steps" --rounds 1 --vocab-size "$vocab" >>"$results"
+        --decode-steps "$steps" --decode-context "$context" --rounds 1 >>"$results"
+    "$py" "$here/llamacpp_bench.py" --port "$port" --decode-steps "$steps" --decode-context "$context" --rounds 1 \
+        --vocab-size "$vocab" >>"$results"
 done
 
 log "parity: next-token logprobs, moeserve serve (Q8_0 at load) vs llama.cpp"
