@@ -18,6 +18,13 @@ static inline float dot_portable(const float *a, const float *b, size_t n) {
     return s;
 }
 
+/// dst[s] = src[s] for s < n; returns their maximum (of any order: max is exact).
+static inline float copy_with_max(const float *src, size_t n, float *dst) {
+    float m = -INFINITY;
+    for (size_t s = 0; s < n; s++) { dst[s] = src[s]; m = dst[s] > m ? dst[s] : m; }
+    return m;
+}
+
 /// scores[s] ← softmax(scores)[s] for s < visible, m being their maximum.
 static void softmax_portable(float *scores, size_t visible, float m) {
     float total = 0;
@@ -323,10 +330,8 @@ CK_ATT_AVX2 static void attend_values_avx2(size_t rows, const float *scores, siz
     for (size_t first = 0; first < rows; first += 3) {
         const size_t R = rows - first < 3 ? rows - first : 3;
         for (size_t r = 0; r < R; r++) {
-            float *p = scratch + r * visible, m = -INFINITY;
-            const float *sc = scores + (first + r) * sstride;
-            for (size_t s = 0; s < visible; s++) { p[s] = sc[s]; m = p[s] > m ? p[s] : m; }
-            ck_softmax_avx2(p, visible, m);
+            float *p = scratch + r * visible;
+            ck_softmax_avx2(p, visible, copy_with_max(scores + (first + r) * sstride, visible, p));
         }
         weighted_sum_rows_avx2(scratch, visible, (int)R, values, vstride, slots, visible, c0, c1, out + first * ostride,
                                ostride, first == 0);
@@ -357,9 +362,7 @@ void ck_attend_values(int isa, size_t rows, const float *scores, size_t sstride,
     }
 #endif
     for (size_t r = 0; r < rows; r++) {
-        float m = -INFINITY;
-        for (size_t s = 0; s < visible; s++) { scratch[s] = scores[r * sstride + s]; m = scratch[s] > m ? scratch[s] : m; }
-        softmax_portable(scratch, visible, m);
+        softmax_portable(scratch, visible, copy_with_max(scores + r * sstride, visible, scratch));
         weighted_sum_portable(scratch, values, vstride, slots, visible, c0, c1, out + r * ostride);
     }
 }

@@ -24,13 +24,15 @@ ensure_moeserve() {
     fi
 }
 
-# start_llama_server MODEL LOG [CTX]: llama.cpp's server for `scripts/bench cpu` (16 slots of CTX tokens, default
-# 640, $threads threads) on a free loopback port, waited for (up to 120 s); sets port and llama_pid, which the
-# caller's cleanup kills.
+# start_llama_server MODEL LOG [TOKENS]: llama.cpp's server for `scripts/bench cpu` (16 slots of 640 tokens, or
+# of TOKENS + 16 when a sequence needs more; $threads threads) on a free loopback port, waited for (up to
+# 120 s); sets port and llama_pid, which the caller's cleanup kills.
 start_llama_server() {
+    local slot=$((${3:-0} + 16))
+    [ "$slot" -ge 640 ] || slot=640
     port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
     "$py" "$root/scripts/benchmarks/serve/llamacpp_server.py" --model "$1" --port "$port" --parallel 16 \
-        --threads "$threads" --ctx-per-slot "${3:-640}" >"$2" 2>&1 &
+        --threads "$threads" --ctx-per-slot "$slot" >"$2" 2>&1 &
     llama_pid=$!
     for _ in $(seq 1 1200); do
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break

@@ -19,20 +19,22 @@ extension CPUDevice {
             && headDim % 16 == 0
     }
 
-    /// The rows of `runs` (one token each) attending over their sequences' visible positions, in two
-    /// parallel phases of (run, KV head, part) items; adds into `out` ([rows, H·D], zeroed).
+    /// The rows of `runs` (one token each) attending over their sequences' visible positions (at most
+    /// `maxVisible`), in two parallel phases of (run, KV head, part) items; adds into `out` ([rows, H·D], zeroed).
     static func splitDecodeAttention(isa: Int32, runs: [(start: Int, count: Int)], shape: AttentionShape, q: UnsafePointer<Float>,
                                      cache base: UnsafePointer<Float>, width: Int, slots: UnsafePointer<Int64>, rowSlots: [Int],
-                                     rowPosition: [Int], out: UnsafeMutablePointer<Float>) {
+                                     rowPosition: [Int], maxVisible: Int, out: UnsafeMutablePointer<Float>) {
         let (h, g, d) = (shape.heads, shape.kvHeads, shape.headDim)
         let group = h / g, parts = Parallel.workers
-        let sstride = ((rowPosition.max() ?? 0) + 1 + 7) / 8 * 8
+        let sstride = (maxVisible + 7) / 8 * 8
         // Ranges that start at multiples of 8 (keys or columns), one per part; empty ones are skipped.
         func range(_ part: Int, of n: Int) -> Range<Int> {
             let step = ((n + parts - 1) / parts + 7) / 8 * 8
             return min(n, part * step)..<min(n, part * step + step)
         }
-        var scores = [Float](repeating: 0, count: runs.count * h * sstride)   // raw scores of every (run, head) row
+        // Raw scores of every (run, head) row: phase one writes each visible one before phase two reads it.
+        let count = runs.count * h * sstride
+        var scores = [Float](unsafeUninitializedCapacity: count) { _, n in n = count }
         scores.withUnsafeMutableBufferPointer { sb in
             let scoreBase = sb.baseAddress!
             Parallel.forEach(runs.count * g * parts, minChunk: 1, chunksPerWorker: 16) { items in

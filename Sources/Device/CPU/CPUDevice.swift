@@ -261,7 +261,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
                     if Self.splitsDecodeAttention(items: runs.count * g, workers: Parallel.workers, decoding: runs.allSatisfy { $0.count == 1 },
                                                   visible: maxVisible, headDim: d) {
                         Self.splitDecodeAttention(isa: isa, runs: runs, shape: shape, q: qb, cache: base, width: width, slots: sb,
-                                                  rowSlots: rowSlots, rowPosition: rowPosition, out: ob)
+                                                  rowSlots: rowSlots, rowPosition: rowPosition, maxVisible: maxVisible, out: ob)
                         return
                     }
                     let scratchCount = ck_attend_block_scores(runTokens, group, maxVisible)

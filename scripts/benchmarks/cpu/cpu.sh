@@ -64,8 +64,7 @@ echo "{\"load_average_before\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$resul
 [ "$context" -ge 1 ] 2>/dev/null || die "--decode-context takes a positive token count"
 log "model $(basename "$model"), rounds $rounds, decode steps $steps from $context context tokens, threads $threads, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 probe
-slot=$((context + steps + 16)); [ "$slot" -ge 640 ] || slot=640
-start_llama_server "$model" "$workdir/llama.cpp.log" "$slot"
+start_llama_server "$model" "$workdir/llama.cpp.log" $((context + steps))
 # Rounds interleaved: one of moeserve (its weight paths alternating inside), then one of llama.cpp (its server
 # idles meanwhile), so a slow spell of the machine hits both; table.py keeps each engine's best round.
 for round in $(seq 1 "$rounds"); do

@@ -98,8 +98,7 @@ IFS=, read -ra paths <<<"$weights"
 for path in "${paths[@]}"; do weight_args+=(--weights "$path"); done
 log "llama.cpp (xllamacpp server) starting"
 vocab="$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["vocab_size"])' "$folder/config.json")"
-slot=$((context + steps + 16)); [ "$slot" -ge 640 ] || slot=640
-start_llama_server "$gguf" "$workdir/llama.cpp.log" "$slot"
+start_llama_server "$gguf" "$workdir/llama.cpp.log" $((context + steps))
 # Rounds interleaved: one of moeserve ($weights alternating inside, Q8_0 at load each time), then one of
 # llama.cpp (its server idles meanwhile), so a slow spell of the machine hits both; moe_table.py keeps each
 # engine's best round.
