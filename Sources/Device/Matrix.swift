@@ -113,7 +113,7 @@ public final class DeviceWeight: @unchecked Sendable {
     /// Bytes this weight keeps resident (blocks, or fp32 values; a lazily dequantised copy adds to it).
     public var residentBytes: Int {
         if let storedValues { return 4 * storedValues.count }
-        return (blocks?.bytes.count ?? fractal!.deviceBytes) + lock.withLock { 4 * (dequantised?.count ?? 0) }
+        return (blocks?.residentBytes ?? fractal!.deviceBytes) + lock.withLock { 4 * (dequantised?.count ?? 0) }
     }
 
     /// Row r as fp32 into `dst` (cols elements), without dequantising the rest of the weight.

@@ -1,3 +1,5 @@
+import CKernels
+
 /// A `[rows, cols]` weight kept in a GGUF block format (Q4_0, Q4_1, Q8_0: 32 elements per block),
 /// each row `rowBytes` long, exactly as the checkpoint stores it — or in bf16 (`--quantization bf16`, one
 /// element per "block", read by the bf16 kernel). Owns a copy of the bytes (on the CPU device, packed
@@ -12,6 +14,9 @@ public struct QuantisedBlocks: Sendable {
     public let rows: Int
     public let cols: Int
     public let bytes: WeightBytes
+    /// The same blocks re-laid in tiles of 8 rows for the int8-activation kernels (CKernels/QuantTiles.c),
+    /// or nil. The CPU device adds them (`tiled(into:)`) where its generated tokens multiply int8 activations.
+    public let tiles: WeightBytes?
 
     public var rowBytes: Int { cols / dtype.blockSize * dtype.blockBytes }
 
@@ -24,16 +29,35 @@ public struct QuantisedBlocks: Sendable {
         let count = rows * (cols / dtype.blockSize) * dtype.blockBytes
         precondition(source.count >= count, "QuantisedBlocks: \(source.count) bytes, shape needs \(count)")
         bytes = WeightBytes(copying: UnsafeRawBufferPointer(rebasing: source[0..<count]))
+        tiles = nil
     }
 
-    private init(dtype: DType, rows: Int, cols: Int, bytes: WeightBytes) {
-        (self.dtype, self.rows, self.cols, self.bytes) = (dtype, rows, cols, bytes)
+    private init(dtype: DType, rows: Int, cols: Int, bytes: WeightBytes, tiles: WeightBytes? = nil) {
+        (self.dtype, self.rows, self.cols, self.bytes, self.tiles) = (dtype, rows, cols, bytes, tiles)
     }
 
     /// The same weight with its bytes copied into `arena`.
     func packed(into arena: WeightArena) -> QuantisedBlocks {
-        QuantisedBlocks(dtype: dtype, rows: rows, cols: cols, bytes: bytes.withUnsafeBytes { arena.copy($0) })
+        QuantisedBlocks(dtype: dtype, rows: rows, cols: cols, bytes: bytes.withUnsafeBytes { arena.copy($0) }, tiles: tiles)
     }
+
+    /// Whether `tiled` can lay this weight out in tiles (Q4_0, Q4_1, Q8_0).
+    public var tileable: Bool { dtype.blockSize == 32 && ck_tiles_supported(Int32(dtype.rawValue)) != 0 }
+
+    /// The same weight with its 8-row tiles added (`tiles`), in `arena`.
+    func tiled(into arena: WeightArena) -> QuantisedBlocks {
+        precondition(tileable, "QuantisedBlocks: no tiles for \(dtype)")
+        let code = Int32(dtype.rawValue)
+        let count = ck_tile_bytes(code, rows, cols)
+        let laid = [UInt8](unsafeUninitializedCapacity: count) { out, n in
+            bytes.withUnsafeBufferPointer { ck_tile_weights(code, $0.baseAddress!, rowBytes, rows, cols, out.baseAddress!) }
+            n = count
+        }
+        return QuantisedBlocks(dtype: dtype, rows: rows, cols: cols, bytes: bytes, tiles: laid.withUnsafeBytes { arena.copy($0) })
+    }
+
+    /// Bytes held: the blocks and their tiles.
+    public var residentBytes: Int { bytes.count + (tiles?.count ?? 0) }
 
     /// Row r as fp32 with the reference dequantiser.
     public func dequantiseRow(_ r: Int, into dst: UnsafeMutableBufferPointer<Float>) {

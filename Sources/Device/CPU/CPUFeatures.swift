@@ -9,6 +9,7 @@ public struct CPUFeatures: Sendable, CustomStringConvertible {
     public var avx512f = false
     public var avx512bf16 = false
     public var avx512vnni = false
+    public var avx512vl = false
 
     public static func detect() -> CPUFeatures {
         var f = CPUFeatures()
@@ -23,12 +24,13 @@ public struct CPUFeatures: Sendable, CustomStringConvertible {
         f.avx512f = flags.contains("avx512f")
         f.avx512bf16 = flags.contains("avx512_bf16")
         f.avx512vnni = flags.contains("avx512_vnni")
+        f.avx512vl = flags.contains("avx512vl")
         #endif
         return f
     }
 
     public var description: String {
-        let names = [("avx2", avx2), ("fma", fma), ("f16c", f16c), ("avx512f", avx512f), ("avx512_bf16", avx512bf16), ("avx512_vnni", avx512vnni)]
+        let names = [("avx2", avx2), ("fma", fma), ("f16c", f16c), ("avx512f", avx512f), ("avx512_bf16", avx512bf16), ("avx512_vnni", avx512vnni), ("avx512vl", avx512vl)]
         let on = names.filter(\.1).map(\.0)
         return on.isEmpty ? "portable" : on.joined(separator: " ")
     }

@@ -14,6 +14,16 @@ enum QuantKernels {
         features.avx2 && features.fma && features.f16c ? Int32(CK_ISA_AVX2) : Int32(CK_ISA_PORTABLE)
     }
 
+    /// The tiled int8 kernel for this CPU (ck_matmul_q8_tiled): AVX-512 VNNI on 256-bit vectors where
+    /// present, else as `isa`.
+    static func tileISA(for features: CPUFeatures) -> Int32 {
+        let avx2 = isa(for: features)
+        return avx2 == Int32(CK_ISA_AVX2) && features.avx512vnni && features.avx512vl ? Int32(CK_ISA_AVX512) : avx2
+    }
+
+    /// This machine's `tileISA`, read by every tiled matmul.
+    static let machineTileISA = tileISA(for: .detect())
+
     /// y = x·Wᵀ with x quantised to int8 per 32-block (ck_quantize_q8) and integer block products.
     /// Each (row, token) is reduced in one fixed order on every ISA and tile, so it is batch-invariant
     /// and the AVX2 result equals the portable one bit for bit.
@@ -46,7 +56,9 @@ enum QuantKernels {
                     // A prompt's chunk of rows runs for milliseconds, and the core that finishes first waits for
                     // the other's last chunk: from `promptTokens` on, many chunks of whole 12-row panels
                     // (CK_PANEL_ROWS) keep that wait short without splitting a panel.
-                    let (unit, minUnits, perWorker) = t < promptTokens ? (1, 64, 4) : (panelRows, 1, 16)
+                    // Tiled weights split at whole 8-row tiles (a tile cut in two is computed twice).
+                    let tiled = a.int8 && w.tiles != nil
+                    let (unit, minUnits, perWorker) = t < promptTokens ? (tiled ? 8 : 1, tiled ? 8 : 64, 4) : (tiled ? 8 : panelRows, 1, 16)
                     Parallel.forEach((n + unit - 1) / unit, minChunk: minUnits, chunksPerWorker: perWorker) { range in
                         let rows = (range.lowerBound * unit)..<min(n, range.upperBound * unit)
                         p.run(isa: isa, weight: weight, rows: rows, start: 0, count: t, y: yb, n: n)
@@ -114,17 +126,23 @@ struct BlockActivations {
             let dtype: Int32
             let rowBytes: Int
             let base: UnsafePointer<UInt8>
+            /// The 8-row tiles (`QuantisedBlocks.tiles`), which int8 activations multiply when present.
+            let tiles: UnsafePointer<UInt8>?
 
             init(_ blocks: QuantisedBlocks) {
                 (dtype, rowBytes) = (Int32(blocks.dtype.rawValue), blocks.rowBytes)
                 base = blocks.bytes.withUnsafeBufferPointer { $0.baseAddress! }
+                tiles = blocks.tiles?.withUnsafeBufferPointer { $0.baseAddress! }
             }
         }
 
         /// y[t·n + r] for r in `rows` and the `count` x rows from `start` (y points at row `start`'s output).
         func run(isa: Int32, weight w: Weight, rows: Range<Int>, start: Int, count: Int, y: UnsafeMutablePointer<Float>, n: Int) {
             let nb = k / 32
-            if int8 {
+            if int8, let tiles = w.tiles {
+                ck_matmul_q8_tiled(QuantKernels.machineTileISA, w.dtype, tiles, rows.lowerBound, rows.upperBound,
+                                   q + start * k, d + start * nb, s + start * nb, count, k, y, n)
+            } else if int8 {
                 ck_matmul_q8(isa, w.dtype, w.base, w.rowBytes, rows.lowerBound, rows.upperBound,
                              q + start * k, d + start * nb, s + start * nb, count, k, y, n)
             } else {

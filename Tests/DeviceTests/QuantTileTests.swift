@@ -1,0 +1,129 @@
+import CKernels
+import Testing
+@testable import Device
+
+/// Weights in 8-row tiles (CKernels/QuantTiles.c): every tile kernel (portable, AVX2, AVX-512 VNNI) gives
+/// the row kernel's bits for every (row, token), whatever the row range, token count or tile padding, and
+/// the CPU device keeps tiles exactly where a pass multiplies int8 activations.
+@Suite struct QuantTileTests {
+    typealias P = QuantKernelParityTests
+
+    /// The tile kernels this CPU runs: the portable loops always, AVX2 and AVX-512 VNNI where present.
+    static var tileISAs: [Int32] {
+        let f = CPUFeatures.detect()
+        var isas = [Int32(CK_ISA_PORTABLE)]
+        if QuantKernels.isa(for: f) == Int32(CK_ISA_AVX2) { isas.append(Int32(CK_ISA_AVX2)) }
+        if QuantKernels.tileISA(for: f) == Int32(CK_ISA_AVX512) { isas.append(Int32(CK_ISA_AVX512)) }
+        return isas
+    }
+
+    static func tiles(_ blocks: QuantisedBlocks) -> [UInt8] {
+        let code = Int32(blocks.dtype.rawValue)
+        var out = [UInt8](repeating: 0xEE, count: ck_tile_bytes(code, blocks.rows, blocks.cols))
+        blocks.bytes.withUnsafeBufferPointer { ck_tile_weights(code, $0.baseAddress!, blocks.rowBytes, blocks.rows, blocks.cols, &out) }
+        return out
+    }
+
+    /// y for rows `rows` of every token from the tiles; elements outside the range stay NaN.
+    static func tiled(_ x: Matrix, _ blocks: QuantisedBlocks, _ tiles: [UInt8], isa: Int32, rows: Range<Int>) -> [Float] {
+        let a = BlockActivations(x, int8: true, isa: Int32(CK_ISA_PORTABLE))
+        var y = [Float](repeating: .nan, count: x.rows * blocks.rows)
+        a.withPointers { p in
+            ck_matmul_q8_tiled(isa, Int32(blocks.dtype.rawValue), tiles, rows.lowerBound, rows.upperBound, p.q, p.d, p.s,
+                               x.rows, x.cols, &y, blocks.rows)
+        }
+        return y
+    }
+
+    // Row counts below, at and past a tile (1, 8, 13, 37), decode and batch token counts, one block to many.
+    @Test(arguments: [(1, 32, 1), (1, 576, 37), (2, 96, 8), (3, 64, 13), (5, 608, 16), (16, 1536, 9), (17, 320, 24)])
+    func tilesGiveTheRowKernelsBits(t: Int, k: Int, n: Int) {
+        for dtype in P.formats {
+            var seed = UInt64(t * 31 + k * 5 + n) &+ UInt64(dtype.rawValue)
+            let blocks = P.randomBlocks(dtype, rows: n, cols: k, seed: &seed)
+            let x = P.activations(t, k, seed: &seed)
+            let expected = QuantKernels.matmulInt8(x, blocks, isa: Int32(CK_ISA_PORTABLE)).data
+            let tiles = Self.tiles(blocks)
+            for isa in Self.tileISAs {
+                let y = Self.tiled(x, blocks, tiles, isa: isa, rows: 0..<n)
+                #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "\(dtype) isa \(isa) [\(t), \(k)]·[\(n), \(k)]ᵀ")
+            }
+        }
+    }
+
+    /// Ranges that start and end inside tiles write exactly their rows, with the same bits.
+    @Test func rangesCutThroughTiles() {
+        for dtype in P.formats {
+            var seed: UInt64 = 5 &+ UInt64(dtype.rawValue)
+            let blocks = P.randomBlocks(dtype, rows: 29, cols: 128, seed: &seed)
+            let x = P.activations(3, 128, seed: &seed)
+            let expected = QuantKernels.matmulInt8(x, blocks, isa: Int32(CK_ISA_PORTABLE)).data
+            let tiles = Self.tiles(blocks)
+            for isa in Self.tileISAs {
+                for range in [3..<5, 7..<9, 5..<21, 16..<29, 28..<29, 0..<8] {
+                    let y = Self.tiled(x, blocks, tiles, isa: isa, rows: range)
+                    for tok in 0..<3 {
+                        for r in 0..<29 {
+                            let (got, want) = (y[tok * 29 + r], expected[tok * 29 + r])
+                            if range.contains(r) {
+                                #expect(got.bitPattern == want.bitPattern, "\(dtype) isa \(isa) \(range) token \(tok) row \(r)")
+                            } else {
+                                #expect(got.isNaN, "\(dtype) isa \(isa) \(range) wrote row \(r)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Extremes of the integer products: Q8_0 weights of −128 and 127 against activations of ±127 (each
+    /// block's maximum is 127 after quantisation), and Q4 nibbles of 0 and 15.
+    @Test func extremeBytesStayExact() {
+        for dtype in P.formats {
+            var seed: UInt64 = 9 &+ UInt64(dtype.rawValue)
+            let random = P.randomBlocks(dtype, rows: 16, cols: 64, seed: &seed)
+            var bytes = random.bytes.withUnsafeBufferPointer { [UInt8]($0) }
+            let (bb, qoff) = (dtype.blockBytes, dtype == .q4_1 ? 4 : 2)
+            for b in stride(from: 0, to: bytes.count, by: bb) {
+                let row = b / random.rowBytes
+                for j in qoff..<bb { bytes[b + j] = dtype == .q8_0 ? (row % 2 == 0 ? 0x80 : 0x7F) : (row % 2 == 0 ? 0x00 : 0xFF) }
+            }
+            let blocks = bytes.withUnsafeBytes { QuantisedBlocks(dtype: dtype, rows: 16, cols: 64, source: $0) }
+            let x = Matrix(rows: 2, cols: 64, data: (0..<128).map { $0 % 3 == 0 ? -1 : 1 })
+            let expected = QuantKernels.matmulInt8(x, blocks, isa: Int32(CK_ISA_PORTABLE)).data
+            for isa in Self.tileISAs {
+                #expect(Self.tiled(x, blocks, Self.tiles(blocks), isa: isa, rows: 0..<16).map(\.bitPattern) == expected.map(\.bitPattern),
+                        "\(dtype) isa \(isa)")
+            }
+        }
+    }
+
+    /// The device adds tiles where a pass multiplies int8 activations (on AVX2 or better), counts them in
+    /// the resident size, and its results keep the row kernel's bits; fp32 activations keep no tiles.
+    @Test func deviceTilesOnlyForInt8Passes() throws {
+        var seed: UInt64 = 21
+        let blocks = P.randomBlocks(.q4_1, rows: 20, cols: 96, seed: &seed)
+        let tensor = blocks.bytes.withUnsafeBytes { HostTensor(name: "w", dtype: .q4_1, shape: [20, 96], bytes: $0, owner: nil) }
+        let exact = try CPUDevice().upload(tensor)
+        #expect(exact.blocks?.tiles == nil && exact.residentBytes == blocks.bytes.count)
+        let x = P.activations(3, 96, seed: &seed)
+        let expected = QuantKernels.matmulInt8(x, blocks, isa: Int32(CK_ISA_PORTABLE)).data
+        for device in [CPUDevice(activations: .int8), CPUDevice(activations: .float32, generatedActivations: .int8)] {
+            let w = try device.upload(tensor)
+            guard device.isa >= Int32(CK_ISA_AVX2) else {
+                #expect(w.blocks?.tiles == nil)
+                continue
+            }
+            let tileBytes = ck_tile_bytes(Int32(DType.q4_1.rawValue), 20, 96)
+            #expect(w.blocks?.tiles?.count == tileBytes && w.residentBytes == blocks.bytes.count + tileBytes)
+            let y = device.separatesGeneratedTokens ? device.runningGeneratedTokens { device.matmul(x, w) } : device.matmul(x, w)
+            #expect(y.data.map(\.bitPattern) == expected.map(\.bitPattern))
+            let fused = device.runningGeneratedTokens { device.matmuls(x, [w, w]) }
+            #expect(fused.allSatisfy { $0.data.map(\.bitPattern) == expected.map(\.bitPattern) })
+        }
+        let q8 = P.randomBlocks(.q8_0, rows: 8, cols: 64, seed: &seed)
+        let q8Tensor = q8.bytes.withUnsafeBytes { HostTensor(name: "w8", dtype: .q8_0, shape: [8, 64], bytes: $0, owner: nil) }
+        #expect(try CPUDevice(activations: .int8).upload(q8Tensor).blocks?.tiles == nil, "Q8_0 decode is bound by memory: no tiles")
+    }
+}
