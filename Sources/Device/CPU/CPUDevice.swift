@@ -55,9 +55,14 @@ public final class CPUDevice: Device, @unchecked Sendable {
     private let arena = WeightArena()
     private let uploadLock = NSLock()
     private var uploaded = 0
+    private var generatedReads = 0
 
-    /// Bytes of the weights uploaded so far, as held (blocks or fp32) — the resident model size.
+    /// Bytes of the weights uploaded so far, as held (blocks, their tiles, or fp32) — the resident model size.
     public var uploadedWeightBytes: Int { uploadLock.withLock { uploaded } }
+
+    /// Bytes of those weights a generated token's pass reads when it reads them all: the tiles in place of the
+    /// rows they copy (the rows serve prompts, embedding lookups and fp32 passes).
+    public var generatedTokenWeightBytes: Int { uploadLock.withLock { generatedReads } }
 
     public init(keepsQuantisedWeights: Bool = true, activations: ActivationPrecision = .float32,
                 generatedActivations: ActivationPrecision? = nil, quantisation: DType? = nil) {
@@ -75,7 +80,11 @@ public final class CPUDevice: Device, @unchecked Sendable {
 
     public func upload(_ tensor: HostTensor) throws -> DeviceWeight {
         let weight = convert(tensor)
-        uploadLock.withLock { uploaded += weight.residentBytes }
+        let read = weight.blocks?.tiles?.count ?? weight.residentBytes
+        uploadLock.withLock {
+            uploaded += weight.residentBytes
+            generatedReads += read
+        }
         return weight
     }
 
