@@ -1,16 +1,19 @@
-// Block-quantised weights re-laid in tiles of 8 rows for the int8-activation kernels (decode above all).
+// Block-quantised weights re-laid in tiles of 8 rows for the int8-activation kernels.
 //
 // In GGUF's layout one weight row's block is one SIMD vector, so every (row, block) pays for its own
 // unpack, conversion and scaling: the AVX2 row kernel spends ~10 vector operations per block and is bound
-// by that arithmetic, not by memory. A tile holds block b of 8 rows side by side (see ck_tile_bytes), so
-// one vector holds 4 weights of each of the 8 rows, one broadcast of 4 activations meets all of them, and
-// every scale and conversion serves 8 rows at once: lane r of every vector is row r.
+// by that arithmetic, not by memory. A tile holds block b of 8 rows side by side (see ck_tile_block_bytes),
+// so one vector holds 4 weights of each of the 8 rows, one broadcast of 4 activations meets all of them,
+// and every scale and conversion serves 8 rows at once: lane r of every vector is row r.
 //
-// The numerics are those of ck_matmul_q8 (QuantMatmulQ8.c), bit for bit: lane l of a block (its elements
-// 4l..4l+3) is an exact integer sum, scaled by d_w·d_x and accumulated in fp32 with one FMA per block, the
-// 8 lane accumulators are summed in ck_hsum8's order, and the Q4 minimum terms are a separate sum in block
-// order. In a tile the 8 lanes of a row sit in 8 accumulator vectors (one per lane l, one row per vector
-// lane), so each row sees exactly the operations of the row kernel.
+// Numerics (every ISA gives the same bits): per (row, token) and block b in order, the block's 32 products
+// summed exactly in integers, then acc = fma((float)isum_b, d_w·d_x, acc) from acc = 0; the Q4 minimum
+// terms m_w·s_x (Q4_0: m_w = −8·d_w) summed apart in block order (each product rounded, then added); y =
+// acc + that sum. One conversion and one FMA per block and row, where the row kernel (QuantMatmulQ8.c)
+// keeps 8 lanes per block in fp32 — the lane-per-row layout makes the exact block sum free, and the tiled
+// kernels need a quarter of the row kernel's float work. So tiled and row results differ in rounding (the
+// tiled ones are the closer to exact), and a weight multiplies int8 activations the same way for every
+// batch, since the device tiles it for every token count.
 #include "CKernels.h"
 #include <math.h>
 #include <string.h>
@@ -72,42 +75,42 @@ static inline int ck_tile_weight(int dtype, const uint8_t *o, int r, int j) {
     return lane < 4 ? (byte & 15) : (byte >> 4);
 }
 
-/// The portable loops: ck_matmul_q8's per-(row, token) reduction, reading a tile.
+/// The portable loops: the reduction above, reading a tile.
 static void tile_portable(int dtype, const uint8_t *tile, size_t nb, const int8_t *xq, const float *xd,
                           const float *xs, float *y) {
-    size_t tb = ck_tile_block_bytes(dtype);
+    size_t tb = ck_tile_block_bytes(dtype), dpos = dtype == CK_Q8_0 ? 256 : 128;
     for (int r = 0; r < CK_TILE_ROWS; r++) {
-        float acc[8] = {0}, off = 0;
+        float acc = 0, off = 0;
         for (size_t b = 0; b < nb; b++) {
             const uint8_t *o = tile + b * tb;
-            size_t dpos = dtype == CK_Q8_0 ? 256 : 128;
-            float dw = ck_tile_half(o + dpos + 2 * r), dd = dw * xd[b];
+            float dw = ck_tile_half(o + dpos + 2 * r);
             const int8_t *qx = xq + 32 * b;
-            for (int l = 0; l < 8; l++) {
-                int isum = 0;
-                for (int j = 4 * l; j < 4 * l + 4; j++) isum += ck_tile_weight(dtype, o, r, j) * qx[j];
-                acc[l] = fmaf((float)isum, dd, acc[l]);
-            }
+            int isum = 0;
+            for (int j = 0; j < 32; j++) isum += ck_tile_weight(dtype, o, r, j) * qx[j];
+            acc = fmaf((float)isum, dw * xd[b], acc);
             if (dtype != CK_Q8_0) {
                 float mw = dtype == CK_Q4_1 ? ck_tile_half(o + 144 + 2 * r) : -8.0f * dw;
                 float p = mw * xs[b];
                 off += p;
             }
         }
-        float h0 = acc[0] + acc[4], h1 = acc[1] + acc[5], h2 = acc[2] + acc[6], h3 = acc[3] + acc[7];
-        float g0 = h0 + h2, g1 = h1 + h3;
-        y[r] = (g0 + g1) + (dtype != CK_Q8_0 ? off : 0.0f);
+        y[r] = acc + (dtype != CK_Q8_0 ? off : 0.0f);
     }
 }
 
-typedef void (*ck_tile_fn)(int dtype, const uint8_t *tile, size_t nb, const int8_t *xq, const float *xd,
-                           const float *xs, const int32_t *corr, float *y, int prefetch);
+/// A tile kernel: y[t][r] for the tile's 8 rows and `tokens` (1 or 2) tokens, whose int8 blocks, scales,
+/// sums and Q8_0 corrections (−128·Σ of each block's activations, for the VNNI kernel) are given per token.
+/// Only the first token's pass over a tile prefetches (a second reads it from L1).
+typedef void (*ck_tile_fn)(int dtype, const uint8_t *tile, size_t nb, int tokens, const int8_t *const *xq,
+                           const float *const *xd, const float *const *xs, const int32_t *const *corr, float (*y)[8],
+                           int prefetch);
 
-static void tile_portable_fn(int dtype, const uint8_t *tile, size_t nb, const int8_t *xq, const float *xd,
-                             const float *xs, const int32_t *corr, float *y, int prefetch) {
+static void tile_portable_fn(int dtype, const uint8_t *tile, size_t nb, int tokens, const int8_t *const *xq,
+                             const float *const *xd, const float *const *xs, const int32_t *const *corr, float (*y)[8],
+                             int prefetch) {
     (void)prefetch;
     (void)corr;
-    tile_portable(dtype, tile, nb, xq, xd, xs, y);
+    for (int t = 0; t < tokens; t++) tile_portable(dtype, tile, nb, xq[t], xd[t], xs[t], y[t]);
 }
 
 #if defined(__x86_64__)
@@ -115,11 +118,16 @@ static void tile_portable_fn(int dtype, const uint8_t *tile, size_t nb, const in
 #endif
 #include "ThreadScratch.h"
 
-/// −128 · Σ of each 4 activations of each token (tokens × nb × 8): the VNNI Q8_0 lanes start from these.
+/// −128 · Σ of each block's activations, per token (tokens × nb): the VNNI Q8_0 block sums start from these,
+/// which removes the + 128 the weights are stored with, exactly.
 static int32_t *ck_tile_corrections(const int8_t *xq, size_t tokens, size_t k) {
-    int32_t *c = ck_scratch(tokens * (k / 4) * sizeof(int32_t));
+    int32_t *c = ck_scratch(tokens * (k / 32) * sizeof(int32_t));
     if (!c) return NULL;
-    for (size_t i = 0; i < tokens * k / 4; i++) c[i] = -128 * (xq[4 * i] + xq[4 * i + 1] + xq[4 * i + 2] + xq[4 * i + 3]);
+    for (size_t i = 0; i < tokens * k / 32; i++) {
+        int sum = 0;
+        for (int j = 0; j < 32; j++) sum += xq[32 * i + j];
+        c[i] = -128 * sum;
+    }
     return c;
 }
 
@@ -139,11 +147,16 @@ void ck_matmul_q8_tiled(int isa, int dtype, const uint8_t *tiles, size_t row_beg
         const uint8_t *tile = tiles + t0 * tile_bytes;
         size_t first = t0 * CK_TILE_ROWS, lo = first > row_begin ? first : row_begin;
         size_t hi = first + CK_TILE_ROWS < row_end ? first + CK_TILE_ROWS : row_end;
-        // Each token meets the whole tile (from L1 after the first one, which alone prefetches).
-        for (size_t t = 0; t < tokens; t++) {
-            float out[CK_TILE_ROWS];
-            fn(dtype, tile, nb, xq + t * k, xd + t * nb, xs + t * nb, corr ? corr + t * (k / 4) : NULL, out, t == 0);
-            for (size_t r = lo; r < hi; r++) y[t * n + r] = out[r - first];
+        // Tokens in pairs: a pair shares each weight vector's load and unpack.
+        for (size_t t = 0; t < tokens; t += 2) {
+            int pair = t + 1 < tokens ? 2 : 1;
+            const int8_t *q[2] = {xq + t * k, xq + (t + pair - 1) * k};
+            const float *d[2] = {xd + t * nb, xd + (t + pair - 1) * nb}, *s[2] = {xs + t * nb, xs + (t + pair - 1) * nb};
+            const int32_t *c[2] = {corr ? corr + t * nb : NULL, corr ? corr + (t + pair - 1) * nb : NULL};
+            float out[2][8];
+            fn(dtype, tile, nb, pair, q, d, s, c, out, t == 0);
+            for (int p = 0; p < pair; p++)
+                for (size_t r = lo; r < hi; r++) y[(t + p) * n + r] = out[p][r - first];
         }
     }
 }

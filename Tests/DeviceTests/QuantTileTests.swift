@@ -3,8 +3,9 @@ import Testing
 @testable import Device
 
 /// Weights in 8-row tiles (CKernels/QuantTiles.c): every tile kernel (portable, AVX2, AVX-512 VNNI) gives
-/// the row kernel's bits for every (row, token), whatever the row range, token count or tile padding, and
-/// the CPU device keeps tiles exactly where a pass multiplies int8 activations.
+/// the bits of the tiles' reduction — written out again here from the GGUF blocks, in Swift — for every
+/// (row, token), whatever the row range, token count or tile padding; the result stays within the
+/// activation-rounding bound; and the CPU device keeps tiles exactly where a pass multiplies int8 activations.
 @Suite struct QuantTileTests {
     typealias P = QuantKernelParityTests
 
@@ -24,6 +25,44 @@ import Testing
         return out
     }
 
+    /// The tiles' reduction from the GGUF bytes, independently of the C code: per block in order, the exact
+    /// integer sum of its 32 products, one FMA by d_w·d_x into the row's accumulator; the Q4 minimum terms
+    /// (m_w·s_x, Q4_0: m_w = −8·d_w) summed apart, each product rounded; y = acc + that sum.
+    static func reference(_ x: Matrix, _ blocks: QuantisedBlocks) -> [Float] {
+        let (k, n, nb, bb) = (x.cols, blocks.rows, x.cols / 32, blocks.dtype.blockBytes)
+        let a = BlockActivations(x, int8: true, isa: Int32(CK_ISA_PORTABLE))
+        let bytes = blocks.bytes.withUnsafeBufferPointer { [UInt8]($0) }
+        func half(_ i: Int) -> Float { Float(Float16(bitPattern: UInt16(bytes[i]) | UInt16(bytes[i + 1]) << 8)) }
+        var y = [Float](repeating: 0, count: x.rows * n)
+        for t in 0..<x.rows {
+            for r in 0..<n {
+                var acc: Float = 0, off: Float = 0
+                for b in 0..<nb {
+                    let blk = r * blocks.rowBytes + b * bb
+                    var isum = 0
+                    for j in 0..<32 {
+                        let w: Int
+                        switch blocks.dtype {
+                        case .q8_0: w = Int(Int8(bitPattern: bytes[blk + 2 + j]))
+                        default:
+                            let q = bytes[blk + (blocks.dtype == .q4_1 ? 4 : 2) + j % 16]
+                            w = Int(j < 16 ? q & 15 : q >> 4)
+                        }
+                        isum += w * Int(a.q[t * k + 32 * b + j])
+                    }
+                    let dw = half(blk)
+                    acc = acc.addingProduct(Float(isum), dw * a.d[t * nb + b])
+                    if blocks.dtype != .q8_0 {
+                        let mw = blocks.dtype == .q4_1 ? half(blk + 2) : -8 * dw
+                        off += mw * a.s[t * nb + b]
+                    }
+                }
+                y[t * n + r] = blocks.dtype == .q8_0 ? acc : acc + off
+            }
+        }
+        return y
+    }
+
     /// y for rows `rows` of every token from the tiles; elements outside the range stay NaN.
     static func tiled(_ x: Matrix, _ blocks: QuantisedBlocks, _ tiles: [UInt8], isa: Int32, rows: Range<Int>) -> [Float] {
         let a = BlockActivations(x, int8: true, isa: Int32(CK_ISA_PORTABLE))
@@ -37,12 +76,12 @@ import Testing
 
     // Row counts below, at and past a tile (1, 8, 13, 37), decode and batch token counts, one block to many.
     @Test(arguments: [(1, 32, 1), (1, 576, 37), (2, 96, 8), (3, 64, 13), (5, 608, 16), (16, 1536, 9), (17, 320, 24)])
-    func tilesGiveTheRowKernelsBits(t: Int, k: Int, n: Int) {
+    func tilesGiveTheReferenceBits(t: Int, k: Int, n: Int) {
         for dtype in P.formats {
             var seed = UInt64(t * 31 + k * 5 + n) &+ UInt64(dtype.rawValue)
             let blocks = P.randomBlocks(dtype, rows: n, cols: k, seed: &seed)
             let x = P.activations(t, k, seed: &seed)
-            let expected = QuantKernels.matmulInt8(x, blocks, isa: Int32(CK_ISA_PORTABLE)).data
+            let expected = Self.reference(x, blocks)
             let tiles = Self.tiles(blocks)
             for isa in Self.tileISAs {
                 let y = Self.tiled(x, blocks, tiles, isa: isa, rows: 0..<n)
@@ -57,7 +96,7 @@ import Testing
             var seed: UInt64 = 5 &+ UInt64(dtype.rawValue)
             let blocks = P.randomBlocks(dtype, rows: 29, cols: 128, seed: &seed)
             let x = P.activations(3, 128, seed: &seed)
-            let expected = QuantKernels.matmulInt8(x, blocks, isa: Int32(CK_ISA_PORTABLE)).data
+            let expected = Self.reference(x, blocks)
             let tiles = Self.tiles(blocks)
             for isa in Self.tileISAs {
                 for range in [3..<5, 7..<9, 5..<21, 16..<29, 28..<29, 0..<8] {
@@ -91,7 +130,7 @@ import Testing
             }
             let blocks = bytes.withUnsafeBytes { QuantisedBlocks(dtype: dtype, rows: 16, cols: 64, source: $0) }
             let x = Matrix(rows: 2, cols: 64, data: (0..<128).map { $0 % 3 == 0 ? -1 : 1 })
-            let expected = QuantKernels.matmulInt8(x, blocks, isa: Int32(CK_ISA_PORTABLE)).data
+            let expected = Self.reference(x, blocks)
             for isa in Self.tileISAs {
                 #expect(Self.tiled(x, blocks, Self.tiles(blocks), isa: isa, rows: 0..<16).map(\.bitPattern) == expected.map(\.bitPattern),
                         "\(dtype) isa \(isa)")
@@ -99,8 +138,40 @@ import Testing
         }
     }
 
-    /// The device adds tiles where a pass multiplies int8 activations (on AVX2 or better), counts them in
-    /// the resident size, and its results keep the row kernel's bits; fp32 activations keep no tiles.
+    /// A token's rows have the same bits alone and in a batch (tokens run in pairs: a token's partner does not
+    /// change its result), and stay within the activation-rounding bound of the fp32 reference.
+    @Test func tokensDoNotDependOnTheBatchAndStayWithinTheRoundingBound() {
+        for dtype in P.formats {
+            var seed: UInt64 = 31 &+ UInt64(dtype.rawValue)
+            let (t, k, n) = (5, 320, 19)
+            let blocks = P.randomBlocks(dtype, rows: n, cols: k, seed: &seed)
+            let x = P.activations(t, k, seed: &seed)
+            let tiles = Self.tiles(blocks)
+            let weights = DeviceWeight(shape: [n, k], blocks: blocks)
+            let (w, ref) = (weights.values, ReferenceKernels.matmul(x, weights).data)
+            for isa in Self.tileISAs {
+                let all = Self.tiled(x, blocks, tiles, isa: isa, rows: 0..<n)
+                for tok in 0..<t {
+                    let alone = Self.tiled(Matrix(rows: 1, cols: k, data: x.row(tok)), blocks, tiles, isa: isa, rows: 0..<n)
+                    #expect(alone.map(\.bitPattern) == all[(tok * n)..<((tok + 1) * n)].map(\.bitPattern), "\(dtype) isa \(isa) token \(tok)")
+                    for r in 0..<n {
+                        var bound: Float = 0, magnitude: Float = 0
+                        for b in 0..<(k / 32) {
+                            let xs = x.data[(tok * k + 32 * b)..<(tok * k + 32 * b + 32)], ws = w[(r * k + 32 * b)..<(r * k + 32 * b + 32)]
+                            bound += (xs.map(abs).max() ?? 0) / 127 / 2 * ws.reduce(0) { $0 + abs($1) }
+                            magnitude += zip(xs, ws).reduce(0) { $0 + abs($1.0 * $1.1) }
+                        }
+                        let err = abs(all[tok * n + r] - ref[tok * n + r])
+                        #expect(err <= bound * 1.001 + 1e-5 * magnitude, "\(dtype) token \(tok) row \(r): \(err) > \(bound)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The device adds tiles to Q4 weights where a pass multiplies int8 activations, counts them in the
+    /// resident size, and multiplies them with the tiles' reduction (on every ISA, so int8 results do not
+    /// depend on the machine); fp32 activations keep no tiles, and neither do Q8_0 weights.
     @Test func deviceTilesOnlyForInt8Passes() throws {
         var seed: UInt64 = 21
         let blocks = P.randomBlocks(.q4_1, rows: 20, cols: 96, seed: &seed)
@@ -108,16 +179,13 @@ import Testing
         let exact = try CPUDevice().upload(tensor)
         #expect(exact.blocks?.tiles == nil && exact.residentBytes == blocks.bytes.count)
         let x = P.activations(3, 96, seed: &seed)
-        let expected = QuantKernels.matmulInt8(x, blocks, isa: Int32(CK_ISA_PORTABLE)).data
+        let expected = Self.reference(x, blocks)
+        #expect(expected != QuantKernels.matmulInt8(x, blocks, isa: Int32(CK_ISA_PORTABLE)).data, "tiles and rows round differently")
         for device in [CPUDevice(activations: .int8), CPUDevice(activations: .float32, generatedActivations: .int8)] {
             let w = try device.upload(tensor)
-            guard device.isa >= Int32(CK_ISA_AVX2) else {
-                #expect(w.blocks?.tiles == nil)
-                continue
-            }
             let tileBytes = ck_tile_bytes(Int32(DType.q4_1.rawValue), 20, 96)
             #expect(w.blocks?.tiles?.count == tileBytes && w.residentBytes == blocks.bytes.count + tileBytes)
-            let y = device.separatesGeneratedTokens ? device.runningGeneratedTokens { device.matmul(x, w) } : device.matmul(x, w)
+            let y = device.runningGeneratedTokens { device.matmul(x, w) }
             #expect(y.data.map(\.bitPattern) == expected.map(\.bitPattern))
             let fused = device.runningGeneratedTokens { device.matmuls(x, [w, w]) }
             #expect(fused.allSatisfy { $0.data.map(\.bitPattern) == expected.map(\.bitPattern) })

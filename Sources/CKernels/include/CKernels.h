@@ -59,9 +59,10 @@ size_t ck_tile_bytes(int dtype, size_t rows, size_t k);
 /// GGUF block rows (`row_bytes` each) re-laid in 8-row tiles at `out` (ck_tile_bytes long; see QuantTiles.c).
 void ck_tile_weights(int dtype, const uint8_t *w, size_t row_bytes, size_t rows, size_t k, uint8_t *out);
 
-/// ck_matmul_q8 over tiled weights, bit for bit: rows [row_begin, row_end) for every token. isa
-/// CK_ISA_AVX512 takes the AVX-512 VNNI kernel (the caller checks avx512vnni and avx512vl), CK_ISA_AVX2
-/// the AVX2 one, CK_ISA_PORTABLE the portable loops.
+/// Like ck_matmul_q8 over tiled weights, rows [row_begin, row_end) for every token, with the tiles' own
+/// reduction (one exact integer sum and one FMA per block: see QuantTiles.c), the same bits on every ISA.
+/// isa CK_ISA_AVX512 takes the AVX-512 VNNI kernel (the caller checks avx512vnni and avx512vl),
+/// CK_ISA_AVX2 the AVX2 one, CK_ISA_PORTABLE the portable loops.
 void ck_matmul_q8_tiled(int isa, int dtype, const uint8_t *tiles, size_t row_begin, size_t row_end,
                         const int8_t *xq, const float *xd, const float *xs, size_t tokens, size_t k, float *y,
                         size_t n);

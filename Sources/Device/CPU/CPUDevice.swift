@@ -44,8 +44,10 @@ public final class CPUDevice: Device, @unchecked Sendable {
     public let quantisation: DType?
     let isa: Int32
     /// Whether block-quantised matrices also keep 8-row tiles (`QuantisedBlocks.tiled`): where some pass
-    /// multiplies int8 activations on AVX2 or better. The tiled kernel runs ~2× the row kernel's blocks per
-    /// second (it is bound by memory, the row kernel by arithmetic), for a second copy of the weights.
+    /// multiplies int8 activations. The tiled kernel runs ~2× the row kernel's blocks per second in decode
+    /// (it is bound by memory, the row kernel by arithmetic) and ~2.5× in batches, for a second copy of the
+    /// weights. Tiles round differently from rows (CKernels/QuantTiles.c), so every ISA keeps them (the
+    /// portable loops read them too) and a weight's int8 results do not depend on the machine.
     let tilesWeights: Bool
     /// The formats given tiles. Q4 rows are bound by the row kernel's arithmetic, and tiles double decode's
     /// blocks per second; Q8_0 rows already stream at memory speed in decode (synthetic MoE, int8: 184 →
@@ -74,7 +76,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
         passActivations = activations
         self.quantisation = quantisation
         isa = QuantKernels.isa(for: features)
-        tilesWeights = isa >= Int32(CK_ISA_AVX2) && (activations == .int8 || generatedActivations == .int8)
+        tilesWeights = activations == .int8 || generatedActivations == .int8
         _ = MallocTuning.applied
     }
 
