@@ -66,6 +66,26 @@ void ck_tile_weights(int dtype, const uint8_t *w, size_t row_bytes, size_t rows,
         }
 }
 
+void ck_untile_row(int dtype, const uint8_t *tiles, size_t row, size_t k, uint8_t *out) {
+    size_t nb = k / 32, bb = ck_gguf_block_bytes(dtype), tb = ck_tile_block_bytes(dtype);
+    size_t r = row % CK_TILE_ROWS;
+    const uint8_t *tile = tiles + (row / CK_TILE_ROWS) * nb * tb;
+    for (size_t b = 0; b < nb; b++) {
+        const uint8_t *o = tile + b * tb;
+        uint8_t *blk = out + b * bb;
+        if (dtype == CK_Q8_0) {
+            memcpy(blk, o + 256 + 2 * r, 2);
+            for (int i = 0; i < 8; i++)
+                for (int j = 0; j < 4; j++) blk[2 + 4 * i + j] = (uint8_t)(o[32 * i + 4 * r + j] ^ 0x80);
+            continue;
+        }
+        memcpy(blk, o + 128 + 2 * r, 2);
+        if (dtype == CK_Q4_1) memcpy(blk + 2, o + 144 + 2 * r, 2);
+        uint8_t *qs = blk + (dtype == CK_Q4_1 ? 4 : 2);
+        for (int i = 0; i < 4; i++) memcpy(qs + 4 * i, o + 32 * i + 4 * r, 4);
+    }
+}
+
 static inline float ck_tile_half(const uint8_t *p) { return ck_half_to_float((uint16_t)(p[0] | (p[1] << 8))); }
 
 /// Weight j (0..31) of row r in a tile block, as the integer the products use.

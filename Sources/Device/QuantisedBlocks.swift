@@ -13,10 +13,17 @@ public struct QuantisedBlocks: Sendable {
     public let dtype: DType
     public let rows: Int
     public let cols: Int
-    public let bytes: WeightBytes
-    /// The same blocks re-laid in tiles of 8 rows for the int8-activation kernels (CKernels/QuantTiles.c),
-    /// or nil. The CPU device adds them (`tiled(into:)`) where its generated tokens multiply int8 activations.
+    /// The blocks in the checkpoint's row layout (`rowBytes` per row), or nil when only `tiles` are held.
+    public let rowStorage: WeightBytes?
+    /// The blocks re-laid in tiles of 8 rows for the int8-activation kernels (CKernels/QuantTiles.c), or nil.
+    /// The CPU device adds them where a pass multiplies int8 activations (`tiled(into:keepingRows:)`).
     public let tiles: WeightBytes?
+
+    /// The row-layout blocks of a weight that holds them (every weight but a tiles-only one).
+    public var bytes: WeightBytes {
+        guard let rowStorage else { preconditionFailure("QuantisedBlocks: a \(dtype) weight held only in tiles has no row bytes") }
+        return rowStorage
+    }
 
     public var rowBytes: Int { cols / dtype.blockSize * dtype.blockBytes }
 
@@ -28,24 +35,26 @@ public struct QuantisedBlocks: Sendable {
         self.cols = cols
         let count = rows * (cols / dtype.blockSize) * dtype.blockBytes
         precondition(source.count >= count, "QuantisedBlocks: \(source.count) bytes, shape needs \(count)")
-        bytes = WeightBytes(copying: UnsafeRawBufferPointer(rebasing: source[0..<count]))
+        rowStorage = WeightBytes(copying: UnsafeRawBufferPointer(rebasing: source[0..<count]))
         tiles = nil
     }
 
-    private init(dtype: DType, rows: Int, cols: Int, bytes: WeightBytes, tiles: WeightBytes? = nil) {
-        (self.dtype, self.rows, self.cols, self.bytes, self.tiles) = (dtype, rows, cols, bytes, tiles)
+    private init(dtype: DType, rows: Int, cols: Int, rowStorage: WeightBytes?, tiles: WeightBytes?) {
+        precondition(rowStorage != nil || tiles != nil)
+        (self.dtype, self.rows, self.cols, self.rowStorage, self.tiles) = (dtype, rows, cols, rowStorage, tiles)
     }
 
     /// The same weight with its bytes copied into `arena`.
     func packed(into arena: WeightArena) -> QuantisedBlocks {
-        QuantisedBlocks(dtype: dtype, rows: rows, cols: cols, bytes: bytes.withUnsafeBytes { arena.copy($0) }, tiles: tiles)
+        QuantisedBlocks(dtype: dtype, rows: rows, cols: cols, rowStorage: rowStorage.map { r in r.withUnsafeBytes { arena.copy($0) } },
+                        tiles: tiles.map { t in t.withUnsafeBytes { arena.copy($0) } })
     }
 
     /// Whether `tiled` can lay this weight out in tiles (Q4_0, Q4_1, Q8_0).
     public var tileable: Bool { dtype.blockSize == 32 && ck_tiles_supported(Int32(dtype.rawValue)) != 0 }
 
-    /// The same weight with its 8-row tiles added (`tiles`), in `arena`.
-    func tiled(into arena: WeightArena) -> QuantisedBlocks {
+    /// The same weight in 8-row tiles (`tiles`) in `arena`, with its rows copied there too or dropped.
+    func tiled(into arena: WeightArena, keepingRows: Bool) -> QuantisedBlocks {
         precondition(tileable, "QuantisedBlocks: no tiles for \(dtype)")
         let code = Int32(dtype.rawValue)
         let count = ck_tile_bytes(code, rows, cols)
@@ -53,14 +62,24 @@ public struct QuantisedBlocks: Sendable {
             bytes.withUnsafeBufferPointer { ck_tile_weights(code, $0.baseAddress!, rowBytes, rows, cols, out.baseAddress!) }
             n = count
         }
-        return QuantisedBlocks(dtype: dtype, rows: rows, cols: cols, bytes: bytes, tiles: laid.withUnsafeBytes { arena.copy($0) })
+        let kept = keepingRows ? bytes.withUnsafeBytes { arena.copy($0) } : nil
+        return QuantisedBlocks(dtype: dtype, rows: rows, cols: cols, rowStorage: kept, tiles: laid.withUnsafeBytes { arena.copy($0) })
     }
 
-    /// Bytes held: the blocks and their tiles.
-    public var residentBytes: Int { bytes.count + (tiles?.count ?? 0) }
+    /// Bytes held: the row blocks and the tiles.
+    public var residentBytes: Int { (rowStorage?.count ?? 0) + (tiles?.count ?? 0) }
 
-    /// Row r as fp32 with the reference dequantiser.
+    /// Row r as fp32 with the reference dequantiser (from the tiles when the rows are not held).
     public func dequantiseRow(_ r: Int, into dst: UnsafeMutableBufferPointer<Float>) {
+        let rowBytes = self.rowBytes
+        if rowStorage == nil {
+            // The row's blocks gathered back from the tiles into GGUF's layout, then dequantised as stored.
+            let code = Int32(dtype.rawValue)
+            var row = [UInt8](repeating: 0, count: rowBytes)
+            tiles!.withUnsafeBufferPointer { ck_untile_row(code, $0.baseAddress!, r, cols, &row) }
+            row.withUnsafeBytes { Dequantize.row(dtype, source: $0, count: cols, into: dst) }
+            return
+        }
         bytes.withUnsafeBytes { raw in
             let row = UnsafeRawBufferPointer(rebasing: raw[(r * rowBytes)..<((r + 1) * rowBytes)])
             Dequantize.row(dtype, source: row, count: cols, into: dst)
@@ -70,6 +89,12 @@ public struct QuantisedBlocks: Sendable {
     /// The whole weight as fp32 with the reference dequantiser.
     public func dequantised() -> [Float] {
         var out = [Float](repeating: 0, count: rows * cols)
+        if rowStorage == nil {
+            out.withUnsafeMutableBufferPointer { o in
+                for r in 0..<rows { dequantiseRow(r, into: UnsafeMutableBufferPointer(rebasing: o[(r * cols)..<((r + 1) * cols)])) }
+            }
+            return out
+        }
         bytes.withUnsafeBytes { raw in
             out.withUnsafeMutableBufferPointer { Dequantize.row(dtype, source: raw, count: rows * cols, into: $0) }
         }

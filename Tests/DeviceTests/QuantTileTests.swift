@@ -169,29 +169,56 @@ import Testing
         }
     }
 
-    /// The device adds tiles to Q4 weights where a pass multiplies int8 activations, counts them in the
-    /// resident size, and multiplies them with the tiles' reduction (on every ISA, so int8 results do not
-    /// depend on the machine); fp32 activations keep no tiles, and neither do Q8_0 weights.
-    @Test func deviceTilesOnlyForInt8Passes() throws {
-        var seed: UInt64 = 21
-        let blocks = P.randomBlocks(.q4_1, rows: 20, cols: 96, seed: &seed)
-        let tensor = blocks.bytes.withUnsafeBytes { HostTensor(name: "w", dtype: .q4_1, shape: [20, 96], bytes: $0, owner: nil) }
-        let exact = try CPUDevice().upload(tensor)
-        #expect(exact.blocks?.tiles == nil && exact.residentBytes == blocks.bytes.count)
+    /// Tiling loses nothing: every row gathered back from the tiles is the GGUF row, byte for byte.
+    @Test func rowsComeBackFromTheTiles() {
+        for dtype in P.formats {
+            var seed: UInt64 = 41 &+ UInt64(dtype.rawValue)
+            let blocks = P.randomBlocks(dtype, rows: 13, cols: 96, seed: &seed)
+            let tiles = Self.tiles(blocks)
+            let original = blocks.bytes.withUnsafeBufferPointer { [UInt8]($0) }
+            for r in 0..<13 {
+                var row = [UInt8](repeating: 0, count: blocks.rowBytes)
+                ck_untile_row(Int32(dtype.rawValue), tiles, r, 96, &row)
+                #expect(row == Array(original[(r * blocks.rowBytes)..<((r + 1) * blocks.rowBytes)]), "\(dtype) row \(r)")
+            }
+        }
+    }
+
+    /// How the device holds block weights: int8 everywhere → tiles in place of the rows (every format; the
+    /// embedding rows and fp32 values come back from the tiles); `auto` → Q4 in both layouts, Q8_0 in rows;
+    /// fp32 → rows. The resident size counts what is held, and int8 passes multiply with the tiles' reduction
+    /// (on every ISA, so int8 results do not depend on the machine).
+    @Test(arguments: P.formats)
+    func deviceHoldsTilesWhereInt8PassesRun(dtype: DType) throws {
+        var seed: UInt64 = 21 &+ UInt64(dtype.rawValue)
+        let blocks = P.randomBlocks(dtype, rows: 20, cols: 96, seed: &seed)
+        let tensor = blocks.bytes.withUnsafeBytes { HostTensor(name: "w", dtype: dtype, shape: [20, 96], bytes: $0, owner: nil) }
+        let (rowBytes, tileBytes) = (blocks.bytes.count, ck_tile_bytes(Int32(dtype.rawValue), 20, 96))
         let x = P.activations(3, 96, seed: &seed)
         let expected = Self.reference(x, blocks)
         #expect(expected != QuantKernels.matmulInt8(x, blocks, isa: Int32(CK_ISA_PORTABLE)).data, "tiles and rows round differently")
-        for device in [CPUDevice(activations: .int8), CPUDevice(activations: .float32, generatedActivations: .int8)] {
-            let w = try device.upload(tensor)
-            let tileBytes = ck_tile_bytes(Int32(DType.q4_1.rawValue), 20, 96)
-            #expect(w.blocks?.tiles?.count == tileBytes && w.residentBytes == blocks.bytes.count + tileBytes)
-            let y = device.runningGeneratedTokens { device.matmul(x, w) }
-            #expect(y.data.map(\.bitPattern) == expected.map(\.bitPattern))
-            let fused = device.runningGeneratedTokens { device.matmuls(x, [w, w]) }
-            #expect(fused.allSatisfy { $0.data.map(\.bitPattern) == expected.map(\.bitPattern) })
+
+        let exact = try CPUDevice().upload(tensor)
+        #expect(exact.blocks?.tiles == nil && exact.residentBytes == rowBytes)
+
+        let int8 = CPUDevice(activations: .int8)
+        let w = try int8.upload(tensor)
+        #expect(w.blocks?.rowStorage == nil && w.blocks?.tiles?.count == tileBytes && w.residentBytes == tileBytes)
+        #expect(int8.matmul(x, w).data.map(\.bitPattern) == expected.map(\.bitPattern))
+        #expect(int8.matmuls(x, [w, w]).allSatisfy { $0.data.map(\.bitPattern) == expected.map(\.bitPattern) })
+        #expect(w.values == DeviceWeight(shape: [20, 96], blocks: blocks).values, "fp32 values from the tiles")
+        var row = [Float](repeating: .nan, count: 96)
+        row.withUnsafeMutableBufferPointer { w.copyRow(13, into: $0) }
+        #expect(row == Array(DeviceWeight(shape: [20, 96], blocks: blocks).values[(13 * 96)..<(14 * 96)]), "an embedding row from the tiles")
+
+        let auto = CPUDevice(activations: .float32, generatedActivations: .int8)
+        let a = try auto.upload(tensor)
+        if dtype == .q8_0 {
+            #expect(a.blocks?.tiles == nil && a.residentBytes == rowBytes, "Q8_0 decode is bound by memory: no second copy")
+        } else {
+            #expect(a.blocks?.rowStorage != nil && a.blocks?.tiles?.count == tileBytes && a.residentBytes == rowBytes + tileBytes)
+            #expect(auto.runningGeneratedTokens { auto.matmul(x, a) }.data.map(\.bitPattern) == expected.map(\.bitPattern))
+            #expect(auto.matmul(x, a).data == QuantKernels.matmul(x, blocks, isa: auto.isa).data, "prompts: fp32 activations on the rows")
         }
-        let q8 = P.randomBlocks(.q8_0, rows: 8, cols: 64, seed: &seed)
-        let q8Tensor = q8.bytes.withUnsafeBytes { HostTensor(name: "w8", dtype: .q8_0, shape: [8, 64], bytes: $0, owner: nil) }
-        #expect(try CPUDevice(activations: .int8).upload(q8Tensor).blocks?.tiles == nil, "Q8_0 decode is bound by memory: no tiles")
     }
 }

@@ -59,6 +59,9 @@ size_t ck_tile_bytes(int dtype, size_t rows, size_t k);
 /// GGUF block rows (`row_bytes` each) re-laid in 8-row tiles at `out` (ck_tile_bytes long; see QuantTiles.c).
 void ck_tile_weights(int dtype, const uint8_t *w, size_t row_bytes, size_t rows, size_t k, uint8_t *out);
 
+/// Row `row` of tiled weights back in GGUF's layout (k / 32 blocks) at `out`: the bytes ck_tile_weights read.
+void ck_untile_row(int dtype, const uint8_t *tiles, size_t row, size_t k, uint8_t *out);
+
 /// Like ck_matmul_q8 over tiled weights, rows [row_begin, row_end) for every token, with the tiles' own
 /// reduction (one exact integer sum and one FMA per block: see QuantTiles.c), the same bits on every ISA.
 /// isa CK_ISA_AVX512 takes the AVX-512 VNNI kernel (the caller checks avx512vnni and avx512vl),

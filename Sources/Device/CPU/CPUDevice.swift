@@ -43,16 +43,17 @@ public final class CPUDevice: Device, @unchecked Sendable {
     /// kept as fp32). GGUF matrices that are already block-quantised stay as stored.
     public let quantisation: DType?
     let isa: Int32
-    /// Whether block-quantised matrices also keep 8-row tiles (`QuantisedBlocks.tiled`): where some pass
-    /// multiplies int8 activations. The tiled kernel runs ~2× the row kernel's blocks per second in decode
-    /// (it is bound by memory, the row kernel by arithmetic) and ~2.5× in batches, for a second copy of the
-    /// weights. Tiles round differently from rows (CKernels/QuantTiles.c), so every ISA keeps them (the
-    /// portable loops read them too) and a weight's int8 results do not depend on the machine.
-    let tilesWeights: Bool
-    /// The formats given tiles. Q4 rows are bound by the row kernel's arithmetic, and tiles double decode's
-    /// blocks per second; Q8_0 rows already stream at memory speed in decode (synthetic MoE, int8: 184 →
-    /// 179 tok/s with tiles), so a second copy of a Q8_0 model would buy only prompt and batch speed.
-    static let tiledFormats: Set<DType> = [.q4_0, .q4_1]
+    /// How block-quantised matrices are held (`QuantisedBlocks.tiled`). The tiled int8 kernel runs ~2× the
+    /// row kernel's blocks per second in decode (it is bound by memory, the row kernel by arithmetic) and
+    /// ~2.5× in batches. Tiles round differently from rows (CKernels/QuantTiles.c), so every ISA keeps them
+    /// (the portable loops read them too) and a weight's int8 results do not depend on the machine.
+    /// - every pass int8: tiles in place of the rows, for every block format (embedding rows and fp32
+    ///   values are gathered back from the tiles);
+    /// - fp32 prompts, int8 generated tokens (`auto`): Q4 weights keep both (the fp32 prompt kernel reads
+    ///   rows); Q8_0 rows stay as they are, as they already stream at memory speed in decode (synthetic
+    ///   MoE, int8: 184 → 179 tok/s with tiles), so a second copy would buy only batch speed;
+    /// - fp32 only: rows.
+    let tileLayout: (formats: Set<DType>, keepingRows: Bool)
     /// Where quantised weights live: huge-page chunks (see `WeightArena`).
     private let arena = WeightArena()
     private let uploadLock = NSLock()
@@ -76,7 +77,11 @@ public final class CPUDevice: Device, @unchecked Sendable {
         passActivations = activations
         self.quantisation = quantisation
         isa = QuantKernels.isa(for: features)
-        tilesWeights = activations == .int8 || generatedActivations == .int8
+        switch (activations, self.generatedActivations) {
+        case (.int8, .int8): tileLayout = (QuantisedBlocks.formats, false)
+        case (_, .int8), (.int8, _): tileLayout = ([.q4_0, .q4_1], true)
+        default: tileLayout = ([], true)
+        }
         _ = MallocTuning.applied
     }
 
@@ -93,9 +98,8 @@ public final class CPUDevice: Device, @unchecked Sendable {
     private func convert(_ tensor: HostTensor) -> DeviceWeight {
         let weight = convertedLayout(tensor)
         guard let blocks = weight.blocks else { return weight }
-        let packed = blocks.packed(into: arena)
-        let tiles = tilesWeights && Self.tiledFormats.contains(packed.dtype) && packed.tileable
-        return DeviceWeight(shape: weight.shape, blocks: tiles ? packed.tiled(into: arena) : packed)
+        let tiles = tileLayout.formats.contains(blocks.dtype) && blocks.tileable
+        return DeviceWeight(shape: weight.shape, blocks: tiles ? blocks.tiled(into: arena, keepingRows: tileLayout.keepingRows) : blocks.packed(into: arena))
     }
 
     private func convertedLayout(_ tensor: HostTensor) -> DeviceWeight {

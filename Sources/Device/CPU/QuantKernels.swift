@@ -125,13 +125,14 @@ struct BlockActivations {
         struct Weight {
             let dtype: Int32
             let rowBytes: Int
-            let base: UnsafePointer<UInt8>
+            /// The row-layout blocks (nil for a weight held only in tiles, which only int8 activations multiply).
+            let base: UnsafePointer<UInt8>?
             /// The 8-row tiles (`QuantisedBlocks.tiles`), which int8 activations multiply when present.
             let tiles: UnsafePointer<UInt8>?
 
             init(_ blocks: QuantisedBlocks) {
                 (dtype, rowBytes) = (Int32(blocks.dtype.rawValue), blocks.rowBytes)
-                base = blocks.bytes.withUnsafeBufferPointer { $0.baseAddress! }
+                base = blocks.rowStorage?.withUnsafeBufferPointer { $0.baseAddress! }
                 tiles = blocks.tiles?.withUnsafeBufferPointer { $0.baseAddress! }
             }
         }
@@ -143,11 +144,12 @@ struct BlockActivations {
                 ck_matmul_q8_tiled(QuantKernels.machineTileISA, w.dtype, tiles, rows.lowerBound, rows.upperBound,
                                    q + start * k, d + start * nb, s + start * nb, count, k, y, n)
             } else if int8 {
-                ck_matmul_q8(isa, w.dtype, w.base, w.rowBytes, rows.lowerBound, rows.upperBound,
+                ck_matmul_q8(isa, w.dtype, w.base!, w.rowBytes, rows.lowerBound, rows.upperBound,
                              q + start * k, d + start * nb, s + start * nb, count, k, y, n)
             } else {
                 let xs = hasSums ? sums + start * nb : sums
-                ck_matmul_blocks(isa, w.dtype, w.base, w.rowBytes, rows.lowerBound, rows.upperBound, x + start * k, xs, count, k, y, n)
+                guard let base = w.base else { preconditionFailure("matmul: fp32 activations need the row blocks, this weight holds only tiles") }
+                ck_matmul_blocks(isa, w.dtype, base, w.rowBytes, rows.lowerBound, rows.upperBound, x + start * k, xs, count, k, y, n)
             }
         }
     }
