@@ -138,28 +138,29 @@ static void tile_portable_fn(int dtype, const uint8_t *tile, size_t nb, int toke
 #endif
 #include "ThreadScratch.h"
 
-/// −128 · Σ of each block's activations, per token (tokens × nb): the VNNI Q8_0 block sums start from these,
-/// which removes the + 128 the weights are stored with, exactly.
-static int32_t *ck_tile_corrections(const int8_t *xq, size_t tokens, size_t k) {
-    int32_t *c = ck_scratch(tokens * (k / 32) * sizeof(int32_t));
-    if (!c) return NULL;
-    for (size_t i = 0; i < tokens * k / 32; i++) {
+/// −128 · Σ of each block's activations: the VNNI Q8_0 block sums start from these, which removes the + 128
+/// the weights are stored with, exactly.
+void ck_q8_block_corrections(const int8_t *q, size_t blocks, int32_t *c) {
+    for (size_t i = 0; i < blocks; i++) {
         int sum = 0;
-        for (int j = 0; j < 32; j++) sum += xq[32 * i + j];
+        for (int j = 0; j < 32; j++) sum += q[32 * i + j];
         c[i] = -128 * sum;
     }
-    return c;
 }
 
 void ck_matmul_q8_tiled(int isa, int dtype, const uint8_t *tiles, size_t row_begin, size_t row_end,
-                        const int8_t *xq, const float *xd, const float *xs, size_t tokens, size_t k, float *y,
-                        size_t n) {
+                        const int8_t *xq, const float *xd, const float *xs, const int32_t *xc, size_t tokens,
+                        size_t k, float *y, size_t n) {
     size_t nb = k / 32, tile_bytes = nb * ck_tile_block_bytes(dtype);
     ck_tile_fn fn = tile_portable_fn;
     const int32_t *corr = NULL;
     if (row_begin >= row_end) return;
 #if defined(__x86_64__)
-    if (isa >= CK_ISA_AVX512 && dtype == CK_Q8_0) corr = ck_tile_corrections(xq, tokens, k);
+    if (isa >= CK_ISA_AVX512 && dtype == CK_Q8_0 && !(corr = xc)) {
+        int32_t *c = ck_scratch(tokens * nb * sizeof(int32_t));
+        if (c) ck_q8_block_corrections(xq, tokens * nb, c);
+        corr = c;
+    }
     if (isa >= CK_ISA_AVX512 && (dtype != CK_Q8_0 || corr)) fn = tile_vnni;
     else if (isa >= CK_ISA_AVX2) fn = tile_avx2;
 #endif

@@ -62,13 +62,18 @@ void ck_tile_weights(int dtype, const uint8_t *w, size_t row_bytes, size_t rows,
 /// Row `row` of tiled weights back in GGUF's layout (k / 32 blocks) at `out`: the bytes ck_tile_weights read.
 void ck_untile_row(int dtype, const uint8_t *tiles, size_t row, size_t k, uint8_t *out);
 
+/// c[i] = −128 · Σ of int8 block i's 32 values (`blocks` blocks at q): where the VNNI kernel's Q8_0 block
+/// sums start (ck_matmul_q8_tiled), computed once per activation matrix.
+void ck_q8_block_corrections(const int8_t *q, size_t blocks, int32_t *c);
+
 /// Like ck_matmul_q8 over tiled weights, rows [row_begin, row_end) for every token, with the tiles' own
 /// reduction (one exact integer sum and one FMA per block: see QuantTiles.c), the same bits on every ISA.
 /// isa CK_ISA_AVX512 takes the AVX-512 VNNI kernel (the caller checks avx512vnni and avx512vl),
-/// CK_ISA_AVX2 the AVX2 one, CK_ISA_PORTABLE the portable loops.
+/// CK_ISA_AVX2 the AVX2 one, CK_ISA_PORTABLE the portable loops. `xc` holds the tokens'
+/// ck_q8_block_corrections, or is NULL (the kernel then computes those it needs).
 void ck_matmul_q8_tiled(int isa, int dtype, const uint8_t *tiles, size_t row_begin, size_t row_end,
-                        const int8_t *xq, const float *xd, const float *xs, size_t tokens, size_t k, float *y,
-                        size_t n);
+                        const int8_t *xq, const float *xd, const float *xs, const int32_t *xc, size_t tokens,
+                        size_t k, float *y, size_t n);
 
 /// One query row of paged attention: for the `visible` positions whose cache entries start at
 /// base + slots[s]·width, scores = q·(entry + koff)·scale, softmax, out += Σ p·(entry + voff) over d

@@ -75,9 +75,11 @@ struct BlockActivations {
     let x: Matrix
     let int8, hasSums: Bool
     var sums = Self.unusedFloats, q = Self.unusedInt8, d = Self.unusedFloats, s = Self.unusedFloats
+    /// ck_q8_block_corrections of q, for the VNNI kernel over Q8_0 tiles (computed once here, not per task).
+    var c = Self.unusedInt32
     /// One-element stand-ins for the arrays a precision does not use (the kernels take a pointer anyway);
     /// shared, so a matmul does not allocate them.
-    private static let unusedFloats: [Float] = [0], unusedInt8: [Int8] = [0]
+    private static let unusedFloats: [Float] = [0], unusedInt8: [Int8] = [0], unusedInt32: [Int32] = [0]
 
     /// Only the portable fp32 loops read the block sums (the AVX2 kernel folds the Q4 minima into its
     /// dequantised weights); the int8 quantiser runs on `isa` (both variants give the same bits).
@@ -93,6 +95,10 @@ struct BlockActivations {
             d = [Float](unsafeUninitializedCapacity: blocks) { _, n in n = blocks }
             s = [Float](unsafeUninitializedCapacity: blocks) { _, n in n = blocks }
             x.data.withUnsafeBufferPointer { ck_quantize_q8(isa, $0.baseAddress!, rows, cols, &q, &d, &s) }
+            if QuantKernels.machineTileISA == Int32(CK_ISA_AVX512) {
+                c = [Int32](unsafeUninitializedCapacity: blocks) { _, n in n = blocks }
+                ck_q8_block_corrections(q, blocks, &c)
+            }
         } else if needsSums {
             sums = [Float](repeating: 0, count: blocks)
             x.data.withUnsafeBufferPointer { xp in sums.withUnsafeMutableBufferPointer { ck_block_sums(xp.baseAddress!, blocks, $0.baseAddress!) } }
@@ -105,8 +111,10 @@ struct BlockActivations {
                 q.withUnsafeBufferPointer { qp in
                     d.withUnsafeBufferPointer { dp in
                         s.withUnsafeBufferPointer { ssp in
-                            body(Pointers(int8: int8, hasSums: hasSums, k: x.cols, x: xp.baseAddress!, sums: sp.baseAddress!, q: qp.baseAddress!,
-                                          d: dp.baseAddress!, s: ssp.baseAddress!))
+                            c.withUnsafeBufferPointer { cp in
+                                body(Pointers(int8: int8, hasSums: hasSums, hasCorrections: c.count == d.count && int8, k: x.cols, x: xp.baseAddress!,
+                                              sums: sp.baseAddress!, q: qp.baseAddress!, d: dp.baseAddress!, s: ssp.baseAddress!, c: cp.baseAddress!))
+                            }
                         }
                     }
                 }
@@ -115,10 +123,10 @@ struct BlockActivations {
     }
 
     struct Pointers {
-        let int8, hasSums: Bool
+        let int8, hasSums, hasCorrections: Bool
         let k: Int
         let x: UnsafePointer<Float>, sums: UnsafePointer<Float>
-        let q: UnsafePointer<Int8>, d: UnsafePointer<Float>, s: UnsafePointer<Float>
+        let q: UnsafePointer<Int8>, d: UnsafePointer<Float>, s: UnsafePointer<Float>, c: UnsafePointer<Int32>
 
         /// A block-quantised weight as the kernels take it. Its bytes must outlive the value (the caller
         /// keeps the weight).
@@ -142,7 +150,7 @@ struct BlockActivations {
             let nb = k / 32
             if int8, let tiles = w.tiles {
                 ck_matmul_q8_tiled(QuantKernels.machineTileISA, w.dtype, tiles, rows.lowerBound, rows.upperBound,
-                                   q + start * k, d + start * nb, s + start * nb, count, k, y, n)
+                                   q + start * k, d + start * nb, s + start * nb, hasCorrections ? c + start * nb : nil, count, k, y, n)
             } else if int8 {
                 ck_matmul_q8(isa, w.dtype, w.base!, w.rowBytes, rows.lowerBound, rows.upperBound,
                              q + start * k, d + start * nb, s + start * nb, count, k, y, n)
