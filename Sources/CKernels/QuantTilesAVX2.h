@@ -8,7 +8,7 @@
 /// How far ahead of the block in use the first token's pass prefetches (a tile block is 144–272 bytes).
 #define CK_TILE_PREFETCH_BYTES 1024
 
-/// TT (1 or 2) tokens × one tile. DOT4(acc, w, x) adds to acc the exact sums of 4 products per lane (w:
+/// TT (1, 2 or 4) tokens × one tile. DOT4(acc, w, x) adds to acc the exact sums of 4 products per lane (w:
 /// unsigned Q4 bytes, x: the token's 4 activations broadcast); DOT8(acc, w, x) the same for Q8_0 weights
 /// stored + 128; Q8_INIT(c) is where a Q8_0 block's sum starts (c: −128·Σ of the block's activations).
 #define CK_TILE_KERNEL(NAME, TARGET, DOT4, DOT8, Q8_INIT)                                                   \
@@ -18,7 +18,7 @@
                 int prefetch) {                                                                              \
         const size_t tb = ck_tile_block_bytes(dtype);                                                        \
         const __m256i nibble = _mm256_set1_epi8(0x0F);                                                       \
-        __m256 acc[2], off[2];                                                                               \
+        __m256 acc[4], off[4];                                                                               \
         for (int t = 0; t < TT; t++) acc[t] = off[t] = _mm256_setzero_ps();                                 \
         for (size_t b = 0; b < nb; b++) {                                                                    \
             const uint8_t *o = tile + b * tb;                                                                \
@@ -26,7 +26,7 @@
                 for (size_t p = 0; p < tb; p += 64) _mm_prefetch((const char *)o + CK_TILE_PREFETCH_BYTES + p, _MM_HINT_T0); \
             }                                                                                                \
             const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(o + (dtype == CK_Q8_0 ? 256 : 128)))); \
-            __m256i s[2][4];                                                                                 \
+            __m256i s[4][4];                                                                                 \
             if (dtype == CK_Q8_0) {                                                                          \
                 for (int t = 0; t < TT; t++) {                                                               \
                     s[t][0] = Q8_INIT(corr[t][b]);                                                           \
@@ -71,6 +71,13 @@
                                                      const float *const *xs, const int32_t *const *corr,      \
                                                      float (*y)[8], int prefetch) {                           \
         /* one copy per format and token count: no branches on either in the block loop */                  \
+        if (tokens == 4) {                                                                                   \
+            switch (dtype) {                                                                                 \
+            case CK_Q4_0: NAME##_body(CK_Q4_0, 4, tile, nb, xq, xd, xs, corr, y, prefetch); return;          \
+            case CK_Q4_1: NAME##_body(CK_Q4_1, 4, tile, nb, xq, xd, xs, corr, y, prefetch); return;          \
+            default: NAME##_body(CK_Q8_0, 4, tile, nb, xq, xd, xs, corr, y, prefetch); return;               \
+            }                                                                                                \
+        }                                                                                                    \
         if (tokens == 2) {                                                                                   \
             switch (dtype) {                                                                                 \
             case CK_Q4_0: NAME##_body(CK_Q4_0, 2, tile, nb, xq, xd, xs, corr, y, prefetch); return;          \
