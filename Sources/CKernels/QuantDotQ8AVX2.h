@@ -211,6 +211,65 @@ ck_q8_row_group_any(const int dtype, int T, const uint8_t *wr, size_t nb, ck_q8_
 #undef CK_Q8_GROUP_CASE
 }
 
+#define CK_Q8VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")))
+
+/// ck_q8_row_group on AVX-512 VNNI (256-bit vectors), bit for bit: vpdpbusd forms each lane's 4 exact
+/// products in one instruction where maddubs + madd take two, so the 8 lane sums — and every FMA after
+/// them — are the same. With 32 vector registers the compiler keeps the 8 accumulators in place, so this
+/// needs none of the AVX2 kernel's asm.
+CK_Q8VNNI static inline __attribute__((always_inline)) void
+ck_q8_row_group_vnni_t(const int dtype, const int T, const uint8_t *wr, size_t nb, ck_q8_packed p, int prefetch, float *y,
+                       size_t n) {
+    const size_t bb = ck_q8_block_bytes(dtype);
+    __m256 acc[CK_Q8_GROUP], offv = _mm256_setzero_ps();
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    for (size_t b = 0; b < nb; b++) {
+        const uint8_t *blk = wr + b * bb;
+        if (prefetch) _mm_prefetch((const char *)blk + CK_Q8_PREFETCH_BYTES, _MM_HINT_T0);
+        __m256i wv = ck_q8_wbytes(dtype, blk), wa = dtype == CK_Q8_0 ? _mm256_sign_epi8(wv, wv) : wv;
+        const __m128 h = ck_f16c_pair(blk);
+        const __m256 vdw = _mm256_broadcastss_ps(h);
+        const int8_t *xb = p.xg + b * CK_Q8_GROUP * 32;
+        const __m256 dd = _mm256_mul_ps(vdw, _mm256_loadu_ps(p.xd + b * CK_Q8_GROUP));
+        float ddv[CK_Q8_GROUP] __attribute__((aligned(32)));
+        _mm256_store_ps(ddv, dd);
+        for (int t = 0; t < T; t++) {
+            __m256i x = _mm256_loadu_si256((const __m256i *)(xb + 32 * t));
+            if (dtype == CK_Q8_0) x = _mm256_sign_epi8(x, wv);
+            __m256i lanes = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wa, x);
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_broadcast_ss(ddv + t), acc[t]);
+        }
+        if (dtype != CK_Q8_0) {
+            __m256 vmw = dtype == CK_Q4_1 ? _mm256_broadcastss_ps(_mm_movehdup_ps(h)) : _mm256_mul_ps(_mm256_set1_ps(-8.0f), vdw);
+            __m256 prods = _mm256_mul_ps(vmw, _mm256_loadu_ps(p.xs + b * CK_Q8_GROUP));
+            offv = _mm256_add_ps(offv, prods);  // separate statement: never contracted into an FMA
+        }
+    }
+    float off[CK_Q8_GROUP];
+    _mm256_storeu_ps(off, offv);
+    for (int t = 0; t < T; t++) y[t * n] = ck_hsum8_ps(acc[t]) + (dtype != CK_Q8_0 ? off[t] : 0.0f);
+}
+
+/// ck_q8_row_group_vnni_t with the format and T constants in each copy (a call per row and group: this
+/// target's code cannot inline into the AVX2 tile loops).
+CK_Q8VNNI static void ck_q8_row_group_vnni(const int dtype, int T, const uint8_t *wr, size_t nb, ck_q8_packed p, int prefetch,
+                                           float *y, size_t n) {
+#define CK_Q8_VNNI_CASE(DT, TT) case TT: ck_q8_row_group_vnni_t(DT, TT, wr, nb, p, prefetch, y, n); return;
+#define CK_Q8_VNNI_FORMAT(DT)                                                                                \
+    switch (T) {                                                                                             \
+    CK_Q8_VNNI_CASE(DT, 8) CK_Q8_VNNI_CASE(DT, 7) CK_Q8_VNNI_CASE(DT, 6) CK_Q8_VNNI_CASE(DT, 5)              \
+    CK_Q8_VNNI_CASE(DT, 4) CK_Q8_VNNI_CASE(DT, 3) CK_Q8_VNNI_CASE(DT, 2) CK_Q8_VNNI_CASE(DT, 1)              \
+    default: return;                                                                                         \
+    }
+    switch (dtype) {
+    case CK_Q4_0: CK_Q8_VNNI_FORMAT(CK_Q4_0)
+    case CK_Q4_1: CK_Q8_VNNI_FORMAT(CK_Q4_1)
+    default: CK_Q8_VNNI_FORMAT(CK_Q8_0)
+    }
+#undef CK_Q8_VNNI_FORMAT
+#undef CK_Q8_VNNI_CASE
+}
+
 /// Bytes of packed groups one call keeps at a time, and of weight rows a block of rows spans: a block
 /// of rows meets every packed group while it is in L1 (a batch's chunk of LM-head rows is megabytes,
 /// and group after group re-read it from memory).
@@ -223,7 +282,7 @@ ck_q8_row_group_any(const int dtype, int T, const uint8_t *wr, size_t nb, ck_q8_
 /// prompts and batches in packed groups of CK_Q8_GROUP tokens (the same bits: per (row, token) the
 /// same reduction), or like decode when the packing buffer cannot be allocated.
 CK_Q8AVX2 static inline __attribute__((always_inline)) void
-ck_q8_rows(const int dtype, const uint8_t *w, size_t row_bytes, size_t r0, size_t r1, const int8_t *xq,
+ck_q8_rows(const int dtype, const int vnni, const uint8_t *w, size_t row_bytes, size_t r0, size_t r1, const int8_t *xq,
            const float *xd, const float *xs, size_t tokens, size_t k, float *y, size_t n) {
     size_t nb = k / 32, group_bytes = ck_q8_packed_bytes(nb);
     size_t groups = (tokens + CK_Q8_GROUP - 1) / CK_Q8_GROUP, batch = CK_Q8_PACKED_BATCH_BYTES / group_bytes;
@@ -257,20 +316,23 @@ ck_q8_rows(const int dtype, const uint8_t *w, size_t row_bytes, size_t r0, size_
                 ck_q8_packed p = ck_q8_pack_at(buffer + (g - g0) * group_bytes, nb);
                 float *yg = y + g * CK_Q8_GROUP * n;
                 // The first group brings the block's rows in from memory; the others find them in L1.
-                for (size_t r = b0; r < b1; r++)
-                    ck_q8_row_group_any(dtype, T, w + r * row_bytes, nb, p, g == g0, yg + r, n);
+                for (size_t r = b0; r < b1; r++) {
+                    if (vnni) ck_q8_row_group_vnni(dtype, T, w + r * row_bytes, nb, p, g == g0, yg + r, n);
+                    else ck_q8_row_group_any(dtype, T, w + r * row_bytes, nb, p, g == g0, yg + r, n);
+                }
             }
         }
     }
 }
 
-CK_Q8AVX2 static void matmul_q8_avx2(int dtype, const uint8_t *w, size_t row_bytes, size_t r0, size_t r1,
+/// `vnni`: packed groups through ck_q8_row_group_vnni (the caller checks avx512vnni and avx512vl).
+CK_Q8AVX2 static void matmul_q8_avx2(int dtype, int vnni, const uint8_t *w, size_t row_bytes, size_t r0, size_t r1,
                                      const int8_t *xq, const float *xd, const float *xs, size_t tokens, size_t k,
                                      float *y, size_t n) {
     switch (dtype) {  // one specialised copy per format, so the tile loops have no format branches
-    case CK_Q4_0: ck_q8_rows(CK_Q4_0, w, row_bytes, r0, r1, xq, xd, xs, tokens, k, y, n); break;
-    case CK_Q4_1: ck_q8_rows(CK_Q4_1, w, row_bytes, r0, r1, xq, xd, xs, tokens, k, y, n); break;
-    default: ck_q8_rows(CK_Q8_0, w, row_bytes, r0, r1, xq, xd, xs, tokens, k, y, n); break;
+    case CK_Q4_0: ck_q8_rows(CK_Q4_0, vnni, w, row_bytes, r0, r1, xq, xd, xs, tokens, k, y, n); break;
+    case CK_Q4_1: ck_q8_rows(CK_Q4_1, vnni, w, row_bytes, r0, r1, xq, xd, xs, tokens, k, y, n); break;
+    default: ck_q8_rows(CK_Q8_0, vnni, w, row_bytes, r0, r1, xq, xd, xs, tokens, k, y, n); break;
     }
 }
 

@@ -107,7 +107,7 @@ void ck_matmul_q8(int isa, int dtype, const uint8_t *w, size_t row_bytes, size_t
                   const int8_t *xq, const float *xd, const float *xs, size_t tokens, size_t k, float *y, size_t n) {
 #if defined(__x86_64__)
     if (isa >= CK_ISA_AVX2) {
-        matmul_q8_avx2(dtype, w, row_bytes, row_begin, row_end, xq, xd, xs, tokens, k, y, n);
+        matmul_q8_avx2(dtype, isa >= CK_ISA_AVX512, w, row_bytes, row_begin, row_end, xq, xd, xs, tokens, k, y, n);
         return;
     }
 #endif

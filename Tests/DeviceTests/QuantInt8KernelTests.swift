@@ -12,6 +12,9 @@ import Testing
         return f.avx2 && f.fma && f.f16c ? Int32(CK_ISA_AVX2) : nil
     }
 
+    /// The AVX-512 VNNI level where this CPU has it (the packed-group kernel's VNNI variant).
+    static var vnni: Int32? { QuantKernels.isa(for: .detect()) >= Int32(CK_ISA_AVX512) ? Int32(CK_ISA_AVX512) : nil }
+
     @Test func quantiserRoundsWithinHalfAStep() {
         for isa in P.variants + (Self.avx2.map { [$0] } ?? []) {
             var seed: UInt64 = 3
@@ -79,6 +82,9 @@ import Testing
             let portable = QuantKernels.matmulInt8(x, blocks, isa: Int32(CK_ISA_PORTABLE))
             let fast = QuantKernels.matmulInt8(x, blocks, isa: isa)
             #expect(fast.data == portable.data, "\(dtype) [\(t), \(k)]·[\(n), \(k)]ᵀ")
+            if let vnni = Self.vnni {
+                #expect(QuantKernels.matmulInt8(x, blocks, isa: vnni).data == portable.data, "VNNI \(dtype) [\(t), \(k)]·[\(n), \(k)]ᵀ")
+            }
         }
     }
 

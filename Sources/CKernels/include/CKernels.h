@@ -45,7 +45,8 @@ void ck_quantize_blocks(int isa, int dtype, const float *x, size_t blocks, uint8
 void ck_quantize_q8(int isa, const float *x, size_t rows, size_t k, int8_t *q, float *d, float *s);
 
 /// Like ck_matmul_blocks, with int8 activations from ck_quantize_q8: block products are exact
-/// integers scaled in fp32 (see QuantMatmulQ8.c for the reduction order every ISA reproduces).
+/// integers scaled in fp32 (see QuantMatmulQ8.c for the reduction order every ISA reproduces). isa
+/// CK_ISA_AVX512 runs batches (4+ tokens) with AVX-512 VNNI (the caller checks avx512vnni and avx512vl).
 void ck_matmul_q8(int isa, int dtype, const uint8_t *w, size_t row_bytes, size_t row_begin, size_t row_end,
                   const int8_t *xq, const float *xd, const float *xs, size_t tokens, size_t k, float *y, size_t n);
 

@@ -9,20 +9,13 @@ import CKernels
 /// integers, as llama.cpp does — several times fewer instructions per weight, at the cost of
 /// activation rounding (measured in the parity tests).
 enum QuantKernels {
-    /// The kernel variant for this CPU: AVX2+FMA(+F16C) where present, otherwise the portable C loops.
+    /// The kernel variant for this CPU: AVX2+FMA(+F16C) where present — with AVX-512 VNNI on 256-bit vectors
+    /// on top where the CPU has it too (the int8 kernels; every other kernel runs its AVX2 code there) —
+    /// otherwise the portable C loops.
     static func isa(for features: CPUFeatures) -> Int32 {
-        features.avx2 && features.fma && features.f16c ? Int32(CK_ISA_AVX2) : Int32(CK_ISA_PORTABLE)
+        guard features.avx2 && features.fma && features.f16c else { return Int32(CK_ISA_PORTABLE) }
+        return features.avx512vnni && features.avx512vl ? Int32(CK_ISA_AVX512) : Int32(CK_ISA_AVX2)
     }
-
-    /// The tiled int8 kernel for this CPU (ck_matmul_q8_tiled): AVX-512 VNNI on 256-bit vectors where
-    /// present, else as `isa`.
-    static func tileISA(for features: CPUFeatures) -> Int32 {
-        let avx2 = isa(for: features)
-        return avx2 == Int32(CK_ISA_AVX2) && features.avx512vnni && features.avx512vl ? Int32(CK_ISA_AVX512) : avx2
-    }
-
-    /// This machine's `tileISA`, read by every tiled matmul.
-    static let machineTileISA = tileISA(for: .detect())
 
     /// y = x·Wᵀ with x quantised to int8 per 32-block (ck_quantize_q8) and integer block products.
     /// Each (row, token) is reduced in one fixed order on every ISA and tile, so it is batch-invariant
@@ -74,6 +67,7 @@ enum QuantKernels {
 struct BlockActivations {
     let x: Matrix
     let int8, hasSums: Bool
+    private(set) var hasCorrections = false
     var sums = Self.unusedFloats, q = Self.unusedInt8, d = Self.unusedFloats, s = Self.unusedFloats
     /// ck_q8_block_corrections of q, for the VNNI kernel over Q8_0 tiles (computed once here, not per task).
     var c = Self.unusedInt32
@@ -95,9 +89,10 @@ struct BlockActivations {
             d = [Float](unsafeUninitializedCapacity: blocks) { _, n in n = blocks }
             s = [Float](unsafeUninitializedCapacity: blocks) { _, n in n = blocks }
             x.data.withUnsafeBufferPointer { ck_quantize_q8(isa, $0.baseAddress!, rows, cols, &q, &d, &s) }
-            if QuantKernels.machineTileISA == Int32(CK_ISA_AVX512) {
+            if isa >= Int32(CK_ISA_AVX512) {
                 c = [Int32](unsafeUninitializedCapacity: blocks) { _, n in n = blocks }
                 ck_q8_block_corrections(q, blocks, &c)
+                hasCorrections = true
             }
         } else if needsSums {
             sums = [Float](repeating: 0, count: blocks)
@@ -112,7 +107,7 @@ struct BlockActivations {
                     d.withUnsafeBufferPointer { dp in
                         s.withUnsafeBufferPointer { ssp in
                             c.withUnsafeBufferPointer { cp in
-                                body(Pointers(int8: int8, hasSums: hasSums, hasCorrections: c.count == d.count && int8, k: x.cols, x: xp.baseAddress!,
+                                body(Pointers(int8: int8, hasSums: hasSums, hasCorrections: hasCorrections, k: x.cols, x: xp.baseAddress!,
                                               sums: sp.baseAddress!, q: qp.baseAddress!, d: dp.baseAddress!, s: ssp.baseAddress!, c: cp.baseAddress!))
                             }
                         }
@@ -149,7 +144,7 @@ struct BlockActivations {
         func run(isa: Int32, weight w: Weight, rows: Range<Int>, start: Int, count: Int, y: UnsafeMutablePointer<Float>, n: Int) {
             let nb = k / 32
             if int8, let tiles = w.tiles {
-                ck_matmul_q8_tiled(QuantKernels.machineTileISA, w.dtype, tiles, rows.lowerBound, rows.upperBound,
+                ck_matmul_q8_tiled(isa, w.dtype, tiles, rows.lowerBound, rows.upperBound,
                                    q + start * k, d + start * nb, s + start * nb, hasCorrections ? c + start * nb : nil, count, k, y, n)
             } else if int8 {
                 ck_matmul_q8(isa, w.dtype, w.base!, w.rowBytes, rows.lowerBound, rows.upperBound,
