@@ -4,8 +4,8 @@ figures with its ratio to llama.cpp, batch-16 over batch-1, and decode b=1 as a 
 
     moe_table.py results.jsonl FOLDER/config.json GGUF_BYTES
 
-Roofline: tok/s × bytes read per decoded token / probe bandwidth (best probe pass of the run). Bytes per token
-are the active weights, from config.json: every layer's attention, the dense layers' FFN, per MoE layer the
+Roofline: tok/s × bytes read per decoded token / probe bandwidth (the higher of the run's two probes, each the
+median of its passes). Bytes per token are the active weights, from config.json: every layer's attention, the dense layers' FFN, per MoE layer the
 shared experts, the top-k routed experts and the router (f32, as both files keep it), one embedding row and
 the lm_head; Q8_0 is 34 bytes per 32 weights (moeserve and llama.cpp), bf16 2 bytes (PyTorch). The KV cache
 read (≤ 80 positions × (kv_lora_rank + rope dim) per layer) is under 1% and left out.
@@ -45,7 +45,7 @@ def main():
         roof = f"{100 * r['decode_tps'] * per_token[fmt] / (bandwidth * 1e9):.0f}%" if bandwidth else "-"
         ratio16 = f"{r['batch_decode_tps'] / r['decode_tps']:.1f}" if r["decode_tps"] else "-"
         print(f"{r['engine']:<20}" + cells + f"{ratio16:>8}{roof:>10}")
-    print(f"read bandwidth probe: {', '.join(f'{g:.1f}' for g in probes)} GB/s (best {bandwidth:.1f})")
+    print(f"read bandwidth probe: {', '.join(f'{g:.1f}' for g in probes)} GB/s (medians of 8 passes; the higher, {bandwidth:.1f}, is the roofline's)")
     for fmt, b in per_token.items():
         limit = f" ⇒ roofline {bandwidth * 1e9 / b:.0f} tok/s" if bandwidth else ""
         print(f"bytes read per decoded token, {fmt}: {b / 1e6:.1f} MB{limit}")

@@ -2,10 +2,10 @@
 """Prints the `scripts/bench cpu` table from cpu.sh's JSON lines: each engine's three figures with its ratio to
 llama.cpp, batch-16 over batch-1, and decode b=1 as a % of the bandwidth roofline.
 
-Roofline: tok/s × weight bytes read per decoded token / probe bandwidth (best probe pass of the run). A decode
-step reads every weight once: what moeserve's decode pass reads (`decode_read_mb`: the GGUF blocks as stored
-or fp32, with the 8-row tiles of the int8 paths in place of the Q4 rows they copy; `weights_mb` is the resident
-size, both copies), the same GGUF blocks for llama.cpp (moeserve-quantised's figure), every parameter for PyTorch
+Roofline: tok/s × weight bytes read per decoded token / probe bandwidth (the higher of the run's two probes,
+each the median of its passes). A decode step reads every weight once: what moeserve's decode pass reads
+(`decode_read_mb`: the GGUF blocks as stored or fp32, with the 8-row tiles of the int8 paths in place of the Q4
+rows they copy; `weights_mb` is the resident size, both copies), the same GGUF blocks for llama.cpp (moeserve-quantised's figure), every parameter for PyTorch
 (`weight_bytes`). The KV cache read (≤ 80 positions) is under 1% and left out.
 """
 import json
@@ -43,7 +43,7 @@ for r in rows:
     ratio16 = f"{r['batch_decode_tps'] / r['decode_tps']:.1f}" if r["decode_tps"] else "-"
     print(f"{r['engine']:<20}" + cells + f"{ratio16:>8}{roof:>10}")
 if probes:
-    print(f"read bandwidth probe: {', '.join(f'{g:.1f}' for g in probes)} GB/s (best {bandwidth:.1f})")
+    print(f"read bandwidth probe: {', '.join(f'{g:.1f}' for g in probes)} GB/s (medians of 8 passes; the higher, {bandwidth:.1f}, is the roofline's)")
 for r in rows:
     per_token = bytes_per_token(r)
     if per_token:
