@@ -143,6 +143,22 @@ static void ck_q8_pack(ck_q8_packed p, const int8_t *xq, const float *xd, const 
 /// The 16-bit ones madd sums pairs with, read from memory by the token step below.
 static const int16_t ck_ones16[16] __attribute__((aligned(32))) = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
 
+/// The Q4 minimum terms of a packed group's block (lane t: m_w·s_x of token t), added to `offv` in block order.
+CK_Q8AVX2 static inline __attribute__((always_inline)) __m256
+ck_q8_group_min_terms(const int dtype, __m128 h, __m256 vdw, const float *xs, __m256 offv) {
+    __m256 vmw = dtype == CK_Q4_1 ? _mm256_broadcastss_ps(_mm_movehdup_ps(h)) : _mm256_mul_ps(_mm256_set1_ps(-8.0f), vdw);
+    __m256 prods = _mm256_mul_ps(vmw, _mm256_loadu_ps(xs));
+    return _mm256_add_ps(offv, prods);  // separate statement: never contracted into an FMA
+}
+
+/// y[t·n] for the group's T tokens: each token's 8 lanes in ck_hsum8's order, plus its Q4 minimum terms.
+CK_Q8AVX2 static inline __attribute__((always_inline)) void
+ck_q8_group_store(const int dtype, const int T, const __m256 *acc, __m256 offv, float *y, size_t n) {
+    float off[CK_Q8_GROUP];
+    _mm256_storeu_ps(off, offv);
+    for (int t = 0; t < T; t++) y[t * n] = ck_hsum8_ps(acc[t]) + (dtype != CK_Q8_0 ? off[t] : 0.0f);
+}
+
 /// y[t·n] = row · token t for the T tokens of a packed group, each reduced exactly as ck_q8_dot.
 /// Per block the weights are unpacked once (Q4 as in ck_q4_block), d·xd of all 8 tokens is one multiply
 /// stored to the stack, and each token's step — maddubs, madd, cvt, broadcast of its d·xd from memory, one
@@ -187,15 +203,9 @@ ck_q8_row_group(const int dtype, const int T, const uint8_t *wr, size_t nb, ck_q
                         : [x] "m"(*(const __m256i *)(xb + 32 * t)), [wv] "x"(wv),
                           [ones] "m"(*(const __m256i *)ck_ones16), [d] "m"(ddv[t]));
         }
-        if (dtype != CK_Q8_0) {
-            __m256 vmw = dtype == CK_Q4_1 ? _mm256_broadcastss_ps(_mm_movehdup_ps(h)) : _mm256_mul_ps(_mm256_set1_ps(-8.0f), vdw);
-            __m256 prods = _mm256_mul_ps(vmw, _mm256_loadu_ps(p.xs + b * CK_Q8_GROUP));
-            offv = _mm256_add_ps(offv, prods);  // separate statement: never contracted into an FMA
-        }
+        if (dtype != CK_Q8_0) offv = ck_q8_group_min_terms(dtype, h, vdw, p.xs + b * CK_Q8_GROUP, offv);
     }
-    float off[CK_Q8_GROUP];
-    _mm256_storeu_ps(off, offv);
-    for (int t = 0; t < T; t++) y[t * n] = ck_hsum8_ps(acc[t]) + (dtype != CK_Q8_0 ? off[t] : 0.0f);
+    ck_q8_group_store(dtype, T, acc, offv, y, n);
 }
 
 /// ck_q8_row_group with T a constant in each case (full groups take the first).
@@ -239,15 +249,9 @@ ck_q8_row_group_vnni_t(const int dtype, const int T, const uint8_t *wr, size_t n
             __m256i lanes = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wa, x);
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_broadcast_ss(ddv + t), acc[t]);
         }
-        if (dtype != CK_Q8_0) {
-            __m256 vmw = dtype == CK_Q4_1 ? _mm256_broadcastss_ps(_mm_movehdup_ps(h)) : _mm256_mul_ps(_mm256_set1_ps(-8.0f), vdw);
-            __m256 prods = _mm256_mul_ps(vmw, _mm256_loadu_ps(p.xs + b * CK_Q8_GROUP));
-            offv = _mm256_add_ps(offv, prods);  // separate statement: never contracted into an FMA
-        }
+        if (dtype != CK_Q8_0) offv = ck_q8_group_min_terms(dtype, h, vdw, p.xs + b * CK_Q8_GROUP, offv);
     }
-    float off[CK_Q8_GROUP];
-    _mm256_storeu_ps(off, offv);
-    for (int t = 0; t < T; t++) y[t * n] = ck_hsum8_ps(acc[t]) + (dtype != CK_Q8_0 ? off[t] : 0.0f);
+    ck_q8_group_store(dtype, T, acc, offv, y, n);
 }
 
 /// ck_q8_row_group_vnni_t with the format and T constants in each copy (a call per row and group: this

@@ -71,25 +71,17 @@
                                                      const float *const *xs, const int32_t *const *corr,      \
                                                      float (*y)[8], int prefetch) {                           \
         /* one copy per format and token count: no branches on either in the block loop */                  \
-        if (tokens == 4) {                                                                                   \
-            switch (dtype) {                                                                                 \
-            case CK_Q4_0: NAME##_body(CK_Q4_0, 4, tile, nb, xq, xd, xs, corr, y, prefetch); return;          \
-            case CK_Q4_1: NAME##_body(CK_Q4_1, 4, tile, nb, xq, xd, xs, corr, y, prefetch); return;          \
-            default: NAME##_body(CK_Q8_0, 4, tile, nb, xq, xd, xs, corr, y, prefetch); return;               \
-            }                                                                                                \
-        }                                                                                                    \
-        if (tokens == 2) {                                                                                   \
-            switch (dtype) {                                                                                 \
-            case CK_Q4_0: NAME##_body(CK_Q4_0, 2, tile, nb, xq, xd, xs, corr, y, prefetch); return;          \
-            case CK_Q4_1: NAME##_body(CK_Q4_1, 2, tile, nb, xq, xd, xs, corr, y, prefetch); return;          \
-            default: NAME##_body(CK_Q8_0, 2, tile, nb, xq, xd, xs, corr, y, prefetch); return;               \
-            }                                                                                                \
-        }                                                                                                    \
-        switch (dtype) {                                                                                     \
-        case CK_Q4_0: NAME##_body(CK_Q4_0, 1, tile, nb, xq, xd, xs, corr, y, prefetch); return;              \
-        case CK_Q4_1: NAME##_body(CK_Q4_1, 1, tile, nb, xq, xd, xs, corr, y, prefetch); return;              \
-        default: NAME##_body(CK_Q8_0, 1, tile, nb, xq, xd, xs, corr, y, prefetch); return;                   \
-        }                                                                                                    \
+        if (tokens == 4) CK_TILE_FORMATS(NAME, 4)                                                            \
+        if (tokens == 2) CK_TILE_FORMATS(NAME, 2)                                                            \
+        CK_TILE_FORMATS(NAME, 1)                                                                             \
+    }
+
+/// NAME##_body for TT tokens with the format a constant in each copy (inside NAME: its arguments in scope).
+#define CK_TILE_FORMATS(NAME, TT)                                                                            \
+    switch (dtype) {                                                                                         \
+    case CK_Q4_0: NAME##_body(CK_Q4_0, TT, tile, nb, xq, xd, xs, corr, y, prefetch); return;                 \
+    case CK_Q4_1: NAME##_body(CK_Q4_1, TT, tile, nb, xq, xd, xs, corr, y, prefetch); return;                 \
+    default: NAME##_body(CK_Q8_0, TT, tile, nb, xq, xd, xs, corr, y, prefetch); return;                      \
     }
 
 /// AVX2: unsigned Q4 bytes × signed activations through maddubs (pairs of products ≤ 2·15·127, no
