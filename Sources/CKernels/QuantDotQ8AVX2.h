@@ -3,6 +3,7 @@
 // d_w·d_x. The reduction is the one the portable code defines (see QuantMatmulQ8.c), so results are
 // bit-identical to it for decode and for packed token groups alike.
 #include "AVX2Common.h"
+#include "BlockFormat.h"
 #include "ThreadScratch.h"
 #include <string.h>
 
@@ -22,8 +23,6 @@ CK_Q8AVX2 static inline __m256i ck_q8_wbytes(int dtype, const uint8_t *blk) {
     return _mm256_and_si256(_mm256_srlv_epi32(raw, shift), _mm256_set1_epi8(0x0F));
 }
 
-/// Bytes per block of each format (a constant in every specialised copy, so block addresses need no multiply).
-static inline size_t ck_q8_block_bytes(int dtype) { return dtype == CK_Q8_0 ? 34 : (dtype == CK_Q4_1 ? 20 : 18); }
 
 /// y[0] = row · token for one weight row `wr` and one token (decode): per block, maddubs + madd give
 /// the 8 exact int32 lane sums and one FMA adds them scaled by d_w·d_x.
@@ -143,6 +142,21 @@ static void ck_q8_pack(ck_q8_packed p, const int8_t *xq, const float *xd, const 
 /// The 16-bit ones madd sums pairs with, read from memory by the token step below.
 static const int16_t ck_ones16[16] __attribute__((aligned(32))) = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
 
+/// One weight block of a packed-group kernel: its bytes (wv; Q8_0 also |w| in wa, Q4 wa = wv), its fp16
+/// (d, m) pair converted (h) and d broadcast (vdw); prefetched CK_Q8_PREFETCH_BYTES ahead when asked.
+typedef struct { __m256i wv, wa; __m128 h; __m256 vdw; } ck_q8_group_block;
+
+CK_Q8AVX2 static inline __attribute__((always_inline)) ck_q8_group_block
+ck_q8_group_weights(const int dtype, const uint8_t *blk, int prefetch) {
+    if (prefetch) _mm_prefetch((const char *)blk + CK_Q8_PREFETCH_BYTES, _MM_HINT_T0);
+    ck_q8_group_block w;
+    w.wv = ck_q8_wbytes(dtype, blk);
+    w.wa = dtype == CK_Q8_0 ? _mm256_sign_epi8(w.wv, w.wv) : w.wv;
+    w.h = ck_f16c_pair(blk);
+    w.vdw = _mm256_broadcastss_ps(w.h);
+    return w;
+}
+
 /// The Q4 minimum terms of a packed group's block (lane t: m_w·s_x of token t), added to `offv` in block order.
 CK_Q8AVX2 static inline __attribute__((always_inline)) __m256
 ck_q8_group_min_terms(const int dtype, __m128 h, __m256 vdw, const float *xs, __m256 offv) {
@@ -173,13 +187,9 @@ ck_q8_row_group(const int dtype, const int T, const uint8_t *wr, size_t nb, ck_q
     float ddv[CK_Q8_GROUP] __attribute__((aligned(32)));
     for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     for (size_t b = 0; b < nb; b++) {
-        const uint8_t *blk = wr + b * bb;
-        if (prefetch) _mm_prefetch((const char *)blk + CK_Q8_PREFETCH_BYTES, _MM_HINT_T0);
-        __m256i wv = ck_q8_wbytes(dtype, blk), wa = dtype == CK_Q8_0 ? _mm256_sign_epi8(wv, wv) : wv;
-        const __m128 h = ck_f16c_pair(blk);
-        const __m256 vdw = _mm256_broadcastss_ps(h);
+        const ck_q8_group_block wb = ck_q8_group_weights(dtype, wr + b * bb, prefetch);
         const int8_t *xb = p.xg + b * CK_Q8_GROUP * 32;
-        _mm256_store_ps(ddv, _mm256_mul_ps(vdw, _mm256_loadu_ps(p.xd + b * CK_Q8_GROUP)));
+        _mm256_store_ps(ddv, _mm256_mul_ps(wb.vdw, _mm256_loadu_ps(p.xd + b * CK_Q8_GROUP)));
         for (int t = 0; t < T; t++) {
             __m256 tmp, dd;
             if (dtype == CK_Q8_0)
@@ -191,7 +201,7 @@ ck_q8_row_group(const int dtype, const int T, const uint8_t *wr, size_t nb, ck_q
                         "vbroadcastss %[d], %[dd]\n\t"
                         "vfmadd231ps %[dd], %[tmp], %[acc]"
                         : [acc] "+x"(acc[t]), [tmp] "=&x"(tmp), [dd] "=&x"(dd)
-                        : [x] "m"(*(const __m256i *)(xb + 32 * t)), [wv] "x"(wv), [wa] "x"(wa),
+                        : [x] "m"(*(const __m256i *)(xb + 32 * t)), [wv] "x"(wb.wv), [wa] "x"(wb.wa),
                           [ones] "m"(*(const __m256i *)ck_ones16), [d] "m"(ddv[t]));
             else
                 __asm__("vpmaddubsw %[x], %[wv], %[tmp]\n\t"
@@ -200,10 +210,10 @@ ck_q8_row_group(const int dtype, const int T, const uint8_t *wr, size_t nb, ck_q
                         "vbroadcastss %[d], %[dd]\n\t"
                         "vfmadd231ps %[dd], %[tmp], %[acc]"
                         : [acc] "+x"(acc[t]), [tmp] "=&x"(tmp), [dd] "=&x"(dd)
-                        : [x] "m"(*(const __m256i *)(xb + 32 * t)), [wv] "x"(wv),
+                        : [x] "m"(*(const __m256i *)(xb + 32 * t)), [wv] "x"(wb.wv),
                           [ones] "m"(*(const __m256i *)ck_ones16), [d] "m"(ddv[t]));
         }
-        if (dtype != CK_Q8_0) offv = ck_q8_group_min_terms(dtype, h, vdw, p.xs + b * CK_Q8_GROUP, offv);
+        if (dtype != CK_Q8_0) offv = ck_q8_group_min_terms(dtype, wb.h, wb.vdw, p.xs + b * CK_Q8_GROUP, offv);
     }
     ck_q8_group_store(dtype, T, acc, offv, y, n);
 }
@@ -234,22 +244,18 @@ ck_q8_row_group_vnni_t(const int dtype, const int T, const uint8_t *wr, size_t n
     __m256 acc[CK_Q8_GROUP], offv = _mm256_setzero_ps();
     for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     for (size_t b = 0; b < nb; b++) {
-        const uint8_t *blk = wr + b * bb;
-        if (prefetch) _mm_prefetch((const char *)blk + CK_Q8_PREFETCH_BYTES, _MM_HINT_T0);
-        __m256i wv = ck_q8_wbytes(dtype, blk), wa = dtype == CK_Q8_0 ? _mm256_sign_epi8(wv, wv) : wv;
-        const __m128 h = ck_f16c_pair(blk);
-        const __m256 vdw = _mm256_broadcastss_ps(h);
+        const ck_q8_group_block wb = ck_q8_group_weights(dtype, wr + b * bb, prefetch);
         const int8_t *xb = p.xg + b * CK_Q8_GROUP * 32;
-        const __m256 dd = _mm256_mul_ps(vdw, _mm256_loadu_ps(p.xd + b * CK_Q8_GROUP));
+        const __m256 dd = _mm256_mul_ps(wb.vdw, _mm256_loadu_ps(p.xd + b * CK_Q8_GROUP));
         float ddv[CK_Q8_GROUP] __attribute__((aligned(32)));
         _mm256_store_ps(ddv, dd);
         for (int t = 0; t < T; t++) {
             __m256i x = _mm256_loadu_si256((const __m256i *)(xb + 32 * t));
-            if (dtype == CK_Q8_0) x = _mm256_sign_epi8(x, wv);
-            __m256i lanes = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wa, x);
+            if (dtype == CK_Q8_0) x = _mm256_sign_epi8(x, wb.wv);
+            __m256i lanes = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wb.wa, x);
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_broadcast_ss(ddv + t), acc[t]);
         }
-        if (dtype != CK_Q8_0) offv = ck_q8_group_min_terms(dtype, h, vdw, p.xs + b * CK_Q8_GROUP, offv);
+        if (dtype != CK_Q8_0) offv = ck_q8_group_min_terms(dtype, wb.h, wb.vdw, p.xs + b * CK_Q8_GROUP, offv);
     }
     ck_q8_group_store(dtype, T, acc, offv, y, n);
 }

@@ -14,6 +14,7 @@
 // kernels need a quarter of the row kernel's float work. So tiled and row results differ in rounding (the
 // tiled ones are the closer to exact), and a weight multiplies int8 activations the same way for every
 // batch, since the device tiles it for every token count.
+#include "BlockFormat.h"
 #include "CKernels.h"
 #include <math.h>
 #include <string.h>
@@ -34,7 +35,9 @@ static size_t ck_tile_block_bytes(int dtype) {
     }
 }
 
-static size_t ck_gguf_block_bytes(int dtype) { return dtype == CK_Q8_0 ? 34 : (dtype == CK_Q4_1 ? 20 : 18); }
+/// Where a tile block's 8 fp16 d start (after the weight bytes), and its 8 fp16 m (Q4_1).
+static inline size_t ck_tile_d_offset(int dtype) { return dtype == CK_Q8_0 ? 256 : 128; }
+enum { CK_TILE_M_OFFSET = 144 };
 
 int ck_tiles_supported(int dtype) { return ck_tile_block_bytes(dtype) != 0; }
 
@@ -44,7 +47,7 @@ size_t ck_tile_bytes(int dtype, size_t rows, size_t k) {
 }
 
 void ck_tile_weights(int dtype, const uint8_t *w, size_t row_bytes, size_t rows, size_t k, uint8_t *out) {
-    size_t nb = k / 32, bb = ck_gguf_block_bytes(dtype), tb = ck_tile_block_bytes(dtype);
+    size_t nb = k / 32, bb = ck_q8_block_bytes(dtype), tb = ck_tile_block_bytes(dtype);
     size_t tiles = (rows + CK_TILE_ROWS - 1) / CK_TILE_ROWS;
     memset(out, 0, tiles * nb * tb);  // rows past the last stay zero: their lanes are computed and dropped
     for (size_t t = 0; t < tiles; t++)
@@ -55,32 +58,32 @@ void ck_tile_weights(int dtype, const uint8_t *w, size_t row_bytes, size_t rows,
                 if (dtype == CK_Q8_0) {
                     for (int i = 0; i < 8; i++)
                         for (int j = 0; j < 4; j++) o[32 * i + 4 * r + j] = (uint8_t)(blk[2 + 4 * i + j] ^ 0x80);
-                    memcpy(o + 256 + 2 * r, blk, 2);
+                    memcpy(o + ck_tile_d_offset(dtype) + 2 * r, blk, 2);
                     continue;
                 }
                 const uint8_t *qs = blk + (dtype == CK_Q4_1 ? 4 : 2);
                 for (int i = 0; i < 4; i++) memcpy(o + 32 * i + 4 * r, qs + 4 * i, 4);
-                memcpy(o + 128 + 2 * r, blk, 2);
-                if (dtype == CK_Q4_1) memcpy(o + 144 + 2 * r, blk + 2, 2);
+                memcpy(o + ck_tile_d_offset(dtype) + 2 * r, blk, 2);
+                if (dtype == CK_Q4_1) memcpy(o + CK_TILE_M_OFFSET + 2 * r, blk + 2, 2);
             }
         }
 }
 
 void ck_untile_row(int dtype, const uint8_t *tiles, size_t row, size_t k, uint8_t *out) {
-    size_t nb = k / 32, bb = ck_gguf_block_bytes(dtype), tb = ck_tile_block_bytes(dtype);
+    size_t nb = k / 32, bb = ck_q8_block_bytes(dtype), tb = ck_tile_block_bytes(dtype);
     size_t r = row % CK_TILE_ROWS;
     const uint8_t *tile = tiles + (row / CK_TILE_ROWS) * nb * tb;
     for (size_t b = 0; b < nb; b++) {
         const uint8_t *o = tile + b * tb;
         uint8_t *blk = out + b * bb;
         if (dtype == CK_Q8_0) {
-            memcpy(blk, o + 256 + 2 * r, 2);
+            memcpy(blk, o + ck_tile_d_offset(dtype) + 2 * r, 2);
             for (int i = 0; i < 8; i++)
                 for (int j = 0; j < 4; j++) blk[2 + 4 * i + j] = (uint8_t)(o[32 * i + 4 * r + j] ^ 0x80);
             continue;
         }
-        memcpy(blk, o + 128 + 2 * r, 2);
-        if (dtype == CK_Q4_1) memcpy(blk + 2, o + 144 + 2 * r, 2);
+        memcpy(blk, o + ck_tile_d_offset(dtype) + 2 * r, 2);
+        if (dtype == CK_Q4_1) memcpy(blk + 2, o + CK_TILE_M_OFFSET + 2 * r, 2);
         uint8_t *qs = blk + (dtype == CK_Q4_1 ? 4 : 2);
         for (int i = 0; i < 4; i++) memcpy(qs + 4 * i, o + 32 * i + 4 * r, 4);
     }
@@ -98,7 +101,7 @@ static inline int ck_tile_weight(int dtype, const uint8_t *o, int r, int j) {
 /// The portable loops: the reduction above, reading a tile.
 static void tile_portable(int dtype, const uint8_t *tile, size_t nb, const int8_t *xq, const float *xd,
                           const float *xs, float *y) {
-    size_t tb = ck_tile_block_bytes(dtype), dpos = dtype == CK_Q8_0 ? 256 : 128;
+    size_t tb = ck_tile_block_bytes(dtype), dpos = ck_tile_d_offset(dtype);
     for (int r = 0; r < CK_TILE_ROWS; r++) {
         float acc = 0, off = 0;
         for (size_t b = 0; b < nb; b++) {
@@ -109,7 +112,7 @@ static void tile_portable(int dtype, const uint8_t *tile, size_t nb, const int8_
             for (int j = 0; j < 32; j++) isum += ck_tile_weight(dtype, o, r, j) * qx[j];
             acc = fmaf((float)isum, dw * xd[b], acc);
             if (dtype != CK_Q8_0) {
-                float mw = dtype == CK_Q4_1 ? ck_tile_half(o + 144 + 2 * r) : -8.0f * dw;
+                float mw = dtype == CK_Q4_1 ? ck_tile_half(o + CK_TILE_M_OFFSET + 2 * r) : -8.0f * dw;
                 float p = mw * xs[b];
                 off += p;
             }

@@ -25,7 +25,7 @@
             if (prefetch) {                                                                                  \
                 for (size_t p = 0; p < tb; p += 64) _mm_prefetch((const char *)o + CK_TILE_PREFETCH_BYTES + p, _MM_HINT_T0); \
             }                                                                                                \
-            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(o + (dtype == CK_Q8_0 ? 256 : 128)))); \
+            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(o + ck_tile_d_offset(dtype)))); \
             __m256i s[4][4];                                                                                 \
             if (dtype == CK_Q8_0) {                                                                          \
                 for (int t = 0; t < TT; t++) {                                                               \
@@ -41,7 +41,7 @@
                     }                                                                                        \
                 }                                                                                            \
             } else {                                                                                         \
-                const __m256 mw = dtype == CK_Q4_1 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(o + 144))) \
+                const __m256 mw = dtype == CK_Q4_1 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(o + CK_TILE_M_OFFSET))) \
                                                    : _mm256_mul_ps(_mm256_set1_ps(-8.0f), dw);              \
                 for (int t = 0; t < TT; t++) {                                                               \
                     const __m256 p = _mm256_mul_ps(mw, _mm256_broadcast_ss(xs[t] + b));                      \

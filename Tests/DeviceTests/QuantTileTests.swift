@@ -68,11 +68,11 @@ import Testing
     /// `corrections` the kernel computes the Q8_0 block corrections itself.
     static func tiled(_ x: Matrix, _ blocks: QuantisedBlocks, _ tiles: [UInt8], isa: Int32, rows: Range<Int>,
                       corrections: Bool = true) -> [Float] {
-        let a = BlockActivations(x, int8: true, isa: Int32(CK_ISA_PORTABLE))
+        let a = BlockActivations(x, int8: true, isa: Int32(CK_ISA_PORTABLE), corrections: corrections)
         var y = [Float](repeating: .nan, count: x.rows * blocks.rows)
         a.withPointers { p in
             ck_matmul_q8_tiled(isa, Int32(blocks.dtype.rawValue), tiles, rows.lowerBound, rows.upperBound, p.q, p.d, p.s,
-                               corrections && p.hasCorrections ? p.c : nil, x.rows, x.cols, &y, blocks.rows)
+                               p.hasCorrections ? p.c : nil, x.rows, x.cols, &y, blocks.rows)
         }
         return y
     }

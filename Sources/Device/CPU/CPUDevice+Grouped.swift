@@ -50,7 +50,8 @@ extension CPUDevice {
                 resolved[s * groups + g] = BlockActivations.Pointers.Weight(b)
             }
         }
-        let a = BlockActivations(x, int8: int8, isa: isa)
+        let corrections = int8 && sets.contains { $0.contains { $0.blocks.map { BlockActivations.needsCorrections($0, isa: isa) } ?? false } }
+        let a = BlockActivations(x, int8: int8, isa: isa, corrections: corrections)
         let widths = sets.map { $0[first].rows }
         let rowBytes = (0..<sets.count).map { resolved[$0 * groups + first]!.rowBytes }.max()!
         let tasks = GroupedTask.split(sets: widths, groupSizes: groupSizes, rowBytes: rowBytes, workers: Parallel.workers)

@@ -21,7 +21,7 @@ enum QuantKernels {
     /// Each (row, token) is reduced in one fixed order on every ISA and tile, so it is batch-invariant
     /// and the AVX2 result equals the portable one bit for bit.
     static func matmulInt8(_ x: Matrix, _ w: QuantisedBlocks, isa: Int32) -> Matrix {
-        run(BlockActivations(x, int8: true, isa: isa), w, isa: isa)
+        run(BlockActivations(x, int8: true, isa: isa, corrections: BlockActivations.needsCorrections(w, isa: isa)), w, isa: isa)
     }
 
     /// y[t, n] = Σ_k x[t, k]·W[n, k] — x: [T, K], W: [N, K] as blocks, y: [T, N]. Rows of W are split
@@ -69,7 +69,8 @@ struct BlockActivations {
     let int8, hasSums: Bool
     private(set) var hasCorrections = false
     var sums = Self.unusedFloats, q = Self.unusedInt8, d = Self.unusedFloats, s = Self.unusedFloats
-    /// ck_q8_block_corrections of q, for the VNNI kernel over Q8_0 tiles (computed once here, not per task).
+    /// ck_q8_block_corrections of q, for the VNNI kernel over Q8_0 tiles (computed once here, not per task),
+    /// when the caller asks for them (`needsCorrections`).
     var c = Self.unusedInt32
     /// One-element stand-ins for the arrays a precision does not use (the kernels take a pointer anyway);
     /// shared, so a matmul does not allocate them.
@@ -77,7 +78,13 @@ struct BlockActivations {
 
     /// Only the portable fp32 loops read the block sums (the AVX2 kernel folds the Q4 minima into its
     /// dequantised weights); the int8 quantiser runs on `isa` (both variants give the same bits).
-    init(_ x: Matrix, int8: Bool, isa: Int32) {
+    /// Whether int8 activations for `w` should carry Q8_0 tile corrections: only the VNNI kernel over Q8_0
+    /// tiles reads them.
+    static func needsCorrections(_ w: QuantisedBlocks, isa: Int32) -> Bool {
+        w.dtype == .q8_0 && w.tiles != nil && isa >= Int32(CK_ISA_AVX512)
+    }
+
+    init(_ x: Matrix, int8: Bool, isa: Int32, corrections: Bool = false) {
         self.x = x
         self.int8 = int8
         let needsSums = isa == Int32(CK_ISA_PORTABLE)
@@ -89,7 +96,7 @@ struct BlockActivations {
             d = [Float](unsafeUninitializedCapacity: blocks) { _, n in n = blocks }
             s = [Float](unsafeUninitializedCapacity: blocks) { _, n in n = blocks }
             x.data.withUnsafeBufferPointer { ck_quantize_q8(isa, $0.baseAddress!, rows, cols, &q, &d, &s) }
-            if isa >= Int32(CK_ISA_AVX512) {
+            if corrections {
                 c = [Int32](unsafeUninitializedCapacity: blocks) { _, n in n = blocks }
                 ck_q8_block_corrections(q, blocks, &c)
                 hasCorrections = true
