@@ -48,16 +48,21 @@ import Testing
         for j in 0..<32 { special[192 + j] = Float.greatestFiniteMagnitude / Float(j + 1) * (j % 2 == 0 ? 1 : -1) }
         for j in 0..<32 { special[224 + j] = Float(j) * 1e-3 }
         rows += special
-        let blocks = rows.count / 32
-        func quantise(_ isa: Int32) -> ([Int8], [Float], [Float]) {
-            var q = [Int8](repeating: 0, count: rows.count), d = [Float](repeating: 0, count: blocks), s = d
-            ck_quantize_q8(isa, rows, rows.count / 256, 256, &q, &d, &s)
+        func quantise(_ isa: Int32, _ rows: [Float], k: Int) -> ([Int8], [Float], [Float]) {
+            var q = [Int8](repeating: 0, count: rows.count), d = [Float](repeating: 0, count: rows.count / 32), s = d
+            ck_quantize_q8(isa, rows, rows.count / k, k, &q, &d, &s)
             return (q, d, s)
         }
-        let (pq, pd, ps) = quantise(Int32(CK_ISA_PORTABLE)), (fq, fd, fs) = quantise(isa)
-        #expect(fq == pq)
-        #expect(fd.map(\.bitPattern) == pd.map(\.bitPattern))
-        #expect(fs.map(\.bitPattern) == ps.map(\.bitPattern))
+        // The AVX2 code takes 8 blocks at a time and the rest one by one: the special blocks are one group of
+        // 8 in the first layout, and split across a group and the single-block tail in the second (3 random
+        // blocks first; one row of 251 blocks).
+        for (layout, k) in [(rows, 256), (Array(rows[0..<96]) + rows, rows.count + 96)] {
+            let (pq, pd, ps) = quantise(Int32(CK_ISA_PORTABLE), layout, k: k), (fq, fd, fs) = quantise(isa, layout, k: k)
+            #expect(fq == pq)
+            #expect(fd.map(\.bitPattern) == pd.map(\.bitPattern))
+            #expect(fs.map(\.bitPattern) == ps.map(\.bitPattern))
+        }
+        let (pq, _, _) = quantise(Int32(CK_ISA_PORTABLE), rows, k: 256)
         let tail = rows.count - 256   // the special blocks start here
         for j in 0..<64 {   // both tie blocks: x·inv is exact, so q is x·inv rounded half to even
             let x = special[j], inv: Float = j < 32 ? 1 : 2

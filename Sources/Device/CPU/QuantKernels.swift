@@ -95,7 +95,20 @@ struct BlockActivations {
             q = [Int8](unsafeUninitializedCapacity: rows * cols) { _, n in n = rows * cols }
             d = [Float](unsafeUninitializedCapacity: blocks) { _, n in n = blocks }
             s = [Float](unsafeUninitializedCapacity: blocks) { _, n in n = blocks }
-            x.data.withUnsafeBufferPointer { ck_quantize_q8(isa, $0.baseAddress!, rows, cols, &q, &d, &s) }
+            // Blocks are independent: a prompt's rows are quantised on every core (same bits in any split).
+            let nb = cols / 32
+            x.data.withUnsafeBufferPointer { xp in
+                q.withUnsafeMutableBufferPointer { qp in
+                    d.withUnsafeMutableBufferPointer { dp in
+                        s.withUnsafeMutableBufferPointer { sp in
+                            CPUDevice.forEachRows(rows, cols: cols) { r in
+                                let (e, b) = (r.lowerBound * cols, r.lowerBound * nb)
+                                ck_quantize_q8(isa, xp.baseAddress! + e, r.count, cols, qp.baseAddress! + e, dp.baseAddress! + b, sp.baseAddress! + b)
+                            }
+                        }
+                    }
+                }
+            }
             if corrections {
                 c = [Int32](unsafeUninitializedCapacity: blocks) { _, n in n = blocks }
                 ck_q8_block_corrections(q, blocks, &c)
