@@ -162,6 +162,30 @@ import Testing
         #expect(run() == before)
     }
 
+    /// Table RoPE through the device's angle cache: calls that repeat (table, positions), as a step's layers
+    /// do, and calls that change one of them (another table at the same positions, the next step's positions,
+    /// more tables than the cache holds) each rotate exactly as the reference loop.
+    @Test func ropeAngleCacheRotatesAsTheReference() {
+        var seed: UInt64 = 29
+        let (t, heads, d) = (3, 4, 16)
+        let x = Matrix(rows: t, cols: heads * d, data: Self.random(t * heads * d, seed: &seed))
+        func table(_ base: Float, _ factor: Float) -> RoPETable {
+            RoPETable(inverseFrequencies: (0..<(d / 2)).map { 1 / pow(base, Float(2 * $0) / Float(d)) }, attentionFactor: factor)
+        }
+        let tables = [table(10000, 1), table(10000, 1.25), table(500, 1), table(10000, 1)]
+        let device = CPUDevice()
+        for positions in [[0, 7, 8], [0, 7, 8], [1, 8, 9], [0, 7, 8]] {
+            for table in tables + tables.reversed() {
+                for style in [RoPEStyle.halves, .interleaved] {
+                    var a = x, b = x
+                    device.rope(&a, heads: heads, headDim: d, positions: positions, table: table, style: style)
+                    ReferenceKernels.rope(&b, heads: heads, headDim: d, positions: positions, table: table, style: style)
+                    #expect(a == b, "positions \(positions), factor \(table.attentionFactor), style \(style)")
+                }
+            }
+        }
+    }
+
     /// Prompt-sized element-wise ops are split over the worker pool; every element must come out as in
     /// one pass on one thread (row-wise ops: as the row alone; flat ops: as one C call over everything).
     @Test func elementwiseOpsDoNotDependOnTheSplit() {

@@ -5,10 +5,7 @@ import Foundation
 extension CPUDevice {
     public func rope(_ x: inout Matrix, heads: Int, headDim: Int, positions: [Int], table: RoPETable, style: RoPEStyle) {
         precondition(table.inverseFrequencies.count == headDim / 2, "rope: table has \(table.inverseFrequencies.count) frequencies for head dim \(headDim)")
-        Self.rotate(&x, heads: heads, headDim: headDim, positions: positions, style: style) { position, pair in
-            let a = Float(position) * table.inverseFrequencies[pair]
-            return (Foundation.cos(a) * table.attentionFactor, Foundation.sin(a) * table.attentionFactor)
-        }
+        Self.rotate(&x, heads: heads, headDim: headDim, angles: ropeAngles.angles(table: table, positions: positions), style: style)
     }
 
     public func scatterAdd(_ y: inout Matrix, rows: Matrix, tokens: [Int], weights: [Float]) {
@@ -17,8 +14,8 @@ extension CPUDevice {
         y.data.withUnsafeMutableBufferPointer { yp in
             rows.data.withUnsafeBufferPointer { rp in
                 for (i, t) in tokens.enumerated() {
-                    let w = weights[i]
-                    for j in 0..<k { yp[t * k + j] += w * rp[i * k + j] }
+                    let (w, out, row) = (weights[i], yp.baseAddress! + t * k, rp.baseAddress! + i * k)
+                    for j in 0..<k { out[j] += w * row[j] }   // plain pointers: a vector loop
                 }
             }
         }

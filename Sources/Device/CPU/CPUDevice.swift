@@ -56,6 +56,8 @@ public final class CPUDevice: Device, @unchecked Sendable {
     let tileLayout: (formats: Set<DType>, keepingRows: Bool)
     /// Where quantised weights live: huge-page chunks (see `WeightArena`).
     private let arena = WeightArena()
+    /// The (cos, sin) of the last steps' positions: every layer of a step rotates q and k at the same positions.
+    let ropeAngles = RoPEAngleCache()
     private let uploadLock = NSLock()
     private var uploaded = 0
     private var generatedReads = 0
@@ -161,7 +163,10 @@ public final class CPUDevice: Device, @unchecked Sendable {
                             let row = xp.baseAddress! + t * k
                             let ss = SIMDKernels.dot(row, row, k)
                             let scale = 1 / (ss / Float(k) + eps).squareRoot()
-                            for j in 0..<k { yp[t * k + j] = row[j] * scale * wp[j] }
+                            // Through plain pointers: indexing yp[t·k + j] kept an overflow check per element,
+                            // and with it a scalar loop (2% of a 16-sequence decode step).
+                            let (out, w) = (yp + t * k, wp.baseAddress!)
+                            for j in 0..<k { out[j] = row[j] * scale * w[j] }
                         }
                     }
                 }
@@ -170,36 +175,11 @@ public final class CPUDevice: Device, @unchecked Sendable {
     }
 
     public func rope(_ x: inout Matrix, heads: Int, headDim: Int, positions: [Int], theta: Float, style: RoPEStyle) {
-        Self.rotate(&x, heads: heads, headDim: headDim, positions: positions, style: style) { position, pair in
+        let angles = RoPEAngles(positions: positions, pairs: headDim / 2) { position, pair in
             let a = ReferenceKernels.ropeAngle(position: position, pair: pair, headDim: headDim, theta: theta)
             return (Foundation.cos(a), Foundation.sin(a))
         }
-    }
-
-    /// Rotates each head's pairs of every row t by the (cos, sin) that `angle(position, pair)` gives;
-    /// the rotation itself is shared by the θ and frequency-table forms of RoPE.
-    static func rotate(_ x: inout Matrix, heads: Int, headDim: Int, positions: [Int], style: RoPEStyle,
-                       angle: (_ position: Int, _ pair: Int) -> (cos: Float, sin: Float)) {
-        let half = headDim / 2
-        let cols = x.cols
-        x.data.withUnsafeMutableBufferPointer { xb in
-            let xp = xb.baseAddress!
-            forEachRows(positions.count, cols: cols) { rows in
-                var cosT = [Float](repeating: 0, count: half), sinT = [Float](repeating: 0, count: half)
-                for t in rows {
-                    for i in 0..<half { (cosT[i], sinT[i]) = angle(positions[t], i) }
-                    for h in 0..<heads {
-                        let base = t * cols + h * headDim
-                        for i in 0..<half {
-                            let (i0, i1) = style == .interleaved ? (base + 2 * i, base + 2 * i + 1) : (base + i, base + i + half)
-                            let (x0, x1) = (xp[i0], xp[i1])
-                            xp[i0] = x0 * cosT[i] - x1 * sinT[i]
-                            xp[i1] = x0 * sinT[i] + x1 * cosT[i]
-                        }
-                    }
-                }
-            }
-        }
+        Self.rotate(&x, heads: heads, headDim: headDim, angles: angles, style: style)
     }
 
     public func siluMul(gate: Matrix, up: Matrix) -> Matrix {
