@@ -104,3 +104,103 @@ __attribute__((target("avx2"))) static inline __m256i ck_tile_dot_q8_avx2(__m256
 CK_TILE_KERNEL(tile_avx2, "avx2,fma,f16c", CK_TILE_DOT4_AVX2, CK_TILE_DOT8_AVX2, CK_TILE_Q8_INIT_AVX2)
 CK_TILE_KERNEL(tile_vnni, "avx2,fma,f16c,avx512f,avx512vl,avx512vnni", CK_TILE_DOT_VNNI, CK_TILE_DOT_VNNI,
                CK_TILE_Q8_INIT_VNNI)
+
+/// VNNI over two neighbouring tiles at once: 16 rows in 512-bit vectors, lanes 0–7 the first tile's rows
+/// and 8–15 the second's. Each lane runs tile_vnni's operations in tile_vnni's order, so the bits are the
+/// same; one instruction serves 16 rows, which halves the instructions per row. Zen 4 runs 512-bit work on
+/// its 256-bit units, so the gain is in the front end and the out-of-order window, not the arithmetic (16
+/// sequences of SmolLM2 keep ~2 blocks of the 8-row kernel in flight and wait on each block's chain of
+/// vpdpbusd → add → convert → fma). Needs only AVX-512F and VNNI: the high nibbles are shifted in 32-bit
+/// lanes (the mask drops what crosses a byte).
+#define CK_TILE16_TARGET "avx2,fma,f16c,avx512f,avx512vnni"
+
+__attribute__((target(CK_TILE16_TARGET))) static inline __m512i ck_tile16_load(const uint8_t *a, const uint8_t *b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)),
+                              _mm256_loadu_si256((const __m256i *)b), 1);
+}
+
+__attribute__((target(CK_TILE16_TARGET))) static inline __m512 ck_tile16_halves(const uint8_t *a, const uint8_t *b) {
+    __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)a)),
+                                        _mm_loadu_si128((const __m128i *)b), 1);
+    return _mm512_cvtph_ps(h);
+}
+
+__attribute__((target(CK_TILE16_TARGET))) static inline __attribute__((always_inline)) void
+tile_vnni16_body(const int dtype, const int TT, const uint8_t *ta, const uint8_t *tb2, size_t nb, const int8_t *const *xq,
+                 const float *const *xd, const float *const *xs, const int32_t *const *corr, float (*y)[16], int prefetch) {
+    const size_t tb = ck_tile_block_bytes(dtype), dpos = ck_tile_d_offset(dtype);
+    const __m512i nibble = _mm512_set1_epi8(0x0F);
+    __m512 acc[4], off[4];
+    for (int t = 0; t < TT; t++) acc[t] = off[t] = _mm512_setzero_ps();
+    for (size_t b = 0; b < nb; b++) {
+        const uint8_t *oa = ta + b * tb, *ob = tb2 + b * tb;
+        if (prefetch) {
+            // Each tile's stream runs ahead of itself (the first's into the second, the second's into the
+            // next pair's first tile); the next pair's second tile starts a stream of its own, so its first
+            // blocks are fetched during this pair's first ones.
+            const uint8_t *next = ob + 2 * nb * tb;
+            for (size_t p = 0; p < tb; p += 64) {
+                _mm_prefetch((const char *)oa + CK_TILE_PREFETCH_BYTES + p, _MM_HINT_T0);
+                _mm_prefetch((const char *)ob + CK_TILE_PREFETCH_BYTES + p, _MM_HINT_T0);
+                if (b * tb < CK_TILE_PREFETCH_BYTES) _mm_prefetch((const char *)next + p, _MM_HINT_T0);
+            }
+        }
+        const __m512 dw = ck_tile16_halves(oa + dpos, ob + dpos);
+        __m512i s[4][4];
+        if (dtype == CK_Q8_0) {
+            for (int t = 0; t < TT; t++) {
+                s[t][0] = _mm512_set1_epi32(corr[t][b]);
+                s[t][1] = s[t][2] = s[t][3] = _mm512_setzero_si512();
+            }
+            for (int i = 0; i < 4; i++) {   // vectors i and i + 4 into sum i (the Q4 loop's shape: no spills)
+                __m512i w0 = ck_tile16_load(oa + 32 * i, ob + 32 * i), w1 = ck_tile16_load(oa + 32 * (i + 4), ob + 32 * (i + 4));
+                for (int t = 0; t < TT; t++) {
+                    int32_t x0, x1;
+                    memcpy(&x0, xq[t] + 32 * b + 4 * i, 4);
+                    memcpy(&x1, xq[t] + 32 * b + 16 + 4 * i, 4);
+                    s[t][i] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(s[t][i], w0, _mm512_set1_epi32(x0)), w1, _mm512_set1_epi32(x1));
+                }
+            }
+        } else {
+            const __m512 mw = dtype == CK_Q4_1 ? ck_tile16_halves(oa + CK_TILE_M_OFFSET, ob + CK_TILE_M_OFFSET)
+                                               : _mm512_mul_ps(_mm512_set1_ps(-8.0f), dw);
+            for (int t = 0; t < TT; t++) {
+                const __m512 p = _mm512_mul_ps(mw, _mm512_set1_ps(xs[t][b]));
+                off[t] = _mm512_add_ps(off[t], p); /* separate statement: never contracted into an FMA */
+                for (int i = 0; i < 4; i++) s[t][i] = _mm512_setzero_si512();
+            }
+            for (int i = 0; i < 4; i++) {
+                __m512i w = ck_tile16_load(oa + 32 * i, ob + 32 * i);
+                __m512i lo = _mm512_and_si512(w, nibble), hi = _mm512_and_si512(_mm512_srli_epi32(w, 4), nibble);
+                for (int t = 0; t < TT; t++) {
+                    int32_t xlo, xhi;
+                    memcpy(&xlo, xq[t] + 32 * b + 4 * i, 4);
+                    memcpy(&xhi, xq[t] + 32 * b + 16 + 4 * i, 4);
+                    s[t][i] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(s[t][i], lo, _mm512_set1_epi32(xlo)), hi, _mm512_set1_epi32(xhi));
+                }
+            }
+        }
+        for (int t = 0; t < TT; t++) {
+            __m512i isum = _mm512_add_epi32(_mm512_add_epi32(s[t][0], s[t][1]), _mm512_add_epi32(s[t][2], s[t][3]));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, _mm512_set1_ps(xd[t][b])), acc[t]);
+        }
+    }
+    for (int t = 0; t < TT; t++) _mm512_storeu_ps(y[t], dtype == CK_Q8_0 ? acc[t] : _mm512_add_ps(acc[t], off[t]));
+}
+
+/// tile_vnni16_body with the format and token count constant in each copy.
+__attribute__((target(CK_TILE16_TARGET))) static void tile_vnni16(int dtype, const uint8_t *ta, const uint8_t *tb2, size_t nb,
+                                                                   int tokens, const int8_t *const *xq, const float *const *xd,
+                                                                   const float *const *xs, const int32_t *const *corr,
+                                                                   float (*y)[16], int prefetch) {
+#define CK_TILE16_FORMATS(TT)                                                                                 \
+    switch (dtype) {                                                                                         \
+    case CK_Q4_0: tile_vnni16_body(CK_Q4_0, TT, ta, tb2, nb, xq, xd, xs, corr, y, prefetch); return;          \
+    case CK_Q4_1: tile_vnni16_body(CK_Q4_1, TT, ta, tb2, nb, xq, xd, xs, corr, y, prefetch); return;          \
+    default: tile_vnni16_body(CK_Q8_0, TT, ta, tb2, nb, xq, xd, xs, corr, y, prefetch); return;               \
+    }
+    if (tokens == 4) CK_TILE16_FORMATS(4)
+    if (tokens == 2) CK_TILE16_FORMATS(2)
+    CK_TILE16_FORMATS(1)
+#undef CK_TILE16_FORMATS
+}

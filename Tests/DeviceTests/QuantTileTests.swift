@@ -77,8 +77,10 @@ import Testing
         return y
     }
 
-    // Row counts below, at and past a tile (1, 8, 13, 37), decode and batch token counts, one block to many.
-    @Test(arguments: [(1, 32, 1), (1, 576, 37), (2, 96, 8), (3, 64, 13), (5, 608, 16), (16, 1536, 9), (17, 320, 24)])
+    // Row counts below, at and past a tile (1, 8, 13, 37), decode and batch token counts, one block to many;
+    // from 8 tokens on, VNNI runs pairs of tiles in 512-bit vectors (24, 33, 40 rows: pairs and a lone tile).
+    @Test(arguments: [(1, 32, 1), (1, 576, 37), (2, 96, 8), (3, 64, 13), (5, 608, 16), (16, 1536, 9), (17, 320, 24),
+                      (8, 64, 40), (12, 96, 33)])
     func tilesGiveTheReferenceBits(t: Int, k: Int, n: Int) {
         for dtype in P.formats {
             var seed = UInt64(t * 31 + k * 5 + n) &+ UInt64(dtype.rawValue)
@@ -98,13 +100,13 @@ import Testing
         for dtype in P.formats {
             var seed: UInt64 = 5 &+ UInt64(dtype.rawValue)
             let blocks = P.randomBlocks(dtype, rows: 29, cols: 128, seed: &seed)
-            let x = P.activations(3, 128, seed: &seed)
+            let x = P.activations(9, 128, seed: &seed)   // 9 tokens: VNNI's pairs of tiles where a range holds two
             let expected = Self.reference(x, blocks)
             let tiles = Self.tiles(blocks)
             for isa in Self.tileISAs {
-                for range in [3..<5, 7..<9, 5..<21, 16..<29, 28..<29, 0..<8] {
+                for range in [3..<5, 7..<9, 5..<21, 16..<29, 28..<29, 0..<8, 8..<29, 0..<24, 1..<29] {
                     let y = Self.tiled(x, blocks, tiles, isa: isa, rows: range, corrections: false)
-                    for tok in 0..<3 {
+                    for tok in 0..<9 {
                         for r in 0..<29 {
                             let (got, want) = (y[tok * 29 + r], expected[tok * 29 + r])
                             if range.contains(r) {
@@ -132,7 +134,7 @@ import Testing
                 for j in qoff..<bb { bytes[b + j] = dtype == .q8_0 ? (row % 2 == 0 ? 0x80 : 0x7F) : (row % 2 == 0 ? 0x00 : 0xFF) }
             }
             let blocks = bytes.withUnsafeBytes { QuantisedBlocks(dtype: dtype, rows: 16, cols: 64, source: $0) }
-            let x = Matrix(rows: 2, cols: 64, data: (0..<128).map { $0 % 3 == 0 ? -1 : 1 })
+            let x = Matrix(rows: 9, cols: 64, data: (0..<576).map { $0 % 3 == 0 ? -1 : 1 })   // 9: a pair of tiles on VNNI
             let expected = Self.reference(x, blocks)
             for isa in Self.tileISAs {
                 #expect(Self.tiled(x, blocks, Self.tiles(blocks), isa: isa, rows: 0..<16).map(\.bitPattern) == expected.map(\.bitPattern),
@@ -141,12 +143,13 @@ import Testing
         }
     }
 
-    /// A token's rows have the same bits alone and in a batch (tokens run in pairs: a token's partner does not
-    /// change its result), and stay within the activation-rounding bound of the fp32 reference.
+    /// A token's rows have the same bits alone and in a batch (tokens run in groups of 2–4, and from 8 tokens
+    /// on VNNI takes two tiles at a time: neither changes a token's result), and stay within the
+    /// activation-rounding bound of the fp32 reference.
     @Test func tokensDoNotDependOnTheBatchAndStayWithinTheRoundingBound() {
         for dtype in P.formats {
             var seed: UInt64 = 31 &+ UInt64(dtype.rawValue)
-            let (t, k, n) = (5, 320, 19)
+            let (t, k, n) = (9, 320, 19)
             let blocks = P.randomBlocks(dtype, rows: n, cols: k, seed: &seed)
             let x = P.activations(t, k, seed: &seed)
             let tiles = Self.tiles(blocks)
