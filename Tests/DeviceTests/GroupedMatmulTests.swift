@@ -78,6 +78,10 @@ import Testing
                 for r in t.rows { #expect(seen.insert([t.set, t.group, r]).inserted) }
             }
             #expect(seen.count == widths.reduce(0, +) * sizes.filter { $0 > 0 }.count)
+            // The job ends in small pieces (~16 KB of weights, at least 16 rows) when there is more than one worker.
+            if workers > 1, let last = tasks.last, tasks.count > workers {
+                #expect(last.rows.count <= max(16, (16_384 / rowBytes + 15) / 16 * 16), "workers \(workers), row bytes \(rowBytes)")
+            }
         }
     }
 
