@@ -19,3 +19,5 @@ for engine in sorted({r["engine"] for r in rows}):
         ma, mb = statistics.median(p["A"] for p in both), statistics.median(p["B"] for p in both)
         wins = sum(p["B"] > p["A"] for p in both)
         print(f"{engine:<22}{figure:<18}{ma:>10.1f}{mb:>10.1f}{mb / ma:>7.3f}  {wins}/{len(both)}")
+        # Each pair as A/B: the machine drifts between pairs, and a median can hide which way the pairs went.
+        print(f"{'':<22}{'pairs A/B':<18}" + " ".join(f"{p['A']:.0f}/{p['B']:.0f}" for p in both))
