@@ -21,4 +21,22 @@ import Testing
         let (sizes, tokens, weights) = RoutedExperts.rowsByExpert([[], []], experts: 4)
         #expect(sizes == [0, 0, 0, 0] && tokens.isEmpty && weights.isEmpty)
     }
+
+    /// The router's top-k by insertion equals the full sort on values with ties (drawn from a few levels),
+    /// −∞ (masked groups), k of 0, 1, all and more than all.
+    @Test func topIndicesByInsertionEqualsTheSort() {
+        var seed: UInt64 = 17
+        func next() -> UInt64 { seed = seed &* 6364136223846793005 &+ 1442695040888963407; return seed >> 33 }
+        for n in [1, 5, 8, 64, 256] {
+            for _ in 0..<20 {
+                let values = (0..<n).map { _ -> Float in
+                    let r = next() % 10
+                    return r == 0 ? -.infinity : Float(r % 4) * 0.25   // four levels: many ties
+                }
+                for k in [0, 1, 2, 6, 8, 16, n, n + 3] where k <= 16 || k == n + 3 {
+                    #expect(MoEGate.topIndices(values, k) == MoEGate.sortedTopIndices(values, k), "n \(n) k \(k) \(values)")
+                }
+            }
+        }
+    }
 }

@@ -44,13 +44,14 @@ extension CPUDevice {
         // holds the weights until this returns.
         let groups = groupSizes.count
         var resolved = [BlockActivations.Pointers.Weight?](repeating: nil, count: sets.count * groups)
+        var corrections = false   // only the used weights count (not every expert of the layer)
         for (s, weights) in sets.enumerated() {
             for g in used {
                 guard let b = weights[g].blocks, b.cols == x.cols, b.dtype.blockSize == 32, b.rows == weights[first].rows else { return nil }
                 resolved[s * groups + g] = BlockActivations.Pointers.Weight(b)
+                corrections = corrections || (int8 && BlockActivations.needsCorrections(b, isa: isa))
             }
         }
-        let corrections = int8 && sets.contains { $0.contains { $0.blocks.map { BlockActivations.needsCorrections($0, isa: isa) } ?? false } }
         let a = BlockActivations(x, int8: int8, isa: isa, corrections: corrections)
         let widths = sets.map { $0[first].rows }
         let rowBytes = (0..<sets.count).map { resolved[$0 * groups + first]!.rowBytes }.max()!

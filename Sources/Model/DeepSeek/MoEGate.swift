@@ -73,6 +73,25 @@ struct MoEGate: @unchecked Sendable {
 
     /// Indices of the k largest values (ties: lower index first).
     static func topIndices(_ values: [Float], _ k: Int) -> [Int] {
+        // A router's few choices (k ≤ 16 of 64–256 experts, per token and layer) by insertion into a short
+        // list instead of sorting every index; an indexer's thousands by sorting.
+        guard k <= 16 else { return sortedTopIndices(values, k) }
+        let k = min(k, values.count)
+        var top: [Int] = []
+        top.reserveCapacity(k + 1)
+        for i in values.indices {
+            let v = values[i]
+            if top.count == k && !(k > 0 && v > values[top[k - 1]]) { continue }   // a tie keeps the earlier index
+            var j = top.count
+            while j > 0 && v > values[top[j - 1]] { j -= 1 }
+            top.insert(i, at: j)
+            if top.count > k { top.removeLast() }
+        }
+        return top
+    }
+
+    /// topIndices by sorting every index (the reference the insertion form is tested against).
+    static func sortedTopIndices(_ values: [Float], _ k: Int) -> [Int] {
         Array(values.indices.sorted { values[$0] != values[$1] ? values[$0] > values[$1] : $0 < $1 }.prefix(k))
     }
 }
