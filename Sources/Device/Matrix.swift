@@ -35,17 +35,22 @@ public struct Matrix: Sendable, Equatable {
     static func assigningEvery(_ shapes: [(rows: Int, cols: Int)], _ fill: ([UnsafeMutablePointer<Float>]) -> Void) -> [Matrix] {
         var placeholder: Float = 0
         return withUnsafeMutablePointer(to: &placeholder) { empty in
-            func nest(_ i: Int, _ pointers: [UnsafeMutablePointer<Float>]) -> [Matrix] {
-                guard i < shapes.count else { fill(pointers); return [] }
+            // One array per output plus three in all (a decode step makes ~60 of these calls; building the
+            // pointer and result lists by concatenation cost four allocations per output).
+            var pointers = [UnsafeMutablePointer<Float>](repeating: empty, count: shapes.count)
+            var data: [[Float]] = []   // innermost first
+            data.reserveCapacity(shapes.count)
+            func nest(_ i: Int) {
+                guard i < shapes.count else { fill(pointers); return }
                 let count = shapes[i].rows * shapes[i].cols
-                var rest: [Matrix] = []
-                let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialised in
-                    rest = nest(i + 1, pointers + [count > 0 ? buffer.baseAddress! : empty])
+                data.append([Float](unsafeUninitializedCapacity: count) { buffer, initialised in
+                    if count > 0 { pointers[i] = buffer.baseAddress! }
+                    nest(i + 1)
                     initialised = count
-                }
-                return [Matrix(rows: shapes[i].rows, cols: shapes[i].cols, data: data)] + rest
+                })
             }
-            return nest(0, [])
+            nest(0)
+            return shapes.indices.map { Matrix(rows: shapes[$0].rows, cols: shapes[$0].cols, data: data[shapes.count - 1 - $0]) }
         }
     }
 

@@ -23,8 +23,14 @@ extension CPUDevice {
     /// The weights that are block-quantised with x's width go as one job (one group of all rows each);
     /// the others through `matmul`. Each result equals `matmul(x, weights[i])` bit for bit.
     public func matmuls(_ x: Matrix, _ weights: [DeviceWeight]) -> [Matrix] {
-        let quantised = weights.indices.filter { weights[$0].blocks?.cols == x.cols && weights[$0].blocks?.dtype.blockSize == 32 }
-        guard quantised.count > 1, x.rows > 0,
+        func fusable(_ w: DeviceWeight) -> Bool { w.blocks?.cols == x.cols && w.blocks?.dtype.blockSize == 32 }
+        guard x.rows > 0 else { return weights.map { matmul(x, $0) } }
+        if weights.count > 1, weights.allSatisfy(fusable),   // the usual case, without the bookkeeping below
+           let fused = Self.fusedGroupedMatmuls(x, weights.map { [$0] }, groupSizes: [x.rows], isa: isa, int8: int8Activations) {
+            return fused
+        }
+        let quantised = weights.indices.filter { fusable(weights[$0]) }
+        guard quantised.count > 1,
               let fused = Self.fusedGroupedMatmuls(x, quantised.map { [weights[$0]] }, groupSizes: [x.rows], isa: isa, int8: int8Activations)
         else { return weights.map { matmul(x, $0) } }
         var out = [Matrix](repeating: Matrix(zeros: 0, 0), count: weights.count)
@@ -36,9 +42,8 @@ extension CPUDevice {
     /// The one-job form, when every used weight is block-quantised with K columns and each set's groups
     /// share one width; nil otherwise. Group g's rows equal `QuantKernels.matmul(Int8)` of those rows alone.
     static func fusedGroupedMatmuls(_ x: Matrix, _ sets: [[DeviceWeight]], groupSizes: [Int], isa: Int32, int8: Bool) -> [Matrix]? {
-        let used = groupSizes.indices.filter { groupSizes[$0] > 0 }
         // The groups must cover x's rows: the outputs below are not zeroed first.
-        guard let first = used.first, groupSizes.reduce(0, +) == x.rows else { return nil }
+        guard let first = groupSizes.firstIndex(where: { $0 > 0 }), groupSizes.reduce(0, +) == x.rows else { return nil }
         // Each used (set, group) weight checked and resolved once, before the job: a task only reads these
         // (a decode step's MoE layer has ~100 tasks over 64–256 experts). The pointers stay valid: `sets`
         // holds the weights until this returns.
@@ -46,7 +51,7 @@ extension CPUDevice {
         var resolved = [BlockActivations.Pointers.Weight?](repeating: nil, count: sets.count * groups)
         var corrections = false   // only the used weights count (not every expert of the layer)
         for (s, weights) in sets.enumerated() {
-            for g in used {
+            for g in first..<groups where groupSizes[g] > 0 {
                 guard let b = weights[g].blocks, b.cols == x.cols, b.dtype.blockSize == 32, b.rows == weights[first].rows else { return nil }
                 resolved[s * groups + g] = BlockActivations.Pointers.Weight(b)
                 corrections = corrections || (int8 && BlockActivations.needsCorrections(b, isa: isa))
@@ -54,7 +59,8 @@ extension CPUDevice {
         }
         let a = BlockActivations(x, int8: int8, isa: isa, corrections: corrections)
         let widths = sets.map { $0[first].rows }
-        let rowBytes = (0..<sets.count).map { resolved[$0 * groups + first]!.rowBytes }.max()!
+        var rowBytes = 0
+        for s in sets.indices { rowBytes = max(rowBytes, resolved[s * groups + first]!.rowBytes) }
         let tasks = GroupedTask.split(sets: widths, groupSizes: groupSizes, rowBytes: rowBytes, workers: Parallel.workers)
         // Each set's output is written in place by its tasks, which together assign every (token, row)
         // of it: no zeroed staging buffer to copy out of (at prompt sizes, megabytes per layer).
@@ -95,39 +101,39 @@ struct GroupedTask {
     /// Tasks of about equal work (rows × tokens), ~32 per worker (taken one at a time, so the cores finish
     /// together), each at least 16 weight rows and ~64 KB (a multiple of 16 rows where the weight allows), in (set, group, row)
     /// order so neighbouring tasks stream neighbouring memory.
+    /// The last `workers` tasks are cut in pieces of ~16 KB of weights (a multiple of 16 rows): the cores
+    /// take tasks in order, so the one that finishes first then waits for at most a small piece instead of
+    /// half a task on average. (Pieces much smaller cost more in hand-offs: 16-row pieces of SmolLM2's
+    /// 360-byte rows slowed its decode.) The tasks are counted first, so the array is allocated once.
     static func split(sets widths: [Int], groupSizes: [Int], rowBytes: Int, workers: Int) -> [GroupedTask] {
         let total = widths.reduce(0, +) * groupSizes.reduce(0, +)
         let target = max(1, total / max(1, 32 * workers))
         // A task streams at least ~64 KB of weights: smaller ones cost more in hand-offs than they balance.
         let minRows = max(16, (65_536 / max(1, rowBytes) + 15) / 16 * 16)
+        let piece = max(16, (16_384 / max(1, rowBytes) + 15) / 16 * 16)
+        func step(_ n: Int, _ size: Int) -> Int { min(n, max(minRows, (target / size + 15) / 16 * 16)) }
+        var count = 0
+        for n in widths where n > 0 {
+            for size in groupSizes where size > 0 { count += (n + step(n, size) - 1) / step(n, size) }
+        }
+        let tailFrom = workers > 1 && count > workers ? count - workers : count
         var tasks: [GroupedTask] = []
+        tasks.reserveCapacity(tailFrom + (count - tailFrom) * ((widths.max() ?? 0) / piece + 1))
+        var index = 0
         for (s, n) in widths.enumerated() {
             var start = 0
             for (g, size) in groupSizes.enumerated() {
                 defer { start += size }
                 guard size > 0 else { continue }
-                let step = min(n, max(minRows, (target / size + 15) / 16 * 16))
-                for lo in stride(from: 0, to: n, by: step) {
-                    tasks.append(GroupedTask(set: s, group: g, start: start, rows: lo..<min(n, lo + step)))
+                for lo in stride(from: 0, to: n, by: step(n, size)) {
+                    let hi = min(n, lo + step(n, size)), cut = index >= tailFrom ? piece : hi - lo   // a tail task in pieces
+                    for p in stride(from: lo, to: hi, by: cut) {
+                        tasks.append(GroupedTask(set: s, group: g, start: start, rows: p..<min(hi, p + cut)))
+                    }
+                    index += 1
                 }
             }
         }
-        return finerTail(tasks, workers: workers, rowBytes: rowBytes)
-    }
-
-    /// The last `workers` tasks cut in pieces of ~16 KB of weights (a multiple of 16 rows): the cores take
-    /// tasks in order, so the one that finishes first then waits for at most a small piece instead of half
-    /// a task on average. (Pieces much smaller cost more in hand-offs: 16-row pieces of SmolLM2's 360-byte
-    /// rows slowed its decode.)
-    static func finerTail(_ tasks: [GroupedTask], workers: Int, rowBytes: Int) -> [GroupedTask] {
-        guard workers > 1, tasks.count > workers else { return tasks }
-        let piece = max(16, (16_384 / max(1, rowBytes) + 15) / 16 * 16)
-        var out = Array(tasks[..<(tasks.count - workers)])
-        for t in tasks[(tasks.count - workers)...] {
-            for lo in stride(from: t.rows.lowerBound, to: t.rows.upperBound, by: piece) {
-                out.append(GroupedTask(set: t.set, group: t.group, start: t.start, rows: lo..<min(t.rows.upperBound, lo + piece)))
-            }
-        }
-        return out
+        return tasks
     }
 }

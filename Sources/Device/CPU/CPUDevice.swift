@@ -323,6 +323,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
     static func visibleSlots(_ sequences: [PagedSequence], cache: KVBlockStorage, rows: Int) -> (slots: [Int64], positions: [Int], rowSlots: [Int]) {
         precondition(sequences.reduce(0) { $0 + $1.rows.count } == rows, "attention: the sequences must cover the \(rows) query rows")
         var slots: [Int64] = [], positions = [Int](repeating: 0, count: rows), rowSlots = [Int](repeating: 0, count: rows)
+        slots.reserveCapacity(sequences.reduce(0) { $0 + ($1.positions.max() ?? -1) + 1 })   // one allocation, not one per doubling
         for seq in sequences {
             precondition(seq.rows.upperBound <= rows, "attention: sequence rows \(seq.rows) outside the \(rows) queries")
             let start = slots.count
