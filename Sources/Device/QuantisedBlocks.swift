@@ -13,10 +13,10 @@ public struct QuantisedBlocks: Sendable {
     public let dtype: DType
     public let rows: Int
     public let cols: Int
-    /// The blocks in the checkpoint's row layout (`rowBytes` per row), or nil when only `tiles` are held.
+    /// The blocks in the checkpoint's row layout (`rowBytes` per row), or nil when they are held as `tiles`.
     public let rowStorage: WeightBytes?
     /// The blocks re-laid in tiles of 8 rows for the int8-activation kernels (CKernels/QuantTiles.c), or nil.
-    /// The CPU device adds them where a pass multiplies int8 activations (`tiled(into:keepingRows:)`).
+    /// The CPU device holds these instead of the rows where a pass multiplies int8 activations (`tiled(into:)`).
     public let tiles: WeightBytes?
 
     /// The row-layout blocks of a weight that holds them (every weight but a tiles-only one).
@@ -53,8 +53,9 @@ public struct QuantisedBlocks: Sendable {
     /// Whether `tiled` can lay this weight out in tiles (Q4_0, Q4_1, Q8_0).
     public var tileable: Bool { dtype.blockSize == 32 && ck_tiles_supported(Int32(dtype.rawValue)) != 0 }
 
-    /// The same weight in 8-row tiles (`tiles`) in `arena`, with its rows copied there too or dropped.
-    func tiled(into arena: WeightArena, keepingRows: Bool) -> QuantisedBlocks {
+    /// The same weight in 8-row tiles (`tiles`) in `arena`, in place of its rows (the kernels gather rows
+    /// back from the tiles where they need them).
+    func tiled(into arena: WeightArena) -> QuantisedBlocks {
         precondition(tileable, "QuantisedBlocks: no tiles for \(dtype)")
         let code = Int32(dtype.rawValue)
         let count = ck_tile_bytes(code, rows, cols)
@@ -62,8 +63,7 @@ public struct QuantisedBlocks: Sendable {
             bytes.withUnsafeBufferPointer { ck_tile_weights(code, $0.baseAddress!, rowBytes, rows, cols, out.baseAddress!) }
             n = count
         }
-        let kept = keepingRows ? bytes.withUnsafeBytes { arena.copy($0) } : nil
-        return QuantisedBlocks(dtype: dtype, rows: rows, cols: cols, rowStorage: kept, tiles: laid.withUnsafeBytes { arena.copy($0) })
+        return QuantisedBlocks(dtype: dtype, rows: rows, cols: cols, rowStorage: nil, tiles: laid.withUnsafeBytes { arena.copy($0) })
     }
 
     /// Bytes held: the row blocks and the tiles.

@@ -190,10 +190,41 @@ import Testing
         }
     }
 
-    /// How the device holds block weights: int8 everywhere → tiles in place of the rows (every format; the
-    /// embedding rows and fp32 values come back from the tiles); `auto` → Q4 in both layouts, Q8_0 in rows;
-    /// fp32 → rows. The resident size counts what is held, and int8 passes multiply with the tiles' reduction
-    /// (on every ISA, so int8 results do not depend on the machine).
+    /// fp32 activations over tiles (ck_matmul_blocks_tiled) give ck_matmul_blocks's bits on the rows, on every
+    /// ISA: decode and prompt token counts, ranges that cut tiles, and more rows than one gathered chunk (48).
+    @Test func fp32ActivationsOnTilesGiveTheRowBits() {
+        for dtype in P.formats {
+            var seed: UInt64 = 41 &+ UInt64(dtype.rawValue)
+            let (n, k) = (61, 96)
+            let blocks = P.randomBlocks(dtype, rows: n, cols: k, seed: &seed)
+            let tiles = Self.tiles(blocks), code = Int32(dtype.rawValue), nb = k / 32
+            for t in [1, 3, 5, 70] {
+                let x = P.activations(t, k, seed: &seed)
+                var sums = [Float](repeating: 0, count: t * nb)
+                ck_block_sums(x.data, t * nb, &sums)
+                for isa in Self.tileISAs where isa <= Int32(CK_ISA_AVX2) {
+                    var rows = [Float](repeating: 0, count: t * n)
+                    blocks.bytes.withUnsafeBufferPointer { ck_matmul_blocks(isa, code, $0.baseAddress!, blocks.rowBytes, 0, n, x.data, sums, t, k, &rows, n) }
+                    for range in [0..<61, 5..<21, 16..<29, 60..<61, 3..<58] {
+                        var y = [Float](repeating: .nan, count: t * n)
+                        ck_matmul_blocks_tiled(isa, code, tiles, range.lowerBound, range.upperBound, x.data, sums, t, k, &y, n)
+                        for i in 0..<(t * n) {
+                            if range.contains(i % n) {
+                                #expect(y[i].bitPattern == rows[i].bitPattern, "\(dtype) isa \(isa) \(t) tokens \(range) element \(i)")
+                            } else {
+                                #expect(y[i].isNaN, "\(dtype) isa \(isa) \(range) wrote row \(i % n)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// How the device holds block weights: any int8 pass (`int8`, `auto`) → tiles in place of the rows (every
+    /// format; embedding rows, fp32 values and the rows of fp32 passes come back from the tiles); fp32 → rows.
+    /// The resident size counts what is held, and int8 passes multiply with the tiles' reduction (on every
+    /// ISA, so int8 results do not depend on the machine).
     @Test(arguments: P.formats)
     func deviceHoldsTilesWhereInt8PassesRun(dtype: DType) throws {
         var seed: UInt64 = 21 &+ UInt64(dtype.rawValue)
@@ -204,7 +235,8 @@ import Testing
         let expected = Self.reference(x, blocks)
         #expect(expected != QuantKernels.matmulInt8(x, blocks, isa: Int32(CK_ISA_PORTABLE)).data, "tiles and rows round differently")
 
-        let exact = try CPUDevice().upload(tensor)
+        let exactDevice = CPUDevice()
+        let exact = try exactDevice.upload(tensor)
         #expect(exact.blocks?.tiles == nil && exact.residentBytes == rowBytes)
 
         let int8 = CPUDevice(activations: .int8)
@@ -217,14 +249,17 @@ import Testing
         row.withUnsafeMutableBufferPointer { w.copyRow(13, into: $0) }
         #expect(row == Array(DeviceWeight(shape: [20, 96], blocks: blocks).values[(13 * 96)..<(14 * 96)]), "an embedding row from the tiles")
 
+        // `auto` holds the tiles alone too: generated tokens multiply them with int8 activations, prompts with
+        // fp32 ones through rows gathered back from them — the exact device's bits.
         let auto = CPUDevice(activations: .float32, generatedActivations: .int8)
         let a = try auto.upload(tensor)
-        if dtype == .q8_0 {
-            #expect(a.blocks?.tiles == nil && a.residentBytes == rowBytes, "Q8_0 decode is bound by memory: no second copy")
-        } else {
-            #expect(a.blocks?.rowStorage != nil && a.blocks?.tiles?.count == tileBytes && a.residentBytes == rowBytes + tileBytes)
-            #expect(auto.runningGeneratedTokens { auto.matmul(x, a) }.data.map(\.bitPattern) == expected.map(\.bitPattern))
-            #expect(auto.matmul(x, a).data == QuantKernels.matmul(x, blocks, isa: auto.isa).data, "prompts: fp32 activations on the rows")
+        #expect(a.blocks?.rowStorage == nil && a.blocks?.tiles?.count == tileBytes && a.residentBytes == tileBytes)
+        #expect(auto.runningGeneratedTokens { auto.matmul(x, a) }.data.map(\.bitPattern) == expected.map(\.bitPattern))
+        let prompt = P.activations(70, 96, seed: &seed)   // the AVX2 kernel's panel path (4+ tokens) and its register path
+        for x in [x, prompt, Matrix(rows: 1, cols: 96, data: prompt.row(5))] {
+            let fp32 = exactDevice.matmul(x, exact).data.map(\.bitPattern)
+            #expect(auto.matmul(x, a).data.map(\.bitPattern) == fp32, "prompts: fp32 activations, rows gathered from the tiles")
+            #expect(auto.groupedMatmul(x, [a, a], groupSizes: [x.rows / 2, x.rows - x.rows / 2]).data.map(\.bitPattern) == fp32)
         }
     }
 }

@@ -28,6 +28,12 @@ void ck_block_sums(const float *x, size_t blocks, float *sums);
 void ck_matmul_blocks(int isa, int dtype, const uint8_t *w, size_t row_bytes, size_t row_begin, size_t row_end,
                       const float *x, const float *xsums, size_t tokens, size_t k, float *y, size_t n);
 
+/// ck_matmul_blocks (fp32 activations) over weights held as 8-row tiles (ck_tile_weights), bit for bit the
+/// result on the GGUF rows: rows are gathered back from the tiles a few dozen at a time into a per-thread
+/// buffer. (If that buffer cannot be allocated, tiles of up to 32 KB go one at a time; larger ones give NaN.)
+void ck_matmul_blocks_tiled(int isa, int dtype, const uint8_t *tiles, size_t row_begin, size_t row_end,
+                            const float *x, const float *xsums, size_t tokens, size_t k, float *y, size_t n);
+
 /// ck_matmul_blocks without the fp32 weight panel the AVX2 variant uses for 4+ tokens: the path it takes
 /// when the panel cannot be allocated. Results are bit-identical to ck_matmul_blocks (tests check it).
 void ck_matmul_blocks_registers_only(int isa, int dtype, const uint8_t *w, size_t row_bytes, size_t row_begin,

@@ -43,17 +43,17 @@ public final class CPUDevice: Device, @unchecked Sendable {
     /// kept as fp32). GGUF matrices that are already block-quantised stay as stored.
     public let quantisation: DType?
     let isa: Int32
-    /// How block-quantised matrices are held (`QuantisedBlocks.tiled`). The tiled int8 kernel runs ~2× the
+    /// Which block formats are held as tiles (`QuantisedBlocks.tiled`). The tiled int8 kernel runs ~2× the
     /// row kernel's blocks per second in decode (it is bound by memory, the row kernel by arithmetic) and
     /// ~2.5× in batches. Tiles round differently from rows (CKernels/QuantTiles.c), so every ISA keeps them
     /// (the portable loops read them too) and a weight's int8 results do not depend on the machine.
-    /// - every pass int8: tiles in place of the rows, for every block format (embedding rows and fp32
-    ///   values are gathered back from the tiles);
-    /// - fp32 prompts, int8 generated tokens (`auto`): Q4 weights keep both (the fp32 prompt kernel reads
-    ///   rows); Q8_0 rows stay as they are, as they already stream at memory speed in decode (synthetic
-    ///   MoE, int8: 184 → 179 tok/s with tiles), so a second copy would buy only batch speed;
+    /// - any int8 pass (`int8`, and `auto`: fp32 prompts, int8 generated tokens): tiles in place of the
+    ///   rows, for every block format. Embedding rows are gathered back from the tiles, and so are the rows
+    ///   an fp32 pass multiplies (ck_matmul_blocks_tiled: the row kernel's bits, its rows gathered a few
+    ///   dozen at a time), so `auto` holds the checkpoint's bytes once (it held Q4 weights in both layouts,
+    ///   SmolLM2 162.9 MB for 96.6, and Q8_0 weights in rows only, whose batches ran the slower row kernel);
     /// - fp32 only: rows.
-    let tileLayout: (formats: Set<DType>, keepingRows: Bool)
+    let tiledFormats: Set<DType>
     /// Where quantised weights live: huge-page chunks (see `WeightArena`).
     private let arena = WeightArena()
     /// The (cos, sin) of the last steps' positions: every layer of a step rotates q and k at the same positions.
@@ -80,9 +80,8 @@ public final class CPUDevice: Device, @unchecked Sendable {
         self.quantisation = quantisation
         isa = QuantKernels.isa(for: features)
         switch (activations, self.generatedActivations) {
-        case (.int8, .int8): tileLayout = (QuantisedBlocks.formats, false)
-        case (_, .int8), (.int8, _): tileLayout = ([.q4_0, .q4_1], true)
-        default: tileLayout = ([], true)
+        case (.int8, _), (_, .int8): tiledFormats = QuantisedBlocks.formats
+        default: tiledFormats = []
         }
         _ = MallocTuning.applied
     }
@@ -100,8 +99,8 @@ public final class CPUDevice: Device, @unchecked Sendable {
     private func convert(_ tensor: HostTensor) -> DeviceWeight {
         let weight = convertedLayout(tensor)
         guard let blocks = weight.blocks else { return weight }
-        let tiles = tileLayout.formats.contains(blocks.dtype) && blocks.tileable
-        return DeviceWeight(shape: weight.shape, blocks: tiles ? blocks.tiled(into: arena, keepingRows: tileLayout.keepingRows) : blocks.packed(into: arena))
+        let tiles = tiledFormats.contains(blocks.dtype) && blocks.tileable
+        return DeviceWeight(shape: weight.shape, blocks: tiles ? blocks.tiled(into: arena) : blocks.packed(into: arena))
     }
 
     private func convertedLayout(_ tensor: HostTensor) -> DeviceWeight {

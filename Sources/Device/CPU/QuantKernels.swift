@@ -148,7 +148,7 @@ struct BlockActivations {
         struct Weight {
             let dtype: Int32
             let rowBytes: Int
-            /// The row-layout blocks (nil for a weight held only in tiles, which only int8 activations multiply).
+            /// The row-layout blocks (nil for a weight held only in tiles: fp32 activations then gather its rows back).
             let base: UnsafePointer<UInt8>?
             /// The 8-row tiles (`QuantisedBlocks.tiles`), which int8 activations multiply when present.
             let tiles: UnsafePointer<UInt8>?
@@ -171,8 +171,11 @@ struct BlockActivations {
                              q + start * k, d + start * nb, s + start * nb, count, k, y, n)
             } else {
                 let xs = hasSums ? sums + start * nb : sums
-                guard let base = w.base else { preconditionFailure("matmul: fp32 activations need the row blocks, this weight holds only tiles") }
-                ck_matmul_blocks(isa, w.dtype, base, w.rowBytes, rows.lowerBound, rows.upperBound, x + start * k, xs, count, k, y, n)
+                if let base = w.base {
+                    ck_matmul_blocks(isa, w.dtype, base, w.rowBytes, rows.lowerBound, rows.upperBound, x + start * k, xs, count, k, y, n)
+                } else {   // the same bits from the tiles (rows gathered back a few dozen at a time)
+                    ck_matmul_blocks_tiled(isa, w.dtype, w.tiles!, rows.lowerBound, rows.upperBound, x + start * k, xs, count, k, y, n)
+                }
             }
         }
     }
