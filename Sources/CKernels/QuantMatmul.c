@@ -2,7 +2,10 @@
 // The portable body is plain C the compiler vectorises for the baseline target; the AVX2 variant
 // (QuantDotAVX2.h) uses intrinsics under a function-level target attribute. Both are compiled with function-level target attributes so the binary stays portable:
 // the caller picks the variant from the CPU's features at run time.
+#include "BlockFormat.h"
 #include "CKernels.h"
+#include "ThreadScratch.h"
+#include <math.h>
 #include <string.h>
 
 // fp16 bits -> fp32 (normals, subnormals, inf/nan), no F16C needed.
@@ -104,7 +107,7 @@ static void ck_matmul_dispatch(int isa, int dtype, const uint8_t *w, size_t row_
 #if defined(__x86_64__)
     // NOTE: AVX-512 machines run the AVX2 variant until an AVX-512 kernel is measured on one.
     if (isa >= CK_ISA_AVX2) {
-        matmul_avx2(dtype, w, row_bytes, row_begin, row_end, x, xsums, tokens, k, y, n, use_panel);
+        matmul_avx2(dtype, 0, w, row_bytes, row_begin, row_end, x, xsums, tokens, k, y, n, use_panel);
         return;
     }
 #endif
@@ -121,4 +124,38 @@ void ck_matmul_blocks_registers_only(int isa, int dtype, const uint8_t *w, size_
                                      size_t row_end, const float *x, const float *xsums, size_t tokens, size_t k,
                                      float *y, size_t n) {
     ck_matmul_dispatch(isa, dtype, w, row_bytes, row_begin, row_end, x, xsums, tokens, k, y, n, 0);
+}
+
+/// Rows gathered back from the tiles per portable call.
+enum { CK_UNTILE_ROWS = 48 };
+
+/// AVX2: the kernel reads the tiles itself (ck_dequantise_tile_block: each row's words gathered from its
+/// tile block, then the row kernel's conversion and reduction). Portable: rows gathered back from the
+/// tiles (ck_untile_row) a few dozen at a time into a per-thread buffer, then the row loops; a (row,
+/// token)'s result does not depend on which rows share the call. Either way, the rows' bits.
+void ck_matmul_blocks_tiled(int isa, int dtype, const uint8_t *tiles, size_t row_begin, size_t row_end,
+                            const float *x, const float *xsums, size_t tokens, size_t k, float *y, size_t n) {
+    if (row_begin >= row_end) return;
+    size_t row_bytes = (k / 32) * ck_q8_block_bytes(dtype);
+#if defined(__x86_64__)
+    if (isa >= CK_ISA_AVX2) {
+        matmul_avx2(dtype, 1, tiles, row_bytes, row_begin, row_end, x, xsums, tokens, k, y, n, 1);
+        return;
+    }
+#endif
+    uint8_t *rows = ck_scratch(CK_UNTILE_ROWS * row_bytes);
+    uint8_t one[32768];  // without the buffer (out of memory): a row at a time, rows up to 32 KB
+    size_t chunk = rows ? CK_UNTILE_ROWS : 1;
+    if (!rows && row_bytes > sizeof one) {
+        for (size_t t = 0; t < tokens; t++)
+            for (size_t r = row_begin; r < row_end; r++) y[t * n + r] = NAN;
+        return;
+    }
+    if (!rows) rows = one;
+    for (size_t r = row_begin; r < row_end; r += chunk) {
+        size_t c = row_end - r < chunk ? row_end - r : chunk;
+        for (size_t i = 0; i < c; i++) ck_untile_row(dtype, tiles, r + i, k, rows + i * row_bytes);
+        // y + r: the call's rows 0..<c are rows r..<r + c of y.
+        matmul_portable(dtype, rows, row_bytes, 0, c, x, xsums, tokens, k, y + r, n);
+    }
 }

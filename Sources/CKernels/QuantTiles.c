@@ -21,23 +21,7 @@
 
 float ck_half_to_float(uint16_t h);
 
-enum { CK_TILE_ROWS = 8 };
-
-/// Bytes of one tile block (8 rows' block b): Q4 nibbles (4 × 32 bytes: vector i holds bytes 4i..4i+3 of
-/// row r's 16 at dword r), then 8 fp16 d, then 8 fp16 m (Q4_1). Q8_0: 8 × 32 bytes (vector i holds row r's
-/// bytes 4i..4i+3 at dword r, stored + 128 as unsigned), then 8 fp16 d. The same bytes per row as GGUF's.
-static size_t ck_tile_block_bytes(int dtype) {
-    switch (dtype) {
-    case CK_Q4_0: return 144;
-    case CK_Q4_1: return 160;
-    case CK_Q8_0: return 272;
-    default: return 0;
-    }
-}
-
-/// Where a tile block's 8 fp16 d start (after the weight bytes), and its 8 fp16 m (Q4_1).
-static inline size_t ck_tile_d_offset(int dtype) { return dtype == CK_Q8_0 ? 256 : 128; }
-enum { CK_TILE_M_OFFSET = 144 };
+enum { CK_TILE_ROWS = CK_WEIGHT_TILE_ROWS };
 
 int ck_tiles_supported(int dtype) { return ck_tile_block_bytes(dtype) != 0; }
 
@@ -217,102 +201,5 @@ void ck_matmul_q8_tiled(int isa, int dtype, const uint8_t *tiles, size_t row_beg
             t += group;
         }
         t0 += pair ? 2 : 1;
-    }
-}
-
-/// Tiles gathered back to rows per ck_matmul_blocks call: 48 rows, four of the AVX2 kernel's 12-row panels.
-enum { CK_UNTILE_TILES = 6 };
-
-/// Tiles [t0, t0 + count) as GGUF rows at out (row i of the run at out + i·row_bytes; a last tile's padding
-/// rows come out zero). The same bytes as ck_untile_row, row by row.
-static void ck_untile_tiles_portable(int dtype, const uint8_t *tiles, size_t t0, size_t count, size_t k, uint8_t *out) {
-    size_t row_bytes = (k / 32) * ck_q8_block_bytes(dtype);
-    for (size_t r = 0; r < count * CK_TILE_ROWS; r++) ck_untile_row(dtype, tiles, t0 * CK_TILE_ROWS + r, k, out + r * row_bytes);
-}
-
-#if defined(__x86_64__)
-/// ck_untile_tiles_portable with an 8 × 8 (Q8_0) or 4 × 8 (Q4) transpose of 32-bit words per tile block:
-/// vector i of a block holds word i of every row, a row's block is its words in order. ~8 vector operations
-/// per row and block where the byte copies took ~40 (an expert's grouped prompt tokens untiled its rows for
-/// a few dozen tokens each).
-__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
-ck_untile_tiles_avx2_body(const int dtype, const uint8_t *tiles, size_t t0, size_t count, size_t k, uint8_t *out) {
-    size_t nb = k / 32, bb = ck_q8_block_bytes(dtype), tb = ck_tile_block_bytes(dtype), row_bytes = nb * bb;
-    size_t dpos = ck_tile_d_offset(dtype), qoff = dtype == CK_Q4_1 ? 4 : 2;
-    const __m256i flip = _mm256_set1_epi8((char)0x80);
-    for (size_t t = 0; t < count; t++) {
-        const uint8_t *tile = tiles + (t0 + t) * nb * tb;
-        uint8_t *rows = out + t * CK_TILE_ROWS * row_bytes;
-        for (size_t b = 0; b < nb; b++) {
-            const uint8_t *o = tile + b * tb;
-            uint8_t *dst = rows + b * bb;
-            for (size_t p = 0; p < tb; p += 64) _mm_prefetch((const char *)o + CK_TILE_PREFETCH_BYTES + p, _MM_HINT_T0);
-            for (int r = 0; r < CK_TILE_ROWS; r++) {
-                memcpy(dst + r * row_bytes, o + dpos + 2 * r, 2);
-                if (dtype == CK_Q4_1) memcpy(dst + r * row_bytes + 2, o + CK_TILE_M_OFFSET + 2 * r, 2);
-            }
-            __m256i v[8], u[8];
-            int words = dtype == CK_Q8_0 ? 8 : 4;
-            for (int i = 0; i < words; i++) v[i] = _mm256_loadu_si256((const __m256i *)(o + 32 * i));
-            for (int h = 0; h < words / 4; h++) {   // words 4h..4h+3 of every row: u[4h + j] = rows j | j + 4
-                const __m256i *w = v + 4 * h;
-                __m256i a = _mm256_unpacklo_epi32(w[0], w[1]), c = _mm256_unpackhi_epi32(w[0], w[1]);
-                __m256i e = _mm256_unpacklo_epi32(w[2], w[3]), g = _mm256_unpackhi_epi32(w[2], w[3]);
-                u[4 * h + 0] = _mm256_unpacklo_epi64(a, e);
-                u[4 * h + 1] = _mm256_unpackhi_epi64(a, e);
-                u[4 * h + 2] = _mm256_unpacklo_epi64(c, g);
-                u[4 * h + 3] = _mm256_unpackhi_epi64(c, g);
-            }
-            for (int j = 0; j < 4; j++) {
-                uint8_t *lo = dst + j * row_bytes + qoff, *hi = dst + (j + 4) * row_bytes + qoff;
-                if (dtype == CK_Q8_0) {   // words 0–3 and 4–7 of rows j and j + 4, back from + 128
-                    __m256i rj = _mm256_xor_si256(_mm256_permute2x128_si256(u[j], u[4 + j], 0x20), flip);
-                    __m256i rj4 = _mm256_xor_si256(_mm256_permute2x128_si256(u[j], u[4 + j], 0x31), flip);
-                    _mm256_storeu_si256((__m256i *)lo, rj);
-                    _mm256_storeu_si256((__m256i *)hi, rj4);
-                } else {
-                    _mm_storeu_si128((__m128i *)lo, _mm256_castsi256_si128(u[j]));
-                    _mm_storeu_si128((__m128i *)hi, _mm256_extracti128_si256(u[j], 1));
-                }
-            }
-        }
-    }
-}
-
-/// ck_untile_tiles_avx2_body with the format a constant in each copy (no format branches in the block loop).
-__attribute__((target("avx2"))) static void ck_untile_tiles_avx2(int dtype, const uint8_t *tiles, size_t t0, size_t count,
-                                                                 size_t k, uint8_t *out) {
-    switch (dtype) {
-    case CK_Q4_0: ck_untile_tiles_avx2_body(CK_Q4_0, tiles, t0, count, k, out); return;
-    case CK_Q4_1: ck_untile_tiles_avx2_body(CK_Q4_1, tiles, t0, count, k, out); return;
-    default: ck_untile_tiles_avx2_body(CK_Q8_0, tiles, t0, count, k, out); return;
-    }
-}
-#endif
-
-void ck_matmul_blocks_tiled(int isa, int dtype, const uint8_t *tiles, size_t row_begin, size_t row_end,
-                            const float *x, const float *xsums, size_t tokens, size_t k, float *y, size_t n) {
-    if (row_begin >= row_end) return;
-    size_t row_bytes = (k / 32) * ck_q8_block_bytes(dtype);
-    uint8_t *rows = ck_scratch(CK_UNTILE_TILES * CK_TILE_ROWS * row_bytes);
-    uint8_t one[32768];  // without the buffer (out of memory): a tile at a time, rows up to 4 KB
-    size_t chunk = rows ? CK_UNTILE_TILES : 1;
-    if (!rows && CK_TILE_ROWS * row_bytes > sizeof one) {
-        for (size_t t = 0; t < tokens; t++)
-            for (size_t r = row_begin; r < row_end; r++) y[t * n + r] = NAN;
-        return;
-    }
-    if (!rows) rows = one;
-    size_t last = (row_end - 1) / CK_TILE_ROWS;
-    for (size_t t0 = row_begin / CK_TILE_ROWS; t0 <= last; t0 += chunk) {
-        size_t count = last + 1 - t0 < chunk ? last + 1 - t0 : chunk, first = t0 * CK_TILE_ROWS;
-#if defined(__x86_64__)
-        if (isa >= CK_ISA_AVX2) ck_untile_tiles_avx2(dtype, tiles, t0, count, k, rows);
-        else
-#endif
-            ck_untile_tiles_portable(dtype, tiles, t0, count, k, rows);
-        // y + first: the call's row i is row first + i of y; rows of the run outside the range are skipped.
-        size_t lo = row_begin > first ? row_begin - first : 0, hi = row_end - first < count * CK_TILE_ROWS ? row_end - first : count * CK_TILE_ROWS;
-        ck_matmul_blocks(isa, dtype, rows, row_bytes, lo, hi, x, xsums, tokens, k, y + first, n);
     }
 }

@@ -29,8 +29,9 @@ void ck_matmul_blocks(int isa, int dtype, const uint8_t *w, size_t row_bytes, si
                       const float *x, const float *xsums, size_t tokens, size_t k, float *y, size_t n);
 
 /// ck_matmul_blocks (fp32 activations) over weights held as 8-row tiles (ck_tile_weights), bit for bit the
-/// result on the GGUF rows: rows are gathered back from the tiles a few dozen at a time into a per-thread
-/// buffer. (If that buffer cannot be allocated, tiles of up to 32 KB go one at a time; larger ones give NaN.)
+/// result on the GGUF rows: the AVX2 kernel dequantises each row's block from its tile; the portable loops
+/// gather rows back from the tiles a few dozen at a time into a per-thread buffer (if that buffer cannot
+/// be allocated, rows of up to 32 KB go one at a time; longer ones give NaN).
 void ck_matmul_blocks_tiled(int isa, int dtype, const uint8_t *tiles, size_t row_begin, size_t row_end,
                             const float *x, const float *xsums, size_t tokens, size_t k, float *y, size_t n);
 
