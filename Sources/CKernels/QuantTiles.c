@@ -1,19 +1,18 @@
-// Block-quantised weights re-laid in tiles of 8 rows for the int8-activation kernels.
+// Block-quantised weights re-laid in tiles of 8 rows for the int8-activation kernels (the only int8 kernels:
+// every device pass that multiplies int8 activations holds its block weights as tiles).
 //
 // In GGUF's layout one weight row's block is one SIMD vector, so every (row, block) pays for its own
-// unpack, conversion and scaling: the AVX2 row kernel spends ~10 vector operations per block and is bound
-// by that arithmetic, not by memory. A tile holds block b of 8 rows side by side (see ck_tile_block_bytes),
-// so one vector holds 4 weights of each of the 8 rows, one broadcast of 4 activations meets all of them,
-// and every scale and conversion serves 8 rows at once: lane r of every vector is row r.
+// unpack, conversion and scaling: the AVX2 row kernel this replaced spent ~10 vector operations per block
+// and was bound by that arithmetic, not by memory. A tile holds block b of 8 rows side by side (see
+// ck_tile_block_bytes in BlockFormat.h), so one vector holds 4 weights of each of the 8 rows, one broadcast
+// of 4 activations meets all of them, and every scale and conversion serves 8 rows at once: lane r of every
+// vector is row r.
 //
 // Numerics (every ISA gives the same bits): per (row, token) and block b in order, the block's 32 products
 // summed exactly in integers, then acc = fma((float)isum_b, d_w·d_x, acc) from acc = 0; the Q4 minimum
 // terms m_w·s_x (Q4_0: m_w = −8·d_w) summed apart in block order (each product rounded, then added); y =
-// acc + that sum. One conversion and one FMA per block and row, where the row kernel (QuantMatmulQ8.c)
-// keeps 8 lanes per block in fp32 — the lane-per-row layout makes the exact block sum free, and the tiled
-// kernels need a quarter of the row kernel's float work. So tiled and row results differ in rounding (the
-// tiled ones are the closer to exact), and a weight multiplies int8 activations the same way for every
-// batch, since the device tiles it for every token count.
+// acc + that sum. One conversion and one FMA per block and row — the lane-per-row layout makes the exact
+// block sum free — and a weight multiplies int8 activations the same way for every batch.
 #include "BlockFormat.h"
 #include "CKernels.h"
 #include <math.h>

@@ -85,8 +85,8 @@
     }
 
 /// AVX2: unsigned Q4 bytes × signed activations through maddubs (pairs of products ≤ 2·15·127, no
-/// saturation) + madd; Q8_0 recovers the signed weight (^ 0x80) and multiplies |w| by x·sign(w), as the
-/// row kernel does (pairs ≤ 2·128·127). Q8_0 blocks start from 0: the weights are recovered exactly.
+/// saturation) + madd; Q8_0 recovers the signed weight (^ 0x80) and multiplies |w| by x·sign(w) (pairs
+/// ≤ 2·128·127). Q8_0 blocks start from 0: the weights are recovered exactly.
 #define CK_TILE_DOT4_AVX2(acc, w, x) _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1)))
 #define CK_TILE_DOT8_AVX2(acc, w, x) _mm256_add_epi32(acc, ck_tile_dot_q8_avx2(w, x))
 #define CK_TILE_Q8_INIT_AVX2(c) _mm256_setzero_si256()

@@ -56,14 +56,26 @@ public struct QuantisedBlocks: Sendable {
     /// The same weight in 8-row tiles (`tiles`) in `arena`, in place of its rows (the kernels gather rows
     /// back from the tiles where they need them).
     func tiled(into arena: WeightArena) -> QuantisedBlocks {
+        QuantisedBlocks(dtype: dtype, rows: rows, cols: cols, rowStorage: nil, tiles: tileLayout().withUnsafeBytes { arena.copy($0) })
+    }
+
+    /// This weight with its tiles, which int8 activations multiply: itself when it holds them, else a copy
+    /// that adds them in ordinary memory (a weight made outside a device, as the tests make them).
+    public func withTiles() -> QuantisedBlocks {
+        if tiles != nil { return self }
+        return QuantisedBlocks(dtype: dtype, rows: rows, cols: cols, rowStorage: rowStorage,
+                               tiles: tileLayout().withUnsafeBytes { WeightBytes(copying: $0) })
+    }
+
+    /// The row blocks laid out in tiles (ck_tile_weights).
+    private func tileLayout() -> [UInt8] {
         precondition(tileable, "QuantisedBlocks: no tiles for \(dtype)")
         let code = Int32(dtype.rawValue)
         let count = ck_tile_bytes(code, rows, cols)
-        let laid = [UInt8](unsafeUninitializedCapacity: count) { out, n in
+        return [UInt8](unsafeUninitializedCapacity: count) { out, n in
             bytes.withUnsafeBufferPointer { ck_tile_weights(code, $0.baseAddress!, rowBytes, rows, cols, out.baseAddress!) }
             n = count
         }
-        return QuantisedBlocks(dtype: dtype, rows: rows, cols: cols, rowStorage: nil, tiles: laid.withUnsafeBytes { arena.copy($0) })
     }
 
     /// Bytes held: the row blocks and the tiles.

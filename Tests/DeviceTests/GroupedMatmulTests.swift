@@ -17,7 +17,8 @@ import Testing
             var seed = UInt64(k * 7 + sizes.count) &+ UInt64(dtype.rawValue)
             let x = P.activations(sizes.reduce(0, +), k, seed: &seed)
             let sets = widths.map { n in
-                sizes.map { _ in DeviceWeight(shape: [n, k], blocks: P.randomBlocks(dtype, rows: n, cols: k, seed: &seed)) }
+                // Rows for the fp32 kernels, tiles for the int8 ones.
+                sizes.map { _ in DeviceWeight(shape: [n, k], blocks: P.randomBlocks(dtype, rows: n, cols: k, seed: &seed).withTiles()) }
             }
             for isa in P.variants {
                 for int8 in [false, true] {
@@ -49,12 +50,17 @@ import Testing
         var seed: UInt64 = 21
         let sizes = [2, 0, 3]
         let x = P.activations(5, 64, seed: &seed)
-        let quantised = sizes.map { _ in DeviceWeight(shape: [24, 64], blocks: P.randomBlocks(.q8_0, rows: 24, cols: 64, seed: &seed)) }
+        let rowsOnly = sizes.map { _ in DeviceWeight(shape: [24, 64], blocks: P.randomBlocks(.q8_0, rows: 24, cols: 64, seed: &seed)) }
+        let quantised = rowsOnly.map { DeviceWeight(shape: [24, 64], blocks: $0.blocks!.withTiles()) }
         for activations in ActivationPrecision.allCases {
             let device = CPUDevice(activations: activations)
             let fused = CPUDevice.fusedGroupedMatmuls(x, [quantised], groupSizes: sizes, isa: device.isa, int8: activations == .int8)
             #expect(fused?.first == device.groupedMatmul(x, quantised, groupSizes: sizes))
         }
+        // int8 activations multiply tiles only: weights without them take the per-group path, which tiles them.
+        #expect(CPUDevice.fusedGroupedMatmuls(x, [rowsOnly], groupSizes: sizes, isa: 0, int8: true) == nil)
+        let int8 = CPUDevice(activations: .int8)
+        #expect(int8.groupedMatmul(x, rowsOnly, groupSizes: sizes) == int8.groupedMatmul(x, quantised, groupSizes: sizes))
         let fp32 = quantised.map { DeviceWeight(shape: [24, 64], sourceType: .f32, values: $0.values) }
         #expect(CPUDevice.fusedGroupedMatmuls(x, [fp32], groupSizes: sizes, isa: 0, int8: false) == nil)
         let device = CPUDevice()
@@ -140,8 +146,8 @@ import Testing
         let sequences = [PagedSequence(rows: 0..<1, blockTable: tables[0], positions: positions[0]),
                          PagedSequence(rows: 1..<3, blockTable: tables[1], positions: positions[1])]
         let qNope = P.activations(3, h * n, seed: &seed), qRope = P.activations(3, h * p, seed: &seed)
-        let wk = (0..<h).map { _ in DeviceWeight(shape: [r, n], blocks: P.randomBlocks(.q8_0, rows: r, cols: n, seed: &seed)) }
-        let wv = (0..<h).map { _ in DeviceWeight(shape: [v, r], blocks: P.randomBlocks(.q8_0, rows: v, cols: r, seed: &seed)) }
+        let wk = (0..<h).map { _ in DeviceWeight(shape: [r, n], blocks: P.randomBlocks(.q8_0, rows: r, cols: n, seed: &seed).withTiles()) }
+        let wv = (0..<h).map { _ in DeviceWeight(shape: [v, r], blocks: P.randomBlocks(.q8_0, rows: v, cols: r, seed: &seed).withTiles()) }
         let shape = LatentAttentionShape(heads: h, keyDim: r + p, valueDim: r, scale: 0.2)
         let fused = try #require(device.absorbedLatentAttention(qNope: qNope, qRope: qRope, absorbedK: wk, absorbedV: wv,
                                                                 cache: cache, layer: 1, sequences: sequences, shape: shape))
@@ -162,7 +168,14 @@ import Testing
             absorbedK: Array(repeating: wk[1], count: h), absorbedV: Array(repeating: wv[1], count: h),
             cache: cache, layer: 1, sequences: sequences, shape: shape))
         #expect((0..<3).allSatisfy { i in (0..<h).allSatisfy { Array(same.row(i)[($0 * v)..<(($0 + 1) * v)]) == heads[1].row(i) } })
-        // fp32 weights have no fused form: the caller composes.
+        // fp32 weights have no fused form, nor, for int8 activations, block weights without tiles: the caller composes.
+        if activations == .int8 {
+            let rowsOnly = wk.map { w in
+                DeviceWeight(shape: [r, n], blocks: w.blocks!.bytes.withUnsafeBytes { QuantisedBlocks(dtype: .q8_0, rows: r, cols: n, source: $0) })
+            }
+            #expect(device.absorbedLatentAttention(qNope: qNope, qRope: qRope, absorbedK: rowsOnly, absorbedV: wv,
+                                                   cache: cache, layer: 1, sequences: sequences, shape: shape) == nil)
+        }
         let fp32 = wk.map { DeviceWeight(shape: [r, n], sourceType: .f32, values: $0.values) }
         #expect(device.absorbedLatentAttention(qNope: qNope, qRope: qRope, absorbedK: fp32, absorbedV: wv,
                                                cache: cache, layer: 1, sequences: sequences, shape: shape) == nil)

@@ -2,8 +2,9 @@ import CKernels
 import Testing
 @testable import Device
 
-/// The int8-activation kernels: every ISA variant equals the portable code bit for bit, the result
-/// stays within the bound that activation rounding allows, and rows do not depend on the batch.
+/// The int8 activations and the int8 matmul (`QuantKernels.matmulInt8`, over the weight's tiles: QuantTiles.c):
+/// every ISA variant equals the portable code bit for bit, the result stays within the bound that
+/// activation rounding allows, and rows do not depend on the batch.
 @Suite struct QuantInt8KernelTests {
     typealias P = QuantKernelParityTests
 
@@ -12,7 +13,7 @@ import Testing
         return f.avx2 && f.fma && f.f16c ? Int32(CK_ISA_AVX2) : nil
     }
 
-    /// The AVX-512 VNNI level where this CPU has it (the packed-group kernel's VNNI variant).
+    /// The AVX-512 VNNI level where this CPU has it (the tile kernel's VNNI variant).
     static var vnni: Int32? { QuantKernels.isa(for: .detect()) >= Int32(CK_ISA_AVX512) ? Int32(CK_ISA_AVX512) : nil }
 
     @Test func quantiserRoundsWithinHalfAStep() {
@@ -72,10 +73,9 @@ import Testing
         #expect(pq[tail + 128 + 1] == 0 && pq[tail + 128 + 2] == 0 && pq[tail + 160 + 31] == 127)
     }
 
-    // Shapes cover every path: decode (1–3 tokens, one row and token at a time), packed groups of 8 tokens
-    // full and partial (4–7 tokens, 9, 11, 133), rows in several L1 blocks (k 1536: 10 rows of Q8_0 per
-    // block, 23 rows), and more groups than one packing batch holds (600 tokens at k 1536: 69 groups of 15 KB
-    // against 1 MB).
+    // Shapes cover the tile kernel's paths through matmulInt8's split: 1–3 tokens (one tile pass per token or
+    // pair), groups of 4 full and partial (4–7, 9, 11, 133 tokens), VNNI's pairs of tiles from 8 tokens on
+    // (9, 11, 16, 133, 600 tokens over 9–131 rows), odd row counts, and k from one block to 48.
     @Test(arguments: [(1, 32, 1), (1, 576, 131), (2, 96, 7), (3, 64, 6), (5, 608, 65), (16, 1536, 9), (9, 320, 3), (133, 64, 5),
                       (4, 96, 5), (7, 128, 3), (11, 1536, 23), (600, 1536, 3)])
     func avx2EqualsPortableBitForBit(t: Int, k: Int, n: Int) throws {
@@ -121,7 +121,7 @@ import Testing
     }
 
     /// 133 tokens cross the fp32 kernel's 64-token blocks and leave a partial 4-token tile there and a partial
-    /// 8-token group in the int8 kernel.
+    /// group of tokens in the int8 tile kernel.
     @Test(arguments: [6, 133])
     func rowsDoNotDependOnBatch(tokens: Int) {
         for dtype in P.formats {

@@ -51,12 +51,6 @@ void ck_quantize_blocks(int isa, int dtype, const float *x, size_t blocks, uint8
 /// input quantises to 0. The AVX2 variant (isa ≥ CK_ISA_AVX2) equals the portable loops bit for bit.
 void ck_quantize_q8(int isa, const float *x, size_t rows, size_t k, int8_t *q, float *d, float *s);
 
-/// Like ck_matmul_blocks, with int8 activations from ck_quantize_q8: block products are exact
-/// integers scaled in fp32 (see QuantMatmulQ8.c for the reduction order every ISA reproduces). isa
-/// CK_ISA_AVX512 runs batches (4+ tokens) with AVX-512 VNNI (the caller checks avx512vnni and avx512vl).
-void ck_matmul_q8(int isa, int dtype, const uint8_t *w, size_t row_bytes, size_t row_begin, size_t row_end,
-                  const int8_t *xq, const float *xd, const float *xs, size_t tokens, size_t k, float *y, size_t n);
-
 /// Whether ck_tile_weights takes `dtype` (Q4_0, Q4_1, Q8_0).
 int ck_tiles_supported(int dtype);
 
@@ -74,8 +68,9 @@ void ck_untile_row(int dtype, const uint8_t *tiles, size_t row, size_t k, uint8_
 /// sums start (ck_matmul_q8_tiled), computed once per activation matrix.
 void ck_q8_block_corrections(const int8_t *q, size_t blocks, int32_t *c);
 
-/// Like ck_matmul_q8 over tiled weights, rows [row_begin, row_end) for every token, with the tiles' own
-/// reduction (one exact integer sum and one FMA per block: see QuantTiles.c), the same bits on every ISA.
+/// y[t·n + r] = x_t · W[r] for rows r in [row_begin, row_end) of tiled weights and every token t, with int8
+/// activations from ck_quantize_q8 (xq, scales xd, sums xs): per block one exact integer sum of the 32
+/// products and one FMA (see QuantTiles.c), the same bits on every ISA and in every batch.
 /// isa CK_ISA_AVX512 takes the AVX-512 VNNI kernel (the caller checks avx512vnni and avx512vl),
 /// CK_ISA_AVX2 the AVX2 one, CK_ISA_PORTABLE the portable loops. `xc` holds the tokens'
 /// ck_q8_block_corrections, or is NULL (the kernel then computes those it needs).

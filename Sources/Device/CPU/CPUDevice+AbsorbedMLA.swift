@@ -15,8 +15,10 @@ extension CPUDevice {
         guard h > 0, t > 0, absorbedK.count == h, absorbedV.count == h, qNope.cols % h == 0, qRope.cols == h * p, qRope.rows == t,
               let v = absorbedV[0].blocks?.rows else { return nil }
         let n = qNope.cols / h
-        let blockWeights = absorbedK.allSatisfy { Self.isBlockMatrix($0.blocks, rows: r, cols: n) }
-            && absorbedV.allSatisfy { Self.isBlockMatrix($0.blocks, rows: v, cols: r) }
+        // int8 activations multiply tiles: weights without them (made outside a device) take the composed path.
+        let tiled = int8Activations
+        let blockWeights = absorbedK.allSatisfy { Self.isBlockMatrix($0.blocks, rows: r, cols: n, tiled: tiled) }
+            && absorbedV.allSatisfy { Self.isBlockMatrix($0.blocks, rows: v, cols: r, tiled: tiled) }
         guard blockWeights else { return nil }
         precondition(shape.keyDim <= cache.width, "absorbedLatentAttention: shape mismatch")
         let (slots, positions, rowSlots) = Self.visibleSlots(sequences, cache: cache, rows: t)
@@ -46,9 +48,9 @@ extension CPUDevice {
         return Matrix(rows: t, cols: h * v, data: out)
     }
 
-    private static func isBlockMatrix(_ blocks: QuantisedBlocks?, rows: Int, cols: Int) -> Bool {
+    private static func isBlockMatrix(_ blocks: QuantisedBlocks?, rows: Int, cols: Int, tiled: Bool) -> Bool {
         guard let blocks else { return false }
-        return blocks.rows == rows && blocks.cols == cols && blocks.dtype.blockSize == 32
+        return blocks.rows == rows && blocks.cols == cols && blocks.dtype.blockSize == 32 && (!tiled || blocks.tiles != nil)
     }
 }
 

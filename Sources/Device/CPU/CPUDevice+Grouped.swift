@@ -52,7 +52,9 @@ extension CPUDevice {
         var corrections = false   // only the used weights count (not every expert of the layer)
         for (s, weights) in sets.enumerated() {
             for g in first..<groups where groupSizes[g] > 0 {
-                guard let b = weights[g].blocks, b.cols == x.cols, b.dtype.blockSize == 32, b.rows == weights[first].rows else { return nil }
+                // int8 activations multiply tiles: a weight without them (made outside a device) takes the per-group path.
+                guard let b = weights[g].blocks, b.cols == x.cols, b.dtype.blockSize == 32, b.rows == weights[first].rows,
+                      !int8 || b.tiles != nil else { return nil }
                 resolved[s * groups + g] = BlockActivations.Pointers.Weight(b)
                 corrections = corrections || (int8 && BlockActivations.needsCorrections(b, isa: isa))
             }

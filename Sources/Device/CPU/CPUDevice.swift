@@ -43,15 +43,14 @@ public final class CPUDevice: Device, @unchecked Sendable {
     /// kept as fp32). GGUF matrices that are already block-quantised stay as stored.
     public let quantisation: DType?
     let isa: Int32
-    /// Which block formats are held as tiles (`QuantisedBlocks.tiled`). The tiled int8 kernel runs ~2× the
-    /// row kernel's blocks per second in decode (it is bound by memory, the row kernel by arithmetic) and
-    /// ~2.5× in batches. Tiles round differently from rows (CKernels/QuantTiles.c), so every ISA keeps them
-    /// (the portable loops read them too) and a weight's int8 results do not depend on the machine.
+    /// Which block formats are held as tiles (`QuantisedBlocks.tiled`), the only layout the int8 kernels read
+    /// (CKernels/QuantTiles.c: ~2× the blocks per second of the int8 row kernel they replaced in decode, which
+    /// was bound by arithmetic where they are bound by memory, ~2.5× in batches; the same bits on every ISA).
     /// - any int8 pass (`int8`, and `auto`: fp32 prompts, int8 generated tokens): tiles in place of the
-    ///   rows, for every block format. Embedding rows are gathered back from the tiles, and so are the rows
-    ///   an fp32 pass multiplies (ck_matmul_blocks_tiled: the row kernel's bits, its rows gathered a few
-    ///   dozen at a time), so `auto` holds the checkpoint's bytes once (it held Q4 weights in both layouts,
-    ///   SmolLM2 162.9 MB for 96.6, and Q8_0 weights in rows only, whose batches ran the slower row kernel);
+    ///   rows, for every block format. Embedding rows are gathered back from the tiles, and the fp32 kernel
+    ///   dequantises a prompt's weights from them with the rows' bits (ck_matmul_blocks_tiled), so `auto`
+    ///   holds the checkpoint's bytes once (it held Q4 weights in both layouts, SmolLM2 162.9 MB for 96.6, and
+    ///   Q8_0 weights in rows only, whose batches ran the slower row kernel);
     /// - fp32 only: rows.
     let tiledFormats: Set<DType>
     /// Where quantised weights live: huge-page chunks (see `WeightArena`).

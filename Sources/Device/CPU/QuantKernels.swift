@@ -21,7 +21,8 @@ enum QuantKernels {
     /// Each (row, token) is reduced in one fixed order on every ISA and tile, so it is batch-invariant
     /// and the AVX2 result equals the portable one bit for bit.
     static func matmulInt8(_ x: Matrix, _ w: QuantisedBlocks, isa: Int32) -> Matrix {
-        run(BlockActivations(x, int8: true, isa: isa, corrections: BlockActivations.needsCorrections(w, isa: isa)), w, isa: isa)
+        let w = w.withTiles()   // the int8 kernels read tiles only (a device's int8 weights hold them already)
+        return run(BlockActivations(x, int8: true, isa: isa, corrections: BlockActivations.needsCorrections(w, isa: isa)), w, isa: isa)
     }
 
     /// y[t, n] = Σ_k x[t, k]·W[n, k] — x: [T, K], W: [N, K] as blocks, y: [T, N]. Rows of W are split
@@ -150,7 +151,7 @@ struct BlockActivations {
             let rowBytes: Int
             /// The row-layout blocks (nil for a weight held only in tiles: fp32 activations then gather its rows back).
             let base: UnsafePointer<UInt8>?
-            /// The 8-row tiles (`QuantisedBlocks.tiles`), which int8 activations multiply when present.
+            /// The 8-row tiles (`QuantisedBlocks.tiles`), the only layout int8 activations multiply.
             let tiles: UnsafePointer<UInt8>?
 
             init(_ blocks: QuantisedBlocks) {
@@ -163,12 +164,10 @@ struct BlockActivations {
         /// y[t·n + r] for r in `rows` and the `count` x rows from `start` (y points at row `start`'s output).
         func run(isa: Int32, weight w: Weight, rows: Range<Int>, start: Int, count: Int, y: UnsafeMutablePointer<Float>, n: Int) {
             let nb = k / 32
-            if int8, let tiles = w.tiles {
+            if int8 {
+                guard let tiles = w.tiles else { preconditionFailure("matmul: int8 activations multiply tiles; this weight has none") }
                 ck_matmul_q8_tiled(isa, w.dtype, tiles, rows.lowerBound, rows.upperBound,
                                    q + start * k, d + start * nb, s + start * nb, hasCorrections ? c + start * nb : nil, count, k, y, n)
-            } else if int8 {
-                ck_matmul_q8(isa, w.dtype, w.base!, w.rowBytes, rows.lowerBound, rows.upperBound,
-                             q + start * k, d + start * nb, s + start * nb, count, k, y, n)
             } else {
                 let xs = hasSums ? sums + start * nb : sums
                 if let base = w.base {
