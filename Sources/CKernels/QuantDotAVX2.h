@@ -65,29 +65,38 @@ CK_AVX2 static inline __attribute__((always_inline)) void ck_dequantise_block(co
     ck_dequantise_ints(dtype, ck_f16c_pair(blk), q, w);
 }
 
+/// Row r (< 8)'s d (lane 0) and, for Q4_1, m (lane 1) from the tile block at `o`, as ck_f16c_pair reads them
+/// from the GGUF block.
+CK_AVX2 static inline __attribute__((always_inline)) __m128 ck_tile_dm(const int dtype, const uint8_t *o, size_t r) {
+    uint16_t d, m = 0;
+    memcpy(&d, o + ck_tile_d_offset(dtype) + 2 * r, 2);
+    if (dtype == CK_Q4_1) memcpy(&m, o + CK_TILE_M_OFFSET + 2 * r, 2);
+    return _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)d | ((uint32_t)m << 16))));
+}
+
+/// A Q8_0 row's 32 tile bytes (stored + 128; elements 0–15 in lo, 16–31 in hi) as the integers of elements
+/// 0–7, 8–15, 16–23, 24–31.
+CK_AVX2 static inline __attribute__((always_inline)) void ck_q8_tile_ints(__m128i lo, __m128i hi, __m256i q[4]) {
+    const __m128i flip = _mm_set1_epi8((char)0x80);
+    lo = _mm_xor_si128(lo, flip);
+    hi = _mm_xor_si128(hi, flip);
+    q[0] = _mm256_cvtepi8_epi32(lo);
+    q[1] = _mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8));
+    q[2] = _mm256_cvtepi8_epi32(hi);
+    q[3] = _mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8));
+}
+
 /// Row r (< 8) of the tile block at `o` (BlockFormat.h), as ck_dequantise_block gives it from the GGUF row:
 /// the same scales and integers, the row's 32-bit words gathered from the block's vectors (Q8_0 bytes back
 /// from + 128), then the same conversion.
 CK_AVX2 static inline __attribute__((always_inline)) void ck_dequantise_tile_block(const int dtype, const uint8_t *o, size_t r, __m256 w[4]) {
-    uint16_t d, m = 0;
-    memcpy(&d, o + ck_tile_d_offset(dtype) + 2 * r, 2);
-    if (dtype == CK_Q4_1) memcpy(&m, o + CK_TILE_M_OFFSET + 2 * r, 2);
-    const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)d | ((uint32_t)m << 16))));
     int32_t v[8];
     const int words = dtype == CK_Q8_0 ? 8 : 4;
     for (int i = 0; i < words; i++) memcpy(&v[i], o + 32 * i + 4 * r, 4);
     __m256i q[4];
-    if (dtype == CK_Q8_0) {
-        __m128i lo = _mm_xor_si128(_mm_setr_epi32(v[0], v[1], v[2], v[3]), _mm_set1_epi8((char)0x80));
-        __m128i hi = _mm_xor_si128(_mm_setr_epi32(v[4], v[5], v[6], v[7]), _mm_set1_epi8((char)0x80));
-        q[0] = _mm256_cvtepi8_epi32(lo);
-        q[1] = _mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8));
-        q[2] = _mm256_cvtepi8_epi32(hi);
-        q[3] = _mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8));
-    } else {
-        ck_q4_ints(_mm_setr_epi32(v[0], v[1], v[2], v[3]), q);
-    }
-    ck_dequantise_ints(dtype, dm, q, w);
+    if (dtype == CK_Q8_0) ck_q8_tile_ints(_mm_setr_epi32(v[0], v[1], v[2], v[3]), _mm_setr_epi32(v[4], v[5], v[6], v[7]), q);
+    else ck_q4_ints(_mm_setr_epi32(v[0], v[1], v[2], v[3]), q);
+    ck_dequantise_ints(dtype, ck_tile_dm(dtype, o, r), q, w);
 }
 
 /// Block b of the 8 rows of a whole tile at once, into out_j = out + j·ostride (fp32, 32 per row): the
@@ -108,25 +117,15 @@ CK_AVX2 static inline __attribute__((always_inline)) void ck_dequantise_whole_ti
         u[4 * h + 3] = _mm256_unpackhi_epi64(c, g);
     }
     for (int j = 0; j < CK_WEIGHT_TILE_ROWS; j++) {
-        uint16_t d, m = 0;
-        memcpy(&d, o + ck_tile_d_offset(dtype) + 2 * j, 2);
-        if (dtype == CK_Q4_1) memcpy(&m, o + CK_TILE_M_OFFSET + 2 * j, 2);
-        const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)d | ((uint32_t)m << 16))));
         __m256i q[4];
         const int lane = j / 4, src = j % 4;   // row j's words: lane (j / 4) of u[j % 4] (and of u[4 + j % 4])
-        if (dtype == CK_Q8_0) {
-            const __m128i flip = _mm_set1_epi8((char)0x80);
-            __m128i lo = _mm_xor_si128(lane ? _mm256_extracti128_si256(u[src], 1) : _mm256_castsi256_si128(u[src]), flip);
-            __m128i hi = _mm_xor_si128(lane ? _mm256_extracti128_si256(u[4 + src], 1) : _mm256_castsi256_si128(u[4 + src]), flip);
-            q[0] = _mm256_cvtepi8_epi32(lo);
-            q[1] = _mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8));
-            q[2] = _mm256_cvtepi8_epi32(hi);
-            q[3] = _mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8));
-        } else {
-            ck_q4_ints(lane ? _mm256_extracti128_si256(u[src], 1) : _mm256_castsi256_si128(u[src]), q);
-        }
+        __m128i lo = lane ? _mm256_extracti128_si256(u[src], 1) : _mm256_castsi256_si128(u[src]);
+        if (dtype == CK_Q8_0)
+            ck_q8_tile_ints(lo, lane ? _mm256_extracti128_si256(u[4 + src], 1) : _mm256_castsi256_si128(u[4 + src]), q);
+        else
+            ck_q4_ints(lo, q);
         __m256 wv[4];
-        ck_dequantise_ints(dtype, dm, q, wv);
+        ck_dequantise_ints(dtype, ck_tile_dm(dtype, o, j), q, wv);
         float *dst = out + j * ostride;
         for (int i = 0; i < 4; i++) _mm256_store_ps(dst + 8 * i, wv[i]);
     }

@@ -1,5 +1,6 @@
 // AVX2 and AVX-512 VNNI kernels over 8-row tiles (included by QuantTiles.c; see there for the layout and
-// the numerics both reproduce bit for bit). Both run on 256-bit vectors: lane r is row r of the tile. A
+// the numerics all reproduce bit for bit). These run on 256-bit vectors, lane r row r of the tile (the VNNI
+// pair kernel at the end takes two tiles in 512-bit vectors). A
 // block's 32 products go into four int32 vectors (exact, so their order is free) that are added at the end
 // of the block; the VNNI variant forms each 4-product step with one vpdpbusd where AVX2 needs maddubs +
 // madd + add.
