@@ -35,7 +35,7 @@ struct Bench: ParsableCommand {
         guard quantization == "none" || target != nil else {
             throw ValidationError("--quantization must be \(QuantisedBlocks.quantisationSettingNames), got '\(quantization)'")
         }
-        var residentBytes: [String: Int] = [:], decodeReadBytes: [String: Int] = [:]
+        var residentBytes: [String: Int] = [:]
         let models = try weights.map { path -> (String, any LanguageModel) in
             guard ["fp32", "quantised", "int8", "auto"].contains(path) else { throw ValidationError("unknown weight path '\(path)'") }
             // fp32 and quantised multiply fp32 activations; int8 and auto are the serving settings of those names.
@@ -44,7 +44,6 @@ struct Bench: ParsableCommand {
                                    generatedActivations: activations.generated, quantisation: path == "fp32" ? nil : target)
             let loaded = try ModelLoader.load(path: model, device: device).model
             residentBytes[path] = device.uploadedWeightBytes
-            decodeReadBytes[path] = device.generatedTokenWeightBytes
             return (path, loaded)
         }
         var best: [String: [String: Double]] = [:]
@@ -60,9 +59,8 @@ struct Bench: ParsableCommand {
         }
         for (path, _) in models {
             let r = best[path]!
-            print(String(format: #"{"engine": "moeserve-%@", "decode_tps": %.1f, "prefill_tps": %.1f, "batch_decode_tps": %.1f, "weights_mb": %.1f, "decode_read_mb": %.1f}"#,
-                         path, r["decode"]!, r["prefill"]!, r["batch"]!, Double(residentBytes[path] ?? 0) / 1e6,
-                         Double(decodeReadBytes[path] ?? 0) / 1e6))
+            print(String(format: #"{"engine": "moeserve-%@", "decode_tps": %.1f, "prefill_tps": %.1f, "batch_decode_tps": %.1f, "weights_mb": %.1f}"#,
+                         path, r["decode"]!, r["prefill"]!, r["batch"]!, Double(residentBytes[path] ?? 0) / 1e6))
         }
     }
 }

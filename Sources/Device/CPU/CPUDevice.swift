@@ -59,14 +59,10 @@ public final class CPUDevice: Device, @unchecked Sendable {
     let ropeAngles = RoPEAngleCache()
     private let uploadLock = NSLock()
     private var uploaded = 0
-    private var generatedReads = 0
 
-    /// Bytes of the weights uploaded so far, as held (blocks, their tiles, or fp32) — the resident model size.
+    /// Bytes of the weights uploaded so far, as held (blocks, tiles, or fp32) — the resident model size, and
+    /// what a decode step reads when it reads every weight (each is held in one layout).
     public var uploadedWeightBytes: Int { uploadLock.withLock { uploaded } }
-
-    /// Bytes of those weights a generated token's pass reads when it reads them all: the tiles in place of the
-    /// rows they copy (the rows serve prompts, embedding lookups and fp32 passes).
-    public var generatedTokenWeightBytes: Int { uploadLock.withLock { generatedReads } }
 
     public init(keepsQuantisedWeights: Bool = true, activations: ActivationPrecision = .float32,
                 generatedActivations: ActivationPrecision? = nil, quantisation: DType? = nil) {
@@ -87,11 +83,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
 
     public func upload(_ tensor: HostTensor) throws -> DeviceWeight {
         let weight = convert(tensor)
-        let read = weight.blocks?.tiles?.count ?? weight.residentBytes
-        uploadLock.withLock {
-            uploaded += weight.residentBytes
-            generatedReads += read
-        }
+        uploadLock.withLock { uploaded += weight.residentBytes }
         return weight
     }
 

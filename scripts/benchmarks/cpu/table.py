@@ -3,9 +3,9 @@
 llama.cpp, batch-16 over batch-1, and decode b=1 as a % of the bandwidth roofline.
 
 Roofline: tok/s × weight bytes read per decoded token / probe bandwidth (the higher of the run's two probes,
-each the median of its passes). A decode step reads every weight once: what moeserve's decode pass reads
-(`decode_read_mb`: the GGUF blocks as stored or fp32, with the 8-row tiles of the int8 paths in place of the Q4
-rows they copy; `weights_mb` is the resident size, both copies), the same GGUF blocks for llama.cpp (moeserve-quantised's figure), every parameter for PyTorch
+each the median of its passes). A decode step reads every weight once: moeserve's resident weights (`weights_mb`:
+the GGUF blocks as stored, in rows or 8-row tiles, or fp32), the same GGUF blocks for llama.cpp
+(moeserve-quantised's figure), every parameter for PyTorch
 (`weight_bytes`). The KV cache read (≤ 80 positions) is under 1% and left out.
 """
 import json
@@ -26,8 +26,8 @@ gguf_blocks = next((r["weights_mb"] * 1e6 for r in rows if r["engine"] == "moese
 def bytes_per_token(r):
     if "weight_bytes" in r:
         return r["weight_bytes"]
-    if r.get("decode_read_mb") or r.get("weights_mb"):
-        return (r.get("decode_read_mb") or r["weights_mb"]) * 1e6
+    if r.get("weights_mb"):
+        return r["weights_mb"] * 1e6
     return gguf_blocks if r["engine"] == "llama.cpp" else 0.0
 
 
@@ -48,8 +48,7 @@ for r in rows:
     per_token = bytes_per_token(r)
     if per_token:
         limit = f" ⇒ roofline {bandwidth * 1e9 / per_token:.0f} tok/s" if bandwidth else ""
-        resident = f" ({r['weights_mb']:.1f} MB resident)" if r.get("weights_mb") else ""
-        print(f"{r['engine']}: {per_token / 1e6:.1f} MB of weights read per decoded token{resident}{limit}")
+        print(f"{r['engine']}: {per_token / 1e6:.1f} MB of weights read per decoded token{limit}")
 for r in lines:   # one line per weight-path pair; each round repeats them, with the same values
     if "max_abs_logit_difference" in r and r is first_of([x for x in lines if x.get("paths") == r.get("paths")], "max_abs_logit_difference"):
         paths = r.get("paths", "fp32 vs quantised")
