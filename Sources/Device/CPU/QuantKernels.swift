@@ -50,8 +50,9 @@ enum QuantKernels {
                     // A prompt's chunk of rows runs for milliseconds, and the core that finishes first waits for
                     // the other's last chunk: from `promptTokens` on, many chunks of whole 12-row panels
                     // (CK_PANEL_ROWS) keep that wait short without splitting a panel.
-                    // Tiled weights split at whole 8-row tiles (a tile cut in two is computed twice).
-                    let tiled = a.int8 && w.tiles != nil
+                    // Weights read from tiles split at whole 8-row tiles: the int8 kernel computes a cut tile twice,
+                    // and the fp32 one dequantises whole tiles by a transpose but a cut one row by row.
+                    let tiled = w.tiles != nil && (a.int8 || w.rowStorage == nil)
                     let (unit, minUnits, perWorker) = t < promptTokens ? (tiled ? 8 : 1, tiled ? 8 : 64, 4) : (tiled ? 8 : panelRows, 1, 16)
                     Parallel.forEach((n + unit - 1) / unit, minChunk: minUnits, chunksPerWorker: perWorker) { range in
                         let rows = (range.lowerBound * unit)..<min(n, range.upperBound * unit)
@@ -77,14 +78,14 @@ struct BlockActivations {
     /// shared, so a matmul does not allocate them.
     private static let unusedFloats: [Float] = [0], unusedInt8: [Int8] = [0], unusedInt32: [Int32] = [0]
 
-    /// Only the portable fp32 loops read the block sums (the AVX2 kernel folds the Q4 minima into its
-    /// dequantised weights); the int8 quantiser runs on `isa` (both variants give the same bits).
     /// Whether int8 activations for `w` should carry Q8_0 tile corrections: only the VNNI kernel over Q8_0
     /// tiles reads them.
     static func needsCorrections(_ w: QuantisedBlocks, isa: Int32) -> Bool {
         w.dtype == .q8_0 && w.tiles != nil && isa >= Int32(CK_ISA_AVX512)
     }
 
+    /// Only the portable fp32 loops read the block sums (the AVX2 kernel folds the Q4 minima into its
+    /// dequantised weights); the int8 quantiser runs on `isa` (both variants give the same bits).
     init(_ x: Matrix, int8: Bool, isa: Int32, corrections: Bool = false) {
         self.x = x
         self.int8 = int8
