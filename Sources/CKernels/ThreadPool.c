@@ -85,12 +85,18 @@ static void start(void) {
     }
 }
 
+// Set by ck_pool_set_enabled(0): every ck_pool_run answers -1, so Parallel.forEach runs on Dispatch.
+static _Atomic int disabled;
+
+void ck_pool_set_enabled(int enabled) { atomic_store(&disabled, !enabled); }
+
 int ck_pool_workers(void) {
     pthread_once(&P.once, start);
     return P.workers;
 }
 
 int ck_pool_run(size_t count, ck_task fn, void *ctx) {
+    if (atomic_load_explicit(&disabled, memory_order_relaxed)) return -1;
     pthread_once(&P.once, start);
     if (P.workers == 0 || pthread_mutex_trylock(&P.run) != 0) return -1;
     P.fn = fn;

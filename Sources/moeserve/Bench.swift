@@ -26,6 +26,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Prompt tokens each decoding sequence starts from (the context its attention reads grows from there).")
     var decodeContext = 8
     @Option(help: "Measurement rounds (the best round is reported).") var rounds = 3
+    @Option(help: "Where the CPU kernels' parallel jobs run: pool (the persistent worker pool, as served) or dispatch (Dispatch's concurrentPerform, reported as moeserve-PATH-dispatch).")
+    var runner = "pool"
 
     func run() throws {
         guard decodeContext >= 1, decodeSteps >= 1, promptTokens >= 1, sequences >= 1, rounds >= 1 else {
@@ -35,6 +37,9 @@ struct Bench: ParsableCommand {
         guard quantization == "none" || target != nil else {
             throw ValidationError("--quantization must be \(QuantisedBlocks.quantisationSettingNames), got '\(quantization)'")
         }
+        guard ["pool", "dispatch"].contains(runner) else { throw ValidationError("--runner must be pool or dispatch, got '\(runner)'") }
+        CPUDevice.setWorkerPool(enabled: runner == "pool")
+        let suffix = runner == "pool" ? "" : "-\(runner)"
         var residentBytes: [String: Int] = [:]
         let models = try weights.map { path -> (String, any LanguageModel) in
             guard ["fp32", "quantised", "int8", "auto"].contains(path) else { throw ValidationError("unknown weight path '\(path)'") }
@@ -60,7 +65,7 @@ struct Bench: ParsableCommand {
         for (path, _) in models {
             let r = best[path]!
             print(String(format: #"{"engine": "moeserve-%@", "decode_tps": %.1f, "prefill_tps": %.1f, "batch_decode_tps": %.1f, "weights_mb": %.1f}"#,
-                         path, r["decode"]!, r["prefill"]!, r["batch"]!, Double(residentBytes[path] ?? 0) / 1e6))
+                         path + suffix, r["decode"]!, r["prefill"]!, r["batch"]!, Double(residentBytes[path] ?? 0) / 1e6))
         }
     }
 }

@@ -43,6 +43,17 @@ import Testing
         #expect(counts.hits.allSatisfy { $0 == 1 })
     }
 
+    @Test func disabledPoolLeavesEveryJobToDispatch() {
+        // Process-wide (`moeserve bench --runner dispatch`): other suites' jobs meanwhile run on Dispatch, with
+        // the same results.
+        CPUDevice.setWorkerPool(enabled: false)
+        defer { CPUDevice.setWorkerPool(enabled: true) }
+        #expect(ck_pool_run(4, { _, _ in }, nil) == -1)
+        let counts = Counts(1000)
+        Parallel.forEach(1000) { counts.add($0) }
+        #expect(counts.hits.allSatisfy { $0 == 1 })
+    }
+
     @Test func poolHasAWorkerPerExtraCore() {
         #expect(Int(ck_pool_workers()) == max(0, ProcessInfo.processInfo.activeProcessorCount - 1))
     }

@@ -138,8 +138,13 @@ typedef void (*ck_task)(void *ctx, size_t index);
 
 /// Runs fn(ctx, i) for every i < count on the calling thread and the pool's persistent workers and
 /// returns when all have finished (0). Returns -1 without running anything when the pool is busy
-/// with another thread's job, is called from inside a job, or has no workers (one core).
+/// with another thread's job, is called from inside a job, has no workers (one core) or is disabled.
 int ck_pool_run(size_t count, ck_task fn, void *ctx);
+
+/// Enables (the default) or disables the pool for the whole process: disabled, ck_pool_run returns -1 at
+/// once, so every parallel job runs on Dispatch's `concurrentPerform` (`moeserve bench --runner dispatch`
+/// measures the one against the other). A job already running finishes on the pool.
+void ck_pool_set_enabled(int enabled);
 
 /// Worker threads of the pool (cores − 1), starting them on first use.
 int ck_pool_workers(void);

@@ -56,3 +56,9 @@ struct UncheckedSendable<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
 }
+
+extension CPUDevice {
+    /// Whether the CPU kernels' parallel jobs run on the persistent worker pool (the default) or, process-wide,
+    /// on Dispatch's `concurrentPerform` (`moeserve bench --runner dispatch` measures the one against the other).
+    public static func setWorkerPool(enabled: Bool) { ck_pool_set_enabled(enabled ? 1 : 0) }
+}

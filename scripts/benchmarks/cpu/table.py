@@ -32,7 +32,7 @@ def bytes_per_token(r):
 
 
 keys = [("decode_tps", "decode b=1"), ("prefill_tps", "prefill 512"), ("batch_decode_tps", "decode b=16")]
-print(f"{'engine (tok/s)':<20}" + "".join(f"{title:>13}{'×llama':>8}" for _, title in keys) + f"{'b16/b1':>8}{'roofline':>10}")
+print(f"{'engine (tok/s)':<24}" + "".join(f"{title:>13}{'×llama':>8}" for _, title in keys) + f"{'b16/b1':>8}{'roofline':>10}")
 for r in rows:
     cells = ""
     for key, _ in keys:
@@ -41,7 +41,7 @@ for r in rows:
     per_token = bytes_per_token(r)
     roof = f"{100 * r['decode_tps'] * per_token / (bandwidth * 1e9):.0f}%" if bandwidth and per_token else "-"
     ratio16 = f"{r['batch_decode_tps'] / r['decode_tps']:.1f}" if r["decode_tps"] else "-"
-    print(f"{r['engine']:<20}" + cells + f"{ratio16:>8}{roof:>10}")
+    print(f"{r['engine']:<24}" + cells + f"{ratio16:>8}{roof:>10}")
 if probes:
     print(f"read bandwidth probe: {', '.join(f'{g:.1f}' for g in probes)} GB/s (medians of 8 passes; the higher, {bandwidth:.1f}, is the roofline's)")
 for r in rows:
@@ -49,6 +49,11 @@ for r in rows:
     if per_token:
         limit = f" ⇒ roofline {bandwidth * 1e9 / per_token:.0f} tok/s" if bandwidth else ""
         print(f"{r['engine']}: {per_token / 1e6:.1f} MB of weights read per decoded token{limit}")
+pool = next((r for r in rows if r["engine"] == "moeserve-auto"), None)
+dispatch = next((r for r in rows if r["engine"] == "moeserve-auto-dispatch"), None)
+if pool and dispatch:
+    print("worker pool / Dispatch concurrentPerform (auto): " + ", ".join(
+        f"{title} {pool[key] / dispatch[key]:.2f}×" for key, title in keys if dispatch[key]))
 for r in lines:   # one line per weight-path pair; each round repeats them, with the same values
     if "max_abs_logit_difference" in r and r is first_of([x for x in lines if x.get("paths") == r.get("paths")], "max_abs_logit_difference"):
         paths = r.get("paths", "fp32 vs quantised")
