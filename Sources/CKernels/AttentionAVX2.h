@@ -1,35 +1,15 @@
-// AVX2 pieces shared by the attention kernels (Attention.c, AttentionBlock.c): the 8-key score reduction, the
-// weighted-sum tile and the softmax, so every kernel reduces a score and normalises a row in the same order and their results agree
-// bit for bit.
+// AVX2 pieces shared by the attention kernels (Attention.c, AttentionBlock.c) that do not read keys or values:
+// the 8-key lane reduction and the softmax, so every kernel reduces a score and normalises a row in the same
+// order and their results agree bit for bit. The pieces that read keys and values are templates over their
+// element type (AttentionKVAVX2.h).
 #ifndef CK_ATTENTION_AVX2_H
 #define CK_ATTENTION_AVX2_H
 #include "AVX2Common.h"
 #include "AVX2Exp.h"
 #include <math.h>
 
-#define CK_ATT_AVX2 __attribute__((target("avx2,fma")))
+#define CK_ATT_AVX2 __attribute__((target("avx2,fma,f16c")))   // F16C: fp16 keys and values (every AVX2 CPU has it)
 #define CK_INLINE __attribute__((always_inline)) static inline
-
-/// u[j] = the lane sums of q · k_j over the whole 8-float chunks of n (j < 4): even chunks into one
-/// accumulator and odd ones into another, each ascending, then their sum. Every kernel scores a key this
-/// way (ck_hsum8_ps or ck_hsum8x8_ps then reduce u, the scalar tail past the last chunk is the caller's).
-CK_ATT_AVX2 CK_INLINE void ck_lanes4_avx2(const float *q, const float *const *k, size_t n, __m256 u[4]) {
-    __m256 e[4], o[4];
-    for (int j = 0; j < 4; j++) { e[j] = _mm256_setzero_ps(); o[j] = _mm256_setzero_ps(); }
-    size_t c = 0;
-    for (; c + 16 <= n; c += 16) {
-        __m256 q0 = _mm256_loadu_ps(q + c), q1 = _mm256_loadu_ps(q + c + 8);
-        for (int j = 0; j < 4; j++) {
-            e[j] = _mm256_fmadd_ps(q0, _mm256_loadu_ps(k[j] + c), e[j]);
-            o[j] = _mm256_fmadd_ps(q1, _mm256_loadu_ps(k[j] + c + 8), o[j]);
-        }
-    }
-    if (c + 8 <= n) {
-        __m256 q0 = _mm256_loadu_ps(q + c);
-        for (int j = 0; j < 4; j++) e[j] = _mm256_fmadd_ps(q0, _mm256_loadu_ps(k[j] + c), e[j]);
-    }
-    for (int j = 0; j < 4; j++) u[j] = _mm256_add_ps(e[j], o[j]);
-}
 
 /// ck_hsum8_ps of eight vectors at once, lane j holding the sum of u[j]: the same additions
 /// ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)) per vector, done across vectors.
@@ -47,33 +27,9 @@ CK_ATT_AVX2 CK_INLINE __m256 ck_hsum8x8_ps(const __m256 *u) {
 /// CK_ATT_PREFETCH_KEYS in Attention.c); prompt blocks read values from L2 and pass 0 (no prefetch).
 enum { CK_ATT_PREFETCH_VALUES = 8 };
 
-/// Prefetches (to L1) the cache lines of the n floats from p.
-CK_ATT_AVX2 CK_INLINE void ck_prefetch_lines(const float *p, size_t n) {
-    for (size_t o = 0; o < n * sizeof(float); o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
-}
-
-/// out_r[c..<c+8·W) += Σ_{s0 ≤ s < s1} p_r[s]·v_s for rows r < R (R ≤ 3, W ≤ 4 vectors), value s at
-/// values + pos·vstride (pos = slots[s], or s without slots): per element one FMA chain in ascending s,
-/// the accumulators loaded from and stored back to out, so a range split in pieces gives the same bits.
-/// With `ahead` > 0 the lines of value s + ahead are prefetched (a hint only).
-CK_ATT_AVX2 CK_INLINE void ck_wsum_tile_avx2(int R, int W, const float *const *p, const float *values, size_t vstride,
-                                             const int64_t *slots, size_t s0, size_t s1, size_t c, float *const *out,
-                                             size_t ahead) {
-    __m256 acc[3][4];
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < W; j++) acc[r][j] = _mm256_loadu_ps(out[r] + c + 8 * j);
-    for (size_t s = s0; s < s1; s++) {
-        const float *v = values + (slots ? (size_t)slots[s] : s) * vstride + c;
-        if (ahead && s + ahead < s1) ck_prefetch_lines(values + (slots ? (size_t)slots[s + ahead] : s + ahead) * vstride + c, 8 * W);
-        __m256 pr[3];
-        for (int r = 0; r < R; r++) pr[r] = _mm256_broadcast_ss(p[r] + s);
-        for (int j = 0; j < W; j++) {
-            __m256 vj = _mm256_loadu_ps(v + 8 * j);
-            for (int r = 0; r < R; r++) acc[r][j] = _mm256_fmadd_ps(pr[r], vj, acc[r][j]);
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < W; j++) _mm256_storeu_ps(out[r] + c + 8 * j, acc[r][j]);
+/// Prefetches (to L1) the cache lines of the `bytes` bytes from p.
+CK_ATT_AVX2 CK_INLINE void ck_prefetch_bytes(const void *p, size_t bytes) {
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
 }
 
 /// scores[s] ← softmax(scores)[s] for s < visible, m being their maximum: numerators eight at a time,

@@ -7,146 +7,65 @@
 // 512-token cache is 768 KB); a row alone streams every key from there, and single-row scoring runs at the
 // L2's rate, not the FMA units'. Here the rows of the block meet each 8-key block in turn, so the first row
 // brings it into L1 and the others read it there; values go the same way, 64 positions at a time.
-#include "CKernels.h"
-
-#define CK_POS(s) (slots ? (size_t)slots[s] : (size_t)(s))
+//
+// Keys and values are fp32, fp16 or bf16 (`kv`): AttentionBlockRows.h is instantiated once per type.
+#include "AttentionCommon.h"
 
 /// Rows per call the kernel supports (tokens · heads): the stack holds a pointer pair per row.
 #define CK_BLOCK_MAX_ROWS 256
 /// Key bytes below which one token's heads go to ck_attend_group (half of a 512 KB L2).
 #define CK_BLOCK_L2_BYTES (256 * 1024)
+/// Positions per value block: 64 positions of a 32-column slab are 8 KB (fp32), held in L1 while every tile
+/// of rows passes over them.
+#define CK_VALUE_BLOCK 64
 
 #if defined(__x86_64__)
 #include "AttentionAVX2.h"
-
-/// out[j] = q·k_j·scale for the 8 keys k[0..<8], each reduced exactly as ck_attend_kv reduces it: the
-/// lane sums of ck_lanes4_avx2 through ck_hsum8x8_ps, then the scalar tail past the last whole chunk.
-CK_ATT_AVX2 CK_INLINE void score8_avx2(const float *q, const float *const *k, size_t dk, float scale, float *out) {
-    __m256 u[8];
-    ck_lanes4_avx2(q, k, dk, u);
-    ck_lanes4_avx2(q, k + 4, dk, u + 4);
-    __m256 v = ck_hsum8x8_ps(u);
-    const size_t tail = dk - dk % 8;
-    if (tail < dk) {
-        _mm256_storeu_ps(out, v);
-        for (int j = 0; j < 8; j++) {
-            float x = out[j];
-            for (size_t t = tail; t < dk; t++) x += q[t] * k[j][t];
-            out[j] = x;
-        }
-        v = _mm256_loadu_ps(out);
-    }
-    _mm256_storeu_ps(out, _mm256_mul_ps(v, _mm256_set1_ps(scale)));
-}
-
-/// ck_wsum_tile_avx2 with R and W as constants, so its accumulators stay in registers.
-CK_ATT_AVX2 static void wsum_tile(int R, int W, float *const *p, const float *values, size_t vstride, const int64_t *slots,
-                                  size_t s0, size_t s1, size_t c, float *const *out) {
-    const float *const *pc = (const float *const *)p;
-    if (W == 4) {
-        if (R == 3) ck_wsum_tile_avx2(3, 4, pc, values, vstride, slots, s0, s1, c, out, 0);
-        else if (R == 2) ck_wsum_tile_avx2(2, 4, pc, values, vstride, slots, s0, s1, c, out, 0);
-        else ck_wsum_tile_avx2(1, 4, pc, values, vstride, slots, s0, s1, c, out, 0);
-    } else {
-        if (R == 3) ck_wsum_tile_avx2(3, 1, pc, values, vstride, slots, s0, s1, c, out, 0);
-        else if (R == 2) ck_wsum_tile_avx2(2, 1, pc, values, vstride, slots, s0, s1, c, out, 0);
-        else ck_wsum_tile_avx2(1, 1, pc, values, vstride, slots, s0, s1, c, out, 0);
-    }
-}
-
-/// Positions per value block: 64 positions of a 32-column slab are 8 KB, held in L1 while every tile of
-/// rows passes over them.
-#define CK_VALUE_BLOCK 64
-
-/// out_r += Σ_s p_r[s]·v_s for every row, the columns in slabs of 8·W, the rows in tiles of three. A tile
-/// goes over the positions all its rows see (block by block, with the other tiles), then each row alone
-/// over its own last positions: per element, one ascending chain.
-CK_ATT_AVX2 static void weighted_sums_avx2(size_t rows, float *const *p, const size_t *vis, size_t vmax, const float *values,
-                                           size_t vstride, const int64_t *slots, size_t c, int W, float *const *out) {
-    for (size_t b = 0; b < vmax; b += CK_VALUE_BLOCK) {
-        const size_t be = b + CK_VALUE_BLOCK < vmax ? b + CK_VALUE_BLOCK : vmax;
-        for (size_t r = 0; r < rows; r += 3) {
-            const int R = rows - r < 3 ? (int)(rows - r) : 3;
-            size_t lo = vis[r];
-            for (int i = 1; i < R; i++) lo = vis[r + i] < lo ? vis[r + i] : lo;
-            const size_t e = be < lo ? be : lo;
-            if (b < e) wsum_tile(R, W, p + r, values, vstride, slots, b, e, c, out + r);
-        }
-    }
-    for (size_t r = 0; r < rows; r += 3) {
-        const int R = rows - r < 3 ? (int)(rows - r) : 3;
-        size_t lo = vis[r];
-        for (int i = 1; i < R; i++) lo = vis[r + i] < lo ? vis[r + i] : lo;
-        for (int i = 0; i < R; i++)
-            if (vis[r + i] > lo) wsum_tile(1, W, p + r + i, values, vstride, slots, lo, vis[r + i], c, out + r + i);
-    }
-}
-
-CK_ATT_AVX2 static void attend_block_avx2(size_t rows, const float *const *q, float *const *out, const size_t *vis, size_t vmax,
-                                          const float *keys, size_t kstride, size_t dk, const float *values, size_t vstride,
-                                          size_t dv, const int64_t *slots, float scale, float *const *sc) {
-    // Scores, key block by key block; past vmax the block repeats the last key (computed, never read).
-    for (size_t s0 = 0; s0 < vmax; s0 += 8) {
-        const float *k[8];
-        for (int j = 0; j < 8; j++) k[j] = keys + CK_POS(s0 + j < vmax ? s0 + j : vmax - 1) * kstride;
-        for (size_t r = 0; r < rows; r++)
-            if (vis[r] > s0) score8_avx2(q[r], k, dk, scale, sc[r] + s0);
-    }
-    for (size_t r = 0; r < rows; r++) {
-        // max is exact in any order, and max_ps(x, m) keeps m when x is NaN, as `x > m ? x : m` does.
-        __m256 vm = _mm256_set1_ps(-INFINITY);
-        size_t s = 0;
-        for (; s + 8 <= vis[r]; s += 8) vm = _mm256_max_ps(_mm256_loadu_ps(sc[r] + s), vm);
-        float m = -INFINITY, lanes[8];
-        _mm256_storeu_ps(lanes, vm);
-        for (int l = 0; l < 8; l++) m = lanes[l] > m ? lanes[l] : m;
-        for (; s < vis[r]; s++) m = sc[r][s] > m ? sc[r][s] : m;
-        ck_softmax_avx2(sc[r], vis[r], m);
-    }
-    size_t c = 0;
-    for (; c + 32 <= dv; c += 32) weighted_sums_avx2(rows, sc, vis, vmax, values, vstride, slots, c, 4, out);
-    for (; c + 8 <= dv; c += 8) weighted_sums_avx2(rows, sc, vis, vmax, values, vstride, slots, c, 1, out);
-    for (size_t r = 0; r < rows; r++)
-        for (size_t cc = c; cc < dv; cc++)
-            for (size_t s = 0; s < vis[r]; s++) out[r][cc] += sc[r][s] * values[CK_POS(s) * vstride + cc];
-}
 #endif
+
+#define CK_KV_TEMPLATE 0
+#include "AttentionKV.h"
+#if defined(__x86_64__)
+#include "AttentionKVAVX2.h"
+#endif
+#include "AttentionBlockRows.h"
+#undef CK_KV_TEMPLATE
+#define CK_KV_TEMPLATE 1
+#include "AttentionKV.h"
+#if defined(__x86_64__)
+#include "AttentionKVAVX2.h"
+#endif
+#include "AttentionBlockRows.h"
+#undef CK_KV_TEMPLATE
+#define CK_KV_TEMPLATE 2
+#include "AttentionKV.h"
+#if defined(__x86_64__)
+#include "AttentionKVAVX2.h"
+#endif
+#include "AttentionBlockRows.h"
+#undef CK_KV_TEMPLATE
 
 size_t ck_attend_block_scores(size_t tokens, size_t heads, size_t visible) {
     const size_t last = visible + tokens - 1;
     return tokens * heads * ((last + 7) / 8 * 8);
 }
 
-void ck_attend_block(int isa, size_t tokens, size_t heads, const float *q, size_t qtstride, size_t qhstride,
-                     const float *keys, size_t kstride, size_t dk, const float *values, size_t vstride, size_t dv,
+void ck_attend_block(int isa, int kv, size_t tokens, size_t heads, const float *q, size_t qtstride, size_t qhstride,
+                     const void *keys, size_t kstride, size_t dk, const void *values, size_t vstride, size_t dv,
                      const int64_t *slots, size_t visible, float scale, float *scores, float *out, size_t otstride,
                      size_t ohstride) {
-    const size_t rows = tokens * heads, vmax = visible + tokens - 1, sstride = (vmax + 7) / 8 * 8;
-    if (rows == 0 || visible == 0) return;
-    // A decoding token's heads over keys that fit in L2 (or just a few heads): the group kernel's register
-    // tiles win there (MLA, 8 heads × 288 floats: 0.8× at 8 keys, 0.96× at 256, 1.24× at 1,024).
-    if (tokens == 1 && (heads <= 3 || visible * dk * sizeof(float) < CK_BLOCK_L2_BYTES)) {
-        ck_attend_group(isa, q, qhstride, heads, keys, kstride, dk, values, vstride, dv, slots, visible, scale, scores, out, ohstride);
+    switch (kv) {
+    case CK_KV_F16:
+        attend_block_f16(isa, tokens, heads, q, qtstride, qhstride, keys, kstride, dk, values, vstride, dv, slots, visible, scale,
+                         scores, out, otstride, ohstride);
+        return;
+    case CK_KV_BF16:
+        attend_block_bf16(isa, tokens, heads, q, qtstride, qhstride, keys, kstride, dk, values, vstride, dv, slots, visible, scale,
+                          scores, out, otstride, ohstride);
+        return;
+    default:
+        attend_block_f32(isa, tokens, heads, q, qtstride, qhstride, keys, kstride, dk, values, vstride, dv, slots, visible, scale,
+                         scores, out, otstride, ohstride);
         return;
     }
-#if defined(__x86_64__)
-    if (isa >= CK_ISA_AVX2 && rows <= CK_BLOCK_MAX_ROWS) {
-        const float *qr[CK_BLOCK_MAX_ROWS];
-        float *orow[CK_BLOCK_MAX_ROWS], *sc[CK_BLOCK_MAX_ROWS];
-        size_t vis[CK_BLOCK_MAX_ROWS];
-        for (size_t t = 0, r = 0; t < tokens; t++)
-            for (size_t h = 0; h < heads; h++, r++) {
-                qr[r] = q + t * qtstride + h * qhstride;
-                orow[r] = out + t * otstride + h * ohstride;
-                sc[r] = scores + r * sstride;
-                vis[r] = visible + t;
-            }
-        attend_block_avx2(rows, qr, orow, vis, vmax, keys, kstride, dk, values, vstride, dv, slots, scale, sc);
-        return;
-    }
-#endif
-    for (size_t t = 0; t < tokens; t++)
-        for (size_t h = 0; h < heads; h++)
-            ck_attend_kv(isa, q + t * qtstride + h * qhstride, keys, kstride, dk, values, vstride, dv, slots, visible + t,
-                         scale, scores, out + t * otstride + h * ohstride);
 }

@@ -45,8 +45,11 @@ public protocol Device: AnyObject, Sendable {
     /// the uploaded weights; throws when it does not fit (default: host memory, no check).
     func reserveKVCache(layers: Int, blockCount: Int, blockSize: Int, width: Int) throws
 
-    /// Paged KV memory on this device.
+    /// Paged KV memory on this device, in `kvElement` (default).
     func makeKVStorage(layers: Int, blockCount: Int, blockSize: Int, width: Int) -> KVBlockStorage
+
+    /// What this device's KV caches store (default: f32, every written value exact).
+    var kvElement: KVElement { get }
 
     /// Stores rows of `values` ([T, W]) into `slots` of one layer of the cache, at column `offset`
     /// (W + offset ≤ cache.width). GQA models write K at offset 0 and V at offset G·D.
@@ -145,6 +148,8 @@ extension Device {
     public func reserveKVCache(layers: Int, blockCount: Int, blockSize: Int, width: Int) throws {}
 
     public func makeKVStorage(layers: Int, blockCount: Int, blockSize: Int, width: Int) -> KVBlockStorage {
-        KVBlockStorage(layers: layers, blockCount: blockCount, blockSize: blockSize, width: width)
+        KVBlockStorage(layers: layers, blockCount: blockCount, blockSize: blockSize, width: width, element: kvElement)
     }
+
+    public var kvElement: KVElement { .f32 }
 }

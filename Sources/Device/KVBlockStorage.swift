@@ -1,4 +1,26 @@
-/// Paged key/value memory: for each layer, `blockCount × blockSize` slots of `width` floats.
+import CKernels
+
+/// What a KV cache slot's numbers are stored as. `f32` keeps every written value exactly (the default);
+/// `f16` and `bf16` halve the cache's memory and the bytes a decoding token's attention reads, at the cost of
+/// rounding each written value once (to nearest even; f16 saturates at ±65,504, bf16 keeps fp32's range
+/// with 8 significant bits). Attention widens each stored value exactly, so its result equals the fp32
+/// cache's result on the rounded values bit for bit.
+public enum KVElement: String, Sendable, CaseIterable {
+    case f32, f16, bf16
+
+    public var bytes: Int { self == .f32 ? 4 : 2 }
+
+    /// The C kernels' CK_KV_* code.
+    var code: Int32 {
+        switch self {
+        case .f32: return Int32(CK_KV_F32)
+        case .f16: return Int32(CK_KV_F16)
+        case .bf16: return Int32(CK_KV_BF16)
+        }
+    }
+}
+
+/// Paged key/value memory: for each layer, `blockCount × blockSize` slots of `width` numbers of type `element`.
 /// A token's cache entry lives in slot `blockTable[position / blockSize] · blockSize + position % blockSize`.
 ///
 /// What a slot holds is the model's business: GQA models store K then V (`width = 2·G·D`);
@@ -9,32 +31,33 @@ public final class KVBlockStorage: @unchecked Sendable {
     public let blockCount: Int
     public let blockSize: Int
     public let width: Int
-    /// One buffer per layer, `blockCount · blockSize · width` floats, all in `memory`.
-    var buffers: [UnsafeMutableBufferPointer<Float>]
+    public let element: KVElement
+    /// Elements per layer (blockCount · blockSize · width).
+    let perLayer: Int
     /// The layers' buffers in one allocation, on transparent huge pages from 2 MB on (as the weights): a
     /// decoding token reads its sequence's entries of every layer, scattered over blocks, and on 4 KB pages
     /// a long context's entries are thousands of pages, more than the TLB holds.
     private let memory: WeightChunk
 
-    public init(layers: Int, blockCount: Int, blockSize: Int, width: Int) {
+    public init(layers: Int, blockCount: Int, blockSize: Int, width: Int, element: KVElement = .f32) {
         precondition(layers >= 0 && blockCount > 0 && blockSize > 0 && width > 0)
         self.layers = layers
         self.blockCount = blockCount
         self.blockSize = blockSize
         self.width = width
-        let perLayer = blockCount * blockSize * width, bytes = layers * perLayer * MemoryLayout<Float>.size
+        self.element = element
+        perLayer = blockCount * blockSize * width
+        let bytes = layers * perLayer * element.bytes
         memory = WeightChunk(capacity: bytes, hugePages: bytes >= WeightChunk.hugePage)
-        let base = memory.base.bindMemory(to: Float.self, capacity: layers * perLayer)
-        buffers = (0..<layers).map { UnsafeMutableBufferPointer(start: base + $0 * perLayer, count: perLayer) }
-        for b in buffers { b.initialize(repeating: 0) }
+        memory.base.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)   // zero in every element type
     }
 
-    /// Bytes held (fp32 values).
-    public var byteCount: Int { layers * blockCount * blockSize * width * MemoryLayout<Float>.size }
+    /// Bytes held.
+    public var byteCount: Int { layers * perLayer * element.bytes }
 
     /// How many blocks fit in `bytes` for this geometry.
-    public static func blocks(fitting bytes: Int, layers: Int, blockSize: Int, width: Int) -> Int {
-        bytes / max(1, layers * blockSize * width * MemoryLayout<Float>.size)
+    public static func blocks(fitting bytes: Int, layers: Int, blockSize: Int, width: Int, element: KVElement = .f32) -> Int {
+        bytes / max(1, layers * blockSize * width * element.bytes)
     }
 
     /// The slot of `position` in a sequence with `blockTable`.
@@ -43,8 +66,41 @@ public final class KVBlockStorage: @unchecked Sendable {
         blockTable[position / blockSize] * blockSize + position % blockSize
     }
 
-    /// The floats of one slot of one layer.
-    public func entry(layer: Int, slot: Int) -> UnsafeMutableBufferPointer<Float> {
-        UnsafeMutableBufferPointer(rebasing: buffers[layer][(slot * width)..<((slot + 1) * width)])
+    /// Slots per layer.
+    public var slotCount: Int { blockCount * blockSize }
+
+    /// Where layer `layer`'s elements start (slot s's entry is `width` elements on from s · width).
+    func base(layer: Int) -> UnsafeMutableRawPointer {
+        precondition(layer >= 0 && layer < layers, "KVBlockStorage: layer \(layer) of \(layers)")
+        return memory.base + layer * perLayer * element.bytes
+    }
+
+    /// Layer `layer`'s elements as floats; only an f32 cache has them (the kernels read the others through `base`).
+    func floats(layer: Int) -> UnsafeMutablePointer<Float> {
+        precondition(element == .f32, "KVBlockStorage: an \(element) cache has no fp32 view")
+        return base(layer: layer).assumingMemoryBound(to: Float.self)
+    }
+
+    /// One slot of one layer as fp32 (a copy: what the attention kernels see).
+    public func entry(layer: Int, slot: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: width) { buffer, count in
+            read(layer: layer, slot: slot, into: buffer.baseAddress!)
+            count = width
+        }
+    }
+
+    /// Writes `width` floats of slot `slot` of layer `layer`, widened from the stored elements, into `out`.
+    func read(layer: Int, slot: Int, into out: UnsafeMutablePointer<Float>) {
+        precondition(slot >= 0 && slot < slotCount, "KVBlockStorage: slot \(slot) is outside the cache")
+        ck_kv_load(element.code, base(layer: layer) + slot * width * element.bytes, width, out)
+    }
+
+    /// Stores `values.count` floats into slot `slot` of layer `layer` from element `offset` on, rounded to the
+    /// cache's element type (`isa`: which conversion loop; every one gives the same bits).
+    public func store(_ values: UnsafeBufferPointer<Float>, layer: Int, slot: Int, offset: Int, isa: Int32 = Int32(CK_ISA_PORTABLE)) {
+        precondition(slot >= 0 && slot < slotCount && offset >= 0 && offset + values.count <= width,
+                     "KVBlockStorage: slot \(slot) or columns \(offset)..<\(offset + values.count) outside the cache")
+        guard let src = values.baseAddress else { return }
+        ck_kv_store(isa, element.code, src, values.count, base(layer: layer) + (slot * width + offset) * element.bytes)
     }
 }

@@ -28,7 +28,7 @@ final class EngineCore {
         self.logger = logger
         let layout = model.cacheLayout
         grouped = !layout.groups.isEmpty
-        sizing = KVCacheSizing(layout: layout, configuration: configuration)
+        sizing = KVCacheSizing(layout: layout, configuration: configuration, element: model.device.kvElement)
         caches = sizing.groups.map { g, blocks in
             model.device.makeKVStorage(layers: g.layers, blockCount: blocks, blockSize: configuration.blockSize, width: g.width)
         }

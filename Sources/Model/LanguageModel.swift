@@ -78,8 +78,8 @@ public struct KVCacheGroup: Sendable, Equatable {
         self.windowTokens = windowTokens
     }
 
-    /// Bytes of one entry across the group's layers (fp32).
-    public var bytesPerEntry: Int { layers * width * MemoryLayout<Float>.size }
+    /// Bytes of one entry across the group's layers, stored as `element`.
+    public func bytesPerEntry(_ element: KVElement = .f32) -> Int { layers * width * element.bytes }
 }
 
 /// How one layer's cache grows with the sequence, in a cache that gives each layer type its own blocks

@@ -28,6 +28,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Measurement rounds (the best round is reported).") var rounds = 3
     @Option(help: "Where the CPU kernels' parallel jobs run: pool (the persistent worker pool, as served) or dispatch (Dispatch's concurrentPerform, reported as moeserve-PATH-dispatch).")
     var runner = "pool"
+    @Option(name: .customLong("kv-cache-dtype"), help: "What the KV cache stores: f32, f16 or bf16 (reported as moeserve-PATH-kv-f16 and so on).")
+    var kvCacheDtype = "f32"
 
     func run() throws {
         guard decodeContext >= 1, decodeSteps >= 1, promptTokens >= 1, sequences >= 1, rounds >= 1 else {
@@ -39,14 +41,18 @@ struct Bench: ParsableCommand {
         }
         guard ["pool", "dispatch"].contains(runner) else { throw ValidationError("--runner must be pool or dispatch, got '\(runner)'") }
         CPUDevice.setWorkerPool(enabled: runner == "pool")
-        let suffix = runner == "pool" ? "" : "-\(runner)"
+        guard let kvElement = KVElement(rawValue: kvCacheDtype) else {
+            throw ValidationError("--kv-cache-dtype must be f32, f16 or bf16, got '\(kvCacheDtype)'")
+        }
+        let suffix = (runner == "pool" ? "" : "-\(runner)") + (kvElement == .f32 ? "" : "-kv-\(kvElement.rawValue)")
         var residentBytes: [String: Int] = [:]
         let models = try weights.map { path -> (String, any LanguageModel) in
             guard ["fp32", "quantised", "int8", "auto"].contains(path) else { throw ValidationError("unknown weight path '\(path)'") }
             // fp32 and quantised multiply fp32 activations; int8 and auto are the serving settings of those names.
             let activations = ActivationPrecision.setting(path) ?? (.float32, .float32)
             let device = CPUDevice(keepsQuantisedWeights: path != "fp32", activations: activations.prompt,
-                                   generatedActivations: activations.generated, quantisation: path == "fp32" ? nil : target)
+                                   generatedActivations: activations.generated, quantisation: path == "fp32" ? nil : target,
+                                   kvElement: kvElement)
             let loaded = try ModelLoader.load(path: model, device: device).model
             residentBytes[path] = device.uploadedWeightBytes
             return (path, loaded)

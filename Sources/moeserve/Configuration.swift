@@ -30,6 +30,9 @@ struct Configuration: Equatable {
     var ascendProfile = "910b"
     var ascendPrecision = "bf16"
     var kvCacheBytes = 512 << 20
+    /// What the CPU device's KV cache stores: "f32" (exact), "f16" or "bf16" (half the memory and the bytes
+    /// attention reads; each written value rounded once).
+    var kvCacheDtype = "f32"
     var blockSize = 16
     var maxNumBatchedTokens = 2048
     var maxNumSeqs = 64
@@ -49,7 +52,7 @@ struct Configuration: Equatable {
         "server": ["host", "port", "max_body_bytes", "api_keys", "api_key_file", "cors_origin", "tls_cert", "tls_key",
                    "shutdown_timeout"],
         "model": ["path", "id"],
-        "engine": ["device", "cpu_activations", "quantization", "ascend_profile", "ascend_precision", "kv_cache_memory", "block_size", "max_num_batched_tokens", "max_num_seqs", "prefix_caching", "policy"],
+        "engine": ["device", "cpu_activations", "quantization", "ascend_profile", "ascend_precision", "kv_cache_memory", "kv_cache_dtype", "block_size", "max_num_batched_tokens", "max_num_seqs", "prefix_caching", "policy"],
         "log": ["level", "format", "prompts"],
     ]
 
@@ -78,7 +81,8 @@ struct Configuration: Equatable {
         let map = ["MOESERVE_HOST": "server.host", "MOESERVE_PORT": "server.port", "MOESERVE_MODEL": "model.path",
                    "MOESERVE_MODEL_ID": "model.id", "MOESERVE_DEVICE": "engine.device", "MOESERVE_CPU_ACTIVATIONS": "engine.cpu_activations", "MOESERVE_QUANTIZATION": "engine.quantization", "MOESERVE_ASCEND_PROFILE": "engine.ascend_profile", "MOESERVE_LOG_LEVEL": "log.level",
                    "MOESERVE_TLS_CERT": "server.tls_cert", "MOESERVE_TLS_KEY": "server.tls_key",
-                   "MOESERVE_KV_CACHE_MEMORY": "engine.kv_cache_memory", "MOESERVE_MAX_NUM_SEQS": "engine.max_num_seqs",
+                   "MOESERVE_KV_CACHE_MEMORY": "engine.kv_cache_memory", "MOESERVE_KV_CACHE_DTYPE": "engine.kv_cache_dtype",
+                   "MOESERVE_MAX_NUM_SEQS": "engine.max_num_seqs",
                    "MOESERVE_MAX_NUM_BATCHED_TOKENS": "engine.max_num_batched_tokens",
                    "MOESERVE_API_KEY": "server.api_keys", "MOESERVE_API_KEY_FILE": "server.api_key_file", "MOESERVE_CORS_ORIGIN": "server.cors_origin",
                    "MOESERVE_SHUTDOWN_TIMEOUT": "server.shutdown_timeout", "MOESERVE_LOG_FORMAT": "log.format",
@@ -127,6 +131,11 @@ struct Configuration: Equatable {
                 throw Invalid(description: "\(source): 'engine.cpu_activations' must be f32, int8 or auto, got '\(value)'")
             }
             cpuActivations = value
+        case "engine.kv_cache_dtype":
+            guard KVElement(rawValue: value) != nil else {
+                throw Invalid(description: "\(source): 'engine.kv_cache_dtype' must be f32, f16 or bf16, got '\(value)'")
+            }
+            kvCacheDtype = value
         case "engine.quantization":
             guard value == "none" || QuantisedBlocks.quantisationTarget(named: value) != nil else {
                 throw Invalid(description: "\(source): 'engine.quantization' must be \(QuantisedBlocks.quantisationSettingNames), got '\(value)'")

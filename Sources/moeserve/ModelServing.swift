@@ -33,14 +33,16 @@ enum ModelServing {
         let layout = loaded.model.cacheLayout
         // The engine sizes its block pool the same way; a device with its own memory checks that it fits.
         try device.reserveKVCache(layers: layout.layers, blockCount: max(1, KVBlockStorage.blocks(
-            fitting: config.kvCacheBytes, layers: max(1, layout.layers), blockSize: config.blockSize, width: layout.width)),
+            fitting: config.kvCacheBytes, layers: max(1, layout.layers), blockSize: config.blockSize, width: layout.width,
+            element: device.kvElement)),
             blockSize: config.blockSize, width: layout.width)
         let engine = EngineLoop(model: loaded.model, decodeBytes: { tokenizer.decodeBytes($0) },
                                 stopTokenIDs: loaded.stopTokenIDs, configuration: engineConfig, logger: logger, metrics: metrics)
         engine.start()
-        logger.info("engine ready", metadata: ["kv_tokens": "\(engine.kvCapacityTokens)", "kv_bytes_per_token": "\(layout.bytesPerToken)",
+        logger.info("engine ready", metadata: ["kv_tokens": "\(engine.kvCapacityTokens)", "kv_bytes_per_token": "\(layout.bytesPerToken(device.kvElement))",
+                                               "kv_cache_dtype": "\(device.kvElement.rawValue)",
                                                "max_num_seqs": "\(config.maxNumSeqs)"])
-        for line in layout.layerSummary { logger.info("kv cache layer type", metadata: ["per_token": "\(line)"]) }
+        for line in layout.layerSummary(device.kvElement) { logger.info("kv cache layer type", metadata: ["per_token": "\(line)"]) }
         for line in engine.kvCacheGroups { logger.info("kv cache group", metadata: ["group": "\(line)"]) }
         let context = ServingContext(
             model: ServedModel(id: config.modelID, contextLength: loaded.model.contextLength, vocabularySize: loaded.model.vocabularySize),
@@ -52,6 +54,10 @@ enum ModelServing {
     static func makeDevice(_ config: Configuration) throws -> (any Device, () -> Int) {
         switch config.device {
         case "ascend-sim":
+            // The simulated chip keeps its cache in its activation type (bf16/fp16, rounded as on the chip).
+            guard config.kvCacheDtype == "f32" else {
+                throw Failure(description: "--kv-cache-dtype applies to --device cpu; the simulated NPU stores its KV cache in the profile's activation type (--ascend-precision)")
+            }
             guard let precision = AscendPrecision(rawValue: config.ascendPrecision) else {
                 throw Failure(description: "unknown ascend precision '\(config.ascendPrecision)'")
             }
@@ -62,7 +68,8 @@ enum ModelServing {
         default:
             let quantisation = QuantisedBlocks.quantisationTarget(named: config.quantization)
             let activations = ActivationPrecision.setting(config.cpuActivations) ?? (.float32, .int8)  // validated at load
-            let cpu = CPUDevice(activations: activations.prompt, generatedActivations: activations.generated, quantisation: quantisation)
+            let cpu = CPUDevice(activations: activations.prompt, generatedActivations: activations.generated, quantisation: quantisation,
+                                kvElement: KVElement(rawValue: config.kvCacheDtype) ?? .f32)   // validated at load
             return (cpu, { cpu.uploadedWeightBytes })
         }
     }

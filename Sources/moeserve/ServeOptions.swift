@@ -49,6 +49,9 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("kv-cache-memory"), help: "KV cache memory, e.g. 512MiB or 2GiB. [engine.kv_cache_memory]")
     var kvCacheMemory: String?
 
+    @Option(name: .customLong("kv-cache-dtype"), help: "What the CPU's KV cache stores: f32 (exact), f16 or bf16 (half the memory and the bytes attention reads; each value rounded once, f16 saturating at ±65504). [engine.kv_cache_dtype]")
+    var kvCacheDtype: String?
+
     @Option(name: .customLong("block-size"), help: "Tokens per KV block. [engine.block_size]")
     var blockSize: Int?
 
@@ -79,6 +82,7 @@ struct ServeOptions: ParsableArguments {
             (device, "engine.device", "--device"), (cpuActivations, "engine.cpu_activations", "--cpu-activations"),
             (quantization, "engine.quantization", "--quantization"), (ascendProfile, "engine.ascend_profile", "--ascend-profile"),
             (ascendPrecision, "engine.ascend_precision", "--ascend-precision"), (kvCacheMemory, "engine.kv_cache_memory", "--kv-cache-memory"),
+            (kvCacheDtype, "engine.kv_cache_dtype", "--kv-cache-dtype"),
             (blockSize.map(String.init), "engine.block_size", "--block-size"),
             (maxNumBatchedTokens.map(String.init), "engine.max_num_batched_tokens", "--max-num-batched-tokens"),
             (maxNumSeqs.map(String.init), "engine.max_num_seqs", "--max-num-seqs"),

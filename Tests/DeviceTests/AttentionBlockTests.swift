@@ -29,10 +29,10 @@ import Testing
         var scores = [Float](repeating: .nan, count: ck_attend_block_scores(s.tokens, s.heads, s.visible))
         func call(_ q: UnsafePointer<Float>, tokens: Int, heads: Int, visible: Int, _ out: UnsafeMutablePointer<Float>) {
             if let slots {
-                ck_attend_block(isa, tokens, heads, q, qt, qh, keys, kstride, s.dk, values, vstride, s.dv, slots, visible, 0.3,
+                ck_attend_block(isa, Int32(CK_KV_F32), tokens, heads, q, qt, qh, keys, kstride, s.dk, values, vstride, s.dv, slots, visible, 0.3,
                                 &scores, out, ot, oh)
             } else {
-                ck_attend_block(isa, tokens, heads, q, qt, qh, keys, kstride, s.dk, values, vstride, s.dv, nil, visible, 0.3,
+                ck_attend_block(isa, Int32(CK_KV_F32), tokens, heads, q, qt, qh, keys, kstride, s.dk, values, vstride, s.dv, nil, visible, 0.3,
                                 &scores, out, ot, oh)
             }
         }
@@ -43,9 +43,9 @@ import Testing
                     for h in 0..<s.heads {
                         let (qr, or) = (qp.baseAddress! + t * qt + h * qh, op.baseAddress! + t * ot + h * oh)
                         if let slots {
-                            ck_attend_kv(isa, qr, keys, kstride, s.dk, values, vstride, s.dv, slots, s.visible + t, 0.3, &scores, or)
+                            ck_attend_kv(isa, Int32(CK_KV_F32), qr, keys, kstride, s.dk, values, vstride, s.dv, slots, s.visible + t, 0.3, &scores, or)
                         } else {
-                            ck_attend_kv(isa, qr, keys, kstride, s.dk, values, vstride, s.dv, nil, s.visible + t, 0.3, &scores, or)
+                            ck_attend_kv(isa, Int32(CK_KV_F32), qr, keys, kstride, s.dk, values, vstride, s.dv, nil, s.visible + t, 0.3, &scores, or)
                         }
                     }
                 }

@@ -19,9 +19,9 @@ import Testing
         let slots: [Int64]? = paged ? (0..<visible).map { Int64(($0 * 7 + 3) % positions) } : nil
         func call(_ q: UnsafePointer<Float>, _ n: Int, _ out: UnsafeMutablePointer<Float>, _ scores: UnsafeMutablePointer<Float>) {
             if let slots {
-                ck_attend_group(isa, q, qstride, n, keys, kstride, dk, values, vstride, dv, slots, visible, 0.3, scores, out, ostride)
+                ck_attend_group(isa, Int32(CK_KV_F32), q, qstride, n, keys, kstride, dk, values, vstride, dv, slots, visible, 0.3, scores, out, ostride)
             } else {
-                ck_attend_group(isa, q, qstride, n, keys, kstride, dk, values, vstride, dv, nil, visible, 0.3, scores, out, ostride)
+                ck_attend_group(isa, Int32(CK_KV_F32), q, qstride, n, keys, kstride, dk, values, vstride, dv, nil, visible, 0.3, scores, out, ostride)
             }
         }
         var group = [Float](repeating: 0, count: rows * ostride), alone = group

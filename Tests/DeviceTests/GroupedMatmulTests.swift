@@ -103,9 +103,9 @@ import Testing
             func run(_ isa: Int32) -> [Float] {
                 var out = [Float](repeating: 0, count: dv), scores = [Float](repeating: 0, count: visible)
                 if let slots {
-                    ck_attend_kv(isa, q, keys, kstride, dk, values, vstride, dv, slots, visible, 0.2, &scores, &out)
+                    ck_attend_kv(isa, Int32(CK_KV_F32), q, keys, kstride, dk, values, vstride, dv, slots, visible, 0.2, &scores, &out)
                 } else {
-                    ck_attend_kv(isa, q, keys, kstride, dk, values, vstride, dv, nil, visible, 0.2, &scores, &out)
+                    ck_attend_kv(isa, Int32(CK_KV_F32), q, keys, kstride, dk, values, vstride, dv, nil, visible, 0.2, &scores, &out)
                 }
                 return out
             }

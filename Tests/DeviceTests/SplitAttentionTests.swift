@@ -20,15 +20,15 @@ import Testing
         let slots = (0..<visible).map { Int64(($0 * 7 + 3) % positions) }
         var whole = [Float](repeating: 0, count: rows * ostride), split = whole
         var scratch = [Float](repeating: .nan, count: 3 * visible)
-        ck_attend_group(isa, q, qstride, rows, keys, kstride, dk, values, vstride, dv, slots, visible, 0.3, &scratch, &whole, ostride)
+        ck_attend_group(isa, Int32(CK_KV_F32), q, qstride, rows, keys, kstride, dk, values, vstride, dv, slots, visible, 0.3, &scratch, &whole, ostride)
         let sstride = visible + 3
         var scores = [Float](repeating: .nan, count: rows * sstride)
         let keyBounds = [0] + keyCuts + [visible], columnBounds = [0] + columnCuts + [dv]
         for p in (0..<(keyBounds.count - 1)).reversed() {
-            ck_attend_scores(isa, q, qstride, rows, keys, kstride, dk, slots, keyBounds[p], keyBounds[p + 1], 0.3, &scores, sstride)
+            ck_attend_scores(isa, Int32(CK_KV_F32), q, qstride, rows, keys, kstride, dk, slots, keyBounds[p], keyBounds[p + 1], 0.3, &scores, sstride)
         }
         for p in (0..<(columnBounds.count - 1)).reversed() {
-            ck_attend_values(isa, rows, scores, sstride, visible, values, vstride, slots, columnBounds[p], columnBounds[p + 1],
+            ck_attend_values(isa, Int32(CK_KV_F32), rows, scores, sstride, visible, values, vstride, slots, columnBounds[p], columnBounds[p + 1],
                              &scratch, &split, ostride)
         }
         return (whole, split)

@@ -28,7 +28,9 @@ final class CountingModel: LanguageModel, @unchecked Sendable {
         for ch in batch.chunks {
             // Write each token into its slot so tests can check block tables really hold the sequence.
             for (i, p) in ch.positions.enumerated() {
-                cache.entry(layer: 0, slot: cache.slot(position: p, blockTable: ch.blockTable))[0] = Float(ch.tokens[i])
+                [Float(ch.tokens[i])].withUnsafeBufferPointer {
+                    cache.store($0, layer: 0, slot: cache.slot(position: p, blockTable: ch.blockTable), offset: 0)
+                }
             }
             guard ch.logits != .none else { continue }
             var row = [Float](repeating: 0, count: vocabularySize)

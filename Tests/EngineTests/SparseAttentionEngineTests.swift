@@ -94,8 +94,8 @@ import Testing
     func tightCore(_ model: any LanguageModel, tokens: Int) -> EngineCore {
         let scheduler = SchedulerConfiguration(maxNumBatchedTokens: 64, maxNumSeqs: 16)
         let probe = KVCacheSizing(layout: model.cacheLayout, configuration: EngineConfiguration(scheduler: scheduler, blockSize: 4, kvCacheBytes: 0))
-        let windowBytes = probe.groups.filter { $0.group.windowTokens != nil }.reduce(0) { $0 + $1.blocks * 4 * $1.group.bytesPerEntry }
-        let perToken = probe.groups.filter { $0.group.windowTokens == nil }.reduce(0) { $0 + $1.group.bytesPerEntry / $1.group.tokensPerEntry }
+        let windowBytes = probe.groups.filter { $0.group.windowTokens != nil }.reduce(0) { $0 + $1.blocks * 4 * $1.group.bytesPerEntry() }
+        let perToken = probe.groups.filter { $0.group.windowTokens == nil }.reduce(0) { $0 + $1.group.bytesPerEntry() / $1.group.tokensPerEntry }
         return EngineCore(model: model, decodeBytes: { _ in [] }, stopTokenIDs: [],
                           configuration: EngineConfiguration(scheduler: scheduler, blockSize: 4, kvCacheBytes: windowBytes + tokens * perToken),
                           logger: Logger(label: "test"))
@@ -114,7 +114,7 @@ import Testing
         let formula = 4 * csaLayers * (cfg.head_dim + cfg.index_head_dim) / cfg.compressRate(.compressedSparse)
             + 4 * hcaLayers * cfg.head_dim / cfg.compressRate(.heavilyCompressed)
         let growing = c.sizing.groups.filter { $0.group.windowTokens == nil }
-        #expect(growing.reduce(0) { $0 + $1.group.bytesPerEntry / $1.group.tokensPerEntry } == formula)
+        #expect(growing.reduce(0) { $0 + $1.group.bytesPerEntry() / $1.group.tokensPerEntry } == formula)
         #expect(c.sizing.groups.filter { $0.group.windowTokens != nil }.map(\.group.name) == ["window", "compressor state"])
         #expect(c.sizing.bytes <= 64 * 4 * model.cacheLayout.layers * model.cacheLayout.width * 4)   // what core() configured
 

@@ -43,6 +43,13 @@ import Testing
         #expect(c.quantization == "q4_0" && c.cpuActivations == "int8")
         try? c.apply(environment: ["MOESERVE_CPU_ACTIVATIONS": "f32"])
         #expect(c.cpuActivations == "f32")
+        #expect(c.kvCacheDtype == "f32")
+        #expect(message { try c.set("engine.kv_cache_dtype", to: "fp8", source: "--kv-cache-dtype") }.contains("f32, f16 or bf16"))
+        #expect(message { try c.apply(yaml: "engine:\n  kv_cache_dtype: int4\n", source: "f.yaml") }.contains("engine.kv_cache_dtype"))
+        try? c.apply(environment: ["MOESERVE_KV_CACHE_DTYPE": "bf16"])
+        #expect(c.kvCacheDtype == "bf16")
+        try? c.set("engine.kv_cache_dtype", to: "f16", source: "--kv-cache-dtype")
+        #expect(c.kvCacheDtype == "f16")
     }
 
     @Test func operationsSettingsFollowThePrecedence() throws {

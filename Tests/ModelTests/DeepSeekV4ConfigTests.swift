@@ -58,8 +58,9 @@ import Device
     @Test func theFixtureReportsItsCachePerLayerType() throws {
         let model = try #require(try HuggingFaceModel.languageModel(directory: TestPaths.fixtures.appendingPathComponent("models/deepseek_v4"),
                                                                     device: CPUDevice()) as? DeepSeekV4Model)
-        #expect(model.cacheLayout.bytesPerToken == 4 * 4 * 272)
-        #expect(model.cacheLayout.layerSummary == [
+        #expect(model.cacheLayout.bytesPerToken() == 4 * 4 * 272 && model.cacheLayout.bytesPerToken(.bf16) == 2 * 4 * 272)
+        #expect(model.cacheLayout.layerSummary(.f16)[0] == "sliding window 8 ×1: 64 B/token for the last 8 tokens only")
+        #expect(model.cacheLayout.layerSummary() == [
             "sliding window 8 ×1: 128 B/token for the last 8 tokens only",
             "compressed 1/4 ×2: 48.0 B/token + 128 B/token for the last 8 tokens + 768 B/token for the last 8",
             "compressed 1/8 ×1: 16.0 B/token + 128 B/token for the last 8 tokens + 256 B/token for the last 16",

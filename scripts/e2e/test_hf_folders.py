@@ -184,3 +184,48 @@ def test_concurrent_greedy_requests_equal_their_solo_runs(family: str, tmp_path:
         assert len(set(solo)) > 1  # different prompts, different continuations: the test can fail
     finally:
         server.stop()
+
+
+def _kv_tokens(log: str) -> int:
+    match = re.search(r"kv_tokens[\"=: ]+\"?([0-9]+)", log)
+    assert match, log
+    return int(match.group(1))
+
+
+@pytest.mark.parametrize("family", ["llama", "deepseek_v3", "deepseek_v32", "deepseek_v4"])
+def test_narrow_kv_caches_hold_twice_the_tokens_and_answer_as_transformers(family: str, tmp_path: Path,
+                                                                           openapi_doc: dict) -> None:
+    """`--kv-cache-dtype f16/bf16`: the same KV memory holds twice the tokens (GQA, MLA latents, V3.2's
+    indexer keys, V4's compressed groups), and the greedy answer is still transformers' text."""
+    folder = assemble(family, tmp_path)
+    case = EXPECTED[family]
+    tokens = {}
+    for dtype in ("f32", "f16", "bf16"):
+        server = ServerProcess(["--kv-cache-dtype", dtype, "--kv-cache-memory", "8MiB"], model_path=str(folder),
+                               model_id="tiny").start()
+        try:
+            http = RawHTTP(server.url, SchemaChecker(json.loads(OPENAI_SCHEMAS.read_text()), openapi_doc), None)
+            resp = http.post("/v1/completions", {"model": "tiny", "prompt": case["prompt_ids"],
+                                                 "max_tokens": len(case["decode_ids"]), "temperature": 0,
+                                                 "ignore_eos": True})
+            assert resp.status == 200, resp
+            assert resp.json()["choices"][0]["text"] == case["text"], (dtype, resp.json()["choices"][0]["text"])
+            tokens[dtype] = _kv_tokens(server.log_path.read_text(errors="replace"))
+        finally:
+            server.stop()
+    # Block counts round down, so "twice" is within a block or two. DeepSeek-V4's windowed groups take a fixed
+    # number of blocks first, so at half the bytes they leave more than twice the room to the others.
+    assert tokens["f16"] == tokens["bf16"] >= 1.9 * tokens["f32"], tokens
+    if family != "deepseek_v4":
+        assert tokens["f16"] <= 2.1 * tokens["f32"], tokens
+
+
+def test_bad_kv_cache_dtypes_are_clear_startup_errors(tmp_path: Path) -> None:
+    folder = assemble("llama", tmp_path)
+    for args, expected in ((["--kv-cache-dtype", "fp8"], "f32, f16 or bf16"),
+                           (["--kv-cache-dtype", "f16", "--device", "ascend-sim"], "--kv-cache-dtype applies to --device cpu")):
+        server = ServerProcess(args, model_path=str(folder), model_id="broken")
+        with pytest.raises(RuntimeError) as failure:
+            server.start(ready_timeout=60)
+        server.stop()
+        assert expected in str(failure.value), (args, str(failure.value))

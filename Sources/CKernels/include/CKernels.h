@@ -87,18 +87,39 @@ void ck_attend(int isa, const float *q, const float *base, const int64_t *slots,
 /// out[i] = gate[i] · σ(gate[i]) · up[i] for i < n (SwiGLU's activation; out may alias gate or up).
 void ck_silu_mul(int isa, const float *gate, const float *up, float *out, size_t n);
 
-/// ck_attend with keys and values apart: key s is the dk floats at keys + pos·kstride, value s the dv
-/// floats at values + pos·vstride, pos = slots[s] (paged) or s when `slots` is NULL. MLA's latent
-/// attention (keys [c, k_rope], values c of the same entries) and its decompressed prefill form.
-void ck_attend_kv(int isa, const float *q, const float *keys, size_t kstride, size_t dk, const float *values,
+/// Element types of attention keys and values (the KV cache's storage, `kv` below). The kernels widen each
+/// element to fp32 exactly, so an fp16 or bf16 cache gives bit for bit what fp32 gives on the same values
+/// rounded to that type (ck_kv_store).
+enum {
+    CK_KV_F32 = 0,
+    CK_KV_F16 = 1,
+    CK_KV_BF16 = 2,
+};
+
+/// Bytes of one element of type `kv`.
+size_t ck_kv_bytes(int kv);
+
+/// out[i] = x[i] as type `kv` for i < n, rounding to nearest with ties to even (a NaN stays a NaN). fp16
+/// saturates at ±65,504 instead of overflowing to ±∞ (an infinite key would turn its scores into NaN); bf16
+/// overflows as fp32 does. The AVX2 path (isa ≥ CK_ISA_AVX2, F16C) equals the portable loop bit for bit.
+void ck_kv_store(int isa, int kv, const float *x, size_t n, void *out);
+
+/// out[i] = element i of p (type `kv`) widened to fp32 (exact), for i < n.
+void ck_kv_load(int kv, const void *p, size_t n, float *out);
+
+/// ck_attend with keys and values apart: key s is the dk elements at keys + pos·kstride, value s the dv
+/// elements at values + pos·vstride (strides in elements of type `kv`), pos = slots[s] (paged) or s when
+/// `slots` is NULL. MLA's latent attention (keys [c, k_rope], values c of the same entries) and its
+/// decompressed prefill form.
+void ck_attend_kv(int isa, int kv, const float *q, const void *keys, size_t kstride, size_t dk, const void *values,
                   size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale, float *scores, float *out);
 
 /// ck_attend_kv for `rows` query rows over the same keys and visible count (the query heads of one GQA
 /// group at one token): row r reads q + r·qstride and adds into out + r·ostride, bit-identical to
 /// ck_attend_kv on that row alone, with each key and value load shared by up to three rows.
 /// `scores` has room for min(rows, 3)·visible floats.
-void ck_attend_group(int isa, const float *q, size_t qstride, size_t rows, const float *keys, size_t kstride, size_t dk,
-                     const float *values, size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale,
+void ck_attend_group(int isa, int kv, const float *q, size_t qstride, size_t rows, const void *keys, size_t kstride, size_t dk,
+                     const void *values, size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale,
                      float *scores, float *out, size_t ostride);
 
 /// ck_attend_group in two phases, so one decoding token's group can be split over cores by keys, then by
@@ -106,9 +127,9 @@ void ck_attend_group(int isa, const float *q, size_t qstride, size_t rows, const
 /// = q_r·k_s·scale for rows r < rows and keys s0 ≤ s < s1. Phase two, once every key is scored: each row's
 /// softmax over its `visible` scores (into `scratch`, min(rows, 3)·visible floats) and out_r[c0..<c1) +=
 /// Σ_s p_r[s]·v_s. Every score and output element is bit-identical to ck_attend_group's, whatever the split.
-void ck_attend_scores(int isa, const float *q, size_t qstride, size_t rows, const float *keys, size_t kstride, size_t dk,
+void ck_attend_scores(int isa, int kv, const float *q, size_t qstride, size_t rows, const void *keys, size_t kstride, size_t dk,
                       const int64_t *slots, size_t s0, size_t s1, float scale, float *scores, size_t sstride);
-void ck_attend_values(int isa, size_t rows, const float *scores, size_t sstride, size_t visible, const float *values,
+void ck_attend_values(int isa, int kv, size_t rows, const float *scores, size_t sstride, size_t visible, const void *values,
                       size_t vstride, const int64_t *slots, size_t c0, size_t c1, float *scratch, float *out,
                       size_t ostride);
 
@@ -119,8 +140,8 @@ void ck_attend_values(int isa, size_t rows, const float *scores, size_t sstride,
 /// once per block instead of once per row. `scores` has room for ck_attend_block_scores(tokens, heads,
 /// visible) floats; tokens·heads up to 256 rows take the blocked path (more run row by row), a single
 /// token with up to 3 heads or keys that fit in L2 ck_attend_group's.
-void ck_attend_block(int isa, size_t tokens, size_t heads, const float *q, size_t qtstride, size_t qhstride,
-                     const float *keys, size_t kstride, size_t dk, const float *values, size_t vstride, size_t dv,
+void ck_attend_block(int isa, int kv, size_t tokens, size_t heads, const float *q, size_t qtstride, size_t qhstride,
+                     const void *keys, size_t kstride, size_t dk, const void *values, size_t vstride, size_t dv,
                      const int64_t *slots, size_t visible, float scale, float *scores, float *out, size_t otstride,
                      size_t ohstride);
 

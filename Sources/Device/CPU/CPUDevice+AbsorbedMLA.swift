@@ -33,7 +33,7 @@ extension CPUDevice {
             queries.withPointers { qp in
                 slots.withUnsafeBufferPointer { sp in
                     let job = AbsorbedHeads(qRope: qRope, absorbedK: absorbedK, absorbedV: absorbedV, cache: cache,
-                                            base: UnsafePointer(cache.buffers[layer].baseAddress!), slots: sp.baseAddress,
+                                            base: UnsafeRawPointer(cache.base(layer: layer)), slots: sp.baseAddress,
                                             positions: positions, rowSlots: rowSlots, shape: shape, tokens: t, valueRows: v,
                                             int8: int8, isa: isa, queries: qp, out: op.baseAddress!)
                     // One run of heads per worker: the heads share every latent-cache read.
@@ -64,7 +64,8 @@ private struct AbsorbedHeads {
     let qRope: Matrix
     let absorbedK, absorbedV: [DeviceWeight]
     let cache: KVBlockStorage
-    let base: UnsafePointer<Float>
+    /// The layer's latent cache (elements of `cache.element`).
+    let base: UnsafeRawPointer
     let slots: UnsafePointer<Int64>?
     let positions, rowSlots: [Int]
     let shape: LatentAttentionShape
@@ -98,7 +99,7 @@ private struct AbsorbedHeads {
             scratch.latentO.withUnsafeMutableBufferPointer { lo in
                 scratch.scores.withUnsafeMutableBufferPointer { sc in
                     for run in CPUDevice.tokenRuns(positions: positions, rowSlots: rowSlots, maxTokens: CPUDevice.attentionRunTokens(rowsPerToken: heads.count)) {
-                        ck_attend_block(isa, run.count, heads.count, lq.baseAddress! + run.start * kd, kd, t * kd,
+                        ck_attend_block(isa, cache.element.code, run.count, heads.count, lq.baseAddress! + run.start * kd, kd, t * kd,
                                         base, cache.width, kd, base, cache.width, r, slots.map { $0 + rowSlots[run.start] },
                                         positions[run.start] + 1, shape.scale, sc.baseAddress!, lo.baseAddress! + run.start * r, r, t * r)
                     }

@@ -42,8 +42,8 @@ extension CPUDevice {
             v.data.withUnsafeBufferPointer { vp in
                 // Head h's key s at k[s, h·dk], its value at v[s, h·dv].
                 attend(q: q, shape: shape, positions: positions, slots: nil, rowSlots: nil,
-                       keys: KeyValueLayout(base: kp.baseAddress!, stride: h * dk, headOffset: dk),
-                       values: KeyValueLayout(base: vp.baseAddress!, stride: h * dv, headOffset: dv))
+                       keys: KeyValueLayout(base: UnsafeRawPointer(kp.baseAddress!), element: .f32, stride: h * dk, headOffset: dk),
+                       values: KeyValueLayout(base: UnsafeRawPointer(vp.baseAddress!), element: .f32, stride: h * dv, headOffset: dv))
             }
         }
     }
@@ -59,18 +59,20 @@ extension CPUDevice {
     public func pagedLatentAttention(q: Matrix, cache: KVBlockStorage, layer: Int, sequences: [PagedSequence], shape: LatentAttentionShape) -> Matrix {
         precondition(shape.keyDim <= cache.width && shape.valueDim <= shape.keyDim, "pagedLatentAttention: shape mismatch")
         let (slots, positions, rowSlots) = Self.visibleSlots(sequences, cache: cache, rows: q.rows)
-        let base = UnsafePointer(cache.buffers[layer].baseAddress!)
-        // One shared KV head: keys are whole entries, values their first R floats.
-        let entries = KeyValueLayout(base: base, stride: cache.width, headOffset: 0)
+        // One shared KV head: keys are whole entries, values their first R elements.
+        let entries = KeyValueLayout(base: UnsafeRawPointer(cache.base(layer: layer)), element: cache.element, stride: cache.width, headOffset: 0)
         return slots.withUnsafeBufferPointer { sp in
             attend(q: q, shape: shape, positions: positions, slots: sp.baseAddress, rowSlots: rowSlots, keys: entries, values: entries)
         }
     }
 
-    /// Where key (value) s of head h starts: base + pos(s)·stride + h·headOffset.
+    /// Where key (value) s of head h starts: base + pos(s)·stride + h·headOffset (in elements of `element`).
     private struct KeyValueLayout {
-        let base: UnsafePointer<Float>
+        let base: UnsafeRawPointer
+        let element: KVElement
         let stride, headOffset: Int
+
+        func head(_ h: Int) -> UnsafeRawPointer { base + h * headOffset * element.bytes }
     }
 
     /// Softmax attention of every (token, head) over keys 0...positions[t], one work item per (run of
@@ -98,9 +100,8 @@ extension CPUDevice {
                             let (i, head) = (item / h, item % h)
                             let run = runs[i % 2 == 0 ? i / 2 : runs.count - 1 - i / 2]
                             let t = run.start
-                            ck_attend_block(isa, run.count, 1, qb + t * h * dk + head * dk, h * dk, dk,
-                                            keys.base + head * keys.headOffset, keys.stride, dk,
-                                            values.base + head * values.headOffset, values.stride, dv,
+                            ck_attend_block(isa, keys.element.code, run.count, 1, qb + t * h * dk + head * dk, h * dk, dk,
+                                            keys.head(head), keys.stride, dk, values.head(head), values.stride, dv,
                                             slots.map { $0 + rowSlots![t] }, positions[t] + 1, shape.scale, scratch.baseAddress!,
                                             ob + t * h * dv + head * dv, h * dv, dv)
                         }

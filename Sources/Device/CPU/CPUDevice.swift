@@ -42,6 +42,8 @@ public final class CPUDevice: Device, @unchecked Sendable {
     /// Format that fp32/fp16/bf16/fp8 matrices are converted to at upload: a block format or bf16 (nil:
     /// kept as fp32). GGUF matrices that are already block-quantised stay as stored.
     public let quantisation: DType?
+    /// What this device's KV caches store (`KVElement`; `--kv-cache-dtype`).
+    public let kvElement: KVElement
     let isa: Int32
     /// Which block formats are held as tiles (`QuantisedBlocks.tiled`), the only layout the int8 kernels read
     /// (CKernels/QuantTiles.c: ~2× the blocks per second of the int8 row kernel they replaced in decode, which
@@ -65,7 +67,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
     public var uploadedWeightBytes: Int { uploadLock.withLock { uploaded } }
 
     public init(keepsQuantisedWeights: Bool = true, activations: ActivationPrecision = .float32,
-                generatedActivations: ActivationPrecision? = nil, quantisation: DType? = nil) {
+                generatedActivations: ActivationPrecision? = nil, quantisation: DType? = nil, kvElement: KVElement = .f32) {
         precondition(quantisation.map(QuantisedBlocks.quantisationTargets.contains) ?? true, "CPUDevice: cannot quantise to \(quantisation!)")
         features = CPUFeatures.detect()
         self.keepsQuantisedWeights = keepsQuantisedWeights
@@ -73,6 +75,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
         self.generatedActivations = generatedActivations ?? activations
         passActivations = activations
         self.quantisation = quantisation
+        self.kvElement = kvElement
         isa = QuantKernels.isa(for: features)
         switch (activations, self.generatedActivations) {
         case (.int8, _), (_, .int8): tiledFormats = QuantisedBlocks.formats
@@ -213,15 +216,14 @@ public final class CPUDevice: Device, @unchecked Sendable {
 
     public func writeCache(_ cache: KVBlockStorage, layer: Int, slots: [Int], values: Matrix, offset: Int) {
         precondition(offset + values.cols <= cache.width && slots.count == values.rows, "writeCache: shape mismatch")
-        let layerBuffer = cache.buffers[layer], width = cache.width, cols = values.cols
-        let slotCount = layerBuffer.count / width
-        for slot in slots { precondition(slot >= 0 && slot < slotCount, "writeCache: slot \(slot) is outside the cache") }
         guard !values.data.isEmpty else { return }
+        let cols = values.cols, isa = self.isa
         values.data.withUnsafeBufferPointer { src in
-            // One row copy per token (an element loop here was 1% of a decode step).
+            // One row conversion per token (an element loop through slot slices was 1% of a decode step).
             Self.forEachRows(slots.count, cols: cols) { rows in
                 for t in rows {
-                    (layerBuffer.baseAddress! + slots[t] * width + offset).update(from: src.baseAddress! + t * cols, count: cols)
+                    cache.store(UnsafeBufferPointer(rebasing: src[(t * cols)..<((t + 1) * cols)]), layer: layer, slot: slots[t],
+                                offset: offset, isa: isa)
                 }
             }
         }
@@ -244,7 +246,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
         guard rows > 0 else { return Matrix(rows: 0, cols: h * d, data: []) }
         let (slots, rowPosition, rowSlots) = Self.visibleSlots(sequences, cache: cache, rows: rows)
         let maxVisible = (rowPosition.max() ?? 0) + 1
-        let base = cache.buffers[layer].baseAddress!
+        let base = UnsafeRawPointer(cache.base(layer: layer)), kv = cache.element.code, bytes = cache.element.bytes
         let width = cache.width, isa = self.isa
         var out = [Float](repeating: 0, count: rows * h * d)
         q.data.withUnsafeBufferPointer { qp in
@@ -261,7 +263,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
                     let runs = Self.tokenRuns(positions: rowPosition, rowSlots: rowSlots, maxTokens: runTokens)
                     if Self.splitsDecodeAttention(items: runs.count * g, workers: Parallel.workers, decoding: runs.allSatisfy { $0.count == 1 },
                                                   visible: maxVisible, headDim: d) {
-                        Self.splitDecodeAttention(isa: isa, runs: runs, shape: shape, q: qb, cache: base, width: width, slots: sb,
+                        Self.splitDecodeAttention(isa: isa, runs: runs, shape: shape, q: qb, cache: base, kv: kv, width: width, slots: sb,
                                                   rowSlots: rowSlots, rowPosition: rowPosition, maxVisible: maxVisible, out: ob)
                         return
                     }
@@ -276,8 +278,8 @@ public final class CPUDevice: Device, @unchecked Sendable {
                                 let (i, kvHead) = (item / g, item % g)
                                 let run = runs[i % 2 == 0 ? i / 2 : runs.count - 1 - i / 2]
                                 let first = run.start * h * d + kvHead * group * d
-                                let (keys, values) = (base + kvHead * d, base + g * d + kvHead * d)
-                                ck_attend_block(isa, run.count, group, qb + first, h * d, d, keys, width, d, values, width, d,
+                                let (keys, values) = (base + kvHead * d * bytes, base + (g * d + kvHead * d) * bytes)
+                                ck_attend_block(isa, kv, run.count, group, qb + first, h * d, d, keys, width, d, values, width, d,
                                                 sb + rowSlots[run.start], rowPosition[run.start] + 1, shape.scale,
                                                 scratch.baseAddress!, ob + first, h * d, d)
                             }

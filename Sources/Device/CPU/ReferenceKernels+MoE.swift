@@ -63,7 +63,9 @@ extension ReferenceKernels {
     }
 
     public static func readCache(_ cache: KVBlockStorage, layer: Int, slots: [Int]) -> Matrix {
-        Matrix(rows: slots.count, cols: cache.width, data: slots.flatMap { Array(cache.entry(layer: layer, slot: $0)) })
+        Matrix(rows: slots.count, cols: cache.width) { out in
+            for (i, slot) in slots.enumerated() { cache.read(layer: layer, slot: slot, into: out + i * cache.width) }
+        }
     }
 
     public static func causalAttention(q: Matrix, k: Matrix, v: Matrix, positions: [Int], shape: LatentAttentionShape) -> Matrix {

@@ -64,9 +64,10 @@ public enum ReferenceKernels {
     }
 
     public static func writeCache(_ cache: KVBlockStorage, layer: Int, slots: [Int], values: Matrix, offset: Int) {
-        for (t, slot) in slots.enumerated() {
-            let e = cache.entry(layer: layer, slot: slot)
-            for j in 0..<values.cols { e[offset + j] = values.data[t * values.cols + j] }
+        values.data.withUnsafeBufferPointer { src in
+            for (t, slot) in slots.enumerated() {
+                cache.store(UnsafeBufferPointer(rebasing: src[(t * values.cols)..<((t + 1) * values.cols)]), layer: layer, slot: slot, offset: offset)
+            }
         }
     }
 

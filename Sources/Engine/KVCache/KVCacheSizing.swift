@@ -12,17 +12,21 @@ struct KVCacheSizing {
     /// Per group: its description and block count.
     let groups: [(group: KVCacheGroup, blocks: Int)]
     let blockSize: Int
+    /// What the cache stores (`Device.kvElement`): its bytes per number.
+    let element: KVElement
 
-    init(layout: KVCacheLayout, configuration c: EngineConfiguration) {
+    init(layout: KVCacheLayout, configuration c: EngineConfiguration, element: KVElement = .f32) {
         blockSize = c.blockSize
+        self.element = element
         guard !layout.groups.isEmpty else {
-            let blocks = max(1, KVBlockStorage.blocks(fitting: c.kvCacheBytes, layers: max(1, layout.layers), blockSize: c.blockSize, width: layout.width))
+            let blocks = max(1, KVBlockStorage.blocks(fitting: c.kvCacheBytes, layers: max(1, layout.layers), blockSize: c.blockSize,
+                                                      width: layout.width, element: element))
             groups = [(KVCacheGroup(name: "all", layers: max(1, layout.layers), width: layout.width), blocks)]
             return
         }
         let bs = c.blockSize
         func span(_ g: KVCacheGroup) -> Int { bs * g.tokensPerEntry }
-        func blockBytes(_ g: KVCacheGroup) -> Int { bs * g.bytesPerEntry }
+        func blockBytes(_ g: KVCacheGroup) -> Int { bs * g.bytesPerEntry(element) }
         let (seqs, budget) = (c.scheduler.maxNumSeqs, c.scheduler.maxNumBatchedTokens)
         // Windowed groups: every running sequence's window plus two blocks, and the step's budget; but
         // never more than half the memory unless one full-budget sequence needs it.
@@ -43,10 +47,10 @@ struct KVCacheSizing {
         let windowBytes = windowed.reduce(0) { $0 + $1.value * blockBytes(layout.groups[$1.key]) }
         let rest = max(0, c.kvCacheBytes - windowBytes)
         let perToken = layout.groups.enumerated().filter { windowed[$0.offset] == nil }
-            .reduce(0.0) { $0 + Double($1.element.bytesPerEntry) / Double($1.element.tokensPerEntry) }
+            .reduce(0.0) { $0 + Double($1.element.bytesPerEntry(element)) / Double($1.element.tokensPerEntry) }
         groups = layout.groups.enumerated().map { i, g in
             if let blocks = windowed[i] { return (g, blocks) }
-            let share = Double(rest) * (Double(g.bytesPerEntry) / Double(g.tokensPerEntry)) / perToken
+            let share = Double(rest) * (Double(g.bytesPerEntry(element)) / Double(g.tokensPerEntry)) / perToken
             return (g, max(1, Int(share) / blockBytes(g)))
         }
     }
@@ -63,12 +67,12 @@ struct KVCacheSizing {
     /// "name: bytes per token (window) — blocks × tokens".
     var descriptions: [String] {
         groups.map { g, blocks in
-            let perToken = Double(g.bytesPerEntry) / Double(g.tokensPerEntry)
+            let perToken = Double(g.bytesPerEntry(element)) / Double(g.tokensPerEntry)
             let reach = g.windowTokens.map { ", last \($0) tokens only" } ?? ""
             return "\(g.name): \(g.layers) layers, \(String(format: "%.1f", perToken)) B/token\(reach); \(blocks) blocks of \(blockSize * g.tokensPerEntry) tokens"
         }
     }
 
     /// Bytes of all groups' blocks.
-    var bytes: Int { groups.reduce(0) { $0 + $1.blocks * blockSize * $1.group.bytesPerEntry } }
+    var bytes: Int { groups.reduce(0) { $0 + $1.blocks * blockSize * $1.group.bytesPerEntry(element) } }
 }
