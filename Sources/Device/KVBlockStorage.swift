@@ -33,7 +33,7 @@ public final class KVBlockStorage: @unchecked Sendable {
     public let width: Int
     public let element: KVElement
     /// Elements per layer (blockCount · blockSize · width).
-    let perLayer: Int
+    private let perLayer: Int
     /// The layers' buffers in one allocation, on transparent huge pages from 2 MB on (as the weights): a
     /// decoding token reads its sequence's entries of every layer, scattered over blocks, and on 4 KB pages
     /// a long context's entries are thousands of pages, more than the TLB holds.
@@ -73,12 +73,6 @@ public final class KVBlockStorage: @unchecked Sendable {
     func base(layer: Int) -> UnsafeMutableRawPointer {
         precondition(layer >= 0 && layer < layers, "KVBlockStorage: layer \(layer) of \(layers)")
         return memory.base + layer * perLayer * element.bytes
-    }
-
-    /// Layer `layer`'s elements as floats; only an f32 cache has them (the kernels read the others through `base`).
-    func floats(layer: Int) -> UnsafeMutablePointer<Float> {
-        precondition(element == .f32, "KVBlockStorage: an \(element) cache has no fp32 view")
-        return base(layer: layer).assumingMemoryBound(to: Float.self)
     }
 
     /// One slot of one layer as fp32 (a copy: what the attention kernels see).
