@@ -18,6 +18,9 @@
 /// Positions per value block: 64 positions of a 32-column slab are 8 KB (fp32), held in L1 while every tile
 /// of rows passes over them.
 #define CK_VALUE_BLOCK 64
+/// Key widths up to which a narrow (fp16/bf16) cache's 8-key blocks are widened into a stack buffer once for
+/// all rows (8 · 1,024 floats, 32 KB; MLA's latents are 576); wider keys are converted per row.
+#define CK_BLOCK_WIDEN_DK 1024
 
 #if defined(__x86_64__)
 #include "AttentionAVX2.h"

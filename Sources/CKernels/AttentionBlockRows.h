@@ -44,14 +44,29 @@ CK_ATT_AVX2 static void KVN(wsum_tile)(int R, int W, float *const *p, const KV *
 /// over its own last positions: per element, one ascending chain.
 CK_ATT_AVX2 static void KVN(weighted_sums_avx2)(size_t rows, float *const *p, const size_t *vis, size_t vmax, const KV *values,
                                            size_t vstride, const int64_t *slots, size_t c, int W, float *const *out) {
+#if CK_KV_TEMPLATE != 0
+    float slab[CK_VALUE_BLOCK * 32];   // a block's 8·W columns widened once for all tiles of rows
+#endif
     for (size_t b = 0; b < vmax; b += CK_VALUE_BLOCK) {
         const size_t be = b + CK_VALUE_BLOCK < vmax ? b + CK_VALUE_BLOCK : vmax;
+#if CK_KV_TEMPLATE != 0
+        const size_t width = 8 * (size_t)W;
+        for (size_t s = b; s < be; s++) KVN(ck_widen_avx2)(values + CK_POS(s) * vstride + c, width, slab + (s - b) * width);
+#endif
         for (size_t r = 0; r < rows; r += 3) {
             const int R = rows - r < 3 ? (int)(rows - r) : 3;
             size_t lo = vis[r];
             for (int i = 1; i < R; i++) lo = vis[r + i] < lo ? vis[r + i] : lo;
             const size_t e = be < lo ? be : lo;
-            if (b < e) KVN(wsum_tile)(R, W, p + r, values, vstride, slots, b, e, c, out + r);
+            if (b >= e) continue;
+#if CK_KV_TEMPLATE != 0
+            // The fp32 tile over the widened slab: the same FMA chains on the same values.
+            float *pr[3], *orow[3];
+            for (int i = 0; i < R; i++) { pr[i] = p[r + i] + b; orow[i] = out[r + i] + c; }
+            wsum_tile_f32(R, W, pr, slab, width, NULL, 0, e - b, 0, orow);
+#else
+            KVN(wsum_tile)(R, W, p + r, values, vstride, slots, b, e, c, out + r);
+#endif
         }
     }
     for (size_t r = 0; r < rows; r += 3) {
@@ -67,9 +82,24 @@ CK_ATT_AVX2 static void KVN(attend_block_avx2)(size_t rows, const float *const *
                                           const KV *keys, size_t kstride, size_t dk, const KV *values, size_t vstride,
                                           size_t dv, const int64_t *slots, float scale, float *const *sc) {
     // Scores, key block by key block; past vmax the block repeats the last key (computed, never read).
+#if CK_KV_TEMPLATE != 0
+    // Narrow keys: each 8-key block widened once for all rows (converting per row cost MLA's 16 heads 16
+    // conversions per element), then the fp32 scores over it, with the same bits.
+    float kbuf[8 * CK_BLOCK_WIDEN_DK];
+    const int widen = dk <= CK_BLOCK_WIDEN_DK;
+#endif
     for (size_t s0 = 0; s0 < vmax; s0 += 8) {
         const KV *k[8];
         for (int j = 0; j < 8; j++) k[j] = keys + CK_POS(s0 + j < vmax ? s0 + j : vmax - 1) * kstride;
+#if CK_KV_TEMPLATE != 0
+        if (widen) {
+            const float *kw[8];
+            for (int j = 0; j < 8; j++) { KVN(ck_widen_avx2)(k[j], dk, kbuf + j * dk); kw[j] = kbuf + j * dk; }
+            for (size_t r = 0; r < rows; r++)
+                if (vis[r] > s0) score8_avx2_f32(q[r], kw, dk, scale, sc[r] + s0);
+            continue;
+        }
+#endif
         for (size_t r = 0; r < rows; r++)
             if (vis[r] > s0) KVN(score8_avx2)(q[r], k, dk, scale, sc[r] + s0);
     }

@@ -47,3 +47,10 @@ CK_ATT_AVX2 CK_INLINE void KVN(ck_wsum_tile_avx2)(int R, int W, const float *con
     for (int r = 0; r < R; r++)
         for (int j = 0; j < W; j++) _mm256_storeu_ps(out[r] + c + 8 * j, acc[r][j]);
 }
+
+/// dst[i] = element i of src widened to fp32 (exact), for i < n.
+CK_ATT_AVX2 CK_INLINE void KVN(ck_widen_avx2)(const KV *src, size_t n, float *dst) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, KV_LOAD8(src + i));
+    for (; i < n; i++) dst[i] = KV_GET(src + i);
+}
