@@ -122,7 +122,7 @@ import Testing
     /// ck_attend_kv, ck_attend_group, the split phases and ck_attend_block (decode and prompt rows), each
     /// over fp16/bf16 keys and values, equal the fp32 kernel over the widened values bit for bit, on every
     /// ISA: head dims with and without 8- and 16-element tails, MLA's shape, paged and contiguous.
-    @Test(arguments: [(64, 64), (7, 13), (72, 40), (288, 256), (16, 8)])
+    @Test(arguments: [(64, 64), (7, 13), (72, 40), (288, 256), (16, 8), (1_030, 24)])   // the last: keys too wide to widen per block
     func kernelsOverNarrowValuesEqualFP32OverTheWidenedValues(dk: Int, dv: Int) {
         for element in Self.narrow {
             for isa in P.variants {
