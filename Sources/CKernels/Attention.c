@@ -28,27 +28,8 @@
 enum { CK_ATT_PREFETCH_KEYS = 12 };
 #endif
 
-#define CK_KV_TEMPLATE 0
-#include "AttentionKV.h"
-#if defined(__x86_64__)
-#include "AttentionKVAVX2.h"
-#endif
-#include "AttentionRows.h"
-#undef CK_KV_TEMPLATE
-#define CK_KV_TEMPLATE 1
-#include "AttentionKV.h"
-#if defined(__x86_64__)
-#include "AttentionKVAVX2.h"
-#endif
-#include "AttentionRows.h"
-#undef CK_KV_TEMPLATE
-#define CK_KV_TEMPLATE 2
-#include "AttentionKV.h"
-#if defined(__x86_64__)
-#include "AttentionKVAVX2.h"
-#endif
-#include "AttentionRows.h"
-#undef CK_KV_TEMPLATE
+#define CK_ATT_BODY "AttentionRows.h"
+#include "AttentionInstances.h"
 
 void ck_attend_kv(int isa, int kv, const float *q, const void *keys, size_t kstride, size_t dk, const void *values,
                   size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale, float *scores, float *out) {

@@ -26,27 +26,8 @@
 #include "AttentionAVX2.h"
 #endif
 
-#define CK_KV_TEMPLATE 0
-#include "AttentionKV.h"
-#if defined(__x86_64__)
-#include "AttentionKVAVX2.h"
-#endif
-#include "AttentionBlockRows.h"
-#undef CK_KV_TEMPLATE
-#define CK_KV_TEMPLATE 1
-#include "AttentionKV.h"
-#if defined(__x86_64__)
-#include "AttentionKVAVX2.h"
-#endif
-#include "AttentionBlockRows.h"
-#undef CK_KV_TEMPLATE
-#define CK_KV_TEMPLATE 2
-#include "AttentionKV.h"
-#if defined(__x86_64__)
-#include "AttentionKVAVX2.h"
-#endif
-#include "AttentionBlockRows.h"
-#undef CK_KV_TEMPLATE
+#define CK_ATT_BODY "AttentionBlockRows.h"
+#include "AttentionInstances.h"
 
 size_t ck_attend_block_scores(size_t tokens, size_t heads, size_t visible) {
     const size_t last = visible + tokens - 1;

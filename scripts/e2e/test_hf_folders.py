@@ -126,26 +126,30 @@ def test_quantization_at_load_shrinks_the_weights_and_serves(tmp_path: Path, ope
     assert sizes["q8_0"] < 0.8 * sizes["none"], sizes
 
 
+def _answer_as_transformers(family: str, folder: Path, args: list[str], openapi_doc: dict) -> str:
+    """Serves `folder` with `args`, checks the greedy answer to the family's prompt is transformers' text, and
+    returns the server's log."""
+    case = EXPECTED[family]
+    server = ServerProcess(args, model_path=str(folder), model_id="tiny").start()
+    try:
+        http = RawHTTP(server.url, SchemaChecker(json.loads(OPENAI_SCHEMAS.read_text()), openapi_doc), None)
+        resp = http.post("/v1/completions", {"model": "tiny", "prompt": case["prompt_ids"],
+                                             "max_tokens": len(case["decode_ids"]), "temperature": 0, "ignore_eos": True})
+        assert resp.status == 200, resp
+        assert resp.json()["choices"][0]["text"] == case["text"], (args, resp.json()["choices"][0]["text"])
+        return server.log_path.read_text(errors="replace")
+    finally:
+        server.stop()
+
+
 @pytest.mark.parametrize("family", ["qwen3_moe", "deepseek_v3"])
 def test_bf16_at_load_halves_the_weights_and_answers_as_transformers(family: str, tmp_path: Path,
                                                                      openapi_doc: dict) -> None:
     """`--quantization bf16`: every matrix is held as bf16 (norms stay fp32), so the resident size is
     about half of fp32, and the greedy answer is still exactly transformers' text."""
     folder = assemble(family, tmp_path)
-    case = EXPECTED[family]
-    sizes = {}
-    for mode in ("none", "bf16"):
-        server = ServerProcess(["--quantization", mode], model_path=str(folder), model_id="tiny").start()
-        try:
-            http = RawHTTP(server.url, SchemaChecker(json.loads(OPENAI_SCHEMAS.read_text()), openapi_doc), None)
-            resp = http.post("/v1/completions", {"model": "tiny", "prompt": case["prompt_ids"],
-                                                 "max_tokens": len(case["decode_ids"]), "temperature": 0,
-                                                 "ignore_eos": True})
-            assert resp.status == 200, resp
-            assert resp.json()["choices"][0]["text"] == case["text"], (mode, resp.json()["choices"][0]["text"])
-            sizes[mode] = _weights_mb(server.log_path.read_text(errors="replace"))
-        finally:
-            server.stop()
+    sizes = {mode: _weights_mb(_answer_as_transformers(family, folder, ["--quantization", mode], openapi_doc))
+             for mode in ("none", "bf16")}
     # The log has 0.1 MB resolution and these checkpoints are 0.5–1 MB, so ~half shows as 0.3 of 0.5.
     assert 0.4 * sizes["none"] < sizes["bf16"] < 0.65 * sizes["none"], sizes
 
@@ -198,21 +202,9 @@ def test_narrow_kv_caches_hold_twice_the_tokens_and_answer_as_transformers(famil
     """`--kv-cache-dtype f16/bf16`: the same KV memory holds twice the tokens (GQA, MLA latents, V3.2's
     indexer keys, V4's compressed groups), and the greedy answer is still transformers' text."""
     folder = assemble(family, tmp_path)
-    case = EXPECTED[family]
-    tokens = {}
-    for dtype in ("f32", "f16", "bf16"):
-        server = ServerProcess(["--kv-cache-dtype", dtype, "--kv-cache-memory", "8MiB"], model_path=str(folder),
-                               model_id="tiny").start()
-        try:
-            http = RawHTTP(server.url, SchemaChecker(json.loads(OPENAI_SCHEMAS.read_text()), openapi_doc), None)
-            resp = http.post("/v1/completions", {"model": "tiny", "prompt": case["prompt_ids"],
-                                                 "max_tokens": len(case["decode_ids"]), "temperature": 0,
-                                                 "ignore_eos": True})
-            assert resp.status == 200, resp
-            assert resp.json()["choices"][0]["text"] == case["text"], (dtype, resp.json()["choices"][0]["text"])
-            tokens[dtype] = _kv_tokens(server.log_path.read_text(errors="replace"))
-        finally:
-            server.stop()
+    tokens = {dtype: _kv_tokens(_answer_as_transformers(family, folder, ["--kv-cache-dtype", dtype, "--kv-cache-memory", "8MiB"],
+                                                        openapi_doc))
+              for dtype in ("f32", "f16", "bf16")}
     # Block counts round down, so "twice" is within a block or two. DeepSeek-V4's windowed groups take a fixed
     # number of blocks first, so at half the bytes they leave more than twice the room to the others.
     assert tokens["f16"] == tokens["bf16"] >= 1.9 * tokens["f32"], tokens
