@@ -8,6 +8,9 @@ struct StepContext {
     let positions: [Int]        // [T]
     let slots: [Int]            // [T]
     let rowRanges: [Range<Int>]
+    /// Each sequence's rows, block table and positions, for batched paged attention (built once per step:
+    /// every layer's attention reads the same list, and building it per layer cost 1 + S allocations each).
+    let pagedSequences: [PagedSequence]
 
     init(batch: ForwardBatch, cache: KVBlockStorage) {
         self.batch = batch
@@ -19,11 +22,7 @@ struct StepContext {
             defer { start += ch.tokens.count }
             return start..<(start + ch.tokens.count)
         }
-    }
-
-    /// Each sequence's rows, block table and positions, for batched paged attention.
-    var pagedSequences: [PagedSequence] {
-        zip(rowRanges, batch.chunks).map { PagedSequence(rows: $0, blockTable: $1.blockTable, positions: Array($1.positions)) }
+        pagedSequences = zip(rowRanges, batch.chunks).map { PagedSequence(rows: $0, blockTable: $1.blockTable, positions: Array($1.positions)) }
     }
 
     /// Runs `body` on each sequence's rows (attention reads that sequence's cache) and stacks the results.
