@@ -92,8 +92,7 @@ extension CPUDevice {
             out.withUnsafeMutableBufferPointer { op in
                 let qb = qp.baseAddress!, ob = op.baseAddress!
                 Parallel.forEach(runs.count * h, minChunk: 1, chunksPerWorker: 16) { range in
-                    var scores = [Float](repeating: 0, count: ck_attend_block_scores(runTokens, 1, maxVisible))
-                    scores.withUnsafeMutableBufferPointer { scratch in
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: ck_attend_block_scores(runTokens, 1, maxVisible)) { scratch in
                         for item in range {
                             // Runs in the order 0, N−1, 1, N−2, …: under the causal mask a contiguous chunk
                             // then pairs short runs with long ones, so the chunks cost about the same.

@@ -272,8 +272,9 @@ public final class CPUDevice: Device, @unchecked Sendable {
                     // the job ends. One item is a chunk too: a single decoding sequence has only G items, and over
                     // a long context each is worth sending to the other core.
                     Parallel.forEach(runs.count * g, minChunk: 1, chunksPerWorker: 16) { range in
-                        var scores = [Float](repeating: 0, count: scratchCount)
-                        scores.withUnsafeMutableBufferPointer { scratch in
+                        // On the stack where it fits (the kernel writes each score before reading it): a heap array
+                        // per chunk was up to 32 allocations per layer at 16 sequences.
+                        withUnsafeTemporaryAllocation(of: Float.self, capacity: scratchCount) { scratch in
                             for item in range {
                                 let (i, kvHead) = (item / g, item % g)
                                 let run = runs[i % 2 == 0 ? i / 2 : runs.count - 1 - i / 2]
