@@ -1,20 +1,13 @@
-// Pieces every attention kernel instance shares (Attention.c, AttentionBlock.c): the slot lookup, bf16
-// widening, and the portable softmax.
+// Pieces every attention kernel instance shares (Attention.c, AttentionBlock.c): the slot lookup and the
+// portable softmax (fp16/bf16 widening is Half.h's).
 #ifndef CK_ATTENTION_COMMON_H
 #define CK_ATTENTION_COMMON_H
 #include "CKernels.h"
+#include "Half.h"
 #include <math.h>
 #include <string.h>
 
 #define CK_POS(s) (slots ? (size_t)slots[s] : (size_t)(s))
-
-/// bf16 bits to fp32 (exact: the upper half of the float's bits).
-static inline float ck_bf16_to_float(uint16_t h) {
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
 
 /// dst[s] = src[s] for s < n; returns their maximum (of any order: max is exact).
 static inline float copy_with_max(const float *src, size_t n, float *dst) {

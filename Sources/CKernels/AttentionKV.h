@@ -27,7 +27,7 @@
 #define KV_CODE CK_KV_F32
 #elif CK_KV_TEMPLATE == 1
 #define KV uint16_t
-#define KV_GET(p) ck_half_to_float(*(p))
+#define KV_GET(p) ck_half_bits(*(p))
 #define KV_LOAD8(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #define KVN(name) CK_KV_CAT(name, f16)
 #define KV_CODE CK_KV_F16

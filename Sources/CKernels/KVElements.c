@@ -70,5 +70,5 @@ void ck_kv_store(int isa, int kv, const float *x, size_t n, void *out) {
 void ck_kv_load(int kv, const void *p, size_t n, float *out) {
     if (kv == CK_KV_F32) { memcpy(out, p, n * sizeof(float)); return; }
     const uint16_t *h = p;
-    for (size_t i = 0; i < n; i++) out[i] = kv == CK_KV_F16 ? ck_half_to_float(h[i]) : ck_bf16_to_float(h[i]);
+    for (size_t i = 0; i < n; i++) out[i] = kv == CK_KV_F16 ? ck_half_bits(h[i]) : ck_bf16_to_float(h[i]);
 }

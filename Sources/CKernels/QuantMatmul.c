@@ -4,35 +4,15 @@
 // the caller picks the variant from the CPU's features at run time.
 #include "BlockFormat.h"
 #include "CKernels.h"
+#include "Half.h"
 #include "ThreadScratch.h"
 #include <math.h>
 #include <string.h>
 
-// fp16 bits -> fp32 (normals, subnormals, inf/nan), no F16C needed.
-static inline float ck_half(const uint8_t *p) {
-    uint16_t h = (uint16_t)(p[0] | (p[1] << 8));
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1F, man = h & 0x3FF, bits;
-    if (exp == 0) {
-        if (man == 0) { bits = sign; }
-        else {
-            exp = 113;  // 127 - 15 + 1
-            while ((man & 0x400) == 0) { man <<= 1; exp--; }
-            bits = sign | (exp << 23) | ((man & 0x3FF) << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7F800000 | (man << 13);
-    } else {
-        bits = sign | ((exp + 112) << 23) | (man << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
+// fp16 bits (little-endian bytes) -> fp32.
+static inline float ck_half(const uint8_t *p) { return ck_half_bits((uint16_t)(p[0] | (p[1] << 8))); }
 
-float ck_half_to_float(uint16_t h) {
-    uint8_t p[2] = {(uint8_t)(h & 0xFF), (uint8_t)(h >> 8)};
-    return ck_half(p);
-}
+float ck_half_to_float(uint16_t h) { return ck_half_bits(h); }
 
 void ck_block_sums(const float *x, size_t blocks, float *sums) {
     for (size_t i = 0; i < blocks; i++) {

@@ -56,7 +56,7 @@ enum ModelServing {
         case "ascend-sim":
             // The simulated chip keeps its cache in its activation type (bf16/fp16, rounded as on the chip).
             guard config.kvCacheDtype == "f32" else {
-                throw Failure(description: "--kv-cache-dtype applies to --device cpu; the simulated NPU stores its KV cache in the profile's activation type (--ascend-precision)")
+                throw Failure(description: "engine.kv_cache_dtype (--kv-cache-dtype, MOESERVE_KV_CACHE_DTYPE) is '\(config.kvCacheDtype)', but it applies to --device cpu only; the simulated NPU stores its KV cache in the profile's activation type (--ascend-precision)")
             }
             guard let precision = AscendPrecision(rawValue: config.ascendPrecision) else {
                 throw Failure(description: "unknown ascend precision '\(config.ascendPrecision)'")

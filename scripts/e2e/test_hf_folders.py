@@ -215,7 +215,7 @@ def test_narrow_kv_caches_hold_twice_the_tokens_and_answer_as_transformers(famil
 def test_bad_kv_cache_dtypes_are_clear_startup_errors(tmp_path: Path) -> None:
     folder = assemble("llama", tmp_path)
     for args, expected in ((["--kv-cache-dtype", "fp8"], "f32, f16 or bf16"),
-                           (["--kv-cache-dtype", "f16", "--device", "ascend-sim"], "--kv-cache-dtype applies to --device cpu")):
+                           (["--kv-cache-dtype", "f16", "--device", "ascend-sim"], "applies to --device cpu only")):
         server = ServerProcess(args, model_path=str(folder), model_id="broken")
         with pytest.raises(RuntimeError) as failure:
             server.start(ready_timeout=60)
