@@ -29,28 +29,34 @@ public struct Matrix: Sendable, Equatable {
         self.init(rows: rows, cols: cols, data: data)
     }
 
-    /// Matrices of the given shapes, every element of which `fill` assigns through its pointer (one
-    /// per shape, in order; an empty matrix gets a valid pointer it must not write). As
-    /// `init(rows:cols:assigningEvery:)`: no zeroing, so `fill` must write every element.
-    static func assigningEvery(_ shapes: [(rows: Int, cols: Int)], _ fill: ([UnsafeMutablePointer<Float>]) -> Void) -> [Matrix] {
+    /// `count` matrices of `rows` rows and `cols(i)` columns, every element of which `fill` assigns through
+    /// its pointer (one per matrix, in order; an empty matrix gets a valid pointer it must not write). As
+    /// `init(rows:cols:assigningEvery:)`: no zeroing, so `fill` must write every element. One allocation per
+    /// matrix and one for the result (a decode step makes ~60 of these calls; the pointer list is temporary).
+    static func assigningEvery(count: Int, rows: Int, cols: (Int) -> Int,
+                               _ fill: (UnsafeBufferPointer<UnsafeMutablePointer<Float>>) -> Void) -> [Matrix] {
         var placeholder: Float = 0
         return withUnsafeMutablePointer(to: &placeholder) { empty in
-            // One array per output plus three in all (a decode step makes ~60 of these calls; building the
-            // pointer and result lists by concatenation cost four allocations per output).
-            var pointers = [UnsafeMutablePointer<Float>](repeating: empty, count: shapes.count)
-            var data: [[Float]] = []   // innermost first
-            data.reserveCapacity(shapes.count)
-            func nest(_ i: Int) {
-                guard i < shapes.count else { fill(pointers); return }
-                let count = shapes[i].rows * shapes[i].cols
-                data.append([Float](unsafeUninitializedCapacity: count) { buffer, initialised in
-                    if count > 0 { pointers[i] = buffer.baseAddress! }
-                    nest(i + 1)
-                    initialised = count
-                })
+            withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: max(1, count)) { pointers in
+                pointers.initialize(repeating: empty)
+                var result: [Matrix] = []
+                result.reserveCapacity(count)
+                // Each array exists only once its initialiser returns, so they nest: the innermost runs `fill`
+                // with every pointer set, and the matrices come out innermost first.
+                func nest(_ i: Int) {
+                    guard i < count else { fill(UnsafeBufferPointer(start: pointers.baseAddress, count: count)); return }
+                    let n = rows * cols(i)
+                    let data = [Float](unsafeUninitializedCapacity: n) { buffer, initialised in
+                        if n > 0 { pointers[i] = buffer.baseAddress! }
+                        nest(i + 1)
+                        initialised = n
+                    }
+                    result.append(Matrix(rows: rows, cols: cols(i), data: data))
+                }
+                nest(0)
+                result.reverse()
+                return result
             }
-            nest(0)
-            return shapes.indices.map { Matrix(rows: shapes[$0].rows, cols: shapes[$0].cols, data: data[shapes.count - 1 - $0]) }
         }
     }
 

@@ -26,12 +26,14 @@ extension CPUDevice {
         func fusable(_ w: DeviceWeight) -> Bool { w.blocks?.cols == x.cols && w.blocks?.dtype.blockSize == 32 }
         guard x.rows > 0 else { return weights.map { matmul(x, $0) } }
         if weights.count > 1, weights.allSatisfy(fusable),   // the usual case, without the bookkeeping below
-           let fused = Self.fusedGroupedMatmuls(x, weights.map { [$0] }, groupSizes: [x.rows], isa: isa, int8: int8Activations) {
+           let fused = Self.fusedGroupedMatmuls(x, sets: weights.count, groupSizes: [x.rows], isa: isa, int8: int8Activations,
+                                                weight: { s, _ in weights[s] }) {
             return fused
         }
         let quantised = weights.indices.filter { fusable(weights[$0]) }
         guard quantised.count > 1,
-              let fused = Self.fusedGroupedMatmuls(x, quantised.map { [weights[$0]] }, groupSizes: [x.rows], isa: isa, int8: int8Activations)
+              let fused = Self.fusedGroupedMatmuls(x, sets: quantised.count, groupSizes: [x.rows], isa: isa, int8: int8Activations,
+                                                   weight: { s, _ in weights[quantised[s]] })
         else { return weights.map { matmul(x, $0) } }
         var out = [Matrix](repeating: Matrix(zeros: 0, 0), count: weights.count)
         for (i, j) in quantised.enumerated() { out[j] = fused[i] }
@@ -39,41 +41,53 @@ extension CPUDevice {
         return out
     }
 
+    /// `fusedGroupedMatmuls` over weight sets given as arrays (set s, group g: `sets[s][g]`).
+    static func fusedGroupedMatmuls(_ x: Matrix, _ sets: [[DeviceWeight]], groupSizes: [Int], isa: Int32, int8: Bool) -> [Matrix]? {
+        fusedGroupedMatmuls(x, sets: sets.count, groupSizes: groupSizes, isa: isa, int8: int8, weight: { sets[$0][$1] })
+    }
+
     /// The one-job form, when every used weight is block-quantised with K columns and each set's groups
     /// share one width; nil otherwise. Group g's rows equal `QuantKernels.matmul(Int8)` of those rows alone.
-    static func fusedGroupedMatmuls(_ x: Matrix, _ sets: [[DeviceWeight]], groupSizes: [Int], isa: Int32, int8: Bool) -> [Matrix]? {
+    /// `weight(s, g)` is set s's weight for group g. The job's bookkeeping (resolved weights, widths, tasks,
+    /// output pointers) lives in temporary buffers, on the stack where they fit: a decode step makes ~60 of
+    /// these calls.
+    static func fusedGroupedMatmuls(_ x: Matrix, sets: Int, groupSizes: [Int], isa: Int32, int8: Bool,
+                                    weight: (_ set: Int, _ group: Int) -> DeviceWeight) -> [Matrix]? {
         // The groups must cover x's rows: the outputs below are not zeroed first.
-        guard let first = groupSizes.firstIndex(where: { $0 > 0 }), groupSizes.reduce(0, +) == x.rows else { return nil }
-        // Each used (set, group) weight checked and resolved once, before the job: a task only reads these
-        // (a decode step's MoE layer has ~100 tasks over 64–256 experts). The pointers stay valid: `sets`
-        // holds the weights until this returns.
+        guard sets > 0, let first = groupSizes.firstIndex(where: { $0 > 0 }), groupSizes.reduce(0, +) == x.rows else { return nil }
         let groups = groupSizes.count
-        var resolved = [BlockActivations.Pointers.Weight?](repeating: nil, count: sets.count * groups)
-        var corrections = false   // only the used weights count (not every expert of the layer)
-        for (s, weights) in sets.enumerated() {
-            for g in first..<groups where groupSizes[g] > 0 {
-                // int8 activations multiply tiles: a weight without them (made outside a device) takes the per-group path.
-                guard let b = weights[g].blocks, b.cols == x.cols, b.dtype.blockSize == 32, b.rows == weights[first].rows,
-                      !int8 || b.tiles != nil else { return nil }
-                resolved[s * groups + g] = BlockActivations.Pointers.Weight(b)
-                corrections = corrections || (int8 && BlockActivations.needsCorrections(b, isa: isa))
-            }
-        }
-        let a = BlockActivations(x, int8: int8, isa: isa, corrections: corrections)
-        let widths = sets.map { $0[first].rows }
-        var rowBytes = 0
-        for s in sets.indices { rowBytes = max(rowBytes, resolved[s * groups + first]!.rowBytes) }
-        let tasks = GroupedTask.split(sets: widths, groupSizes: groupSizes, rowBytes: rowBytes, workers: Parallel.workers)
-        // Each set's output is written in place by its tasks, which together assign every (token, row)
-        // of it: no zeroed staging buffer to copy out of (at prompt sizes, megabytes per layer).
-        return withExtendedLifetime(sets) {
-            Matrix.assigningEvery(widths.map { (x.rows, $0) }) { outputs in
-                a.withPointers { p in
-                    Parallel.forEach(tasks.count, minChunk: 1, chunksPerWorker: 32) { range in   // one task per pool item
-                        for task in tasks[range] {
-                            let n = widths[task.set]
-                            p.run(isa: isa, weight: resolved[task.set * groups + task.group]!, rows: task.rows, start: task.start,
-                                  count: groupSizes[task.group], y: outputs[task.set] + task.start * n, n: n)
+        // Each used (set, group) weight checked and resolved once, before the job: a task only reads these
+        // (a decode step's MoE layer has ~100 tasks over 64–256 experts). The pointers stay valid: the caller
+        // holds the weights until this returns. Unused (set, group) entries stay uninitialised and are never read.
+        return withUnsafeTemporaryAllocation(of: BlockActivations.Pointers.Weight.self, capacity: sets * groups) { resolved in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: sets) { widths in
+                var corrections = false   // only the used weights count (not every expert of the layer)
+                for s in 0..<sets {
+                    widths[s] = weight(s, first).blocks?.rows ?? 0
+                    for g in first..<groups where groupSizes[g] > 0 {
+                        // int8 activations multiply tiles: a weight without them (made outside a device) takes the per-group path.
+                        guard let b = weight(s, g).blocks, b.cols == x.cols, b.dtype.blockSize == 32, b.rows == widths[s],
+                              !int8 || b.tiles != nil else { return nil }
+                        (resolved.baseAddress! + s * groups + g).initialize(to: BlockActivations.Pointers.Weight(b))
+                        corrections = corrections || (int8 && BlockActivations.needsCorrections(b, isa: isa))
+                    }
+                }
+                var rowBytes = 0
+                for s in 0..<sets { rowBytes = max(rowBytes, resolved[s * groups + first].rowBytes) }
+                let a = BlockActivations(x, int8: int8, isa: isa, corrections: corrections)
+                return GroupedTask.withTasks(sets: UnsafeBufferPointer(widths), groupSizes: groupSizes, rowBytes: rowBytes,
+                                             workers: Parallel.workers) { tasks in
+                    // Each set's output is written in place by its tasks, which together assign every (token, row)
+                    // of it: no zeroed staging buffer to copy out of (at prompt sizes, megabytes per layer).
+                    Matrix.assigningEvery(count: sets, rows: x.rows, cols: { widths[$0] }) { outputs in
+                        a.withPointers { p in
+                            Parallel.forEach(tasks.count, minChunk: 1, chunksPerWorker: 32) { range in   // one task per pool item
+                                for task in tasks[range] {
+                                    let n = widths[task.set]
+                                    p.run(isa: isa, weight: resolved[task.set * groups + task.group], rows: task.rows, start: task.start,
+                                          count: groupSizes[task.group], y: outputs[task.set] + task.start * n, n: n)
+                                }
+                            }
                         }
                     }
                 }
@@ -108,6 +122,12 @@ struct GroupedTask {
     /// half a task on average. (Pieces much smaller cost more in hand-offs: 16-row pieces of SmolLM2's
     /// 360-byte rows slowed its decode.) The tasks are counted first, so the array is allocated once.
     static func split(sets widths: [Int], groupSizes: [Int], rowBytes: Int, workers: Int) -> [GroupedTask] {
+        widths.withUnsafeBufferPointer { w in withTasks(sets: w, groupSizes: groupSizes, rowBytes: rowBytes, workers: workers) { Array($0) } }
+    }
+
+    /// `split`'s tasks in a temporary buffer (the stack where they fit), handed to `body`.
+    static func withTasks<R>(sets widths: UnsafeBufferPointer<Int>, groupSizes: [Int], rowBytes: Int, workers: Int,
+                             _ body: (UnsafeBufferPointer<GroupedTask>) -> R) -> R {
         let total = widths.reduce(0, +) * groupSizes.reduce(0, +)
         let target = max(1, total / max(1, 32 * workers))
         // A task streams at least ~64 KB of weights: smaller ones cost more in hand-offs than they balance.
@@ -119,23 +139,27 @@ struct GroupedTask {
             for size in groupSizes where size > 0 { count += (n + step(n, size) - 1) / step(n, size) }
         }
         let tailFrom = workers > 1 && count > workers ? count - workers : count
-        var tasks: [GroupedTask] = []
-        tasks.reserveCapacity(tailFrom + (count - tailFrom) * ((widths.max() ?? 0) / piece + 1))
-        var index = 0
-        for (s, n) in widths.enumerated() {
-            var start = 0
-            for (g, size) in groupSizes.enumerated() {
-                defer { start += size }
-                guard size > 0 else { continue }
-                for lo in stride(from: 0, to: n, by: step(n, size)) {
-                    let hi = min(n, lo + step(n, size)), cut = index >= tailFrom ? piece : hi - lo   // a tail task in pieces
-                    for p in stride(from: lo, to: hi, by: cut) {
-                        tasks.append(GroupedTask(set: s, group: g, start: start, rows: p..<min(hi, p + cut)))
+        let capacity = tailFrom + (count - tailFrom) * ((widths.max() ?? 0) / piece + 1)
+        return withUnsafeTemporaryAllocation(of: GroupedTask.self, capacity: max(1, capacity)) { buffer in
+            var made = 0, index = 0
+            for (s, n) in widths.enumerated() {
+                var start = 0
+                for (g, size) in groupSizes.enumerated() {
+                    defer { start += size }
+                    guard size > 0 else { continue }
+                    for lo in stride(from: 0, to: n, by: step(n, size)) {
+                        let hi = min(n, lo + step(n, size)), cut = index >= tailFrom ? piece : hi - lo   // a tail task in pieces
+                        for p in stride(from: lo, to: hi, by: cut) {
+                            precondition(made < buffer.count, "GroupedTask: more tasks than counted")
+                            (buffer.baseAddress! + made).initialize(to: GroupedTask(set: s, group: g, start: start, rows: p..<min(hi, p + cut)))
+                            made += 1
+                        }
+                        index += 1
                     }
-                    index += 1
                 }
             }
+            defer { buffer.baseAddress!.deinitialize(count: made) }
+            return body(UnsafeBufferPointer(start: buffer.baseAddress, count: made))
         }
-        return tasks
     }
 }
