@@ -90,3 +90,32 @@ import Testing
         }
     }
 }
+
+/// The step-level memo of resolved visible slots gives what resolving them afresh gives, for the same
+/// sequence list, another list, another block size and another run length.
+@Suite struct VisibleSlotsCacheTests {
+    static func same(_ a: VisibleSlots, _ b: VisibleSlots) -> Bool {
+        a.slots == b.slots && a.positions == b.positions && a.rowSlots == b.rowSlots
+    }
+
+    @Test func memoisedSlotsEqualFreshOnes() {
+        let memo = VisibleSlotsCache()
+        let cache4 = KVBlockStorage(layers: 1, blockCount: 8, blockSize: 4, width: 2)
+        let cache8 = KVBlockStorage(layers: 1, blockCount: 8, blockSize: 8, width: 2)
+        let a = [PagedSequence(rows: 0..<2, blockTable: [3, 1, 6], positions: [9, 10]),
+                 PagedSequence(rows: 2..<3, blockTable: [0, 2], positions: [5])]
+        let b = [PagedSequence(rows: 0..<3, blockTable: [5, 4], positions: [4, 5, 6])]
+        for (sequences, cache) in [(a, cache4), (a, cache4), (b, cache4), (a, cache8), (a, cache4)] {
+            let fresh = CPUDevice.visibleSlots(sequences, cache: cache, rows: 3)
+            for maxTokens in [1, 4, 1] {
+                let (visible, runs) = memo.resolve(sequences, cache: cache, rows: 3, runs: maxTokens)
+                #expect(Self.same(visible, fresh))
+                let expected = CPUDevice.tokenRuns(positions: fresh.positions, rowSlots: fresh.rowSlots, maxTokens: maxTokens)
+                #expect(runs.map(\.start) == expected.map(\.start) && runs.map(\.count) == expected.map(\.count))
+            }
+        }
+        // A list with the same contents in another buffer resolves to the same values too.
+        let copy = a.map { $0 }
+        #expect(Self.same(memo.resolve(copy, cache: cache4, rows: 3).visible, CPUDevice.visibleSlots(a, cache: cache4, rows: 3)))
+    }
+}

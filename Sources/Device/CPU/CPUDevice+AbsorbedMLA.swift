@@ -21,7 +21,8 @@ extension CPUDevice {
             && absorbedV.allSatisfy { Self.isBlockMatrix($0.blocks, rows: v, cols: r, tiled: tiled) }
         guard blockWeights else { return nil }
         precondition(shape.keyDim <= cache.width, "absorbedLatentAttention: shape mismatch")
-        let (slots, positions, rowSlots) = Self.visibleSlots(sequences, cache: cache, rows: t)
+        let visible = visibleSlotsCache.resolve(sequences, cache: cache, rows: t).visible
+        let (slots, positions, rowSlots) = (visible.slots, visible.positions, visible.rowSlots)
         let (int8, isa) = (int8Activations, self.isa)
         // Head-major queries (row h·T + i: token i's head h), as the grouped form reads them.
         var headMajor = [Float](repeating: 0, count: t * h * n)

@@ -59,6 +59,8 @@ public final class CPUDevice: Device, @unchecked Sendable {
     private let arena = WeightArena()
     /// The (cos, sin) of the last steps' positions: every layer of a step rotates q and k at the same positions.
     let ropeAngles = RoPEAngleCache()
+    /// The last step's resolved visible slots (every layer of a step attends over the same sequences).
+    let visibleSlotsCache = VisibleSlotsCache()
     private let uploadLock = NSLock()
     private var uploaded = 0
 
@@ -244,7 +246,10 @@ public final class CPUDevice: Device, @unchecked Sendable {
         precondition(q.cols == h * d, "pagedAttention: q has \(q.cols) columns, expected \(h * d)")
         let rows = q.rows
         guard rows > 0 else { return Matrix(rows: 0, cols: h * d, data: []) }
-        let (slots, rowPosition, rowSlots) = Self.visibleSlots(sequences, cache: cache, rows: rows)
+        let group = h / g
+        let runTokens = Self.attentionRunTokens(rowsPerToken: group)
+        let (visible, runs) = visibleSlotsCache.resolve(sequences, cache: cache, rows: rows, runs: runTokens)
+        let (slots, rowPosition, rowSlots) = (visible.slots, visible.positions, visible.rowSlots)
         let maxVisible = (rowPosition.max() ?? 0) + 1
         let base = UnsafeRawPointer(cache.base(layer: layer)), kv = cache.element.code, bytes = cache.element.bytes
         let width = cache.width, isa = self.isa
@@ -258,9 +263,6 @@ public final class CPUDevice: Device, @unchecked Sendable {
                     // bit-identical to one row at a time.
                     // Runs in the order 0, N−1, 1, N−2, …: under the causal mask a contiguous chunk then pairs
                     // short runs with long ones.
-                    let group = h / g
-                    let runTokens = Self.attentionRunTokens(rowsPerToken: group)
-                    let runs = Self.tokenRuns(positions: rowPosition, rowSlots: rowSlots, maxTokens: runTokens)
                     if Self.splitsDecodeAttention(items: runs.count * g, workers: Parallel.workers, decoding: runs.allSatisfy { $0.count == 1 },
                                                   visible: maxVisible, headDim: d) {
                         Self.splitDecodeAttention(isa: isa, runs: runs, shape: shape, q: qb, cache: base, kv: kv, width: width, slots: sb,
@@ -315,9 +317,9 @@ public final class CPUDevice: Device, @unchecked Sendable {
     }
 
     /// The slots of every visible position per sequence (each sequence's list in turn), each row's
-    /// position, and where its sequence's list starts: resolved once per step for all heads (GQA, latent
-    /// and absorbed attention).
-    static func visibleSlots(_ sequences: [PagedSequence], cache: KVBlockStorage, rows: Int) -> (slots: [Int64], positions: [Int], rowSlots: [Int]) {
+    /// position, and where its sequence's list starts: resolved for all heads (GQA, latent and absorbed
+    /// attention) and, through `visibleSlotsCache`, once per step for all layers.
+    static func visibleSlots(_ sequences: [PagedSequence], cache: KVBlockStorage, rows: Int) -> VisibleSlots {
         precondition(sequences.reduce(0) { $0 + $1.rows.count } == rows, "attention: the sequences must cover the \(rows) query rows")
         var slots: [Int64] = [], positions = [Int](repeating: 0, count: rows), rowSlots = [Int](repeating: 0, count: rows)
         slots.reserveCapacity(sequences.reduce(0) { $0 + ($1.positions.max() ?? -1) + 1 })   // one allocation, not one per doubling
@@ -327,7 +329,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
             for p in 0..<((seq.positions.max() ?? -1) + 1) { slots.append(Int64(cache.slot(position: p, blockTable: seq.blockTable))) }
             for (i, r) in seq.rows.enumerated() { (positions[r], rowSlots[r]) = (seq.positions[i], start) }
         }
-        return (slots, positions, rowSlots)
+        return VisibleSlots(slots: slots, positions: positions, rowSlots: rowSlots)
     }
 }
 
