@@ -70,13 +70,17 @@ struct BlockActivations {
     let x: Matrix
     let int8, hasSums: Bool
     private(set) var hasCorrections = false
-    var sums = Self.unusedFloats, q = Self.unusedInt8, d = Self.unusedFloats, s = Self.unusedFloats
+    var sums = Self.unusedFloats
+    /// int8 activations in one allocation (a decode step makes ~120 of these): the T·K quantised values q,
+    /// then the T·K/32 block scales d, then the T·K/32 block sums s, both fp32 (4-byte aligned: T·K is a
+    /// multiple of 32). Empty for fp32 activations.
+    private var int8Storage: [UInt8] = []
     /// ck_q8_block_corrections of q, for the VNNI kernel over Q8_0 tiles (computed once here, not per task),
     /// when the caller asks for them (`needsCorrections`).
     var c = Self.unusedInt32
     /// One-element stand-ins for the arrays a precision does not use (the kernels take a pointer anyway);
     /// shared, so a matmul does not allocate them.
-    private static let unusedFloats: [Float] = [0], unusedInt8: [Int8] = [0], unusedInt32: [Int32] = [0]
+    private static let unusedFloats: [Float] = [0], unusedInt32: [Int32] = [0], unusedInt8: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0]
 
     /// Whether int8 activations for `w` should carry Q8_0 tile corrections: only the VNNI kernel over Q8_0
     /// tiles reads them.
@@ -94,27 +98,23 @@ struct BlockActivations {
         let blocks = x.rows * x.cols / 32
         if int8 {   // ck_quantize_q8 writes every element: no zero-fill first
             let (rows, cols) = (x.rows, x.cols)
-            q = [Int8](unsafeUninitializedCapacity: rows * cols) { _, n in n = rows * cols }
-            d = [Float](unsafeUninitializedCapacity: blocks) { _, n in n = blocks }
-            s = [Float](unsafeUninitializedCapacity: blocks) { _, n in n = blocks }
+            let count = rows * cols, bytes = count + 8 * blocks
+            int8Storage = [UInt8](unsafeUninitializedCapacity: bytes) { _, n in n = bytes }
             // Blocks are independent: a prompt's rows are quantised on every core (same bits in any split).
             let nb = cols / 32
             x.data.withUnsafeBufferPointer { xp in
-                q.withUnsafeMutableBufferPointer { qp in
-                    d.withUnsafeMutableBufferPointer { dp in
-                        s.withUnsafeMutableBufferPointer { sp in
-                            CPUDevice.forEachRows(rows, cols: cols) { r in
-                                let (e, b) = (r.lowerBound * cols, r.lowerBound * nb)
-                                ck_quantize_q8(isa, xp.baseAddress! + e, r.count, cols, qp.baseAddress! + e, dp.baseAddress! + b, sp.baseAddress! + b)
-                            }
-                        }
+                int8Storage.withUnsafeMutableBytes { raw in
+                    let (q, d, s) = Self.int8Parts(raw.baseAddress!, count: count, blocks: blocks)
+                    CPUDevice.forEachRows(rows, cols: cols) { r in
+                        let (e, b) = (r.lowerBound * cols, r.lowerBound * nb)
+                        ck_quantize_q8(isa, xp.baseAddress! + e, r.count, cols, q + e, d + b, s + b)
+                    }
+                    if corrections {
+                        c = [Int32](unsafeUninitializedCapacity: blocks) { _, n in n = blocks }
+                        ck_q8_block_corrections(q, blocks, &c)
+                        hasCorrections = true
                     }
                 }
-            }
-            if corrections {
-                c = [Int32](unsafeUninitializedCapacity: blocks) { _, n in n = blocks }
-                ck_q8_block_corrections(q, blocks, &c)
-                hasCorrections = true
             }
         } else if needsSums {
             sums = [Float](repeating: 0, count: blocks)
@@ -122,22 +122,34 @@ struct BlockActivations {
         }
     }
 
+    /// q, d and s within the int8 storage at `raw` (count values, `blocks` blocks).
+    private static func int8Parts(_ raw: UnsafeMutableRawPointer, count: Int, blocks: Int)
+        -> (q: UnsafeMutablePointer<Int8>, d: UnsafeMutablePointer<Float>, s: UnsafeMutablePointer<Float>) {
+        let q = raw.bindMemory(to: Int8.self, capacity: count)
+        let d = (raw + count).bindMemory(to: Float.self, capacity: 2 * blocks)
+        return (q, d, d + blocks)
+    }
+
     func withPointers<R>(_ body: (Pointers) -> R) -> R {
-        x.data.withUnsafeBufferPointer { xp in
+        let (count, blocks) = int8 ? (x.rows * x.cols, x.rows * x.cols / 32) : (0, 0)
+        let storage = int8 ? int8Storage : Self.unusedInt8
+        return x.data.withUnsafeBufferPointer { xp in
             sums.withUnsafeBufferPointer { sp in
-                q.withUnsafeBufferPointer { qp in
-                    d.withUnsafeBufferPointer { dp in
-                        s.withUnsafeBufferPointer { ssp in
-                            c.withUnsafeBufferPointer { cp in
-                                body(Pointers(int8: int8, hasSums: hasSums, hasCorrections: hasCorrections, k: x.cols, x: xp.baseAddress!,
-                                              sums: sp.baseAddress!, q: qp.baseAddress!, d: dp.baseAddress!, s: ssp.baseAddress!, c: cp.baseAddress!))
-                            }
-                        }
+                storage.withUnsafeBytes { raw in
+                    c.withUnsafeBufferPointer { cp in
+                        let (q, d, s) = Self.int8Parts(UnsafeMutableRawPointer(mutating: raw.baseAddress!), count: count, blocks: blocks)
+                        return body(Pointers(int8: int8, hasSums: hasSums, hasCorrections: hasCorrections, k: x.cols, x: xp.baseAddress!,
+                                             sums: sp.baseAddress!, q: q, d: d, s: s, c: cp.baseAddress!))
                     }
                 }
             }
         }
     }
+
+    /// The int8 values, scales and sums as arrays (tests).
+    var q: [Int8] { withPointers { Array(UnsafeBufferPointer(start: $0.q, count: int8 ? x.rows * x.cols : 0)) } }
+    var d: [Float] { withPointers { Array(UnsafeBufferPointer(start: $0.d, count: int8 ? x.rows * x.cols / 32 : 0)) } }
+    var s: [Float] { withPointers { Array(UnsafeBufferPointer(start: $0.s, count: int8 ? x.rows * x.cols / 32 : 0)) } }
 
     struct Pointers {
         let int8, hasSums, hasCorrections: Bool
