@@ -25,15 +25,22 @@ extension CPUDevice {
     public func matmuls(_ x: Matrix, _ weights: [DeviceWeight]) -> [Matrix] {
         func fusable(_ w: DeviceWeight) -> Bool { w.blocks?.cols == x.cols && w.blocks?.dtype.blockSize == 32 }
         guard x.rows > 0 else { return weights.map { matmul(x, $0) } }
+        // One group of all x's rows, in a temporary buffer (an array literal per call was an allocation).
+        func oneGroup<R>(_ body: (UnsafeBufferPointer<Int>) -> R) -> R {
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: 1) { g in
+                g.initialize(repeating: x.rows)
+                return body(UnsafeBufferPointer(g))
+            }
+        }
         if weights.count > 1, weights.allSatisfy(fusable),   // the usual case, without the bookkeeping below
-           let fused = Self.fusedGroupedMatmuls(x, sets: weights.count, groupSizes: [x.rows], isa: isa, int8: int8Activations,
-                                                weight: { s, _ in weights[s] }) {
+           let fused = oneGroup({ Self.fusedGroupedMatmuls(x, sets: weights.count, groupSizes: $0, isa: isa, int8: int8Activations,
+                                                            weight: { s, _ in weights[s] }) }) {
             return fused
         }
         let quantised = weights.indices.filter { fusable(weights[$0]) }
         guard quantised.count > 1,
-              let fused = Self.fusedGroupedMatmuls(x, sets: quantised.count, groupSizes: [x.rows], isa: isa, int8: int8Activations,
-                                                   weight: { s, _ in weights[quantised[s]] })
+              let fused = oneGroup({ Self.fusedGroupedMatmuls(x, sets: quantised.count, groupSizes: $0, isa: isa, int8: int8Activations,
+                                                               weight: { s, _ in weights[quantised[s]] }) })
         else { return weights.map { matmul(x, $0) } }
         var out = [Matrix](repeating: Matrix(zeros: 0, 0), count: weights.count)
         for (i, j) in quantised.enumerated() { out[j] = fused[i] }
@@ -43,7 +50,9 @@ extension CPUDevice {
 
     /// `fusedGroupedMatmuls` over weight sets given as arrays (set s, group g: `sets[s][g]`).
     static func fusedGroupedMatmuls(_ x: Matrix, _ sets: [[DeviceWeight]], groupSizes: [Int], isa: Int32, int8: Bool) -> [Matrix]? {
-        fusedGroupedMatmuls(x, sets: sets.count, groupSizes: groupSizes, isa: isa, int8: int8, weight: { sets[$0][$1] })
+        groupSizes.withUnsafeBufferPointer {
+            fusedGroupedMatmuls(x, sets: sets.count, groupSizes: $0, isa: isa, int8: int8, weight: { sets[$0][$1] })
+        }
     }
 
     /// The one-job form, when every used weight is block-quantised with K columns and each set's groups
@@ -51,7 +60,7 @@ extension CPUDevice {
     /// `weight(s, g)` is set s's weight for group g. The job's bookkeeping (resolved weights, widths, tasks,
     /// output pointers) lives in temporary buffers, on the stack where they fit: a decode step makes ~60 of
     /// these calls.
-    static func fusedGroupedMatmuls(_ x: Matrix, sets: Int, groupSizes: [Int], isa: Int32, int8: Bool,
+    static func fusedGroupedMatmuls(_ x: Matrix, sets: Int, groupSizes: UnsafeBufferPointer<Int>, isa: Int32, int8: Bool,
                                     weight: (_ set: Int, _ group: Int) -> DeviceWeight) -> [Matrix]? {
         // The groups must cover x's rows: the outputs below are not zeroed first.
         guard sets > 0, let first = groupSizes.firstIndex(where: { $0 > 0 }), groupSizes.reduce(0, +) == x.rows else { return nil }
@@ -122,11 +131,13 @@ struct GroupedTask {
     /// half a task on average. (Pieces much smaller cost more in hand-offs: 16-row pieces of SmolLM2's
     /// 360-byte rows slowed its decode.) The tasks are counted first, so the array is allocated once.
     static func split(sets widths: [Int], groupSizes: [Int], rowBytes: Int, workers: Int) -> [GroupedTask] {
-        widths.withUnsafeBufferPointer { w in withTasks(sets: w, groupSizes: groupSizes, rowBytes: rowBytes, workers: workers) { Array($0) } }
+        widths.withUnsafeBufferPointer { w in
+            groupSizes.withUnsafeBufferPointer { g in withTasks(sets: w, groupSizes: g, rowBytes: rowBytes, workers: workers) { Array($0) } }
+        }
     }
 
     /// `split`'s tasks in a temporary buffer (the stack where they fit), handed to `body`.
-    static func withTasks<R>(sets widths: UnsafeBufferPointer<Int>, groupSizes: [Int], rowBytes: Int, workers: Int,
+    static func withTasks<R>(sets widths: UnsafeBufferPointer<Int>, groupSizes: UnsafeBufferPointer<Int>, rowBytes: Int, workers: Int,
                              _ body: (UnsafeBufferPointer<GroupedTask>) -> R) -> R {
         let total = widths.reduce(0, +) * groupSizes.reduce(0, +)
         let target = max(1, total / max(1, 32 * workers))

@@ -33,6 +33,8 @@ final class MLAAttention: AttentionBlock, @unchecked Sendable {
     let ropeStyle: RoPEStyle
     let scale: Float
     let eps: Float
+    /// The projections of x that run as one job ([q_a, kv_a], or [q, kv_a] without q_lora), built once.
+    private let downProjections: [DeviceWeight]
     var form: MLAForm = .automatic
     /// DeepSeek-V3.2's DSA: each query attends only to the tokens this indexer picks.
     /// NOTE: the sparse path always runs the absorbed form (it reads only the chosen latents), whatever
@@ -63,6 +65,7 @@ final class MLAAttention: AttentionBlock, @unchecked Sendable {
         self.ropeStyle = ropeStyle
         scale = 1 / Float(d.nope + d.rope).squareRoot() * c.rope.softmaxScaleFactor
         eps = Float(c.rms_norm_eps ?? 1e-6)
+        downProjections = [qDown ?? qUp, kvDown]
     }
 
     /// Splits W_UKV ([H·(N+V), R], head h's N key rows then V value rows) into per-head W_UK,hᵀ and W_UV,h.
@@ -119,11 +122,8 @@ final class MLAAttention: AttentionBlock, @unchecked Sendable {
     /// The low-rank query residual (x itself without q_lora), the queries and [c, k_rope] before the norm;
     /// the projections of x itself run as one job.
     private func projections(_ x: Matrix) -> (Matrix, Matrix, Matrix) {
-        guard let qDown, let qDownNorm else {
-            let p = device.matmuls(x, [qUp, kvDown])
-            return (x, p[0], p[1])
-        }
-        let p = device.matmuls(x, [qDown, kvDown])                                         // [T, Q], [T, R+P]
+        let p = device.matmuls(x, downProjections)                                         // [T, Q or H·(N+P)], [T, R+P]
+        guard let qDownNorm else { return (x, p[0], p[1]) }
         let residual = device.rmsNorm(p[0], weight: qDownNorm, eps: eps)
         return (residual, device.matmul(residual, qUp), p[1])
     }

@@ -28,11 +28,19 @@ struct DecoderLayer: Sendable {
 struct DenseMLP: FeedForwardBlock, @unchecked Sendable {
     let device: any Device
     let gate, up, down: DeviceWeight        // [F, E], [F, E], [E, F]
+    /// [gate, up], built once: the fused projection takes them as a list (an array literal per call was an
+    /// allocation per layer and step).
+    private let gateUp: [DeviceWeight]
     /// DeepSeek-V4's `swiglu_limit` (see `clampSwiGLU`); nil for every other family.
     var swigluLimit: Float?
 
+    init(device: any Device, gate: DeviceWeight, up: DeviceWeight, down: DeviceWeight, swigluLimit: Float? = nil) {
+        (self.device, self.gate, self.up, self.down, self.swigluLimit) = (device, gate, up, down, swigluLimit)
+        gateUp = [gate, up]
+    }
+
     func callAsFunction(_ x: Matrix) -> Matrix {
-        let p = device.matmuls(x, [gate, up])                               // [T, F] each, one job
+        let p = device.matmuls(x, gateUp)                                   // [T, F] each, one job
         var (g, u) = (p[0], p[1])
         if let swigluLimit { clampSwiGLU(gate: &g, up: &u, limit: swigluLimit) }
         return device.matmul(device.siluMul(gate: g, up: u), down)          // [T, E]

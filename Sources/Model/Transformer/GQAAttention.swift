@@ -17,6 +17,8 @@ struct GQAAttention: AttentionBlock, @unchecked Sendable {
 
     let device: any Device
     let wq, wk, wv, wo: DeviceWeight        // [H·D, E], [G·D, E], [G·D, E], [E, H·D]
+    /// [wq, wk, wv], built once for the fused projection (an array literal per call allocated per layer and step).
+    let qkv: [DeviceWeight]
     let qBias, kBias, vBias: DeviceWeight?
     let qkNorm: QKNorm
     let shape: AttentionShape
@@ -24,11 +26,20 @@ struct GQAAttention: AttentionBlock, @unchecked Sendable {
     let ropeStyle: RoPEStyle
     let eps: Float
 
+    init(device: any Device, wq: DeviceWeight, wk: DeviceWeight, wv: DeviceWeight, wo: DeviceWeight, qBias: DeviceWeight?,
+         kBias: DeviceWeight?, vBias: DeviceWeight?, qkNorm: QKNorm, shape: AttentionShape, rope: RoPETable, ropeStyle: RoPEStyle,
+         eps: Float) {
+        (self.device, self.wq, self.wk, self.wv, self.wo) = (device, wq, wk, wv, wo)
+        (self.qBias, self.kBias, self.vBias, self.qkNorm) = (qBias, kBias, vBias, qkNorm)
+        (self.shape, self.rope, self.ropeStyle, self.eps) = (shape, rope, ropeStyle, eps)
+        qkv = [wq, wk, wv]
+    }
+
     func callAsFunction(_ x: Matrix, layer: Int, step: StepContext) -> Matrix {
         let (h, g, d) = (shape.heads, shape.kvHeads, shape.headDim)
         // One job for the three projections: a decode step's K/V matrices are too small to keep both
         // cores busy on their own, and each separate matmul is a fork/join.
-        let p = device.matmuls(x, [wq, wk, wv])
+        let p = device.matmuls(x, qkv)
         var q = withBias(p[0], qBias)                                    // [T, H·D]
         var k = withBias(p[1], kBias)                                    // [T, G·D]
         let v = withBias(p[2], vBias)                                    // [T, G·D]
@@ -87,5 +98,6 @@ extension GQAAttention {
         self.rope = rope
         ropeStyle = .halves
         self.eps = eps
+        qkv = [wq, wk, wv]
     }
 }
