@@ -34,7 +34,7 @@
 #elif CK_KV_TEMPLATE == 2
 #define KV uint16_t
 #define KV_GET(p) ck_bf16_to_float(*(p))
-#define KV_LOAD8(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))), 16))
+#define KV_LOAD8(p) ck_load8_bf16(p)
 #define KVN(name) CK_KV_CAT(name, bf16)
 #define KV_CODE CK_KV_BF16
 #else

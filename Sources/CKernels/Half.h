@@ -1,5 +1,6 @@
 // fp16 and bf16 bits to fp32, exact, inline (no F16C needed): the portable paths convert per element, and a
-// call per element (ck_half_to_float) had made the portable fp16 attention ~7× slower than fp32.
+// call per element (ck_half_to_float) had made the portable fp16 attention ~7× slower than fp32. Shared by the
+// weight kernels (fp16 block scales, bf16 weights) and the attention kernels (fp16/bf16 KV caches).
 #ifndef CK_HALF_H
 #define CK_HALF_H
 #include <stdint.h>
@@ -32,5 +33,15 @@ static inline float ck_bf16_to_float(uint16_t h) {
     memcpy(&f, &bits, 4);
     return f;
 }
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/// 8 bf16 at p widened to fp32 lanes: zero-extend to 32 bits, shift into the high half.
+__attribute__((target("avx2"))) static inline __m256 ck_load8_bf16(const uint16_t *p) {
+    __m128i h = _mm_loadu_si128((const __m128i *)(const void *)p);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+#endif
 
 #endif

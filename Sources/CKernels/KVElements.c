@@ -1,19 +1,10 @@
 // The KV cache's element types (CK_KV_F32, CK_KV_F16, CK_KV_BF16): storing fp32 rows into them and widening
 // them back. Rounding is to nearest with ties to even in both paths; the AVX2 path (F16C for fp16) gives
-// the portable loop's bits.
+// the portable loop's bits (for bf16, ck_f32_to_bf16, which also rounds bf16 weights).
 #include "AttentionCommon.h"
 
 /// ±the largest finite fp16: fp16 stores saturate here rather than overflow to infinity.
 #define CK_F16_MAX 65504.0f
-
-size_t ck_kv_bytes(int kv) { return kv == CK_KV_F32 ? 4 : 2; }
-
-static inline uint16_t bf16_bits(float x) {
-    uint32_t bits;
-    memcpy(&bits, &x, 4);
-    if ((bits & 0x7FFFFFFF) > 0x7F800000) return (uint16_t)((bits >> 16) | 0x0040);   // NaN stays NaN (quiet)
-    return (uint16_t)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
-}
 
 static inline uint16_t f16_bits(float x) {
     // NaN fails both comparisons and passes through; the compiler's conversion rounds to nearest even.
@@ -64,7 +55,8 @@ void ck_kv_store(int isa, int kv, const float *x, size_t n, void *out) {
 #else
     (void)isa;
 #endif
-    for (; i < n; i++) o[i] = kv == CK_KV_F16 ? f16_bits(x[i]) : bf16_bits(x[i]);
+    if (kv == CK_KV_BF16) { ck_f32_to_bf16(x + i, n - i, o + i); return; }   // the bf16 weights' rounding
+    for (; i < n; i++) o[i] = f16_bits(x[i]);
 }
 
 void ck_kv_load(int kv, const void *p, size_t n, float *out) {

@@ -10,24 +10,18 @@
 //   of one pair's operations.
 // The two ISAs round differently (FMA vs mul + add), so they agree to summation-order rounding, not bits.
 #include "CKernels.h"
+#include "Half.h"
 #include <string.h>
-
-static inline float ck_bf16(uint16_t h) {
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
 
 static float dot_bf16_portable(const uint16_t *w, const float *x, size_t k) {
     float acc[16] = {0};
     size_t i = 0;
     for (; i + 16 <= k; i += 16) {
-        for (int j = 0; j < 16; j++) acc[j] += ck_bf16(w[i + j]) * x[i + j];
+        for (int j = 0; j < 16; j++) acc[j] += ck_bf16_to_float(w[i + j]) * x[i + j];
     }
     float sum = 0;
     for (int j = 0; j < 16; j++) sum += acc[j];
-    for (; i < k; i++) sum += ck_bf16(w[i]) * x[i];
+    for (; i < k; i++) sum += ck_bf16_to_float(w[i]) * x[i];
     return sum;
 }
 
@@ -43,12 +37,6 @@ static void matmul_bf16_portable(const uint16_t *w, size_t r0, size_t r1, const 
 #include <immintrin.h>
 
 #define CK_AVX2_FMA __attribute__((target("avx2,fma")))
-
-/// 8 bf16 at p widened to fp32 lanes: zero-extend to 32 bits, shift into the high half.
-CK_AVX2_FMA static inline __m256 ck_load8_bf16(const uint16_t *p) {
-    __m128i h = _mm_loadu_si128((const __m128i *)p);
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
 
 /// Σ of 8 lanes in one fixed order: ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)).
 CK_AVX2_FMA static inline float ck_hsum8(__m256 a) {
@@ -91,7 +79,7 @@ CK_AVX2_FMA __attribute__((always_inline)) static inline void dot_tile_avx2(cons
         for (int t = 0; t < T; t++) {
             float sum = ck_hsum8(_mm256_add_ps(acc[r][t][0], acc[r][t][1]));
             for (size_t j = i; j < k; j++) {
-                __m128 s = _mm_fmadd_ss(_mm_set_ss(ck_bf16(w[r * k + j])), _mm_set_ss(x[t * k + j]), _mm_set_ss(sum));
+                __m128 s = _mm_fmadd_ss(_mm_set_ss(ck_bf16_to_float(w[r * k + j])), _mm_set_ss(x[t * k + j]), _mm_set_ss(sum));
                 sum = _mm_cvtss_f32(s);
             }
             y[t * n + r] = sum;

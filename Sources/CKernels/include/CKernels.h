@@ -96,9 +96,6 @@ enum {
     CK_KV_BF16 = 2,
 };
 
-/// Bytes of one element of type `kv`.
-size_t ck_kv_bytes(int kv);
-
 /// out[i] = x[i] as type `kv` for i < n, rounding to nearest with ties to even (a NaN stays a NaN). fp16
 /// saturates at ±65,504 instead of overflowing to ±∞ (an infinite key would turn its scores into NaN); bf16
 /// overflows as fp32 does. The AVX2 path (isa ≥ CK_ISA_AVX2, F16C) equals the portable loop bit for bit.

@@ -22,10 +22,10 @@ extension CPUDevice {
     /// The rows of `runs` (one token each) attending over their sequences' visible positions (at most
     /// `maxVisible`), in two parallel phases of (run, KV head, part) items; adds into `out` ([rows, H·D], zeroed).
     static func splitDecodeAttention(isa: Int32, runs: [(start: Int, count: Int)], shape: AttentionShape, q: UnsafePointer<Float>,
-                                     cache base: UnsafeRawPointer, kv: Int32, width: Int, slots: UnsafePointer<Int64>, rowSlots: [Int],
+                                     cache base: UnsafeRawPointer, element: KVElement, width: Int, slots: UnsafePointer<Int64>, rowSlots: [Int],
                                      rowPosition: [Int], maxVisible: Int, out: UnsafeMutablePointer<Float>) {
         let (h, g, d) = (shape.heads, shape.kvHeads, shape.headDim)
-        let group = h / g, parts = Parallel.workers, bytes = Int(ck_kv_bytes(kv))
+        let group = h / g, parts = Parallel.workers, (kv, bytes) = (element.code, element.bytes)
         let sstride = (maxVisible + 7) / 8 * 8
         // Ranges that start at multiples of 8 (keys or columns), one per part; empty ones are skipped.
         func range(_ part: Int, of n: Int) -> Range<Int> {

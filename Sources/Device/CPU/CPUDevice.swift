@@ -251,7 +251,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
         let (visible, runs) = visibleSlotsCache.resolve(sequences, cache: cache, rows: rows, runs: runTokens)
         let (slots, rowPosition, rowSlots) = (visible.slots, visible.positions, visible.rowSlots)
         let maxVisible = (rowPosition.max() ?? 0) + 1
-        let base = UnsafeRawPointer(cache.base(layer: layer)), kv = cache.element.code, bytes = cache.element.bytes
+        let base = UnsafeRawPointer(cache.base(layer: layer)), (kv, bytes) = (cache.element.code, cache.element.bytes)
         let width = cache.width, isa = self.isa
         var out = [Float](repeating: 0, count: rows * h * d)
         q.data.withUnsafeBufferPointer { qp in
@@ -265,7 +265,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
                     // short runs with long ones.
                     if Self.splitsDecodeAttention(items: runs.count * g, workers: Parallel.workers, decoding: runs.allSatisfy { $0.count == 1 },
                                                   visible: maxVisible, headDim: d) {
-                        Self.splitDecodeAttention(isa: isa, runs: runs, shape: shape, q: qb, cache: base, kv: kv, width: width, slots: sb,
+                        Self.splitDecodeAttention(isa: isa, runs: runs, shape: shape, q: qb, cache: base, element: cache.element, width: width, slots: sb,
                                                   rowSlots: rowSlots, rowPosition: rowPosition, maxVisible: maxVisible, out: ob)
                         return
                     }
