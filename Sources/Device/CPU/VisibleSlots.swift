@@ -30,21 +30,25 @@ final class VisibleSlotsCache: @unchecked Sendable {
     func resolve(_ sequences: [PagedSequence], cache: KVBlockStorage, rows: Int, runs maxTokens: Int? = nil)
         -> (visible: VisibleSlots, runs: [(start: Int, count: Int)]) {
         let base = sequences.withUnsafeBufferPointer { $0.baseAddress }
-        var visible = lock.withLock { () -> VisibleSlots? in
+        let hit = lock.withLock { () -> VisibleSlots? in
             guard let key, key.blockSize == cache.blockSize, key.rows == rows,
                   key.sequences.withUnsafeBufferPointer({ $0.baseAddress }) == base else { return nil }
             return value
-        } ?? CPUDevice.visibleSlots(sequences, cache: cache, rows: rows)
+        }
+        var visible = hit ?? CPUDevice.visibleSlots(sequences, cache: cache, rows: rows)
         var runs: [(start: Int, count: Int)] = []
+        var changed = hit == nil
         if let maxTokens {
             if let cached = visible.runs, cached.maxTokens == maxTokens {
                 runs = cached.runs
             } else {
                 runs = CPUDevice.tokenRuns(positions: visible.positions, rowSlots: visible.rowSlots, maxTokens: maxTokens)
                 visible.runs = (maxTokens, runs)
+                changed = true
             }
         }
-        lock.withLock { (key, value) = ((sequences, cache.blockSize, rows), visible) }
+        // A hit that added nothing leaves the memo as it is (every layer after a step's first).
+        if changed { lock.withLock { (key, value) = ((sequences, cache.blockSize, rows), visible) } }
         return (visible, runs)
     }
 }
