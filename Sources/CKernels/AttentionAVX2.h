@@ -9,6 +9,7 @@
 #include <math.h>
 
 #define CK_ATT_AVX2 __attribute__((target("avx2,fma,f16c")))   // F16C: fp16 keys and values (every AVX2 CPU has it)
+#define CK_ATT_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma,f16c")))
 #define CK_INLINE __attribute__((always_inline)) static inline
 
 /// ck_hsum8_ps of eight vectors at once, lane j holding the sum of u[j]: the same additions
@@ -26,6 +27,8 @@ CK_ATT_AVX2 CK_INLINE __m256 ck_hsum8x8_ps(const __m256 *u) {
 /// Positions ahead for which a decoding row's weighted sum prefetches the value lines it will read (see
 /// CK_ATT_PREFETCH_KEYS in Attention.c); prompt blocks read values from L2 and pass 0 (no prefetch).
 enum { CK_ATT_PREFETCH_VALUES = 8 };
+/// The same distances for the AVX-512 decode kernels (AttentionRowsAVX512.h), which consume rows faster.
+enum { CK_ATT_PREFETCH_KEYS_AVX512 = 12, CK_ATT_PREFETCH_VALUES_AVX512 = 8 };
 
 /// Prefetches (to L1) the cache lines of the `bytes` bytes from p.
 CK_ATT_AVX2 CK_INLINE void ck_prefetch_bytes(const void *p, size_t bytes) {

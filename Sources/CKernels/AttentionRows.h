@@ -279,6 +279,10 @@ CK_ATT_AVX2 static void KVN(attend_values_avx2)(size_t rows, const float *scores
 }
 #endif
 
+#if defined(__x86_64__)
+#include "AttentionRowsAVX512.h"
+#endif
+
 static void KVN(attend_kv)(int isa, const float *q, const KV *keys, size_t kstride, size_t dk, const KV *values, size_t vstride,
                            size_t dv, const int64_t *slots, size_t visible, float scale, float *scores, float *out) {
 #if defined(__x86_64__)
@@ -294,6 +298,10 @@ static void KVN(attend_group)(int isa, const float *q, size_t qstride, size_t ro
                               const KV *values, size_t vstride, size_t dv, const int64_t *slots, size_t visible, float scale,
                               float *scores, float *out, size_t ostride) {
 #if defined(__x86_64__)
+    if (isa >= CK_ISA_AVX512) {
+        KVN(attend_group_avx512)(q, qstride, rows, keys, kstride, dk, values, vstride, dv, slots, visible, scale, scores, out, ostride);
+        return;
+    }
     if (isa >= CK_ISA_AVX2) {
         KVN(attend_group_avx2)(q, qstride, rows, keys, kstride, dk, values, vstride, dv, slots, visible, scale, scores, out, ostride);
         return;
@@ -307,6 +315,10 @@ static void KVN(attend_group)(int isa, const float *q, size_t qstride, size_t ro
 static void KVN(attend_scores)(int isa, const float *q, size_t qstride, size_t rows, const KV *keys, size_t kstride, size_t dk,
                                const int64_t *slots, size_t s0, size_t s1, float scale, float *scores, size_t sstride) {
 #if defined(__x86_64__)
+    if (isa >= CK_ISA_AVX512) {
+        KVN(attend_scores_avx512)(q, qstride, rows, keys, kstride, dk, slots, s0, s1, scale, scores, sstride);
+        return;
+    }
     if (isa >= CK_ISA_AVX2) {
         KVN(attend_scores_avx2)(q, qstride, rows, keys, kstride, dk, slots, s0, s1, scale, scores, sstride);
         return;
@@ -321,6 +333,10 @@ static void KVN(attend_values)(int isa, size_t rows, const float *scores, size_t
                                size_t vstride, const int64_t *slots, size_t c0, size_t c1, float *scratch, float *out,
                                size_t ostride) {
 #if defined(__x86_64__)
+    if (isa >= CK_ISA_AVX512) {
+        KVN(attend_values_avx512)(rows, scores, sstride, visible, values, vstride, slots, c0, c1, scratch, out, ostride);
+        return;
+    }
     if (isa >= CK_ISA_AVX2) {
         KVN(attend_values_avx2)(rows, scores, sstride, visible, values, vstride, slots, c0, c1, scratch, out, ostride);
         return;

@@ -8,6 +8,13 @@ import Testing
 @Suite struct AttentionGroupTests {
     typealias P = QuantKernelParityTests
 
+    /// ISAs of the attention kernels on this CPU: the portable loops, AVX2, and the AVX-512 decode kernels
+    /// (group and split phases; the others run their AVX2 code there) where `CPUDevice` picks them.
+    static var variants: [Int32] {
+        let isa = QuantKernels.isa(for: CPUFeatures.detect())
+        return P.variants + (isa == Int32(CK_ISA_AVX512) ? [isa] : [])
+    }
+
     /// Rows ck_attend_group writes for `rows` queries, and the same rows from ck_attend_kv one at a time.
     static func both(isa: Int32, rows: Int, dk: Int, dv: Int, visible: Int, paged: Bool, seed: UInt64) -> (group: [Float], alone: [Float]) {
         var seed = seed
@@ -36,10 +43,11 @@ import Testing
     }
 
     /// Groups of 1 to 7 rows (threes, then a pair or a single); head dims with and without 16- and
-    /// 8-float tails; visible counts below, at and past the 8-key block and the 32-column value pass.
-    @Test(arguments: [(64, 64), (7, 13), (24, 40), (72, 72), (16, 8), (96, 33), (1, 1)])
+    /// 8-float tails; visible counts below, at and past the 8-key block and the 32-column value pass;
+    /// values of 128 columns and more (the AVX-512 kernel's widest pass, then 64, 16, 8 and single columns).
+    @Test(arguments: [(64, 64), (7, 13), (24, 40), (72, 72), (16, 8), (96, 33), (1, 1), (128, 128), (40, 221)])
     func everyRowEqualsTheRowKernelAlone(dk: Int, dv: Int) {
-        for isa in P.variants {
+        for isa in Self.variants {
             for rows in [1, 2, 3, 4, 5, 7] {
                 for visible in [1, 2, 7, 8, 9, 16, 17, 40] {
                     for paged in [true, false] {

@@ -155,7 +155,7 @@ import Testing
     @Test(arguments: [(64, 64), (7, 13), (72, 40), (288, 256), (16, 8), (1_030, 24)])   // the last: keys too wide to widen per block
     func kernelsOverNarrowValuesEqualFP32OverTheWidenedValues(dk: Int, dv: Int) {
         for element in Self.narrow {
-            for isa in P.variants {
+            for isa in AttentionGroupTests.variants {
                 for (visible, paged) in [(1, true), (9, false), (40, true), (300, true)] {
                     let tag = "\(element) isa \(isa) dk \(dk) dv \(dv) visible \(visible) paged \(paged)"
                     let b = Buffers(element: element, dk: dk, dv: dv, positions: visible + 4, paged: paged, seed: UInt64(dk * 31 + dv + visible))

@@ -36,9 +36,9 @@ import Testing
 
     /// Rows 1–8 (threes, then a pair or a single), head dims with and without 8-float tails, MLA's
     /// shape (keys wider than values), visible counts on and off the 8-key block, cuts on multiples of 8.
-    @Test(arguments: [(64, 64), (36, 36), (288, 256), (16, 8), (72, 40)])
+    @Test(arguments: [(64, 64), (36, 36), (288, 256), (16, 8), (72, 40), (128, 200)])
     func twoPhasesEqualTheGroupKernel(dk: Int, dv: Int) {
-        for isa in P.variants {
+        for isa in AttentionGroupTests.variants {
             for rows in [1, 2, 3, 4, 5, 8] {
                 for visible in [8, 9, 23, 40, 300] {
                     let keyCuts = visible > 16 ? [visible / 16 * 8] : []
@@ -56,7 +56,7 @@ import Testing
     /// Cuts anywhere (not only on multiples of 8) keep the bits too: a key's score does not depend on
     /// where its block starts.
     @Test func cutsOffTheBlockGridKeepTheBits() {
-        for isa in P.variants {
+        for isa in AttentionGroupTests.variants {
             let (whole, split) = Self.both(isa: isa, rows: 3, dk: 64, dv: 64, visible: 61, keyCuts: [5, 22, 23], columnCuts: [24, 40],
                                            seed: 77)
             #expect(whole == split)

@@ -9,12 +9,12 @@ import CKernels
 /// integers, as llama.cpp does — several times fewer instructions per weight, at the cost of
 /// activation rounding (measured in the parity tests).
 enum QuantKernels {
-    /// The kernel variant for this CPU: AVX2+FMA(+F16C) where present — with AVX-512 VNNI on 256-bit vectors
-    /// on top where the CPU has it too (the int8 kernels; every other kernel runs its AVX2 code there) —
-    /// otherwise the portable C loops.
+    /// The kernel variant for this CPU: AVX2+FMA(+F16C) where present — with AVX-512 on top where the CPU
+    /// has VNNI and VL too (the int8 kernels' VNNI and the decode attention kernels' 512-bit vectors; every
+    /// other kernel runs its AVX2 code there) — otherwise the portable C loops.
     static func isa(for features: CPUFeatures) -> Int32 {
         guard features.avx2 && features.fma && features.f16c else { return Int32(CK_ISA_PORTABLE) }
-        return features.avx512vnni && features.avx512vl ? Int32(CK_ISA_AVX512) : Int32(CK_ISA_AVX2)
+        return features.avx512f && features.avx512vnni && features.avx512vl ? Int32(CK_ISA_AVX512) : Int32(CK_ISA_AVX2)
     }
 
     /// y = x·Wᵀ with x quantised to int8 per 32-block (ck_quantize_q8) and integer block products.
