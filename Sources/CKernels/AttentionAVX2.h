@@ -51,4 +51,20 @@ CK_ATT_AVX2 static inline void ck_softmax_avx2(float *scores, size_t visible, fl
     for (s = 0; s < visible; s++) scores[s] *= inv;
 }
 
+
+/// Each row's softmax over its first vis[r] scores (sc[r]), the maximum taken eight lanes at a time: max is
+/// exact in any order, and max_ps(x, m) keeps m when x is NaN, as `x > m ? x : m` does.
+CK_ATT_AVX2 static inline void ck_softmax_rows_avx2(size_t rows, float *const *sc, const size_t *vis) {
+    for (size_t r = 0; r < rows; r++) {
+        __m256 vm = _mm256_set1_ps(-INFINITY);
+        size_t s = 0;
+        for (; s + 8 <= vis[r]; s += 8) vm = _mm256_max_ps(_mm256_loadu_ps(sc[r] + s), vm);
+        float m = -INFINITY, lanes[8];
+        _mm256_storeu_ps(lanes, vm);
+        for (int l = 0; l < 8; l++) m = lanes[l] > m ? lanes[l] : m;
+        for (; s < vis[r]; s++) m = sc[r][s] > m ? sc[r][s] : m;
+        ck_softmax_avx2(sc[r], vis[r], m);
+    }
+}
+
 #endif

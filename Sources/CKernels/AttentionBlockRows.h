@@ -103,17 +103,7 @@ CK_ATT_AVX2 static void KVN(attend_block_avx2)(size_t rows, const float *const *
         for (size_t r = 0; r < rows; r++)
             if (vis[r] > s0) KVN(score8_avx2)(q[r], k, dk, scale, sc[r] + s0);
     }
-    for (size_t r = 0; r < rows; r++) {
-        // max is exact in any order, and max_ps(x, m) keeps m when x is NaN, as `x > m ? x : m` does.
-        __m256 vm = _mm256_set1_ps(-INFINITY);
-        size_t s = 0;
-        for (; s + 8 <= vis[r]; s += 8) vm = _mm256_max_ps(_mm256_loadu_ps(sc[r] + s), vm);
-        float m = -INFINITY, lanes[8];
-        _mm256_storeu_ps(lanes, vm);
-        for (int l = 0; l < 8; l++) m = lanes[l] > m ? lanes[l] : m;
-        for (; s < vis[r]; s++) m = sc[r][s] > m ? sc[r][s] : m;
-        ck_softmax_avx2(sc[r], vis[r], m);
-    }
+    ck_softmax_rows_avx2(rows, sc, vis);
     size_t c = 0;
     for (; c + 32 <= dv; c += 32) KVN(weighted_sums_avx2)(rows, sc, vis, vmax, values, vstride, slots, c, 4, out);
     for (; c + 8 <= dv; c += 8) KVN(weighted_sums_avx2)(rows, sc, vis, vmax, values, vstride, slots, c, 1, out);
@@ -121,6 +111,7 @@ CK_ATT_AVX2 static void KVN(attend_block_avx2)(size_t rows, const float *const *
         for (size_t cc = c; cc < dv; cc++)
             for (size_t s = 0; s < vis[r]; s++) out[r][cc] += sc[r][s] * KV_GET(values + CK_POS(s) * vstride + cc);
 }
+#include "AttentionBlockRowsAVX512.h"
 #endif
 
 static void KVN(attend_block)(int isa, size_t tokens, size_t heads, const float *q, size_t qtstride, size_t qhstride,
@@ -148,7 +139,10 @@ static void KVN(attend_block)(int isa, size_t tokens, size_t heads, const float 
                 sc[r] = scores + r * sstride;
                 vis[r] = visible + t;
             }
-        KVN(attend_block_avx2)(rows, qr, orow, vis, vmax, keys, kstride, dk, values, vstride, dv, slots, scale, sc);
+        if (isa >= CK_ISA_AVX512)
+            KVN(attend_block_avx512)(rows, qr, orow, vis, vmax, keys, kstride, dk, values, vstride, dv, slots, scale, sc);
+        else
+            KVN(attend_block_avx2)(rows, qr, orow, vis, vmax, keys, kstride, dk, values, vstride, dv, slots, scale, sc);
         return;
     }
 #endif

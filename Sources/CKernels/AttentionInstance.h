@@ -3,5 +3,6 @@
 #include "AttentionKV.h"
 #if defined(__x86_64__)
 #include "AttentionKVAVX2.h"
+#include "AttentionKVAVX512.h"
 #endif
 #include CK_ATT_BODY

@@ -18,55 +18,14 @@
 //   such a gappy stream reads at a fraction of a sequential one's rate (prefetching whole entries or taking a
 //   sequence's groups together on one core did not change that in the harness).
 
-/// 16 elements at p as fp32 lanes (exact).
-#if CK_KV_TEMPLATE == 0
-#define KV_LOAD16(p) _mm512_loadu_ps(p)
-#elif CK_KV_TEMPLATE == 1
-#define KV_LOAD16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
-#else
-#define KV_LOAD16(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p))), 16))
-#endif
-
-/// The high 256 bits of a 512-bit float vector (AVX512F only: no DQ needed).
-CK_ATT_AVX512 CK_INLINE __m256 KVN(ck_high256_ps)(__m512 v) {
-    return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-}
-
-/// u[r·8 + j] = e + o of dot_rows_keys2_avx2 for rows r < R and keys k[j] (j < NK ≤ 4): the lane sums
-/// ck_hsum8x8_ps / ck_hsum8_ps reduce; the scalar tail past the last 8-element chunk is the caller's.
-CK_ATT_AVX512 CK_INLINE void KVN(lanes_rows_avx512)(int R, int NK, const float *q, size_t qstride, const KV *const *k, size_t n,
-                                                    __m256 *u) {
-    __m512 acc[3][4];
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < NK; j++) acc[r][j] = _mm512_setzero_ps();
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {   // lanes 0–7: chunk i/8 (even), lanes 8–15: chunk i/8 + 1 (odd)
-        __m512 kv[4];
-        for (int j = 0; j < NK; j++) kv[j] = KV_LOAD16(k[j] + i);
-        for (int r = 0; r < R; r++) {
-            __m512 qr = _mm512_loadu_ps(q + r * qstride + i);
-            for (int j = 0; j < NK; j++) acc[r][j] = _mm512_fmadd_ps(qr, kv[j], acc[r][j]);
-        }
-    }
-    if (i + 8 <= n) {   // a last whole chunk joins the even chain, as in the AVX2 kernels
-        __m512 kv[4];
-        for (int j = 0; j < NK; j++) kv[j] = _mm512_castps256_ps512(KV_LOAD8(k[j] + i));
-        for (int r = 0; r < R; r++) {
-            __m512 qr = _mm512_castps256_ps512(_mm256_loadu_ps(q + r * qstride + i));
-            for (int j = 0; j < NK; j++) acc[r][j] = _mm512_mask3_fmadd_ps(qr, kv[j], acc[r][j], 0x00FF);
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < NK; j++)
-            u[r * 8 + j] = _mm256_add_ps(_mm512_castps512_ps256(acc[r][j]), KVN(ck_high256_ps)(acc[r][j]));
-}
-
-/// scores_rows_avx2 with the lane sums of lanes_rows_avx512: the same scores, bit for bit.
+/// scores_rows_avx2 with the lane sums of ck_lanes_rows_avx512: the same scores, bit for bit.
 CK_ATT_AVX512 CK_INLINE void KVN(scores_rows_avx512)(int R, const float *q, size_t qstride, const KV *keys, size_t kstride,
                                                      size_t dk, const int64_t *slots, size_t s0, size_t visible, float scale,
                                                      float *scores, size_t sstride, float *m, size_t ahead) {
     const size_t tail = dk - dk % 8;
     const __m256 vscale = _mm256_set1_ps(scale);
+    const float *qr[3];
+    for (int r = 0; r < R; r++) qr[r] = q + r * qstride;
     __m256 vmax[3];
     for (int r = 0; r < R; r++) vmax[r] = _mm256_set1_ps(-INFINITY);
     size_t s = s0;
@@ -78,7 +37,7 @@ CK_ATT_AVX512 CK_INLINE void KVN(scores_rows_avx512)(int R, const float *q, size
             const KV *k[4] = {keys + CK_POS(s + j) * kstride, keys + CK_POS(s + j + 1) * kstride, keys + CK_POS(s + j + 2) * kstride,
                               keys + CK_POS(s + j + 3) * kstride};
             __m256 w[3 * 8];
-            KVN(lanes_rows_avx512)(R, 4, q, qstride, k, dk, w);
+            KVN(ck_lanes_rows_avx512)(R, 4, qr, k, dk, w);
             for (int r = 0; r < R; r++)
                 for (int x = 0; x < 4; x++) u[r * 8 + j + x] = w[r * 8 + x];
         }
@@ -87,11 +46,10 @@ CK_ATT_AVX512 CK_INLINE void KVN(scores_rows_avx512)(int R, const float *q, size
             __m256 v = ck_hsum8x8_ps(u + r * 8);
             if (tail < dk) {
                 _mm256_storeu_ps(sc, v);
-                const float *qr = q + r * qstride;
                 for (int j = 0; j < 8; j++) {
                     const KV *kp = keys + CK_POS(s + j) * kstride;
                     float x = sc[j];
-                    for (size_t t = tail; t < dk; t++) x += qr[t] * KV_GET(kp + t);
+                    for (size_t t = tail; t < dk; t++) x += qr[r][t] * KV_GET(kp + t);
                     sc[j] = x;
                 }
                 v = _mm256_loadu_ps(sc);
@@ -111,39 +69,16 @@ CK_ATT_AVX512 CK_INLINE void KVN(scores_rows_avx512)(int R, const float *q, size
     for (; s < visible; s++) {   // dot_avx2's reduction per row
         const KV *k[1] = {keys + CK_POS(s) * kstride};
         __m256 w[3 * 8];
-        KVN(lanes_rows_avx512)(R, 1, q, qstride, k, dk, w);
+        KVN(ck_lanes_rows_avx512)(R, 1, qr, k, dk, w);
         for (int r = 0; r < R; r++) {
-            const float *qr = q + r * qstride;
             float x = ck_hsum8_ps(w[r * 8]);
-            for (size_t t = tail; t < dk; t++) x += qr[t] * KV_GET(k[0] + t);
+            for (size_t t = tail; t < dk; t++) x += qr[r][t] * KV_GET(k[0] + t);
             x *= scale;
             scores[r * sstride + s] = x;
             mr[r] = x > mr[r] ? x : mr[r];
         }
     }
     for (int r = 0; r < R; r++) m[r] = mr[r];
-}
-
-/// out_r[c..<c+16·W) += Σ_{s < visible} p_r[s]·v_s for rows r < R (R ≤ 3, W ≤ 8 vectors): per element the
-/// ascending FMA chain of ck_wsum_tile_avx2. With `ahead` > 0 the lines of value s + ahead are prefetched.
-CK_ATT_AVX512 CK_INLINE void KVN(wsum_tile_avx512)(int R, int W, const float *const *p, const KV *values, size_t vstride,
-                                                   const int64_t *slots, size_t visible, size_t c, float *const *out,
-                                                   size_t ahead) {
-    __m512 acc[3][8];
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < W; j++) acc[r][j] = _mm512_loadu_ps(out[r] + c + 16 * j);
-    for (size_t s = 0; s < visible; s++) {
-        const KV *v = values + CK_POS(s) * vstride + c;
-        if (ahead && s + ahead < visible) ck_prefetch_bytes(values + CK_POS(s + ahead) * vstride + c, 16 * W * sizeof(KV));
-        __m512 pr[3];
-        for (int r = 0; r < R; r++) pr[r] = _mm512_set1_ps(p[r][s]);
-        for (int j = 0; j < W; j++) {
-            __m512 vj = KV_LOAD16(v + 16 * j);
-            for (int r = 0; r < R; r++) acc[r][j] = _mm512_fmadd_ps(pr[r], vj, acc[r][j]);
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < W; j++) _mm512_storeu_ps(out[r] + c + 16 * j, acc[r][j]);
 }
 
 /// weighted_sum_rows_avx2 over columns c0..<n: 128, 64 then 16 columns per pass, a last 8-column chunk and
@@ -155,9 +90,9 @@ CK_ATT_AVX512 CK_INLINE void KVN(weighted_sum_rows_avx512)(const float *p, size_
     float *orow[3];
     for (int r = 0; r < R; r++) { pr[r] = p + r * pstride; orow[r] = out + r * ostride; }
     size_t c = c0;
-    for (; c + 128 <= n; c += 128) KVN(wsum_tile_avx512)(R, 8, pr, values, vstride, slots, visible, c, orow, ahead);
-    if (c + 64 <= n) { KVN(wsum_tile_avx512)(R, 4, pr, values, vstride, slots, visible, c, orow, ahead); c += 64; }
-    for (; c + 16 <= n; c += 16) KVN(wsum_tile_avx512)(R, 1, pr, values, vstride, slots, visible, c, orow, ahead);
+    for (; c + 128 <= n; c += 128) KVN(ck_wsum_tile_avx512)(R, 8, pr, values, vstride, slots, 0, visible, c, orow, ahead);
+    if (c + 64 <= n) { KVN(ck_wsum_tile_avx512)(R, 4, pr, values, vstride, slots, 0, visible, c, orow, ahead); c += 64; }
+    for (; c + 16 <= n; c += 16) KVN(ck_wsum_tile_avx512)(R, 1, pr, values, vstride, slots, 0, visible, c, orow, ahead);
     if (c + 8 <= n) { KVN(ck_wsum_tile_avx2)(R, 1, pr, values, vstride, slots, 0, visible, c, orow, ahead); c += 8; }
     for (int r = 0; r < R; r++)
         for (size_t cc = c; cc < n; cc++)
@@ -226,4 +161,3 @@ CK_ATT_AVX512 static void KVN(attend_values_avx512)(size_t rows, const float *sc
     }
 }
 
-#undef KV_LOAD16

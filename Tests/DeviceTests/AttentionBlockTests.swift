@@ -56,10 +56,11 @@ import Testing
 
     /// Blocks of 1–13 tokens × 1–8 heads (tiles of three rows that straddle tokens, pairs and single rows
     /// left over); head dims with and without 16- and 8-float tails; visible counts below, at and past
-    /// the 8-key block and the 64-position value block.
-    @Test(arguments: [(64, 64), (7, 13), (24, 40), (96, 64), (16, 8), (288, 256), (1, 1)])
+    /// the 8-key block and the 64-position value block; value widths through every column slab (64, 32,
+    /// 16, 8 and single columns).
+    @Test(arguments: [(64, 64), (7, 13), (24, 40), (96, 64), (16, 8), (288, 256), (1, 1), (40, 221)])
     func everyRowEqualsTheRowKernelAlone(dk: Int, dv: Int) {
-        for isa in P.variants {
+        for isa in AttentionGroupTests.variants {
             for (tokens, heads) in [(2, 1), (4, 3), (3, 4), (13, 1), (2, 8), (5, 2), (1, 5)] {
                 for visible in [1, 7, 8, 9, 63, 70] {
                     for paged in [true, false] {
@@ -77,7 +78,7 @@ import Testing
     /// One token's heads over keys past the L2 threshold take the blocked path (below it the group
     /// kernel's): both equal the row kernel; so does a block past the 256 rows the blocked path holds.
     @Test func longContextsAndManyRowsEqualTheRowKernel() {
-        for isa in P.variants {
+        for isa in AttentionGroupTests.variants {
             for shape in [Shape(tokens: 1, heads: 8, dk: 72, dv: 64, visible: 1_000, paged: true),   // 288 KB of keys
                           Shape(tokens: 1, heads: 8, dk: 72, dv: 64, visible: 200, paged: true),
                           Shape(tokens: 65, heads: 4, dk: 16, dv: 8, visible: 3, paged: false)] {

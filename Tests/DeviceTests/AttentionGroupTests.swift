@@ -8,8 +8,9 @@ import Testing
 @Suite struct AttentionGroupTests {
     typealias P = QuantKernelParityTests
 
-    /// ISAs of the attention kernels on this CPU: the portable loops, AVX2, and the AVX-512 decode kernels
-    /// (group and split phases; the others run their AVX2 code there) where `CPUDevice` picks them.
+    /// ISAs of the attention kernels on this CPU: the portable loops, AVX2, and AVX-512 (the group kernel,
+    /// the split phases and the blocked kernel; the row kernel runs its AVX2 code there) where `CPUDevice`
+    /// picks it.
     static var variants: [Int32] {
         let isa = QuantKernels.isa(for: CPUFeatures.detect())
         return P.variants + (isa == Int32(CK_ISA_AVX512) ? [isa] : [])

@@ -1,0 +1,130 @@
+// The AVX-512 form of AttentionBlockRows.h's blocked kernel (prompt chunks, and a decoding token's many heads
+// over a long context: MLA's latent attention), one instance per key/value element type (included by
+// AttentionBlockRows.h on x86; no include guard). Every score and output element is computed as the AVX2
+// kernel computes it (AttentionKVAVX512.h), so both give bit for bit what ck_attend_kv gives each row alone.
+// The differences are in the instruction stream: each key chunk is loaded once for three rows and each query
+// chunk once for four keys (the AVX2 kernel reloads the keys per row), and value slabs are 64 columns wide.
+
+/// sc_r[s0..<s0+8) = q_r·k_j·scale for the rows r < R of a set and the 8 keys k[0..<8]: score8_avx2's
+/// reduction of each (row, key).
+CK_ATT_AVX512 CK_INLINE void KVN(score_rows8_avx512)(int R, const float *const *q, const KV *const *k, size_t dk, float scale,
+                                                     float *const *sc, size_t s0) {
+    __m256 u[3 * 8];
+    KVN(ck_lanes_rows_avx512)(R, 4, q, k, dk, u);
+    __m256 w[3 * 8];
+    KVN(ck_lanes_rows_avx512)(R, 4, q, k + 4, dk, w);
+    const size_t tail = dk - dk % 8;
+    for (int r = 0; r < R; r++) {
+        for (int j = 0; j < 4; j++) u[r * 8 + 4 + j] = w[r * 8 + j];
+        float *out = sc[r] + s0;
+        __m256 v = ck_hsum8x8_ps(u + r * 8);
+        if (tail < dk) {
+            _mm256_storeu_ps(out, v);
+            for (int j = 0; j < 8; j++) {
+                float x = out[j];
+                for (size_t t = tail; t < dk; t++) x += q[r][t] * KV_GET(k[j] + t);
+                out[j] = x;
+            }
+            v = _mm256_loadu_ps(out);
+        }
+        _mm256_storeu_ps(out, _mm256_mul_ps(v, _mm256_set1_ps(scale)));
+    }
+}
+
+/// Scores of every row for one 8-key block, rows in sets of three. A set is scored whole when any of its
+/// rows sees the block: a row's scores past its visible count land inside its scratch row and are never read.
+CK_ATT_AVX512 CK_INLINE void KVN(score_block_avx512)(size_t rows, const float *const *q, const size_t *vis, const KV *const *k,
+                                                     size_t dk, float scale, float *const *sc, size_t s0) {
+    for (size_t r = 0; r < rows; r += 3) {
+        const int R = rows - r < 3 ? (int)(rows - r) : 3;
+        size_t hi = vis[r];
+        for (int i = 1; i < R; i++) hi = vis[r + i] > hi ? vis[r + i] : hi;
+        if (hi <= s0) continue;
+        if (R == 3) KVN(score_rows8_avx512)(3, q + r, k, dk, scale, sc + r, s0);
+        else if (R == 2) KVN(score_rows8_avx512)(2, q + r, k, dk, scale, sc + r, s0);
+        else KVN(score_rows8_avx512)(1, q + r, k, dk, scale, sc + r, s0);
+    }
+}
+
+/// ck_wsum_tile_avx512 over positions s0..<s1 with R and W constants (W of 4 or 1 vectors).
+CK_ATT_AVX512 static void KVN(wsum_tile512)(int R, int W, float *const *p, const KV *values, size_t vstride, const int64_t *slots,
+                                            size_t s0, size_t s1, size_t c, float *const *out) {
+    const float *const *pc = (const float *const *)p;
+    if (W == 4) {
+        if (R == 3) KVN(ck_wsum_tile_avx512)(3, 4, pc, values, vstride, slots, s0, s1, c, out, 0);
+        else if (R == 2) KVN(ck_wsum_tile_avx512)(2, 4, pc, values, vstride, slots, s0, s1, c, out, 0);
+        else KVN(ck_wsum_tile_avx512)(1, 4, pc, values, vstride, slots, s0, s1, c, out, 0);
+    } else {
+        if (R == 3) KVN(ck_wsum_tile_avx512)(3, 1, pc, values, vstride, slots, s0, s1, c, out, 0);
+        else if (R == 2) KVN(ck_wsum_tile_avx512)(2, 1, pc, values, vstride, slots, s0, s1, c, out, 0);
+        else KVN(ck_wsum_tile_avx512)(1, 1, pc, values, vstride, slots, s0, s1, c, out, 0);
+    }
+}
+
+/// weighted_sums_avx2 with 16·W-column slabs (W of 4 or 1): rows in tiles of three over the positions all
+/// of a tile's rows see, block by block, then each row alone over its own last positions.
+CK_ATT_AVX512 static void KVN(weighted_sums_avx512)(size_t rows, float *const *p, const size_t *vis, size_t vmax, const KV *values,
+                                                    size_t vstride, const int64_t *slots, size_t c, int W, float *const *out) {
+#if CK_KV_TEMPLATE != 0
+    float slab[CK_VALUE_BLOCK * 64];   // a block's 16·W columns widened once for all tiles of rows
+#endif
+    for (size_t b = 0; b < vmax; b += CK_VALUE_BLOCK) {
+        const size_t be = b + CK_VALUE_BLOCK < vmax ? b + CK_VALUE_BLOCK : vmax;
+#if CK_KV_TEMPLATE != 0
+        const size_t width = 16 * (size_t)W;
+        for (size_t s = b; s < be; s++) KVN(ck_widen_avx2)(values + CK_POS(s) * vstride + c, width, slab + (s - b) * width);
+#endif
+        for (size_t r = 0; r < rows; r += 3) {
+            const int R = rows - r < 3 ? (int)(rows - r) : 3;
+            size_t lo = vis[r];
+            for (int i = 1; i < R; i++) lo = vis[r + i] < lo ? vis[r + i] : lo;
+            const size_t e = be < lo ? be : lo;
+            if (b >= e) continue;
+#if CK_KV_TEMPLATE != 0
+            float *pr[3], *orow[3];
+            for (int i = 0; i < R; i++) { pr[i] = p[r + i] + b; orow[i] = out[r + i] + c; }
+            wsum_tile512_f32(R, W, pr, slab, width, NULL, 0, e - b, 0, orow);
+#else
+            KVN(wsum_tile512)(R, W, p + r, values, vstride, slots, b, e, c, out + r);
+#endif
+        }
+    }
+    for (size_t r = 0; r < rows; r += 3) {
+        const int R = rows - r < 3 ? (int)(rows - r) : 3;
+        size_t lo = vis[r];
+        for (int i = 1; i < R; i++) lo = vis[r + i] < lo ? vis[r + i] : lo;
+        for (int i = 0; i < R; i++)
+            if (vis[r + i] > lo) KVN(wsum_tile512)(1, W, p + r + i, values, vstride, slots, lo, vis[r + i], c, out + r + i);
+    }
+}
+
+CK_ATT_AVX512 static void KVN(attend_block_avx512)(size_t rows, const float *const *q, float *const *out, const size_t *vis,
+                                                   size_t vmax, const KV *keys, size_t kstride, size_t dk, const KV *values,
+                                                   size_t vstride, size_t dv, const int64_t *slots, float scale, float *const *sc) {
+    // Scores, key block by key block; past vmax the block repeats the last key (computed, never read).
+#if CK_KV_TEMPLATE != 0
+    float kbuf[8 * CK_BLOCK_WIDEN_DK];   // narrow keys widened once per block for all rows, as in the AVX2 kernel
+    const int widen = dk <= CK_BLOCK_WIDEN_DK;
+#endif
+    for (size_t s0 = 0; s0 < vmax; s0 += 8) {
+        const KV *k[8];
+        for (int j = 0; j < 8; j++) k[j] = keys + CK_POS(s0 + j < vmax ? s0 + j : vmax - 1) * kstride;
+#if CK_KV_TEMPLATE != 0
+        if (widen) {
+            const float *kw[8];
+            for (int j = 0; j < 8; j++) { KVN(ck_widen_avx2)(k[j], dk, kbuf + j * dk); kw[j] = kbuf + j * dk; }
+            score_block_avx512_f32(rows, q, vis, kw, dk, scale, sc, s0);
+            continue;
+        }
+#endif
+        KVN(score_block_avx512)(rows, q, vis, k, dk, scale, sc, s0);
+    }
+    ck_softmax_rows_avx2(rows, sc, vis);
+    size_t c = 0;
+    for (; c + 64 <= dv; c += 64) KVN(weighted_sums_avx512)(rows, sc, vis, vmax, values, vstride, slots, c, 4, out);
+    for (; c + 16 <= dv; c += 16) KVN(weighted_sums_avx512)(rows, sc, vis, vmax, values, vstride, slots, c, 1, out);
+    if (c + 8 <= dv) { KVN(weighted_sums_avx2)(rows, sc, vis, vmax, values, vstride, slots, c, 1, out); c += 8; }
+    for (size_t r = 0; r < rows; r++)
+        for (size_t cc = c; cc < dv; cc++)
+            for (size_t s = 0; s < vis[r]; s++) out[r][cc] += sc[r][s] * KV_GET(values + CK_POS(s) * vstride + cc);
+}
