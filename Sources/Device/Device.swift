@@ -45,8 +45,9 @@ public protocol Device: AnyObject, Sendable {
     /// the uploaded weights; throws when it does not fit (default: host memory, no check).
     func reserveKVCache(layers: Int, blockCount: Int, blockSize: Int, width: Int) throws
 
-    /// Paged KV memory on this device, in `kvElement` (default).
-    func makeKVStorage(layers: Int, blockCount: Int, blockSize: Int, width: Int) -> KVBlockStorage
+    /// Paged KV memory on this device, in `kvElement` (default), its entries in fields of `fieldWidth`
+    /// columns (nil: one field; see KVBlockStorage).
+    func makeKVStorage(layers: Int, blockCount: Int, blockSize: Int, width: Int, fieldWidth: Int?) -> KVBlockStorage
 
     /// What this device's KV caches store (default: f32, every written value exact).
     var kvElement: KVElement { get }
@@ -147,8 +148,8 @@ extension Device {
 
     public func reserveKVCache(layers: Int, blockCount: Int, blockSize: Int, width: Int) throws {}
 
-    public func makeKVStorage(layers: Int, blockCount: Int, blockSize: Int, width: Int) -> KVBlockStorage {
-        KVBlockStorage(layers: layers, blockCount: blockCount, blockSize: blockSize, width: width, element: kvElement)
+    public func makeKVStorage(layers: Int, blockCount: Int, blockSize: Int, width: Int, fieldWidth: Int? = nil) -> KVBlockStorage {
+        KVBlockStorage(layers: layers, blockCount: blockCount, blockSize: blockSize, width: width, fieldWidth: fieldWidth, element: kvElement)
     }
 
     public var kvElement: KVElement { .f32 }

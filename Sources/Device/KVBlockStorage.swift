@@ -25,12 +25,21 @@ public enum KVElement: String, Sendable, CaseIterable {
 ///
 /// What a slot holds is the model's business: GQA models store K then V (`width = 2·G·D`);
 /// MLA models store one compressed latent (`width = kv_lora_rank + rope dim`).
+///
+/// Memory order: an entry's columns come in fields of `fieldWidth` (a GQA model's K or V of one KV head;
+/// by default the whole entry), and each layer keeps each field of every slot together: field f of slot s
+/// is at (f · slotCount + s) · fieldWidth elements from the layer's start. A GQA group's attention then reads
+/// its keys (and values) as one run per block of consecutive slots instead of 256 bytes out of every
+/// 1,536-byte entry, a stream these machines read at a fraction of the rate (see CPUDevice.pagedAttention).
+/// With one field per entry this is the plain [slot][width] order.
 /// NOTE: owned by the engine thread; never touched concurrently from two steps.
 public final class KVBlockStorage: @unchecked Sendable {
     public let layers: Int
     public let blockCount: Int
     public let blockSize: Int
     public let width: Int
+    /// Columns per field (divides `width`); see the type's note on memory order.
+    public let fieldWidth: Int
     public let element: KVElement
     /// Elements per layer (blockCount · blockSize · width).
     private let perLayer: Int
@@ -39,12 +48,15 @@ public final class KVBlockStorage: @unchecked Sendable {
     /// a long context's entries are thousands of pages, more than the TLB holds.
     private let memory: WeightChunk
 
-    public init(layers: Int, blockCount: Int, blockSize: Int, width: Int, element: KVElement = .f32) {
+    public init(layers: Int, blockCount: Int, blockSize: Int, width: Int, fieldWidth: Int? = nil, element: KVElement = .f32) {
         precondition(layers >= 0 && blockCount > 0 && blockSize > 0 && width > 0)
+        let fieldWidth = fieldWidth ?? width
+        precondition(fieldWidth > 0 && width % fieldWidth == 0, "KVBlockStorage: field width \(fieldWidth) does not divide \(width)")
         self.layers = layers
         self.blockCount = blockCount
         self.blockSize = blockSize
         self.width = width
+        self.fieldWidth = fieldWidth
         self.element = element
         perLayer = blockCount * blockSize * width
         let bytes = layers * perLayer * element.bytes
@@ -69,10 +81,14 @@ public final class KVBlockStorage: @unchecked Sendable {
     /// Slots per layer.
     public var slotCount: Int { blockCount * blockSize }
 
-    /// Where layer `layer`'s elements start (slot s's entry is `width` elements on from s · width).
-    func base(layer: Int) -> UnsafeMutableRawPointer {
+    /// Where column `column` of slot 0 of layer `layer` is: that column of slot s is `s · fieldWidth` elements
+    /// further, and the columns up to the end of its field follow it. Kernels read a field's columns of
+    /// every slot from here with stride `fieldWidth`.
+    func fieldBase(layer: Int, column: Int) -> UnsafeMutableRawPointer {
         precondition(layer >= 0 && layer < layers, "KVBlockStorage: layer \(layer) of \(layers)")
-        return memory.base + layer * perLayer * element.bytes
+        precondition(column >= 0 && column < width, "KVBlockStorage: column \(column) of \(width)")
+        let (field, within) = column.quotientAndRemainder(dividingBy: fieldWidth)
+        return memory.base + (layer * perLayer + field * slotCount * fieldWidth + within) * element.bytes
     }
 
     /// One slot of one layer as fp32 (a copy: what the attention kernels see).
@@ -86,7 +102,9 @@ public final class KVBlockStorage: @unchecked Sendable {
     /// Writes `width` floats of slot `slot` of layer `layer`, widened from the stored elements, into `out`.
     func read(layer: Int, slot: Int, into out: UnsafeMutablePointer<Float>) {
         precondition(slot >= 0 && slot < slotCount, "KVBlockStorage: slot \(slot) is outside the cache")
-        ck_kv_load(element.code, base(layer: layer) + slot * width * element.bytes, width, out)
+        for column in stride(from: 0, to: width, by: fieldWidth) {
+            ck_kv_load(element.code, fieldBase(layer: layer, column: column) + slot * fieldWidth * element.bytes, fieldWidth, out + column)
+        }
     }
 
     /// Stores `values.count` floats into slot `slot` of layer `layer` from element `offset` on, rounded to the
@@ -95,6 +113,12 @@ public final class KVBlockStorage: @unchecked Sendable {
         precondition(slot >= 0 && slot < slotCount && offset >= 0 && offset + values.count <= width,
                      "KVBlockStorage: slot \(slot) or columns \(offset)..<\(offset + values.count) outside the cache")
         guard let src = values.baseAddress else { return }
-        ck_kv_store(isa, element.code, src, values.count, base(layer: layer) + (slot * width + offset) * element.bytes)
+        var column = offset
+        while column < offset + values.count {   // field by field
+            let n = min(offset + values.count, (column / fieldWidth + 1) * fieldWidth) - column
+            ck_kv_store(isa, element.code, src + (column - offset), n,
+                        fieldBase(layer: layer, column: column) + slot * fieldWidth * element.bytes)
+            column += n
+        }
     }
 }

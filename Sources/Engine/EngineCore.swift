@@ -30,7 +30,8 @@ final class EngineCore {
         grouped = !layout.groups.isEmpty
         sizing = KVCacheSizing(layout: layout, configuration: configuration, element: model.device.kvElement)
         caches = sizing.groups.map { g, blocks in
-            model.device.makeKVStorage(layers: g.layers, blockCount: blocks, blockSize: configuration.blockSize, width: g.width)
+            model.device.makeKVStorage(layers: g.layers, blockCount: blocks, blockSize: configuration.blockSize, width: g.width,
+                                      fieldWidth: g.fieldWidth)
         }
         scheduler = Scheduler(config: configuration.scheduler,
                               kv: KVCacheManager(groups: sizing.managerGroups, blockSize: configuration.blockSize, prefixCaching: configuration.prefixCaching,

@@ -44,15 +44,19 @@ public struct KVCacheLayout: Sendable, Equatable {
     public var layers: Int
     /// Floats per token per layer (GQA: 2·G·D; MLA: kv_lora_rank + rope dim).
     public var width: Int
+    /// Columns the attention reads together (GQA: one KV head's D), so the cache keeps each such field of
+    /// every slot together (KVBlockStorage); nil: the whole entry.
+    public var fieldWidth: Int?
     /// How each layer's state grows with the sequence, for models whose layers differ (DeepSeek-V4);
     /// empty when every layer keeps `width` floats per token for the whole sequence.
     public var layerSpecs: [KVLayerSpec]
     /// The per-layer-type cache the model can also run on (`forward(_:groupCaches:)`): one block store
     /// per group. Empty for models that only run on the uniform layout.
     public var groups: [KVCacheGroup]
-    public init(layers: Int, width: Int, layerSpecs: [KVLayerSpec] = [], groups: [KVCacheGroup] = []) {
+    public init(layers: Int, width: Int, fieldWidth: Int? = nil, layerSpecs: [KVLayerSpec] = [], groups: [KVCacheGroup] = []) {
         self.layers = layers
         self.width = width
+        self.fieldWidth = fieldWidth
         self.layerSpecs = layerSpecs
         self.groups = groups
     }
@@ -68,12 +72,15 @@ public struct KVCacheGroup: Sendable, Equatable {
     public var width: Int
     public var tokensPerEntry: Int
     public var windowTokens: Int?
+    /// KVCacheLayout.fieldWidth for this group's storage (nil: one field).
+    public var fieldWidth: Int?
 
-    public init(name: String, layers: Int, width: Int, tokensPerEntry: Int = 1, windowTokens: Int? = nil) {
+    public init(name: String, layers: Int, width: Int, tokensPerEntry: Int = 1, windowTokens: Int? = nil, fieldWidth: Int? = nil) {
         precondition(layers > 0 && width > 0 && tokensPerEntry > 0)
         self.name = name
         self.layers = layers
         self.width = width
+        self.fieldWidth = fieldWidth
         self.tokensPerEntry = tokensPerEntry
         self.windowTokens = windowTokens
     }

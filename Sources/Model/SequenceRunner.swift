@@ -12,7 +12,7 @@ public final class SequenceRunner {
         self.model = model
         let blocks = max(1, (min(capacity, model.contextLength) + blockSize - 1) / blockSize)
         cache = model.device.makeKVStorage(layers: model.cacheLayout.layers, blockCount: blocks, blockSize: blockSize,
-                                           width: model.cacheLayout.width)
+                                           width: model.cacheLayout.width, fieldWidth: model.cacheLayout.fieldWidth)
     }
 
     /// Runs `tokens` after what ran before and returns their logits.

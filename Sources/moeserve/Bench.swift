@@ -115,7 +115,8 @@ struct BenchRound {
         let context = decodeContext
         let blockSize = 16, perSequence = (context + decodeSteps + blockSize) / blockSize
         let cache = model.device.makeKVStorage(layers: model.cacheLayout.layers, blockCount: batch * perSequence,
-                                               blockSize: blockSize, width: model.cacheLayout.width)
+                                               blockSize: blockSize, width: model.cacheLayout.width,
+                                               fieldWidth: model.cacheLayout.fieldWidth)
         let tables = (0..<batch).map { s in Array((s * perSequence)..<((s + 1) * perSequence)) }
         let vocab = model.vocabularySize
         let prompts = (0..<batch).map { s in (0..<context).map { (500 + 37 * s + $0) % vocab } }

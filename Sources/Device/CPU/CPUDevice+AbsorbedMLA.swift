@@ -21,6 +21,7 @@ extension CPUDevice {
             && absorbedV.allSatisfy { Self.isBlockMatrix($0.blocks, rows: v, cols: r, tiled: tiled) }
         guard blockWeights else { return nil }
         precondition(shape.keyDim <= cache.width, "absorbedLatentAttention: shape mismatch")
+        precondition(cache.fieldWidth == cache.width, "absorbedLatentAttention: latent entries are one field")
         let visible = visibleSlotsCache.resolve(sequences, cache: cache, rows: t).visible
         let (slots, positions, rowSlots) = (visible.slots, visible.positions, visible.rowSlots)
         let (int8, isa) = (int8Activations, self.isa)
@@ -34,7 +35,7 @@ extension CPUDevice {
             queries.withPointers { qp in
                 slots.withUnsafeBufferPointer { sp in
                     let job = AbsorbedHeads(qRope: qRope, absorbedK: absorbedK, absorbedV: absorbedV, cache: cache,
-                                            base: UnsafeRawPointer(cache.base(layer: layer)), slots: sp.baseAddress,
+                                            base: UnsafeRawPointer(cache.fieldBase(layer: layer, column: 0)), slots: sp.baseAddress,
                                             positions: positions, rowSlots: rowSlots, shape: shape, tokens: t, valueRows: v,
                                             int8: int8, isa: isa, queries: qp, out: op.baseAddress!)
                     // One run of heads per worker: the heads share every latent-cache read.

@@ -58,10 +58,11 @@ extension CPUDevice {
     /// Every sequence's (token, head) rows in one parallel pass; each row runs the same kernel call as alone.
     public func pagedLatentAttention(q: Matrix, cache: KVBlockStorage, layer: Int, sequences: [PagedSequence], shape: LatentAttentionShape) -> Matrix {
         precondition(shape.keyDim <= cache.width && shape.valueDim <= shape.keyDim, "pagedLatentAttention: shape mismatch")
+        precondition(cache.fieldWidth == cache.width, "pagedLatentAttention: latent entries are one field")
         let visible = visibleSlotsCache.resolve(sequences, cache: cache, rows: q.rows).visible
         let (slots, positions, rowSlots) = (visible.slots, visible.positions, visible.rowSlots)
         // One shared KV head: keys are whole entries, values their first R elements.
-        let entries = KeyValueLayout(base: UnsafeRawPointer(cache.base(layer: layer)), element: cache.element, stride: cache.width, headOffset: 0)
+        let entries = KeyValueLayout(base: UnsafeRawPointer(cache.fieldBase(layer: layer, column: 0)), element: cache.element, stride: cache.width, headOffset: 0)
         return slots.withUnsafeBufferPointer { sp in
             attend(q: q, shape: shape, positions: positions, slots: sp.baseAddress, rowSlots: rowSlots, keys: entries, values: entries)
         }

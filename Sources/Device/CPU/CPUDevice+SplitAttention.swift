@@ -22,10 +22,10 @@ extension CPUDevice {
     /// The rows of `runs` (one token each) attending over their sequences' visible positions (at most
     /// `maxVisible`), in two parallel phases of (run, KV head, part) items; adds into `out` ([rows, H·D], zeroed).
     static func splitDecodeAttention(isa: Int32, runs: [(start: Int, count: Int)], shape: AttentionShape, q: UnsafePointer<Float>,
-                                     cache base: UnsafeRawPointer, element: KVElement, width: Int, slots: UnsafePointer<Int64>, rowSlots: [Int],
+                                     entries: GQACacheView, slots: UnsafePointer<Int64>, rowSlots: [Int],
                                      rowPosition: [Int], maxVisible: Int, out: UnsafeMutablePointer<Float>) {
         let (h, g, d) = (shape.heads, shape.kvHeads, shape.headDim)
-        let group = h / g, parts = Parallel.workers, (kv, bytes) = (element.code, element.bytes)
+        let group = h / g, parts = Parallel.workers, kv = entries.cache.element.code, stride = entries.stride
         let sstride = (maxVisible + 7) / 8 * 8
         // Ranges that start at multiples of 8 (keys or columns), one per part; empty ones are skipped.
         func range(_ part: Int, of n: Int) -> Range<Int> {
@@ -42,7 +42,7 @@ extension CPUDevice {
                     let (i, kvHead, part) = (item / (g * parts), item / parts % g, item % parts)
                     let run = runs[i], keys = range(part, of: rowPosition[run.start] + 1)
                     guard !keys.isEmpty else { continue }
-                    ck_attend_scores(isa, kv, q + run.start * h * d + kvHead * group * d, d, group, base + kvHead * d * bytes, width, d,
+                    ck_attend_scores(isa, kv, q + run.start * h * d + kvHead * group * d, d, group, entries.keys(kvHead), stride, d,
                                      slots + rowSlots[run.start], keys.lowerBound, keys.upperBound, shape.scale,
                                      scoreBase + (i * h + kvHead * group) * sstride, sstride)
                 }
@@ -55,7 +55,7 @@ extension CPUDevice {
                         let run = runs[i], columns = range(part, of: d)
                         guard !columns.isEmpty else { continue }
                         ck_attend_values(isa, kv, group, scoreBase + (i * h + kvHead * group) * sstride, sstride, rowPosition[run.start] + 1,
-                                         base + (g * d + kvHead * d) * bytes, width, slots + rowSlots[run.start], columns.lowerBound,
+                                         entries.values(kvHead), stride, slots + rowSlots[run.start], columns.lowerBound,
                                          columns.upperBound, scratch.baseAddress!, out + run.start * h * d + kvHead * group * d, d)
                     }
                 }

@@ -21,7 +21,7 @@ struct KVCacheSizing {
         guard !layout.groups.isEmpty else {
             let blocks = max(1, KVBlockStorage.blocks(fitting: c.kvCacheBytes, layers: max(1, layout.layers), blockSize: c.blockSize,
                                                       width: layout.width, element: element))
-            groups = [(KVCacheGroup(name: "all", layers: max(1, layout.layers), width: layout.width), blocks)]
+            groups = [(KVCacheGroup(name: "all", layers: max(1, layout.layers), width: layout.width, fieldWidth: layout.fieldWidth), blocks)]
             return
         }
         let bs = c.blockSize

@@ -36,7 +36,7 @@ extension DecoderModel {
         }
         let embedding = try load("token_embd.weight", [c.vocabularySize, c.hiddenSize])
         self.init(architecture: .llama, device: device, vocabularySize: c.vocabularySize, contextLength: c.contextLength,
-                  cacheLayout: KVCacheLayout(layers: c.layers, width: 2 * c.kvHeads * c.headDim),   // K then V
+                  cacheLayout: KVCacheLayout(layers: c.layers, width: 2 * c.kvHeads * c.headDim, fieldWidth: c.headDim),   // K then V, per head
                   embedding: embedding, layers: layers, norm: try load("output_norm.weight", [c.hiddenSize]),
                   lmHead: gguf.info("output.weight") != nil ? try load("output.weight", [c.vocabularySize, c.hiddenSize]) : embedding,
                   rmsNormEps: c.rmsNormEps)

@@ -44,7 +44,7 @@ struct GQADecoderBuilder {
         let embedding = try w.load("model.embed_tokens.weight", [vocabularySize, e])   // [V, E]
         return DecoderModel(
             architecture: architecture, device: w.device, vocabularySize: vocabularySize, contextLength: contextLength,
-            cacheLayout: KVCacheLayout(layers: layers, width: 2 * kvHeads * headDim),   // K then V
+            cacheLayout: KVCacheLayout(layers: layers, width: 2 * kvHeads * headDim, fieldWidth: headDim),   // K then V, per head
             embedding: embedding, layers: decoderLayers, norm: try w.load("model.norm.weight", [e]),
             lmHead: tiedHead ? embedding : try w.load("lm_head.weight", [vocabularySize, e]),
             rmsNormEps: eps)
