@@ -1,8 +1,8 @@
 // One query row attending over its visible cache entries: scores = q·k·scale, softmax, out = Σ p·v.
 // Keys and values may live in separate arrays with their own widths (MLA: keys [c, k_rope], values c;
 // or per-head K and V matrices): key s at keys + pos·kstride, value s at values + pos·vstride, where
-// pos = slots[s] (paged) or s (contiguous, slots == NULL). The GQA paged cache is the special case
-// keys = entry + koff, values = entry + voff, both strides the entry width.
+// pos = slots[s] (paged) or s (contiguous, slots == NULL). The GQA paged cache passes a KV head's key and
+// value fields (KVBlockStorage keeps each head's K and V of every slot together), both strides the head dim.
 //
 // The portable body is plain C; the AVX2 variant scores four keys per pass, takes the softmax numerators
 // eight lanes at a time (AVX2Exp.h) and keeps up to 64 outputs in registers while the values stream past.

@@ -15,8 +15,8 @@
 #define CK_BLOCK_MAX_ROWS 256
 /// Key bytes below which one token's heads go to ck_attend_group (half of a 512 KB L2).
 #define CK_BLOCK_L2_BYTES (256 * 1024)
-/// Positions per value block: 64 positions of a 32-column slab are 8 KB (fp32), held in L1 while every tile
-/// of rows passes over them.
+/// Positions per value block: 64 positions of a 32-column slab (AVX2) are 8 KB (fp32), of a 64-column slab
+/// (AVX-512) 16 KB, held in L1 while every tile of rows passes over them.
 #define CK_VALUE_BLOCK 64
 /// Key widths up to which a narrow (fp16/bf16) cache's 8-key blocks are widened into a stack buffer once for
 /// all rows (8 · 1,024 floats, 32 KB; MLA's latents are 576); wider keys are converted per row.

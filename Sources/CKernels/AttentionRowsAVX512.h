@@ -13,10 +13,9 @@
 //   (AVX2 → AVX-512): scores 12.0 → 9.2 and softmax + values 17.4 → 9.1 at 128 positions; 12.8 → 9.8 and
 //   24.7 → 9.0 at 1,024.
 // - `scripts/bench ab`, SmolLM2 `auto` from a 1,024-token context (4 pairs): one sequence 96.7 → 110.2 tok/s
-//   (4/4), 16 sequences 154.6 → 172.4 (3/4). From memory the access pattern bounds it more than the
-//   arithmetic: each group reads 256 of every entry's 1,536 bytes, in 16-slot blocks, and on these machines
-//   such a gappy stream reads at a fraction of a sequential one's rate (prefetching whole entries or taking a
-//   sequence's groups together on one core did not change that in the harness).
+//   (4/4), 16 sequences 154.6 → 172.4 (3/4), measured when the cache still kept whole entries together (each
+//   group read 256 of every entry's 1,536 bytes). From memory the access pattern bounded it more than the
+//   arithmetic, which is why the cache now keeps each KV head's keys and values together (KVBlockStorage).
 
 /// scores_rows_avx2 with the lane sums of ck_lanes_rows_avx512: the same scores, bit for bit.
 CK_ATT_AVX512 CK_INLINE void KVN(scores_rows_avx512)(int R, const float *q, size_t qstride, const KV *keys, size_t kstride,

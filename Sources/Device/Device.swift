@@ -148,8 +148,13 @@ extension Device {
 
     public func reserveKVCache(layers: Int, blockCount: Int, blockSize: Int, width: Int) throws {}
 
-    public func makeKVStorage(layers: Int, blockCount: Int, blockSize: Int, width: Int, fieldWidth: Int? = nil) -> KVBlockStorage {
+    public func makeKVStorage(layers: Int, blockCount: Int, blockSize: Int, width: Int, fieldWidth: Int?) -> KVBlockStorage {
         KVBlockStorage(layers: layers, blockCount: blockCount, blockSize: blockSize, width: width, fieldWidth: fieldWidth, element: kvElement)
+    }
+
+    /// makeKVStorage with one field per entry (through the requirement, so a device's own version runs).
+    public func makeKVStorage(layers: Int, blockCount: Int, blockSize: Int, width: Int) -> KVBlockStorage {
+        makeKVStorage(layers: layers, blockCount: blockCount, blockSize: blockSize, width: width, fieldWidth: nil)
     }
 
     public var kvElement: KVElement { .f32 }

@@ -71,7 +71,8 @@ import Testing
         // Two sequences in one batch (scrambled blocks) give bit-identical rows to each run alone.
         let other = Array(f.prompt.reversed().prefix(7))
         let alone = SequenceRunner(model: model, capacity: 16).run(other, logits: .last)
-        let cache = model.device.makeKVStorage(layers: model.cacheLayout.layers, blockCount: 6, blockSize: 8, width: model.cacheLayout.width)
+        let cache = model.device.makeKVStorage(layers: model.cacheLayout.layers, blockCount: 6, blockSize: 8, width: model.cacheLayout.width,
+                                               fieldWidth: model.cacheLayout.fieldWidth)
         let both = model.forward(ForwardBatch([
             SequenceChunk(tokens: f.prompt, startPosition: 0, blockTable: [5, 1, 3], logits: .last),
             SequenceChunk(tokens: other, startPosition: 0, blockTable: [2], logits: .last),
@@ -94,7 +95,8 @@ import Testing
             return runner.run([next]).data
         }
         let tables = [[4, 7], [0, 2], [5]]
-        let cache = model.device.makeKVStorage(layers: model.cacheLayout.layers, blockCount: 8, blockSize: 8, width: model.cacheLayout.width)
+        let cache = model.device.makeKVStorage(layers: model.cacheLayout.layers, blockCount: 8, blockSize: 8, width: model.cacheLayout.width,
+                                               fieldWidth: model.cacheLayout.fieldWidth)
         _ = model.forward(ForwardBatch(prompts.indices.map {
             SequenceChunk(tokens: prompts[$0], startPosition: 0, blockTable: tables[$0], logits: .last)
         }), cache: cache)

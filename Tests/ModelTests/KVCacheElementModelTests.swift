@@ -45,7 +45,8 @@ import Testing
             return runner.run([f.decodeIDs[0]]).data
         }
         let tables = [[4, 7], [0, 2]]
-        let cache = model.device.makeKVStorage(layers: model.cacheLayout.layers, blockCount: 8, blockSize: 8, width: model.cacheLayout.width)
+        let cache = model.device.makeKVStorage(layers: model.cacheLayout.layers, blockCount: 8, blockSize: 8, width: model.cacheLayout.width,
+                                               fieldWidth: model.cacheLayout.fieldWidth)
         #expect(cache.element == .f16)
         _ = model.forward(ForwardBatch(prompts.indices.map {
             SequenceChunk(tokens: prompts[$0], startPosition: 0, blockTable: tables[$0], logits: .last)

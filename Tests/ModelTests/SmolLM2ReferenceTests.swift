@@ -79,7 +79,8 @@ import Tokenizer
         #expect(err <= 1e-4, "chunked prefill differs by \(err)")
         // Two sequences in one batch give bit-identical logits to each run alone (batch invariance).
         let alone = SequenceRunner(model: model, capacity: 16).run(b, logits: .last)
-        let cache = KVBlockStorage(layers: model.cacheLayout.layers, blockCount: 4, blockSize: 16, width: model.cacheLayout.width)
+        let cache = KVBlockStorage(layers: model.cacheLayout.layers, blockCount: 4, blockSize: 16, width: model.cacheLayout.width,
+                                   fieldWidth: model.cacheLayout.fieldWidth)
         let both = model.forward(ForwardBatch([
             SequenceChunk(tokens: a, startPosition: 0, blockTable: [3, 1], logits: .last),
             SequenceChunk(tokens: b, startPosition: 0, blockTable: [2], logits: .last),

@@ -28,7 +28,8 @@ import Testing
     }
 
     static func cache(for model: any LanguageModel, blocks: Int = 16, blockSize: Int = 4) -> KVBlockStorage {
-        model.device.makeKVStorage(layers: model.cacheLayout.layers, blockCount: blocks, blockSize: blockSize, width: model.cacheLayout.width)
+        model.device.makeKVStorage(layers: model.cacheLayout.layers, blockCount: blocks, blockSize: blockSize, width: model.cacheLayout.width,
+                                  fieldWidth: model.cacheLayout.fieldWidth)
     }
 
     @Test(arguments: families)

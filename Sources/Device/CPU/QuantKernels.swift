@@ -10,8 +10,8 @@ import CKernels
 /// activation rounding (measured in the parity tests).
 enum QuantKernels {
     /// The kernel variant for this CPU: AVX2+FMA(+F16C) where present — with AVX-512 on top where the CPU
-    /// has VNNI and VL too (the int8 kernels' VNNI and the decode attention kernels' 512-bit vectors; every
-    /// other kernel runs its AVX2 code there) — otherwise the portable C loops.
+    /// has VNNI and VL too (the int8 kernels' VNNI, and 512-bit vectors in the attention kernels but the single
+    /// row's; every other kernel runs its AVX2 code there) — otherwise the portable C loops.
     static func isa(for features: CPUFeatures) -> Int32 {
         guard features.avx2 && features.fma && features.f16c else { return Int32(CK_ISA_PORTABLE) }
         return features.avx512f && features.avx512vnni && features.avx512vl ? Int32(CK_ISA_AVX512) : Int32(CK_ISA_AVX2)
