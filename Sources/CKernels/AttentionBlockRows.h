@@ -39,18 +39,27 @@ CK_ATT_AVX2 static void KVN(wsum_tile)(int R, int W, float *const *p, const KV *
 }
 
 
-/// out_r += Σ_s p_r[s]·v_s for every row, the columns in slabs of 8·W, the rows in tiles of three. A tile
-/// goes over the positions all its rows see (block by block, with the other tiles), then each row alone
-/// over its own last positions: per element, one ascending chain.
-CK_ATT_AVX2 static void KVN(weighted_sums_avx2)(size_t rows, float *const *p, const size_t *vis, size_t vmax, const KV *values,
-                                           size_t vstride, const int64_t *slots, size_t c, int W, float *const *out) {
+/// A weighted-sum tile: out_r[c..<c + width) += Σ_{s0 ≤ s < s1} p_r[s]·v_s for R rows (wsum_tile: W vectors
+/// of 8; the AVX-512 kernel's wsum_tile512: W vectors of 16).
+typedef void (*KVN(wsum_tile_fn))(int R, int W, float *const *p, const KV *values, size_t vstride, const int64_t *slots, size_t s0,
+                                  size_t s1, size_t c, float *const *out);
+
+/// out_r += Σ_s p_r[s]·v_s for every row over the `width` columns from c (W vectors of `tile`), the rows in
+/// tiles of three. A tile goes over the positions all its rows see (block by block, with the other tiles),
+/// then each row alone over its own last positions: per element, one ascending chain. A narrow cache's
+/// block is widened once for all tiles and summed by `tile32`, the fp32 instance of `tile`.
+CK_ATT_AVX2 static void KVN(weighted_sums_blocks)(size_t rows, float *const *p, const size_t *vis, size_t vmax, const KV *values,
+                                                  size_t vstride, const int64_t *slots, size_t c, int W, size_t width,
+                                                  KVN(wsum_tile_fn) tile, wsum_tile_fn_f32 tile32, float *const *out) {
 #if CK_KV_TEMPLATE != 0
-    float slab[CK_VALUE_BLOCK * 32];   // a block's 8·W columns widened once for all tiles of rows
+    float slab[CK_VALUE_BLOCK * 64];   // a block's columns (up to 64) widened once for all tiles of rows
+#else
+    (void)width;
+    (void)tile32;
 #endif
     for (size_t b = 0; b < vmax; b += CK_VALUE_BLOCK) {
         const size_t be = b + CK_VALUE_BLOCK < vmax ? b + CK_VALUE_BLOCK : vmax;
 #if CK_KV_TEMPLATE != 0
-        const size_t width = 8 * (size_t)W;
         for (size_t s = b; s < be; s++) KVN(ck_widen_avx2)(values + CK_POS(s) * vstride + c, width, slab + (s - b) * width);
 #endif
         for (size_t r = 0; r < rows; r += 3) {
@@ -63,9 +72,9 @@ CK_ATT_AVX2 static void KVN(weighted_sums_avx2)(size_t rows, float *const *p, co
             // The fp32 tile over the widened slab: the same FMA chains on the same values.
             float *pr[3], *orow[3];
             for (int i = 0; i < R; i++) { pr[i] = p[r + i] + b; orow[i] = out[r + i] + c; }
-            wsum_tile_f32(R, W, pr, slab, width, NULL, 0, e - b, 0, orow);
+            tile32(R, W, pr, slab, width, NULL, 0, e - b, 0, orow);
 #else
-            KVN(wsum_tile)(R, W, p + r, values, vstride, slots, b, e, c, out + r);
+            tile(R, W, p + r, values, vstride, slots, b, e, c, out + r);
 #endif
         }
     }
@@ -74,8 +83,14 @@ CK_ATT_AVX2 static void KVN(weighted_sums_avx2)(size_t rows, float *const *p, co
         size_t lo = vis[r];
         for (int i = 1; i < R; i++) lo = vis[r + i] < lo ? vis[r + i] : lo;
         for (int i = 0; i < R; i++)
-            if (vis[r + i] > lo) KVN(wsum_tile)(1, W, p + r + i, values, vstride, slots, lo, vis[r + i], c, out + r + i);
+            if (vis[r + i] > lo) tile(1, W, p + r + i, values, vstride, slots, lo, vis[r + i], c, out + r + i);
     }
+}
+
+/// The blocked weighted sums in slabs of 8·W columns.
+CK_ATT_AVX2 static void KVN(weighted_sums_avx2)(size_t rows, float *const *p, const size_t *vis, size_t vmax, const KV *values,
+                                                size_t vstride, const int64_t *slots, size_t c, int W, float *const *out) {
+    KVN(weighted_sums_blocks)(rows, p, vis, vmax, values, vstride, slots, c, W, 8 * (size_t)W, KVN(wsum_tile), wsum_tile_f32, out);
 }
 
 CK_ATT_AVX2 static void KVN(attend_block_avx2)(size_t rows, const float *const *q, float *const *out, const size_t *vis, size_t vmax,

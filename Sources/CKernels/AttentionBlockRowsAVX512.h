@@ -61,41 +61,11 @@ CK_ATT_AVX512 static void KVN(wsum_tile512)(int R, int W, float *const *p, const
     }
 }
 
-/// weighted_sums_avx2 with 16·W-column slabs (W of 4 or 1): rows in tiles of three over the positions all
-/// of a tile's rows see, block by block, then each row alone over its own last positions.
+/// The blocked weighted sums (weighted_sums_blocks) in slabs of 16·W columns (W of 4 or 1).
 CK_ATT_AVX512 static void KVN(weighted_sums_avx512)(size_t rows, float *const *p, const size_t *vis, size_t vmax, const KV *values,
                                                     size_t vstride, const int64_t *slots, size_t c, int W, float *const *out) {
-#if CK_KV_TEMPLATE != 0
-    float slab[CK_VALUE_BLOCK * 64];   // a block's 16·W columns widened once for all tiles of rows
-#endif
-    for (size_t b = 0; b < vmax; b += CK_VALUE_BLOCK) {
-        const size_t be = b + CK_VALUE_BLOCK < vmax ? b + CK_VALUE_BLOCK : vmax;
-#if CK_KV_TEMPLATE != 0
-        const size_t width = 16 * (size_t)W;
-        for (size_t s = b; s < be; s++) KVN(ck_widen_avx2)(values + CK_POS(s) * vstride + c, width, slab + (s - b) * width);
-#endif
-        for (size_t r = 0; r < rows; r += 3) {
-            const int R = rows - r < 3 ? (int)(rows - r) : 3;
-            size_t lo = vis[r];
-            for (int i = 1; i < R; i++) lo = vis[r + i] < lo ? vis[r + i] : lo;
-            const size_t e = be < lo ? be : lo;
-            if (b >= e) continue;
-#if CK_KV_TEMPLATE != 0
-            float *pr[3], *orow[3];
-            for (int i = 0; i < R; i++) { pr[i] = p[r + i] + b; orow[i] = out[r + i] + c; }
-            wsum_tile512_f32(R, W, pr, slab, width, NULL, 0, e - b, 0, orow);
-#else
-            KVN(wsum_tile512)(R, W, p + r, values, vstride, slots, b, e, c, out + r);
-#endif
-        }
-    }
-    for (size_t r = 0; r < rows; r += 3) {
-        const int R = rows - r < 3 ? (int)(rows - r) : 3;
-        size_t lo = vis[r];
-        for (int i = 1; i < R; i++) lo = vis[r + i] < lo ? vis[r + i] : lo;
-        for (int i = 0; i < R; i++)
-            if (vis[r + i] > lo) KVN(wsum_tile512)(1, W, p + r + i, values, vstride, slots, lo, vis[r + i], c, out + r + i);
-    }
+    KVN(weighted_sums_blocks)(rows, p, vis, vmax, values, vstride, slots, c, W, 16 * (size_t)W, KVN(wsum_tile512), wsum_tile512_f32,
+                              out);
 }
 
 CK_ATT_AVX512 static void KVN(attend_block_avx512)(size_t rows, const float *const *q, float *const *out, const size_t *vis,
