@@ -89,6 +89,14 @@ import Testing
         #expect(zip(alone.data, ref.data).allSatisfy { abs($0 - $1) <= 1e-5 })
     }
 
+    /// The value phase gives whole heads where they divide over the parts and splits only the rest by columns.
+    @Test func valueItemsSplitOnlyTheHeadsLeftOver() {
+        #expect(CPUDevice.valueItems(kvHeads: 3, parts: 2) == (whole: 2, perRun: 4))    // SmolLM2 on 2 cores
+        #expect(CPUDevice.valueItems(kvHeads: 1, parts: 2) == (whole: 0, perRun: 2))
+        #expect(CPUDevice.valueItems(kvHeads: 5, parts: 4) == (whole: 4, perRun: 8))
+        #expect(CPUDevice.valueItems(kvHeads: 3, parts: 4) == (whole: 0, perRun: 12))
+    }
+
     /// Which steps split: a few decoding rows whose items do not divide evenly, over a long context.
     @Test func splitsOnlyFewUnevenDecodesOverLongContexts() {
         let v = CPUDevice.splitAttentionVisible
