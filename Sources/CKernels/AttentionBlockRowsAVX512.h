@@ -5,32 +5,6 @@
 // The differences are in the instruction stream: each key chunk is loaded once for three rows and each query
 // chunk once for four keys (the AVX2 kernel reloads the keys per row), and value slabs are 64 columns wide.
 
-/// sc_r[s0..<s0+8) = q_r·k_j·scale for the rows r < R of a set and the 8 keys k[0..<8]: score8_avx2's
-/// reduction of each (row, key).
-CK_ATT_AVX512 CK_INLINE void KVN(score_rows8_avx512)(int R, const float *const *q, const KV *const *k, size_t dk, float scale,
-                                                     float *const *sc, size_t s0) {
-    __m256 u[3 * 8];
-    KVN(ck_lanes_rows_avx512)(R, 4, q, k, dk, u);
-    __m256 w[3 * 8];
-    KVN(ck_lanes_rows_avx512)(R, 4, q, k + 4, dk, w);
-    const size_t tail = dk - dk % 8;
-    for (int r = 0; r < R; r++) {
-        for (int j = 0; j < 4; j++) u[r * 8 + 4 + j] = w[r * 8 + j];
-        float *out = sc[r] + s0;
-        __m256 v = ck_hsum8x8_ps(u + r * 8);
-        if (tail < dk) {
-            _mm256_storeu_ps(out, v);
-            for (int j = 0; j < 8; j++) {
-                float x = out[j];
-                for (size_t t = tail; t < dk; t++) x += q[r][t] * KV_GET(k[j] + t);
-                out[j] = x;
-            }
-            v = _mm256_loadu_ps(out);
-        }
-        _mm256_storeu_ps(out, _mm256_mul_ps(v, _mm256_set1_ps(scale)));
-    }
-}
-
 /// Scores of every row for one 8-key block, rows in sets of three. A set is scored whole when any of its
 /// rows sees the block: a row's scores past its visible count land inside its scratch row and are never read.
 CK_ATT_AVX512 CK_INLINE void KVN(score_block_avx512)(size_t rows, const float *const *q, const size_t *vis, const KV *const *k,
@@ -40,9 +14,11 @@ CK_ATT_AVX512 CK_INLINE void KVN(score_block_avx512)(size_t rows, const float *c
         size_t hi = vis[r];
         for (int i = 1; i < R; i++) hi = vis[r + i] > hi ? vis[r + i] : hi;
         if (hi <= s0) continue;
-        if (R == 3) KVN(score_rows8_avx512)(3, q + r, k, dk, scale, sc + r, s0);
-        else if (R == 2) KVN(score_rows8_avx512)(2, q + r, k, dk, scale, sc + r, s0);
-        else KVN(score_rows8_avx512)(1, q + r, k, dk, scale, sc + r, s0);
+        float *o[3];
+        for (int i = 0; i < R; i++) o[i] = sc[r + i] + s0;
+        if (R == 3) KVN(ck_score_rows8_avx512)(3, q + r, k, dk, scale, o);
+        else if (R == 2) KVN(ck_score_rows8_avx512)(2, q + r, k, dk, scale, o);
+        else KVN(ck_score_rows8_avx512)(1, q + r, k, dk, scale, o);
     }
 }
 

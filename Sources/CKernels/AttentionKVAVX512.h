@@ -51,6 +51,30 @@ CK_ATT_AVX512 CK_INLINE void KVN(ck_lanes_rows_avx512)(int R, int NK, const floa
             u[r * 8 + j] = _mm256_add_ps(_mm512_castps512_ps256(acc[r][j]), KVN(ck_high256_ps)(acc[r][j]));
 }
 
+/// o[r][0..<8) = q_r·k_j·scale for rows r < R (R ≤ 3) and the 8 keys k[0..<8], each reduced as the AVX2
+/// kernels reduce it (score8_avx2, scores_rows_avx2): the lane sums through ck_hsum8x8_ps, the scalar tail past
+/// the last whole chunk, then the scale.
+CK_ATT_AVX512 CK_INLINE void KVN(ck_score_rows8_avx512)(int R, const float *const *q, const KV *const *k, size_t dk, float scale,
+                                                        float *const *o) {
+    __m256 u[3 * 8];
+    KVN(ck_lanes_rows_avx512)(R, 4, q, k, dk, u);
+    KVN(ck_lanes_rows_avx512)(R, 4, q, k + 4, dk, u + 4);   // keys 4–7 land at u[r·8 + 4 + j]
+    const size_t tail = dk - dk % 8;
+    for (int r = 0; r < R; r++) {
+        __m256 v = ck_hsum8x8_ps(u + r * 8);
+        if (tail < dk) {
+            _mm256_storeu_ps(o[r], v);
+            for (int j = 0; j < 8; j++) {
+                float x = o[r][j];
+                for (size_t t = tail; t < dk; t++) x += q[r][t] * KV_GET(k[j] + t);
+                o[r][j] = x;
+            }
+            v = _mm256_loadu_ps(o[r]);
+        }
+        _mm256_storeu_ps(o[r], _mm256_mul_ps(v, _mm256_set1_ps(scale)));
+    }
+}
+
 /// out_r[c..<c+16·W) += Σ_{s0 ≤ s < s1} p_r[s]·v_s for rows r < R (R ≤ 3, W ≤ 8 vectors): per element the
 /// ascending FMA chain of ck_wsum_tile_avx2, the accumulators loaded from and stored back to out. With
 /// `ahead` > 0 the lines of value s + ahead are prefetched (a hint only).

@@ -22,41 +22,20 @@ CK_ATT_AVX512 CK_INLINE void KVN(scores_rows_avx512)(int R, const float *q, size
                                                      size_t dk, const int64_t *slots, size_t s0, size_t visible, float scale,
                                                      float *scores, size_t sstride, float *m, size_t ahead) {
     const size_t tail = dk - dk % 8;
-    const __m256 vscale = _mm256_set1_ps(scale);
     const float *qr[3];
     for (int r = 0; r < R; r++) qr[r] = q + r * qstride;
     __m256 vmax[3];
     for (int r = 0; r < R; r++) vmax[r] = _mm256_set1_ps(-INFINITY);
     size_t s = s0;
     for (; s + 8 <= visible; s += 8) {
-        __m256 u[3 * 8];
         if (ahead)
             for (size_t t = s + ahead; t < s + ahead + 8 && t < visible; t++) ck_prefetch_bytes(keys + CK_POS(t) * kstride, dk * sizeof(KV));
-        for (int j = 0; j < 8; j += 4) {
-            const KV *k[4] = {keys + CK_POS(s + j) * kstride, keys + CK_POS(s + j + 1) * kstride, keys + CK_POS(s + j + 2) * kstride,
-                              keys + CK_POS(s + j + 3) * kstride};
-            __m256 w[3 * 8];
-            KVN(ck_lanes_rows_avx512)(R, 4, qr, k, dk, w);
-            for (int r = 0; r < R; r++)
-                for (int x = 0; x < 4; x++) u[r * 8 + j + x] = w[r * 8 + x];
-        }
-        for (int r = 0; r < R; r++) {
-            float *sc = scores + r * sstride + s;
-            __m256 v = ck_hsum8x8_ps(u + r * 8);
-            if (tail < dk) {
-                _mm256_storeu_ps(sc, v);
-                for (int j = 0; j < 8; j++) {
-                    const KV *kp = keys + CK_POS(s + j) * kstride;
-                    float x = sc[j];
-                    for (size_t t = tail; t < dk; t++) x += qr[r][t] * KV_GET(kp + t);
-                    sc[j] = x;
-                }
-                v = _mm256_loadu_ps(sc);
-            }
-            v = _mm256_mul_ps(v, vscale);
-            _mm256_storeu_ps(sc, v);
-            vmax[r] = _mm256_max_ps(v, vmax[r]);
-        }
+        const KV *k[8];
+        float *o[3];
+        for (int j = 0; j < 8; j++) k[j] = keys + CK_POS(s + j) * kstride;
+        for (int r = 0; r < R; r++) o[r] = scores + r * sstride + s;
+        KVN(ck_score_rows8_avx512)(R, qr, k, dk, scale, o);
+        for (int r = 0; r < R; r++) vmax[r] = _mm256_max_ps(_mm256_loadu_ps(o[r]), vmax[r]);
     }
     float mr[3];
     for (int r = 0; r < R; r++) {
