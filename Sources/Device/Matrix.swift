@@ -20,19 +20,27 @@ public struct Matrix: Sendable, Equatable {
     /// A matrix whose every element `fill` assigns through the pointer. The buffer is not zeroed first
     /// (no memset, and fresh pages are touched once), so `fill` must write all rows·cols elements; it is
     /// not called for an empty matrix.
+    /// The storage comes from `ArrayPools.floats`: in steady state, a buffer an earlier op's output left.
     init(rows: Int, cols: Int, assigningEvery fill: (UnsafeMutablePointer<Float>) -> Void) {
-        let count = rows * cols
-        let data = [Float](unsafeUninitializedCapacity: count) { buffer, initialised in
-            if count > 0 { fill(buffer.baseAddress!) }
-            initialised = count
-        }
-        self.init(rows: rows, cols: cols, data: data)
+        self.init(rows: rows, cols: cols, data: ArrayPools.floats.take(count: rows * cols, fill))
+    }
+
+    /// A zeroed matrix whose storage comes from `ArrayPools.floats` (for ops that accumulate into it).
+    init(pooledZeros rows: Int, _ cols: Int) {
+        self.init(rows: rows, cols: cols) { $0.update(repeating: 0, count: rows * cols) }
+    }
+
+    /// `body` on the elements in place; a pooled buffer no other matrix holds is written without a copy
+    /// (`ArrayPool.mutate`).
+    mutating func withUnsafeMutableElements<R>(_ body: (UnsafeMutableBufferPointer<Float>) -> R) -> R {
+        ArrayPools.floats.mutate(&data, body)
     }
 
     /// `count` matrices of `rows` rows and `cols(i)` columns, every element of which `fill` assigns through
     /// its pointer (one per matrix, in order; an empty matrix gets a valid pointer it must not write). As
-    /// `init(rows:cols:assigningEvery:)`: no zeroing, so `fill` must write every element. One allocation per
-    /// matrix and one for the result (a decode step makes ~60 of these calls; the pointer list is temporary).
+    /// `init(rows:cols:assigningEvery:)`: no zeroing, so `fill` must write every element, and the storage
+    /// comes from the pool. One allocation for the result (a decode step makes ~60 of these calls; the
+    /// pointer list is temporary).
     static func assigningEvery(count: Int, rows: Int, cols: (Int) -> Int,
                                _ fill: (UnsafeBufferPointer<UnsafeMutablePointer<Float>>) -> Void) -> [Matrix] {
         var placeholder: Float = 0
@@ -46,10 +54,14 @@ public struct Matrix: Sendable, Equatable {
                 func nest(_ i: Int) {
                     guard i < count else { fill(UnsafeBufferPointer(start: pointers.baseAddress, count: count)); return }
                     let n = rows * cols(i)
-                    let data = [Float](unsafeUninitializedCapacity: n) { buffer, initialised in
-                        if n > 0 { pointers[i] = buffer.baseAddress! }
+                    var data: [Float] = []
+                    if n > 0 {
+                        data = ArrayPools.floats.take(count: n) { p in
+                            pointers[i] = p
+                            nest(i + 1)
+                        }
+                    } else {
                         nest(i + 1)
-                        initialised = n
                     }
                     result.append(Matrix(rows: rows, cols: cols(i), data: data))
                 }

@@ -16,10 +16,10 @@ enum BF16Kernels {
         precondition(w.dtype == .bf16, "BF16Kernels: weight is \(w.dtype)")
         let t = x.rows, k = x.cols, n = w.rows
         precondition(w.cols == k, "matmul: x has \(k) columns, weight has \(w.cols)")
-        var y = [Float](repeating: 0, count: t * n)
+        var y = Matrix(pooledZeros: t, n)
         x.data.withUnsafeBufferPointer { xp in
             w.bytes.withUnsafeBytes { wp in
-                y.withUnsafeMutableBufferPointer { yp in
+                y.withUnsafeMutableElements { yp in
                     let xb = xp.baseAddress!, wb = wp.bindMemory(to: UInt16.self).baseAddress!, yb = yp.baseAddress!
                     Parallel.forEach(n, minChunk: 64) { range in
                         ck_matmul_bf16(isa, wb, range.lowerBound, range.upperBound, xb, t, k, yb, n)
@@ -27,6 +27,6 @@ enum BF16Kernels {
                 }
             }
         }
-        return Matrix(rows: t, cols: n, data: y)
+        return y
     }
 }

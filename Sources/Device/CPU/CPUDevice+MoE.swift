@@ -11,7 +11,7 @@ extension CPUDevice {
     public func scatterAdd(_ y: inout Matrix, rows: Matrix, tokens: [Int], weights: [Float]) {
         precondition(rows.cols == y.cols && rows.rows == tokens.count && tokens.count == weights.count, "scatterAdd: shape mismatch")
         let k = y.cols
-        y.data.withUnsafeMutableBufferPointer { yp in
+        y.withUnsafeMutableElements { yp in
             rows.data.withUnsafeBufferPointer { rp in
                 for (i, t) in tokens.enumerated() {
                     let (w, out, row) = (weights[i], yp.baseAddress! + t * k, rp.baseAddress! + i * k)
@@ -89,9 +89,9 @@ extension CPUDevice {
         let isa = self.isa
         let runTokens = Self.attentionRunTokens(rowsPerToken: 1)
         let runs = Self.tokenRuns(positions: positions, rowSlots: rowSlots ?? [Int](repeating: 0, count: rows), maxTokens: runTokens)
-        var out = [Float](repeating: 0, count: rows * h * dv)
+        var out = Matrix(pooledZeros: rows, h * dv)
         q.data.withUnsafeBufferPointer { qp in
-            out.withUnsafeMutableBufferPointer { op in
+            out.withUnsafeMutableElements { op in
                 let qb = qp.baseAddress!, ob = op.baseAddress!
                 Parallel.forEach(runs.count * h, minChunk: 1, chunksPerWorker: 16) { range in
                     withUnsafeTemporaryAllocation(of: Float.self, capacity: ck_attend_block_scores(runTokens, 1, maxVisible)) { scratch in
@@ -110,6 +110,6 @@ extension CPUDevice {
                 }
             }
         }
-        return Matrix(rows: rows, cols: h * dv, data: out)
+        return out
     }
 }

@@ -196,7 +196,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
 
     public func add(_ a: inout Matrix, _ b: Matrix) {
         precondition(a.data.count == b.data.count, "add: shapes differ")
-        a.data.withUnsafeMutableBufferPointer { ab in
+        a.withUnsafeMutableElements { ab in
             b.data.withUnsafeBufferPointer { bb in
                 let (ap, bp) = (ab.baseAddress!, bb.baseAddress!)
                 Self.forEachRange(ab.count) { r in for i in r { ap[i] += bp[i] } }
@@ -206,14 +206,10 @@ public final class CPUDevice: Device, @unchecked Sendable {
 
     public func embedding(_ ids: [Int], table: DeviceWeight) -> Matrix {
         let k = table.cols
-        var y = [Float](repeating: 0, count: ids.count * k)
-        y.withUnsafeMutableBufferPointer { yp in
-            for (t, id) in ids.enumerated() {
-                precondition(id >= 0 && id < table.rows, "embedding: token id \(id) outside vocabulary of \(table.rows)")
-                table.copyRow(id, into: UnsafeMutableBufferPointer(rebasing: yp[(t * k)..<((t + 1) * k)]))
-            }
+        for id in ids { precondition(id >= 0 && id < table.rows, "embedding: token id \(id) outside vocabulary of \(table.rows)") }
+        return Matrix(rows: ids.count, cols: k) { yp in   // every row is copied in
+            for (t, id) in ids.enumerated() { table.copyRow(id, into: UnsafeMutableBufferPointer(start: yp + t * k, count: k)) }
         }
-        return Matrix(rows: ids.count, cols: k, data: y)
     }
 
     public func writeCache(_ cache: KVBlockStorage, layer: Int, slots: [Int], values: Matrix, offset: Int) {
@@ -253,9 +249,9 @@ public final class CPUDevice: Device, @unchecked Sendable {
         let maxVisible = (rowPosition.max() ?? 0) + 1
         let entries = GQACacheView(cache: cache, layer: layer, kvHeads: g, headDim: d), kv = cache.element.code
         let isa = self.isa
-        var out = [Float](repeating: 0, count: rows * h * d)
+        var out = Matrix(pooledZeros: rows, h * d)
         q.data.withUnsafeBufferPointer { qp in
-            out.withUnsafeMutableBufferPointer { op in
+            out.withUnsafeMutableElements { op in
                 slots.withUnsafeBufferPointer { sp in
                     let qb = qp.baseAddress!, ob = op.baseAddress!, sb = sp.baseAddress!
                     // One work item per (run of consecutive tokens of a sequence, KV head): the run's
@@ -291,7 +287,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
                 }
             }
         }
-        return Matrix(rows: rows, cols: h * d, data: out)
+        return out
     }
 
     /// Where a GQA layer's cache keeps KV head h's keys (columns h·D..<(h+1)·D) and values (columns

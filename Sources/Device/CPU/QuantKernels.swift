@@ -99,22 +99,22 @@ struct BlockActivations {
         if int8 {   // ck_quantize_q8 writes every element: no zero-fill first
             let (rows, cols) = (x.rows, x.cols)
             let count = rows * cols, bytes = count + 8 * blocks
-            int8Storage = [UInt8](unsafeUninitializedCapacity: bytes) { _, n in n = bytes }
             // Blocks are independent: a prompt's rows are quantised on every core (same bits in any split).
             let nb = cols / 32
-            x.data.withUnsafeBufferPointer { xp in
-                int8Storage.withUnsafeMutableBytes { raw in
-                    let (q, d, s) = Self.int8Parts(raw.baseAddress!, count: count, blocks: blocks)
+            var quantised: UnsafeMutablePointer<Int8>?
+            int8Storage = ArrayPools.bytes.take(count: bytes) { raw in
+                let (q, d, s) = Self.int8Parts(UnsafeMutableRawPointer(raw), count: count, blocks: blocks)
+                quantised = q
+                x.data.withUnsafeBufferPointer { xp in
                     CPUDevice.forEachRows(rows, cols: cols) { r in
                         let (e, b) = (r.lowerBound * cols, r.lowerBound * nb)
                         ck_quantize_q8(isa, xp.baseAddress! + e, r.count, cols, q + e, d + b, s + b)
                     }
-                    if corrections {
-                        c = [Int32](unsafeUninitializedCapacity: blocks) { _, n in n = blocks }
-                        ck_q8_block_corrections(q, blocks, &c)
-                        hasCorrections = true
-                    }
                 }
+            }
+            if corrections, let q = quantised {   // int8Storage holds q (the pool hands out what it filled)
+                c = ArrayPools.int32s.take(count: blocks) { ck_q8_block_corrections(q, blocks, $0) }
+                hasCorrections = true
             }
         } else if needsSums {
             sums = [Float](repeating: 0, count: blocks)

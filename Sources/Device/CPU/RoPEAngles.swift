@@ -49,13 +49,13 @@ extension CPUDevice {
     /// interleaved, (i, i + half) otherwise; one loop per style over contiguous cos/sin, which the
     /// compiler vectorises (the products and sums are the same fp32 operations as the reference's).
     static func rotate(_ x: inout Matrix, heads: Int, headDim: Int, angles: RoPEAngles, style: RoPEStyle) {
-        let half = headDim / 2, cols = x.cols
+        let half = headDim / 2, cols = x.cols, rowCount = x.rows
         precondition(angles.pairs == half && angles.cos.count == x.rows * half, "rope: \(angles.cos.count / max(1, half)) angle rows for \(x.rows) rows")
-        x.data.withUnsafeMutableBufferPointer { xb in
+        x.withUnsafeMutableElements { xb in
             angles.cos.withUnsafeBufferPointer { cb in
                 angles.sin.withUnsafeBufferPointer { sb in
                     let (xp, cp, sp) = (xb.baseAddress!, cb.baseAddress!, sb.baseAddress!)
-                    forEachRows(x.rows, cols: cols) { rows in
+                    forEachRows(rowCount, cols: cols) { rows in
                         for t in rows {
                             let (c, s) = (cp + t * half, sp + t * half)
                             for h in 0..<heads {

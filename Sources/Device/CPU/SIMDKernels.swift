@@ -34,10 +34,10 @@ enum SIMDKernels {
     static func matmul(_ x: Matrix, _ w: DeviceWeight) -> Matrix {
         let t = x.rows, k = x.cols, n = w.rows
         precondition(w.cols == k, "matmul: x has \(k) columns, weight has \(w.cols)")
-        var y = [Float](repeating: 0, count: t * n)
+        var y = Matrix(pooledZeros: t, n)
         x.data.withUnsafeBufferPointer { xp in
             w.values.withUnsafeBufferPointer { wp in
-                y.withUnsafeMutableBufferPointer { yp in
+                y.withUnsafeMutableElements { yp in
                     let xb = xp.baseAddress!, wb = wp.baseAddress!, yb = yp.baseAddress!
                     Parallel.forEach(n, minChunk: 64) { range in
                         for row in range {
@@ -48,6 +48,6 @@ enum SIMDKernels {
                 }
             }
         }
-        return Matrix(rows: t, cols: n, data: y)
+        return y
     }
 }

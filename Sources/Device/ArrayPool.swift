@@ -1,0 +1,198 @@
+import Foundation
+
+/// Recycles the arrays behind op outputs, so a forward pass in steady state takes its tensors' storage
+/// from the last pass's instead of the heap (issue 8: "no allocation in the step loop").
+///
+/// The pool keeps a reference to every array it hands out. An entry is free again once no Matrix holds
+/// it: its only reference is the pool's (`isUnique`). So the value semantics of `Matrix` stay as they were:
+/// a buffer is reused only when nobody can see it, and a shared one is copied on write as before.
+///
+/// - `take` finds a free entry whose capacity fits (best fit, within 2× of the request), sets its count
+///   and lets `fill` assign every element; otherwise it allocates, and pools the new array while the pool
+///   has room (at most `maxEntries` arrays and `maxBytes` bytes; a free entry least recently used makes
+///   room).
+/// - `mutate` writes into an array in place. The pool's own reference would make every in-place op (a
+///   residual add, RoPE) copy the array first, so the pool lets go of it while `body` runs.
+///
+/// Entries are taken out of the list while a caller fills or mutates them, which lets `fill` and `body`
+/// run in parallel and nest. A pool belongs to the thread that first uses it (`ArrayPools.current` keeps
+/// one per thread), so it takes no lock: glibc's per-thread cache serves a malloc in ~20 ns, and a locked
+/// pool cost more than the allocations it saved. The search runs from the entry checked in last, so a
+/// buffer still in cache is reused first, as malloc's LIFO lists do.
+public final class ArrayPool<Element: BitwiseCopyable & Numeric>: @unchecked Sendable {
+    /// An array with what a search reads (its count and capacity copied out: no load through each
+    /// array's storage while scanning).
+    private struct Entry {
+        var array: [Element]
+        var address: UnsafeRawPointer?
+        var count: Int
+        var capacity: Int
+        var lastUse: UInt64
+    }
+
+    public let maxEntries: Int
+    public let maxBytes: Int
+    private var entries: [Entry] = []
+    private var bytes = 0
+    private var clock: UInt64 = 0
+    private var owner: pthread_t?
+    private var allocated = 0, reused = 0
+
+    public init(maxEntries: Int = 256, maxBytes: Int = 256 << 20) {
+        self.maxEntries = maxEntries
+        self.maxBytes = maxBytes
+        entries.reserveCapacity(maxEntries)
+    }
+
+    /// An array of `count` elements, every one of which `fill` assigns through the pointer (not zeroed
+    /// first); `fill` is not called for `count` 0.
+    public func take(count: Int, _ fill: (UnsafeMutablePointer<Element>) -> Void) -> [Element] {
+        guard count > 0 else { return [] }
+        guard Self.enabled, count * MemoryLayout<Element>.stride <= maxBytes / 4 else { return Self.fresh(count, fill) }
+        var array = checkOut(count: count)
+        if let have = array?.count, have != count {
+            if have > count { array!.removeLast(have - count) }   // keeps the capacity
+            else { array!.append(contentsOf: repeatElement(.zero, count: count - have)) }   // within the capacity
+        }
+        if array == nil {
+            let made = Self.fresh(count, fill)
+            checkIn(made, fresh: true)
+            return made
+        }
+        array!.withUnsafeMutableBufferPointer { fill($0.baseAddress!) }
+        checkIn(array!, fresh: false)
+        return array!
+    }
+
+    /// `body` on `array`'s elements in place: when the pool holds `array`, it lets go while `body` runs, so
+    /// an array no one else holds is written without a copy.
+    public func mutate<R>(_ array: inout [Element], _ body: (UnsafeMutableBufferPointer<Element>) -> R) -> R {
+        let address = array.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+        guard address != nil else { return array.withUnsafeMutableBufferPointer { body($0) } }
+        checkOwner()
+        var held = false
+        if let i = entries.lastIndex(where: { $0.address == address }) {
+            bytes -= entries[i].capacity * MemoryLayout<Element>.stride
+            entries.remove(at: i)
+            held = true
+        }
+        defer { if held { checkIn(array, fresh: false) } }
+        return array.withUnsafeMutableBufferPointer { body($0) }
+    }
+
+    /// Arrays this pool allocated and arrays it handed out again, so far; how many it holds now, and how
+    /// many of those are free.
+    public var statistics: (allocated: Int, reused: Int, held: Int, free: Int) {
+        checkOwner()
+        return (allocated, reused, entries.count, entries.indices.filter { Self.isUnique(&entries[$0].array) }.count)
+    }
+
+    /// A free entry whose capacity fits `count` (best fit, the exact count first), removed from the list.
+    private func checkOut(count: Int) -> [Element]? {
+        checkOwner()
+        var best = -1, bestCapacity = Int.max
+        for i in entries.indices.reversed() {
+            let (have, capacity) = (entries[i].count, entries[i].capacity)
+            guard capacity >= count, capacity <= 2 * count, have == count || capacity < bestCapacity,
+                  Self.isUnique(&entries[i].array) else { continue }
+            best = i
+            bestCapacity = capacity
+            if have == count { break }
+        }
+        guard best >= 0 else { return nil }
+        bytes -= entries[best].capacity * MemoryLayout<Element>.stride
+        reused += 1
+        return entries.remove(at: best).array
+    }
+
+    /// Puts `array` (back) in the list, evicting free entries least recently used to make room; an array
+    /// that does not fit stays unpooled.
+    private func checkIn(_ array: [Element], fresh: Bool) {
+        let size = array.capacity * MemoryLayout<Element>.stride
+        if fresh { allocated += 1 }
+        while entries.count >= maxEntries || bytes + size > maxBytes {
+            var oldest = -1
+            for i in entries.indices where Self.isUnique(&entries[i].array) && (oldest < 0 || entries[i].lastUse < entries[oldest].lastUse) {
+                oldest = i
+            }
+            guard oldest >= 0 else { return }
+            bytes -= entries[oldest].capacity * MemoryLayout<Element>.stride
+            entries.remove(at: oldest)
+        }
+        clock += 1
+        let address = array.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+        entries.append(Entry(array: array, address: address, count: array.count, capacity: array.capacity, lastUse: clock))
+        bytes += size
+    }
+
+    /// A pool serves one thread: the first that uses it.
+    @inline(__always) private func checkOwner() {
+        let me = pthread_self()
+        if let owner { precondition(pthread_equal(owner, me) != 0, "ArrayPool: used from a second thread") } else { owner = me }
+    }
+
+    private static func fresh(_ count: Int, _ fill: (UnsafeMutablePointer<Element>) -> Void) -> [Element] {
+        [Element](unsafeUninitializedCapacity: count) { buffer, initialised in
+            fill(buffer.baseAddress!)
+            initialised = count
+        }
+    }
+
+    /// Whether only this reference holds the array's storage. An array is one reference to its storage
+    /// object on platforms without Objective-C bridging; `enabled` checks that at start-up.
+    @inline(__always) static func isUnique(_ array: inout [Element]) -> Bool {
+        withUnsafeMutablePointer(to: &array) { p in
+            p.withMemoryRebound(to: AnyObject.self, capacity: 1) { isKnownUniquelyReferenced(&$0.pointee) }
+        }
+    }
+
+    /// Whether `isUnique` tells a held array from a shared one here (else the pool only allocates).
+    static var enabled: Bool { ArrayPoolSupport.enabled }
+}
+
+enum ArrayPoolSupport {
+    static let enabled: Bool = {
+        #if canImport(ObjectiveC)
+        return false
+        #else
+        guard MemoryLayout<[Float]>.size == MemoryLayout<AnyObject>.size else { return false }
+        var a = [Float](repeating: 1, count: 4)
+        guard ArrayPool<Float>.isUnique(&a) else { return false }
+        var b = a
+        let shared = !ArrayPool<Float>.isUnique(&a) && !ArrayPool<Float>.isUnique(&b)
+        b[0] = 2
+        return shared && ArrayPool<Float>.isUnique(&a) && ArrayPool<Float>.isUnique(&b)
+        #endif
+    }()
+}
+
+/// The pools behind the CPU executor's tensors, one set per thread: fp32 activations, int8 activation
+/// blocks and their Q8_0 corrections. A thread's forward passes reuse what its last pass left; a thread
+/// never searches another's arrays (an engine runs its passes on one thread), and tests read their own
+/// thread's `statistics`.
+public final class ArrayPools: @unchecked Sendable {
+    public let floats = ArrayPool<Float>()
+    public let bytes = ArrayPool<UInt8>(maxBytes: 128 << 20)
+    public let int32s = ArrayPool<Int32>(maxEntries: 64, maxBytes: 16 << 20)
+
+    /// The calling thread's pools (made on first use, released when the thread exits).
+    public static var current: ArrayPools {
+        if let p = pthread_getspecific(key) { return Unmanaged<ArrayPools>.fromOpaque(p).takeUnretainedValue() }
+        let pools = ArrayPools()
+        pthread_setspecific(key, Unmanaged.passRetained(pools).toOpaque())
+        return pools
+    }
+
+    public static var floats: ArrayPool<Float> { current.floats }
+    public static var bytes: ArrayPool<UInt8> { current.bytes }
+    public static var int32s: ArrayPool<Int32> { current.int32s }
+
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        let made = pthread_key_create(&key) { p in
+            if let p { Unmanaged<ArrayPools>.fromOpaque(p).release() }
+        }
+        precondition(made == 0, "ArrayPools: pthread_key_create failed (\(made))")
+        return key
+    }()
+}
