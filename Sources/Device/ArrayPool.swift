@@ -7,7 +7,7 @@ import Foundation
 /// it: its only reference is the pool's (`isUnique`). So the value semantics of `Matrix` stay as they were:
 /// a buffer is reused only when nobody can see it, and a shared one is copied on write as before.
 ///
-/// - `take` finds a free entry whose capacity fits (best fit, within 2× of the request), sets its count
+/// - `take` finds a free entry whose capacity fits (best fit, within 2× of the request or 256 bytes), sets its count
 ///   and lets `fill` assign every element; otherwise it allocates, and pools the new array while the pool
 ///   has room (at most `maxEntries` arrays and `maxBytes` bytes; a free entry least recently used makes
 ///   room).
@@ -19,7 +19,7 @@ import Foundation
 /// one per thread), so it takes no lock: glibc's per-thread cache serves a malloc in ~20 ns, and a locked
 /// pool cost more than the allocations it saved. The search runs from the entry checked in last, so a
 /// buffer still in cache is reused first, as malloc's LIFO lists do.
-public final class ArrayPool<Element: BitwiseCopyable & Numeric>: @unchecked Sendable {
+public final class ArrayPool<Element: BitwiseCopyable>: @unchecked Sendable {
     /// An array with what a search reads (its count and capacity copied out: no load through each
     /// array's storage while scanning).
     private struct Entry {
@@ -52,7 +52,7 @@ public final class ArrayPool<Element: BitwiseCopyable & Numeric>: @unchecked Sen
         var array = checkOut(count: count)
         if let have = array?.count, have != count {
             if have > count { array!.removeLast(have - count) }   // keeps the capacity
-            else { array!.append(contentsOf: repeatElement(.zero, count: count - have)) }   // within the capacity
+            else { array!.append(contentsOf: repeatElement(array![0], count: count - have)) }   // within the capacity; `fill` assigns them
         }
         if array == nil {
             let made = Self.fresh(count, fill)
@@ -62,6 +62,15 @@ public final class ArrayPool<Element: BitwiseCopyable & Numeric>: @unchecked Sen
         array!.withUnsafeMutableBufferPointer { fill($0.baseAddress!) }
         checkIn(array!, fresh: false)
         return array!
+    }
+
+    /// `body` on a scratch buffer of `count` elements whose contents are unspecified (a free entry's, or
+    /// uninitialised): `body` must write each element before it reads it. The buffer is free again after.
+    public func withScratch<R>(count: Int, _ body: (UnsafeMutablePointer<Element>) -> R) -> R {
+        var result: R?
+        if count == 0 { return withUnsafeTemporaryAllocation(of: Element.self, capacity: 1) { body($0.baseAddress!) } }
+        _ = take(count: count) { result = body($0) }
+        return result!
     }
 
     /// `body` on `array`'s elements in place: when the pool holds `array`, it lets go while `body` runs, so
@@ -91,9 +100,10 @@ public final class ArrayPool<Element: BitwiseCopyable & Numeric>: @unchecked Sen
     private func checkOut(count: Int) -> [Element]? {
         checkOwner()
         var best = -1, bestCapacity = Int.max
+        let most = max(2 * count, 256 / MemoryLayout<Element>.stride)   // pins at most twice the bytes asked for, or 256
         for i in entries.indices.reversed() {
             let (have, capacity) = (entries[i].count, entries[i].capacity)
-            guard capacity >= count, capacity <= 2 * count, have == count || capacity < bestCapacity,
+            guard capacity >= count, capacity <= most, have == count || capacity < bestCapacity,
                   Self.isUnique(&entries[i].array) else { continue }
             best = i
             bestCapacity = capacity
@@ -131,23 +141,70 @@ public final class ArrayPool<Element: BitwiseCopyable & Numeric>: @unchecked Sen
         if let owner { precondition(pthread_equal(owner, me) != 0, "ArrayPool: used from a second thread") } else { owner = me }
     }
 
+    /// A new array with an eighth more capacity than `count` (rounded to 64 bytes): a list that grows by a
+    /// few elements a step (a decode step's visible slots) then still fits the array its last step left.
     private static func fresh(_ count: Int, _ fill: (UnsafeMutablePointer<Element>) -> Void) -> [Element] {
-        [Element](unsafeUninitializedCapacity: count) { buffer, initialised in
+        let perLine = max(1, 64 / MemoryLayout<Element>.stride)
+        let capacity = (count + count / 8 + perLine - 1) / perLine * perLine
+        return [Element](unsafeUninitializedCapacity: capacity) { buffer, initialised in
             fill(buffer.baseAddress!)
             initialised = count
         }
     }
 
-    /// Whether only this reference holds the array's storage. An array is one reference to its storage
-    /// object on platforms without Objective-C bridging; `enabled` checks that at start-up.
-    @inline(__always) static func isUnique(_ array: inout [Element]) -> Bool {
-        withUnsafeMutablePointer(to: &array) { p in
-            p.withMemoryRebound(to: AnyObject.self, capacity: 1) { isKnownUniquelyReferenced(&$0.pointee) }
-        }
-    }
+    @inline(__always) static func isUnique(_ array: inout [Element]) -> Bool { isUniquelyHeld(&array) }
 
     /// Whether `isUnique` tells a held array from a shared one here (else the pool only allocates).
     static var enabled: Bool { ArrayPoolSupport.enabled }
+}
+
+/// Whether only this reference holds the array's storage. An array is one reference to its storage object
+/// on platforms without Objective-C bridging; `ArrayPoolSupport.enabled` checks that at start-up.
+@inline(__always) func isUniquelyHeld<T>(_ array: inout [T]) -> Bool {
+    withUnsafeMutablePointer(to: &array) { p in
+        p.withMemoryRebound(to: AnyObject.self, capacity: 1) { isKnownUniquelyReferenced(&$0.pointee) }
+    }
+}
+
+/// Recycles lists of values that hold storage of their own: the `[Matrix]` lists that ops returning several
+/// matrices build (`Matrix.assigningEvery`: the fused projections, ~60 per SmolLM2 decode step) and a
+/// step's `[PagedSequence]`. A free list still holds the values it last carried (a matrix list would keep
+/// their buffers from `ArrayPools.floats`), so `take` and every in-place op on a matrix empty the free
+/// lists first.
+public final class ListPool<Element>: @unchecked Sendable {
+    private var lists: [[Element]] = []
+    private let maxLists = 16
+    private let placeholder: Element
+    private var owner: pthread_t?
+
+    init(placeholder: Element) { self.placeholder = placeholder }
+
+    /// A list of `count` values, each of which `fill` assigns (they start as the placeholder).
+    public func take(count: Int, _ fill: (UnsafeMutableBufferPointer<Element>) -> Void) -> [Element] {
+        let me = pthread_self()
+        if let owner { precondition(pthread_equal(owner, me) != 0, "ListPool: used from a second thread") } else { owner = me }
+        emptyFreeLists()
+        var result: [Element] = []   // one reference only: a second would make the appends below copy
+        if let i = lists.lastIndex(where: { $0.isEmpty && $0.capacity >= count }), isUniquelyHeld(&lists[i]) {
+            result = lists.remove(at: i)
+        } else {
+            result.reserveCapacity(max(count, 4))
+        }
+        result.append(contentsOf: repeatElement(placeholder, count: count))
+        result.withUnsafeMutableBufferPointer { fill($0) }
+        if ArrayPoolSupport.enabled {
+            if lists.count >= maxLists, let free = lists.firstIndex(where: \.isEmpty) { lists.remove(at: free) }   // emptied above: free
+            if lists.count < maxLists { lists.append(result) }
+        }
+        return result
+    }
+
+    /// Empties the lists no caller holds any more, releasing the values they carried. An in-place op calls
+    /// this first (`Matrix.withUnsafeMutableElements`): a projection's output taken from a fused call's
+    /// list is otherwise still held by that list, and would be copied before RoPE writes it.
+    public func emptyFreeLists() {
+        for i in lists.indices where !lists[i].isEmpty && isUniquelyHeld(&lists[i]) { lists[i].removeAll(keepingCapacity: true) }
+    }
 }
 
 enum ArrayPoolSupport {
@@ -167,13 +224,18 @@ enum ArrayPoolSupport {
 }
 
 /// The pools behind the CPU executor's tensors, one set per thread: fp32 activations, int8 activation
-/// blocks and their Q8_0 corrections. A thread's forward passes reuse what its last pass left; a thread
+/// blocks and their Q8_0 corrections, a step's token, position and slot lists, and op results' lists. A thread's forward passes reuse what its last pass left; a thread
 /// never searches another's arrays (an engine runs its passes on one thread), and tests read their own
 /// thread's `statistics`.
 public final class ArrayPools: @unchecked Sendable {
     public let floats = ArrayPool<Float>()
     public let bytes = ArrayPool<UInt8>(maxBytes: 128 << 20)
     public let int32s = ArrayPool<Int32>(maxEntries: 64, maxBytes: 16 << 20)
+    public let ints = ArrayPool<Int>(maxEntries: 64, maxBytes: 16 << 20)
+    public let int64s = ArrayPool<Int64>(maxEntries: 64, maxBytes: 16 << 20)
+    public let runs = ArrayPool<(start: Int, count: Int)>(maxEntries: 16, maxBytes: 4 << 20)
+    public let matrixLists = ListPool<Matrix>(placeholder: .placeholder)
+    public let sequenceLists = ListPool<PagedSequence>(placeholder: PagedSequence(rows: 0..<0, blockTable: [], firstPosition: 0))
 
     /// The calling thread's pools (made on first use, released when the thread exits).
     public static var current: ArrayPools {

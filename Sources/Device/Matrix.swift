@@ -13,6 +13,9 @@ public struct Matrix: Sendable, Equatable {
         self.data = data
     }
 
+    /// A 0×0 matrix (no storage: an empty array allocates nothing).
+    static let placeholder = Matrix(rows: 0, cols: 0, data: [])
+
     public init(zeros rows: Int, _ cols: Int) {
         self.init(rows: rows, cols: cols, data: [Float](repeating: 0, count: rows * cols))
     }
@@ -33,13 +36,15 @@ public struct Matrix: Sendable, Equatable {
     /// `body` on the elements in place; a pooled buffer no other matrix holds is written without a copy
     /// (`ArrayPool.mutate`).
     mutating func withUnsafeMutableElements<R>(_ body: (UnsafeMutableBufferPointer<Float>) -> R) -> R {
-        ArrayPools.floats.mutate(&data, body)
+        let pools = ArrayPools.current
+        pools.matrixLists.emptyFreeLists()   // a fused call's free list may still hold this matrix
+        return pools.floats.mutate(&data, body)
     }
 
     /// `count` matrices of `rows` rows and `cols(i)` columns, every element of which `fill` assigns through
     /// its pointer (one per matrix, in order; an empty matrix gets a valid pointer it must not write). As
     /// `init(rows:cols:assigningEvery:)`: no zeroing, so `fill` must write every element, and the storage
-    /// comes from the pool. One allocation for the result (a decode step makes ~60 of these calls; the
+    /// comes from the pool, as does the list (`MatrixListPool`; a decode step makes ~60 of these calls; the
     /// pointer list is temporary).
     static func assigningEvery(count: Int, rows: Int, cols: (Int) -> Int,
                                _ fill: (UnsafeBufferPointer<UnsafeMutablePointer<Float>>) -> Void) -> [Matrix] {
@@ -47,27 +52,23 @@ public struct Matrix: Sendable, Equatable {
         return withUnsafeMutablePointer(to: &placeholder) { empty in
             withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: max(1, count)) { pointers in
                 pointers.initialize(repeating: empty)
-                var result: [Matrix] = []
-                result.reserveCapacity(count)
                 // Each array exists only once its initialiser returns, so they nest: the innermost runs `fill`
-                // with every pointer set, and the matrices come out innermost first.
-                func nest(_ i: Int) {
+                // with every pointer set.
+                func nest(_ i: Int, _ result: UnsafeMutableBufferPointer<Matrix>) {
                     guard i < count else { fill(UnsafeBufferPointer(start: pointers.baseAddress, count: count)); return }
                     let n = rows * cols(i)
                     var data: [Float] = []
                     if n > 0 {
                         data = ArrayPools.floats.take(count: n) { p in
                             pointers[i] = p
-                            nest(i + 1)
+                            nest(i + 1, result)
                         }
                     } else {
-                        nest(i + 1)
+                        nest(i + 1, result)
                     }
-                    result.append(Matrix(rows: rows, cols: cols(i), data: data))
+                    result[i] = Matrix(rows: rows, cols: cols(i), data: data)
                 }
-                nest(0)
-                result.reverse()
-                return result
+                return ArrayPools.current.matrixLists.take(count: count) { nest(0, $0) }
             }
         }
     }
@@ -166,13 +167,45 @@ public enum RoPEStyle: Sendable {
 public struct PagedSequence: Sendable {
     public var rows: Range<Int>
     public var blockTable: [Int]
-    public var positions: [Int]
+    /// Row i's position is `firstPosition + i` (consecutive positions: every chunk a step runs), unless the
+    /// positions were given one by one and are not consecutive (`explicitPositions`).
+    private let firstPosition: Int
+    private let explicitPositions: [Int]?
 
     public init(rows: Range<Int>, blockTable: [Int], positions: [Int]) {
         precondition(rows.count == positions.count, "PagedSequence: one position per row")
         self.rows = rows
         self.blockTable = blockTable
-        self.positions = positions
+        firstPosition = positions.first ?? 0
+        let consecutive = positions.indices.dropFirst().allSatisfy { positions[$0] == positions[$0 - 1] + 1 }
+        explicitPositions = consecutive ? nil : positions
+    }
+
+    /// Rows at consecutive positions from `firstPosition`, with no positions array (a decode step builds one
+    /// of these per sequence).
+    public init(rows: Range<Int>, blockTable: [Int], firstPosition: Int) {
+        self.rows = rows
+        self.blockTable = blockTable
+        self.firstPosition = firstPosition
+        explicitPositions = nil
+    }
+
+    /// Each row's absolute position (a fresh array for consecutive positions; `position(_:)` makes none).
+    public var positions: [Int] { explicitPositions ?? Array(firstPosition..<(firstPosition + rows.count)) }
+
+    /// Row i's absolute position (i counts from 0, the sequence's first row).
+    public func position(_ i: Int) -> Int { explicitPositions?[i] ?? firstPosition + i }
+
+    /// A list of `count` sequences that `fill` assigns, from the thread's `ArrayPools.sequenceLists` (here,
+    /// where the generic pool is specialised: called unspecialised from another module, it allocated).
+    public static func pooledList(count: Int, _ fill: (UnsafeMutableBufferPointer<PagedSequence>) -> Void) -> [PagedSequence] {
+        ArrayPools.current.sequenceLists.take(count: count, fill)
+    }
+
+    /// The largest position of the sequence's rows, or −1 for none.
+    public var lastPosition: Int {
+        guard !rows.isEmpty else { return -1 }
+        return explicitPositions?.max() ?? firstPosition + rows.count - 1
     }
 }
 
@@ -223,6 +256,21 @@ extension Matrix {
     /// Rows `range` as a new matrix.
     public func rows(_ range: Range<Int>) -> Matrix {
         Matrix(rows: range.count, cols: cols, data: Array(data[(range.lowerBound * cols)..<(range.upperBound * cols)]))
+    }
+
+    /// The rows of `ranges`, in order, as one matrix (its storage from the thread's pool).
+    public func rows(in ranges: UnsafeBufferPointer<Range<Int>>) -> Matrix {
+        let count = ranges.reduce(0) { $0 + $1.count }
+        return Matrix(rows: count, cols: cols) { out in
+            data.withUnsafeBufferPointer { src in
+                var at = 0
+                for r in ranges where !r.isEmpty {
+                    precondition(r.lowerBound >= 0 && r.upperBound <= rows, "rows(in:): \(r) outside \(rows) rows")
+                    (out + at * cols).update(from: src.baseAddress! + r.lowerBound * cols, count: r.count * cols)
+                    at += r.count
+                }
+            }
+        }
     }
 
     /// Stacks matrices of equal width.

@@ -87,9 +87,12 @@ public struct QuantisedBlocks: Sendable {
         if rowStorage == nil {
             // The row's blocks gathered back from the tiles into GGUF's layout, then dequantised as stored.
             let code = Int32(dtype.rawValue)
-            var row = [UInt8](repeating: 0, count: rowBytes)
-            tiles!.withUnsafeBufferPointer { ck_untile_row(code, $0.baseAddress!, r, cols, &row) }
-            row.withUnsafeBytes { Dequantize.row(dtype, source: $0, count: cols, into: dst) }
+            // In this thread's scratch (ck_untile_row writes every byte of the row): an array per row was an
+            // allocation per token of every embedding lookup.
+            ArrayPools.bytes.withScratch(count: rowBytes) { row in
+                tiles!.withUnsafeBufferPointer { ck_untile_row(code, $0.baseAddress!, r, cols, row) }
+                Dequantize.row(dtype, source: UnsafeRawBufferPointer(start: row, count: rowBytes), count: cols, into: dst)
+            }
             return
         }
         bytes.withUnsafeBytes { raw in

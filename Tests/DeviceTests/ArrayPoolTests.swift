@@ -123,3 +123,33 @@ import Testing
         #expect(normed.data == sum)
     }
 }
+
+/// The lists of matrices that fused ops return (`ListPool`): a list no caller holds is emptied and
+/// handed out again, and emptying it lets go of the matrices it carried.
+@Suite struct MatrixListPoolTests {
+    static func address(_ list: [Matrix]) -> UnsafeRawPointer? { list.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) } }
+
+    @Test func aFreeListIsReusedAndLetsGoOfItsMatrices() {
+        let pool = ListPool<Matrix>(placeholder: .placeholder)
+        let floats = ArrayPool<Float>()
+        func list(_ value: Float) -> [Matrix] {
+            pool.take(count: 3) { out in
+                for i in 0..<3 { out[i] = Matrix(rows: 1, cols: 4, data: floats.take(count: 4) { $0.update(repeating: value + Float(i), count: 4) }) }
+            }
+        }
+        var first: [Matrix]? = list(1)
+        let where1 = Self.address(first!)
+        var q = first![0]
+        first = nil
+        #expect(floats.statistics.free == 0)        // the free list still holds all three buffers
+        pool.emptyFreeLists()
+        #expect(floats.statistics.free == 2)        // now only q's is held
+        q.data[0] = 9
+        let second = list(5)
+        #expect(Self.address(second) == where1 && second.map { $0.data[0] } == [5, 6, 7])
+        #expect(q.data == [9, 1, 1, 1])
+        let held = second
+        let third = list(7)                         // `second` is still held: a new list
+        #expect(Self.address(third) != where1 && held[2].data[3] == 7)
+    }
+}

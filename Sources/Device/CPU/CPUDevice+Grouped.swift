@@ -90,11 +90,14 @@ extension CPUDevice {
                     // of it: no zeroed staging buffer to copy out of (at prompt sizes, megabytes per layer).
                     Matrix.assigningEvery(count: sets, rows: x.rows, cols: { widths[$0] }) { outputs in
                         a.withPointers { p in
-                            Parallel.forEach(tasks.count, minChunk: 1, chunksPerWorker: 32) { range in   // one task per pool item
-                                for task in tasks[range] {
-                                    let n = widths[task.set]
-                                    p.run(isa: isa, weight: resolved[task.set * groups + task.group], rows: task.rows, start: task.start,
-                                          count: groupSizes[task.group], y: outputs[task.set] + task.start * n, n: n)
+                            var job = GroupedJob(p: p, isa: isa, tasks: tasks, widths: UnsafeBufferPointer(widths), groups: groups,
+                                                 groupSizes: groupSizes, resolved: UnsafeBufferPointer(resolved), outputs: outputs)
+                            Parallel.forEach(tasks.count, minChunk: 1, chunksPerWorker: 32, context: &job) { job, range in   // one task per pool item
+                                let j = job.load(as: GroupedJob.self)
+                                for task in j.tasks[range] {
+                                    let n = j.widths[task.set]
+                                    j.p.run(isa: j.isa, weight: j.resolved[task.set * j.groups + task.group], rows: task.rows, start: task.start,
+                                            count: j.groupSizes[task.group], y: j.outputs[task.set] + task.start * n, n: n)
                                 }
                             }
                         }
@@ -118,6 +121,18 @@ extension CPUDevice {
     }
 }
 
+/// What the tasks of one grouped job read (Parallel.forEach's context: the closure captures nothing).
+private struct GroupedJob {
+    let p: BlockActivations.Pointers
+    let isa: Int32
+    let tasks: UnsafeBufferPointer<GroupedTask>
+    let widths: UnsafeBufferPointer<Int>
+    let groups: Int
+    let groupSizes: UnsafeBufferPointer<Int>
+    let resolved: UnsafeBufferPointer<BlockActivations.Pointers.Weight>
+    let outputs: UnsafeBufferPointer<UnsafeMutablePointer<Float>>
+}
+
 /// One task of a grouped job: weight rows `rows` of set `set`'s group `group`, for the group's x rows from `start`.
 struct GroupedTask {
     let set, group, start: Int
@@ -136,7 +151,8 @@ struct GroupedTask {
         }
     }
 
-    /// `split`'s tasks in a temporary buffer (the stack where they fit), handed to `body`.
+    /// `split`'s tasks in a scratch buffer of the thread's byte pool, handed to `body`. (A temporary allocation
+    /// of this size was on the heap: SmolLM2's ~10 KB of tasks exceed what Swift puts on the stack.)
     static func withTasks<R>(sets widths: UnsafeBufferPointer<Int>, groupSizes: UnsafeBufferPointer<Int>, rowBytes: Int, workers: Int,
                              _ body: (UnsafeBufferPointer<GroupedTask>) -> R) -> R {
         let total = widths.reduce(0, +) * groupSizes.reduce(0, +)
@@ -151,7 +167,11 @@ struct GroupedTask {
         }
         let tailFrom = workers > 1 && count > workers ? count - workers : count
         let capacity = tailFrom + (count - tailFrom) * ((widths.max() ?? 0) / piece + 1)
-        return withUnsafeTemporaryAllocation(of: GroupedTask.self, capacity: max(1, capacity)) { buffer in
+        return ArrayPools.bytes.withScratch(count: max(1, capacity) * MemoryLayout<GroupedTask>.stride) { raw in
+            // Pool arrays' elements start 16-byte aligned (after the array header): a task needs 8.
+            precondition(Int(bitPattern: raw) % MemoryLayout<GroupedTask>.alignment == 0, "GroupedTask: misaligned scratch")
+            return raw.withMemoryRebound(to: GroupedTask.self, capacity: max(1, capacity)) { tasks in
+            let buffer = UnsafeMutableBufferPointer(start: tasks, count: max(1, capacity))
             var made = 0, index = 0
             for (s, n) in widths.enumerated() {
                 var start = 0
@@ -171,6 +191,7 @@ struct GroupedTask {
             }
             defer { buffer.baseAddress!.deinitialize(count: made) }
             return body(UnsafeBufferPointer(start: buffer.baseAddress, count: made))
+            }
         }
     }
 }

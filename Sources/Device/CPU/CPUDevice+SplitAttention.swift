@@ -33,46 +33,76 @@ extension CPUDevice {
     static func splitDecodeAttention(isa: Int32, runs: [(start: Int, count: Int)], shape: AttentionShape, q: UnsafePointer<Float>,
                                      entries: GQACacheView, slots: UnsafePointer<Int64>, rowSlots: [Int],
                                      rowPosition: [Int], maxVisible: Int, out: UnsafeMutablePointer<Float>) {
-        let (h, g, d) = (shape.heads, shape.kvHeads, shape.headDim)
-        let group = h / g, parts = Parallel.workers, kv = entries.cache.element.code, stride = entries.stride
-        let sstride = (maxVisible + 7) / 8 * 8
-        // Ranges that start at multiples of 8 (keys or columns), one per part; empty ones are skipped.
-        func range(_ part: Int, of n: Int) -> Range<Int> {
-            let step = ((n + parts - 1) / parts + 7) / 8 * 8
-            return min(n, part * step)..<min(n, part * step + step)
-        }
+        let (h, g) = (shape.heads, shape.kvHeads)
+        let parts = Parallel.workers, sstride = (maxVisible + 7) / 8 * 8
+        let (wholeGroups, perRun) = Self.valueItems(kvHeads: g, parts: parts)
         // Raw scores of every (run, head) row: phase one writes each visible one before phase two reads it.
-        let count = runs.count * h * sstride
-        var scores = [Float](unsafeUninitializedCapacity: count) { _, n in n = count }
-        scores.withUnsafeMutableBufferPointer { sb in
-            let scoreBase = sb.baseAddress!
-            Parallel.forEach(runs.count * g * parts, minChunk: 1, chunksPerWorker: 16) { items in
-                for item in items {
-                    let (i, kvHead, part) = (item / (g * parts), item / parts % g, item % parts)
-                    let run = runs[i], keys = range(part, of: rowPosition[run.start] + 1)
-                    guard !keys.isEmpty else { continue }
-                    ck_attend_scores(isa, kv, q + run.start * h * d + kvHead * group * d, d, group, entries.keys(kvHead), stride, d,
-                                     slots + rowSlots[run.start], keys.lowerBound, keys.upperBound, shape.scale,
-                                     scoreBase + (i * h + kvHead * group) * sstride, sstride)
-                }
-            }
-            // Values: the groups that divide over the parts go whole (a part reads a head's value rows
-            // end to end), the rest by column ranges; whole groups first, so the pieces even out the parts.
-            let (wholeGroups, perRun) = Self.valueItems(kvHeads: g, parts: parts)
-            Parallel.forEach(runs.count * perRun, minChunk: 1, chunksPerWorker: 16) { items in
-                var scratch = [Float](repeating: 0, count: min(group, 3) * sstride)
-                scratch.withUnsafeMutableBufferPointer { scratch in
-                    for item in items {
-                        let (i, k) = item.quotientAndRemainder(dividingBy: perRun)
-                        let (kvHead, columns) = k < wholeGroups ? (k, 0..<d)
-                            : (wholeGroups + (k - wholeGroups) / parts, range((k - wholeGroups) % parts, of: d))
-                        let run = runs[i]
-                        guard !columns.isEmpty else { continue }
-                        ck_attend_values(isa, kv, group, scoreBase + (i * h + kvHead * group) * sstride, sstride, rowPosition[run.start] + 1,
-                                         entries.values(kvHead), stride, slots + rowSlots[run.start], columns.lowerBound,
-                                         columns.upperBound, scratch.baseAddress!, out + run.start * h * d + kvHead * group * d, d)
+        ArrayPools.floats.withScratch(count: runs.count * h * sstride) { scores in
+            runs.withUnsafeBufferPointer { runList in
+                rowSlots.withUnsafeBufferPointer { rowSlotList in
+                    rowPosition.withUnsafeBufferPointer { positionList in
+                        var job = SplitAttentionJob(isa: isa, kv: entries.cache.element.code, shape: shape, parts: parts, sstride: sstride,
+                                                    wholeGroups: wholeGroups, perRun: perRun, runs: runList, rowSlots: rowSlotList,
+                                                    rowPosition: positionList, entries: entries, q: q, slots: slots, scores: scores, out: out)
+                        Parallel.forEach(runs.count * g * parts, minChunk: 1, chunksPerWorker: 16, context: &job) { job, items in
+                            job.assumingMemoryBound(to: SplitAttentionJob.self).pointee.scoreItems(items)
+                        }
+                        // Values: the groups that divide over the parts go whole (a part reads a head's value rows
+                        // end to end), the rest by column ranges; whole groups first, so the pieces even out the parts.
+                        Parallel.forEach(runs.count * perRun, minChunk: 1, chunksPerWorker: 16, context: &job) { job, items in
+                            job.assumingMemoryBound(to: SplitAttentionJob.self).pointee.valueItems(items)
+                        }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// What the split decode's items read (Parallel.forEach's context: the closures capture nothing).
+struct SplitAttentionJob {
+    let isa, kv: Int32
+    let shape: AttentionShape
+    let parts, sstride, wholeGroups, perRun: Int
+    let runs: UnsafeBufferPointer<(start: Int, count: Int)>
+    let rowSlots, rowPosition: UnsafeBufferPointer<Int>
+    let entries: CPUDevice.GQACacheView
+    let q: UnsafePointer<Float>, slots: UnsafePointer<Int64>
+    let scores, out: UnsafeMutablePointer<Float>
+
+    /// Ranges that start at multiples of 8 (keys or columns), one per part; empty ones are skipped.
+    func range(_ part: Int, of n: Int) -> Range<Int> {
+        let step = ((n + parts - 1) / parts + 7) / 8 * 8
+        return min(n, part * step)..<min(n, part * step + step)
+    }
+
+    func scoreItems(_ items: Range<Int>) {
+        let (h, g, d) = (shape.heads, shape.kvHeads, shape.headDim)
+        let group = h / g
+        for item in items {
+            let (i, kvHead, part) = (item / (g * parts), item / parts % g, item % parts)
+            let run = runs[i], keys = range(part, of: rowPosition[run.start] + 1)
+            guard !keys.isEmpty else { continue }
+            ck_attend_scores(isa, kv, q + run.start * h * d + kvHead * group * d, d, group, entries.keys(kvHead), entries.stride, d,
+                             slots + rowSlots[run.start], keys.lowerBound, keys.upperBound, shape.scale,
+                             scores + (i * h + kvHead * group) * sstride, sstride)
+        }
+    }
+
+    /// The softmax scratch comes from this worker's pool (a fresh array per chunk was an allocation).
+    func valueItems(_ items: Range<Int>) {
+        let (h, g, d) = (shape.heads, shape.kvHeads, shape.headDim)
+        let group = h / g
+        ArrayPools.floats.withScratch(count: min(group, 3) * sstride) { scratch in
+            for item in items {
+                let (i, k) = item.quotientAndRemainder(dividingBy: perRun)
+                let (kvHead, columns) = k < wholeGroups ? (k, 0..<d)
+                    : (wholeGroups + (k - wholeGroups) / parts, range((k - wholeGroups) % parts, of: d))
+                let run = runs[i]
+                guard !columns.isEmpty else { continue }
+                ck_attend_values(isa, kv, group, scores + (i * h + kvHead * group) * sstride, sstride, rowPosition[run.start] + 1,
+                                 entries.values(kvHead), entries.stride, slots + rowSlots[run.start], columns.lowerBound,
+                                 columns.upperBound, scratch, out + run.start * h * d + kvHead * group * d, d)
             }
         }
     }

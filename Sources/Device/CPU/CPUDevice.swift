@@ -184,11 +184,17 @@ public final class CPUDevice: Device, @unchecked Sendable {
         return Matrix(rows: gate.rows, cols: gate.cols) { yp in
             gate.data.withUnsafeBufferPointer { gp in
                 up.data.withUnsafeBufferPointer { upp in
-                    let (g, u) = (gp.baseAddress!, upp.baseAddress!)
                     // Ranges start at multiples of 8, so each element takes the same (vector or tail) path as
                     // in one call over everything.
                     // An exp per element: worth both cores from 2 × 4,096 elements (16 sequences' 16 × 1,536).
-                    Self.forEachRange(gp.count, grain: 4096) { r in ck_silu_mul(isa, g + r.lowerBound, u + r.lowerBound, yp + r.lowerBound, r.count) }
+                    let count = gp.count, grain = 4096
+                    var job = (isa: isa, g: gp.baseAddress!, u: upp.baseAddress!, y: yp, count: count)
+                    guard count >= 2 * grain else { return ck_silu_mul(isa, job.g, job.u, yp, count) }
+                    Parallel.forEach((count + 7) / 8, minChunk: grain / 8, chunksPerWorker: 2, context: &job) { job, blocks in
+                        let j = job.load(as: (isa: Int32, g: UnsafePointer<Float>, u: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int).self)
+                        let r = (blocks.lowerBound * 8)..<min(j.count, blocks.upperBound * 8)
+                        ck_silu_mul(j.isa, j.g + r.lowerBound, j.u + r.lowerBound, j.y + r.lowerBound, r.count)
+                    }
                 }
             }
         }
@@ -265,22 +271,18 @@ public final class CPUDevice: Device, @unchecked Sendable {
                                                   rowSlots: rowSlots, rowPosition: rowPosition, maxVisible: maxVisible, out: ob)
                         return
                     }
-                    let scratchCount = ck_attend_block_scores(runTokens, group, maxVisible)
                     // Many chunks: at prompt sizes a chunk takes milliseconds, and the last one decides when
                     // the job ends. One item is a chunk too: a single decoding sequence has only G items, and over
                     // a long context each is worth sending to the other core.
-                    Parallel.forEach(runs.count * g, minChunk: 1, chunksPerWorker: 16) { range in
-                        // On the stack where it fits (the kernel writes each score before reading it): a heap array
-                        // per chunk was up to 32 allocations per layer at 16 sequences.
-                        withUnsafeTemporaryAllocation(of: Float.self, capacity: scratchCount) { scratch in
-                            for item in range {
-                                let (i, kvHead) = (item / g, item % g)
-                                let run = runs[i % 2 == 0 ? i / 2 : runs.count - 1 - i / 2]
-                                let first = run.start * h * d + kvHead * group * d
-                                let (keys, values, stride) = (entries.keys(kvHead), entries.values(kvHead), entries.stride)
-                                ck_attend_block(isa, kv, run.count, group, qb + first, h * d, d, keys, stride, d, values, stride, d,
-                                                sb + rowSlots[run.start], rowPosition[run.start] + 1, shape.scale,
-                                                scratch.baseAddress!, ob + first, h * d, d)
+                    runs.withUnsafeBufferPointer { runList in
+                        rowSlots.withUnsafeBufferPointer { rowSlotList in
+                            rowPosition.withUnsafeBufferPointer { positionList in
+                                var job = AttentionRunsJob(isa: isa, kv: kv, shape: shape, scratchCount: ck_attend_block_scores(runTokens, group, maxVisible),
+                                                           runs: runList, rowSlots: rowSlotList, rowPosition: positionList,
+                                                           entries: entries, q: qb, slots: sb, out: ob)
+                                Parallel.forEach(runs.count * g, minChunk: 1, chunksPerWorker: 16, context: &job) { job, range in
+                                    job.assumingMemoryBound(to: AttentionRunsJob.self).pointee.attend(range)
+                                }
                             }
                         }
                     }
@@ -288,6 +290,38 @@ public final class CPUDevice: Device, @unchecked Sendable {
             }
         }
         return out
+    }
+
+    /// What `pagedAttention`'s work items read (Parallel.forEach's context: the closure captures nothing).
+    /// Item (i, kvHead) is run i of the order 0, N−1, 1, N−2, … (under the causal mask a contiguous chunk
+    /// then pairs short runs with long ones) with one KV head's group of query heads.
+    struct AttentionRunsJob {
+        let isa: Int32, kv: Int32
+        let shape: AttentionShape
+        let scratchCount: Int
+        let runs: UnsafeBufferPointer<(start: Int, count: Int)>
+        let rowSlots, rowPosition: UnsafeBufferPointer<Int>
+        let entries: GQACacheView
+        let q: UnsafePointer<Float>, slots: UnsafePointer<Int64>, out: UnsafeMutablePointer<Float>
+
+        func attend(_ range: Range<Int>) {
+            let (h, g, d) = (shape.heads, shape.kvHeads, shape.headDim)
+            let group = h / g
+            // From this worker's pool (the kernel writes each score before reading it): a heap array per
+            // chunk was up to 32 allocations per layer at 16 sequences, and a temporary allocation of this
+            // size is on the heap too.
+            ArrayPools.floats.withScratch(count: scratchCount) { scratch in
+                for item in range {
+                    let (i, kvHead) = (item / g, item % g)
+                    let run = runs[i % 2 == 0 ? i / 2 : runs.count - 1 - i / 2]
+                    let first = run.start * h * d + kvHead * group * d
+                    let (keys, values, stride) = (entries.keys(kvHead), entries.values(kvHead), entries.stride)
+                    ck_attend_block(isa, kv, run.count, group, q + first, h * d, d, keys, stride, d, values, stride, d,
+                                    slots + rowSlots[run.start], rowPosition[run.start] + 1, shape.scale,
+                                    scratch, out + first, h * d, d)
+                }
+            }
+        }
     }
 
     /// Where a GQA layer's cache keeps KV head h's keys (columns h·D..<(h+1)·D) and values (columns
@@ -322,15 +356,22 @@ public final class CPUDevice: Device, @unchecked Sendable {
     /// Runs of up to `maxTokens` consecutive rows that belong to one sequence (the same slot list) at
     /// consecutive positions, in row order: the rows ck_attend_block can take together.
     static func tokenRuns(positions: [Int], rowSlots: [Int], maxTokens: Int) -> [(start: Int, count: Int)] {
-        var runs: [(start: Int, count: Int)] = []
-        var r = 0
-        while r < positions.count {
-            var n = 1
-            while n < maxTokens, r + n < positions.count, rowSlots[r + n] == rowSlots[r], positions[r + n] == positions[r] + n { n += 1 }
-            runs.append((r, n))
-            r += n
+        // Counted, then assigned into an array of the thread's pool (the step's memo holds it until the next).
+        func forEachRun(_ body: (Int, Int) -> Void) {
+            var r = 0
+            while r < positions.count {
+                var n = 1
+                while n < maxTokens, r + n < positions.count, rowSlots[r + n] == rowSlots[r], positions[r + n] == positions[r] + n { n += 1 }
+                body(r, n)
+                r += n
+            }
         }
-        return runs
+        var count = 0
+        forEachRun { _, _ in count += 1 }
+        return ArrayPools.current.runs.take(count: count) { out in
+            var i = 0
+            forEachRun { r, n in out[i] = (r, n); i += 1 }
+        }
     }
 
     /// The slots of every visible position per sequence (each sequence's list in turn), each row's
@@ -338,13 +379,28 @@ public final class CPUDevice: Device, @unchecked Sendable {
     /// attention) and, through `visibleSlotsCache`, once per step for all layers.
     static func visibleSlots(_ sequences: [PagedSequence], cache: KVBlockStorage, rows: Int) -> VisibleSlots {
         precondition(sequences.reduce(0) { $0 + $1.rows.count } == rows, "attention: the sequences must cover the \(rows) query rows")
-        var slots: [Int64] = [], positions = [Int](repeating: 0, count: rows), rowSlots = [Int](repeating: 0, count: rows)
-        slots.reserveCapacity(sequences.reduce(0) { $0 + ($1.positions.max() ?? -1) + 1 })   // one allocation, not one per doubling
         for seq in sequences {
-            precondition(seq.rows.upperBound <= rows, "attention: sequence rows \(seq.rows) outside the \(rows) queries")
-            let start = slots.count
-            for p in 0..<((seq.positions.max() ?? -1) + 1) { slots.append(Int64(cache.slot(position: p, blockTable: seq.blockTable))) }
-            for (i, r) in seq.rows.enumerated() { (positions[r], rowSlots[r]) = (seq.positions[i], start) }
+            precondition(seq.rows.lowerBound >= 0 && seq.rows.upperBound <= rows, "attention: sequence rows \(seq.rows) outside the \(rows) queries")
+        }
+        // From the thread's pools: the step's memo (`VisibleSlotsCache`) holds them until the next step's.
+        let pools = ArrayPools.current
+        let slots = pools.int64s.take(count: sequences.reduce(0) { $0 + $1.lastPosition + 1 }) { out in
+            var at = 0
+            for seq in sequences {
+                for p in 0..<(seq.lastPosition + 1) { out[at] = Int64(cache.slot(position: p, blockTable: seq.blockTable)); at += 1 }
+            }
+        }
+        let positions = pools.ints.take(count: rows) { out in
+            out.update(repeating: 0, count: rows)
+            for seq in sequences { for (i, r) in seq.rows.enumerated() { out[r] = seq.position(i) } }
+        }
+        let rowSlots = pools.ints.take(count: rows) { out in
+            out.update(repeating: 0, count: rows)
+            var start = 0
+            for seq in sequences {
+                for r in seq.rows { out[r] = start }
+                start += seq.lastPosition + 1
+            }
         }
         return VisibleSlots(slots: slots, positions: positions, rowSlots: rowSlots)
     }

@@ -54,14 +54,25 @@ enum QuantKernels {
                     // and the fp32 one dequantises whole tiles by a transpose but a cut one row by row.
                     let tiled = w.tiles != nil && (a.int8 || w.rowStorage == nil)
                     let (unit, minUnits, perWorker) = t < promptTokens ? (tiled ? 8 : 1, tiled ? 8 : 64, 4) : (tiled ? 8 : panelRows, 1, 16)
-                    Parallel.forEach((n + unit - 1) / unit, minChunk: minUnits, chunksPerWorker: perWorker) { range in
-                        let rows = (range.lowerBound * unit)..<min(n, range.upperBound * unit)
-                        p.run(isa: isa, weight: weight, rows: rows, start: 0, count: t, y: yb, n: n)
+                    var job = RowsJob(p: p, weight: weight, isa: isa, unit: unit, t: t, n: n, y: yb)
+                    Parallel.forEach((n + unit - 1) / unit, minChunk: minUnits, chunksPerWorker: perWorker, context: &job) { job, range in
+                        let j = job.load(as: RowsJob.self)
+                        let rows = (range.lowerBound * j.unit)..<min(j.n, range.upperBound * j.unit)
+                        j.p.run(isa: j.isa, weight: j.weight, rows: rows, start: 0, count: j.t, y: j.y, n: j.n)
                     }
                 }
             }
         }
     }
+}
+
+/// What a chunk of `run`'s weight rows reads (Parallel.forEach's context: the closure captures nothing).
+private struct RowsJob {
+    let p: BlockActivations.Pointers
+    let weight: BlockActivations.Pointers.Weight
+    let isa: Int32
+    let unit, t, n: Int
+    let y: UnsafeMutablePointer<Float>
 }
 
 /// The rows of x as the quantised kernels read them: fp32 (+ block sums for the portable loops) or int8

@@ -7,11 +7,13 @@ struct RoPEAngles {
 
     init(positions: [Int], pairs: Int, angle: (_ position: Int, _ pair: Int) -> (cos: Float, sin: Float)) {
         self.pairs = pairs
-        var c = [Float](repeating: 0, count: positions.count * pairs), s = c
-        for (t, position) in positions.enumerated() {
-            for i in 0..<pairs { (c[t * pairs + i], s[t * pairs + i]) = angle(position, i) }
+        // From the thread's pool: the cache below keeps a step's angles until the next step's replace them.
+        cos = ArrayPools.floats.take(count: positions.count * pairs) { c in
+            for (t, position) in positions.enumerated() { for i in 0..<pairs { c[t * pairs + i] = angle(position, i).cos } }
         }
-        (cos, sin) = (c, s)
+        sin = ArrayPools.floats.take(count: positions.count * pairs) { s in
+            for (t, position) in positions.enumerated() { for i in 0..<pairs { s[t * pairs + i] = angle(position, i).sin } }
+        }
     }
 
     /// A frequency table's angles: cos(p · f) · factor, sin(p · f) · factor.

@@ -90,9 +90,8 @@ public final class DeepSeekV4Model: LanguageModel, @unchecked Sendable {
     }
 
     private func run(_ batch: ForwardBatch, step: StepContext, places: (Int, V4Attention) -> V4LayerPlaces) -> Matrix {
-        let tokens = batch.chunks.flatMap(\.tokens)
         let n = config.hc_mult
-        let x = device.embedding(tokens, table: embedding)                                   // [T, E]
+        let x = device.embedding(step.tokens, table: embedding)                                   // [T, E]
         var h = Matrix(rows: x.rows, cols: n * x.cols,
                        data: (0..<x.rows).flatMap { t in (0..<n).flatMap { _ in x.row(t) } })   // [T, N·E]
         for (l, layer) in layers.enumerated() {
@@ -101,7 +100,7 @@ public final class DeepSeekV4Model: LanguageModel, @unchecked Sendable {
                                     places: places(l, layer.attention))
             h = layer.attentionHC.merge(h, output: a, post: post, comb: comb)
             (input, post, comb) = layer.ffnHC.split(h)
-            let f = layer.moe(device.rmsNorm(input, weight: layer.ffnNorm, eps: config.eps), tokens: tokens)
+            let f = layer.moe(device.rmsNorm(input, weight: layer.ffnNorm, eps: config.eps), tokens: step.tokens)
             h = layer.ffnHC.merge(h, output: f, post: post, comb: comb)
         }
         let selected = step.logitRows(head(h))                                               // [rows, E]

@@ -37,7 +37,7 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
 
     public func forward(_ batch: ForwardBatch, cache: KVBlockStorage) -> Matrix {
         let step = StepContext(batch: batch, cache: cache)
-        var x = device.embedding(batch.chunks.flatMap(\.tokens), table: embedding)   // [T, E]
+        var x = device.embedding(step.tokens, table: embedding)   // [T, E]
         for (l, layer) in layers.enumerated() {
             layer(&x, layer: l, step: step, device: device, eps: rmsNormEps)
         }
