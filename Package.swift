@@ -46,7 +46,7 @@ let package = Package(
             dependencies: ["Model", "Tokenizer", "Device", "COpenSSL", .product(name: "Logging", package: "swift-log"),
                            .product(name: "CoreMetrics", package: "swift-metrics")]
         ),
-        .target(name: "Model", dependencies: ["Device", "Tokenizer"]),
+        .target(name: "Model", dependencies: ["Device", "Tokenizer"], swiftSettings: [.unsafeFlags(["-O"])]),
         .target(name: "Tokenizer"),
         // Kernels are optimised in debug builds too: unoptimised SIMD code is ~100× slower and would make
         // the model tests take minutes.
@@ -65,7 +65,9 @@ let package = Package(
         .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore"]),
         .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "HTTPCore", "Engine", "Tokenizer"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Device", "Tokenizer"]),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Device", "Tokenizer"]),
+        // Test support: counts malloc calls per thread (its `malloc` stands in for libc's in the test process).
+        .target(name: "CMallocCounter", path: "Tests/Support/CMallocCounter"),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Device", "Tokenizer", "CMallocCounter"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Model"]),
         .testTarget(name: "DeviceTests", dependencies: ["Device", "CKernels"]),
         .testTarget(name: "MoEServeTests", dependencies: [

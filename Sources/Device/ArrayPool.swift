@@ -245,6 +245,28 @@ public final class ArrayPools: @unchecked Sendable {
         return pools
     }
 
+    // The pools' operations for each element type, as concrete functions in this file: here the generic
+    // pools are specialised. Called from another file of a build without whole-module optimisation (the
+    // debug builds tests run in) or from another module, the generic `take` ran unspecialised and itself
+    // allocated (the MoE router: ~30 allocations per step). Every user goes through these.
+    public func takeFloats(count: Int, _ fill: (UnsafeMutablePointer<Float>) -> Void) -> [Float] { floats.take(count: count, fill) }
+    public func takeInts(count: Int, _ fill: (UnsafeMutablePointer<Int>) -> Void) -> [Int] { ints.take(count: count, fill) }
+    public func takeInt64s(count: Int, _ fill: (UnsafeMutablePointer<Int64>) -> Void) -> [Int64] { int64s.take(count: count, fill) }
+    public func takeInt32s(count: Int, _ fill: (UnsafeMutablePointer<Int32>) -> Void) -> [Int32] { int32s.take(count: count, fill) }
+    public func takeBytes(count: Int, _ fill: (UnsafeMutablePointer<UInt8>) -> Void) -> [UInt8] { bytes.take(count: count, fill) }
+    func takeRuns(count: Int, _ fill: (UnsafeMutablePointer<(start: Int, count: Int)>) -> Void) -> [(start: Int, count: Int)] {
+        runs.take(count: count, fill)
+    }
+    public func withFloatScratch(count: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) { floats.withScratch(count: count, body) }
+    public func withIntScratch(count: Int, _ body: (UnsafeMutablePointer<Int>) -> Void) { ints.withScratch(count: count, body) }
+    public func withByteScratch(count: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Void) { bytes.withScratch(count: count, body) }
+    public func mutateFloats(_ array: inout [Float], _ body: (UnsafeMutableBufferPointer<Float>) -> Void) { floats.mutate(&array, body) }
+    public func takeMatrices(count: Int, _ fill: (UnsafeMutableBufferPointer<Matrix>) -> Void) -> [Matrix] { matrixLists.take(count: count, fill) }
+    public func emptyFreeMatrixLists() { matrixLists.emptyFreeLists() }
+    public func takeSequences(count: Int, _ fill: (UnsafeMutableBufferPointer<PagedSequence>) -> Void) -> [PagedSequence] {
+        sequenceLists.take(count: count, fill)
+    }
+
     public static var floats: ArrayPool<Float> { current.floats }
     public static var bytes: ArrayPool<UInt8> { current.bytes }
     public static var int32s: ArrayPool<Int32> { current.int32s }

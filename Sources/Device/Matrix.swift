@@ -24,21 +24,21 @@ public struct Matrix: Sendable, Equatable {
     /// (no memset, and fresh pages are touched once), so `fill` must write all rows·cols elements; it is
     /// not called for an empty matrix.
     /// The storage comes from `ArrayPools.floats`: in steady state, a buffer an earlier op's output left.
-    init(rows: Int, cols: Int, assigningEvery fill: (UnsafeMutablePointer<Float>) -> Void) {
-        self.init(rows: rows, cols: cols, data: ArrayPools.floats.take(count: rows * cols, fill))
+    public init(rows: Int, cols: Int, assigningEvery fill: (UnsafeMutablePointer<Float>) -> Void) {
+        self.init(rows: rows, cols: cols, data: ArrayPools.current.takeFloats(count: rows * cols, fill))
     }
 
     /// A zeroed matrix whose storage comes from `ArrayPools.floats` (for ops that accumulate into it).
-    init(pooledZeros rows: Int, _ cols: Int) {
+    public init(pooledZeros rows: Int, _ cols: Int) {
         self.init(rows: rows, cols: cols) { $0.update(repeating: 0, count: rows * cols) }
     }
 
     /// `body` on the elements in place; a pooled buffer no other matrix holds is written without a copy
     /// (`ArrayPool.mutate`).
-    mutating func withUnsafeMutableElements<R>(_ body: (UnsafeMutableBufferPointer<Float>) -> R) -> R {
+    public mutating func withUnsafeMutableElements(_ body: (UnsafeMutableBufferPointer<Float>) -> Void) {
         let pools = ArrayPools.current
-        pools.matrixLists.emptyFreeLists()   // a fused call's free list may still hold this matrix
-        return pools.floats.mutate(&data, body)
+        pools.emptyFreeMatrixLists()   // a fused call's free list may still hold this matrix
+        pools.mutateFloats(&data, body)
     }
 
     /// `count` matrices of `rows` rows and `cols(i)` columns, every element of which `fill` assigns through
@@ -59,7 +59,7 @@ public struct Matrix: Sendable, Equatable {
                     let n = rows * cols(i)
                     var data: [Float] = []
                     if n > 0 {
-                        data = ArrayPools.floats.take(count: n) { p in
+                        data = ArrayPools.current.takeFloats(count: n) { p in
                             pointers[i] = p
                             nest(i + 1, result)
                         }
@@ -68,7 +68,7 @@ public struct Matrix: Sendable, Equatable {
                     }
                     result[i] = Matrix(rows: rows, cols: cols(i), data: data)
                 }
-                return ArrayPools.current.matrixLists.take(count: count) { nest(0, $0) }
+                return ArrayPools.current.takeMatrices(count: count) { nest(0, $0) }
             }
         }
     }
@@ -199,7 +199,7 @@ public struct PagedSequence: Sendable {
     /// A list of `count` sequences that `fill` assigns, from the thread's `ArrayPools.sequenceLists` (here,
     /// where the generic pool is specialised: called unspecialised from another module, it allocated).
     public static func pooledList(count: Int, _ fill: (UnsafeMutableBufferPointer<PagedSequence>) -> Void) -> [PagedSequence] {
-        ArrayPools.current.sequenceLists.take(count: count, fill)
+        ArrayPools.current.takeSequences(count: count, fill)
     }
 
     /// The largest position of the sequence's rows, or −1 for none.
@@ -253,9 +253,33 @@ public struct LatentAttentionShape: Sendable {
 }
 
 extension Matrix {
-    /// Rows `range` as a new matrix.
+    /// Rows `range` as a new matrix (its storage from the thread's pool).
     public func rows(_ range: Range<Int>) -> Matrix {
-        Matrix(rows: range.count, cols: cols, data: Array(data[(range.lowerBound * cols)..<(range.upperBound * cols)]))
+        precondition(range.lowerBound >= 0 && range.upperBound <= rows, "rows: \(range) outside \(rows) rows")
+        return Matrix(rows: range.count, cols: cols) { out in
+            data.withUnsafeBufferPointer { out.update(from: $0.baseAddress! + range.lowerBound * cols, count: range.count * cols) }
+        }
+    }
+
+    /// Rows picked by index, in the order given (storage from the thread's pool).
+    public func gatherRows(_ indices: [Int]) -> Matrix {
+        Matrix(rows: indices.count, cols: cols) { out in
+            data.withUnsafeBufferPointer { src in
+                for (k, i) in indices.enumerated() {
+                    precondition(i >= 0 && i < rows, "gatherRows: row \(i) outside \(rows)")
+                    (out + k * cols).update(from: src.baseAddress! + i * cols, count: cols)
+                }
+            }
+        }
+    }
+
+    /// `top` above `bottom` (equal widths), storage from the thread's pool.
+    public init(stacking top: Matrix, _ bottom: Matrix) {
+        precondition(top.cols == bottom.cols, "stacking: widths \(top.cols) and \(bottom.cols)")
+        self.init(rows: top.rows + bottom.rows, cols: top.cols) { out in
+            top.data.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: $0.count) }
+            bottom.data.withUnsafeBufferPointer { (out + top.data.count).update(from: $0.baseAddress!, count: $0.count) }
+        }
     }
 
     /// The rows of `ranges`, in order, as one matrix (its storage from the thread's pool).

@@ -89,7 +89,7 @@ public struct QuantisedBlocks: Sendable {
             let code = Int32(dtype.rawValue)
             // In this thread's scratch (ck_untile_row writes every byte of the row): an array per row was an
             // allocation per token of every embedding lookup.
-            ArrayPools.bytes.withScratch(count: rowBytes) { row in
+            ArrayPools.current.withByteScratch(count: rowBytes) { row in
                 tiles!.withUnsafeBufferPointer { ck_untile_row(code, $0.baseAddress!, r, cols, row) }
                 Dequantize.row(dtype, source: UnsafeRawBufferPointer(start: row, count: rowBytes), count: cols, into: dst)
             }

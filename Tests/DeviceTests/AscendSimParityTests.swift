@@ -85,10 +85,10 @@ import Testing
         let y = sim.groupedMatmul(x, weights, groupSizes: sizes)
         var start = 0
         for (g, size) in sizes.enumerated() where size > 0 {
-            let rows = x.rowSlice(start..<(start + size))
-            #expect(y.rowSlice(start..<(start + size)) == sim.matmul(rows, weights[g]), "batch-invariant per group")
+            let rows = x.rows(start..<(start + size))
+            #expect(y.rows(start..<(start + size)) == sim.matmul(rows, weights[g]), "batch-invariant per group")
             let ref = ReferenceKernels.matmul(rows, DeviceWeight(shape: [n, k], sourceType: .f32, values: values[g]))
-            let scale = absDot(rows, values[g]), got = y.rowSlice(start..<(start + size))
+            let scale = absDot(rows, values[g]), got = y.rows(start..<(start + size))
             for i in ref.data.indices { #expect(abs(got.data[i] - ref.data[i]) <= (2 * 0x1p-8 + Float(k) * 0x1p-23) * scale[i] + 1e-7) }
             start += size
         }

@@ -27,12 +27,12 @@ import Testing
                         var start = 0
                         for (g, size) in sizes.enumerated() where size > 0 {
                             defer { start += size }
-                            let rows = x.rowSlice(start..<(start + size)), blocks = weights[g].blocks!
+                            let rows = x.rows(start..<(start + size)), blocks = weights[g].blocks!
                             let alone = int8 ? QuantKernels.matmulInt8(rows, blocks, isa: isa) : QuantKernels.matmul(rows, blocks, isa: isa)
-                            #expect(ys[s].rowSlice(start..<(start + size)) == alone, "\(dtype) isa \(isa) int8 \(int8) set \(s) group \(g)")
+                            #expect(ys[s].rows(start..<(start + size)) == alone, "\(dtype) isa \(isa) int8 \(int8) set \(s) group \(g)")
                             // One token alone gives its row of the group bit for bit.
-                            let one = int8 ? QuantKernels.matmulInt8(x.rowSlice(start..<(start + 1)), blocks, isa: isa)
-                                           : QuantKernels.matmul(x.rowSlice(start..<(start + 1)), blocks, isa: isa)
+                            let one = int8 ? QuantKernels.matmulInt8(x.rows(start..<(start + 1)), blocks, isa: isa)
+                                           : QuantKernels.matmul(x.rows(start..<(start + 1)), blocks, isa: isa)
                             #expect(one.data == ys[s].row(start))
                         }
                         if !int8 {

@@ -25,8 +25,8 @@ import Testing
         // Each group equals a plain matmul of its rows, bit for bit (batch invariance).
         var start = 0
         for (g, size) in sizes.enumerated() where size > 0 {
-            let alone = device.matmul(x.rowSlice(start..<(start + size)), weights[g])
-            #expect(fast.rowSlice(start..<(start + size)) == alone)
+            let alone = device.matmul(x.rows(start..<(start + size)), weights[g])
+            #expect(fast.rows(start..<(start + size)) == alone)
             start += size
         }
     }

@@ -5,20 +5,21 @@ import Testing
 /// order the grouped matmul and the weighted scatter-add use).
 @Suite struct RoutedExpertsTests {
     @Test func rowsAreSortedByExpertThenToken() {
-        let routing: [[ExpertChoice]] = [
+        let routing = ExpertRouting([
             [ExpertChoice(expert: 3, weight: 0.5), ExpertChoice(expert: 0, weight: 0.25)],
             [ExpertChoice(expert: 0, weight: 0.75), ExpertChoice(expert: 5, weight: 0.125)],
-            [],
+            [ExpertChoice(expert: 5, weight: 4), ExpertChoice(expert: 1, weight: 3)],
             [ExpertChoice(expert: 3, weight: 1), ExpertChoice(expert: 0, weight: 2)],
-        ]
+        ])
+        #expect(routing.tokens == 4 && routing[2] == [ExpertChoice(expert: 5, weight: 4), ExpertChoice(expert: 1, weight: 3)])
         let (sizes, tokens, weights) = RoutedExperts.rowsByExpert(routing, experts: 6)
-        #expect(sizes == [3, 0, 0, 2, 0, 1])
-        #expect(tokens == [0, 1, 3, 0, 3, 1])
-        #expect(weights == [0.25, 0.75, 2, 0.5, 1, 0.125])
+        #expect(sizes == [3, 1, 0, 2, 0, 2])
+        #expect(tokens == [0, 1, 3, 2, 0, 3, 1, 2])
+        #expect(weights == [0.25, 0.75, 2, 3, 0.5, 1, 0.125, 4])
     }
 
     @Test func noRoutedTokensGiveEmptyRows() {
-        let (sizes, tokens, weights) = RoutedExperts.rowsByExpert([[], []], experts: 4)
+        let (sizes, tokens, weights) = RoutedExperts.rowsByExpert(ExpertRouting([[], []]), experts: 4)
         #expect(sizes == [0, 0, 0, 0] && tokens.isEmpty && weights.isEmpty)
     }
 

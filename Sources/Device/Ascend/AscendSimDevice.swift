@@ -127,7 +127,7 @@ public final class AscendSimDevice: Device, @unchecked Sendable {
         var y = [Float](repeating: 0, count: x.rows * n)
         var start = 0
         for (g, size) in groupSizes.enumerated() where size > 0 {
-            let part = fractals[g].matmul(x.rowSlice(start..<(start + size)))   // [size, N]
+            let part = fractals[g].matmul(x.rows(start..<(start + size)))   // [size, N]
             y.replaceSubrange((start * n)..<((start + size) * n), with: part.data)
             start += size
         }

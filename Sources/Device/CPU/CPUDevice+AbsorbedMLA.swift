@@ -26,28 +26,28 @@ extension CPUDevice {
         let (slots, positions, rowSlots) = (visible.slots, visible.positions, visible.rowSlots)
         let (int8, isa) = (int8Activations, self.isa)
         // Head-major queries (row h·T + i: token i's head h), as the grouped form reads them.
-        var headMajor = [Float](repeating: 0, count: t * h * n)
-        for hd in 0..<h { for i in 0..<t { for j in 0..<n { headMajor[(hd * t + i) * n + j] = qNope.data[i * h * n + hd * n + j] } } }
-        let queries = BlockActivations(Matrix(rows: h * t, cols: n, data: headMajor), int8: int8, isa: isa)
-        let maxVisible = (positions.max() ?? 0) + 1
-        var out = [Float](repeating: 0, count: t * h * v)
-        out.withUnsafeMutableBufferPointer { op in
+        let headMajor = Matrix(rows: h * t, cols: n) { hm in
+            qNope.data.withUnsafeBufferPointer { q in
+                for hd in 0..<h { for i in 0..<t { (hm + (hd * t + i) * n).update(from: q.baseAddress! + i * h * n + hd * n, count: n) } }
+            }
+        }
+        let queries = BlockActivations(headMajor, int8: int8, isa: isa)
+        var out = Matrix(pooledZeros: t, h * v)
+        out.withUnsafeMutableElements { op in
             queries.withPointers { qp in
                 slots.withUnsafeBufferPointer { sp in
-                    let job = AbsorbedHeads(qRope: qRope, absorbedK: absorbedK, absorbedV: absorbedV, cache: cache,
+                    var job = AbsorbedHeads(qRope: qRope, absorbedK: absorbedK, absorbedV: absorbedV, cache: cache,
                                             base: UnsafeRawPointer(cache.fieldBase(layer: layer, column: 0)), slots: sp.baseAddress,
                                             positions: positions, rowSlots: rowSlots, shape: shape, tokens: t, valueRows: v,
-                                            int8: int8, isa: isa, queries: qp, out: op.baseAddress!)
+                                            visible: (positions.max() ?? 0) + 1, int8: int8, isa: isa, queries: qp, out: op.baseAddress!)
                     // One run of heads per worker: the heads share every latent-cache read.
-                    Parallel.forEach(h, minChunk: 1, chunksPerWorker: 1) { heads in
-                        var scratch = AbsorbedHeads.Scratch(heads: heads.count, tokens: t, latent: shape.keyDim, valueDim: r, values: v,
-                                                            visible: maxVisible)
-                        job.run(heads: heads, scratch: &scratch)
+                    Parallel.forEach(h, minChunk: 1, chunksPerWorker: 1, context: &job) { job, heads in
+                        job.assumingMemoryBound(to: AbsorbedHeads.self).pointee.run(heads: heads)
                     }
                 }
             }
         }
-        return Matrix(rows: t, cols: h * v, data: out)
+        return out
     }
 
     private static func isBlockMatrix(_ blocks: QuantisedBlocks?, rows: Int, cols: Int, tiled: Bool) -> Bool {
@@ -72,51 +72,61 @@ private struct AbsorbedHeads {
     let positions, rowSlots: [Int]
     let shape: LatentAttentionShape
     let tokens, valueRows: Int
+    /// Positions the furthest row sees (the scores' length).
+    let visible: Int
     let int8: Bool
     let isa: Int32
     let queries: BlockActivations.Pointers
     let out: UnsafeMutablePointer<Float>
 
-    /// A pool item's buffers: latent queries [head][token][R + P] and outputs [head][token][R] of its heads.
-    struct Scratch {
-        var latentQ, latentO, scores, y: [Float]
-        init(heads: Int, tokens t: Int, latent: Int, valueDim r: Int, values v: Int, visible: Int) {
-            latentQ = [Float](repeating: 0, count: heads * t * latent)
-            latentO = [Float](repeating: 0, count: heads * t * r)   // the attention kernel adds into it
-            scores = [Float](repeating: 0, count: ck_attend_block_scores(CPUDevice.attentionRunTokens(rowsPerToken: heads), heads, visible))
-            y = [Float](repeating: 0, count: t * v)
-        }
-    }
-
-    func run(heads: Range<Int>, scratch: inout Scratch) {
-        let (t, h, r, v) = (tokens, shape.heads, shape.valueDim, valueRows)
-        let p = shape.keyDim - r, kd = r + p
-        scratch.latentQ.withUnsafeMutableBufferPointer { lq in
-            for (k, hd) in heads.enumerated() {
-                // q_latent = q_nope,h · W_UK,h for the head's T rows, into the first R of each [R + P] query.
-                let q = lq.baseAddress! + k * t * kd
-                queries.run(isa: isa, weight: .init(absorbedK[hd].blocks!), rows: 0..<r, start: hd * t, count: t, y: q, n: kd)
-                for i in 0..<t { for j in 0..<p { q[i * kd + r + j] = qRope.data[i * h * p + hd * p + j] } }
-            }
-            scratch.latentO.withUnsafeMutableBufferPointer { lo in
-                scratch.scores.withUnsafeMutableBufferPointer { sc in
-                    for run in CPUDevice.tokenRuns(positions: positions, rowSlots: rowSlots, maxTokens: CPUDevice.attentionRunTokens(rowsPerToken: heads.count)) {
-                        ck_attend_block(isa, cache.element.code, run.count, heads.count, lq.baseAddress! + run.start * kd, kd, t * kd,
-                                        base, cache.width, kd, base, cache.width, r, slots.map { $0 + rowSlots[run.start] },
-                                        positions[run.start] + 1, shape.scale, sc.baseAddress!, lo.baseAddress! + run.start * r, r, t * r)
+    /// A pool item's buffers come from its thread's pool (`ArrayPool.withScratch`): latent queries
+    /// [head][token][R + P] (every element written), latent outputs [head][token][R] (zeroed: the attention
+    /// kernel adds into them), scores, and one head's output rows [token][V].
+    func run(heads: Range<Int>) {
+        let (t, r) = (tokens, shape.valueDim)
+        let kd = shape.keyDim, pool = ArrayPools.current
+        let scoreCount = ck_attend_block_scores(CPUDevice.attentionRunTokens(rowsPerToken: heads.count), heads.count, visible)
+        pool.withFloatScratch(count: heads.count * t * kd) { lq in
+            pool.withFloatScratch(count: heads.count * t * r) { lo in
+                lo.update(repeating: 0, count: heads.count * t * r)
+                pool.withFloatScratch(count: scoreCount) { scores in
+                    pool.withFloatScratch(count: t * valueRows) { y in
+                        attend(heads: heads, latentQ: lq, latentO: lo, scores: scores)
+                        project(heads: heads, latentO: lo, y: y)
                     }
                 }
             }
         }
-        for (k, hd) in heads.enumerated() {
-            // o_h = W_UV,h · o_latent, the head's V columns of each token's output row.
-            let o = BlockActivations(Matrix(rows: t, cols: r, data: Array(scratch.latentO[(k * t * r)..<((k + 1) * t * r)])), int8: int8, isa: isa)
-            o.withPointers { opts in
-                scratch.y.withUnsafeMutableBufferPointer { yp in
-                    opts.run(isa: isa, weight: .init(absorbedV[hd].blocks!), rows: 0..<v, start: 0, count: t, y: yp.baseAddress!, n: v)
-                }
+    }
+
+    /// Folds each head's W_UK into its queries and attends over the latent cache into `latentO`.
+    private func attend(heads: Range<Int>, latentQ lq: UnsafeMutablePointer<Float>, latentO lo: UnsafeMutablePointer<Float>,
+                        scores: UnsafeMutablePointer<Float>) {
+        let (t, h, r) = (tokens, shape.heads, shape.valueDim)
+        let p = shape.keyDim - r, kd = r + p
+        qRope.data.withUnsafeBufferPointer { rope in
+            for (k, hd) in heads.enumerated() {
+                // q_latent = q_nope,h · W_UK,h for the head's T rows, into the first R of each [R + P] query.
+                let q = lq + k * t * kd
+                queries.run(isa: isa, weight: .init(absorbedK[hd].blocks!), rows: 0..<r, start: hd * t, count: t, y: q, n: kd)
+                for i in 0..<t { (q + i * kd + r).update(from: rope.baseAddress! + i * h * p + hd * p, count: p) }
             }
-            for i in 0..<t { for j in 0..<v { out[i * h * v + hd * v + j] = scratch.y[i * v + j] } }
+        }
+        for run in CPUDevice.tokenRuns(positions: positions, rowSlots: rowSlots, maxTokens: CPUDevice.attentionRunTokens(rowsPerToken: heads.count)) {
+            ck_attend_block(isa, cache.element.code, run.count, heads.count, lq + run.start * kd, kd, t * kd,
+                            base, cache.width, kd, base, cache.width, r, slots.map { $0 + rowSlots[run.start] },
+                            positions[run.start] + 1, shape.scale, scores, lo + run.start * r, r, t * r)
+        }
+    }
+
+    /// o_h = W_UV,h · o_latent, each head's V columns of every token's output row.
+    private func project(heads: Range<Int>, latentO lo: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        let (t, h, r, v) = (tokens, shape.heads, shape.valueDim, valueRows)
+        for (k, hd) in heads.enumerated() {
+            let latent = Matrix(rows: t, cols: r) { $0.update(from: lo + k * t * r, count: t * r) }
+            let o = BlockActivations(latent, int8: int8, isa: isa)
+            o.withPointers { opts in opts.run(isa: isa, weight: .init(absorbedV[hd].blocks!), rows: 0..<v, start: 0, count: t, y: y, n: v) }
+            for i in 0..<t { (out + i * h * v + hd * v).update(from: y + i * v, count: v) }
         }
     }
 }

@@ -17,14 +17,20 @@ extension CPUDevice {
             precondition(weights.count == groupSizes.count && groupSizes.reduce(0, +) == x.rows, "groupedMatmul: groups do not cover the rows")
         }
         return Self.fusedGroupedMatmuls(x, sets, groupSizes: groupSizes, isa: isa, int8: int8Activations)
-            ?? sets.map { perGroupMatmul(x, $0, groupSizes: groupSizes) }
+            ?? ArrayPools.current.takeMatrices(count: sets.count) { out in
+                for (s, weights) in sets.enumerated() { out[s] = perGroupMatmul(x, weights, groupSizes: groupSizes) }
+            }
     }
 
     /// The weights that are block-quantised with x's width go as one job (one group of all rows each);
     /// the others through `matmul`. Each result equals `matmul(x, weights[i])` bit for bit.
     public func matmuls(_ x: Matrix, _ weights: [DeviceWeight]) -> [Matrix] {
         func fusable(_ w: DeviceWeight) -> Bool { w.blocks?.cols == x.cols && w.blocks?.dtype.blockSize == 32 }
-        guard x.rows > 0 else { return weights.map { matmul(x, $0) } }
+        // Separate matmuls, in a list from the thread's pool (a map allocated one).
+        func separately() -> [Matrix] {
+            ArrayPools.current.takeMatrices(count: weights.count) { out in for (i, w) in weights.enumerated() { out[i] = matmul(x, w) } }
+        }
+        guard x.rows > 0 else { return separately() }
         // One group of all x's rows, in a temporary buffer (an array literal per call was an allocation).
         func oneGroup<R>(_ body: (UnsafeBufferPointer<Int>) -> R) -> R {
             withUnsafeTemporaryAllocation(of: Int.self, capacity: 1) { g in
@@ -37,15 +43,23 @@ extension CPUDevice {
                                                             weight: { s, _ in weights[s] }) }) {
             return fused
         }
-        let quantised = weights.indices.filter { fusable(weights[$0]) }
-        guard quantised.count > 1,
-              let fused = oneGroup({ Self.fusedGroupedMatmuls(x, sets: quantised.count, groupSizes: $0, isa: isa, int8: int8Activations,
-                                                               weight: { s, _ in weights[quantised[s]] }) })
-        else { return weights.map { matmul(x, $0) } }
-        var out = [Matrix](repeating: Matrix(zeros: 0, 0), count: weights.count)
-        for (i, j) in quantised.enumerated() { out[j] = fused[i] }
-        for j in weights.indices where !quantised.contains(j) { out[j] = matmul(x, weights[j]) }
-        return out
+        // Some fusable (a GGUF router kept in fp32 beside quantised projections): those as one job, the rest
+        // alone; the indices in the thread's scratch, the results in a pooled list.
+        let count = weights.reduce(0) { $0 + (fusable($1) ? 1 : 0) }
+        guard count > 1 else { return separately() }
+        var result: [Matrix] = []
+        ArrayPools.current.withIntScratch(count: count) { quantised in
+            var n = 0
+            for j in weights.indices where fusable(weights[j]) { quantised[n] = j; n += 1 }
+            guard let fused = oneGroup({ Self.fusedGroupedMatmuls(x, sets: count, groupSizes: $0, isa: isa, int8: int8Activations,
+                                                                   weight: { s, _ in weights[quantised[s]] }) })
+            else { result = separately(); return }
+            result = ArrayPools.current.takeMatrices(count: weights.count) { out in
+                for i in 0..<count { out[quantised[i]] = fused[i] }
+                for j in weights.indices where !fusable(weights[j]) { out[j] = matmul(x, weights[j]) }
+            }
+        }
+        return result
     }
 
     /// `fusedGroupedMatmuls` over weight sets given as arrays (set s, group g: `sets[s][g]`).
@@ -110,14 +124,16 @@ extension CPUDevice {
     /// One matmul (quantised or SIMD fp32, as `matmul` picks) per non-empty group.
     private func perGroupMatmul(_ x: Matrix, _ weights: [DeviceWeight], groupSizes: [Int]) -> Matrix {
         let n = weights.first?.rows ?? 0
-        var y = [Float](repeating: 0, count: x.rows * n)
+        var y = Matrix(pooledZeros: x.rows, n)
         var start = 0
         for (g, size) in groupSizes.enumerated() where size > 0 {
-            let part = matmul(x.rowSlice(start..<(start + size)), weights[g])   // [size, N]
-            y.replaceSubrange((start * n)..<((start + size) * n), with: part.data)
+            let part = matmul(x.rows(start..<(start + size)), weights[g])   // [size, N]
+            y.withUnsafeMutableElements { yp in
+                part.data.withUnsafeBufferPointer { (yp.baseAddress! + start * n).update(from: $0.baseAddress!, count: size * n) }
+            }
             start += size
         }
-        return Matrix(rows: x.rows, cols: n, data: y)
+        return y
     }
 }
 
@@ -167,31 +183,32 @@ struct GroupedTask {
         }
         let tailFrom = workers > 1 && count > workers ? count - workers : count
         let capacity = tailFrom + (count - tailFrom) * ((widths.max() ?? 0) / piece + 1)
-        return ArrayPools.bytes.withScratch(count: max(1, capacity) * MemoryLayout<GroupedTask>.stride) { raw in
+        var result: R?
+        ArrayPools.current.withByteScratch(count: max(1, capacity) * MemoryLayout<GroupedTask>.stride) { raw in
             // Pool arrays' elements start 16-byte aligned (after the array header): a task needs 8.
             precondition(Int(bitPattern: raw) % MemoryLayout<GroupedTask>.alignment == 0, "GroupedTask: misaligned scratch")
-            return raw.withMemoryRebound(to: GroupedTask.self, capacity: max(1, capacity)) { tasks in
-            let buffer = UnsafeMutableBufferPointer(start: tasks, count: max(1, capacity))
-            var made = 0, index = 0
-            for (s, n) in widths.enumerated() {
-                var start = 0
-                for (g, size) in groupSizes.enumerated() {
-                    defer { start += size }
-                    guard size > 0 else { continue }
-                    for lo in stride(from: 0, to: n, by: step(n, size)) {
-                        let hi = min(n, lo + step(n, size)), cut = index >= tailFrom ? piece : hi - lo   // a tail task in pieces
-                        for p in stride(from: lo, to: hi, by: cut) {
-                            precondition(made < buffer.count, "GroupedTask: more tasks than counted")
-                            (buffer.baseAddress! + made).initialize(to: GroupedTask(set: s, group: g, start: start, rows: p..<min(hi, p + cut)))
-                            made += 1
+            raw.withMemoryRebound(to: GroupedTask.self, capacity: max(1, capacity)) { tasks in
+                var made = 0, index = 0
+                for (s, n) in widths.enumerated() {
+                    var start = 0
+                    for (g, size) in groupSizes.enumerated() {
+                        defer { start += size }
+                        guard size > 0 else { continue }
+                        for lo in stride(from: 0, to: n, by: step(n, size)) {
+                            let hi = min(n, lo + step(n, size)), cut = index >= tailFrom ? piece : hi - lo   // a tail task in pieces
+                            for p in stride(from: lo, to: hi, by: cut) {
+                                precondition(made < max(1, capacity), "GroupedTask: more tasks than counted")
+                                (tasks + made).initialize(to: GroupedTask(set: s, group: g, start: start, rows: p..<min(hi, p + cut)))
+                                made += 1
+                            }
+                            index += 1
                         }
-                        index += 1
                     }
                 }
-            }
-            defer { buffer.baseAddress!.deinitialize(count: made) }
-            return body(UnsafeBufferPointer(start: buffer.baseAddress, count: made))
+                defer { tasks.deinitialize(count: made) }
+                result = body(UnsafeBufferPointer(start: tasks, count: made))
             }
         }
+        return result!
     }
 }

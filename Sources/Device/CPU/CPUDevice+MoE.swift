@@ -26,9 +26,28 @@ extension CPUDevice {
         ReferenceKernels.addBias(&x, bias)
     }
 
-    public func softmax(_ x: Matrix) -> Matrix { ReferenceKernels.softmax(x) }
+    /// `ReferenceKernels.softmax`'s arithmetic, in a matrix from the thread's pool (a router's scores).
+    public func softmax(_ x: Matrix) -> Matrix {
+        let cols = x.cols
+        return Matrix(rows: x.rows, cols: cols) { y in
+            x.data.withUnsafeBufferPointer { xp in
+                for t in 0..<x.rows {
+                    let row = UnsafeBufferPointer(rebasing: xp[(t * cols)..<((t + 1) * cols)])
+                    let m = row.max() ?? 0
+                    var total: Float = 0
+                    for j in 0..<cols { total += Foundation.exp(row[j] - m) }
+                    for j in 0..<cols { y[t * cols + j] = Foundation.exp(row[j] - m) / total }
+                }
+            }
+        }
+    }
 
-    public func sigmoid(_ x: Matrix) -> Matrix { ReferenceKernels.sigmoid(x) }
+    /// `ReferenceKernels.sigmoid`'s arithmetic, in a matrix from the thread's pool.
+    public func sigmoid(_ x: Matrix) -> Matrix {
+        Matrix(rows: x.rows, cols: x.cols) { y in
+            x.data.withUnsafeBufferPointer { xp in for i in xp.indices { y[i] = 1 / (1 + Foundation.exp(-xp[i])) } }
+        }
+    }
 
     public func readCache(_ cache: KVBlockStorage, layer: Int, slots: [Int]) -> Matrix {
         ReferenceKernels.readCache(cache, layer: layer, slots: slots)
@@ -88,28 +107,53 @@ extension CPUDevice {
         let maxVisible = (positions.max() ?? 0) + 1
         let isa = self.isa
         let runTokens = Self.attentionRunTokens(rowsPerToken: 1)
-        let runs = Self.tokenRuns(positions: positions, rowSlots: rowSlots ?? [Int](repeating: 0, count: rows), maxTokens: runTokens)
+        let noSlots = rowSlots == nil ? ArrayPools.current.takeInts(count: rows) { $0.update(repeating: 0, count: rows) } : []
+        let runs = Self.tokenRuns(positions: positions, rowSlots: rowSlots ?? noSlots, maxTokens: runTokens)
         var out = Matrix(pooledZeros: rows, h * dv)
         q.data.withUnsafeBufferPointer { qp in
             out.withUnsafeMutableElements { op in
-                let qb = qp.baseAddress!, ob = op.baseAddress!
-                Parallel.forEach(runs.count * h, minChunk: 1, chunksPerWorker: 16) { range in
-                    withUnsafeTemporaryAllocation(of: Float.self, capacity: ck_attend_block_scores(runTokens, 1, maxVisible)) { scratch in
-                        for item in range {
-                            // Runs in the order 0, N−1, 1, N−2, …: under the causal mask a contiguous chunk
-                            // then pairs short runs with long ones, so the chunks cost about the same.
-                            let (i, head) = (item / h, item % h)
-                            let run = runs[i % 2 == 0 ? i / 2 : runs.count - 1 - i / 2]
-                            let t = run.start
-                            ck_attend_block(isa, keys.element.code, run.count, 1, qb + t * h * dk + head * dk, h * dk, dk,
-                                            keys.head(head), keys.stride, dk, values.head(head), values.stride, dv,
-                                            slots.map { $0 + rowSlots![t] }, positions[t] + 1, shape.scale, scratch.baseAddress!,
-                                            ob + t * h * dv + head * dv, h * dv, dv)
+                runs.withUnsafeBufferPointer { runList in
+                    (rowSlots ?? noSlots).withUnsafeBufferPointer { rowSlotList in
+                        positions.withUnsafeBufferPointer { positionList in
+                            var job = LatentRunsJob(isa: isa, shape: shape, scratchCount: ck_attend_block_scores(runTokens, 1, maxVisible),
+                                                    runs: runList, rowSlots: rowSlotList, positions: positionList, keys: keys, values: values,
+                                                    q: qp.baseAddress!, slots: slots, out: op.baseAddress!)
+                            Parallel.forEach(runs.count * h, minChunk: 1, chunksPerWorker: 16, context: &job) { job, range in
+                                job.assumingMemoryBound(to: LatentRunsJob.self).pointee.attend(range)
+                            }
                         }
                     }
                 }
             }
         }
         return out
+    }
+
+    /// What `attend`'s items read (Parallel.forEach's context: the closure captures nothing). Item (i, head)
+    /// is run i of the order 0, N−1, 1, N−2, … (under the causal mask a contiguous chunk then pairs short
+    /// runs with long ones, so the chunks cost about the same) with one head.
+    private struct LatentRunsJob {
+        let isa: Int32
+        let shape: LatentAttentionShape
+        let scratchCount: Int
+        let runs: UnsafeBufferPointer<(start: Int, count: Int)>
+        let rowSlots, positions: UnsafeBufferPointer<Int>
+        let keys, values: KeyValueLayout
+        let q: UnsafePointer<Float>, slots: UnsafePointer<Int64>?, out: UnsafeMutablePointer<Float>
+
+        func attend(_ range: Range<Int>) {
+            let (h, dk, dv) = (shape.heads, shape.keyDim, shape.valueDim)
+            ArrayPools.current.withFloatScratch(count: scratchCount) { scratch in   // this worker's pool
+                for item in range {
+                    let (i, head) = (item / h, item % h)
+                    let run = runs[i % 2 == 0 ? i / 2 : runs.count - 1 - i / 2]
+                    let t = run.start
+                    ck_attend_block(isa, keys.element.code, run.count, 1, q + t * h * dk + head * dk, h * dk, dk,
+                                    keys.head(head), keys.stride, dk, values.head(head), values.stride, dv,
+                                    slots.map { $0 + rowSlots[t] }, positions[t] + 1, shape.scale, scratch,
+                                    out + t * h * dv + head * dv, h * dv, dv)
+                }
+            }
+        }
     }
 }

@@ -37,7 +37,7 @@ extension CPUDevice {
         let parts = Parallel.workers, sstride = (maxVisible + 7) / 8 * 8
         let (wholeGroups, perRun) = Self.valueItems(kvHeads: g, parts: parts)
         // Raw scores of every (run, head) row: phase one writes each visible one before phase two reads it.
-        ArrayPools.floats.withScratch(count: runs.count * h * sstride) { scores in
+        ArrayPools.current.withFloatScratch(count: runs.count * h * sstride) { scores in
             runs.withUnsafeBufferPointer { runList in
                 rowSlots.withUnsafeBufferPointer { rowSlotList in
                     rowPosition.withUnsafeBufferPointer { positionList in
@@ -93,7 +93,7 @@ struct SplitAttentionJob {
     func valueItems(_ items: Range<Int>) {
         let (h, g, d) = (shape.heads, shape.kvHeads, shape.headDim)
         let group = h / g
-        ArrayPools.floats.withScratch(count: min(group, 3) * sstride) { scratch in
+        ArrayPools.current.withFloatScratch(count: min(group, 3) * sstride) { scratch in
             for item in items {
                 let (i, k) = item.quotientAndRemainder(dividingBy: perRun)
                 let (kvHead, columns) = k < wholeGroups ? (k, 0..<d)

@@ -310,7 +310,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
             // From this worker's pool (the kernel writes each score before reading it): a heap array per
             // chunk was up to 32 allocations per layer at 16 sequences, and a temporary allocation of this
             // size is on the heap too.
-            ArrayPools.floats.withScratch(count: scratchCount) { scratch in
+            ArrayPools.current.withFloatScratch(count: scratchCount) { scratch in
                 for item in range {
                     let (i, kvHead) = (item / g, item % g)
                     let run = runs[i % 2 == 0 ? i / 2 : runs.count - 1 - i / 2]
@@ -368,7 +368,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
         }
         var count = 0
         forEachRun { _, _ in count += 1 }
-        return ArrayPools.current.runs.take(count: count) { out in
+        return ArrayPools.current.takeRuns(count: count) { out in
             var i = 0
             forEachRun { r, n in out[i] = (r, n); i += 1 }
         }
@@ -384,17 +384,17 @@ public final class CPUDevice: Device, @unchecked Sendable {
         }
         // From the thread's pools: the step's memo (`VisibleSlotsCache`) holds them until the next step's.
         let pools = ArrayPools.current
-        let slots = pools.int64s.take(count: sequences.reduce(0) { $0 + $1.lastPosition + 1 }) { out in
+        let slots = pools.takeInt64s(count: sequences.reduce(0) { $0 + $1.lastPosition + 1 }) { out in
             var at = 0
             for seq in sequences {
                 for p in 0..<(seq.lastPosition + 1) { out[at] = Int64(cache.slot(position: p, blockTable: seq.blockTable)); at += 1 }
             }
         }
-        let positions = pools.ints.take(count: rows) { out in
+        let positions = pools.takeInts(count: rows) { out in
             out.update(repeating: 0, count: rows)
             for seq in sequences { for (i, r) in seq.rows.enumerated() { out[r] = seq.position(i) } }
         }
-        let rowSlots = pools.ints.take(count: rows) { out in
+        let rowSlots = pools.takeInts(count: rows) { out in
             out.update(repeating: 0, count: rows)
             var start = 0
             for seq in sequences {

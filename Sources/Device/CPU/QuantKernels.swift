@@ -113,7 +113,7 @@ struct BlockActivations {
             // Blocks are independent: a prompt's rows are quantised on every core (same bits in any split).
             let nb = cols / 32
             var quantised: UnsafeMutablePointer<Int8>?
-            int8Storage = ArrayPools.bytes.take(count: bytes) { raw in
+            int8Storage = ArrayPools.current.takeBytes(count: bytes) { raw in
                 let (q, d, s) = Self.int8Parts(UnsafeMutableRawPointer(raw), count: count, blocks: blocks)
                 quantised = q
                 x.data.withUnsafeBufferPointer { xp in
@@ -124,7 +124,7 @@ struct BlockActivations {
                 }
             }
             if corrections, let q = quantised {   // int8Storage holds q (the pool hands out what it filled)
-                c = ArrayPools.int32s.take(count: blocks) { ck_q8_block_corrections(q, blocks, $0) }
+                c = ArrayPools.current.takeInt32s(count: blocks) { ck_q8_block_corrections(q, blocks, $0) }
                 hasCorrections = true
             }
         } else if needsSums {

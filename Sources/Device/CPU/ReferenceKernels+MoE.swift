@@ -26,7 +26,7 @@ extension ReferenceKernels {
         var y = Matrix(zeros: x.rows, n)
         var start = 0
         for (g, size) in groupSizes.enumerated() where size > 0 {
-            let part = matmul(x.rowSlice(start..<(start + size)), weights[g])
+            let part = matmul(x.rows(start..<(start + size)), weights[g])
             y.data.replaceSubrange((start * n)..<((start + size) * n), with: part.data)
             start += size
         }
@@ -114,9 +114,3 @@ extension ReferenceKernels {
     }
 }
 
-extension Matrix {
-    /// Rows `range` as a new matrix.
-    public func rowSlice(_ range: Range<Int>) -> Matrix {
-        Matrix(rows: range.count, cols: cols, data: Array(data[(range.lowerBound * cols)..<(range.upperBound * cols)]))
-    }
-}

@@ -8,10 +8,10 @@ struct RoPEAngles {
     init(positions: [Int], pairs: Int, angle: (_ position: Int, _ pair: Int) -> (cos: Float, sin: Float)) {
         self.pairs = pairs
         // From the thread's pool: the cache below keeps a step's angles until the next step's replace them.
-        cos = ArrayPools.floats.take(count: positions.count * pairs) { c in
+        cos = ArrayPools.current.takeFloats(count: positions.count * pairs) { c in
             for (t, position) in positions.enumerated() { for i in 0..<pairs { c[t * pairs + i] = angle(position, i).cos } }
         }
-        sin = ArrayPools.floats.take(count: positions.count * pairs) { s in
+        sin = ArrayPools.current.takeFloats(count: positions.count * pairs) { s in
             for (t, position) in positions.enumerated() { for i in 0..<pairs { s[t * pairs + i] = angle(position, i).sin } }
         }
     }

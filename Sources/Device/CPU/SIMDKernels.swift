@@ -38,11 +38,12 @@ enum SIMDKernels {
         x.data.withUnsafeBufferPointer { xp in
             w.values.withUnsafeBufferPointer { wp in
                 y.withUnsafeMutableElements { yp in
-                    let xb = xp.baseAddress!, wb = wp.baseAddress!, yb = yp.baseAddress!
-                    Parallel.forEach(n, minChunk: 64) { range in
+                    var job = (x: xp.baseAddress!, w: wp.baseAddress!, y: yp.baseAddress!, t: t, k: k, n: n)
+                    Parallel.forEach(n, minChunk: 64, context: &job) { job, range in   // the closure captures nothing
+                        let j = job.load(as: (x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, t: Int, k: Int, n: Int).self)
                         for row in range {
-                            let wr = wb + row * k
-                            for tok in 0..<t { yb[tok * n + row] = dot(xb + tok * k, wr, k) }
+                            let wr = j.w + row * j.k
+                            for tok in 0..<j.t { j.y[tok * j.n + row] = dot(j.x + tok * j.k, wr, j.k) }
                         }
                     }
                 }

@@ -92,10 +92,10 @@ final class MLAAttention: AttentionBlock, @unchecked Sendable {
         let latent = device.rmsNorm(kv.columns(0..<d.latent), weight: kvNorm, eps: eps)    // [T, R]
         var kRope = kv.columns(d.latent..<(d.latent + d.rope))                             // [T, P]
         device.rope(&kRope, heads: 1, headDim: d.rope, positions: step.positions, table: rope, style: ropeStyle)
-        device.writeCache(step.cache, layer: layer, slots: step.slots, values: Matrix(joiningHeads: [.shared(latent), .shared(kRope)], heads: 1), offset: 0)
+        device.writeCache(step.cache, layer: layer, slots: step.slots, values: Matrix(joiningHeads: .shared(latent), .shared(kRope), heads: 1), offset: 0)
         if let indexer {
             indexer.update(x, layer: layer, step: step)
-            let joined = Matrix(joiningHeads: [.perHead(qNope), .perHead(qRope)], heads: d.heads)
+            let joined = Matrix(joiningHeads: .perHead(qNope), .perHead(qRope), heads: d.heads)
             let parts = zip(step.rowRanges, step.batch.chunks).map { range, chunk in
                 let chosen = indexer.select(x: x.rows(range), qr: qr.rows(range), positions: Array(chunk.positions), layer: layer,
                                             cache: step.cache, blockTable: chunk.blockTable)
@@ -103,17 +103,19 @@ final class MLAAttention: AttentionBlock, @unchecked Sendable {
             }
             return device.matmul(Matrix(concatenating: parts, cols: d.heads * d.value), output)   // [T, E]
         }
-        let absorbed = step.batch.chunks.map { form == .absorbed || (form == .automatic && $0.tokens.count == 1) }
-        if absorbed.allSatisfy({ $0 }) {
-            // A decode step: W_UK and W_UV each as one grouped job over every sequence's tokens.
-            let attn = absorbedAttention(qNope: qNope, qRope: qRope, chunks: step.batch.chunks, layer: layer, cache: step.cache)
+        if step.batch.chunks.allSatisfy({ form == .absorbed || (form == .automatic && $0.tokens.count == 1) }) {
+            // A decode step: W_UK and W_UV each as one grouped job over every sequence's tokens (the step's
+            // sequence list: the device's memo of visible slots knows it from the layers before).
+            let attn = absorbedAttention(qNope: qNope, qRope: qRope, sequences: step.pagedSequences, layer: layer, cache: step.cache)
             return device.matmul(attn, output)                                             // [T, E]
         }
-        let attn = step.perSequence(Matrix(joiningHeads: [.perHead(qNope), .perHead(qRope)], heads: d.heads)) { rows, chunk in
+        let attn = step.perSequence(Matrix(joiningHeads: .perHead(qNope), .perHead(qRope), heads: d.heads)) { rows, chunk in
             let absorbed = form == .absorbed || (form == .automatic && chunk.tokens.count == 1)
             return absorbed ? self.absorbedAttention(qNope: rows.headColumns(heads: d.heads, range: 0..<d.nope),
                                                      qRope: rows.headColumns(heads: d.heads, range: d.nope..<(d.nope + d.rope)),
-                                                     chunks: [chunk], layer: layer, cache: step.cache)
+                                                     sequences: [PagedSequence(rows: 0..<rows.rows, blockTable: chunk.blockTable,
+                                                                               firstPosition: chunk.startPosition)],
+                                                     layer: layer, cache: step.cache)
                             : self.naiveAttention(rows, chunk: chunk, layer: layer, step: step)
         }                                                                                  // [T, H·V]
         return device.matmul(attn, output)                                                 // [T, E]
@@ -137,27 +139,22 @@ final class MLAAttention: AttentionBlock, @unchecked Sendable {
         let slots = (0..<chunk.positions.upperBound).map { step.cache.slot(position: $0, blockTable: chunk.blockTable) }
         let entries = device.readCache(step.cache, layer: layer, slots: slots)                         // [S, W]
         let shape = LatentAttentionShape(heads: d.heads, keyDim: d.latent + d.rope, valueDim: d.latent, scale: scale)
-        let o = device.selectedAttention(q: Matrix(joiningHeads: [.perHead(qLatent), .perHead(qRope)], heads: d.heads),
+        let o = device.selectedAttention(q: Matrix(joiningHeads: .perHead(qLatent), .perHead(qRope), heads: d.heads),
                                          entries: entries, keys: keys, sinks: nil, shape: shape)       // [t, H·R]
         return perHead(o, absorbedV, tokens: t)                                                        // [t, H·V]
     }
 
     /// q_h · k_s = (q_nope,h · W_UK,h) · c_s + q_rope,h · k_rope,s, and o_h = W_UV,h · Σ_s p_s c_s, for the
     /// rows of `chunks` in order (their tokens share the W_UK and W_UV jobs; each attends over its own cache).
-    private func absorbedAttention(qNope: Matrix, qRope: Matrix, chunks: [SequenceChunk], layer: Int, cache: KVBlockStorage) -> Matrix {
+    private func absorbedAttention(qNope: Matrix, qRope: Matrix, sequences: [PagedSequence], layer: Int, cache: KVBlockStorage) -> Matrix {
         let d = dims
         let t = qNope.rows
         let shape = LatentAttentionShape(heads: d.heads, keyDim: d.latent + d.rope, valueDim: d.latent, scale: scale)
-        var start = 0
-        let sequences = chunks.map { chunk in
-            defer { start += chunk.tokens.count }
-            return PagedSequence(rows: start..<(start + chunk.tokens.count), blockTable: chunk.blockTable, positions: Array(chunk.positions))
-        }
         // One fused job where the device has it; the composition below computes the same.
         if let fused = device.absorbedLatentAttention(qNope: qNope, qRope: qRope, absorbedK: absorbedK, absorbedV: absorbedV,
                                                       cache: cache, layer: layer, sequences: sequences, shape: shape) { return fused }
         let qLatent = perHead(qNope, absorbedK, tokens: t)                                 // [t, H·R]
-        let q = Matrix(joiningHeads: [.perHead(qLatent), .perHead(qRope)], heads: d.heads) // [t, H·(R+P)]
+        let q = Matrix(joiningHeads: .perHead(qLatent), .perHead(qRope), heads: d.heads) // [t, H·(R+P)]
         // Every sequence's rows in one parallel pass.
         let o = device.pagedLatentAttention(q: q, cache: cache, layer: layer, sequences: sequences, shape: shape)   // [t, H·R]
         return perHead(o, absorbedV, tokens: t)                                            // [t, H·V]
@@ -169,8 +166,8 @@ final class MLAAttention: AttentionBlock, @unchecked Sendable {
         let visible = (0..<chunk.positions.upperBound).map { step.cache.slot(position: $0, blockTable: chunk.blockTable) }
         let cached = device.readCache(step.cache, layer: layer, slots: visible)             // [S, R+P]
         let kv = device.matmul(cached.columns(0..<d.latent), kvUp)                         // [S, H·(N+V)]
-        let k = Matrix(joiningHeads: [.perHead(kv.headColumns(heads: d.heads, range: 0..<d.nope)),
-                                      .shared(cached.columns(d.latent..<(d.latent + d.rope)))], heads: d.heads)   // [S, H·(N+P)]
+        let k = Matrix(joiningHeads: .perHead(kv.headColumns(heads: d.heads, range: 0..<d.nope)),
+                       .shared(cached.columns(d.latent..<(d.latent + d.rope))), heads: d.heads)   // [S, H·(N+P)]
         let v = kv.headColumns(heads: d.heads, range: d.nope..<(d.nope + d.value))         // [S, H·V]
         let shape = LatentAttentionShape(heads: d.heads, keyDim: d.nope + d.rope, valueDim: d.value, scale: scale)
         return device.causalAttention(q: q, k: k, v: v, positions: Array(chunk.positions), shape: shape)   // [t, H·V]
@@ -178,7 +175,7 @@ final class MLAAttention: AttentionBlock, @unchecked Sendable {
 
     /// y_h = x_h · W_hᵀ for every head h, as one grouped matmul over head-major rows.
     private func perHead(_ x: Matrix, _ weights: [DeviceWeight], tokens: Int) -> Matrix {
-        device.groupedMatmul(x.headMajor(heads: dims.heads), weights, groupSizes: Array(repeating: tokens, count: dims.heads))
-            .tokenMajor(heads: dims.heads)
+        let sizes = ArrayPools.current.takeInts(count: dims.heads) { $0.update(repeating: tokens, count: dims.heads) }
+        return device.groupedMatmul(x.headMajor(heads: dims.heads), weights, groupSizes: sizes).tokenMajor(heads: dims.heads)
     }
 }

@@ -11,7 +11,8 @@ struct DeepSeekMoE: FeedForwardBlock, @unchecked Sendable {
     private let routerAndShared: [DeviceWeight]
 
     init(device: any Device, gate: MoEGate, experts: RoutedExperts, shared: DenseMLP?) {
-        (self.device, self.gate, self.experts, self.shared) = (device, gate, experts, shared)
+        (self.device, self.gate, self.shared) = (device, gate, shared)
+        self.experts = shared.map { experts.sharingDown($0.down) } ?? experts
         routerAndShared = shared.map { [gate.weight, $0.gate, $0.up] } ?? []
     }
 

@@ -59,7 +59,7 @@ struct V4MoE: @unchecked Sendable {
 
     /// y = Σ_k weight_k · expert_k(x) + shared(x). tokens: the ids of x's rows (hash routing).
     func callAsFunction(_ x: Matrix, tokens: [Int]) -> Matrix {
-        var y = experts(x, routing: route(x, tokens: tokens))   // [T, E]
+        var y = experts(x, routing: ExpertRouting(route(x, tokens: tokens)))   // [T, E]
         if let shared { device.add(&y, shared(x)) }
         return y
     }

@@ -5,74 +5,63 @@ import Device
 extension Matrix {
     /// Columns `range` of every head: `[T, H·W]` → `[T, H·range.count]`.
     func headColumns(heads: Int, range: Range<Int>) -> Matrix {
-        let w = cols / heads
-        var out: [Float] = []
-        out.reserveCapacity(rows * heads * range.count)
-        for t in 0..<rows {
-            for h in 0..<heads {
-                let start: Int = t * cols + h * w
-                out += data[(start + range.lowerBound)..<(start + range.upperBound)]
-            }
-        }
-        return Matrix(rows: rows, cols: heads * range.count, data: out)
-    }
-
-    /// Joins parts head by head: `.perHead` parts are `[T, H·Wᵢ]`, `.shared` parts `[T, Wᵢ]` go to every
-    /// head; the result is `[T, H·ΣWᵢ]`.
-    init(joiningHeads parts: [HeadPart], heads: Int) {
-        let rows = parts[0].matrix.rows
-        let widths = parts.map { $0.width(heads: heads) }
-        var out: [Float] = []
-        out.reserveCapacity(rows * heads * widths.reduce(0, +))
-        for t in 0..<rows {
-            for h in 0..<heads {
-                for (part, w) in zip(parts, widths) {
-                    let m = part.matrix
-                    let start = t * m.cols + (part.isShared ? 0 : h * w)
-                    out += m.data[start..<(start + w)]
+        let (w, n) = (cols / heads, range.count)
+        return Matrix(rows: rows, cols: heads * n) { out in   // storage from the thread's pool
+            data.withUnsafeBufferPointer { src in
+                for t in 0..<rows {
+                    for h in 0..<heads { (out + (t * heads + h) * n).update(from: src.baseAddress! + t * cols + h * w + range.lowerBound, count: n) }
                 }
             }
         }
-        self.init(rows: rows, cols: heads * widths.reduce(0, +), data: out)
+    }
+
+    /// Joins two parts head by head: a `.perHead` part is `[T, H·W]`, a `.shared` part `[T, W]` goes to every
+    /// head; the result is `[T, H·(W₁ + W₂)]`, its storage from the thread's pool. (Two parts is what every
+    /// caller joins; a list of parts per call was an allocation.)
+    init(joiningHeads first: HeadPart, _ second: HeadPart, heads: Int) {
+        let (w1, w2) = (first.width(heads: heads), second.width(heads: heads))
+        let (a, b, rows) = (first.matrix, second.matrix, first.matrix.rows)
+        precondition(b.rows == rows, "joiningHeads: \(rows) and \(b.rows) rows")
+        self.init(rows: rows, cols: heads * (w1 + w2)) { out in
+            a.data.withUnsafeBufferPointer { ap in
+                b.data.withUnsafeBufferPointer { bp in
+                    var o = out
+                    for t in 0..<rows {
+                        for h in 0..<heads {
+                            o.update(from: ap.baseAddress! + t * a.cols + (first.isShared ? 0 : h * w1), count: w1)
+                            (o + w1).update(from: bp.baseAddress! + t * b.cols + (second.isShared ? 0 : h * w2), count: w2)
+                            o += w1 + w2
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Head-major copy for grouped per-head matmuls: `[T, H·W]` → `[H·T, W]` (head 0's rows first).
     func headMajor(heads: Int) -> Matrix {
         let w = cols / heads
-        var out: [Float] = []
-        out.reserveCapacity(data.count)
-        for h in 0..<heads {
-            for t in 0..<rows {
-                let start: Int = t * cols + h * w
-                out += data[start..<(start + w)]
+        return Matrix(rows: heads * rows, cols: w) { out in
+            data.withUnsafeBufferPointer { src in
+                for h in 0..<heads { for t in 0..<rows { (out + (h * rows + t) * w).update(from: src.baseAddress! + t * cols + h * w, count: w) } }
             }
         }
-        return Matrix(rows: heads * rows, cols: w, data: out)
     }
 
     /// Inverse of `headMajor`: `[H·T, W]` → `[T, H·W]`.
     func tokenMajor(heads: Int) -> Matrix {
         let t = rows / heads
-        var out = [Float](repeating: 0, count: data.count)
-        for h in 0..<heads {
-            for r in 0..<t {
-                let (dst, src): (Int, Int) = ((r * heads + h) * cols, (h * t + r) * cols)
-                out.replaceSubrange(dst..<(dst + cols), with: data[src..<(src + cols)])
+        return Matrix(rows: t, cols: heads * cols) { out in
+            data.withUnsafeBufferPointer { src in
+                for h in 0..<heads {
+                    for r in 0..<t { (out + (r * heads + h) * cols).update(from: src.baseAddress! + (h * t + r) * cols, count: cols) }
+                }
             }
         }
-        return Matrix(rows: t, cols: heads * cols, data: out)
     }
 
     /// Columns `range` of every row.
     func columns(_ range: Range<Int>) -> Matrix { headColumns(heads: 1, range: range) }
-
-    /// Rows picked by index, in the order given.
-    func gatherRows(_ indices: [Int]) -> Matrix {
-        var out: [Float] = []
-        out.reserveCapacity(indices.count * cols)
-        for i in indices { out += data[(i * cols)..<((i + 1) * cols)] }
-        return Matrix(rows: indices.count, cols: cols, data: out)
-    }
 
     /// The same matrix viewed with a different row width (row-major data is unchanged).
     func reshaped(cols newCols: Int) -> Matrix { Matrix(rows: data.count / newCols, cols: newCols, data: data) }

@@ -20,15 +20,15 @@ struct StepContext {
         self.cache = cache
         let total = batch.chunks.reduce(0) { $0 + $1.tokens.count }
         let pools = ArrayPools.current
-        tokens = pools.ints.take(count: total) { out in
+        tokens = pools.takeInts(count: total) { out in
             var at = 0
             for ch in batch.chunks { for t in ch.tokens { out[at] = t; at += 1 } }
         }
-        positions = pools.ints.take(count: total) { out in
+        positions = pools.takeInts(count: total) { out in
             var at = 0
             for ch in batch.chunks { for p in ch.positions { out[at] = p; at += 1 } }
         }
-        slots = pools.ints.take(count: total) { out in
+        slots = pools.takeInts(count: total) { out in
             var at = 0
             for ch in batch.chunks { for p in ch.positions { out[at] = cache.slot(position: p, blockTable: ch.blockTable); at += 1 } }
         }
