@@ -102,7 +102,7 @@ extension CPUDevice {
     /// `slots`, row t's keys are at slots[rowSlots[t] + s].
     private func attend(q: Matrix, shape: LatentAttentionShape, positions: [Int], slots: UnsafePointer<Int64>?, rowSlots: [Int]?,
                         keys: KeyValueLayout, values: KeyValueLayout) -> Matrix {
-        let (h, dk, dv) = (shape.heads, shape.keyDim, shape.valueDim)
+        let (h, dv) = (shape.heads, shape.valueDim)
         let rows = q.rows
         let maxVisible = (positions.max() ?? 0) + 1
         let isa = self.isa

@@ -418,6 +418,12 @@ extension CPUDevice {
         Parallel.forEach(rows, minChunk: max(1, parallelElements / max(1, cols)), chunksPerWorker: 2, body)
     }
 
+    /// `forEachRows` with a `Parallel.forEach(context:)` body (captures nothing: no allocation per call).
+    static func forEachRows<Context>(_ rows: Int, cols: Int, context: inout Context, _ body: @escaping (UnsafeRawPointer, Range<Int>) -> Void) {
+        let small = rows <= 1 || rows * cols < 2 * parallelElements
+        Parallel.forEach(rows, minChunk: small ? rows : max(1, parallelElements / max(1, cols)), chunksPerWorker: 2, context: &context, body)
+    }
+
     /// `0..<count` in ranges that start at multiples of 8.
     /// `grain`: elements below which a chunk is not worth a hand-off (lower for costly elements).
     static func forEachRange(_ count: Int, grain: Int = parallelElements, _ body: (Range<Int>) -> Void) {

@@ -111,15 +111,19 @@ struct BlockActivations {
             let (rows, cols) = (x.rows, x.cols)
             let count = rows * cols, bytes = count + 8 * blocks
             // Blocks are independent: a prompt's rows are quantised on every core (same bits in any split).
-            let nb = cols / 32
             var quantised: UnsafeMutablePointer<Int8>?
             int8Storage = ArrayPools.current.takeBytes(count: bytes) { raw in
                 let (q, d, s) = Self.int8Parts(UnsafeMutableRawPointer(raw), count: count, blocks: blocks)
                 quantised = q
                 x.data.withUnsafeBufferPointer { xp in
-                    CPUDevice.forEachRows(rows, cols: cols) { r in
-                        let (e, b) = (r.lowerBound * cols, r.lowerBound * nb)
-                        ck_quantize_q8(isa, xp.baseAddress! + e, r.count, cols, q + e, d + b, s + b)
+                    // Through a context (`Parallel.forEach(context:)`): a capturing closure cost an allocation per
+                    // call once the rows go to both cores (a 16-sequence MoE step's expert rows).
+                    var job = (isa: isa, x: xp.baseAddress!, cols: cols, q: q, d: d, s: s)
+                    CPUDevice.forEachRows(rows, cols: cols, context: &job) { job, r in
+                        let j = job.load(as: (isa: Int32, x: UnsafePointer<Float>, cols: Int, q: UnsafeMutablePointer<Int8>,
+                                              d: UnsafeMutablePointer<Float>, s: UnsafeMutablePointer<Float>).self)
+                        let (e, b) = (r.lowerBound * j.cols, r.lowerBound * (j.cols / 32))
+                        ck_quantize_q8(j.isa, j.x + e, r.count, j.cols, j.q + e, j.d + b, j.s + b)
                     }
                 }
             }
