@@ -169,7 +169,7 @@ public final class ArrayPool<Element: BitwiseCopyable>: @unchecked Sendable {
 /// Recycles lists of values that hold storage of their own: the `[Matrix]` lists that ops returning several
 /// matrices build (`Matrix.assigningEvery`: the fused projections, ~60 per SmolLM2 decode step) and a
 /// step's `[PagedSequence]`. A free list still holds the values it last carried (a matrix list would keep
-/// their buffers from `ArrayPools.floats`), so `take` and every in-place op on a matrix empty the free
+/// their buffers from the float pool), so `take` and every in-place op on a matrix empty the free
 /// lists first.
 public final class ListPool<Element>: @unchecked Sendable {
     private var lists: [[Element]] = []
@@ -224,9 +224,9 @@ enum ArrayPoolSupport {
 }
 
 /// The pools behind the CPU executor's tensors, one set per thread: fp32 activations, int8 activation
-/// blocks and their Q8_0 corrections, a step's token, position and slot lists, and op results' lists. A thread's forward passes reuse what its last pass left; a thread
-/// never searches another's arrays (an engine runs its passes on one thread), and tests read their own
-/// thread's `statistics`.
+/// blocks and their Q8_0 corrections, a step's token, position, slot and run lists, and the lists ops
+/// return. A thread's forward passes reuse what its last pass left; a thread never searches another's
+/// arrays (an engine runs its passes on one thread), and tests read their own thread's `statistics`.
 public final class ArrayPools: @unchecked Sendable {
     public let floats = ArrayPool<Float>()
     public let bytes = ArrayPool<UInt8>(maxBytes: 128 << 20)
@@ -266,10 +266,6 @@ public final class ArrayPools: @unchecked Sendable {
     public func takeSequences(count: Int, _ fill: (UnsafeMutableBufferPointer<PagedSequence>) -> Void) -> [PagedSequence] {
         sequenceLists.take(count: count, fill)
     }
-
-    public static var floats: ArrayPool<Float> { current.floats }
-    public static var bytes: ArrayPool<UInt8> { current.bytes }
-    public static var int32s: ArrayPool<Int32> { current.int32s }
 
     private static let key: pthread_key_t = {
         var key = pthread_key_t()

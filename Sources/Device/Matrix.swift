@@ -23,12 +23,12 @@ public struct Matrix: Sendable, Equatable {
     /// A matrix whose every element `fill` assigns through the pointer. The buffer is not zeroed first
     /// (no memset, and fresh pages are touched once), so `fill` must write all rows·cols elements; it is
     /// not called for an empty matrix.
-    /// The storage comes from `ArrayPools.floats`: in steady state, a buffer an earlier op's output left.
+    /// The storage comes from the thread's `ArrayPools`: in steady state, a buffer an earlier op's output left.
     public init(rows: Int, cols: Int, assigningEvery fill: (UnsafeMutablePointer<Float>) -> Void) {
         self.init(rows: rows, cols: cols, data: ArrayPools.current.takeFloats(count: rows * cols, fill))
     }
 
-    /// A zeroed matrix whose storage comes from `ArrayPools.floats` (for ops that accumulate into it).
+    /// A zeroed matrix whose storage comes from the thread's `ArrayPools` (for ops that accumulate into it).
     public init(pooledZeros rows: Int, _ cols: Int) {
         self.init(rows: rows, cols: cols) { $0.update(repeating: 0, count: rows * cols) }
     }
