@@ -48,14 +48,14 @@ public final class ArrayPool<Element: BitwiseCopyable>: @unchecked Sendable {
     /// first); `fill` is not called for `count` 0.
     public func take(count: Int, _ fill: (UnsafeMutablePointer<Element>) -> Void) -> [Element] {
         guard count > 0 else { return [] }
-        guard Self.enabled, count * MemoryLayout<Element>.stride <= maxBytes / 4 else { return Self.fresh(count, fill) }
+        guard Self.enabled, count * MemoryLayout<Element>.stride <= maxBytes / 4 else { return Self.fresh(count, slack: false, fill) }
         var array = checkOut(count: count)
         if let have = array?.count, have != count {
             if have > count { array!.removeLast(have - count) }   // keeps the capacity
             else { array!.append(contentsOf: repeatElement(array![0], count: count - have)) }   // within the capacity; `fill` assigns them
         }
         if array == nil {
-            let made = Self.fresh(count, fill)
+            let made = Self.fresh(count, slack: true, fill)
             checkIn(made, fresh: true)
             return made
         }
@@ -87,6 +87,20 @@ public final class ArrayPool<Element: BitwiseCopyable>: @unchecked Sendable {
         }
         defer { if held { checkIn(array, fresh: false) } }
         return array.withUnsafeMutableBufferPointer { body($0) }
+    }
+
+    /// Lets go of every free array (the memory goes back to the allocator); arrays still held stay.
+    public func trim() {
+        checkOwner()
+        var i = 0
+        while i < entries.count {
+            if Self.isUnique(&entries[i].array) {
+                bytes -= entries[i].capacity * MemoryLayout<Element>.stride
+                entries.remove(at: i)
+            } else {
+                i += 1
+            }
+        }
     }
 
     /// Arrays this pool allocated and arrays it handed out again, so far; how many it holds now, and how
@@ -141,11 +155,12 @@ public final class ArrayPool<Element: BitwiseCopyable>: @unchecked Sendable {
         if let owner { precondition(pthread_equal(owner, me) != 0, "ArrayPool: used from a second thread") } else { owner = me }
     }
 
-    /// A new array with an eighth more capacity than `count` (rounded to 64 bytes): a list that grows by a
-    /// few elements a step (a decode step's visible slots) then still fits the array its last step left.
-    private static func fresh(_ count: Int, _ fill: (UnsafeMutablePointer<Element>) -> Void) -> [Element] {
+    /// A new array; one the pool keeps gets an eighth more capacity than `count` (rounded to 64 bytes): a
+    /// list that grows by a few elements a step (a decode step's visible slots) then still fits the array
+    /// its last step left.
+    private static func fresh(_ count: Int, slack: Bool, _ fill: (UnsafeMutablePointer<Element>) -> Void) -> [Element] {
         let perLine = max(1, 64 / MemoryLayout<Element>.stride)
-        let capacity = (count + count / 8 + perLine - 1) / perLine * perLine
+        let capacity = slack ? (count + count / 8 + perLine - 1) / perLine * perLine : count
         return [Element](unsafeUninitializedCapacity: capacity) { buffer, initialised in
             fill(buffer.baseAddress!)
             initialised = count
@@ -185,7 +200,7 @@ public final class ListPool<Element>: @unchecked Sendable {
         if let owner { precondition(pthread_equal(owner, me) != 0, "ListPool: used from a second thread") } else { owner = me }
         emptyFreeLists()
         var result: [Element] = []   // one reference only: a second would make the appends below copy
-        if let i = lists.lastIndex(where: { $0.isEmpty && $0.capacity >= count }), isUniquelyHeld(&lists[i]) {
+        if let i = lists.indices.reversed().first(where: { lists[$0].isEmpty && lists[$0].capacity >= count && isUniquelyHeld(&lists[$0]) }) {
             result = lists.remove(at: i)
         } else {
             result.reserveCapacity(max(count, 4))
@@ -204,6 +219,14 @@ public final class ListPool<Element>: @unchecked Sendable {
     /// list is otherwise still held by that list, and would be copied before RoPE writes it.
     public func emptyFreeLists() {
         for i in lists.indices where !lists[i].isEmpty && isUniquelyHeld(&lists[i]) { lists[i].removeAll(keepingCapacity: true) }
+    }
+
+    /// Lets go of every list no caller holds.
+    public func trim() {
+        var i = 0
+        while i < lists.count {
+            if isUniquelyHeld(&lists[i]) { lists.remove(at: i) } else { i += 1 }
+        }
     }
 }
 
@@ -263,6 +286,13 @@ public final class ArrayPools: @unchecked Sendable {
     public func mutateFloats(_ array: inout [Float], _ body: (UnsafeMutableBufferPointer<Float>) -> Void) { floats.mutate(&array, body) }
     public func takeMatrices(count: Int, _ fill: (UnsafeMutableBufferPointer<Matrix>) -> Void) -> [Matrix] { matrixLists.take(count: count, fill) }
     public func emptyFreeMatrixLists() { matrixLists.emptyFreeLists() }
+
+    /// Gives back every free array and list of this thread's pools: an engine calls it when its work runs
+    /// out, so the buffers of a long prompt do not stay resident while the server idles.
+    public func trim() {
+        floats.trim(); bytes.trim(); int32s.trim(); ints.trim(); int64s.trim(); runs.trim()
+        matrixLists.trim(); sequenceLists.trim()
+    }
     public func takeSequences(count: Int, _ fill: (UnsafeMutableBufferPointer<PagedSequence>) -> Void) -> [PagedSequence] {
         sequenceLists.take(count: count, fill)
     }

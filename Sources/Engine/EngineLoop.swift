@@ -112,7 +112,11 @@ public final class EngineLoop: @unchecked Sendable {
                 for (_, h) in late { h(.failed(message: "the engine is shutting down")) }
                 return
             }
-            if core.hasWork { core.step() }
+            if core.hasWork {
+                core.step()
+                // Out of work: the step buffers go back to the allocator (a long prompt's would stay resident).
+                if !core.hasWork { ArrayPools.current.trim() }
+            }
         }
     }
 

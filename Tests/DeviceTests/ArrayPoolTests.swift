@@ -100,6 +100,17 @@ import Testing
         #expect(huge[1999] == 2000 && pool.statistics.held == s.held)
     }
 
+    @Test func trimLetsGoOfFreeArraysOnly() {
+        let pool = ArrayPool<Float>()
+        let held = Self.take(pool, 32, 1)
+        _ = Self.take(pool, 64, 2)                              // dropped at once: free
+        #expect(pool.statistics.held == 2 && pool.statistics.free == 1)
+        pool.trim()
+        #expect(pool.statistics.held == 1 && pool.statistics.free == 0)
+        let again = Self.take(pool, 64, 3)                     // the trimmed one is gone: a new array
+        #expect(pool.statistics.allocated == 3 && again[63] == 66 && held[31] == 32)
+    }
+
     @Test func emptyRequestsNeitherFillNorPool() {
         let pool = ArrayPool<Float>()
         var called = false

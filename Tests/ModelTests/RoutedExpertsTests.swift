@@ -37,6 +37,13 @@ import Testing
                 for k in [0, 1, 2, 6, 8, 16, n, n + 3] where k <= 16 || k == n + 3 {
                     #expect(MoEGate.topIndices(values, k) == MoEGate.sortedTopIndices(values, k), "n \(n) k \(k) \(values)")
                 }
+                // The router's buffer form, for every k (more than 16 goes through the sort).
+                for k in [0, 1, 2, 8, 16, 17, 40, n, n + 3] {
+                    let top = [Int](unsafeUninitializedCapacity: k + 1) { buffer, count in
+                        count = values.withUnsafeBufferPointer { MoEGate.topIndices($0, k, into: buffer.baseAddress!) }
+                    }
+                    #expect(top == MoEGate.sortedTopIndices(values, k), "buffer form, n \(n) k \(k)")
+                }
             }
         }
     }

@@ -82,38 +82,54 @@ extension CPUDevice {
         // Each used (set, group) weight checked and resolved once, before the job: a task only reads these
         // (a decode step's MoE layer has ~100 tasks over 64–256 experts). The pointers stay valid: the caller
         // holds the weights until this returns. Unused (set, group) entries stay uninitialised and are never read.
-        return withUnsafeTemporaryAllocation(of: BlockActivations.Pointers.Weight.self, capacity: sets * groups) { resolved in
-            withUnsafeTemporaryAllocation(of: Int.self, capacity: sets) { widths in
-                var corrections = false   // only the used weights count (not every expert of the layer)
-                for s in 0..<sets {
-                    widths[s] = weight(s, first).blocks?.rows ?? 0
-                    for g in first..<groups where groupSizes[g] > 0 {
-                        // int8 activations multiply tiles: a weight without them (made outside a device) takes the per-group path.
-                        guard let b = weight(s, g).blocks, b.cols == x.cols, b.dtype.blockSize == 32, b.rows == widths[s],
-                              !int8 || b.tiles != nil else { return nil }
-                        (resolved.baseAddress! + s * groups + g).initialize(to: BlockActivations.Pointers.Weight(b))
-                        corrections = corrections || (int8 && BlockActivations.needsCorrections(b, isa: isa))
+        // In the thread's byte scratch: for 256 experts the list is 16 KB, which a temporary allocation puts on
+        // the heap.
+        typealias Weight = BlockActivations.Pointers.Weight
+        var result: [Matrix]?
+        ArrayPools.current.withByteScratch(count: sets * groups * MemoryLayout<Weight>.stride) { raw in
+            precondition(Int(bitPattern: raw) % MemoryLayout<Weight>.alignment == 0, "fusedGroupedMatmuls: misaligned scratch")
+            raw.withMemoryRebound(to: Weight.self, capacity: sets * groups) { start in
+                let resolved = UnsafeMutableBufferPointer(start: start, count: sets * groups)
+                result = withUnsafeTemporaryAllocation(of: Int.self, capacity: sets) { widths -> [Matrix]? in
+                    var corrections = false   // only the used weights count (not every expert of the layer)
+                    for s in 0..<sets {
+                        widths[s] = weight(s, first).blocks?.rows ?? 0
+                        for g in first..<groups where groupSizes[g] > 0 {
+                            // int8 activations multiply tiles: a weight without them (made outside a device) takes the per-group path.
+                            guard let b = weight(s, g).blocks, b.cols == x.cols, b.dtype.blockSize == 32, b.rows == widths[s],
+                                  !int8 || b.tiles != nil else { return nil }
+                            (resolved.baseAddress! + s * groups + g).initialize(to: BlockActivations.Pointers.Weight(b))
+                            corrections = corrections || (int8 && BlockActivations.needsCorrections(b, isa: isa))
+                        }
                     }
+                    var rowBytes = 0
+                    for s in 0..<sets { rowBytes = max(rowBytes, resolved[s * groups + first].rowBytes) }
+                    let a = BlockActivations(x, int8: int8, isa: isa, corrections: corrections)
+                    return runJob(rows: x.rows, activations: a, isa: isa, widths: UnsafeBufferPointer(widths), groupSizes: groupSizes,
+                                  resolved: UnsafeBufferPointer(resolved), rowBytes: rowBytes)
                 }
-                var rowBytes = 0
-                for s in 0..<sets { rowBytes = max(rowBytes, resolved[s * groups + first].rowBytes) }
-                let a = BlockActivations(x, int8: int8, isa: isa, corrections: corrections)
-                return GroupedTask.withTasks(sets: UnsafeBufferPointer(widths), groupSizes: groupSizes, rowBytes: rowBytes,
-                                             workers: Parallel.workers) { tasks in
-                    // Each set's output is written in place by its tasks, which together assign every (token, row)
-                    // of it: no zeroed staging buffer to copy out of (at prompt sizes, megabytes per layer).
-                    Matrix.assigningEvery(count: sets, rows: x.rows, cols: { widths[$0] }) { outputs in
-                        a.withPointers { p in
-                            var job = GroupedJob(p: p, isa: isa, tasks: tasks, widths: UnsafeBufferPointer(widths), groups: groups,
-                                                 groupSizes: groupSizes, resolved: UnsafeBufferPointer(resolved), outputs: outputs)
-                            Parallel.forEach(tasks.count, minChunk: 1, chunksPerWorker: 32, context: &job) { job, range in   // one task per pool item
-                                let j = job.load(as: GroupedJob.self)
-                                for task in j.tasks[range] {
-                                    let n = j.widths[task.set]
-                                    j.p.run(isa: j.isa, weight: j.resolved[task.set * j.groups + task.group], rows: task.rows, start: task.start,
-                                            count: j.groupSizes[task.group], y: j.outputs[task.set] + task.start * n, n: n)
-                                }
-                            }
+            }
+        }
+        return result
+    }
+
+    /// The grouped job itself: every (set, group, row range) task over the resolved weights, each set's output
+    /// written in place by its tasks, which together assign every (token, row) of it (no zeroed staging buffer
+    /// to copy out of: at prompt sizes, megabytes per layer).
+    private static func runJob(rows: Int, activations a: BlockActivations, isa: Int32, widths: UnsafeBufferPointer<Int>,
+                               groupSizes: UnsafeBufferPointer<Int>, resolved: UnsafeBufferPointer<BlockActivations.Pointers.Weight>,
+                               rowBytes: Int) -> [Matrix] {
+        GroupedTask.withTasks(sets: widths, groupSizes: groupSizes, rowBytes: rowBytes, workers: Parallel.workers) { tasks in
+            Matrix.assigningEvery(count: widths.count, rows: rows, cols: { widths[$0] }) { outputs in
+                a.withPointers { p in
+                    var job = GroupedJob(p: p, isa: isa, tasks: tasks, widths: widths, groups: groupSizes.count,
+                                         groupSizes: groupSizes, resolved: resolved, outputs: outputs)
+                    Parallel.forEach(tasks.count, minChunk: 1, chunksPerWorker: 32, context: &job) { job, range in   // one task per pool item
+                        let j = job.load(as: GroupedJob.self)
+                        for task in j.tasks[range] {
+                            let n = j.widths[task.set]
+                            j.p.run(isa: j.isa, weight: j.resolved[task.set * j.groups + task.group], rows: task.rows, start: task.start,
+                                    count: j.groupSizes[task.group], y: j.outputs[task.set] + task.start * n, n: n)
                         }
                     }
                 }

@@ -8,12 +8,13 @@ struct RoPEAngles {
     init(positions: [Int], pairs: Int, angle: (_ position: Int, _ pair: Int) -> (cos: Float, sin: Float)) {
         self.pairs = pairs
         // From the thread's pool: the cache below keeps a step's angles until the next step's replace them.
+        var sines: [Float] = []
         cos = ArrayPools.current.takeFloats(count: positions.count * pairs) { c in
-            for (t, position) in positions.enumerated() { for i in 0..<pairs { c[t * pairs + i] = angle(position, i).cos } }
+            sines = ArrayPools.current.takeFloats(count: positions.count * pairs) { s in   // both in one pass
+                for (t, position) in positions.enumerated() { for i in 0..<pairs { (c[t * pairs + i], s[t * pairs + i]) = angle(position, i) } }
+            }
         }
-        sin = ArrayPools.current.takeFloats(count: positions.count * pairs) { s in
-            for (t, position) in positions.enumerated() { for i in 0..<pairs { s[t * pairs + i] = angle(position, i).sin } }
-        }
+        sin = sines
     }
 
     /// A frequency table's angles: cos(p · f) · factor, sin(p · f) · factor.

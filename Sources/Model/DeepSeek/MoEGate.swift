@@ -141,9 +141,13 @@ struct MoEGate: @unchecked Sendable {
 
     /// `topIndices` into `top` (room for k + 1), returning how many (min(k, count)). A router's few choices
     /// (k ≤ 16 of 64–256 experts, per token and layer) by insertion into a short list instead of sorting
-    /// every index; an indexer's thousands go to `sortedTopIndices`.
+    /// every index; more go through `sortedTopIndices` (an allocation, for configurations no model uses).
     static func topIndices(_ values: UnsafeBufferPointer<Float>, _ k: Int, into top: UnsafeMutablePointer<Int>) -> Int {
-        precondition(k <= 16, "topIndices: \(k) choices by insertion")
+        guard k <= 16 else {
+            let sorted = sortedTopIndices(Array(values), k)
+            for (j, i) in sorted.enumerated() { top[j] = i }
+            return sorted.count
+        }
         let k = min(k, values.count)
         var n = 0
         for i in values.indices {

@@ -6,7 +6,15 @@
 #include <features.h>
 #endif
 
-#if defined(__GLIBC__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define CMC_SANITIZED 1
+#endif
+#endif
+
+// Not under a sanitizer: its runtime replaces malloc and free together, and this malloc would hand its free
+// memory it never allocated.
+#if defined(__GLIBC__) && !defined(CMC_SANITIZED)
 extern void *__libc_malloc(size_t size);
 static __thread unsigned long cmc_count;
 
