@@ -90,6 +90,8 @@ static _Atomic int disabled;
 
 void ck_pool_set_enabled(int enabled) { atomic_store(&disabled, !enabled); }
 
+int ck_pool_enabled(void) { return !atomic_load(&disabled); }
+
 int ck_pool_workers(void) {
     pthread_once(&P.once, start);
     return P.workers;

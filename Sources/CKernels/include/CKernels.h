@@ -164,6 +164,9 @@ int ck_pool_run(size_t count, ck_task fn, void *ctx);
 /// measures the one against the other). A job already running finishes on the pool.
 void ck_pool_set_enabled(int enabled);
 
+/// Whether the pool is enabled (ck_pool_set_enabled): a -1 from ck_pool_run then means busy (or nested).
+int ck_pool_enabled(void);
+
 /// Worker threads of the pool (cores − 1), starting them on first use.
 int ck_pool_workers(void);
 

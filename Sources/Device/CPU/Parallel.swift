@@ -46,10 +46,10 @@ enum Parallel {
     /// `forEach` for the jobs a decode step runs most (the matmuls, attention): `body` reads everything
     /// through `context` (the pointer it gets; untyped, as a closure over a generic pointer type reached
     /// the pool through a reabstraction thunk, itself an allocation) and captures nothing, so it reaches
-    /// the pool without an allocation. `forEach`'s
-    /// closure needs `withoutActuallyEscaping`, whose context is a heap object per call with more than one
-    /// chunk (~150 of a SmolLM2 decode step's allocations). A `body` that does capture still works, and
-    /// allocates as `forEach` does.
+    /// the pool without an allocation. `forEach`'s closure needs `withoutActuallyEscaping`, whose context is
+    /// a heap object per call with more than one chunk (~150 of a SmolLM2 decode step's allocations). A
+    /// `body` that does capture still works, and allocates as `forEach` does. Unlike `forEach`, a job that
+    /// finds the pool busy (another thread's job, or nested in one) runs its chunks on the calling thread.
     static func forEach<Context>(_ count: Int, minChunk: Int = 1, chunksPerWorker: Int = 4, runner: Runner = .pool,
                                  context: inout Context, _ body: @escaping (UnsafeRawPointer, Range<Int>) -> Void) {
         guard count > 0 else { return }
@@ -61,6 +61,13 @@ enum Parallel {
                 ck_pool_run(chunks, { job, chunk in job!.assumingMemoryBound(to: RawJob.self).pointee.run(chunk) }, pointer) == 0
             }
             if ran { return }
+            // The pool busy with another thread's job, or this one nested in a job: the chunks on this thread,
+            // in order (Dispatch's copy of its closure was an allocation, and the cores are busy anyway).
+            // Disabled (`--runner dispatch`) or asked for: Dispatch.
+            guard runner == .dispatch || ck_pool_enabled() == 0 else {
+                for chunk in 0..<chunks { job.run(chunk) }
+                return
+            }
             let task = UncheckedSendable(job)
             DispatchQueue.concurrentPerform(iterations: chunks) { chunk in task.value.run(chunk) }
         }
