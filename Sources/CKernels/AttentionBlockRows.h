@@ -27,15 +27,7 @@ CK_ATT_AVX2 CK_INLINE void KVN(score8_avx2)(const float *q, const KV *const *k, 
 CK_ATT_AVX2 static void KVN(wsum_tile)(int R, int W, float *const *p, const KV *values, size_t vstride, const int64_t *slots,
                                   size_t s0, size_t s1, size_t c, float *const *out) {
     const float *const *pc = (const float *const *)p;
-    if (W == 4) {
-        if (R == 3) KVN(ck_wsum_tile_avx2)(3, 4, pc, values, vstride, slots, s0, s1, c, out, 0);
-        else if (R == 2) KVN(ck_wsum_tile_avx2)(2, 4, pc, values, vstride, slots, s0, s1, c, out, 0);
-        else KVN(ck_wsum_tile_avx2)(1, 4, pc, values, vstride, slots, s0, s1, c, out, 0);
-    } else {
-        if (R == 3) KVN(ck_wsum_tile_avx2)(3, 1, pc, values, vstride, slots, s0, s1, c, out, 0);
-        else if (R == 2) KVN(ck_wsum_tile_avx2)(2, 1, pc, values, vstride, slots, s0, s1, c, out, 0);
-        else KVN(ck_wsum_tile_avx2)(1, 1, pc, values, vstride, slots, s0, s1, c, out, 0);
-    }
+    CK_WITH_CONSTANT_RW(KVN(ck_wsum_tile_avx2), R, W, pc, values, vstride, slots, s0, s1, c, out, 0);
 }
 
 

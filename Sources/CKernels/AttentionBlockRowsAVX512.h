@@ -26,15 +26,7 @@ CK_ATT_AVX512 CK_INLINE void KVN(score_block_avx512)(size_t rows, const float *c
 CK_ATT_AVX512 static void KVN(wsum_tile512)(int R, int W, float *const *p, const KV *values, size_t vstride, const int64_t *slots,
                                             size_t s0, size_t s1, size_t c, float *const *out) {
     const float *const *pc = (const float *const *)p;
-    if (W == 4) {
-        if (R == 3) KVN(ck_wsum_tile_avx512)(3, 4, pc, values, vstride, slots, s0, s1, c, out, 0);
-        else if (R == 2) KVN(ck_wsum_tile_avx512)(2, 4, pc, values, vstride, slots, s0, s1, c, out, 0);
-        else KVN(ck_wsum_tile_avx512)(1, 4, pc, values, vstride, slots, s0, s1, c, out, 0);
-    } else {
-        if (R == 3) KVN(ck_wsum_tile_avx512)(3, 1, pc, values, vstride, slots, s0, s1, c, out, 0);
-        else if (R == 2) KVN(ck_wsum_tile_avx512)(2, 1, pc, values, vstride, slots, s0, s1, c, out, 0);
-        else KVN(ck_wsum_tile_avx512)(1, 1, pc, values, vstride, slots, s0, s1, c, out, 0);
-    }
+    CK_WITH_CONSTANT_RW(KVN(ck_wsum_tile_avx512), R, W, pc, values, vstride, slots, s0, s1, c, out, 0);
 }
 
 /// The blocked weighted sums (weighted_sums_blocks) in slabs of 16·W columns (W of 4 or 1).

@@ -196,12 +196,6 @@ public struct PagedSequence: Sendable {
     /// Row i's absolute position (i counts from 0, the sequence's first row).
     public func position(_ i: Int) -> Int { explicitPositions?[i] ?? firstPosition + i }
 
-    /// A list of `count` sequences that `fill` assigns, from the thread's `ArrayPools.sequenceLists` (here,
-    /// where the generic pool is specialised: called unspecialised from another module, it allocated).
-    public static func pooledList(count: Int, _ fill: (UnsafeMutableBufferPointer<PagedSequence>) -> Void) -> [PagedSequence] {
-        ArrayPools.current.takeSequences(count: count, fill)
-    }
-
     /// The largest position of the sequence's rows, or −1 for none.
     public var lastPosition: Int {
         guard !rows.isEmpty else { return -1 }

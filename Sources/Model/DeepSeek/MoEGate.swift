@@ -133,8 +133,7 @@ struct MoEGate: @unchecked Sendable {
 
     /// Indices of the k largest values (ties: lower index first).
     static func topIndices(_ values: [Float], _ k: Int) -> [Int] {
-        guard k <= 16 else { return sortedTopIndices(values, k) }
-        return values.withUnsafeBufferPointer { v in
+        values.withUnsafeBufferPointer { v in
             [Int](unsafeUninitializedCapacity: k + 1) { top, n in n = topIndices(v, k, into: top.baseAddress!) }
         }
     }

@@ -32,7 +32,7 @@ struct StepContext {
             var at = 0
             for ch in batch.chunks { for p in ch.positions { out[at] = cache.slot(position: p, blockTable: ch.blockTable); at += 1 } }
         }
-        pagedSequences = PagedSequence.pooledList(count: batch.chunks.count) { out in
+        pagedSequences = pools.takeSequences(count: batch.chunks.count) { out in
             var start = 0
             for (i, ch) in batch.chunks.enumerated() {
                 out[i] = PagedSequence(rows: start..<(start + ch.tokens.count), blockTable: ch.blockTable, firstPosition: ch.startPosition)
