@@ -85,28 +85,36 @@ CK_ATT_AVX2 static void KVN(weighted_sums_avx2)(size_t rows, float *const *p, co
     KVN(weighted_sums_blocks)(rows, p, vis, vmax, values, vstride, slots, c, W, 8 * (size_t)W, KVN(wsum_tile), wsum_tile_f32, out);
 }
 
+/// Key block s0 of the blocked kernels (AVX2 and AVX-512): its 8 keys into k (past vmax the block repeats the
+/// last key: computed, never read). Narrow keys of dk ≤ CK_BLOCK_WIDEN_DK are widened into kbuf once for all
+/// rows (converting per row cost MLA's 16 heads 16 conversions per element); then kw points at them and it
+/// returns 1, so the caller scores with the fp32 kernel, with the same bits.
+CK_ATT_AVX2 CK_INLINE int KVN(key_block)(const KV *keys, size_t kstride, const int64_t *slots, size_t s0, size_t vmax, size_t dk,
+                                         float *kbuf, const KV **k, const float **kw) {
+    for (int j = 0; j < 8; j++) k[j] = keys + CK_POS(s0 + j < vmax ? s0 + j : vmax - 1) * kstride;
+#if CK_KV_TEMPLATE != 0
+    if (dk <= CK_BLOCK_WIDEN_DK) {
+        for (int j = 0; j < 8; j++) { KVN(ck_widen_avx2)(k[j], dk, kbuf + j * dk); kw[j] = kbuf + j * dk; }
+        return 1;
+    }
+#else
+    (void)dk, (void)kbuf, (void)kw;
+#endif
+    return 0;
+}
+
 CK_ATT_AVX2 static void KVN(attend_block_avx2)(size_t rows, const float *const *q, float *const *out, const size_t *vis, size_t vmax,
                                           const KV *keys, size_t kstride, size_t dk, const KV *values, size_t vstride,
                                           size_t dv, const int64_t *slots, float scale, float *const *sc) {
-    // Scores, key block by key block; past vmax the block repeats the last key (computed, never read).
-#if CK_KV_TEMPLATE != 0
-    // Narrow keys: each 8-key block widened once for all rows (converting per row cost MLA's 16 heads 16
-    // conversions per element), then the fp32 scores over it, with the same bits.
-    float kbuf[8 * CK_BLOCK_WIDEN_DK];
-    const int widen = dk <= CK_BLOCK_WIDEN_DK;
-#endif
+    float kbuf[CK_KV_TEMPLATE != 0 ? 8 * CK_BLOCK_WIDEN_DK : 1];   // widened narrow keys (KVN(key_block))
     for (size_t s0 = 0; s0 < vmax; s0 += 8) {
         const KV *k[8];
-        for (int j = 0; j < 8; j++) k[j] = keys + CK_POS(s0 + j < vmax ? s0 + j : vmax - 1) * kstride;
-#if CK_KV_TEMPLATE != 0
-        if (widen) {
-            const float *kw[8];
-            for (int j = 0; j < 8; j++) { KVN(ck_widen_avx2)(k[j], dk, kbuf + j * dk); kw[j] = kbuf + j * dk; }
+        const float *kw[8];
+        if (KVN(key_block)(keys, kstride, slots, s0, vmax, dk, kbuf, k, kw)) {
             for (size_t r = 0; r < rows; r++)
                 if (vis[r] > s0) score8_avx2_f32(q[r], kw, dk, scale, sc[r] + s0);
             continue;
         }
-#endif
         for (size_t r = 0; r < rows; r++)
             if (vis[r] > s0) KVN(score8_avx2)(q[r], k, dk, scale, sc[r] + s0);
     }

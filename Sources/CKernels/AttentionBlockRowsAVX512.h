@@ -39,22 +39,14 @@ CK_ATT_AVX512 static void KVN(weighted_sums_avx512)(size_t rows, float *const *p
 CK_ATT_AVX512 static void KVN(attend_block_avx512)(size_t rows, const float *const *q, float *const *out, const size_t *vis,
                                                    size_t vmax, const KV *keys, size_t kstride, size_t dk, const KV *values,
                                                    size_t vstride, size_t dv, const int64_t *slots, float scale, float *const *sc) {
-    // Scores, key block by key block; past vmax the block repeats the last key (computed, never read).
-#if CK_KV_TEMPLATE != 0
-    float kbuf[8 * CK_BLOCK_WIDEN_DK];   // narrow keys widened once per block for all rows, as in the AVX2 kernel
-    const int widen = dk <= CK_BLOCK_WIDEN_DK;
-#endif
+    float kbuf[CK_KV_TEMPLATE != 0 ? 8 * CK_BLOCK_WIDEN_DK : 1];   // widened narrow keys (KVN(key_block))
     for (size_t s0 = 0; s0 < vmax; s0 += 8) {
         const KV *k[8];
-        for (int j = 0; j < 8; j++) k[j] = keys + CK_POS(s0 + j < vmax ? s0 + j : vmax - 1) * kstride;
-#if CK_KV_TEMPLATE != 0
-        if (widen) {
-            const float *kw[8];
-            for (int j = 0; j < 8; j++) { KVN(ck_widen_avx2)(k[j], dk, kbuf + j * dk); kw[j] = kbuf + j * dk; }
+        const float *kw[8];
+        if (KVN(key_block)(keys, kstride, slots, s0, vmax, dk, kbuf, k, kw)) {
             score_block_avx512_f32(rows, q, vis, kw, dk, scale, sc, s0);
             continue;
         }
-#endif
         KVN(score_block_avx512)(rows, q, vis, k, dk, scale, sc, s0);
     }
     ck_softmax_rows_avx2(rows, sc, vis);
