@@ -1,14 +1,32 @@
 import CKernels
 
-/// What a KV cache slot's numbers are stored as. `f32` keeps every written value exactly (the default);
-/// `f16` and `bf16` halve the cache's memory and the bytes a decoding token's attention reads, at the cost of
-/// rounding each written value once (to nearest even; f16 saturates at ±65,504, bf16 keeps fp32's range
-/// with 8 significant bits). Attention widens each stored value exactly, so its result equals the fp32
-/// cache's result on the rounded values bit for bit.
+/// What a KV cache slot's numbers are stored as. `f32` keeps every written value exactly; `f16` (the CPU's
+/// default, as llama.cpp's server's) and `bf16` halve the cache's memory and the bytes a decoding token's
+/// attention reads, at the cost of rounding each written value once (to nearest even; f16 saturates at
+/// ±65,504, bf16 keeps fp32's range with 8 significant bits). Attention widens each stored value exactly, so
+/// its result equals the fp32 cache's result on the rounded values bit for bit.
 public enum KVElement: String, Sendable, CaseIterable {
     case f32, f16, bf16
 
     public var bytes: Int { self == .f32 ? 4 : 2 }
+
+    /// What `auto` (the `--kv-cache-dtype` default) stores on a CPU with `features`: fp16 where the attention
+    /// kernels widen it in vectors (the AVX2 kernels, which need F16C), else fp32 (the portable loops widen
+    /// element by element: a harness ran their fp16 attention 2.1× slower than fp32). At 16 sequences
+    /// decoding from 1,024 tokens SmolLM2's step reads more cache than weights, and fp16 ran it 1.45× as fast
+    /// as fp32 (`moeserve bench --decode-context 1024`: 401 → 582 tok/s). fp16 rather than bf16: 11
+    /// significant bits where bf16 keeps 8 (stores saturate at ±65,504 instead of overflowing).
+    public static func automatic(for features: CPUFeatures) -> KVElement {
+        QuantKernels.isa(for: features) >= Int32(CK_ISA_AVX2) ? .f16 : .f32
+    }
+
+    /// The values `setting` accepts, for error messages.
+    public static let settingNames = "auto, f32, f16 or bf16"
+
+    /// A `--kv-cache-dtype` value: `auto` (`automatic(for: features)`) or an element's name; nil otherwise.
+    public static func setting(_ value: String, features: @autoclosure () -> CPUFeatures = CPUFeatures.detect()) -> KVElement? {
+        value == "auto" ? automatic(for: features()) : KVElement(rawValue: value)
+    }
 
     /// The C kernels' CK_KV_* code.
     var code: Int32 {

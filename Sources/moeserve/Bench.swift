@@ -28,8 +28,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Measurement rounds (the best round is reported).") var rounds = 3
     @Option(help: "Where the CPU kernels' parallel jobs run: pool (the persistent worker pool, as served) or dispatch (Dispatch's concurrentPerform, reported as moeserve-PATH-dispatch).")
     var runner = "pool"
-    @Option(name: .customLong("kv-cache-dtype"), help: "What the KV cache stores: f32, f16 or bf16 (reported as moeserve-PATH-kv-f16 and so on).")
-    var kvCacheDtype = "f32"
+    @Option(name: .customLong("kv-cache-dtype"), help: "What the KV cache stores: auto (the serving default: f16 with AVX2 and F16C, else f32), f32, f16 or bf16 (an element other than auto's is reported as moeserve-PATH-kv-f32 and so on).")
+    var kvCacheDtype = "auto"
 
     func run() throws {
         guard decodeContext >= 1, decodeSteps >= 1, promptTokens >= 1, sequences >= 1, rounds >= 1 else {
@@ -41,10 +41,10 @@ struct Bench: ParsableCommand {
         }
         guard ["pool", "dispatch"].contains(runner) else { throw ValidationError("--runner must be pool or dispatch, got '\(runner)'") }
         CPUDevice.setWorkerPool(enabled: runner == "pool")
-        guard let kvElement = KVElement(rawValue: kvCacheDtype) else {
-            throw ValidationError("--kv-cache-dtype must be f32, f16 or bf16, got '\(kvCacheDtype)'")
+        guard let kvElement = KVElement.setting(kvCacheDtype) else {
+            throw ValidationError("--kv-cache-dtype must be \(KVElement.settingNames), got '\(kvCacheDtype)'")
         }
-        let suffix = (runner == "pool" ? "" : "-\(runner)") + (kvElement == .f32 ? "" : "-kv-\(kvElement.rawValue)")
+        let suffix = (runner == "pool" ? "" : "-\(runner)") + (kvElement == KVElement.setting("auto") ? "" : "-kv-\(kvElement.rawValue)")
         var residentBytes: [String: Int] = [:]
         let models = try weights.map { path -> (String, any LanguageModel) in
             guard ["fp32", "quantised", "int8", "auto"].contains(path) else { throw ValidationError("unknown weight path '\(path)'") }

@@ -32,7 +32,7 @@ struct Configuration: Equatable {
     var kvCacheBytes = 512 << 20
     /// What the CPU device's KV cache stores: "f32" (exact), "f16" or "bf16" (half the memory and the bytes
     /// attention reads; each written value rounded once).
-    var kvCacheDtype = "f32"
+    var kvCacheDtype = "auto"
     var blockSize = 16
     var maxNumBatchedTokens = 2048
     var maxNumSeqs = 64
@@ -132,8 +132,8 @@ struct Configuration: Equatable {
             }
             cpuActivations = value
         case "engine.kv_cache_dtype":
-            guard KVElement(rawValue: value) != nil else {
-                throw Invalid(description: "\(source): 'engine.kv_cache_dtype' must be f32, f16 or bf16, got '\(value)'")
+            guard KVElement.setting(value) != nil else {
+                throw Invalid(description: "\(source): 'engine.kv_cache_dtype' must be \(KVElement.settingNames), got '\(value)'")
             }
             kvCacheDtype = value
         case "engine.quantization":

@@ -55,7 +55,7 @@ enum ModelServing {
         switch config.device {
         case "ascend-sim":
             // The simulated chip keeps its cache in its activation type (bf16/fp16, rounded as on the chip).
-            guard config.kvCacheDtype == "f32" else {
+            guard config.kvCacheDtype == "auto" else {
                 throw Failure(description: "engine.kv_cache_dtype (--kv-cache-dtype, MOESERVE_KV_CACHE_DTYPE) is '\(config.kvCacheDtype)', but it applies to --device cpu only; the simulated NPU stores its KV cache in the profile's activation type (--ascend-precision)")
             }
             guard let precision = AscendPrecision(rawValue: config.ascendPrecision) else {
@@ -69,7 +69,7 @@ enum ModelServing {
             let quantisation = QuantisedBlocks.quantisationTarget(named: config.quantization)
             let activations = ActivationPrecision.setting(config.cpuActivations) ?? (.float32, .int8)  // validated at load
             let cpu = CPUDevice(activations: activations.prompt, generatedActivations: activations.generated, quantisation: quantisation,
-                                kvElement: KVElement(rawValue: config.kvCacheDtype) ?? .f32)   // validated at load
+                                kvElement: KVElement.setting(config.kvCacheDtype) ?? .f32)   // validated at load
             return (cpu, { cpu.uploadedWeightBytes })
         }
     }

@@ -49,7 +49,7 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("kv-cache-memory"), help: "KV cache memory, e.g. 512MiB or 2GiB. [engine.kv_cache_memory]")
     var kvCacheMemory: String?
 
-    @Option(name: .customLong("kv-cache-dtype"), help: "What the CPU's KV cache stores: f32 (exact), f16 or bf16 (half the memory and the bytes attention reads; each value rounded once, f16 saturating at ±65504). [engine.kv_cache_dtype]")
+    @Option(name: .customLong("kv-cache-dtype"), help: "What the CPU's KV cache stores: auto (f16 as llama.cpp's server, or f32 on CPUs without AVX2 and F16C), f16 or bf16 (half fp32's memory and of the bytes attention reads; each value rounded once, f16 saturating at ±65504) or f32 (exact). [engine.kv_cache_dtype]")
     var kvCacheDtype: String?
 
     @Option(name: .customLong("block-size"), help: "Tokens per KV block. [engine.block_size]")

@@ -1,4 +1,5 @@
 import Testing
+import Device
 @testable import moeserve
 
 /// Defaults < YAML < environment < flags, and every bad value is an error that names the setting.
@@ -43,13 +44,21 @@ import Testing
         #expect(c.quantization == "q4_0" && c.cpuActivations == "int8")
         try? c.apply(environment: ["MOESERVE_CPU_ACTIVATIONS": "f32"])
         #expect(c.cpuActivations == "f32")
-        #expect(c.kvCacheDtype == "f32")
-        #expect(message { try c.set("engine.kv_cache_dtype", to: "fp8", source: "--kv-cache-dtype") }.contains("f32, f16 or bf16"))
+        #expect(c.kvCacheDtype == "auto")
+        // auto: fp16 where the attention kernels widen it in vectors (AVX2 + F16C), fp32 on the portable loops.
+        var avx2 = CPUFeatures()
+        (avx2.avx2, avx2.fma, avx2.f16c) = (true, true, true)
+        #expect(KVElement.setting(c.kvCacheDtype, features: avx2) == .f16)
+        #expect(KVElement.setting(c.kvCacheDtype, features: CPUFeatures()) == .f32)
+        avx2.f16c = false
+        #expect(KVElement.setting(c.kvCacheDtype, features: avx2) == .f32)
+        #expect(KVElement.setting("bf16", features: CPUFeatures()) == .bf16)
+        #expect(message { try c.set("engine.kv_cache_dtype", to: "fp8", source: "--kv-cache-dtype") }.contains("auto, f32, f16 or bf16"))
         #expect(message { try c.apply(yaml: "engine:\n  kv_cache_dtype: int4\n", source: "f.yaml") }.contains("engine.kv_cache_dtype"))
         try? c.apply(environment: ["MOESERVE_KV_CACHE_DTYPE": "bf16"])
         #expect(c.kvCacheDtype == "bf16")
-        try? c.set("engine.kv_cache_dtype", to: "f16", source: "--kv-cache-dtype")
-        #expect(c.kvCacheDtype == "f16")
+        try? c.set("engine.kv_cache_dtype", to: "f32", source: "--kv-cache-dtype")
+        #expect(c.kvCacheDtype == "f32" && KVElement.setting(c.kvCacheDtype) == .f32)
     }
 
     @Test func operationsSettingsFollowThePrecedence() throws {

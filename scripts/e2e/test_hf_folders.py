@@ -200,11 +200,13 @@ def _kv_tokens(log: str) -> int:
 def test_narrow_kv_caches_hold_twice_the_tokens_and_answer_as_transformers(family: str, tmp_path: Path,
                                                                            openapi_doc: dict) -> None:
     """`--kv-cache-dtype f16/bf16`: the same KV memory holds twice the tokens (GQA, MLA latents, V3.2's
-    indexer keys, V4's compressed groups), and the greedy answer is still transformers' text."""
+    indexer keys, V4's compressed groups), and the greedy answer is still transformers' text. Without the
+    flag (`auto`) the cache is f16's."""
     folder = assemble(family, tmp_path)
-    tokens = {dtype: _kv_tokens(_answer_as_transformers(family, folder, ["--kv-cache-dtype", dtype, "--kv-cache-memory", "8MiB"],
-                                                        openapi_doc))
-              for dtype in ("f32", "f16", "bf16")}
+    tokens = {dtype: _kv_tokens(_answer_as_transformers(family, folder, (["--kv-cache-dtype", dtype] if dtype else []) +
+                                                        ["--kv-cache-memory", "8MiB"], openapi_doc))
+              for dtype in ("f32", "f16", "bf16", None)}
+    assert tokens[None] == tokens["f16"], tokens
     # Block counts round down, so "twice" is within a block or two. DeepSeek-V4's windowed groups take a fixed
     # number of blocks first, so at half the bytes they leave more than twice the room to the others.
     assert tokens["f16"] == tokens["bf16"] >= 1.9 * tokens["f32"], tokens

@@ -11,6 +11,9 @@ public struct CPUFeatures: Sendable, CustomStringConvertible {
     public var avx512vnni = false
     public var avx512vl = false
 
+    /// None: the portable kernels (`detect` fills in what the CPU has).
+    public init() {}
+
     public static func detect() -> CPUFeatures {
         var f = CPUFeatures()
         #if os(Linux)

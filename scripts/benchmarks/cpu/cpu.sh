@@ -3,8 +3,9 @@
 #   moeserve with quantised weights (GGUF blocks as stored) and fp32, int8 or auto activations (auto, the
 #   serving default: fp32 for prompts, int8 for generated tokens), moeserve with
 #   fp32 weights (the path before quantised kernels), `auto` with its parallel jobs on Dispatch's concurrentPerform
-#   instead of the worker pool (moeserve-auto-dispatch: what the pool buys), `auto` on an fp16 KV cache
-#   (moeserve-auto-kv-f16, `--kv-cache-dtype f16`: llama.cpp's server keeps its cache in fp16 too), llama.cpp's
+#   instead of the worker pool (moeserve-auto-dispatch: what the pool buys), `auto` on an fp32 KV cache
+#   (moeserve-auto-kv-f32, `--kv-cache-dtype f32`: every cached value exact; the other rows keep the serving
+#   default, fp16, as llama.cpp's server does), llama.cpp's
 #   server (PyPI xllamacpp) on the same GGUF and threads, and
 #   PyTorch eager (transformers' LlamaForCausalLM on the same GGUF, dequantised to fp32 at load: the
 #   model's safetensors form cannot be downloaded here), torch threads = --threads.
@@ -75,7 +76,7 @@ for round in $(seq 1 "$rounds"); do
     "$moeserve" bench --model "$model" --decode-steps "$steps" --decode-context "$context" --rounds 1 >>"$results"
     "$moeserve" bench --model "$model" --weights auto --runner dispatch --decode-steps "$steps" --decode-context "$context" \
         --rounds 1 | grep '"engine"' >>"$results"
-    "$moeserve" bench --model "$model" --weights auto --kv-cache-dtype f16 --decode-steps "$steps" --decode-context "$context" \
+    "$moeserve" bench --model "$model" --weights auto --kv-cache-dtype f32 --decode-steps "$steps" --decode-context "$context" \
         --rounds 1 | grep '"engine"' >>"$results"
     "$py" "$here/llamacpp_bench.py" --port "$port" --decode-steps "$steps" --decode-context "$context" --rounds 1 >>"$results"
 done
