@@ -30,8 +30,9 @@ struct Configuration: Equatable {
     var ascendProfile = "910b"
     var ascendPrecision = "bf16"
     var kvCacheBytes = 512 << 20
-    /// What the CPU device's KV cache stores: "f32" (exact), "f16" or "bf16" (half the memory and the bytes
-    /// attention reads; each written value rounded once).
+    /// What the CPU device's KV cache stores: "auto" (`KVElement.setting`: f16 where the CPU has AVX2 and F16C,
+    /// else f32), "f16" or "bf16" (half the memory and the bytes attention reads; each written value rounded
+    /// once) or "f32" (exact). The simulated NPU takes "auto" only.
     var kvCacheDtype = "auto"
     var blockSize = 16
     var maxNumBatchedTokens = 2048
