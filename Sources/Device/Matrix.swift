@@ -291,14 +291,15 @@ extension Matrix {
         }
     }
 
-    /// Stacks matrices of equal width.
+    /// Stacks matrices of equal width (storage from the thread's pool, as the two-part form's).
     public init(stacking parts: [Matrix], cols: Int) {
-        var data: [Float] = []
-        data.reserveCapacity(parts.reduce(0) { $0 + $1.data.count })
-        for p in parts {
-            precondition(p.cols == cols)
-            data += p.data
+        for p in parts { precondition(p.cols == cols, "stacking: width \(p.cols), not \(cols)") }
+        self.init(rows: parts.reduce(0) { $0 + $1.rows }, cols: cols) { out in
+            var at = out
+            for p in parts where !p.data.isEmpty {
+                p.data.withUnsafeBufferPointer { at.update(from: $0.baseAddress!, count: $0.count) }
+                at += p.data.count
+            }
         }
-        self.init(rows: data.count / max(1, cols), cols: cols, data: data)
     }
 }

@@ -26,28 +26,9 @@ extension CPUDevice {
         ReferenceKernels.addBias(&x, bias)
     }
 
-    /// `ReferenceKernels.softmax`'s arithmetic, in a matrix from the thread's pool (a router's scores).
-    public func softmax(_ x: Matrix) -> Matrix {
-        let cols = x.cols
-        return Matrix(rows: x.rows, cols: cols) { y in
-            x.data.withUnsafeBufferPointer { xp in
-                for t in 0..<x.rows {
-                    let row = UnsafeBufferPointer(rebasing: xp[(t * cols)..<((t + 1) * cols)])
-                    let m = row.max() ?? 0
-                    var total: Float = 0
-                    for j in 0..<cols { total += Foundation.exp(row[j] - m) }
-                    for j in 0..<cols { y[t * cols + j] = Foundation.exp(row[j] - m) / total }
-                }
-            }
-        }
-    }
+    public func softmax(_ x: Matrix) -> Matrix { ReferenceKernels.softmax(x) }
 
-    /// `ReferenceKernels.sigmoid`'s arithmetic, in a matrix from the thread's pool.
-    public func sigmoid(_ x: Matrix) -> Matrix {
-        Matrix(rows: x.rows, cols: x.cols) { y in
-            x.data.withUnsafeBufferPointer { xp in for i in xp.indices { y[i] = 1 / (1 + Foundation.exp(-xp[i])) } }
-        }
-    }
+    public func sigmoid(_ x: Matrix) -> Matrix { ReferenceKernels.sigmoid(x) }
 
     public func readCache(_ cache: KVBlockStorage, layer: Int, slots: [Int]) -> Matrix {
         ReferenceKernels.readCache(cache, layer: layer, slots: slots)

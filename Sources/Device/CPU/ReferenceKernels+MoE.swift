@@ -46,20 +46,27 @@ extension ReferenceKernels {
         }
     }
 
+    /// Row-wise softmax (max subtracted), in a matrix from the thread's pool (the CPU device's router scores).
     public static func softmax(_ x: Matrix) -> Matrix {
-        var y = x
-        for t in 0..<x.rows {
-            let row = x.data[(t * x.cols)..<((t + 1) * x.cols)]
-            let m = row.max() ?? 0
-            var total: Float = 0
-            for j in 0..<x.cols { total += Foundation.exp(x.data[t * x.cols + j] - m) }
-            for j in 0..<x.cols { y.data[t * x.cols + j] = Foundation.exp(x.data[t * x.cols + j] - m) / total }
+        let cols = x.cols
+        return Matrix(rows: x.rows, cols: cols) { y in
+            x.data.withUnsafeBufferPointer { xp in
+                for t in 0..<x.rows {
+                    let row = UnsafeBufferPointer(rebasing: xp[(t * cols)..<((t + 1) * cols)])
+                    let m = row.max() ?? 0
+                    var total: Float = 0
+                    for j in 0..<cols { total += Foundation.exp(row[j] - m) }
+                    for j in 0..<cols { y[t * cols + j] = Foundation.exp(row[j] - m) / total }
+                }
+            }
         }
-        return y
     }
 
+    /// Element-wise 1 / (1 + e^−x), in a matrix from the thread's pool.
     public static func sigmoid(_ x: Matrix) -> Matrix {
-        Matrix(rows: x.rows, cols: x.cols, data: x.data.map { 1 / (1 + Foundation.exp(-$0)) })
+        Matrix(rows: x.rows, cols: x.cols) { y in
+            x.data.withUnsafeBufferPointer { xp in for i in xp.indices { y[i] = 1 / (1 + Foundation.exp(-xp[i])) } }
+        }
     }
 
     public static func readCache(_ cache: KVBlockStorage, layer: Int, slots: [Int]) -> Matrix {
