@@ -41,10 +41,11 @@ struct Bench: ParsableCommand {
         }
         guard ["pool", "dispatch"].contains(runner) else { throw ValidationError("--runner must be pool or dispatch, got '\(runner)'") }
         CPUDevice.setWorkerPool(enabled: runner == "pool")
-        guard let kvElement = KVElement.setting(kvCacheDtype) else {
+        let features = CPUFeatures.detect()
+        guard let kvElement = KVElement.setting(kvCacheDtype, features: features) else {
             throw ValidationError("--kv-cache-dtype must be \(KVElement.settingNames), got '\(kvCacheDtype)'")
         }
-        let suffix = (runner == "pool" ? "" : "-\(runner)") + (kvElement == KVElement.setting("auto") ? "" : "-kv-\(kvElement.rawValue)")
+        let suffix = (runner == "pool" ? "" : "-\(runner)") + (kvElement == KVElement.automatic(for: features) ? "" : "-kv-\(kvElement.rawValue)")
         var residentBytes: [String: Int] = [:]
         let models = try weights.map { path -> (String, any LanguageModel) in
             guard ["fp32", "quantised", "int8", "auto"].contains(path) else { throw ValidationError("unknown weight path '\(path)'") }

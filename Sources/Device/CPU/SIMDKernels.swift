@@ -34,11 +34,11 @@ enum SIMDKernels {
     static func matmul(_ x: Matrix, _ w: DeviceWeight) -> Matrix {
         let t = x.rows, k = x.cols, n = w.rows
         precondition(w.cols == k, "matmul: x has \(k) columns, weight has \(w.cols)")
-        var y = Matrix(pooledZeros: t, n)
-        x.data.withUnsafeBufferPointer { xp in
-            w.values.withUnsafeBufferPointer { wp in
-                y.withUnsafeMutableElements { yp in
-                    var job = (x: xp.baseAddress!, w: wp.baseAddress!, y: yp.baseAddress!, t: t, k: k, n: n)
+        // Not zeroed first: the rows' chunks cover 0..<n and each (token, row) is assigned its dot product.
+        return Matrix(rows: t, cols: n) { yp in
+            x.data.withUnsafeBufferPointer { xp in
+                w.values.withUnsafeBufferPointer { wp in
+                    var job = (x: xp.baseAddress!, w: wp.baseAddress!, y: yp, t: t, k: k, n: n)
                     Parallel.forEach(n, minChunk: 64, context: &job) { job, range in   // the closure captures nothing
                         let j = job.load(as: (x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, t: Int, k: Int, n: Int).self)
                         for row in range {
@@ -49,6 +49,5 @@ enum SIMDKernels {
                 }
             }
         }
-        return y
     }
 }
