@@ -1,15 +1,79 @@
 # Shared prerequisites of the benchmarks (sourced; the caller defines log and die and sets root).
 
-# py: the Python of .venv-bench/, with xllamacpp (llama.cpp's server, prebuilt on PyPI) installed.
+# The llama.cpp the benchmarks compare against: the release xllamacpp (PyPI) pins. Its wheel ships llama.cpp's
+# server prebuilt, with the CPU code compiled for AVX2 only (its system info lists no AVX-512); its sdist
+# carries the source (thirdparty/llama.cpp), which ensure_llama_server builds for this CPU.
+xllamacpp_version=2026.10.11549
+
+# py: the Python of .venv-bench/, with xllamacpp (the prebuilt server, MOESERVE_BENCH_LLAMA=prebuilt) and
+# cmake + ninja (to build the native one).
 ensure_bench_venv() {
     local venv="$root/.venv-bench"
-    if ! "$venv/bin/python" -c 'import xllamacpp' >/dev/null 2>&1; then
-        log "creating .venv-bench/ with xllamacpp (llama.cpp's server)"
-        rm -rf "$venv"
-        python3 -m venv "$venv"
-        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check xllamacpp
+    if ! "$venv/bin/python" -c "import xllamacpp, importlib.metadata as m; assert m.version('xllamacpp') == '$xllamacpp_version'; import cmake, ninja" >/dev/null 2>&1; then
+        log "making .venv-bench/ (xllamacpp $xllamacpp_version, cmake, ninja)"
+        [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "xllamacpp==$xllamacpp_version" cmake ninja
     fi
     py="$venv/bin/python"
+}
+
+# llama_server: llama.cpp's own server built with native flags (-DGGML_NATIVE=ON: every instruction set this CPU
+# has, AVX-512 with VNNI and BF16 on these machines), as issue 8 asks of the comparison, from the source of the
+# same llama.cpp release as the wheel. Built once (~5 min on 2 cores), cached per CPU in
+# $MOESERVE_BENCH_CACHE/llama.cpp-VERSION-native-CPU/ (CPU: a hash of /proc/cpuinfo's flags).
+# MOESERVE_BENCH_LLAMA=prebuilt runs the wheel's server instead (no compiler needed); llama_build says which.
+ensure_llama_server() {
+    llama_build="${MOESERVE_BENCH_LLAMA:-native}"
+    case "$llama_build" in
+        prebuilt) llama_description="xllamacpp $xllamacpp_version's prebuilt server (AVX2)"; return ;;
+        native) ;;
+        *) die "MOESERVE_BENCH_LLAMA takes native or prebuilt, not '$llama_build'" ;;
+    esac
+    local cache="${MOESERVE_BENCH_CACHE:-$HOME/.cache/moeserve-bench}" cpu dir
+    cpu="$(grep -m1 '^flags' /proc/cpuinfo | sha256sum | cut -c1-12)"
+    dir="$cache/llama.cpp-$xllamacpp_version-native-$cpu"
+    llama_server="$dir/llama-server"
+    llama_description="llama.cpp's server from xllamacpp $xllamacpp_version's source, built here with -DGGML_NATIVE=ON"
+    [ -x "$llama_server" ] && return
+    if ! command -v c++ >/dev/null 2>&1; then
+        local sudo=()
+        [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+        log "apt-get install g++ (to build llama.cpp)"
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends g++ >/dev/null ||
+            die "building llama.cpp needs a C++ compiler (g++), or set MOESERVE_BENCH_LLAMA=prebuilt"
+    fi
+    local tarball="xllamacpp-$xllamacpp_version.tar.gz" url work
+    url="$(curl -sfL https://pypi.org/simple/xllamacpp/ | grep -o "https://[^\"]*/$tarball#sha256=[0-9a-f]*" | head -1)"
+    [ -n "$url" ] || die "no $tarball on https://pypi.org/simple/xllamacpp/"
+    work="$(mktemp -d /tmp/llama-build.XXXXXX)"
+    log "building llama.cpp's server ($xllamacpp_version) with native flags, once: ~5 min on 2 cores"
+    curl -sfL -o "$work/$tarball" "${url%%#*}" || die "cannot download $tarball"
+    echo "${url##*sha256=}  $work/$tarball" | sha256sum -c --quiet - || die "$tarball: sha256 mismatch"
+    tar -xzf "$work/$tarball" -C "$work" "xllamacpp-$xllamacpp_version/thirdparty/llama.cpp"
+    local src="$work/xllamacpp-$xllamacpp_version/thirdparty/llama.cpp" bin
+    bin="$(dirname "$py")"
+    (PATH="$bin:$PATH" cmake -S "$src" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+        -DBUILD_SHARED_LIBS=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF &&
+        PATH="$bin:$PATH" cmake --build "$work/build" --target llama-server -j "$(nproc)") >"$work/build.log" 2>&1 ||
+        die "llama.cpp build failed; see $work/build.log (or set MOESERVE_BENCH_LLAMA=prebuilt)"
+    mkdir -p "$dir"
+    cp "$work/build/bin/llama-server" "$dir/llama-server.tmp" && mv "$dir/llama-server.tmp" "$llama_server"
+    rm -rf "$work"
+}
+
+# ref: the Python of .venv-reference/ (torch for the CPU, transformers, gguf; scripts/reference/README.md), made
+# if missing: the PyTorch rows and the synthetic MoE's generator and converter run in it.
+ensure_reference_venv() {
+    local venv="$root/.venv-reference"
+    ref="$venv/bin/python"
+    "$ref" -c 'import torch, transformers, gguf, accelerate' >/dev/null 2>&1 && return
+    log "making .venv-reference/ (torch for the CPU, transformers, gguf, accelerate; a few minutes)"
+    [ -x "$ref" ] || python3 -m venv "$venv" || die "python3 -m venv failed (apt-get install python3-venv)"
+    local pip=("$ref" -m pip install --quiet --disable-pip-version-check)
+    # The CPU-only torch wheel where pip can find one (plain PyPI torch brings GBs of CUDA libraries).
+    "${pip[@]}" 'torch==2.13.0+cpu' 2>/dev/null || "${pip[@]}" torch --index-url https://download.pytorch.org/whl/cpu 2>/dev/null ||
+        "${pip[@]}" torch || die "cannot install torch into .venv-reference/"
+    "${pip[@]}" -r "$root/scripts/reference/requirements.txt" || die "cannot install scripts/reference/requirements.txt"
 }
 
 # moeserve: $MOESERVE_BIN if set, else a fresh release build.
@@ -24,16 +88,28 @@ ensure_moeserve() {
     fi
 }
 
+# launch_llama_server MODEL PORT SLOTS CTX_PER_SLOT LOG: llama.cpp's server (ensure_llama_server's build) on
+# 127.0.0.1:PORT in the background with $threads threads, SLOTS slots of CTX_PER_SLOT tokens, no web UI and the
+# context as asked (not shrunk to "fit" memory); sets llama_pid. OMP_WAIT_POLICY from the environment applies.
+launch_llama_server() {
+    if [ "$llama_build" = prebuilt ]; then
+        "$py" "$root/scripts/benchmarks/serve/llamacpp_server.py" --model "$1" --port "$2" --parallel "$3" \
+            --threads "$threads" --ctx-per-slot "$4" >"$5" 2>&1 &
+    else
+        "$llama_server" --model "$1" --host 127.0.0.1 --port "$2" --parallel "$3" --ctx-size $(($3 * $4)) \
+            --threads "$threads" --threads-batch "$threads" --fit off --no-ui >"$5" 2>&1 &
+    fi
+    llama_pid=$!
+}
+
 # start_llama_server MODEL LOG [TOKENS]: llama.cpp's server for `scripts/bench cpu` (16 slots of 640 tokens, or
-# of TOKENS + 16 when a sequence needs more; $threads threads) on a free loopback port, waited for (up to
-# 120 s); sets port and llama_pid, which the caller's cleanup kills.
+# of TOKENS + 16 when a sequence needs more) on a free loopback port, waited for (up to 120 s); sets port and
+# llama_pid, which the caller's cleanup kills.
 start_llama_server() {
     local slot=$((${3:-0} + 16))
     [ "$slot" -ge 640 ] || slot=640
     port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    "$py" "$root/scripts/benchmarks/serve/llamacpp_server.py" --model "$1" --port "$port" --parallel 16 \
-        --threads "$threads" --ctx-per-slot "$slot" >"$2" 2>&1 &
-    llama_pid=$!
+    launch_llama_server "$1" "$port" 16 "$slot" "$2"
     for _ in $(seq 1 1200); do
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
         kill -0 "$llama_pid" 2>/dev/null || die "llama.cpp exited while starting; see $2"

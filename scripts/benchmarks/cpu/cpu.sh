@@ -6,7 +6,8 @@
 #   instead of the worker pool (moeserve-auto-dispatch: what the pool buys), `auto` on an fp32 KV cache
 #   (moeserve-auto-kv-f32, `--kv-cache-dtype f32`: every cached value exact; the other rows keep the serving
 #   default, fp16, as llama.cpp's server does), llama.cpp's
-#   server (PyPI xllamacpp) on the same GGUF and threads, and
+#   server on the same GGUF and threads (built once with native flags, see ensure_llama_server in
+#   ../lib.sh; MOESERVE_BENCH_LLAMA=prebuilt: xllamacpp's AVX2 wheel), and
 #   PyTorch eager (transformers' LlamaForCausalLM on the same GGUF, dequantised to fp32 at load: the
 #   model's safetensors form cannot be downloaded here), torch threads = --threads.
 # Figures: decode tok/s at batch 1, prefill tok/s for a 512-token prompt, aggregate decode tok/s at
@@ -40,13 +41,11 @@ while [ $# -gt 0 ]; do
 done
 model="$root/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 [ -f "$model" ] || scripts/setup >&2
-ref="$root/.venv-reference/bin/python"
-if [ "$torch" = 1 ] && [ ! -x "$ref" ]; then
-    die "the PyTorch row needs .venv-reference (torch cpu, transformers, gguf; see scripts/reference/README.md), or pass --no-torch"
-fi
 # shellcheck source=../lib.sh
 . "$root/scripts/benchmarks/lib.sh"
+[ "$torch" = 0 ] || ensure_reference_venv
 ensure_bench_venv
+ensure_llama_server
 ensure_moeserve
 
 workdir="$(mktemp -d /tmp/bench-cpu.XXXXXX)"
@@ -65,6 +64,7 @@ probe() {
 }
 cc -O3 -march=native -pthread -o "$workdir/bandwidth_probe" "$here/bandwidth_probe.c"
 echo "{\"load_average_before\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$results"
+"$py" -c 'import json, sys; print(json.dumps({"llama_cpp": sys.argv[1]}))' "$llama_description" >>"$results"
 [ "$context" -ge 1 ] 2>/dev/null || die "--decode-context takes a positive token count"
 log "model $(basename "$model"), rounds $rounds, decode steps $steps from $context context tokens, threads $threads, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 probe

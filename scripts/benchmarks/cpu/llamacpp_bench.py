@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """llama.cpp's side of `scripts/bench cpu`: the same three figures as `moeserve bench`, read from the
-`timings` llama.cpp's server reports per request (server from the PyPI package xllamacpp, started by cpu.sh).
+`timings` llama.cpp's server reports per request (llama.cpp's server, started by cpu.sh or moe.sh).
 
     llamacpp_bench.py --port P --decode-steps 64 --prompt-tokens 512 --sequences 16 --decode-context 8 --rounds 3
                       [--vocab-size V]

@@ -3,7 +3,8 @@
 # ~1.13 GB as Q8_0), side by side in one run (moeserve's and llama.cpp's rounds interleaved, best of each), same
 # threads, same Q8_0 weights:
 #   moeserve    the bf16 safetensors folder quantised to Q8_0 at load (--quantization q8_0)
-#   llama.cpp   the GGUF made by llama.cpp's own convert_hf_to_gguf.py --outtype q8_0, run by its server (xllamacpp)
+#   llama.cpp   the GGUF made by llama.cpp's own convert_hf_to_gguf.py --outtype q8_0, run by its server (built
+#               once with native flags: ensure_llama_server in ../lib.sh; MOESERVE_BENCH_LLAMA=prebuilt: xllamacpp's)
 #   PyTorch     transformers' DeepseekV3ForCausalLM, eager, bf16 safetensors, torch threads = --threads
 # plus a read-bandwidth probe (bandwidth_probe.c, --threads threads) run before and after, and each engine's
 # decode b=1 as a % of that roofline (bytes read per decoded token, from config.json), and a parity check:
@@ -39,8 +40,9 @@ done
 
 cache="${MOESERVE_BENCH_CACHE:-$HOME/.cache/moeserve-bench}"
 mkdir -p "$cache"
-ref="$root/.venv-reference/bin/python"
-[ -x "$ref" ] || die "needs .venv-reference (torch cpu, transformers, safetensors): ln -s /work/main/.venv-reference .venv-reference"
+# shellcheck source=../lib.sh
+. "$root/scripts/benchmarks/lib.sh"
+ensure_reference_venv
 folder="$cache/synthetic-moe"
 gguf="$cache/synthetic-moe.Q8_0.gguf"
 
@@ -67,9 +69,8 @@ if [ ! -f "$gguf" ] || [ "$gguf" -ot "$folder/synthetic-moe.json" ]; then
     "$ref" "$here/convert_synthetic_gguf.py" --llama-cpp "$llama_src" --model "$folder" --out "$gguf" >&2
 fi
 
-# shellcheck source=../lib.sh
-. "$root/scripts/benchmarks/lib.sh"
 ensure_bench_venv
+ensure_llama_server
 ensure_moeserve
 
 workdir="$(mktemp -d /tmp/bench-moe.XXXXXX)"
@@ -89,6 +90,7 @@ probe() {
 }
 cc -O3 -march=native -pthread -o "$workdir/bandwidth_probe" "$here/bandwidth_probe.c"
 echo "{\"load_average_before\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$results"
+"$py" -c 'import json, sys; print(json.dumps({"llama_cpp": sys.argv[1]}))' "$llama_description" >>"$results"
 [ "$context" -ge 1 ] 2>/dev/null || die "--decode-context takes a positive token count"
 log "rounds $rounds (PyTorch $torch_rounds), decode steps $steps from $context context tokens, threads $threads, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 probe
@@ -96,7 +98,7 @@ probe
 weight_args=()
 IFS=, read -ra paths <<<"$weights"
 for path in "${paths[@]}"; do weight_args+=(--weights "$path"); done
-log "llama.cpp (xllamacpp server) starting"
+log "llama.cpp starting: $llama_description"
 vocab="$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["vocab_size"])' "$folder/config.json")"
 start_llama_server "$gguf" "$workdir/llama.cpp.log" $((context + steps))
 # Rounds interleaved: one of moeserve ($weights alternating inside, Q8_0 at load each time), then one of

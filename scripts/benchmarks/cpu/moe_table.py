@@ -60,6 +60,9 @@ def main():
     check = first_of(lines, "max_abs_logit_difference")   # each round repeats it, with the same values
     if check:
         print(f"moeserve max |Δlogit| ({check['paths']}, 16 positions): {check['max_abs_logit_difference']:.2e}")
+    build = first_of(lines, "llama_cpp")
+    if build:
+        print(f"llama.cpp: {build['llama_cpp']}")
     print("rounds, best of each (moeserve and llama.cpp interleaved): " + ", ".join(f"{r['engine']} {r['rounds']}" for r in rows))
     for r in lines:
         if "parity" in r:

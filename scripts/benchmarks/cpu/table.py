@@ -58,6 +58,9 @@ for r in lines:   # one line per weight-path pair; each round repeats them, with
     if "max_abs_logit_difference" in r and r is first_of([x for x in lines if x.get("paths") == r.get("paths")], "max_abs_logit_difference"):
         paths = r.get("paths", "fp32 vs quantised")
         print(f"max |Δlogit|, {paths} (16 positions): {r['max_abs_logit_difference']:.2e}")
+build = first_of(lines, "llama_cpp")
+if build:
+    print(f"llama.cpp: {build['llama_cpp']}")
 print("rounds, best of each (moeserve and llama.cpp interleaved): " + ", ".join(f"{r['engine']} {r['rounds']}" for r in rows))
 before = next((r["load_average_before"] for r in lines if "load_average_before" in r), None)
 after = next((r["load_average_after"] for r in lines if "load_average_after" in r), None)

@@ -4,8 +4,9 @@
 #   scripts/bench serve [--levels 1,4,16,64] [--requests N] [--max-tokens 64] [--min-seconds 20]
 #                       [--max-seconds 300]
 #
-#   - runs scripts/setup (default model, .venv/) and makes .venv-bench/ with xllamacpp, the PyPI package
-#     that ships llama.cpp's server prebuilt;
+#   - runs scripts/setup (default model, .venv/), makes .venv-bench/ and builds llama.cpp's server once with
+#     native flags (ensure_llama_server in ../lib.sh; MOESERVE_BENCH_LLAMA=prebuilt: the AVX2 server that the
+#     PyPI package xllamacpp ships);
 #   - builds moeserve (release) unless MOESERVE_BIN names a binary, and serves it on a free loopback port
 #     with --max-num-seqs = the highest level;
 #   - per level C, starts llama.cpp's server with C parallel slots and the same thread count, then runs
@@ -52,7 +53,7 @@ for c in "${level_list[@]}"; do
     [ "$c" -gt "$max_level" ] && max_level="$c"
 done
 threads="${BENCH_THREADS:-$(nproc)}"
-# xllamacpp's llama.cpp is built with OpenMP, whose threads spin at every barrier by default. When the
+# llama.cpp is built with OpenMP (both builds), whose threads spin at every barrier by default. When the
 # machine has more runnable threads than cores (other builds, or moeserve's idle threads), a spinning
 # thread waits for a descheduled one at each of the hundreds of barriers per token: measured at load
 # ~10 on 2 cores, one stream ran at 3-5 tok/s with spinning and 19-25 tok/s with PASSIVE. moeserve's
@@ -68,6 +69,7 @@ scripts/setup >&2
 # shellcheck source=../lib.sh
 . "$root/scripts/benchmarks/lib.sh"
 ensure_bench_venv
+ensure_llama_server
 ensure_moeserve
 
 # --- servers --------------------------------------------------------------------------------------
@@ -114,10 +116,9 @@ wait_for_port "$moeserve_port" "$!" moeserve
 
 start_llama() { # start_llama SLOTS
     llama_port="$(free_port)"
-    env ${omp_wait_policy:+OMP_WAIT_POLICY="$omp_wait_policy"} \
-        "$py" "$here/llamacpp_server.py" --model "$model" --port "$llama_port" --parallel "$1" \
-        --threads "$threads" --ctx-per-slot "$ctx_per_slot" >"$workdir/llama.cpp-$1.log" 2>&1 &
-    llama_pid=$!
+    if [ -n "$omp_wait_policy" ]; then export OMP_WAIT_POLICY="$omp_wait_policy"; fi
+    launch_llama_server "$model" "$llama_port" "$1" "$ctx_per_slot" "$workdir/llama.cpp-$1.log"
+    unset OMP_WAIT_POLICY
     wait_for_port "$llama_port" "$llama_pid" llama.cpp
 }
 stop_llama() {
@@ -150,4 +151,5 @@ done
 echo
 echo "scripts/bench serve: $(basename "$model"), $max_tokens output tokens per request, greedy, ignore_eos;" \
      "llama.cpp $threads threads, OMP_WAIT_POLICY=${omp_wait_policy:-default}; $(nproc) cores"
+echo "llama.cpp: $llama_description"
 "$py" "$here/loadgen.py" report "$results"
