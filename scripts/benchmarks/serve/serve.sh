@@ -22,7 +22,7 @@
 # config keys differ from this one's), BENCH_THREADS (llama.cpp threads; default nproc, which is
 # what moeserve's CPU device uses), BENCH_LOG_LEVEL (moeserve's log level, default warning),
 # KEEP_LOGS=1 (keep the servers' logs and the raw results; they are kept anyway when a step fails),
-# BENCH_OMP_WAIT_POLICY (default PASSIVE; empty = OpenMP's default, see below).
+# BENCH_OMP_WAIT_POLICY (default empty: OpenMP's own, which spins; PASSIVE for a loaded machine, see below).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 root="$(pwd)"
@@ -53,13 +53,13 @@ for c in "${level_list[@]}"; do
     [ "$c" -gt "$max_level" ] && max_level="$c"
 done
 threads="${BENCH_THREADS:-$(nproc)}"
-# llama.cpp is built with OpenMP (both builds), whose threads spin at every barrier by default. When the
-# machine has more runnable threads than cores (other builds, or moeserve's idle threads), a spinning
-# thread waits for a descheduled one at each of the hundreds of barriers per token: measured at load
-# ~10 on 2 cores, one stream ran at 3-5 tok/s with spinning and 19-25 tok/s with PASSIVE. moeserve's
-# workers (Dispatch) block too, so PASSIVE compares like with like; set it empty on an idle machine to
-# measure llama.cpp's default.
-omp_wait_policy="${BENCH_OMP_WAIT_POLICY-PASSIVE}"
+# llama.cpp is built with OpenMP (both builds), whose threads spin at every barrier by default, as moeserve's
+# worker pool spins briefly between jobs: on an idle machine each engine runs as it ships. On a loaded one
+# (more runnable threads than cores), a spinning thread waits for a descheduled one at each of the hundreds
+# of barriers per token (measured at load ~10 on 2 cores: one stream at 3-5 tok/s spinning, 19-25 with
+# PASSIVE); BENCH_OMP_WAIT_POLICY=PASSIVE makes llama.cpp's threads block there. On an idle machine PASSIVE
+# costs llama.cpp ~2.5x at one client (40 against 100 tok/s, two runs a minute apart).
+omp_wait_policy="${BENCH_OMP_WAIT_POLICY-}"
 model="$root/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 # Each llama.cpp slot holds one request: its prompt (under 100 tokens here) plus max_tokens.
 ctx_per_slot=$((max_tokens + 256))
