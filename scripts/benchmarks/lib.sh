@@ -17,13 +17,14 @@ ensure_bench_venv() {
     py="$venv/bin/python"
 }
 
-# llama_server: llama.cpp's own server built with native flags (-DGGML_NATIVE=ON: every instruction set this CPU
+# llama_server, llama_bench, llama_batched_bench: llama.cpp's own server and benchmark tools built with native flags (-DGGML_NATIVE=ON: every instruction set this CPU
 # has, AVX-512 with VNNI and BF16 on these machines), as issue 8 asks of the comparison, from the source of the
 # same llama.cpp release as the wheel. Built once (~5 min on 2 cores), cached per CPU in
 # $MOESERVE_BENCH_CACHE/llama.cpp-VERSION-native-CPU/ (CPU: a hash of /proc/cpuinfo's flags).
-# MOESERVE_BENCH_LLAMA=prebuilt runs the wheel's server instead (no compiler needed); llama_build says which.
+# MOESERVE_BENCH_LLAMA=prebuilt runs the wheel's server instead (no compiler needed; no tools: llama_bench is
+# empty); llama_build says which.
 ensure_llama_server() {
-    llama_build="${MOESERVE_BENCH_LLAMA:-native}"
+    llama_build="${MOESERVE_BENCH_LLAMA:-native}" llama_bench="" llama_batched_bench=""
     case "$llama_build" in
         prebuilt) llama_description="xllamacpp $xllamacpp_version's prebuilt server (AVX2)"; return ;;
         native) ;;
@@ -32,9 +33,9 @@ ensure_llama_server() {
     local cache="${MOESERVE_BENCH_CACHE:-$HOME/.cache/moeserve-bench}" cpu dir
     cpu="$(grep -m1 '^flags' /proc/cpuinfo | sha256sum | cut -c1-12)"
     dir="$cache/llama.cpp-$xllamacpp_version-native-$cpu"
-    llama_server="$dir/llama-server"
+    llama_server="$dir/llama-server" llama_bench="$dir/llama-bench" llama_batched_bench="$dir/llama-batched-bench"
     llama_description="llama.cpp's server from xllamacpp $xllamacpp_version's source, built here with -DGGML_NATIVE=ON"
-    [ -x "$llama_server" ] && return
+    [ -x "$llama_server" ] && [ -x "$llama_bench" ] && [ -x "$llama_batched_bench" ] && return
     if ! command -v c++ >/dev/null 2>&1; then
         local sudo=()
         [ "$(id -u)" -eq 0 ] || sudo=(sudo)
@@ -54,10 +55,13 @@ ensure_llama_server() {
     bin="$(dirname "$py")"
     (PATH="$bin:$PATH" cmake -S "$src" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
         -DBUILD_SHARED_LIBS=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF &&
-        PATH="$bin:$PATH" cmake --build "$work/build" --target llama-server -j "$(nproc)") >"$work/build.log" 2>&1 ||
+        PATH="$bin:$PATH" cmake --build "$work/build" --target llama-server llama-bench llama-batched-bench -j "$(nproc)") >"$work/build.log" 2>&1 ||
         die "llama.cpp build failed; see $work/build.log (or set MOESERVE_BENCH_LLAMA=prebuilt)"
     mkdir -p "$dir"
-    cp "$work/build/bin/llama-server" "$dir/llama-server.tmp" && mv "$dir/llama-server.tmp" "$llama_server"
+    local tool
+    for tool in llama-server llama-bench llama-batched-bench; do
+        cp "$work/build/bin/$tool" "$dir/$tool.tmp" && mv "$dir/$tool.tmp" "$dir/$tool" || die "cannot install $tool into $dir"
+    done
     rm -rf "$work"
 }
 

@@ -7,7 +7,8 @@
 #   (moeserve-auto-kv-f32, `--kv-cache-dtype f32`: every cached value exact; the other rows keep the serving
 #   default, fp16, as llama.cpp's server does), llama.cpp's
 #   server on the same GGUF and threads (built once with native flags, see ensure_llama_server in
-#   ../lib.sh; MOESERVE_BENCH_LLAMA=prebuilt: xllamacpp's AVX2 wheel), and
+#   ../lib.sh; MOESERVE_BENCH_LLAMA=prebuilt: xllamacpp's AVX2 wheel) and, as llama.cpp-tools, its own
+#   llama-bench and llama-batched-bench on the same figures (the ×llama ratios take the better llama.cpp row), and
 #   PyTorch eager (transformers' LlamaForCausalLM on the same GGUF, dequantised to fp32 at load: the
 #   model's safetensors form cannot be downloaded here), torch threads = --threads.
 # Figures: decode tok/s at batch 1, prefill tok/s for a 512-token prompt, aggregate decode tok/s at
@@ -79,6 +80,10 @@ for round in $(seq 1 "$rounds"); do
     "$moeserve" bench --model "$model" --weights auto --kv-cache-dtype f32 --decode-steps "$steps" --decode-context "$context" \
         --rounds 1 | grep '"engine"' >>"$results"
     "$py" "$here/llamacpp_bench.py" --port "$port" --decode-steps "$steps" --decode-context "$context" --rounds 1 >>"$results"
+    if [ -n "$llama_bench" ]; then
+        "$py" "$here/llamacpp_tools_bench.py" --bench "$llama_bench" --batched-bench "$llama_batched_bench" \
+            --model "$model" --threads "$threads" --decode-steps "$steps" --decode-context "$context" >>"$results"
+    fi
 done
 kill "$llama_pid" && wait "$llama_pid" 2>/dev/null || true
 llama_pid=""

@@ -4,7 +4,8 @@
 # threads, same Q8_0 weights:
 #   moeserve    the bf16 safetensors folder quantised to Q8_0 at load (--quantization q8_0)
 #   llama.cpp   the GGUF made by llama.cpp's own convert_hf_to_gguf.py --outtype q8_0, run by its server (built
-#               once with native flags: ensure_llama_server in ../lib.sh; MOESERVE_BENCH_LLAMA=prebuilt: xllamacpp's)
+#               once with native flags: ensure_llama_server in ../lib.sh; MOESERVE_BENCH_LLAMA=prebuilt: xllamacpp's),
+#               and by its own llama-bench and llama-batched-bench (llama.cpp-tools; ×llama takes the better row)
 #   PyTorch     transformers' DeepseekV3ForCausalLM, eager, bf16 safetensors, torch threads = --threads
 # plus a read-bandwidth probe (bandwidth_probe.c, --threads threads) run before and after, and each engine's
 # decode b=1 as a % of that roofline (bytes read per decoded token, from config.json), and a parity check:
@@ -110,6 +111,10 @@ for round in $(seq 1 "$rounds"); do
         --decode-steps "$steps" --decode-context "$context" --rounds 1 >>"$results"
     "$py" "$here/llamacpp_bench.py" --port "$port" --decode-steps "$steps" --decode-context "$context" --rounds 1 \
         --vocab-size "$vocab" >>"$results"
+    if [ -n "$llama_bench" ]; then
+        "$py" "$here/llamacpp_tools_bench.py" --bench "$llama_bench" --batched-bench "$llama_batched_bench" \
+            --model "$gguf" --threads "$threads" --decode-steps "$steps" --decode-context "$context" >>"$results"
+    fi
 done
 
 log "parity: next-token logprobs, moeserve serve (Q8_0 at load) vs llama.cpp"

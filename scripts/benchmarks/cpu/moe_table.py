@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Prints the `scripts/bench cpu --model synthetic-moe` table from moe.sh's JSON lines: each engine's three
-figures with its ratio to llama.cpp, batch-16 over batch-1, and decode b=1 as a % of the bandwidth roofline.
+figures with its ratio to llama.cpp (per figure the better of its server and its benchmark tools), batch-16
+over batch-1, and decode b=1 as a % of the bandwidth roofline.
 
     moe_table.py results.jsonl FOLDER/config.json GGUF_BYTES
 
@@ -16,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_synthetic_moe import parameter_counts  # noqa: E402
-from rounds import best_of_rounds, first_of  # noqa: E402
+from rounds import best_of_rounds, first_of, llama_reference  # noqa: E402
 
 
 def bytes_per_token(config, bytes_per_weight):
@@ -30,7 +31,7 @@ def main():
     config = json.load(open(sys.argv[2]))
     gguf_bytes = int(sys.argv[3])
     rows = best_of_rounds([r for r in lines if "engine" in r])
-    ref = next((r for r in rows if r["engine"] == "llama.cpp"), None)
+    ref = llama_reference(rows)
     probes = [r["gbps"] for r in lines if r.get("probe") == "read"]
     bandwidth = max(probes) if probes else 0.0
     per_token = {"q8_0": bytes_per_token(config, 34 / 32), "bf16": bytes_per_token(config, 2)}
@@ -62,7 +63,7 @@ def main():
         print(f"moeserve max |Δlogit| ({check['paths']}, 16 positions): {check['max_abs_logit_difference']:.2e}")
     build = first_of(lines, "llama_cpp")
     if build:
-        print(f"llama.cpp: {build['llama_cpp']}")
+        print(f"llama.cpp: {build['llama_cpp']}; ×llama divides by the better of its rows per figure")
     print("rounds, best of each (moeserve and llama.cpp interleaved): " + ", ".join(f"{r['engine']} {r['rounds']}" for r in rows))
     for r in lines:
         if "parity" in r:

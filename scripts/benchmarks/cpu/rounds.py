@@ -4,6 +4,8 @@ a slow spell of this shared machine hits every engine alike instead of whichever
 best_of_rounds: one row per engine, in first-seen order, each figure the best of its rounds, the rest of the
 row (weights_mb, weight_bytes, ...) from its first round; `rounds` counts them.
 first_of: the first line carrying `key` (moeserve bench repeats its logit check every round).
+llama_reference: what the ×llama columns divide by, per figure the best of llama.cpp's rows (its server's
+`timings`, and its own benchmark tools where they ran): the stronger llama.cpp figure, whichever measured it.
 """
 
 FIGURES = ("decode_tps", "prefill_tps", "batch_decode_tps")
@@ -22,3 +24,10 @@ def best_of_rounds(rows):
 
 def first_of(lines, key):
     return next((r for r in lines if key in r), None)
+
+
+def llama_reference(rows):
+    llama = [r for r in rows if r["engine"].startswith("llama.cpp")]
+    if not llama:
+        return None
+    return {key: max(r.get(key, 0.0) for r in llama) for key in FIGURES}

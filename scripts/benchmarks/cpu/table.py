@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Prints the `scripts/bench cpu` table from cpu.sh's JSON lines: each engine's three figures with its ratio to
-llama.cpp, batch-16 over batch-1, and decode b=1 as a % of the bandwidth roofline.
+llama.cpp (per figure the better of its server and its benchmark tools: rounds.llama_reference), batch-16 over
+batch-1, and decode b=1 as a % of the bandwidth roofline.
 
 Roofline: tok/s × weight bytes read per decoded token / probe bandwidth (the higher of the run's two probes,
 each the median of its passes). A decode step reads every weight once: moeserve's resident weights (`weights_mb`:
@@ -13,11 +14,11 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rounds import best_of_rounds, first_of  # noqa: E402
+from rounds import best_of_rounds, first_of, llama_reference  # noqa: E402
 
 lines = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 rows = best_of_rounds([r for r in lines if "engine" in r])
-ref = next((r for r in rows if r["engine"] == "llama.cpp"), None)
+ref = llama_reference(rows)
 probes = [r["gbps"] for r in lines if r.get("probe") == "read"]
 bandwidth = max(probes) if probes else 0.0
 gguf_blocks = next((r["weights_mb"] * 1e6 for r in rows if r["engine"] == "moeserve-quantised"), 0.0)
@@ -28,7 +29,7 @@ def bytes_per_token(r):
         return r["weight_bytes"]
     if r.get("weights_mb"):
         return r["weights_mb"] * 1e6
-    return gguf_blocks if r["engine"] == "llama.cpp" else 0.0
+    return gguf_blocks if r["engine"].startswith("llama.cpp") else 0.0
 
 
 keys = [("decode_tps", "decode b=1"), ("prefill_tps", "prefill 512"), ("batch_decode_tps", "decode b=16")]
@@ -60,7 +61,7 @@ for r in lines:   # one line per weight-path pair; each round repeats them, with
         print(f"max |Δlogit|, {paths} (16 positions): {r['max_abs_logit_difference']:.2e}")
 build = first_of(lines, "llama_cpp")
 if build:
-    print(f"llama.cpp: {build['llama_cpp']}")
+    print(f"llama.cpp: {build['llama_cpp']}; ×llama divides by the better of its rows per figure")
 print("rounds, best of each (moeserve and llama.cpp interleaved): " + ", ".join(f"{r['engine']} {r['rounds']}" for r in rows))
 before = next((r["load_average_before"] for r in lines if "load_average_before" in r), None)
 after = next((r["load_average_after"] for r in lines if "load_average_after" in r), None)
