@@ -9,7 +9,8 @@ xllamacpp_version=2026.10.11549
 # cmake + ninja (to build the native one).
 ensure_bench_venv() {
     local venv="$root/.venv-bench"
-    if ! "$venv/bin/python" -c "import xllamacpp, importlib.metadata as m; assert m.version('xllamacpp') == '$xllamacpp_version'; import cmake, ninja" >/dev/null 2>&1; then
+    local check="import xllamacpp, cmake, ninja, importlib.metadata as m; assert m.version('xllamacpp') == '$xllamacpp_version'"
+    if ! "$venv/bin/python" -c "$check" >/dev/null 2>&1; then
         log "making .venv-bench/ (xllamacpp $xllamacpp_version, cmake, ninja)"
         [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
         "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "xllamacpp==$xllamacpp_version" cmake ninja
@@ -17,10 +18,11 @@ ensure_bench_venv() {
     py="$venv/bin/python"
 }
 
-# llama_server, llama_bench, llama_batched_bench: llama.cpp's own server and benchmark tools built with native flags (-DGGML_NATIVE=ON: every instruction set this CPU
-# has, AVX-512 with VNNI and BF16 on these machines), as issue 8 asks of the comparison, from the source of the
-# same llama.cpp release as the wheel. Built once (~5 min on 2 cores), cached per CPU in
-# $MOESERVE_BENCH_CACHE/llama.cpp-VERSION-native-CPU/ (CPU: a hash of /proc/cpuinfo's flags).
+# llama_server, llama_bench, llama_batched_bench (after ensure_bench_venv): llama.cpp's own server and benchmark
+# tools built with native flags (-DGGML_NATIVE=ON: every instruction set this CPU has, AVX-512 with VNNI and BF16
+# on these machines), as issue 8 asks of the comparison, from the source of the same llama.cpp release as the wheel.
+# Built once (~5 min on 2 cores), cached per CPU in $MOESERVE_BENCH_CACHE/llama.cpp-VERSION-native-CPU/ (CPU: a
+# hash of /proc/cpuinfo's flags).
 # MOESERVE_BENCH_LLAMA=prebuilt runs the wheel's server instead (no compiler needed; no tools: llama_bench is
 # empty); llama_build says which.
 ensure_llama_server() {
@@ -40,14 +42,15 @@ ensure_llama_server() {
         local sudo=()
         [ "$(id -u)" -eq 0 ] || sudo=(sudo)
         log "apt-get install g++ (to build llama.cpp)"
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends g++ >/dev/null ||
+        { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+            "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends g++ >/dev/null; } ||
             die "building llama.cpp needs a C++ compiler (g++), or set MOESERVE_BENCH_LLAMA=prebuilt"
     fi
     local tarball="xllamacpp-$xllamacpp_version.tar.gz" url work
     url="$(curl -sfL https://pypi.org/simple/xllamacpp/ | grep -o "https://[^\"]*/$tarball#sha256=[0-9a-f]*" | head -1)"
     [ -n "$url" ] || die "no $tarball on https://pypi.org/simple/xllamacpp/"
     work="$(mktemp -d /tmp/llama-build.XXXXXX)"
-    log "building llama.cpp's server ($xllamacpp_version) with native flags, once: ~5 min on 2 cores"
+    log "building llama.cpp's server and benchmark tools ($xllamacpp_version) with native flags, once: ~5 min on 2 cores"
     curl -sfL -o "$work/$tarball" "${url%%#*}" || die "cannot download $tarball"
     echo "${url##*sha256=}  $work/$tarball" | sha256sum -c --quiet - || die "$tarball: sha256 mismatch"
     tar -xzf "$work/$tarball" -C "$work" "xllamacpp-$xllamacpp_version/thirdparty/llama.cpp"
@@ -55,7 +58,8 @@ ensure_llama_server() {
     bin="$(dirname "$py")"
     (PATH="$bin:$PATH" cmake -S "$src" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
         -DBUILD_SHARED_LIBS=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF &&
-        PATH="$bin:$PATH" cmake --build "$work/build" --target llama-server llama-bench llama-batched-bench -j "$(nproc)") >"$work/build.log" 2>&1 ||
+        PATH="$bin:$PATH" cmake --build "$work/build" -j "$(nproc)" --target llama-server llama-bench llama-batched-bench
+    ) >"$work/build.log" 2>&1 ||
         die "llama.cpp build failed; see $work/build.log (or set MOESERVE_BENCH_LLAMA=prebuilt)"
     mkdir -p "$dir"
     local tool
