@@ -5,15 +5,18 @@
 # carries the source (thirdparty/llama.cpp), which ensure_llama_server builds for this CPU.
 xllamacpp_version=2026.10.11549
 
-# py: the Python of .venv-bench/, with xllamacpp (the prebuilt server, MOESERVE_BENCH_LLAMA=prebuilt) and
-# cmake + ninja (to build the native one).
+# py: the Python of .venv-bench/, with cmake + ninja (to build llama.cpp) and, for MOESERVE_BENCH_LLAMA=prebuilt
+# only, xllamacpp (the prebuilt server).
 ensure_bench_venv() {
-    local venv="$root/.venv-bench"
-    local check="import xllamacpp, cmake, ninja, importlib.metadata as m; assert m.version('xllamacpp') == '$xllamacpp_version'"
+    local venv="$root/.venv-bench" check="import cmake, ninja" want=(cmake ninja)
+    if [ "${MOESERVE_BENCH_LLAMA:-native}" = prebuilt ]; then
+        check+="; import xllamacpp, importlib.metadata as m; assert m.version('xllamacpp') == '$xllamacpp_version'"
+        want+=("xllamacpp==$xllamacpp_version")
+    fi
     if ! "$venv/bin/python" -c "$check" >/dev/null 2>&1; then
-        log "making .venv-bench/ (xllamacpp $xllamacpp_version, cmake, ninja)"
+        log "making .venv-bench/ (${want[*]})"
         [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "xllamacpp==$xllamacpp_version" cmake ninja
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${want[@]}"
     fi
     py="$venv/bin/python"
 }
@@ -108,6 +111,19 @@ launch_llama_server() {
             --threads "$threads" --threads-batch "$threads" --fit off --no-ui >"$5" 2>&1 &
     fi
     llama_pid=$!
+}
+
+# record_llama_build: a {"llama_cpp": description} line in $results, which the tables print.
+record_llama_build() {
+    "$py" -c 'import json, sys; print(json.dumps({"llama_cpp": sys.argv[1]}))' "$llama_description" >>"$results"
+}
+
+# llama_tools_round MODEL: one round of llama.cpp's own benchmark tools (llamacpp_tools_bench.py, the
+# llama.cpp-tools row) on MODEL with $threads, $steps and $context, into $results; nothing for the prebuilt server.
+llama_tools_round() {
+    [ -n "$llama_bench" ] || return 0
+    "$py" "$root/scripts/benchmarks/cpu/llamacpp_tools_bench.py" --bench "$llama_bench" --batched-bench "$llama_batched_bench" \
+        --model "$1" --threads "$threads" --decode-steps "$steps" --decode-context "$context" >>"$results"
 }
 
 # start_llama_server MODEL LOG [TOKENS]: llama.cpp's server for `scripts/bench cpu` (16 slots of 640 tokens, or

@@ -65,7 +65,7 @@ probe() {
 }
 cc -O3 -march=native -pthread -o "$workdir/bandwidth_probe" "$here/bandwidth_probe.c"
 echo "{\"load_average_before\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$results"
-"$py" -c 'import json, sys; print(json.dumps({"llama_cpp": sys.argv[1]}))' "$llama_description" >>"$results"
+record_llama_build
 [ "$context" -ge 1 ] 2>/dev/null || die "--decode-context takes a positive token count"
 log "model $(basename "$model"), rounds $rounds, decode steps $steps from $context context tokens, threads $threads, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 probe
@@ -80,10 +80,7 @@ for round in $(seq 1 "$rounds"); do
     "$moeserve" bench --model "$model" --weights auto --kv-cache-dtype f32 --decode-steps "$steps" --decode-context "$context" \
         --rounds 1 | grep '"engine"' >>"$results"
     "$py" "$here/llamacpp_bench.py" --port "$port" --decode-steps "$steps" --decode-context "$context" --rounds 1 >>"$results"
-    if [ -n "$llama_bench" ]; then
-        "$py" "$here/llamacpp_tools_bench.py" --bench "$llama_bench" --batched-bench "$llama_batched_bench" \
-            --model "$model" --threads "$threads" --decode-steps "$steps" --decode-context "$context" >>"$results"
-    fi
+    llama_tools_round "$model"
 done
 kill "$llama_pid" && wait "$llama_pid" 2>/dev/null || true
 llama_pid=""

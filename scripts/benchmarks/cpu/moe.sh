@@ -15,7 +15,8 @@
 #   --decode-context N (8): the prompt tokens each decoding sequence starts from, for moeserve and llama.cpp
 #   (the PyTorch row keeps 8)
 # Everything generated lives in $MOESERVE_BENCH_CACHE (~/.cache/moeserve-bench), made once: the checkpoint
-# (make_synthetic_moe.py, .venv-reference), the llama-cpp-python sdist (for the converter only), the GGUF.
+# (make_synthetic_moe.py, .venv-reference), the llama-cpp-python sdist (for the converter only), the GGUF, and
+# llama.cpp's native build (shared with scripts/bench cpu and serve).
 # Environment: MOESERVE_BIN (skip the release build), MOESERVE_BENCH_CACHE, KEEP_LOGS=1.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -91,7 +92,7 @@ probe() {
 }
 cc -O3 -march=native -pthread -o "$workdir/bandwidth_probe" "$here/bandwidth_probe.c"
 echo "{\"load_average_before\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$results"
-"$py" -c 'import json, sys; print(json.dumps({"llama_cpp": sys.argv[1]}))' "$llama_description" >>"$results"
+record_llama_build
 [ "$context" -ge 1 ] 2>/dev/null || die "--decode-context takes a positive token count"
 log "rounds $rounds (PyTorch $torch_rounds), decode steps $steps from $context context tokens, threads $threads, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 probe
@@ -111,10 +112,7 @@ for round in $(seq 1 "$rounds"); do
         --decode-steps "$steps" --decode-context "$context" --rounds 1 >>"$results"
     "$py" "$here/llamacpp_bench.py" --port "$port" --decode-steps "$steps" --decode-context "$context" --rounds 1 \
         --vocab-size "$vocab" >>"$results"
-    if [ -n "$llama_bench" ]; then
-        "$py" "$here/llamacpp_tools_bench.py" --bench "$llama_bench" --batched-bench "$llama_batched_bench" \
-            --model "$gguf" --threads "$threads" --decode-steps "$steps" --decode-context "$context" >>"$results"
-    fi
+    llama_tools_round "$gguf"
 done
 
 log "parity: next-token logprobs, moeserve serve (Q8_0 at load) vs llama.cpp"

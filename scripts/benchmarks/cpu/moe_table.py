@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_synthetic_moe import parameter_counts  # noqa: E402
-from rounds import best_of_rounds, first_of, llama_reference  # noqa: E402
+from rounds import best_of_rounds, first_of, llama_build_line, llama_reference  # noqa: E402
 
 
 def bytes_per_token(config, bytes_per_weight):
@@ -61,9 +61,9 @@ def main():
     check = first_of(lines, "max_abs_logit_difference")   # each round repeats it, with the same values
     if check:
         print(f"moeserve max |Δlogit| ({check['paths']}, 16 positions): {check['max_abs_logit_difference']:.2e}")
-    build = first_of(lines, "llama_cpp")
+    build = llama_build_line(lines)
     if build:
-        print(f"llama.cpp: {build['llama_cpp']}; ×llama divides by the better of its rows per figure")
+        print(build)
     print("rounds, best of each (moeserve and llama.cpp interleaved): " + ", ".join(f"{r['engine']} {r['rounds']}" for r in rows))
     for r in lines:
         if "parity" in r:

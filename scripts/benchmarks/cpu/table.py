@@ -14,7 +14,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rounds import best_of_rounds, first_of, llama_reference  # noqa: E402
+from rounds import best_of_rounds, first_of, llama_build_line, llama_reference  # noqa: E402
 
 lines = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 rows = best_of_rounds([r for r in lines if "engine" in r])
@@ -59,9 +59,9 @@ for r in lines:   # one line per weight-path pair; each round repeats them, with
     if "max_abs_logit_difference" in r and r is first_of([x for x in lines if x.get("paths") == r.get("paths")], "max_abs_logit_difference"):
         paths = r.get("paths", "fp32 vs quantised")
         print(f"max |Δlogit|, {paths} (16 positions): {r['max_abs_logit_difference']:.2e}")
-build = first_of(lines, "llama_cpp")
+build = llama_build_line(lines)
 if build:
-    print(f"llama.cpp: {build['llama_cpp']}; ×llama divides by the better of its rows per figure")
+    print(build)
 print("rounds, best of each (moeserve and llama.cpp interleaved): " + ", ".join(f"{r['engine']} {r['rounds']}" for r in rows))
 before = next((r["load_average_before"] for r in lines if "load_average_before" in r), None)
 after = next((r["load_average_after"] for r in lines if "load_average_after" in r), None)

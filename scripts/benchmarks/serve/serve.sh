@@ -60,6 +60,8 @@ threads="${BENCH_THREADS:-$(nproc)}"
 # PASSIVE); BENCH_OMP_WAIT_POLICY=PASSIVE makes llama.cpp's threads block there. On an idle machine PASSIVE
 # costs llama.cpp ~2.5x at one client (40 against 100 tok/s, two runs a minute apart).
 omp_wait_policy="${BENCH_OMP_WAIT_POLICY-}"
+# Only llama.cpp reads it (moeserve and the load generator use no OpenMP).
+if [ -n "$omp_wait_policy" ]; then export OMP_WAIT_POLICY="$omp_wait_policy"; fi
 model="$root/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 # Each llama.cpp slot holds one request: its prompt (under 100 tokens here) plus max_tokens.
 ctx_per_slot=$((max_tokens + 256))
@@ -116,9 +118,7 @@ wait_for_port "$moeserve_port" "$!" moeserve
 
 start_llama() { # start_llama SLOTS
     llama_port="$(free_port)"
-    if [ -n "$omp_wait_policy" ]; then export OMP_WAIT_POLICY="$omp_wait_policy"; fi
     launch_llama_server "$model" "$llama_port" "$1" "$ctx_per_slot" "$workdir/llama.cpp-$1.log"
-    unset OMP_WAIT_POLICY
     wait_for_port "$llama_port" "$llama_pid" llama.cpp
 }
 stop_llama() {
