@@ -65,25 +65,7 @@ enum ResponseEncoding {
     /// A small OpenAI-shaped JSON error body:
     /// `{"error":{"message":"...","type":"...","param":null,"code":null}}`.
     static func errorBody(message: String, type: String = "invalid_request_error") -> [UInt8] {
-        Array(#"{"error":{"message":"\#(jsonEscaped(message))","type":"\#(jsonEscaped(type))","param":null,"code":null}}"#.utf8)
-    }
-
-    static func jsonEscaped(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-                    + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
+        Array(#"{"error":{"message":\#(JSONString.literal(message)),"type":\#(JSONString.literal(type)),"param":null,"code":null}}"#.utf8)
     }
 
     /// NOTE: CR/LF in a name or value would let a handler (or a reflected client value) inject headers

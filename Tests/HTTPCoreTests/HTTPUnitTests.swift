@@ -95,6 +95,21 @@ struct EncodingTests {
         #expect(error["code"] is NSNull)
     }
 
+    /// The one JSON string escaper every hand-written JSON in the server uses: every scalar round-trips through
+    /// a JSON parser, and the escapes are the short or `\u00XX` forms.
+    @Test func jsonStringLiteralsRoundTrip() throws {
+        var all = (0..<0x80).compactMap(Unicode.Scalar.init).map(String.init).joined()
+        all += "é€😀\u{2028}\u{2029}\u{FEFF}\u{7F}"
+        let literal = JSONString.literal(all)
+        let decoded = try JSONDecoder().decode(String.self, from: Data(literal.utf8))
+        #expect(decoded == all)
+        #expect(JSONString.literal("a\"b\\c\n\r\t\u{8}\u{C}\u{1}\u{1F}\u{2028}") == #""a\"b\\c\n\r\t\b\f\u0001\u001f\u2028""#)
+        #expect(!literal.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x2028 || $0.value == 0x2029 })
+        var out = "x"
+        JSONString.appendEscaped("\"", to: &out)
+        #expect(out == #"x\""#)
+    }
+
     @Test func httpDateIsIMFFixdate() {
         #expect(ResponseEncoding.httpDate(epochSeconds: 784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
     }

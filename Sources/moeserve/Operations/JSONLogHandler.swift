@@ -1,4 +1,5 @@
 import Foundation
+import HTTPCore
 import Logging
 
 /// One JSON object per line (`--log-format json`), for log collectors:
@@ -33,13 +34,13 @@ struct JSONLogHandler: LogHandler {
 
     static func line(timestamp: Date, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> String {
         var out = "{\"timestamp\":"
-        appendString(Self.format(timestamp), to: &out)
+        JSONString.append(Self.format(timestamp), to: &out)
         out += ",\"level\":"
-        appendString(level.rawValue, to: &out)
+        JSONString.append(level.rawValue, to: &out)
         out += ",\"label\":"
-        appendString(label, to: &out)
+        JSONString.append(label, to: &out)
         out += ",\"message\":"
-        appendString(message, to: &out)
+        JSONString.append(message, to: &out)
         out += ",\"metadata\":"
         appendValue(.dictionary(metadata), to: &out)
         out += "}\n"
@@ -53,8 +54,8 @@ struct JSONLogHandler: LogHandler {
 
     private static func appendValue(_ value: Logger.MetadataValue, to out: inout String) {
         switch value {
-        case let .string(s): appendString(s, to: &out)
-        case let .stringConvertible(s): appendString(s.description, to: &out)
+        case let .string(s): JSONString.append(s, to: &out)
+        case let .stringConvertible(s): JSONString.append(s.description, to: &out)
         case let .array(items):
             out += "["
             for (i, item) in items.enumerated() {
@@ -66,30 +67,12 @@ struct JSONLogHandler: LogHandler {
             out += "{"
             for (i, key) in dict.keys.sorted().enumerated() {
                 if i > 0 { out += "," }
-                appendString(key, to: &out)
+                JSONString.append(key, to: &out)
                 out += ":"
                 appendValue(dict[key]!, to: &out)
             }
             out += "}"
         }
-    }
-
-    /// A JSON string literal (RFC 8259 escapes; control characters as \u00XX).
-    private static func appendString(_ s: String, to out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
     }
 
     /// Whole lines to stderr in one write, so concurrent lines never interleave.
