@@ -84,6 +84,26 @@ struct JinjaErrorTests {
         #expect(error(selfReference) == nil)
     }
 
+    /// Numbers a template reads from message content (client text) never trap: digit runs past Int's range,
+    /// a second sign, negative field indices and rounding past Int's range are errors or jinja2's defaults.
+    @Test func clientNumbersNeverTrap() throws {
+        func render(_ source: String, _ content: String) throws -> String {
+            try ChatTemplate(source: source, now: { Date() }).render(["c": .string(content)])
+        }
+        #expect(try render("{{ c|int }}", "--9223372036854775808") == "0")     // jinja2: not a number, the default
+        #expect(try render("{{ c|int }}", "-9223372036854775808") == "-9223372036854775808")
+        #expect(try render("{{ c|int(7) }}", "+-1") == "7")
+        #expect(try render("{{ c|int(7, base=16) }}", "-0x-8000000000000000") == "7")
+        #expect(try render("{{ c|int(7, base=16) }}", "-0x8000000000000000") == "-9223372036854775808")
+        #expect(error("{{ '%99999999999999999999d' % 1 }}")?.message.contains("too large") == true)
+        #expect(error("{{ '{:99999999999999999999999}'.format(1) }}")?.message.contains("too large") == true)
+        #expect(error("{{ '%.99999999999999999999f' % 1.5 }}")?.message.contains("too large") == true)
+        #expect(error("{{ '{-1}'.format(1) }}")?.message.contains("KeyError: '-1'") == true)
+        #expect(try render("{{ '{-1}'.format(**{'-1': c}) }}", "kw") == "kw")
+        #expect(error("{{ 9223372036854775807|round(-1) }}")?.message.contains("OverflowError") == true)
+        #expect(try render("{{ 1234|round(-2) }}", "") == "1200")
+    }
+
     @Test func mutatingMethodsAreRefusedLikeTheSandbox() throws {
         let e = try #require(error("{% set x = [] %}{{ x.append(1) }}"))
         #expect(e.message.contains("unsafe"))

@@ -202,8 +202,10 @@ extension Renderer {
             text.removeFirst(prefix.count)
             radix = r
         }
-        guard radix >= 2, radix <= 36, !text.isEmpty, let magnitude = Int(text, radix: radix) else { return nil }
-        return negative ? -magnitude : magnitude
+        // One sign only, before any prefix: Swift's Int would take a second one ("--5", "0x-5"). The sign goes back
+        // on before parsing, so Int.min parses and nothing is negated.
+        guard radix >= 2, radix <= 36, let first = text.first, first != "-", first != "+" else { return nil }
+        return Int((negative ? "-" : "") + text, radix: radix)
     }
 
     private func toFloat(_ value: JinjaValue) -> Double? {
@@ -227,7 +229,10 @@ extension Renderer {
         case "common":
             if case .int(let i) = n {
                 guard precision < 0 else { return .int(i) }
-                return .int(Int(pythonRound(Double(i), precision)))
+                guard let rounded = Int(exactly: pythonRound(Double(i), precision)) else {
+                    throw JinjaError.runtime("OverflowError: round(\(i), \(precision)) does not fit a 64-bit integer")
+                }
+                return .int(rounded)
             }
             return .double(pythonRound(n.asDouble, precision))
         case "ceil", "floor":

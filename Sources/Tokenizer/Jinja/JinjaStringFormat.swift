@@ -150,10 +150,13 @@ enum PercentFormat {
         return false
     }
 
+    /// A run of ASCII digits; saturates at `Int.max` (a width or precision that large fails the size checks).
     static func readInt(_ chars: [Character], _ i: inout Int) -> Int? {
         var value: Int?
         while i < chars.count, let d = chars[i].wholeNumberValue, chars[i].isASCII {
-            value = (value ?? 0) * 10 + d
+            let (times10, o1) = (value ?? 0).multipliedReportingOverflow(by: 10)
+            let (next, o2) = times10.addingReportingOverflow(d)
+            value = o1 || o2 ? Int.max : next
             i += 1
         }
         return value
@@ -205,7 +208,7 @@ enum BraceFormat {
             guard autoIndex < args.positional.count else { throw JinjaError.runtime("Replacement index \(autoIndex) out of range") }
             value = args.positional[autoIndex]
             autoIndex += 1
-        } else if let index = Int(name) {
+        } else if name.allSatisfy({ $0.isASCII && $0.isNumber }), let index = Int(name) {  // "-1" is a key, as in Python
             guard index < args.positional.count else { throw JinjaError.runtime("Replacement index \(index) out of range") }
             value = args.positional[index]
         } else {
