@@ -126,4 +126,39 @@ final class EventLog: @unchecked Sendable {
         var p = Sampler(params: SamplingParams(temperature: 1, topP: 0.5, seed: 5))
         #expect((0..<200).allSatisfy { _ in p.sample(logits) == 0 })   // p(0) ≈ 0.64 ≥ 0.5
     }
+
+    /// A temperature far below 1 (but not 0) is the greedy limit, never NaN probabilities: dividing first
+    /// overflowed every positive logit to +∞, and the sampler then returned the last candidate every time.
+    @Test func tinyTemperatureIsTheGreedyLimit() {
+        let logits: [Float] = [1.5, 7.25, 3, -2, 7.0]
+        for t: Float in [1e-40, 1e-30, 1e-10, 1e-6] {
+            var s = Sampler(params: SamplingParams(temperature: t, seed: 9))
+            #expect((0..<100).allSatisfy { _ in s.sample(logits) == 1 }, "temperature \(t)")
+        }
+        var near = Sampler(params: SamplingParams(temperature: 1e-3, seed: 9))   // 0.25 apart: still the top one
+        #expect((0..<100).allSatisfy { _ in near.sample(logits) == 1 })
+    }
+
+    /// Softmax stays a distribution for infinite and NaN logits: +∞ ones share the mass, NaN gets none.
+    @Test func probabilitiesAreTotal() {
+        func probs(_ l: [Float]) -> [Float] { Candidates(logits: l).probabilities() }
+        #expect(probs([1, .infinity, 2, .infinity]) == [0, 0.5, 0, 0.5])
+        #expect(probs([.nan, 0, 0]) == [0, 0.5, 0.5])
+        #expect(probs([-.infinity, -.infinity]) == [0.5, 0.5])
+        let finite = probs([0, Float(Foundation.log(3.0))])
+        #expect(abs(finite[0] - 0.25) < 1e-6 && abs(finite[1] - 0.75) < 1e-6)
+    }
+
+    /// A tiny repetition penalty (or one that rounds to Float 0) saturates the seen tokens' logits instead of
+    /// overflowing them: sampling draws among the seen tokens with positive logits, never garbage.
+    @Test func tinyRepetitionPenaltySaturates() {
+        let logits: [Float] = [2, 1, 9, 0.5, -1]
+        for penalty: Float in [1e-40, 0] {
+            var params = SamplingParams(temperature: 1, seed: 3)
+            params.repetitionPenalty = penalty
+            var s = Sampler(params: params)
+            let drawn = Set((0..<300).map { _ in s.sample(logits, history: [0, 1, 4], generated: []) })
+            #expect(drawn == [0, 1], "penalty \(penalty)")
+        }
+    }
 }

@@ -20,13 +20,18 @@ public struct Candidates: Sendable {
         sorted = true
     }
 
-    /// Softmax of the current logits (max-subtracted, fp32).
+    /// Softmax of the current logits (max-subtracted, fp32). Total for any logits: +∞ logits share all the
+    /// mass (the limit of the softmax), NaN logits get none, and if every logit is −∞ or NaN the mass is uniform.
     func probabilities() -> [Float] {
-        let m = logits.max() ?? 0
-        var p = logits.map { Foundation.exp($0 - m) }
-        let total = p.reduce(0, +)
-        for i in p.indices { p[i] /= total }
-        return p
+        let m = logits.lazy.filter { !$0.isNaN }.max() ?? -.infinity
+        if m == .infinity { return normalized(logits.map { $0 == .infinity ? 1 : 0 }) }
+        guard m.isFinite else { return [Float](repeating: 1 / Float(max(1, logits.count)), count: logits.count) }
+        return normalized(logits.map { $0.isNaN ? 0 : Foundation.exp($0 - m) })
+    }
+
+    private func normalized(_ weights: [Float]) -> [Float] {
+        let total = weights.reduce(0, +)
+        return weights.map { $0 / total }
     }
 }
 
@@ -35,12 +40,14 @@ public protocol LogitsProcessor: Sendable {
     func process(_ c: inout Candidates)
 }
 
-/// Divides logits by the temperature (> 0; 0 is handled as greedy before the chain runs).
+/// Divides logits by the temperature (> 0; 0 is handled as greedy before the chain runs). The largest logit is
+/// subtracted first, which changes no probability and keeps a tiny temperature from overflowing every logit
+/// to +∞ (1e-40: the others go to −∞, the greedy limit).
 public struct Temperature: LogitsProcessor {
     public let value: Float
     public func process(_ c: inout Candidates) {
-        guard value != 1 else { return }
-        for i in c.logits.indices { c.logits[i] /= value }
+        guard value != 1, let m = c.logits.max(), m.isFinite else { return }
+        for i in c.logits.indices { c.logits[i] = (c.logits[i] - m) / value }
     }
 }
 
@@ -101,7 +108,9 @@ struct Penalties: Sendable {
         for (id, b) in bias where id >= 0 && id < logits.count { logits[id] += b }
         if repetition != 1 {
             for id in Set(history).union(generated) where id >= 0 && id < logits.count {
-                logits[id] = logits[id] > 0 ? logits[id] / repetition : logits[id] * repetition
+                // Saturating: a tiny penalty (1e-40) would overflow to +∞, and ∞ − ∞ in the softmax is NaN.
+                let v = logits[id] > 0 ? logits[id] / repetition : logits[id] * repetition
+                logits[id] = min(max(v, -.greatestFiniteMagnitude), .greatestFiniteMagnitude)
             }
         }
         if presence != 0 || frequency != 0 {
