@@ -52,6 +52,12 @@ final class EngineCore {
             handler(.failed(message: problem))
             return
         }
+        // The KV cache, the scheduler and aborts key on the id: a second live request with it would share the
+        // first one's block table.
+        guard scheduler.request(req.id) == nil else {
+            handler(.failed(message: "a request with id '\(req.id)' is already running"))
+            return
+        }
         if !scheduler.kv.fits(tokens: req.promptTokenIDs.count + 1) {
             handler(.failed(message: "the prompt has \(req.promptTokenIDs.count) tokens; the KV cache holds \(kvCapacityTokens)"))
             return

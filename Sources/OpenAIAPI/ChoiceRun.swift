@@ -12,6 +12,8 @@ final class ChoiceRun: @unchecked Sendable {
     private var usages: [Usage?]
     private var failed = false
     private var ended = false
+    /// Set by `abortAll`: the client is gone or a choice failed.
+    private var abandoned = false
     /// Called once when every choice has finished, one failed, or the client went away.
     private var onEnd: (@Sendable () -> Void)?
 
@@ -27,12 +29,18 @@ final class ChoiceRun: @unchecked Sendable {
         usages = Array(repeating: nil, count: requests.count)
     }
 
-    /// Submits every choice; `onEvent(choice, event)` runs on the engine thread.
+    /// Submits every choice; `onEvent(choice, event)` runs on the engine thread. A client gone before this
+    /// (its `abortAll` ran first, and the engine may have taken those aborts before these adds) gets its
+    /// aborts again after the adds, so nothing generates for nobody.
     func submit(_ onEvent: @escaping @Sendable (Int, TokenEvent) -> Void) {
         for (i, r) in requests.enumerated() { backend.submit(r) { onEvent(i, $0) } }
+        if lock.withLock({ abandoned }) { for r in requests { backend.abort(r.id) } }
     }
 
-    func abortAll() { for r in requests { backend.abort(r.id) } }
+    func abortAll() {
+        lock.withLock { abandoned = true }
+        for r in requests { backend.abort(r.id) }
+    }
 
     /// Submits every choice and answers whole or streamed; a disconnect aborts them all. While the
     /// server drains, answers 503 instead (nothing is submitted).

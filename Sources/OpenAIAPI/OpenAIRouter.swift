@@ -140,7 +140,7 @@ public final class OpenAIRouter: @unchecked Sendable {
             ("object", .string("model")),
             ("created", .int(context.model.created)),
             ("owned_by", .string(context.model.ownedBy)),
-            ("max_model_len", .int(context.model.contextLength)),
+            ("max_model_len", .int(context.model.maxSequenceLength)),
         ])
     }
 }

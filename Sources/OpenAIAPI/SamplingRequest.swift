@@ -1,3 +1,4 @@
+import Foundation
 import Engine
 
 /// The generation controls shared by `/v1/chat/completions` and `/v1/completions`, validated.
@@ -43,7 +44,8 @@ public struct SamplingRequest: Sendable, Equatable {
         repetitionPenalty = try Self.repetitionPenalty(f)
         logitBias = try Self.logitBias(f)
         n = try f.int("n", in: 1...16) ?? 1
-        if n > 1, temperature == 0 {
+        // As the sampler sees it: a temperature below Float's range (1e-50) is greedy there.
+        if n > 1, Float(temperature ?? 1) == 0 {
             throw APIError.invalid("'n' > 1 needs temperature > 0: greedy choices would all be identical", param: "n", code: "invalid_value")
         }
         topLogprobs = logprobsIsCount ? try f.int("logprobs", in: 0...20) : try Self.topLogprobs(f)
@@ -104,10 +106,13 @@ public struct SamplingRequest: Sendable, Equatable {
         return on ? (k ?? 0) : nil
     }
 
-    /// One engine request per (prompt, choice), after the context checks. Ids: `id` alone for a single
-    /// one, else `id-<index>` with index = prompt · n + choice.
+    /// One engine request per (prompt, choice), after the context checks. Ids: `id#<nonce>` for a single one, else
+    /// `id#<nonce>-<index>` with index = prompt · n + choice. The nonce keeps engine ids unique when `id` is not: a
+    /// completion id carries the client's `X-Request-Id`, which two requests may share (a client's fixed header, a
+    /// retry while the first attempt still runs), and the engine keys KV blocks and aborts by request id.
     func engineRequests(id: String, prompts: [[Int]], context: ServingContext, promptParam: String) throws(APIError) -> [EngineRequest] {
-        let ctx = context.model.contextLength
+        let key = "\(id)#\(EngineRequestNonce.next())"
+        let ctx = context.model.maxSequenceLength, limit = context.model.sequenceLimitDescription
         if let bad = logitBias.keys.first(where: { $0 >= context.model.vocabularySize }) {
             throw APIError.invalid("'logit_bias' names token \(bad), but the vocabulary has \(context.model.vocabularySize) tokens", param: "logit_bias", code: "invalid_value")
         }
@@ -116,11 +121,11 @@ public struct SamplingRequest: Sendable, Equatable {
         for (p, prompt) in prompts.enumerated() {
             guard !prompt.isEmpty else { throw APIError.invalid("the prompt is empty", param: promptParam, code: "invalid_value") }
             guard prompt.count < ctx else {
-                throw APIError.invalid("the prompt has \(prompt.count) tokens, which does not fit the model's context of \(ctx) tokens", param: promptParam, code: "context_length_exceeded")
+                throw APIError.invalid("the prompt has \(prompt.count) tokens, which does not fit \(limit)", param: promptParam, code: "context_length_exceeded")
             }
             let maxTokens = self.maxTokens ?? (ctx - prompt.count)
             guard prompt.count + maxTokens <= ctx else {
-                throw APIError.invalid("the prompt (\(prompt.count) tokens) plus max_tokens (\(maxTokens)) exceeds the model's context of \(ctx) tokens", param: "max_tokens", code: "context_length_exceeded")
+                throw APIError.invalid("the prompt (\(prompt.count) tokens) plus max_tokens (\(maxTokens)) exceeds \(limit)", param: "max_tokens", code: "context_length_exceeded")
             }
             if let bad = prompt.first(where: { $0 < 0 || $0 >= context.model.vocabularySize }) {
                 throw APIError.invalid("token id \(bad) is outside the vocabulary of \(context.model.vocabularySize)", param: promptParam, code: "invalid_value")
@@ -129,7 +134,7 @@ public struct SamplingRequest: Sendable, Equatable {
                 var s = params(maxTokens: maxTokens)
                 // Distinct but reproducible streams per choice.
                 s.seed = seed.map { UInt64(bitPattern: Int64($0)) &+ UInt64(i) }
-                out.append(EngineRequest(id: total == 1 ? id : "\(id)-\(p * n + i)", promptTokenIDs: prompt, sampling: s))
+                out.append(EngineRequest(id: total == 1 ? key : "\(key)-\(p * n + i)", promptTokenIDs: prompt, sampling: s))
             }
         }
         return out
@@ -151,4 +156,12 @@ public struct SamplingRequest: Sendable, Equatable {
         s.logprobs = topLogprobs
         return s
     }
+}
+
+/// A per-process counter that makes engine request ids unique.
+enum EngineRequestNonce {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var last = 0
+
+    static func next() -> Int { lock.withLock { last += 1; return last } }
 }

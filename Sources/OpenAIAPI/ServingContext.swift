@@ -26,16 +26,31 @@ public struct ServedModel: Sendable {
     public var id: String
     public var created: Int
     public var ownedBy: String
+    /// The model's own context (`max_position_embeddings`, GGUF `context_length`).
     public var contextLength: Int
     public var vocabularySize: Int
+    /// The longest sequence the engine's KV cache can hold (`--kv-cache-memory`).
+    public var kvCapacityTokens: Int
 
     public init(id: String, created: Int = Int(Date().timeIntervalSince1970), ownedBy: String = "moeserve", contextLength: Int,
-                vocabularySize: Int = Int.max) {
+                vocabularySize: Int = Int.max, kvCapacityTokens: Int = Int.max) {
         self.id = id
         self.created = created
         self.ownedBy = ownedBy
         self.contextLength = contextLength
         self.vocabularySize = vocabularySize
+        self.kvCapacityTokens = kvCapacityTokens
+    }
+
+    /// The longest sequence (prompt plus generated tokens) a request may ask for: the model's context, or less
+    /// when the KV cache holds less. Served as `max_model_len`.
+    public var maxSequenceLength: Int { min(contextLength, kvCapacityTokens) }
+
+    /// What limits `maxSequenceLength`, for error messages.
+    var sequenceLimitDescription: String {
+        kvCapacityTokens < contextLength
+            ? "the KV cache's \(kvCapacityTokens) tokens (the model's context is \(contextLength); --kv-cache-memory sets the cache)"
+            : "the model's context of \(contextLength) tokens"
     }
 }
 

@@ -22,7 +22,7 @@ struct TokenizeHandler {
             } else {
                 throw APIError.invalid("send 'prompt' (a string) or 'messages' (an array)", param: "prompt", code: "missing_required_parameter")
             }
-            writer.respondJSON(.object([("count", .int(ids.count)), ("max_model_len", .int(context.model.contextLength)),
+            writer.respondJSON(.object([("count", .int(ids.count)), ("max_model_len", .int(context.model.maxSequenceLength)),
                                         ("tokens", .array(ids.map { .int($0) }))]), headers: headers)
         } catch let e as APIError {
             writer.respondError(e, headers: headers)

@@ -42,10 +42,15 @@ enum ModelServing {
         logger.info("engine ready", metadata: ["kv_tokens": "\(engine.kvCapacityTokens)", "kv_bytes_per_token": "\(layout.bytesPerToken(device.kvElement))",
                                                "kv_cache_dtype": "\(device.kvElement.rawValue)",
                                                "max_num_seqs": "\(config.maxNumSeqs)"])
+        if engine.kvCapacityTokens < loaded.model.contextLength {
+            logger.warning("the KV cache holds fewer tokens than the model's context: requests are limited to the cache (max_model_len); raise --kv-cache-memory for longer ones",
+                           metadata: ["kv_tokens": "\(engine.kvCapacityTokens)", "context": "\(loaded.model.contextLength)"])
+        }
         for line in layout.layerSummary(device.kvElement) { logger.info("kv cache layer type", metadata: ["per_token": "\(line)"]) }
         for line in engine.kvCacheGroups { logger.info("kv cache group", metadata: ["group": "\(line)"]) }
         let context = ServingContext(
-            model: ServedModel(id: config.modelID, contextLength: loaded.model.contextLength, vocabularySize: loaded.model.vocabularySize),
+            model: ServedModel(id: config.modelID, contextLength: loaded.model.contextLength, vocabularySize: loaded.model.vocabularySize,
+                               kvCapacityTokens: engine.kvCapacityTokens),
             backend: engine, prompter: TemplatePrompter(template: template, tokenizer: tokenizer))
         return (context, engine)
     }

@@ -124,6 +124,25 @@ import Testing
         #expect(!c.hasWork)
     }
 
+    /// The KV cache, the scheduler and aborts key on the request id: a second live request with the same id
+    /// would share the first one's block table (and its abort would end the first). It is refused; the first
+    /// runs on untouched, and the id is free again once it ends.
+    @Test func aSecondLiveRequestWithTheSameIdIsRefused() {
+        let c = core()
+        let first = Recorder(), second = Recorder(), later = Recorder()
+        c.add(request("dup", Array(1..<20), max: 6), onEvent: first.handler)
+        c.step()
+        c.add(request("dup", Array(50..<60), max: 6), onEvent: second.handler)
+        #expect(second.terminal.count == 1)
+        if case let .failed(msg)? = second.terminal.first { #expect(msg.contains("'dup'")) } else { Issue.record("expected a failure") }
+        runToEnd(c)
+        #expect(first.finishReason == .length && first.tokens.count == 6)
+        c.add(request("dup", Array(50..<60), max: 3), onEvent: later.handler)
+        runToEnd(c)
+        #expect(later.finishReason == .length && later.tokens.count == 3)
+        #expect(c.scheduler.kv.freeBlockCount == 64)
+    }
+
     @Test func requestLargerThanTheCacheFailsInsteadOfHanging() {
         let c = core(blocks: 4, budget: 64)
         let r = Recorder()

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import Testing
+import Engine
 @testable import OpenAIAPI
 
 /// The API over real sockets with a scripted backend.
@@ -145,8 +146,76 @@ import Testing
         try RawSocket.sendAndClose(port: s.port, Array(text.utf8))
         let deadline = Date().addingTimeInterval(3)
         while s.backend.aborted.isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        #expect(s.backend.aborted.count == 1)
+        // Once, or twice when the hang-up was seen before the submission (the aborts are sent again after it).
+        #expect(!s.backend.aborted.isEmpty && Set(s.backend.aborted) == Set(s.backend.submitted.map(\.id)))
     }
+
+    /// A KV cache smaller than the model's context limits every request to the cache: `max_model_len` says so,
+    /// a request beyond it is a 400 naming the cache (the engine would otherwise fail it as a 500), and the
+    /// default max_tokens fills the cache, not the context.
+    @Test func aKVCacheSmallerThanTheContextLimitsRequests() throws {
+        let s = try TestServer(backend: ScriptedBackend(texts: ["x"]), contextLength: 100, kvCapacityTokens: 20)
+        let models = try s.request("GET", "/v1/models").json["data"] as? [[String: Any]]
+        #expect(models?.first?["max_model_len"] as? Int == 20)
+        let tooLong = try s.request("POST", "/v1/chat/completions",
+                                    body: #"{"model":"test-model","messages":[{"role":"user","content":"hello"}],"max_tokens":15}"#)
+        #expect(tooLong.status == 400)
+        let error = tooLong.json["error"] as? [String: Any]
+        #expect(error?["code"] as? String == "context_length_exceeded")
+        let message = error?["message"] as? String ?? ""
+        #expect(message.contains("KV cache's 20 tokens") && message.contains("context is 100"), "\(message)")
+        let prompt = String(repeating: "a", count: 30)
+        #expect(try s.request("POST", "/v1/completions", body: #"{"model":"test-model","prompt":"\#(prompt)"}"#).status == 400)
+        #expect(s.backend.submitted.isEmpty)
+        _ = try s.request("POST", "/v1/chat/completions", body: #"{"model":"test-model","messages":[{"role":"user","content":"hello"}]}"#)
+        #expect(s.backend.submitted.first?.sampling.maxTokens == 14)
+    }
+
+    /// Two requests with the same `X-Request-Id` (a client's fixed header, a retry) both keep it in their
+    /// completion id, but reach the engine under distinct ids: the engine keys KV blocks and aborts by id.
+    @Test func sharedRequestIdsReachTheEngineUnderDistinctIds() throws {
+        let s = try TestServer(backend: ScriptedBackend(texts: ["x"]))
+        let body = #"{"model":"test-model","messages":[{"role":"user","content":"hi"}],"n":2,"temperature":0.5}"#
+        let a = try s.request("POST", "/v1/chat/completions", body: body, headers: ["X-Request-Id": "same"])
+        let b = try s.request("POST", "/v1/chat/completions", body: body, headers: ["X-Request-Id": "same"])
+        #expect(a.json["id"] as? String == "chatcmpl-same" && b.json["id"] as? String == "chatcmpl-same")
+        let ids = s.backend.submitted.map(\.id)
+        #expect(ids.count == 4 && Set(ids).count == 4, "\(ids)")
+        #expect(ids.allSatisfy { $0.hasPrefix("chatcmpl-same#") })
+    }
+
+    /// `n` > 1 needs a temperature the sampler does not treat as 0: 1e-50 is 0 as a Float.
+    @Test func nAboveOneNeedsANonZeroFloatTemperature() throws {
+        let s = try TestServer(backend: ScriptedBackend(texts: ["x"]))
+        for (t, status) in [("1e-50", 400), ("0", 400), ("1e-30", 200)] {
+            let body = #"{"model":"test-model","messages":[{"role":"user","content":"hi"}],"n":2,"temperature":\#(t)}"#
+            #expect(try s.request("POST", "/v1/chat/completions", body: body).status == status, "temperature \(t)")
+        }
+    }
+
+    /// A client gone before its choices were submitted (its `abortAll` ran first, and the engine may take
+    /// those aborts before the adds) has its aborts sent again after the adds.
+    @Test func anAbortBeforeTheSubmissionIsRepeatedAfterIt() {
+        let backend = OrderedBackend()
+        let run = ChoiceRun(requests: [EngineRequest(id: "r-0", promptTokenIDs: [1], sampling: SamplingParams()),
+                                       EngineRequest(id: "r-1", promptTokenIDs: [1], sampling: SamplingParams())],
+                            backend: backend, tokenBytes: { _ in [] })
+        run.abortAll()
+        run.submit { _, _ in }
+        for id in ["r-0", "r-1"] {
+            let submitted = backend.log.firstIndex(of: "submit \(id)"), lastAbort = backend.log.lastIndex(of: "abort \(id)")
+            #expect(submitted != nil && lastAbort != nil && lastAbort! > submitted!, "\(backend.log)")
+        }
+    }
+}
+
+/// Records submissions and aborts in order, as the engine's inbox sees them.
+final class OrderedBackend: GenerationBackend, @unchecked Sendable {
+    private let lock = NSLock()
+    private var _log: [String] = []
+    var log: [String] { lock.withLock { _log } }
+    func submit(_ request: EngineRequest, onEvent: @escaping @Sendable (TokenEvent) -> Void) { lock.withLock { _log.append("submit \(request.id)") } }
+    func abort(_ id: String) { lock.withLock { _log.append("abort \(id)") } }
 }
 
 extension RawSocket {

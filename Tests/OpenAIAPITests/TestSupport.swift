@@ -70,10 +70,11 @@ final class TestServer: @unchecked Sendable {
     let router: OpenAIRouter
     let context: ServingContext
 
-    init(backend: ScriptedBackend, contextLength: Int = 100, options: APIOptions = APIOptions(), ready: Bool = true,
+    init(backend: ScriptedBackend, contextLength: Int = 100, kvCapacityTokens: Int = .max, options: APIOptions = APIOptions(), ready: Bool = true,
          logger: Logger = Logger(label: "test")) throws {
         self.backend = backend
-        context = ServingContext(model: ServedModel(id: "test-model", created: 1_700_000_000, contextLength: contextLength, vocabularySize: 200_000),
+        context = ServingContext(model: ServedModel(id: "test-model", created: 1_700_000_000, contextLength: contextLength, vocabularySize: 200_000,
+                                                    kvCapacityTokens: kvCapacityTokens),
                                  backend: backend, prompter: CountingPrompter())
         router = OpenAIRouter(logger: logger, options: options, metricsText: { Array("test_metric 1\n".utf8) })
         if ready { router.setReady(context) }

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 
 import jsonschema
 import pytest
 
-from conftest import API_KEYS, CORS_ORIGIN, MODEL, QUESTION, assert_error, metric_value, parse_sse
+from conftest import (API_KEYS, CORS_ORIGIN, MODEL, OPENAI_SCHEMAS, QUESTION, RawHTTP, SchemaChecker, ServerProcess,
+                      assert_error, metric_value, parse_sse)
 
 CHAT_BODY = {"model": MODEL, "messages": QUESTION, "max_tokens": 1}
 
@@ -256,6 +258,51 @@ def test_request_id_generated_when_absent(http):
     assert a.json()["id"].startswith("chatcmpl-") and b.json()["id"].startswith("chatcmpl-")
     assert a.json()["id"] != b.json()["id"]
     assert a.header("X-Request-Id") and a.header("X-Request-Id") != b.header("X-Request-Id")
+
+
+def test_shared_request_id_keeps_concurrent_requests_apart(http):
+    """Two clients sending the same X-Request-Id at once (a fixed header, a retry) each get their own
+    answer: the id is only echoed, the engine keys its KV blocks by an id of its own."""
+    prompts = ["Name three colours.", "What is two plus two?"]
+    bodies = [{"model": MODEL, "messages": [{"role": "user", "content": p}], "max_tokens": 24, "temperature": 0,
+               "ignore_eos": True} for p in prompts]
+    solo = [http.post("/v1/chat/completions", b).json()["choices"][0]["message"]["content"] for b in bodies]
+    assert solo[0] != solo[1]
+    results: list = [None, None]
+
+    def send(i: int) -> None:
+        results[i] = http.post("/v1/chat/completions", bodies[i], headers={"X-Request-Id": "e2e-shared"})
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, resp in enumerate(results):
+        assert resp.status == 200, resp
+        assert resp.json()["id"] == "chatcmpl-e2e-shared"
+        assert resp.json()["choices"][0]["message"]["content"] == solo[i]
+
+
+def test_kv_cache_smaller_than_the_context_limits_requests(openapi_doc):
+    """With a KV cache that holds fewer tokens than the model's context, max_model_len is the cache's,
+    a longer request is a 400 context_length_exceeded (not a 500 from the engine), and one that fits runs."""
+    server = ServerProcess(["--kv-cache-memory", "4MiB"]).start()
+    try:
+        http = RawHTTP(server.url, SchemaChecker(json.loads(OPENAI_SCHEMAS.read_text()), openapi_doc), None)
+        limit = http.get("/v1/models").json()["data"][0]["max_model_len"]
+        assert 16 < limit < 8192, limit
+        long_prompt = " ".join(["word"] * (limit + 10))
+        error = assert_error(http.post("/v1/completions", {"model": MODEL, "prompt": long_prompt, "max_tokens": 1}),
+                             400, code="context_length_exceeded")
+        assert f"KV cache's {limit} tokens" in error["message"], error
+        error = assert_error(http.post("/v1/chat/completions", {"model": MODEL, "messages": QUESTION, "max_tokens": limit}),
+                             400, param="max_tokens", code="context_length_exceeded")
+        ok = http.post("/v1/chat/completions", {"model": MODEL, "messages": QUESTION, "max_tokens": 4})
+        assert ok.status == 200, ok
+        assert "KV cache holds fewer tokens than the model's context" in server.log()
+    finally:
+        server.stop()
 
 
 # --- streaming protocol on the wire --------------------------------------------------------------
