@@ -31,7 +31,13 @@ public struct SamplingRequest: Sendable, Equatable {
     /// `logprobsIsCount`: the legacy completions API sends `logprobs: <int>` instead of a boolean.
     init(_ f: FieldReader, logprobsIsCount: Bool = false) throws(APIError) {
         let legacyMax = try f.int("max_tokens", in: 1...Int(Int32.max))
-        maxTokens = try f.int("max_completion_tokens", in: 1...Int(Int32.max)) ?? legacyMax
+        let completionMax = try f.int("max_completion_tokens", in: 1...Int(Int32.max))
+        // The same limit under its old and new name: both may come, but one must not silently override the other.
+        if let legacyMax, let completionMax, legacyMax != completionMax {
+            throw APIError.invalid("'max_tokens' (\(legacyMax)) and 'max_completion_tokens' (\(completionMax)) disagree; send one of them",
+                                   param: "max_completion_tokens", code: "invalid_value")
+        }
+        maxTokens = completionMax ?? legacyMax
         temperature = try f.number("temperature", in: 0...2)
         topP = try Self.topP(f)
         topK = try f.int("top_k", in: -1...Int(Int32.max))

@@ -25,8 +25,15 @@ import Testing
         #expect(try parse(#"{"model":"m","messages":[{"role":"user","content":"x"}],"stop":"END"}"#).sampling.stop == ["END"])
     }
 
-    @Test func maxCompletionTokensWins() throws {
-        #expect(try parse(#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":5,"max_completion_tokens":9}"#).sampling.maxTokens == 9)
+    /// The limit under its new name, the old one, or both when they agree; disagreeing ones are refused, not
+    /// resolved silently in favour of one.
+    @Test func maxCompletionTokensAndMaxTokensMustAgree() throws {
+        #expect(try parse(#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_completion_tokens":9}"#).sampling.maxTokens == 9)
+        #expect(try parse(#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":9,"max_completion_tokens":9}"#).sampling.maxTokens == 9)
+        #expect(try parse(#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":5}"#).sampling.maxTokens == 5)
+        #expect(throws: APIError.self) {
+            try parse(#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":5,"max_completion_tokens":9}"#)
+        }
     }
 
     /// (body, expected param, expected status)

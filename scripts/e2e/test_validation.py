@@ -72,6 +72,7 @@ BAD_REQUESTS = [
     ("max-tokens-string", CHAT, chat(max_tokens="ten"), 400, "max_tokens"),
     ("max-tokens-fraction", CHAT, chat(max_tokens=1.5), 400, "max_tokens"),
     ("max-completion-tokens-zero", CHAT, chat(max_tokens=DROP, max_completion_tokens=0), 400, "max_completion_tokens"),
+    ("max-tokens-disagree", CHAT, chat(max_tokens=5, max_completion_tokens=9), 400, "max_completion_tokens"),
     # sampling ranges and types
     ("temperature-negative", CHAT, chat(temperature=-0.1), 400, "temperature"),
     ("temperature-too-high", CHAT, chat(temperature=2.01), 400, "temperature"),
@@ -218,6 +219,7 @@ GOOD_REQUESTS = [
      chat(messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
                     {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Bye"}])),
     ("max-completion-tokens", CHAT, chat(max_tokens=DROP, max_completion_tokens=1)),
+    ("max-tokens-agree", CHAT, chat(max_tokens=1, max_completion_tokens=1)),
     ("sampling-edges", CHAT,
      chat(temperature=2, top_p=1, top_k=-1, min_p=0, presence_penalty=-2, frequency_penalty=2,
           repetition_penalty=10, seed=-1)),
