@@ -1,8 +1,8 @@
 import Foundation
 
-/// A parsed JSON request body, before validation. Bools and numbers stay distinct (JSONDecoder is
-/// strict about that, unlike bridged `NSNumber`s), so `"stream": 1` is a type error, not `true`.
-public indirect enum JSONInput: Sendable, Equatable, Decodable {
+/// A parsed JSON request body, before validation. Bools and numbers stay distinct, so `"stream": 1` is a
+/// type error, not `true`.
+public indirect enum JSONInput: Sendable, Equatable {
     case null
     case bool(Bool)
     case int(Int)
@@ -11,27 +11,13 @@ public indirect enum JSONInput: Sendable, Equatable, Decodable {
     case array([JSONInput])
     case object([String: JSONInput])
 
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let i = try? c.decode(Int.self) { self = .int(i) }
-        else if let d = try? c.decode(Double.self) { self = .double(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONInput].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONInput].self)) }
-    }
-
-    /// Parses a request body; a syntax error becomes a 400 in OpenAI's shape.
+    /// Parses a request body (strict RFC 8259, `JSONParser`); a syntax error becomes a 400 in OpenAI's shape.
     public static func parse(_ body: [UInt8]) throws(APIError) -> JSONInput {
         guard !body.isEmpty else { throw APIError.invalid("the request body is empty; expected a JSON object") }
         do {
-            return try JSONDecoder().decode(JSONInput.self, from: Data(body))
-        } catch let DecodingError.dataCorrupted(ctx) {
-            let detail = (ctx.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            throw APIError.invalid("the request body is not valid JSON" + (detail.map { ": \($0)" } ?? ""))
+            return try JSONParser.parse(body)
         } catch {
-            throw APIError.invalid("the request body is not valid JSON")
+            throw APIError.invalid("the request body is not valid JSON: \(error.message) (at byte \(error.offset))")
         }
     }
 
@@ -105,6 +91,9 @@ struct FieldReader {
         switch v {
         case let .int(x): i = x
         case let .double(d) where d == d.rounded() && abs(d) < 9e15: i = Int(d)
+        case let .double(d) where d == d.rounded():
+            let bounds = range.map { "between \($0.lowerBound) and \($0.upperBound)" } ?? "within ±9e15"
+            throw APIError.invalid("'\(path(key))' must be an integer \(bounds), got \(d)", param: path(key), code: "invalid_value")
         default: throw typeError(key, "an integer", v)
         }
         if let r = range, !r.contains(i) {
