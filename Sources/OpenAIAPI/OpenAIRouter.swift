@@ -69,7 +69,7 @@ public final class OpenAIRouter: @unchecked Sendable {
             writer.respondError(denied, headers: h)
             return
         }
-        if request.method == "GET", request.path == "/metrics" {
+        if request.method == "GET" || request.method == "HEAD", request.path == "/metrics" {
             var h = cors
             h.replaceOrAdd("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
             writer.respond(HTTPResponseHead(status: 200, headers: h), body: metricsText())
@@ -91,7 +91,9 @@ public final class OpenAIRouter: @unchecked Sendable {
 
     private func route(_ request: HTTPRequest, _ writer: HTTPResponseWriter, _ context: ServingContext, _ cors: HTTPHeaders) {
         let id = context.model.id
-        switch (request.method, request.path) {
+        // HEAD wherever GET (RFC 9110 §9.1); HTTPCore sends GET's head without the body.
+        let method = request.method == "HEAD" ? "GET" : request.method
+        switch (method, request.path) {
         case ("POST", "/v1/chat/completions"):
             ChatCompletionHandler(context: context, logger: logger, headers: cors, options: options, inFlight: inFlight).handle(request, writer)
         case ("POST", "/v1/completions"):
@@ -104,7 +106,7 @@ public final class OpenAIRouter: @unchecked Sendable {
             writer.respondJSON(.object([("object", .string("list")), ("data", .array([modelJSON(context)]))]), headers: cors)
         case ("GET", "/v1/models/\(id)"):
             writer.respondJSON(modelJSON(context), headers: cors)
-        case ("GET", "/health"), ("HEAD", "/health"):
+        case ("GET", "/health"):
             writer.respondJSON(.object([("status", .string("ok"))]), headers: cors)
         case ("GET", "/openapi.json"):
             var h = cors
@@ -116,7 +118,7 @@ public final class OpenAIRouter: @unchecked Sendable {
             writer.respondError(.methodNotAllowed(request.method, path: path), headers: h)
         case (_, "/v1/models/\(id)"):
             var h = cors
-            h.replaceOrAdd("Allow", "GET")
+            h.replaceOrAdd("Allow", "GET, HEAD")
             writer.respondError(.methodNotAllowed(request.method, path: request.path), headers: h)
         default:
             if request.path.hasPrefix("/v1/models/") {
@@ -131,7 +133,7 @@ public final class OpenAIRouter: @unchecked Sendable {
     /// The `Allow` header of each fixed route (RFC 9110: a 405 must carry it).
     static let allowedMethods: [String: String] = [
         "/v1/chat/completions": "POST", "/v1/completions": "POST", "/tokenize": "POST", "/detokenize": "POST",
-        "/v1/models": "GET", "/health": "GET, HEAD", "/metrics": "GET", "/openapi.json": "GET",
+        "/v1/models": "GET, HEAD", "/health": "GET, HEAD", "/metrics": "GET, HEAD", "/openapi.json": "GET, HEAD",
     ]
 
     func modelJSON(_ context: ServingContext) -> JSONValue {

@@ -80,6 +80,18 @@ def test_health_ready(http):
     assert head.status == 200 and head.body == b""
 
 
+@pytest.mark.parametrize("path", ["/v1/models", f"/v1/models/{MODEL}", "/metrics", "/openapi.json", "/health"])
+def test_head_wherever_get(http, path):
+    """RFC 9110 9.1: HEAD wherever GET, with GET's status and headers and no body."""
+    get = http.get(path, validate=False)
+    head = http.request("HEAD", path, validate=False)
+    assert head.status == get.status == 200, (head, get)
+    assert head.body == b""
+    assert head.content_type == get.content_type
+    if path != "/metrics":  # the metrics text changes between two requests
+        assert head.header("Content-Length") == get.header("Content-Length") == str(len(get.raw_body))
+
+
 def test_models_endpoints(http, max_model_len):
     listing = http.get("/v1/models").json()
     assert listing["object"] == "list"
