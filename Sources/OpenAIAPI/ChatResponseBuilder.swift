@@ -20,7 +20,7 @@ struct ChatResponseBuilder: CompletionShape {
         chunk(choice, delta: .object([("role", .string("assistant")), ("content", .string(""))]), finish: nil, logprobs: nil)
     }
 
-    func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?) -> JSONValue {
+    func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?, tokenOffset: Int) -> JSONValue {
         chunk(choice, delta: .object([("content", .string(text))]), finish: nil,
               logprobs: logprobs.map { .object([("content", .array([Self.entry($0)])), ("refusal", .null)]) })
     }
@@ -73,8 +73,8 @@ struct TextResponseBuilder: CompletionShape {
         return p.isEmpty ? nil : chunk(choice, text: p, finish: nil, logprobs: nil)
     }
 
-    func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?) -> JSONValue {
-        chunk(choice, text: text, finish: nil, logprobs: logprobs.map { Self.legacy([$0], offset: 0) })
+    func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?, tokenOffset: Int) -> JSONValue {
+        chunk(choice, text: text, finish: nil, logprobs: logprobs.map { Self.legacy([$0], offset: prefix(choice).count + tokenOffset) })
     }
 
     func finishChunk(choice: Int, reason: FinishReason) -> JSONValue { chunk(choice, text: "", finish: reason, logprobs: nil) }

@@ -158,16 +158,19 @@ struct CompletionStreamer<Shape: CompletionShape> {
         for i in run.requests.indices {
             if let opening = response.openingChunk(choice: i) { sse.send(data: opening.serialized()) }
         }
+        let offsets = TokenOffsets(count: run.requests.count)
         run.submit { choice, event in
             switch event {
             case let .token(id, text, logprobs):
                 guard !text.isEmpty || logprobs != nil else { return }
                 let lp = logprobs.map { TokenLogprobsEntry(token: id, $0, tokenBytes: run.tokenBytes) }
-                if sse.send(data: response.deltaChunk(choice: choice, text: text, logprobs: lp).serialized()) == .closed {
+                let chunk = response.deltaChunk(choice: choice, text: text, logprobs: lp,
+                                                tokenOffset: offsets.advance(choice, by: lp?.token.count ?? 0))
+                if sse.send(data: chunk.serialized()) == .closed {
                     run.abortAll()
                 }
             case let .text(text):
-                sse.send(data: response.deltaChunk(choice: choice, text: text, logprobs: nil).serialized())
+                sse.send(data: response.deltaChunk(choice: choice, text: text, logprobs: nil, tokenOffset: offsets.advance(choice, by: 0)).serialized())
             case let .finished(reason, usage):
                 guard reason != .abort || !writer.isClosed else { return }
                 sse.send(data: response.finishChunk(choice: choice, reason: reason).serialized())
@@ -217,5 +220,21 @@ final class ChoiceTexts: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return texts.indices.map { (texts[$0].joined(), reasons[$0] ?? .stop, withLogprobs ? logprobs[$0] : nil) }
+    }
+}
+
+/// Per choice, the characters of the logprob tokens streamed so far (the legacy `text_offset` of the next one).
+final class TokenOffsets: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [Int]
+
+    init(count: Int) { values = Array(repeating: 0, count: count) }
+
+    /// The choice's offset before this token; then moves it on by `characters`.
+    func advance(_ choice: Int, by characters: Int) -> Int {
+        lock.withLock {
+            defer { values[choice] += characters }
+            return values[choice]
+        }
     }
 }

@@ -9,7 +9,8 @@ protocol CompletionShape: Sendable {
     func whole(choices: [Choice], usage: Usage) -> JSONValue
     /// Sent once per choice before its tokens (chat: the role), or nil.
     func openingChunk(choice: Int) -> JSONValue?
-    func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?) -> JSONValue
+    /// `tokenOffset`: characters of the choice's earlier logprob tokens (legacy `text_offset` counts from there).
+    func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?, tokenOffset: Int) -> JSONValue
     func finishChunk(choice: Int, reason: FinishReason) -> JSONValue
     func usageChunk(_ usage: Usage) -> JSONValue
 }

@@ -315,6 +315,26 @@ def test_completions_legacy_logprobs(client):
         assert lp.token_logprobs[i] <= 0.0
 
 
+@pytest.mark.parametrize("echo", [False, True])
+def test_completions_streamed_logprobs_match_the_whole_answer(client, echo):
+    """Streamed legacy logprobs carry the same text_offset as the whole answer: offsets into the choice's
+    text (after the echoed prompt), not 0 in every chunk."""
+    kw = dict(model=MODEL, prompt=PROMPT, max_tokens=6, temperature=0, logprobs=1, echo=echo)
+    whole = client.completions.create(**kw).choices[0]
+    tokens, offsets, text = [], [], ""
+    for chunk in client.completions.create(stream=True, **kw):
+        for c in chunk.choices:
+            text += c.text
+            if c.logprobs and c.logprobs.tokens:
+                tokens += c.logprobs.tokens
+                offsets += c.logprobs.text_offset
+    assert text == whole.text
+    assert tokens == whole.logprobs.tokens
+    assert offsets == whole.logprobs.text_offset
+    for token, offset in zip(tokens, offsets):
+        assert text[offset:].startswith(token), (token, offset, text)
+
+
 def test_completions_prompt_forms(client, http):
     # A batch of two string prompts -> two choices.
     resp = client.completions.create(model=MODEL, prompt=[PROMPT, "One, two,"], max_tokens=4, temperature=0)
