@@ -30,6 +30,15 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         "tool_choice": { $0 == .string("none") },
         "response_format": { $0 == .object(["type": .string("text")]) },
         "stop_token_ids": { $0 == .array([]) },
+        // The legacy form of tools / tool_choice.
+        "functions": { $0 == .array([]) },
+        "function_call": { $0 == .string("none") },
+        // Output other than text, and controls this server has nothing to apply to.
+        "modalities": { $0 == .array([.string("text")]) },
+        "audio": { _ in false },
+        "prediction": { _ in false },
+        "reasoning_effort": { _ in false },
+        "min_tokens": { $0 == .int(0) },
     ]
 
     static let known: Set<String> = Set(["model", "messages", "stream", "stream_options", "parallel_tool_calls", "metadata", "store"])
@@ -48,6 +57,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         var messages: [ChatMessage] = []
         for (i, m) in items.enumerated() { messages.append(try parseMessage(m, index: i)) }
         try rejectUnsupported(f, notYetSupported)
+        _ = try f.bool("parallel_tool_calls")   // no effect without tools, but still a boolean
         let (stream, includeUsage) = try streamOptions(f)
         return ChatCompletionRequest(model: model, messages: messages, sampling: try SamplingRequest(f), stream: stream,
                                      includeUsage: includeUsage, unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted())
@@ -62,8 +72,8 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         guard roles.contains(role) else {
             throw APIError.invalid("'\(p).role' must be one of \(roles.sorted().joined(separator: ", ")), got '\(role)'", param: "\(p).role", code: "invalid_value")
         }
-        if f.raw("tool_calls") != nil {
-            throw APIError.invalid("'\(p).tool_calls' is not supported by this server yet", param: "\(p).tool_calls", code: "unsupported_parameter")
+        for key in ["tool_calls", "function_call"] where f.raw(key) != nil {
+            throw APIError.invalid("'\(p).\(key)' is not supported by this server yet", param: "\(p).\(key)", code: "unsupported_parameter")
         }
         let content: String
         switch f.raw("content") {

@@ -19,7 +19,15 @@ struct CompletionRequest: Sendable, Equatable {
     var includeUsage: Bool
     var unknownFields: [String]
 
-    static let known: Set<String> = Set(["model", "prompt", "echo", "stream", "stream_options", "suffix", "best_of"]).union(SamplingRequest.fields)
+    /// vLLM's extensions that change the result and are not implemented: refused unless neutral.
+    static let notYetSupported: KeyValuePairs<String, @Sendable (JSONInput) -> Bool> = [
+        "stop_token_ids": { $0 == .array([]) },
+        "min_tokens": { $0 == .int(0) },
+        "response_format": { $0 == .object(["type": .string("text")]) },
+    ]
+
+    static let known: Set<String> = Set(["model", "prompt", "echo", "stream", "stream_options", "suffix", "best_of"])
+        .union(SamplingRequest.fields).union(notYetSupported.map(\.key))
 
     static func parse(_ body: [UInt8]) throws(APIError) -> CompletionRequest {
         let f = try FieldReader(try JSONInput.parse(body))
@@ -32,6 +40,7 @@ struct CompletionRequest: Sendable, Equatable {
         if let bestOf = try f.int("best_of"), bestOf != 1 {
             throw APIError.invalid("'best_of' is not supported by this server", param: "best_of", code: "unsupported_parameter")
         }
+        try ChatCompletionRequest.rejectUnsupported(f, notYetSupported)
         let (stream, includeUsage) = try ChatCompletionRequest.streamOptions(f)
         return CompletionRequest(model: model, prompts: try prompts(f), sampling: try SamplingRequest(f, logprobsIsCount: true),
                                  echo: try f.bool("echo") ?? false, stream: stream, includeUsage: includeUsage,

@@ -21,11 +21,14 @@ public struct SamplingRequest: Sendable, Equatable {
     /// nil: no logprobs; k: the chosen token's logprob and k alternatives.
     public var topLogprobs: Int?
     public var user: String?
+    /// vLLM's extension: lower runs first under `--policy priority` (0 otherwise).
+    public var priority = 0
 
     /// Fields this type reads.
     static let fields: Set<String> = [
         "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "seed", "ignore_eos", "stop", "min_p",
         "presence_penalty", "frequency_penalty", "repetition_penalty", "logit_bias", "n", "logprobs", "top_logprobs", "user",
+        "priority",
     ]
 
     /// `logprobsIsCount`: the legacy completions API sends `logprobs: <int>` instead of a boolean.
@@ -54,8 +57,13 @@ public struct SamplingRequest: Sendable, Equatable {
         if n > 1, Float(temperature ?? 1) == 0 {
             throw APIError.invalid("'n' > 1 needs temperature > 0: greedy choices would all be identical", param: "n", code: "invalid_value")
         }
+        if logprobsIsCount, f.raw("top_logprobs") != nil {
+            throw APIError.invalid("'top_logprobs' belongs to chat completions; on /v1/completions 'logprobs' is the number of most likely tokens to return",
+                                   param: "top_logprobs", code: "unsupported_parameter")
+        }
         topLogprobs = logprobsIsCount ? try f.int("logprobs", in: 0...20) : try Self.topLogprobs(f)
         user = try f.string("user")
+        priority = try f.int("priority", in: Int(Int32.min)...Int(Int32.max)) ?? 0
     }
 
     static func topP(_ f: FieldReader) throws(APIError) -> Double? {
@@ -94,10 +102,14 @@ public struct SamplingRequest: Sendable, Equatable {
         let inner = try FieldReader(v, prefix: "logit_bias")
         var out: [Int: Double] = [:]
         for key in inner.fields.keys {
-            guard let id = Int(key), id >= 0 else {
-                throw APIError.invalid("'logit_bias' keys must be token ids, got '\(key)'", param: "logit_bias", code: "invalid_value")
+            // Canonical decimal ids only: "05", "+5" or "-0" would alias token 5 or 0, and which bias wins would be arbitrary.
+            guard let id = Int(key), id >= 0, String(id) == key else {
+                throw APIError.invalid("'logit_bias' keys must be token ids in decimal, got '\(key)'", param: "logit_bias", code: "invalid_value")
             }
-            out[id] = try inner.number(key, in: -100...100)
+            guard let bias = try inner.number(key, in: -100...100) else {
+                throw APIError.invalid("'logit_bias.\(key)' must be a number, not null", param: "logit_bias.\(key)", code: "invalid_type")
+            }
+            out[id] = bias
         }
         return out
     }
@@ -119,6 +131,10 @@ public struct SamplingRequest: Sendable, Equatable {
     func engineRequests(id: String, prompts: [[Int]], context: ServingContext, promptParam: String) throws(APIError) -> [EngineRequest] {
         let key = "\(id)#\(EngineRequestNonce.next())"
         let ctx = context.model.maxSequenceLength, limit = context.model.sequenceLimitDescription
+        if priority != 0, !context.priorityScheduling {
+            throw APIError.invalid("'priority' needs the priority scheduling policy (--policy priority); this server schedules first come, first served",
+                                   param: "priority", code: "unsupported_parameter")
+        }
         if let bad = logitBias.keys.first(where: { $0 >= context.model.vocabularySize }) {
             throw APIError.invalid("'logit_bias' names token \(bad), but the vocabulary has \(context.model.vocabularySize) tokens", param: "logit_bias", code: "invalid_value")
         }
@@ -140,7 +156,7 @@ public struct SamplingRequest: Sendable, Equatable {
                 var s = params(maxTokens: maxTokens)
                 // Distinct but reproducible streams per choice.
                 s.seed = seed.map { UInt64(bitPattern: Int64($0)) &+ UInt64(i) }
-                out.append(EngineRequest(id: total == 1 ? key : "\(key)-\(p * n + i)", promptTokenIDs: prompt, sampling: s))
+                out.append(EngineRequest(id: total == 1 ? key : "\(key)-\(p * n + i)", promptTokenIDs: prompt, sampling: s, priority: priority))
             }
         }
         return out

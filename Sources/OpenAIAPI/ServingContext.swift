@@ -60,11 +60,16 @@ public struct ServingContext: Sendable {
     public var backend: any GenerationBackend
     public var prompter: any ChatPrompting
     public var systemFingerprint: String
+    /// Whether the engine orders requests by their `priority` (`--policy priority`); without it a non-zero
+    /// `priority` is refused rather than ignored.
+    public var priorityScheduling: Bool
 
-    public init(model: ServedModel, backend: any GenerationBackend, prompter: any ChatPrompting, systemFingerprint: String = "moeserve-0.1") {
+    public init(model: ServedModel, backend: any GenerationBackend, prompter: any ChatPrompting, systemFingerprint: String = "moeserve-0.1",
+                priorityScheduling: Bool = false) {
         self.model = model
         self.backend = backend
         self.prompter = prompter
         self.systemFingerprint = systemFingerprint
+        self.priorityScheduling = priorityScheduling
     }
 }

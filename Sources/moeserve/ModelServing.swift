@@ -51,7 +51,8 @@ enum ModelServing {
         let context = ServingContext(
             model: ServedModel(id: config.modelID, contextLength: loaded.model.contextLength, vocabularySize: loaded.model.vocabularySize,
                                kvCapacityTokens: engine.kvCapacityTokens),
-            backend: engine, prompter: TemplatePrompter(template: template, tokenizer: tokenizer))
+            backend: engine, prompter: TemplatePrompter(template: template, tokenizer: tokenizer),
+            priorityScheduling: engineConfig.scheduler.policy == .priority)
         return (context, engine)
     }
 

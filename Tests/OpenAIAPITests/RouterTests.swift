@@ -184,6 +184,20 @@ import Engine
         #expect(ids.allSatisfy { $0.hasPrefix("chatcmpl-same#") })
     }
 
+    /// `priority` (vLLM's extension) reaches the engine under `--policy priority`, and is refused otherwise
+    /// rather than ignored.
+    @Test func priorityReachesTheEngineOnlyUnderThePriorityPolicy() throws {
+        let body = #"{"model":"test-model","messages":[{"role":"user","content":"hi"}],"priority":-7,"n":2,"temperature":1}"#
+        let on = try TestServer(backend: ScriptedBackend(texts: ["x"]), priorityScheduling: true)
+        #expect(try on.request("POST", "/v1/chat/completions", body: body).status == 200)
+        #expect(on.backend.submitted.map(\.priority) == [-7, -7])
+        let off = try TestServer(backend: ScriptedBackend(texts: ["x"]))
+        let refused = try off.request("POST", "/v1/chat/completions", body: body)
+        #expect(refused.status == 400 && (refused.json["error"] as? [String: Any])?["param"] as? String == "priority")
+        #expect(off.backend.submitted.isEmpty)
+        #expect(try off.request("POST", "/v1/completions", body: #"{"model":"test-model","prompt":"hi","priority":0}"#).status == 200)
+    }
+
     /// `n` > 1 needs a temperature the sampler does not treat as 0: 1e-50 is 0 as a Float.
     @Test func nAboveOneNeedsANonZeroFloatTemperature() throws {
         let s = try TestServer(backend: ScriptedBackend(texts: ["x"]))

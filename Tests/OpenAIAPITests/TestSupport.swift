@@ -70,12 +70,12 @@ final class TestServer: @unchecked Sendable {
     let router: OpenAIRouter
     let context: ServingContext
 
-    init(backend: ScriptedBackend, contextLength: Int = 100, kvCapacityTokens: Int = .max, options: APIOptions = APIOptions(), ready: Bool = true,
-         logger: Logger = Logger(label: "test")) throws {
+    init(backend: ScriptedBackend, contextLength: Int = 100, kvCapacityTokens: Int = .max, priorityScheduling: Bool = false,
+         options: APIOptions = APIOptions(), ready: Bool = true, logger: Logger = Logger(label: "test")) throws {
         self.backend = backend
         context = ServingContext(model: ServedModel(id: "test-model", created: 1_700_000_000, contextLength: contextLength, vocabularySize: 200_000,
                                                     kvCapacityTokens: kvCapacityTokens),
-                                 backend: backend, prompter: CountingPrompter())
+                                 backend: backend, prompter: CountingPrompter(), priorityScheduling: priorityScheduling)
         router = OpenAIRouter(logger: logger, options: options, metricsText: { Array("test_metric 1\n".utf8) })
         if ready { router.setReady(context) }
         var config = HTTPServerConfiguration()

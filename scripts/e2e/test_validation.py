@@ -125,6 +125,26 @@ BAD_REQUESTS = [
      400, "tools"),
     ("tool-choice-required", CHAT, chat(tool_choice="required"), 400, "tool_choice"),
     ("response-format-json", CHAT, chat(response_format={"type": "json_object"}), 400, "response_format"),
+    ("functions", CHAT, chat(functions=[{"name": "f", "parameters": {"type": "object"}}]), 400, "functions"),
+    ("function-call", CHAT, chat(function_call={"name": "f"}), 400, "function_call"),
+    ("assistant-function-call", CHAT,
+     chat(messages=[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": None,
+                                                        "function_call": {"name": "f", "arguments": "{}"}}]),
+     400, "messages[1].function_call"),
+    ("parallel-tool-calls-string", CHAT, chat(parallel_tool_calls="yes"), 400, "parallel_tool_calls"),
+    ("modalities-audio", CHAT, chat(modalities=["text", "audio"]), 400, "modalities"),
+    ("audio-output", CHAT, chat(audio={"voice": "alloy", "format": "wav"}), 400, "audio"),
+    ("prediction", CHAT, chat(prediction={"type": "content", "content": "x"}), 400, "prediction"),
+    ("reasoning-effort", CHAT, chat(reasoning_effort="high"), 400, "reasoning_effort"),
+    ("min-tokens", CHAT, chat(min_tokens=5), 400, "min_tokens"),
+    ("priority-without-policy", CHAT, chat(priority=-1), 400, "priority"),
+    ("priority-not-int", CHAT, chat(priority="high"), 400, "priority"),
+    ("logit-bias-null", CHAT, chat(logit_bias={"5": None}), 400, "logit_bias.5"),
+    ("logit-bias-leading-zero", CHAT, chat(logit_bias={"05": 1}), 400, "logit_bias"),
+    ("logit-bias-plus-sign", CHAT, chat(logit_bias={"+5": 1}), 400, "logit_bias"),
+    ("comp-top-logprobs", COMPLETIONS, comp(logprobs=1, top_logprobs=5), 400, "top_logprobs"),
+    ("comp-min-tokens", COMPLETIONS, comp(min_tokens=2), 400, "min_tokens"),
+    ("comp-stop-token-ids", COMPLETIONS, comp(stop_token_ids=[2]), 400, "stop_token_ids"),
     # /v1/completions
     ("comp-model-missing", COMPLETIONS, comp(model=DROP), 400, "model"),
     ("comp-model-unknown", COMPLETIONS, comp(model="no-such-model"), 404, "model"),
@@ -191,6 +211,12 @@ MALFORMED = [
     ("string", CHAT, b'"hello"'),
     ("null", CHAT, b"null"),
     ("trailing-garbage", CHAT, b'{"model": "m", "messages": []} xyz'),
+    ("trailing-comma", CHAT, b'{"model": "m", "messages": [],}'),
+    ("trailing-comma-in-array", COMPLETIONS, b'{"model": "m", "prompt": [1, 2,]}'),
+    ("duplicate-key", CHAT, b'{"model": "m", "max_tokens": 3, "max_tokens": 1, "messages": []}'),
+    ("utf16-body", COMPLETIONS, '{"model": "m", "prompt": "ab"}'.encode("utf-16")),
+    ("lone-surrogate", COMPLETIONS, b'{"model": "m", "prompt": "\\ud800"}'),
+    ("invalid-utf8-in-duplicate", COMPLETIONS, b'{"model": "m", "prompt": "ab", "prompt": "\xff"}'),
     ("invalid-utf8", CHAT, b'{"model": "\xff\xfe", "messages": []}'),
     ("completions-not-json", COMPLETIONS, b"{bad json"),
     ("tokenize-not-json", "/tokenize", b"{bad json"),
@@ -202,6 +228,21 @@ MALFORMED = [
 def test_malformed_body(http, path, raw):
     resp = http.post(path, raw)
     assert_error(resp, 400)
+
+
+def test_duplicate_key_error_names_the_key(http):
+    resp = http.post(CHAT, b'{"model": "m", "max_tokens": 3, "max_tokens": 1, "messages": []}')
+    assert "'max_tokens' appears twice" in assert_error(resp, 400)["message"]
+
+
+def test_nested_siblings_parse_in_linear_time(http):
+    """Many values nested just under the depth limit: Foundation's decoder took ~0.75 s of CPU per KB of
+    these (quadratic in the depth), so two such bodies stalled every route for half a minute. The limit
+    is now 128 levels and the parser linear: 400 KB of them parse well within the client's timeout."""
+    nest = b"[" * 120 + b"]" * 120
+    body = b'{"model": "m", "prompt": "hi", "x": [' + b",".join([nest] * 1600) + b"]}"
+    resp = http.post(COMPLETIONS, body, timeout=10)
+    assert_error(resp, 404, param="model")  # parsed to the end, then the unknown model
 
 
 def test_deeply_nested_json_is_400(http):
@@ -229,7 +270,9 @@ GOOD_REQUESTS = [
     ("logit-bias", CHAT, chat(logit_bias={"42": -100, "43": 100})),
     ("logprobs-top-20", CHAT, chat(logprobs=True, top_logprobs=20)),
     ("neutral-unsupported-values", CHAT,
-     chat(tools=[], tool_choice="none", response_format={"type": "text"})),
+     chat(tools=[], tool_choice="none", response_format={"type": "text"}, functions=[], function_call="none",
+          modalities=["text"], min_tokens=0, parallel_tool_calls=True, priority=0)),
+    ("comp-neutral-unsupported-values", COMPLETIONS, comp(min_tokens=0, stop_token_ids=[])),
     ("nulls-are-defaults", CHAT,
      chat(temperature=None, top_p=None, n=None, stream=None, logprobs=None, seed=None, user=None)),
     ("comp-string", COMPLETIONS, comp()),
