@@ -105,16 +105,16 @@ final class EngineCore {
             item.request.scheduledTime = now
             metrics.requestScheduled(queuedSeconds: now - item.request.arrivalTime)
         }
-        let logits = model.device.separatesGeneratedTokens
-            ? forwardSeparatingGeneratedTokens(out.items)
-            : forward(ForwardBatch(out.items.map { chunk($0, $0.start..<($0.start + $0.count), samples: $0.samples) }))
+        let logits = run(out.items)
         let simulatedEnd = simulatedNow
         scheduler.didRun(out)
-        var row = 0
-        for item in out.items where item.samples {
+        for (item, rows) in zip(out.items, logits) {
+            collectPromptLogprobs(item, rows.prompt)
+        }
+        for (item, rows) in zip(out.items, logits) {
+            guard let sample = rows.sample else { continue }
             let r = item.request
-            let (events, finished) = r.generation.accept(logits: logits.row(row))
-            row += 1
+            let (events, finished) = r.generation.accept(logits: sample)
             let now = RequestState.now()
             if case .token(let id, _, _)? = events.first {
                 r.append(id)
@@ -132,49 +132,6 @@ final class EngineCore {
                         simulatedSeconds: simulatedEnd.flatMap { end in simulatedStart.map { end - $0 } },
                         running: scheduler.running.count, waiting: scheduler.waiting.count, preempted: out.preempted.count,
                         kvUsage: scheduler.kv.usage, prefixQueries: scheduler.kv.prefixQueryTokens, prefixHits: scheduler.kv.prefixHitTokens)
-    }
-
-    /// Positions `range` of the item's request as a chunk of the model pass, sampling its last row or none.
-    private func chunk(_ item: SchedulerOutput.Item, _ range: Range<Int>, samples: Bool) -> SequenceChunk {
-        SequenceChunk(tokens: Array(item.request.tokens[range]), startPosition: range.lowerBound,
-                      blockTable: scheduler.kv.blockTable(item.request.id), logits: samples ? .last : .none,
-                      groupBlockTables: grouped ? scheduler.kv.blockTables(item.request.id) : [])
-    }
-
-    private func forward(_ batch: ForwardBatch) -> Matrix {
-        grouped ? model.forward(batch, groupCaches: caches) : model.forward(batch, cache: caches[0])
-    }
-
-    /// The step as two passes when generated tokens take their own numerics (`Device.separatesGeneratedTokens`):
-    /// every item's prompt positions first, then its generated positions (a recomputed request has both,
-    /// and its generated rows attend to the prompt rows the first pass cached). So whether a token runs with
-    /// the prompt's or the generated tokens' numerics depends on its position in its own request, never on
-    /// what else the step holds. Returns the sampled rows in item order, as one pass would.
-    private func forwardSeparatingGeneratedTokens(_ items: [SchedulerOutput.Item]) -> Matrix {
-        var prompt: [SequenceChunk] = [], generated: [SequenceChunk] = [], sampledFromGenerated: [Bool] = []
-        for item in items {
-            let end = item.start + item.count
-            let boundary = min(max(item.request.request.promptTokenIDs.count, item.start), end)
-            if boundary > item.start { prompt.append(chunk(item, item.start..<boundary, samples: item.samples && boundary == end)) }
-            if boundary < end { generated.append(chunk(item, boundary..<end, samples: item.samples)) }
-            if item.samples { sampledFromGenerated.append(boundary < end) }
-        }
-        let promptLogits = prompt.isEmpty ? nil : forward(ForwardBatch(prompt))
-        let generatedLogits = generated.isEmpty ? nil : model.device.runningGeneratedTokens { forward(ForwardBatch(generated)) }
-        // Steps of one kind (every decode step, every prompt-only step) keep their pass's rows as they are.
-        if !sampledFromGenerated.contains(false), let all = generatedLogits ?? promptLogits { return all }
-        if !sampledFromGenerated.contains(true), let all = promptLogits { return all }
-        var next = (prompt: 0, generated: 0), rows: [Matrix] = []
-        for fromGenerated in sampledFromGenerated {
-            if fromGenerated {
-                rows.append(generatedLogits!.rows(next.generated..<(next.generated + 1)))
-                next.generated += 1
-            } else {
-                rows.append(promptLogits!.rows(next.prompt..<(next.prompt + 1)))
-                next.prompt += 1
-            }
-        }
-        return Matrix(stacking: rows, cols: model.vocabularySize)
     }
 
     /// The request's usage, with its simulated timings when the device is simulated.

@@ -51,13 +51,19 @@ public struct EngineRequest: Sendable {
     public var priority: Int
     /// Separates prefix-cache entries (e.g. per tenant): prompts only share cache with the same salt.
     public var cacheSalt: String?
+    /// Log-probabilities of the prompt's tokens (each given the ones before it) with this many alternatives, sent
+    /// as one `.promptLogprobs` event before the first token; nil for none. Such a prompt is computed whole,
+    /// never taken from the prefix cache (cached positions have no logits).
+    public var promptLogprobs: Int?
 
-    public init(id: String, promptTokenIDs: [Int], sampling: SamplingParams, priority: Int = 0, cacheSalt: String? = nil) {
+    public init(id: String, promptTokenIDs: [Int], sampling: SamplingParams, priority: Int = 0, cacheSalt: String? = nil,
+                promptLogprobs: Int? = nil) {
         self.id = id
         self.promptTokenIDs = promptTokenIDs
         self.sampling = sampling
         self.priority = priority
         self.cacheSalt = cacheSalt
+        self.promptLogprobs = promptLogprobs
     }
 }
 
@@ -71,9 +77,11 @@ public enum FinishReason: String, Sendable, Equatable {
     case abort
 }
 
-/// What the engine tells the submitter, in order: zero or more `.token`, then exactly one of
-/// `.finished` or `.failed`.
+/// What the engine tells the submitter, in order: `.promptLogprobs` once when the request asked for them,
+/// zero or more `.token`, then exactly one of `.finished` or `.failed`.
 public enum TokenEvent: Sendable, Equatable {
+    /// The log-probabilities of prompt tokens 1..<n, each given the tokens before it (the first has none).
+    case promptLogprobs([TokenLogprobs])
     /// One generated token and the text that became complete with it (may be "" inside a
     /// multi-byte character).
     case token(id: Int, text: String, logprobs: TokenLogprobs? = nil)

@@ -16,7 +16,7 @@ struct ChatResponseBuilder: CompletionShape {
         return .object(header.fields("chat.completion") + [("choices", .array(items)), ("usage", CompletionHeader.usageJSON(usage))])
     }
 
-    func openingChunk(choice: Int) -> JSONValue? {
+    func openingChunk(choice: Int, prompt: PromptLogprobs?) -> JSONValue? {
         chunk(choice, delta: .object([("role", .string("assistant")), ("content", .string(""))]), finish: nil, logprobs: nil)
     }
 
@@ -62,15 +62,15 @@ struct TextResponseBuilder: CompletionShape {
     func whole(choices: [Choice], usage: Usage) -> JSONValue {
         let items: [JSONValue] = choices.enumerated().map { i, c in
             .object([("index", .int(i)), ("text", .string(prefix(i) + c.text)),
-                      ("logprobs", c.logprobs.map { Self.legacy($0, offset: prefix(i).count) } ?? .null),
+                      ("logprobs", c.logprobs.map { Self.legacy($0, offset: prefix(i).count, prompt: c.prompt) } ?? .null),
                       ("finish_reason", .string(c.reason.rawValue))])
         }
         return .object(header.fields("text_completion") + [("choices", .array(items)), ("usage", CompletionHeader.usageJSON(usage))])
     }
 
-    func openingChunk(choice: Int) -> JSONValue? {
+    func openingChunk(choice: Int, prompt: PromptLogprobs?) -> JSONValue? {
         let p = prefix(choice)
-        return p.isEmpty ? nil : chunk(choice, text: p, finish: nil, logprobs: nil)
+        return p.isEmpty ? nil : chunk(choice, text: p, finish: nil, logprobs: prompt.map { Self.legacy([], offset: p.count, prompt: $0) })
     }
 
     func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?, tokenOffset: Int) -> JSONValue {
@@ -89,20 +89,30 @@ struct TextResponseBuilder: CompletionShape {
         return .object(header.fields("text_completion") + [("choices", .array([item]))])
     }
 
-    /// `{tokens, token_logprobs, top_logprobs, text_offset}`; offsets count characters from the
-    /// start of the choice's text.
-    static func legacy(_ entries: [TokenLogprobsEntry], offset: Int) -> JSONValue {
-        var offsets: [JSONValue] = []
-        var at = offset
-        for e in entries {
+    /// `{tokens, token_logprobs, top_logprobs, text_offset}`; offsets count characters from the start of the
+    /// choice's text: the generated tokens' from `offset` (the echoed prompt's length), an echoed prompt's
+    /// tokens from 0, its first token with null logprobs (nothing comes before it), as OpenAI's.
+    static func legacy(_ entries: [TokenLogprobsEntry], offset: Int, prompt: PromptLogprobs? = nil) -> JSONValue {
+        var tokens: [JSONValue] = [], logprobs: [JSONValue] = [], tops: [JSONValue] = [], offsets: [JSONValue] = []
+        func add(_ e: TokenLogprobsEntry, at: inout Int) {
+            tokens.append(.string(e.token))
+            logprobs.append(.double(Double(e.logprob)))
+            tops.append(.object(e.top.map { ($0.token, JSONValue.double(Double($0.logprob))) }))
             offsets.append(.int(at))
             at += e.token.count
         }
-        return .object([
-            ("tokens", .array(entries.map { .string($0.token) })),
-            ("token_logprobs", .array(entries.map { .double(Double($0.logprob)) })),
-            ("top_logprobs", .array(entries.map { e in .object(e.top.map { ($0.token, JSONValue.double(Double($0.logprob))) }) })),
-            ("text_offset", .array(offsets)),
-        ])
+        if let prompt {
+            var at = 0
+            tokens.append(.string(prompt.first.token))
+            logprobs.append(.null)
+            tops.append(.null)
+            offsets.append(.int(at))
+            at += prompt.first.token.count
+            for e in prompt.entries { add(e, at: &at) }
+        }
+        var at = offset
+        for e in entries { add(e, at: &at) }
+        return .object([("tokens", .array(tokens)), ("token_logprobs", .array(logprobs)), ("top_logprobs", .array(tops)),
+                        ("text_offset", .array(offsets))])
     }
 }

@@ -37,6 +37,11 @@ final class ChoiceRun: @unchecked Sendable {
         if lock.withLock({ abandoned }) { for r in requests { backend.abort(r.id) } }
     }
 
+    /// A choice's `.promptLogprobs` event with its tokens' text resolved.
+    func promptLogprobs(_ choice: Int, _ logprobs: [TokenLogprobs]) -> PromptLogprobs {
+        PromptLogprobs(promptTokenIDs: requests[choice].promptTokenIDs, logprobs, tokenBytes: tokenBytes)
+    }
+
     func abortAll() {
         lock.withLock { abandoned = true }
         for r in requests { backend.abort(r.id) }
@@ -125,6 +130,8 @@ struct CompletionCollector<Shape: CompletionShape> {
                 state.append(choice, text: text, logprob: logprobs.map { TokenLogprobsEntry(token: id, $0, tokenBytes: run.tokenBytes) })
             case let .text(text):
                 state.append(choice, text: text, logprob: nil)
+            case let .promptLogprobs(logprobs):
+                state.setPrompt(choice, run.promptLogprobs(choice, logprobs))
             case let .finished(reason, usage):
                 // An abort is reported (drain deadline) unless the client is gone (disconnect).
                 guard reason != .abort || !writer.isClosed else { return }
@@ -155,8 +162,9 @@ struct CompletionStreamer<Shape: CompletionShape> {
         let sse = SSEWriter(writer)
         let (run, response, includeUsage, writer) = (self.run, self.shape, self.includeUsage, self.writer)
         sse.start(extraHeaders: headers)
-        for i in run.requests.indices {
-            if let opening = response.openingChunk(choice: i) { sse.send(data: opening.serialized()) }
+        // A choice that echoes its prompt with logprobs opens once they are computed (`.promptLogprobs`).
+        for i in run.requests.indices where run.requests[i].promptLogprobs == nil {
+            if let opening = response.openingChunk(choice: i, prompt: nil) { sse.send(data: opening.serialized()) }
         }
         let offsets = TokenOffsets(count: run.requests.count)
         run.submit { choice, event in
@@ -171,6 +179,10 @@ struct CompletionStreamer<Shape: CompletionShape> {
                 }
             case let .text(text):
                 sse.send(data: response.deltaChunk(choice: choice, text: text, logprobs: nil, tokenOffset: offsets.advance(choice, by: 0)).serialized())
+            case let .promptLogprobs(logprobs):
+                if let opening = response.openingChunk(choice: choice, prompt: run.promptLogprobs(choice, logprobs)) {
+                    sse.send(data: opening.serialized())
+                }
             case let .finished(reason, usage):
                 guard reason != .abort || !writer.isClosed else { return }
                 sse.send(data: response.finishChunk(choice: choice, reason: reason).serialized())
@@ -196,12 +208,16 @@ final class ChoiceTexts: @unchecked Sendable {
     private var texts: [[String]]
     private var logprobs: [[TokenLogprobsEntry]]
     private var reasons: [FinishReason?]
+    private var prompts: [PromptLogprobs?]
 
     init(count: Int) {
         texts = Array(repeating: [], count: count)
         logprobs = Array(repeating: [], count: count)
         reasons = Array(repeating: nil, count: count)
+        prompts = Array(repeating: nil, count: count)
     }
+
+    func setPrompt(_ choice: Int, _ prompt: PromptLogprobs) { lock.withLock { prompts[choice] = prompt } }
 
     func append(_ choice: Int, text: String, logprob: TokenLogprobsEntry?) {
         lock.lock()
@@ -219,7 +235,7 @@ final class ChoiceTexts: @unchecked Sendable {
     func choices(withLogprobs: Bool) -> [CompletionChoice] {
         lock.lock()
         defer { lock.unlock() }
-        return texts.indices.map { (texts[$0].joined(), reasons[$0] ?? .stop, withLogprobs ? logprobs[$0] : nil) }
+        return texts.indices.map { (texts[$0].joined(), reasons[$0] ?? .stop, withLogprobs ? logprobs[$0] : nil, prompts[$0]) }
     }
 }
 

@@ -116,7 +116,10 @@ struct CompletionHandler {
                 })])
             }
             let id = request.completionID(prefix: "cmpl")
-            let requests = try req.sampling.engineRequests(id: id, prompts: ids, context: context, promptParam: "prompt")
+            // echo with logprobs: the prompt's tokens get logprobs too (OpenAI's legacy shape; how evaluation
+            // harnesses score a text).
+            let requests = try req.sampling.engineRequests(id: id, prompts: ids, context: context, promptParam: "prompt",
+                                                           promptLogprobs: req.echo ? req.sampling.topLogprobs : nil)
             let echo = req.echo ? zip(req.prompts, ids).map { p, t -> String in
                 if case let .text(s) = p { return s }
                 return context.prompter.decode(t)

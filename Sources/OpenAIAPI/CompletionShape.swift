@@ -1,14 +1,27 @@
 import Engine
 
-/// One finished choice: its text, why it ended, and its logprobs when asked for.
-typealias CompletionChoice = (text: String, reason: FinishReason, logprobs: [TokenLogprobsEntry]?)
+/// One finished choice: its text, why it ended, its logprobs when asked for, and its echoed prompt's logprobs.
+typealias CompletionChoice = (text: String, reason: FinishReason, logprobs: [TokenLogprobsEntry]?, prompt: PromptLogprobs?)
+
+/// An echoed prompt's logprobs: its first token (which has no logprob) and an entry for each later token.
+struct PromptLogprobs: Sendable {
+    var first: (token: String, bytes: [UInt8])
+    var entries: [TokenLogprobsEntry]
+
+    init(promptTokenIDs ids: [Int], _ logprobs: [TokenLogprobs], tokenBytes: (Int) -> [UInt8]) {
+        let b = ids.first.map(tokenBytes) ?? []
+        first = (String(decoding: b, as: UTF8.self), b)
+        entries = zip(ids.dropFirst(), logprobs).map { TokenLogprobsEntry(token: $0, $1, tokenBytes: tokenBytes) }
+    }
+}
 
 /// The JSON shapes of one kind of completion (chat or legacy text), whole and streamed.
 protocol CompletionShape: Sendable {
     typealias Choice = CompletionChoice
     func whole(choices: [Choice], usage: Usage) -> JSONValue
-    /// Sent once per choice before its tokens (chat: the role), or nil.
-    func openingChunk(choice: Int) -> JSONValue?
+    /// Sent once per choice before its tokens (chat: the role; an echoed prompt, with its logprobs when the
+    /// request asked for both, once they are computed), or nil.
+    func openingChunk(choice: Int, prompt: PromptLogprobs?) -> JSONValue?
     /// `tokenOffset`: characters of the choice's earlier logprob tokens (legacy `text_offset` counts from there).
     func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?, tokenOffset: Int) -> JSONValue
     func finishChunk(choice: Int, reason: FinishReason) -> JSONValue

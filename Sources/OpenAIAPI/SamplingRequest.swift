@@ -128,7 +128,8 @@ public struct SamplingRequest: Sendable, Equatable {
     /// `id#<nonce>-<index>` with index = prompt · n + choice. The nonce keeps engine ids unique when `id` is not: a
     /// completion id carries the client's `X-Request-Id`, which two requests may share (a client's fixed header, a
     /// retry while the first attempt still runs), and the engine keys KV blocks and aborts by request id.
-    func engineRequests(id: String, prompts: [[Int]], context: ServingContext, promptParam: String) throws(APIError) -> [EngineRequest] {
+    func engineRequests(id: String, prompts: [[Int]], context: ServingContext, promptParam: String,
+                        promptLogprobs: Int? = nil) throws(APIError) -> [EngineRequest] {
         let key = "\(id)#\(EngineRequestNonce.next())"
         let ctx = context.model.maxSequenceLength, limit = context.model.sequenceLimitDescription
         if priority != 0, !context.priorityScheduling {
@@ -156,7 +157,8 @@ public struct SamplingRequest: Sendable, Equatable {
                 var s = params(maxTokens: maxTokens)
                 // Distinct but reproducible streams per choice.
                 s.seed = seed.map { UInt64(bitPattern: Int64($0)) &+ UInt64(i) }
-                out.append(EngineRequest(id: total == 1 ? key : "\(key)-\(p * n + i)", promptTokenIDs: prompt, sampling: s, priority: priority))
+                out.append(EngineRequest(id: total == 1 ? key : "\(key)-\(p * n + i)", promptTokenIDs: prompt, sampling: s, priority: priority,
+                                         promptLogprobs: promptLogprobs))
             }
         }
         return out

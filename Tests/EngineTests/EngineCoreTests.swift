@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Model
 import Testing
@@ -141,6 +142,53 @@ import Testing
         runToEnd(c)
         #expect(later.finishReason == .length && later.tokens.count == 3)
         #expect(c.scheduler.kv.freeBlockCount == 64)
+    }
+
+    /// Prompt logprobs: one event before the first token, an entry per prompt token after the first (each from
+    /// the logits at the position before it), the same whether the prompt runs in one chunk or many, never
+    /// from the prefix cache, and not repeated when a preemption recomputes the prompt.
+    @Test func promptLogprobsComeOnceBeforeTheFirstToken() {
+        let prompt = [3, 4, 9, 10, 11, 30, 31, 2, 5, 6]
+        // The fake model's logits at a position are one-hot (10) at that token + 1: so the entry for prompt[p+1] is
+        // the top token exactly when prompt[p+1] == prompt[p] + 1.
+        let logZ = Foundation.log(Foundation.exp(10.0) + 999)
+        func check(_ r: Recorder, sourceLocation: SourceLocation = #_sourceLocation) {
+            #expect(r.promptLogprobs.count == 1, sourceLocation: sourceLocation)
+            guard case .promptLogprobs? = r.events.first else { Issue.record("not first", sourceLocation: sourceLocation); return }
+            let entries = r.promptLogprobs.first ?? []
+            #expect(entries.count == prompt.count - 1, sourceLocation: sourceLocation)
+            for (i, e) in entries.enumerated() {
+                let expected = prompt[i + 1] == prompt[i] + 1 ? 10 - logZ : -logZ
+                #expect(abs(Double(e.logprob) - expected) < 1e-4, "entry \(i)", sourceLocation: sourceLocation)
+                #expect(e.top.map(\.id) == [prompt[i] + 1, 0], "entry \(i)", sourceLocation: sourceLocation)
+            }
+            #expect(r.tokens == [7, 8], sourceLocation: sourceLocation)
+        }
+        for budget in [64, 3] {
+            let c = core(budget: budget)
+            let warm = Recorder(), r = Recorder(), plain = Recorder()
+            c.add(request("warm", prompt, max: 2), onEvent: warm.handler)    // fills the prefix cache
+            runToEnd(c)
+            var withLogprobs = request("lp", prompt, max: 2)
+            withLogprobs.promptLogprobs = 2
+            c.add(withLogprobs, onEvent: r.handler)
+            runToEnd(c)
+            check(r)
+            #expect(r.usage?.cachedPromptTokens == 0)
+            c.add(request("plain", prompt, max: 2), onEvent: plain.handler)
+            runToEnd(c)
+            #expect(plain.usage?.cachedPromptTokens ?? 0 > 0 && plain.promptLogprobs.isEmpty)
+        }
+        // A preemption midway through the prompt recomputes it; the entries still come once, complete.
+        let c = core(blocks: 6, budget: 4)
+        let r = Recorder(), other = Recorder()
+        var withLogprobs = request("lp", prompt, max: 2)
+        withLogprobs.promptLogprobs = 2
+        c.add(request("early", Array(40..<52), max: 12), onEvent: other.handler)
+        c.add(withLogprobs, onEvent: r.handler)
+        runToEnd(c)
+        #expect(c.scheduler.preemptionCount > 0)
+        check(r)
     }
 
     @Test func requestLargerThanTheCacheFailsInsteadOfHanging() {

@@ -32,10 +32,12 @@ final class CountingModel: LanguageModel, @unchecked Sendable {
                     cache.store($0, layer: 0, slot: cache.slot(position: p, blockTable: ch.blockTable), offset: 0)
                 }
             }
-            guard ch.logits != .none else { continue }
-            var row = [Float](repeating: 0, count: vocabularySize)
-            row[(ch.tokens.last! + 1) % vocabularySize] = 10
-            rows += row
+            let rowTokens = ch.logits == .all ? ch.tokens[...] : (ch.logits == .last ? ch.tokens.suffix(1) : [])
+            for t in rowTokens {
+                var row = [Float](repeating: 0, count: vocabularySize)
+                row[(t + 1) % vocabularySize] = 10
+                rows += row
+            }
         }
         return Matrix(rows: rows.count / vocabularySize, cols: vocabularySize, data: rows)
     }
@@ -54,7 +56,15 @@ final class Recorder: @unchecked Sendable {
             }
         }.joined()
     }
-    var terminal: [TokenEvent] { events.filter { if case .token = $0 { return false }; if case .text = $0 { return false }; return true } }
+    var terminal: [TokenEvent] {
+        events.filter {
+            switch $0 {
+            case .token, .text, .promptLogprobs: return false
+            case .finished, .failed: return true
+            }
+        }
+    }
+    var promptLogprobs: [[TokenLogprobs]] { events.compactMap { if case let .promptLogprobs(l) = $0 { return l } else { return nil } } }
     var finishReason: FinishReason? { if case let .finished(r, _)? = terminal.last { return r }; return nil }
     var usage: Usage? { if case let .finished(_, u)? = terminal.last { return u }; return nil }
 }

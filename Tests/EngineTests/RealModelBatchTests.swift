@@ -46,6 +46,37 @@ import Tokenizer
         return recorders.mapValues(\.tokens)
     }
 
+    /// Teacher forcing agrees with generation: the prompt logprobs of "prompt + its greedy continuation" equal
+    /// the logprobs the continuation's tokens had when they were generated, in one chunk or in many.
+    @Test func promptLogprobsMatchTheLogprobsOfGeneration() throws {
+        let m = try Self.loaded.get()
+        let prompt = m.tokenizer.encode("The capital of France is", parseSpecial: false)
+        var sampling = SamplingParams(temperature: 0, maxTokens: 5, ignoreEOS: true)
+        sampling.logprobs = 3
+        let generated = Recorder()
+        let c = core(m, kvBytes: 32 << 20)
+        c.add(EngineRequest(id: "gen", promptTokenIDs: prompt, sampling: sampling), onEvent: generated.handler)
+        while c.hasWork { c.step() }
+        let continuation = generated.events.compactMap { e -> (Int, TokenLogprobs)? in
+            if case let .token(id, _, lp?) = e { return (id, lp) } else { return nil }
+        }
+        #expect(continuation.count == 5)
+        for budget in [256, 4] {
+            let forced = Recorder()
+            let c = core(m, kvBytes: 32 << 20, budget: budget)
+            c.add(EngineRequest(id: "forced", promptTokenIDs: prompt + continuation.map(\.0), sampling: SamplingParams(temperature: 0, maxTokens: 1),
+                                promptLogprobs: 3), onEvent: forced.handler)
+            while c.hasWork { c.step() }
+            let entries = try #require(forced.promptLogprobs.first)
+            #expect(entries.count == prompt.count + continuation.count - 1)
+            for (i, (_, lp)) in continuation.enumerated() {
+                let e = entries[prompt.count - 1 + i]
+                #expect(abs(e.logprob - lp.logprob) < 2e-3, "token \(i), budget \(budget): \(e.logprob) vs \(lp.logprob)")
+                #expect(e.top.map(\.id) == lp.top.map(\.id), "token \(i), budget \(budget)")
+            }
+        }
+    }
+
     @Test func sixteenConcurrentGreedyRequestsMatchTheirSoloRuns() throws {
         let m = try Self.loaded.get()
         let ps = prompts(m.tokenizer)

@@ -12,12 +12,36 @@ import Testing
         #expect((r.json["id"] as? String)?.hasPrefix("cmpl-") == true)
         let choice = try #require((r.json["choices"] as? [[String: Any]])?.first)
         #expect(choice["text"] as? String == "hello world")
+        // With echo, the prompt's tokens come first (the test prompter names token i "t<i>"): the first with null
+        // logprobs, offsets from 0; the generated tokens' offsets from the echoed text's end.
         let lp = try #require(choice["logprobs"] as? [String: Any])
-        #expect(lp["tokens"] as? [String] == ["t0", "t1"])
-        #expect(lp["text_offset"] as? [Int] == [5, 7])
-        #expect((lp["top_logprobs"] as? [[String: Double]])?.first == ["t0": -0.5])
-        // The prompt reached the engine as tokens (one per character with the test prompter).
+        #expect(lp["tokens"] as? [String] == ["t104", "t101", "t108", "t108", "t111", "t0", "t1"])
+        #expect(lp["text_offset"] as? [Int] == [0, 4, 8, 12, 16, 5, 7])
+        let logprobs = try #require(lp["token_logprobs"] as? [Any])
+        #expect(logprobs.first is NSNull && (logprobs[1] as? Double).map { abs($0 + 1) < 1e-6 } == true)
+        let tops = try #require(lp["top_logprobs"] as? [Any])
+        #expect(tops.first is NSNull && (tops[5] as? [String: Double]) == ["t0": -0.5])
+        // The prompt reached the engine as tokens (one per character with the test prompter), asking for their logprobs.
         #expect(s.backend.submitted.first?.promptTokenIDs == "hello".unicodeScalars.map { Int($0.value) })
+        #expect(s.backend.submitted.first?.promptLogprobs == 1)
+        // Without echo, no prompt logprobs are asked for.
+        _ = try s.request("POST", "/v1/completions", body: #"{"model":"test-model","prompt":"hello","logprobs":1,"max_tokens":5}"#)
+        #expect(s.backend.submitted.last?.promptLogprobs == nil)
+    }
+
+    /// Streamed, the echoed prompt opens the choice once its logprobs are in, with them.
+    @Test func streamedEchoCarriesThePromptLogprobs() throws {
+        let s = try TestServer(backend: ScriptedBackend(texts: [" wor", "ld"]))
+        let r = try s.request("POST", "/v1/completions",
+                              body: #"{"model":"test-model","prompt":"hi","echo":true,"logprobs":0,"max_tokens":5,"stream":true}"#)
+        let chunks = r.events.filter { $0 != "[DONE]" }.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let choices = chunks.compactMap { ($0["choices"] as? [[String: Any]])?.first }
+        #expect(choices.first?["text"] as? String == "hi")
+        let opening = try #require(choices.first?["logprobs"] as? [String: Any])
+        #expect(opening["tokens"] as? [String] == ["t104", "t105"] && opening["text_offset"] as? [Int] == [0, 4])
+        #expect((opening["token_logprobs"] as? [Any])?.first is NSNull)
+        #expect(choices.map { $0["text"] as? String ?? "" }.joined() == "hi world")
+        #expect(choices.compactMap { ($0["logprobs"] as? [String: Any])?["text_offset"] as? [Int] }.flatMap { $0 } == [0, 4, 2, 4])   // "t0" is 2 characters
     }
 
     @Test func batchOfPromptsAndTokenPrompts() throws {

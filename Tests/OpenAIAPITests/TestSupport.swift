@@ -31,6 +31,12 @@ final class ScriptedBackend: GenerationBackend, @unchecked Sendable {
         // A thread per request, as it sleeps between tokens: blocking Dispatch's pool (as wide as the
         // machine) would stall every other test's callbacks when the machine is busy.
         Thread {
+            if let k = request.promptLogprobs {
+                // Each prompt token after the first at logprob -1 - i/10, itself the top alternative.
+                onEvent(.promptLogprobs(request.promptTokenIDs.dropFirst().enumerated().map { i, id in
+                    TokenLogprobs(logprob: -1 - Float(i) / 10, top: Array([TokenLogprobs.Candidate(id: id, logprob: -1 - Float(i) / 10)].prefix(k)))
+                }))
+            }
             for (i, t) in texts.enumerated() {
                 if delay > 0 { Thread.sleep(forTimeInterval: delay) }
                 if self.aborted.contains(request.id) {

@@ -51,6 +51,15 @@ class SchemaChecker:
         # (OpenAI's API itself sends null). So stream chunks get a copy that also allows null
         # there, and nothing else changed.
         oa = self.openai_doc["components"]["schemas"]
+        # Its legacy logprobs have number items in `token_logprobs` and object items in `top_logprobs`, but with
+        # `echo` the legacy API gives the prompt's first token null in both (nothing comes before it), as vLLM
+        # does, and as clients that score prompts expect. Both allow null there, nothing else changed.
+        legacy = oa["CreateCompletionResponse"]["properties"]["choices"]["items"]["properties"]["logprobs"]
+        for variant in legacy.get("anyOf", [legacy]):
+            for key in ("token_logprobs", "top_logprobs"):
+                field = variant.get("properties", {}).get(key)
+                if field and "items" in field:
+                    field["items"] = {"anyOf": [field["items"], {"type": "null"}]}
         chunk = copy.deepcopy(oa["CreateCompletionResponse"])
         finish = chunk["properties"]["choices"]["items"]["properties"]["finish_reason"]
         chunk["properties"]["choices"]["items"]["properties"]["finish_reason"] = {

@@ -315,6 +315,27 @@ def test_completions_legacy_logprobs(client):
         assert lp.token_logprobs[i] <= 0.0
 
 
+def test_completions_echo_logprobs_cover_the_prompt(client):
+    """echo + logprobs scores the prompt too, as OpenAI's legacy API does (how evaluation harnesses compute a
+    text's log-likelihood): one entry per prompt token, the first with null logprobs, then the generated ones."""
+    resp = client.completions.create(model=MODEL, prompt=PROMPT, max_tokens=1, temperature=0, logprobs=1, echo=True)
+    choice, usage = resp.choices[0], resp.usage
+    lp = choice.logprobs
+    assert len(lp.tokens) == usage.prompt_tokens + usage.completion_tokens
+    assert "".join(lp.tokens) == choice.text
+    assert lp.token_logprobs[0] is None and lp.top_logprobs[0] is None
+    assert all(x <= 0.0 for x in lp.token_logprobs[1:])
+    for i, token in enumerate(lp.tokens):
+        assert choice.text[lp.text_offset[i]:].startswith(token), (i, token, lp.text_offset)
+    for i in range(1, len(lp.tokens)):
+        top = lp.top_logprobs[i]
+        assert len(top) == 1 and max(top.values()) >= lp.token_logprobs[i] - 1e-6, (i, top, lp.token_logprobs[i])
+    # The prompt is scored whole each time (never from the prefix cache): the same numbers again.
+    again = client.completions.create(model=MODEL, prompt=PROMPT, max_tokens=1, temperature=0, logprobs=1, echo=True)
+    assert again.choices[0].logprobs.token_logprobs == lp.token_logprobs
+    assert again.usage.prompt_tokens_details.cached_tokens == 0
+
+
 @pytest.mark.parametrize("echo", [False, True])
 def test_completions_streamed_logprobs_match_the_whole_answer(client, echo):
     """Streamed legacy logprobs carry the same text_offset as the whole answer: offsets into the choice's

@@ -32,6 +32,9 @@ final class RequestState {
     var simulatedLastToken: Double?
     /// When the request was first scheduled (its queue time ends there).
     var scheduledTime: Double?
+    /// Prompt logprobs gathered so far (entry i is prompt token i + 1's), and whether they were sent.
+    var promptLogprobs: [TokenLogprobs] = []
+    var promptLogprobsSent = false
 
     init(request: EngineRequest, arrival: Int, generation: Generation, onEvent: @escaping @Sendable (TokenEvent) -> Void) {
         self.request = request

@@ -91,7 +91,7 @@ final class Scheduler {
     private func scheduleWaiting(_ out: inout SchedulerOutput, budget: inout Int) {
         while budget > 0, running.count < config.maxNumSeqs, let r = waiting.first {
             var prefix = KVCacheManager.CachedPrefix()
-            if r.computed == 0 {
+            if r.computed == 0, r.request.promptLogprobs == nil {
                 prefix = kv.cachedPrefix(r.tokens, extraKeys: r.extraKeys, promptLength: r.request.promptTokenIDs.count)
             }
             let start = prefix.tokens

@@ -1,0 +1,102 @@
+import Device
+import Model
+
+/// What one step's model pass gave an item: the row it samples from, if it samples this step, and the rows of
+/// the prompt positions it asked for (a request with `promptLogprobs`).
+struct ItemLogits {
+    var sample: [Float]?
+    /// (position, logits there) for prompt positions whose next token is still a prompt token.
+    var prompt: [(position: Int, logits: [Float])] = []
+}
+
+extension EngineCore {
+    /// Runs the step's items through the model: one pass, or two when generated tokens take their own numerics
+    /// (`Device.separatesGeneratedTokens`). Returns each item's logits, in item order.
+    func run(_ items: [SchedulerOutput.Item]) -> [ItemLogits] {
+        if model.device.separatesGeneratedTokens { return runSeparatingGeneratedTokens(items) }
+        let chunks = items.map { chunk($0, $0.start..<($0.start + $0.count), samples: $0.samples) }
+        let rows = Self.split(forward(ForwardBatch(chunks)), chunks)
+        return items.indices.map { itemLogits(items[$0], [(chunks[$0], rows[$0])]) }
+    }
+
+    /// Positions `range` of the item's request as a chunk of the model pass: every row while the request still
+    /// needs prompt logprobs from these positions, else its last row when it samples, else none.
+    func chunk(_ item: SchedulerOutput.Item, _ range: Range<Int>, samples: Bool) -> SequenceChunk {
+        let r = item.request
+        let promptRows = r.request.promptLogprobs != nil && !r.promptLogprobsSent && range.lowerBound + 1 < r.request.promptTokenIDs.count
+        return SequenceChunk(tokens: Array(r.tokens[range]), startPosition: range.lowerBound,
+                             blockTable: scheduler.kv.blockTable(r.id), logits: promptRows ? .all : (samples ? .last : .none),
+                             groupBlockTables: grouped ? scheduler.kv.blockTables(r.id) : [])
+    }
+
+    func forward(_ batch: ForwardBatch) -> Matrix {
+        grouped ? model.forward(batch, groupCaches: caches) : model.forward(batch, cache: caches[0])
+    }
+
+    /// The step as two passes: every item's prompt positions first, then its generated positions (a recomputed
+    /// request has both, and its generated rows attend to the prompt rows the first pass cached). So whether a
+    /// token runs with the prompt's or the generated tokens' numerics depends on its position in its own
+    /// request, never on what else the step holds.
+    private func runSeparatingGeneratedTokens(_ items: [SchedulerOutput.Item]) -> [ItemLogits] {
+        var prompt: [SequenceChunk] = [], generated: [SequenceChunk] = [], plan: [(prompt: Int?, generated: Int?)] = []
+        for item in items {
+            let end = item.start + item.count
+            let boundary = min(max(item.request.request.promptTokenIDs.count, item.start), end)
+            var entry: (prompt: Int?, generated: Int?) = (nil, nil)
+            if boundary > item.start {
+                entry.prompt = prompt.count
+                prompt.append(chunk(item, item.start..<boundary, samples: item.samples && boundary == end))
+            }
+            if boundary < end {
+                entry.generated = generated.count
+                generated.append(chunk(item, boundary..<end, samples: item.samples))
+            }
+            plan.append(entry)
+        }
+        let promptRows = prompt.isEmpty ? [] : Self.split(forward(ForwardBatch(prompt)), prompt)
+        let generatedRows = generated.isEmpty ? [] : model.device.runningGeneratedTokens { Self.split(forward(ForwardBatch(generated)), generated) }
+        return items.indices.map { i in
+            var parts: [(SequenceChunk, [[Float]])] = []
+            if let p = plan[i].prompt { parts.append((prompt[p], promptRows[p])) }
+            if let g = plan[i].generated { parts.append((generated[g], generatedRows[g])) }
+            return itemLogits(items[i], parts)
+        }
+    }
+
+    /// The rows of a pass, chunk by chunk (`LogitRows`: none, the last, or one per token).
+    private static func split(_ logits: Matrix, _ chunks: [SequenceChunk]) -> [[[Float]]] {
+        var next = 0
+        return chunks.map { c in
+            let n = c.logits == .all ? c.tokens.count : (c.logits == .last ? 1 : 0)
+            defer { next += n }
+            return (next..<(next + n)).map { logits.row($0) }
+        }
+    }
+
+    /// An item's chunks (in position order) and their rows → its sampling row and its prompt rows.
+    private func itemLogits(_ item: SchedulerOutput.Item, _ parts: [(chunk: SequenceChunk, rows: [[Float]])]) -> ItemLogits {
+        var out = ItemLogits(sample: item.samples ? parts.last?.rows.last : nil)
+        let promptCount = item.request.request.promptTokenIDs.count
+        for (chunk, rows) in parts where chunk.logits == .all {
+            for (j, row) in rows.enumerated() where chunk.startPosition + j + 1 < promptCount {
+                out.prompt.append((chunk.startPosition + j, row))
+            }
+        }
+        return out
+    }
+
+    /// Turns prompt rows into the request's prompt logprobs, in position order (a position recomputed after a
+    /// preemption is not counted twice), and sends them once all are in, before the first token.
+    func collectPromptLogprobs(_ item: SchedulerOutput.Item, _ rows: [(position: Int, logits: [Float])]) {
+        let r = item.request
+        guard let k = r.request.promptLogprobs, !r.promptLogprobsSent else { return }
+        let prompt = r.request.promptTokenIDs
+        for (p, logits) in rows where p == r.promptLogprobs.count {
+            r.promptLogprobs.append(TokenLogprobs.compute(logits: logits, token: prompt[p + 1], k: k))
+        }
+        guard r.promptLogprobs.count == prompt.count - 1 else { return }
+        r.promptLogprobsSent = true
+        r.onEvent(.promptLogprobs(r.promptLogprobs))
+        r.promptLogprobs = []
+    }
+}
