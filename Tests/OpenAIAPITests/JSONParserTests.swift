@@ -93,6 +93,51 @@ import Testing
         _ = try parse("[" + Array(repeating: sibling, count: 200).joined(separator: ",") + "]")
     }
 
+    /// Mutated documents (bytes flipped, inserted, deleted, repeated) never trap: each either fails at an offset
+    /// inside the body, or parses to a value that our writer writes back and the parser reads the same.
+    @Test func mutatedDocumentsFailCleanlyOrRoundTrip() {
+        func written(_ v: JSONInput) -> JSONValue {
+            switch v {
+            case .null: return .null
+            case let .bool(b): return .bool(b)
+            case let .int(i): return .int(i)
+            case let .double(d): return .double(d)
+            case let .string(s): return .string(s)
+            case let .array(a): return .array(a.map(written))
+            case let .object(o): return .object(o.sorted { $0.key < $1.key }.map { ($0.key, written($0.value)) })
+            }
+        }
+        let seeds = [#"{"model":"m","messages":[{"role":"user","content":"h\u00e9 \ud83d\ude00 \n"}],"max_tokens":5,"x":[1.5e3,-0,true,null]}"#,
+                     #"[[[{"a":{"b":[]}}]],"\"\\\/\b\f\r\t",123456789012345678901234,-1E-7]"#, "\"é€😀\""]
+            .map { Array($0.utf8) }
+        let alphabet = Array(#"{}[],:"\/-+.0123456789eEtrufalsn u"#.utf8) + [0x00, 0x1F, 0x7F, 0x80, 0xC3, 0xE2, 0xED, 0xF0, 0xFF]
+        var rng = SystemRandomNumberGenerator()
+        var parsed = 0
+        for _ in 0..<20_000 {
+            var bytes = seeds.randomElement(using: &rng)!
+            for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                let at = Int.random(in: 0...bytes.count, using: &rng)
+                switch Int.random(in: 0..<4, using: &rng) {
+                case 0 where at < bytes.count: bytes[at] = alphabet.randomElement(using: &rng)!
+                case 1: bytes.insert(alphabet.randomElement(using: &rng)!, at: at)
+                case 2 where at < bytes.count: bytes.remove(at: at)
+                default:
+                    let end = min(bytes.count, at + Int.random(in: 1...8, using: &rng))
+                    bytes.insert(contentsOf: Array(bytes[at..<end]), at: at)
+                }
+            }
+            do {
+                let v = try JSONParser.parse(bytes)
+                parsed += 1
+                let again = try JSONParser.parse(written(v).bytes)
+                #expect(again == v, "\(String(decoding: bytes, as: UTF8.self))")
+            } catch {
+                #expect((0...bytes.count).contains(error.offset), "\(error.message) at \(error.offset) of \(bytes.count)")
+            }
+        }
+        #expect(parsed > 0)
+    }
+
     /// Random documents written by our own writer (`JSONValue`) and by Foundation parse back to the same values.
     @Test func randomDocumentsRoundTrip() throws {
         var rng = SystemRandomNumberGenerator()
