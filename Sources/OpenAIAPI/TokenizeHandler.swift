@@ -19,6 +19,8 @@ struct TokenizeHandler {
                 do { ids = try context.prompter.promptTokens(for: messages) } catch {
                     throw APIError.invalid("the chat template could not render these messages: \(error)", param: "messages", code: "template_error")
                 }
+            } else if let messages = f.raw("messages") {
+                throw f.typeError("messages", "an array", messages)
             } else {
                 throw APIError.invalid("send 'prompt' (a string) or 'messages' (an array)", param: "prompt", code: "missing_required_parameter")
             }

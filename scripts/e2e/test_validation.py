@@ -142,6 +142,7 @@ BAD_REQUESTS = [
     ("logit-bias-null", CHAT, chat(logit_bias={"5": None}), 400, "logit_bias.5"),
     ("logit-bias-leading-zero", CHAT, chat(logit_bias={"05": 1}), 400, "logit_bias"),
     ("logit-bias-plus-sign", CHAT, chat(logit_bias={"+5": 1}), 400, "logit_bias"),
+    ("tokenize-messages-string", "/tokenize", {"messages": "hi"}, 400, "messages"),
     ("comp-top-logprobs", COMPLETIONS, comp(logprobs=1, top_logprobs=5), 400, "top_logprobs"),
     ("comp-min-tokens", COMPLETIONS, comp(min_tokens=2), 400, "min_tokens"),
     ("comp-stop-token-ids", COMPLETIONS, comp(stop_token_ids=[2]), 400, "stop_token_ids"),
