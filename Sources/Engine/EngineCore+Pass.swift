@@ -5,8 +5,9 @@ import Model
 /// the prompt positions it asked for (a request with `promptLogprobs`).
 struct ItemLogits {
     var sample: [Float]?
-    /// (position, logits there) for prompt positions whose next token is still a prompt token.
-    var prompt: [(position: Int, logits: [Float])] = []
+    /// Prompt positions whose next token is still a prompt token, and their row in the pass's logits (kept
+    /// there, not copied: a chunk's rows are chunk × vocabulary floats).
+    var prompt: [(position: Int, logits: Matrix, row: Int)] = []
 }
 
 extension EngineCore {
@@ -15,8 +16,9 @@ extension EngineCore {
     func run(_ items: [SchedulerOutput.Item]) -> [ItemLogits] {
         if model.device.separatesGeneratedTokens { return runSeparatingGeneratedTokens(items) }
         let chunks = items.map { chunk($0, $0.start..<($0.start + $0.count), samples: $0.samples) }
-        let rows = Self.split(forward(ForwardBatch(chunks)), chunks)
-        return items.indices.map { itemLogits(items[$0], [(chunks[$0], rows[$0])]) }
+        let logits = forward(ForwardBatch(chunks))
+        let rows = Self.rowRanges(chunks)
+        return items.indices.map { itemLogits(items[$0], [(chunks[$0], logits, rows[$0])]) }
     }
 
     /// Positions `range` of the item's request as a chunk of the model pass: every row while the request still
@@ -53,33 +55,35 @@ extension EngineCore {
             }
             plan.append(entry)
         }
-        let promptRows = prompt.isEmpty ? [] : Self.split(forward(ForwardBatch(prompt)), prompt)
-        let generatedRows = generated.isEmpty ? [] : model.device.runningGeneratedTokens { Self.split(forward(ForwardBatch(generated)), generated) }
+        let promptLogits = prompt.isEmpty ? nil : forward(ForwardBatch(prompt))
+        let generatedLogits = generated.isEmpty ? nil : model.device.runningGeneratedTokens { forward(ForwardBatch(generated)) }
+        let promptRows = Self.rowRanges(prompt), generatedRows = Self.rowRanges(generated)
         return items.indices.map { i in
-            var parts: [(SequenceChunk, [[Float]])] = []
-            if let p = plan[i].prompt { parts.append((prompt[p], promptRows[p])) }
-            if let g = plan[i].generated { parts.append((generated[g], generatedRows[g])) }
+            var parts: [(SequenceChunk, Matrix, Range<Int>)] = []
+            if let p = plan[i].prompt, let promptLogits { parts.append((prompt[p], promptLogits, promptRows[p])) }
+            if let g = plan[i].generated, let generatedLogits { parts.append((generated[g], generatedLogits, generatedRows[g])) }
             return itemLogits(items[i], parts)
         }
     }
 
-    /// The rows of a pass, chunk by chunk (`LogitRows`: none, the last, or one per token).
-    private static func split(_ logits: Matrix, _ chunks: [SequenceChunk]) -> [[[Float]]] {
+    /// Where each chunk's rows are in its pass's logits (`LogitRows`: none, the last, or one per token).
+    private static func rowRanges(_ chunks: [SequenceChunk]) -> [Range<Int>] {
         var next = 0
         return chunks.map { c in
             let n = c.logits == .all ? c.tokens.count : (c.logits == .last ? 1 : 0)
             defer { next += n }
-            return (next..<(next + n)).map { logits.row($0) }
+            return next..<(next + n)
         }
     }
 
-    /// An item's chunks (in position order) and their rows → its sampling row and its prompt rows.
-    private func itemLogits(_ item: SchedulerOutput.Item, _ parts: [(chunk: SequenceChunk, rows: [[Float]])]) -> ItemLogits {
-        var out = ItemLogits(sample: item.samples ? parts.last?.rows.last : nil)
+    /// An item's chunks (in position order) with their pass's logits and rows → its sampling row and its prompt rows.
+    private func itemLogits(_ item: SchedulerOutput.Item, _ parts: [(chunk: SequenceChunk, logits: Matrix, rows: Range<Int>)]) -> ItemLogits {
+        var out = ItemLogits()
+        if item.samples, let last = parts.last, let row = last.rows.last { out.sample = last.logits.row(row) }
         let promptCount = item.request.request.promptTokenIDs.count
-        for (chunk, rows) in parts where chunk.logits == .all {
+        for (chunk, logits, rows) in parts where chunk.logits == .all {
             for (j, row) in rows.enumerated() where chunk.startPosition + j + 1 < promptCount {
-                out.prompt.append((chunk.startPosition + j, row))
+                out.prompt.append((chunk.startPosition + j, logits, row))
             }
         }
         return out
@@ -87,12 +91,12 @@ extension EngineCore {
 
     /// Turns prompt rows into the request's prompt logprobs, in position order (a position recomputed after a
     /// preemption is not counted twice), and sends them once all are in, before the first token.
-    func collectPromptLogprobs(_ item: SchedulerOutput.Item, _ rows: [(position: Int, logits: [Float])]) {
+    func collectPromptLogprobs(_ item: SchedulerOutput.Item, _ rows: [(position: Int, logits: Matrix, row: Int)]) {
         let r = item.request
         guard let k = r.request.promptLogprobs, !r.promptLogprobsSent else { return }
         let prompt = r.request.promptTokenIDs
-        for (p, logits) in rows where p == r.promptLogprobs.count {
-            r.promptLogprobs.append(TokenLogprobs.compute(logits: logits, token: prompt[p + 1], k: k))
+        for (p, logits, row) in rows where p == r.promptLogprobs.count {
+            r.promptLogprobs.append(TokenLogprobs.compute(logits: logits.row(row), token: prompt[p + 1], k: k))
         }
         guard r.promptLogprobs.count == prompt.count - 1 else { return }
         r.promptLogprobsSent = true

@@ -29,7 +29,7 @@ struct Generation {
     /// Why this request cannot run at all, if it cannot.
     var validationError: String? {
         if request.promptTokenIDs.isEmpty { return "the prompt is empty" }
-        if request.sampling.maxTokens < 1 { return "max_tokens must be at least 1" }
+        if request.sampling.maxTokens < 0 { return "max_tokens must not be negative" }
         if request.promptTokenIDs.count >= contextLength {
             return "the prompt has \(request.promptTokenIDs.count) tokens; the model's context is \(contextLength)"
         }
@@ -39,6 +39,8 @@ struct Generation {
     /// Samples from one row of logits and applies the stop rules: the events to emit, and whether
     /// the request finished. A finished request's last event is `.finished`.
     mutating func accept(logits: [Float]) -> (events: [TokenEvent], finished: Bool) {
+        // max_tokens 0: the prompt ran (for its logprobs), nothing is generated.
+        if request.sampling.maxTokens == 0 { return ([.finished(reason: .length, usage: usage)], true) }
         let token = sampler.sample(logits, history: request.promptTokenIDs, generated: generated)
         if stopTokenIDs.contains(token) {
             return (flush() + [.finished(reason: .stop, usage: usage)], true)

@@ -29,7 +29,13 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         "tools": { $0 == .array([]) },
         "tool_choice": { $0 == .string("none") },
         "response_format": { $0 == .object(["type": .string("text")]) },
-        "stop_token_ids": { $0 == .array([]) },
+        // vLLM's chat extensions (its sampling ones are `SamplingRequest.vllmExtensions`).
+        "echo": { $0 == .bool(false) },
+        "add_generation_prompt": { $0 == .bool(true) },
+        "continue_final_message": { $0 == .bool(false) },
+        "chat_template": { _ in false },
+        "chat_template_kwargs": { $0 == .object([:]) },
+        "documents": { _ in false },
         // The legacy form of tools / tool_choice.
         "functions": { $0 == .array([]) },
         "function_call": { $0 == .string("none") },
@@ -38,11 +44,10 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         "audio": { _ in false },
         "prediction": { _ in false },
         "reasoning_effort": { _ in false },
-        "min_tokens": { $0 == .int(0) },
     ]
 
     static let known: Set<String> = Set(["model", "messages", "stream", "stream_options", "parallel_tool_calls", "metadata", "store"])
-        .union(SamplingRequest.fields).union(notYetSupported.map(\.key))
+        .union(SamplingRequest.fields).union(notYetSupported.map(\.key)).union(SamplingRequest.vllmExtensions.map(\.key))
 
     public static func parse(_ body: [UInt8]) throws(APIError) -> ChatCompletionRequest {
         let f = try FieldReader(try JSONInput.parse(body))
@@ -57,6 +62,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         var messages: [ChatMessage] = []
         for (i, m) in items.enumerated() { messages.append(try parseMessage(m, index: i)) }
         try rejectUnsupported(f, notYetSupported)
+        try rejectUnsupported(f, SamplingRequest.vllmExtensions)
         _ = try f.bool("parallel_tool_calls")   // no effect without tools, but still a boolean
         let (stream, includeUsage) = try streamOptions(f)
         return ChatCompletionRequest(model: model, messages: messages, sampling: try SamplingRequest(f), stream: stream,

@@ -62,7 +62,7 @@ struct TextResponseBuilder: CompletionShape {
     func whole(choices: [Choice], usage: Usage) -> JSONValue {
         let items: [JSONValue] = choices.enumerated().map { i, c in
             .object([("index", .int(i)), ("text", .string(prefix(i) + c.text)),
-                      ("logprobs", c.logprobs.map { Self.legacy($0, offset: prefix(i).count, prompt: c.prompt) } ?? .null),
+                      ("logprobs", c.logprobs.map { Self.legacy($0, offset: prefix(i).unicodeScalars.count, prompt: c.prompt) } ?? .null),
                       ("finish_reason", .string(c.reason.rawValue))])
         }
         return .object(header.fields("text_completion") + [("choices", .array(items)), ("usage", CompletionHeader.usageJSON(usage))])
@@ -70,11 +70,15 @@ struct TextResponseBuilder: CompletionShape {
 
     func openingChunk(choice: Int, prompt: PromptLogprobs?) -> JSONValue? {
         let p = prefix(choice)
-        return p.isEmpty ? nil : chunk(choice, text: p, finish: nil, logprobs: prompt.map { Self.legacy([], offset: p.count, prompt: $0) })
+        return p.isEmpty ? nil : chunk(choice, text: p, finish: nil, logprobs: prompt.map { Self.legacy([], offset: p.unicodeScalars.count, prompt: $0) })
     }
 
     func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?, tokenOffset: Int) -> JSONValue {
-        chunk(choice, text: text, finish: nil, logprobs: logprobs.map { Self.legacy([$0], offset: prefix(choice).count + tokenOffset) })
+        chunk(choice, text: text, finish: nil, logprobs: logprobs.map { e in
+            var e = e
+            e.offset = tokenOffset
+            return Self.legacy([e], offset: prefix(choice).unicodeScalars.count)
+        })
     }
 
     func finishChunk(choice: Int, reason: FinishReason) -> JSONValue { chunk(choice, text: "", finish: reason, logprobs: nil) }
@@ -89,30 +93,41 @@ struct TextResponseBuilder: CompletionShape {
         return .object(header.fields("text_completion") + [("choices", .array([item]))])
     }
 
-    /// `{tokens, token_logprobs, top_logprobs, text_offset}`; offsets count characters from the start of the
-    /// choice's text: the generated tokens' from `offset` (the echoed prompt's length), an echoed prompt's
-    /// tokens from 0, its first token with null logprobs (nothing comes before it), as OpenAI's.
+    /// `{tokens, token_logprobs, top_logprobs, text_offset}`, OpenAI's legacy layout. Offsets count characters
+    /// (Unicode scalars, as Python indexes) from the start of the choice's text: an echoed prompt's tokens from 0
+    /// (its first token with null logprobs: nothing comes before it), the generated tokens from `offset` (the
+    /// echoed prompt's length); no prompt offset passes that length. A token that is not whole UTF-8 is written
+    /// `bytes:\xNN…`, as OpenAI writes them, so distinct byte tokens stay distinct keys; `top_logprobs` holds the
+    /// chosen token too (OpenAI: "up to logprobs+1 elements"), and a key that still repeats keeps its first,
+    /// most likely, value.
     static func legacy(_ entries: [TokenLogprobsEntry], offset: Int, prompt: PromptLogprobs? = nil) -> JSONValue {
         var tokens: [JSONValue] = [], logprobs: [JSONValue] = [], tops: [JSONValue] = [], offsets: [JSONValue] = []
-        func add(_ e: TokenLogprobsEntry, at: inout Int) {
-            tokens.append(.string(e.token))
+        func add(_ e: TokenLogprobsEntry, at: Int) {
+            let token = legacyToken(e.bytes)
+            tokens.append(.string(token))
             logprobs.append(.double(Double(e.logprob)))
-            tops.append(.object(e.top.map { ($0.token, JSONValue.double(Double($0.logprob))) }))
+            var seen = Set<String>(), top: [(String, JSONValue)] = []
+            for (key, lp) in e.top.map({ (legacyToken($0.bytes), $0.logprob) }) + [(token, e.logprob)] where seen.insert(key).inserted {
+                top.append((key, .double(Double(lp))))
+            }
+            tops.append(.object(top))
             offsets.append(.int(at))
-            at += e.token.count
         }
         if let prompt {
-            var at = 0
-            tokens.append(.string(prompt.first.token))
+            tokens.append(.string(legacyToken(prompt.first.bytes)))
             logprobs.append(.null)
             tops.append(.null)
-            offsets.append(.int(at))
-            at += prompt.first.token.count
-            for e in prompt.entries { add(e, at: &at) }
+            offsets.append(.int(0))
+            for e in prompt.entries { add(e, at: min(e.offset, offset)) }
         }
-        var at = offset
-        for e in entries { add(e, at: &at) }
+        for e in entries { add(e, at: offset + e.offset) }
         return .object([("tokens", .array(tokens)), ("token_logprobs", .array(logprobs)), ("top_logprobs", .array(tops)),
                         ("text_offset", .array(offsets))])
+    }
+
+    /// A token's text, or `bytes:\xNN…` when its bytes are not whole UTF-8 on their own.
+    static func legacyToken(_ bytes: [UInt8]) -> String {
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        return "bytes:" + bytes.map { "\\x" + (($0 < 16) ? "0" : "") + String($0, radix: 16) }.joined()
     }
 }

@@ -173,12 +173,13 @@ struct CompletionStreamer<Shape: CompletionShape> {
                 guard !text.isEmpty || logprobs != nil else { return }
                 let lp = logprobs.map { TokenLogprobsEntry(token: id, $0, tokenBytes: run.tokenBytes) }
                 let chunk = response.deltaChunk(choice: choice, text: text, logprobs: lp,
-                                                tokenOffset: offsets.advance(choice, by: lp?.token.count ?? 0))
+                                                tokenOffset: offsets.advance(choice, by: text.unicodeScalars.count))
                 if sse.send(data: chunk.serialized()) == .closed {
                     run.abortAll()
                 }
             case let .text(text):
-                sse.send(data: response.deltaChunk(choice: choice, text: text, logprobs: nil, tokenOffset: offsets.advance(choice, by: 0)).serialized())
+                sse.send(data: response.deltaChunk(choice: choice, text: text, logprobs: nil,
+                                                   tokenOffset: offsets.advance(choice, by: text.unicodeScalars.count)).serialized())
             case let .promptLogprobs(logprobs):
                 if let opening = response.openingChunk(choice: choice, prompt: run.promptLogprobs(choice, logprobs)) {
                     sse.send(data: opening.serialized())
@@ -209,8 +210,11 @@ final class ChoiceTexts: @unchecked Sendable {
     private var logprobs: [[TokenLogprobsEntry]]
     private var reasons: [FinishReason?]
     private var prompts: [PromptLogprobs?]
+    /// Unicode scalars of each choice's text so far.
+    private var scalars: [Int]
 
     init(count: Int) {
+        scalars = Array(repeating: 0, count: count)
         texts = Array(repeating: [], count: count)
         logprobs = Array(repeating: [], count: count)
         reasons = Array(repeating: nil, count: count)
@@ -219,10 +223,15 @@ final class ChoiceTexts: @unchecked Sendable {
 
     func setPrompt(_ choice: Int, _ prompt: PromptLogprobs) { lock.withLock { prompts[choice] = prompt } }
 
+    /// Appends a token's (or a released tail's) text; a logprob entry gets the characters before it as offset.
     func append(_ choice: Int, text: String, logprob: TokenLogprobsEntry?) {
         lock.lock()
+        if var logprob {
+            logprob.offset = scalars[choice]
+            logprobs[choice].append(logprob)
+        }
         texts[choice].append(text)
-        if let logprob { logprobs[choice].append(logprob) }
+        scalars[choice] += text.unicodeScalars.count
         lock.unlock()
     }
 
@@ -239,7 +248,7 @@ final class ChoiceTexts: @unchecked Sendable {
     }
 }
 
-/// Per choice, the characters of the logprob tokens streamed so far (the legacy `text_offset` of the next one).
+/// Per choice, the characters (Unicode scalars) of the text streamed so far (the legacy `text_offset` of the next token).
 final class TokenOffsets: @unchecked Sendable {
     private let lock = NSLock()
     private var values: [Int]

@@ -19,15 +19,14 @@ struct CompletionRequest: Sendable, Equatable {
     var includeUsage: Bool
     var unknownFields: [String]
 
-    /// vLLM's extensions that change the result and are not implemented: refused unless neutral.
+    /// Fields that change the result and are not implemented: refused unless neutral (with vLLM's, see
+    /// `SamplingRequest.vllmExtensions`).
     static let notYetSupported: KeyValuePairs<String, @Sendable (JSONInput) -> Bool> = [
-        "stop_token_ids": { $0 == .array([]) },
-        "min_tokens": { $0 == .int(0) },
         "response_format": { $0 == .object(["type": .string("text")]) },
     ]
 
     static let known: Set<String> = Set(["model", "prompt", "echo", "stream", "stream_options", "suffix", "best_of"])
-        .union(SamplingRequest.fields).union(notYetSupported.map(\.key))
+        .union(SamplingRequest.fields).union(notYetSupported.map(\.key)).union(SamplingRequest.vllmExtensions.map(\.key))
 
     static func parse(_ body: [UInt8]) throws(APIError) -> CompletionRequest {
         let f = try FieldReader(try JSONInput.parse(body))
@@ -41,9 +40,11 @@ struct CompletionRequest: Sendable, Equatable {
             throw APIError.invalid("'best_of' is not supported by this server", param: "best_of", code: "unsupported_parameter")
         }
         try ChatCompletionRequest.rejectUnsupported(f, notYetSupported)
+        try ChatCompletionRequest.rejectUnsupported(f, SamplingRequest.vllmExtensions)
         let (stream, includeUsage) = try ChatCompletionRequest.streamOptions(f)
-        return CompletionRequest(model: model, prompts: try prompts(f), sampling: try SamplingRequest(f, logprobsIsCount: true),
-                                 echo: try f.bool("echo") ?? false, stream: stream, includeUsage: includeUsage,
+        let echo = try f.bool("echo") ?? false
+        return CompletionRequest(model: model, prompts: try prompts(f), sampling: try SamplingRequest(f, logprobsIsCount: true, echo: echo),
+                                 echo: echo, stream: stream, includeUsage: includeUsage,
                                  unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted())
     }
 

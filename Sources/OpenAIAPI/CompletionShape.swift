@@ -3,7 +3,8 @@ import Engine
 /// One finished choice: its text, why it ended, its logprobs when asked for, and its echoed prompt's logprobs.
 typealias CompletionChoice = (text: String, reason: FinishReason, logprobs: [TokenLogprobsEntry]?, prompt: PromptLogprobs?)
 
-/// An echoed prompt's logprobs: its first token (which has no logprob) and an entry for each later token.
+/// An echoed prompt's logprobs: its first token (which has no logprob) and an entry for each later token, each
+/// with its offset in the prompt's text (`TokenLogprobsEntry.offset`; the first token's is 0).
 struct PromptLogprobs: Sendable {
     var first: (token: String, bytes: [UInt8])
     var entries: [TokenLogprobsEntry]
@@ -11,8 +12,19 @@ struct PromptLogprobs: Sendable {
     init(promptTokenIDs ids: [Int], _ logprobs: [TokenLogprobs], tokenBytes: (Int) -> [UInt8]) {
         let b = ids.first.map(tokenBytes) ?? []
         first = (String(decoding: b, as: UTF8.self), b)
-        entries = zip(ids.dropFirst(), logprobs).map { TokenLogprobsEntry(token: $0, $1, tokenBytes: tokenBytes) }
+        // Offsets count the characters (Unicode scalars, as OpenAI's and Python's indices) that the tokens before
+        // started: a token that ends inside a multi-byte character has started it.
+        var started = b.reduce(0) { $0 + (Self.startsScalar($1) ? 1 : 0) }
+        entries = zip(ids.dropFirst(), logprobs).map { id, lp in
+            var e = TokenLogprobsEntry(token: id, lp, tokenBytes: tokenBytes)
+            e.offset = started
+            started += e.bytes.reduce(0) { $0 + (Self.startsScalar($1) ? 1 : 0) }
+            return e
+        }
     }
+
+    /// Whether a UTF-8 byte starts a scalar (is not a continuation byte 10xxxxxx).
+    static func startsScalar(_ byte: UInt8) -> Bool { byte & 0xC0 != 0x80 }
 }
 
 /// The JSON shapes of one kind of completion (chat or legacy text), whole and streamed.
@@ -22,7 +34,7 @@ protocol CompletionShape: Sendable {
     /// Sent once per choice before its tokens (chat: the role; an echoed prompt, with its logprobs when the
     /// request asked for both, once they are computed), or nil.
     func openingChunk(choice: Int, prompt: PromptLogprobs?) -> JSONValue?
-    /// `tokenOffset`: characters of the choice's earlier logprob tokens (legacy `text_offset` counts from there).
+    /// `tokenOffset`: characters (Unicode scalars) of the choice's text before this token's (legacy `text_offset`).
     func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?, tokenOffset: Int) -> JSONValue
     func finishChunk(choice: Int, reason: FinishReason) -> JSONValue
     func usageChunk(_ usage: Usage) -> JSONValue
@@ -34,6 +46,9 @@ struct TokenLogprobsEntry: Sendable {
     var bytes: [UInt8]
     var logprob: Float
     var top: [(token: String, bytes: [UInt8], logprob: Float)]
+    /// Characters (Unicode scalars) of the choice's text before this token's: of the generated text, or of the
+    /// prompt for an echoed prompt's token (legacy `text_offset`).
+    var offset = 0
 
     init(token id: Int, _ lp: TokenLogprobs, tokenBytes: (Int) -> [UInt8]) {
         bytes = tokenBytes(id)

@@ -31,9 +31,33 @@ public struct SamplingRequest: Sendable, Equatable {
         "priority",
     ]
 
+    /// vLLM's request extensions that change the output and that this server does not implement: refused with a
+    /// 400 unless they carry their neutral value (a vLLM client's request must not silently mean something else).
+    static let vllmExtensions: KeyValuePairs<String, @Sendable (JSONInput) -> Bool> = [
+        "stop_token_ids": { $0 == .array([]) },
+        "min_tokens": { $0 == .int(0) },
+        "include_stop_str_in_output": { $0 == .bool(false) },
+        "use_beam_search": { $0 == .bool(false) },
+        "length_penalty": { $0 == .int(1) || $0 == .double(1) },
+        "bad_words": { $0 == .array([]) },
+        "return_tokens_as_token_ids": { $0 == .bool(false) },
+        "truncate_prompt_tokens": { _ in false },
+        "prompt_logprobs": { _ in false },
+        "allowed_token_ids": { _ in false },
+        "logits_processors": { _ in false },
+        "guided_json": { _ in false },
+        "guided_regex": { _ in false },
+        "guided_choice": { _ in false },
+        "guided_grammar": { _ in false },
+        "guided_decoding_backend": { _ in false },
+        "guided_whitespace_pattern": { _ in false },
+        "structured_outputs": { _ in false },
+    ]
+
     /// `logprobsIsCount`: the legacy completions API sends `logprobs: <int>` instead of a boolean.
-    init(_ f: FieldReader, logprobsIsCount: Bool = false) throws(APIError) {
-        let legacyMax = try f.int("max_tokens", in: 1...Int(Int32.max))
+    /// `echo`: the legacy API with `echo`, where `max_tokens` 0 is allowed (the prompt alone, scored).
+    init(_ f: FieldReader, logprobsIsCount: Bool = false, echo: Bool = false) throws(APIError) {
+        let legacyMax = try f.int("max_tokens", in: (echo ? 0 : 1)...Int(Int32.max))
         let completionMax = try f.int("max_completion_tokens", in: 1...Int(Int32.max))
         // The same limit under its old and new name: both may come, but one must not silently override the other.
         if let legacyMax, let completionMax, legacyMax != completionMax {

@@ -191,6 +191,21 @@ import Testing
         check(r)
     }
 
+    /// Every prompt row costs a vocabulary of floats, so a prompt whose logprobs are wanted runs in steps of at
+    /// most `RequestState.promptRowsPerStep` tokens, whatever the step budget; its generated tokens do not.
+    @Test func promptLogprobsBoundTheStep() {
+        let model = CountingModel(vocab: 1000, context: 4096)
+        let c = core(model, blocks: 256, budget: 2048)
+        let r = Recorder()
+        var req = request("lp", (0..<600).map { $0 % 997 }, max: 3)
+        req.promptLogprobs = 0
+        c.add(req, onEvent: r.handler)
+        runToEnd(c)
+        let chunks = model.batches.flatMap(\.chunks)
+        #expect(chunks.map(\.tokens.count) == [256, 256, 88, 1, 1])
+        #expect(r.promptLogprobs.first?.count == 599 && r.tokens.count == 3)
+    }
+
     @Test func requestLargerThanTheCacheFailsInsteadOfHanging() {
         let c = core(blocks: 4, budget: 64)
         let r = Recorder()

@@ -13,10 +13,11 @@ import Testing
         let choice = try #require((r.json["choices"] as? [[String: Any]])?.first)
         #expect(choice["text"] as? String == "hello world")
         // With echo, the prompt's tokens come first (the test prompter names token i "t<i>"): the first with null
-        // logprobs, offsets from 0; the generated tokens' offsets from the echoed text's end.
+        // logprobs, offsets from 0 (counted over the tokens' text, never past the prompt's 5 characters); the
+        // generated tokens' offsets from the echoed text's end, over the text they produced (" wor", "ld").
         let lp = try #require(choice["logprobs"] as? [String: Any])
         #expect(lp["tokens"] as? [String] == ["t104", "t101", "t108", "t108", "t111", "t0", "t1"])
-        #expect(lp["text_offset"] as? [Int] == [0, 4, 8, 12, 16, 5, 7])
+        #expect(lp["text_offset"] as? [Int] == [0, 4, 5, 5, 5, 5, 9])
         let logprobs = try #require(lp["token_logprobs"] as? [Any])
         #expect(logprobs.first is NSNull && (logprobs[1] as? Double).map { abs($0 + 1) < 1e-6 } == true)
         let tops = try #require(lp["top_logprobs"] as? [Any])
@@ -38,10 +39,10 @@ import Testing
         let choices = chunks.compactMap { ($0["choices"] as? [[String: Any]])?.first }
         #expect(choices.first?["text"] as? String == "hi")
         let opening = try #require(choices.first?["logprobs"] as? [String: Any])
-        #expect(opening["tokens"] as? [String] == ["t104", "t105"] && opening["text_offset"] as? [Int] == [0, 4])
+        #expect(opening["tokens"] as? [String] == ["t104", "t105"] && opening["text_offset"] as? [Int] == [0, 2])
         #expect((opening["token_logprobs"] as? [Any])?.first is NSNull)
         #expect(choices.map { $0["text"] as? String ?? "" }.joined() == "hi world")
-        #expect(choices.compactMap { ($0["logprobs"] as? [String: Any])?["text_offset"] as? [Int] }.flatMap { $0 } == [0, 4, 2, 4])   // "t0" is 2 characters
+        #expect(choices.compactMap { ($0["logprobs"] as? [String: Any])?["text_offset"] as? [Int] }.flatMap { $0 } == [0, 2, 2, 6])
     }
 
     @Test func batchOfPromptsAndTokenPrompts() throws {

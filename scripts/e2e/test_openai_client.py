@@ -328,12 +328,33 @@ def test_completions_echo_logprobs_cover_the_prompt(client):
     for i, token in enumerate(lp.tokens):
         assert choice.text[lp.text_offset[i]:].startswith(token), (i, token, lp.text_offset)
     for i in range(1, len(lp.tokens)):
+        # The most likely token, and the actual one when it is another (OpenAI: up to logprobs + 1 entries).
         top = lp.top_logprobs[i]
-        assert len(top) == 1 and max(top.values()) >= lp.token_logprobs[i] - 1e-6, (i, top, lp.token_logprobs[i])
+        assert 1 <= len(top) <= 2 and top[lp.tokens[i]] == lp.token_logprobs[i], (i, top, lp.token_logprobs[i])
+        assert max(top.values()) >= lp.token_logprobs[i], (i, top)
     # The prompt is scored whole each time (never from the prefix cache): the same numbers again.
     again = client.completions.create(model=MODEL, prompt=PROMPT, max_tokens=1, temperature=0, logprobs=1, echo=True)
     assert again.choices[0].logprobs.token_logprobs == lp.token_logprobs
     assert again.usage.prompt_tokens_details.cached_tokens == 0
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_completions_echo_with_max_tokens_zero_scores_the_prompt_alone(client, stream):
+    kw = dict(model=MODEL, prompt=PROMPT, max_tokens=0, temperature=0, logprobs=2, echo=True)
+    if stream:
+        text, tokens, finish = "", [], None
+        for chunk in client.completions.create(stream=True, **kw):
+            for c in chunk.choices:
+                text += c.text
+                tokens += (c.logprobs.tokens if c.logprobs else [])
+                finish = c.finish_reason or finish
+    else:
+        resp = client.completions.create(**kw)
+        c = resp.choices[0]
+        text, tokens, finish = c.text, c.logprobs.tokens, c.finish_reason
+        assert resp.usage.completion_tokens == 0 and len(tokens) == resp.usage.prompt_tokens
+        assert c.logprobs.token_logprobs[0] is None and all(x <= 0 for x in c.logprobs.token_logprobs[1:])
+    assert text == PROMPT and "".join(tokens) == PROMPT and finish == "length"
 
 
 @pytest.mark.parametrize("echo", [False, True])

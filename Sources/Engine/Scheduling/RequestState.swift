@@ -36,6 +36,13 @@ final class RequestState {
     var promptLogprobs: [TokenLogprobs] = []
     var promptLogprobsSent = false
 
+    /// Most tokens of one step while the prompt's logprobs are being computed: each of them gets a whole row
+    /// of logits (256 × SmolLM2's 49,152 floats = 50 MB), where a step's budget could otherwise make it 2,048.
+    static let promptRowsPerStep = 256
+
+    /// Tokens this request may run in one step.
+    var stepLimit: Int { request.promptLogprobs != nil && !promptLogprobsSent ? Self.promptRowsPerStep : Int.max }
+
     init(request: EngineRequest, arrival: Int, generation: Generation, onEvent: @escaping @Sendable (TokenEvent) -> Void) {
         self.request = request
         self.arrival = arrival

@@ -72,7 +72,7 @@ final class Scheduler {
         var i = 0
         while i < running.count, budget > 0 {
             let r = running[i]
-            let n = min(r.remaining, budget)
+            let n = min(r.remaining, budget, r.stepLimit)
             guard n > 0 else { i += 1; continue }
             var scheduled = true
             while !kv.allocate(r.id, totalTokens: r.computed + n) {
@@ -95,7 +95,7 @@ final class Scheduler {
                 prefix = kv.cachedPrefix(r.tokens, extraKeys: r.extraKeys, promptLength: r.request.promptTokenIDs.count)
             }
             let start = prefix.tokens
-            let n = min(r.tokens.count - start, budget)
+            let n = min(r.tokens.count - start, budget, r.stepLimit)
             guard kv.allocate(r.id, totalTokens: start + n, prefix: prefix) else { break }
             if r.status == .waiting { r.generation.cachedPromptTokens = start }
             r.computed = start
