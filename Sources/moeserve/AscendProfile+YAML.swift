@@ -12,6 +12,7 @@ extension AscendProfile {
         guard let text = try? String(contentsOfFile: nameOrPath, encoding: .utf8) else {
             throw SimulationError.invalid("cannot read profile file '\(nameOrPath)'")
         }
+        try YAMLDepthGuard.check(text) { SimulationError.invalid("profile file '\(nameOrPath)': \($0)") }
         do { return try YAMLDecoder().decode(AscendProfile.self, from: text) } catch {
             throw SimulationError.invalid("profile file '\(nameOrPath)': \(error)")
         }

@@ -59,7 +59,10 @@ struct Configuration: Equatable {
 
     /// Applies a YAML document over the current values.
     mutating func apply(yaml text: String, source: String) throws {
-        guard let root = try Yams.load(yaml: text) else { return }
+        try YAMLDepthGuard.check(text) { Invalid(description: "\(source): \($0)") }
+        let loaded: Any?
+        do { loaded = try Yams.load(yaml: text) } catch { throw Invalid(description: "\(source): not valid YAML: \(error)") }
+        guard let root = loaded else { return }
         guard let sections = root as? [String: Any] else { throw Invalid(description: "\(source): the top level must be a mapping") }
         for (section, body) in sections {
             guard let allowed = Self.keys[section] else {
@@ -70,11 +73,32 @@ struct Configuration: Equatable {
                 guard allowed.contains(key) else {
                     throw Invalid(description: "\(source): unknown key '\(section).\(key)' (known: \(allowed.sorted().joined(separator: ", ")))")
                 }
-                // A YAML list becomes a comma-separated value (used by server.api_keys).
-                let text = (value as? [Any]).map { $0.map { "\($0)" }.joined(separator: ",") } ?? "\(value)"
-                try set("\(section).\(key)", to: text, source: source)
+                let text = try Self.scalarText(value, key: "\(section).\(key)", source: source)
+                if section == "server", key == "api_keys" { apiKeys = text } else { try set("\(section).\(key)", to: text, source: source) }
             }
         }
+    }
+
+    /// A YAML value as the text `set` parses: a scalar, or for `server.api_keys` a list of scalars (joined with
+    /// commas). A null, a mapping, or a list anywhere else is an error, not its description ("<null>", "[a, b]").
+    static func scalarText(_ value: Any, key: String, source: String) throws -> String {
+        func scalar(_ v: Any) -> String? {
+            switch v {
+            case let s as String: return s
+            case let b as Bool: return b ? "true" : "false"
+            case let i as Int: return String(i)
+            case let d as Double: return String(d)
+            default: return nil
+            }
+        }
+        if let text = scalar(value) { return text }
+        if key == "server.api_keys", let list = value as? [Any] {
+            let items = list.compactMap(scalar)
+            guard items.count == list.count else { throw Invalid(description: "\(source): '\(key)' must be a list of strings") }
+            return items.joined(separator: ",")
+        }
+        let what = value is NSNull ? "has no value (remove the line for the default)" : "must be a single value, not \(value is [Any] ? "a list" : "a mapping")"
+        throw Invalid(description: "\(source): '\(key)' \(what)")
     }
 
     /// Applies `MOESERVE_*` variables.
@@ -112,7 +136,13 @@ struct Configuration: Equatable {
         case "server.max_body_bytes": maxBodyBytes = try int(1...(1 << 32))
         case "server.tls_cert": tlsCert = value
         case "server.tls_key": tlsKey = value
-        case "server.api_keys": apiKeys = value
+        case "server.api_keys":
+            // A flag or variable given to turn authentication on must hold a key (the YAML's `[]` means none:
+            // `apply(yaml:)` sets it directly).
+            guard value.split(separator: ",").contains(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else {
+                throw Invalid(description: "\(source): the API key is empty: the server would run without authentication")
+            }
+            apiKeys = value
         case "server.api_key_file": apiKeyFile = value
         case "server.cors_origin": corsOrigin = value
         case "server.shutdown_timeout":
@@ -156,6 +186,11 @@ struct Configuration: Equatable {
             guard let b = Self.parseBytes(value), b >= 1 << 20 else {
                 throw Invalid(description: "\(source): 'engine.kv_cache_memory' must be a size of at least 1MiB like 512MiB or 2GiB, got '\(value)'")
             }
+            // Allocated at start-up: more than the machine has would end the process after it began listening.
+            let physical = ProcessInfo.processInfo.physicalMemory
+            guard UInt64(b) < physical else {
+                throw Invalid(description: "\(source): 'engine.kv_cache_memory' is \(value), more than this machine's memory (\(physical >> 20) MiB)")
+            }
             kvCacheBytes = b
         case "engine.block_size": blockSize = try int(1...1024)
         case "engine.max_num_batched_tokens": maxNumBatchedTokens = try int(1...1_000_000)
@@ -186,7 +221,12 @@ struct Configuration: Equatable {
             guard let text = try? String(contentsOfFile: apiKeyFile, encoding: .utf8) else {
                 throw Invalid(description: "cannot read api_key_file '\(apiKeyFile)'")
             }
-            keys += text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+            let fromFile = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+            // A file meant to turn authentication on must not silently leave it off.
+            guard !fromFile.isEmpty else {
+                throw Invalid(description: "api_key_file '\(apiKeyFile)' holds no key (one per line; blank lines and # comments are skipped): the server would run without authentication")
+            }
+            keys += fromFile
         }
         return keys
     }
@@ -200,6 +240,7 @@ struct Configuration: Equatable {
             guard let v = Double(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), v >= 0, v * Double(scale) < 1e15 else { return nil }
             return Int(v * Double(scale))
         }
-        return Int(t)
+        guard let v = Int(t), v < 1 << 50 else { return nil }
+        return v
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import Device
 @testable import moeserve
@@ -111,6 +112,38 @@ import Device
         #expect(Configuration.parseBytes("4096") == 4096)
         #expect(Configuration.parseBytes("x") == nil)
         #expect(Configuration.parseBytes("-1MiB") == nil)
+    }
+
+    /// Settings that would silently turn authentication off, YAML values that are not one scalar, sizes beyond
+    /// the machine, and YAML nested deep enough to overflow the parser's stack are errors, not surprises.
+    @Test func inputsThatWouldMisleadAreRefused() throws {
+        func message(_ body: () throws -> Void) -> String {
+            do { try body(); return "" } catch { return "\(error)" }
+        }
+        var c = Configuration()
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("moeserve-empty-keys-\(getpid())").path
+        try "# no keys yet\n\n".write(toFile: empty, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: empty) }
+        try c.set("server.api_key_file", to: empty, source: "--api-key-file")
+        #expect(message { _ = try c.resolvedAPIKeys() }.contains("without authentication"))
+        c = Configuration()
+        #expect(message { try c.set("server.api_keys", to: "", source: "--api-key") }.contains("without authentication"))
+        #expect(message { try c.apply(environment: ["MOESERVE_API_KEY": " , "]) }.contains("without authentication"))
+        try c.apply(yaml: "server:\n  api_keys: []\n", source: "f.yaml")   // the shipped default: no keys, no auth
+        #expect(try c.resolvedAPIKeys().isEmpty)
+        #expect(message { try c.apply(yaml: "server:\n  host: null\n", source: "f.yaml") }.contains("'server.host' has no value"))
+        #expect(message { try c.apply(yaml: "server:\n  host: [a, b]\n", source: "f.yaml") }.contains("not a list"))
+        #expect(message { try c.apply(yaml: "server:\n  api_keys: [{a: 1}]\n", source: "f.yaml") }.contains("list of strings"))
+        #expect(message { try c.apply(yaml: "server:\n  port: [\n", source: "f.yaml") }.hasPrefix("f.yaml: not valid YAML"))
+        let deep = "server:\n  host: " + String(repeating: "[", count: 5_000) + String(repeating: "]", count: 5_000) + "\n"
+        #expect(message { try c.apply(yaml: deep, source: "f.yaml") }.contains("nest more than"))
+        var indented = "a:\n"
+        for level in 1...200 { indented += String(repeating: " ", count: 2 * level) + "a\(level):\n" }
+        #expect(message { try c.apply(yaml: indented, source: "f.yaml") }.contains("indented more than"))
+        #expect(message { try c.set("engine.kv_cache_memory", to: "9223372036854775807", source: "--kv-cache-memory") }.contains("kv_cache_memory"))
+        #expect(message { try c.set("engine.kv_cache_memory", to: "1000000GiB", source: "--kv-cache-memory") }.contains("kv_cache_memory"))
+        let tooMuch = ProcessInfo.processInfo.physicalMemory >> 30 + 1
+        #expect(message { try c.set("engine.kv_cache_memory", to: "\(tooMuch)GiB", source: "--kv-cache-memory") }.contains("more than this machine's memory"))
     }
 
     @Test func theShippedConfigFileLoads() throws {
