@@ -13,8 +13,11 @@ extension AscendProfile {
             throw SimulationError.invalid("cannot read profile file '\(nameOrPath)'")
         }
         try YAMLDepthGuard.check(text) { SimulationError.invalid("profile file '\(nameOrPath)': \($0)") }
-        do { return try YAMLDecoder().decode(AscendProfile.self, from: text) } catch {
+        let profile: AscendProfile
+        do { profile = try YAMLDecoder().decode(AscendProfile.self, from: text) } catch {
             throw SimulationError.invalid("profile file '\(nameOrPath)': \(error)")
         }
+        try profile.validate(source: nameOrPath)
+        return profile
     }
 }

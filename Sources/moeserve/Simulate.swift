@@ -68,7 +68,9 @@ struct Simulate: ParsableCommand {
         }
         if let trace {
             let data = try PerfettoTrace.json(slices: result.traceSlices(), process: "\(modelConfig) on \(result.profile.name)")
-            try data.write(to: URL(fileURLWithPath: trace))
+            do { try data.write(to: URL(fileURLWithPath: trace)) } catch {
+                throw ValidationError("cannot write the trace to '\(trace)': \((error as NSError).localizedDescription)")
+            }
             print("trace: \(trace)")
         }
     }

@@ -28,6 +28,54 @@ import Device
 
     /// Prefill over 4 nodes of 910B2 is comm-heavy, so two micro-batches win. (In memory-bound decode they
     /// can lose: each micro-batch re-reads the weights.)
+    /// Inputs that used to trap (overflow, Double → Int of NaN, division by zero), hang (2^62 layers) or print
+    /// inf/NaN/negative times are errors that name the value.
+    @Test func outOfRangeInputsAreErrorsNotTraps() throws {
+        let r1 = DeepSeekConfig.builtin("deepseek-r1")!
+        func message(_ body: () throws -> Void) -> String {
+            do { try body(); return "" } catch { return "\(error)" }
+        }
+        func plan(_ change: (inout SimulationPlan) -> Void) -> SimulationPlan {
+            var p = SimulationPlan(chips: 16, ep: 16, tp: 1, batch: 8, context: 1024, phase: .prefill)
+            change(&p)
+            return p
+        }
+        for (p, fragment) in [(plan { $0.batch = Int.max }, "batch"), (plan { $0.context = 1 << 40 }, "context"),
+                              (plan { $0.prefixHitRate = .nan }, "prefix-hit"), (plan { $0.prefixHitRate = 1 }, "prefix-hit"),
+                              (plan { $0.mtpAcceptance = -1 }, "MTP"), (plan { $0.mtpAcceptance = .infinity }, "MTP"),
+                              (plan { $0.expertImbalance = .infinity }, "imbalance"), (plan { $0.expertImbalance = 17 }, "imbalance")] {
+            #expect(message { _ = try Simulator.run(config: r1, plan: p, profile: .ascend910C) }.contains(fragment), "\(fragment)")
+        }
+        // Config fields: zero, negative, fractional, absurd, or inconsistent.
+        func configError(_ change: String) -> String {
+            var json = try! JSONSerialization.jsonObject(with: JSONEncoder().encode(r1)) as! [String: Any]
+            for (k, v) in (try! JSONSerialization.jsonObject(with: Data(change.utf8)) as! [String: Any]) { json[k] = v }
+            let data = try! JSONSerialization.data(withJSONObject: json)
+            return message { _ = try JSONDecoder.decodeConfig(DeepSeekConfig.self, from: data) }
+        }
+        #expect(configError(#"{"hidden_size": 0}"#).contains("'hidden_size' is 0"))
+        #expect(configError(#"{"num_attention_heads": -128}"#).contains("num_attention_heads"))
+        #expect(configError(#"{"num_hidden_layers": 61.5}"#).contains("must be an integer, got 61.5"))
+        #expect(configError(#"{"num_hidden_layers": 4611686018427387904}"#).contains("num_hidden_layers"))
+        #expect(configError(#"{"n_shared_experts": 1099511627776}"#).contains("n_shared_experts"))
+        #expect(configError(#"{"num_experts_per_tok": 300}"#).contains("more than the 256 experts"))
+        #expect(configError(#"{"first_k_dense_replace": 62}"#).contains("more than the 61 layers"))
+        #expect(configError(#"{"vocab_size": "big"}"#).contains("must be an integer, got 'big'"))
+        #expect(configError(#"{"q_lora_rank": null}"#).isEmpty)   // V2-Lite has none
+        // Profiles: every built-in passes; a zero bandwidth, a NaN clock or an efficiency above 1 does not.
+        for p in [AscendProfile.ascend910B2, .ascend910C, .ascend950DT, .h800] { try p.validate(source: p.name) }
+        var bad = AscendProfile.ascend910C
+        bad.hbmBandwidth.value = 0
+        #expect(message { try bad.validate(source: "x") }.contains("'hbmBandwidth' is 0.0"))
+        bad = .ascend910C
+        bad.clockHz.value = .nan
+        #expect(message { try bad.validate(source: "x") }.contains("clockHz"))
+        bad = .ascend910C
+        bad.efficiency.matmulCompute.value = 1.5
+        #expect(message { try bad.validate(source: "x") }.contains("matmulCompute"))
+        #expect(message { _ = try DeepSeekConfig.load("deepseek-v5") }.contains("neither a built-in model"))
+    }
+
     @Test func overlapHidesCommunication() throws {
         let v3 = try #require(DeepSeekConfig.builtin("deepseek-v3"))
         var plan = SimulationPlan(chips: 32, ep: 32, tp: 1, batch: 2, context: 2048, phase: .prefill)

@@ -82,8 +82,30 @@ public struct AscendProfile: Codable, Sendable, Equatable {
         guard FileManager.default.fileExists(atPath: nameOrPath) else {
             throw SimulationError.invalid("unknown profile '\(nameOrPath)' (built in: 910b2, 910c, 950dt, h800, or a JSON file)")
         }
-        do { return try JSONDecoder().decode(AscendProfile.self, from: Data(contentsOf: URL(fileURLWithPath: nameOrPath))) } catch {
+        let profile: AscendProfile
+        do { profile = try JSONDecoder().decode(AscendProfile.self, from: Data(contentsOf: URL(fileURLWithPath: nameOrPath))) } catch {
             throw SimulationError.invalid("profile file '\(nameOrPath)' is not a profile (every field, `efficiency` included, with value and source): \(error)")
+        }
+        try profile.validate(source: nameOrPath)
+        return profile
+    }
+
+    /// Every value finite and positive (latencies and the launch cost may be 0), every efficiency a share in
+    /// (0, 1]: a zero bandwidth or a NaN clock made step times infinite, negative or NaN, in reports and in
+    /// served responses' simulated timings.
+    public func validate(source: String) throws {
+        let mayBeZero: Set<String> = ["intraLatency", "interLatency", "launchOverhead"]
+        for child in Mirror(reflecting: self).children {
+            guard let label = child.label, let v = (child.value as? Sourced)?.value else { continue }
+            guard v.isFinite, v > 0 || (v == 0 && mayBeZero.contains(label)) else {
+                throw SimulationError.invalid("profile '\(source)': '\(label)' is \(v); it must be a finite \(mayBeZero.contains(label) ? "value ≥ 0" : "positive value")")
+            }
+        }
+        for child in Mirror(reflecting: efficiency).children {
+            guard let label = child.label, let v = (child.value as? Sourced)?.value else { continue }
+            guard v.isFinite, v > 0, v <= 1 else {
+                throw SimulationError.invalid("profile '\(source)': efficiency '\(label)' is \(v); it must be a share in (0, 1]")
+            }
         }
     }
 }

@@ -37,6 +37,7 @@ public enum ModelArchitecture: String, Sendable, CaseIterable {
 extension JSONDecoder {
     /// Decodes a `config.json`, naming the key that is wrong on failure.
     static func decodeConfig<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        try ConfigSanity.check(data)
         do {
             return try JSONDecoder().decode(type, from: data)
         } catch let DecodingError.keyNotFound(key, _) {

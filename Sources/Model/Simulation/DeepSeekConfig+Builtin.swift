@@ -1,4 +1,5 @@
 import Foundation
+import Device
 
 extension DeepSeekConfig {
     /// A built-in full-size config by name (`deepseek-v3` = R1's shape, `deepseek-v2-lite`), decoded
@@ -16,7 +17,12 @@ extension DeepSeekConfig {
     /// A built-in name or the path of a `config.json`.
     public static func load(_ nameOrPath: String) throws -> DeepSeekConfig {
         if let c = builtin(nameOrPath) { return c }
-        let data = try Data(contentsOf: URL(fileURLWithPath: nameOrPath))
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: nameOrPath, isDirectory: &isDirectory), !isDirectory.boolValue,
+              let data = FileManager.default.contents(atPath: nameOrPath) else {
+            throw SimulationError.invalid("'\(nameOrPath)' is neither a built-in model (deepseek-v3, deepseek-r1, deepseek-v2-lite, deepseek-v3.2, "
+                                          + "deepseek-v4-flash, deepseek-v4-pro) nor a readable config.json file")
+        }
         return try JSONDecoder.decodeConfig(DeepSeekConfig.self, from: data)
     }
 }

@@ -61,6 +61,19 @@ public struct SimulationPlan: Sendable {
         guard chips > 0, ep > 0, tp > 0, batch > 0, context > 0 else {
             throw SimulationError.invalid("chips, ep, tp, batch and context must be positive")
         }
+        // Past these the arithmetic overflows (batch × context × hidden) long before any real deployment.
+        guard chips <= 1 << 20, batch <= 1 << 20, context <= 1 << 24 else {
+            throw SimulationError.invalid("chips and batch must be at most \(1 << 20), context at most \(1 << 24)")
+        }
+        guard mtpAcceptance.isFinite, (0...1).contains(mtpAcceptance) else {
+            throw SimulationError.invalid("the MTP acceptance rate is a share in 0...1, got \(mtpAcceptance)")
+        }
+        guard prefixHitRate.isFinite, prefixHitRate >= 0, prefixHitRate < 1 else {
+            throw SimulationError.invalid("the prefix-hit rate is a share in 0..<1 (some of each prompt must run), got \(prefixHitRate)")
+        }
+        guard expertImbalance.isFinite, expertImbalance >= 1, expertImbalance <= Double(ep) else {
+            throw SimulationError.invalid("the expert imbalance (busiest chip ÷ mean) is in 1...ep (\(ep)), got \(expertImbalance)")
+        }
         guard chips % ep == 0 else { throw SimulationError.invalid("ep \(ep) must divide chips \(chips)") }
         guard chips % tp == 0, heads % tp == 0 else {
             throw SimulationError.invalid("tp \(tp) must divide chips \(chips) and the \(heads) attention heads")
