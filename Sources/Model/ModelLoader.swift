@@ -45,6 +45,25 @@ public enum ModelLoader {
                            stopTokenIDs: stopTokens(tokenizer, eos: definition.eosTokenID), path: path)
     }
 
+    /// The tokenizer alone (no weights): a `.gguf` file's vocabulary or a Hugging Face folder's `tokenizer.json`.
+    public static func loadTokenizer(path: String) throws -> BPETokenizer {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw CheckpointError.io(path: path, reason: "no such file (run scripts/setup to fetch the default model)")
+        }
+        if isDirectory.boolValue {
+            let url = URL(fileURLWithPath: path)
+            guard FileManager.default.fileExists(atPath: url.appendingPathComponent("tokenizer.json").path) else {
+                throw CheckpointError.io(path: path, reason: "the model folder has no tokenizer.json")
+            }
+            return try BPETokenizer(definition: try TokenizerDefinition(directory: url))
+        }
+        guard path.hasSuffix(".gguf") else {
+            throw CheckpointError.unsupported("'\(path)' is neither a .gguf file nor a Hugging Face model folder")
+        }
+        return try BPETokenizer(vocabulary: try GGUFFile(path: path).tokenizerVocabulary())
+    }
+
     static func stopTokens(_ tokenizer: BPETokenizer, eos: Int?) -> Set<Int> {
         var stops = Set<Int>()
         if let eos { stops.insert(eos) }

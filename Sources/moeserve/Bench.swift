@@ -35,6 +35,11 @@ struct Bench: ParsableCommand {
         guard decodeContext >= 1, decodeSteps >= 1, promptTokens >= 1, sequences >= 1, rounds >= 1 else {
             throw ValidationError("--decode-context, --decode-steps, --prompt-tokens, --sequences and --rounds must be at least 1")
         }
+        // Bounds that keep the KV cache arithmetic from overflowing and the run finite (the context is checked
+        // against the model once it is loaded).
+        guard sequences <= 1_024, rounds <= 1_000, decodeSteps <= 1 << 20, decodeContext <= 1 << 24, promptTokens <= 1 << 24 else {
+            throw ValidationError("--sequences must be at most 1024, --rounds 1000, --decode-steps \(1 << 20), --decode-context and --prompt-tokens \(1 << 24)")
+        }
         let target = QuantisedBlocks.quantisationTarget(named: quantization)
         guard quantization == "none" || target != nil else {
             throw ValidationError("--quantization must be \(QuantisedBlocks.quantisationSettingNames), got '\(quantization)'")
@@ -55,6 +60,10 @@ struct Bench: ParsableCommand {
                                    generatedActivations: activations.generated, quantisation: path == "fp32" ? nil : target,
                                    kvElement: kvElement)
             let loaded = try ModelLoader.load(path: model, device: device).model
+            guard promptTokens < loaded.contextLength, decodeContext + decodeSteps <= loaded.contextLength else {
+                throw ValidationError("the model's context is \(loaded.contextLength) tokens: --prompt-tokens (\(promptTokens)) must be below it, "
+                                      + "and --decode-context plus --decode-steps (\(decodeContext + decodeSteps)) at most it")
+            }
             residentBytes[path] = device.uploadedWeightBytes
             return (path, loaded)
         }

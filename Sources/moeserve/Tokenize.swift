@@ -16,8 +16,7 @@ struct Tokenize: ParsableCommand {
 
     func run() throws {
         let config = try options.resolve()
-        let gguf = try GGUFFile(path: config.modelPath)
-        let tokenizer = try BPETokenizer(vocabulary: try gguf.tokenizerVocabulary())
+        let tokenizer = try ModelLoader.loadTokenizer(path: config.modelPath)
         let ids = tokenizer.encode(text, parseSpecial: !noSpecial)
         print(ids.map(String.init).joined(separator: " "))
     }
