@@ -6,8 +6,12 @@ extension ConfigOptions {
         var c = Configuration()
         let path = config ?? (FileManager.default.fileExists(atPath: "config/moeserve.yaml") ? "config/moeserve.yaml" : nil)
         if let path {
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                throw Configuration.Invalid(description: "cannot read configuration file '\(path)'")
+            let text: String
+            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+                var isDirectory: ObjCBool = false
+                let why = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+                    ? (isDirectory.boolValue ? "it is a directory" : "it is not readable UTF-8 text") : "no such file"
+                throw Configuration.Invalid(description: "cannot read configuration file '\(path)': \(why)")
             }
             try c.apply(yaml: text, source: path)
         }

@@ -68,6 +68,7 @@ struct Configuration: Equatable {
             guard let allowed = Self.keys[section] else {
                 throw Invalid(description: "\(source): unknown section '\(section)' (known: \(Self.keys.keys.sorted().joined(separator: ", ")))")
             }
+            if body is NSNull { continue }   // `server:` with nothing under it
             guard let fields = body as? [String: Any] else { throw Invalid(description: "\(source): '\(section)' must be a mapping") }
             for (key, value) in fields {
                 guard allowed.contains(key) else {
@@ -176,6 +177,8 @@ struct Configuration: Equatable {
             guard AscendProfile.named(value) != nil || FileManager.default.fileExists(atPath: value) else {
                 throw Invalid(description: "\(source): 'engine.ascend_profile' must be 910b, 910c, 950dt, h800 or a profile file (YAML or JSON), got '\(value)'")
             }
+            // A file is read now, so a bad one stops the start before the server listens.
+            do { _ = try AscendProfile.resolve(value) } catch { throw Invalid(description: "\(source): \(error)") }
             ascendProfile = value
         case "engine.ascend_precision":
             guard AscendPrecision(rawValue: value) != nil else {

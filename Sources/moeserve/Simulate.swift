@@ -38,9 +38,8 @@ struct Simulate: ParsableCommand {
     var trace: String?
 
     func run() throws {
-        guard let phase = SimulationPlan.Phase(rawValue: phase), let quant = SimulationPlan.Quantisation(rawValue: quant) else {
-            throw ValidationError("--phase is decode|prefill, --quant is w8a8|fp8|bf16")
-        }
+        guard let phase = SimulationPlan.Phase(rawValue: phase) else { throw ValidationError("--phase must be decode or prefill, got '\(self.phase)'") }
+        guard let quant = SimulationPlan.Quantisation(rawValue: quant) else { throw ValidationError("--quant must be w8a8, fp8 or bf16, got '\(self.quant)'") }
         var plan = SimulationPlan(chips: chips, ep: ep, tp: tp, batch: batch, context: context, phase: phase)
         plan.quant = quant
         plan.overlap = overlap

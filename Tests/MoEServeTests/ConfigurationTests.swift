@@ -132,6 +132,12 @@ import Device
         try c.apply(yaml: "server:\n  api_keys: []\n", source: "f.yaml")   // the shipped default: no keys, no auth
         #expect(try c.resolvedAPIKeys().isEmpty)
         #expect(message { try c.apply(yaml: "server:\n  host: null\n", source: "f.yaml") }.contains("'server.host' has no value"))
+        try c.apply(yaml: "server:\nengine:\n  max_num_seqs: 3\n", source: "f.yaml")   // an empty section is no settings
+        #expect(c.maxNumSeqs == 3)
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("moeserve-bad-profile-\(getpid()).yaml").path
+        try "name: x\n".write(toFile: profile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: profile) }
+        #expect(message { try c.set("engine.ascend_profile", to: profile, source: "--ascend-profile") }.contains("profile file"))
         #expect(message { try c.apply(yaml: "server:\n  host: [a, b]\n", source: "f.yaml") }.contains("not a list"))
         #expect(message { try c.apply(yaml: "server:\n  api_keys: [{a: 1}]\n", source: "f.yaml") }.contains("list of strings"))
         #expect(message { try c.apply(yaml: "server:\n  port: [\n", source: "f.yaml") }.hasPrefix("f.yaml: not valid YAML"))

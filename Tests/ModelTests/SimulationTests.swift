@@ -62,6 +62,8 @@ import Device
         #expect(configError(#"{"first_k_dense_replace": 62}"#).contains("more than the 61 layers"))
         #expect(configError(#"{"vocab_size": "big"}"#).contains("must be an integer, got 'big'"))
         #expect(configError(#"{"q_lora_rank": null}"#).isEmpty)   // V2-Lite has none
+        #expect(configError(#"{"rms_norm_eps": -1}"#).contains("'rms_norm_eps' must be a positive number"))
+        #expect(configError(#"{"rope_theta": 0}"#).contains("'rope_theta' must be a positive number"))
         // Profiles: every built-in passes; a zero bandwidth, a NaN clock or an efficiency above 1 does not.
         for p in [AscendProfile.ascend910B2, .ascend910C, .ascend950DT, .h800] { try p.validate(source: p.name) }
         var bad = AscendProfile.ascend910C

@@ -43,6 +43,17 @@ enum ConfigSanity {
             case let .other(what)?: throw CheckpointError.invalid("config.json key '\(key)' must be an integer, got \(what)")
             }
         }
+        // Positive finite reals: a zero RoPE base or a negative norm epsilon makes every logit NaN.
+        for key in ["rms_norm_eps", "rope_theta", "layer_norm_eps"] {
+            let value: Double
+            switch object[key] {
+            case nil, .other("null")?: continue
+            case let .integer(i)?: value = Double(i)
+            case let .number(d)?: value = d
+            case let .other(what)?: throw CheckpointError.invalid("config.json key '\(key)' must be a positive number, got \(what)")
+            }
+            guard value > 0, value.isFinite else { throw CheckpointError.invalid("config.json key '\(key)' must be a positive number, got \(value)") }
+        }
         var values: [String: Int] = [:]
         for (key, range) in bounds {
             guard let v = try integer(key) else { continue }
