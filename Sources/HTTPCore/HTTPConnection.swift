@@ -383,7 +383,11 @@ final class HTTPConnection: @unchecked Sendable {
         guard phase != .closed else { return }
         phase = .closed
         accounting.markClosed()
-        if let exchange {
+        if var exchange {
+            // A request its client left before any response head: 499 (nginx's "client closed request") in the
+            // access log and the status metrics, rather than 0.
+            let clientLeft = reason == "peer closed" || reason.hasPrefix("read failed") || reason.hasPrefix("write failed")
+            if exchange.status == 0, clientLeft { exchange.status = 499 }
             logAccess(exchange, outcome: "aborted: \(reason)")
             self.exchange = nil
             exchange.response.connectionClosed()

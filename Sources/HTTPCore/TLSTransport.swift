@@ -38,9 +38,14 @@ final class TLSContext: @unchecked Sendable {
             SSL_CTX_use_certificate_chain_file(context, configuration.certificateChainPath) == 1,
             "cannot load the certificate chain '\(configuration.certificateChainPath)'"
         )
+        // No pass phrase prompt: OpenSSL would read one from the terminal and the start would hang on it.
+        SSL_CTX_set_default_passwd_cb(context) { _, _, _, _ in 0 }
+        let encrypted = (try? String(contentsOfFile: configuration.privateKeyPath, encoding: .utf8))?.contains("ENCRYPTED") ?? false
         try check(
             SSL_CTX_use_PrivateKey_file(context, configuration.privateKeyPath, moeserve_ssl_filetype_pem()) == 1,
-            "cannot load the private key '\(configuration.privateKeyPath)'"
+            encrypted ? "the private key '\(configuration.privateKeyPath)' is encrypted; give an unencrypted one "
+                + "(openssl pkey -in KEY -out PLAIN_KEY), readable by this user only"
+                : "cannot load the private key '\(configuration.privateKeyPath)'"
         )
         try check(SSL_CTX_check_private_key(context) == 1, "the private key does not match the certificate")
     }

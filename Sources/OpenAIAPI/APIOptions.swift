@@ -1,3 +1,4 @@
+import Foundation
 import HTTPCore
 
 /// Access rules of the API: bearer keys, CORS, and whether prompts may be logged.
@@ -45,6 +46,23 @@ public struct APIOptions: Sendable {
         return diff == 0
     }
 
+    /// The preflight's answer: `corsHeaders`, allowing the request headers the browser asks for (the OpenAI JS
+    /// SDK sends `X-Stainless-*` headers with every request; a fixed list made browsers refuse it). Only header
+    /// names (RFC 9110 tokens) are echoed; the origin stays the configured one.
+    func preflightHeaders(requested: String?) -> HTTPHeaders {
+        var h = corsHeaders
+        guard let requested else { return h }
+        let names = requested.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let isToken = { (name: String) in
+            !name.isEmpty && name.utf8.count <= 256 && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "!#$%&'*+-.^_`|~".unicodeScalars.contains($0)) }
+        }
+        guard !names.isEmpty, names.count <= 64, names.allSatisfy(isToken) else { return h }
+        let base = ["Authorization", "Content-Type", "X-Request-Id"]
+        let extra = names.filter { n in !base.contains { $0.caseInsensitiveCompare(n) == .orderedSame } }
+        h.replaceOrAdd("Access-Control-Allow-Headers", (base + extra).joined(separator: ", "))
+        return h
+    }
+
     /// Headers added to every response when CORS is on.
     var corsHeaders: HTTPHeaders {
         guard let corsOrigin else { return HTTPHeaders() }
@@ -52,6 +70,7 @@ public struct APIOptions: Sendable {
         h.add("Access-Control-Allow-Origin", corsOrigin)
         h.add("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
         h.add("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id")
+        h.add("Access-Control-Expose-Headers", "X-Request-Id")
         h.add("Access-Control-Max-Age", "600")
         if corsOrigin != "*" { h.add("Vary", "Origin") }
         return h

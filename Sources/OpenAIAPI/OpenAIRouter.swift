@@ -60,7 +60,8 @@ public final class OpenAIRouter: @unchecked Sendable {
     public func handle(_ request: HTTPRequest, _ writer: HTTPResponseWriter) {
         let cors = options.corsHeaders
         if request.method == "OPTIONS", options.corsOrigin != nil {
-            writer.respond(HTTPResponseHead(status: 204, headers: cors), body: [])
+            let preflight = options.preflightHeaders(requested: request.headers["Access-Control-Request-Headers"])
+            writer.respond(HTTPResponseHead(status: 204, headers: preflight), body: [])
             return
         }
         if let denied = options.authorize(request) {

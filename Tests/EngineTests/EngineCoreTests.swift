@@ -206,6 +206,20 @@ import Testing
         #expect(r.promptLogprobs.first?.count == 599 && r.tokens.count == 3)
     }
 
+    /// A request waiting for blocks looks its prefix up on every step; the prefix-cache metrics count the
+    /// lookup once, when it is admitted (they were inflated ~9× under KV pressure).
+    @Test func aWaitingRequestsPrefixLookupCountsOnce() {
+        let c = core(blocks: 4, budget: 64)
+        let a = Recorder(), b = Recorder()
+        c.add(request("a", Array(1...12), max: 4), onEvent: a.handler)
+        c.add(request("b", Array(100..<108), max: 2), onEvent: b.handler)
+        c.step()
+        #expect(c.scheduler.waiting.count == 1)   // b: 2 blocks wanted, 1 free
+        runToEnd(c)
+        #expect(a.finishReason == .length && b.finishReason == .length)
+        #expect(c.scheduler.kv.prefixQueryTokens == 12 + 8)
+    }
+
     @Test func requestLargerThanTheCacheFailsInsteadOfHanging() {
         let c = core(blocks: 4, budget: 64)
         let r = Recorder()

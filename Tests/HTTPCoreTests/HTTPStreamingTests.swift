@@ -56,6 +56,33 @@ struct HTTPStreamingTests {
         }
     }
 
+    /// A client that leaves before any response head is counted (access log, status metrics) as 499, nginx's
+    /// "client closed request", not as status 0.
+    @Test func aClientGoneBeforeTheResponseIs499() throws {
+        let statuses = Locked<[Int]>([])
+        let reported = Signal(), closed = Signal()
+        let held = Locked<HTTPResponseWriter?>(nil)   // kept, unanswered: a writer dropped unanswered is a 500
+        let server = HTTPServer(configuration: .test(), logger: quietLogger, accessObserver: { _, _, status, _ in
+            statuses.withValue { $0.append(status) }
+            reported.fire()
+        }) { _, writer in
+            held.withValue { $0 = writer }
+            writer.onClose { closed.fire() }
+        }
+        let port = try server.start()
+        defer {
+            server.shutdown(gracePeriod: .milliseconds(200))
+            server.waitUntilStopped()
+        }
+        let client = try TestClient(port: port)
+        try client.send(get("/slow"))
+        Thread.sleep(forTimeInterval: 0.1)
+        client.hangUp()
+        #expect(closed.wait())
+        #expect(reported.wait())
+        #expect(statuses.current == [499])
+    }
+
     @Test(arguments: [false, true])
     func disconnectWhileStreamingFiresOnClose(reset: Bool) throws {
         let closed = Signal()

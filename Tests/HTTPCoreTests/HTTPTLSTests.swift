@@ -92,6 +92,32 @@ struct HTTPTLSTests {
         }
     }
 
+    /// An encrypted key fails the start with a message that says so, and never prompts for a pass phrase
+    /// (OpenSSL's default reads one from the terminal, where the start would hang).
+    @Test func encryptedKeyFailsStartWithoutAPrompt() throws {
+        let certificate = try TestCertificate.shared.get()
+        let encrypted = FileManager.default.temporaryDirectory.appendingPathComponent("moeserve-enc-key-\(getpid()).pem").path
+        defer { try? FileManager.default.removeItem(atPath: encrypted) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["openssl", "pkey", "-in", certificate.keyPath, "-aes256", "-passout", "pass:secret", "-out", encrypted]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0)
+        let configuration = HTTPServerConfiguration.test {
+            $0.tls = TLSConfiguration(certificateChainPath: certificate.certificatePath, privateKeyPath: encrypted)
+        }
+        let server = HTTPServer(configuration: configuration, logger: quietLogger) { _, _ in }
+        let error = #expect(throws: HTTPServerError.self) { _ = try server.start() }
+        guard case .tls(let reason) = error else {
+            Issue.record("expected a TLS error, got \(String(describing: error))")
+            return
+        }
+        #expect(reason.contains("is encrypted"))
+    }
+
     @Test func missingCertificateFailsStart() throws {
         let configuration = HTTPServerConfiguration.test {
             $0.tls = TLSConfiguration(certificateChainPath: "/nonexistent/cert.pem", privateKeyPath: "/nonexistent/key.pem")

@@ -114,6 +114,16 @@ import Testing
         #expect(pre.headers["access-control-allow-headers"]?.contains("Authorization") == true)
         let get = try s.request("GET", "/v1/models", headers: ["Authorization": "Bearer k"])
         #expect(get.headers["access-control-allow-origin"] == "https://app.example")
+        #expect(get.headers["access-control-expose-headers"] == "X-Request-Id")
+        // The OpenAI JS SDK's preflight asks for its X-Stainless-* headers; header names are allowed back, anything
+        // that is not a header name is not echoed.
+        let sdk = try s.request("OPTIONS", "/v1/chat/completions", headers: [
+            "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type, x-stainless-retry-count, x-stainless-os"])
+        #expect(sdk.headers["access-control-allow-headers"] == "Authorization, Content-Type, X-Request-Id, x-stainless-retry-count, x-stainless-os")
+        let odd = try s.request("OPTIONS", "/v1/chat/completions", headers: [
+            "Origin": "https://app.example", "Access-Control-Request-Headers": "x-ok, bad header"])
+        #expect(odd.headers["access-control-allow-headers"] == "Authorization, Content-Type, X-Request-Id")
     }
 
     @Test func loadingServerAnswers503UntilReady() throws {

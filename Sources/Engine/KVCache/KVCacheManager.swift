@@ -43,6 +43,13 @@ public struct KVCacheManager: Sendable {
     public private(set) var prefixQueryTokens = 0
     public private(set) var prefixHitTokens = 0
 
+    /// Counts one prefix lookup that was acted on (`cachedPrefix` does not count: a request waiting for blocks
+    /// looks up its prefix again every step, and the metrics would count it each time).
+    public mutating func recordPrefixQuery(tokens: Int, hit: Int) {
+        prefixQueryTokens += tokens
+        prefixHitTokens += hit
+    }
+
     public init(blockCount: Int, blockSize: Int, prefixCaching: Bool = true) {
         self.init(groups: [Group(blockCount: blockCount)], blockSize: blockSize, prefixCaching: prefixCaching)
     }
@@ -99,7 +106,6 @@ public struct KVCacheManager: Sendable {
     /// sequence: the last token must still run to produce logits.
     public mutating func cachedPrefix(_ tokens: [Int], extraKeys: [String], promptLength: Int? = nil) -> CachedPrefix {
         guard prefixCaching else { return CachedPrefix() }
-        prefixQueryTokens += tokens.count
         let step = groups.indices.reduce(1) { lcm($0, span($1)) }
         let chains = groups.indices.map { g in
             chain(tokens, group: g, count: (tokens.count - 1) / span(g), extraKeys: extraKeys, promptLength: promptLength)
@@ -107,7 +113,6 @@ public struct KVCacheManager: Sendable {
         var length = (tokens.count - 1) / step * step
         while length > 0 {
             if let hit = prefix(length, chains: chains) {
-                prefixHitTokens += length
                 return hit
             }
             length -= step

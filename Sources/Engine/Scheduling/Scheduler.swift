@@ -97,6 +97,9 @@ final class Scheduler {
             let start = prefix.tokens
             let n = min(r.tokens.count - start, budget, r.stepLimit)
             guard kv.allocate(r.id, totalTokens: start + n, prefix: prefix) else { break }
+            if r.computed == 0, r.request.promptLogprobs == nil, kv.prefixCaching {
+                kv.recordPrefixQuery(tokens: r.tokens.count, hit: start)
+            }
             if r.status == .waiting { r.generation.cachedPromptTokens = start }
             r.computed = start
             waiting.removeFirst()
