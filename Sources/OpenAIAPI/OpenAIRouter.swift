@@ -79,7 +79,11 @@ public final class OpenAIRouter: @unchecked Sendable {
         let draining = inFlight.isDraining
         guard let context = current, !draining else {
             let status: JSONValue = .object([("status", .string(draining ? "draining" : "loading"))])
-            if request.path == "/health" { writer.respondJSON(status, status: 503, headers: cors) } else {
+            if request.path == "/health" {
+                var h = cors
+                h.replaceOrAdd("Retry-After", "1")
+                writer.respondJSON(status, status: 503, headers: h)
+            } else {
                 let message = draining ? "the server is shutting down; retry on another replica" : "the model is still loading; retry shortly"
                 var h = cors
                 h.replaceOrAdd("Retry-After", "1")

@@ -129,7 +129,7 @@ import Testing
     @Test func loadingServerAnswers503UntilReady() throws {
         let s = try TestServer(backend: ScriptedBackend(texts: ["x"]), ready: false)
         let h = try s.request("GET", "/health")
-        #expect(h.status == 503 && h.json["status"] as? String == "loading")
+        #expect(h.status == 503 && h.json["status"] as? String == "loading" && h.headers["retry-after"] == "1")
         #expect(try s.request("GET", "/v1/models").status == 503)
         #expect(try s.request("GET", "/metrics").status == 200, "scrapes work while loading")
         s.router.setReady(s.context)
