@@ -147,6 +147,14 @@ import Testing
             #expect(Array(back.row(t)[4..<10]) == values.row(t).map(AscendPrecision.roundBF16))
             #expect(Array(back.row(t)[0..<4]) == [0, 0, 0, 0])
         }
+        // Stored in the activation type itself (half of fp32's host memory), which holds the rounded values exactly.
+        #expect(cache.element == .bf16)
+        let fp16 = AscendSimDevice(AscendSimConfiguration(profile: .ascend910B2, precision: .fp16))
+        let half = fp16.makeKVStorage(layers: 1, blockCount: 3, blockSize: 4, width: 6)
+        #expect(half.element == .f16)
+        fp16.writeCache(half, layer: 0, slots: slots, values: values, offset: 0)
+        let backHalf = fp16.readCache(half, layer: 0, slots: slots)
+        for t in 0..<5 { #expect(backHalf.row(t) == values.row(t).map(AscendPrecision.fp16.round)) }
     }
 
     /// max|v|·(u + e^{2Δ} − 1), Δ = scale·2u·max Σ|q·k|.

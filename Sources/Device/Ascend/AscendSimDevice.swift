@@ -49,6 +49,9 @@ public final class AscendSimDevice: Device, @unchecked Sendable {
     }
 
     public var precision: AscendPrecision { configuration.precision }
+    /// The KV cache holds the activation type, as on the chip: its values are rounded to it before they are
+    /// stored (`writeCache`), so bf16/fp16 storage keeps them exactly in half the host memory of fp32.
+    public var kvElement: KVElement { act == .fp16 ? .f16 : .bf16 }
     public var simulatedClock: SimulatedClock? { clock }
     /// Activation / KV element type.
     var act: ElementType { precision.activationType }
