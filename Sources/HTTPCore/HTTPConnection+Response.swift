@@ -100,6 +100,7 @@ extension HTTPConnection {
             "Server": "moeserve", "Date": dateHeader.current(),
         ]
         for (name, value) in extraHeaders { headers.add(name, value) }
+        for (name, value) in configuration.errorHeaders where !headers.contains(name) { headers.add(name, value) }
         enqueue(ResponseEncoding.head(status: status, headers: headers))
         enqueue(body)
         let line = request.map { ($0.method, $0.target) } ?? parser.currentRequestLine

@@ -34,6 +34,9 @@ public struct HTTPServerConfiguration: Sendable, Equatable {
     /// gzip for responses. Request bodies with `Content-Encoding: gzip` are always accepted, and their
     /// decompressed size is held to `maxBodyBytes` (413 beyond).
     public var compression: HTTPCompressionConfiguration
+    /// Added to the responses the server sends on its own (parse errors, 413, 408, 415), which no handler sees:
+    /// e.g. CORS headers, without which a browser cannot read why its request was refused.
+    public var errorHeaders: HTTPHeaders = [:]
 
     public init(
         host: String = "127.0.0.1",

@@ -64,7 +64,7 @@ public struct APIOptions: Sendable {
     }
 
     /// Headers added to every response when CORS is on.
-    var corsHeaders: HTTPHeaders {
+    public var corsHeaders: HTTPHeaders {
         guard let corsOrigin else { return HTTPHeaders() }
         var h = HTTPHeaders()
         h.add("Access-Control-Allow-Origin", corsOrigin)

@@ -44,7 +44,9 @@ struct Serve: ParsableCommand {
         }
         // Listen first and answer 503 while the model loads, so probes and clients see "loading", not "refused".
         let router = OpenAIRouter(logger: logger, options: apiOptions, metricsText: { metrics.exposition() })
-        let server = HTTPServer(configuration: try serverConfiguration(config), logger: logger, accessObserver: metrics.accessObserver,
+        var httpConfiguration = try serverConfiguration(config)
+        httpConfiguration.errorHeaders = apiOptions.corsHeaders
+        let server = HTTPServer(configuration: httpConfiguration, logger: logger, accessObserver: metrics.accessObserver,
                                 handler: router.handler)
         let boundPort: Int
         do { boundPort = try server.start() } catch {

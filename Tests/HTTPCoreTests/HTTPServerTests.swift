@@ -76,6 +76,7 @@ struct HTTPServerTests {
             $0.maxBodyBytes = 1000
             $0.maxHeaderCount = 20
             $0.maxRequestLineLength = 256
+            $0.errorHeaders = ["Access-Control-Allow-Origin": "https://app.example"]
         }
         try withServer(configuration) { _, port in
             let client = try TestClient(port: port)
@@ -83,6 +84,8 @@ struct HTTPServerTests {
             let response = try client.readResponse()
             #expect(response.status == status)
             #expect(response.headers["Connection"] == "close")
+            // Headers for the server's own refusals (CORS, so a browser can read why).
+            #expect(response.headers["Access-Control-Allow-Origin"] == "https://app.example")
             #expect(response.headers["Content-Type"] == "application/json")
             let json = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
             let error = json?["error"] as? [String: Any]
