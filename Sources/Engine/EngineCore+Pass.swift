@@ -25,7 +25,7 @@ extension EngineCore {
     /// needs prompt logprobs from these positions, else its last row when it samples, else none.
     func chunk(_ item: SchedulerOutput.Item, _ range: Range<Int>, samples: Bool) -> SequenceChunk {
         let r = item.request
-        let promptRows = r.request.promptLogprobs != nil && !r.promptLogprobsSent && range.lowerBound + 1 < r.request.promptTokenIDs.count
+        let promptRows = r.needsPromptRows && range.lowerBound + 1 < r.request.promptTokenIDs.count
         return SequenceChunk(tokens: Array(r.tokens[range]), startPosition: range.lowerBound,
                              blockTable: scheduler.kv.blockTable(r.id), logits: promptRows ? .all : (samples ? .last : .none),
                              groupBlockTables: grouped ? scheduler.kv.blockTables(r.id) : [])
@@ -93,7 +93,7 @@ extension EngineCore {
     /// preemption is not counted twice), and sends them once all are in, before the first token.
     func collectPromptLogprobs(_ item: SchedulerOutput.Item, _ rows: [(position: Int, logits: Matrix, row: Int)]) {
         let r = item.request
-        guard let k = r.request.promptLogprobs, !r.promptLogprobsSent else { return }
+        guard r.needsPromptRows, let k = r.request.promptLogprobs else { return }
         let prompt = r.request.promptTokenIDs
         for (p, logits, row) in rows where p == r.promptLogprobs.count {
             r.promptLogprobs.append(TokenLogprobs.compute(logits: logits.row(row), token: prompt[p + 1], k: k))

@@ -40,13 +40,13 @@ final class TLSContext: @unchecked Sendable {
         )
         // No pass phrase prompt: OpenSSL would read one from the terminal and the start would hang on it.
         SSL_CTX_set_default_passwd_cb(context) { _, _, _, _ in 0 }
-        let encrypted = (try? String(contentsOfFile: configuration.privateKeyPath, encoding: .utf8))?.contains("ENCRYPTED") ?? false
-        try check(
-            SSL_CTX_use_PrivateKey_file(context, configuration.privateKeyPath, moeserve_ssl_filetype_pem()) == 1,
-            encrypted ? "the private key '\(configuration.privateKeyPath)' is encrypted; give an unencrypted one "
-                + "(openssl pkey -in KEY -out PLAIN_KEY), readable by this user only"
-                : "cannot load the private key '\(configuration.privateKeyPath)'"
-        )
+        if SSL_CTX_use_PrivateKey_file(context, configuration.privateKeyPath, moeserve_ssl_filetype_pem()) != 1 {
+            let path = configuration.privateKeyPath
+            let encrypted = (try? String(contentsOfFile: path, encoding: .utf8))?.contains("ENCRYPTED") ?? false
+            try check(false, encrypted ? "the private key '\(path)' is encrypted; give an unencrypted one "
+                          + "(openssl pkey -in KEY -out PLAIN_KEY), readable by this user only"
+                          : "cannot load the private key '\(path)'")
+        }
         try check(SSL_CTX_check_private_key(context) == 1, "the private key does not match the certificate")
     }
 

@@ -15,15 +15,33 @@ public struct LoadedModel: Sendable {
 /// Opens checkpoints: a `.gguf` file, or a Hugging Face folder (`config.json`, `*.safetensors`,
 /// `tokenizer.json`, `tokenizer_config.json`).
 public enum ModelLoader {
+    /// What a model path names: a `.gguf` file, or a Hugging Face folder (checked to hold a `tokenizer.json`).
+    enum Checkpoint {
+        case gguf
+        case folder(URL)
+
+        init(path: String) throws {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw CheckpointError.io(path: path, reason: "no such file (run scripts/setup to fetch the default model)")
+            }
+            if isDirectory.boolValue {
+                let url = URL(fileURLWithPath: path)
+                guard FileManager.default.fileExists(atPath: url.appendingPathComponent("tokenizer.json").path) else {
+                    throw CheckpointError.io(path: path, reason: "the model folder has no tokenizer.json")
+                }
+                self = .folder(url)
+            } else {
+                guard path.hasSuffix(".gguf") else {
+                    throw CheckpointError.unsupported("'\(path)' is neither a .gguf file nor a Hugging Face model folder")
+                }
+                self = .gguf
+            }
+        }
+    }
+
     public static func load(path: String, device: any Device) throws -> LoadedModel {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw CheckpointError.io(path: path, reason: "no such file (run scripts/setup to fetch the default model)")
-        }
-        if isDirectory.boolValue { return try loadFolder(path: path, device: device) }
-        guard path.hasSuffix(".gguf") else {
-            throw CheckpointError.unsupported("'\(path)' is neither a .gguf file nor a Hugging Face model folder")
-        }
+        if case let .folder(url) = try Checkpoint(path: path) { return try loadFolder(url, path: path, device: device) }
         let gguf = try GGUFFile(path: path)
         let model = try LlamaModel(gguf: gguf, device: device)
         let vocab = try gguf.tokenizerVocabulary()
@@ -33,11 +51,7 @@ public enum ModelLoader {
     }
 
     /// A Hugging Face folder with its `tokenizer.json`.
-    static func loadFolder(path: String, device: any Device) throws -> LoadedModel {
-        let url = URL(fileURLWithPath: path)
-        guard FileManager.default.fileExists(atPath: url.appendingPathComponent("tokenizer.json").path) else {
-            throw CheckpointError.io(path: path, reason: "the model folder has no tokenizer.json")
-        }
+    static func loadFolder(_ url: URL, path: String, device: any Device) throws -> LoadedModel {
         let model = try HuggingFaceModel.languageModel(directory: url, device: device)
         let definition = try TokenizerDefinition(directory: url)
         let tokenizer = try BPETokenizer(definition: definition)
@@ -47,21 +61,10 @@ public enum ModelLoader {
 
     /// The tokenizer alone (no weights): a `.gguf` file's vocabulary or a Hugging Face folder's `tokenizer.json`.
     public static func loadTokenizer(path: String) throws -> BPETokenizer {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw CheckpointError.io(path: path, reason: "no such file (run scripts/setup to fetch the default model)")
+        switch try Checkpoint(path: path) {
+        case let .folder(url): return try BPETokenizer(definition: try TokenizerDefinition(directory: url))
+        case .gguf: return try BPETokenizer(vocabulary: try GGUFFile(path: path).tokenizerVocabulary())
         }
-        if isDirectory.boolValue {
-            let url = URL(fileURLWithPath: path)
-            guard FileManager.default.fileExists(atPath: url.appendingPathComponent("tokenizer.json").path) else {
-                throw CheckpointError.io(path: path, reason: "the model folder has no tokenizer.json")
-            }
-            return try BPETokenizer(definition: try TokenizerDefinition(directory: url))
-        }
-        guard path.hasSuffix(".gguf") else {
-            throw CheckpointError.unsupported("'\(path)' is neither a .gguf file nor a Hugging Face model folder")
-        }
-        return try BPETokenizer(vocabulary: try GGUFFile(path: path).tokenizerVocabulary())
     }
 
     static func stopTokens(_ tokenizer: BPETokenizer, eos: Int?) -> Set<Int> {

@@ -40,8 +40,11 @@ final class RequestState {
     /// of logits (256 × SmolLM2's 49,152 floats = 50 MB), where a step's budget could otherwise make it 2,048.
     static let promptRowsPerStep = 256
 
+    /// Whether the prompt's logprobs are wanted and not yet sent: its prompt positions need every logits row.
+    var needsPromptRows: Bool { request.promptLogprobs != nil && !promptLogprobsSent }
+
     /// Tokens this request may run in one step.
-    var stepLimit: Int { request.promptLogprobs != nil && !promptLogprobsSent ? Self.promptRowsPerStep : Int.max }
+    var stepLimit: Int { needsPromptRows ? Self.promptRowsPerStep : Int.max }
 
     init(request: EngineRequest, arrival: Int, generation: Generation, onEvent: @escaping @Sendable (TokenEvent) -> Void) {
         self.request = request

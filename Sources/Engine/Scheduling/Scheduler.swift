@@ -90,14 +90,16 @@ final class Scheduler {
 
     private func scheduleWaiting(_ out: inout SchedulerOutput, budget: inout Int) {
         while budget > 0, running.count < config.maxNumSeqs, let r = waiting.first {
+            // A fresh (or recomputed) request looks its prompt up, unless it needs every prompt row's logits.
+            let looksUpPrefix = r.computed == 0 && r.request.promptLogprobs == nil
             var prefix = KVCacheManager.CachedPrefix()
-            if r.computed == 0, r.request.promptLogprobs == nil {
+            if looksUpPrefix {
                 prefix = kv.cachedPrefix(r.tokens, extraKeys: r.extraKeys, promptLength: r.request.promptTokenIDs.count)
             }
             let start = prefix.tokens
             let n = min(r.tokens.count - start, budget, r.stepLimit)
             guard kv.allocate(r.id, totalTokens: start + n, prefix: prefix) else { break }
-            if r.computed == 0, r.request.promptLogprobs == nil, kv.prefixCaching {
+            if looksUpPrefix, kv.prefixCaching {
                 kv.recordPrefixQuery(tokens: r.tokens.count, hit: start)
             }
             if r.status == .waiting { r.generation.cachedPromptTokens = start }
