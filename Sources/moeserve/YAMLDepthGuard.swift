@@ -22,10 +22,10 @@ enum YAMLDepthGuard {
             case UInt8(ascii: "\n"): atLineStart = true; indent = 0; quote = nil
             case UInt8(ascii: "\""), UInt8(ascii: "'"):
                 if quote == nil { quote = byte } else if quote == byte { quote = nil }
-            case UInt8(ascii: "["), UInt8(ascii: "{") where quote == nil:
+            case UInt8(ascii: "[") where quote == nil, UInt8(ascii: "{") where quote == nil:
                 depth += 1
                 if depth > maxDepth { throw message("brackets nest more than \(maxDepth) levels deep") }
-            case UInt8(ascii: "]"), UInt8(ascii: "}") where quote == nil:
+            case UInt8(ascii: "]") where quote == nil, UInt8(ascii: "}") where quote == nil:
                 depth = max(0, depth - 1)
             default: break
             }

@@ -143,6 +143,10 @@ import Device
         #expect(message { try c.apply(yaml: "server:\n  port: [\n", source: "f.yaml") }.hasPrefix("f.yaml: not valid YAML"))
         let deep = "server:\n  host: " + String(repeating: "[", count: 5_000) + String(repeating: "]", count: 5_000) + "\n"
         #expect(message { try c.apply(yaml: deep, source: "f.yaml") }.contains("nest more than"))
+        // Brackets inside a quoted string are text, not nesting.
+        var quoted = Configuration()
+        try quoted.apply(yaml: "server:\n  host: '" + String(repeating: "[", count: 100) + "'\n", source: "f.yaml")
+        #expect(quoted.host == String(repeating: "[", count: 100))
         var indented = "a:\n"
         for level in 1...200 { indented += String(repeating: " ", count: 2 * level) + "a\(level):\n" }
         #expect(message { try c.apply(yaml: indented, source: "f.yaml") }.contains("indented more than"))
