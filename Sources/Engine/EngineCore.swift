@@ -18,10 +18,22 @@ final class EngineCore {
     let grouped: Bool
     let metrics: EngineMetrics
     private var arrivals = 0
+    private let tokenBytes: (@Sendable () -> [[UInt8]])?
+    /// The vocabulary as structured output walks it, built for the first request with a response format.
+    private lazy var structuredVocabulary: StructuredVocabulary = {
+        let started = DispatchTime.now()
+        let bytes = tokenBytes?() ?? (0..<model.vocabularySize).map { decodeBytes([$0]) }
+        let v = StructuredVocabulary(bytes: bytes)
+        logger.info("structured output vocabulary ready", metadata: [
+            "tokens": "\(v.order.count)", "seconds": "\(Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9)"])
+        return v
+    }()
 
     init(model: any LanguageModel, decodeBytes: @escaping @Sendable ([Int]) -> [UInt8], stopTokenIDs: Set<Int>,
-         configuration: EngineConfiguration, logger: Logger, metrics: EngineMetrics = EngineMetrics()) {
+         configuration: EngineConfiguration, logger: Logger, metrics: EngineMetrics = EngineMetrics(),
+         tokenBytes: (@Sendable () -> [[UInt8]])? = nil) {
         self.model = model
+        self.tokenBytes = tokenBytes
         self.metrics = metrics
         self.decodeBytes = decodeBytes
         self.stopTokenIDs = stopTokenIDs
@@ -47,7 +59,8 @@ final class EngineCore {
     var kvCapacityTokens: Int { sizing.capacityTokens }
 
     func add(_ req: EngineRequest, onEvent handler: @escaping EngineLoop.EventHandler) {
-        let gen = Generation(request: req, contextLength: model.contextLength, stopTokenIDs: stopTokenIDs, decodeBytes: decodeBytes)
+        let gen = Generation(request: req, contextLength: model.contextLength, stopTokenIDs: stopTokenIDs, decodeBytes: decodeBytes,
+                             vocabulary: { self.structuredVocabulary })
         if let problem = gen.validationError {
             handler(.failed(message: problem))
             return

@@ -40,10 +40,13 @@ public final class EngineLoop: @unchecked Sendable {
     private var stopping = false
     private var thread: Thread?
 
+    /// `tokenBytes`: each token's bytes as structured output may use them, empty for tokens it must never pick
+    /// (special tokens); nil takes every token's decoded bytes. Called once, when a request first needs it.
     public init(model: any LanguageModel, decodeBytes: @escaping @Sendable ([Int]) -> [UInt8], stopTokenIDs: Set<Int>,
-                configuration: EngineConfiguration = EngineConfiguration(), logger: Logger, metrics: EngineMetrics = EngineMetrics()) {
+                configuration: EngineConfiguration = EngineConfiguration(), logger: Logger, metrics: EngineMetrics = EngineMetrics(),
+                tokenBytes: (@Sendable () -> [[UInt8]])? = nil) {
         core = EngineCore(model: model, decodeBytes: decodeBytes, stopTokenIDs: stopTokenIDs, configuration: configuration, logger: logger,
-                          metrics: metrics)
+                          metrics: metrics, tokenBytes: tokenBytes)
     }
 
     /// Tokens the KV memory holds.

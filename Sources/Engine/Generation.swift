@@ -9,17 +9,23 @@ struct Generation {
     var sampler: Sampler
     var detokenizer: IncrementalDetokenizer
     var stopStrings: StopStringMatcher
+    /// The grammar the output follows (`response_format`), if any.
+    var structured: StructuredOutput?
     var generated: [Int] = []
     /// Prompt tokens served from the prefix cache (reported in usage).
     var cachedPromptTokens = 0
 
-    init(request: EngineRequest, contextLength: Int, stopTokenIDs: Set<Int>, decodeBytes: @escaping @Sendable ([Int]) -> [UInt8]) {
+    init(request: EngineRequest, contextLength: Int, stopTokenIDs: Set<Int>, decodeBytes: @escaping @Sendable ([Int]) -> [UInt8],
+         vocabulary: () -> StructuredVocabulary = { StructuredVocabulary(bytes: []) }) {
         self.request = request
         self.contextLength = contextLength
         self.stopTokenIDs = request.sampling.ignoreEOS ? request.sampling.stopTokenIDs : stopTokenIDs.union(request.sampling.stopTokenIDs)
         sampler = Sampler(params: request.sampling)
         detokenizer = IncrementalDetokenizer(decodeBytes: decodeBytes)
         stopStrings = StopStringMatcher(request.sampling.stopStrings)
+        if let g = request.sampling.grammar, g.problem == nil {
+            structured = StructuredOutput(grammar: g, vocabulary: vocabulary(), stopTokenIDs: self.stopTokenIDs)
+        }
     }
 
     var usage: Usage {
@@ -30,6 +36,7 @@ struct Generation {
     var validationError: String? {
         if request.promptTokenIDs.isEmpty { return "the prompt is empty" }
         if request.sampling.maxTokens < 0 { return "max_tokens must not be negative" }
+        if let problem = request.sampling.grammar?.problem { return "the response format cannot be followed: \(problem)" }
         if request.promptTokenIDs.count >= contextLength {
             return "the prompt has \(request.promptTokenIDs.count) tokens; the model's context is \(contextLength)"
         }
@@ -41,15 +48,26 @@ struct Generation {
     mutating func accept(logits: [Float]) -> (events: [TokenEvent], finished: Bool) {
         // max_tokens 0: the prompt ran (for its logprobs), nothing is generated.
         if request.sampling.maxTokens == 0 { return ([.finished(reason: .length, usage: usage)], true) }
-        let token = sampler.sample(logits, history: request.promptTokenIDs, generated: generated)
+        let token: Int
+        if structured != nil {
+            guard let t = sampler.sample(logits, history: request.promptTokenIDs, generated: generated, output: &structured!) else {
+                return (flush() + [.failed(message: "no token of the model's vocabulary can continue the output in the requested format")], true)
+            }
+            token = t
+        } else {
+            token = sampler.sample(logits, history: request.promptTokenIDs, generated: generated)
+        }
         if stopTokenIDs.contains(token) {
             return (flush() + [.finished(reason: .stop, usage: usage)], true)
         }
+        structured?.advance(token)
         generated.append(token)
         let (text, hitStop) = stopStrings.feed(detokenizer.add(token))
         let lp = request.sampling.logprobs.map { TokenLogprobs.compute(logits: logits, token: token, k: $0) }
         var events: [TokenEvent] = [.token(id: token, text: text, logprobs: lp)]
         if hitStop { return (events + [.finished(reason: .stop, usage: usage)], true) }
+        // The value is complete: end as the model's stop token would, without a step to sample it.
+        if structured?.mustEnd == true { return (events + flush() + [.finished(reason: .stop, usage: usage)], true) }
         let atContextEnd = request.promptTokenIDs.count + generated.count >= contextLength
         if generated.count >= request.sampling.maxTokens || atContextEnd {
             events += flush()

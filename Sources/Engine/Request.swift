@@ -29,6 +29,8 @@ public struct SamplingParams: Sendable, Equatable {
     public var logitBias: [Int: Float] = [:]
     /// Report the chosen token's log-probability and this many most likely alternatives (nil = off).
     public var logprobs: Int?
+    /// JSON the output must be (OpenAI's `response_format`); nil for free text.
+    public var grammar: OutputGrammar?
 
     public init(temperature: Float = 1, topP: Float = 1, topK: Int = 0, seed: UInt64? = nil, maxTokens: Int = 16,
                 stopTokenIDs: Set<Int> = [], ignoreEOS: Bool = false) {

@@ -28,7 +28,6 @@ public struct ChatCompletionRequest: Sendable, Equatable {
     static let notYetSupported: KeyValuePairs<String, @Sendable (JSONInput) -> Bool> = [
         "tools": { $0 == .array([]) },
         "tool_choice": { $0 == .string("none") },
-        "response_format": { $0 == .object(["type": .string("text")]) },
         // vLLM's chat extensions (its sampling ones are `SamplingRequest.vllmExtensions`).
         "echo": { $0 == .bool(false) },
         "add_generation_prompt": { $0 == .bool(true) },
@@ -65,7 +64,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         try rejectUnsupported(f, SamplingRequest.vllmExtensions)
         _ = try f.bool("parallel_tool_calls")   // no effect without tools, but still a boolean
         let (stream, includeUsage) = try streamOptions(f)
-        return ChatCompletionRequest(model: model, messages: messages, sampling: try SamplingRequest(f), stream: stream,
+        return ChatCompletionRequest(model: model, messages: messages, sampling: try SamplingRequest(f, body: body), stream: stream,
                                      includeUsage: includeUsage, unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted())
     }
 

@@ -21,9 +21,7 @@ struct CompletionRequest: Sendable, Equatable {
 
     /// Fields that change the result and are not implemented: refused unless neutral (with vLLM's, see
     /// `SamplingRequest.vllmExtensions`).
-    static let notYetSupported: KeyValuePairs<String, @Sendable (JSONInput) -> Bool> = [
-        "response_format": { $0 == .object(["type": .string("text")]) },
-    ]
+    static let notYetSupported: KeyValuePairs<String, @Sendable (JSONInput) -> Bool> = [:]
 
     static let known: Set<String> = Set(["model", "prompt", "echo", "stream", "stream_options", "suffix", "best_of"])
         .union(SamplingRequest.fields).union(notYetSupported.map(\.key)).union(SamplingRequest.vllmExtensions.map(\.key))
@@ -43,7 +41,7 @@ struct CompletionRequest: Sendable, Equatable {
         try ChatCompletionRequest.rejectUnsupported(f, SamplingRequest.vllmExtensions)
         let (stream, includeUsage) = try ChatCompletionRequest.streamOptions(f)
         let echo = try f.bool("echo") ?? false
-        return CompletionRequest(model: model, prompts: try prompts(f), sampling: try SamplingRequest(f, logprobsIsCount: true, echo: echo),
+        return CompletionRequest(model: model, prompts: try prompts(f), sampling: try SamplingRequest(f, body: body, logprobsIsCount: true, echo: echo),
                                  echo: echo, stream: stream, includeUsage: includeUsage,
                                  unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted())
     }

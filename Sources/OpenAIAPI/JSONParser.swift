@@ -18,13 +18,28 @@ struct JSONParser {
     private let bytes: UnsafeBufferPointer<UInt8>
     private var i = 0
     private var depth = 0
+    /// When recording: each object's keys in the order written, objects in the order they open.
+    private var keyOrders: [[String]]?
 
     private init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     static func parse(_ body: [UInt8]) throws(Failure) -> JSONInput {
-        let result: Result<JSONInput, Failure> = body.withUnsafeBufferPointer { buffer in
+        try parseRecordingKeyOrder(body, record: false).value
+    }
+
+    /// The value and, per object in the order the objects open, its keys in the order written (JSON Schema's
+    /// `properties` order is the order a structured output writes them).
+    static func parseKeepingKeyOrder(_ body: [UInt8]) throws(Failure) -> OrderedJSON {
+        let (value, orders) = try parseRecordingKeyOrder(body, record: true)
+        var next = 0
+        return OrderedJSON(value, keyOrders: orders, next: &next)
+    }
+
+    private static func parseRecordingKeyOrder(_ body: [UInt8], record: Bool) throws(Failure) -> (value: JSONInput, orders: [[String]]) {
+        let result: Result<(JSONInput, [[String]]), Failure> = body.withUnsafeBufferPointer { buffer in
             var parser = JSONParser(buffer)
-            return Result { () throws(Failure) -> JSONInput in try parser.document() }
+            if record { parser.keyOrders = [] }
+            return Result { () throws(Failure) -> (JSONInput, [[String]]) in (try parser.document(), parser.keyOrders ?? []) }
         }
         return try result.get()
     }
@@ -75,6 +90,8 @@ struct JSONParser {
         try enter()
         i += 1
         var out: [String: JSONInput] = [:]
+        let slot = keyOrders?.count ?? 0
+        keyOrders?.append([])
         skipWhitespace()
         if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; depth -= 1; return .object(out) }
         while true {
@@ -82,6 +99,7 @@ struct JSONParser {
             guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
             let keyOffset = i
             let key = try string()
+            keyOrders?[slot].append(key)
             skipWhitespace()
             guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':' after a key") }
             i += 1
@@ -237,5 +255,44 @@ struct JSONParser {
 
     private static func describe(_ b: UInt8) -> String {
         b >= 0x20 && b < 0x7F ? String(UnicodeScalar(b)) : "0x" + String(b, radix: 16)
+    }
+}
+
+/// A parsed JSON value whose objects keep their keys in the order written.
+indirect enum OrderedJSON: Sendable, Equatable {
+    case scalar(JSONInput)
+    case array([OrderedJSON])
+    case object([(key: String, value: OrderedJSON)])
+
+    /// Rebuilds `value` with `keyOrders` (one per object, in the order the objects open, from `next` on).
+    init(_ value: JSONInput, keyOrders: [[String]], next: inout Int) {
+        switch value {
+        case let .array(items):
+            var out: [OrderedJSON] = []
+            for item in items { out.append(OrderedJSON(item, keyOrders: keyOrders, next: &next)) }
+            self = .array(out)
+        case let .object(fields):
+            let keys = next < keyOrders.count ? keyOrders[next] : fields.keys.sorted()
+            next += 1
+            var out: [(key: String, value: OrderedJSON)] = []
+            for k in keys { if let v = fields[k] { out.append((k, OrderedJSON(v, keyOrders: keyOrders, next: &next))) } }
+            self = .object(out)
+        default:
+            self = .scalar(value)
+        }
+    }
+
+    static func == (a: OrderedJSON, b: OrderedJSON) -> Bool {
+        switch (a, b) {
+        case let (.scalar(x), .scalar(y)): return x == y
+        case let (.array(x), .array(y)): return x == y
+        case let (.object(x), .object(y)): return x.count == y.count && zip(x, y).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+        default: return false
+        }
+    }
+
+    subscript(key: String) -> OrderedJSON? {
+        guard case let .object(fields) = self else { return nil }
+        return fields.first { $0.key == key }?.value
     }
 }

@@ -23,12 +23,14 @@ public struct SamplingRequest: Sendable, Equatable {
     public var user: String?
     /// vLLM's extension: lower runs first under `--policy priority` (0 otherwise).
     public var priority = 0
+    /// The JSON the output must be (`response_format`, or vLLM's `guided_json`); nil for free text.
+    public var grammar: OutputGrammar?
 
     /// Fields this type reads.
     static let fields: Set<String> = [
         "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "seed", "ignore_eos", "stop", "min_p",
         "presence_penalty", "frequency_penalty", "repetition_penalty", "logit_bias", "n", "logprobs", "top_logprobs", "user",
-        "priority",
+        "priority", "response_format", "guided_json",
     ]
 
     /// vLLM's request extensions that change the output and that this server does not implement: refused with a
@@ -45,7 +47,6 @@ public struct SamplingRequest: Sendable, Equatable {
         "prompt_logprobs": { _ in false },
         "allowed_token_ids": { _ in false },
         "logits_processors": { _ in false },
-        "guided_json": { _ in false },
         "guided_regex": { _ in false },
         "guided_choice": { _ in false },
         "guided_grammar": { _ in false },
@@ -56,7 +57,8 @@ public struct SamplingRequest: Sendable, Equatable {
 
     /// `logprobsIsCount`: the legacy completions API sends `logprobs: <int>` instead of a boolean.
     /// `echo`: the legacy API with `echo`, where `max_tokens` 0 is allowed (the prompt alone, scored).
-    init(_ f: FieldReader, logprobsIsCount: Bool = false, echo: Bool = false) throws(APIError) {
+    /// `body`: the request as sent, re-read for a schema's key order.
+    init(_ f: FieldReader, body: [UInt8], logprobsIsCount: Bool = false, echo: Bool = false) throws(APIError) {
         let legacyMax = try f.int("max_tokens", in: (echo ? 0 : 1)...Int(Int32.max))
         let completionMax = try f.int("max_completion_tokens", in: 1...Int(Int32.max))
         // The same limit under its old and new name: both may come, but one must not silently override the other.
@@ -88,6 +90,7 @@ public struct SamplingRequest: Sendable, Equatable {
         topLogprobs = logprobsIsCount ? try f.int("logprobs", in: 0...20) : try Self.topLogprobs(f)
         user = try f.string("user")
         priority = try f.int("priority", in: Int(Int32.min)...Int(Int32.max)) ?? 0
+        grammar = try ResponseFormat.grammar(f, body: body)
     }
 
     static func topP(_ f: FieldReader) throws(APIError) -> Double? {
@@ -202,6 +205,7 @@ public struct SamplingRequest: Sendable, Equatable {
         s.repetitionPenalty = Float(repetitionPenalty ?? 1)
         s.logitBias = logitBias.mapValues { Float($0) }
         s.logprobs = topLogprobs
+        s.grammar = grammar
         return s
     }
 }

@@ -127,6 +127,32 @@ final class EventLog: @unchecked Sendable {
         #expect((0..<200).allSatisfy { _ in p.sample(logits) == 0 })   // p(0) ≈ 0.64 ≥ 0.5
     }
 
+    /// Top-k by selection and top-p from the head of the distribution keep exactly the tokens a full sort keeps,
+    /// in the same order.
+    @Test func fastTopKAndTopPMatchTheFullSort() {
+        var rng = SplitMix64(seed: 11)
+        for trial in 0..<40 {
+            let n = 3000 + trial * 37
+            let spread = Float(1 + trial % 5) * 2
+            let logits = (0..<n).map { _ in (Float(rng.next() % 10_000) / 10_000 - 0.5) * spread * 4 }
+            var reference = Candidates(logits: logits)
+            reference.sortDescending()
+            let k = 1 + trial * 5
+            var fast = Candidates(logits: logits)
+            TopK(k: k).process(&fast)
+            #expect(fast.ids == Array(reference.ids.prefix(k)), "trial \(trial)")
+            let p: Float = [0.5, 0.9, 0.95, 0.99][trial % 4]
+            let m = reference.logits[0]
+            let total = reference.logits.reduce(0.0) { $0 + Foundation.exp(Double($1 - m)) }
+            var mass = 0.0, keep = n
+            for (i, l) in reference.logits.enumerated() { mass += Foundation.exp(Double(l - m)) / total; if mass >= Double(p) { keep = i + 1; break } }
+            var nucleus = Candidates(logits: logits)
+            TopP(p: p).process(&nucleus)
+            #expect(nucleus.ids.count == keep, "trial \(trial)")
+            #expect(nucleus.ids == Array(reference.ids.prefix(keep)), "trial \(trial)")
+        }
+    }
+
     /// A temperature far below 1 (but not 0) is the greedy limit, never NaN probabilities: dividing first
     /// overflowed every positive logit to +∞, and the sampler then returned the last candidate every time.
     @Test func tinyTemperatureIsTheGreedyLimit() {

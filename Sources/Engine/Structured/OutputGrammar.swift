@@ -1,0 +1,107 @@
+/// The JSON a request's output must be: a graph of value shapes, built by the API from `response_format`
+/// (a JSON Schema subset) and followed byte by byte while sampling (`GrammarMatcher`). Nodes refer to each
+/// other by index, so recursive schemas (`$ref` to an enclosing definition) are cycles in the graph.
+public struct OutputGrammar: Sendable, Equatable {
+    public indirect enum Node: Sendable, Equatable {
+        /// An object: the listed properties in this order (each optional or required), then, if `additional` is
+        /// set, any further keys with values of that node.
+        case object(properties: [Property], additional: Int?)
+        /// An array of `items` with a count in `minItems...maxItems` (nil: unbounded).
+        case array(items: Int, minItems: Int, maxItems: Int?)
+        /// Any string.
+        case string
+        /// A number (`integer`: digits only, no fraction or exponent).
+        case number(integer: Bool)
+        /// Exactly one of these JSON texts (enum, const, booleans, null), in compact form.
+        case literals([[UInt8]])
+        /// Any of these nodes.
+        case anyOf([Int])
+    }
+
+    public struct Property: Sendable, Equatable {
+        /// The key as JSON text, quotes included (`"name"`): the builder's escaping is what the output writes.
+        public var key: [UInt8]
+        public var value: Int
+        public var required: Bool
+        public init(key: [UInt8], value: Int, required: Bool) {
+            self.key = key
+            self.value = value
+            self.required = required
+        }
+    }
+
+    public var nodes: [Node]
+    public var root: Int
+
+    public init(nodes: [Node], root: Int) {
+        self.nodes = nodes
+        self.root = root
+    }
+
+    /// Any JSON object (OpenAI's `json_object` mode).
+    public static var anyObject: OutputGrammar {
+        var g = OutputGrammar(nodes: [], root: 0)
+        let any = g.addAnyValue()
+        g.root = g.add(.object(properties: [], additional: any))
+        return g
+    }
+
+    /// Any JSON value.
+    public static var anyValue: OutputGrammar {
+        var g = OutputGrammar(nodes: [], root: 0)
+        g.root = g.addAnyValue()
+        return g
+    }
+
+    public mutating func add(_ node: Node) -> Int {
+        nodes.append(node)
+        return nodes.count - 1
+    }
+
+    /// Adds the nodes of "any JSON value" (objects and arrays of any values, recursively) and returns its index.
+    public mutating func addAnyValue() -> Int {
+        let any = add(.anyOf([]))
+        let object = add(.object(properties: [], additional: any))
+        let array = add(.array(items: any, minItems: 0, maxItems: nil))
+        let string = add(.string)
+        let number = add(.number(integer: false))
+        let words = add(.literals([Array("true".utf8), Array("false".utf8), Array("null".utf8)]))
+        nodes[any] = .anyOf([object, array, string, number, words])
+        return any
+    }
+
+    /// Why the graph cannot be followed, if it cannot: an index out of range, or a cycle of `anyOf` nodes that
+    /// consumes no input (`A = anyOf[A, …]`), which would expand without end.
+    public var problem: String? {
+        guard nodes.indices.contains(root) else { return "the root is not a node" }
+        for node in nodes {
+            let refs: [Int]
+            switch node {
+            case let .object(props, additional):
+                if props.contains(where: { $0.key.count < 2 || $0.key.first != 0x22 || $0.key.last != 0x22 }) {
+                    return "a property key is not a quoted JSON string"
+                }
+                refs = props.map(\.value) + (additional.map { [$0] } ?? [])
+            case let .array(items, minItems, maxItems):
+                if minItems < 0 || (maxItems.map { $0 < minItems } ?? false) { return "an array's item counts are out of order" }
+                refs = [items]
+            case let .anyOf(alternatives): refs = alternatives
+            case let .literals(words): if words.contains(where: \.isEmpty) { return "an empty literal" }; refs = []
+            case .string, .number: refs = []
+            }
+            if refs.contains(where: { !nodes.indices.contains($0) }) { return "a node refers to a missing node" }
+        }
+        // Depth-first over anyOf edges only: a back edge is a cycle that reads nothing.
+        var state = [UInt8](repeating: 0, count: nodes.count)   // 0 new, 1 on the path, 2 done
+        func visit(_ i: Int) -> Bool {
+            if state[i] == 1 { return false }
+            if state[i] == 2 { return true }
+            state[i] = 1
+            if case let .anyOf(alternatives) = nodes[i] { for a in alternatives where !visit(a) { return false } }
+            state[i] = 2
+            return true
+        }
+        for i in nodes.indices where !visit(i) { return "the schema refers to itself without reading anything (an anyOf or $ref cycle)" }
+        return nil
+    }
+}

@@ -1,0 +1,95 @@
+/// The model's tokens as the bytes they add to the output, sorted so that a walk over them shares the work of
+/// common prefixes. Built once per engine, on the first request that needs it.
+final class StructuredVocabulary: Sendable {
+    /// Per token id: its bytes; empty for tokens structured output never picks (special tokens, empty pieces).
+    let bytes: [[UInt8]]
+    /// Ids with bytes, in byte order.
+    let order: [Int32]
+    /// Per position in `order`: the length of the prefix shared with the previous token.
+    let sharedPrefix: [Int32]
+
+    init(bytes: [[UInt8]]) {
+        self.bytes = bytes
+        let sorted = bytes.indices.filter { !bytes[$0].isEmpty }.sorted { bytes[$0].lexicographicallyPrecedes(bytes[$1]) }
+        order = sorted.map { Int32($0) }
+        var shared = [Int32](repeating: 0, count: sorted.count)
+        for k in sorted.indices.dropFirst() {
+            let a = bytes[sorted[k - 1]], b = bytes[sorted[k]]
+            var n = 0
+            while n < a.count, n < b.count, a[n] == b[n] { n += 1 }
+            shared[k] = Int32(n)
+        }
+        sharedPrefix = shared
+    }
+
+    var count: Int { bytes.count }
+}
+
+/// One request's structured-output state: where its output stands in the grammar, and which tokens may come
+/// next. Stop tokens may come exactly when the output is a complete value.
+struct StructuredOutput {
+    let matcher: GrammarMatcher
+    let vocabulary: StructuredVocabulary
+    let stopTokenIDs: Set<Int>
+    private(set) var state: [GrammarConfig]
+    /// Masks already computed, by grammar state (strings repeat one state for many tokens).
+    private var masks: [[GrammarConfig]: [Bool]] = [:]
+    static let maxCachedMasks = 256
+
+    init(grammar: OutputGrammar, vocabulary: StructuredVocabulary, stopTokenIDs: Set<Int>) {
+        matcher = GrammarMatcher(CompiledGrammar(grammar))
+        self.vocabulary = vocabulary
+        self.stopTokenIDs = stopTokenIDs
+        state = matcher.start
+    }
+
+    /// The value is complete and nothing may follow it.
+    var mustEnd: Bool { matcher.mustEnd(state) }
+
+    func allows(_ id: Int) -> Bool {
+        if stopTokenIDs.contains(id) { return matcher.canEnd(state) }
+        guard id >= 0, id < vocabulary.count, !vocabulary.bytes[id].isEmpty else { return false }
+        return !matcher.advance(state, vocabulary.bytes[id]).isEmpty
+    }
+
+    /// Every token's verdict for the current state (the logits' length; ids past the vocabulary are refused).
+    mutating func mask(count: Int) -> [Bool] {
+        if let m = masks[state], m.count == count { return m }
+        var allowed = [Bool](repeating: false, count: count)
+        walk { id in if id < count { allowed[id] = true } }
+        if matcher.canEnd(state) { for id in stopTokenIDs where id >= 0 && id < count { allowed[id] = true } }
+        if masks.count >= Self.maxCachedMasks { masks.removeAll(keepingCapacity: true) }
+        masks[state] = allowed
+        return allowed
+    }
+
+    /// Moves past a chosen token (which `allows` accepted).
+    mutating func advance(_ id: Int) {
+        guard !stopTokenIDs.contains(id), id >= 0, id < vocabulary.count else { return }
+        state = matcher.advance(state, vocabulary.bytes[id])
+    }
+
+    /// Calls `found` for each token whose bytes continue the state, walking the sorted vocabulary with one
+    /// state per byte of the current prefix: a token sharing a prefix with the previous one resumes from it,
+    /// and a prefix that fails rules out every token after it that shares it.
+    private func walk(_ found: (Int) -> Void) {
+        var states: [[GrammarConfig]] = [state]   // states[d]: after the first d bytes of the current token
+        var deadAt: Int?                          // the current prefix fails at this many bytes
+        for (k, id32) in vocabulary.order.enumerated() {
+            let id = Int(id32)
+            let token = vocabulary.bytes[id]
+            let shared = Int(vocabulary.sharedPrefix[k])
+            if let d = deadAt, shared >= d { continue }
+            deadAt = nil
+            let depth = min(shared, states.count - 1)
+            states.removeLast(states.count - 1 - depth)
+            var ok = true
+            for i in depth..<token.count {
+                let next = matcher.step(states[states.count - 1], token[i])
+                if next.isEmpty { deadAt = i + 1; ok = false; break }
+                states.append(next)
+            }
+            if ok { found(id) }
+        }
+    }
+}

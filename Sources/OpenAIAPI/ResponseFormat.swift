@@ -1,0 +1,336 @@
+import Engine
+import HTTPCore
+
+/// `response_format` (OpenAI) and `guided_json` (vLLM): the JSON the output must be, as an `OutputGrammar`.
+enum ResponseFormat {
+    /// The grammar a request asks for, nil for free text. `body` is re-read with its key order when a schema
+    /// is given: a schema's `properties` are written in the order they are declared.
+    static func grammar(_ f: FieldReader, body: [UInt8]) throws(APIError) -> OutputGrammar? {
+        let format = try responseFormat(f, body: body)
+        let guided = try guidedJSON(f, body: body)
+        if format != nil, guided != nil {
+            throw APIError.invalid("send one of 'response_format' and 'guided_json', not both", param: "guided_json", code: "invalid_value")
+        }
+        return format ?? guided
+    }
+
+    private static func responseFormat(_ f: FieldReader, body: [UInt8]) throws(APIError) -> OutputGrammar? {
+        guard let raw = f.raw("response_format") else { return nil }
+        let p = "response_format"
+        let rf = try FieldReader(raw, prefix: p)
+        guard let type = try rf.string("type") else {
+            throw APIError.invalid("'\(p).type' is required", param: "\(p).type", code: "missing_required_parameter")
+        }
+        let allowed: Set<String>
+        switch type {
+        case "text", "json_object": allowed = ["type"]
+        case "json_schema": allowed = ["type", "json_schema"]
+        default:
+            throw APIError.invalid("'\(p).type' must be 'text', 'json_object' or 'json_schema', got '\(type)'", param: "\(p).type", code: "invalid_value")
+        }
+        if let extra = rf.fields.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw APIError.invalid("'\(p).\(extra)' is not a field of a '\(type)' response format", param: "\(p).\(extra)", code: "invalid_value")
+        }
+        switch type {
+        case "text": return nil
+        case "json_object": return .anyObject
+        default: break
+        }
+        guard let spec = rf.raw("json_schema") else {
+            throw APIError.invalid("'\(p).json_schema' is required with type 'json_schema'", param: "\(p).json_schema", code: "missing_required_parameter")
+        }
+        let sp = "\(p).json_schema"
+        let s = try FieldReader(spec, prefix: sp)
+        guard let name = try s.string("name") else {
+            throw APIError.invalid("'\(sp).name' is required", param: "\(sp).name", code: "missing_required_parameter")
+        }
+        guard (1...64).contains(name.utf8.count), name.utf8.allSatisfy({ b in
+            (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b) || b == 0x5F || b == 0x2D }) else {
+            throw APIError.invalid("'\(sp).name' must be 1 to 64 letters, digits, '_' or '-', got '\(name)'", param: "\(sp).name", code: "invalid_value")
+        }
+        _ = try s.string("description")
+        _ = try s.bool("strict")   // every schema is followed exactly; strict only changes what OpenAI accepts
+        if let extra = s.fields.keys.sorted().first(where: { !["name", "description", "schema", "strict"].contains($0) }) {
+            throw APIError.invalid("'\(sp).\(extra)' is not a field of a JSON schema response format", param: "\(sp).\(extra)", code: "invalid_value")
+        }
+        guard s.raw("schema") != nil else { return .anyValue }
+        let ordered = try orderedBody(body)
+        guard let schema = ordered["response_format"]?["json_schema"]?["schema"] else { return .anyValue }
+        return try SchemaCompiler.compile(schema, param: "\(sp).schema")
+    }
+
+    /// vLLM's `guided_json`: a schema as an object or as a JSON string.
+    private static func guidedJSON(_ f: FieldReader, body: [UInt8]) throws(APIError) -> OutputGrammar? {
+        guard let raw = f.raw("guided_json") else { return nil }
+        let schema: OrderedJSON
+        switch raw {
+        case .object:
+            guard let s = try orderedBody(body)["guided_json"] else { return nil }
+            schema = s
+        case let .string(text):
+            do { schema = try JSONParser.parseKeepingKeyOrder(Array(text.utf8)) } catch {
+                throw APIError.invalid("'guided_json' is not valid JSON: \(error.message)", param: "guided_json", code: "invalid_value")
+            }
+        default: throw f.typeError("guided_json", "a JSON schema (an object or a string)", raw)
+        }
+        return try SchemaCompiler.compile(schema, param: "guided_json")
+    }
+
+    private static func orderedBody(_ body: [UInt8]) throws(APIError) -> OrderedJSON {
+        do { return try JSONParser.parseKeepingKeyOrder(body) } catch {
+            throw APIError.invalid("the request body is not valid JSON: \(error.message) (at byte \(error.offset))")
+        }
+    }
+}
+
+/// Turns a JSON Schema into an `OutputGrammar`. Supported: `type` (one or a list), `properties` (written in their
+/// order), `required`, `additionalProperties`, `items`, `minItems`/`maxItems`, `enum`, `const`, `anyOf`, a one-element
+/// `allOf`, `nullable`, and `$ref` into `$defs`/`definitions` or to the root (recursion allowed). Annotations
+/// (`title`, `description`, `default`, `examples`, …) are ignored. Anything else is refused by name, never
+/// ignored: a pattern or a bound the output would not keep.
+struct SchemaCompiler {
+    static let annotations: Set<String> = ["title", "description", "default", "examples", "$schema", "$id", "$comment",
+                                           "deprecated", "readOnly", "writeOnly", "$defs", "definitions"]
+    static let maxNodes = 10_000
+
+    private let root: OrderedJSON
+    private let param: String
+    private var grammar = OutputGrammar(nodes: [], root: 0)
+    private var refs: [String: Int] = [:]
+    private var anyValue: Int?
+
+    static func compile(_ schema: OrderedJSON, param: String) throws(APIError) -> OutputGrammar {
+        var c = SchemaCompiler(root: schema, param: param)
+        let root = try c.node(schema, at: "")
+        c.grammar.root = root
+        if let problem = c.grammar.problem { throw c.fail("", problem) }
+        return c.grammar
+    }
+
+    private init(root: OrderedJSON, param: String) {
+        self.root = root
+        self.param = param
+    }
+
+    private func fail(_ path: String, _ message: String) -> APIError {
+        APIError.invalid("'\(param)\(path)': \(message)", param: param + path, code: "invalid_value")
+    }
+
+    private mutating func add(_ node: OutputGrammar.Node, at path: String) throws(APIError) -> Int {
+        guard grammar.nodes.count < Self.maxNodes else { throw fail(path, "the schema is too large (more than \(Self.maxNodes) parts)") }
+        return grammar.add(node)
+    }
+
+    private mutating func any() -> Int {
+        if let anyValue { return anyValue }
+        let a = grammar.addAnyValue()
+        anyValue = a
+        return a
+    }
+
+    private mutating func node(_ schema: OrderedJSON, at path: String) throws(APIError) -> Int {
+        switch schema {
+        case .scalar(.bool(true)): return any()
+        case .scalar(.bool(false)): throw fail(path, "the schema false accepts no value")
+        case .object: break
+        default: throw fail(path, "a schema must be an object or a boolean")
+        }
+        guard case let .object(fields) = schema else { return any() }
+        let keys = Set(fields.map(\.key))
+        if case let .scalar(.string(ref))? = schema["$ref"] {
+            if let extra = keys.subtracting(Self.annotations).subtracting(["$ref"]).sorted().first {
+                throw fail(path, "'\(extra)' next to '$ref' is not supported; put it in the referenced schema")
+            }
+            return try reference(ref, at: path)
+        }
+        if schema["$ref"] != nil { throw fail(path + ".$ref", "'$ref' must be a string") }
+        if let n = schema["nullable"] {
+            guard case let .scalar(.bool(nullable)) = n else { throw fail(path + ".nullable", "must be a boolean") }
+            let rest = fields.filter { $0.key != "nullable" }
+            if !nullable { return try node(.object(rest), at: path) }
+            let inner = try node(.object(rest), at: path)
+            let null = try add(.literals([Array("null".utf8)]), at: path)
+            return try add(.anyOf([inner, null]), at: path)
+        }
+        if let v = schema["const"] {
+            try onlyAnnotations(keys, besides: ["const", "type"], at: path)
+            return try add(.literals([Self.text(v)]), at: path)
+        }
+        if let e = schema["enum"] {
+            try onlyAnnotations(keys, besides: ["enum", "type"], at: path)
+            guard case let .array(values) = e, !values.isEmpty else { throw fail(path + ".enum", "must be a non-empty array") }
+            let types = try typeList(schema, at: path)
+            let kept = values.filter { v in types.map { $0.contains(Self.typeName(v)) || ($0.contains("number") && Self.typeName(v) == "integer") } ?? true }
+            guard !kept.isEmpty else { throw fail(path + ".enum", "no value has the schema's type") }
+            return try add(.literals(kept.map(Self.text)), at: path)
+        }
+        if let a = schema["anyOf"] ?? schema["oneOf"] {
+            let key = schema["anyOf"] != nil ? "anyOf" : "oneOf"
+            if key == "oneOf" { throw fail(path + ".oneOf", "'oneOf' is not supported (the output could match several); use 'anyOf'") }
+            try onlyAnnotations(keys, besides: [key], at: path)
+            guard case let .array(options) = a, !options.isEmpty else { throw fail(path + ".\(key)", "must be a non-empty array") }
+            var alternatives: [Int] = []
+            for (i, o) in options.enumerated() { alternatives.append(try node(o, at: "\(path).\(key)[\(i)]")) }
+            return try add(.anyOf(alternatives), at: path)
+        }
+        if let a = schema["allOf"] {
+            try onlyAnnotations(keys, besides: ["allOf"], at: path)
+            guard case let .array(parts) = a, parts.count == 1 else { throw fail(path + ".allOf", "only a one-element 'allOf' is supported") }
+            return try node(parts[0], at: path + ".allOf[0]")
+        }
+        let types = try typeList(schema, at: path) ?? Self.impliedTypes(keys)
+        var allowed: Set<String> = ["type"]
+        if types.contains("object") { allowed.formUnion(["properties", "required", "additionalProperties"]) }
+        if types.contains("array") { allowed.formUnion(["items", "minItems", "maxItems", "uniqueItems"]) }
+        if let extra = keys.subtracting(Self.annotations).subtracting(allowed).sorted().first {
+            throw fail(path, "the keyword '\(extra)' is not supported (supported: type, properties, required, additionalProperties, items, minItems, maxItems, enum, const, anyOf, nullable, $ref, $defs)")
+        }
+        var alternatives: [Int] = []
+        for t in types { alternatives.append(try typed(t, schema, at: path)) }
+        if alternatives.count == 1 { return alternatives[0] }
+        return try add(.anyOf(alternatives), at: path)
+    }
+
+    private func onlyAnnotations(_ keys: Set<String>, besides allowed: Set<String>, at path: String) throws(APIError) {
+        if let extra = keys.subtracting(Self.annotations).subtracting(allowed).sorted().first {
+            throw fail(path, "'\(extra)' together with '\(allowed.sorted().filter { $0 != "type" }.joined(separator: "', '"))' is not supported")
+        }
+    }
+
+    /// `type` as a list, nil when absent.
+    private func typeList(_ schema: OrderedJSON, at path: String) throws(APIError) -> [String]? {
+        let known: Set<String> = ["string", "number", "integer", "boolean", "null", "object", "array"]
+        switch schema["type"] {
+        case nil: return nil
+        case let .scalar(.string(t))?:
+            guard known.contains(t) else { throw fail(path + ".type", "unknown type '\(t)'") }
+            return [t]
+        case let .array(items)?:
+            var out: [String] = []
+            for item in items {
+                guard case let .scalar(.string(t)) = item, known.contains(t) else { throw fail(path + ".type", "must list type names") }
+                if !out.contains(t) { out.append(t) }
+            }
+            guard !out.isEmpty else { throw fail(path + ".type", "must name at least one type") }
+            return out
+        default: throw fail(path + ".type", "must be a type name or a list of them")
+        }
+    }
+
+    /// Without `type`: what the structural keywords imply, else any value.
+    private static func impliedTypes(_ keys: Set<String>) -> [String] {
+        if !keys.isDisjoint(with: ["properties", "required", "additionalProperties"]) { return ["object"] }
+        if !keys.isDisjoint(with: ["items", "minItems", "maxItems"]) { return ["array"] }
+        return ["any"]
+    }
+
+    private mutating func typed(_ type: String, _ schema: OrderedJSON, at path: String) throws(APIError) -> Int {
+        switch type {
+        case "any": return any()
+        case "string": return try add(.string, at: path)
+        case "number": return try add(.number(integer: false), at: path)
+        case "integer": return try add(.number(integer: true), at: path)
+        case "boolean": return try add(.literals([Array("true".utf8), Array("false".utf8)]), at: path)
+        case "null": return try add(.literals([Array("null".utf8)]), at: path)
+        case "object": return try object(schema, at: path)
+        default: return try array(schema, at: path)
+        }
+    }
+
+    private mutating func object(_ schema: OrderedJSON, at path: String) throws(APIError) -> Int {
+        var required: [String] = []
+        if let r = schema["required"] {
+            guard case let .array(items) = r else { throw fail(path + ".required", "must be an array of property names") }
+            for item in items {
+                guard case let .scalar(.string(name)) = item else { throw fail(path + ".required", "must be an array of property names") }
+                if !required.contains(name) { required.append(name) }
+            }
+        }
+        let id = try add(.object(properties: [], additional: nil), at: path)
+        var props: [OutputGrammar.Property] = []
+        if let p = schema["properties"] {
+            guard case let .object(fields) = p else { throw fail(path + ".properties", "must be an object") }
+            for (name, sub) in fields {
+                props.append(.init(key: Array(JSONString.literal(name).utf8), value: try node(sub, at: "\(path).properties.\(name)"),
+                                   required: required.contains(name)))
+            }
+        }
+        let declared = Set(schema["properties"].flatMap { p -> [String]? in if case let .object(f) = p { return f.map(\.key) } else { return nil } } ?? [])
+        for name in required where !declared.contains(name) {
+            props.append(.init(key: Array(JSONString.literal(name).utf8), value: any(), required: true))
+        }
+        var additional: Int?
+        switch schema["additionalProperties"] {
+        case nil, .scalar(.bool(false))?: additional = nil   // absent: extra keys are allowed, and writing none is valid
+        case .scalar(.bool(true))?: additional = any()
+        case let s?: additional = try node(s, at: path + ".additionalProperties")
+        }
+        grammar.nodes[id] = .object(properties: props, additional: additional)
+        return id
+    }
+
+    private mutating func array(_ schema: OrderedJSON, at path: String) throws(APIError) -> Int {
+        func count(_ key: String) throws(APIError) -> Int? {
+            guard let v = schema[key] else { return nil }
+            guard case let .scalar(.int(n)) = v, n >= 0, n <= 100_000 else { throw fail("\(path).\(key)", "must be an integer from 0 to 100000") }
+            return n
+        }
+        let minItems = try count("minItems") ?? 0
+        let maxItems = try count("maxItems")
+        if let maxItems, maxItems < minItems { throw fail(path + ".maxItems", "is less than minItems (\(minItems))") }
+        if let u = schema["uniqueItems"], u != .scalar(.bool(false)) {
+            throw fail(path + ".uniqueItems", "'uniqueItems' is not supported (the output could repeat an item)")
+        }
+        let id = try add(.array(items: 0, minItems: minItems, maxItems: maxItems), at: path)
+        let items = try schema["items"].map { (s) throws(APIError) -> Int in try node(s, at: path + ".items") } ?? any()
+        grammar.nodes[id] = .array(items: items, minItems: minItems, maxItems: maxItems)
+        return id
+    }
+
+    /// `#` (the root), `#/$defs/Name` or `#/definitions/Name` (JSON Pointer escapes `~0`, `~1`).
+    private mutating func reference(_ ref: String, at path: String) throws(APIError) -> Int {
+        if let known = refs[ref] { return known }
+        var target = root
+        if ref != "#" {
+            guard ref.hasPrefix("#/") else { throw fail(path + ".$ref", "only references inside the schema ('#/$defs/…') are supported, got '\(ref)'") }
+            for part in ref.dropFirst(2).split(separator: "/", omittingEmptySubsequences: false) {
+                let key = part.replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
+                guard let next = target[key] else { throw fail(path + ".$ref", "'\(ref)' does not point to a schema") }
+                target = next
+            }
+        }
+        // A placeholder first, so a schema that refers to itself closes the cycle instead of recursing forever.
+        let id = try add(.anyOf([]), at: path)
+        refs[ref] = id
+        let resolved = try node(target, at: path + "(\(ref))")
+        grammar.nodes[id] = .anyOf([resolved])
+        return id
+    }
+
+    private static func typeName(_ v: OrderedJSON) -> String {
+        switch v {
+        case .array: return "array"
+        case .object: return "object"
+        case let .scalar(s): return s.typeName
+        }
+    }
+
+    /// Compact JSON text of a value (keys in their written order), as the output must spell it.
+    static func text(_ v: OrderedJSON) -> [UInt8] {
+        switch v {
+        case let .array(items): return Array("[".utf8) + Array(items.map(text).joined(separator: Array(",".utf8))) + Array("]".utf8)
+        case let .object(fields):
+            let parts = fields.map { Array(JSONString.literal($0.key).utf8) + Array(":".utf8) + text($0.value) }
+            return Array("{".utf8) + Array(parts.joined(separator: Array(",".utf8))) + Array("}".utf8)
+        case let .scalar(s):
+            switch s {
+            case .null: return Array("null".utf8)
+            case let .bool(b): return Array((b ? "true" : "false").utf8)
+            case let .int(i): return Array(String(i).utf8)
+            case let .double(d): return Array((d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : "\(d)").utf8)
+            case let .string(str): return Array(JSONString.literal(str).utf8)
+            default: return []
+            }
+        }
+    }
+}

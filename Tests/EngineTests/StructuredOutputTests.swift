@@ -1,0 +1,224 @@
+import Foundation
+import Testing
+@testable import Engine
+
+/// A JSON key as the grammar spells it.
+private func key(_ name: String) -> [UInt8] { Array("\"\(name)\"".utf8) }
+
+/// `{"name": string, "age"?: integer, "tags": [enum "a"|"b", 1...3 items], "ok": boolean|null}`
+private func personGrammar() -> OutputGrammar {
+    var g = OutputGrammar(nodes: [], root: 0)
+    let string = g.add(.string)
+    let integer = g.add(.number(integer: true))
+    let tag = g.add(.literals([Array("\"a\"".utf8), Array("\"b\"".utf8)]))
+    let tags = g.add(.array(items: tag, minItems: 1, maxItems: 3))
+    let bool = g.add(.literals([Array("true".utf8), Array("false".utf8)]))
+    let null = g.add(.literals([Array("null".utf8)]))
+    let ok = g.add(.anyOf([bool, null]))
+    g.root = g.add(.object(properties: [
+        .init(key: key("name"), value: string, required: true),
+        .init(key: key("age"), value: integer, required: false),
+        .init(key: key("tags"), value: tags, required: true),
+        .init(key: key("ok"), value: ok, required: true),
+    ], additional: nil))
+    return g
+}
+
+private func matches(_ g: OutputGrammar, _ text: String) -> (prefix: Bool, complete: Bool) {
+    let m = GrammarMatcher(CompiledGrammar(g))
+    let s = m.advance(m.start, Array(text.utf8))
+    return (!s.isEmpty, !s.isEmpty && m.canEnd(s))
+}
+
+@Suite struct GrammarMatcherTests {
+    @Test func anyValueAcceptsJSONAndRefusesWhatIsNot() {
+        let g = OutputGrammar.anyValue
+        for ok in [#"{"a": [1, -0.5, 2e10, 3E-2, true, false, null, "x\u00e9\n\"", {}], "b": {"c": []}}"#, "0", "-12.5e+3", #""é😀""#,
+                   "[ ]", " \n\t{ }", "1234567890123456.1234567890123456e-99"] {
+            #expect(matches(g, ok).complete, "\(ok)")
+        }
+        for bad in ["1e100", "12345678901234567", "0.12345678901234567", "{\"a\":}", "[1,]", "01", "1.", "-", "{\"a\" 1}", "{,}", "[1 2]", "tru", "nul", "{\"a\":1}x", "\"\u{01}\"", "\"\\ud800\"",
+                    "\"\\x\"", "'a'", "{a:1}", "+1", ".5", "1e"] {
+            #expect(!matches(g, bad).complete, "\(bad)")
+        }
+        // Prefixes of valid JSON are open; prefixes that no continuation can save are not.
+        #expect(matches(g, "{\"a\": [1, tr").prefix)
+        #expect(!matches(g, "{\"a\": [1, tx").prefix)
+        #expect(!matches(g, "{\"a\"]").prefix)
+    }
+
+    @Test func stringsAreValidUTF8WithoutSurrogateEscapes() {
+        let m = GrammarMatcher(CompiledGrammar(.anyValue))
+        func open(_ bytes: [UInt8]) -> Bool { !m.advance(m.start, [0x22] + bytes).isEmpty }
+        #expect(open([0xC3, 0xA9]))                 // é
+        #expect(open([0xF0, 0x9F, 0x98, 0x80]))     // 😀
+        #expect(open([0xE2]))                       // a character still arriving
+        #expect(!open([0xC0, 0x80]))                // overlong
+        #expect(!open([0xED, 0xA0, 0x80]))          // UTF-16 surrogate as UTF-8
+        #expect(!open([0xF4, 0x90, 0x80, 0x80]))    // above U+10FFFF
+        #expect(!open([0x80]))                      // a lone continuation byte
+        #expect(!open([0xC3, 0x41]))                // a lead byte without its continuation
+        #expect(open(Array("\\uD7FF".utf8)))
+        #expect(!open(Array("\\uDC00".utf8)))
+    }
+
+    @Test func completeValueMustEndAndNumbersMayEnd() {
+        let m = GrammarMatcher(CompiledGrammar(.anyObject))
+        let done = m.advance(m.start, Array("{\"a\":1}".utf8))
+        #expect(m.mustEnd(done) && m.canEnd(done))
+        #expect(m.advance(done, Array(" ".utf8)).isEmpty)   // nothing after the value, not even whitespace
+        #expect(m.advance(m.start, Array("[1]".utf8)).isEmpty)   // json_object: an object, not an array
+        let any = GrammarMatcher(CompiledGrammar(.anyValue))
+        let number = any.advance(any.start, Array("12".utf8))
+        #expect(any.canEnd(number) && !any.mustEnd(number))
+        #expect(!any.advance(number, Array("3".utf8)).isEmpty)
+    }
+
+    @Test func schemaObjectsKeepOrderRequiredAndTypes() {
+        let g = personGrammar()
+        #expect(g.problem == nil)
+        #expect(matches(g, #"{"name":"x","age":3,"tags":["a","b"],"ok":null}"#).complete)
+        #expect(matches(g, #"{"name": "x", "tags": ["b"], "ok": true}"#).complete)   // optional age skipped
+        #expect(!matches(g, #"{"name":"x","tags":["a"]}"#).complete)                  // required ok missing
+        #expect(!matches(g, #"{"tags":["a"],"name":"x","ok":true}"#).prefix)          // out of declared order
+        #expect(!matches(g, #"{"name":"x","age":3.5"#).prefix)                        // integer only
+        #expect(!matches(g, #"{"name":"x","tags":[]"#).prefix)                        // minItems 1
+        #expect(!matches(g, #"{"name":"x","tags":["a","a","a","#).prefix)             // maxItems 3
+        #expect(!matches(g, #"{"name":"x","tags":["c"#).prefix)                       // enum
+        #expect(!matches(g, #"{"name":"x","extra":1"#).prefix)                        // no additional properties
+    }
+
+    @Test func recursiveGrammarsAndSelfReferenceWithoutInput() {
+        // tree = {"v": integer, "kids": [tree]}
+        var g = OutputGrammar(nodes: [], root: 0)
+        let int = g.add(.number(integer: true))
+        let tree = g.add(.object(properties: [], additional: nil))
+        let kids = g.add(.array(items: tree, minItems: 0, maxItems: nil))
+        g.nodes[tree] = .object(properties: [.init(key: key("v"), value: int, required: true), .init(key: key("kids"), value: kids, required: true)],
+                                additional: nil)
+        g.root = tree
+        #expect(g.problem == nil)
+        #expect(matches(g, #"{"v":1,"kids":[{"v":2,"kids":[]},{"v":3,"kids":[{"v":4,"kids":[]}]}]}"#).complete)
+        var loop = OutputGrammar(nodes: [.anyOf([1]), .anyOf([0, 2]), .string], root: 0)
+        #expect(loop.problem != nil)
+        loop.nodes[1] = .anyOf([2])
+        #expect(loop.problem == nil)
+    }
+
+    @Test func nestingAndWhitespaceAreBounded() {
+        let m = GrammarMatcher(CompiledGrammar(.anyValue))
+        let deep = m.advance(m.start, [UInt8](repeating: UInt8(ascii: "["), count: GrammarMatcher.maxFrames / 2))
+        #expect(!deep.isEmpty)
+        #expect(m.advance(m.start, [UInt8](repeating: UInt8(ascii: "["), count: GrammarMatcher.maxFrames + 2)).isEmpty)
+        let spaces = [UInt8](repeating: 0x20, count: Int(GrammarMatcher.maxWhitespace))
+        #expect(!m.advance(m.start, Array("[".utf8) + spaces).isEmpty)
+        #expect(m.advance(m.start, Array("[".utf8) + spaces + [0x20]).isEmpty)
+        #expect(!m.advance(m.start, Array("[".utf8) + spaces + Array("1,".utf8) + spaces).isEmpty)   // the count restarts
+    }
+}
+
+/// A small byte-level vocabulary: every printable ASCII byte, some UTF-8 pieces, and multi-byte JSON-ish tokens.
+private func testVocabulary() -> [[UInt8]] {
+    var v: [[UInt8]] = (0x20..<0x7F).map { [UInt8($0)] } + [[0x0A], [0xC3], [0xA9], [0xC3, 0xA9], [0xF0, 0x9F], [0x98, 0x80]]
+    for t in ["{\"", "\":", "\",", "\"}", "\"]", "true", "false", "null", "name", "age", "tags", "ok", "\":\"", "},{", "[\"", "\"a\"", "12",
+              "0.5", "e-3", " {", "\n  ", "\\u00", "\\n", "ab", "\"a\",\"b\"]", "}\n", "{}", "[]"] {
+        v.append(Array(t.utf8))
+    }
+    v.append([])   // a special token: never picked
+    return v
+}
+
+@Suite struct StructuredSamplingTests {
+    /// The mask from the walk over the sorted vocabulary equals checking each token on its own, in every state
+    /// reached along random valid outputs.
+    @Test func maskWalkEqualsPerTokenCheck() {
+        let vocab = testVocabulary()
+        let stop = vocab.count
+        for grammar in [OutputGrammar.anyValue, personGrammar()] {
+            var out = StructuredOutput(grammar: grammar, vocabulary: StructuredVocabulary(bytes: vocab), stopTokenIDs: [stop])
+            var rng = SplitMix64(seed: 7)
+            for _ in 0..<60 {
+                let mask = out.mask(count: vocab.count + 1)
+                for id in 0...vocab.count { #expect(mask[id] == out.allows(id), "token \(id)") }
+                let allowed = mask.indices.filter { mask[$0] && $0 != stop }
+                if allowed.isEmpty || out.mustEnd { break }
+                out.advance(allowed[Int(rng.next() % UInt64(allowed.count))])
+            }
+        }
+    }
+
+    /// Whatever the logits, the output parses as JSON of the requested shape and ends with `stop`.
+    @Test(arguments: [Float(0), 1, 1.5])
+    func randomLogitsStillGiveValidJSON(temperature: Float) throws {
+        let vocab = testVocabulary()
+        let eos = vocab.count
+        for seed in 0..<12 {
+            var params = SamplingParams(temperature: temperature, topP: seed % 3 == 0 ? 0.9 : 1, seed: UInt64(seed), maxTokens: 400)
+            params.grammar = seed % 2 == 0 ? personGrammar() : .anyObject
+            let req = EngineRequest(id: "r\(seed)", promptTokenIDs: [1], sampling: params)
+            var gen = Generation(request: req, contextLength: 1000, stopTokenIDs: [eos], decodeBytes: { ids in ids.flatMap { $0 < vocab.count ? vocab[$0] : [] } },
+                                 vocabulary: { StructuredVocabulary(bytes: vocab) })
+            var rng = SplitMix64(seed: UInt64(seed) &* 31 &+ 5)
+            var events: [TokenEvent] = []
+            for _ in 0..<400 {
+                let logits = (0...vocab.count).map { _ in Float(rng.next() % 1000) / 100 }
+                let (e, finished) = gen.accept(logits: logits)
+                events += e
+                if finished { break }
+            }
+            let text = events.map { e -> String in
+                switch e {
+                case let .token(_, t, _), let .text(t): return t
+                default: return ""
+                }
+            }.joined()
+            guard case .finished(.stop, _)? = events.last else {
+                Issue.record("seed \(seed): did not end with stop: \(String(describing: events.last)) after \(text.prefix(200))")
+                continue
+            }
+            let value = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
+            let object = try #require(value as? [String: Any], "seed \(seed): \(text)")
+            if seed % 2 == 0 {
+                #expect(object["name"] is String)
+                let tags = try #require(object["tags"] as? [String])
+                #expect((1...3).contains(tags.count) && tags.allSatisfy { $0 == "a" || $0 == "b" })
+                #expect(object["ok"] is NSNull || object["ok"] is Bool)
+                #expect(Set(object.keys).isSubset(of: ["name", "age", "tags", "ok"]))
+            }
+        }
+    }
+
+    /// Greedy under a grammar is the argmax over the allowed tokens, whether or not it lies in the first 32.
+    @Test func greedyPicksTheBestAllowedToken() {
+        let vocab = testVocabulary()
+        let v = StructuredVocabulary(bytes: vocab)
+        var params = SamplingParams(temperature: 0)
+        params.grammar = .anyObject
+        var sampler = Sampler(params: params)
+        var out = StructuredOutput(grammar: .anyObject, vocabulary: v, stopTokenIDs: [])
+        // Descending logits over the ids, so the first 40 tokens (ASCII ' ' … 'G') hold the best 32: of those, only
+        // ' ' may start an object; with whitespace made worst, '{' (far down) and then '{"' are the candidates.
+        var logits = (0..<vocab.count).map { Float(vocab.count - $0) }
+        logits[0] = -50
+        let brace = vocab.firstIndex(of: Array("{".utf8))!, braceQuote = vocab.firstIndex(of: Array("{\"".utf8))!
+        logits[braceQuote] = logits[brace] - 1
+        let mask = out.mask(count: logits.count)
+        let expected = logits.indices.filter { mask[$0] }.max { logits[$0] < logits[$1] || (logits[$0] == logits[$1] && $0 > $1) }
+        #expect(sampler.sample(logits, history: [], generated: [], output: &out) == expected)
+        #expect(expected == brace)
+    }
+
+    @Test func hitsTheLengthLimitInsideTheValue() {
+        let vocab = testVocabulary()
+        var params = SamplingParams(temperature: 0, maxTokens: 2)
+        params.grammar = .anyObject
+        let req = EngineRequest(id: "r", promptTokenIDs: [1], sampling: params)
+        var gen = Generation(request: req, contextLength: 100, stopTokenIDs: [], decodeBytes: { ids in ids.flatMap { vocab[$0] } },
+                             vocabulary: { StructuredVocabulary(bytes: vocab) })
+        let logits = [Float](repeating: 0, count: vocab.count)
+        _ = gen.accept(logits: logits)
+        let (events, finished) = gen.accept(logits: logits)
+        #expect(finished)
+        #expect(events.last.map { if case .finished(.length, _) = $0 { return true } else { return false } } == true)
+    }
+}
