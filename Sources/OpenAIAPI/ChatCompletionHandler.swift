@@ -24,9 +24,9 @@ struct ChatCompletionHandler {
                                                  "messages": .array(chat.messages.map { "\($0.role): \($0.content)" })])
             }
             let id = request.completionID(prefix: "chatcmpl")
-            let requests = try makeEngineRequests(chat, id: id)
+            let (requests, toolOutput) = try makeEngineRequests(chat, id: id)
             let shape = ChatResponseBuilder(header: CompletionHeader(id: id, model: context.model.id, created: Int(Date().timeIntervalSince1970),
-                                                                     fingerprint: context.systemFingerprint))
+                                                                     fingerprint: context.systemFingerprint), tools: toolOutput)
             ChoiceRun(requests: requests, backend: context.backend, tokenBytes: context.prompter.tokenBytes, choicesPerPrompt: chat.sampling.n)
                 .respond(shape: shape, stream: chat.stream, includeUsage: chat.includeUsage, writer: writer, headers: headers, inFlight: inFlight)
         } catch let e as APIError {
@@ -36,17 +36,40 @@ struct ChatCompletionHandler {
         }
     }
 
-    func makeEngineRequests(_ chat: ChatCompletionRequest, id: String) throws -> [EngineRequest] {
+    /// The engine requests, and how to read their text when tools are in play: the template is shown the tools
+    /// (unless `tool_choice` is `none`), a forced call (`required`, a named function) is a grammar on the output,
+    /// and `auto` reads calls in the model's own format.
+    func makeEngineRequests(_ chat: ChatCompletionRequest, id: String) throws -> ([EngineRequest], ToolOutput?) {
         guard chat.model == context.model.id else {
             throw APIError.notFound("the model '\(chat.model)' does not exist; this server serves '\(context.model.id)'", code: "model_not_found", param: "model")
         }
+        var sampling = chat.sampling
+        var output: ToolOutput?
+        if let t = chat.tools {
+            switch t.choice {
+            case .none: break
+            case .auto:
+                guard let format = context.prompter.toolCallFormat else {
+                    throw APIError.invalid("this model's chat template shows no tool-call format the server reads (<tool_call>, DeepSeek's or [TOOL_CALLS]), so with tool_choice 'auto' its calls could not be told from its text; send tool_choice 'required' or name a function",
+                                           param: "tool_choice", code: "unsupported_value")
+                }
+                output = .auto(format)
+            case .required:
+                output = .required
+                sampling.grammar = try t.forcedGrammar()
+            case let .named(name):
+                output = .named(name)
+                sampling.grammar = try t.forcedGrammar()
+            }
+        }
+        let tools = chat.tools.flatMap { $0.choice == .none ? nil : $0.tools.map(\.spec) }
         let prompt: [Int]
         do {
-            prompt = try context.prompter.promptTokens(for: chat.messages)
+            prompt = try context.prompter.promptTokens(for: chat.messages, tools: tools)
         } catch {
             throw APIError.invalid("the chat template could not render these messages: \(error)", param: "messages", code: "template_error")
         }
-        return try chat.sampling.engineRequests(id: id, prompts: [prompt], context: context, promptParam: "messages")
+        return (try sampling.engineRequests(id: id, prompts: [prompt], context: context, promptParam: "messages"), output)
     }
 }
 

@@ -3,6 +3,12 @@ public struct ChatMessage: Sendable, Equatable {
     public var role: String
     public var content: String
     public var name: String?
+    /// An assistant message's tool calls.
+    public var toolCalls: [ChatToolCall] = []
+    /// A tool message's answer to this call.
+    public var toolCallID: String?
+    /// The content was null or absent (an assistant message that only calls tools): templates see `none`.
+    public var contentIsNull = false
 
     public init(role: String, content: String, name: String? = nil) {
         self.role = role
@@ -18,6 +24,8 @@ public struct ChatCompletionRequest: Sendable, Equatable {
     public var sampling: SamplingRequest
     public var stream: Bool
     public var includeUsage: Bool
+    /// `tools`, `tool_choice`, `parallel_tool_calls`; nil without tools.
+    public var tools: ToolRequest?
     /// Fields we do not know; accepted and logged, never silently acted on.
     public var unknownFields: [String]
 
@@ -26,8 +34,6 @@ public struct ChatCompletionRequest: Sendable, Equatable {
     /// Fields that change the result and are not implemented yet: rejected with 400 rather than ignored,
     /// unless they carry their neutral value.
     static let notYetSupported: KeyValuePairs<String, @Sendable (JSONInput) -> Bool> = [
-        "tools": { $0 == .array([]) },
-        "tool_choice": { $0 == .string("none") },
         // vLLM's chat extensions (its sampling ones are `SamplingRequest.vllmExtensions`).
         "echo": { $0 == .bool(false) },
         "add_generation_prompt": { $0 == .bool(true) },
@@ -45,7 +51,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         "reasoning_effort": { _ in false },
     ]
 
-    static let known: Set<String> = Set(["model", "messages", "stream", "stream_options", "parallel_tool_calls", "metadata", "store"])
+    static let known: Set<String> = Set(["model", "messages", "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls", "metadata", "store"])
         .union(SamplingRequest.fields).union(notYetSupported.map(\.key)).union(SamplingRequest.vllmExtensions.map(\.key))
 
     public static func parse(_ body: [UInt8]) throws(APIError) -> ChatCompletionRequest {
@@ -62,10 +68,21 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         for (i, m) in items.enumerated() { messages.append(try parseMessage(m, index: i)) }
         try rejectUnsupported(f, notYetSupported)
         try rejectUnsupported(f, SamplingRequest.vllmExtensions)
-        _ = try f.bool("parallel_tool_calls")   // no effect without tools, but still a boolean
         let (stream, includeUsage) = try streamOptions(f)
-        return ChatCompletionRequest(model: model, messages: messages, sampling: try SamplingRequest(f, body: body), stream: stream,
-                                     includeUsage: includeUsage, unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted())
+        var orderedBody: OrderedJSON?
+        let tools = try ToolRequest.parse(f) { () throws(APIError) -> OrderedJSON in
+            if let orderedBody { return orderedBody }
+            let parsed = try ResponseFormat.orderedBody(body)
+            orderedBody = parsed
+            return parsed
+        }
+        let sampling = try SamplingRequest(f, body: body)
+        if let tools, tools.choice != .none, sampling.grammar != nil {
+            throw APIError.invalid("'response_format' (or 'guided_json') and tools with tool_choice '\(tools.choice.name)' both decide the output's form; send one",
+                                   param: "response_format", code: "invalid_value")
+        }
+        return ChatCompletionRequest(model: model, messages: messages, sampling: sampling, stream: stream, includeUsage: includeUsage,
+                                     tools: tools, unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted())
     }
 
     static func parseMessage(_ value: JSONInput, index: Int) throws(APIError) -> ChatMessage {
@@ -77,16 +94,31 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         guard roles.contains(role) else {
             throw APIError.invalid("'\(p).role' must be one of \(roles.sorted().joined(separator: ", ")), got '\(role)'", param: "\(p).role", code: "invalid_value")
         }
-        for key in ["tool_calls", "function_call"] where f.raw(key) != nil {
-            throw APIError.invalid("'\(p).\(key)' is not supported by this server yet", param: "\(p).\(key)", code: "unsupported_parameter")
+        if f.raw("function_call") != nil {
+            throw APIError.invalid("'\(p).function_call' (the legacy form of tool_calls) is not supported; send tool_calls", param: "\(p).function_call",
+                                   code: "unsupported_parameter")
+        }
+        var toolCalls: [ChatToolCall] = []
+        if let raw = f.raw("tool_calls") {
+            guard role == "assistant" else {
+                throw APIError.invalid("'\(p).tool_calls' belongs to assistant messages", param: "\(p).tool_calls", code: "invalid_value")
+            }
+            guard case let .array(calls) = raw else { throw f.typeError("tool_calls", "an array", raw) }
+            for (j, call) in calls.enumerated() { toolCalls.append(try ChatToolCall.parse(call, ordered: nil, path: "\(p).tool_calls[\(j)]")) }
+        }
+        let toolCallID = try f.string("tool_call_id")
+        if role == "tool", toolCallID == nil {
+            throw APIError.invalid("'\(p).tool_call_id' is required for role 'tool'", param: "\(p).tool_call_id", code: "missing_required_parameter")
         }
         let content: String
+        var contentIsNull = false
         switch f.raw("content") {
         case nil:
             guard role == "assistant" else {
                 throw APIError.invalid("'\(p).content' is required for role '\(role)'", param: "\(p).content", code: "missing_required_parameter")
             }
             content = ""
+            contentIsNull = !toolCalls.isEmpty
         case let .string(s)?:
             content = s
         case let .array(parts)?:
@@ -96,7 +128,11 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         case let other?:
             throw f.typeError("content", "a string or an array of content parts", other)
         }
-        return ChatMessage(role: role, content: content, name: try f.string("name"))
+        var message = ChatMessage(role: role, content: content, name: try f.string("name"))
+        message.toolCalls = toolCalls
+        message.toolCallID = toolCallID
+        message.contentIsNull = contentIsNull
+        return message
     }
 
     static func rejectUnsupported(_ f: FieldReader, _ table: KeyValuePairs<String, @Sendable (JSONInput) -> Bool>) throws(APIError) {

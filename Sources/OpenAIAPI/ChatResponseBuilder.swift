@@ -3,14 +3,30 @@ import Engine
 /// `chat.completion` and `chat.completion.chunk` objects.
 struct ChatResponseBuilder: CompletionShape {
     let header: CompletionHeader
+    /// How to read the text when tools are in play.
+    let tools: ToolOutput?
+    private let filter: ToolStreamFilter?
+
+    init(header: CompletionHeader, tools: ToolOutput? = nil) {
+        self.header = header
+        self.tools = tools
+        filter = tools.map(ToolStreamFilter.init)
+    }
 
     func whole(choices: [Choice], usage: Usage) -> JSONValue {
         let items: [JSONValue] = choices.enumerated().map { i, c in
-            .object([
+            var content: JSONValue = .string(c.text), calls: [ParsedToolCall] = []
+            if let tools, c.reason == .stop {
+                let (text, found) = tools.extract(c.text)
+                if !found.isEmpty { (content, calls) = (text.map { .string($0) } ?? .null, found) }
+            }
+            var message: [(String, JSONValue)] = [("role", .string("assistant")), ("content", content), ("refusal", .null)]
+            if !calls.isEmpty { message.append(("tool_calls", .array(calls.enumerated().map { Self.toolCall($1, index: nil) }))) }
+            return .object([
                 ("index", .int(i)),
-                ("message", .object([("role", .string("assistant")), ("content", .string(c.text)), ("refusal", .null)])),
+                ("message", .object(message)),
                 ("logprobs", c.logprobs.map { .object([("content", .array($0.map(Self.entry))), ("refusal", .null)]) } ?? .null),
-                ("finish_reason", .string(c.reason.rawValue)),
+                ("finish_reason", .string(calls.isEmpty ? c.reason.rawValue : "tool_calls")),
             ])
         }
         return .object(header.fields("chat.completion") + [("choices", .array(items)), ("usage", CompletionHeader.usageJSON(usage))])
@@ -20,13 +36,36 @@ struct ChatResponseBuilder: CompletionShape {
         chunk(choice, delta: .object([("role", .string("assistant")), ("content", .string(""))]), finish: nil, logprobs: nil)
     }
 
-    func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?, tokenOffset: Int) -> JSONValue {
-        chunk(choice, delta: .object([("content", .string(text))]), finish: nil,
-              logprobs: logprobs.map { .object([("content", .array([Self.entry($0)])), ("refusal", .null)]) })
+    func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?, tokenOffset: Int) -> JSONValue? {
+        let lp: JSONValue? = logprobs.map { .object([("content", .array([Self.entry($0)])), ("refusal", .null)]) }
+        let content = filter?.feed(choice, text) ?? text
+        // Held back as a possible call: only the token's logprobs go out now.
+        if content.isEmpty, filter != nil { return lp.map { chunk(choice, delta: .object([]), finish: nil, logprobs: $0) } }
+        return chunk(choice, delta: .object([("content", .string(content))]), finish: nil, logprobs: lp)
     }
 
-    func finishChunk(choice: Int, reason: FinishReason) -> JSONValue {
-        chunk(choice, delta: .object([]), finish: reason, logprobs: nil)
+    func finishChunks(choice: Int, reason: FinishReason) -> [JSONValue] {
+        var out: [JSONValue] = []
+        var calls: [ParsedToolCall] = []
+        if let filter {
+            let (content, found) = filter.finish(choice, stopped: reason == .stop)
+            if !content.isEmpty { out.append(chunk(choice, delta: .object([("content", .string(content))]), finish: nil, logprobs: nil)) }
+            calls = found
+            if !calls.isEmpty {
+                let items = calls.enumerated().map { Self.toolCall($1, index: $0) }
+                out.append(chunk(choice, delta: .object([("tool_calls", .array(items))]), finish: nil, logprobs: nil))
+            }
+        }
+        out.append(chunk(choice, delta: .object([]), finishReason: calls.isEmpty ? reason.rawValue : "tool_calls", logprobs: nil))
+        return out
+    }
+
+    /// `{"id", "type": "function", "function": {"name", "arguments"}}`, with its `index` in a streamed delta.
+    static func toolCall(_ call: ParsedToolCall, index: Int?) -> JSONValue {
+        var fields: [(String, JSONValue)] = index.map { [("index", .int($0))] } ?? []
+        fields += [("id", .string(ToolCallID.make())), ("type", .string("function")),
+                   ("function", .object([("name", .string(call.name)), ("arguments", .string(call.arguments))]))]
+        return .object(fields)
     }
 
     func usageChunk(_ usage: Usage) -> JSONValue {
@@ -34,9 +73,13 @@ struct ChatResponseBuilder: CompletionShape {
     }
 
     private func chunk(_ choice: Int, delta: JSONValue, finish: FinishReason?, logprobs: JSONValue?) -> JSONValue {
+        chunk(choice, delta: delta, finishReason: finish?.rawValue, logprobs: logprobs)
+    }
+
+    private func chunk(_ choice: Int, delta: JSONValue, finishReason: String?, logprobs: JSONValue?) -> JSONValue {
         let item: JSONValue = .object([
             ("index", .int(choice)), ("delta", delta), ("logprobs", logprobs ?? .null),
-            ("finish_reason", finish.map { .string($0.rawValue) } ?? .null),
+            ("finish_reason", finishReason.map { .string($0) } ?? .null),
         ])
         return .object(header.fields("chat.completion.chunk") + [("choices", .array([item]))])
     }
@@ -73,7 +116,7 @@ struct TextResponseBuilder: CompletionShape {
         return p.isEmpty ? nil : chunk(choice, text: p, finish: nil, logprobs: prompt.map { Self.legacy([], offset: p.unicodeScalars.count, prompt: $0) })
     }
 
-    func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?, tokenOffset: Int) -> JSONValue {
+    func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?, tokenOffset: Int) -> JSONValue? {
         chunk(choice, text: text, finish: nil, logprobs: logprobs.map { e in
             var e = e
             e.offset = tokenOffset
@@ -81,7 +124,7 @@ struct TextResponseBuilder: CompletionShape {
         })
     }
 
-    func finishChunk(choice: Int, reason: FinishReason) -> JSONValue { chunk(choice, text: "", finish: reason, logprobs: nil) }
+    func finishChunks(choice: Int, reason: FinishReason) -> [JSONValue] { [chunk(choice, text: "", finish: reason, logprobs: nil)] }
 
     func usageChunk(_ usage: Usage) -> JSONValue {
         .object(header.fields("text_completion") + [("choices", .array([])), ("usage", CompletionHeader.usageJSON(usage))])

@@ -172,21 +172,23 @@ struct CompletionStreamer<Shape: CompletionShape> {
             case let .token(id, text, logprobs):
                 guard !text.isEmpty || logprobs != nil else { return }
                 let lp = logprobs.map { TokenLogprobsEntry(token: id, $0, tokenBytes: run.tokenBytes) }
-                let chunk = response.deltaChunk(choice: choice, text: text, logprobs: lp,
-                                                tokenOffset: offsets.advance(choice, by: text.unicodeScalars.count))
+                guard let chunk = response.deltaChunk(choice: choice, text: text, logprobs: lp,
+                                                      tokenOffset: offsets.advance(choice, by: text.unicodeScalars.count)) else { return }
                 if sse.send(data: chunk.serialized()) == .closed {
                     run.abortAll()
                 }
             case let .text(text):
-                sse.send(data: response.deltaChunk(choice: choice, text: text, logprobs: nil,
-                                                   tokenOffset: offsets.advance(choice, by: text.unicodeScalars.count)).serialized())
+                if let chunk = response.deltaChunk(choice: choice, text: text, logprobs: nil,
+                                                   tokenOffset: offsets.advance(choice, by: text.unicodeScalars.count)) {
+                    sse.send(data: chunk.serialized())
+                }
             case let .promptLogprobs(logprobs):
                 if let opening = response.openingChunk(choice: choice, prompt: run.promptLogprobs(choice, logprobs)) {
                     sse.send(data: opening.serialized())
                 }
             case let .finished(reason, usage):
                 guard reason != .abort || !writer.isClosed else { return }
-                sse.send(data: response.finishChunk(choice: choice, reason: reason).serialized())
+                for chunk in response.finishChunks(choice: choice, reason: reason) { sse.send(data: chunk.serialized()) }
                 if run.finish(choice, usage: usage) {
                     if includeUsage { sse.send(data: response.usageChunk(run.usage).serialized()) }
                     sse.send(data: "[DONE]")

@@ -35,8 +35,10 @@ protocol CompletionShape: Sendable {
     /// request asked for both, once they are computed), or nil.
     func openingChunk(choice: Int, prompt: PromptLogprobs?) -> JSONValue?
     /// `tokenOffset`: characters (Unicode scalars) of the choice's text before this token's (legacy `text_offset`).
-    func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?, tokenOffset: Int) -> JSONValue
-    func finishChunk(choice: Int, reason: FinishReason) -> JSONValue
+    /// nil when there is nothing to send yet (text held back as a possible tool call).
+    func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?, tokenOffset: Int) -> JSONValue?
+    /// The chunks that end a choice: what was held back, if anything, then the one with `finish_reason`.
+    func finishChunks(choice: Int, reason: FinishReason) -> [JSONValue]
     func usageChunk(_ usage: Usage) -> JSONValue
 }
 

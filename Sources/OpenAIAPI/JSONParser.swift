@@ -259,7 +259,7 @@ struct JSONParser {
 }
 
 /// A parsed JSON value whose objects keep their keys in the order written.
-indirect enum OrderedJSON: Sendable, Equatable {
+public indirect enum OrderedJSON: Sendable, Equatable {
     case scalar(JSONInput)
     case array([OrderedJSON])
     case object([(key: String, value: OrderedJSON)])
@@ -282,7 +282,7 @@ indirect enum OrderedJSON: Sendable, Equatable {
         }
     }
 
-    static func == (a: OrderedJSON, b: OrderedJSON) -> Bool {
+    public static func == (a: OrderedJSON, b: OrderedJSON) -> Bool {
         switch (a, b) {
         case let (.scalar(x), .scalar(y)): return x == y
         case let (.array(x), .array(y)): return x == y
@@ -291,7 +291,7 @@ indirect enum OrderedJSON: Sendable, Equatable {
         }
     }
 
-    subscript(key: String) -> OrderedJSON? {
+    public subscript(key: String) -> OrderedJSON? {
         guard case let .object(fields) = self else { return nil }
         return fields.first { $0.key == key }?.value
     }

@@ -76,7 +76,7 @@ enum ResponseFormat {
         return try SchemaCompiler.compile(schema, param: "guided_json")
     }
 
-    private static func orderedBody(_ body: [UInt8]) throws(APIError) -> OrderedJSON {
+    static func orderedBody(_ body: [UInt8]) throws(APIError) -> OrderedJSON {
         do { return try JSONParser.parseKeepingKeyOrder(body) } catch {
             throw APIError.invalid("the request body is not valid JSON: \(error.message) (at byte \(error.offset))")
         }
@@ -128,7 +128,14 @@ struct SchemaCompiler {
         return a
     }
 
+    /// Schemas nested (through `$ref`s too) at most this deep: bounds the recursion here and in the matcher.
+    static let maxDepth = 64
+    private var depth = 0
+
     private mutating func node(_ schema: OrderedJSON, at path: String) throws(APIError) -> Int {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maxDepth else { throw fail(path, "the schema nests more than \(Self.maxDepth) levels deep (counting $refs)") }
         switch schema {
         case .scalar(.bool(true)): return any()
         case .scalar(.bool(false)): throw fail(path, "the schema false accepts no value")
@@ -154,15 +161,18 @@ struct SchemaCompiler {
         }
         if let v = schema["const"] {
             try onlyAnnotations(keys, besides: ["const", "type"], at: path)
-            return try add(.literals([Self.text(v)]), at: path)
+            if let types = try typeList(schema, at: path), !Self.matches(v, types) {
+                throw fail(path + ".const", "the value does not have the schema's type")
+            }
+            return try add(.literals([Array(v.compactText.utf8)]), at: path)
         }
         if let e = schema["enum"] {
             try onlyAnnotations(keys, besides: ["enum", "type"], at: path)
             guard case let .array(values) = e, !values.isEmpty else { throw fail(path + ".enum", "must be a non-empty array") }
             let types = try typeList(schema, at: path)
-            let kept = values.filter { v in types.map { $0.contains(Self.typeName(v)) || ($0.contains("number") && Self.typeName(v) == "integer") } ?? true }
+            let kept = values.filter { v in types.map { Self.matches(v, $0) } ?? true }
             guard !kept.isEmpty else { throw fail(path + ".enum", "no value has the schema's type") }
-            return try add(.literals(kept.map(Self.text)), at: path)
+            return try add(.literals(kept.map { Array($0.compactText.utf8) }), at: path)
         }
         if let a = schema["anyOf"] ?? schema["oneOf"] {
             let key = schema["anyOf"] != nil ? "anyOf" : "oneOf"
@@ -256,14 +266,20 @@ struct SchemaCompiler {
             }
         }
         let declared = Set(schema["properties"].flatMap { p -> [String]? in if case let .object(f) = p { return f.map(\.key) } else { return nil } } ?? [])
-        for name in required where !declared.contains(name) {
-            props.append(.init(key: Array(JSONString.literal(name).utf8), value: any(), required: true))
-        }
         var additional: Int?
         switch schema["additionalProperties"] {
-        case nil, .scalar(.bool(false))?: additional = nil   // absent: extra keys are allowed, and writing none is valid
+        case nil: additional = nil   // extra keys are allowed; writing none is valid
+        case .scalar(.bool(false))?:
+            if let name = required.first(where: { !declared.contains($0) }) {
+                throw fail(path + ".required", "'\(name)' is required but not among the properties, and additionalProperties is false: no object can match")
+            }
+            additional = nil
         case .scalar(.bool(true))?: additional = any()
         case let s?: additional = try node(s, at: path + ".additionalProperties")
+        }
+        // A required key the properties do not list is an additional one: its value follows additionalProperties.
+        for name in required where !declared.contains(name) {
+            props.append(.init(key: Array(JSONString.literal(name).utf8), value: additional ?? any(), required: true))
         }
         grammar.nodes[id] = .object(properties: props, additional: additional)
         return id
@@ -302,9 +318,19 @@ struct SchemaCompiler {
         // A placeholder first, so a schema that refers to itself closes the cycle instead of recursing forever.
         let id = try add(.anyOf([]), at: path)
         refs[ref] = id
-        let resolved = try node(target, at: path + "(\(ref))")
+        // Errors inside name the definition's own path ("…schema.$defs.Name.properties.x").
+        let resolved = try node(target, at: ref == "#" ? "" : "." + ref.dropFirst(2).split(separator: "/", omittingEmptySubsequences: false).joined(separator: "."))
         grammar.nodes[id] = .anyOf([resolved])
         return id
+    }
+
+    /// Whether a value has one of the JSON Schema types (an integer is a number; 1.0 is an integer).
+    private static func matches(_ v: OrderedJSON, _ types: [String]) -> Bool {
+        let t = typeName(v)
+        if types.contains(t) { return true }
+        if t == "integer", types.contains("number") { return true }
+        if case let .scalar(.double(d)) = v, d == d.rounded(), types.contains("integer") { return true }
+        return false
     }
 
     private static func typeName(_ v: OrderedJSON) -> String {
@@ -312,25 +338,6 @@ struct SchemaCompiler {
         case .array: return "array"
         case .object: return "object"
         case let .scalar(s): return s.typeName
-        }
-    }
-
-    /// Compact JSON text of a value (keys in their written order), as the output must spell it.
-    static func text(_ v: OrderedJSON) -> [UInt8] {
-        switch v {
-        case let .array(items): return Array("[".utf8) + Array(items.map(text).joined(separator: Array(",".utf8))) + Array("]".utf8)
-        case let .object(fields):
-            let parts = fields.map { Array(JSONString.literal($0.key).utf8) + Array(":".utf8) + text($0.value) }
-            return Array("{".utf8) + Array(parts.joined(separator: Array(",".utf8))) + Array("}".utf8)
-        case let .scalar(s):
-            switch s {
-            case .null: return Array("null".utf8)
-            case let .bool(b): return Array((b ? "true" : "false").utf8)
-            case let .int(i): return Array(String(i).utf8)
-            case let .double(d): return Array((d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : "\(d)").utf8)
-            case let .string(str): return Array(JSONString.literal(str).utf8)
-            default: return []
-            }
         }
     }
 }

@@ -12,12 +12,21 @@ extension EngineLoop: GenerationBackend {}
 /// Turns chat messages into prompt token ids (chat template + tokenizer).
 public protocol ChatPrompting: Sendable {
     func promptTokens(for messages: [ChatMessage]) throws -> [Int]
+    /// With the tools the template describes to the model (each `{"type": "function", "function": {…}}`).
+    func promptTokens(for messages: [ChatMessage], tools: [OrderedJSON]?) throws -> [Int]
+    /// How the model writes tool calls, if its template shows a format this server reads (`tool_choice: auto`).
+    var toolCallFormat: ToolCallFormat? { get }
     /// The raw bytes of one token (for logprobs' `token` and `bytes`).
     func tokenBytes(_ id: Int) -> [UInt8]
     /// Plain text to ids (special-token text parsed), as a completion prompt.
     func encode(_ text: String) -> [Int]
     /// Ids to text (invalid UTF-8 replaced).
     func decode(_ ids: [Int]) -> String
+}
+
+extension ChatPrompting {
+    public func promptTokens(for messages: [ChatMessage], tools: [OrderedJSON]?) throws -> [Int] { try promptTokens(for: messages) }
+    public var toolCallFormat: ToolCallFormat? { nil }
 }
 
 /// The model as the API presents it.

@@ -7,6 +7,9 @@ public struct TemplatePrompter: ChatPrompting {
     public let tokenizer: BPETokenizer
     public let bosToken: String?
     public let eosToken: String?
+    public let toolCallFormat: ToolCallFormat?
+    /// Whether the template renders assistant tool calls at all (else a tool-calling turn's null content is "").
+    let rendersToolCalls: Bool
 
     public init(template: ChatTemplate, tokenizer: BPETokenizer) {
         self.template = template
@@ -14,15 +17,46 @@ public struct TemplatePrompter: ChatPrompting {
         let v = tokenizer.vocabulary
         bosToken = v.bosTokenID.map { v.tokens[$0] }
         eosToken = v.eosTokenID.map { v.tokens[$0] }
+        toolCallFormat = ToolCallFormat.detect(template: template.source)
+        rendersToolCalls = template.source.contains("tool_calls")
     }
 
-    public func render(_ messages: [ChatMessage]) throws -> String {
+    /// The messages as `apply_chat_template` gets them from vLLM: tool calls with their arguments parsed into
+    /// objects, a tool message's `tool_call_id`, `content` none for an assistant turn that only calls tools.
+    public func render(_ messages: [ChatMessage], tools: [OrderedJSON]? = nil) throws -> String {
         let values: [JinjaValue] = messages.map { m in
-            var pairs: [(String, JinjaValue)] = [("role", .string(m.role)), ("content", .string(m.content))]
+            let content: JinjaValue = m.contentIsNull && rendersToolCalls ? .none : .string(m.content)
+            var pairs: [(String, JinjaValue)] = [("role", .string(m.role)), ("content", content)]
             if let n = m.name { pairs.append(("name", .string(n))) }
+            if !m.toolCalls.isEmpty {
+                pairs.append(("tool_calls", .array(m.toolCalls.map { call in
+                    .object(JinjaObject([("id", .string(call.id)), ("type", .string("function")),
+                                         ("function", .object(JinjaObject([("name", .string(call.name)), ("arguments", Self.jinja(call.arguments))])))]))
+                })))
+            }
+            if let id = m.toolCallID { pairs.append(("tool_call_id", .string(id))) }
             return JinjaValue.object(JinjaObject(pairs))
         }
-        return try template.render(messages: values, addGenerationPrompt: true, bosToken: bosToken, eosToken: eosToken)
+        return try template.render(messages: values, addGenerationPrompt: true, bosToken: bosToken, eosToken: eosToken,
+                                   tools: tools.map { $0.map(Self.jinja) })
+    }
+
+    static func jinja(_ v: OrderedJSON) -> JinjaValue {
+        switch v {
+        case let .array(items): return .array(items.map(jinja))
+        case let .object(fields): return .object(JinjaObject(fields.map { ($0.key, jinja($0.value)) }))
+        case let .scalar(s):
+            switch s {
+            case .null: return .none
+            case let .bool(b): return .bool(b)
+            case let .int(i): return .int(i)
+            case let .double(d): return .double(d)
+            case let .string(str): return .string(str)
+            case .array, .object:   // not made by the parser (it builds .array/.object); keys sorted
+                var next = 0
+                return jinja(OrderedJSON(s, keyOrders: [], next: &next))
+            }
+        }
     }
 
     public func tokenBytes(_ id: Int) -> [UInt8] { tokenizer.decodeBytes([id]) }
@@ -35,8 +69,10 @@ public struct TemplatePrompter: ChatPrompting {
 
     public func decode(_ ids: [Int]) -> String { tokenizer.decode(ids) }
 
-    public func promptTokens(for messages: [ChatMessage]) throws -> [Int] {
-        var ids = tokenizer.encode(try render(messages), parseSpecial: true)
+    public func promptTokens(for messages: [ChatMessage]) throws -> [Int] { try promptTokens(for: messages, tools: nil) }
+
+    public func promptTokens(for messages: [ChatMessage], tools: [OrderedJSON]?) throws -> [Int] {
+        var ids = tokenizer.encode(try render(messages, tools: tools), parseSpecial: true)
         // A template that writes the BOS text itself already produced the id; add it only when asked and absent.
         if tokenizer.vocabulary.addBOS, let bos = tokenizer.vocabulary.bosTokenID, ids.first != bos { ids.insert(bos, at: 0) }
         return ids

@@ -34,10 +34,10 @@ private func matches(_ g: OutputGrammar, _ text: String) -> (prefix: Bool, compl
     @Test func anyValueAcceptsJSONAndRefusesWhatIsNot() {
         let g = OutputGrammar.anyValue
         for ok in [#"{"a": [1, -0.5, 2e10, 3E-2, true, false, null, "x\u00e9\n\"", {}], "b": {"c": []}}"#, "0", "-12.5e+3", #""é😀""#,
-                   "[ ]", " \n\t{ }", "1234567890123456.1234567890123456e-99"] {
+                   "[ ]", " \n\t{ }", "1234567890123456.1234567890123456e-99", "9223372036854775807", #""\ud83d\ude00""#] {
             #expect(matches(g, ok).complete, "\(ok)")
         }
-        for bad in ["1e100", "12345678901234567", "0.12345678901234567", "{\"a\":}", "[1,]", "01", "1.", "-", "{\"a\" 1}", "{,}", "[1 2]", "tru", "nul", "{\"a\":1}x", "\"\u{01}\"", "\"\\ud800\"",
+        for bad in ["1e100", "12345678901234567890", "0.12345678901234567890", "{\"a\":}", "[1,]", "01", "1.", "-", "{\"a\" 1}", "{,}", "[1 2]", "tru", "nul", "{\"a\":1}x", "\"\u{01}\"", "\"\\ud800\"",
                     "\"\\x\"", "'a'", "{a:1}", "+1", ".5", "1e"] {
             #expect(!matches(g, bad).complete, "\(bad)")
         }
@@ -59,7 +59,10 @@ private func matches(_ g: OutputGrammar, _ text: String) -> (prefix: Bool, compl
         #expect(!open([0x80]))                      // a lone continuation byte
         #expect(!open([0xC3, 0x41]))                // a lead byte without its continuation
         #expect(open(Array("\\uD7FF".utf8)))
-        #expect(!open(Array("\\uDC00".utf8)))
+        #expect(!open(Array("\\uDC00".utf8)))                 // a low half alone
+        #expect(open(Array("\\uD83D\\uDE00".utf8)))         // a pair
+        #expect(!open(Array("\\uD83Dx".utf8)))                // a high half alone
+        #expect(!open(Array("\\uD83D\\u0041".utf8)))        // a high half, then no low one
     }
 
     @Test func completeValueMustEndAndNumbersMayEnd() {
@@ -103,6 +106,63 @@ private func matches(_ g: OutputGrammar, _ text: String) -> (prefix: Bool, compl
         #expect(loop.problem != nil)
         loop.nodes[1] = .anyOf([2])
         #expect(loop.problem == nil)
+    }
+
+    /// Two references to one definition, nested thirty deep, make 2^30 paths: flattened once, a value starts at
+    /// once (this took minutes and gigabytes when each path was expanded).
+    @Test func sharedAlternativesAreExpandedOnce() {
+        var g = OutputGrammar(nodes: [], root: 0)
+        var next = g.add(.string)
+        for _ in 0..<30 { next = g.add(.anyOf([next, next])) }
+        g.root = next
+        #expect(g.problem == nil)
+        #expect(matches(g, #""x""#).complete)
+    }
+
+    /// An additional key may not be a declared one: its value would escape the declared schema.
+    @Test func additionalKeysAreNotDeclaredOnes() {
+        var g = OutputGrammar(nodes: [], root: 0)
+        let int = g.add(.number(integer: true))
+        let any = g.addAnyValue()
+        g.root = g.add(.object(properties: [.init(key: key("a"), value: int, required: false)], additional: any))
+        #expect(!matches(g, #"{"a":"s"}"#).complete)
+        #expect(matches(g, #"{"a":1,"ab":"s"}"#).complete)
+        #expect(matches(g, #"{"b":[1]}"#).complete)
+    }
+
+    /// Many optional properties are one parse (a key trie), not one per property: the last can come first.
+    @Test func manyOptionalPropertiesStayReachable() {
+        var g = OutputGrammar(nodes: [], root: 0)
+        let int = g.add(.number(integer: true))
+        let any = g.addAnyValue()
+        let props = (0..<600).map { OutputGrammar.Property(key: key("p\($0)"), value: int, required: false) }
+        g.root = g.add(.object(properties: props, additional: any))
+        #expect(matches(g, #"{"p599":1}"#).complete)
+        #expect(matches(g, #"{"p5":1,"p17":2,"zz":3}"#).complete)
+        #expect(!matches(g, #"{"p17":1,"p5":2}"#).complete)   // declared order
+    }
+
+    @Test func aCompleteLiteralEndsTheValue() {
+        var g = OutputGrammar(nodes: [], root: 0)
+        g.root = g.add(.literals([Array("true".utf8), Array("false".utf8)]))
+        let m = GrammarMatcher(CompiledGrammar(g))
+        #expect(m.mustEnd(m.advance(m.start, Array("true".utf8))))
+        var n = OutputGrammar(nodes: [], root: 0)
+        n.root = n.add(.number(integer: true))
+        let numbers = GrammarMatcher(CompiledGrammar(n))
+        #expect(!numbers.mustEnd(numbers.advance(numbers.start, Array("12".utf8))))
+        #expect(numbers.mustEnd(numbers.advance(numbers.start, Array(String(repeating: "9", count: 19).utf8))))
+    }
+
+    @Test func schemasWithNoFiniteValueAreRefused() {
+        // node = {"n": node} with n required: every value would be infinite.
+        var g = OutputGrammar(nodes: [], root: 0)
+        let o = g.add(.object(properties: [], additional: nil))
+        g.nodes[o] = .object(properties: [.init(key: key("n"), value: o, required: true)], additional: nil)
+        g.root = o
+        #expect(g.problem != nil)
+        g.nodes[o] = .object(properties: [.init(key: key("n"), value: o, required: false)], additional: nil)
+        #expect(g.problem == nil)
     }
 
     @Test func nestingAndWhitespaceAreBounded() {
@@ -206,6 +266,40 @@ private func testVocabulary() -> [[UInt8]] {
         let expected = logits.indices.filter { mask[$0] }.max { logits[$0] < logits[$1] || (logits[$0] == logits[$1] && $0 > $1) }
         #expect(sampler.sample(logits, history: [], generated: [], output: &out) == expected)
         #expect(expected == brace)
+    }
+
+    /// A stop token whose text is printable may still only end a complete value, never a string.
+    @Test func stopTokensWithTextOnlyEndCompleteValues() {
+        var vocab = testVocabulary()
+        vocab.append(Array("<|end|>".utf8))
+        let stop = vocab.count - 1
+        var out = StructuredOutput(grammar: .anyObject, vocabulary: StructuredVocabulary(bytes: vocab), stopTokenIDs: [stop])
+        for piece in ["{\"", "ab"] { out.advance(vocab.firstIndex(of: Array(piece.utf8))!) }
+        #expect(!out.mask(count: vocab.count)[stop] && !out.allows(stop))
+    }
+
+    /// With ignore_eos there is no stop token to sample: a complete literal or a number out of digits ends it.
+    @Test func ignoreEOSStillEndsACompleteValue() {
+        let vocab = testVocabulary()
+        for (node, text) in [(OutputGrammar.Node.literals([Array("true".utf8), Array("false".utf8)]), ["true", "false"]),
+                             (.number(integer: true), [String(repeating: "9", count: 19)])] {
+            var params = SamplingParams(temperature: 1, seed: 3, maxTokens: 100, ignoreEOS: true)
+            params.grammar = OutputGrammar(nodes: [node], root: 0)
+            let req = EngineRequest(id: "r", promptTokenIDs: [1], sampling: params)
+            var gen = Generation(request: req, contextLength: 1000, stopTokenIDs: [vocab.count], decodeBytes: { ids in ids.flatMap { vocab[$0] } },
+                                 vocabulary: { StructuredVocabulary(bytes: vocab) })
+            var events: [TokenEvent] = []
+            for _ in 0..<100 {
+                var logits = [Float](repeating: 0, count: vocab.count + 1)
+                logits[vocab.firstIndex(of: [UInt8(ascii: "9")])!] = 5
+                let (e, finished) = gen.accept(logits: logits)
+                events += e
+                if finished { break }
+            }
+            guard case .finished(.stop, _)? = events.last else { Issue.record("\(events.last as Any)"); continue }
+            let out = events.compactMap { if case let .token(_, t, _) = $0 { return t } else { return nil } }.joined()
+            #expect(text.contains(out) || (out.count == 19 && out.allSatisfy(\.isNumber)), "\(out)")
+        }
     }
 
     @Test func hitsTheLengthLimitInsideTheValue() {

@@ -67,7 +67,7 @@ import Testing
         (#"{"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":{"5":101}}"#, "logit_bias.5"),
         (#"{"model":"m","messages":[{"role":"user","content":"x"}],"min_p":1.5}"#, "min_p"),
         (#"{"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":"yes"}"#, "logprobs"),
-        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]}"#, "tools"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]}"#, "tools[0].function"),
     ]
 
     @Test(arguments: invalid)

@@ -62,6 +62,28 @@ import Testing
         #expect(h.problem == nil)
     }
 
+    /// A required key the properties do not list takes additionalProperties' schema; with false it is a 400.
+    @Test func requiredKeysOutsideThePropertiesFollowAdditionalProperties() throws {
+        let g = try schema(#"{"type":"object","required":["x"],"additionalProperties":{"type":"integer"}}"#)
+        guard case let .object(props, additional) = g.nodes[g.root] else { Issue.record("not an object"); return }
+        #expect(props.count == 1 && props[0].required && props[0].value == additional)
+        #expect(g.nodes[props[0].value] == .number(integer: true))
+    }
+
+    @Test func typesOfConstAndEnumAreChecked() throws {
+        #expect(try schema(#"{"type":"integer","enum":[1.0,2]}"#).nodes.contains(.literals([Array("1".utf8), Array("2".utf8)])))
+        #expect(throws: APIError.self) { try schema(#"{"type":"integer","const":"a"}"#) }
+    }
+
+    /// Thirty levels of two references to one definition: compiled and followed at once.
+    @Test func doublingReferencesStayCheap() throws {
+        var defs: [String] = []
+        for i in 0..<30 { defs.append(##""d\##(i)":{"anyOf":[{"$ref":"#/$defs/d\##(i + 1)"},{"$ref":"#/$defs/d\##(i + 1)"}]}"##) }
+        defs.append(#""d30":{"type":"string"}"#)
+        let g = try schema(##"{"$defs":{"## + defs.joined(separator: ",") + ##"},"$ref":"#/$defs/d0"}"##)
+        #expect(g.problem == nil)
+    }
+
     @Test func guidedJSONTakesAnObjectOrAString() throws {
         let a = try grammar(#""guided_json":{"type":"object","properties":{"b":{"type":"integer"},"a":{"type":"boolean"}},"required":["b","a"]}"#)
         let b = try grammar(#""guided_json":"{\"type\":\"object\",\"properties\":{\"b\":{\"type\":\"integer\"},\"a\":{\"type\":\"boolean\"}},\"required\":[\"b\",\"a\"]}""#)
@@ -96,6 +118,10 @@ import Testing
         (#""response_format":{"type":"json_object"},"guided_json":{}"#, "guided_json"),
         (#""guided_json":"{not json""#, "guided_json"),
         (#""guided_json":5"#, "guided_json"),
+        (#""guided_json":{"type":"object","required":["x"],"additionalProperties":false}"#, "guided_json.required"),
+        (##""guided_json":{"type":"object","properties":{"n":{"$ref":"#"}},"required":["n"]}"##, "guided_json"),
+        (##""guided_json":{"$defs":{"A":{"type":"object","properties":{"b":{"type":"string","format":"email"}}}},"$ref":"#/$defs/A"}"##,
+         "guided_json.$defs.A.properties.b"),
     ]
 
     @Test(arguments: refused)

@@ -77,11 +77,12 @@ final class TestServer: @unchecked Sendable {
     let context: ServingContext
 
     init(backend: ScriptedBackend, contextLength: Int = 100, kvCapacityTokens: Int = .max, priorityScheduling: Bool = false,
-         options: APIOptions = APIOptions(), ready: Bool = true, logger: Logger = Logger(label: "test")) throws {
+         options: APIOptions = APIOptions(), ready: Bool = true, logger: Logger = Logger(label: "test"),
+         prompter: any ChatPrompting = CountingPrompter()) throws {
         self.backend = backend
         context = ServingContext(model: ServedModel(id: "test-model", created: 1_700_000_000, contextLength: contextLength, vocabularySize: 200_000,
                                                     kvCapacityTokens: kvCapacityTokens),
-                                 backend: backend, prompter: CountingPrompter(), priorityScheduling: priorityScheduling)
+                                 backend: backend, prompter: prompter, priorityScheduling: priorityScheduling)
         router = OpenAIRouter(logger: logger, options: options, metricsText: { Array("test_metric 1\n".utf8) })
         if ready { router.setReady(context) }
         var config = HTTPServerConfiguration()

@@ -121,8 +121,12 @@ BAD_REQUESTS = [
     ("stream-options-include-usage-string", CHAT, chat(stream=True, stream_options={"include_usage": "yes"}), 400,
      "stream_options.include_usage"),
     # features this server does not have: a clear 400, never silently ignored
-    ("tools", CHAT, chat(tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]),
-     400, "tools"),
+    # tool_choice auto (the default with tools) needs a template whose tool-call format the server reads
+    ("tools-auto-without-a-format", CHAT,
+     chat(tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]), 400, "tool_choice"),
+    ("tools-bad-name", CHAT, chat(tools=[{"type": "function", "function": {"name": "f g"}}], tool_choice="required"), 400,
+     "tools[0].function.name"),
+    ("tool-message-without-id", CHAT, chat(messages=[{"role": "tool", "content": "18"}]), 400, "messages[0].tool_call_id"),
     ("tool-choice-required", CHAT, chat(tool_choice="required"), 400, "tool_choice"),
     ("response-format-unknown-type", CHAT, chat(response_format={"type": "yaml"}), 400, "response_format.type"),
     ("response-format-schema-without-name", CHAT,

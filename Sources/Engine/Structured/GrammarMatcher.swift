@@ -1,52 +1,3 @@
-/// An `OutputGrammar` prepared for matching: object keys as the bytes that follow their opening quote, and
-/// each literal set as a byte trie.
-final class CompiledGrammar: Sendable {
-    let nodes: [OutputGrammar.Node]
-    let root: Int
-    /// Per object node, per property: the JSON-escaped name and its closing quote.
-    let keyBytes: [[[UInt8]]]
-    /// Per literals node: its trie (node 0 is the root).
-    let tries: [LiteralTrie?]
-
-    init(_ grammar: OutputGrammar) {
-        nodes = grammar.nodes
-        root = grammar.root
-        keyBytes = grammar.nodes.map { node in
-            guard case let .object(props, _) = node else { return [] }
-            return props.map { Array($0.key.dropFirst()) }
-        }
-        tries = grammar.nodes.map { node in
-            guard case let .literals(words) = node else { return nil }
-            return LiteralTrie(words)
-        }
-    }
-}
-
-/// Byte trie of a node's literal texts.
-struct LiteralTrie: Sendable {
-    private(set) var children: [[(byte: UInt8, next: Int32)]] = [[]]
-    private(set) var terminal: [Bool] = [false]
-
-    init(_ words: [[UInt8]]) {
-        for w in words {
-            var at = 0
-            for b in w {
-                if let next = child(at, b) { at = next; continue }
-                children.append([])
-                terminal.append(false)
-                children[at].append((b, Int32(children.count - 1)))
-                at = children.count - 1
-            }
-            terminal[at] = true
-        }
-    }
-
-    func child(_ node: Int, _ byte: UInt8) -> Int? {
-        for c in children[node] where c.byte == byte { return Int(c.next) }
-        return nil
-    }
-}
-
 /// Where one parse stands: the innermost open value (`top`, nil once the whole value is complete) above the
 /// values that enclose it.
 struct GrammarConfig: Hashable, Sendable {
@@ -56,15 +7,17 @@ struct GrammarConfig: Hashable, Sendable {
         case arrayOpen, arrayAfterItem, arrayNextItem
     }
 
-    /// `a`, `b`, `c` by phase: string `a` = `StringState`; number `a` = DFA state; literal `a` = trie node;
-    /// object `a` = next property index, `b` = property being read (-1: an additional key), `c` = position in
-    /// its key, or the additional key's `StringState`; array `a` = items begun.
+    /// Fields by phase: string `a` = `JSONScalars.stringStep` state; number `a` = its DFA state; literal `a` = trie
+    /// node; object `a` = the first property that may still come, `b` = the property being read (-1: an additional
+    /// key), `c` = the node in the key trie, or the additional key's string state, `d` = the additional key's node in
+    /// the key trie (-1 once it is none of the declared keys); array `a` = items begun.
     struct Frame: Hashable, Sendable {
         var node: Int32
         var phase: Phase
         var a: Int32 = 0
         var b: Int32 = 0
         var c: Int32 = 0
+        var d: Int32 = 0
     }
 
     var top: Frame?
@@ -74,14 +27,14 @@ struct GrammarConfig: Hashable, Sendable {
 }
 
 /// Steps JSON text through a compiled grammar, one byte at a time, keeping every parse still possible (an
-/// `anyOf` or an optional property can leave several open until the bytes decide).
+/// `anyOf` whose alternatives start alike leaves several open until the bytes decide).
 struct GrammarMatcher: Sendable {
     /// Structural whitespace allowed in a row: enough for pretty-printed JSON, not enough to loop on.
     static let maxWhitespace: UInt8 = 40
     /// Open values at most (an object and its property value count as two).
     static let maxFrames = 128
-    /// Parses kept at most when a schema leaves many open.
-    static let maxConfigs = 64
+    /// Parses kept at most (alternatives of an `anyOf` that stay alike for long).
+    static let maxConfigs = 512
 
     let grammar: CompiledGrammar
 
@@ -110,7 +63,7 @@ struct GrammarMatcher: Sendable {
         return out
     }
 
-    /// Whether the text so far may end here: a complete value, or a number or literal that is complete as is.
+    /// Whether the text so far may end here: a complete value, or a number that is complete as is.
     func canEnd(_ state: [GrammarConfig]) -> Bool {
         state.contains { c in
             guard let top = c.top else { return true }
@@ -118,15 +71,23 @@ struct GrammarMatcher: Sendable {
         }
     }
 
-    /// Whether the value is complete and nothing may follow.
-    func mustEnd(_ state: [GrammarConfig]) -> Bool { !state.isEmpty && state.allSatisfy { $0.top == nil } }
+    /// Whether the value is complete and nothing may follow (a number is, once no digit may follow).
+    func mustEnd(_ state: [GrammarConfig]) -> Bool {
+        !state.isEmpty && state.allSatisfy { c in
+            guard let top = c.top else { return true }
+            guard c.rest.isEmpty, completesWithoutByte(top) else { return false }
+            var probe: [GrammarConfig] = []
+            for b in 0...255 { feed(c, UInt8(b), into: &probe); if !probe.isEmpty { return false } }
+            return true
+        }
+    }
 
     // MARK: stepping
 
     private func feed(_ c: GrammarConfig, _ byte: UInt8, into out: inout [GrammarConfig]) {
         guard var top = c.top else { return }   // complete: nothing may follow
         var c = c
-        let ws = Self.isWhitespace(byte)
+        let ws = JSONScalars.isWhitespace(byte)
         if ws, Self.allowsWhitespace(top.phase) {
             guard c.whitespace < Self.maxWhitespace else { return }
             c.whitespace += 1
@@ -139,27 +100,28 @@ struct GrammarMatcher: Sendable {
         case .value:
             begin(node, byte, c, into: &out)
         case .string:
-            guard let s = Self.stringStep(top.a, byte) else { return }
+            guard let s = JSONScalars.stringStep(top.a, byte) else { return }
             if s < 0 { pop(c, into: &out); return }
             top.a = s
             c.top = top
             out.append(c)
         case .number:
             guard case let .number(integer) = grammar.nodes[node] else { return }
-            if let s = Self.numberStep(top.a, byte, integer: integer) {
+            if let s = JSONScalars.numberStep(top.a, byte, integer: integer) {
                 top.a = s
                 c.top = top
                 out.append(c)
-            } else if Self.numberComplete(top.a) {
+            } else if JSONScalars.numberComplete(top.a) {
                 finishThenFeed(c, byte, into: &out)
             }
         case .literal:
-            let trie = grammar.tries[node]!
+            let trie = grammar.literals[node]!
             if let next = trie.child(Int(top.a), byte) {
                 top.a = Int32(next)
                 c.top = top
-                out.append(c)
-            } else if trie.terminal[Int(top.a)] {
+                // A text nothing extends is complete at its last byte.
+                if trie.word[next] >= 0, trie.isLeaf(next) { pop(c, into: &out) } else { out.append(c) }
+            } else if trie.word[Int(top.a)] >= 0 {
                 finishThenFeed(c, byte, into: &out)
             }
         case .objectOpen, .objectNextKey, .objectKey, .objectFreeKey, .objectColon, .objectAfterValue:
@@ -171,29 +133,31 @@ struct GrammarMatcher: Sendable {
 
     /// The first byte of a value of `node`; `c.top` is the value's frame (phase `.value`).
     private func begin(_ node: Int, _ byte: UInt8, _ c: GrammarConfig, into out: inout [GrammarConfig]) {
-        var c = c
-        let n = Int32(node)
-        switch grammar.nodes[node] {
-        case let .anyOf(alternatives):
-            for a in alternatives { begin(a, byte, c, into: &out) }
-            return
-        case .string:
-            guard byte == UInt8(ascii: "\"") else { return }
-            c.top = .init(node: n, phase: .string)
-        case let .number(integer):
-            guard let s = Self.numberStep(0, byte, integer: integer) else { return }
-            c.top = .init(node: n, phase: .number, a: s)
-        case .literals:
-            guard let next = grammar.tries[node]!.child(0, byte) else { return }
-            c.top = .init(node: n, phase: .literal, a: Int32(next))
-        case .object:
-            guard byte == UInt8(ascii: "{"), c.rest.count < Self.maxFrames else { return }
-            c.top = .init(node: n, phase: .objectOpen)
-        case .array:
-            guard byte == UInt8(ascii: "["), c.rest.count < Self.maxFrames else { return }
-            c.top = .init(node: n, phase: .arrayOpen)
+        for leaf in grammar.leaves[node] {
+            var c = c
+            let n = Int32(leaf)
+            switch grammar.nodes[leaf] {
+            case .anyOf: continue   // flattened away
+            case .string:
+                guard byte == UInt8(ascii: "\"") else { continue }
+                c.top = .init(node: n, phase: .string)
+            case let .number(integer):
+                guard let s = JSONScalars.numberStep(0, byte, integer: integer) else { continue }
+                c.top = .init(node: n, phase: .number, a: s)
+            case .literals:
+                let trie = grammar.literals[leaf]!
+                guard let next = trie.child(0, byte) else { continue }
+                c.top = .init(node: n, phase: .literal, a: Int32(next))
+                if trie.word[next] >= 0, trie.isLeaf(next) { pop(c, into: &out); continue }
+            case .object:
+                guard byte == UInt8(ascii: "{"), c.rest.count < Self.maxFrames else { continue }
+                c.top = .init(node: n, phase: .objectOpen)
+            case .array:
+                guard byte == UInt8(ascii: "["), c.rest.count < Self.maxFrames else { continue }
+                c.top = .init(node: n, phase: .arrayOpen)
+            }
+            out.append(c)
         }
-        out.append(c)
     }
 
     /// The value on top is complete: the enclosing one continues (its phase was set when the value began).
@@ -210,7 +174,7 @@ struct GrammarMatcher: Sendable {
         for p in popped { feed(p, byte, into: &out) }
     }
 
-    /// Starts a value of `node` inside the enclosing frame `parent` (which continues in `after`), fed `byte`
+    /// Starts a value of `node` inside the enclosing frame `parent` (which continues in its phase), fed `byte`
     /// when given.
     private func push(_ c: GrammarConfig, parent: GrammarConfig.Frame, node: Int, byte: UInt8?, into out: inout [GrammarConfig]) {
         guard c.rest.count < Self.maxFrames else { return }
@@ -221,9 +185,11 @@ struct GrammarMatcher: Sendable {
     }
 
     private func objectStep(_ c: GrammarConfig, _ top: GrammarConfig.Frame, _ byte: UInt8, into out: inout [GrammarConfig]) {
-        guard case let .object(props, additional) = grammar.nodes[Int(top.node)] else { return }
+        guard case let .object(props, additional) = grammar.nodes[Int(top.node)], let keys = grammar.keys[Int(top.node)] else { return }
         var c = c, top = top
         let k = Int(top.a)
+        let candidates = Self.keyCandidates(props, from: k)
+        let freeKeys = additional != nil && !Self.requiredRemain(props, from: k)
         switch top.phase {
         case .objectOpen, .objectNextKey:
             if byte == UInt8(ascii: "}"), top.phase == .objectOpen {
@@ -231,33 +197,39 @@ struct GrammarMatcher: Sendable {
                 return
             }
             guard byte == UInt8(ascii: "\"") else { return }
-            for j in Self.keyCandidates(props, from: k) {
+            if let candidates, keys.reaches(0, candidates) {
                 top.phase = .objectKey
-                top.b = Int32(j)
-                top.c = 0
+                (top.b, top.c) = (0, 0)
                 c.top = top
                 out.append(c)
             }
-            if additional != nil, !Self.requiredRemain(props, from: k) {
+            if freeKeys {
                 top.phase = .objectFreeKey
-                top.b = -1
-                top.c = 0
+                (top.b, top.c, top.d) = (-1, 0, 0)
                 c.top = top
                 out.append(c)
             }
         case .objectKey:
-            let key = grammar.keyBytes[Int(top.node)][Int(top.b)]
-            guard byte == key[Int(top.c)] else { return }
-            top.c += 1
-            if Int(top.c) == key.count {
+            guard let candidates, let next = keys.child(Int(top.c), byte), keys.reaches(next, candidates) else { return }
+            let j = keys.word[next]
+            if j >= 0 {   // the closing quote: key j, which the check above placed among the candidates
                 top.phase = .objectColon
-                top.a = top.b + 1
+                (top.a, top.b) = (j + 1, j)
+            } else {
+                top.c = Int32(next)
             }
             c.top = top
             out.append(c)
         case .objectFreeKey:
-            guard let s = Self.stringStep(top.c, byte) else { return }
-            if s < 0 { top.phase = .objectColon } else { top.c = s }
+            guard let s = JSONScalars.stringStep(top.c, byte) else { return }
+            let declared = top.d >= 0 ? keys.child(Int(top.d), byte).map(Int32.init) ?? -1 : -1
+            if s < 0 {
+                // An additional key must not be a declared one (its value would escape the declared schema).
+                if declared >= 0, keys.word[Int(declared)] >= 0 { return }
+                top.phase = .objectColon
+            } else {
+                (top.c, top.d) = (s, declared)
+            }
             c.top = top
             out.append(c)
         case .objectColon:
@@ -269,7 +241,7 @@ struct GrammarMatcher: Sendable {
             if byte == UInt8(ascii: "}") {
                 if !Self.requiredRemain(props, from: k) { pop(c, into: &out) }
             } else if byte == UInt8(ascii: ",") {
-                guard !Self.keyCandidates(props, from: k).isEmpty || (additional != nil && !Self.requiredRemain(props, from: k)) else { return }
+                guard candidates != nil || freeKeys else { return }
                 top.phase = .objectNextKey
                 c.top = top
                 out.append(c)
@@ -305,22 +277,18 @@ struct GrammarMatcher: Sendable {
         }
     }
 
-    // MARK: objects
+    // MARK: rules
 
     static func requiredRemain(_ props: [OutputGrammar.Property], from k: Int) -> Bool {
         k < props.count && props[k...].contains(where: \.required)
     }
 
-    /// Properties that may come next: in order from `k`, optional ones skippable, up to the first required one.
-    static func keyCandidates(_ props: [OutputGrammar.Property], from k: Int) -> ArraySlice<Int> {
-        guard k < props.count else { return [] }
-        let end = props[k...].firstIndex(where: \.required).map { $0 + 1 } ?? props.count
-        return Array(k..<end)[...]
+    /// The properties that may come next: in order from `k`, optional ones skippable, up to the first required
+    /// one; nil when none may.
+    static func keyCandidates(_ props: [OutputGrammar.Property], from k: Int) -> ClosedRange<Int>? {
+        guard k < props.count else { return nil }
+        return k...(props[k...].firstIndex(where: \.required) ?? props.count - 1)
     }
-
-    // MARK: scalars
-
-    static func isWhitespace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 }
 
     static func allowsWhitespace(_ p: GrammarConfig.Phase) -> Bool {
         switch p {
@@ -331,93 +299,9 @@ struct GrammarMatcher: Sendable {
 
     private func completesWithoutByte(_ f: GrammarConfig.Frame) -> Bool {
         switch f.phase {
-        case .number: return Self.numberComplete(f.a)
-        case .literal: return grammar.tries[Int(f.node)]!.terminal[Int(f.a)]
+        case .number: return JSONScalars.numberComplete(f.a)
+        case .literal: return grammar.literals[Int(f.node)]!.word[Int(f.a)] >= 0
         default: return false
-        }
-    }
-
-    /// Digits a number's integer part and fraction may have, and its exponent: every number written is then a
-    /// finite double (at most ~1e115; a model left alone can write 1e4585, which most parsers refuse or make ∞).
-    static let maxMantissaDigits: Int32 = 16, maxExponentDigits: Int32 = 2
-
-    /// JSON number DFA in the low 4 bits: 0 start, 1 after '-', 2 a lone 0, 3 integer digits, 4 after '.',
-    /// 5 fraction digits, 6 after 'e', 7 after the exponent's sign, 8 exponent digits; above them, the digits
-    /// of the current part so far.
-    static func numberStep(_ state: Int32, _ b: UInt8, integer: Bool) -> Int32? {
-        let s = state & 15, n = state >> 4
-        let digit = b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")
-        let e = b == UInt8(ascii: "e") || b == UInt8(ascii: "E")
-        func to(_ next: Int32, digits: Int32 = 0) -> Int32 { next | (digits << 4) }
-        switch s {
-        case 0, 1:
-            if s == 0, b == UInt8(ascii: "-") { return 1 }
-            return b == UInt8(ascii: "0") ? to(2) : digit ? to(3, digits: 1) : nil
-        case 2, 3:
-            if s == 3, digit { return n < maxMantissaDigits ? to(3, digits: n + 1) : nil }
-            if integer { return nil }
-            return b == UInt8(ascii: ".") ? to(4) : e ? to(6) : nil
-        case 4, 5:
-            if digit { return n < maxMantissaDigits ? to(5, digits: n + 1) : nil }
-            return (s == 5 && e) ? to(6) : nil
-        case 6: return (b == UInt8(ascii: "+") || b == UInt8(ascii: "-")) ? to(7) : digit ? to(8, digits: 1) : nil
-        case 7, 8: return digit && n < maxExponentDigits ? to(8, digits: n + 1) : nil
-        default: return nil
-        }
-    }
-
-    static func numberComplete(_ state: Int32) -> Bool { [2, 3, 5, 8].contains(state & 15) }
-
-    /// Inside a string, after its opening quote. The state packs: bits 0–1 UTF-8 continuation bytes still due,
-    /// bits 2–4 the range the next one must be in (0: 80–BF, 1: A0–BF, 2: 80–9F, 3: 90–BF, 4: 80–8F), bits 5–7
-    /// the escape (0 none, 1 after '\', 2–5 in "\u" with 0–3 hex digits read), bit 8 the escape's first digit
-    /// was D (then the second must be 0–7: no surrogate halves). Returns the next state, -1 at the closing
-    /// quote, nil for a byte that cannot come next (control characters, bad escapes, invalid UTF-8).
-    static func stringStep(_ state: Int32, _ b: UInt8) -> Int32? {
-        let due = state & 3, range = (state >> 2) & 7, esc = (state >> 5) & 7, firstD = (state >> 8) & 1
-        if due > 0 {
-            let (lo, hi): (UInt8, UInt8) = [(0x80, 0xBF), (0xA0, 0xBF), (0x80, 0x9F), (0x90, 0xBF), (0x80, 0x8F)][Int(range)]
-            guard b >= lo, b <= hi else { return nil }
-            return due - 1
-        }
-        switch esc {
-        case 0:
-            switch b {
-            case UInt8(ascii: "\""): return -1
-            case UInt8(ascii: "\\"): return 1 << 5
-            case 0..<0x20, 0x7F: return nil   // control characters (DEL is legal JSON, but no use in output)
-            case 0x20..<0x80: return 0
-            case 0xC2...0xDF: return 1
-            case 0xE0: return 2 | (1 << 2)
-            case 0xED: return 2 | (2 << 2)
-            case 0xE1...0xEF: return 2
-            case 0xF0: return 3 | (3 << 2)
-            case 0xF1...0xF3: return 3
-            case 0xF4: return 3 | (4 << 2)
-            default: return nil
-            }
-        case 1:
-            switch b {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
-                 UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"): return 0
-            case UInt8(ascii: "u"): return 2 << 5
-            default: return nil
-            }
-        default:
-            guard let v = hexValue(b) else { return nil }
-            let read = esc - 2
-            if read == 0 { return (3 << 5) | (v == 0xD ? 1 << 8 : 0) }
-            if read == 1, firstD == 1, v > 7 { return nil }
-            return read == 3 ? 0 : ((esc + 1) << 5)
-        }
-    }
-
-    private static func hexValue(_ b: UInt8) -> Int? {
-        switch b {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return Int(b - UInt8(ascii: "0"))
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return Int(b - UInt8(ascii: "a")) + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return Int(b - UInt8(ascii: "A")) + 10
-        default: return nil
         }
     }
 }

@@ -102,6 +102,34 @@ public struct OutputGrammar: Sendable, Equatable {
             return true
         }
         for i in nodes.indices where !visit(i) { return "the schema refers to itself without reading anything (an anyOf or $ref cycle)" }
+        if Self.leaves(nodes).contains(where: { $0.count > Self.maxAlternatives }) {
+            return "an anyOf has more than \(Self.maxAlternatives) alternatives (counting nested ones)"
+        }
+        if !finite[root] { return "no finite JSON value follows the schema (it requires itself without end)" }
         return nil
+    }
+
+    /// Alternatives one value may start as, at most.
+    public static let maxAlternatives = 256
+
+    /// Per node: whether some finite value has its shape (a fixed point: an object whose required properties
+    /// all can be, an array that may be empty or whose items can be, an anyOf with one alternative that can be).
+    var finite: [Bool] {
+        var ok = [Bool](repeating: false, count: nodes.count)
+        var changed = true
+        while changed {
+            changed = false
+            for (i, node) in nodes.enumerated() where !ok[i] {
+                let now: Bool
+                switch node {
+                case .string, .number, .literals: now = true
+                case let .array(items, minItems, _): now = minItems == 0 || ok[items]
+                case let .object(props, _): now = props.allSatisfy { !$0.required || ok[$0.value] }
+                case let .anyOf(alternatives): now = alternatives.contains { ok[$0] }
+                }
+                if now { ok[i] = true; changed = true }
+            }
+        }
+        return ok
     }
 }

@@ -32,9 +32,9 @@ struct StructuredOutput {
     let vocabulary: StructuredVocabulary
     let stopTokenIDs: Set<Int>
     private(set) var state: [GrammarConfig]
-    /// Masks already computed, by grammar state (strings repeat one state for many tokens).
-    private var masks: [[GrammarConfig]: [Bool]] = [:]
-    static let maxCachedMasks = 256
+    /// Masks already computed, by grammar state (strings repeat one state for many tokens), one bit per token.
+    private var masks: [[GrammarConfig]: [UInt64]] = [:]
+    static let maxCachedMasks = 64
 
     init(grammar: OutputGrammar, vocabulary: StructuredVocabulary, stopTokenIDs: Set<Int>) {
         matcher = GrammarMatcher(CompiledGrammar(grammar))
@@ -54,13 +54,20 @@ struct StructuredOutput {
 
     /// Every token's verdict for the current state (the logits' length; ids past the vocabulary are refused).
     mutating func mask(count: Int) -> [Bool] {
-        if let m = masks[state], m.count == count { return m }
-        var allowed = [Bool](repeating: false, count: count)
-        walk { id in if id < count { allowed[id] = true } }
-        if matcher.canEnd(state) { for id in stopTokenIDs where id >= 0 && id < count { allowed[id] = true } }
-        if masks.count >= Self.maxCachedMasks { masks.removeAll(keepingCapacity: true) }
-        masks[state] = allowed
-        return allowed
+        let bits: [UInt64]
+        if let cached = masks[state] {
+            bits = cached
+        } else {
+            var b = [UInt64](repeating: 0, count: (count + 63) / 64)
+            // Stop tokens come only where the value may end, whatever their bytes (a special token's text could
+            // otherwise pass for string content).
+            walk { id in if id < count, !stopTokenIDs.contains(id) { b[id / 64] |= 1 << UInt64(id % 64) } }
+            if matcher.canEnd(state) { for id in stopTokenIDs where id >= 0 && id < count { b[id / 64] |= 1 << UInt64(id % 64) } }
+            if masks.count >= Self.maxCachedMasks { masks.removeAll(keepingCapacity: true) }
+            masks[state] = b
+            bits = b
+        }
+        return (0..<count).map { $0 / 64 < bits.count && bits[$0 / 64] & (1 << UInt64($0 % 64)) != 0 }
     }
 
     /// Moves past a chosen token (which `allows` accepted).

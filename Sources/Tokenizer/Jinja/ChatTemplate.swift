@@ -7,15 +7,19 @@ import Foundation
 public struct ChatTemplate: Sendable {
     /// The parsed template.
     public var template: JinjaTemplate
+    /// Its text.
+    public let source: String
 
     /// Parses the template once; throws `JinjaError` on syntax errors.
     public init(source: String) throws {
         template = try JinjaTemplate(source: source, options: .huggingFace)
+        self.source = source
     }
 
     /// Parses the template with an injected clock for `strftime_now` (tests) and custom limits.
     public init(source: String, limits: JinjaLimits = JinjaLimits(), now: @escaping @Sendable () -> Date) throws {
         template = try JinjaTemplate(source: source, options: .huggingFace, limits: limits, now: now)
+        self.source = source
     }
 
     /// Renders with an arbitrary variable set.

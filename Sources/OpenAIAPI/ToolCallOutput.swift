@@ -1,0 +1,176 @@
+import Foundation
+
+/// How a model writes tool calls in its own text, recognised from its chat template (for `tool_choice: auto`).
+public enum ToolCallFormat: String, Sendable, Equatable {
+    /// `<tool_call>{"name": …, "arguments": {…}}</tool_call>`, one block per call (Qwen2.5/3, Hermes).
+    case hermes
+    /// `<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>NAME<｜tool▁sep｜>ARGS<｜tool▁call▁end｜>…<｜tool▁calls▁end｜>`
+    /// (DeepSeek-V3.1 and later; V3's `function<｜tool▁sep｜>NAME` + a fenced json block is read too).
+    case deepseek
+    /// `[TOOL_CALLS][{"name": …, "arguments": {…}}, …]` (Mistral).
+    case mistral
+
+    /// The format a chat template writes tool calls in, if it renders them in one this server reads.
+    public static func detect(template: String) -> ToolCallFormat? {
+        if template.contains("<tool_call>") { return .hermes }
+        if template.contains("tool▁calls▁begin") { return .deepseek }
+        if template.contains("[TOOL_CALLS]") { return .mistral }
+        return nil
+    }
+
+    /// The text that starts the calls.
+    var marker: String {
+        switch self {
+        case .hermes: return "<tool_call>"
+        case .deepseek: return "<｜tool▁calls▁begin｜>"
+        case .mistral: return "[TOOL_CALLS]"
+        }
+    }
+}
+
+/// A call the model made: the function's name and its arguments as JSON text.
+struct ParsedToolCall: Sendable, Equatable {
+    var name: String
+    var arguments: String
+}
+
+/// What a chat choice's text is when tools are in play.
+enum ToolOutput: Sendable, Equatable {
+    /// `tool_choice` names a function: the text is its arguments.
+    case named(String)
+    /// `tool_choice: required`: the text is a JSON array of `{"name", "parameters"}`.
+    case required
+    /// `tool_choice: auto`: text, then possibly calls in the model's own format.
+    case auto(ToolCallFormat)
+
+    /// A finished choice's text as content and calls. Text whose calls do not parse stays content, whole.
+    func extract(_ text: String) -> (content: String?, calls: [ParsedToolCall]) {
+        switch self {
+        case let .named(name):
+            return (nil, [ParsedToolCall(name: name, arguments: text.trimmingCharacters(in: .whitespacesAndNewlines))])
+        case .required:
+            guard case let .array(items)? = try? JSONParser.parseKeepingKeyOrder(Array(text.utf8)) else { return (text, []) }
+            var calls: [ParsedToolCall] = []
+            for item in items {
+                guard case let .scalar(.string(name))? = item["name"], let args = item["parameters"] else { return (text, []) }
+                calls.append(ParsedToolCall(name: name, arguments: args.compactText))
+            }
+            return (nil, calls)
+        case let .auto(format):
+            guard let start = text.range(of: format.marker) else { return (text, []) }
+            guard let calls = Self.calls(String(text[start.lowerBound...]), format), !calls.isEmpty else { return (text, []) }
+            let before = text[..<start.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
+            return (before.isEmpty ? nil : before, calls)
+        }
+    }
+
+    /// The calls in `text` (which starts with the format's marker), or nil if any does not parse.
+    static func calls(_ text: String, _ format: ToolCallFormat) -> [ParsedToolCall]? {
+        switch format {
+        case .hermes:
+            var calls: [ParsedToolCall] = []
+            for piece in text.components(separatedBy: "<tool_call>").dropFirst() {
+                let body = piece.components(separatedBy: "</tool_call>")[0]
+                guard let call = nameAndArguments(body, argumentsKey: "arguments") else { return nil }
+                calls.append(call)
+            }
+            return calls
+        case .deepseek:
+            var calls: [ParsedToolCall] = []
+            for piece in text.components(separatedBy: "<｜tool▁call▁begin｜>").dropFirst() {
+                let body = piece.components(separatedBy: "<｜tool▁call▁end｜>")[0]
+                let parts = body.components(separatedBy: "<｜tool▁sep｜>")
+                guard parts.count == 2 else { return nil }
+                var name = parts[0].trimmingCharacters(in: .whitespacesAndNewlines), args = parts[1]
+                if name == "function" {   // V3: function<｜tool▁sep｜>NAME\n```json\nARGS\n```
+                    let lines = args.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
+                    guard lines.count == 2 else { return nil }
+                    name = lines[0].trimmingCharacters(in: .whitespaces)
+                    args = String(lines[1]).trimmingCharacters(in: .whitespacesAndNewlines)
+                    if args.hasPrefix("```json") { args.removeFirst(7) }
+                    if args.hasSuffix("```") { args.removeLast(3) }
+                }
+                guard !name.isEmpty, let json = try? JSONParser.parseKeepingKeyOrder(Array(args.utf8)), case .object = json else { return nil }
+                calls.append(ParsedToolCall(name: name, arguments: json.compactText))
+            }
+            return calls
+        case .mistral:
+            let body = text.dropFirst(ToolCallFormat.mistral.marker.count).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard case let .array(items)? = try? JSONParser.parseKeepingKeyOrder(Array(body.utf8)) else { return nil }
+            var calls: [ParsedToolCall] = []
+            for item in items {
+                guard case let .scalar(.string(name))? = item["name"], let args = item["arguments"] else { return nil }
+                calls.append(ParsedToolCall(name: name, arguments: args.compactText))
+            }
+            return calls
+        }
+    }
+
+    /// `{"name": …, "<argumentsKey>": {…}}`; arguments given as a JSON string are read as the object they hold.
+    private static func nameAndArguments(_ body: String, argumentsKey: String) -> ParsedToolCall? {
+        guard let json = try? JSONParser.parseKeepingKeyOrder(Array(body.trimmingCharacters(in: .whitespacesAndNewlines).utf8)),
+              case let .scalar(.string(name))? = json["name"] else { return nil }
+        switch json[argumentsKey] {
+        case nil: return ParsedToolCall(name: name, arguments: "{}")
+        case let .scalar(.string(text))?:
+            guard let inner = try? JSONParser.parseKeepingKeyOrder(Array(text.utf8)) else { return nil }
+            return ParsedToolCall(name: name, arguments: inner.compactText)
+        case let args?: return ParsedToolCall(name: name, arguments: args.compactText)
+        }
+    }
+}
+
+/// Streams a chat choice's content while holding back what may be tool calls: forced calls are held whole;
+/// with `auto`, text is sent until the format's marker shows (a possible start of it is held back), then held.
+final class ToolStreamFilter: @unchecked Sendable {
+    let output: ToolOutput
+    private let lock = NSLock()
+    private var held: [Int: String] = [:]
+    private var holding: Set<Int> = []
+
+    init(output: ToolOutput) { self.output = output }
+
+    /// The content to send now for this piece of a choice's text ("" for none).
+    func feed(_ choice: Int, _ text: String) -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        let pending = held[choice, default: ""] + text
+        guard case let .auto(format) = output else { held[choice] = pending; return "" }
+        if holding.contains(choice) { held[choice] = pending; return "" }
+        if let start = pending.range(of: format.marker) {
+            holding.insert(choice)
+            held[choice] = String(pending[start.lowerBound...])
+            return String(pending[..<start.lowerBound])
+        }
+        // Keep back the longest tail that could begin the marker.
+        let marker = Array(format.marker.unicodeScalars), scalars = Array(pending.unicodeScalars)
+        var keep = min(marker.count - 1, scalars.count)
+        while keep > 0, !scalars.suffix(keep).elementsEqual(marker.prefix(keep)) { keep -= 1 }
+        held[choice] = String(String.UnicodeScalarView(scalars.suffix(keep)))
+        return String(String.UnicodeScalarView(scalars.dropLast(keep)))
+    }
+
+    /// At a choice's end: the content still to send and its calls (none unless it finished by stopping).
+    func finish(_ choice: Int, stopped: Bool) -> (content: String, calls: [ParsedToolCall]) {
+        lock.lock()
+        defer { lock.unlock() }
+        let rest = held.removeValue(forKey: choice) ?? ""
+        let wasHolding = holding.remove(choice) != nil
+        guard stopped else { return (rest, []) }
+        switch output {
+        case .named, .required:
+            let (content, calls) = output.extract(rest)
+            return (calls.isEmpty ? (content ?? "") : "", calls)
+        case let .auto(format):
+            guard wasHolding, let calls = ToolOutput.calls(rest, format), !calls.isEmpty else { return (rest, []) }
+            return ("", calls)
+        }
+    }
+}
+
+enum ToolCallID {
+    /// `call_` and 24 random hex digits, as OpenAI's ids look.
+    static func make() -> String {
+        "call_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24)
+    }
+}

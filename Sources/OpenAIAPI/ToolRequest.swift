@@ -1,0 +1,215 @@
+import Engine
+import HTTPCore
+
+/// One function the model may call, as the client described it.
+public struct ToolDefinition: Sendable, Equatable {
+    public var name: String
+    /// The whole `{"type": "function", "function": {…}}` object, keys in the client's order (the chat template
+    /// renders it, usually with `tojson`).
+    public var spec: OrderedJSON
+    /// The arguments' JSON Schema; nil: any object.
+    public var parameters: OrderedJSON?
+}
+
+/// `tool_choice`.
+public enum ToolChoice: Sendable, Equatable {
+    case none, auto, required
+    case named(String)
+
+    var name: String {
+        switch self {
+        case .none: return "none"
+        case .auto: return "auto"
+        case .required: return "required"
+        case let .named(n): return "function '\(n)'"
+        }
+    }
+}
+
+/// `tools`, `tool_choice` and `parallel_tool_calls` of a chat request.
+public struct ToolRequest: Sendable, Equatable {
+    public var tools: [ToolDefinition]
+    public var choice: ToolChoice
+    public var parallel: Bool
+
+    static let maxTools = 128
+
+    /// nil when the request has no tools (or `[]`) and no choice other than `none`.
+    static func parse(_ f: FieldReader, ordered: () throws(APIError) -> OrderedJSON) throws(APIError) -> ToolRequest? {
+        let parallel = try f.bool("parallel_tool_calls") ?? true
+        var tools: [ToolDefinition] = []
+        if let raw = f.raw("tools") {
+            guard case let .array(items) = raw else { throw f.typeError("tools", "an array of tools", raw) }
+            guard items.count <= maxTools else {
+                throw APIError.invalid("'tools' may hold at most \(maxTools) tools, got \(items.count)", param: "tools", code: "invalid_value")
+            }
+            if !items.isEmpty {
+                guard case let .array(specs)? = try ordered()["tools"] else { throw APIError.invalid("'tools' must be an array", param: "tools") }
+                for (i, item) in items.enumerated() { tools.append(try tool(item, spec: specs[i], path: "tools[\(i)]")) }
+                var seen = Set<String>()
+                if let dup = tools.first(where: { !seen.insert($0.name).inserted }) {
+                    throw APIError.invalid("two tools are named '\(dup.name)'", param: "tools", code: "invalid_value")
+                }
+            }
+        }
+        let choice = try toolChoice(f, tools: tools)
+        if tools.isEmpty { return nil }
+        return ToolRequest(tools: tools, choice: choice, parallel: parallel)
+    }
+
+    private static func tool(_ value: JSONInput, spec: OrderedJSON, path: String) throws(APIError) -> ToolDefinition {
+        let t = try FieldReader(value, prefix: path)
+        guard let type = try t.string("type") else {
+            throw APIError.invalid("'\(path).type' is required", param: "\(path).type", code: "missing_required_parameter")
+        }
+        guard type == "function" else {
+            throw APIError.invalid("'\(path).type' must be 'function', got '\(type)'", param: "\(path).type", code: "invalid_value")
+        }
+        if let extra = t.fields.keys.sorted().first(where: { $0 != "type" && $0 != "function" }) {
+            throw APIError.invalid("'\(path).\(extra)' is not a field of a function tool", param: "\(path).\(extra)", code: "invalid_value")
+        }
+        guard let fn = t.raw("function") else {
+            throw APIError.invalid("'\(path).function' is required", param: "\(path).function", code: "missing_required_parameter")
+        }
+        let fp = "\(path).function"
+        let function = try FieldReader(fn, prefix: fp)
+        guard let name = try function.string("name") else {
+            throw APIError.invalid("'\(fp).name' is required", param: "\(fp).name", code: "missing_required_parameter")
+        }
+        try validName(name, param: "\(fp).name")
+        _ = try function.string("description")
+        _ = try function.bool("strict")
+        if let extra = function.fields.keys.sorted().first(where: { !["name", "description", "parameters", "strict"].contains($0) }) {
+            throw APIError.invalid("'\(fp).\(extra)' is not a field of a function", param: "\(fp).\(extra)", code: "invalid_value")
+        }
+        var parameters: OrderedJSON?
+        if let p = function.raw("parameters") {
+            guard case .object = p else { throw function.typeError("parameters", "a JSON Schema object", p) }
+            parameters = spec["function"]?["parameters"]
+            // Compiled now, so a schema a forced call could not follow is refused up front.
+            _ = try SchemaCompiler.compile(parameters ?? .object([]), param: "\(fp).parameters")
+        }
+        return ToolDefinition(name: name, spec: spec, parameters: parameters)
+    }
+
+    static func validName(_ name: String, param: String) throws(APIError) {
+        guard (1...64).contains(name.utf8.count), name.utf8.allSatisfy({ b in
+            (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b) || b == 0x5F || b == 0x2D }) else {
+            throw APIError.invalid("'\(param)' must be 1 to 64 letters, digits, '_' or '-', got '\(name)'", param: param, code: "invalid_value")
+        }
+    }
+
+    private static func toolChoice(_ f: FieldReader, tools: [ToolDefinition]) throws(APIError) -> ToolChoice {
+        guard let raw = f.raw("tool_choice") else { return tools.isEmpty ? .none : .auto }
+        let choice: ToolChoice
+        switch raw {
+        case let .string(s):
+            switch s {
+            case "none": choice = .none
+            case "auto": choice = .auto
+            case "required": choice = .required
+            default:
+                throw APIError.invalid("'tool_choice' must be 'none', 'auto', 'required' or a named function, got '\(s)'", param: "tool_choice", code: "invalid_value")
+            }
+        case .object:
+            let c = try FieldReader(raw, prefix: "tool_choice")
+            guard try c.string("type") == "function", let fn = c.raw("function") else {
+                throw APIError.invalid("'tool_choice' as an object must be {\"type\": \"function\", \"function\": {\"name\": …}}", param: "tool_choice", code: "invalid_value")
+            }
+            guard let name = try FieldReader(fn, prefix: "tool_choice.function").string("name") else {
+                throw APIError.invalid("'tool_choice.function.name' is required", param: "tool_choice.function.name", code: "missing_required_parameter")
+            }
+            choice = .named(name)
+        default:
+            throw f.typeError("tool_choice", "a string or an object", raw)
+        }
+        if choice != .none, tools.isEmpty {
+            throw APIError.invalid("'tool_choice' other than 'none' needs 'tools'", param: "tool_choice", code: "invalid_value")
+        }
+        if case let .named(name) = choice, !tools.contains(where: { $0.name == name }) {
+            throw APIError.invalid("'tool_choice' names '\(name)', which is not among the tools", param: "tool_choice.function.name", code: "invalid_value")
+        }
+        return choice
+    }
+
+    /// What the output must be when the call is forced: the named function's arguments, or (`required`) a
+    /// JSON array of `{"name": …, "parameters": …}` calls, at least one (exactly one without parallel calls).
+    func forcedGrammar() throws(APIError) -> OutputGrammar? {
+        switch choice {
+        case .none, .auto: return nil
+        case let .named(name):
+            let tool = tools.first { $0.name == name }!
+            return try SchemaCompiler.compile(tool.parameters ?? .object([("type", .scalar(.string("object")))]), param: "tools")
+        case .required:
+            var alternatives: [OrderedJSON] = []
+            for tool in tools {
+                alternatives.append(.object([
+                    ("type", .scalar(.string("object"))),
+                    ("properties", .object([("name", .object([("const", .scalar(.string(tool.name)))])),
+                                            ("parameters", tool.parameters ?? .object([("type", .scalar(.string("object")))]))])),
+                    ("required", .array([.scalar(.string("name")), .scalar(.string("parameters"))])),
+                    ("additionalProperties", .scalar(.bool(false))),
+                ]))
+            }
+            var array: [(key: String, value: OrderedJSON)] = [("type", .scalar(.string("array"))),
+                                                             ("items", .object([("anyOf", .array(alternatives))])),
+                                                             ("minItems", .scalar(.int(1)))]
+            if !parallel { array.append(("maxItems", .scalar(.int(1)))) }
+            return try SchemaCompiler.compile(.object(array), param: "tools")
+        }
+    }
+}
+
+/// A tool call in an assistant message of the conversation so far.
+public struct ChatToolCall: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    /// The arguments parsed (the template renders them as an object), keys in their order.
+    public var arguments: OrderedJSON
+
+    /// `{"id", "type": "function", "function": {"name", "arguments": "<JSON text>"}}`.
+    static func parse(_ value: JSONInput, ordered: OrderedJSON?, path: String) throws(APIError) -> ChatToolCall {
+        let f = try FieldReader(value, prefix: path)
+        guard let id = try f.string("id") else {
+            throw APIError.invalid("'\(path).id' is required", param: "\(path).id", code: "missing_required_parameter")
+        }
+        if let type = try f.string("type"), type != "function" {
+            throw APIError.invalid("'\(path).type' must be 'function', got '\(type)'", param: "\(path).type", code: "invalid_value")
+        }
+        guard let fn = f.raw("function") else {
+            throw APIError.invalid("'\(path).function' is required", param: "\(path).function", code: "missing_required_parameter")
+        }
+        let g = try FieldReader(fn, prefix: "\(path).function")
+        guard let name = try g.string("name") else {
+            throw APIError.invalid("'\(path).function.name' is required", param: "\(path).function.name", code: "missing_required_parameter")
+        }
+        guard let text = try g.string("arguments") else {
+            throw APIError.invalid("'\(path).function.arguments' is required", param: "\(path).function.arguments", code: "missing_required_parameter")
+        }
+        let arguments: OrderedJSON
+        do { arguments = try JSONParser.parseKeepingKeyOrder(Array(text.utf8)) } catch {
+            throw APIError.invalid("'\(path).function.arguments' is not valid JSON: \(error.message)", param: "\(path).function.arguments", code: "invalid_value")
+        }
+        return ChatToolCall(id: id, name: name, arguments: arguments)
+    }
+}
+
+extension OrderedJSON {
+    /// Compact JSON text (keys in their order).
+    var compactText: String {
+        switch self {
+        case let .array(items): return "[" + items.map(\.compactText).joined(separator: ",") + "]"
+        case let .object(fields): return "{" + fields.map { JSONString.literal($0.key) + ":" + $0.value.compactText }.joined(separator: ",") + "}"
+        case let .scalar(s):
+            switch s {
+            case .null: return "null"
+            case let .bool(b): return b ? "true" : "false"
+            case let .int(i): return String(i)
+            case let .double(d): return d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : "\(d)"
+            case let .string(str): return JSONString.literal(str)
+            case let .array(a): return OrderedJSON.array(a.map { .scalar($0) }).compactText
+            case let .object(o): return OrderedJSON.object(o.keys.sorted().map { ($0, .scalar(o[$0]!)) }).compactText
+            }
+        }
+    }
+}

@@ -1,0 +1,224 @@
+@testable import Engine
+import Foundation
+import Testing
+import Tokenizer
+@testable import OpenAIAPI
+
+private let weatherTool = #"{"type":"function","function":{"name":"get_weather","description":"Get the current weather for a city.","parameters":{"type":"object","properties":{"city":{"type":"string","description":"City name, e.g. Paris"},"unit":{"type":"string","enum":["celsius","fahrenheit"]}},"required":["city"]}}}"#
+private let timeTool = #"{"type":"function","function":{"name":"get_time","parameters":{"type":"object","properties":{"zone":{"type":"string"}},"required":["zone"],"additionalProperties":false}}}"#
+
+private func chat(_ extra: String, messages: String = #"[{"role":"user","content":"x"}]"#) throws(APIError) -> ChatCompletionRequest {
+    try ChatCompletionRequest.parse(Array((#"{"model":"m","messages":"# + messages + (extra.isEmpty ? "" : ",") + extra + "}").utf8))
+}
+
+private func matches(_ g: OutputGrammar, _ text: String) -> Bool {
+    var out = StructuredOutput(grammar: g, vocabulary: StructuredVocabulary(bytes: (0..<256).map { [UInt8($0)] }), stopTokenIDs: [999])
+    for b in text.utf8 {
+        guard out.allows(Int(b)) else { return false }
+        out.advance(Int(b))
+    }
+    return out.allows(999)
+}
+
+@Suite struct ToolRequestTests {
+    @Test func toolsAndChoiceAreParsed() throws {
+        let r = try chat(#""tools":[\#(weatherTool),\#(timeTool)]"#)
+        let tools = try #require(r.tools)
+        #expect(tools.tools.map(\.name) == ["get_weather", "get_time"])
+        #expect(tools.choice == .auto && tools.parallel)
+        // The spec keeps the client's key order, for the template's tojson.
+        #expect(tools.tools[0].spec.compactText == weatherTool)
+        #expect(try chat(#""tools":[\#(weatherTool)],"tool_choice":"required","parallel_tool_calls":false"#).tools?.choice == .required)
+        #expect(try chat(#""tools":[\#(weatherTool)],"tool_choice":{"type":"function","function":{"name":"get_weather"}}"#).tools?.choice
+            == .named("get_weather"))
+        #expect(try chat(#""tools":[],"tool_choice":"none""#).tools == nil)
+        #expect(try chat(#""tools":[\#(weatherTool)],"tool_choice":"none""#).tools?.choice == ToolChoice.none)
+    }
+
+    static let refused: [(String, String)] = [
+        (#""tools":{}"#, "tools"),
+        (#""tools":[{"type":"retrieval"}]"#, "tools[0].type"),
+        (#""tools":[{"type":"function"}]"#, "tools[0].function"),
+        (#""tools":[{"type":"function","function":{"name":"a b"}}]"#, "tools[0].function.name"),
+        (#""tools":[{"type":"function","function":{"name":"f","parameters":"x"}}]"#, "tools[0].function.parameters"),
+        (#""tools":[{"type":"function","function":{"name":"f","parameters":{"type":"string","pattern":"a"}}}]"#, "tools[0].function.parameters"),
+        (#""tools":[{"type":"function","function":{"name":"f","extra":1}}]"#, "tools[0].function.extra"),
+        (#""tools":[{"type":"function","function":{"name":"f"}},{"type":"function","function":{"name":"f"}}]"#, "tools"),
+        (#""tool_choice":"required""#, "tool_choice"),
+        (#""tools":[\#(weatherTool)],"tool_choice":"always""#, "tool_choice"),
+        (#""tools":[\#(weatherTool)],"tool_choice":{"type":"function","function":{"name":"nope"}}"#, "tool_choice.function.name"),
+        (#""tools":[\#(weatherTool)],"tool_choice":"required","response_format":{"type":"json_object"}"#, "response_format"),
+        (#""tools":[\#(weatherTool)],"parallel_tool_calls":"yes""#, "parallel_tool_calls"),
+    ]
+
+    @Test(arguments: refused)
+    func refusesBadTools(extra: String, param: String) {
+        do {
+            _ = try chat(extra)
+            Issue.record("accepted: \(extra)")
+        } catch {
+            #expect(error.status == 400)
+            #expect(error.param == param, "\(extra): \(error.message)")
+        }
+    }
+
+    @Test func messagesCarryToolCallsAndResults() throws {
+        let messages = #"[{"role":"user","content":"Weather?"},{"role":"assistant","content":null,"tool_calls":[{"id":"call1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\",\"unit\":\"celsius\"}"}}]},{"role":"tool","tool_call_id":"call1","content":"18"}]"#
+        let r = try chat("", messages: messages)
+        #expect(r.messages[1].contentIsNull)
+        #expect(r.messages[1].toolCalls == [ChatToolCall(id: "call1", name: "get_weather",
+                                                         arguments: .object([("city", .scalar(.string("Paris"))), ("unit", .scalar(.string("celsius")))]))])
+        #expect(r.messages[2].toolCallID == "call1")
+        for (bad, param) in [
+            (#"[{"role":"tool","content":"18"}]"#, "messages[0].tool_call_id"),
+            (#"[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{oops"}}]}]"#,
+             "messages[0].tool_calls[0].function.arguments"),
+            (#"[{"role":"user","content":"x","tool_calls":[]}]"#, "messages[0].tool_calls"),
+        ] {
+            #expect(throws: APIError.self) { try chat("", messages: bad) }
+            do { _ = try chat("", messages: bad) } catch { #expect(error.param == param) }
+        }
+    }
+
+    /// The Qwen2.5 template renders tools and a tool-call round trip exactly as Hugging Face does
+    /// (the expected text is `apply_chat_template`'s, from Tests/Fixtures/jinja/chat_cases.json).
+    @Test func templateRendersToolsAndCallsAsHuggingFace() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
+        let cases = try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("jinja/chat_cases.json"))) as? [[String: Any]]
+        let expected = try #require(cases?.first { ($0["name"] as? String) == "Qwen-Qwen2.5-7B-Instruct.jinja/tool_call_roundtrip/agp=True" }?["expected"] as? String)
+        let source = try String(contentsOf: fixtures.appendingPathComponent("jinja/templates/Qwen-Qwen2.5-7B-Instruct.jinja"), encoding: .utf8)
+        let tokenizer = try BPETokenizer(definition: TokenizerDefinition(directory: fixtures.appendingPathComponent("models/serving")))
+        let prompter = TemplatePrompter(template: try ChatTemplate(source: source), tokenizer: tokenizer)
+        #expect(prompter.toolCallFormat == .hermes)
+        let messages = #"[{"role":"user","content":"What's the weather in Paris?"},{"role":"assistant","content":null,"tool_calls":[{"id":"call12345","type":"function","function":{"name":"get_weather","arguments":"{\"city\": \"Paris\", \"unit\": \"celsius\"}"}}]},{"role":"tool","tool_call_id":"call12345","name":"get_weather","content":"{\"temperature\": 18, \"condition\": \"sunny\"}"},{"role":"assistant","content":"It is 18 °C and sunny in Paris."}]"#
+        let r = try chat(#""tools":[\#(weatherTool)]"#, messages: messages)
+        #expect(try prompter.render(r.messages, tools: r.tools?.tools.map(\.spec)) == expected)
+    }
+
+    @Test func forcedCallsAreGrammars() throws {
+        let named = try #require(try chat(#""tools":[\#(weatherTool),\#(timeTool)],"tool_choice":{"type":"function","function":{"name":"get_time"}}"#).tools)
+        let g = try #require(try named.forcedGrammar())
+        #expect(matches(g, #"{"zone": "UTC"}"#))
+        #expect(!matches(g, #"{"city": "Paris"}"#))
+        let required = try #require(try chat(#""tools":[\#(weatherTool),\#(timeTool)],"tool_choice":"required""#).tools)
+        let r = try #require(try required.forcedGrammar())
+        #expect(matches(r, #"[{"name":"get_weather","parameters":{"city":"Paris"}},{"name":"get_time","parameters":{"zone":"UTC"}}]"#))
+        #expect(!matches(r, #"[]"#))
+        #expect(!matches(r, #"[{"name":"get_date","parameters":{}}]"#))
+        let single = try #require(try chat(#""tools":[\#(weatherTool)],"tool_choice":"required","parallel_tool_calls":false"#).tools)
+        let s = try #require(try single.forcedGrammar())
+        #expect(matches(s, #"[{"name":"get_weather","parameters":{"city":"Paris"}}]"#))
+        #expect(!matches(s, #"[{"name":"get_weather","parameters":{"city":"Paris"}},{"name":"get_weather","parameters":{"city":"Rome"}}]"#))
+    }
+}
+
+@Suite struct ToolCallOutputTests {
+    @Test func formatsAreReadFromTheirText() {
+        let hermes = ToolOutput.auto(.hermes).extract("Let me look.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": \"{\\\"zone\\\": \\\"UTC\\\"}\"}\n</tool_call>")
+        #expect(hermes.content == "Let me look.")
+        #expect(hermes.calls == [ParsedToolCall(name: "get_weather", arguments: #"{"city":"Paris"}"#),
+                                 ParsedToolCall(name: "get_time", arguments: #"{"zone":"UTC"}"#)])
+        let v31 = ToolOutput.auto(.deepseek).extract("<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{\"city\": \"Paris\"}<｜tool▁call▁end｜><｜tool▁calls▁end｜>")
+        #expect(v31.content == nil && v31.calls == [ParsedToolCall(name: "get_weather", arguments: #"{"city":"Paris"}"#)])
+        let v3 = ToolOutput.auto(.deepseek).extract("Sure<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{\"city\": \"Paris\"}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>")
+        #expect(v3.content == "Sure" && v3.calls == [ParsedToolCall(name: "get_weather", arguments: #"{"city":"Paris"}"#)])
+        let mistral = ToolOutput.auto(.mistral).extract("[TOOL_CALLS][{\"name\": \"get_time\", \"arguments\": {\"zone\": \"UTC\"}}]")
+        #expect(mistral.calls == [ParsedToolCall(name: "get_time", arguments: #"{"zone":"UTC"}"#)])
+        let required = ToolOutput.required.extract(#"[{"name": "get_time", "parameters": {"zone": "UTC"}}]"#)
+        #expect(required.content == nil && required.calls == [ParsedToolCall(name: "get_time", arguments: #"{"zone":"UTC"}"#)])
+        #expect(ToolOutput.named("get_time").extract(" {\"zone\": \"UTC\"}\n").calls == [ParsedToolCall(name: "get_time", arguments: #"{"zone": "UTC"}"#)])
+        // Text without calls, or with calls that do not parse, stays content, whole.
+        #expect(ToolOutput.auto(.hermes).extract("Just text.").calls.isEmpty)
+        let broken = "Hmm <tool_call>{\"name\": \"f\", \"arguments\": {oops}</tool_call>"
+        #expect(ToolOutput.auto(.hermes).extract(broken).content == broken && ToolOutput.auto(.hermes).extract(broken).calls.isEmpty)
+    }
+
+    /// However the text is split into tokens, the stream sends the content before the calls and holds the rest.
+    @Test func streamFilterHoldsBackOnlyWhatMayBeACall() {
+        let text = "Checking <tool it.<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"
+        let scalars = Array(text.unicodeScalars)
+        for cut in stride(from: 1, to: scalars.count, by: 3) {
+            let filter = ToolStreamFilter(output: .auto(.hermes))
+            var sent = filter.feed(0, String(String.UnicodeScalarView(scalars[..<cut])))
+            sent += filter.feed(0, String(String.UnicodeScalarView(scalars[cut...])))
+            let (rest, calls) = filter.finish(0, stopped: true)
+            #expect(sent + rest == "Checking <tool it.", "cut \(cut)")
+            #expect(calls == [ParsedToolCall(name: "get_weather", arguments: #"{"city":"Paris"}"#)])
+        }
+        // No call: everything goes out, the held tail at the end.
+        let plain = ToolStreamFilter(output: .auto(.hermes))
+        let head = plain.feed(1, "a <tool")
+        #expect(head == "a ")
+        #expect(plain.finish(1, stopped: true) == ("<tool", []))
+        // Cut short by the length limit: what was held goes out as text, no calls.
+        let cut = ToolStreamFilter(output: .required)
+        #expect(cut.feed(2, "[{\"name\": \"get_") == "")
+        #expect(cut.finish(2, stopped: false) == ("[{\"name\": \"get_", []))
+    }
+}
+
+/// A prompter whose template writes hermes tool calls.
+private struct HermesPrompter: ChatPrompting {
+    let inner = CountingPrompter()
+    func promptTokens(for messages: [ChatMessage]) throws -> [Int] { try inner.promptTokens(for: messages) }
+    func tokenBytes(_ id: Int) -> [UInt8] { inner.tokenBytes(id) }
+    func encode(_ text: String) -> [Int] { inner.encode(text) }
+    func decode(_ ids: [Int]) -> String { inner.decode(ids) }
+    var toolCallFormat: ToolCallFormat? { .hermes }
+}
+
+@Suite struct ToolCallResponseTests {
+    let call = ["I will check.", "\n<tool", "_call>\n{\"name\": \"get_weather\", ", "\"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"]
+
+    func body(_ extra: String) -> String {
+        #"{"model":"test-model","messages":[{"role":"user","content":"Weather in Paris?"}],"tools":[\#(weatherTool)]"# + extra + "}"
+    }
+
+    @Test func autoCallsComeBackAsToolCalls() throws {
+        let server = try TestServer(backend: ScriptedBackend(texts: call), prompter: HermesPrompter())
+        let r = try server.request("POST", "/v1/chat/completions", body: body(""))
+        #expect(r.status == 200)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any])
+        let choice = try #require((json["choices"] as? [[String: Any]])?.first)
+        #expect(choice["finish_reason"] as? String == "tool_calls")
+        let message = try #require(choice["message"] as? [String: Any])
+        #expect(message["content"] as? String == "I will check.")
+        let calls = try #require(message["tool_calls"] as? [[String: Any]])
+        #expect(calls.count == 1)
+        #expect((calls[0]["id"] as? String)?.hasPrefix("call_") == true)
+        let function = try #require(calls[0]["function"] as? [String: Any])
+        #expect(function["name"] as? String == "get_weather" && function["arguments"] as? String == #"{"city":"Paris"}"#)
+    }
+
+    @Test func streamedCallsArriveAsOneDeltaBeforeTheFinish() throws {
+        let server = try TestServer(backend: ScriptedBackend(texts: call), prompter: HermesPrompter())
+        let r = try server.request("POST", "/v1/chat/completions", body: body(#","stream":true"#))
+        let events = r.body.components(separatedBy: "\n\n").compactMap { block -> [String: Any]? in
+            guard block.hasPrefix("data: {") else { return nil }
+            return try? JSONSerialization.jsonObject(with: Data(block.dropFirst(6).utf8)) as? [String: Any]
+        }
+        let deltas = events.compactMap { (($0["choices"] as? [[String: Any]])?.first) }
+        let content = deltas.compactMap { ($0["delta"] as? [String: Any])?["content"] as? String }.joined()
+        #expect(content == "I will check.\n")
+        let callDeltas = deltas.compactMap { ($0["delta"] as? [String: Any])?["tool_calls"] as? [[String: Any]] }
+        #expect(callDeltas.count == 1)
+        #expect((callDeltas.first?.first?["function"] as? [String: Any])?["arguments"] as? String == #"{"city":"Paris"}"#)
+        #expect(deltas.last?["finish_reason"] as? String == "tool_calls")
+    }
+
+    @Test func autoNeedsAFormatAndForcedCallsConstrainTheEngine() throws {
+        let plain = try TestServer(backend: ScriptedBackend(texts: ["x"]))
+        let r = try plain.request("POST", "/v1/chat/completions", body: body(""))
+        #expect(r.status == 400)
+        #expect(r.body.contains("tool_choice"))
+        let forced = try TestServer(backend: ScriptedBackend(texts: [#"[{"name":"get_weather","#, #""parameters":{"city":"Rome"}}]"#]))
+        let f = try forced.request("POST", "/v1/chat/completions", body: body(#","tool_choice":"required""#))
+        #expect(f.status == 200)
+        #expect(forced.backend.submitted.first?.sampling.grammar != nil)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(f.body.utf8)) as? [String: Any])
+        let message = try #require((json["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])
+        #expect(message["content"] is NSNull)
+        let calls = try #require(message["tool_calls"] as? [[String: Any]])
+        #expect((calls.first?["function"] as? [String: Any])?["arguments"] as? String == #"{"city":"Rome"}"#)
+    }
+}
