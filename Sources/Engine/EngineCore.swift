@@ -29,6 +29,17 @@ final class EngineCore {
         return v
     }()
 
+    /// Grammars compiled for recent requests (the n choices of one request share theirs).
+    private var compiledGrammars: [OutputGrammar: CompiledGrammar] = [:]
+
+    private func compiled(_ grammar: OutputGrammar) -> CompiledGrammar {
+        if let c = compiledGrammars[grammar] { return c }
+        if compiledGrammars.count >= 8 { compiledGrammars.removeAll() }
+        let c = CompiledGrammar(grammar)
+        compiledGrammars[grammar] = c
+        return c
+    }
+
     init(model: any LanguageModel, decodeBytes: @escaping @Sendable ([Int]) -> [UInt8], stopTokenIDs: Set<Int>,
          configuration: EngineConfiguration, logger: Logger, metrics: EngineMetrics = EngineMetrics(),
          tokenBytes: (@Sendable () -> [[UInt8]])? = nil) {
@@ -60,7 +71,7 @@ final class EngineCore {
 
     func add(_ req: EngineRequest, onEvent handler: @escaping EngineLoop.EventHandler) {
         let gen = Generation(request: req, contextLength: model.contextLength, stopTokenIDs: stopTokenIDs, decodeBytes: decodeBytes,
-                             vocabulary: { self.structuredVocabulary })
+                             vocabulary: { self.structuredVocabulary }, compile: { self.compiled($0) })
         if let problem = gen.validationError {
             handler(.failed(message: problem))
             return

@@ -15,8 +15,11 @@ struct Generation {
     /// Prompt tokens served from the prefix cache (reported in usage).
     var cachedPromptTokens = 0
 
+    /// `vocabulary` and `compile` are called only for a request with a grammar (the engine shares both: the choices
+    /// of one request compile their grammar once).
     init(request: EngineRequest, contextLength: Int, stopTokenIDs: Set<Int>, decodeBytes: @escaping @Sendable ([Int]) -> [UInt8],
-         vocabulary: () -> StructuredVocabulary = { StructuredVocabulary(bytes: []) }) {
+         vocabulary: () -> StructuredVocabulary = { StructuredVocabulary(bytes: []) },
+         compile: (OutputGrammar) -> CompiledGrammar = { CompiledGrammar($0) }) {
         self.request = request
         self.contextLength = contextLength
         self.stopTokenIDs = request.sampling.ignoreEOS ? request.sampling.stopTokenIDs : stopTokenIDs.union(request.sampling.stopTokenIDs)
@@ -24,7 +27,7 @@ struct Generation {
         detokenizer = IncrementalDetokenizer(decodeBytes: decodeBytes)
         stopStrings = StopStringMatcher(request.sampling.stopStrings)
         if let g = request.sampling.grammar, g.problem == nil {
-            structured = StructuredOutput(grammar: g, vocabulary: vocabulary(), stopTokenIDs: self.stopTokenIDs)
+            structured = StructuredOutput(compiled: compile(g), vocabulary: vocabulary(), stopTokenIDs: self.stopTokenIDs)
         }
     }
 

@@ -104,7 +104,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
                 throw APIError.invalid("'\(p).tool_calls' belongs to assistant messages", param: "\(p).tool_calls", code: "invalid_value")
             }
             guard case let .array(calls) = raw else { throw f.typeError("tool_calls", "an array", raw) }
-            for (j, call) in calls.enumerated() { toolCalls.append(try ChatToolCall.parse(call, ordered: nil, path: "\(p).tool_calls[\(j)]")) }
+            for (j, call) in calls.enumerated() { toolCalls.append(try ChatToolCall.parse(call, path: "\(p).tool_calls[\(j)]")) }
         }
         let toolCallID = try f.string("tool_call_id")
         if role == "tool", toolCallID == nil {

@@ -164,7 +164,7 @@ struct SchemaCompiler {
             if let types = try typeList(schema, at: path), !Self.matches(v, types) {
                 throw fail(path + ".const", "the value does not have the schema's type")
             }
-            return try add(.literals([Array(v.compactText.utf8)]), at: path)
+            return try add(.literals([try literal(v, at: path + ".const")]), at: path)
         }
         if let e = schema["enum"] {
             try onlyAnnotations(keys, besides: ["enum", "type"], at: path)
@@ -172,7 +172,9 @@ struct SchemaCompiler {
             let types = try typeList(schema, at: path)
             let kept = values.filter { v in types.map { Self.matches(v, $0) } ?? true }
             guard !kept.isEmpty else { throw fail(path + ".enum", "no value has the schema's type") }
-            return try add(.literals(kept.map { Array($0.compactText.utf8) }), at: path)
+            var texts: [[UInt8]] = []
+            for v in kept { texts.append(try literal(v, at: path + ".enum")) }
+            return try add(.literals(texts), at: path)
         }
         if let a = schema["anyOf"] ?? schema["oneOf"] {
             let key = schema["anyOf"] != nil ? "anyOf" : "oneOf"
@@ -193,7 +195,7 @@ struct SchemaCompiler {
         if types.contains("object") { allowed.formUnion(["properties", "required", "additionalProperties"]) }
         if types.contains("array") { allowed.formUnion(["items", "minItems", "maxItems", "uniqueItems"]) }
         if let extra = keys.subtracting(Self.annotations).subtracting(allowed).sorted().first {
-            throw fail(path, "the keyword '\(extra)' is not supported (supported: type, properties, required, additionalProperties, items, minItems, maxItems, enum, const, anyOf, nullable, $ref, $defs)")
+            throw fail(path + "." + extra, "the keyword '\(extra)' is not supported (supported: type, properties, required, additionalProperties, items, minItems, maxItems, enum, const, anyOf, nullable, $ref, $defs)")
         }
         var alternatives: [Int] = []
         for t in types { alternatives.append(try typed(t, schema, at: path)) }
@@ -203,7 +205,7 @@ struct SchemaCompiler {
 
     private func onlyAnnotations(_ keys: Set<String>, besides allowed: Set<String>, at path: String) throws(APIError) {
         if let extra = keys.subtracting(Self.annotations).subtracting(allowed).sorted().first {
-            throw fail(path, "'\(extra)' together with '\(allowed.sorted().filter { $0 != "type" }.joined(separator: "', '"))' is not supported")
+            throw fail(path + "." + extra, "'\(extra)' together with '\(allowed.sorted().filter { $0 != "type" }.joined(separator: "', '"))' is not supported")
         }
     }
 
@@ -288,7 +290,13 @@ struct SchemaCompiler {
     private mutating func array(_ schema: OrderedJSON, at path: String) throws(APIError) -> Int {
         func count(_ key: String) throws(APIError) -> Int? {
             guard let v = schema[key] else { return nil }
-            guard case let .scalar(.int(n)) = v, n >= 0, n <= 100_000 else { throw fail("\(path).\(key)", "must be an integer from 0 to 100000") }
+            let n: Int
+            switch v {
+            case let .scalar(.int(i)): n = i
+            case let .scalar(.double(d)) where d == d.rounded() && abs(d) <= 1e6: n = Int(d)
+            default: throw fail("\(path).\(key)", "must be an integer from 0 to 100000")
+            }
+            guard n >= 0, n <= 100_000 else { throw fail("\(path).\(key)", "must be an integer from 0 to 100000") }
             return n
         }
         let minItems = try count("minItems") ?? 0
@@ -322,6 +330,22 @@ struct SchemaCompiler {
         let resolved = try node(target, at: ref == "#" ? "" : "." + ref.dropFirst(2).split(separator: "/", omittingEmptySubsequences: false).joined(separator: "."))
         grammar.nodes[id] = .anyOf([resolved])
         return id
+    }
+
+    /// Bytes of enum and const texts in one schema, at most.
+    static let maxLiteralBytes = 1 << 20
+    private var literalBytes = 0
+
+    /// An enum or const value as the output must spell it. Integers beyond 2^53 that do not fit 64 bits were
+    /// read as doubles and would be written rounded (12345678901234567890 as 1.2345678901234567e+19): refused.
+    private mutating func literal(_ v: OrderedJSON, at path: String) throws(APIError) -> [UInt8] {
+        if case let .scalar(.double(d)) = v, d == d.rounded(), abs(d) >= 9_007_199_254_740_992 {
+            throw fail(path, "an integer beyond 64 bits cannot be written exactly (it was read as a double)")
+        }
+        let text = Array(v.compactText.utf8)
+        literalBytes += text.count
+        guard literalBytes <= Self.maxLiteralBytes else { throw fail(path, "enum and const values exceed \(Self.maxLiteralBytes) bytes in all") }
+        return text
     }
 
     /// Whether a value has one of the JSON Schema types (an integer is a number; 1.0 is an integer).

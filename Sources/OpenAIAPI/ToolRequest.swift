@@ -168,7 +168,7 @@ public struct ChatToolCall: Sendable, Equatable {
     public var arguments: OrderedJSON
 
     /// `{"id", "type": "function", "function": {"name", "arguments": "<JSON text>"}}`.
-    static func parse(_ value: JSONInput, ordered: OrderedJSON?, path: String) throws(APIError) -> ChatToolCall {
+    static func parse(_ value: JSONInput, path: String) throws(APIError) -> ChatToolCall {
         let f = try FieldReader(value, prefix: path)
         guard let id = try f.string("id") else {
             throw APIError.invalid("'\(path).id' is required", param: "\(path).id", code: "missing_required_parameter")

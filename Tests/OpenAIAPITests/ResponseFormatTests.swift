@@ -73,6 +73,8 @@ import Testing
     @Test func typesOfConstAndEnumAreChecked() throws {
         #expect(try schema(#"{"type":"integer","enum":[1.0,2]}"#).nodes.contains(.literals([Array("1".utf8), Array("2".utf8)])))
         #expect(throws: APIError.self) { try schema(#"{"type":"integer","const":"a"}"#) }
+        #expect(try schema(#"{"type":"array","minItems":1.0}"#).nodes.contains { if case .array(_, 1, nil) = $0 { return true } else { return false } })
+        #expect(try schema(#"{"enum":[9223372036854775807]}"#).nodes.contains(.literals([Array("9223372036854775807".utf8)])))
     }
 
     /// Thirty levels of two references to one definition: compiled and followed at once.
@@ -100,9 +102,9 @@ import Testing
         (#""response_format":{"type":"json_schema","json_schema":{"schema":{}}}"#, "response_format.json_schema.name"),
         (#""response_format":{"type":"json_schema","json_schema":{"name":"a b"}}"#, "response_format.json_schema.name"),
         (#""response_format":{"type":"json_schema","json_schema":{"name":"r","strict":"yes"}}"#, "response_format.json_schema.strict"),
-        (#""response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"type":"string","pattern":"^a"}}}"#, "response_format.json_schema.schema"),
+        (#""response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"type":"string","pattern":"^a"}}}"#, "response_format.json_schema.schema.pattern"),
         (#""response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"type":"object","properties":{"n":{"type":"integer","minimum":0}}}}}"#,
-         "response_format.json_schema.schema.properties.n"),
+         "response_format.json_schema.schema.properties.n.minimum"),
         (#""response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"oneOf":[{"type":"string"}]}}}"#, "response_format.json_schema.schema.oneOf"),
         (#""response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"type":"date"}}}"#, "response_format.json_schema.schema.type"),
         (##""response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"$ref":"#/$defs/Missing"}}}"##, "response_format.json_schema.schema.$ref"),
@@ -121,7 +123,9 @@ import Testing
         (#""guided_json":{"type":"object","required":["x"],"additionalProperties":false}"#, "guided_json.required"),
         (##""guided_json":{"type":"object","properties":{"n":{"$ref":"#"}},"required":["n"]}"##, "guided_json"),
         (##""guided_json":{"$defs":{"A":{"type":"object","properties":{"b":{"type":"string","format":"email"}}}},"$ref":"#/$defs/A"}"##,
-         "guided_json.$defs.A.properties.b"),
+         "guided_json.$defs.A.properties.b.format"),
+        (#""guided_json":{"enum":[12345678901234567890]}"#, "guided_json.enum"),
+        (#""guided_json":{"type":"integer","const":"a"}"#, "guided_json.const"),
     ]
 
     @Test(arguments: refused)

@@ -41,7 +41,7 @@ private func matches(_ g: OutputGrammar, _ text: String) -> Bool {
         (#""tools":[{"type":"function"}]"#, "tools[0].function"),
         (#""tools":[{"type":"function","function":{"name":"a b"}}]"#, "tools[0].function.name"),
         (#""tools":[{"type":"function","function":{"name":"f","parameters":"x"}}]"#, "tools[0].function.parameters"),
-        (#""tools":[{"type":"function","function":{"name":"f","parameters":{"type":"string","pattern":"a"}}}]"#, "tools[0].function.parameters"),
+        (#""tools":[{"type":"function","function":{"name":"f","parameters":{"type":"string","pattern":"a"}}}]"#, "tools[0].function.parameters.pattern"),
         (#""tools":[{"type":"function","function":{"name":"f","extra":1}}]"#, "tools[0].function.extra"),
         (#""tools":[{"type":"function","function":{"name":"f"}},{"type":"function","function":{"name":"f"}}]"#, "tools"),
         (#""tool_choice":"required""#, "tool_choice"),

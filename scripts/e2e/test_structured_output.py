@@ -119,8 +119,8 @@ def test_max_tokens_cuts_the_value_with_length(client):
 
 
 @pytest.mark.parametrize("schema,param", [
-    ({"type": "string", "pattern": "^a+$"}, "response_format.json_schema.schema"),
-    ({"type": "object", "properties": {"n": {"type": "integer", "minimum": 0}}}, "response_format.json_schema.schema.properties.n"),
+    ({"type": "string", "pattern": "^a+$"}, "response_format.json_schema.schema.pattern"),
+    ({"type": "object", "properties": {"n": {"type": "integer", "minimum": 0}}}, "response_format.json_schema.schema.properties.n.minimum"),
     ({"oneOf": [{"type": "string"}, {"type": "integer"}]}, "response_format.json_schema.schema.oneOf"),
     ({"$ref": "#/$defs/Nowhere"}, "response_format.json_schema.schema.$ref"),
 ])

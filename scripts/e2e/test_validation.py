@@ -157,7 +157,7 @@ BAD_REQUESTS = [
     ("comp-include-stop-str", COMPLETIONS, comp(stop=["."], include_stop_str_in_output=True), 400,
      "include_stop_str_in_output"),
     ("comp-guided-json-unsupported-keyword", COMPLETIONS, comp(guided_json={"type": "string", "format": "email"}), 400,
-     "guided_json"),
+     "guided_json.format"),
     ("comp-prompt-logprobs", COMPLETIONS, comp(prompt_logprobs=1), 400, "prompt_logprobs"),
     ("comp-beam-search", COMPLETIONS, comp(use_beam_search=True), 400, "use_beam_search"),
     ("chat-guided-choice", CHAT, chat(guided_choice=["a", "b"]), 400, "guided_choice"),

@@ -17,7 +17,7 @@ final class CompiledGrammar: Sendable {
         leaves = OutputGrammar.leaves(grammar.nodes)
         keys = grammar.nodes.map { node in
             guard case let .object(props, _) = node else { return nil }
-            return ByteTrie(props.map { Array($0.key.dropFirst()) })
+            return ByteTrie(props.map { Array($0.key.dropFirst()) }, indexBelow: true)
         }
         literals = grammar.nodes.map { node in
             guard case let .literals(words) = node else { return nil }
@@ -64,21 +64,22 @@ struct ByteTrie: Sendable {
     /// The words at or below a node, ascending.
     private(set) var below: [[Int32]] = [[]]
 
-    init(_ words: [[UInt8]]) {
+    /// `indexBelow`: also record the words below each node (for `reaches`; object keys need it, literals not).
+    init(_ words: [[UInt8]], indexBelow: Bool = false) {
         for (w, bytes) in words.enumerated() {
             var at = 0
-            below[0].append(Int32(w))
+            if indexBelow { below[0].append(Int32(w)) }
             for b in bytes {
                 if let next = child(at, b) {
                     at = next
                 } else {
                     children.append([])
                     word.append(-1)
-                    below.append([])
+                    if indexBelow { below.append([]) }
                     children[at].append((b, Int32(children.count - 1)))
                     at = children.count - 1
                 }
-                below[at].append(Int32(w))
+                if indexBelow { below[at].append(Int32(w)) }
             }
             if word[at] < 0 { word[at] = Int32(w) }
         }

@@ -1,8 +1,8 @@
 /// The JSON a request's output must be: a graph of value shapes, built by the API from `response_format`
 /// (a JSON Schema subset) and followed byte by byte while sampling (`GrammarMatcher`). Nodes refer to each
 /// other by index, so recursive schemas (`$ref` to an enclosing definition) are cycles in the graph.
-public struct OutputGrammar: Sendable, Equatable {
-    public indirect enum Node: Sendable, Equatable {
+public struct OutputGrammar: Sendable, Hashable {
+    public indirect enum Node: Sendable, Hashable {
         /// An object: the listed properties in this order (each optional or required), then, if `additional` is
         /// set, any further keys with values of that node.
         case object(properties: [Property], additional: Int?)
@@ -18,7 +18,7 @@ public struct OutputGrammar: Sendable, Equatable {
         case anyOf([Int])
     }
 
-    public struct Property: Sendable, Equatable {
+    public struct Property: Sendable, Hashable {
         /// The key as JSON text, quotes included (`"name"`): the builder's escaping is what the output writes.
         public var key: [UInt8]
         public var value: Int

@@ -37,7 +37,11 @@ struct StructuredOutput {
     static let maxCachedMasks = 64
 
     init(grammar: OutputGrammar, vocabulary: StructuredVocabulary, stopTokenIDs: Set<Int>) {
-        matcher = GrammarMatcher(CompiledGrammar(grammar))
+        self.init(compiled: CompiledGrammar(grammar), vocabulary: vocabulary, stopTokenIDs: stopTokenIDs)
+    }
+
+    init(compiled: CompiledGrammar, vocabulary: StructuredVocabulary, stopTokenIDs: Set<Int>) {
+        matcher = GrammarMatcher(compiled)
         self.vocabulary = vocabulary
         self.stopTokenIDs = stopTokenIDs
         state = matcher.start
