@@ -79,6 +79,14 @@ struct FieldReader {
         return s
     }
 
+    /// A string field that must be present.
+    func requiredString(_ key: String) throws(APIError) -> String {
+        guard let s = try string(key) else {
+            throw APIError.invalid("'\(path(key))' is required", param: path(key), code: "missing_required_parameter")
+        }
+        return s
+    }
+
     func bool(_ key: String) throws(APIError) -> Bool? {
         guard let v = raw(key) else { return nil }
         guard case let .bool(b) = v else { throw typeError(key, "a boolean", v) }

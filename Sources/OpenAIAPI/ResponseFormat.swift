@@ -18,9 +18,7 @@ enum ResponseFormat {
         guard let raw = f.raw("response_format") else { return nil }
         let p = "response_format"
         let rf = try FieldReader(raw, prefix: p)
-        guard let type = try rf.string("type") else {
-            throw APIError.invalid("'\(p).type' is required", param: "\(p).type", code: "missing_required_parameter")
-        }
+        let type = try rf.requiredString("type")
         let allowed: Set<String>
         switch type {
         case "text", "json_object": allowed = ["type"]
@@ -41,13 +39,7 @@ enum ResponseFormat {
         }
         let sp = "\(p).json_schema"
         let s = try FieldReader(spec, prefix: sp)
-        guard let name = try s.string("name") else {
-            throw APIError.invalid("'\(sp).name' is required", param: "\(sp).name", code: "missing_required_parameter")
-        }
-        guard (1...64).contains(name.utf8.count), name.utf8.allSatisfy({ b in
-            (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b) || b == 0x5F || b == 0x2D }) else {
-            throw APIError.invalid("'\(sp).name' must be 1 to 64 letters, digits, '_' or '-', got '\(name)'", param: "\(sp).name", code: "invalid_value")
-        }
+        try ToolRequest.validName(try s.requiredString("name"), param: "\(sp).name")
         _ = try s.string("description")
         _ = try s.bool("strict")   // every schema is followed exactly; strict only changes what OpenAI accepts
         if let extra = s.fields.keys.sorted().first(where: { !["name", "description", "schema", "strict"].contains($0) }) {

@@ -59,9 +59,7 @@ public struct ToolRequest: Sendable, Equatable {
 
     private static func tool(_ value: JSONInput, spec: OrderedJSON, path: String) throws(APIError) -> ToolDefinition {
         let t = try FieldReader(value, prefix: path)
-        guard let type = try t.string("type") else {
-            throw APIError.invalid("'\(path).type' is required", param: "\(path).type", code: "missing_required_parameter")
-        }
+        let type = try t.requiredString("type")
         guard type == "function" else {
             throw APIError.invalid("'\(path).type' must be 'function', got '\(type)'", param: "\(path).type", code: "invalid_value")
         }
@@ -73,9 +71,7 @@ public struct ToolRequest: Sendable, Equatable {
         }
         let fp = "\(path).function"
         let function = try FieldReader(fn, prefix: fp)
-        guard let name = try function.string("name") else {
-            throw APIError.invalid("'\(fp).name' is required", param: "\(fp).name", code: "missing_required_parameter")
-        }
+        let name = try function.requiredString("name")
         try validName(name, param: "\(fp).name")
         _ = try function.string("description")
         _ = try function.bool("strict")
@@ -116,9 +112,7 @@ public struct ToolRequest: Sendable, Equatable {
             guard try c.string("type") == "function", let fn = c.raw("function") else {
                 throw APIError.invalid("'tool_choice' as an object must be {\"type\": \"function\", \"function\": {\"name\": …}}", param: "tool_choice", code: "invalid_value")
             }
-            guard let name = try FieldReader(fn, prefix: "tool_choice.function").string("name") else {
-                throw APIError.invalid("'tool_choice.function.name' is required", param: "tool_choice.function.name", code: "missing_required_parameter")
-            }
+            let name = try FieldReader(fn, prefix: "tool_choice.function").requiredString("name")
             choice = .named(name)
         default:
             throw f.typeError("tool_choice", "a string or an object", raw)
@@ -170,9 +164,7 @@ public struct ChatToolCall: Sendable, Equatable {
     /// `{"id", "type": "function", "function": {"name", "arguments": "<JSON text>"}}`.
     static func parse(_ value: JSONInput, path: String) throws(APIError) -> ChatToolCall {
         let f = try FieldReader(value, prefix: path)
-        guard let id = try f.string("id") else {
-            throw APIError.invalid("'\(path).id' is required", param: "\(path).id", code: "missing_required_parameter")
-        }
+        let id = try f.requiredString("id")
         if let type = try f.string("type"), type != "function" {
             throw APIError.invalid("'\(path).type' must be 'function', got '\(type)'", param: "\(path).type", code: "invalid_value")
         }
@@ -180,12 +172,8 @@ public struct ChatToolCall: Sendable, Equatable {
             throw APIError.invalid("'\(path).function' is required", param: "\(path).function", code: "missing_required_parameter")
         }
         let g = try FieldReader(fn, prefix: "\(path).function")
-        guard let name = try g.string("name") else {
-            throw APIError.invalid("'\(path).function.name' is required", param: "\(path).function.name", code: "missing_required_parameter")
-        }
-        guard let text = try g.string("arguments") else {
-            throw APIError.invalid("'\(path).function.arguments' is required", param: "\(path).function.arguments", code: "missing_required_parameter")
-        }
+        let name = try g.requiredString("name")
+        let text = try g.requiredString("arguments")
         let arguments: OrderedJSON
         do { arguments = try JSONParser.parseKeepingKeyOrder(Array(text.utf8)) } catch {
             throw APIError.invalid("'\(path).function.arguments' is not valid JSON: \(error.message)", param: "\(path).function.arguments", code: "invalid_value")
