@@ -18,6 +18,7 @@ final class EngineCore {
     let grouped: Bool
     let metrics: EngineMetrics
     private var arrivals = 0
+    let specialTokenIDs: Set<Int>
     private let tokenBytes: (@Sendable () -> [[UInt8]])?
     /// The vocabulary as structured output walks it, built for the first request with a response format.
     private lazy var structuredVocabulary: StructuredVocabulary = {
@@ -42,9 +43,10 @@ final class EngineCore {
 
     init(model: any LanguageModel, decodeBytes: @escaping @Sendable ([Int]) -> [UInt8], stopTokenIDs: Set<Int>,
          configuration: EngineConfiguration, logger: Logger, metrics: EngineMetrics = EngineMetrics(),
-         tokenBytes: (@Sendable () -> [[UInt8]])? = nil) {
+         tokenBytes: (@Sendable () -> [[UInt8]])? = nil, specialTokenIDs: Set<Int> = []) {
         self.model = model
         self.tokenBytes = tokenBytes
+        self.specialTokenIDs = specialTokenIDs
         self.metrics = metrics
         self.decodeBytes = decodeBytes
         self.stopTokenIDs = stopTokenIDs
@@ -71,7 +73,7 @@ final class EngineCore {
 
     func add(_ req: EngineRequest, onEvent handler: @escaping EngineLoop.EventHandler) {
         let gen = Generation(request: req, contextLength: model.contextLength, stopTokenIDs: stopTokenIDs, decodeBytes: decodeBytes,
-                             vocabulary: { self.structuredVocabulary }, compile: { self.compiled($0) })
+                             vocabulary: { self.structuredVocabulary }, compile: { self.compiled($0) }, specialTokenIDs: specialTokenIDs)
         if let problem = gen.validationError {
             handler(.failed(message: problem))
             return

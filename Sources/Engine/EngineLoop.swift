@@ -42,11 +42,12 @@ public final class EngineLoop: @unchecked Sendable {
 
     /// `tokenBytes`: each token's bytes as structured output may use them, empty for tokens it must never pick
     /// (special tokens); nil takes every token's decoded bytes. Called once, when a request first needs it.
+    /// `specialTokenIDs`: tokens whose text requests leave out (`SamplingParams.skipSpecialTokens`).
     public init(model: any LanguageModel, decodeBytes: @escaping @Sendable ([Int]) -> [UInt8], stopTokenIDs: Set<Int>,
                 configuration: EngineConfiguration = EngineConfiguration(), logger: Logger, metrics: EngineMetrics = EngineMetrics(),
-                tokenBytes: (@Sendable () -> [[UInt8]])? = nil) {
+                tokenBytes: (@Sendable () -> [[UInt8]])? = nil, specialTokenIDs: Set<Int> = []) {
         core = EngineCore(model: model, decodeBytes: decodeBytes, stopTokenIDs: stopTokenIDs, configuration: configuration, logger: logger,
-                          metrics: metrics, tokenBytes: tokenBytes)
+                          metrics: metrics, tokenBytes: tokenBytes, specialTokenIDs: specialTokenIDs)
     }
 
     /// Tokens the KV memory holds.

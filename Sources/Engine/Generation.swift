@@ -6,6 +6,8 @@ struct Generation {
     let request: EngineRequest
     let contextLength: Int
     let stopTokenIDs: Set<Int>
+    /// The model's special tokens (their text is left out when the request skips them).
+    let specialTokenIDs: Set<Int>
     var sampler: Sampler
     var detokenizer: IncrementalDetokenizer
     var stopStrings: StopStringMatcher
@@ -19,8 +21,9 @@ struct Generation {
     /// of one request compile their grammar once).
     init(request: EngineRequest, contextLength: Int, stopTokenIDs: Set<Int>, decodeBytes: @escaping @Sendable ([Int]) -> [UInt8],
          vocabulary: () -> StructuredVocabulary = { StructuredVocabulary(bytes: []) },
-         compile: (OutputGrammar) -> CompiledGrammar = { CompiledGrammar($0) }) {
+         compile: (OutputGrammar) -> CompiledGrammar = { CompiledGrammar($0) }, specialTokenIDs: Set<Int> = []) {
         self.request = request
+        self.specialTokenIDs = request.sampling.skipSpecialTokens ? specialTokenIDs : []
         self.contextLength = contextLength
         self.stopTokenIDs = request.sampling.ignoreEOS ? request.sampling.stopTokenIDs : stopTokenIDs.union(request.sampling.stopTokenIDs)
         sampler = Sampler(params: request.sampling)
@@ -65,7 +68,7 @@ struct Generation {
         }
         structured?.advance(token)
         generated.append(token)
-        let (text, hitStop) = stopStrings.feed(detokenizer.add(token))
+        let (text, hitStop) = stopStrings.feed(specialTokenIDs.contains(token) ? "" : detokenizer.add(token))
         let lp = request.sampling.logprobs.map { TokenLogprobs.compute(logits: logits, token: token, k: $0) }
         var events: [TokenEvent] = [.token(id: token, text: text, logprobs: lp)]
         if hitStop { return (events + [.finished(reason: .stop, usage: usage)], true) }

@@ -31,6 +31,9 @@ public struct SamplingParams: Sendable, Equatable {
     public var logprobs: Int?
     /// JSON the output must be (OpenAI's `response_format`); nil for free text.
     public var grammar: OutputGrammar?
+    /// Leave special tokens' text (chat markup, control tokens) out of the output text, as vLLM and llama.cpp's
+    /// server do by default; the tokens still count and carry logprobs.
+    public var skipSpecialTokens = true
 
     public init(temperature: Float = 1, topP: Float = 1, topK: Int = 0, seed: UInt64? = nil, maxTokens: Int = 16,
                 stopTokenIDs: Set<Int> = [], ignoreEOS: Bool = false) {

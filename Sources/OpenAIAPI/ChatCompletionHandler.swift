@@ -26,7 +26,8 @@ struct ChatCompletionHandler {
             let id = request.completionID(prefix: "chatcmpl")
             let (requests, toolOutput) = try makeEngineRequests(chat, id: id)
             let shape = ChatResponseBuilder(header: CompletionHeader(id: id, model: context.model.id, created: Int(Date().timeIntervalSince1970),
-                                                                     fingerprint: context.systemFingerprint), tools: toolOutput)
+                                                                     fingerprint: context.systemFingerprint), tools: toolOutput,
+                                            mistralCallIDs: context.prompter.toolCallFormat == .mistral)
             ChoiceRun(requests: requests, backend: context.backend, tokenBytes: context.prompter.tokenBytes, choicesPerPrompt: chat.sampling.n)
                 .respond(shape: shape, stream: chat.stream, includeUsage: chat.includeUsage, writer: writer, headers: headers, inFlight: inFlight)
         } catch let e as APIError {
@@ -50,10 +51,12 @@ struct ChatCompletionHandler {
             case .none: break
             case .auto:
                 guard let format = context.prompter.toolCallFormat else {
-                    throw APIError.invalid("this model's chat template shows no tool-call format the server reads (<tool_call>, DeepSeek's or [TOOL_CALLS]), so with tool_choice 'auto' its calls could not be told from its text; send tool_choice 'required' or name a function",
+                    throw APIError.invalid("this model's chat template does not show tools to the model in a tool-call format the server reads (<tool_call> with JSON, DeepSeek's or [TOOL_CALLS]), so with tool_choice 'auto' its calls could not be told from its text; send tool_choice 'required' or name a function",
                                            param: "tool_choice", code: "unsupported_value")
                 }
-                output = .auto(format)
+                output = .auto(format, names: Set(t.tools.map(\.name)), parallel: t.parallel)
+                // A format's markers may be special tokens (DeepSeek's): keep their text to find the calls.
+                if sampling.skipSpecialTokens == nil { sampling.skipSpecialTokens = false }
             case .required:
                 output = .required
                 sampling.grammar = try t.forcedGrammar()
@@ -62,7 +65,8 @@ struct ChatCompletionHandler {
                 sampling.grammar = try t.forcedGrammar()
             }
         }
-        let tools = chat.tools.flatMap { $0.choice == .none ? nil : $0.tools.map(\.spec) }
+        // With tool_choice none the tools stay in the prompt (vLLM's default): the model knows them, calls none.
+        let tools = chat.tools.map { $0.tools.map(\.spec) }
         let prompt: [Int]
         do {
             prompt = try context.prompter.promptTokens(for: chat.messages, tools: tools)

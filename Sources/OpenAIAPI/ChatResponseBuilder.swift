@@ -5,11 +5,14 @@ struct ChatResponseBuilder: CompletionShape {
     let header: CompletionHeader
     /// How to read the text when tools are in play.
     let tools: ToolOutput?
+    /// Call ids of 9 letters and digits, the only ones Mistral's templates take back on the next turn.
+    let mistralCallIDs: Bool
     private let filter: ToolStreamFilter?
 
-    init(header: CompletionHeader, tools: ToolOutput? = nil) {
+    init(header: CompletionHeader, tools: ToolOutput? = nil, mistralCallIDs: Bool = false) {
         self.header = header
         self.tools = tools
+        self.mistralCallIDs = mistralCallIDs
         filter = tools.map(ToolStreamFilter.init)
     }
 
@@ -21,7 +24,7 @@ struct ChatResponseBuilder: CompletionShape {
                 if !found.isEmpty { (content, calls) = (text.map { .string($0) } ?? .null, found) }
             }
             var message: [(String, JSONValue)] = [("role", .string("assistant")), ("content", content), ("refusal", .null)]
-            if !calls.isEmpty { message.append(("tool_calls", .array(calls.enumerated().map { Self.toolCall($1, index: nil) }))) }
+            if !calls.isEmpty { message.append(("tool_calls", .array(calls.map { toolCall($0, index: nil) }))) }
             return .object([
                 ("index", .int(i)),
                 ("message", .object(message)),
@@ -52,7 +55,7 @@ struct ChatResponseBuilder: CompletionShape {
             if !content.isEmpty { out.append(chunk(choice, delta: .object([("content", .string(content))]), finish: nil, logprobs: nil)) }
             calls = found
             if !calls.isEmpty {
-                let items = calls.enumerated().map { Self.toolCall($1, index: $0) }
+                let items = calls.enumerated().map { toolCall($1, index: $0) }
                 out.append(chunk(choice, delta: .object([("tool_calls", .array(items))]), finish: nil, logprobs: nil))
             }
         }
@@ -61,9 +64,9 @@ struct ChatResponseBuilder: CompletionShape {
     }
 
     /// `{"id", "type": "function", "function": {"name", "arguments"}}`, with its `index` in a streamed delta.
-    static func toolCall(_ call: ParsedToolCall, index: Int?) -> JSONValue {
+    func toolCall(_ call: ParsedToolCall, index: Int?) -> JSONValue {
         var fields: [(String, JSONValue)] = index.map { [("index", .int($0))] } ?? []
-        fields += [("id", .string(ToolCallID.make())), ("type", .string("function")),
+        fields += [("id", .string(ToolCallID.make(mistral: mistralCallIDs))), ("type", .string("function")),
                    ("function", .object([("name", .string(call.name)), ("arguments", .string(call.arguments))]))]
         return .object(fields)
     }

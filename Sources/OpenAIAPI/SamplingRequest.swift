@@ -25,12 +25,14 @@ public struct SamplingRequest: Sendable, Equatable {
     public var priority = 0
     /// The JSON the output must be (`response_format`, or vLLM's `guided_json`); nil for free text.
     public var grammar: OutputGrammar?
+    /// vLLM's `skip_special_tokens`; nil: the default (skip), or what tool-call parsing needs.
+    public var skipSpecialTokens: Bool?
 
     /// Fields this type reads.
     static let fields: Set<String> = [
         "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "seed", "ignore_eos", "stop", "min_p",
         "presence_penalty", "frequency_penalty", "repetition_penalty", "logit_bias", "n", "logprobs", "top_logprobs", "user",
-        "priority", "response_format", "guided_json",
+        "priority", "response_format", "guided_json", "skip_special_tokens",
     ]
 
     /// vLLM's request extensions that change the output and that this server does not implement: refused with a
@@ -91,6 +93,7 @@ public struct SamplingRequest: Sendable, Equatable {
         user = try f.string("user")
         priority = try f.int("priority", in: Int(Int32.min)...Int(Int32.max)) ?? 0
         grammar = try ResponseFormat.grammar(f, body: body)
+        skipSpecialTokens = try f.bool("skip_special_tokens")
     }
 
     static func topP(_ f: FieldReader) throws(APIError) -> Double? {
@@ -206,6 +209,7 @@ public struct SamplingRequest: Sendable, Equatable {
         s.logitBias = logitBias.mapValues { Float($0) }
         s.logprobs = topLogprobs
         s.grammar = grammar
+        s.skipSpecialTokens = skipSpecialTokens ?? true
         return s
     }
 }

@@ -7,12 +7,19 @@ public enum ToolCallFormat: String, Sendable, Equatable {
     /// `<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>NAME<｜tool▁sep｜>ARGS<｜tool▁call▁end｜>…<｜tool▁calls▁end｜>`
     /// (DeepSeek-V3.1 and later; V3's `function<｜tool▁sep｜>NAME` + a fenced json block is read too).
     case deepseek
-    /// `[TOOL_CALLS][{"name": …, "arguments": {…}}, …]` (Mistral).
+    /// `[TOOL_CALLS][{"name": …, "arguments": {…}}, …]` (Mistral Nemo) or `[TOOL_CALLS]NAME[ARGS]{…}` per call
+    /// (Mistral Small 3.2, Devstral, Ministral 3).
     case mistral
 
-    /// The format a chat template writes tool calls in, if it renders them in one this server reads.
+    /// The format a chat template writes tool calls in, if it shows the model its tools and writes calls in one
+    /// this server reads. `<tool_call>` alone is not enough: Qwen3-Coder's and Nemotron's `<function=…>` and GLM's
+    /// `<arg_key>` blocks use it too, with no JSON inside; DeepSeek-V3.1's own template never shows the tools.
     public static func detect(template: String) -> ToolCallFormat? {
-        if template.contains("<tool_call>") { return .hermes }
+        guard template.contains("tools") else { return nil }
+        if template.contains("<tool_call>") {
+            let json = template.contains("\"arguments\"") && !template.contains("<function=") && !template.contains("<arg_key>")
+            return json ? .hermes : nil
+        }
         if template.contains("tool▁calls▁begin") { return .deepseek }
         if template.contains("[TOOL_CALLS]") { return .mistral }
         return nil
@@ -40,8 +47,9 @@ enum ToolOutput: Sendable, Equatable {
     case named(String)
     /// `tool_choice: required`: the text is a JSON array of `{"name", "parameters"}`.
     case required
-    /// `tool_choice: auto`: text, then possibly calls in the model's own format.
-    case auto(ToolCallFormat)
+    /// `tool_choice: auto`: text, then possibly calls in the model's own format, to these functions, at most one
+    /// unless parallel calls are allowed.
+    case auto(ToolCallFormat, names: Set<String>, parallel: Bool)
 
     /// A finished choice's text as content and calls. Text whose calls do not parse stays content, whole.
     func extract(_ text: String) -> (content: String?, calls: [ParsedToolCall]) {
@@ -56,12 +64,20 @@ enum ToolOutput: Sendable, Equatable {
                 calls.append(ParsedToolCall(name: name, arguments: args.compactText))
             }
             return (nil, calls)
-        case let .auto(format):
-            guard let start = text.range(of: format.marker) else { return (text, []) }
-            guard let calls = Self.calls(String(text[start.lowerBound...]), format), !calls.isEmpty else { return (text, []) }
-            let before = text[..<start.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
-            return (before.isEmpty ? nil : before, calls)
+        case let .auto(format, names, parallel):
+            guard let start = text.range(of: format.marker),
+                  let calls = accepted(Self.calls(String(text[start.lowerBound...]), format), names: names, parallel: parallel) else { return (text, []) }
+            // The text before the calls, as streamed; none when it is only whitespace.
+            let before = String(text[..<start.lowerBound])
+            return (before.allSatisfy(\.isWhitespace) ? nil : before, calls)
         }
+    }
+
+    /// Calls to declared functions (a call to another is not one: the text stays text), the first only without
+    /// parallel calls (OpenAI: at most one).
+    func accepted(_ calls: [ParsedToolCall]?, names: Set<String>, parallel: Bool) -> [ParsedToolCall]? {
+        guard let calls, !calls.isEmpty, calls.allSatisfy({ names.contains($0.name) }) else { return nil }
+        return parallel ? calls : [calls[0]]
     }
 
     /// The calls in `text` (which starts with the format's marker), or nil if any does not parse.
@@ -71,7 +87,7 @@ enum ToolOutput: Sendable, Equatable {
             var calls: [ParsedToolCall] = []
             for piece in text.components(separatedBy: "<tool_call>").dropFirst() {
                 let body = piece.components(separatedBy: "</tool_call>")[0]
-                guard let call = nameAndArguments(body, argumentsKey: "arguments") else { return nil }
+                guard let call = nameAndArguments(body) else { return nil }
                 calls.append(call)
             }
             return calls
@@ -82,7 +98,7 @@ enum ToolOutput: Sendable, Equatable {
                 let parts = body.components(separatedBy: "<｜tool▁sep｜>")
                 guard parts.count == 2 else { return nil }
                 var name = parts[0].trimmingCharacters(in: .whitespacesAndNewlines), args = parts[1]
-                if name == "function" {   // V3: function<｜tool▁sep｜>NAME\n```json\nARGS\n```
+                if name == "function", args.contains("```") {   // V3: function<｜tool▁sep｜>NAME\n```json\nARGS\n```
                     let lines = args.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
                     guard lines.count == 2 else { return nil }
                     name = lines[0].trimmingCharacters(in: .whitespaces)
@@ -96,27 +112,50 @@ enum ToolOutput: Sendable, Equatable {
             return calls
         case .mistral:
             let body = text.dropFirst(ToolCallFormat.mistral.marker.count).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard case let .array(items)? = try? JSONParser.parseKeepingKeyOrder(Array(body.utf8)) else { return nil }
+            if body.hasPrefix("[") {   // Nemo: one JSON array of calls
+                guard case let .array(items)? = try? JSONParser.parseKeepingKeyOrder(Array(body.utf8)) else { return nil }
+                var calls: [ParsedToolCall] = []
+                for item in items {
+                    guard let call = nameAndArguments(item) else { return nil }
+                    calls.append(call)
+                }
+                return calls
+            }
+            // Small 3.2 and later: NAME[ARGS]{…} (or NAME[CALL_ID]id[ARGS]{…}) after each marker.
             var calls: [ParsedToolCall] = []
-            for item in items {
-                guard case let .scalar(.string(name))? = item["name"], let args = item["arguments"] else { return nil }
-                calls.append(ParsedToolCall(name: name, arguments: args.compactText))
+            for piece in text.components(separatedBy: ToolCallFormat.mistral.marker).dropFirst() {
+                let parts = piece.components(separatedBy: "[ARGS]")
+                guard parts.count == 2 else { return nil }
+                let name = parts[0].components(separatedBy: "[CALL_ID]")[0].trimmingCharacters(in: .whitespacesAndNewlines)
+                guard !name.isEmpty, let args = objectText(parts[1]) else { return nil }
+                calls.append(ParsedToolCall(name: name, arguments: args))
             }
             return calls
         }
     }
 
-    /// `{"name": …, "<argumentsKey>": {…}}`; arguments given as a JSON string are read as the object they hold.
-    private static func nameAndArguments(_ body: String, argumentsKey: String) -> ParsedToolCall? {
-        guard let json = try? JSONParser.parseKeepingKeyOrder(Array(body.trimmingCharacters(in: .whitespacesAndNewlines).utf8)),
-              case let .scalar(.string(name))? = json["name"] else { return nil }
-        switch json[argumentsKey] {
-        case nil: return ParsedToolCall(name: name, arguments: "{}")
-        case let .scalar(.string(text))?:
-            guard let inner = try? JSONParser.parseKeepingKeyOrder(Array(text.utf8)) else { return nil }
-            return ParsedToolCall(name: name, arguments: inner.compactText)
-        case let args?: return ParsedToolCall(name: name, arguments: args.compactText)
+    /// `{"name": …, "arguments": {…}}` (or `"parameters"`, as some models write it); arguments given as a JSON
+    /// string must hold an object too.
+    private static func nameAndArguments(_ body: String) -> ParsedToolCall? {
+        guard let json = try? JSONParser.parseKeepingKeyOrder(Array(body.trimmingCharacters(in: .whitespacesAndNewlines).utf8)) else { return nil }
+        return nameAndArguments(json)
+    }
+
+    private static func nameAndArguments(_ json: OrderedJSON) -> ParsedToolCall? {
+        guard case let .scalar(.string(name))? = json["name"] else { return nil }
+        switch json["arguments"] ?? json["parameters"] {
+        case let .scalar(.string(text))?: return objectText(text).map { ParsedToolCall(name: name, arguments: $0) }
+        case let args?: if case .object = args { return ParsedToolCall(name: name, arguments: args.compactText) }
+        case nil: break
         }
+        return nil
+    }
+
+    /// A JSON object's compact text, or nil if `text` is not one.
+    private static func objectText(_ text: String) -> String? {
+        guard let json = try? JSONParser.parseKeepingKeyOrder(Array(text.trimmingCharacters(in: .whitespacesAndNewlines).utf8)),
+              case .object = json else { return nil }
+        return json.compactText
     }
 }
 
@@ -135,7 +174,7 @@ final class ToolStreamFilter: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         let pending = held[choice, default: ""] + text
-        guard case let .auto(format) = output else { held[choice] = pending; return "" }
+        guard case let .auto(format, _, _) = output else { held[choice] = pending; return "" }
         if holding.contains(choice) { held[choice] = pending; return "" }
         if let start = pending.range(of: format.marker) {
             holding.insert(choice)
@@ -161,16 +200,21 @@ final class ToolStreamFilter: @unchecked Sendable {
         case .named, .required:
             let (content, calls) = output.extract(rest)
             return (calls.isEmpty ? (content ?? "") : "", calls)
-        case let .auto(format):
-            guard wasHolding, let calls = ToolOutput.calls(rest, format), !calls.isEmpty else { return (rest, []) }
+        case let .auto(format, names, parallel):
+            guard wasHolding, let calls = output.accepted(ToolOutput.calls(rest, format), names: names, parallel: parallel) else { return (rest, []) }
             return ("", calls)
         }
     }
 }
 
 enum ToolCallID {
-    /// `call_` and 24 random hex digits, as OpenAI's ids look.
-    static func make() -> String {
-        "call_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24)
+    /// `call_` and 24 random hex digits, as OpenAI's ids look; for Mistral's templates, which refuse any other
+    /// id on the next turn, 9 letters and digits.
+    static func make(mistral: Bool = false) -> String {
+        if mistral {
+            let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+            return String((0..<9).map { _ in alphabet.randomElement()! })
+        }
+        return "call_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24)
     }
 }

@@ -82,8 +82,6 @@ public struct ToolRequest: Sendable, Equatable {
         if let p = function.raw("parameters") {
             guard case .object = p else { throw function.typeError("parameters", "a JSON Schema object", p) }
             parameters = spec["function"]?["parameters"]
-            // Compiled now, so a schema a forced call could not follow is refused up front.
-            _ = try SchemaCompiler.compile(parameters ?? .object([]), param: "\(fp).parameters")
         }
         return ToolDefinition(name: name, spec: spec, parameters: parameters)
     }
@@ -128,13 +126,19 @@ public struct ToolRequest: Sendable, Equatable {
 
     /// What the output must be when the call is forced: the named function's arguments, or (`required`) a
     /// JSON array of `{"name": …, "parameters": …}` calls, at least one (exactly one without parallel calls).
+    /// Only a forced call compiles the parameters: with `auto` or `none` the schemas are the template's to show,
+    /// and may use keywords (`minimum`, `format`, …) a grammar could not keep.
     func forcedGrammar() throws(APIError) -> OutputGrammar? {
         switch choice {
         case .none, .auto: return nil
         case let .named(name):
-            let tool = tools.first { $0.name == name }!
-            return try SchemaCompiler.compile(tool.parameters ?? .object([("type", .scalar(.string("object")))]), param: "tools")
+            let i = tools.firstIndex { $0.name == name }!
+            return try SchemaCompiler.compile(tools[i].parameters ?? .object([("type", .scalar(.string("object")))]),
+                                              param: "tools[\(i)].function.parameters")
         case .required:
+            for (i, tool) in tools.enumerated() {
+                _ = try SchemaCompiler.compile(tool.parameters ?? .object([]), param: "tools[\(i)].function.parameters")
+            }
             var alternatives: [OrderedJSON] = []
             for tool in tools {
                 alternatives.append(.object([
@@ -175,7 +179,8 @@ public struct ChatToolCall: Sendable, Equatable {
         let name = try g.requiredString("name")
         let text = try g.requiredString("arguments")
         let arguments: OrderedJSON
-        do { arguments = try JSONParser.parseKeepingKeyOrder(Array(text.utf8)) } catch {
+        // An empty string is no arguments (as vLLM reads it).
+        do { arguments = text.isEmpty ? .object([]) : try JSONParser.parseKeepingKeyOrder(Array(text.utf8)) } catch {
             throw APIError.invalid("'\(path).function.arguments' is not valid JSON: \(error.message)", param: "\(path).function.arguments", code: "invalid_value")
         }
         return ChatToolCall(id: id, name: name, arguments: arguments)

@@ -39,7 +39,8 @@ enum ModelServing {
         let engine = EngineLoop(model: loaded.model, decodeBytes: { tokenizer.decodeBytes($0) },
                                 stopTokenIDs: loaded.stopTokenIDs, configuration: engineConfig, logger: logger, metrics: metrics,
                                 // Structured output writes text: special tokens (chat markup, EOS) are never part of it.
-                                tokenBytes: { (0..<tokenizer.vocabularySize).map { tokenizer.isSpecial($0) ? [] : tokenizer.decodeBytes([$0]) } })
+                                tokenBytes: { (0..<tokenizer.vocabularySize).map { tokenizer.isSpecial($0) ? [] : tokenizer.decodeBytes([$0]) } },
+                                specialTokenIDs: Set((0..<tokenizer.vocabularySize).filter { tokenizer.isSpecial($0) }))
         engine.start()
         logger.info("engine ready", metadata: ["kv_tokens": "\(engine.kvCapacityTokens)", "kv_bytes_per_token": "\(layout.bytesPerToken(device.kvElement))",
                                                "kv_cache_dtype": "\(device.kvElement.rawValue)",

@@ -23,6 +23,22 @@ import Testing
         while c.hasWork && n < limit { c.step(); n += 1 }
     }
 
+    /// Special tokens' text is left out unless the request keeps it; the tokens themselves still come.
+    @Test func specialTokensTextIsSkippedByDefault() {
+        for skip in [true, false] {
+            let config = EngineConfiguration(scheduler: SchedulerConfiguration(maxNumBatchedTokens: 16, maxNumSeqs: 8), blockSize: 4, kvCacheBytes: 64 * 16)
+            let c = EngineCore(model: CountingModel(vocab: 1000, context: 4096), decodeBytes: { ids in ids.map { UInt8(97 + $0 % 26) } },
+                               stopTokenIDs: [], configuration: config, logger: Logger(label: "test"), specialTokenIDs: [3])
+            var params = SamplingParams(temperature: 0, maxTokens: 4)
+            params.skipSpecialTokens = skip
+            let r = Recorder()
+            c.add(EngineRequest(id: "a", promptTokenIDs: [1], sampling: params), onEvent: r.handler)
+            runToEnd(c)
+            #expect(r.tokens == [2, 3, 4, 5])
+            #expect(r.text == (skip ? "cef" : "cdef"))
+        }
+    }
+
     @Test func chunkedPrefillSharesStepsWithDecodes() {
         let model = CountingModel(vocab: 1000, context: 4096)
         let c = core(model, budget: 16)

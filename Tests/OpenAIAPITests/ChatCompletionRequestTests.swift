@@ -27,6 +27,11 @@ import Testing
 
     /// The limit under its new name, the old one, or both when they agree; disagreeing ones are refused, not
     /// resolved silently in favour of one.
+    @Test func specialTokensAreSkippedUnlessAsked() throws {
+        #expect(try parse(#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#).sampling.params(maxTokens: 1).skipSpecialTokens)
+        #expect(try !parse(#"{"model":"m","messages":[{"role":"user","content":"x"}],"skip_special_tokens":false}"#).sampling.params(maxTokens: 1).skipSpecialTokens)
+    }
+
     @Test func maxCompletionTokensAndMaxTokensMustAgree() throws {
         #expect(try parse(#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_completion_tokens":9}"#).sampling.maxTokens == 9)
         #expect(try parse(#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":9,"max_completion_tokens":9}"#).sampling.maxTokens == 9)
@@ -67,6 +72,7 @@ import Testing
         (#"{"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":{"5":101}}"#, "logit_bias.5"),
         (#"{"model":"m","messages":[{"role":"user","content":"x"}],"min_p":1.5}"#, "min_p"),
         (#"{"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":"yes"}"#, "logprobs"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"skip_special_tokens":1}"#, "skip_special_tokens"),
         (#"{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]}"#, "tools[0].function"),
     ]
 

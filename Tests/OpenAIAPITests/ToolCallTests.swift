@@ -41,7 +41,6 @@ private func matches(_ g: OutputGrammar, _ text: String) -> Bool {
         (#""tools":[{"type":"function"}]"#, "tools[0].function"),
         (#""tools":[{"type":"function","function":{"name":"a b"}}]"#, "tools[0].function.name"),
         (#""tools":[{"type":"function","function":{"name":"f","parameters":"x"}}]"#, "tools[0].function.parameters"),
-        (#""tools":[{"type":"function","function":{"name":"f","parameters":{"type":"string","pattern":"a"}}}]"#, "tools[0].function.parameters.pattern"),
         (#""tools":[{"type":"function","function":{"name":"f","extra":1}}]"#, "tools[0].function.extra"),
         (#""tools":[{"type":"function","function":{"name":"f"}},{"type":"function","function":{"name":"f"}}]"#, "tools"),
         (#""tool_choice":"required""#, "tool_choice"),
@@ -95,6 +94,36 @@ private func matches(_ g: OutputGrammar, _ text: String) -> Bool {
         #expect(try prompter.render(r.messages, tools: r.tools?.tools.map(\.spec)) == expected)
     }
 
+    /// Only templates that show the model its tools and write calls as the parsers read them get `auto`.
+    @Test func formatsAreRecognisedFromTemplates() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/jinja/templates")
+        let expected: [String: ToolCallFormat?] = [
+            "Qwen-Qwen2.5-7B-Instruct": .hermes, "Qwen-Qwen3-0.6B": .hermes, "NousResearch-Hermes-3-Llama-3.1-8B-tool_use": .hermes,
+            "Qwen3-Coder": nil, "GLM-4.6": nil, "NVIDIA-Nemotron-3-Nano-30B-A3B-BF16": nil, "MiniMax-M3": nil,
+            "deepseek-ai-DeepSeek-V3.1": nil, "llama-cpp-deepseek-r1": .deepseek,
+            "mistralai-Mistral-Nemo-Instruct-2407": .mistral, "Mistral-Small-3.2-24B-Instruct-2506": .mistral,
+            "HuggingFaceTB-SmolLM2-ChatML": nil,
+        ]
+        for (name, format) in expected {
+            let source = try String(contentsOf: dir.appendingPathComponent(name + ".jinja"), encoding: .utf8)
+            #expect(ToolCallFormat.detect(template: source) == format, "\(name)")
+        }
+        let id = ToolCallID.make(mistral: true)
+        #expect(id.count == 9 && id.allSatisfy { $0.isLetter || $0.isNumber })
+    }
+
+    @Test func onlyForcedCallsCompileTheParameters() throws {
+        let minimum = #"{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"n":{"type":"integer","minimum":1}}}}}"#
+        #expect(try chat(#""tools":[\#(minimum)]"#).tools?.forcedGrammar() == nil)   // auto: the template shows it as is
+        let forced = try #require(try chat(#""tools":[\#(minimum)],"tool_choice":"required""#).tools)
+        do {
+            _ = try forced.forcedGrammar()
+            Issue.record("compiled")
+        } catch {
+            #expect(error.param == "tools[0].function.parameters.properties.n.minimum")
+        }
+    }
+
     @Test func forcedCallsAreGrammars() throws {
         let named = try #require(try chat(#""tools":[\#(weatherTool),\#(timeTool)],"tool_choice":{"type":"function","function":{"name":"get_time"}}"#).tools)
         let g = try #require(try named.forcedGrammar())
@@ -112,25 +141,44 @@ private func matches(_ g: OutputGrammar, _ text: String) -> Bool {
     }
 }
 
+private func auto(_ format: ToolCallFormat, parallel: Bool = true) -> ToolOutput {
+    .auto(format, names: ["get_weather", "get_time", "function"], parallel: parallel)
+}
+
 @Suite struct ToolCallOutputTests {
     @Test func formatsAreReadFromTheirText() {
-        let hermes = ToolOutput.auto(.hermes).extract("Let me look.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": \"{\\\"zone\\\": \\\"UTC\\\"}\"}\n</tool_call>")
-        #expect(hermes.content == "Let me look.")
+        let hermes = auto(.hermes).extract("Let me look.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": \"{\\\"zone\\\": \\\"UTC\\\"}\"}\n</tool_call>")
+        #expect(hermes.content == "Let me look.\n")
         #expect(hermes.calls == [ParsedToolCall(name: "get_weather", arguments: #"{"city":"Paris"}"#),
                                  ParsedToolCall(name: "get_time", arguments: #"{"zone":"UTC"}"#)])
-        let v31 = ToolOutput.auto(.deepseek).extract("<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{\"city\": \"Paris\"}<｜tool▁call▁end｜><｜tool▁calls▁end｜>")
+        let v31 = auto(.deepseek).extract("<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{\"city\": \"Paris\"}<｜tool▁call▁end｜><｜tool▁calls▁end｜>")
         #expect(v31.content == nil && v31.calls == [ParsedToolCall(name: "get_weather", arguments: #"{"city":"Paris"}"#)])
-        let v3 = ToolOutput.auto(.deepseek).extract("Sure<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{\"city\": \"Paris\"}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>")
+        let v3 = auto(.deepseek).extract("Sure<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n{\"city\": \"Paris\"}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>")
         #expect(v3.content == "Sure" && v3.calls == [ParsedToolCall(name: "get_weather", arguments: #"{"city":"Paris"}"#)])
-        let mistral = ToolOutput.auto(.mistral).extract("[TOOL_CALLS][{\"name\": \"get_time\", \"arguments\": {\"zone\": \"UTC\"}}]")
+        // A V3.1 call to a function named "function" is not V3's fenced form.
+        #expect(auto(.deepseek).extract("<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>{\"x\": 1}<｜tool▁call▁end｜>").calls
+            == [ParsedToolCall(name: "function", arguments: #"{"x":1}"#)])
+        // Mistral Small 3.2 / Devstral: NAME[ARGS]{…} per marker, a call id optional.
+        let small = auto(.mistral).extract("[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Paris\"}[TOOL_CALLS]get_time[CALL_ID]a1b2c3d4e[ARGS]{\"zone\": \"UTC\"}")
+        #expect(small.calls == [ParsedToolCall(name: "get_weather", arguments: #"{"city":"Paris"}"#),
+                                ParsedToolCall(name: "get_time", arguments: #"{"zone":"UTC"}"#)])
+        // Hermes with "parameters" for "arguments"; without parallel calls, the first call only.
+        let one = auto(.hermes, parallel: false).extract("<tool_call>{\"name\": \"get_time\", \"parameters\": {\"zone\": \"UTC\"}}</tool_call><tool_call>{\"name\": \"get_weather\", \"arguments\": {}}</tool_call>")
+        #expect(one.calls == [ParsedToolCall(name: "get_time", arguments: #"{"zone":"UTC"}"#)])
+        // Not calls: arguments that are no object, a function that was not offered.
+        for text in ["<tool_call>{\"name\": \"get_time\", \"arguments\": null}</tool_call>", "<tool_call>{\"name\": \"get_time\"}</tool_call>",
+                     "<tool_call>{\"name\": \"rm_rf\", \"arguments\": {}}</tool_call>"] {
+            #expect(auto(.hermes).extract(text).calls.isEmpty && auto(.hermes).extract(text).content == text, "\(text)")
+        }
+        let mistral = auto(.mistral).extract("[TOOL_CALLS][{\"name\": \"get_time\", \"arguments\": {\"zone\": \"UTC\"}}]")
         #expect(mistral.calls == [ParsedToolCall(name: "get_time", arguments: #"{"zone":"UTC"}"#)])
         let required = ToolOutput.required.extract(#"[{"name": "get_time", "parameters": {"zone": "UTC"}}]"#)
         #expect(required.content == nil && required.calls == [ParsedToolCall(name: "get_time", arguments: #"{"zone":"UTC"}"#)])
         #expect(ToolOutput.named("get_time").extract(" {\"zone\": \"UTC\"}\n").calls == [ParsedToolCall(name: "get_time", arguments: #"{"zone": "UTC"}"#)])
         // Text without calls, or with calls that do not parse, stays content, whole.
-        #expect(ToolOutput.auto(.hermes).extract("Just text.").calls.isEmpty)
+        #expect(auto(.hermes).extract("Just text.").calls.isEmpty)
         let broken = "Hmm <tool_call>{\"name\": \"f\", \"arguments\": {oops}</tool_call>"
-        #expect(ToolOutput.auto(.hermes).extract(broken).content == broken && ToolOutput.auto(.hermes).extract(broken).calls.isEmpty)
+        #expect(auto(.hermes).extract(broken).content == broken && auto(.hermes).extract(broken).calls.isEmpty)
     }
 
     /// However the text is split into tokens, the stream sends the content before the calls and holds the rest.
@@ -138,7 +186,7 @@ private func matches(_ g: OutputGrammar, _ text: String) -> Bool {
         let text = "Checking <tool it.<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"
         let scalars = Array(text.unicodeScalars)
         for cut in stride(from: 1, to: scalars.count, by: 3) {
-            let filter = ToolStreamFilter(output: .auto(.hermes))
+            let filter = ToolStreamFilter(output: auto(.hermes))
             var sent = filter.feed(0, String(String.UnicodeScalarView(scalars[..<cut])))
             sent += filter.feed(0, String(String.UnicodeScalarView(scalars[cut...])))
             let (rest, calls) = filter.finish(0, stopped: true)
@@ -146,7 +194,7 @@ private func matches(_ g: OutputGrammar, _ text: String) -> Bool {
             #expect(calls == [ParsedToolCall(name: "get_weather", arguments: #"{"city":"Paris"}"#)])
         }
         // No call: everything goes out, the held tail at the end.
-        let plain = ToolStreamFilter(output: .auto(.hermes))
+        let plain = ToolStreamFilter(output: auto(.hermes))
         let head = plain.feed(1, "a <tool")
         #expect(head == "a ")
         #expect(plain.finish(1, stopped: true) == ("<tool", []))
@@ -178,11 +226,13 @@ private struct HermesPrompter: ChatPrompting {
         let server = try TestServer(backend: ScriptedBackend(texts: call), prompter: HermesPrompter())
         let r = try server.request("POST", "/v1/chat/completions", body: body(""))
         #expect(r.status == 200)
+        // The format's markers may be special tokens: auto keeps their text unless the client says otherwise.
+        #expect(server.backend.submitted.first?.sampling.skipSpecialTokens == false)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any])
         let choice = try #require((json["choices"] as? [[String: Any]])?.first)
         #expect(choice["finish_reason"] as? String == "tool_calls")
         let message = try #require(choice["message"] as? [String: Any])
-        #expect(message["content"] as? String == "I will check.")
+        #expect(message["content"] as? String == "I will check.\n")   // as streamed
         let calls = try #require(message["tool_calls"] as? [[String: Any]])
         #expect(calls.count == 1)
         #expect((calls[0]["id"] as? String)?.hasPrefix("call_") == true)
