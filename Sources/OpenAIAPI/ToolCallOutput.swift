@@ -55,7 +55,9 @@ enum ToolOutput: Sendable, Equatable {
     func extract(_ text: String) -> (content: String?, calls: [ParsedToolCall]) {
         switch self {
         case let .named(name):
-            return (nil, [ParsedToolCall(name: name, arguments: text.trimmingCharacters(in: .whitespacesAndNewlines))])
+            // A stop string can cut the forced arguments short: then they are text, not a call.
+            guard let arguments = Self.objectText(text) else { return (text, []) }
+            return (nil, [ParsedToolCall(name: name, arguments: arguments)])
         case .required:
             guard case let .array(items)? = try? JSONParser.parseKeepingKeyOrder(Array(text.utf8)) else { return (text, []) }
             var calls: [ParsedToolCall] = []
@@ -152,7 +154,7 @@ enum ToolOutput: Sendable, Equatable {
     }
 
     /// A JSON object's compact text, or nil if `text` is not one.
-    private static func objectText(_ text: String) -> String? {
+    static func objectText(_ text: String) -> String? {
         guard let json = try? JSONParser.parseKeepingKeyOrder(Array(text.trimmingCharacters(in: .whitespacesAndNewlines).utf8)),
               case .object = json else { return nil }
         return json.compactText

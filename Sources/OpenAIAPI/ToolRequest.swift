@@ -133,28 +133,41 @@ public struct ToolRequest: Sendable, Equatable {
         case .none, .auto: return nil
         case let .named(name):
             let i = tools.firstIndex { $0.name == name }!
-            return try SchemaCompiler.compile(tools[i].parameters ?? .object([("type", .scalar(.string("object")))]),
-                                              param: "tools[\(i)].function.parameters")
+            return try Self.arguments(tools[i], index: i)
         case .required:
+            // Each function's schema compiled on its own, so its $refs resolve inside it.
+            var g = OutputGrammar(nodes: [], root: 0)
+            var calls: [Int] = []
             for (i, tool) in tools.enumerated() {
-                _ = try SchemaCompiler.compile(tool.parameters ?? .object([]), param: "tools[\(i)].function.parameters")
+                let arguments = g.append(try Self.arguments(tool, index: i))
+                let name = g.add(.literals([Array(JSONString.literal(tool.name).utf8)]))
+                calls.append(g.add(.object(properties: [.init(key: Array(#""name""#.utf8), value: name, required: true),
+                                                       .init(key: Array(#""parameters""#.utf8), value: arguments, required: true)],
+                                           additional: nil)))
+                guard g.nodes.count <= Self.maxForcedNodes else {
+                    throw APIError.invalid("the tools' parameter schemas are too large together (more than \(Self.maxForcedNodes) parts) for tool_choice 'required'",
+                                           param: "tools", code: "invalid_value")
+                }
             }
-            var alternatives: [OrderedJSON] = []
-            for tool in tools {
-                alternatives.append(.object([
-                    ("type", .scalar(.string("object"))),
-                    ("properties", .object([("name", .object([("const", .scalar(.string(tool.name)))])),
-                                            ("parameters", tool.parameters ?? .object([("type", .scalar(.string("object")))]))])),
-                    ("required", .array([.scalar(.string("name")), .scalar(.string("parameters"))])),
-                    ("additionalProperties", .scalar(.bool(false))),
-                ]))
-            }
-            var array: [(key: String, value: OrderedJSON)] = [("type", .scalar(.string("array"))),
-                                                             ("items", .object([("anyOf", .array(alternatives))])),
-                                                             ("minItems", .scalar(.int(1)))]
-            if !parallel { array.append(("maxItems", .scalar(.int(1)))) }
-            return try SchemaCompiler.compile(.object(array), param: "tools")
+            let call = g.add(.anyOf(calls))
+            g.root = g.add(.array(items: call, minItems: 1, maxItems: parallel ? nil : 1))
+            if let problem = g.problem { throw APIError.invalid("tool_choice 'required' cannot be followed: \(problem)", param: "tools", code: "invalid_value") }
+            return g
         }
+    }
+
+    static let maxForcedNodes = 100_000
+
+    /// A function's arguments: an object (OpenAI's rule for `parameters`); no parameters, or `{}`, is any object.
+    static func arguments(_ tool: ToolDefinition, index i: Int) throws(APIError) -> OutputGrammar {
+        let param = "tools[\(i)].function.parameters"
+        guard let schema = tool.parameters, case let .object(fields) = schema,
+              fields.contains(where: { !SchemaCompiler.annotations.contains($0.key) }) else { return .anyObject }
+        let g = try SchemaCompiler.compile(schema, param: param)
+        guard OutputGrammar.leaves(g.nodes)[g.root].allSatisfy({ if case .object = g.nodes[$0] { return true } else { return false } }) else {
+            throw APIError.invalid("'\(param)' must describe a JSON object (the arguments are always one)", param: param, code: "invalid_value")
+        }
+        return g
     }
 }
 

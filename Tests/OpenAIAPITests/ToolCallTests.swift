@@ -124,6 +124,25 @@ private func matches(_ g: OutputGrammar, _ text: String) -> Bool {
         }
     }
 
+    /// Each function's schema is its own root for $ref; no parameters or {} is any object; others must be objects.
+    @Test func forcedArgumentsAreObjectsOfTheirOwnSchemas() throws {
+        let tree = ##"{"type":"function","function":{"name":"node","parameters":{"$defs":{"Leaf":{"type":"object","properties":{"v":{"type":"integer"}},"required":["v"]}},"type":"object","properties":{"leaf":{"$ref":"#/$defs/Leaf"},"next":{"$ref":"#"}},"required":["leaf"],"additionalProperties":false}}}"##
+        let bare = #"{"type":"function","function":{"name":"ping","parameters":{}}}"#
+        let tools = try #require(try chat(#""tools":[\#(tree),\#(bare)],"tool_choice":"required""#).tools)
+        let g = try #require(try tools.forcedGrammar())
+        #expect(matches(g, #"[{"name":"node","parameters":{"leaf":{"v":1},"next":{"leaf":{"v":2}}}},{"name":"ping","parameters":{"any":[1]}}]"#))
+        #expect(!matches(g, #"[{"name":"node","parameters":{"leaf":{"v":1},"next":[{"name":"node"}]}}]"#))
+        #expect(!matches(g, #"[{"name":"ping","parameters":3}]"#))
+        let string = #"{"type":"function","function":{"name":"s","parameters":{"type":"string"}}}"#
+        let named = try #require(try chat(#""tools":[\#(string)],"tool_choice":{"type":"function","function":{"name":"s"}}"#).tools)
+        do { _ = try named.forcedGrammar(); Issue.record("compiled") } catch { #expect(error.param == "tools[0].function.parameters") }
+        // 128 functions of 12 properties each fit together.
+        let props = (0..<12).map { #""p\#($0)":{"type":"string"}"# }.joined(separator: ",")
+        let many = (0..<128).map { #"{"type":"function","function":{"name":"f\#($0)","parameters":{"type":"object","properties":{\#(props)}}}}"# }
+        let all = try #require(try chat(#""tools":[\#(many.joined(separator: ","))],"tool_choice":"required""#).tools)
+        #expect(try all.forcedGrammar()?.problem == nil)
+    }
+
     @Test func forcedCallsAreGrammars() throws {
         let named = try #require(try chat(#""tools":[\#(weatherTool),\#(timeTool)],"tool_choice":{"type":"function","function":{"name":"get_time"}}"#).tools)
         let g = try #require(try named.forcedGrammar())
@@ -174,7 +193,9 @@ private func auto(_ format: ToolCallFormat, parallel: Bool = true) -> ToolOutput
         #expect(mistral.calls == [ParsedToolCall(name: "get_time", arguments: #"{"zone":"UTC"}"#)])
         let required = ToolOutput.required.extract(#"[{"name": "get_time", "parameters": {"zone": "UTC"}}]"#)
         #expect(required.content == nil && required.calls == [ParsedToolCall(name: "get_time", arguments: #"{"zone":"UTC"}"#)])
-        #expect(ToolOutput.named("get_time").extract(" {\"zone\": \"UTC\"}\n").calls == [ParsedToolCall(name: "get_time", arguments: #"{"zone": "UTC"}"#)])
+        #expect(ToolOutput.named("get_time").extract(" {\"zone\": \"UTC\"}\n").calls == [ParsedToolCall(name: "get_time", arguments: #"{"zone":"UTC"}"#)])
+        // Cut short (by a stop string): text, not a call.
+        #expect(ToolOutput.named("get_time").extract("{\"zone\": \"U").calls.isEmpty)
         // Text without calls, or with calls that do not parse, stays content, whole.
         #expect(auto(.hermes).extract("Just text.").calls.isEmpty)
         let broken = "Hmm <tool_call>{\"name\": \"f\", \"arguments\": {oops}</tool_call>"
@@ -215,7 +236,30 @@ private struct HermesPrompter: ChatPrompting {
     var toolCallFormat: ToolCallFormat? { .hermes }
 }
 
+/// Counts one token per message character plus 100 per tool shown.
+private struct ToolCountingPrompter: ChatPrompting {
+    let inner = CountingPrompter()
+    func promptTokens(for messages: [ChatMessage]) throws -> [Int] { try inner.promptTokens(for: messages) }
+    func promptTokens(for messages: [ChatMessage], tools: [OrderedJSON]?) throws -> [Int] {
+        try inner.promptTokens(for: messages) + Array(repeating: 2, count: 100 * (tools?.count ?? 0))
+    }
+    func tokenBytes(_ id: Int) -> [UInt8] { inner.tokenBytes(id) }
+    func encode(_ text: String) -> [Int] { inner.encode(text) }
+    func decode(_ ids: [Int]) -> String { inner.decode(ids) }
+}
+
 @Suite struct ToolCallResponseTests {
+    /// /tokenize counts the prompt a chat request with these tools would get.
+    @Test func tokenizeShowsTheToolsToo() throws {
+        let server = try TestServer(backend: ScriptedBackend(texts: []), prompter: ToolCountingPrompter())
+        func count(_ extra: String) throws -> Int? {
+            let r = try server.request("POST", "/tokenize", body: #"{"messages":[{"role":"user","content":"hi"}]"# + extra + "}")
+            return (try JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any])?["count"] as? Int
+        }
+        #expect(try count("") == 3)
+        #expect(try count(#","tools":[\#(weatherTool),\#(timeTool)]"#) == 203)
+    }
+
     let call = ["I will check.", "\n<tool", "_call>\n{\"name\": \"get_weather\", ", "\"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"]
 
     func body(_ extra: String) -> String {

@@ -30,7 +30,7 @@ extension OutputGrammar {
     /// Per node, the non-`anyOf` nodes it can be, in order, each once, at most `cap` + 1 of them (enough to tell
     /// that there are too many). Bottom-up over the `anyOf` edges (acyclic once `problem` is nil), so shared
     /// branches are flattened once, not once per path.
-    static func leaves(_ nodes: [Node], cap: Int = maxAlternatives) -> [[Int]] {
+    public static func leaves(_ nodes: [Node], cap: Int = maxAlternatives) -> [[Int]] {
         var memo = [[Int]?](repeating: nil, count: nodes.count)
         for start in nodes.indices where memo[start] == nil {
             var stack: [(node: Int, expanded: Bool)] = [(start, false)]
@@ -110,9 +110,9 @@ enum JSONScalars {
     static func isWhitespace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 }
 
     /// Digits a number's integer part and fraction may have, and its exponent: every number written is then a
-    /// finite double (at most ~1e118; a model left alone can write 1e4585, which most parsers refuse or make ∞),
-    /// and every 64-bit integer fits.
-    static let maxMantissaDigits: Int32 = 19, maxExponentDigits: Int32 = 2
+    /// finite double (at most ~1e117; a model left alone can write 1e4585, which most parsers refuse or make ∞),
+    /// and every integer fits 64 bits, so it is read back exactly.
+    static let maxMantissaDigits: Int32 = 18, maxExponentDigits: Int32 = 2
 
     /// JSON number DFA in the low 4 bits: 0 start, 1 after '-', 2 a lone 0, 3 integer digits, 4 after '.',
     /// 5 fraction digits, 6 after 'e', 7 after the exponent's sign, 8 exponent digits; above them, the digits

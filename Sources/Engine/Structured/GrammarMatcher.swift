@@ -10,7 +10,9 @@ struct GrammarConfig: Hashable, Sendable {
     /// Fields by phase: string `a` = `JSONScalars.stringStep` state; number `a` = its DFA state; literal `a` = trie
     /// node; object `a` = the first property that may still come, `b` = the property being read (-1: an additional
     /// key), `c` = the node in the key trie, or the additional key's string state, `d` = the additional key's node in
-    /// the key trie (-1 once it is none of the declared keys); array `a` = items begun.
+    /// the key trie (-1 once it is none of the declared keys), `hash` = the additional key's bytes hashed so far,
+    /// `used` = the hashes of the additional keys already written (no key twice: JSON parsers keep one of two,
+    /// and this server's refuses them); array `a` = items begun.
     struct Frame: Hashable, Sendable {
         var node: Int32
         var phase: Phase
@@ -18,6 +20,8 @@ struct GrammarConfig: Hashable, Sendable {
         var b: Int32 = 0
         var c: Int32 = 0
         var d: Int32 = 0
+        var hash: UInt64 = 0
+        var used: [UInt64] = []
     }
 
     var top: Frame?
@@ -205,7 +209,7 @@ struct GrammarMatcher: Sendable {
             }
             if freeKeys {
                 top.phase = .objectFreeKey
-                (top.b, top.c, top.d) = (-1, 0, 0)
+                (top.b, top.c, top.d, top.hash) = (-1, 0, 0, Self.fnvBasis)
                 c.top = top
                 out.append(c)
             }
@@ -224,11 +228,15 @@ struct GrammarMatcher: Sendable {
             guard let s = JSONScalars.stringStep(top.c, byte) else { return }
             let declared = top.d >= 0 ? keys.child(Int(top.d), byte).map(Int32.init) ?? -1 : -1
             if s < 0 {
-                // An additional key must not be a declared one (its value would escape the declared schema).
+                // An additional key must not be a declared one (its value would escape the declared schema), nor
+                // one written before (the raw bytes are compared: "a" and "\u0061" count as two).
                 if declared >= 0, keys.word[Int(declared)] >= 0 { return }
+                if top.used.contains(top.hash) { return }
+                top.used.append(top.hash)
                 top.phase = .objectColon
             } else {
                 (top.c, top.d) = (s, declared)
+                top.hash = (top.hash ^ UInt64(byte)) &* Self.fnvPrime
             }
             c.top = top
             out.append(c)
@@ -278,6 +286,9 @@ struct GrammarMatcher: Sendable {
     }
 
     // MARK: rules
+
+    /// FNV-1a, 64-bit: the running hash of an additional key's bytes.
+    static let fnvBasis: UInt64 = 0xcbf2_9ce4_8422_2325, fnvPrime: UInt64 = 0x0000_0100_0000_01b3
 
     static func requiredRemain(_ props: [OutputGrammar.Property], from k: Int) -> Bool {
         k < props.count && props[k...].contains(where: \.required)

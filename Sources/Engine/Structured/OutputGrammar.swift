@@ -58,6 +58,22 @@ public struct OutputGrammar: Sendable, Hashable {
         return nodes.count - 1
     }
 
+    /// Adds another grammar's nodes (renumbered) and returns the index of its root.
+    public mutating func append(_ other: OutputGrammar) -> Int {
+        let offset = nodes.count
+        for node in other.nodes {
+            switch node {
+            case let .object(props, additional):
+                nodes.append(.object(properties: props.map { .init(key: $0.key, value: $0.value + offset, required: $0.required) },
+                                     additional: additional.map { $0 + offset }))
+            case let .array(items, minItems, maxItems): nodes.append(.array(items: items + offset, minItems: minItems, maxItems: maxItems))
+            case let .anyOf(alternatives): nodes.append(.anyOf(alternatives.map { $0 + offset }))
+            case .string, .number, .literals: nodes.append(node)
+            }
+        }
+        return other.root + offset
+    }
+
     /// Adds the nodes of "any JSON value" (objects and arrays of any values, recursively) and returns its index.
     public mutating func addAnyValue() -> Int {
         let any = add(.anyOf([]))
