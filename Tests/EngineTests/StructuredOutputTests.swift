@@ -209,6 +209,27 @@ private func testVocabulary() -> [[UInt8]] {
         }
     }
 
+    /// Inside an additional key the mask comes from a cache that ignores the key's running hash; the tokens that
+    /// could close it are checked again: a key written before stays closed.
+    @Test func cachedMasksStillRefuseARepeatedKey() {
+        let vocab = testVocabulary()
+        var out = StructuredOutput(grammar: .anyObject, vocabulary: StructuredVocabulary(bytes: vocab), stopTokenIDs: [])
+        func id(_ t: String) -> Int { vocab.firstIndex(of: Array(t.utf8))! }
+        for t in ["{\"", "ab", "\":", "1", ",", "\"", "a"] { #expect(out.allows(id(t)), "\(t)"); out.advance(id(t)) }
+        _ = out.mask(count: vocab.count)   // caches the state "inside a key" without its hash
+        out.advance(id("b"))                // "ab", as before
+        let mask = out.mask(count: vocab.count)
+        #expect(!mask[id("\"")] && !mask[id("\":")] && !out.allows(id("\"")))
+        #expect(mask[id("a")])              // "aba" is new
+        for t in 0..<vocab.count { #expect(mask[t] == out.allows(t), "token \(t)") }
+        // A whole key in one token: after {"a":1, the token "a" would repeat it.
+        var whole = StructuredOutput(grammar: .anyObject, vocabulary: StructuredVocabulary(bytes: vocab), stopTokenIDs: [])
+        for t in ["{\"", "a", "\":", "1", ","] { whole.advance(id(t)) }
+        let m = whole.mask(count: vocab.count)
+        #expect(!m[id("\"a\"")] && m[id("\"")])
+        for t in 0..<vocab.count { #expect(m[t] == whole.allows(t), "token \(t)") }
+    }
+
     /// Whatever the logits, the output parses as JSON of the requested shape and ends with `stop`.
     @Test(arguments: [Float(0), 1, 1.5])
     func randomLogitsStillGiveValidJSON(temperature: Float) throws {

@@ -233,6 +233,7 @@ struct GrammarMatcher: Sendable {
                 if declared >= 0, keys.word[Int(declared)] >= 0 { return }
                 if top.used.contains(top.hash) { return }
                 top.used.append(top.hash)
+                top.hash = 0   // so states past the key compare equal
                 top.phase = .objectColon
             } else {
                 (top.c, top.d) = (s, declared)

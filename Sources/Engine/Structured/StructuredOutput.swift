@@ -7,6 +7,8 @@ final class StructuredVocabulary: Sendable {
     let order: [Int32]
     /// Per position in `order`: the length of the prefix shared with the previous token.
     let sharedPrefix: [Int32]
+    /// Ids whose bytes hold a quote, and those that hold two or more.
+    let quoted: [Int], twoQuotes: [Int]
 
     init(bytes: [[UInt8]]) {
         self.bytes = bytes
@@ -20,6 +22,8 @@ final class StructuredVocabulary: Sendable {
             shared[k] = Int32(n)
         }
         sharedPrefix = shared
+        quoted = bytes.indices.filter { bytes[$0].contains(0x22) }
+        twoQuotes = quoted.filter { id in bytes[id].lazy.filter { $0 == 0x22 }.count >= 2 }
     }
 
     var count: Int { bytes.count }
@@ -57,21 +61,48 @@ struct StructuredOutput {
     }
 
     /// Every token's verdict for the current state (the logits' length; ids past the vocabulary are refused).
+    ///
+    /// Objects with additional keys remember the keys written (and the one being read, as a running hash), so
+    /// nearly every state would be new and no mask reused. The mask is cached for the state without that memory
+    /// (walked from it); only a token with a quote can close a key, so those are checked again from the real
+    /// state: all of them inside a key, else the ones with two quotes (a whole key in one token).
     mutating func mask(count: Int) -> [Bool] {
+        let key = Self.withoutKeyMemory(state)
         let bits: [UInt64]
-        if let cached = masks[state] {
+        if let cached = masks[key] {
             bits = cached
         } else {
             var b = [UInt64](repeating: 0, count: (count + 63) / 64)
             // Stop tokens come only where the value may end, whatever their bytes (a special token's text could
             // otherwise pass for string content).
-            walk { id in if id < count, !stopTokenIDs.contains(id) { b[id / 64] |= 1 << UInt64(id % 64) } }
-            if matcher.canEnd(state) { for id in stopTokenIDs where id >= 0 && id < count { b[id / 64] |= 1 << UInt64(id % 64) } }
+            walk(from: key) { id in if id < count, !stopTokenIDs.contains(id) { b[id / 64] |= 1 << UInt64(id % 64) } }
+            if matcher.canEnd(key) { for id in stopTokenIDs where id >= 0 && id < count { b[id / 64] |= 1 << UInt64(id % 64) } }
             if masks.count >= Self.maxCachedMasks { masks.removeAll(keepingCapacity: true) }
-            masks[state] = b
+            masks[key] = b
             bits = b
         }
-        return (0..<count).map { $0 / 64 < bits.count && bits[$0 / 64] & (1 << UInt64($0 % 64)) != 0 }
+        var allowed = (0..<count).map { $0 / 64 < bits.count && bits[$0 / 64] & (1 << UInt64($0 % 64)) != 0 }
+        if key != state {
+            let inKey = state.contains { $0.top?.phase == .objectFreeKey }
+            for id in inKey ? vocabulary.quoted : vocabulary.twoQuotes where id < count && allowed[id] { allowed[id] = allows(id) }
+        }
+        return allowed
+    }
+
+    /// The state without the additional keys' memory (hashes of keys written, the running hash of one being read).
+    static func withoutKeyMemory(_ state: [GrammarConfig]) -> [GrammarConfig] {
+        func bare(_ f: GrammarConfig.Frame) -> GrammarConfig.Frame {
+            var f = f
+            (f.hash, f.used) = (0, [])
+            return f
+        }
+        guard state.contains(where: { c in ([c.top].compactMap { $0 } + c.rest).contains { $0.hash != 0 || !$0.used.isEmpty } }) else { return state }
+        return state.map { c in
+            var c = c
+            c.top = c.top.map(bare)
+            c.rest = c.rest.map(bare)
+            return c
+        }
     }
 
     /// Moves past a chosen token (which `allows` accepted).
@@ -83,8 +114,8 @@ struct StructuredOutput {
     /// Calls `found` for each token whose bytes continue the state, walking the sorted vocabulary with one
     /// state per byte of the current prefix: a token sharing a prefix with the previous one resumes from it,
     /// and a prefix that fails rules out every token after it that shares it.
-    private func walk(_ found: (Int) -> Void) {
-        var states: [[GrammarConfig]] = [state]   // states[d]: after the first d bytes of the current token
+    private func walk(from start: [GrammarConfig], _ found: (Int) -> Void) {
+        var states: [[GrammarConfig]] = [start]   // states[d]: after the first d bytes of the current token
         var deadAt: Int?                          // the current prefix fails at this many bytes
         for (k, id32) in vocabulary.order.enumerated() {
             let id = Int(id32)
