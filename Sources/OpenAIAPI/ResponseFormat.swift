@@ -151,6 +151,23 @@ struct SchemaCompiler {
             let null = try add(.literals([Array("null".utf8)]), at: path)
             return try add(.anyOf([inner, null]), at: path)
         }
+        if let id = try literalsOrCombination(schema, keys: keys, at: path) { return id }
+        let types = try typeList(schema, at: path) ?? Self.impliedTypes(keys)
+        var allowed: Set<String> = ["type"]
+        if types.contains("object") { allowed.formUnion(["properties", "required", "additionalProperties"]) }
+        if types.contains("array") { allowed.formUnion(["items", "minItems", "maxItems", "uniqueItems"]) }
+        if let extra = keys.subtracting(Self.annotations).subtracting(allowed).sorted().first {
+            throw fail(path + "." + extra, "the keyword '\(extra)' is not supported (supported: type, properties, required, additionalProperties, items, minItems, maxItems, enum, const, anyOf, nullable, $ref, $defs)")
+        }
+        var alternatives: [Int] = []
+        for t in types { alternatives.append(try typed(t, schema, at: path)) }
+        if alternatives.count == 1 { return alternatives[0] }
+        return try add(.anyOf(alternatives), at: path)
+    }
+
+    /// `const`, `enum`, `anyOf` (`oneOf` refused) and a one-element `allOf`, which stand for the whole schema; nil
+    /// for a schema with none of them.
+    private mutating func literalsOrCombination(_ schema: OrderedJSON, keys: Set<String>, at path: String) throws(APIError) -> Int? {
         if let v = schema["const"] {
             try onlyAnnotations(keys, besides: ["const", "type"], at: path)
             if let types = try typeList(schema, at: path), !Self.matches(v, types) {
@@ -182,17 +199,7 @@ struct SchemaCompiler {
             guard case let .array(parts) = a, parts.count == 1 else { throw fail(path + ".allOf", "only a one-element 'allOf' is supported") }
             return try node(parts[0], at: path + ".allOf[0]")
         }
-        let types = try typeList(schema, at: path) ?? Self.impliedTypes(keys)
-        var allowed: Set<String> = ["type"]
-        if types.contains("object") { allowed.formUnion(["properties", "required", "additionalProperties"]) }
-        if types.contains("array") { allowed.formUnion(["items", "minItems", "maxItems", "uniqueItems"]) }
-        if let extra = keys.subtracting(Self.annotations).subtracting(allowed).sorted().first {
-            throw fail(path + "." + extra, "the keyword '\(extra)' is not supported (supported: type, properties, required, additionalProperties, items, minItems, maxItems, enum, const, anyOf, nullable, $ref, $defs)")
-        }
-        var alternatives: [Int] = []
-        for t in types { alternatives.append(try typed(t, schema, at: path)) }
-        if alternatives.count == 1 { return alternatives[0] }
-        return try add(.anyOf(alternatives), at: path)
+        return nil
     }
 
     private func onlyAnnotations(_ keys: Set<String>, besides allowed: Set<String>, at path: String) throws(APIError) {

@@ -213,6 +213,31 @@ struct GrammarMatcher: Sendable {
                 c.top = top
                 out.append(c)
             }
+        case .objectKey, .objectFreeKey:
+            keyStep(c, top, byte, keys: keys, candidates: candidates, into: &out)
+        case .objectColon:
+            guard byte == UInt8(ascii: ":") else { return }
+            let value = top.b >= 0 ? props[Int(top.b)].value : additional!
+            top.phase = .objectAfterValue
+            push(c, parent: top, node: value, byte: nil, into: &out)
+        case .objectAfterValue:
+            if byte == UInt8(ascii: "}") {
+                if !Self.requiredRemain(props, from: k) { pop(c, into: &out) }
+            } else if byte == UInt8(ascii: ",") {
+                guard candidates != nil || freeKeys else { return }
+                top.phase = .objectNextKey
+                c.top = top
+                out.append(c)
+            }
+        default: return
+        }
+    }
+
+    /// Inside a key: a declared one (its bytes through the key trie, among the candidates) or an additional one.
+    private func keyStep(_ c: GrammarConfig, _ top: GrammarConfig.Frame, _ byte: UInt8, keys: ByteTrie, candidates: ClosedRange<Int>?,
+                         into out: inout [GrammarConfig]) {
+        var c = c, top = top
+        switch top.phase {
         case .objectKey:
             guard let candidates, let next = keys.child(Int(top.c), byte), keys.reaches(next, candidates) else { return }
             let j = keys.word[next]
@@ -241,20 +266,6 @@ struct GrammarMatcher: Sendable {
             }
             c.top = top
             out.append(c)
-        case .objectColon:
-            guard byte == UInt8(ascii: ":") else { return }
-            let value = top.b >= 0 ? props[Int(top.b)].value : additional!
-            top.phase = .objectAfterValue
-            push(c, parent: top, node: value, byte: nil, into: &out)
-        case .objectAfterValue:
-            if byte == UInt8(ascii: "}") {
-                if !Self.requiredRemain(props, from: k) { pop(c, into: &out) }
-            } else if byte == UInt8(ascii: ",") {
-                guard candidates != nil || freeKeys else { return }
-                top.phase = .objectNextKey
-                c.top = top
-                out.append(c)
-            }
         default: return
         }
     }
