@@ -27,7 +27,17 @@ final class ChoiceRun: @unchecked Sendable {
         self.tokenBytes = tokenBytes
         finished = Array(repeating: false, count: requests.count)
         usages = Array(repeating: nil, count: requests.count)
+        Self.registry.withLock { $0.insert(requests.first?.id ?? "") }
     }
+
+    deinit { Self.registry.withLock { _ = $0.remove(requests.first?.id ?? "") } }
+
+    /// The first engine request id of every run still in memory (a run must not outlive its request: it holds
+    /// the prompts and grammars).
+    static let registry = LockedValue<Set<String>>([])
+
+    /// Whether a run whose first engine request id contains `fragment` is still in memory.
+    static func isAlive(containing fragment: String) -> Bool { registry.withLock { $0.contains { $0.contains(fragment) } } }
 
     /// Submits every choice; `onEvent(choice, event)` runs on the engine thread. A client gone before this
     /// (its `abortAll` ran first, and the engine may have taken those aborts before these adds) gets its
@@ -93,6 +103,9 @@ final class ChoiceRun: @unchecked Sendable {
     private func endLocked() {
         guard !ended, let onEnd else { return }
         ended = true
+        // The callback holds this run (it reports it ended): dropping it breaks the cycle, which kept every
+        // request's run, its engine requests and their grammars alive for good.
+        self.onEnd = nil
         DispatchQueue.global().async(execute: onEnd)
     }
 
@@ -263,5 +276,17 @@ final class TokenOffsets: @unchecked Sendable {
             defer { values[choice] += characters }
             return values[choice]
         }
+    }
+}
+
+/// A value behind a lock.
+final class LockedValue<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<T>(_ body: (inout Value) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
     }
 }
