@@ -164,7 +164,15 @@ public struct ToolRequest: Sendable, Equatable {
         guard let schema = tool.parameters, case let .object(fields) = schema,
               fields.contains(where: { !SchemaCompiler.annotations.contains($0.key) }) else { return .anyObject }
         let g = try SchemaCompiler.compile(schema, param: param)
-        guard OutputGrammar.leaves(g.nodes)[g.root].allSatisfy({ if case .object = g.nodes[$0] { return true } else { return false } }) else {
+        // Objects, or enum/const values that are objects.
+        func isObject(_ node: OutputGrammar.Node) -> Bool {
+            switch node {
+            case .object: return true
+            case let .literals(texts): return texts.allSatisfy { $0.first == UInt8(ascii: "{") }
+            default: return false
+            }
+        }
+        guard OutputGrammar.leaves(g.nodes)[g.root].allSatisfy({ isObject(g.nodes[$0]) }) else {
             throw APIError.invalid("'\(param)' must describe a JSON object (the arguments are always one)", param: param, code: "invalid_value")
         }
         return g

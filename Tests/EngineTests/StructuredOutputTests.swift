@@ -132,6 +132,18 @@ private func matches(_ g: OutputGrammar, _ text: String) -> (prefix: Bool, compl
         #expect(matches(g, #"{"b":1,"c":2,"bb":3}"#).complete)
     }
 
+    /// Keys are read with canonical escapes only, so "a" and "\u0061" cannot pass for two keys (or for a
+    /// declared one); values keep every escape JSON has.
+    @Test func keysHaveOneSpelling() {
+        let g = OutputGrammar.anyObject
+        for ok in [#"{"a\n":1}"#, #"{"\u0001\u001f":1}"#, #"{"\"\\":1}"#, #"{"é":"\u0061\/\u000A"}"#] {
+            #expect(matches(g, ok).complete, "\(ok)")
+        }
+        for bad in [#"{"\u0061":1}"#, #"{"a\u000a":1}"#, #"{"\/":1}"#, #"{"\u001F":1}"#, #"{"\u00e9":1}"#, #"{"a":1,"\u0061":2}"#] {
+            #expect(!matches(g, bad).complete, "\(bad)")
+        }
+    }
+
     /// Many optional properties are one parse (a key trie), not one per property: the last can come first.
     @Test func manyOptionalPropertiesStayReachable() {
         var g = OutputGrammar(nodes: [], root: 0)

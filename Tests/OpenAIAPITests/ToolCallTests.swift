@@ -136,6 +136,10 @@ private func matches(_ g: OutputGrammar, _ text: String) -> Bool {
         let string = #"{"type":"function","function":{"name":"s","parameters":{"type":"string"}}}"#
         let named = try #require(try chat(#""tools":[\#(string)],"tool_choice":{"type":"function","function":{"name":"s"}}"#).tools)
         do { _ = try named.forcedGrammar(); Issue.record("compiled") } catch { #expect(error.param == "tools[0].function.parameters") }
+        // Enum or const values that are objects describe objects.
+        let choices = #"{"type":"function","function":{"name":"c","parameters":{"enum":[{"a":1},{"a":2}]}}}"#
+        let c = try #require(try chat(#""tools":[\#(choices)],"tool_choice":{"type":"function","function":{"name":"c"}}"#).tools)
+        #expect(try c.forcedGrammar() != nil)
         // 128 functions of 12 properties each fit together.
         let props = (0..<12).map { #""p\#($0)":{"type":"string"}"# }.joined(separator: ",")
         let many = (0..<128).map { #"{"type":"function","function":{"name":"f\#($0)","parameters":{"type":"object","properties":{\#(props)}}}}"# }

@@ -145,10 +145,21 @@ enum JSONScalars {
     /// bits 2–4 the range the next one must be in (0: 80–BF, 1: A0–BF, 2: 80–9F, 3: 90–BF, 4: 80–8F), bits 5–7
     /// the escape (0 none, 1 after '\', 2–5 in "\u" with 0–3 hex digits read, 6 a high surrogate's low half due:
     /// '\', 7: then 'u'), bit 8 this escape's first digit was D, bit 9 this escape must be a low surrogate
-    /// (DC00–DFFF), bit 10 it is a high one (D800–DBFF). Returns the next state, -1 at the closing quote, nil
-    /// for a byte that cannot come next (control characters, bad escapes, lone surrogates, invalid UTF-8).
+    /// (DC00–DFFF), bit 10 it is a high one (D800–DBFF), bit 11 (`canonical`, kept throughout) only the escapes
+    /// `JSONString` writes: `\" \\ \b \f \n \r \t` and `\u00xx` (lowercase) for other control characters, so
+    /// a string has one spelling (object keys: "a" and "\u0061" must not pass for two keys). Bit 12: a `\u`
+    /// escape's third digit was 1. Returns the next state, -1 at the closing quote, nil for a byte that cannot
+    /// come next (control characters, bad escapes, lone surrogates, invalid UTF-8).
     static func stringStep(_ state: Int32, _ b: UInt8) -> Int32? {
+        guard let next = stringStepInner(state, b) else { return nil }
+        return next < 0 ? next : next | (state & canonical)
+    }
+
+    static let canonical: Int32 = 1 << 11
+
+    private static func stringStepInner(_ state: Int32, _ b: UInt8) -> Int32? {
         let due = state & 3, range = (state >> 2) & 7, esc = (state >> 5) & 7
+        let strict = state & canonical != 0
         let firstD = state & (1 << 8) != 0, low = state & (1 << 9) != 0, high = state & (1 << 10) != 0
         if due > 0 {
             let (lo, hi): (UInt8, UInt8) = [(0x80, 0xBF), (0xA0, 0xBF), (0x80, 0x9F), (0x90, 0xBF), (0x80, 0x8F)][Int(range)]
@@ -173,7 +184,8 @@ enum JSONScalars {
             }
         case 1:
             switch b {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+            case UInt8(ascii: "/"): return strict ? nil : 0
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "b"), UInt8(ascii: "f"),
                  UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"): return 0
             case UInt8(ascii: "u"): return 2 << 5
             default: return nil
@@ -183,6 +195,17 @@ enum JSONScalars {
         default:
             guard let v = hexValue(b) else { return nil }
             let read = esc - 2
+            if strict {
+                // \u00 then 0x or 1x, lowercase, not one with a short form (\b \t \n \f \r).
+                if b >= UInt8(ascii: "A") && b <= UInt8(ascii: "F") { return nil }
+                switch read {
+                case 0, 1: if v != 0 { return nil }
+                case 2: if v > 1 { return nil }
+                default: if state & (1 << 12) == 0, [8, 9, 0xA, 0xC, 0xD].contains(v) { return nil }
+                }
+                if read == 2 { return (5 << 5) | (v == 1 ? 1 << 12 : 0) }
+                if read == 3 { return 0 }
+            }
             var flags = state & ((1 << 9) | (1 << 10))
             switch read {
             case 0:

@@ -209,7 +209,7 @@ struct GrammarMatcher: Sendable {
             }
             if freeKeys {
                 top.phase = .objectFreeKey
-                (top.b, top.c, top.d, top.hash) = (-1, 0, 0, Self.fnvBasis)
+                (top.b, top.c, top.d, top.hash) = (-1, JSONScalars.canonical, 0, Self.fnvBasis)
                 c.top = top
                 out.append(c)
             }
@@ -254,7 +254,7 @@ struct GrammarMatcher: Sendable {
             let declared = top.d >= 0 ? keys.child(Int(top.d), byte).map(Int32.init) ?? -1 : -1
             if s < 0 {
                 // An additional key must not be a declared one (its value would escape the declared schema), nor
-                // one written before (the raw bytes are compared: "a" and "\u0061" count as two).
+                // one written before; keys are read with canonical escapes, so equal strings have equal bytes.
                 if declared >= 0, keys.word[Int(declared)] >= 0 { return }
                 if top.used.contains(top.hash) { return }
                 top.used.append(top.hash)
