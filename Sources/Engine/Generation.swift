@@ -13,6 +13,8 @@ struct Generation {
     var stopStrings: StopStringMatcher
     /// The grammar the output follows (`response_format`), if any.
     var structured: StructuredOutput?
+    /// Why the request's grammar cannot be followed (checked once: it walks the whole grammar).
+    let grammarProblem: String?
     var generated: [Int] = []
     /// Prompt tokens served from the prefix cache (reported in usage).
     var cachedPromptTokens = 0
@@ -29,7 +31,8 @@ struct Generation {
         sampler = Sampler(params: request.sampling)
         detokenizer = IncrementalDetokenizer(decodeBytes: decodeBytes)
         stopStrings = StopStringMatcher(request.sampling.stopStrings)
-        if let g = request.sampling.grammar, g.problem == nil {
+        grammarProblem = request.sampling.grammar?.problem
+        if let g = request.sampling.grammar, grammarProblem == nil {
             structured = StructuredOutput(compiled: compile(g), vocabulary: vocabulary(), stopTokenIDs: self.stopTokenIDs)
         }
     }
@@ -42,7 +45,7 @@ struct Generation {
     var validationError: String? {
         if request.promptTokenIDs.isEmpty { return "the prompt is empty" }
         if request.sampling.maxTokens < 0 { return "max_tokens must not be negative" }
-        if let problem = request.sampling.grammar?.problem { return "the response format cannot be followed: \(problem)" }
+        if let problem = grammarProblem { return "the response format cannot be followed: \(problem)" }
         if request.promptTokenIDs.count >= contextLength {
             return "the prompt has \(request.promptTokenIDs.count) tokens; the model's context is \(contextLength)"
         }

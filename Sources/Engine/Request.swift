@@ -123,16 +123,8 @@ public struct TokenLogprobs: Sendable, Equatable {
         var total: Double = 0
         for l in logits { total += Foundation.exp(Double(l - m)) }
         let logZ = Float(Foundation.log(total)) + m
-        var top: [Candidate] = []
-        if k > 0 {
-            // Partial selection: keep a small sorted list instead of sorting the whole vocabulary.
-            for (i, l) in logits.enumerated() where top.count < k || l > top[top.count - 1].logprob {
-                let pos = top.firstIndex { l > $0.logprob } ?? top.count
-                top.insert(Candidate(id: i, logprob: l), at: pos)
-                if top.count > k { top.removeLast() }
-            }
-            for i in top.indices { top[i].logprob -= logZ }
-        }
+        // Partial selection: a small sorted list instead of sorting the whole vocabulary.
+        let top = k > 0 ? Sampler.best(logits, count: k).map { Candidate(id: $0, logprob: logits[$0] - logZ) } : []
         return TokenLogprobs(logprob: logits[token] - logZ, top: top)
     }
 }
