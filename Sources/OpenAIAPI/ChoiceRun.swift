@@ -1,6 +1,9 @@
 import Engine
 import Foundation
 import HTTPCore
+#if DEBUG
+import Synchronization
+#endif
 
 /// The engine requests behind one API request (one per choice), and what they produced so far.
 final class ChoiceRun: @unchecked Sendable {
@@ -27,17 +30,21 @@ final class ChoiceRun: @unchecked Sendable {
         self.tokenBytes = tokenBytes
         finished = Array(repeating: false, count: requests.count)
         usages = Array(repeating: nil, count: requests.count)
+        #if DEBUG
         Self.registry.withLock { $0.insert(requests.first?.id ?? "") }
+        #endif
     }
 
+    #if DEBUG
     deinit { Self.registry.withLock { _ = $0.remove(requests.first?.id ?? "") } }
 
-    /// The first engine request id of every run still in memory (a run must not outlive its request: it holds
-    /// the prompts and grammars).
-    static let registry = LockedValue<Set<String>>([])
+    /// Debug builds (tests): the first engine request id of every run still in memory (a run must not outlive its
+    /// request: it holds the prompts and grammars).
+    static let registry = Mutex<Set<String>>([])
 
     /// Whether a run whose first engine request id contains `fragment` is still in memory.
     static func isAlive(containing fragment: String) -> Bool { registry.withLock { $0.contains { $0.contains(fragment) } } }
+    #endif
 
     /// Submits every choice; `onEvent(choice, event)` runs on the engine thread. A client gone before this
     /// (its `abortAll` ran first, and the engine may have taken those aborts before these adds) gets its
@@ -276,17 +283,5 @@ final class TokenOffsets: @unchecked Sendable {
             defer { values[choice] += characters }
             return values[choice]
         }
-    }
-}
-
-/// A value behind a lock.
-final class LockedValue<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<T>(_ body: (inout Value) -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
     }
 }
