@@ -69,14 +69,9 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         try rejectUnsupported(f, notYetSupported)
         try rejectUnsupported(f, SamplingRequest.vllmExtensions)
         let (stream, includeUsage) = try streamOptions(f)
-        var orderedBody: OrderedJSON?
-        let tools = try ToolRequest.parse(f) { () throws(APIError) -> OrderedJSON in
-            if let orderedBody { return orderedBody }
-            let parsed = try ResponseFormat.orderedBody(body)
-            orderedBody = parsed
-            return parsed
-        }
-        let sampling = try SamplingRequest(f, body: body)
+        let ordered = OrderedBody(body)
+        let tools = try ToolRequest.parse(f, body: ordered)
+        let sampling = try SamplingRequest(f, body: ordered)
         if let tools, tools.choice != .none, sampling.grammar != nil {
             throw APIError.invalid("'response_format' (or 'guided_json') and tools with tool_choice '\(tools.choice.name)' both decide the output's form; send one",
                                    param: "response_format", code: "invalid_value")

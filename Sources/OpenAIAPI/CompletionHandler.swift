@@ -41,7 +41,7 @@ struct CompletionRequest: Sendable, Equatable {
         try ChatCompletionRequest.rejectUnsupported(f, SamplingRequest.vllmExtensions)
         let (stream, includeUsage) = try ChatCompletionRequest.streamOptions(f)
         let echo = try f.bool("echo") ?? false
-        return CompletionRequest(model: model, prompts: try prompts(f), sampling: try SamplingRequest(f, body: body, logprobsIsCount: true, echo: echo),
+        return CompletionRequest(model: model, prompts: try prompts(f), sampling: try SamplingRequest(f, body: OrderedBody(body), logprobsIsCount: true, echo: echo),
                                  echo: echo, stream: stream, includeUsage: includeUsage,
                                  unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted())
     }

@@ -282,6 +282,12 @@ public indirect enum OrderedJSON: Sendable, Equatable {
         }
     }
 
+    /// A value read without key order (never one `parseKeepingKeyOrder` makes: its objects are `.object`), keys sorted.
+    init(sorting value: JSONInput) {
+        var next = 0
+        self.init(value, keyOrders: [], next: &next)
+    }
+
     public static func == (a: OrderedJSON, b: OrderedJSON) -> Bool {
         switch (a, b) {
         case let (.scalar(x), .scalar(y)): return x == y

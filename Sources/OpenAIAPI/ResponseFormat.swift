@@ -5,7 +5,7 @@ import HTTPCore
 enum ResponseFormat {
     /// The grammar a request asks for, nil for free text. `body` is re-read with its key order when a schema
     /// is given: a schema's `properties` are written in the order they are declared.
-    static func grammar(_ f: FieldReader, body: [UInt8]) throws(APIError) -> OutputGrammar? {
+    static func grammar(_ f: FieldReader, body: OrderedBody) throws(APIError) -> OutputGrammar? {
         let format = try responseFormat(f, body: body)
         let guided = try guidedJSON(f, body: body)
         if format != nil, guided != nil {
@@ -14,7 +14,7 @@ enum ResponseFormat {
         return format ?? guided
     }
 
-    private static func responseFormat(_ f: FieldReader, body: [UInt8]) throws(APIError) -> OutputGrammar? {
+    private static func responseFormat(_ f: FieldReader, body: OrderedBody) throws(APIError) -> OutputGrammar? {
         guard let raw = f.raw("response_format") else { return nil }
         let p = "response_format"
         let rf = try FieldReader(raw, prefix: p)
@@ -46,18 +46,17 @@ enum ResponseFormat {
             throw APIError.invalid("'\(sp).\(extra)' is not a field of a JSON schema response format", param: "\(sp).\(extra)", code: "invalid_value")
         }
         guard s.raw("schema") != nil else { return .anyValue }
-        let ordered = try orderedBody(body)
-        guard let schema = ordered["response_format"]?["json_schema"]?["schema"] else { return .anyValue }
+        guard let schema = try body.value()["response_format"]?["json_schema"]?["schema"] else { return .anyValue }
         return try SchemaCompiler.compile(schema, param: "\(sp).schema")
     }
 
     /// vLLM's `guided_json`: a schema as an object or as a JSON string.
-    private static func guidedJSON(_ f: FieldReader, body: [UInt8]) throws(APIError) -> OutputGrammar? {
+    private static func guidedJSON(_ f: FieldReader, body: OrderedBody) throws(APIError) -> OutputGrammar? {
         guard let raw = f.raw("guided_json") else { return nil }
         let schema: OrderedJSON
         switch raw {
         case .object:
-            guard let s = try orderedBody(body)["guided_json"] else { return nil }
+            guard let s = try body.value()["guided_json"] else { return nil }
             schema = s
         case let .string(text):
             do { schema = try JSONParser.parseKeepingKeyOrder(Array(text.utf8)) } catch {
@@ -67,11 +66,21 @@ enum ResponseFormat {
         }
         return try SchemaCompiler.compile(schema, param: "guided_json")
     }
+}
 
-    static func orderedBody(_ body: [UInt8]) throws(APIError) -> OrderedJSON {
-        do { return try JSONParser.parseKeepingKeyOrder(body) } catch {
+/// A request body read again with its objects' key order (schemas, tools), once, and only if something asks.
+final class OrderedBody {
+    private let bytes: [UInt8]
+    private var parsed: OrderedJSON?
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    func value() throws(APIError) -> OrderedJSON {
+        if let parsed { return parsed }
+        do { parsed = try JSONParser.parseKeepingKeyOrder(bytes) } catch {
             throw APIError.invalid("the request body is not valid JSON: \(error.message) (at byte \(error.offset))")
         }
+        return parsed!
     }
 }
 

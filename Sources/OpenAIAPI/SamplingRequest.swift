@@ -60,7 +60,7 @@ public struct SamplingRequest: Sendable, Equatable {
     /// `logprobsIsCount`: the legacy completions API sends `logprobs: <int>` instead of a boolean.
     /// `echo`: the legacy API with `echo`, where `max_tokens` 0 is allowed (the prompt alone, scored).
     /// `body`: the request as sent, re-read for a schema's key order.
-    init(_ f: FieldReader, body: [UInt8], logprobsIsCount: Bool = false, echo: Bool = false) throws(APIError) {
+    init(_ f: FieldReader, body: OrderedBody, logprobsIsCount: Bool = false, echo: Bool = false) throws(APIError) {
         let legacyMax = try f.int("max_tokens", in: (echo ? 0 : 1)...Int(Int32.max))
         let completionMax = try f.int("max_completion_tokens", in: 1...Int(Int32.max))
         // The same limit under its old and new name: both may come, but one must not silently override the other.

@@ -52,9 +52,7 @@ public struct TemplatePrompter: ChatPrompting {
             case let .int(i): return .int(i)
             case let .double(d): return .double(d)
             case let .string(str): return .string(str)
-            case .array, .object:   // not made by the parser (it builds .array/.object); keys sorted
-                var next = 0
-                return jinja(OrderedJSON(s, keyOrders: [], next: &next))
+            case .array, .object: return jinja(OrderedJSON(sorting: s))
             }
         }
     }

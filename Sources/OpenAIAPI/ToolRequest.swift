@@ -35,7 +35,7 @@ public struct ToolRequest: Sendable, Equatable {
     static let maxTools = 128
 
     /// nil when the request has no tools (or `[]`) and no choice other than `none`.
-    static func parse(_ f: FieldReader, ordered: () throws(APIError) -> OrderedJSON) throws(APIError) -> ToolRequest? {
+    static func parse(_ f: FieldReader, body: OrderedBody) throws(APIError) -> ToolRequest? {
         let parallel = try f.bool("parallel_tool_calls") ?? true
         var tools: [ToolDefinition] = []
         if let raw = f.raw("tools") {
@@ -44,7 +44,7 @@ public struct ToolRequest: Sendable, Equatable {
                 throw APIError.invalid("'tools' may hold at most \(maxTools) tools, got \(items.count)", param: "tools", code: "invalid_value")
             }
             if !items.isEmpty {
-                guard case let .array(specs)? = try ordered()["tools"] else { throw APIError.invalid("'tools' must be an array", param: "tools") }
+                guard case let .array(specs)? = try body.value()["tools"] else { throw APIError.invalid("'tools' must be an array", param: "tools") }
                 for (i, item) in items.enumerated() { tools.append(try tool(item, spec: specs[i], path: "tools[\(i)]")) }
                 var seen = Set<String>()
                 if let dup = tools.first(where: { !seen.insert($0.name).inserted }) {
@@ -209,20 +209,21 @@ public struct ChatToolCall: Sendable, Equatable {
 }
 
 extension OrderedJSON {
-    /// Compact JSON text (keys in their order).
-    var compactText: String {
+    /// Compact JSON text (keys in their order; an integral number as an integer: `2.0` is written `2`).
+    var compactText: String { jsonValue.serialized() }
+
+    private var jsonValue: JSONValue {
         switch self {
-        case let .array(items): return "[" + items.map(\.compactText).joined(separator: ",") + "]"
-        case let .object(fields): return "{" + fields.map { JSONString.literal($0.key) + ":" + $0.value.compactText }.joined(separator: ",") + "}"
+        case let .array(items): return .array(items.map(\.jsonValue))
+        case let .object(fields): return .object(fields.map { ($0.key, $0.value.jsonValue) })
         case let .scalar(s):
             switch s {
-            case .null: return "null"
-            case let .bool(b): return b ? "true" : "false"
-            case let .int(i): return String(i)
-            case let .double(d): return d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : "\(d)"
-            case let .string(str): return JSONString.literal(str)
-            case let .array(a): return OrderedJSON.array(a.map { .scalar($0) }).compactText
-            case let .object(o): return OrderedJSON.object(o.keys.sorted().map { ($0, .scalar(o[$0]!)) }).compactText
+            case .null: return .null
+            case let .bool(b): return .bool(b)
+            case let .int(i): return .int(i)
+            case let .double(d): return d == d.rounded() && abs(d) < 1e15 ? .int(Int(d)) : .double(d)
+            case let .string(str): return .string(str)
+            case .array, .object: return OrderedJSON(sorting: s).jsonValue
             }
         }
     }
