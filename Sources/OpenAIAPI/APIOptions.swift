@@ -9,11 +9,14 @@ public struct APIOptions: Sendable {
     public var corsOrigin: String?
     /// Log prompt text (messages, prompts) at info level. Off by default: prompts are user data.
     public var logPrompts: Bool
+    /// How many Responses API responses are kept in memory for retrieval and `previous_response_id` (0: none).
+    public var storedResponses: Int
 
-    public init(apiKeys: [String] = [], corsOrigin: String? = nil, logPrompts: Bool = false) {
+    public init(apiKeys: [String] = [], corsOrigin: String? = nil, logPrompts: Bool = false, storedResponses: Int = 1000) {
         self.apiKeys = apiKeys.filter { !$0.isEmpty }
         self.corsOrigin = corsOrigin
         self.logPrompts = logPrompts
+        self.storedResponses = storedResponses
     }
 
     /// Paths reachable without a key (probes and scrapes).
@@ -68,7 +71,7 @@ public struct APIOptions: Sendable {
         guard let corsOrigin else { return HTTPHeaders() }
         var h = HTTPHeaders()
         h.add("Access-Control-Allow-Origin", corsOrigin)
-        h.add("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+        h.add("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
         h.add("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id")
         h.add("Access-Control-Expose-Headers", "X-Request-Id")
         h.add("Access-Control-Max-Age", "600")

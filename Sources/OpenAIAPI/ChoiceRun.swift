@@ -31,7 +31,7 @@ final class ChoiceRun: @unchecked Sendable {
         finished = Array(repeating: false, count: requests.count)
         usages = Array(repeating: nil, count: requests.count)
         #if DEBUG
-        Self.registry.withLock { $0.insert(requests.first?.id ?? "") }
+        Self.registry.withLock { _ = $0.insert(requests.first?.id ?? "") }
         #endif
     }
 
@@ -68,20 +68,27 @@ final class ChoiceRun: @unchecked Sendable {
     /// server drains, answers 503 instead (nothing is submitted).
     func respond(shape: some CompletionShape, stream: Bool, includeUsage: Bool, writer: HTTPResponseWriter, headers: HTTPHeaders,
                  inFlight: InFlightRequests) {
+        guard begin(writer: writer, headers: headers, inFlight: inFlight) else { return }
+        if stream {
+            CompletionStreamer(run: self, shape: shape, includeUsage: includeUsage, writer: writer, headers: headers).start()
+        } else {
+            CompletionCollector(run: self, shape: shape, writer: writer, headers: headers).start()
+        }
+    }
+
+    /// Admits the run to the in-flight set and ties its end to the connection's: a disconnect aborts every
+    /// choice. While the server drains, answers 503 instead and returns false (nothing may be submitted).
+    func begin(writer: HTTPResponseWriter, headers: HTTPHeaders, inFlight: InFlightRequests) -> Bool {
         guard inFlight.admit(self) else {
             writer.respondError(.unavailable("the server is shutting down; retry on another replica"), headers: headers)
-            return
+            return false
         }
         lock.withLock { onEnd = { inFlight.ended(self) } }
         writer.onClose { [self] in
             abortAll()
             end()
         }
-        if stream {
-            CompletionStreamer(run: self, shape: shape, includeUsage: includeUsage, writer: writer, headers: headers).start()
-        } else {
-            CompletionCollector(run: self, shape: shape, writer: writer, headers: headers).start()
-        }
+        return true
     }
 
     /// Records a choice's end; true when it was the last one (and nothing failed before).

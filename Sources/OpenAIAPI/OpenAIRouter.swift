@@ -14,6 +14,8 @@ public final class OpenAIRouter: @unchecked Sendable {
     /// The Prometheus text exposition for `/metrics` (rendered by whoever owns the metrics backend).
     let metricsText: @Sendable () -> [UInt8]
     let inFlight = InFlightRequests()
+    /// Stored responses (`POST /v1/responses` with `store`), for retrieval and `previous_response_id`.
+    let responses: ResponseStore
     private let lock = NSLock()
     private var context: ServingContext?
 
@@ -21,6 +23,7 @@ public final class OpenAIRouter: @unchecked Sendable {
         self.logger = logger
         self.options = options
         self.metricsText = metricsText
+        responses = ResponseStore(capacity: options.storedResponses)
     }
 
     public convenience init(context: ServingContext, logger: Logger, options: APIOptions = APIOptions()) {
@@ -103,6 +106,10 @@ public final class OpenAIRouter: @unchecked Sendable {
             ChatCompletionHandler(context: context, logger: logger, headers: cors, options: options, inFlight: inFlight).handle(request, writer)
         case ("POST", "/v1/completions"):
             CompletionHandler(context: context, logger: logger, headers: cors, options: options, inFlight: inFlight).handle(request, writer)
+        case ("POST", "/v1/responses"):
+            ResponsesHandler(context: context, logger: logger, headers: cors, inFlight: inFlight, store: responses).create(request, writer)
+        case (_, let path) where path.hasPrefix("/v1/responses/"):
+            routeStoredResponse(request, method: method, writer, context, cors)
         case ("POST", "/tokenize"):
             TokenizeHandler(context: context, headers: cors).tokenize(request, writer)
         case ("POST", "/detokenize"):
@@ -135,9 +142,27 @@ public final class OpenAIRouter: @unchecked Sendable {
         }
     }
 
+    /// `/v1/responses/{id}` (GET, DELETE) and `/v1/responses/{id}/cancel` (POST).
+    private func routeStoredResponse(_ request: HTTPRequest, method: String, _ writer: HTTPResponseWriter, _ context: ServingContext,
+                                     _ cors: HTTPHeaders) {
+        let handler = ResponsesHandler(context: context, logger: logger, headers: cors, inFlight: inFlight, store: responses)
+        let rest = request.path.dropFirst("/v1/responses/".count).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        switch (method, rest.count, rest.last) {
+        case ("GET", 1, _): handler.retrieve(rest[0], writer)
+        case ("DELETE", 1, _): handler.delete(rest[0], writer)
+        case ("POST", 2, "cancel"): handler.cancel(rest[0], writer)
+        case (_, 1, _), (_, 2, "cancel"):
+            var h = cors
+            h.replaceOrAdd("Allow", rest.count == 1 ? "GET, HEAD, DELETE" : "POST")
+            writer.respondError(.methodNotAllowed(request.method, path: request.path), headers: h)
+        default:
+            writer.respondError(.notFound("no route for \(request.method) \(request.path)", code: "not_found"), headers: cors)
+        }
+    }
+
     /// The `Allow` header of each fixed route (RFC 9110: a 405 must carry it).
     static let allowedMethods: [String: String] = [
-        "/v1/chat/completions": "POST", "/v1/completions": "POST", "/tokenize": "POST", "/detokenize": "POST",
+        "/v1/chat/completions": "POST", "/v1/completions": "POST", "/v1/responses": "POST", "/tokenize": "POST", "/detokenize": "POST",
         "/v1/models": "GET, HEAD", "/health": "GET, HEAD", "/metrics": "GET, HEAD", "/openapi.json": "GET, HEAD",
     ]
 

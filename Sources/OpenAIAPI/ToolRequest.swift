@@ -9,6 +9,10 @@ public struct ToolDefinition: Sendable, Equatable {
     public var spec: OrderedJSON
     /// The arguments' JSON Schema; nil: any object.
     public var parameters: OrderedJSON?
+    /// Where the request gave `parameters`, for errors (nil: the chat form's `tools[i].function.parameters`).
+    var parametersPath: String? = nil
+    /// The tool as a Responses API request described it (flat), which its response object repeats.
+    var responsesSpec: OrderedJSON? = nil
 }
 
 /// `tool_choice`.
@@ -160,7 +164,7 @@ public struct ToolRequest: Sendable, Equatable {
 
     /// A function's arguments: an object (OpenAI's rule for `parameters`); no parameters, or `{}`, is any object.
     static func arguments(_ tool: ToolDefinition, index i: Int) throws(APIError) -> OutputGrammar {
-        let param = "tools[\(i)].function.parameters"
+        let param = tool.parametersPath ?? "tools[\(i)].function.parameters"
         guard let schema = tool.parameters, case let .object(fields) = schema,
               fields.contains(where: { !SchemaCompiler.annotations.contains($0.key) }) else { return .anyObject }
         let g = try SchemaCompiler.compile(schema, param: param)
@@ -212,7 +216,8 @@ extension OrderedJSON {
     /// Compact JSON text (keys in their order; an integral number as an integer: `2.0` is written `2`).
     var compactText: String { jsonValue.serialized() }
 
-    private var jsonValue: JSONValue {
+    /// As a value to write (an integral number as an integer).
+    var jsonValue: JSONValue {
         switch self {
         case let .array(items): return .array(items.map(\.jsonValue))
         case let .object(fields): return .object(fields.map { ($0.key, $0.value.jsonValue) })

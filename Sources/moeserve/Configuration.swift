@@ -16,6 +16,8 @@ struct Configuration: Equatable {
     var tlsKey = ""
     /// Seconds a SIGTERM/SIGINT drain waits for requests in flight before ending them with "abort".
     var shutdownTimeout = 30.0
+    /// Responses API responses kept in memory for `GET /v1/responses/{id}` and `previous_response_id` (0: none).
+    var storedResponses = 1000
     var modelPath = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
     var modelID = "smollm2-135m-instruct"
     var device = "cpu"
@@ -51,7 +53,7 @@ struct Configuration: Equatable {
     /// Every key the YAML may contain, by section; anything else is a typo and an error.
     static let keys: [String: Set<String>] = [
         "server": ["host", "port", "max_body_bytes", "api_keys", "api_key_file", "cors_origin", "tls_cert", "tls_key",
-                   "shutdown_timeout"],
+                   "shutdown_timeout", "stored_responses"],
         "model": ["path", "id"],
         "engine": ["device", "cpu_activations", "quantization", "ascend_profile", "ascend_precision", "kv_cache_memory", "kv_cache_dtype", "block_size", "max_num_batched_tokens", "max_num_seqs", "prefix_caching", "policy"],
         "log": ["level", "format", "prompts"],
@@ -111,7 +113,8 @@ struct Configuration: Equatable {
                    "MOESERVE_MAX_NUM_SEQS": "engine.max_num_seqs",
                    "MOESERVE_MAX_NUM_BATCHED_TOKENS": "engine.max_num_batched_tokens",
                    "MOESERVE_API_KEY": "server.api_keys", "MOESERVE_API_KEY_FILE": "server.api_key_file", "MOESERVE_CORS_ORIGIN": "server.cors_origin",
-                   "MOESERVE_SHUTDOWN_TIMEOUT": "server.shutdown_timeout", "MOESERVE_LOG_FORMAT": "log.format",
+                   "MOESERVE_SHUTDOWN_TIMEOUT": "server.shutdown_timeout",
+                   "MOESERVE_STORED_RESPONSES": "server.stored_responses", "MOESERVE_LOG_FORMAT": "log.format",
                    "MOESERVE_LOG_PROMPTS": "log.prompts"]
         for (variable, key) in map {
             if let v = env[variable], !v.isEmpty { try set(key, to: v, source: variable) }
@@ -151,6 +154,7 @@ struct Configuration: Equatable {
                 throw Invalid(description: "\(source): 'server.shutdown_timeout' must be seconds in 0...3600, got '\(value)'")
             }
             shutdownTimeout = t
+        case "server.stored_responses": storedResponses = try int(0...1_000_000)
         case "model.path": modelPath = value
         case "model.id": modelID = value
         case "engine.device":

@@ -38,7 +38,7 @@ struct Serve: ParsableCommand {
         let apiOptions: APIOptions
         do {
             apiOptions = APIOptions(apiKeys: try config.resolvedAPIKeys(), corsOrigin: config.corsOrigin.isEmpty ? nil : config.corsOrigin,
-                                    logPrompts: config.logPrompts)
+                                    logPrompts: config.logPrompts, storedResponses: config.storedResponses)
         } catch {
             throw ValidationError("\(error)")
         }

@@ -31,6 +31,10 @@ struct ServeOptions: ParsableArguments {
             help: "Seconds a SIGTERM/SIGINT drain lets requests in flight finish before ending them with finish_reason \"abort\". [server.shutdown_timeout]")
     var shutdownTimeout: Double?
 
+    @Option(name: .customLong("stored-responses"),
+            help: "Responses API responses kept in memory per replica, for GET /v1/responses/{id} and previous_response_id (0: none; the oldest go first). [server.stored_responses]")
+    var storedResponses: Int?
+
     @Option(help: "Compute device: cpu, or ascend-sim (simulated Ascend NPU: real numerics, simulated time). [engine.device]")
     var device: String?
 
@@ -79,6 +83,7 @@ struct ServeOptions: ParsableArguments {
             (apiKeyFile, "server.api_key_file", "--api-key-file"), (corsOrigin, "server.cors_origin", "--cors-origin"),
             (tlsCert, "server.tls_cert", "--tls-cert"), (tlsKey, "server.tls_key", "--tls-key"),
             (shutdownTimeout.map { String($0) }, "server.shutdown_timeout", "--shutdown-timeout"),
+            (storedResponses.map(String.init), "server.stored_responses", "--stored-responses"),
             (device, "engine.device", "--device"), (cpuActivations, "engine.cpu_activations", "--cpu-activations"),
             (quantization, "engine.quantization", "--quantization"), (ascendProfile, "engine.ascend_profile", "--ascend-profile"),
             (ascendPrecision, "engine.ascend_precision", "--ascend-precision"), (kvCacheMemory, "engine.kv_cache_memory", "--kv-cache-memory"),

@@ -125,6 +125,9 @@ class SchemaChecker:
             ("/v1/completions", True): "CreateCompletionResponseStreamed",
             ("/v1/models", False): "ListModelsResponse",
             ("/v1/models/{model}", False): "Model",
+            ("/v1/responses", False): "Response",
+            ("/v1/responses", True): "ResponseStreamEvent",
+            ("/v1/responses/{response_id}", False): "Response",
         }.get((template or "", stream))
 
     def check_response(
@@ -165,6 +168,8 @@ class SchemaChecker:
         openai_name = self.openai_schema_for(template if operation else None, status, stream)
         if operation is None and status >= 400:
             openai_name = "ErrorResponse"
+        if method.upper() == "DELETE" and status < 400:
+            openai_name = None  # OpenAI documents no schema for a deletion's body (only an example)
 
         if media == "application/json":
             try:
@@ -190,7 +195,8 @@ class SchemaChecker:
                     continue
                 # Our document describes the stream as a string whose events are these objects.
                 ours = {"/v1/chat/completions": "CreateChatCompletionStreamResponse",
-                        "/v1/completions": "CreateCompletionResponse"}[template]
+                        "/v1/completions": "CreateCompletionResponse",
+                        "/v1/responses": "ResponseStreamEvent"}[template]
                 self.ours(ours, instance, label)
                 if openai_name:
                     self.openai(openai_name, instance, label)

@@ -40,6 +40,8 @@ ROOTS = [
     "ListModelsResponse",
     "Model",
     "ErrorResponse",
+    "Response",
+    "ResponseStreamEvent",
 ]
 REF_PREFIX = "#/components/schemas/"
 DROPPED_KEYS = {"x-oaiMeta"}

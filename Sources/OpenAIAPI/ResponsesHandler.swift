@@ -1,0 +1,191 @@
+import Engine
+import Foundation
+import HTTPCore
+import Logging
+
+/// OpenAI's Responses API: `POST /v1/responses` (whole or as its typed SSE events), `GET` and `DELETE
+/// /v1/responses/{id}` for stored responses, and `previous_response_id` to continue a stored conversation. A
+/// request runs as a chat completion of one choice: the same template, sampling, grammar and tool-call reading.
+struct ResponsesHandler {
+    let context: ServingContext
+    let logger: Logger
+    /// Added to every response (CORS).
+    let headers: HTTPHeaders
+    let inFlight: InFlightRequests
+    let store: ResponseStore
+
+    func create(_ request: HTTPRequest, _ writer: HTTPResponseWriter) {
+        do throws(APIError) {
+            var r = try ResponsesRequest.parse(request.body)
+            // A server that keeps no responses says so in each one, rather than claiming it stored it.
+            r.store = r.store && store.capacity > 0
+            if !r.unknownFields.isEmpty {
+                logger.info("ignoring unknown request fields", metadata: ["fields": "\(r.unknownFields.joined(separator: ","))"])
+            }
+            let id = "resp_" + ResponseAccumulator.hex()
+            let (requests, toolOutput) = try engineRequests(r, id: id)
+            let header = ResponseHeader(id: id, request: r, model: context.model.id)
+            let output = ResponseAccumulator(tools: toolOutput, withLogprobs: r.sampling.topLogprobs != nil,
+                                             mistralCallIDs: context.prompter.toolCallFormat == .mistral)
+            let run = ChoiceRun(requests: requests, backend: context.backend, tokenBytes: context.prompter.tokenBytes)
+            guard run.begin(writer: writer, headers: headers, inFlight: inFlight) else { return }
+            var save: (@Sendable (JSONValue) -> Void)?
+            if r.store {
+                let (store, input, previous) = (self.store, r.input, r.previousResponseID)
+                save = { object in store.put(id: id, object: object, previousID: previous, turn: input + [output.message]) }
+            }
+            let response = ResponseRun(run: run, header: header, output: output, writer: writer, headers: headers, save: save)
+            if r.stream { response.stream() } else { response.collect() }
+        } catch {
+            writer.respondError(error, headers: headers)
+        }
+    }
+
+    /// The chat request this response runs as: instructions, the stored conversation it continues, its input.
+    func engineRequests(_ r: ResponsesRequest, id: String) throws(APIError) -> ([EngineRequest], ToolOutput?) {
+        var history: [ChatMessage] = []
+        if let previous = r.previousResponseID {
+            guard let h = store.conversation(upTo: previous) else {
+                throw APIError.notFound("no stored response '\(previous)' (or one it continues) on this server: responses are kept in memory per replica, "
+                                        + "and only with 'store' true; send the conversation as 'input' instead",
+                                        code: "previous_response_not_found", param: "previous_response_id")
+            }
+            history = h
+        }
+        let messages = (r.instructions.map { [ChatMessage(role: "system", content: $0)] } ?? []) + history + r.input
+        let chat = ChatCompletionRequest(model: r.model, messages: messages, sampling: r.sampling, stream: r.stream, includeUsage: false,
+                                         tools: r.tools, unknownFields: [])
+        let handler = ChatCompletionHandler(context: context, logger: logger, headers: headers, options: APIOptions(), inFlight: inFlight)
+        do {
+            return try handler.makeEngineRequests(chat, id: id)
+        } catch let e as APIError {
+            // The chat path names its own fields; say which of this request's it means.
+            var e = e
+            e.param = e.param.map { ["messages": "input", "max_tokens": "max_output_tokens", "response_format": "text.format"][$0] ?? $0 }
+            throw e
+        } catch {
+            throw APIError.server("\(error)")
+        }
+    }
+
+    func retrieve(_ id: String, _ writer: HTTPResponseWriter) {
+        guard let object = store.object(id) else { return writer.respondError(Self.notFound(id), headers: headers) }
+        writer.respondJSON(object, headers: headers)
+    }
+
+    func delete(_ id: String, _ writer: HTTPResponseWriter) {
+        guard store.delete(id) else { return writer.respondError(Self.notFound(id), headers: headers) }
+        writer.respondJSON(.object([("id", .string(id)), ("object", .string("response")), ("deleted", .bool(true))]), headers: headers)
+    }
+
+    /// `POST /v1/responses/{id}/cancel`: only background responses can be cancelled, and this server runs none.
+    func cancel(_ id: String, _ writer: HTTPResponseWriter) {
+        guard store.object(id) != nil else { return writer.respondError(Self.notFound(id), headers: headers) }
+        writer.respondError(.invalid("only responses created with 'background' true can be cancelled, and this server runs none in the background",
+                                     code: "invalid_value"), headers: headers)
+    }
+
+    static func notFound(_ id: String) -> APIError {
+        .notFound("no stored response with id '\(id)' on this server (responses are kept in memory, per replica, when created with 'store' true)",
+                  code: "response_not_found")
+    }
+}
+
+/// One response being generated: collected whole, or streamed as typed events.
+struct ResponseRun: Sendable {
+    let run: ChoiceRun
+    let header: ResponseHeader
+    let output: ResponseAccumulator
+    let writer: HTTPResponseWriter
+    let headers: HTTPHeaders
+    /// Keeps the finished response (`store`); nil when not stored.
+    let save: (@Sendable (JSONValue) -> Void)?
+
+    static let stopped = (code: "server_error", message: "the server stopped this response while shutting down; retry on another replica")
+
+    func entry(_ id: Int, _ logprobs: TokenLogprobs?) -> TokenLogprobsEntry? {
+        logprobs.map { TokenLogprobsEntry(token: id, $0, tokenBytes: run.tokenBytes) }
+    }
+
+    /// The finished object; kept when it completed or ran out of tokens.
+    func finished(_ reason: FinishReason) -> JSONValue {
+        let status = reason == .abort ? "failed" : (reason == .length ? "incomplete" : "completed")
+        let object = header.object(status: status, output: output.items, usage: run.usage, error: reason == .abort ? Self.stopped : nil)
+        if reason != .abort { save?(object) }
+        return object
+    }
+
+    func collect() {
+        let (run, output, writer, headers) = (self.run, self.output, self.writer, self.headers)
+        run.submit { _, event in
+            switch event {
+            case let .token(id, text, logprobs): _ = output.add(text, logprob: entry(id, logprobs))
+            case let .text(text): _ = output.add(text, logprob: nil)
+            case .promptLogprobs: break
+            case let .finished(reason, usage):
+                guard reason != .abort || !writer.isClosed else { return }
+                _ = output.finish(reason)
+                if run.finish(0, usage: usage) { writer.respondJSON(finished(reason), headers: headers) }
+            case let .failed(message):
+                guard run.fail() else { return }
+                run.abortAll()
+                writer.respondError(.server(message), headers: headers)
+            }
+        }
+    }
+
+    func stream() {
+        let sse = SSEWriter(writer)
+        let (run, output, writer, header) = (self.run, self.output, self.writer, self.header)
+        let sequence = EventSequence(sse)
+        sse.start(extraHeaders: headers)
+        let initial = header.object(status: "in_progress", output: [], usage: nil)
+        sequence.send(.object([("type", .string("response.created")), ("response", initial)]))
+        sequence.send(.object([("type", .string("response.in_progress")), ("response", initial)]))
+        run.submit { _, event in
+            switch event {
+            case let .token(id, text, logprobs):
+                if sequence.send(output.add(text, logprob: entry(id, logprobs))) == .closed { run.abortAll() }
+            case let .text(text):
+                sequence.send(output.add(text, logprob: nil))
+            case .promptLogprobs: break
+            case let .finished(reason, usage):
+                guard reason != .abort || !writer.isClosed else { return }
+                sequence.send(output.finish(reason))
+                guard run.finish(0, usage: usage) else { return }
+                let type = reason == .abort ? "response.failed" : (reason == .length ? "response.incomplete" : "response.completed")
+                sequence.send(.object([("type", .string(type)), ("response", finished(reason))]))
+                sse.finish()
+            case let .failed(message):
+                guard run.fail() else { return }
+                run.abortAll()
+                let failed = header.object(status: "failed", output: output.items, usage: nil, error: ("server_error", message))
+                sequence.send(.object([("type", .string("response.failed")), ("response", failed)]))
+                sse.finish()
+            }
+        }
+    }
+}
+
+/// Numbers a stream's events (`sequence_number`, from 0) and sends each under its type's SSE `event:` name.
+final class EventSequence: @unchecked Sendable {
+    private let sse: SSEWriter
+    private let lock = NSLock()
+    private var next = 0
+
+    init(_ sse: SSEWriter) { self.sse = sse }
+
+    @discardableResult
+    func send(_ events: [JSONValue]) -> HTTPWriteResult {
+        var result = HTTPWriteResult.ok
+        for e in events where send(e) == .closed { result = .closed }
+        return result
+    }
+
+    @discardableResult
+    func send(_ event: JSONValue) -> HTTPWriteResult {
+        guard case let .object(fields) = event, case let .string(type)? = fields.first?.1 else { return .ok }
+        let n = lock.withLock { defer { next += 1 }; return next }
+        return sse.send(data: JSONValue.object(fields + [("sequence_number", .int(n))]).serialized(), event: type)
+    }
+}

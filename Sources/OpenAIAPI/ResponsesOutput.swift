@@ -1,0 +1,192 @@
+import Engine
+import Foundation
+
+/// The output of one response as it is generated: the assistant message's text (minus what turned out to be tool
+/// calls) and its logprobs, then the calls. Whole and streamed answers both run through it, so the streamed
+/// events add up to exactly the object a whole answer returns. Each call returns the stream events (without
+/// `sequence_number`, which the streamer adds) that it caused.
+final class ResponseAccumulator: @unchecked Sendable {
+    private let lock = NSLock()
+    private let filter: ToolStreamFilter?
+    private let withLogprobs: Bool
+    private let mistralCallIDs: Bool
+    private var messageID: String?
+    private var text = ""
+    private var logprobs: [TokenLogprobsEntry] = []
+    /// Logprobs of tokens whose text is held back (a possible tool call), given to the next text sent.
+    private var pending: [TokenLogprobsEntry] = []
+    private(set) var items: [JSONValue] = []
+    /// The assistant turn as a later request's `previous_response_id` replays it.
+    private(set) var message = ChatMessage(role: "assistant", content: "")
+    private(set) var reason: FinishReason?
+
+    init(tools: ToolOutput?, withLogprobs: Bool, mistralCallIDs: Bool) {
+        filter = tools.map(ToolStreamFilter.init)
+        self.withLogprobs = withLogprobs
+        self.mistralCallIDs = mistralCallIDs
+    }
+
+    /// A generated piece of text (a token's, or a released tail) with its token's logprobs.
+    func add(_ piece: String, logprob: TokenLogprobsEntry?) -> [JSONValue] {
+        lock.withLock {
+            if withLogprobs, let logprob { pending.append(logprob) }
+            let visible = filter?.feed(0, piece) ?? piece
+            return visible.isEmpty ? [] : emitText(visible)
+        }
+    }
+
+    /// The end: held-back text, the message's closing events, then each call's.
+    func finish(_ reason: FinishReason) -> [JSONValue] {
+        lock.withLock {
+            self.reason = reason
+            var events: [JSONValue] = []
+            var calls: [ParsedToolCall] = []
+            if let filter {
+                let (rest, found) = filter.finish(0, stopped: reason == .stop)
+                if !rest.isEmpty { events += emitText(rest) }
+                calls = found
+            }
+            // A message item unless the turn is only calls (an empty answer is an empty message, as OpenAI's).
+            if messageID == nil, calls.isEmpty { events += openMessage() }
+            if let id = messageID {
+                let part = Self.outputText(text, logprobs: withLogprobs ? logprobs : [])
+                let status = reason == .stop ? "completed" : "incomplete"
+                let item = Self.messageItem(id: id, status: status, content: [part])
+                events.append(.object([("type", .string("response.output_text.done")), ("item_id", .string(id)), ("output_index", .int(0)),
+                                       ("content_index", .int(0)), ("text", .string(text)),
+                                       ("logprobs", .array(withLogprobs ? logprobs.map(Self.logprob) : []))]))
+                events.append(.object([("type", .string("response.content_part.done")), ("item_id", .string(id)), ("output_index", .int(0)),
+                                       ("content_index", .int(0)), ("part", part)]))
+                events.append(.object([("type", .string("response.output_item.done")), ("output_index", .int(0)), ("item", item)]))
+                items = [item]
+                message.content = text
+            } else {
+                message.contentIsNull = true
+            }
+            for call in calls {
+                let id = "fc_" + Self.hex(), callID = ToolCallID.make(mistral: mistralCallIDs), index = items.count
+                func item(_ arguments: String, _ status: String) -> JSONValue {
+                    .object([("id", .string(id)), ("type", .string("function_call")), ("status", .string(status)), ("arguments", .string(arguments)),
+                             ("call_id", .string(callID)), ("name", .string(call.name))])
+                }
+                let done = item(call.arguments, "completed")
+                events.append(.object([("type", .string("response.output_item.added")), ("output_index", .int(index)), ("item", item("", "in_progress"))]))
+                events.append(.object([("type", .string("response.function_call_arguments.delta")), ("item_id", .string(id)),
+                                       ("output_index", .int(index)), ("delta", .string(call.arguments))]))
+                events.append(.object([("type", .string("response.function_call_arguments.done")), ("item_id", .string(id)), ("name", .string(call.name)),
+                                       ("output_index", .int(index)), ("arguments", .string(call.arguments))]))
+                events.append(.object([("type", .string("response.output_item.done")), ("output_index", .int(index)), ("item", done)]))
+                items.append(done)
+                let arguments = (try? JSONParser.parseKeepingKeyOrder(Array(call.arguments.utf8))) ?? .object([])
+                message.toolCalls.append(ChatToolCall(id: callID, name: call.name, arguments: arguments))
+            }
+            return events
+        }
+    }
+
+    /// Call with `lock` held.
+    private func emitText(_ visible: String) -> [JSONValue] {
+        var events = messageID == nil ? openMessage() : []
+        let lps = pending
+        pending = []
+        text += visible
+        logprobs += lps
+        events.append(.object([("type", .string("response.output_text.delta")), ("item_id", .string(messageID!)), ("output_index", .int(0)),
+                               ("content_index", .int(0)), ("delta", .string(visible)), ("logprobs", .array(lps.map(Self.logprob)))]))
+        return events
+    }
+
+    /// Call with `lock` held.
+    private func openMessage() -> [JSONValue] {
+        let id = "msg_" + Self.hex()
+        messageID = id
+        return [
+            .object([("type", .string("response.output_item.added")), ("output_index", .int(0)),
+                     ("item", Self.messageItem(id: id, status: "in_progress", content: []))]),
+            .object([("type", .string("response.content_part.added")), ("item_id", .string(id)), ("output_index", .int(0)),
+                     ("content_index", .int(0)), ("part", Self.outputText("", logprobs: []))]),
+        ]
+    }
+
+    static func messageItem(id: String, status: String, content: [JSONValue]) -> JSONValue {
+        .object([("id", .string(id)), ("type", .string("message")), ("status", .string(status)), ("content", .array(content)),
+                 ("role", .string("assistant"))])
+    }
+
+    static func outputText(_ text: String, logprobs: [TokenLogprobsEntry]) -> JSONValue {
+        .object([("type", .string("output_text")), ("annotations", .array([])), ("logprobs", .array(logprobs.map(logprob))), ("text", .string(text))])
+    }
+
+    /// OpenAI's `LogProb`: token, logprob, bytes, top_logprobs (each with its bytes).
+    static func logprob(_ e: TokenLogprobsEntry) -> JSONValue {
+        func one(_ token: String, _ bytes: [UInt8], _ lp: Float) -> [(String, JSONValue)] {
+            [("token", .string(token)), ("logprob", .double(Double(lp))), ("bytes", .array(bytes.map { .int(Int($0)) }))]
+        }
+        return .object(one(e.token, e.bytes, e.logprob) + [("top_logprobs", .array(e.top.map { .object(one($0.token, $0.bytes, $0.logprob)) }))])
+    }
+
+    /// 32 random hex digits (item ids).
+    static func hex() -> String { UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }
+}
+
+/// The response object around an output: the request's settings repeated, status, usage.
+struct ResponseHeader: Sendable {
+    let id: String
+    let createdAt: Int
+    let model: String
+    let previousResponseID: String?
+    let store: Bool
+    let temperature: Double
+    let topP: Double
+    let parallelToolCalls: Bool
+    let echo: ResponsesRequest.ResponseEcho
+
+    init(id: String, request r: ResponsesRequest, model: String) {
+        self.id = id
+        createdAt = Int(Date().timeIntervalSince1970)
+        self.model = model
+        previousResponseID = r.previousResponseID
+        store = r.store
+        temperature = r.sampling.temperature ?? 1
+        topP = r.sampling.topP ?? 1
+        parallelToolCalls = r.tools?.parallel ?? true
+        echo = r.echo
+    }
+
+    /// The whole object. `status`: in_progress, completed, incomplete or failed.
+    func object(status: String, output: [JSONValue], usage: Usage?, error: (code: String, message: String)? = nil) -> JSONValue {
+        let e = echo
+        func opt(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
+        var fields: [(String, JSONValue)] = [
+            ("id", .string(id)), ("object", .string("response")), ("created_at", .int(createdAt)), ("status", .string(status)),
+            ("background", .bool(false)),
+            ("completed_at", status == "completed" ? .int(Int(Date().timeIntervalSince1970)) : .null),
+            ("error", error.map { .object([("code", .string($0.code)), ("message", .string($0.message))]) } ?? .null),
+            ("incomplete_details", status == "incomplete" ? .object([("reason", .string("max_output_tokens"))]) : .null),
+            ("instructions", opt(e.instructions)), ("max_output_tokens", e.maxOutputTokens.map { .int($0) } ?? .null),
+            ("max_tool_calls", e.maxToolCalls.map { .int($0) } ?? .null), ("model", .string(model)), ("output", .array(output)),
+            ("parallel_tool_calls", .bool(parallelToolCalls)), ("previous_response_id", opt(previousResponseID)),
+            ("prompt_cache_key", opt(e.promptCacheKey)), ("reasoning", .object([("effort", .null), ("summary", .null)])),
+            ("safety_identifier", opt(e.safetyIdentifier)), ("service_tier", .string(e.serviceTier)), ("store", .bool(store)),
+            ("temperature", .double(temperature)), ("text", e.text), ("tool_choice", e.toolChoice), ("tools", e.tools),
+            ("top_logprobs", .int(e.topLogprobs)), ("top_p", .double(topP)), ("truncation", .string("disabled")), ("metadata", e.metadata),
+        ]
+        // Absent rather than null, as OpenAI's schema has them: usage until the end, user unless sent.
+        if let usage { fields.append(("usage", Self.usageJSON(usage))) }
+        if let user = e.user { fields.append(("user", .string(user))) }
+        return .object(fields)
+    }
+
+    /// OpenAI's `ResponseUsage`. `cache_write_tokens` is 0: the prefix cache keeps prompts at no separate cost. On a
+    /// simulated device also `simulated` (as in chat completions' usage).
+    static func usageJSON(_ u: Usage) -> JSONValue {
+        var fields: [(String, JSONValue)] = [
+            ("input_tokens", .int(u.promptTokens)),
+            ("input_tokens_details", .object([("cached_tokens", .int(u.cachedPromptTokens)), ("cache_write_tokens", .int(0))])),
+            ("output_tokens", .int(u.completionTokens)), ("output_tokens_details", .object([("reasoning_tokens", .int(0))])),
+            ("total_tokens", .int(u.totalTokens)),
+        ]
+        if case let .object(chat) = CompletionHeader.usageJSON(u), let sim = chat.first(where: { $0.0 == "simulated" }) { fields.append(sim) }
+        return .object(fields)
+    }
+}

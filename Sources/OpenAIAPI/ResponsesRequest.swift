@@ -1,0 +1,309 @@
+import Engine
+import HTTPCore
+
+/// A validated `POST /v1/responses` body (OpenAI's Responses API), mapped onto what the chat path runs: chat
+/// messages, sampling controls, tools. Only what a text-only model can do is accepted; every other feature is a
+/// 400 naming it, never ignored.
+struct ResponsesRequest: Sendable {
+    var model: String
+    /// `instructions`: the first (system) message; not carried over by `previous_response_id` (OpenAI's rule).
+    var instructions: String?
+    /// The request's own input items as messages (what a later response's `previous_response_id` resends).
+    var input: [ChatMessage]
+    var previousResponseID: String?
+    var sampling: SamplingRequest
+    var tools: ToolRequest?
+    var stream: Bool
+    var store: Bool
+    /// Echoed in the response object as sent.
+    var echo: ResponseEcho
+    var unknownFields: [String]
+
+    /// What the response object repeats of the request.
+    struct ResponseEcho: Sendable {
+        var metadata: JSONValue = .object([])
+        var text: JSONValue = .object([("format", .object([("type", .string("text"))])), ("verbosity", .string("medium"))])
+        var toolChoice: JSONValue = .string("auto")
+        var tools: JSONValue = .array([])
+        var user: String?
+        var safetyIdentifier: String?
+        var promptCacheKey: String?
+        var maxToolCalls: Int?
+        var serviceTier = "default"
+        /// `top_logprobs` as sent (0 when absent: the response object always has the field).
+        var topLogprobs = 0
+        var instructions: String?
+        var maxOutputTokens: Int?
+    }
+
+    /// The sampling fields shared with chat completions, read by `SamplingRequest` under the same names.
+    static let samplingFields: Set<String> = [
+        "temperature", "top_p", "top_k", "seed", "ignore_eos", "stop", "min_p", "presence_penalty", "frequency_penalty",
+        "repetition_penalty", "logit_bias", "user", "priority", "skip_special_tokens",
+    ]
+
+    /// Features refused unless they carry their neutral value.
+    static let notSupported: KeyValuePairs<String, @Sendable (JSONInput) -> Bool> = [
+        "background": { $0 == .bool(false) },
+        "conversation": { _ in false },
+        "prompt": { _ in false },
+        "context_management": { _ in false },
+        "moderation": { _ in false },
+        "truncation": { $0 == .string("disabled") },
+        "reasoning": { r in
+            // No model here reasons on request: only an empty or all-null configuration is neutral.
+            guard case let .object(fields) = r else { return false }
+            return fields.values.allSatisfy { $0 == .null }
+        },
+    ]
+
+    static let known: Set<String> = Set([
+        "model", "input", "instructions", "previous_response_id", "max_output_tokens", "top_logprobs", "include", "text", "tools",
+        "tool_choice", "parallel_tool_calls", "stream", "stream_options", "store", "metadata", "safety_identifier", "prompt_cache_key",
+        "prompt_cache_retention", "service_tier", "max_tool_calls",
+    ]).union(samplingFields).union(notSupported.map(\.key))
+
+    static let includable: Set<String> = [
+        "file_search_call.results", "web_search_call.results", "web_search_call.action.sources", "message.input_image.image_url",
+        "computer_call_output.output.image_url", "code_interpreter_call.outputs", "reasoning.encrypted_content",
+        "message.output_text.logprobs",
+    ]
+
+    static func parse(_ body: [UInt8]) throws(APIError) -> ResponsesRequest {
+        let f = try FieldReader(try JSONInput.parse(body))
+        guard let model = try f.string("model") else {
+            throw APIError.invalid("you must provide a model parameter", param: "model", code: "missing_required_parameter")
+        }
+        try ChatCompletionRequest.rejectUnsupported(f, notSupported)
+        let ordered = OrderedBody(body)
+        var echo = ResponseEcho()
+        let instructions = try f.string("instructions")
+        echo.instructions = instructions
+        guard let rawInput = f.raw("input") else {
+            throw APIError.invalid("'input' is required", param: "input", code: "missing_required_parameter")
+        }
+        let input = try ResponsesInput.messages(rawInput)
+        let previous = try f.string("previous_response_id")
+        let stream = try f.bool("stream") ?? false
+        if let so = f.raw("stream_options") {
+            guard stream else { throw APIError.invalid("'stream_options' is only allowed when 'stream' is true", param: "stream_options") }
+            // `include_obfuscation` pads events against side channels on OpenAI's network; nothing here to pad.
+            _ = try FieldReader(so, prefix: "stream_options").bool("include_obfuscation")
+        }
+        var sampling = try SamplingRequest(FieldReader(.object(f.fields.filter { samplingFields.contains($0.key) })), body: ordered)
+        sampling.maxTokens = try f.int("max_output_tokens", in: 1...Int(Int32.max))
+        echo.maxOutputTokens = sampling.maxTokens
+        let top = try f.int("top_logprobs", in: 0...20)
+        echo.topLogprobs = top ?? 0
+        if try includes(f).contains("message.output_text.logprobs") || top != nil { sampling.topLogprobs = top ?? 0 }
+        (sampling.grammar, echo.text) = try textFormat(f, body: ordered)
+        let tools = try ResponsesTools.parse(f, body: ordered)
+        if let tools {
+            echo.tools = .array(tools.tools.map(ResponsesTools.echo))
+            echo.toolChoice = ResponsesTools.echo(tools.choice)
+            if tools.choice != .none, sampling.grammar != nil {
+                throw APIError.invalid("'text.format' and tools with tool_choice '\(tools.choice.name)' both decide the output's form; send one",
+                                       param: "text.format", code: "invalid_value")
+            }
+        } else if case .string("none")? = f.raw("tool_choice") {
+            echo.toolChoice = .string("none")
+        }
+        echo.metadata = try metadata(f)
+        echo.user = sampling.user
+        echo.safetyIdentifier = try f.string("safety_identifier")
+        echo.promptCacheKey = try f.string("prompt_cache_key")
+        _ = try f.string("prompt_cache_retention")
+        echo.maxToolCalls = try f.int("max_tool_calls", in: 0...Int(Int32.max))
+        if let tier = try f.string("service_tier") {
+            guard ["auto", "default"].contains(tier) else {
+                throw APIError.invalid("'service_tier' '\(tier)' is not offered by this server; send 'auto' or 'default'", param: "service_tier", code: "invalid_value")
+            }
+        }
+        return ResponsesRequest(model: model, instructions: instructions, input: input, previousResponseID: previous, sampling: sampling,
+                                tools: tools, stream: stream, store: try f.bool("store") ?? true, echo: echo,
+                                unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted())
+    }
+
+    /// `include`: known values only. Only `message.output_text.logprobs` has anything to add here; the others ask for
+    /// parts of items (search results, images, reasoning) this server never produces.
+    static func includes(_ f: FieldReader) throws(APIError) -> [String] {
+        guard let raw = f.raw("include") else { return [] }
+        guard case let .array(items) = raw else { throw f.typeError("include", "an array of strings", raw) }
+        var out: [String] = []
+        for (i, item) in items.enumerated() {
+            guard case let .string(s) = item else { throw APIError.invalid("'include[\(i)]' must be a string", param: "include[\(i)]", code: "invalid_type") }
+            guard includable.contains(s) else {
+                throw APIError.invalid("'include[\(i)]' must be one of \(includable.sorted().joined(separator: ", ")), got '\(s)'", param: "include[\(i)]",
+                                       code: "invalid_value")
+            }
+            out.append(s)
+        }
+        return out
+    }
+
+    /// `text.format` (`text`, `json_object`, or `json_schema` with `name`, `schema`, `strict`, `description` flat in
+    /// it) as a grammar, and the `text` object the response repeats.
+    static func textFormat(_ f: FieldReader, body: OrderedBody) throws(APIError) -> (OutputGrammar?, JSONValue) {
+        var echoed = ResponseEcho().text
+        guard let raw = f.raw("text") else { return (nil, echoed) }
+        let t = try FieldReader(raw, prefix: "text")
+        if let extra = t.fields.keys.sorted().first(where: { !["format", "verbosity"].contains($0) }) {
+            throw APIError.invalid("'text.\(extra)' is not a field of 'text'", param: "text.\(extra)", code: "invalid_value")
+        }
+        if let verbosity = try t.string("verbosity"), verbosity != "medium" {
+            throw APIError.invalid("'text.verbosity' '\(verbosity)' is not supported: this server's models take no verbosity hint",
+                                   param: "text.verbosity", code: "unsupported_value")
+        }
+        guard let format = t.raw("format") else { return (nil, echoed) }
+        let p = "text.format"
+        let ff = try FieldReader(format, prefix: p)
+        let type = try ff.requiredString("type")
+        let allowed: [String]
+        switch type {
+        case "text", "json_object": allowed = ["type"]
+        case "json_schema": allowed = ["type", "name", "schema", "description", "strict"]
+        default:
+            throw APIError.invalid("'\(p).type' must be 'text', 'json_object' or 'json_schema', got '\(type)'", param: "\(p).type", code: "invalid_value")
+        }
+        if let extra = ff.fields.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw APIError.invalid("'\(p).\(extra)' is not a field of a '\(type)' format", param: "\(p).\(extra)", code: "invalid_value")
+        }
+        let sent = try body.value()["text"]?["format"]
+        echoed = .object([("format", sent?.jsonValue ?? .object([("type", .string(type))])), ("verbosity", .string("medium"))])
+        switch type {
+        case "text": return (nil, echoed)
+        case "json_object": return (.anyObject, echoed)
+        default: break
+        }
+        try ToolRequest.validName(try ff.requiredString("name"), param: "\(p).name")
+        _ = try ff.string("description")
+        _ = try ff.bool("strict")
+        guard ff.raw("schema") != nil, let schema = sent?["schema"] else {
+            throw APIError.invalid("'\(p).schema' is required with type 'json_schema'", param: "\(p).schema", code: "missing_required_parameter")
+        }
+        return (try SchemaCompiler.compile(schema, param: "\(p).schema"), echoed)
+    }
+
+    /// `metadata`: up to 16 string values, keys up to 64 characters, values up to 512 (OpenAI's limits).
+    static func metadata(_ f: FieldReader) throws(APIError) -> JSONValue {
+        guard let raw = f.raw("metadata") else { return .object([]) }
+        let m = try FieldReader(raw, prefix: "metadata")
+        guard m.fields.count <= 16 else {
+            throw APIError.invalid("'metadata' may hold at most 16 pairs, got \(m.fields.count)", param: "metadata", code: "invalid_value")
+        }
+        var out: [(String, JSONValue)] = []
+        for key in m.fields.keys.sorted() {
+            guard key.count <= 64 else { throw APIError.invalid("'metadata' keys may be at most 64 characters", param: "metadata", code: "invalid_value") }
+            guard case let .string(v)? = m.fields[key] else { throw m.typeError(key, "a string", m.fields[key] ?? .null) }
+            guard v.count <= 512 else {
+                throw APIError.invalid("'metadata.\(key)' may be at most 512 characters", param: "metadata.\(key)", code: "invalid_value")
+            }
+            out.append((key, .string(v)))
+        }
+        return .object(out)
+    }
+}
+
+/// `tools` and `tool_choice` in the Responses API's flat form (`{"type": "function", "name", "parameters", …}`),
+/// turned into the chat form the chat template renders.
+enum ResponsesTools {
+    static func parse(_ f: FieldReader, body: OrderedBody) throws(APIError) -> ToolRequest? {
+        let parallel = try f.bool("parallel_tool_calls") ?? true
+        var tools: [ToolDefinition] = []
+        if let raw = f.raw("tools") {
+            guard case let .array(items) = raw else { throw f.typeError("tools", "an array of tools", raw) }
+            guard items.count <= ToolRequest.maxTools else {
+                throw APIError.invalid("'tools' may hold at most \(ToolRequest.maxTools) tools, got \(items.count)", param: "tools", code: "invalid_value")
+            }
+            if !items.isEmpty {
+                guard case let .array(specs)? = try body.value()["tools"] else { throw APIError.invalid("'tools' must be an array", param: "tools") }
+                for (i, item) in items.enumerated() { tools.append(try tool(item, spec: specs[i], path: "tools[\(i)]")) }
+                var seen = Set<String>()
+                if let dup = tools.first(where: { !seen.insert($0.name).inserted }) {
+                    throw APIError.invalid("two tools are named '\(dup.name)'", param: "tools", code: "invalid_value")
+                }
+            }
+        }
+        let choice = try toolChoice(f, tools: tools)
+        if tools.isEmpty { return nil }
+        return ToolRequest(tools: tools, choice: choice, parallel: parallel)
+    }
+
+    private static func tool(_ value: JSONInput, spec: OrderedJSON, path: String) throws(APIError) -> ToolDefinition {
+        let t = try FieldReader(value, prefix: path)
+        let type = try t.requiredString("type")
+        guard type == "function" else {
+            throw APIError.invalid("'\(path).type' '\(type)' is not supported: this server runs no built-in tools; describe a 'function' tool and run it yourself",
+                                   param: "\(path).type", code: "unsupported_value")
+        }
+        let name = try t.requiredString("name")
+        try ToolRequest.validName(name, param: "\(path).name")
+        _ = try t.string("description")
+        _ = try t.bool("strict")
+        if let extra = t.fields.keys.sorted().first(where: { !["type", "name", "description", "parameters", "strict"].contains($0) }) {
+            throw APIError.invalid("'\(path).\(extra)' is not supported on a function tool", param: "\(path).\(extra)", code: "unsupported_parameter")
+        }
+        var parameters: OrderedJSON?
+        if let p = t.raw("parameters") {
+            guard case .object = p else { throw t.typeError("parameters", "a JSON Schema object", p) }
+            parameters = spec["parameters"]
+        }
+        // The chat form `{"type": "function", "function": {name, description, parameters}}` for the template.
+        var function: [(key: String, value: OrderedJSON)] = [("name", .scalar(.string(name)))]
+        if let d = spec["description"], d != .scalar(.null) { function.append(("description", d)) }
+        if let parameters { function.append(("parameters", parameters)) }
+        let chatSpec: OrderedJSON = .object([("type", .scalar(.string("function"))), ("function", .object(function))])
+        return ToolDefinition(name: name, spec: chatSpec, parameters: parameters, parametersPath: "\(path).parameters", responsesSpec: spec)
+    }
+
+    private static func toolChoice(_ f: FieldReader, tools: [ToolDefinition]) throws(APIError) -> ToolChoice {
+        guard let raw = f.raw("tool_choice") else { return tools.isEmpty ? .none : .auto }
+        let choice: ToolChoice
+        switch raw {
+        case let .string(s):
+            switch s {
+            case "none": choice = .none
+            case "auto": choice = .auto
+            case "required": choice = .required
+            default:
+                throw APIError.invalid("'tool_choice' must be 'none', 'auto', 'required' or {\"type\": \"function\", \"name\": …}, got '\(s)'",
+                                       param: "tool_choice", code: "invalid_value")
+            }
+        case .object:
+            let c = try FieldReader(raw, prefix: "tool_choice")
+            let type = try c.requiredString("type")
+            guard type == "function" else {
+                throw APIError.invalid("'tool_choice.type' '\(type)' is not supported: only function tools run here", param: "tool_choice.type", code: "unsupported_value")
+            }
+            choice = .named(try c.requiredString("name"))
+        default:
+            throw f.typeError("tool_choice", "a string or an object", raw)
+        }
+        if choice != .none, tools.isEmpty {
+            throw APIError.invalid("'tool_choice' other than 'none' needs 'tools'", param: "tool_choice", code: "invalid_value")
+        }
+        if case let .named(name) = choice, !tools.contains(where: { $0.name == name }) {
+            throw APIError.invalid("'tool_choice' names '\(name)', which is not among the tools", param: "tool_choice.name", code: "invalid_value")
+        }
+        return choice
+    }
+
+    /// A tool as the response object lists it (`FunctionTool`: `strict` and `parameters` always present).
+    static func echo(_ tool: ToolDefinition) -> JSONValue {
+        let spec = tool.responsesSpec ?? tool.spec
+        var fields: [(String, JSONValue)] = [("type", .string("function")), ("name", .string(tool.name))]
+        fields.append(("description", spec["description"]?.jsonValue ?? .null))
+        fields.append(("parameters", tool.parameters?.jsonValue ?? .null))
+        fields.append(("strict", spec["strict"]?.jsonValue ?? .null))
+        return .object(fields)
+    }
+
+    static func echo(_ choice: ToolChoice) -> JSONValue {
+        switch choice {
+        case .none: return .string("none")
+        case .auto: return .string("auto")
+        case .required: return .string("required")
+        case let .named(n): return .object([("type", .string("function")), ("name", .string(n))])
+        }
+    }
+}
