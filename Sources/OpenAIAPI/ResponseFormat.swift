@@ -85,7 +85,8 @@ final class OrderedBody {
 }
 
 /// Turns a JSON Schema into an `OutputGrammar`. Supported: `type` (one or a list), `properties` (written in their
-/// order), `required`, `additionalProperties`, `items`, `minItems`/`maxItems`, `enum`, `const`, `anyOf`, a one-element
+/// order), `required`, `additionalProperties`, `items`, `minItems`/`maxItems`, `minLength`/`maxLength`, numeric
+/// bounds (`SchemaBounds.swift`), `enum`, `const`, `anyOf`, a one-element
 /// `allOf`, `nullable`, and `$ref` into `$defs`/`definitions` or to the root (recursion allowed). Annotations
 /// (`title`, `description`, `default`, `examples`, …) are ignored. Anything else is refused by name, never
 /// ignored: a pattern or a bound the output would not keep.
@@ -113,7 +114,7 @@ struct SchemaCompiler {
         self.param = param
     }
 
-    private func fail(_ path: String, _ message: String) -> APIError {
+    func fail(_ path: String, _ message: String) -> APIError {
         APIError.invalid("'\(param)\(path)': \(message)", param: param + path, code: "invalid_value")
     }
 
@@ -165,8 +166,10 @@ struct SchemaCompiler {
         var allowed: Set<String> = ["type"]
         if types.contains("object") { allowed.formUnion(["properties", "required", "additionalProperties"]) }
         if types.contains("array") { allowed.formUnion(["items", "minItems", "maxItems", "uniqueItems"]) }
+        if types.contains("string") { allowed.formUnion(Self.stringBoundKeywords) }
+        if types.contains("number") || types.contains("integer") { allowed.formUnion(Self.numberBoundKeywords) }
         if let extra = keys.subtracting(Self.annotations).subtracting(allowed).sorted().first {
-            throw fail(path + "." + extra, "the keyword '\(extra)' is not supported (supported: type, properties, required, additionalProperties, items, minItems, maxItems, enum, const, anyOf, nullable, $ref, $defs)")
+            throw fail(path + "." + extra, "the keyword '\(extra)' is not supported (supported: type, properties, required, additionalProperties, items, minItems, maxItems, minLength, maxLength, minimum, maximum, exclusiveMinimum, exclusiveMaximum, enum, const, anyOf, nullable, $ref, $defs)")
         }
         var alternatives: [Int] = []
         for t in types { alternatives.append(try typed(t, schema, at: path)) }
@@ -247,9 +250,9 @@ struct SchemaCompiler {
     private mutating func typed(_ type: String, _ schema: OrderedJSON, at path: String) throws(APIError) -> Int {
         switch type {
         case "any": return any()
-        case "string": return try add(.string, at: path)
-        case "number": return try add(.number(integer: false), at: path)
-        case "integer": return try add(.number(integer: true), at: path)
+        case "string": return try add(try stringBounds(schema, at: path) ?? .string, at: path)
+        case "number": return try add(try numberBounds(schema, integer: false, at: path) ?? .number(integer: false), at: path)
+        case "integer": return try add(try numberBounds(schema, integer: true, at: path) ?? .number(integer: true), at: path)
         case "boolean": return try add(.literals([Array("true".utf8), Array("false".utf8)]), at: path)
         case "null": return try add(.literals([Array("null".utf8)]), at: path)
         case "object": return try object(schema, at: path)

@@ -93,6 +93,34 @@ import Testing
         #expect(rootProperties(a) == [#""b""#, #""a""#])
     }
 
+    func range(_ s: String) throws -> NumberRange? {
+        let g = try grammar(#""guided_json":"# + s)
+        guard case let .numberRange(r) = g.nodes[g.root] else { return nil }
+        return r
+    }
+
+    @Test func numericBoundsAreRoundedInwardsToWhatCanBeWritten() throws {
+        #expect(try range(#"{"type":"integer","minimum":1,"maximum":5}"#) == NumberRange(integer: true, lower: 1, upper: 5))
+        #expect(try range(#"{"type":"integer","minimum":2.5,"exclusiveMaximum":10}"#) == NumberRange(integer: true, lower: 3, upper: 9))
+        #expect(try range(#"{"type":"integer","exclusiveMinimum":-2.5,"maximum":-0.5}"#) == NumberRange(integer: true, lower: -2, upper: -1))
+        // Draft 4's boolean exclusive flags modify minimum and maximum.
+        #expect(try range(#"{"type":"integer","minimum":1,"exclusiveMinimum":true,"maximum":3,"exclusiveMaximum":true}"#)
+            == NumberRange(integer: true, lower: 2, upper: 2))
+        // Numbers in millionths; decimal bounds are taken as written (0.1 is not the double below it).
+        #expect(try range(#"{"type":"number","minimum":0.1,"exclusiveMaximum":0.3}"#) == NumberRange(integer: false, lower: 100_000, upper: 299_999))
+        #expect(try range(#"{"type":"number","exclusiveMinimum":0,"maximum":1}"#) == NumberRange(integer: false, lower: 1, upper: 1_000_000))
+        #expect(try range(#"{"type":"number","minimum":1e-7}"#)?.lower == 1)
+        #expect(try range(#"{"type":"number","maximum":-1.5e-7}"#)?.upper == -1)
+        // One side only: the other is what the digits allow.
+        #expect(try range(#"{"type":"integer","minimum":0}"#) == NumberRange(integer: true, lower: 0, upper: 999_999_999_999_999_999))
+        // A type list keeps the bounds on its numeric member.
+        let g = try grammar(#""guided_json":{"type":["integer","null"],"minimum":0,"maximum":9}"#)
+        guard case let .anyOf(alternatives) = g.nodes[g.root] else { Issue.record("not an anyOf"); return }
+        #expect(alternatives.contains { g.nodes[$0] == .numberRange(NumberRange(integer: true, lower: 0, upper: 9)) })
+        let s = try grammar(#""guided_json":{"type":"string","minLength":2,"maxLength":8}"#)
+        #expect(s.nodes[s.root] == .boundedString(minLength: 2, maxLength: 8))
+    }
+
     static let refused: [(String, String)] = [
         (#""response_format":{"type":"xml"}"#, "response_format.type"),
         (#""response_format":{}"#, "response_format.type"),
@@ -103,8 +131,16 @@ import Testing
         (#""response_format":{"type":"json_schema","json_schema":{"name":"a b"}}"#, "response_format.json_schema.name"),
         (#""response_format":{"type":"json_schema","json_schema":{"name":"r","strict":"yes"}}"#, "response_format.json_schema.strict"),
         (#""response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"type":"string","pattern":"^a"}}}"#, "response_format.json_schema.schema.pattern"),
-        (#""response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"type":"object","properties":{"n":{"type":"integer","minimum":0}}}}}"#,
-         "response_format.json_schema.schema.properties.n.minimum"),
+        (#""response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"type":"object","properties":{"n":{"type":"integer","multipleOf":2}}}}}"#,
+         "response_format.json_schema.schema.properties.n.multipleOf"),
+        (#""guided_json":{"type":"integer","minimum":5,"maximum":1}"#, "guided_json"),
+        (#""guided_json":{"type":"integer","exclusiveMinimum":1,"exclusiveMaximum":2}"#, "guided_json"),
+        (#""guided_json":{"type":"number","minimum":"0"}"#, "guided_json.minimum"),
+        (#""guided_json":{"type":"number","minimum":1e30}"#, "guided_json"),
+        (#""guided_json":{"type":"string","minLength":3,"maxLength":2}"#, "guided_json.maxLength"),
+        (#""guided_json":{"type":"string","maxLength":-1}"#, "guided_json.maxLength"),
+        (#""guided_json":{"type":"string","minimum":1}"#, "guided_json.minimum"),
+        (#""guided_json":{"type":"integer","minLength":1}"#, "guided_json.minLength"),
         (#""response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"oneOf":[{"type":"string"}]}}}"#, "response_format.json_schema.schema.oneOf"),
         (#""response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"type":"date"}}}"#, "response_format.json_schema.schema.type"),
         (##""response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"$ref":"#/$defs/Missing"}}}"##, "response_format.json_schema.schema.$ref"),

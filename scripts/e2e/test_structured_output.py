@@ -61,6 +61,27 @@ def test_pydantic_parse_through_the_official_client(client):
     assert list(json.loads(choice.message.content)) == list(City.model_fields)
 
 
+class Review(pydantic.BaseModel):
+    title: Annotated[str, pydantic.Field(min_length=3, max_length=12)]
+    stars: Annotated[int, pydantic.Field(ge=1, le=5)]
+    confidence: Annotated[float, pydantic.Field(gt=0, le=1)]
+    year: Annotated[int, pydantic.Field(ge=1900, lt=2030)]
+    delta: Annotated[float, pydantic.Field(ge=-2.5, le=-0.5)]
+
+
+@pytest.mark.parametrize("seed", [1, 3, 5])
+def test_bounds_hold_while_sampling(client, seed):
+    """String lengths and numeric bounds (pydantic's min_length, ge, gt, lt, le) hold on every sampled answer:
+    pydantic validates each one, so a value outside its bounds fails the test."""
+    reply = client.chat.completions.parse(
+        model=MODEL, response_format=Review, temperature=1.0, seed=seed, n=2, max_tokens=400,
+        messages=[{"role": "user", "content": "Review the film Metropolis as JSON."}],
+    )
+    for choice in reply.choices:
+        assert choice.finish_reason == "stop", choice
+        assert isinstance(choice.message.parsed, Review)
+
+
 @pytest.mark.parametrize("temperature,top_p", [(1.0, 1.0), (1.2, 0.9)])
 def test_sampled_choices_follow_the_schema(client, temperature, top_p):
     reply = client.chat.completions.create(
@@ -120,7 +141,8 @@ def test_max_tokens_cuts_the_value_with_length(client):
 
 @pytest.mark.parametrize("schema,param", [
     ({"type": "string", "pattern": "^a+$"}, "response_format.json_schema.schema.pattern"),
-    ({"type": "object", "properties": {"n": {"type": "integer", "minimum": 0}}}, "response_format.json_schema.schema.properties.n.minimum"),
+    ({"type": "object", "properties": {"n": {"type": "integer", "multipleOf": 2}}}, "response_format.json_schema.schema.properties.n.multipleOf"),
+    ({"type": "integer", "minimum": 3, "maximum": 2}, "response_format.json_schema.schema"),
     ({"oneOf": [{"type": "string"}, {"type": "integer"}]}, "response_format.json_schema.schema.oneOf"),
     ({"$ref": "#/$defs/Nowhere"}, "response_format.json_schema.schema.$ref"),
 ])

@@ -157,6 +157,10 @@ enum JSONScalars {
 
     static let canonical: Int32 = 1 << 11
 
+    /// Whether the next byte, in string state `state`, starts a character: no UTF-8 continuation byte is due and
+    /// no escape is open (a low surrogate's `\uDC00` belongs to the character its high half started).
+    static func startsCharacter(_ state: Int32) -> Bool { state & 3 == 0 && (state >> 5) & 7 == 0 }
+
     private static func stringStepInner(_ state: Int32, _ b: UInt8) -> Int32? {
         let due = state & 3, range = (state >> 2) & 7, esc = (state >> 5) & 7
         let strict = state & canonical != 0

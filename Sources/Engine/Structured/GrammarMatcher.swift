@@ -7,7 +7,8 @@ struct GrammarConfig: Hashable, Sendable {
         case arrayOpen, arrayAfterItem, arrayNextItem
     }
 
-    /// Fields by phase: string `a` = `JSONScalars.stringStep` state; number `a` = its DFA state; literal `a` = trie
+    /// Fields by phase: string `a` = `JSONScalars.stringStep` state, `b` = characters so far (bounded strings only);
+    /// number `a` = its DFA state (a bounded number's: `NumberRange.step`, with `b` its sign and `magnitude`); literal `a` = trie
     /// node; object `a` = the first property that may still come, `b` = the property being read (-1: an additional
     /// key), `c` = the node in the key trie, or the additional key's string state, `d` = the additional key's node in
     /// the key trie (-1 once it is none of the declared keys), `hash` = the additional key's bytes hashed so far,
@@ -22,6 +23,8 @@ struct GrammarConfig: Hashable, Sendable {
         var d: Int32 = 0
         var hash: UInt64 = 0
         var used: [UInt64] = []
+        /// A bounded number's magnitude so far (`NumberRange` units); its sign is `b` (1: negative).
+        var magnitude: Int64 = 0
     }
 
     var top: Frame?
@@ -105,11 +108,30 @@ struct GrammarMatcher: Sendable {
             begin(node, byte, c, into: &out)
         case .string:
             guard let s = JSONScalars.stringStep(top.a, byte) else { return }
+            if case let .boundedString(minLength, maxLength) = grammar.nodes[node] {
+                if s < 0 {
+                    guard top.b >= minLength else { return }
+                } else if JSONScalars.startsCharacter(top.a) {
+                    // A byte that starts a character (a UTF-8 lead byte, a '\' opening an escape, or ASCII).
+                    if let maxLength, top.b >= maxLength { return }
+                    top.b += 1
+                }
+            }
             if s < 0 { pop(c, into: &out); return }
             top.a = s
             c.top = top
             out.append(c)
         case .number:
+            if case let .numberRange(r) = grammar.nodes[node] {
+                if let next = r.step(top.a, magnitude: top.magnitude, negative: top.b != 0, byte) {
+                    (top.a, top.magnitude, top.b) = (next.state, next.magnitude, next.negative ? 1 : 0)
+                    c.top = top
+                    out.append(c)
+                } else if r.complete(top.a, magnitude: top.magnitude, negative: top.b != 0) {
+                    finishThenFeed(c, byte, into: &out)
+                }
+                return
+            }
             guard case let .number(integer) = grammar.nodes[node] else { return }
             if let s = JSONScalars.numberStep(top.a, byte, integer: integer) {
                 top.a = s
@@ -142,9 +164,13 @@ struct GrammarMatcher: Sendable {
             let n = Int32(leaf)
             switch grammar.nodes[leaf] {
             case .anyOf: continue   // flattened away
-            case .string:
+            case .string, .boundedString:
                 guard byte == UInt8(ascii: "\"") else { continue }
                 c.top = .init(node: n, phase: .string)
+            case let .numberRange(r):
+                guard let s = r.step(0, magnitude: 0, negative: false, byte) else { continue }
+                c.top = .init(node: n, phase: .number, a: s.state, b: s.negative ? 1 : 0)
+                c.top!.magnitude = s.magnitude
             case let .number(integer):
                 guard let s = JSONScalars.numberStep(0, byte, integer: integer) else { continue }
                 c.top = .init(node: n, phase: .number, a: s)
@@ -322,7 +348,9 @@ struct GrammarMatcher: Sendable {
 
     private func completesWithoutByte(_ f: GrammarConfig.Frame) -> Bool {
         switch f.phase {
-        case .number: return JSONScalars.numberComplete(f.a)
+        case .number:
+            if case let .numberRange(r) = grammar.nodes[Int(f.node)] { return r.complete(f.a, magnitude: f.magnitude, negative: f.b != 0) }
+            return JSONScalars.numberComplete(f.a)
         case .literal: return grammar.literals[Int(f.node)]!.word[Int(f.a)] >= 0
         default: return false
         }

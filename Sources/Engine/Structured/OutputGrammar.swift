@@ -12,6 +12,10 @@ public struct OutputGrammar: Sendable, Hashable {
         case string
         /// A number (`integer`: digits only, no fraction or exponent).
         case number(integer: Bool)
+        /// A string of `minLength...maxLength` characters (Unicode scalars, as JSON Schema counts; nil: no most).
+        case boundedString(minLength: Int, maxLength: Int?)
+        /// A number within bounds, written without an exponent (see `NumberRange`).
+        case numberRange(NumberRange)
         /// Exactly one of these JSON texts (enum, const, booleans, null), in compact form.
         case literals([[UInt8]])
         /// Any of these nodes.
@@ -68,7 +72,7 @@ public struct OutputGrammar: Sendable, Hashable {
                                      additional: additional.map { $0 + offset }))
             case let .array(items, minItems, maxItems): nodes.append(.array(items: items + offset, minItems: minItems, maxItems: maxItems))
             case let .anyOf(alternatives): nodes.append(.anyOf(alternatives.map { $0 + offset }))
-            case .string, .number, .literals: nodes.append(node)
+            case .string, .number, .literals, .boundedString, .numberRange: nodes.append(node)
             }
         }
         return other.root + offset
@@ -104,6 +108,12 @@ public struct OutputGrammar: Sendable, Hashable {
             case let .anyOf(alternatives): refs = alternatives
             case let .literals(words): if words.contains(where: \.isEmpty) { return "an empty literal" }; refs = []
             case .string, .number: refs = []
+            case let .boundedString(minLength, maxLength):
+                if minLength < 0 || (maxLength.map { $0 < minLength } ?? false) { return "a string's length bounds are out of order" }
+                refs = []
+            case let .numberRange(r):
+                if r.lower > r.upper { return "no number lies within the bounds" }
+                refs = []
             }
             if refs.contains(where: { !nodes.indices.contains($0) }) { return "a node refers to a missing node" }
         }
@@ -138,7 +148,7 @@ public struct OutputGrammar: Sendable, Hashable {
             for (i, node) in nodes.enumerated() where !ok[i] {
                 let now: Bool
                 switch node {
-                case .string, .number, .literals: now = true
+                case .string, .number, .literals, .boundedString, .numberRange: now = true
                 case let .array(items, minItems, _): now = minItems == 0 || ok[items]
                 case let .object(props, _): now = props.allSatisfy { !$0.required || ok[$0.value] }
                 case let .anyOf(alternatives): now = alternatives.contains { ok[$0] }
@@ -147,5 +157,92 @@ public struct OutputGrammar: Sendable, Hashable {
             }
         }
         return ok
+    }
+}
+
+/// The numbers a `numberRange` node allows: `lower...upper` in units of 10^-`scale` (`scale` 0 for integers, else
+/// `fractionDigits`), written without an exponent, with at most `integerDigits` digits before the point and `scale`
+/// after it. Every prefix the matcher lets through can still end inside the bounds: `feasible` checks each step
+/// with exact integer arithmetic (the largest magnitude, 10^18 − 1 units, fits 64 bits).
+public struct NumberRange: Sendable, Hashable {
+    public var integer: Bool
+    public var lower: Int64
+    public var upper: Int64
+
+    /// Fraction digits of bounded non-integers: enough for any probability or measurement a model writes.
+    public static let fractionDigits = 6
+
+    public init(integer: Bool, lower: Int64, upper: Int64) {
+        self.integer = integer
+        self.lower = lower
+        self.upper = upper
+    }
+
+    public var scale: Int { integer ? 0 : Self.fractionDigits }
+    public var integerDigits: Int { integer ? 18 : 12 }
+    /// Units per 1 (10^scale).
+    public var unit: Int64 { Self.pow10(scale) }
+    /// The largest magnitude writable, in units.
+    public var maxMagnitude: Int64 { Self.pow10(integerDigits + scale) - 1 }
+
+    static func pow10(_ n: Int) -> Int64 { (0..<n).reduce(1) { v, _ in v * 10 } }
+
+    /// The DFA of a bounded number, in `state`'s low 4 bits: 0 start, 1 after '-', 2 a lone 0, 3 integer digits,
+    /// 4 after '.', 5 fraction digits; above them, the digits of the current part. `magnitude` is the value so far
+    /// in units, `negative` its sign. nil for a byte that cannot come, or after which no value within the bounds
+    /// could be completed.
+    func step(_ state: Int32, magnitude: Int64, negative: Bool, _ b: UInt8) -> (state: Int32, magnitude: Int64, negative: Bool)? {
+        let s = state & 15, n = Int(state >> 4)
+        let digit = b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")
+        let d = Int64(b) - Int64(UInt8(ascii: "0"))
+        var next: (state: Int32, magnitude: Int64, negative: Bool)
+        switch s {
+        case 0, 1:
+            if s == 0, b == UInt8(ascii: "-") { next = (1, 0, true) }
+            else if b == UInt8(ascii: "0") { next = (2, 0, negative) }
+            else if digit { next = (3 | 1 << 4, d * unit, negative) }
+            else { return nil }
+        case 2, 3:
+            if s == 3, digit {
+                guard n < integerDigits else { return nil }
+                next = (3 | Int32(n + 1) << 4, (magnitude / unit * 10 + d) * unit, negative)
+            } else if b == UInt8(ascii: "."), !integer {
+                next = (4, magnitude, negative)
+            } else { return nil }
+        case 4, 5:
+            let k = s == 4 ? 0 : n
+            guard digit, k < scale else { return nil }
+            next = (5 | Int32(k + 1) << 4, magnitude + d * Self.pow10(scale - k - 1), negative)
+        default: return nil
+        }
+        return feasible(next.state, magnitude: next.magnitude, negative: next.negative) ? next : nil
+    }
+
+    /// Whether the text so far is a whole number within the bounds.
+    func complete(_ state: Int32, magnitude: Int64, negative: Bool) -> Bool {
+        guard [2, 3, 5].contains(state & 15) else { return false }
+        let v = negative ? -magnitude : magnitude
+        return v >= lower && v <= upper
+    }
+
+    /// Whether some completion of the text so far lies within the bounds: the magnitudes its completions can have
+    /// are a few intervals (more integer digits, or fraction digits), each checked against the bounds.
+    func feasible(_ state: Int32, magnitude m: Int64, negative: Bool) -> Bool {
+        let s = state & 15, n = Int(state >> 4)
+        var intervals: [(Int64, Int64)] = []
+        switch s {
+        case 1: intervals = [(0, maxMagnitude)]
+        case 2: intervals = [(0, unit - 1)]
+        case 3:
+            let i = m / unit
+            for j in 0...(integerDigits - n) { intervals.append((i * Self.pow10(j) * unit, (i + 1) * Self.pow10(j) * unit - 1)) }
+        case 4: intervals = [(m, m + unit - 1)]
+        case 5: intervals = [(m, m + Self.pow10(scale - n) - 1)]
+        default: return false
+        }
+        return intervals.contains { lo, hi in
+            let (a, b) = negative ? (-hi, -lo) : (lo, hi)
+            return a <= upper && b >= lower
+        }
     }
 }

@@ -1,0 +1,109 @@
+import Engine
+
+/// The bounds of strings (`minLength`, `maxLength`) and numbers (`minimum`, `maximum`, `exclusiveMinimum`,
+/// `exclusiveMaximum`, also draft 4's boolean forms) as grammar nodes the output keeps while it is written.
+extension SchemaCompiler {
+    static let stringBoundKeywords: Set<String> = ["minLength", "maxLength"]
+    static let numberBoundKeywords: Set<String> = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]
+    /// Lengths at most (a bound past it is as good as none, and keeps counts small).
+    static let maxStringLength = 1_000_000
+
+    /// A bounded string, or nil when the schema gives no bound.
+    func stringBounds(_ schema: OrderedJSON, at path: String) throws(APIError) -> OutputGrammar.Node? {
+        func length(_ key: String) throws(APIError) -> Int? {
+            guard let v = schema[key] else { return nil }
+            switch v {
+            case let .scalar(.int(i)) where (0...Self.maxStringLength).contains(i): return i
+            case let .scalar(.double(d)) where d == d.rounded() && d >= 0 && d <= Double(Self.maxStringLength): return Int(d)
+            default: throw fail("\(path).\(key)", "must be an integer from 0 to \(Self.maxStringLength)")
+            }
+        }
+        let minLength = try length("minLength"), maxLength = try length("maxLength")
+        guard minLength != nil || maxLength != nil else { return nil }
+        if let minLength, let maxLength, maxLength < minLength { throw fail(path + ".maxLength", "is less than minLength (\(minLength))") }
+        return .boundedString(minLength: minLength ?? 0, maxLength: maxLength)
+    }
+
+    /// A number range, or nil when the schema gives no bound. Bounds are rounded inwards to what can be written: whole
+    /// numbers for `integer`, `NumberRange.fractionDigits` decimals for `number` (so `exclusiveMaximum: 1` allows
+    /// 0.999999 at most).
+    func numberBounds(_ schema: OrderedJSON, integer: Bool, at path: String) throws(APIError) -> OutputGrammar.Node? {
+        guard !Self.numberBoundKeywords.isDisjoint(with: Set(schemaKeys(schema))) else { return nil }
+        var range = NumberRange(integer: integer, lower: 0, upper: 0)
+        let limit = range.maxMagnitude
+        (range.lower, range.upper) = (-limit, limit)
+        func value(_ key: String) throws(APIError) -> SchemaDecimal? {
+            guard let v = schema[key] else { return nil }
+            switch v {
+            case let .scalar(.int(i)): return SchemaDecimal(sign: i < 0, digits: String(i.magnitude), exponent: 0)
+            case let .scalar(.double(d)) where d.isFinite: return SchemaDecimal(d)
+            case .scalar(.bool): return nil   // draft 4's exclusive flags, read below
+            default: throw fail("\(path).\(key)", "must be a number")
+            }
+        }
+        func flag(_ key: String) throws(APIError) -> Bool {
+            guard case let .scalar(.bool(b))? = schema[key] else { return false }
+            return b
+        }
+        let scale = range.scale
+        if let m = try value("minimum") { range.lower = max(range.lower, try flag("exclusiveMinimum") ? m.units(scale, limit).floor + 1 : m.units(scale, limit).ceil) }
+        if let m = try value("exclusiveMinimum") { range.lower = max(range.lower, m.units(scale, limit).floor + 1) }
+        if let m = try value("maximum") { range.upper = min(range.upper, try flag("exclusiveMaximum") ? m.units(scale, limit).ceil - 1 : m.units(scale, limit).floor) }
+        if let m = try value("exclusiveMaximum") { range.upper = min(range.upper, m.units(scale, limit).ceil - 1) }
+        guard range.lower <= range.upper else {
+            let what = integer ? "no integer" : "no number with at most \(NumberRange.fractionDigits) decimals"
+            throw fail(path, "\(what) lies within the bounds")
+        }
+        return .numberRange(range)
+    }
+
+    private func schemaKeys(_ schema: OrderedJSON) -> [String] {
+        guard case let .object(fields) = schema else { return [] }
+        return fields.map(\.key)
+    }
+}
+
+/// A bound exactly as the schema wrote it: sign, decimal digits, power of ten (a double's shortest decimal form,
+/// so 0.1 is 1 × 10^-1, not the binary value below it).
+struct SchemaDecimal {
+    var negative: Bool
+    var digits: [UInt8]
+    var exponent: Int
+
+    init(sign negative: Bool, digits: String, exponent: Int) {
+        self.negative = negative
+        self.digits = Array(digits.utf8).map { $0 - UInt8(ascii: "0") }
+        self.exponent = exponent
+    }
+
+    init(_ d: Double) {
+        // Swift writes a double in its shortest round-trip form: "0.1", "1e-07", "1.5e+20", "-3.0".
+        let text = "\(abs(d))"
+        let parts = text.split(separator: "e")
+        let mantissa = parts[0], exp = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+        let point = mantissa.split(separator: ".", omittingEmptySubsequences: false)
+        let fraction = point.count > 1 ? String(point[1]) : ""
+        self.init(sign: d < 0, digits: String(point[0]) + fraction, exponent: exp - fraction.count)
+    }
+
+    /// The value times 10^`scale`, rounded down and up, each clamped to ±(`limit` + 1).
+    func units(_ scale: Int, _ limit: Int64) -> (floor: Int64, ceil: Int64) {
+        let e = exponent + scale
+        var magnitude: Int64 = 0, exact = true, huge = false
+        let kept = e >= 0 ? digits.count : max(0, digits.count + e)
+        for (i, digit) in digits.enumerated() {
+            if i < kept {
+                if magnitude > limit / 10 { huge = true; break }
+                magnitude = magnitude * 10 + Int64(digit)
+            } else if digit != 0 { exact = false }
+        }
+        if !huge, e > 0 {
+            for _ in 0..<e where !huge {
+                if magnitude > limit / 10 { huge = true } else { magnitude *= 10 }
+            }
+        }
+        if huge || magnitude > limit { magnitude = limit + 1; exact = true }
+        let up = exact ? magnitude : magnitude + 1
+        return negative ? (-up, -magnitude) : (magnitude, up)
+    }
+}
