@@ -24,7 +24,7 @@ struct ChatCompletionHandler {
                                                  "messages": .array(chat.messages.map { "\($0.role): \($0.content)" })])
             }
             let id = request.completionID(prefix: "chatcmpl")
-            let (requests, toolOutput) = try makeEngineRequests(chat, id: id)
+            let (requests, toolOutput) = try context.chatEngineRequests(chat, id: id)
             let shape = ChatResponseBuilder(header: CompletionHeader(id: id, model: context.model.id, created: Int(Date().timeIntervalSince1970),
                                                                      fingerprint: context.systemFingerprint), tools: toolOutput,
                                             mistralCallIDs: context.prompter.toolCallFormat == .mistral)
@@ -36,13 +36,24 @@ struct ChatCompletionHandler {
             writer.respondError(.server("\(error)"), headers: headers)
         }
     }
+}
 
+/// The request fields a chat run's errors name: the chat API's own, or another API's that runs as a chat (Responses).
+struct ChatFieldNames: Sendable {
+    var messages = "messages"
+    var maxTokens = "max_tokens"
+
+    static let chat = ChatFieldNames()
+    static let responses = ChatFieldNames(messages: "input", maxTokens: "max_output_tokens")
+}
+
+extension ServingContext {
     /// The engine requests, and how to read their text when tools are in play: the template is shown the tools
     /// (unless `tool_choice` is `none`), a forced call (`required`, a named function) is a grammar on the output,
-    /// and `auto` reads calls in the model's own format.
-    func makeEngineRequests(_ chat: ChatCompletionRequest, id: String) throws -> ([EngineRequest], ToolOutput?) {
-        guard chat.model == context.model.id else {
-            throw APIError.notFound("the model '\(chat.model)' does not exist; this server serves '\(context.model.id)'", code: "model_not_found", param: "model")
+    /// and `auto` reads calls in the model's own format. Errors name the fields as `fields` says.
+    func chatEngineRequests(_ chat: ChatCompletionRequest, id: String, fields: ChatFieldNames = .chat) throws(APIError) -> ([EngineRequest], ToolOutput?) {
+        guard chat.model == model.id else {
+            throw APIError.notFound("the model '\(chat.model)' does not exist; this server serves '\(model.id)'", code: "model_not_found", param: "model")
         }
         var sampling = chat.sampling
         var output: ToolOutput?
@@ -50,7 +61,7 @@ struct ChatCompletionHandler {
             switch t.choice {
             case .none: break
             case .auto:
-                guard let format = context.prompter.toolCallFormat else {
+                guard let format = prompter.toolCallFormat else {
                     throw APIError.invalid("this model's chat template does not show tools to the model in a tool-call format the server reads (<tool_call> with JSON, DeepSeek's or [TOOL_CALLS]), so with tool_choice 'auto' its calls could not be told from its text; send tool_choice 'required' or name a function",
                                            param: "tool_choice", code: "unsupported_value")
                 }
@@ -69,11 +80,11 @@ struct ChatCompletionHandler {
         let tools = chat.tools.map { $0.tools.map(\.spec) }
         let prompt: [Int]
         do {
-            prompt = try context.prompter.promptTokens(for: chat.messages, tools: tools)
+            prompt = try prompter.promptTokens(for: chat.messages, tools: tools)
         } catch {
-            throw APIError.invalid("the chat template could not render these messages: \(error)", param: "messages", code: "template_error")
+            throw APIError.invalid("the chat template could not render this '\(fields.messages)': \(error)", param: fields.messages, code: "template_error")
         }
-        return (try sampling.engineRequests(id: id, prompts: [prompt], context: context, promptParam: "messages"), output)
+        return (try sampling.engineRequests(id: id, prompts: [prompt], context: self, promptParam: fields.messages, maxTokensParam: fields.maxTokens),
+                output)
     }
 }
-

@@ -107,7 +107,7 @@ public final class OpenAIRouter: @unchecked Sendable {
         case ("POST", "/v1/completions"):
             CompletionHandler(context: context, logger: logger, headers: cors, options: options, inFlight: inFlight).handle(request, writer)
         case ("POST", "/v1/responses"):
-            ResponsesHandler(context: context, logger: logger, headers: cors, inFlight: inFlight, store: responses).create(request, writer)
+            ResponsesHandler(context: context, logger: logger, headers: cors, options: options, inFlight: inFlight, store: responses).create(request, writer)
         case (_, let path) where path.hasPrefix("/v1/responses/"):
             routeStoredResponse(request, method: method, writer, context, cors)
         case ("POST", "/tokenize"):
@@ -145,10 +145,13 @@ public final class OpenAIRouter: @unchecked Sendable {
     /// `/v1/responses/{id}` (GET, DELETE) and `/v1/responses/{id}/cancel` (POST).
     private func routeStoredResponse(_ request: HTTPRequest, method: String, _ writer: HTTPResponseWriter, _ context: ServingContext,
                                      _ cors: HTTPHeaders) {
-        let handler = ResponsesHandler(context: context, logger: logger, headers: cors, inFlight: inFlight, store: responses)
+        let handler = ResponsesHandler(context: context, logger: logger, headers: cors, options: options, inFlight: inFlight, store: responses)
         let rest = request.path.dropFirst("/v1/responses/".count).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         switch (method, rest.count, rest.last) {
-        case ("GET", 1, _): handler.retrieve(rest[0], writer)
+        case (_, 1, "input_tokens"?), (_, 1, "compact"?):
+            writer.respondError(.notFound("this server does not offer /v1/responses/\(rest[0]); count a prompt's tokens with POST /tokenize",
+                                          code: "not_found"), headers: cors)
+        case ("GET", 1, _): handler.retrieve(rest[0], query: request.query, writer)
         case ("DELETE", 1, _): handler.delete(rest[0], writer)
         case ("POST", 2, "cancel"): handler.cancel(rest[0], writer)
         case (_, 1, _), (_, 2, "cancel"):

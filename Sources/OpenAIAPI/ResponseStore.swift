@@ -2,16 +2,26 @@ import Foundation
 
 /// Responses kept for `GET /v1/responses/{id}` and `previous_response_id` (`store`, true by default). In memory,
 /// per replica, bounded: past `capacity` responses or `maxBytes` of their text, the least recently used go first.
-/// Each entry keeps only its own turn (input messages and the assistant's answer) and its predecessor's id, so a
-/// long conversation costs each response once rather than once per later turn.
+/// Each entry keeps its response object as the JSON text it is served as, only its own turn (input messages and
+/// the assistant's answer) and its predecessor's id, so a long conversation costs each response once rather than
+/// once per later turn.
 final class ResponseStore: @unchecked Sendable {
     struct Entry {
-        var object: JSONValue
+        var object: [UInt8]
         var previousID: String?
         /// This response's input messages then its answer (instructions excluded: they are not carried over).
         var turn: [ChatMessage]
         var bytes: Int
-        var lastUse: UInt64
+        var stamp: UInt64
+    }
+
+    /// A conversation rebuilt from a chain of responses.
+    enum Chain: Equatable {
+        case messages([ChatMessage])
+        /// The response, or one it continues, is not stored (deleted, evicted, or on another replica).
+        case missing
+        /// The chain's text passed the limit asked for: it could not fit the model's context anyway.
+        case tooLong
     }
 
     let capacity: Int
@@ -20,6 +30,10 @@ final class ResponseStore: @unchecked Sendable {
     private var entries: [String: Entry] = [:]
     private var bytes = 0
     private var clock: UInt64 = 0
+    /// Uses, oldest first from `head`: an entry's latest is the one whose stamp it still carries (older ones are
+    /// skipped when they come up), so eviction and a use are O(1) amortised.
+    private var uses: [(id: String, stamp: UInt64)] = []
+    private var head = 0
 
     init(capacity: Int = 1000, maxBytes: Int = 256 << 20) {
         self.capacity = max(0, capacity)
@@ -27,50 +41,83 @@ final class ResponseStore: @unchecked Sendable {
     }
 
     var count: Int { lock.withLock { entries.count } }
+    var storedBytes: Int { lock.withLock { bytes } }
 
     func put(id: String, object: JSONValue, previousID: String?, turn: [ChatMessage]) {
         guard capacity > 0 else { return }
-        let size = object.serialized().utf8.count + turn.reduce(0) { $0 + $1.content.utf8.count + $1.toolCalls.reduce(0) { $0 + $1.arguments.compactText.utf8.count } }
+        let text = object.bytes
+        // The text kept, plus a little per message for what holds it.
+        let size = text.count + turn.reduce(0) { $0 + 64 + $1.content.utf8.count + $1.toolCalls.reduce(0) { $0 + 64 + $1.arguments.compactText.utf8.count } }
         lock.withLock {
-            clock += 1
             if let old = entries[id] { bytes -= old.bytes }
-            entries[id] = Entry(object: object, previousID: previousID, turn: turn, bytes: size, lastUse: clock)
+            clock += 1
+            entries[id] = Entry(object: text, previousID: previousID, turn: turn, bytes: size, stamp: clock)
+            uses.append((id, clock))
             bytes += size
-            while entries.count > capacity || (bytes > maxBytes && entries.count > 1) {
-                guard let oldest = entries.min(by: { $0.value.lastUse < $1.value.lastUse })?.key, oldest != id || entries.count > 1 else { break }
-                bytes -= entries.removeValue(forKey: oldest)?.bytes ?? 0
-            }
+            evict(keeping: id)
+            compactUses()
         }
     }
 
-    func object(_ id: String) -> JSONValue? {
+    /// The response object's JSON text.
+    func object(_ id: String) -> [UInt8]? {
         lock.withLock {
-            guard var e = entries[id] else { return nil }
-            clock += 1
-            e.lastUse = clock
-            entries[id] = e
-            return e.object
+            guard entries[id] != nil else { return nil }
+            touch(id)
+            return entries[id]?.object
         }
     }
 
     @discardableResult
     func delete(_ id: String) -> Bool { lock.withLock { entries.removeValue(forKey: id).map { bytes -= $0.bytes } != nil } }
 
-    /// The conversation up to and including response `id`: each turn of its chain, oldest first. nil when `id`, or
-    /// a response it continues, is not stored (deleted, evicted, or from another replica).
-    func conversation(upTo id: String) -> [ChatMessage]? {
+    /// The conversation up to and including response `id`: each turn of its chain, oldest first, unless its text
+    /// passes `byteLimit` first.
+    func conversation(upTo id: String, byteLimit: Int) -> Chain {
         lock.withLock {
             var turns: [[ChatMessage]] = []
-            var next: String? = id
-            clock += 1
+            var next: String? = id, total = 0
             while let current = next {
-                guard var e = entries[current] else { return nil }
-                e.lastUse = clock
-                entries[current] = e
+                guard let e = entries[current] else { return .missing }
+                total += e.bytes
+                if total > byteLimit { return .tooLong }
                 turns.append(e.turn)
                 next = e.previousID
             }
-            return turns.reversed().flatMap { $0 }
+            next = id
+            while let current = next { touch(current); next = entries[current]?.previousID }
+            compactUses()
+            return .messages(turns.reversed().flatMap { $0 })
+        }
+    }
+
+    /// Call with `lock` held.
+    private func touch(_ id: String) {
+        clock += 1
+        entries[id]?.stamp = clock
+        uses.append((id, clock))
+    }
+
+    /// Call with `lock` held. Removes the least recently used entries (never `id`, the one just added) until the
+    /// store is within its bounds.
+    private func evict(keeping id: String) {
+        while entries.count > capacity || (bytes > maxBytes && entries.count > 1), head < uses.count {
+            let (oldest, stamp) = uses[head]
+            head += 1
+            guard oldest != id, let e = entries[oldest], e.stamp == stamp else { continue }
+            entries.removeValue(forKey: oldest)
+            bytes -= e.bytes
+        }
+    }
+
+    /// Call with `lock` held. Drops the used-up front of `uses`, and rebuilds it when stale uses pile up.
+    private func compactUses() {
+        if uses.count - head > 2 * entries.count + 1024 {
+            uses = entries.map { ($0.key, $0.value.stamp) }.sorted { $0.1 < $1.1 }
+            head = 0
+        } else if head > 1024, head > uses.count / 2 {
+            uses.removeFirst(head)
+            head = 0
         }
     }
 }

@@ -11,6 +11,7 @@ struct ResponsesHandler {
     let logger: Logger
     /// Added to every response (CORS).
     let headers: HTTPHeaders
+    let options: APIOptions
     let inFlight: InFlightRequests
     let store: ResponseStore
 
@@ -22,8 +23,14 @@ struct ResponsesHandler {
             if !r.unknownFields.isEmpty {
                 logger.info("ignoring unknown request fields", metadata: ["fields": "\(r.unknownFields.joined(separator: ","))"])
             }
+            if options.logPrompts {
+                logger.info("prompt", metadata: ["request_id": "\(request.requestID)", "instructions": "\(r.instructions ?? "")",
+                                                 "input": .array(r.input.map { "\($0.role): \($0.content)" })])
+            }
             let id = "resp_" + ResponseAccumulator.hex()
-            let (requests, toolOutput) = try engineRequests(r, id: id)
+            // Engine ids (in the engine's logs) carry the client's X-Request-Id when it sent one, as chat's do.
+            let engineID = request.headers["X-Request-Id"] != nil ? request.completionID(prefix: "resp") : id
+            let (requests, toolOutput) = try engineRequests(r, id: engineID)
             let header = ResponseHeader(id: id, request: r, model: context.model.id)
             let output = ResponseAccumulator(tools: toolOutput, withLogprobs: r.sampling.topLogprobs != nil,
                                              mistralCallIDs: context.prompter.toolCallFormat == .mistral)
@@ -45,32 +52,35 @@ struct ResponsesHandler {
     func engineRequests(_ r: ResponsesRequest, id: String) throws(APIError) -> ([EngineRequest], ToolOutput?) {
         var history: [ChatMessage] = []
         if let previous = r.previousResponseID {
-            guard let h = store.conversation(upTo: previous) else {
+            // A chain's text past this could not fit the context anyway: refused before it is rendered.
+            let limit = max(1 << 20, context.model.maxSequenceLength * 64)
+            switch store.conversation(upTo: previous, byteLimit: limit) {
+            case let .messages(m): history = m
+            case .missing:
                 throw APIError.notFound("no stored response '\(previous)' (or one it continues) on this server: responses are kept in memory per replica, "
                                         + "and only with 'store' true; send the conversation as 'input' instead",
                                         code: "previous_response_not_found", param: "previous_response_id")
+            case .tooLong:
+                throw APIError.invalid("the conversation that '\(previous)' continues is longer than \(context.model.sequenceLimitDescription) could hold",
+                                       param: "previous_response_id", code: "context_length_exceeded")
             }
-            history = h
         }
         let messages = (r.instructions.map { [ChatMessage(role: "system", content: $0)] } ?? []) + history + r.input
         let chat = ChatCompletionRequest(model: r.model, messages: messages, sampling: r.sampling, stream: r.stream, includeUsage: false,
                                          tools: r.tools, unknownFields: [])
-        let handler = ChatCompletionHandler(context: context, logger: logger, headers: headers, options: APIOptions(), inFlight: inFlight)
-        do {
-            return try handler.makeEngineRequests(chat, id: id)
-        } catch let e as APIError {
-            // The chat path names its own fields; say which of this request's it means.
-            var e = e
-            e.param = e.param.map { ["messages": "input", "max_tokens": "max_output_tokens", "response_format": "text.format"][$0] ?? $0 }
-            throw e
-        } catch {
-            throw APIError.server("\(error)")
-        }
+        return try context.chatEngineRequests(chat, id: id, fields: .responses)
     }
 
-    func retrieve(_ id: String, _ writer: HTTPResponseWriter) {
+    func retrieve(_ id: String, query: String?, _ writer: HTTPResponseWriter) {
+        let stream = (query ?? "").split(separator: "&").contains { $0 == "stream=true" || $0 == "stream=1" }
+        if stream {
+            return writer.respondError(.invalid("streaming a stored response again is not supported; retrieve it whole", param: "stream",
+                                                code: "unsupported_parameter"), headers: headers)
+        }
         guard let object = store.object(id) else { return writer.respondError(Self.notFound(id), headers: headers) }
-        writer.respondJSON(object, headers: headers)
+        var h = headers
+        h.replaceOrAdd("Content-Type", "application/json")
+        writer.respond(HTTPResponseHead(status: 200, headers: h), body: object)
     }
 
     func delete(_ id: String, _ writer: HTTPResponseWriter) {
@@ -184,7 +194,10 @@ final class EventSequence: @unchecked Sendable {
 
     @discardableResult
     func send(_ event: JSONValue) -> HTTPWriteResult {
-        guard case let .object(fields) = event, case let .string(type)? = fields.first?.1 else { return .ok }
+        guard case let .object(fields) = event, case let .string(type)? = fields.first?.1 else {
+            assertionFailure("a stream event must start with its type")
+            return .ok
+        }
         let n = lock.withLock { defer { next += 1 }; return next }
         return sse.send(data: JSONValue.object(fields + [("sequence_number", .int(n))]).serialized(), event: type)
     }

@@ -96,12 +96,7 @@ enum ResponsesInput {
     private static func functionCall(_ f: FieldReader, path p: String) throws(APIError) -> ChatToolCall {
         let id = try f.requiredString("call_id")
         let name = try f.requiredString("name")
-        let text = try f.requiredString("arguments")
-        let arguments: OrderedJSON
-        do { arguments = text.isEmpty ? .object([]) : try JSONParser.parseKeepingKeyOrder(Array(text.utf8)) } catch {
-            throw APIError.invalid("'\(p).arguments' is not valid JSON: \(error.message)", param: "\(p).arguments", code: "invalid_value")
-        }
-        return ChatToolCall(id: id, name: name, arguments: arguments)
+        return ChatToolCall(id: id, name: name, arguments: try ChatToolCall.parseArguments(try f.requiredString("arguments"), param: "\(p).arguments"))
     }
 
     /// A function call's output: a string, or text parts (joined).

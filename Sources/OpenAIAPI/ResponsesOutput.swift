@@ -15,10 +15,13 @@ final class ResponseAccumulator: @unchecked Sendable {
     private var logprobs: [TokenLogprobsEntry] = []
     /// Logprobs of tokens whose text is held back (a possible tool call), given to the next text sent.
     private var pending: [TokenLogprobsEntry] = []
-    private(set) var items: [JSONValue] = []
-    /// The assistant turn as a later request's `previous_response_id` replays it.
-    private(set) var message = ChatMessage(role: "assistant", content: "")
-    private(set) var reason: FinishReason?
+    private var _items: [JSONValue] = []
+    private var _message = ChatMessage(role: "assistant", content: "")
+
+    /// The output items (complete after `finish`).
+    var items: [JSONValue] { lock.withLock { _items } }
+    /// The assistant turn as a later request's `previous_response_id` replays it (complete after `finish`).
+    var message: ChatMessage { lock.withLock { _message } }
 
     init(tools: ToolOutput?, withLogprobs: Bool, mistralCallIDs: Bool) {
         filter = tools.map(ToolStreamFilter.init)
@@ -38,7 +41,6 @@ final class ResponseAccumulator: @unchecked Sendable {
     /// The end: held-back text, the message's closing events, then each call's.
     func finish(_ reason: FinishReason) -> [JSONValue] {
         lock.withLock {
-            self.reason = reason
             var events: [JSONValue] = []
             var calls: [ParsedToolCall] = []
             if let filter {
@@ -58,13 +60,13 @@ final class ResponseAccumulator: @unchecked Sendable {
                 events.append(.object([("type", .string("response.content_part.done")), ("item_id", .string(id)), ("output_index", .int(0)),
                                        ("content_index", .int(0)), ("part", part)]))
                 events.append(.object([("type", .string("response.output_item.done")), ("output_index", .int(0)), ("item", item)]))
-                items = [item]
-                message.content = text
+                _items = [item]
+                _message.content = text
             } else {
-                message.contentIsNull = true
+                _message.contentIsNull = true
             }
             for call in calls {
-                let id = "fc_" + Self.hex(), callID = ToolCallID.make(mistral: mistralCallIDs), index = items.count
+                let id = "fc_" + Self.hex(), callID = ToolCallID.make(mistral: mistralCallIDs), index = _items.count
                 func item(_ arguments: String, _ status: String) -> JSONValue {
                     .object([("id", .string(id)), ("type", .string("function_call")), ("status", .string(status)), ("arguments", .string(arguments)),
                              ("call_id", .string(callID)), ("name", .string(call.name))])
@@ -76,9 +78,9 @@ final class ResponseAccumulator: @unchecked Sendable {
                 events.append(.object([("type", .string("response.function_call_arguments.done")), ("item_id", .string(id)), ("name", .string(call.name)),
                                        ("output_index", .int(index)), ("arguments", .string(call.arguments))]))
                 events.append(.object([("type", .string("response.output_item.done")), ("output_index", .int(index)), ("item", done)]))
-                items.append(done)
+                _items.append(done)
                 let arguments = (try? JSONParser.parseKeepingKeyOrder(Array(call.arguments.utf8))) ?? .object([])
-                message.toolCalls.append(ChatToolCall(id: callID, name: call.name, arguments: arguments))
+                _message.toolCalls.append(ChatToolCall(id: callID, name: call.name, arguments: arguments))
             }
             return events
         }
@@ -117,16 +119,11 @@ final class ResponseAccumulator: @unchecked Sendable {
         .object([("type", .string("output_text")), ("annotations", .array([])), ("logprobs", .array(logprobs.map(logprob))), ("text", .string(text))])
     }
 
-    /// OpenAI's `LogProb`: token, logprob, bytes, top_logprobs (each with its bytes).
-    static func logprob(_ e: TokenLogprobsEntry) -> JSONValue {
-        func one(_ token: String, _ bytes: [UInt8], _ lp: Float) -> [(String, JSONValue)] {
-            [("token", .string(token)), ("logprob", .double(Double(lp))), ("bytes", .array(bytes.map { .int(Int($0)) }))]
-        }
-        return .object(one(e.token, e.bytes, e.logprob) + [("top_logprobs", .array(e.top.map { .object(one($0.token, $0.bytes, $0.logprob)) }))])
-    }
+    /// OpenAI's `LogProb` (token, logprob, bytes, top_logprobs each with its bytes): the chat shape's entry.
+    static func logprob(_ e: TokenLogprobsEntry) -> JSONValue { ChatResponseBuilder.entry(e) }
 
     /// 32 random hex digits (item ids).
-    static func hex() -> String { UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }
+    static func hex() -> String { ToolCallID.hex() }
 }
 
 /// The response object around an output: the request's settings repeated, status, usage.
@@ -149,7 +146,7 @@ struct ResponseHeader: Sendable {
         store = r.store
         temperature = r.sampling.temperature ?? 1
         topP = r.sampling.topP ?? 1
-        parallelToolCalls = r.tools?.parallel ?? true
+        parallelToolCalls = r.echo.parallelToolCalls
         echo = r.echo
     }
 
@@ -166,7 +163,7 @@ struct ResponseHeader: Sendable {
             ("instructions", opt(e.instructions)), ("max_output_tokens", e.maxOutputTokens.map { .int($0) } ?? .null),
             ("max_tool_calls", e.maxToolCalls.map { .int($0) } ?? .null), ("model", .string(model)), ("output", .array(output)),
             ("parallel_tool_calls", .bool(parallelToolCalls)), ("previous_response_id", opt(previousResponseID)),
-            ("prompt_cache_key", opt(e.promptCacheKey)), ("reasoning", .object([("effort", .null), ("summary", .null)])),
+            ("prompt_cache_key", opt(e.promptCacheKey)), ("prompt_cache_retention", opt(e.promptCacheRetention)), ("reasoning", .object([("effort", .null), ("summary", .null)])),
             ("safety_identifier", opt(e.safetyIdentifier)), ("service_tier", .string(e.serviceTier)), ("store", .bool(store)),
             ("temperature", .double(temperature)), ("text", e.text), ("tool_choice", e.toolChoice), ("tools", e.tools),
             ("top_logprobs", .int(e.topLogprobs)), ("top_p", .double(topP)), ("truncation", .string("disabled")), ("metadata", e.metadata),

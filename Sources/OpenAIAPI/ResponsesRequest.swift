@@ -34,6 +34,8 @@ struct ResponsesRequest: Sendable {
         var topLogprobs = 0
         var instructions: String?
         var maxOutputTokens: Int?
+        var promptCacheRetention: String?
+        var parallelToolCalls = true
     }
 
     /// The sampling fields shared with chat completions, read by `SamplingRequest` under the same names.
@@ -51,17 +53,25 @@ struct ResponsesRequest: Sendable {
         "moderation": { _ in false },
         "truncation": { $0 == .string("disabled") },
         "reasoning": { r in
-            // No model here reasons on request: only an empty or all-null configuration is neutral.
+            // No model here reasons on request: only an empty, all-null or effort-"none" configuration is neutral.
             guard case let .object(fields) = r else { return false }
-            return fields.values.allSatisfy { $0 == .null }
+            return fields.allSatisfy { $0.value == .null || ($0.key == "effort" && $0.value == .string("none")) }
         },
+    ]
+
+    /// Chat completions' names, which a client may send here by habit: each is a 400 that names the Responses
+    /// API's field for it (nil: there is none), never a silent no-op.
+    static let chatFields: KeyValuePairs<String, String?> = [
+        "messages": "input", "max_tokens": "max_output_tokens", "max_completion_tokens": "max_output_tokens",
+        "response_format": "text.format", "guided_json": "text.format", "logprobs": "include: [\"message.output_text.logprobs\"]",
+        "n": nil, "functions": "tools", "function_call": "tool_choice", "echo": nil,
     ]
 
     static let known: Set<String> = Set([
         "model", "input", "instructions", "previous_response_id", "max_output_tokens", "top_logprobs", "include", "text", "tools",
         "tool_choice", "parallel_tool_calls", "stream", "stream_options", "store", "metadata", "safety_identifier", "prompt_cache_key",
         "prompt_cache_retention", "service_tier", "max_tool_calls",
-    ]).union(samplingFields).union(notSupported.map(\.key))
+    ]).union(samplingFields).union(notSupported.map(\.key)).union(chatFields.map(\.key)).union(SamplingRequest.vllmExtensions.map(\.key))
 
     static let includable: Set<String> = [
         "file_search_call.results", "web_search_call.results", "web_search_call.action.sources", "message.input_image.image_url",
@@ -75,6 +85,11 @@ struct ResponsesRequest: Sendable {
             throw APIError.invalid("you must provide a model parameter", param: "model", code: "missing_required_parameter")
         }
         try ChatCompletionRequest.rejectUnsupported(f, notSupported)
+        try ChatCompletionRequest.rejectUnsupported(f, SamplingRequest.vllmExtensions)
+        for (key, instead) in chatFields where f.raw(key) != nil {
+            let hint = instead.map { "; use '\($0)'" } ?? (key == "n" ? "; a response has one output: send several requests" : "")
+            throw APIError.invalid("'\(key)' is a chat completions field, not one of the Responses API\(hint)", param: key, code: "unsupported_parameter")
+        }
         let ordered = OrderedBody(body)
         var echo = ResponseEcho()
         let instructions = try f.string("instructions")
@@ -88,14 +103,20 @@ struct ResponsesRequest: Sendable {
         if let so = f.raw("stream_options") {
             guard stream else { throw APIError.invalid("'stream_options' is only allowed when 'stream' is true", param: "stream_options") }
             // `include_obfuscation` pads events against side channels on OpenAI's network; nothing here to pad.
-            _ = try FieldReader(so, prefix: "stream_options").bool("include_obfuscation")
+            let options = try FieldReader(so, prefix: "stream_options")
+            _ = try options.bool("include_obfuscation")
+            if let extra = options.fields.keys.sorted().first(where: { $0 != "include_obfuscation" }) {
+                throw APIError.invalid("'stream_options.\(extra)' is not a Responses API stream option (usage comes with response.completed)",
+                                       param: "stream_options.\(extra)", code: "unsupported_parameter")
+            }
         }
         var sampling = try SamplingRequest(FieldReader(.object(f.fields.filter { samplingFields.contains($0.key) })), body: ordered)
         sampling.maxTokens = try f.int("max_output_tokens", in: 1...Int(Int32.max))
         echo.maxOutputTokens = sampling.maxTokens
         let top = try f.int("top_logprobs", in: 0...20)
         echo.topLogprobs = top ?? 0
-        if try includes(f).contains("message.output_text.logprobs") || top != nil { sampling.topLogprobs = top ?? 0 }
+        // As OpenAI: logprobs come back only when `include` asks for them; `top_logprobs` says how many alternatives.
+        if try includes(f).contains("message.output_text.logprobs") { sampling.topLogprobs = top ?? 0 }
         (sampling.grammar, echo.text) = try textFormat(f, body: ordered)
         let tools = try ResponsesTools.parse(f, body: ordered)
         if let tools {
@@ -112,7 +133,14 @@ struct ResponsesRequest: Sendable {
         echo.user = sampling.user
         echo.safetyIdentifier = try f.string("safety_identifier")
         echo.promptCacheKey = try f.string("prompt_cache_key")
-        _ = try f.string("prompt_cache_retention")
+        if let retention = try f.string("prompt_cache_retention") {
+            guard ["in_memory", "24h"].contains(retention) else {
+                throw APIError.invalid("'prompt_cache_retention' must be 'in_memory' or '24h', got '\(retention)'", param: "prompt_cache_retention", code: "invalid_value")
+            }
+            // The prefix cache keeps prompts in memory while there is room; neither promise is more than that.
+            echo.promptCacheRetention = retention
+        }
+        echo.parallelToolCalls = try f.bool("parallel_tool_calls") ?? true
         echo.maxToolCalls = try f.int("max_tool_calls", in: 0...Int(Int32.max))
         if let tier = try f.string("service_tier") {
             guard ["auto", "default"].contains(tier) else {
@@ -240,8 +268,15 @@ enum ResponsesTools {
         try ToolRequest.validName(name, param: "\(path).name")
         _ = try t.string("description")
         _ = try t.bool("strict")
-        if let extra = t.fields.keys.sorted().first(where: { !["type", "name", "description", "parameters", "strict"].contains($0) }) {
-            throw APIError.invalid("'\(path).\(extra)' is not supported on a function tool", param: "\(path).\(extra)", code: "unsupported_parameter")
+        // The SDK's newer function-tool fields, accepted at their neutral values (the model calls the tool itself).
+        let neutral: [String: @Sendable (JSONInput) -> Bool] = [
+            "defer_loading": { $0 == .bool(false) }, "async": { $0 == .bool(false) }, "output_schema": { $0 == .null },
+            "allowed_callers": { $0 == .null || $0 == .array([.string("direct")]) },
+        ]
+        for key in t.fields.keys.sorted() where !["type", "name", "description", "parameters", "strict"].contains(key) {
+            guard let isNeutral = neutral[key], isNeutral(t.fields[key]!) else {
+                throw APIError.invalid("'\(path).\(key)' is not supported on a function tool", param: "\(path).\(key)", code: "unsupported_parameter")
+            }
         }
         var parameters: OrderedJSON?
         if let p = t.raw("parameters") {

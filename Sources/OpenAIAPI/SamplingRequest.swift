@@ -158,7 +158,7 @@ public struct SamplingRequest: Sendable, Equatable {
     /// `id#<nonce>-<index>` with index = prompt · n + choice. The nonce keeps engine ids unique when `id` is not: a
     /// completion id carries the client's `X-Request-Id`, which two requests may share (a client's fixed header, a
     /// retry while the first attempt still runs), and the engine keys KV blocks and aborts by request id.
-    func engineRequests(id: String, prompts: [[Int]], context: ServingContext, promptParam: String,
+    func engineRequests(id: String, prompts: [[Int]], context: ServingContext, promptParam: String, maxTokensParam: String = "max_tokens",
                         promptLogprobs: Int? = nil) throws(APIError) -> [EngineRequest] {
         let key = "\(id)#\(EngineRequestNonce.next())"
         let ctx = context.model.maxSequenceLength, limit = context.model.sequenceLimitDescription
@@ -178,7 +178,8 @@ public struct SamplingRequest: Sendable, Equatable {
             }
             let maxTokens = self.maxTokens ?? (ctx - prompt.count)
             guard prompt.count + maxTokens <= ctx else {
-                throw APIError.invalid("the prompt (\(prompt.count) tokens) plus max_tokens (\(maxTokens)) exceeds \(limit)", param: "max_tokens", code: "context_length_exceeded")
+                throw APIError.invalid("the prompt (\(prompt.count) tokens) plus \(maxTokensParam) (\(maxTokens)) exceeds \(limit)", param: maxTokensParam,
+                                       code: "context_length_exceeded")
             }
             if let bad = prompt.first(where: { $0 < 0 || $0 >= context.model.vocabularySize }) {
                 throw APIError.invalid("token id \(bad) is outside the vocabulary of \(context.model.vocabularySize)", param: promptParam, code: "invalid_value")

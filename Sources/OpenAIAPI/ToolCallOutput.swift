@@ -217,6 +217,9 @@ enum ToolCallID {
             let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
             return String((0..<9).map { _ in alphabet.randomElement()! })
         }
-        return "call_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24)
+        return "call_" + hex().prefix(24)
     }
+
+    /// 32 random lowercase hex digits.
+    static func hex() -> String { UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }
 }

@@ -202,13 +202,15 @@ public struct ChatToolCall: Sendable, Equatable {
         }
         let g = try FieldReader(fn, prefix: "\(path).function")
         let name = try g.requiredString("name")
-        let text = try g.requiredString("arguments")
-        let arguments: OrderedJSON
-        // An empty string is no arguments (as vLLM reads it).
-        do { arguments = text.isEmpty ? .object([]) : try JSONParser.parseKeepingKeyOrder(Array(text.utf8)) } catch {
-            throw APIError.invalid("'\(path).function.arguments' is not valid JSON: \(error.message)", param: "\(path).function.arguments", code: "invalid_value")
-        }
+        let arguments = try parseArguments(try g.requiredString("arguments"), param: "\(path).function.arguments")
         return ChatToolCall(id: id, name: name, arguments: arguments)
+    }
+
+    /// A call's arguments as JSON text, parsed with their key order; an empty string is no arguments (as vLLM reads it).
+    static func parseArguments(_ text: String, param: String) throws(APIError) -> OrderedJSON {
+        do { return text.isEmpty ? .object([]) : try JSONParser.parseKeepingKeyOrder(Array(text.utf8)) } catch {
+            throw APIError.invalid("'\(param)' is not valid JSON: \(error.message)", param: param, code: "invalid_value")
+        }
     }
 }
 

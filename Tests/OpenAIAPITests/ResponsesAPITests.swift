@@ -57,8 +57,14 @@ private func prompt(_ r: EngineRequest) -> String { TranscriptPrompter().decode(
         #expect(r.sampling.maxTokens == 7 && r.sampling.temperature == 0.5 && r.sampling.topP == 0.9 && r.sampling.topK == 3)
         #expect(r.sampling.seed == 1 && r.sampling.stop == ["@@"] && r.sampling.topLogprobs == 2)
         #expect(!r.store && r.stream && r.echo.metadata == .object([("k", .string("v"))]))
-        // No logprobs unless asked for; a JSON schema format is a grammar.
+        // No logprobs unless `include` asks for them (as OpenAI: top_logprobs alone returns none); a JSON schema
+        // format is a grammar.
         #expect(try parse(#""input":"x""#).sampling.topLogprobs == nil)
+        #expect(try parse(#""input":"x","top_logprobs":3"#).sampling.topLogprobs == nil)
+        // Neutral values of newer fields pass.
+        #expect(try parse(#""input":"x","reasoning":{"effort":"none"},"tools":[{"type":"function","name":"f","defer_loading":false,"allowed_callers":["direct"]}],"tool_choice":"none""#)
+            .tools?.tools.map(\.name) == ["f"])
+        #expect(try parse(#""input":"x","parallel_tool_calls":false"#).echo.parallelToolCalls == false)
         let schema = try parse(#""input":"x","text":{"format":{"type":"json_schema","name":"p","schema":{"type":"object","properties":{"a":{"type":"integer"}}}}}"#)
         #expect(schema.sampling.grammar != nil)
         #expect(schema.echo.text.serialized().contains(#""name":"p""#))
@@ -99,6 +105,13 @@ private func prompt(_ r: EngineRequest) -> String { TranscriptPrompter().decode(
         (#""input":"x","metadata":{"a":1}"#, "metadata.a"),
         (#""input":"x","service_tier":"priority""#, "service_tier"),
         (#""input":"x","stream_options":{}"#, "stream_options"),
+        (#""input":"x","stream":true,"stream_options":{"include_usage":true}"#, "stream_options.include_usage"),
+        (#""input":"x","max_tokens":5"#, "max_tokens"),
+        (#""input":"x","n":2"#, "n"),
+        (#""input":"x","response_format":{"type":"json_object"}"#, "response_format"),
+        (#""input":"x","min_tokens":3"#, "min_tokens"),
+        (#""input":"x","prompt_cache_retention":"forever""#, "prompt_cache_retention"),
+        (#""input":"x","tools":[{"type":"function","name":"f","defer_loading":true}]"#, "tools[0].defer_loading"),
     ]
 
     @Test(arguments: refused)
@@ -116,19 +129,34 @@ private func prompt(_ r: EngineRequest) -> String { TranscriptPrompter().decode(
 @Suite struct ResponseStoreTests {
     @Test func evictsTheLeastRecentlyUsedAndBreaksChainsHonestly() {
         let store = ResponseStore(capacity: 2)
+        func text(_ id: String) -> String? { store.object(id).map { String(decoding: $0, as: UTF8.self) } }
         store.put(id: "a", object: .string("A"), previousID: nil, turn: [ChatMessage(role: "user", content: "1")])
         store.put(id: "b", object: .string("B"), previousID: "a", turn: [ChatMessage(role: "user", content: "2")])
-        #expect(store.conversation(upTo: "b")?.map(\.content) == ["1", "2"])
+        #expect(store.conversation(upTo: "b", byteLimit: 1 << 20) == .messages([ChatMessage(role: "user", content: "1"), ChatMessage(role: "user", content: "2")]))
         _ = store.object("a")   // a is now more recent than b
         store.put(id: "c", object: .string("C"), previousID: "b", turn: [])
-        #expect(store.count == 2 && store.object("b") == nil && store.object("a") == .string("A"))
+        #expect(store.count == 2 && text("b") == nil && text("a") == #""A""#)
         // c continues b, which is gone: the conversation cannot be rebuilt.
-        #expect(store.conversation(upTo: "c") == nil)
-        #expect(store.delete("a") && !store.delete("a") && store.object("a") == nil)
+        #expect(store.conversation(upTo: "c", byteLimit: 1 << 20) == .missing)
+        #expect(store.delete("a") && !store.delete("a") && text("a") == nil)
         // Over the byte budget, older entries go, the newest stays.
         let small = ResponseStore(capacity: 10, maxBytes: 100)
         for i in 0..<5 { small.put(id: "\(i)", object: .string(String(repeating: "x", count: 40)), previousID: nil, turn: []) }
-        #expect(small.count == 2 && small.object("4") != nil)
+        #expect(small.count == 2 && small.object("4") != nil && small.storedBytes <= 100)
+    }
+
+    @Test func longChainsStopAtTheLimitAndManyUsesStayCheap() {
+        let store = ResponseStore(capacity: 100)
+        for i in 0..<50 {
+            store.put(id: "\(i)", object: .null, previousID: i == 0 ? nil : "\(i - 1)", turn: [ChatMessage(role: "user", content: String(repeating: "y", count: 100))])
+        }
+        guard case let .messages(m) = store.conversation(upTo: "49", byteLimit: 1 << 20) else { Issue.record("chain lost"); return }
+        #expect(m.count == 50)
+        #expect(store.conversation(upTo: "49", byteLimit: 2000) == .tooLong)
+        // Thousands of reads keep the bookkeeping bounded and the order right: the least recently used goes.
+        for _ in 0..<5000 { _ = store.object("7") }
+        for i in 50..<149 { store.put(id: "\(i)", object: .null, previousID: nil, turn: []) }
+        #expect(store.count == 100 && store.object("7") != nil && store.object("0") == nil)
     }
 }
 
@@ -265,6 +293,14 @@ private func prompt(_ r: EngineRequest) -> String { TranscriptPrompter().decode(
         #expect(try s.request("GET", "/v1/responses/a/b").status == 404)
         let cancel = try s.request("POST", "/v1/responses/nope/cancel")
         #expect(cancel.status == 404)
+        #expect(try s.request("POST", "/v1/responses/input_tokens", body: "{}").status == 404)
+        let id = try s.request("POST", "/v1/responses", body: #"{"model":"test-model","input":"x"}"#).json["id"] as? String ?? ""
+        let again = try s.request("GET", "/v1/responses/\(id)?stream=true")
+        #expect(again.status == 400 && (again.json["error"] as? [String: Any])?["param"] as? String == "stream")
+        #expect(try s.request("GET", "/v1/responses/\(id)?include[]=message.output_text.logprobs").status == 200)
+        // A client's X-Request-Id names the engine request, as on the chat path.
+        _ = try s.request("POST", "/v1/responses", body: #"{"model":"test-model","input":"x"}"#, headers: ["X-Request-Id": "trace-42"])
+        #expect(s.backend.submitted.last?.id.hasPrefix("resp-trace-42") == true)
         let tooLong = try s.request("POST", "/v1/responses", body: #"{"model":"test-model","input":"x","max_output_tokens":5000}"#)
         #expect(tooLong.status == 400 && (tooLong.json["error"] as? [String: Any])?["param"] as? String == "max_output_tokens")
     }

@@ -113,14 +113,14 @@ private func matches(_ g: OutputGrammar, _ text: String) -> Bool {
     }
 
     @Test func onlyForcedCallsCompileTheParameters() throws {
-        let minimum = #"{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"n":{"type":"integer","minimum":1}}}}}"#
+        let minimum = #"{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"n":{"type":"integer","multipleOf":2}}}}}"#
         #expect(try chat(#""tools":[\#(minimum)]"#).tools?.forcedGrammar() == nil)   // auto: the template shows it as is
         let forced = try #require(try chat(#""tools":[\#(minimum)],"tool_choice":"required""#).tools)
         do {
             _ = try forced.forcedGrammar()
             Issue.record("compiled")
         } catch {
-            #expect(error.param == "tools[0].function.parameters.properties.n.minimum")
+            #expect(error.param == "tools[0].function.parameters.properties.n.multipleOf")
         }
     }
 
