@@ -142,7 +142,7 @@ public final class OpenAIRouter: @unchecked Sendable {
         }
     }
 
-    /// `/v1/responses/{id}` (GET, DELETE) and `/v1/responses/{id}/cancel` (POST).
+    /// `/v1/responses/{id}` (GET, DELETE), `/v1/responses/{id}/input_items` (GET) and `/v1/responses/{id}/cancel` (POST).
     private func routeStoredResponse(_ request: HTTPRequest, method: String, _ writer: HTTPResponseWriter, _ context: ServingContext,
                                      _ cors: HTTPHeaders) {
         let handler = ResponsesHandler(context: context, logger: logger, headers: cors, options: options, inFlight: inFlight, store: responses)
@@ -154,9 +154,10 @@ public final class OpenAIRouter: @unchecked Sendable {
         case ("GET", 1, _): handler.retrieve(rest[0], query: request.query, writer)
         case ("DELETE", 1, _): handler.delete(rest[0], writer)
         case ("POST", 2, "cancel"): handler.cancel(rest[0], writer)
-        case (_, 1, _), (_, 2, "cancel"):
+        case ("GET", 2, "input_items"): handler.inputItems(rest[0], query: request.query, writer)
+        case (_, 1, _), (_, 2, "cancel"), (_, 2, "input_items"):
             var h = cors
-            h.replaceOrAdd("Allow", rest.count == 1 ? "GET, HEAD, DELETE" : "POST")
+            h.replaceOrAdd("Allow", rest.count == 1 ? "GET, HEAD, DELETE" : rest[1] == "cancel" ? "POST" : "GET, HEAD")
             writer.respondError(.methodNotAllowed(request.method, path: request.path), headers: h)
         default:
             writer.respondError(.notFound("no route for \(request.method) \(request.path)", code: "not_found"), headers: cors)

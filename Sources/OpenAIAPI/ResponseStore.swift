@@ -68,6 +68,9 @@ final class ResponseStore: @unchecked Sendable {
         }
     }
 
+    /// A stored response's turn (its input messages, then its answer).
+    func turn(_ id: String) -> [ChatMessage]? { lock.withLock { entries[id]?.turn } }
+
     @discardableResult
     func delete(_ id: String) -> Bool { lock.withLock { entries.removeValue(forKey: id).map { bytes -= $0.bytes } != nil } }
 

@@ -88,6 +88,15 @@ struct ResponsesHandler {
         writer.respondJSON(.object([("id", .string(id)), ("object", .string("response")), ("deleted", .bool(true))]), headers: headers)
     }
 
+    func inputItems(_ id: String, query: String?, _ writer: HTTPResponseWriter) {
+        guard let turn = store.turn(id) else { return writer.respondError(Self.notFound(id), headers: headers) }
+        do {
+            writer.respondJSON(try ResponseInputItems.page(ResponseInputItems.items(of: turn, responseID: id), query: query), headers: headers)
+        } catch {
+            writer.respondError(error, headers: headers)
+        }
+    }
+
     /// `POST /v1/responses/{id}/cancel`: only background responses can be cancelled, and this server runs none.
     func cancel(_ id: String, _ writer: HTTPResponseWriter) {
         guard store.object(id) != nil else { return writer.respondError(Self.notFound(id), headers: headers) }

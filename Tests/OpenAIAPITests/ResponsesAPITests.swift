@@ -250,6 +250,28 @@ private func prompt(_ r: EngineRequest) -> String { TranscriptPrompter().decode(
         #expect(try s.request("GET", "/v1/responses/\(unstored["id"] as? String ?? "")").status == 404)
     }
 
+    @Test func inputItemsArePagedNewestFirst() throws {
+        let s = try server(["ok"])
+        let body = #"{"model":"test-model","instructions":"I","input":[{"role":"user","content":"a"},"# +
+            #"{"type":"function_call","call_id":"c1","name":"f","arguments":"{\"x\":1}"},{"type":"function_call_output","call_id":"c1","output":"r"},"# +
+            #"{"role":"user","content":"b"}]}"#
+        let id = try s.request("POST", "/v1/responses", body: body).json["id"] as? String ?? ""
+        let all = try s.request("GET", "/v1/responses/\(id)/input_items?order=asc").json
+        let data = try #require(all["data"] as? [[String: Any]])
+        #expect(data.map { $0["type"] as? String } == ["message", "function_call", "function_call_output", "message"])
+        #expect(data[0]["role"] as? String == "user" && data[1]["arguments"] as? String == #"{"x":1}"# && data[2]["output"] as? String == "r")
+        #expect(all["has_more"] as? Bool == false && all["first_id"] as? String == data[0]["id"] as? String)
+        // Newest first by default; a page of 2, then the rest after its last id. Ids do not change between listings.
+        let page = try s.request("GET", "/v1/responses/\(id)/input_items?limit=2").json
+        let first = try #require(page["data"] as? [[String: Any]])
+        #expect(first.map { $0["id"] as? String } == [data[3]["id"] as? String, data[2]["id"] as? String] && page["has_more"] as? Bool == true)
+        let rest = try s.request("GET", "/v1/responses/\(id)/input_items?limit=2&after=\(page["last_id"] as? String ?? "")").json
+        #expect((rest["data"] as? [[String: Any]])?.map { $0["id"] as? String } == [data[1]["id"] as? String, data[0]["id"] as? String])
+        #expect(try s.request("GET", "/v1/responses/\(id)/input_items?limit=0").status == 400)
+        #expect(try s.request("GET", "/v1/responses/nope/input_items").status == 404)
+        #expect(try s.request("POST", "/v1/responses/\(id)/input_items").headers["allow"] == "GET, HEAD")
+    }
+
     @Test func aServerThatStoresNothingSaysSo() throws {
         let s = try server(["x"], options: APIOptions(storedResponses: 0))
         let j = try s.request("POST", "/v1/responses", body: #"{"model":"test-model","input":"x"}"#).json

@@ -128,6 +128,7 @@ class SchemaChecker:
             ("/v1/responses", False): "Response",
             ("/v1/responses", True): "ResponseStreamEvent",
             ("/v1/responses/{response_id}", False): "Response",
+            ("/v1/responses/{response_id}/input_items", False): "ResponseItemList",
         }.get((template or "", stream))
 
     def check_response(

@@ -91,6 +91,8 @@ def test_stored_responses_are_retrieved_and_deleted(client, http):
     created = client.responses.create(model=MODEL, input="Hi", temperature=0, max_output_tokens=10, metadata={"run": "e2e"})
     got = client.responses.retrieve(created.id)
     assert got.id == created.id and got.output_text == created.output_text and got.metadata == {"run": "e2e"}
+    items = client.responses.input_items.list(created.id)
+    assert [(i.type, i.role, i.content[0].text) for i in items.data] == [("message", "user", "Hi")]
     client.responses.delete(created.id)
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(created.id)

@@ -42,6 +42,7 @@ ROOTS = [
     "ErrorResponse",
     "Response",
     "ResponseStreamEvent",
+    "ResponseItemList",
 ]
 REF_PREFIX = "#/components/schemas/"
 DROPPED_KEYS = {"x-oaiMeta"}
