@@ -169,7 +169,7 @@ struct SchemaCompiler {
         if types.contains("string") { allowed.formUnion(Self.stringBoundKeywords) }
         if types.contains("number") || types.contains("integer") { allowed.formUnion(Self.numberBoundKeywords) }
         if let extra = keys.subtracting(Self.annotations).subtracting(allowed).sorted().first {
-            throw fail(path + "." + extra, "the keyword '\(extra)' is not supported (supported: type, properties, required, additionalProperties, items, minItems, maxItems, minLength, maxLength, minimum, maximum, exclusiveMinimum, exclusiveMaximum, enum, const, anyOf, nullable, $ref, $defs)")
+            throw fail(path + "." + extra, "the keyword '\(extra)' is not supported (supported: type, properties, required, additionalProperties, items, minItems, maxItems, minLength, maxLength, pattern, format, minimum, maximum, exclusiveMinimum, exclusiveMaximum, enum, const, anyOf, nullable, $ref, $defs)")
         }
         var alternatives: [Int] = []
         for t in types { alternatives.append(try typed(t, schema, at: path)) }

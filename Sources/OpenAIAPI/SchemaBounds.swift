@@ -1,15 +1,37 @@
 import Engine
 
-/// The bounds of strings (`minLength`, `maxLength`) and numbers (`minimum`, `maximum`, `exclusiveMinimum`,
+/// The bounds of strings (`minLength`, `maxLength`, `pattern`, `format`) and numbers (`minimum`, `maximum`, `exclusiveMinimum`,
 /// `exclusiveMaximum`, also draft 4's boolean forms) as grammar nodes the output keeps while it is written.
 extension SchemaCompiler {
-    static let stringBoundKeywords: Set<String> = ["minLength", "maxLength"]
+    static let stringBoundKeywords: Set<String> = ["minLength", "maxLength", "pattern", "format"]
+
+    /// `format`s kept, as the patterns they are written by (each a subset of what the format allows, so every
+    /// value parses as one: no 31st of February, no leap second, at most six fractional digits of a second).
+    static let formats: [String: String] = {
+        let date = "\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|02-(?:0[1-9]|1\\d|2[0-8]))"
+        let time = "(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d{1,6})?(?:[Zz]|[+-](?:[01]\\d|2[0-3]):[0-5]\\d)"
+        let octet = "(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)"
+        let label = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+        let hex = "[0-9a-fA-F]"
+        return [
+            "date": "^\(date)$", "time": "^\(time)$", "date-time": "^\(date)[Tt]\(time)$",
+            "uuid": "^\(hex){8}-\(hex){4}-\(hex){4}-\(hex){4}-\(hex){12}$",
+            "ipv4": "^(?:\(octet)\\.){3}\(octet)$", "hostname": "^\(label)(?:\\.\(label)){0,7}$",
+        ]
+    }()
     static let numberBoundKeywords: Set<String> = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]
     /// Lengths at most (a bound past it is as good as none, and keeps counts small).
     static let maxStringLength = 1_000_000
 
-    /// A bounded string, or nil when the schema gives no bound.
+    /// A string with a `pattern` or `format`, or with length bounds; nil when the schema gives none of them.
     func stringBounds(_ schema: OrderedJSON, at path: String) throws(APIError) -> OutputGrammar.Node? {
+        if schema["pattern"] != nil || schema["format"] != nil {
+            if schema["pattern"] != nil, schema["format"] != nil { throw fail(path + ".format", "'format' together with 'pattern' is not supported") }
+            if let length = ["minLength", "maxLength"].first(where: { schema[$0] != nil }) {
+                throw fail(path + "." + length, "'\(length)' together with 'pattern' or 'format' is not supported; write the length into the pattern (e.g. ^.{2,8}$)")
+            }
+            return try patternNode(schema, at: path)
+        }
         func length(_ key: String) throws(APIError) -> Int? {
             guard let v = schema[key] else { return nil }
             switch v {
@@ -106,4 +128,28 @@ struct SchemaDecimal {
         let up = exact ? magnitude : magnitude + 1
         return negative ? (-up, -magnitude) : (magnitude, up)
     }
+}
+
+extension SchemaCompiler {
+    func patternNode(_ schema: OrderedJSON, at path: String) throws(APIError) -> OutputGrammar.Node {
+        let key = schema["pattern"] != nil ? "pattern" : "format"
+        guard case let .scalar(.string(text))? = schema[key] else { throw fail("\(path).\(key)", "must be a string") }
+        let pattern: String
+        if key == "format" {
+            guard let p = Self.formats[text] else {
+                throw fail(path + ".format", "the format '\(text)' is not supported (supported: \(Self.formats.keys.sorted().joined(separator: ", ")))")
+            }
+            pattern = p
+        } else {
+            guard text.unicodeScalars.count <= Self.maxPatternLength else { throw fail(path + ".pattern", "is longer than \(Self.maxPatternLength) characters") }
+            pattern = text
+        }
+        do {
+            return .patternString(try PatternDFA.compile(pattern))
+        } catch {
+            throw fail("\(path).\(key)", "\(error.description)")
+        }
+    }
+
+    static let maxPatternLength = 4096
 }

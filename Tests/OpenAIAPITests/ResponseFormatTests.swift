@@ -130,7 +130,7 @@ import Testing
         (#""response_format":{"type":"json_schema","json_schema":{"schema":{}}}"#, "response_format.json_schema.name"),
         (#""response_format":{"type":"json_schema","json_schema":{"name":"a b"}}"#, "response_format.json_schema.name"),
         (#""response_format":{"type":"json_schema","json_schema":{"name":"r","strict":"yes"}}"#, "response_format.json_schema.strict"),
-        (#""response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"type":"string","pattern":"^a"}}}"#, "response_format.json_schema.schema.pattern"),
+        (#""response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"type":"string","pattern":"^a(?!b)"}}}"#, "response_format.json_schema.schema.pattern"),
         (#""response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"type":"object","properties":{"n":{"type":"integer","multipleOf":2}}}}}"#,
          "response_format.json_schema.schema.properties.n.multipleOf"),
         (#""guided_json":{"type":"integer","minimum":5,"maximum":1}"#, "guided_json"),

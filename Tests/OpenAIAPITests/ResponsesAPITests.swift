@@ -96,7 +96,7 @@ private func prompt(_ r: EngineRequest) -> String { TranscriptPrompter().decode(
         (#""input":"x","max_output_tokens":0"#, "max_output_tokens"),
         (#""input":"x","top_logprobs":21"#, "top_logprobs"),
         (#""input":"x","text":{"format":{"type":"json_schema","name":"p"}}"#, "text.format.schema"),
-        (#""input":"x","text":{"format":{"type":"json_schema","name":"p","schema":{"type":"string","pattern":"a+"}}}"#, "text.format.schema.pattern"),
+        (#""input":"x","text":{"format":{"type":"json_schema","name":"p","schema":{"type":"string","pattern":"\\1"}}}"#, "text.format.schema.pattern"),
         (#""input":"x","text":{"verbosity":"high"}"#, "text.verbosity"),
         (#""input":"x","tools":[{"type":"web_search"}]"#, "tools[0].type"),
         (#""input":"x","tools":[{"type":"function","function":{"name":"f"}}]"#, "tools[0].name"),

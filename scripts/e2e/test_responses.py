@@ -154,7 +154,7 @@ def test_logprobs_when_included(client):
     ({"tools": [{"type": "web_search"}]}, "tools[0].type"),
     ({"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "https://example.com/a.png"}]}]}, "input[0].content[0].type"),
     ({"reasoning": {"effort": "high"}}, "reasoning"),
-    ({"text": {"format": {"type": "json_schema", "name": "x", "schema": {"type": "string", "pattern": "a+"}}}}, "text.format.schema.pattern"),
+    ({"text": {"format": {"type": "json_schema", "name": "x", "schema": {"type": "string", "pattern": "(?<=a)b"}}}}, "text.format.schema.pattern"),
     ({"tools": [WEATHER]}, "tool_choice"),
     ({"max_output_tokens": 10 ** 6}, "max_output_tokens"),
 ])

@@ -6,7 +6,10 @@ the default 135M model, which left alone answers "Describe Paris as JSON" in pro
 
 from __future__ import annotations
 
+import datetime
 import json
+import re
+import uuid
 from typing import Annotated, Literal, Optional
 
 import jsonschema
@@ -67,6 +70,27 @@ class Review(pydantic.BaseModel):
     confidence: Annotated[float, pydantic.Field(gt=0, le=1)]
     year: Annotated[int, pydantic.Field(ge=1900, lt=2030)]
     delta: Annotated[float, pydantic.Field(ge=-2.5, le=-0.5)]
+
+
+class Event(pydantic.BaseModel):
+    id: uuid.UUID
+    when: datetime.datetime
+    day: datetime.date
+    code: Annotated[str, pydantic.Field(pattern=r"^[A-Z]{3}-\d{2}$")]
+    host: Annotated[str, pydantic.Field(json_schema_extra={"format": "hostname"})]
+
+
+@pytest.mark.parametrize("seed", [2, 4])
+def test_formats_and_patterns_hold_while_sampling(client, seed):
+    """pydantic's uuid, datetime and date fields (JSON Schema formats) and a pattern: every sampled answer parses."""
+    reply = client.chat.completions.parse(
+        model=MODEL, response_format=Event, temperature=1.0, seed=seed, n=2, max_tokens=400,
+        messages=[{"role": "user", "content": "Invent a server event as JSON."}],
+    )
+    for choice in reply.choices:
+        assert choice.finish_reason == "stop", choice
+        event = choice.message.parsed
+        assert isinstance(event, Event) and re.fullmatch(r"[A-Z]{3}-\d{2}", event.code)
 
 
 @pytest.mark.parametrize("seed", [1, 3, 5])
@@ -140,7 +164,8 @@ def test_max_tokens_cuts_the_value_with_length(client):
 
 
 @pytest.mark.parametrize("schema,param", [
-    ({"type": "string", "pattern": "^a+$"}, "response_format.json_schema.schema.pattern"),
+    ({"type": "string", "pattern": "^(?=a)"}, "response_format.json_schema.schema.pattern"),
+    ({"type": "string", "format": "email"}, "response_format.json_schema.schema.format"),
     ({"type": "object", "properties": {"n": {"type": "integer", "multipleOf": 2}}}, "response_format.json_schema.schema.properties.n.multipleOf"),
     ({"type": "integer", "minimum": 3, "maximum": 2}, "response_format.json_schema.schema"),
     ({"oneOf": [{"type": "string"}, {"type": "integer"}]}, "response_format.json_schema.schema.oneOf"),

@@ -7,7 +7,8 @@ struct GrammarConfig: Hashable, Sendable {
         case arrayOpen, arrayAfterItem, arrayNextItem
     }
 
-    /// Fields by phase: string `a` = `JSONScalars.stringStep` state, `b` = characters so far (bounded strings only);
+    /// Fields by phase: string `a` = `JSONScalars.stringStep` state, `b` = characters so far (bounded strings only),
+    /// `d` = the pattern's DFA state and `magnitude` the character being decoded (pattern strings only);
     /// number `a` = its DFA state (a bounded number's: `NumberRange.step`, with `b` its sign and `magnitude`); literal `a` = trie
     /// node; object `a` = the first property that may still come, `b` = the property being read (-1: an additional
     /// key), `c` = the node in the key trie, or the additional key's string state, `d` = the additional key's node in
@@ -108,7 +109,9 @@ struct GrammarMatcher: Sendable {
             begin(node, byte, c, into: &out)
         case .string:
             guard let s = JSONScalars.stringStep(top.a, byte) else { return }
-            if case let .boundedString(minLength, maxLength) = grammar.nodes[node] {
+            if case let .patternString(dfa) = grammar.nodes[node] {
+                guard patternStep(dfa, &top, byte) else { return }
+            } else if case let .boundedString(minLength, maxLength) = grammar.nodes[node] {
                 if s < 0 {
                     guard top.b >= minLength else { return }
                 } else if JSONScalars.startsCharacter(top.a) {
@@ -167,6 +170,9 @@ struct GrammarMatcher: Sendable {
             case .string, .boundedString:
                 guard byte == UInt8(ascii: "\"") else { continue }
                 c.top = .init(node: n, phase: .string)
+            case let .patternString(dfa):
+                guard byte == UInt8(ascii: "\""), dfa.start >= 0 else { continue }
+                c.top = .init(node: n, phase: .string, d: dfa.start)
             case let .numberRange(r):
                 guard let s = r.step(0, magnitude: 0, negative: false, byte) else { continue }
                 c.top = .init(node: n, phase: .number, a: s.state, b: s.negative ? 1 : 0)

@@ -16,6 +16,8 @@ public struct OutputGrammar: Sendable, Hashable {
         case boundedString(minLength: Int, maxLength: Int?)
         /// A number within bounds, written without an exponent (see `NumberRange`).
         case numberRange(NumberRange)
+        /// A string whose characters match a pattern (JSON Schema `pattern`, or a `format` written as one).
+        case patternString(PatternDFA)
         /// Exactly one of these JSON texts (enum, const, booleans, null), in compact form.
         case literals([[UInt8]])
         /// Any of these nodes.
@@ -72,7 +74,7 @@ public struct OutputGrammar: Sendable, Hashable {
                                      additional: additional.map { $0 + offset }))
             case let .array(items, minItems, maxItems): nodes.append(.array(items: items + offset, minItems: minItems, maxItems: maxItems))
             case let .anyOf(alternatives): nodes.append(.anyOf(alternatives.map { $0 + offset }))
-            case .string, .number, .literals, .boundedString, .numberRange: nodes.append(node)
+            case .string, .number, .literals, .boundedString, .numberRange, .patternString: nodes.append(node)
             }
         }
         return other.root + offset
@@ -114,6 +116,7 @@ public struct OutputGrammar: Sendable, Hashable {
             case let .numberRange(r):
                 if r.lower > r.upper { return "no number lies within the bounds" }
                 refs = []
+            case .patternString: refs = []
             }
             if refs.contains(where: { !nodes.indices.contains($0) }) { return "a node refers to a missing node" }
         }
@@ -148,7 +151,7 @@ public struct OutputGrammar: Sendable, Hashable {
             for (i, node) in nodes.enumerated() where !ok[i] {
                 let now: Bool
                 switch node {
-                case .string, .number, .literals, .boundedString, .numberRange: now = true
+                case .string, .number, .literals, .boundedString, .numberRange, .patternString: now = true
                 case let .array(items, minItems, _): now = minItems == 0 || ok[items]
                 case let .object(props, _): now = props.allSatisfy { !$0.required || ok[$0.value] }
                 case let .anyOf(alternatives): now = alternatives.contains { ok[$0] }

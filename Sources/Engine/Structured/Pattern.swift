@@ -1,0 +1,416 @@
+/// A regular expression (JSON Schema's `pattern`: ECMA-262 syntax, matched against the string's characters) as a DFA
+/// over Unicode scalars. Scalars are grouped into classes (intervals no part of the expression tells apart); from
+/// every state some accepting state stays reachable (dead states are pruned), so a string the matcher lets
+/// through can always be finished.
+public struct PatternDFA: Sendable, Hashable {
+    /// Class i covers the scalars from `bounds[i]` up to `bounds[i + 1]` (exclusive; the last up to U+10FFFF).
+    public let bounds: [UInt32]
+    /// `next[state * classCount + class]`: the next state, or -1.
+    public let next: [Int32]
+    public let accepting: [Bool]
+    public let start: Int32
+
+    var classCount: Int { bounds.count }
+
+    /// The class of scalar `v`.
+    func classOf(_ v: UInt32) -> Int {
+        var lo = 0, hi = bounds.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if bounds[mid] <= v { lo = mid } else { hi = mid - 1 }
+        }
+        return lo
+    }
+
+    /// The state after scalar `v`, or nil.
+    public func step(_ state: Int32, _ v: UInt32) -> Int32? {
+        let n = next[Int(state) * classCount + classOf(v)]
+        return n < 0 ? nil : n
+    }
+
+    /// Whether some scalar in `lo...hi` (surrogates excluded) may come next.
+    func allowsAny(_ state: Int32, _ lo: UInt32, _ hi: UInt32) -> Bool {
+        guard lo <= hi else { return false }
+        if lo < 0xD800, hi >= 0xE000 { return allowsAny(state, lo, 0xD7FF) || allowsAny(state, 0xE000, hi) }
+        if lo >= 0xD800, hi <= 0xDFFF { return false }
+        let (a, b) = (lo >= 0xD800 && lo <= 0xDFFF ? 0xE000 : lo, hi >= 0xD800 && hi <= 0xDFFF ? 0xD7FF : hi)
+        guard a <= b else { return false }
+        let row = Int(state) * classCount
+        for c in classOf(a)...classOf(b) where next[row + c] >= 0 { return true }
+        return false
+    }
+
+    public static let maxStates = 4096
+    /// Transition table entries at most (states × classes): 8 MB.
+    public static let maxTableEntries = 2_000_000
+
+    /// Why a pattern cannot be used.
+    public struct Failure: Error, Equatable, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Compiles `pattern`. Not anchored unless it starts with `^` and ends with `$` (JSON Schema finds a pattern
+    /// anywhere in the string). Refused: backreferences, lookaround, word boundaries, anchors elsewhere.
+    public static func compile(_ pattern: String) throws(Failure) -> PatternDFA {
+        var parser = RegexParser(Array(pattern.unicodeScalars))
+        let (regex, anchoredStart, anchoredEnd) = try parser.parseWhole()
+        var nfa = NFA()
+        let (s, e) = try nfa.build(regex)
+        var start = s, end = e
+        if !anchoredStart { let loop = try nfa.anyLoop(); nfa.epsilon(loop.end, start); start = loop.start }
+        if !anchoredEnd { let loop = try nfa.anyLoop(); nfa.epsilon(end, loop.start); end = loop.end }
+        return try nfa.determinize(start: start, accept: end)
+    }
+}
+
+/// Sets of scalars as sorted, disjoint closed ranges.
+typealias ScalarSet = [ClosedRange<UInt32>]
+
+indirect enum Regex {
+    case set(ScalarSet)
+    case sequence([Regex])
+    case alternatives([Regex])
+    case repeated(Regex, min: Int, max: Int?)
+}
+
+/// A recursive-descent parser of the ECMA-262 subset.
+struct RegexParser {
+    let s: [Unicode.Scalar]
+    var i = 0
+    var depth = 0
+
+    init(_ s: [Unicode.Scalar]) { self.s = s }
+
+    static let maxRepeat = 1000
+    static let lineTerminators: ScalarSet = [0x0A...0x0A, 0x0D...0x0D, 0x2028...0x2029]
+    static let all: ScalarSet = [0...0xD7FF, 0xE000...0x10FFFF]
+    static let digits: ScalarSet = [0x30...0x39]
+    static let word: ScalarSet = [0x30...0x39, 0x41...0x5A, 0x5F...0x5F, 0x61...0x7A]
+    static let space: ScalarSet = normalize([0x09...0x0D, 0x20...0x20, 0xA0...0xA0, 0x1680...0x1680, 0x2000...0x200A, 0x2028...0x2029,
+                                             0x202F...0x202F, 0x205F...0x205F, 0x3000...0x3000, 0xFEFF...0xFEFF])
+
+    func fail(_ why: String) -> PatternDFA.Failure { PatternDFA.Failure(description: "\(why) (at character \(i + 1))") }
+
+    mutating func parseWhole() throws(PatternDFA.Failure) -> (Regex, Bool, Bool) {
+        var anchoredStart = false, anchoredEnd = false
+        var end = s.count
+        if s.first == "^" { anchoredStart = true; i = 1 }
+        if end > i, s[end - 1] == "$" {
+            // Not an escaped dollar: count the backslashes before it.
+            var k = end - 2, slashes = 0
+            while k >= i, s[k] == "\\" { slashes += 1; k -= 1 }
+            if slashes % 2 == 0 { anchoredEnd = true; end -= 1 }
+        }
+        var sub = RegexParser(Array(s[i..<end]))
+        let r = try sub.alternatives()
+        guard sub.i == sub.s.count else { throw sub.fail("unexpected ')'") }
+        if (anchoredStart || anchoredEnd), case .alternatives = r {
+            throw fail("anchors around a top-level '|' are ambiguous; group the alternatives: ^(?:a|b)$")
+        }
+        return (r, anchoredStart, anchoredEnd)
+    }
+
+    var atEnd: Bool { i >= s.count }
+    var peek: Unicode.Scalar? { atEnd ? nil : s[i] }
+
+    mutating func alternatives() throws(PatternDFA.Failure) -> Regex {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= 64 else { throw fail("groups nest too deep") }
+        var options = [try sequence()]
+        while peek == "|" { i += 1; options.append(try sequence()) }
+        return options.count == 1 ? options[0] : .alternatives(options)
+    }
+
+    mutating func sequence() throws(PatternDFA.Failure) -> Regex {
+        var items: [Regex] = []
+        while let c = peek, c != "|", c != ")" {
+            var atom = try self.atom()
+            while let q = try quantifier() { atom = .repeated(atom, min: q.0, max: q.1) }
+            items.append(atom)
+        }
+        return items.count == 1 ? items[0] : .sequence(items)
+    }
+
+    mutating func quantifier() throws(PatternDFA.Failure) -> (Int, Int?)? {
+        guard let c = peek else { return nil }
+        var q: (Int, Int?)
+        switch c {
+        case "*": q = (0, nil); i += 1
+        case "+": q = (1, nil); i += 1
+        case "?": q = (0, 1); i += 1
+        case "{":
+            let save = i
+            i += 1
+            guard let lo = number() else { i = save; return nil }   // a literal '{'
+            var hi: Int? = lo
+            if peek == "," { i += 1; hi = number() }
+            guard peek == "}" else { i = save; return nil }
+            i += 1
+            if let hi, hi < lo { throw fail("a {min,max} has max below min") }
+            guard lo <= Self.maxRepeat, (hi ?? 0) <= Self.maxRepeat else { throw fail("a repeat count is above \(Self.maxRepeat)") }
+            q = (lo, hi)
+        default: return nil
+        }
+        if peek == "?" { i += 1 }   // lazy: the same strings match
+        return q
+    }
+
+    mutating func number() -> Int? {
+        var v = 0, any = false
+        while let c = peek, ("0"..."9").contains(c) { v = min(v * 10 + Int(c.value - 48), 1_000_000); any = true; i += 1 }
+        return any ? v : nil
+    }
+
+    mutating func atom() throws(PatternDFA.Failure) -> Regex {
+        let c = s[i]
+        i += 1
+        switch c {
+        case "(":
+            if peek == "?" {
+                i += 1
+                if peek == ":" { i += 1 }
+                else if peek == "<", i + 1 < s.count, s[i + 1] != "=", s[i + 1] != "!" {
+                    while let n = peek, n != ">" { i += 1 }   // a named group: the name is no part of the match
+                    guard peek == ">" else { throw fail("an unfinished group name") }
+                    i += 1
+                } else { throw fail("lookahead and lookbehind are not supported") }
+            }
+            let inner = try alternatives()
+            guard peek == ")" else { throw fail("a '(' without its ')'") }
+            i += 1
+            return inner
+        case ".": return .set(Self.subtract(Self.all, Self.lineTerminators))
+        case "[": return .set(try characterClass())
+        case "\\": return .set(try escape(inClass: false))
+        case "^", "$": throw fail("'\(c)' is supported only at the very start and end of the pattern")
+        case "*", "+", "?": throw fail("'\(c)' has nothing to repeat")
+        case ")": throw fail("unexpected ')'")
+        default: return .set([c.value...c.value])
+        }
+    }
+
+    mutating func escape(inClass: Bool) throws(PatternDFA.Failure) -> ScalarSet {
+        guard let c = peek else { throw fail("a pattern cannot end with '\\'") }
+        i += 1
+        func one(_ v: UInt32) -> ScalarSet { [v...v] }
+        switch c {
+        case "d": return Self.digits
+        case "D": return Self.subtract(Self.all, Self.digits)
+        case "w": return Self.word
+        case "W": return Self.subtract(Self.all, Self.word)
+        case "s": return Self.space
+        case "S": return Self.subtract(Self.all, Self.space)
+        case "t": return one(9)
+        case "n": return one(10)
+        case "v": return one(11)
+        case "f": return one(12)
+        case "r": return one(13)
+        case "0": return one(0)
+        case "b" where inClass: return one(8)
+        case "b", "B": throw fail("word boundaries are not supported")
+        case "x", "u":
+            let n = c == "x" ? 2 : 4
+            guard i + n <= s.count, let v = UInt32(String(String.UnicodeScalarView(s[i..<(i + n)])), radix: 16) else {
+                throw fail("'\\\(c)' needs \(n) hex digits")
+            }
+            i += n
+            return one(v)
+        case "1"..."9": throw fail("backreferences are not supported")
+        default:
+            guard !(("a"..."z").contains(c) || ("A"..."Z").contains(c)) else { throw fail("unknown escape '\\\(c)'") }
+            return one(c.value)
+        }
+    }
+
+    mutating func characterClass() throws(PatternDFA.Failure) -> ScalarSet {
+        var negate = false
+        if peek == "^" { negate = true; i += 1 }
+        var set: ScalarSet = []
+        while let c = peek, c != "]" {
+            i += 1
+            var lo: ScalarSet
+            if c == "\\" { lo = try escape(inClass: true) } else { lo = [c.value...c.value] }
+            // A range a-b (a '-' last, or next to a class escape, is itself).
+            if peek == "-", i + 1 < s.count, s[i + 1] != "]", lo.count == 1, lo[0].count == 1 {
+                i += 1
+                let d = s[i]
+                i += 1
+                var hi: ScalarSet = [d.value...d.value]
+                if d == "\\" { hi = try escape(inClass: true) }
+                guard hi.count == 1, hi[0].count == 1 else { throw fail("a range must end with one character") }
+                guard lo[0].lowerBound <= hi[0].lowerBound else { throw fail("a range's end is before its start") }
+                lo = [lo[0].lowerBound...hi[0].lowerBound]
+            }
+            set += lo
+        }
+        guard peek == "]" else { throw fail("a '[' without its ']'") }
+        i += 1
+        let normalized = Self.normalize(set)
+        return negate ? Self.subtract(Self.all, normalized) : normalized
+    }
+
+    static func normalize(_ set: ScalarSet) -> ScalarSet {
+        var out: ScalarSet = []
+        for r in set.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if let last = out.last, r.lowerBound <= last.upperBound &+ 1 {
+                out[out.count - 1] = last.lowerBound...max(last.upperBound, r.upperBound)
+            } else { out.append(r) }
+        }
+        return out
+    }
+
+    static func subtract(_ a: ScalarSet, _ b: ScalarSet) -> ScalarSet {
+        var out: ScalarSet = []
+        for r in a {
+            var lo = r.lowerBound
+            var done = false
+            for x in b where x.upperBound >= lo && x.lowerBound <= r.upperBound {
+                if x.lowerBound > lo { out.append(lo...(x.lowerBound - 1)) }
+                if x.upperBound >= r.upperBound { done = true; break }
+                lo = x.upperBound + 1
+            }
+            if !done { out.append(lo...r.upperBound) }
+        }
+        return out
+    }
+}
+
+/// Thompson's construction, then the subset construction over scalar classes.
+struct NFA {
+    var sets: [ScalarSet] = []            // per edge kind: the set it reads
+    var edges: [[(set: Int, to: Int)]] = []
+    var eps: [[Int]] = []
+
+    static let maxStates = 50_000
+
+    mutating func state() throws(PatternDFA.Failure) -> Int {
+        guard edges.count < Self.maxStates else { throw PatternDFA.Failure(description: "the pattern is too large") }
+        edges.append([])
+        eps.append([])
+        return edges.count - 1
+    }
+
+    mutating func epsilon(_ a: Int, _ b: Int) { eps[a].append(b) }
+
+    /// `.*` over every scalar (for unanchored ends).
+    mutating func anyLoop() throws(PatternDFA.Failure) -> (start: Int, end: Int) {
+        let s = try state()
+        sets.append(RegexParser.all)
+        edges[s].append((sets.count - 1, s))
+        return (s, s)
+    }
+
+    mutating func build(_ r: Regex) throws(PatternDFA.Failure) -> (Int, Int) {
+        switch r {
+        case let .set(set):
+            let a = try state(), b = try state()
+            sets.append(set)
+            edges[a].append((sets.count - 1, b))
+            return (a, b)
+        case let .sequence(items):
+            let start = try state()
+            var end = start
+            for item in items {
+                let (s, e) = try build(item)
+                epsilon(end, s)
+                end = e
+            }
+            return (start, end)
+        case let .alternatives(options):
+            let a = try state(), b = try state()
+            for o in options {
+                let (s, e) = try build(o)
+                epsilon(a, s)
+                epsilon(e, b)
+            }
+            return (a, b)
+        case let .repeated(inner, minimum, maximum):
+            let start = try state()
+            var end = start
+            for _ in 0..<minimum {
+                let (s, e) = try build(inner)
+                epsilon(end, s)
+                end = e
+            }
+            if let maximum {
+                let exit = try state()
+                epsilon(end, exit)
+                for _ in minimum..<maximum {
+                    let (s, e) = try build(inner)
+                    epsilon(end, s)
+                    epsilon(e, exit)
+                    end = e
+                }
+                return (start, exit)
+            }
+            let (s, e) = try build(inner)
+            epsilon(end, s)
+            epsilon(e, s)
+            let exit = try state()
+            epsilon(end, exit)
+            epsilon(e, exit)
+            return (start, exit)
+        }
+    }
+
+    func closure(_ states: [Int]) -> [Int] {
+        var seen = Set(states), stack = states
+        while let s = stack.popLast() {
+            for t in eps[s] where seen.insert(t).inserted { stack.append(t) }
+        }
+        return seen.sorted()
+    }
+
+    func determinize(start: Int, accept: Int) throws(PatternDFA.Failure) -> PatternDFA {
+        // Classes: cut the scalar range at every set's bounds.
+        var cuts: Set<UInt32> = [0]
+        for set in sets { for r in set { cuts.insert(r.lowerBound); if r.upperBound < 0x10FFFF { cuts.insert(r.upperBound + 1) } } }
+        let bounds = cuts.sorted()
+        // Per set: the classes it covers.
+        let classesOf: [[Int]] = sets.map { set in
+            var out: [Int] = []
+            for (c, lo) in bounds.enumerated() {
+                if set.contains(where: { $0.contains(lo) }) { out.append(c) }
+            }
+            return out
+        }
+        var index: [[Int]: Int32] = [:]
+        var states: [[Int]] = []
+        var next: [Int32] = []
+        let first = closure([start])
+        index[first] = 0
+        states.append(first)
+        var k = 0
+        while k < states.count {
+            var targets = [[Int]](repeating: [], count: bounds.count)
+            for s in states[k] { for e in edges[s] { for c in classesOf[e.set] { targets[c].append(e.to) } } }
+            for c in 0..<bounds.count {
+                guard !targets[c].isEmpty else { next.append(-1); continue }
+                let t = closure(targets[c])
+                if let known = index[t] { next.append(known); continue }
+                guard states.count < PatternDFA.maxStates, (states.count + 1) * bounds.count <= PatternDFA.maxTableEntries else {
+                    throw PatternDFA.Failure(description: "the pattern needs more than \(PatternDFA.maxStates) states")
+                }
+                index[t] = Int32(states.count)
+                states.append(t)
+                next.append(Int32(states.count - 1))
+            }
+            k += 1
+        }
+        let accepting = states.map { $0.contains(accept) }
+        // Keep only states from which an accepting one is reachable.
+        let n = states.count, classes = bounds.count
+        var live = accepting
+        var changed = true
+        while changed {
+            changed = false
+            for s in 0..<n where !live[s] {
+                for c in 0..<classes where next[s * classes + c] >= 0 && live[Int(next[s * classes + c])] { live[s] = true; changed = true; break }
+            }
+        }
+        guard live[0] else { throw PatternDFA.Failure(description: "no string matches the pattern") }
+        for i in next.indices where next[i] >= 0 && !live[Int(next[i])] { next[i] = -1 }
+        return PatternDFA(bounds: bounds, next: next, accepting: accepting, start: 0)
+    }
+}

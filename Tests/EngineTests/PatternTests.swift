@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+@testable import Engine
+
+private func dfa(_ p: String) throws -> PatternDFA { try PatternDFA.compile(p) }
+
+/// Whether the DFA accepts the whole string.
+private func accepts(_ d: PatternDFA, _ s: String) -> Bool {
+    var state = d.start
+    for u in s.unicodeScalars {
+        guard let n = d.step(state, u.value) else { return false }
+        state = n
+    }
+    return d.accepting[Int(state)]
+}
+
+@Suite struct PatternTests {
+    @Test func compilesTheECMAScriptSubset() throws {
+        let cases: [(String, [String], [String])] = [
+            ("^[a-z]+$", ["a", "abc"], ["", "aB", "ab1"]),
+            ("ab", ["ab", "xxabyy"], ["a", "b", "ba"]),                        // unanchored: found anywhere
+            (#"^\d{3}-\d{4}$"#, ["555-1234"], ["5551234", "55-1234", "555-12345"]),
+            ("^(?:cat|dog)s?$", ["cat", "dogs"], ["cats!", "bird"]),
+            (#"^[^\s@]+@[^\s@]+\.[a-z]{2,}$"#, ["a@b.io", "x.y@z.com"], ["a b@c.io", "a@b.c", "@b.io"]),
+            ("^a.c$", ["abc", "a€c"], ["a\nc", "ac"]),
+            ("^x{2,3}?$", ["xx", "xxx"], ["x", "xxxx"]),
+            (#"^(?<year>\d{4})$"#, ["2024"], ["24"]),
+            (#"^[\w-]+$"#, ["a_b-c9"], ["a b"]),
+            (#"^\u00e9\x41[\]\-]$"#, ["éA]", "éA-"], ["éA\\"]),
+            ("^[]a]$".replacingOccurrences(of: "[]a]", with: "[a\\]]"), ["a", "]"], ["b"]),
+            ("^a{0}b$", ["b"], ["ab"]),
+        ]
+        for (p, yes, no) in cases {
+            let d = try dfa(p)
+            for s in yes { #expect(accepts(d, s), "\(p) should match \(s)") }
+            for s in no { #expect(!accepts(d, s), "\(p) should not match \(s)") }
+        }
+    }
+
+    @Test(arguments: ["(?=a)", "(?<!a)b", #"(a)\1"#, #"\bfoo"#, "a^b", "a$b", "[z-a]", "(a", "a)", "a{3,2}", "^a|b$", "*a", "a{2000}", #"\q"#, "[a", #"a\"#])
+    func refusesWhatItCannotKeep(pattern: String) {
+        #expect(throws: PatternDFA.Failure.self) { try PatternDFA.compile(pattern) }
+    }
+
+    @Test func refusesPatternsNothingMatchesOrThatAreTooLarge() {
+        #expect(throws: PatternDFA.Failure.self) { try PatternDFA.compile("^[]$") }
+        // (a|b)*a(a|b){14}: the DFA must remember 15 letters, 2^15 states.
+        #expect(throws: PatternDFA.Failure.self) { try PatternDFA.compile("^(?:a|b)*a(?:a|b){14}$") }
+    }
+
+    /// Random writers through the JSON string matcher: never stuck, and every finished string matches the pattern as
+    /// Foundation's own regular expressions read it.
+    @Test(arguments: [#"^[A-Z][a-z]{1,6}$"#, #"^\d{3}-\d{4}$"#, "é+x", #"^(?:ab|a\"c)+$"#, #"^[^a-z]{2}\n?$"#, "^.{0,3}$"])
+    func writersNeverStickAndMatch(pattern: String) throws {
+        var g = OutputGrammar(nodes: [], root: 0)
+        g.root = g.add(.patternString(try dfa(pattern)))
+        let m = GrammarMatcher(CompiledGrammar(g))
+        let regex = try NSRegularExpression(pattern: pattern)
+        var rng = SplitMix(seed: UInt64(pattern.utf8.count))
+        // Bytes worth trying: printable ASCII, a few escapes' letters, UTF-8 of é and €.
+        let alphabet = Array(32...126).map(UInt8.init) + [0xC3, 0xA9, 0xE2, 0x82, 0xAC]
+        for _ in 0..<60 {
+            var state = m.advance(m.start, [0x22]), text: [UInt8] = []
+            var finished = false
+            for _ in 0..<40 {
+                let next = alphabet.filter { !m.step(state, $0).isEmpty }
+                #expect(!next.isEmpty, "stuck after \(String(decoding: text, as: UTF8.self)) in \(pattern)")
+                if next.isEmpty { break }
+                // A quote now and then when one may come (it closes the string, or is an escaped one), else any allowed byte.
+                let others = next.filter { $0 != 0x22 }
+                let byte: UInt8 = next.contains(0x22) && (others.isEmpty || rng.next() % 3 == 0) ? 0x22 : others[Int(rng.next() % UInt64(others.count))]
+                state = m.step(state, byte)
+                if byte == 0x22, m.canEnd(state) { finished = true; break }
+                text.append(byte)
+            }
+            guard finished else { continue }
+            let decoded = try JSONSerialization.jsonObject(with: Data(([0x22] + text + [0x22])), options: .fragmentsAllowed) as? String ?? ""
+            let found = regex.firstMatch(in: decoded, range: NSRange(decoded.startIndex..., in: decoded)) != nil
+            #expect(found, "\(decoded) does not match \(pattern)")
+        }
+    }
+
+    @Test func aLeadByteThatCannotBecomeAllowedIsRefusedAtOnce() throws {
+        var g = OutputGrammar(nodes: [], root: 0)
+        g.root = g.add(.patternString(try dfa("^[a-z€]+$")))
+        let m = GrammarMatcher(CompiledGrammar(g))
+        let open = m.advance(m.start, [0x22])
+        #expect(m.step(open, 0xC3).isEmpty)                     // é's lead byte: no 2-byte character is allowed
+        #expect(!m.advance(open, [0xE2, 0x82]).isEmpty)         // € = E2 82 AC
+        #expect(m.advance(open, [0xE2, 0x80]).isEmpty)          // E2 80 xx is U+2000–U+203F: none allowed
+        #expect(m.advance(open, Array(#"\u0061"#.utf8)).isEmpty) // no \u escapes in pattern strings
+    }
+}
