@@ -46,8 +46,7 @@ final class ResponseStore: @unchecked Sendable {
     func put(id: String, object: JSONValue, previousID: String?, turn: [ChatMessage]) {
         guard capacity > 0 else { return }
         let text = object.bytes
-        // The text kept, plus a little per message for what holds it.
-        let size = text.count + turn.reduce(0) { $0 + 64 + $1.content.utf8.count + $1.toolCalls.reduce(0) { $0 + 64 + $1.arguments.compactText.utf8.count } }
+        let size = text.count + turn.reduce(0) { $0 + Self.size(of: $1) }
         lock.withLock {
             if let old = entries[id] { bytes -= old.bytes }
             clock += 1
@@ -57,6 +56,13 @@ final class ResponseStore: @unchecked Sendable {
             evict(keeping: id)
             compactUses()
         }
+    }
+
+    /// Bytes a message holds: every string in it (ids and names too: a client can make those large), plus a little
+    /// for what holds them.
+    static func size(of m: ChatMessage) -> Int {
+        let strings = [m.role, m.content, m.name ?? "", m.toolCallID ?? ""].reduce(0) { $0 + $1.utf8.count }
+        return 64 + strings + m.toolCalls.reduce(0) { $0 + 64 + $1.id.utf8.count + $1.name.utf8.count + $1.arguments.compactText.utf8.count }
     }
 
     /// The response object's JSON text.
@@ -87,8 +93,11 @@ final class ResponseStore: @unchecked Sendable {
                 turns.append(e.turn)
                 next = e.previousID
             }
+            // Used oldest link first, so within the chain the older responses stay the first to go.
+            var chain: [String] = []
             next = id
-            while let current = next { touch(current); next = entries[current]?.previousID }
+            while let current = next { chain.append(current); next = entries[current]?.previousID }
+            for link in chain.reversed() { touch(link) }
             compactUses()
             return .messages(turns.reversed().flatMap { $0 })
         }

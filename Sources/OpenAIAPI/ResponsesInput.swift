@@ -82,6 +82,9 @@ enum ResponsesInput {
         switch type {
         case "input_text": break
         case "output_text" where role == "assistant": break
+        case "refusal" where role == "assistant":
+            // An earlier answer that refused: its words are what the model said.
+            return try f.requiredString("refusal")
         case "output_text":
             throw APIError.invalid("'\(path)': 'output_text' parts belong to assistant messages; send 'input_text'", param: "\(path).type", code: "invalid_value")
         case "input_image", "input_file", "input_audio":

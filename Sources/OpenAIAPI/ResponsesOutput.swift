@@ -50,6 +50,8 @@ final class ResponseAccumulator: @unchecked Sendable {
             }
             // A message item unless the turn is only calls (an empty answer is an empty message, as OpenAI's).
             if messageID == nil, calls.isEmpty { events += openMessage() }
+            // Logprobs of tokens whose text never showed (a stop string that began at them): the chat API keeps them too.
+            if calls.isEmpty, !pending.isEmpty { events += emitText("") }
             if let id = messageID {
                 let part = Self.outputText(text, logprobs: withLogprobs ? logprobs : [])
                 let status = reason == .stop ? "completed" : "incomplete"

@@ -39,6 +39,7 @@ private func prompt(_ r: EngineRequest) -> String { TranscriptPrompter().decode(
                           #"{"type":"function_call_output","call_id":"c1","output":"3 C"},"# +
                           #"{"type":"function_call_output","call_id":"c2","output":[{"type":"input_text","text":"sun"}]}]"#)
         #expect(r.instructions == "Be brief.")
+        #expect(try parse(#""input":[{"role":"assistant","content":[{"type":"refusal","refusal":"No."}]}]"#).input == [ChatMessage(role: "assistant", content: "No.")])
         #expect(TranscriptPrompter.transcript(r.input) == """
             developer:d
             user:ab
@@ -145,6 +146,16 @@ private func prompt(_ r: EngineRequest) -> String { TranscriptPrompter().decode(
         #expect(small.count == 2 && small.object("4") != nil && small.storedBytes <= 100)
     }
 
+    @Test func everyStringOfATurnCounts() {
+        let store = ResponseStore(capacity: 10, maxBytes: 50_000)
+        var m = ChatMessage(role: "assistant", content: "")
+        m.toolCalls = [ChatToolCall(id: String(repeating: "c", count: 30_000), name: "f", arguments: .object([]))]
+        store.put(id: "a", object: .null, previousID: nil, turn: [m])
+        #expect(store.storedBytes > 30_000)
+        store.put(id: "b", object: .null, previousID: nil, turn: [m])
+        #expect(store.count == 1 && store.object("b") != nil)
+    }
+
     @Test func longChainsStopAtTheLimitAndManyUsesStayCheap() {
         let store = ResponseStore(capacity: 100)
         for i in 0..<50 {
@@ -179,6 +190,18 @@ private func prompt(_ r: EngineRequest) -> String { TranscriptPrompter().decode(
         #expect(usage["output_tokens"] as? Int == 2 && usage["input_tokens"] as? Int == "system:Be kind.\nuser:Hi".unicodeScalars.count)
         #expect(j["instructions"] as? String == "Be kind." && (j["metadata"] as? [String: String]) == ["k": "v"] && j["store"] as? Bool == true)
         #expect(prompt(s.backend.submitted[0]) == "system:Be kind.\nuser:Hi")
+    }
+
+    @Test func aTokenWhoseTextNeverShowsKeepsItsLogprob() throws {
+        // The last token's text is held back (a stop string began at it): its logprob still counts, whole and streamed.
+        let s = try server(["Hel", "lo", ""])
+        let body = #"{"model":"test-model","input":"Hi","include":["message.output_text.logprobs"]"#
+        let whole = try s.request("POST", "/v1/responses", body: body + "}").json
+        let part = ((whole["output"] as? [[String: Any]])?.first?["content"] as? [[String: Any]])?.first
+        #expect((part?["logprobs"] as? [Any])?.count == 3 && part?["text"] as? String == "Hello")
+        let e = events(try s.request("POST", "/v1/responses", body: body + #","stream":true}"#))
+        let streamed = e.filter { $0.0 == "response.output_text.delta" }.reduce(0) { $0 + (($1.1["logprobs"] as? [Any])?.count ?? 0) }
+        #expect(streamed == 3)
     }
 
     @Test func runningOutOfTokensIsIncomplete() throws {
