@@ -21,6 +21,7 @@ extension ConfigOptions {
         if let logLevel { try c.set("log.level", to: logLevel, source: "--log-level") }
         if let logFormat { try c.set("log.format", to: logFormat, source: "--log-format") }
         try apply(&c)
+        try c.checkDeviceSettings()
         return c
     }
 }

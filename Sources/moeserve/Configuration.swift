@@ -45,6 +45,8 @@ struct Configuration: Equatable {
     var logFormat = LogSetup.Format.text
     /// Log prompt text (off: prompts are user data and stay out of logs).
     var logPrompts = false
+    /// Settings given by the environment or a flag (key → where), not by a file: what the user asked for now.
+    var overrides: [String: String] = [:]
 
     struct Invalid: Error, CustomStringConvertible {
         let description: String
@@ -77,7 +79,7 @@ struct Configuration: Equatable {
                     throw Invalid(description: "\(source): unknown key '\(section).\(key)' (known: \(allowed.sorted().joined(separator: ", ")))")
                 }
                 let text = try Self.scalarText(value, key: "\(section).\(key)", source: source)
-                if section == "server", key == "api_keys" { apiKeys = text } else { try set("\(section).\(key)", to: text, source: source) }
+                if section == "server", key == "api_keys" { apiKeys = text } else { try set("\(section).\(key)", to: text, source: source, fromFile: true) }
             }
         }
     }
@@ -121,7 +123,21 @@ struct Configuration: Equatable {
         }
     }
 
-    mutating func set(_ key: String, to value: String, source: String) throws {
+    mutating func set(_ key: String, to value: String, source: String, fromFile: Bool = false) throws {
+        try assign(key, to: value, source: source)
+        if !fromFile { overrides[key] = source }
+    }
+
+    /// Settings that mean nothing with the chosen device, given by a flag or the environment, are an error rather
+    /// than silently ignored (a config file may list them all, as `config/moeserve.yaml` does).
+    func checkDeviceSettings() throws {
+        guard device == "cpu" else { return }
+        if let (key, source) = overrides.filter({ $0.key.hasPrefix("engine.ascend_") }).sorted(by: { $0.key < $1.key }).first {
+            throw Invalid(description: "\(source): '\(key)' applies only with --device ascend-sim, and the device is cpu")
+        }
+    }
+
+    private mutating func assign(_ key: String, to value: String, source: String) throws {
         func int(_ range: ClosedRange<Int>) throws -> Int {
             guard let i = Int(value), range.contains(i) else {
                 throw Invalid(description: "\(source): '\(key)' must be an integer in \(range.lowerBound)...\(range.upperBound), got '\(value)'")

@@ -24,6 +24,26 @@ import Device
         #expect(c.port == 9200)
     }
 
+    @Test func ascendSettingsGivenWithTheCPUDeviceAreAnError() throws {
+        // A file may list them (config/moeserve.yaml documents every setting): not an error.
+        var c = Configuration()
+        try c.apply(yaml: "engine:\n  ascend_profile: 910c\n", source: "test.yaml")
+        try c.checkDeviceSettings()
+        // Asked for now, by a flag or the environment, with the CPU device: an error naming it.
+        try c.set("engine.ascend_profile", to: "910c", source: "--ascend-profile")
+        do {
+            try c.checkDeviceSettings()
+            Issue.record("accepted --ascend-profile with --device cpu")
+        } catch {
+            #expect("\(error)".contains("--ascend-profile") && "\(error)".contains("ascend-sim"))
+        }
+        try c.set("engine.device", to: "ascend-sim", source: "--device")
+        try c.checkDeviceSettings()
+        var env = Configuration()
+        try env.apply(environment: ["MOESERVE_ASCEND_PROFILE": "910c"])
+        #expect(throws: Configuration.Invalid.self) { try env.checkDeviceSettings() }
+    }
+
     @Test func errorsNameTheSetting() {
         func message(_ body: () throws -> Void) -> String {
             do { try body(); return "" } catch { return "\(error)" }
