@@ -56,7 +56,7 @@ private func accepts(_ d: PatternDFA, _ s: String) -> Bool {
         g.root = g.add(.patternString(try dfa(pattern)))
         let m = GrammarMatcher(CompiledGrammar(g))
         let regex = try NSRegularExpression(pattern: pattern)
-        var rng = SplitMix(seed: UInt64(pattern.utf8.count))
+        var rng = SplitMix64(seed: UInt64(pattern.utf8.count))
         // Bytes worth trying: printable ASCII, a few escapes' letters, UTF-8 of é and €.
         let alphabet = Array(32...126).map(UInt8.init) + [0xC3, 0xA9, 0xE2, 0x82, 0xAC]
         for _ in 0..<60 {

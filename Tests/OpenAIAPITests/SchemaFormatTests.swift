@@ -13,7 +13,7 @@ import Testing
     /// Strings random writers finish under the grammar (a JSON string each), decoded.
     func samples(_ g: OutputGrammar, count: Int = 80, seed: UInt64) -> [String] {
         let m = GrammarMatcher(CompiledGrammar(g))
-        var rng = FormatRandom(state: seed)
+        var rng = SplitMix64(seed: seed)
         var out: [String] = []
         for _ in 0..<count {
             var state = m.start, text: [UInt8] = []
@@ -82,14 +82,3 @@ import Testing
     }
 }
 
-/// SplitMix64, for reproducible random writers.
-private struct FormatRandom {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
