@@ -235,29 +235,19 @@ struct ResponsesRequest: Sendable {
 /// `tools` and `tool_choice` in the Responses API's flat form (`{"type": "function", "name", "parameters", …}`),
 /// turned into the chat form the chat template renders.
 enum ResponsesTools {
-    static func parse(_ f: FieldReader, body: OrderedBody) throws(APIError) -> ToolRequest? {
-        let parallel = try f.bool("parallel_tool_calls") ?? true
-        var tools: [ToolDefinition] = []
-        if let raw = f.raw("tools") {
-            guard case let .array(items) = raw else { throw f.typeError("tools", "an array of tools", raw) }
-            guard items.count <= ToolRequest.maxTools else {
-                throw APIError.invalid("'tools' may hold at most \(ToolRequest.maxTools) tools, got \(items.count)", param: "tools", code: "invalid_value")
-            }
-            if !items.isEmpty {
-                guard case let .array(specs)? = try body.value()["tools"] else { throw APIError.invalid("'tools' must be an array", param: "tools") }
-                for (i, item) in items.enumerated() { tools.append(try tool(item, spec: specs[i], path: "tools[\(i)]")) }
-                var seen = Set<String>()
-                if let dup = tools.first(where: { !seen.insert($0.name).inserted }) {
-                    throw APIError.invalid("two tools are named '\(dup.name)'", param: "tools", code: "invalid_value")
-                }
-            }
+    static let syntax = ToolRequest.Syntax(tool: tool, namedChoice: { c throws(APIError) in
+        let type = try c.requiredString("type")
+        guard type == "function" else {
+            throw APIError.invalid("'tool_choice.type' '\(type)' is not supported: only function tools run here", param: "tool_choice.type", code: "unsupported_value")
         }
-        let choice = try toolChoice(f, tools: tools)
-        if tools.isEmpty { return nil }
-        return ToolRequest(tools: tools, choice: choice, parallel: parallel)
+        return try c.requiredString("name")
+    }, namedChoiceParam: "tool_choice.name")
+
+    static func parse(_ f: FieldReader, body: OrderedBody) throws(APIError) -> ToolRequest? {
+        try ToolRequest.parse(f, body: body, syntax: syntax)
     }
 
-    private static func tool(_ value: JSONInput, spec: OrderedJSON, path: String) throws(APIError) -> ToolDefinition {
+    static func tool(_ value: JSONInput, _ spec: OrderedJSON, _ path: String) throws(APIError) -> ToolDefinition {
         let t = try FieldReader(value, prefix: path)
         let type = try t.requiredString("type")
         guard type == "function" else {
@@ -289,38 +279,6 @@ enum ResponsesTools {
         if let parameters { function.append(("parameters", parameters)) }
         let chatSpec: OrderedJSON = .object([("type", .scalar(.string("function"))), ("function", .object(function))])
         return ToolDefinition(name: name, spec: chatSpec, parameters: parameters, parametersPath: "\(path).parameters", responsesSpec: spec)
-    }
-
-    private static func toolChoice(_ f: FieldReader, tools: [ToolDefinition]) throws(APIError) -> ToolChoice {
-        guard let raw = f.raw("tool_choice") else { return tools.isEmpty ? .none : .auto }
-        let choice: ToolChoice
-        switch raw {
-        case let .string(s):
-            switch s {
-            case "none": choice = .none
-            case "auto": choice = .auto
-            case "required": choice = .required
-            default:
-                throw APIError.invalid("'tool_choice' must be 'none', 'auto', 'required' or {\"type\": \"function\", \"name\": …}, got '\(s)'",
-                                       param: "tool_choice", code: "invalid_value")
-            }
-        case .object:
-            let c = try FieldReader(raw, prefix: "tool_choice")
-            let type = try c.requiredString("type")
-            guard type == "function" else {
-                throw APIError.invalid("'tool_choice.type' '\(type)' is not supported: only function tools run here", param: "tool_choice.type", code: "unsupported_value")
-            }
-            choice = .named(try c.requiredString("name"))
-        default:
-            throw f.typeError("tool_choice", "a string or an object", raw)
-        }
-        if choice != .none, tools.isEmpty {
-            throw APIError.invalid("'tool_choice' other than 'none' needs 'tools'", param: "tool_choice", code: "invalid_value")
-        }
-        if case let .named(name) = choice, !tools.contains(where: { $0.name == name }) {
-            throw APIError.invalid("'tool_choice' names '\(name)', which is not among the tools", param: "tool_choice.name", code: "invalid_value")
-        }
-        return choice
     }
 
     /// A tool as the response object lists it (`FunctionTool`: `strict` and `parameters` always present).

@@ -38,8 +38,26 @@ public struct ToolRequest: Sendable, Equatable {
 
     static let maxTools = 128
 
+    /// How an API writes a tool and a named `tool_choice`: chat nests both under `function`, the Responses API
+    /// writes them flat.
+    struct Syntax: Sendable {
+        /// One tool (its value, its key-ordered form, its path) as a definition.
+        var tool: @Sendable (JSONInput, OrderedJSON, String) throws(APIError) -> ToolDefinition
+        /// The function a `tool_choice` object names.
+        var namedChoice: @Sendable (FieldReader) throws(APIError) -> String
+        /// Where that name is, for errors.
+        var namedChoiceParam: String
+
+        static let chat = Syntax(tool: ToolRequest.tool, namedChoice: { c throws(APIError) in
+            guard try c.string("type") == "function", let fn = c.raw("function") else {
+                throw APIError.invalid("'tool_choice' as an object must be {\"type\": \"function\", \"function\": {\"name\": …}}", param: "tool_choice", code: "invalid_value")
+            }
+            return try FieldReader(fn, prefix: "tool_choice.function").requiredString("name")
+        }, namedChoiceParam: "tool_choice.function.name")
+    }
+
     /// nil when the request has no tools (or `[]`) and no choice other than `none`.
-    static func parse(_ f: FieldReader, body: OrderedBody) throws(APIError) -> ToolRequest? {
+    static func parse(_ f: FieldReader, body: OrderedBody, syntax: Syntax = .chat) throws(APIError) -> ToolRequest? {
         let parallel = try f.bool("parallel_tool_calls") ?? true
         var tools: [ToolDefinition] = []
         if let raw = f.raw("tools") {
@@ -49,19 +67,19 @@ public struct ToolRequest: Sendable, Equatable {
             }
             if !items.isEmpty {
                 guard case let .array(specs)? = try body.value()["tools"] else { throw APIError.invalid("'tools' must be an array", param: "tools") }
-                for (i, item) in items.enumerated() { tools.append(try tool(item, spec: specs[i], path: "tools[\(i)]")) }
+                for (i, item) in items.enumerated() { tools.append(try syntax.tool(item, specs[i], "tools[\(i)]")) }
                 var seen = Set<String>()
                 if let dup = tools.first(where: { !seen.insert($0.name).inserted }) {
                     throw APIError.invalid("two tools are named '\(dup.name)'", param: "tools", code: "invalid_value")
                 }
             }
         }
-        let choice = try toolChoice(f, tools: tools)
+        let choice = try toolChoice(f, tools: tools, syntax: syntax)
         if tools.isEmpty { return nil }
         return ToolRequest(tools: tools, choice: choice, parallel: parallel)
     }
 
-    private static func tool(_ value: JSONInput, spec: OrderedJSON, path: String) throws(APIError) -> ToolDefinition {
+    private static func tool(_ value: JSONInput, _ spec: OrderedJSON, _ path: String) throws(APIError) -> ToolDefinition {
         let t = try FieldReader(value, prefix: path)
         let type = try t.requiredString("type")
         guard type == "function" else {
@@ -97,7 +115,7 @@ public struct ToolRequest: Sendable, Equatable {
         }
     }
 
-    private static func toolChoice(_ f: FieldReader, tools: [ToolDefinition]) throws(APIError) -> ToolChoice {
+    private static func toolChoice(_ f: FieldReader, tools: [ToolDefinition], syntax: Syntax) throws(APIError) -> ToolChoice {
         guard let raw = f.raw("tool_choice") else { return tools.isEmpty ? .none : .auto }
         let choice: ToolChoice
         switch raw {
@@ -110,12 +128,7 @@ public struct ToolRequest: Sendable, Equatable {
                 throw APIError.invalid("'tool_choice' must be 'none', 'auto', 'required' or a named function, got '\(s)'", param: "tool_choice", code: "invalid_value")
             }
         case .object:
-            let c = try FieldReader(raw, prefix: "tool_choice")
-            guard try c.string("type") == "function", let fn = c.raw("function") else {
-                throw APIError.invalid("'tool_choice' as an object must be {\"type\": \"function\", \"function\": {\"name\": …}}", param: "tool_choice", code: "invalid_value")
-            }
-            let name = try FieldReader(fn, prefix: "tool_choice.function").requiredString("name")
-            choice = .named(name)
+            choice = .named(try syntax.namedChoice(try FieldReader(raw, prefix: "tool_choice")))
         default:
             throw f.typeError("tool_choice", "a string or an object", raw)
         }
@@ -123,7 +136,7 @@ public struct ToolRequest: Sendable, Equatable {
             throw APIError.invalid("'tool_choice' other than 'none' needs 'tools'", param: "tool_choice", code: "invalid_value")
         }
         if case let .named(name) = choice, !tools.contains(where: { $0.name == name }) {
-            throw APIError.invalid("'tool_choice' names '\(name)', which is not among the tools", param: "tool_choice.function.name", code: "invalid_value")
+            throw APIError.invalid("'tool_choice' names '\(name)', which is not among the tools", param: syntax.namedChoiceParam, code: "invalid_value")
         }
         return choice
     }
