@@ -169,6 +169,9 @@ struct SchemaCompiler {
         if types.contains("string") { allowed.formUnion(Self.stringBoundKeywords) }
         if types.contains("number") || types.contains("integer") { allowed.formUnion(Self.numberBoundKeywords) }
         if let extra = keys.subtracting(Self.annotations).subtracting(allowed).sorted().first {
+            if let owner = Self.keywordOwners.first(where: { $0.keywords.contains(extra) }) {
+                throw fail(path + "." + extra, "'\(extra)' applies to \(owner.values), and this schema's type is \(types.joined(separator: " or "))")
+            }
             throw fail(path + "." + extra, "the keyword '\(extra)' is not supported (supported: type, properties, required, additionalProperties, items, minItems, maxItems, minLength, maxLength, pattern, format, minimum, maximum, exclusiveMinimum, exclusiveMaximum, enum, const, anyOf, nullable, $ref, $defs)")
         }
         var alternatives: [Int] = []
@@ -240,12 +243,20 @@ struct SchemaCompiler {
         }
     }
 
-    /// Without `type`: what the structural keywords imply, else any value.
+    /// Without `type`: what the structural keywords imply; with only string or number keywords, any value, those
+    /// keywords holding where the value is a string or a number (JSON Schema's reading); else any value.
     private static func impliedTypes(_ keys: Set<String>) -> [String] {
         if !keys.isDisjoint(with: ["properties", "required", "additionalProperties"]) { return ["object"] }
         if !keys.isDisjoint(with: ["items", "minItems", "maxItems"]) { return ["array"] }
+        if !keys.isDisjoint(with: stringBoundKeywords.union(numberBoundKeywords)) { return ["object", "array", "string", "number", "boolean", "null"] }
         return ["any"]
     }
+
+    /// Which values each type-specific keyword applies to (for errors that name the mismatch).
+    static let keywordOwners: [(keywords: Set<String>, values: String)] = [
+        (stringBoundKeywords, "strings"), (numberBoundKeywords, "numbers"), (["properties", "required", "additionalProperties"], "objects"),
+        (["items", "minItems", "maxItems", "uniqueItems"], "arrays"),
+    ]
 
     private mutating func typed(_ type: String, _ schema: OrderedJSON, at path: String) throws(APIError) -> Int {
         switch type {

@@ -11,12 +11,13 @@ extension SchemaCompiler {
         let date = "\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|02-(?:0[1-9]|1\\d|2[0-8]))"
         let time = "(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d{1,6})?(?:[Zz]|[+-](?:[01]\\d|2[0-3]):[0-5]\\d)"
         let octet = "(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)"
-        let label = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+        // Labels of at most 62 characters, at most 4 of them: at most 251 characters, under RFC 1123's 253.
+        let label = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,60}[A-Za-z0-9])?"
         let hex = "[0-9a-fA-F]"
         return [
             "date": "^\(date)$", "time": "^\(time)$", "date-time": "^\(date)[Tt]\(time)$",
             "uuid": "^\(hex){8}-\(hex){4}-\(hex){4}-\(hex){4}-\(hex){12}$",
-            "ipv4": "^(?:\(octet)\\.){3}\(octet)$", "hostname": "^\(label)(?:\\.\(label)){0,7}$",
+            "ipv4": "^(?:\(octet)\\.){3}\(octet)$", "hostname": "^\(label)(?:\\.\(label)){0,3}$",
         ]
     }()
     static let numberBoundKeywords: Set<String> = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]
@@ -73,7 +74,8 @@ extension SchemaCompiler {
         if let m = try value("maximum") { range.upper = min(range.upper, try flag("exclusiveMaximum") ? m.units(scale, limit).ceil - 1 : m.units(scale, limit).floor) }
         if let m = try value("exclusiveMaximum") { range.upper = min(range.upper, m.units(scale, limit).ceil - 1) }
         guard range.lower <= range.upper else {
-            let what = integer ? "no integer" : "no number with at most \(NumberRange.fractionDigits) decimals"
+            let what = integer ? "no integer of at most \(range.integerDigits) digits"
+                : "no number of at most \(range.integerDigits) digits before the point and \(NumberRange.fractionDigits) after it"
             throw fail(path, "\(what) lies within the bounds")
         }
         return .numberRange(range)

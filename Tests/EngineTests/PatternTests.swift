@@ -29,6 +29,14 @@ private func accepts(_ d: PatternDFA, _ s: String) -> Bool {
             (#"^\u00e9\x41[\]\-]$"#, ["éA]", "éA-"], ["éA\\"]),
             ("^[]a]$".replacingOccurrences(of: "[]a]", with: "[a\\]]"), ["a", "]"], ["b"]),
             ("^a{0}b$", ["b"], ["ab"]),
+            // A whole pattern that is one group of alternatives, anchored.
+            ("^(cat|dog)$", ["cat", "dog"], ["cats", "xdog"]),
+            ("^(?:a|b)$", ["a", "b"], ["ab"]),
+            ("^((a|b))$", ["a"], ["c"]),
+            ("(a|b)$", ["xa", "b"], ["ax"]),
+            // Characters no pattern string writes (control characters other than the short escapes, DEL) are
+            // never offered: the optional ones drop out, the others leave nothing.
+            (#"^a\x7f?b\t?$"#, ["ab", "ab\t"], ["a\u{7f}b"]),
         ]
         for (p, yes, no) in cases {
             let d = try dfa(p)
@@ -37,15 +45,36 @@ private func accepts(_ d: PatternDFA, _ s: String) -> Bool {
         }
     }
 
-    @Test(arguments: ["(?=a)", "(?<!a)b", #"(a)\1"#, #"\bfoo"#, "a^b", "a$b", "[z-a]", "(a", "a)", "a{3,2}", "^a|b$", "*a", "a{2000}", #"\q"#, "[a", #"a\"#])
+    @Test(arguments: ["(?=a)", "(?<!a)b", #"(a)\1"#, #"\bfoo"#, "a^b", "a$b", "[z-a]", "(a", "a)", "a{3,2}", "^a|b$", "*a", "a{2000}", #"\q"#, "[a", #"a\"#,
+                      "a**", "a{2}{3}", "a+??", "(?i)abc", #"\p{L}"#, #"^\x01$"#, #"^[a-z]{3}\x00$"#, #"^\uD83D\uDE00$"#])
     func refusesWhatItCannotKeep(pattern: String) {
         #expect(throws: PatternDFA.Failure.self) { try PatternDFA.compile(pattern) }
     }
 
+    @Test func errorsSayWhatIsMissing() {
+        func message(_ p: String) -> String {
+            do { _ = try PatternDFA.compile(p); return "" } catch { return error.description }
+        }
+        #expect(message("(?i)abc").contains("inline flags"))
+        #expect(message(#"\p{L}+"#).contains("property"))
+        #expect(message("a**").contains("quantifier"))
+        #expect(message(#"^\x01$"#).contains("control characters"))
+    }
+
+    /// A pattern with thousands of character classes repeated a thousand times stops at the table's size (or the
+    /// work budget) instead of computing on; a second request for it is served from the cache.
+    @Test func hugePatternsAreRefusedAndRepeatsAreCached() throws {
+        let cls = "[" + String(String.UnicodeScalarView((0..<4000).map { Unicode.Scalar(0x4E00 + 2 * $0)! })) + "]"
+        #expect(throws: PatternDFA.Failure.self) { try PatternDFA.compile("^" + cls + "{1000}$") }
+        let p = "^(?:" + cls + "|x){3}$"
+        let a = try PatternDFA.compile(p), b = try PatternDFA.compile(p)
+        #expect(a == b && PatternCache.shared.get(p) == a)
+    }
+
     @Test func refusesPatternsNothingMatchesOrThatAreTooLarge() {
         #expect(throws: PatternDFA.Failure.self) { try PatternDFA.compile("^[]$") }
-        // (a|b)*a(a|b){14}: the DFA must remember 15 letters, 2^15 states.
-        #expect(throws: PatternDFA.Failure.self) { try PatternDFA.compile("^(?:a|b)*a(?:a|b){14}$") }
+        // (a|b)*a(a|b){16}: the DFA must remember 17 letters, 2^17 states.
+        #expect(throws: PatternDFA.Failure.self) { try PatternDFA.compile("^(?:a|b)*a(?:a|b){16}$") }
     }
 
     /// Random writers through the JSON string matcher: never stuck, and every finished string matches the pattern as

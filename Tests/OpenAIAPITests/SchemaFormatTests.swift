@@ -49,7 +49,7 @@ import Testing
                 return f.date(from: s.uppercased()) != nil && validDate(s.prefix(10))
             }),
             ("time", { s in s.range(of: #"^([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$"#, options: .regularExpression) != nil }),
-            ("hostname", { s in s.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { l in
+            ("hostname", { s in s.utf8.count <= 253 && s.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { l in
                 (1...63).contains(l.count) && l.first != "-" && l.last != "-" && l.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") } } }),
         ]
         for (i, (format, valid)) in checks.enumerated() {
@@ -64,6 +64,17 @@ import Testing
         let m = GrammarMatcher(CompiledGrammar(g))
         func complete(_ t: String) -> Bool { let s = m.advance(m.start, Array(t.utf8)); return !s.isEmpty && m.canEnd(s) }
         #expect(complete(#"{"code":"ABC-12"}"#) && !complete(#"{"code":"AB-12"}"#) && !complete(#"{"code":"abc-12"}"#))
+        // Without a type, string and number keywords hold where the value is a string or a number.
+        let typeless = try grammar(#"{"type":"object","properties":{"p":{"pattern":"^a+$"},"n":{"minimum":3}},"required":["p","n"]}"#)
+        let t = GrammarMatcher(CompiledGrammar(typeless))
+        func ok(_ text: String) -> Bool { let s = t.advance(t.start, Array(text.utf8)); return !s.isEmpty && t.canEnd(s) }
+        #expect(ok(#"{"p":"aa","n":3}"#) && ok(#"{"p":true,"n":"x"}"#) && !ok(#"{"p":"b","n":3}"#) && !ok(#"{"p":"a","n":2}"#))
+        do {
+            _ = try grammar(#"{"type":"integer","pattern":"a"}"#)
+            Issue.record("accepted a pattern on an integer")
+        } catch let e as APIError {
+            #expect(e.message.contains("applies to strings") && e.param == "guided_json.pattern")
+        }
         let refused: [(String, String)] = [
             (#"{"type":"string","pattern":"(?=a)"}"#, "guided_json.pattern"),
             (#"{"type":"string","format":"email"}"#, "guided_json.format"),

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A regular expression (JSON Schema's `pattern`: ECMA-262 syntax, matched against the string's characters) as a DFA
 /// over Unicode scalars. Scalars are grouped into classes (intervals no part of the expression tells apart); from
 /// every state some accepting state stays reachable (dead states are pruned), so a string the matcher lets
@@ -40,7 +42,7 @@ public struct PatternDFA: Sendable, Hashable {
         return false
     }
 
-    public static let maxStates = 4096
+    public static let maxStates = 65_536
     /// Transition table entries at most (states × classes): 8 MB.
     public static let maxTableEntries = 2_000_000
 
@@ -52,6 +54,13 @@ public struct PatternDFA: Sendable, Hashable {
     /// Compiles `pattern`. Not anchored unless it starts with `^` and ends with `$` (JSON Schema finds a pattern
     /// anywhere in the string). Refused: backreferences, lookaround, word boundaries, anchors elsewhere.
     public static func compile(_ pattern: String) throws(Failure) -> PatternDFA {
+        if let cached = PatternCache.shared.get(pattern) { return cached }
+        let dfa = try build(pattern)
+        PatternCache.shared.put(pattern, dfa)
+        return dfa
+    }
+
+    private static func build(_ pattern: String) throws(Failure) -> PatternDFA {
         var parser = RegexParser(Array(pattern.unicodeScalars))
         let (regex, anchoredStart, anchoredEnd) = try parser.parseWhole()
         var nfa = NFA()
@@ -60,6 +69,32 @@ public struct PatternDFA: Sendable, Hashable {
         if !anchoredStart { let loop = try nfa.anyLoop(); nfa.epsilon(loop.end, start); start = loop.start }
         if !anchoredEnd { let loop = try nfa.anyLoop(); nfa.epsilon(end, loop.start); end = loop.end }
         return try nfa.determinize(start: start, accept: end)
+    }
+}
+
+/// Compiled patterns by their text: clients send the same schema again and again, and a large pattern can take a
+/// good part of a second to compile. Bounded by the tables' total size; the oldest go first.
+final class PatternCache: @unchecked Sendable {
+    static let shared = PatternCache()
+    static let maxEntries = 8_000_000
+    private let lock = NSLock()
+    private var dfas: [String: PatternDFA] = [:]
+    private var order: [String] = []
+    private var entries = 0
+
+    func get(_ pattern: String) -> PatternDFA? { lock.withLock { dfas[pattern] } }
+
+    func put(_ pattern: String, _ dfa: PatternDFA) {
+        lock.withLock {
+            guard dfas[pattern] == nil, dfa.next.count <= Self.maxEntries else { return }
+            dfas[pattern] = dfa
+            order.append(pattern)
+            entries += dfa.next.count
+            while entries > Self.maxEntries, !order.isEmpty {
+                let oldest = order.removeFirst()
+                entries -= dfas.removeValue(forKey: oldest)?.next.count ?? 0
+            }
+        }
     }
 }
 
@@ -78,6 +113,8 @@ struct RegexParser {
     let s: [Unicode.Scalar]
     var i = 0
     var depth = 0
+    /// Whether a '|' was read outside every group.
+    var topLevelBar = false
 
     init(_ s: [Unicode.Scalar]) { self.s = s }
 
@@ -104,7 +141,7 @@ struct RegexParser {
         var sub = RegexParser(Array(s[i..<end]))
         let r = try sub.alternatives()
         guard sub.i == sub.s.count else { throw sub.fail("unexpected ')'") }
-        if (anchoredStart || anchoredEnd), case .alternatives = r {
+        if anchoredStart || anchoredEnd, sub.topLevelBar {
             throw fail("anchors around a top-level '|' are ambiguous; group the alternatives: ^(?:a|b)$")
         }
         return (r, anchoredStart, anchoredEnd)
@@ -118,7 +155,11 @@ struct RegexParser {
         defer { depth -= 1 }
         guard depth <= 64 else { throw fail("groups nest too deep") }
         var options = [try sequence()]
-        while peek == "|" { i += 1; options.append(try sequence()) }
+        while peek == "|" {
+            if depth == 1 { topLevelBar = true }
+            i += 1
+            options.append(try sequence())
+        }
         return options.count == 1 ? options[0] : .alternatives(options)
     }
 
@@ -126,7 +167,11 @@ struct RegexParser {
         var items: [Regex] = []
         while let c = peek, c != "|", c != ")" {
             var atom = try self.atom()
-            while let q = try quantifier() { atom = .repeated(atom, min: q.0, max: q.1) }
+            if let q = try quantifier() {
+                atom = .repeated(atom, min: q.0, max: q.1)
+                // ECMAScript (and Python) refuse a quantifier on a quantifier: a** is an error, not (a*)*.
+                if try quantifier() != nil { throw fail("a quantifier cannot follow another; group the first: (?:a*)*") }
+            }
             items.append(atom)
         }
         return items.count == 1 ? items[0] : .sequence(items)
@@ -174,7 +219,9 @@ struct RegexParser {
                     while let n = peek, n != ">" { i += 1 }   // a named group: the name is no part of the match
                     guard peek == ">" else { throw fail("an unfinished group name") }
                     i += 1
-                } else { throw fail("lookahead and lookbehind are not supported") }
+                } else if let n = peek, n == "=" || n == "!" || n == "<" {
+                    throw fail("lookahead and lookbehind are not supported")
+                } else { throw fail("inline flags and other (?…) groups are not supported") }
             }
             let inner = try alternatives()
             guard peek == ")" else { throw fail("a '(' without its ')'") }
@@ -217,6 +264,8 @@ struct RegexParser {
             i += n
             return one(v)
         case "1"..."9": throw fail("backreferences are not supported")
+        case "p", "P": throw fail("Unicode property escapes (\\p{…}) are not supported; list the characters in a class")
+        case "k": throw fail("named backreferences are not supported")
         default:
             guard !(("a"..."z").contains(c) || ("A"..."Z").contains(c)) else { throw fail("unknown escape '\\\(c)'") }
             return one(c.value)
@@ -362,19 +411,35 @@ struct NFA {
         return seen.sorted()
     }
 
+    /// The characters a pattern string can hold: raw, or by a short escape (`\b \t \n \f \r`); other control
+    /// characters, DEL and surrogates would need `\u` escapes, which pattern strings do not use.
+    static let writable: ScalarSet = [0x08...0x0A, 0x0C...0x0D, 0x20...0x7E, 0x80...0xD7FF, 0xE000...0x10FFFF]
+
+    /// Steps of work the subset construction may take (class visits and closure steps) before the pattern is refused
+    /// as too complex: well under a second.
+    static let maxWork = 30_000_000
+
     func determinize(start: Int, accept: Int) throws(PatternDFA.Failure) -> PatternDFA {
-        // Classes: cut the scalar range at every set's bounds.
+        // Classes: cut the scalar range at every set's bounds, and where writable characters begin and end.
         var cuts: Set<UInt32> = [0]
-        for set in sets { for r in set { cuts.insert(r.lowerBound); if r.upperBound < 0x10FFFF { cuts.insert(r.upperBound + 1) } } }
+        for set in sets + [Self.writable] {
+            for r in set { cuts.insert(r.lowerBound); if r.upperBound < 0x10FFFF { cuts.insert(r.upperBound + 1) } }
+        }
         let bounds = cuts.sorted()
-        // Per set: the classes it covers.
-        let classesOf: [[Int]] = sets.map { set in
-            var out: [Int] = []
-            for (c, lo) in bounds.enumerated() {
-                if set.contains(where: { $0.contains(lo) }) { out.append(c) }
-            }
+        func classOf(_ v: UInt32) -> Int {
+            var lo = 0, hi = bounds.count - 1
+            while lo < hi { let mid = (lo + hi + 1) / 2; if bounds[mid] <= v { lo = mid } else { hi = mid - 1 } }
+            return lo
+        }
+        let writable = bounds.map { b in Self.writable.contains { $0.contains(b) } }
+        // Per set: the writable classes it covers (each range is a run of whole classes).
+        var work = 0
+        let classesOf: [[Int32]] = sets.map { set in
+            var out: [Int32] = []
+            for r in set { for c in classOf(r.lowerBound)...classOf(r.upperBound) where writable[c] { out.append(Int32(c)) } }
             return out
         }
+        let classes = bounds.count
         var index: [[Int]: Int32] = [:]
         var states: [[Int]] = []
         var next: [Int32] = []
@@ -383,33 +448,52 @@ struct NFA {
         states.append(first)
         var k = 0
         while k < states.count {
-            var targets = [[Int]](repeating: [], count: bounds.count)
-            for s in states[k] { for e in edges[s] { for c in classesOf[e.set] { targets[c].append(e.to) } } }
-            for c in 0..<bounds.count {
-                guard !targets[c].isEmpty else { next.append(-1); continue }
-                let t = closure(targets[c])
-                if let known = index[t] { next.append(known); continue }
-                guard states.count < PatternDFA.maxStates, (states.count + 1) * bounds.count <= PatternDFA.maxTableEntries else {
-                    throw PatternDFA.Failure(description: "the pattern needs more than \(PatternDFA.maxStates) states")
+            var targets = [[Int]](repeating: [], count: classes)
+            for s in states[k] {
+                for e in edges[s] {
+                    work += classesOf[e.set].count
+                    for c in classesOf[e.set] { targets[Int(c)].append(e.to) }
                 }
-                index[t] = Int32(states.count)
-                states.append(t)
-                next.append(Int32(states.count - 1))
+            }
+            // Classes with the same targets share one closure (a class of 4,000 characters is one step, not 4,000).
+            var known: [[Int]: Int32] = [:]
+            for c in 0..<classes {
+                guard !targets[c].isEmpty else { next.append(-1); continue }
+                if let n = known[targets[c]] { next.append(n); continue }
+                let t = closure(targets[c])
+                work += t.count
+                guard work <= Self.maxWork else { throw PatternDFA.Failure(description: "the pattern is too complex to compile") }
+                let n: Int32
+                if let existing = index[t] { n = existing } else {
+                    guard states.count < PatternDFA.maxStates else {
+                        throw PatternDFA.Failure(description: "the pattern needs more than \(PatternDFA.maxStates) states")
+                    }
+                    guard (states.count + 1) * classes <= PatternDFA.maxTableEntries else {
+                        throw PatternDFA.Failure(description: "the pattern's table would pass \(PatternDFA.maxTableEntries) entries (\(classes) character classes)")
+                    }
+                    n = Int32(states.count)
+                    index[t] = n
+                    states.append(t)
+                }
+                known[targets[c]] = n
+                next.append(n)
             }
             k += 1
         }
         let accepting = states.map { $0.contains(accept) }
-        // Keep only states from which an accepting one is reachable.
-        let n = states.count, classes = bounds.count
-        var live = accepting
-        var changed = true
-        while changed {
-            changed = false
-            for s in 0..<n where !live[s] {
-                for c in 0..<classes where next[s * classes + c] >= 0 && live[Int(next[s * classes + c])] { live[s] = true; changed = true; break }
-            }
+        // Keep only states from which an accepting one is reachable: backwards from the accepting ones.
+        let n = states.count
+        var into = [[Int32]](repeating: [], count: n)
+        for s in 0..<n {
+            var seen = Set<Int32>()
+            for c in 0..<classes { let t = next[s * classes + c]; if t >= 0, seen.insert(t).inserted { into[Int(t)].append(Int32(s)) } }
         }
-        guard live[0] else { throw PatternDFA.Failure(description: "no string matches the pattern") }
+        var live = accepting
+        var queue = (0..<n).filter { live[$0] }
+        while let t = queue.popLast() {
+            for s in into[t] where !live[Int(s)] { live[Int(s)] = true; queue.append(Int(s)) }
+        }
+        guard live[0] else { throw PatternDFA.Failure(description: "no string this server can write matches the pattern (control characters other than \\b \\t \\n \\f \\r are not written)") }
         for i in next.indices where next[i] >= 0 && !live[Int(next[i])] { next[i] = -1 }
         return PatternDFA(bounds: bounds, next: next, accepting: accepting, start: 0)
     }
