@@ -11,12 +11,16 @@ public struct APIOptions: Sendable {
     public var logPrompts: Bool
     /// How many Responses API responses are kept in memory for retrieval and `previous_response_id` (0: none).
     public var storedResponses: Int
+    /// Whether a thinking model's reasoning is split off its answer (`reasoning_content`).
+    public var reasoning: ReasoningParsing
 
-    public init(apiKeys: [String] = [], corsOrigin: String? = nil, logPrompts: Bool = false, storedResponses: Int = 1000) {
+    public init(apiKeys: [String] = [], corsOrigin: String? = nil, logPrompts: Bool = false, storedResponses: Int = 1000,
+                reasoning: ReasoningParsing = .auto) {
         self.apiKeys = apiKeys.filter { !$0.isEmpty }
         self.corsOrigin = corsOrigin
         self.logPrompts = logPrompts
         self.storedResponses = storedResponses
+        self.reasoning = reasoning
     }
 
     /// Paths reachable without a key (probes and scrapes).

@@ -24,11 +24,11 @@ struct ChatCompletionHandler {
                                                  "messages": .array(chat.messages.map { "\($0.role): \($0.content)" })])
             }
             let id = request.completionID(prefix: "chatcmpl")
-            let (requests, toolOutput) = try context.chatEngineRequests(chat, id: id)
+            let run = try context.chatEngineRequests(chat, id: id, reasoning: options.reasoning)
             let shape = ChatResponseBuilder(header: CompletionHeader(id: id, model: context.model.id, created: Int(Date().timeIntervalSince1970),
-                                                                     fingerprint: context.systemFingerprint), tools: toolOutput,
-                                            mistralCallIDs: context.prompter.toolCallFormat == .mistral)
-            ChoiceRun(requests: requests, backend: context.backend, tokenBytes: context.prompter.tokenBytes, choicesPerPrompt: chat.sampling.n)
+                                                                     fingerprint: context.systemFingerprint), tools: run.tools,
+                                            mistralCallIDs: context.prompter.toolCallFormat == .mistral, reasoning: run.reasoning)
+            ChoiceRun(requests: run.requests, backend: context.backend, tokenBytes: context.prompter.tokenBytes, choicesPerPrompt: chat.sampling.n)
                 .respond(shape: shape, stream: chat.stream, includeUsage: chat.includeUsage, writer: writer, headers: headers, inFlight: inFlight)
         } catch let e as APIError {
             writer.respondError(e, headers: headers)
@@ -51,7 +51,8 @@ extension ServingContext {
     /// The engine requests, and how to read their text when tools are in play: the template is shown the tools
     /// (unless `tool_choice` is `none`), a forced call (`required`, a named function) is a grammar on the output,
     /// and `auto` reads calls in the model's own format. Errors name the fields as `fields` says.
-    func chatEngineRequests(_ chat: ChatCompletionRequest, id: String, fields: ChatFieldNames = .chat) throws(APIError) -> ([EngineRequest], ToolOutput?) {
+    func chatEngineRequests(_ chat: ChatCompletionRequest, id: String, fields: ChatFieldNames = .chat,
+                            reasoning parsing: ReasoningParsing = .none) throws(APIError) -> ChatRun {
         guard chat.model == model.id else {
             throw APIError.notFound("the model '\(chat.model)' does not exist; this server serves '\(model.id)'", code: "model_not_found", param: "model")
         }
@@ -80,11 +81,27 @@ extension ServingContext {
         let tools = chat.tools.map { $0.tools.map(\.spec) }
         let prompt: [Int]
         do {
-            prompt = try prompter.promptTokens(for: chat.messages, tools: tools)
+            prompt = try prompter.promptTokens(for: chat.messages, tools: tools, variables: chat.templateArguments)
         } catch {
             throw APIError.invalid("the chat template could not render this '\(fields.messages)': \(error)", param: fields.messages, code: "template_error")
         }
-        return (try sampling.engineRequests(id: id, prompts: [prompt], context: self, promptParam: fields.messages, maxTokensParam: fields.maxTokens),
-                output)
+        // A thinking model: where its output starts (the prompt's tail says whether the template opened a think
+        // block), and its markers kept in the text (they may be special tokens) to split the reasoning off.
+        var start: ReasoningStart?
+        if parsing == .auto, prompter.thinksInTags {
+            start = ReasoningStart.of(promptTail: prompter.decode(Array(prompt.suffix(16))))
+            if sampling.skipSpecialTokens == nil { sampling.skipSpecialTokens = false }
+        }
+        let requests = try sampling.engineRequests(id: id, prompts: [prompt], context: self, promptParam: fields.messages, maxTokensParam: fields.maxTokens)
+        return ChatRun(requests: requests, tools: output, reasoning: start)
     }
 }
+
+/// What a chat run needs beyond its engine requests: how to read calls and reasoning out of the text.
+struct ChatRun {
+    var requests: [EngineRequest]
+    var tools: ToolOutput?
+    /// Where the reasoning starts, for a thinking model whose reasoning is split off; nil otherwise.
+    var reasoning: ReasoningStart?
+}
+

@@ -9,6 +9,8 @@ public struct ChatMessage: Sendable, Equatable {
     public var toolCallID: String?
     /// The content was null or absent (an assistant message that only calls tools): templates see `none`.
     public var contentIsNull = false
+    /// An assistant turn's reasoning, sent back (templates that show earlier reasoning read `reasoning_content`).
+    public var reasoningContent: String?
 
     public init(role: String, content: String, name: String? = nil) {
         self.role = role
@@ -26,6 +28,8 @@ public struct ChatCompletionRequest: Sendable, Equatable {
     public var includeUsage: Bool
     /// `tools`, `tool_choice`, `parallel_tool_calls`; nil without tools.
     public var tools: ToolRequest?
+    /// vLLM's `chat_template_kwargs`: extra variables for the chat template (`enable_thinking`, `thinking`, …).
+    public var templateArguments: [String: OrderedJSON] = [:]
     /// Fields we do not know; accepted and logged, never silently acted on.
     public var unknownFields: [String]
 
@@ -39,7 +43,6 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         "add_generation_prompt": { $0 == .bool(true) },
         "continue_final_message": { $0 == .bool(false) },
         "chat_template": { _ in false },
-        "chat_template_kwargs": { $0 == .object([:]) },
         "documents": { _ in false },
         // The legacy form of tools / tool_choice.
         "functions": { $0 == .array([]) },
@@ -51,7 +54,8 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         "reasoning_effort": { _ in false },
     ]
 
-    static let known: Set<String> = Set(["model", "messages", "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls", "metadata", "store"])
+    static let known: Set<String> = Set(["model", "messages", "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls", "metadata", "store",
+                                         "chat_template_kwargs"])
         .union(SamplingRequest.fields).union(notYetSupported.map(\.key)).union(SamplingRequest.vllmExtensions.map(\.key))
 
     public static func parse(_ body: [UInt8]) throws(APIError) -> ChatCompletionRequest {
@@ -76,8 +80,36 @@ public struct ChatCompletionRequest: Sendable, Equatable {
             throw APIError.invalid("'response_format' (or 'guided_json') and tools with tool_choice '\(tools.choice.name)' both decide the output's form; send one",
                                    param: "response_format", code: "invalid_value")
         }
-        return ChatCompletionRequest(model: model, messages: messages, sampling: sampling, stream: stream, includeUsage: includeUsage,
-                                     tools: tools, unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted())
+        var request = ChatCompletionRequest(model: model, messages: messages, sampling: sampling, stream: stream, includeUsage: includeUsage,
+                                            tools: tools, unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted())
+        request.templateArguments = try templateArguments(f, body: ordered)
+        return request
+    }
+
+    /// Variables the server sets itself, which `chat_template_kwargs` may not replace.
+    static let reservedTemplateVariables: Set<String> = ["messages", "tools", "documents", "add_generation_prompt", "bos_token", "eos_token"]
+
+    /// `chat_template_kwargs`: an object of template variables (names that are identifiers, any JSON values).
+    static func templateArguments(_ f: FieldReader, body: OrderedBody) throws(APIError) -> [String: OrderedJSON] {
+        guard let raw = f.raw("chat_template_kwargs") else { return [:] }
+        let kw = try FieldReader(raw, prefix: "chat_template_kwargs")
+        guard kw.fields.count <= 64 else {
+            throw APIError.invalid("'chat_template_kwargs' may hold at most 64 variables", param: "chat_template_kwargs", code: "invalid_value")
+        }
+        guard case let .object(fields)? = try body.value()["chat_template_kwargs"] else { return [:] }
+        var out: [String: OrderedJSON] = [:]
+        for (name, value) in fields {
+            let p = "chat_template_kwargs.\(name)"
+            guard let first = name.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic),
+                  name.unicodeScalars.allSatisfy({ $0 == "_" || ($0.isASCII && $0.properties.isAlphabetic) || ("0"..."9").contains($0) }) else {
+                throw APIError.invalid("'\(p)': a template variable's name must be an identifier", param: p, code: "invalid_value")
+            }
+            guard !reservedTemplateVariables.contains(name) else {
+                throw APIError.invalid("'\(p)' is set by the server from the request and cannot be replaced", param: p, code: "invalid_value")
+            }
+            out[name] = value
+        }
+        return out
     }
 
     static func parseMessage(_ value: JSONInput, index: Int) throws(APIError) -> ChatMessage {
@@ -124,6 +156,14 @@ public struct ChatCompletionRequest: Sendable, Equatable {
             throw f.typeError("content", "a string or an array of content parts", other)
         }
         var message = ChatMessage(role: role, content: content, name: try f.string("name"))
+        var reasoningText = try f.string("reasoning_content")
+        if reasoningText == nil { reasoningText = try f.string("reasoning") }
+        if let reasoning = reasoningText {
+            guard role == "assistant" else {
+                throw APIError.invalid("'\(p).reasoning_content' belongs to assistant messages", param: "\(p).reasoning_content", code: "invalid_value")
+            }
+            message.reasoningContent = reasoning
+        }
         message.toolCalls = toolCalls
         message.toolCallID = toolCallID
         message.contentIsNull = contentIsNull

@@ -7,23 +7,31 @@ struct ChatResponseBuilder: CompletionShape {
     let tools: ToolOutput?
     /// Call ids of 9 letters and digits, the only ones Mistral's templates take back on the next turn.
     let mistralCallIDs: Bool
+    /// Where a thinking model's reasoning starts, when it is split off into `reasoning_content`.
+    let reasoning: ReasoningStart?
     private let filter: ToolStreamFilter?
+    private let thoughts: ReasoningStreamFilter?
 
-    init(header: CompletionHeader, tools: ToolOutput? = nil, mistralCallIDs: Bool = false) {
+    init(header: CompletionHeader, tools: ToolOutput? = nil, mistralCallIDs: Bool = false, reasoning: ReasoningStart? = nil) {
         self.header = header
         self.tools = tools
         self.mistralCallIDs = mistralCallIDs
+        self.reasoning = reasoning
         filter = tools.map(ToolStreamFilter.init)
+        thoughts = reasoning.map(ReasoningStreamFilter.init)
     }
 
     func whole(choices: [Choice], usage: Usage) -> JSONValue {
         let items: [JSONValue] = choices.enumerated().map { i, c in
-            var content: JSONValue = .string(c.text), calls: [ParsedToolCall] = []
+            // The reasoning first; calls are read from the answer after it.
+            let (thought, answer) = reasoning.map { ReasoningStreamFilter.split(c.text, start: $0) } ?? (nil, c.text)
+            var content: JSONValue = thought != nil && answer.isEmpty ? .null : .string(answer), calls: [ParsedToolCall] = []
             if let tools, c.reason == .stop {
-                let (text, found) = tools.extract(c.text)
+                let (text, found) = tools.extract(answer)
                 if !found.isEmpty { (content, calls) = (text.map { .string($0) } ?? .null, found) }
             }
             var message: [(String, JSONValue)] = [("role", .string("assistant")), ("content", content), ("refusal", .null)]
+            if reasoning != nil { message.append(("reasoning_content", thought.map { .string($0) } ?? .null)) }
             if !calls.isEmpty { message.append(("tool_calls", .array(calls.map { toolCall($0, index: nil) }))) }
             return .object([
                 ("index", .int(i)),
@@ -41,6 +49,15 @@ struct ChatResponseBuilder: CompletionShape {
 
     func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?, tokenOffset: Int) -> JSONValue? {
         let lp: JSONValue? = logprobs.map { .object([("content", .array([Self.entry($0)])), ("refusal", .null)]) }
+        if let thoughts {
+            let (thought, answer, _) = thoughts.feed(choice, text)
+            let content = answer.isEmpty ? "" : (filter?.feed(choice, answer) ?? answer)
+            var delta: [(String, JSONValue)] = []
+            if !thought.isEmpty { delta.append(("reasoning_content", .string(thought))) }
+            if !content.isEmpty { delta.append(("content", .string(content))) }
+            if delta.isEmpty, lp == nil { return nil }
+            return chunk(choice, delta: .object(delta), finish: nil, logprobs: lp)
+        }
         let content = filter?.feed(choice, text) ?? text
         // Held back as a possible call: only the token's logprobs go out now.
         if content.isEmpty, filter != nil { return lp.map { chunk(choice, delta: .object([]), finish: nil, logprobs: $0) } }
@@ -50,6 +67,13 @@ struct ChatResponseBuilder: CompletionShape {
     func finishChunks(choice: Int, reason: FinishReason) -> [JSONValue] {
         var out: [JSONValue] = []
         var calls: [ParsedToolCall] = []
+        if let thoughts {
+            // What the reasoning filter held back: the rest of the reasoning, or content for the tool filter.
+            let (thought, answer, _) = thoughts.finish(choice)
+            if !thought.isEmpty { out.append(chunk(choice, delta: .object([("reasoning_content", .string(thought))]), finish: nil, logprobs: nil)) }
+            let content = answer.isEmpty ? "" : (filter?.feed(choice, answer) ?? answer)
+            if !content.isEmpty { out.append(chunk(choice, delta: .object([("content", .string(content))]), finish: nil, logprobs: nil)) }
+        }
         if let filter {
             let (content, found) = filter.finish(choice, stopped: reason == .stop)
             if !content.isEmpty { out.append(chunk(choice, delta: .object([("content", .string(content))]), finish: nil, logprobs: nil)) }

@@ -10,6 +10,10 @@ enum ResponseInputItems {
         var out: [JSONValue] = []
         func id(_ prefix: String) -> String { "\(prefix)_\(base)_\(out.count)" }
         for m in turn.dropLast() {
+            if let r = m.reasoningContent {
+                out.append(.object([("id", .string(id("rs"))), ("type", .string("reasoning")), ("summary", .array([])),
+                                    ("content", .array([.object([("type", .string("reasoning_text")), ("text", .string(r))])]))]))
+            }
             if !m.contentIsNull {
                 let part: JSONValue = m.role == "assistant"
                     ? .object([("type", .string("output_text")), ("text", .string(m.content)), ("annotations", .array([]))])

@@ -30,11 +30,11 @@ struct ResponsesHandler {
             let id = "resp_" + ResponseAccumulator.hex()
             // Engine ids (in the engine's logs) carry the client's X-Request-Id when it sent one, as chat's do.
             let engineID = request.headers["X-Request-Id"] != nil ? request.completionID(prefix: "resp") : id
-            let (requests, toolOutput) = try engineRequests(r, id: engineID)
+            let chat = try engineRequests(r, id: engineID)
             let header = ResponseHeader(id: id, request: r, model: context.model.id)
-            let output = ResponseAccumulator(tools: toolOutput, withLogprobs: r.sampling.topLogprobs != nil,
-                                             mistralCallIDs: context.prompter.toolCallFormat == .mistral)
-            let run = ChoiceRun(requests: requests, backend: context.backend, tokenBytes: context.prompter.tokenBytes)
+            let output = ResponseAccumulator(tools: chat.tools, withLogprobs: r.sampling.topLogprobs != nil,
+                                             mistralCallIDs: context.prompter.toolCallFormat == .mistral, reasoning: chat.reasoning)
+            let run = ChoiceRun(requests: chat.requests, backend: context.backend, tokenBytes: context.prompter.tokenBytes)
             guard run.begin(writer: writer, headers: headers, inFlight: inFlight) else { return }
             var save: (@Sendable (JSONValue) -> Void)?
             if r.store {
@@ -49,7 +49,7 @@ struct ResponsesHandler {
     }
 
     /// The chat request this response runs as: instructions, the stored conversation it continues, its input.
-    func engineRequests(_ r: ResponsesRequest, id: String) throws(APIError) -> ([EngineRequest], ToolOutput?) {
+    func engineRequests(_ r: ResponsesRequest, id: String) throws(APIError) -> ChatRun {
         var history: [ChatMessage] = []
         if let previous = r.previousResponseID {
             // A chain's text past this could not fit the context anyway: refused before it is rendered.
@@ -68,7 +68,7 @@ struct ResponsesHandler {
         let messages = (r.instructions.map { [ChatMessage(role: "system", content: $0)] } ?? []) + history + r.input
         let chat = ChatCompletionRequest(model: r.model, messages: messages, sampling: r.sampling, stream: r.stream, includeUsage: false,
                                          tools: r.tools, unknownFields: [])
-        return try context.chatEngineRequests(chat, id: id, fields: .responses)
+        return try context.chatEngineRequests(chat, id: id, fields: .responses, reasoning: options.reasoning)
     }
 
     func retrieve(_ id: String, query: String?, _ writer: HTTPResponseWriter) {
@@ -129,7 +129,8 @@ struct ResponseRun: Sendable {
     /// The finished object; kept when it completed or ran out of tokens.
     func finished(_ reason: FinishReason) -> JSONValue {
         let status = reason == .abort ? "failed" : (reason == .length ? "incomplete" : "completed")
-        let object = header.object(status: status, output: output.items, usage: run.usage, error: reason == .abort ? Self.stopped : nil)
+        let object = header.object(status: status, output: output.items, usage: run.usage, reasoningTokens: output.reasoningTokens,
+                                   error: reason == .abort ? Self.stopped : nil)
         if reason != .abort { save?(object) }
         return object
     }
@@ -139,7 +140,7 @@ struct ResponseRun: Sendable {
         run.submit { _, event in
             switch event {
             case let .token(id, text, logprobs): _ = output.add(text, logprob: entry(id, logprobs))
-            case let .text(text): _ = output.add(text, logprob: nil)
+            case let .text(text): _ = output.add(text, logprob: nil, isToken: false)
             case .promptLogprobs: break
             case let .finished(reason, usage):
                 guard reason != .abort || !writer.isClosed else { return }
@@ -166,7 +167,7 @@ struct ResponseRun: Sendable {
             case let .token(id, text, logprobs):
                 if sequence.send(output.add(text, logprob: entry(id, logprobs))) == .closed { run.abortAll() }
             case let .text(text):
-                sequence.send(output.add(text, logprob: nil))
+                sequence.send(output.add(text, logprob: nil, isToken: false))
             case .promptLogprobs: break
             case let .finished(reason, usage):
                 guard reason != .abort || !writer.isClosed else { return }

@@ -15,13 +15,16 @@ enum ResponsesInput {
             var out: [ChatMessage] = []
             // Whether the last message is an assistant turn that tool calls may join.
             var assistantOpen = false
+            // A reasoning item's text, for the assistant turn that follows it.
+            var reasoning: String?
             for (i, item) in items.enumerated() {
                 let p = "input[\(i)]"
                 let f = try FieldReader(item, prefix: p)
                 let type = try f.string("type") ?? (f.raw("role") != nil ? "message" : nil)
                 switch type {
                 case "message"?:
-                    let m = try message(f, path: p)
+                    var m = try message(f, path: p)
+                    if m.role == "assistant", let r = reasoning { m.reasoningContent = r; reasoning = nil }
                     out.append(m)
                     assistantOpen = m.role == "assistant"
                 case "function_call"?:
@@ -32,9 +35,14 @@ enum ResponsesInput {
                         var m = ChatMessage(role: "assistant", content: "")
                         m.contentIsNull = true
                         m.toolCalls = [call]
+                        m.reasoningContent = reasoning
+                        reasoning = nil
                         out.append(m)
                         assistantOpen = true
                     }
+                case "reasoning"?:
+                    reasoning = (reasoning ?? "") + (try reasoningText(f, path: p))
+                    assistantOpen = false
                 case "function_call_output"?:
                     var m = ChatMessage(role: "tool", content: try outputText(f, path: p))
                     m.toolCallID = try f.requiredString("call_id")
@@ -53,6 +61,18 @@ enum ResponsesInput {
         default:
             throw APIError.invalid("'input' must be a string or an array of input items, not \(raw.typeName)", param: "input", code: "invalid_type")
         }
+    }
+
+    /// A reasoning item's text (its `reasoning_text` parts, else its summary), given back to the template with the
+    /// assistant turn it belongs to (templates that show earlier reasoning read `reasoning_content`).
+    private static func reasoningText(_ f: FieldReader, path p: String) throws(APIError) -> String {
+        var texts: [String] = []
+        for key in ["content", "summary"] where texts.isEmpty {
+            guard let raw = f.raw(key) else { continue }
+            guard case let .array(parts) = raw else { throw f.typeError(key, "an array of text parts", raw) }
+            for (j, part) in parts.enumerated() { texts.append(try FieldReader(part, prefix: "\(p).\(key)[\(j)]").requiredString("text")) }
+        }
+        return texts.joined(separator: "\n")
     }
 
     private static func message(_ f: FieldReader, path p: String) throws(APIError) -> ChatMessage {

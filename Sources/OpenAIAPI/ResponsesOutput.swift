@@ -17,25 +17,51 @@ final class ResponseAccumulator: @unchecked Sendable {
     private var pending: [TokenLogprobsEntry] = []
     private var _items: [JSONValue] = []
     private var _message = ChatMessage(role: "assistant", content: "")
+    /// A thinking model's reasoning: split off into a `reasoning` item before the message.
+    private let thoughts: ReasoningStreamFilter?
+    private var reasoningID: String?
+    private var reasoningText = ""
+    private var reasoningClosed = false
+    private var _reasoningTokens = 0
+    /// The message's place in `output` (after the reasoning item, if there is one).
+    private var messageIndex = 0
 
     /// The output items (complete after `finish`).
     var items: [JSONValue] { lock.withLock { _items } }
     /// The assistant turn as a later request's `previous_response_id` replays it (complete after `finish`).
     var message: ChatMessage { lock.withLock { _message } }
+    /// Tokens read inside the reasoning.
+    var reasoningTokens: Int { lock.withLock { _reasoningTokens } }
 
-    init(tools: ToolOutput?, withLogprobs: Bool, mistralCallIDs: Bool) {
+    init(tools: ToolOutput?, withLogprobs: Bool, mistralCallIDs: Bool, reasoning: ReasoningStart? = nil) {
         filter = tools.map(ToolStreamFilter.init)
+        thoughts = reasoning.map(ReasoningStreamFilter.init)
         self.withLogprobs = withLogprobs
         self.mistralCallIDs = mistralCallIDs
     }
 
-    /// A generated piece of text (a token's, or a released tail) with its token's logprobs.
-    func add(_ piece: String, logprob: TokenLogprobsEntry?) -> [JSONValue] {
+    /// A generated piece of text (a token's, or a released tail: `isToken` false) with its token's logprobs.
+    func add(_ piece: String, logprob: TokenLogprobsEntry?, isToken: Bool = true) -> [JSONValue] {
         lock.withLock {
+            var events: [JSONValue] = []
+            var answer = piece
+            if let thoughts {
+                let (thought, rest, inReasoning) = thoughts.feed(0, piece)
+                if inReasoning, isToken { _reasoningTokens += 1 }
+                if !thought.isEmpty { events += emitReasoning(thought) }
+                answer = rest
+                // Reasoning has no logprobs in this API: only the answer's tokens carry them.
+                if inReasoning { return events + (answer.isEmpty ? [] : emitAnswer(answer)) }
+            }
             if withLogprobs, let logprob { pending.append(logprob) }
-            let visible = filter?.feed(0, piece) ?? piece
-            return visible.isEmpty ? [] : emitText(visible)
+            return events + emitAnswer(answer)
         }
+    }
+
+    /// Call with `lock` held: the answer's text through the tool filter; the reasoning item closes before it.
+    private func emitAnswer(_ answer: String) -> [JSONValue] {
+        let visible = answer.isEmpty ? "" : (filter?.feed(0, answer) ?? answer)
+        return visible.isEmpty ? [] : closeReasoning() + emitText(visible)
     }
 
     /// The end: held-back text, the message's closing events, then each call's.
@@ -43,6 +69,12 @@ final class ResponseAccumulator: @unchecked Sendable {
         lock.withLock {
             var events: [JSONValue] = []
             var calls: [ParsedToolCall] = []
+            if let thoughts {
+                let (thought, answer, _) = thoughts.finish(0)
+                if !thought.isEmpty { events += emitReasoning(thought) }
+                events += emitAnswer(answer)
+            }
+            events += closeReasoning()
             if let filter {
                 let (rest, found) = filter.finish(0, stopped: reason == .stop)
                 if !rest.isEmpty { events += emitText(rest) }
@@ -56,13 +88,14 @@ final class ResponseAccumulator: @unchecked Sendable {
                 let part = Self.outputText(text, logprobs: withLogprobs ? logprobs : [])
                 let status = reason == .stop ? "completed" : "incomplete"
                 let item = Self.messageItem(id: id, status: status, content: [part])
-                events.append(.object([("type", .string("response.output_text.done")), ("item_id", .string(id)), ("output_index", .int(0)),
+                let at = JSONValue.int(messageIndex)
+                events.append(.object([("type", .string("response.output_text.done")), ("item_id", .string(id)), ("output_index", at),
                                        ("content_index", .int(0)), ("text", .string(text)),
                                        ("logprobs", .array(withLogprobs ? logprobs.map(Self.logprob) : []))]))
-                events.append(.object([("type", .string("response.content_part.done")), ("item_id", .string(id)), ("output_index", .int(0)),
+                events.append(.object([("type", .string("response.content_part.done")), ("item_id", .string(id)), ("output_index", at),
                                        ("content_index", .int(0)), ("part", part)]))
-                events.append(.object([("type", .string("response.output_item.done")), ("output_index", .int(0)), ("item", item)]))
-                _items = [item]
+                events.append(.object([("type", .string("response.output_item.done")), ("output_index", at), ("item", item)]))
+                _items.append(item)
                 _message.content = text
             } else {
                 _message.contentIsNull = true
@@ -95,7 +128,7 @@ final class ResponseAccumulator: @unchecked Sendable {
         pending = []
         text += visible
         logprobs += lps
-        events.append(.object([("type", .string("response.output_text.delta")), ("item_id", .string(messageID!)), ("output_index", .int(0)),
+        events.append(.object([("type", .string("response.output_text.delta")), ("item_id", .string(messageID!)), ("output_index", .int(messageIndex)),
                                ("content_index", .int(0)), ("delta", .string(visible)), ("logprobs", .array(lps.map(Self.logprob)))]))
         return events
     }
@@ -104,12 +137,53 @@ final class ResponseAccumulator: @unchecked Sendable {
     private func openMessage() -> [JSONValue] {
         let id = "msg_" + Self.hex()
         messageID = id
+        messageIndex = _items.count
         return [
-            .object([("type", .string("response.output_item.added")), ("output_index", .int(0)),
+            .object([("type", .string("response.output_item.added")), ("output_index", .int(messageIndex)),
                      ("item", Self.messageItem(id: id, status: "in_progress", content: []))]),
-            .object([("type", .string("response.content_part.added")), ("item_id", .string(id)), ("output_index", .int(0)),
+            .object([("type", .string("response.content_part.added")), ("item_id", .string(id)), ("output_index", .int(messageIndex)),
                      ("content_index", .int(0)), ("part", Self.outputText("", logprobs: []))]),
         ]
+    }
+
+    /// Call with `lock` held. Reasoning text: the reasoning item (output 0) opens with the first of it.
+    private func emitReasoning(_ thought: String) -> [JSONValue] {
+        var events: [JSONValue] = []
+        if reasoningID == nil {
+            let id = "rs_" + Self.hex()
+            reasoningID = id
+            events.append(.object([("type", .string("response.output_item.added")), ("output_index", .int(0)),
+                                   ("item", Self.reasoningItem(id: id, text: nil, status: "in_progress"))]))
+            events.append(.object([("type", .string("response.content_part.added")), ("item_id", .string(id)), ("output_index", .int(0)),
+                                   ("content_index", .int(0)), ("part", .object([("type", .string("reasoning_text")), ("text", .string(""))]))]))
+        }
+        reasoningText += thought
+        events.append(.object([("type", .string("response.reasoning_text.delta")), ("item_id", .string(reasoningID!)), ("output_index", .int(0)),
+                               ("content_index", .int(0)), ("delta", .string(thought))]))
+        return events
+    }
+
+    /// Call with `lock` held. Closes the reasoning item (once), before anything else is output.
+    private func closeReasoning() -> [JSONValue] {
+        guard let id = reasoningID, !reasoningClosed else { return [] }
+        reasoningClosed = true
+        let part: JSONValue = .object([("type", .string("reasoning_text")), ("text", .string(reasoningText))])
+        let item = Self.reasoningItem(id: id, text: reasoningText, status: "completed")
+        _items.append(item)
+        _message.reasoningContent = reasoningText
+        return [
+            .object([("type", .string("response.reasoning_text.done")), ("item_id", .string(id)), ("output_index", .int(0)),
+                     ("content_index", .int(0)), ("text", .string(reasoningText))]),
+            .object([("type", .string("response.content_part.done")), ("item_id", .string(id)), ("output_index", .int(0)),
+                     ("content_index", .int(0)), ("part", part)]),
+            .object([("type", .string("response.output_item.done")), ("output_index", .int(0)), ("item", item)]),
+        ]
+    }
+
+    static func reasoningItem(id: String, text: String?, status: String) -> JSONValue {
+        .object([("id", .string(id)), ("type", .string("reasoning")), ("summary", .array([])),
+                 ("content", .array(text.map { [.object([("type", .string("reasoning_text")), ("text", .string($0))])] } ?? [])),
+                 ("status", .string(status))])
     }
 
     static func messageItem(id: String, status: String, content: [JSONValue]) -> JSONValue {
@@ -153,7 +227,7 @@ struct ResponseHeader: Sendable {
     }
 
     /// The whole object. `status`: in_progress, completed, incomplete or failed.
-    func object(status: String, output: [JSONValue], usage: Usage?, error: (code: String, message: String)? = nil) -> JSONValue {
+    func object(status: String, output: [JSONValue], usage: Usage?, reasoningTokens: Int = 0, error: (code: String, message: String)? = nil) -> JSONValue {
         let e = echo
         func opt(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
         var fields: [(String, JSONValue)] = [
@@ -171,18 +245,18 @@ struct ResponseHeader: Sendable {
             ("top_logprobs", .int(e.topLogprobs)), ("top_p", .double(topP)), ("truncation", .string("disabled")), ("metadata", e.metadata),
         ]
         // Absent rather than null, as OpenAI's schema has them: usage until the end, user unless sent.
-        if let usage { fields.append(("usage", Self.usageJSON(usage))) }
+        if let usage { fields.append(("usage", Self.usageJSON(usage, reasoningTokens: reasoningTokens))) }
         if let user = e.user { fields.append(("user", .string(user))) }
         return .object(fields)
     }
 
     /// OpenAI's `ResponseUsage`. `cache_write_tokens` is 0: the prefix cache keeps prompts at no separate cost. On a
     /// simulated device also `simulated` (as in chat completions' usage).
-    static func usageJSON(_ u: Usage) -> JSONValue {
+    static func usageJSON(_ u: Usage, reasoningTokens: Int = 0) -> JSONValue {
         var fields: [(String, JSONValue)] = [
             ("input_tokens", .int(u.promptTokens)),
             ("input_tokens_details", .object([("cached_tokens", .int(u.cachedPromptTokens)), ("cache_write_tokens", .int(0))])),
-            ("output_tokens", .int(u.completionTokens)), ("output_tokens_details", .object([("reasoning_tokens", .int(0))])),
+            ("output_tokens", .int(u.completionTokens)), ("output_tokens_details", .object([("reasoning_tokens", .int(reasoningTokens))])),
             ("total_tokens", .int(u.totalTokens)),
         ]
         if case let .object(chat) = CompletionHeader.usageJSON(u), let sim = chat.first(where: { $0.0 == "simulated" }) { fields.append(sim) }

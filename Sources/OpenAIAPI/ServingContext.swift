@@ -14,6 +14,10 @@ public protocol ChatPrompting: Sendable {
     func promptTokens(for messages: [ChatMessage]) throws -> [Int]
     /// With the tools the template describes to the model (each `{"type": "function", "function": {…}}`).
     func promptTokens(for messages: [ChatMessage], tools: [OrderedJSON]?) throws -> [Int]
+    /// With extra template variables too (`chat_template_kwargs`).
+    func promptTokens(for messages: [ChatMessage], tools: [OrderedJSON]?, variables: [String: OrderedJSON]) throws -> [Int]
+    /// Whether the template writes reasoning in `<think>…</think>` blocks.
+    var thinksInTags: Bool { get }
     /// How the model writes tool calls, if its template shows a format this server reads (`tool_choice: auto`).
     var toolCallFormat: ToolCallFormat? { get }
     /// The raw bytes of one token (for logprobs' `token` and `bytes`).
@@ -26,7 +30,11 @@ public protocol ChatPrompting: Sendable {
 
 extension ChatPrompting {
     public func promptTokens(for messages: [ChatMessage], tools: [OrderedJSON]?) throws -> [Int] { try promptTokens(for: messages) }
+    public func promptTokens(for messages: [ChatMessage], tools: [OrderedJSON]?, variables: [String: OrderedJSON]) throws -> [Int] {
+        try promptTokens(for: messages, tools: tools)
+    }
     public var toolCallFormat: ToolCallFormat? { nil }
+    public var thinksInTags: Bool { false }
 }
 
 /// The model as the API presents it.

@@ -10,6 +10,7 @@ public struct TemplatePrompter: ChatPrompting {
     public let toolCallFormat: ToolCallFormat?
     /// Whether the template renders assistant tool calls at all (else a tool-calling turn's null content is "").
     let rendersToolCalls: Bool
+    public let thinksInTags: Bool
 
     public init(template: ChatTemplate, tokenizer: BPETokenizer) {
         self.template = template
@@ -19,11 +20,12 @@ public struct TemplatePrompter: ChatPrompting {
         eosToken = v.eosTokenID.map { v.tokens[$0] }
         toolCallFormat = ToolCallFormat.detect(template: template.source)
         rendersToolCalls = template.source.contains("tool_calls")
+        thinksInTags = template.source.contains(ReasoningStart.close)
     }
 
     /// The messages as `apply_chat_template` gets them from vLLM: tool calls with their arguments parsed into
     /// objects, a tool message's `tool_call_id`, `content` none for an assistant turn that only calls tools.
-    public func render(_ messages: [ChatMessage], tools: [OrderedJSON]? = nil) throws -> String {
+    public func render(_ messages: [ChatMessage], tools: [OrderedJSON]? = nil, variables: [String: OrderedJSON] = [:]) throws -> String {
         let values: [JinjaValue] = messages.map { m in
             let content: JinjaValue = m.contentIsNull && rendersToolCalls ? .none : .string(m.content)
             var pairs: [(String, JinjaValue)] = [("role", .string(m.role)), ("content", content)]
@@ -35,10 +37,11 @@ public struct TemplatePrompter: ChatPrompting {
                 })))
             }
             if let id = m.toolCallID { pairs.append(("tool_call_id", .string(id))) }
+            if let r = m.reasoningContent { pairs.append(("reasoning_content", .string(r))) }
             return JinjaValue.object(JinjaObject(pairs))
         }
         return try template.render(messages: values, addGenerationPrompt: true, bosToken: bosToken, eosToken: eosToken,
-                                   tools: tools.map { $0.map(Self.jinja) })
+                                   tools: tools.map { $0.map(Self.jinja) }, extra: variables.mapValues(Self.jinja))
     }
 
     static func jinja(_ v: OrderedJSON) -> JinjaValue {
@@ -70,7 +73,11 @@ public struct TemplatePrompter: ChatPrompting {
     public func promptTokens(for messages: [ChatMessage]) throws -> [Int] { try promptTokens(for: messages, tools: nil) }
 
     public func promptTokens(for messages: [ChatMessage], tools: [OrderedJSON]?) throws -> [Int] {
-        var ids = tokenizer.encode(try render(messages, tools: tools), parseSpecial: true)
+        try promptTokens(for: messages, tools: tools, variables: [:])
+    }
+
+    public func promptTokens(for messages: [ChatMessage], tools: [OrderedJSON]?, variables: [String: OrderedJSON]) throws -> [Int] {
+        var ids = tokenizer.encode(try render(messages, tools: tools, variables: variables), parseSpecial: true)
         // A template that writes the BOS text itself already produced the id; add it only when asked and absent.
         if tokenizer.vocabulary.addBOS, let bos = tokenizer.vocabulary.bosTokenID, ids.first != bos { ids.insert(bos, at: 0) }
         return ids

@@ -17,8 +17,10 @@ struct TokenizeHandler {
                 var messages: [ChatMessage] = []
                 for (i, m) in items.enumerated() { messages.append(try ChatCompletionRequest.parseMessage(m, index: i)) }
                 // With `tools`, the prompt a chat request with them would get.
-                let tools = try ToolRequest.parse(f, body: OrderedBody(request.body))
-                do { ids = try context.prompter.promptTokens(for: messages, tools: tools?.tools.map(\.spec)) } catch {
+                let body = OrderedBody(request.body)
+                let tools = try ToolRequest.parse(f, body: body)
+                let variables = try ChatCompletionRequest.templateArguments(f, body: body)
+                do { ids = try context.prompter.promptTokens(for: messages, tools: tools?.tools.map(\.spec), variables: variables) } catch {
                     throw APIError.invalid("the chat template could not render these messages: \(error)", param: "messages", code: "template_error")
                 }
             } else if let messages = f.raw("messages") {

@@ -18,6 +18,8 @@ struct Configuration: Equatable {
     var shutdownTimeout = 30.0
     /// Responses API responses kept in memory for `GET /v1/responses/{id}` and `previous_response_id` (0: none).
     var storedResponses = 1000
+    /// "auto": a thinking model's `<think>…</think>` is split off as `reasoning_content`; "none": left in the content.
+    var reasoningParser = "auto"
     var modelPath = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
     var modelID = "smollm2-135m-instruct"
     var device = "cpu"
@@ -55,7 +57,7 @@ struct Configuration: Equatable {
     /// Every key the YAML may contain, by section; anything else is a typo and an error.
     static let keys: [String: Set<String>] = [
         "server": ["host", "port", "max_body_bytes", "api_keys", "api_key_file", "cors_origin", "tls_cert", "tls_key",
-                   "shutdown_timeout", "stored_responses"],
+                   "shutdown_timeout", "stored_responses", "reasoning_parser"],
         "model": ["path", "id"],
         "engine": ["device", "cpu_activations", "quantization", "ascend_profile", "ascend_precision", "kv_cache_memory", "kv_cache_dtype", "block_size", "max_num_batched_tokens", "max_num_seqs", "prefix_caching", "policy"],
         "log": ["level", "format", "prompts"],
@@ -116,7 +118,7 @@ struct Configuration: Equatable {
                    "MOESERVE_MAX_NUM_BATCHED_TOKENS": "engine.max_num_batched_tokens",
                    "MOESERVE_API_KEY": "server.api_keys", "MOESERVE_API_KEY_FILE": "server.api_key_file", "MOESERVE_CORS_ORIGIN": "server.cors_origin",
                    "MOESERVE_SHUTDOWN_TIMEOUT": "server.shutdown_timeout",
-                   "MOESERVE_STORED_RESPONSES": "server.stored_responses", "MOESERVE_LOG_FORMAT": "log.format",
+                   "MOESERVE_STORED_RESPONSES": "server.stored_responses", "MOESERVE_REASONING_PARSER": "server.reasoning_parser", "MOESERVE_LOG_FORMAT": "log.format",
                    "MOESERVE_LOG_PROMPTS": "log.prompts"]
         for (variable, key) in map {
             if let v = env[variable], !v.isEmpty { try set(key, to: v, source: variable) }
@@ -171,6 +173,11 @@ struct Configuration: Equatable {
             }
             shutdownTimeout = t
         case "server.stored_responses": storedResponses = try int(0...1_000_000)
+        case "server.reasoning_parser":
+            guard ["auto", "none"].contains(value) else {
+                throw Invalid(description: "\(source): 'server.reasoning_parser' must be auto or none, got '\(value)'")
+            }
+            reasoningParser = value
         case "model.path": modelPath = value
         case "model.id": modelID = value
         case "engine.device":

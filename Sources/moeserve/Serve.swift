@@ -38,7 +38,8 @@ struct Serve: ParsableCommand {
         let apiOptions: APIOptions
         do {
             apiOptions = APIOptions(apiKeys: try config.resolvedAPIKeys(), corsOrigin: config.corsOrigin.isEmpty ? nil : config.corsOrigin,
-                                    logPrompts: config.logPrompts, storedResponses: config.storedResponses)
+                                    logPrompts: config.logPrompts, storedResponses: config.storedResponses,
+                                    reasoning: ReasoningParsing(rawValue: config.reasoningParser) ?? .auto)
         } catch {
             throw ValidationError("\(error)")
         }

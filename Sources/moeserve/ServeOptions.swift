@@ -35,6 +35,10 @@ struct ServeOptions: ParsableArguments {
             help: "Responses API responses kept in memory per replica, for GET /v1/responses/{id} and previous_response_id (0: none; the oldest go first). [server.stored_responses]")
     var storedResponses: Int?
 
+    @Option(name: .customLong("reasoning-parser"),
+            help: "auto: a thinking model's <think>…</think> (DeepSeek-R1, V3.1+, Qwen3, …) comes back as reasoning_content and Responses API reasoning items; none: it stays in the content. [server.reasoning_parser]")
+    var reasoningParser: String?
+
     @Option(help: "Compute device: cpu, or ascend-sim (simulated Ascend NPU: real numerics, simulated time). [engine.device]")
     var device: String?
 
@@ -84,6 +88,7 @@ struct ServeOptions: ParsableArguments {
             (tlsCert, "server.tls_cert", "--tls-cert"), (tlsKey, "server.tls_key", "--tls-key"),
             (shutdownTimeout.map { String($0) }, "server.shutdown_timeout", "--shutdown-timeout"),
             (storedResponses.map(String.init), "server.stored_responses", "--stored-responses"),
+            (reasoningParser, "server.reasoning_parser", "--reasoning-parser"),
             (device, "engine.device", "--device"), (cpuActivations, "engine.cpu_activations", "--cpu-activations"),
             (quantization, "engine.quantization", "--quantization"), (ascendProfile, "engine.ascend_profile", "--ascend-profile"),
             (ascendPrecision, "engine.ascend_precision", "--ascend-precision"), (kvCacheMemory, "engine.kv_cache_memory", "--kv-cache-memory"),

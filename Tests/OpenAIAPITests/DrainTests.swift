@@ -147,6 +147,7 @@ final class CapturedLogs: @unchecked Sendable {
         #expect(try s.request("POST", "/v1/chat/completions", body: Self.body, headers: ["X-Request-Id": "rid-78"]).status == 200)
         let prompt = logs.records.first { $0.0 == "prompt" }
         #expect(prompt?.1["request_id"] == "rid-78")
-        #expect("\(prompt?.1["messages"] ?? "")".contains(Self.secret))
+        let messages = "\(prompt?.1["messages"] ?? "")"
+        #expect(messages.contains(Self.secret))
     }
 }

@@ -84,7 +84,7 @@ private func prompt(_ r: EngineRequest) -> String { TranscriptPrompter().decode(
         (#""input":[{"role":"user","content":[{"type":"input_image","image_url":"http://x"}]}]"#, "input[0].content[0].type"),
         (#""input":[{"role":"user","content":[{"type":"output_text","text":"x"}]}]"#, "input[0].content[0].type"),
         (#""input":[{"role":"tool","content":"x"}]"#, "input[0].role"),
-        (#""input":[{"type":"reasoning","summary":[]}]"#, "input[0].type"),
+        (#""input":[{"type":"reasoning","summary":"x"}]"#, "input[0].summary"),
         (#""input":[{"type":"item_reference","id":"msg_1"}]"#, "input[0].type"),
         (#""input":[{"type":"function_call","name":"f","arguments":"{}"}]"#, "input[0].call_id"),
         (#""input":[{"type":"function_call","call_id":"c","name":"f","arguments":"{"}]"#, "input[0].arguments"),

@@ -1,0 +1,155 @@
+@testable import Engine
+import Foundation
+import Testing
+import Tokenizer
+@testable import OpenAIAPI
+
+/// A thinking model's template, reduced: the transcript, then an assistant turn that opens `<think>` (closed at
+/// once when `enable_thinking` is false, as DeepSeek-R1's and Qwen3's templates do). Earlier reasoning shows as
+/// `[r:…]`.
+final class ThinkingPrompter: ChatPrompting, @unchecked Sendable {
+    var thinksInTags: Bool { true }
+    func tokenBytes(_ id: Int) -> [UInt8] { Array("t\(id)".utf8) }
+    func encode(_ text: String) -> [Int] { text.unicodeScalars.map { Int($0.value) } }
+    func decode(_ ids: [Int]) -> String { String(String.UnicodeScalarView(ids.compactMap { Unicode.Scalar(UInt32($0)) })) }
+    func promptTokens(for messages: [ChatMessage]) throws -> [Int] { try promptTokens(for: messages, tools: nil, variables: [:]) }
+    func promptTokens(for messages: [ChatMessage], tools: [OrderedJSON]?, variables: [String: OrderedJSON]) throws -> [Int] {
+        let lines = messages.map { m in "\(m.role):" + (m.reasoningContent.map { "[r:\($0)]" } ?? "") + m.content }
+        let thinking = variables["enable_thinking"] != .scalar(.bool(false))
+        return encode(lines.joined(separator: "\n") + "\nassistant:<think>\n" + (thinking ? "" : "</think>"))
+    }
+}
+
+@Suite struct ReasoningSplitTests {
+    @Test func splitsAtTheMarkers() {
+        func split(_ t: String, _ s: ReasoningStart) -> (String?, String) { let r = ReasoningStreamFilter.split(t, start: s); return (r.reasoning, r.content) }
+        #expect(split("I think.</think>\n\nAnswer", .inside) == ("I think.", "Answer"))
+        #expect(split("<think>hmm</think>Hi", .mayOpen) == ("hmm", "Hi"))
+        #expect(split("  <think>x</think>y", .mayOpen) == ("x", "y"))
+        // A think block opens only at the start of the output.
+        #expect(split("Hello <think>x</think>", .mayOpen) == (nil, "Hello <think>x</think>"))
+        // Cut short inside the reasoning: all of it is reasoning.
+        #expect(split("abc</th", .inside) == ("abc</th", ""))
+        #expect(split("", .mayOpen) == (nil, ""))
+        #expect(ReasoningStart.of(promptTail: "<｜Assistant｜><think>\n") == .inside)
+        #expect(ReasoningStart.of(promptTail: "<｜Assistant｜><think>\n</think>") == .mayOpen)
+        #expect(ReasoningStart.of(promptTail: "assistant\n") == .mayOpen)
+    }
+
+    @Test func streamedPiecesHoldBackWhatMayBeAMarker() {
+        let f = ReasoningStreamFilter(start: .mayOpen)
+        var reasoning = "", content = "", flags: [Bool] = []
+        for piece in ["<th", "ink>a", "b</th", "ink>\n", "\nC", "d"] {
+            let (r, c, inside) = f.feed(0, piece)
+            reasoning += r
+            content += c
+            flags.append(inside)
+        }
+        let end = f.finish(0)
+        #expect(reasoning + end.reasoning == "ab" && content + end.content == "Cd" && end.reasoned)
+        // The pieces read inside the think block (the opening one included), not those after it.
+        #expect(flags == [false, true, true, true, false, false])
+    }
+}
+
+@Suite(.serialized) struct ReasoningEndpointTests {
+    static let thought = ["Let me think", ".</think>", "\n\nParis."]
+
+    func server(_ texts: [String], reasoning: ReasoningParsing = .auto) throws -> TestServer {
+        try TestServer(backend: ScriptedBackend(texts: texts), contextLength: 4000, options: APIOptions(reasoning: reasoning), prompter: ThinkingPrompter())
+    }
+
+    let ask = #"{"model":"test-model","messages":[{"role":"user","content":"Capital of France?"}]"#
+
+    @Test func chatSplitsReasoningWholeAndStreamed() throws {
+        let s = try server(Self.thought)
+        let message = try #require(((s.request("POST", "/v1/chat/completions", body: ask + "}").json["choices"] as? [[String: Any]])?.first?["message"]) as? [String: Any])
+        #expect(message["reasoning_content"] as? String == "Let me think." && message["content"] as? String == "Paris.")
+        let streamed = try s.request("POST", "/v1/chat/completions", body: ask + #","stream":true}"#)
+        var reasoning = "", content = ""
+        for e in streamed.events where e != "[DONE]" {
+            let delta = ((try JSONSerialization.jsonObject(with: Data(e.utf8)) as? [String: Any])?["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any]
+            reasoning += delta?["reasoning_content"] as? String ?? ""
+            content += delta?["content"] as? String ?? ""
+        }
+        #expect(reasoning == "Let me think." && content == "Paris.")
+        // The think markers stay in the text the engine hands back (they may be special tokens).
+        #expect(s.backend.submitted[0].sampling.skipSpecialTokens == false)
+    }
+
+    @Test func templateArgumentsReachTheTemplate() throws {
+        let s = try server(["Paris."])
+        let body = ask + #","chat_template_kwargs":{"enable_thinking":false}}"#
+        let message = try #require(((s.request("POST", "/v1/chat/completions", body: body).json["choices"] as? [[String: Any]])?.first?["message"]) as? [String: Any])
+        // The prompt closed the think block: the output is all answer.
+        #expect(message["content"] as? String == "Paris." && message["reasoning_content"] is NSNull)
+        #expect(ThinkingPrompter().decode(s.backend.submitted[0].promptTokenIDs).hasSuffix("<think>\n</think>"))
+        let reserved = try s.request("POST", "/v1/chat/completions", body: ask + #","chat_template_kwargs":{"messages":[]}}"#)
+        #expect(reserved.status == 400 && (reserved.json["error"] as? [String: Any])?["param"] as? String == "chat_template_kwargs.messages")
+        let tokenized = try s.request("POST", "/tokenize", body: #"{"messages":[{"role":"user","content":"x"}],"chat_template_kwargs":{"enable_thinking":false}}"#)
+        #expect((tokenized.json["tokens"] as? [Int]).map { ThinkingPrompter().decode($0).hasSuffix("</think>") } == true)
+    }
+
+    @Test func parserNoneLeavesTheReasoningInTheContent() throws {
+        let s = try server(Self.thought, reasoning: .none)
+        let message = try #require(((s.request("POST", "/v1/chat/completions", body: ask + "}").json["choices"] as? [[String: Any]])?.first?["message"]) as? [String: Any])
+        #expect(message["content"] as? String == "Let me think.</think>\n\nParis." && message["reasoning_content"] == nil)
+    }
+
+    @Test func responsesHaveAReasoningItemFirst() throws {
+        let s = try server(Self.thought)
+        let body = #"{"model":"test-model","input":"Capital of France?""#
+        let j = try s.request("POST", "/v1/responses", body: body + "}").json
+        let output = try #require(j["output"] as? [[String: Any]])
+        #expect(output.map { $0["type"] as? String } == ["reasoning", "message"])
+        #expect((output[0]["content"] as? [[String: Any]])?.first?["text"] as? String == "Let me think.")
+        #expect((output[1]["content"] as? [[String: Any]])?.first?["text"] as? String == "Paris.")
+        #expect(((j["usage"] as? [String: Any])?["output_tokens_details"] as? [String: Int])?["reasoning_tokens"] == 2)
+        // Streamed: the reasoning item is whole before the message opens at output 1.
+        let streamed = try s.request("POST", "/v1/responses", body: body + #","stream":true}"#)
+        var types: [String] = []
+        for line in streamed.body.components(separatedBy: "\n") where line.hasPrefix("event: ") { types.append(String(line.dropFirst(7))) }
+        #expect(types == ["response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
+                          "response.reasoning_text.delta", "response.reasoning_text.delta", "response.reasoning_text.done",
+                          "response.content_part.done", "response.output_item.done", "response.output_item.added", "response.content_part.added",
+                          "response.output_text.delta", "response.output_text.done", "response.content_part.done", "response.output_item.done",
+                          "response.completed"])
+        // The next turn replays the reasoning with the answer; a reasoning item sent back joins the turn after it.
+        let next = #"{"model":"test-model","previous_response_id":"\#(j["id"] as? String ?? "")","input":"And Spain?"}"#
+        #expect(try s.request("POST", "/v1/responses", body: next).status == 200)
+        #expect(ThinkingPrompter().decode(s.backend.submitted[2].promptTokenIDs).contains("assistant:[r:Let me think.]Paris.\nuser:And Spain?"))
+        let items = #"{"model":"test-model","input":[{"role":"user","content":"Q"},{"type":"reasoning","summary":[],"content":[{"type":"reasoning_text","text":"R"}]},"# +
+            #"{"role":"assistant","content":"A"},{"role":"user","content":"Q2"}]}"#
+        #expect(try s.request("POST", "/v1/responses", body: items).status == 200)
+        #expect(ThinkingPrompter().decode(s.backend.submitted[3].promptTokenIDs).hasPrefix("user:Q\nassistant:[r:R]A\nuser:Q2"))
+    }
+}
+
+/// Real templates (Tests/Fixtures/jinja/templates): which write think blocks, and where each leaves the output.
+@Suite struct ReasoningTemplateTests {
+    func render(_ name: String, _ extra: [String: JinjaValue] = [:]) throws -> (thinks: Bool, start: ReasoningStart) {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/jinja/templates")
+        let source = try String(contentsOf: dir.appendingPathComponent(name + ".jinja"), encoding: .utf8)
+        let template = try ChatTemplate(source: source)
+        let user = JinjaValue.object(JinjaObject([("role", .string("user")), ("content", .string("hi"))]))
+        let text = try template.render(messages: [user], addGenerationPrompt: true, bosToken: "<s>", eosToken: "</s>", extra: extra)
+        return (source.contains(ReasoningStart.close), ReasoningStart.of(promptTail: String(text.suffix(64))))
+    }
+
+    @Test func thinkingTemplatesAndWhereTheOutputStarts() throws {
+        // DeepSeek-R1 (llama.cpp's copy reads enable_thinking; without it the block is closed at once).
+        #expect(try render("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B", ["enable_thinking": .bool(true)]) == (true, .inside))
+        #expect(try render("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B") == (true, .mayOpen))
+        // DeepSeek-V3.1: `thinking` opens the block; by default it is closed.
+        #expect(try render("deepseek-ai-DeepSeek-V3.1", ["thinking": .bool(true)]) == (true, .inside))
+        #expect(try render("deepseek-ai-DeepSeek-V3.1") == (true, .mayOpen))
+        // Qwen3: the model opens the block itself; enable_thinking false writes an empty one.
+        #expect(try render("Qwen-Qwen3-0.6B") == (true, .mayOpen))
+        #expect(try render("Qwen-Qwen3-0.6B", ["enable_thinking": .bool(false)]) == (true, .mayOpen))
+        // QwQ opens it in the prompt (llama.cpp's copy closes it unless enable_thinking).
+        #expect(try render("Qwen-QwQ-32B", ["enable_thinking": .bool(true)]) == (true, .inside))
+        #expect(try render("Qwen-QwQ-32B") == (true, .mayOpen))
+        // Models that do not think.
+        #expect(try render("HuggingFaceTB-SmolLM2-ChatML").thinks == false)
+    }
+}
