@@ -15,6 +15,10 @@ struct Generation {
     var structured: StructuredOutput?
     /// Why the request's grammar cannot be followed (checked once: it walks the whole grammar).
     let grammarProblem: String?
+    /// While the output has not yet reached `sampling.grammarAfter`: the grammar waits (the reasoning is free),
+    /// and these are the last bytes written, to find the marker across tokens.
+    var grammarWaiting: [UInt8]?
+    let decodeBytes: @Sendable ([Int]) -> [UInt8]
     var generated: [Int] = []
     /// Prompt tokens served from the prefix cache (reported in usage).
     var cachedPromptTokens = 0
@@ -30,6 +34,8 @@ struct Generation {
         self.stopTokenIDs = request.sampling.ignoreEOS ? request.sampling.stopTokenIDs : stopTokenIDs.union(request.sampling.stopTokenIDs)
         sampler = Sampler(params: request.sampling)
         detokenizer = IncrementalDetokenizer(decodeBytes: decodeBytes)
+        self.decodeBytes = decodeBytes
+        if request.sampling.grammar != nil, let after = request.sampling.grammarAfter, !after.isEmpty { grammarWaiting = [] }
         stopStrings = StopStringMatcher(request.sampling.stopStrings)
         grammarProblem = request.sampling.grammar?.problem
         if let g = request.sampling.grammar, grammarProblem == nil {
@@ -58,7 +64,7 @@ struct Generation {
         // max_tokens 0: the prompt ran (for its logprobs), nothing is generated.
         if request.sampling.maxTokens == 0 { return ([.finished(reason: .length, usage: usage)], true) }
         let token: Int
-        if structured != nil {
+        if structured != nil, grammarWaiting == nil {
             guard let t = sampler.sample(logits, history: request.promptTokenIDs, generated: generated, output: &structured!) else {
                 return (flush() + [.failed(message: "no token of the model's vocabulary can continue the output in the requested format")], true)
             }
@@ -69,14 +75,14 @@ struct Generation {
         if stopTokenIDs.contains(token) {
             return (flush() + [.finished(reason: .stop, usage: usage)], true)
         }
-        structured?.advance(token)
+        if grammarWaiting != nil { armGrammar(after: token) } else { structured?.advance(token) }
         generated.append(token)
         let (text, hitStop) = stopStrings.feed(specialTokenIDs.contains(token) ? "" : detokenizer.add(token))
         let lp = request.sampling.logprobs.map { TokenLogprobs.compute(logits: logits, token: token, k: $0) }
         var events: [TokenEvent] = [.token(id: token, text: text, logprobs: lp)]
         if hitStop { return (events + [.finished(reason: .stop, usage: usage)], true) }
         // The value is complete: end as the model's stop token would, without a step to sample it.
-        if structured?.mustEnd == true { return (events + flush() + [.finished(reason: .stop, usage: usage)], true) }
+        if grammarWaiting == nil, structured?.mustEnd == true { return (events + flush() + [.finished(reason: .stop, usage: usage)], true) }
         let atContextEnd = request.promptTokenIDs.count + generated.count >= contextLength
         if generated.count >= request.sampling.maxTokens || atContextEnd {
             events += flush()
@@ -84,6 +90,29 @@ struct Generation {
             return (events, true)
         }
         return (events, false)
+    }
+
+    /// Watches the output for `grammarAfter`; once it is written, the grammar applies from the bytes after it (the
+    /// rest of this token, if any, which must begin the value; else the value begins with the next token).
+    private mutating func armGrammar(after token: Int) {
+        guard let marker = request.sampling.grammarAfter, var seen = grammarWaiting else { return }
+        let bytes = decodeBytes([token])
+        let start = seen.count
+        seen += bytes
+        guard let end = Self.firstEnd(of: marker, in: seen) else {
+            grammarWaiting = Array(seen.suffix(marker.count - 1))
+            return
+        }
+        grammarWaiting = nil
+        let rest = Array(seen[end...])
+        if !rest.isEmpty, end >= start { _ = structured?.advance(bytes: rest) }
+    }
+
+    /// The index just past the first occurrence of `marker` in `bytes`.
+    static func firstEnd(of marker: [UInt8], in bytes: [UInt8]) -> Int? {
+        guard bytes.count >= marker.count else { return nil }
+        for i in 0...(bytes.count - marker.count) where bytes[i..<(i + marker.count)].elementsEqual(marker) { return i + marker.count }
+        return nil
     }
 
     /// Text held back (an incomplete UTF-8 sequence, or a possible start of a stop string).

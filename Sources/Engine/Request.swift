@@ -31,6 +31,9 @@ public struct SamplingParams: Sendable, Equatable {
     public var logprobs: Int?
     /// JSON the output must be (OpenAI's `response_format`); nil for free text.
     public var grammar: OutputGrammar?
+    /// Bytes after which the grammar starts to apply (a thinking model's `</think>`: its reasoning is free text);
+    /// nil: from the first token.
+    public var grammarAfter: [UInt8]?
     /// Leave special tokens' text (chat markup, control tokens) out of the output text, as vLLM and llama.cpp's
     /// server do by default; the tokens still count and carry logprobs.
     public var skipSpecialTokens = true

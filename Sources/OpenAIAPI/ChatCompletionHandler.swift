@@ -91,6 +91,9 @@ extension ServingContext {
         if parsing == .auto, prompter.thinksInTags {
             start = ReasoningStart.of(promptTail: prompter.decode(Array(prompt.suffix(16))))
             if sampling.skipSpecialTokens == nil { sampling.skipSpecialTokens = false }
+            // The prompt opened a think block: the reasoning is free, and a response format or forced call applies
+            // to the answer after it.
+            if start == .inside, sampling.grammar != nil { sampling.grammarAfter = ReasoningStart.close }
         }
         let requests = try sampling.engineRequests(id: id, prompts: [prompt], context: self, promptParam: fields.messages, maxTokensParam: fields.maxTokens)
         return ChatRun(requests: requests, tools: output, reasoning: start)

@@ -27,6 +27,8 @@ public struct SamplingRequest: Sendable, Equatable {
     public var grammar: OutputGrammar?
     /// vLLM's `skip_special_tokens`; nil: the default (skip), or what tool-call parsing needs.
     public var skipSpecialTokens: Bool?
+    /// Text after which `grammar` applies (a thinking model's `</think>`); nil: from the start.
+    public var grammarAfter: String?
 
     /// Fields this type reads.
     static let fields: Set<String> = [
@@ -210,6 +212,7 @@ public struct SamplingRequest: Sendable, Equatable {
         s.logitBias = logitBias.mapValues { Float($0) }
         s.logprobs = topLogprobs
         s.grammar = grammar
+        s.grammarAfter = grammarAfter.map { Array($0.utf8) }
         s.skipSpecialTokens = skipSpecialTokens ?? true
         return s
     }

@@ -351,3 +351,38 @@ private func testVocabulary() -> [[UInt8]] {
         #expect(events.last.map { if case .finished(.length, _) = $0 { return true } else { return false } } == true)
     }
 }
+
+/// A thinking model under a response format: the reasoning before `</think>` is free, the answer after it follows
+/// the grammar.
+@Suite struct DelayedGrammarTests {
+    @Test func theGrammarAppliesAfterTheMarker() throws {
+        let vocab = testVocabulary() + [Array("I think".utf8), Array("</think>".utf8), Array("</think>{\"".utf8)]
+        let eos = vocab.count
+        func id(_ t: String) -> Int { vocab.firstIndex(of: Array(t.utf8))! }
+        for (seed, close) in [(1, "</think>"), (2, "</think>{\"")] {
+            var params = SamplingParams(temperature: 1, seed: UInt64(seed), maxTokens: 300)
+            params.grammar = .anyObject
+            params.grammarAfter = Array("</think>".utf8)
+            let req = EngineRequest(id: "r", promptTokenIDs: [1], sampling: params)
+            var gen = Generation(request: req, contextLength: 1000, stopTokenIDs: [eos], decodeBytes: { ids in ids.flatMap { $0 < vocab.count ? vocab[$0] : [] } },
+                                 vocabulary: { StructuredVocabulary(bytes: vocab) })
+            var rng = SplitMix64(seed: UInt64(seed))
+            var events: [TokenEvent] = []
+            for step in 0..<300 {
+                // Reasoning first ("I think", twice: no JSON could begin so), then the marker, then anything.
+                var logits = (0...vocab.count).map { _ in Float(rng.next() % 1000) / 100 }
+                if step < 2 { logits[id("I think")] = 100 } else if step == 2 { logits[id(close)] = 100 }
+                let (e, finished) = gen.accept(logits: logits)
+                events += e
+                if finished { break }
+            }
+            let text = events.map { e -> String in
+                switch e { case let .token(_, t, _), let .text(t): return t; default: return "" }
+            }.joined()
+            guard case .finished(.stop, _)? = events.last else { Issue.record("did not stop: \(text.prefix(200))"); continue }
+            #expect(text.hasPrefix("I thinkI think</think>"), "\(text.prefix(60))")
+            let answer = String(text.dropFirst("I thinkI think</think>".count))
+            #expect(try JSONSerialization.jsonObject(with: Data(answer.utf8)) is [String: Any], "\(answer)")
+        }
+    }
+}

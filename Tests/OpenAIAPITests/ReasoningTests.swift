@@ -90,6 +90,15 @@ final class ThinkingPrompter: ChatPrompting, @unchecked Sendable {
         #expect((tokenized.json["tokens"] as? [Int]).map { ThinkingPrompter().decode($0).hasSuffix("</think>") } == true)
     }
 
+    @Test func aResponseFormatAppliesAfterTheReasoning() throws {
+        let s = try server(Self.thought)
+        _ = try s.request("POST", "/v1/chat/completions", body: ask + #","response_format":{"type":"json_object"}}"#)
+        #expect(s.backend.submitted[0].sampling.grammar != nil && s.backend.submitted[0].sampling.grammarAfter == Array("</think>".utf8))
+        // A prompt that closed the block: the grammar applies from the first token.
+        _ = try s.request("POST", "/v1/chat/completions", body: ask + #","response_format":{"type":"json_object"},"chat_template_kwargs":{"enable_thinking":false}}"#)
+        #expect(s.backend.submitted[1].sampling.grammarAfter == nil)
+    }
+
     @Test func parserNoneLeavesTheReasoningInTheContent() throws {
         let s = try server(Self.thought, reasoning: .none)
         let message = try #require(((s.request("POST", "/v1/chat/completions", body: ask + "}").json["choices"] as? [[String: Any]])?.first?["message"]) as? [String: Any])

@@ -105,6 +105,15 @@ struct StructuredOutput {
         }
     }
 
+    /// Moves past bytes that are part of the value (the rest of the token that armed a delayed grammar); false, and
+    /// the state unchanged, when they cannot begin it.
+    mutating func advance(bytes: [UInt8]) -> Bool {
+        let next = matcher.advance(state, bytes)
+        guard !next.isEmpty else { return false }
+        state = next
+        return true
+    }
+
     /// Moves past a chosen token (which `allows` accepted).
     mutating func advance(_ id: Int) {
         guard !stopTokenIDs.contains(id), id >= 0, id < vocabulary.count else { return }
