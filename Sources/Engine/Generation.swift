@@ -29,7 +29,7 @@ struct Generation {
          vocabulary: () -> StructuredVocabulary = { StructuredVocabulary(bytes: []) },
          compile: (OutputGrammar) -> CompiledGrammar = { CompiledGrammar($0) }, specialTokenIDs: Set<Int> = []) {
         self.request = request
-        self.specialTokenIDs = request.sampling.skipSpecialTokens ? specialTokenIDs : []
+        self.specialTokenIDs = request.sampling.skipSpecialTokens ? specialTokenIDs.subtracting(request.sampling.keepSpecialTokenIDs) : []
         self.contextLength = contextLength
         self.stopTokenIDs = request.sampling.ignoreEOS ? request.sampling.stopTokenIDs : stopTokenIDs.union(request.sampling.stopTokenIDs)
         sampler = Sampler(params: request.sampling)
@@ -69,6 +69,11 @@ struct Generation {
                 return (flush() + [.failed(message: "no token of the model's vocabulary can continue the output in the requested format")], true)
             }
             token = t
+        } else if grammarWaiting != nil {
+            // The value must still come after the reasoning: the request may not end before it.
+            var open = logits
+            for id in stopTokenIDs where id >= 0 && id < open.count { open[id] = -.infinity }
+            token = sampler.sample(open, history: request.promptTokenIDs, generated: generated)
         } else {
             token = sampler.sample(logits, history: request.promptTokenIDs, generated: generated)
         }

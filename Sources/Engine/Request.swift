@@ -37,6 +37,9 @@ public struct SamplingParams: Sendable, Equatable {
     /// Leave special tokens' text (chat markup, control tokens) out of the output text, as vLLM and llama.cpp's
     /// server do by default; the tokens still count and carry logprobs.
     public var skipSpecialTokens = true
+    /// Special tokens whose text stays in the output even when the others' is skipped (a thinking model's
+    /// `<think>`/`</think>`, which the API reads to split the reasoning off).
+    public var keepSpecialTokenIDs: Set<Int> = []
 
     public init(temperature: Float = 1, topP: Float = 1, topK: Int = 0, seed: UInt64? = nil, maxTokens: Int = 16,
                 stopTokenIDs: Set<Int> = [], ignoreEOS: Bool = false) {

@@ -85,17 +85,21 @@ extension ServingContext {
         } catch {
             throw APIError.invalid("the chat template could not render this '\(fields.messages)': \(error)", param: fields.messages, code: "template_error")
         }
-        // A thinking model: where its output starts (the prompt's tail says whether the template opened a think
+        // A thinking model: where its output starts (whether the template's generation prompt opened a think
         // block), and its markers kept in the text (they may be special tokens) to split the reasoning off.
         var start: ReasoningStart?
+        var keep: Set<Int> = []
         if parsing == .auto, prompter.thinksInTags {
-            start = ReasoningStart.of(promptTail: prompter.decode(Array(prompt.suffix(16))))
-            if sampling.skipSpecialTokens == nil { sampling.skipSpecialTokens = false }
+            do { start = try prompter.reasoningStart(for: chat.messages, tools: tools, variables: chat.templateArguments) } catch {
+                throw APIError.invalid("the chat template could not render this '\(fields.messages)': \(error)", param: fields.messages, code: "template_error")
+            }
+            keep = prompter.thinkTokenIDs
             // The prompt opened a think block: the reasoning is free, and a response format or forced call applies
             // to the answer after it.
             if start == .inside, sampling.grammar != nil { sampling.grammarAfter = ReasoningStart.close }
         }
-        let requests = try sampling.engineRequests(id: id, prompts: [prompt], context: self, promptParam: fields.messages, maxTokensParam: fields.maxTokens)
+        var requests = try sampling.engineRequests(id: id, prompts: [prompt], context: self, promptParam: fields.messages, maxTokensParam: fields.maxTokens)
+        for i in requests.indices { requests[i].sampling.keepSpecialTokenIDs = keep }
         return ChatRun(requests: requests, tools: output, reasoning: start)
     }
 }

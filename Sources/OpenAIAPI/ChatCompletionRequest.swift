@@ -87,7 +87,10 @@ public struct ChatCompletionRequest: Sendable, Equatable {
     }
 
     /// Variables the server sets itself, which `chat_template_kwargs` may not replace.
-    static let reservedTemplateVariables: Set<String> = ["messages", "tools", "documents", "add_generation_prompt", "bos_token", "eos_token"]
+    static let reservedTemplateVariables: Set<String> = ["messages", "tools", "documents", "add_generation_prompt", "bos_token", "eos_token",
+                                                         // and the template language's own globals
+                                                         "namespace", "range", "raise_exception", "strftime_now", "loop", "dict", "lipsum",
+                                                         "cycler", "joiner", "true", "false", "none", "True", "False", "None"]
 
     /// `chat_template_kwargs`: an object of template variables (names that are identifiers, any JSON values).
     static func templateArguments(_ f: FieldReader, body: OrderedBody) throws(APIError) -> [String: OrderedJSON] {
@@ -156,13 +159,16 @@ public struct ChatCompletionRequest: Sendable, Equatable {
             throw f.typeError("content", "a string or an array of content parts", other)
         }
         var message = ChatMessage(role: role, content: content, name: try f.string("name"))
-        var reasoningText = try f.string("reasoning_content")
-        if reasoningText == nil { reasoningText = try f.string("reasoning") }
-        if let reasoning = reasoningText {
+        // vLLM's newer name is `reasoning`; sending both with different text would leave one unread.
+        let reasoningContent = try f.string("reasoning_content"), reasoning = try f.string("reasoning")
+        if let key = reasoningContent != nil ? "reasoning_content" : reasoning != nil ? "reasoning" : nil {
             guard role == "assistant" else {
-                throw APIError.invalid("'\(p).reasoning_content' belongs to assistant messages", param: "\(p).reasoning_content", code: "invalid_value")
+                throw APIError.invalid("'\(p).\(key)' belongs to assistant messages", param: "\(p).\(key)", code: "invalid_value")
             }
-            message.reasoningContent = reasoning
+            if let reasoningContent, let reasoning, reasoningContent != reasoning {
+                throw APIError.invalid("'\(p).reasoning_content' and '\(p).reasoning' disagree; send one", param: "\(p).reasoning", code: "invalid_value")
+            }
+            message.reasoningContent = reasoningContent ?? reasoning
         }
         message.toolCalls = toolCalls
         message.toolCallID = toolCallID

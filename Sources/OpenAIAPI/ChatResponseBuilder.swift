@@ -69,7 +69,7 @@ struct ChatResponseBuilder: CompletionShape {
         var calls: [ParsedToolCall] = []
         if let thoughts {
             // What the reasoning filter held back: the rest of the reasoning, or content for the tool filter.
-            let (thought, answer, _) = thoughts.finish(choice)
+            let (thought, answer, _, _) = thoughts.finish(choice)
             if !thought.isEmpty { out.append(chunk(choice, delta: .object([("reasoning_content", .string(thought))]), finish: nil, logprobs: nil)) }
             let content = answer.isEmpty ? "" : (filter?.feed(choice, answer) ?? answer)
             if !content.isEmpty { out.append(chunk(choice, delta: .object([("content", .string(content))]), finish: nil, logprobs: nil)) }

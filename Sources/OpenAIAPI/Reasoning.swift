@@ -10,7 +10,7 @@ public enum ReasoningParsing: String, Sendable, CaseIterable {
 
 /// Where a choice's output begins: inside a think block the prompt opened (DeepSeek-R1's template ends with
 /// `<think>\n`), or where the model may open one itself (Qwen3's).
-enum ReasoningStart: Sendable, Equatable {
+public enum ReasoningStart: Sendable, Equatable {
     case inside, mayOpen
 
     static let open = "<think>", close = "</think>"
@@ -89,14 +89,14 @@ final class ReasoningStreamFilter: @unchecked Sendable {
         }
     }
 
-    /// At a choice's end: what was held back, and whether the output had any reasoning.
-    func finish(_ choice: Int) -> (reasoning: String, content: String, reasoned: Bool) {
+    /// At a choice's end: what was held back, whether the output had any reasoning, and whether it ended inside it.
+    func finish(_ choice: Int) -> (reasoning: String, content: String, reasoned: Bool, unclosed: Bool) {
         lock.withLock {
             let s = states.removeValue(forKey: choice) ?? State(mode: start == .inside ? .reasoning : .start, reasoned: start == .inside)
             switch s.mode {
-            case .reasoning: return (s.held, "", s.reasoned)
-            case .start, .content: return ("", s.held, s.reasoned)
-            case .afterClose: return ("", "", s.reasoned)
+            case .reasoning: return (s.held, "", s.reasoned, true)
+            case .start, .content: return ("", s.held, s.reasoned, false)
+            case .afterClose: return ("", "", s.reasoned, false)
             }
         }
     }

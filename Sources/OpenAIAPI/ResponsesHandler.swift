@@ -66,8 +66,9 @@ struct ResponsesHandler {
             }
         }
         let messages = (r.instructions.map { [ChatMessage(role: "system", content: $0)] } ?? []) + history + r.input
-        let chat = ChatCompletionRequest(model: r.model, messages: messages, sampling: r.sampling, stream: r.stream, includeUsage: false,
+        var chat = ChatCompletionRequest(model: r.model, messages: messages, sampling: r.sampling, stream: r.stream, includeUsage: false,
                                          tools: r.tools, unknownFields: [])
+        chat.templateArguments = r.templateArguments
         return try context.chatEngineRequests(chat, id: id, fields: .responses, reasoning: options.reasoning)
     }
 

@@ -15,16 +15,22 @@ enum ResponsesInput {
             var out: [ChatMessage] = []
             // Whether the last message is an assistant turn that tool calls may join.
             var assistantOpen = false
-            // A reasoning item's text, for the assistant turn that follows it.
+            // A reasoning item's text, for the assistant turn that follows it (right after: nothing else between).
             var reasoning: String?
+            var reasoningAt: Int?
             for (i, item) in items.enumerated() {
                 let p = "input[\(i)]"
                 let f = try FieldReader(item, prefix: p)
                 let type = try f.string("type") ?? (f.raw("role") != nil ? "message" : nil)
+                let role = try f.string("role")
+                if let at = reasoningAt, type != "reasoning", type != "function_call", !(type == "message" && role == "assistant") {
+                    throw APIError.invalid("'input[\(at)]': a reasoning item belongs right before the assistant message or function call it led to",
+                                           param: "input[\(at)]", code: "invalid_value")
+                }
                 switch type {
                 case "message"?:
                     var m = try message(f, path: p)
-                    if m.role == "assistant", let r = reasoning { m.reasoningContent = r; reasoning = nil }
+                    if m.role == "assistant", let r = reasoning { m.reasoningContent = r; (reasoning, reasoningAt) = (nil, nil) }
                     out.append(m)
                     assistantOpen = m.role == "assistant"
                 case "function_call"?:
@@ -36,12 +42,14 @@ enum ResponsesInput {
                         m.contentIsNull = true
                         m.toolCalls = [call]
                         m.reasoningContent = reasoning
-                        reasoning = nil
+                        (reasoning, reasoningAt) = (nil, nil)
                         out.append(m)
                         assistantOpen = true
                     }
                 case "reasoning"?:
-                    reasoning = (reasoning ?? "") + (try reasoningText(f, path: p))
+                    let text = try reasoningText(f, path: p)
+                    reasoning = reasoning.map { $0 + "\n" + text } ?? text
+                    reasoningAt = reasoningAt ?? i
                     assistantOpen = false
                 case "function_call_output"?:
                     var m = ChatMessage(role: "tool", content: try outputText(f, path: p))
@@ -56,6 +64,10 @@ enum ResponsesInput {
                         : "this server takes messages, function calls and their outputs"
                     throw APIError.invalid("input items of type '\(other)' are not supported: \(why)", param: "\(p).type", code: "unsupported_value")
                 }
+            }
+            if let at = reasoningAt {
+                throw APIError.invalid("'input[\(at)]': a reasoning item belongs right before the assistant message or function call it led to",
+                                       param: "input[\(at)]", code: "invalid_value")
             }
             return out
         default:

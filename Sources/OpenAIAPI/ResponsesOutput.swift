@@ -69,19 +69,23 @@ final class ResponseAccumulator: @unchecked Sendable {
         lock.withLock {
             var events: [JSONValue] = []
             var calls: [ParsedToolCall] = []
+            var unclosed = false
             if let thoughts {
-                let (thought, answer, _) = thoughts.finish(0)
-                if !thought.isEmpty { events += emitReasoning(thought) }
-                events += emitAnswer(answer)
+                let end = thoughts.finish(0)
+                if !end.reasoning.isEmpty { events += emitReasoning(end.reasoning) }
+                events += emitAnswer(end.content)
+                unclosed = end.unclosed
             }
-            events += closeReasoning()
+            // Cut short inside the reasoning: the reasoning item is incomplete, and no answer follows it.
+            let onlyReasoning = unclosed && reasoningID != nil && messageID == nil
+            events += closeReasoning(status: onlyReasoning && reason != .stop ? "incomplete" : "completed")
             if let filter {
                 let (rest, found) = filter.finish(0, stopped: reason == .stop)
                 if !rest.isEmpty { events += emitText(rest) }
                 calls = found
             }
             // A message item unless the turn is only calls (an empty answer is an empty message, as OpenAI's).
-            if messageID == nil, calls.isEmpty { events += openMessage() }
+            if messageID == nil, calls.isEmpty, !onlyReasoning { events += openMessage() }
             // Logprobs of tokens whose text never showed (a stop string that began at them): the chat API keeps them too.
             if calls.isEmpty, !pending.isEmpty { events += emitText("") }
             if let id = messageID {
@@ -164,11 +168,11 @@ final class ResponseAccumulator: @unchecked Sendable {
     }
 
     /// Call with `lock` held. Closes the reasoning item (once), before anything else is output.
-    private func closeReasoning() -> [JSONValue] {
+    private func closeReasoning(status: String = "completed") -> [JSONValue] {
         guard let id = reasoningID, !reasoningClosed else { return [] }
         reasoningClosed = true
         let part: JSONValue = .object([("type", .string("reasoning_text")), ("text", .string(reasoningText))])
-        let item = Self.reasoningItem(id: id, text: reasoningText, status: "completed")
+        let item = Self.reasoningItem(id: id, text: reasoningText, status: status)
         _items.append(item)
         _message.reasoningContent = reasoningText
         return [

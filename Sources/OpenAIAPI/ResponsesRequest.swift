@@ -15,6 +15,8 @@ struct ResponsesRequest: Sendable {
     var tools: ToolRequest?
     var stream: Bool
     var store: Bool
+    /// vLLM's `chat_template_kwargs` (how thinking is switched on or off for templates that read a variable).
+    var templateArguments: [String: OrderedJSON] = [:]
     /// Echoed in the response object as sent.
     var echo: ResponseEcho
     var unknownFields: [String]
@@ -70,7 +72,7 @@ struct ResponsesRequest: Sendable {
     static let known: Set<String> = Set([
         "model", "input", "instructions", "previous_response_id", "max_output_tokens", "top_logprobs", "include", "text", "tools",
         "tool_choice", "parallel_tool_calls", "stream", "stream_options", "store", "metadata", "safety_identifier", "prompt_cache_key",
-        "prompt_cache_retention", "service_tier", "max_tool_calls",
+        "prompt_cache_retention", "service_tier", "max_tool_calls", "chat_template_kwargs",
     ]).union(samplingFields).union(notSupported.map(\.key)).union(chatFields.map(\.key)).union(SamplingRequest.vllmExtensions.map(\.key))
 
     static let includable: Set<String> = [
@@ -147,9 +149,11 @@ struct ResponsesRequest: Sendable {
                 throw APIError.invalid("'service_tier' '\(tier)' is not offered by this server; send 'auto' or 'default'", param: "service_tier", code: "invalid_value")
             }
         }
-        return ResponsesRequest(model: model, instructions: instructions, input: input, previousResponseID: previous, sampling: sampling,
-                                tools: tools, stream: stream, store: try f.bool("store") ?? true, echo: echo,
-                                unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted())
+        var request = ResponsesRequest(model: model, instructions: instructions, input: input, previousResponseID: previous, sampling: sampling,
+                                       tools: tools, stream: stream, store: try f.bool("store") ?? true, echo: echo,
+                                       unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted())
+        request.templateArguments = try ChatCompletionRequest.templateArguments(f, body: ordered)
+        return request
     }
 
     /// `include`: known values only. Only `message.output_text.logprobs` has anything to add here; the others ask for

@@ -11,6 +11,7 @@ public struct TemplatePrompter: ChatPrompting {
     /// Whether the template renders assistant tool calls at all (else a tool-calling turn's null content is "").
     let rendersToolCalls: Bool
     public let thinksInTags: Bool
+    public let thinkTokenIDs: Set<Int>
 
     public init(template: ChatTemplate, tokenizer: BPETokenizer) {
         self.template = template
@@ -21,11 +22,25 @@ public struct TemplatePrompter: ChatPrompting {
         toolCallFormat = ToolCallFormat.detect(template: template.source)
         rendersToolCalls = template.source.contains("tool_calls")
         thinksInTags = template.source.contains(ReasoningStart.close)
+        thinkTokenIDs = Set([ReasoningStart.open, ReasoningStart.close].compactMap { marker in
+            let ids = tokenizer.encode(marker, parseSpecial: true)
+            return ids.count == 1 ? ids[0] : nil
+        })
+    }
+
+    /// What the generation prompt adds (the render with it, past the render without it) decides: a conversation's
+    /// own text (a user asking about `<think>` tags) never does.
+    public func reasoningStart(for messages: [ChatMessage], tools: [OrderedJSON]?, variables: [String: OrderedJSON]) throws -> ReasoningStart {
+        let full = try render(messages, tools: tools, variables: variables)
+        let without = try render(messages, tools: tools, variables: variables, addGenerationPrompt: false)
+        guard full.hasPrefix(without) else { return .mayOpen }
+        return ReasoningStart.of(promptTail: String(full.dropFirst(without.count)))
     }
 
     /// The messages as `apply_chat_template` gets them from vLLM: tool calls with their arguments parsed into
     /// objects, a tool message's `tool_call_id`, `content` none for an assistant turn that only calls tools.
-    public func render(_ messages: [ChatMessage], tools: [OrderedJSON]? = nil, variables: [String: OrderedJSON] = [:]) throws -> String {
+    public func render(_ messages: [ChatMessage], tools: [OrderedJSON]? = nil, variables: [String: OrderedJSON] = [:],
+                       addGenerationPrompt: Bool = true) throws -> String {
         let values: [JinjaValue] = messages.map { m in
             let content: JinjaValue = m.contentIsNull && rendersToolCalls ? .none : .string(m.content)
             var pairs: [(String, JinjaValue)] = [("role", .string(m.role)), ("content", content)]
@@ -40,7 +55,7 @@ public struct TemplatePrompter: ChatPrompting {
             if let r = m.reasoningContent { pairs.append(("reasoning_content", .string(r))) }
             return JinjaValue.object(JinjaObject(pairs))
         }
-        return try template.render(messages: values, addGenerationPrompt: true, bosToken: bosToken, eosToken: eosToken,
+        return try template.render(messages: values, addGenerationPrompt: addGenerationPrompt, bosToken: bosToken, eosToken: eosToken,
                                    tools: tools.map { $0.map(Self.jinja) }, extra: variables.mapValues(Self.jinja))
     }
 

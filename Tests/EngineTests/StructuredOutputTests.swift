@@ -385,4 +385,38 @@ private func testVocabulary() -> [[UInt8]] {
             #expect(try JSONSerialization.jsonObject(with: Data(answer.utf8)) is [String: Any], "\(answer)")
         }
     }
+
+    /// The model may not end the request before the value: stop tokens are out while the grammar waits.
+    @Test func noStopBeforeTheValue() {
+        let vocab = testVocabulary() + [Array("</think>".utf8)]
+        let eos = vocab.count, close = vocab.count - 1
+        var params = SamplingParams(temperature: 0, maxTokens: 50)
+        params.grammar = .anyObject
+        params.grammarAfter = Array("</think>".utf8)
+        var gen = Generation(request: EngineRequest(id: "r", promptTokenIDs: [1], sampling: params), contextLength: 1000, stopTokenIDs: [eos],
+                             decodeBytes: { ids in ids.flatMap { $0 < vocab.count ? vocab[$0] : [] } }, vocabulary: { StructuredVocabulary(bytes: vocab) })
+        var logits = [Float](repeating: 0, count: vocab.count + 1)
+        logits[eos] = 50
+        logits[close] = 10
+        let (events, finished) = gen.accept(logits: logits)
+        #expect(!finished)
+        guard case let .token(id, _, _)? = events.first else { Issue.record("\(events)"); return }
+        #expect(id == close)
+    }
+
+    /// Skipped special tokens' text stays out, except the ones the request keeps (a thinking model's markers).
+    @Test func keptSpecialTokensKeepTheirText() {
+        let vocab: [[UInt8]] = [Array("a".utf8), Array("</think>".utf8), Array("<|im_end|>".utf8)]
+        var params = SamplingParams(temperature: 0, maxTokens: 3, ignoreEOS: true)
+        params.keepSpecialTokenIDs = [1]
+        var gen = Generation(request: EngineRequest(id: "r", promptTokenIDs: [0], sampling: params), contextLength: 100, stopTokenIDs: [],
+                             decodeBytes: { ids in ids.flatMap { vocab[$0] } }, specialTokenIDs: [1, 2])
+        var text = ""
+        for next in [1, 2, 0] {
+            var logits = [Float](repeating: 0, count: 3)
+            logits[next] = 10
+            for e in gen.accept(logits: logits).events { if case let .token(_, t, _) = e { text += t } }
+        }
+        #expect(text == "</think>a")
+    }
 }

@@ -9,10 +9,15 @@ import Tokenizer
 /// `[r:…]`.
 final class ThinkingPrompter: ChatPrompting, @unchecked Sendable {
     var thinksInTags: Bool { true }
+    /// As if the markers were single (special) tokens.
+    var thinkTokenIDs: Set<Int> { [900_001, 900_002] }
     func tokenBytes(_ id: Int) -> [UInt8] { Array("t\(id)".utf8) }
     func encode(_ text: String) -> [Int] { text.unicodeScalars.map { Int($0.value) } }
     func decode(_ ids: [Int]) -> String { String(String.UnicodeScalarView(ids.compactMap { Unicode.Scalar(UInt32($0)) })) }
     func promptTokens(for messages: [ChatMessage]) throws -> [Int] { try promptTokens(for: messages, tools: nil, variables: [:]) }
+    func reasoningStart(for messages: [ChatMessage], tools: [OrderedJSON]?, variables: [String: OrderedJSON]) throws -> ReasoningStart {
+        variables["enable_thinking"] != .scalar(.bool(false)) ? .inside : .mayOpen
+    }
     func promptTokens(for messages: [ChatMessage], tools: [OrderedJSON]?, variables: [String: OrderedJSON]) throws -> [Int] {
         let lines = messages.map { m in "\(m.role):" + (m.reasoningContent.map { "[r:\($0)]" } ?? "") + m.content }
         let thinking = variables["enable_thinking"] != .scalar(.bool(false))
@@ -73,8 +78,9 @@ final class ThinkingPrompter: ChatPrompting, @unchecked Sendable {
             content += delta?["content"] as? String ?? ""
         }
         #expect(reasoning == "Let me think." && content == "Paris.")
-        // The think markers stay in the text the engine hands back (they may be special tokens).
-        #expect(s.backend.submitted[0].sampling.skipSpecialTokens == false)
+        // The think markers stay in the text the engine hands back (they may be special tokens); other special
+        // tokens' text stays out.
+        #expect(s.backend.submitted[0].sampling.skipSpecialTokens && s.backend.submitted[0].sampling.keepSpecialTokenIDs == [900_001, 900_002])
     }
 
     @Test func templateArgumentsReachTheTemplate() throws {
@@ -97,6 +103,38 @@ final class ThinkingPrompter: ChatPrompting, @unchecked Sendable {
         // A prompt that closed the block: the grammar applies from the first token.
         _ = try s.request("POST", "/v1/chat/completions", body: ask + #","response_format":{"type":"json_object"},"chat_template_kwargs":{"enable_thinking":false}}"#)
         #expect(s.backend.submitted[1].sampling.grammarAfter == nil)
+    }
+
+    @Test func responsesTakeTemplateArgumentsAndCutReasoningIsIncomplete() throws {
+        let s = try server(["Paris."])
+        let off = try s.request("POST", "/v1/responses", body: #"{"model":"test-model","input":"Q","chat_template_kwargs":{"enable_thinking":false}}"#).json
+        #expect((off["output"] as? [[String: Any]])?.map { $0["type"] as? String } == ["message"])
+        let cut = try TestServer(backend: ScriptedBackend(texts: ["Let me", " think"], finish: .length), contextLength: 4000, prompter: ThinkingPrompter())
+        let j = try cut.request("POST", "/v1/responses", body: #"{"model":"test-model","input":"Q","max_output_tokens":2}"#).json
+        let output = try #require(j["output"] as? [[String: Any]])
+        #expect(j["status"] as? String == "incomplete" && output.count == 1)
+        #expect(output.first?["type"] as? String == "reasoning" && output.first?["status"] as? String == "incomplete")
+    }
+
+    @Test func reasoningSentBackMustSitWithItsTurn() throws {
+        let s = try server(["ok"])
+        func post(_ input: String) throws -> RawResponse { try s.request("POST", "/v1/responses", body: #"{"model":"test-model","input":"# + input + "}") }
+        let r = #"{"type":"reasoning","summary":[],"content":[{"type":"reasoning_text","text":"R"}]}"#
+        let user = #"{"role":"user","content":"Q"}"#
+        for bad in ["[\(r),\(user)]", "[\(user),\(r)]"] {
+            let resp = try post(bad)
+            let param = (resp.json["error"] as? [String: Any])?["param"] as? String ?? ""
+            #expect(resp.status == 400 && param.hasPrefix("input["), "\(bad)")
+        }
+        let two = try post("[\(user),\(r),\(r)," + #"{"role":"assistant","content":"A"},{"role":"user","content":"Q2"}]"#)
+        #expect(two.status == 200)
+        let prompt = ThinkingPrompter().decode(s.backend.submitted.last?.promptTokenIDs ?? [])
+        #expect(prompt.contains("assistant:[r:R\nR]A"))
+        // Chat: reasoning belongs to assistant messages; Jinja's own globals are not variables to replace.
+        let onUser = try s.request("POST", "/v1/chat/completions", body: #"{"model":"test-model","messages":[{"role":"user","content":"x","reasoning":"r"}]}"#)
+        #expect((onUser.json["error"] as? [String: Any])?["param"] as? String == "messages[0].reasoning")
+        let global = try s.request("POST", "/v1/chat/completions", body: #"{"model":"test-model","messages":[{"role":"user","content":"x"}],"chat_template_kwargs":{"namespace":1}}"#)
+        #expect(global.status == 400)
     }
 
     @Test func parserNoneLeavesTheReasoningInTheContent() throws {
@@ -136,13 +174,16 @@ final class ThinkingPrompter: ChatPrompting, @unchecked Sendable {
 
 /// Real templates (Tests/Fixtures/jinja/templates): which write think blocks, and where each leaves the output.
 @Suite struct ReasoningTemplateTests {
-    func render(_ name: String, _ extra: [String: JinjaValue] = [:]) throws -> (thinks: Bool, start: ReasoningStart) {
+    func render(_ name: String, _ extra: [String: JinjaValue] = [:], user content: String = "hi") throws -> (thinks: Bool, start: ReasoningStart) {
         let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/jinja/templates")
         let source = try String(contentsOf: dir.appendingPathComponent(name + ".jinja"), encoding: .utf8)
         let template = try ChatTemplate(source: source)
-        let user = JinjaValue.object(JinjaObject([("role", .string("user")), ("content", .string("hi"))]))
+        let user = JinjaValue.object(JinjaObject([("role", .string("user")), ("content", .string(content))]))
+        // As TemplatePrompter.reasoningStart: only what the generation prompt adds counts.
         let text = try template.render(messages: [user], addGenerationPrompt: true, bosToken: "<s>", eosToken: "</s>", extra: extra)
-        return (source.contains(ReasoningStart.close), ReasoningStart.of(promptTail: String(text.suffix(64))))
+        let without = try template.render(messages: [user], addGenerationPrompt: false, bosToken: "<s>", eosToken: "</s>", extra: extra)
+        #expect(text.hasPrefix(without))
+        return (source.contains(ReasoningStart.close), ReasoningStart.of(promptTail: String(text.dropFirst(without.count))))
     }
 
     @Test func thinkingTemplatesAndWhereTheOutputStarts() throws {
@@ -160,5 +201,7 @@ final class ThinkingPrompter: ChatPrompting, @unchecked Sendable {
         #expect(try render("Qwen-QwQ-32B") == (true, .mayOpen))
         // Models that do not think.
         #expect(try render("HuggingFaceTB-SmolLM2-ChatML").thinks == false)
+        // A user's own text about the tags changes nothing: only the generation prompt counts.
+        #expect(try render("Qwen-Qwen3-0.6B", [:], user: "What does the <think> tag do?") == (true, .mayOpen))
     }
 }

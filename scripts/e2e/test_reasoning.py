@@ -37,9 +37,14 @@ def thinking(tmp_path_factory: pytest.TempPathFactory, openapi_doc: dict) -> Ite
         server.stop()
 
 
+# The checkpoint's greedy choice is <unk> (id 2), a special token whose text is skipped: biased away, its tokens
+# are visible characters.
+NO_UNK = {"2": -100}
+
+
 def _chat(http: RawHTTP, **extra) -> dict:
     resp = http.post("/v1/chat/completions", {"model": "tiny-thinker", "messages": [{"role": "user", "content": "hi"}],
-                                              "max_tokens": 8, "temperature": 0, **extra})
+                                              "max_tokens": 8, "temperature": 0, "logit_bias": NO_UNK, **extra})
     assert resp.status == 200, resp
     return resp.json()
 
@@ -49,7 +54,7 @@ def test_unclosed_reasoning_is_all_reasoning(thinking: RawHTTP) -> None:
     assert message["content"] is None and message["reasoning_content"]
     # Streamed, the same text arrives as reasoning_content deltas.
     resp = thinking.post("/v1/chat/completions", {"model": "tiny-thinker", "messages": [{"role": "user", "content": "hi"}],
-                                                  "max_tokens": 8, "temperature": 0, "stream": True})
+                                                  "max_tokens": 8, "temperature": 0, "logit_bias": NO_UNK, "stream": True})
     deltas = [json.loads(e.data)["choices"][0]["delta"] for e in resp.events() if e.data != "[DONE]" and json.loads(e.data)["choices"]]
     assert "".join(d.get("reasoning_content", "") for d in deltas) == message["reasoning_content"]
     assert not any(d.get("content") for d in deltas)
@@ -58,14 +63,25 @@ def test_unclosed_reasoning_is_all_reasoning(thinking: RawHTTP) -> None:
 def test_enable_thinking_false_makes_it_all_answer(thinking: RawHTTP) -> None:
     message = _chat(thinking, chat_template_kwargs={"enable_thinking": False})["choices"][0]["message"]
     assert message["content"] and message["reasoning_content"] is None
+    resp = thinking.post("/v1/responses", {"model": "tiny-thinker", "input": "hi", "max_output_tokens": 8, "temperature": 0,
+                                           "logit_bias": NO_UNK, "chat_template_kwargs": {"enable_thinking": False}})
+    assert [item["type"] for item in resp.json()["output"]] == ["message"]
+
+
+def test_a_response_format_waits_for_the_reasoning_to_end(thinking: RawHTTP) -> None:
+    # 8 tokens never close the block: the grammar never applies, the end token cannot come, the answer is cut.
+    body = _chat(thinking, response_format={"type": "json_object"})
+    assert body["choices"][0]["finish_reason"] == "length" and body["choices"][0]["message"]["content"] is None
 
 
 def test_responses_put_the_reasoning_in_its_own_item(thinking: RawHTTP) -> None:
-    resp = thinking.post("/v1/responses", {"model": "tiny-thinker", "input": "hi", "max_output_tokens": 8, "temperature": 0})
+    resp = thinking.post("/v1/responses", {"model": "tiny-thinker", "input": "hi", "max_output_tokens": 8, "temperature": 0,
+                                           "logit_bias": NO_UNK})
     assert resp.status == 200, resp
     body = resp.json()
-    kinds = [item["type"] for item in body["output"]]
-    assert kinds[0] == "reasoning", kinds
+    # Cut short inside the reasoning: only the reasoning item, incomplete.
+    assert [(item["type"], item["status"]) for item in body["output"]] == [("reasoning", "incomplete")]
+    assert body["status"] == "incomplete"
     assert body["usage"]["output_tokens_details"]["reasoning_tokens"] == body["usage"]["output_tokens"] == 8
     assert body["output"][0]["content"][0]["text"] == _chat(thinking)["choices"][0]["message"]["reasoning_content"]
 
