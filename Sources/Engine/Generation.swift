@@ -101,16 +101,15 @@ struct Generation {
     /// rest of this token, if any, which must begin the value; else the value begins with the next token).
     private mutating func armGrammar(after token: Int) {
         guard let marker = request.sampling.grammarAfter, var seen = grammarWaiting else { return }
-        let bytes = decodeBytes([token])
-        let start = seen.count
-        seen += bytes
+        seen += decodeBytes([token])
         guard let end = Self.firstEnd(of: marker, in: seen) else {
             grammarWaiting = Array(seen.suffix(marker.count - 1))
             return
         }
         grammarWaiting = nil
-        let rest = Array(seen[end...])
-        if !rest.isEmpty, end >= start { _ = structured?.advance(bytes: rest) }
+        // A token that both ends the marker and begins the value (rare: tokenizers keep `</think>` whole). Bytes
+        // that cannot begin it stay in the text; the value then starts at the next token.
+        if end < seen.count { _ = structured?.advance(bytes: Array(seen[end...])) }
     }
 
     /// The index just past the first occurrence of `marker` in `bytes`.
