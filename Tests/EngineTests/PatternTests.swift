@@ -34,6 +34,10 @@ private func accepts(_ d: PatternDFA, _ s: String) -> Bool {
             ("^(?:a|b)$", ["a", "b"], ["ab"]),
             ("^((a|b))$", ["a"], ["c"]),
             ("(a|b)$", ["xa", "b"], ["ax"]),
+            // Each top-level alternative has its own anchors (ECMAScript): ^a|b$ starts with a or ends with b.
+            ("^a$|^b$", ["a", "b"], ["ab", "xa"]),
+            ("^a|b$", ["ax", "xb", "a"], ["xa", "bx"]),
+            (#"^[|]$|x\|y"#, ["|", "ax|yb"], ["xy"]),
             // Characters no pattern string writes (control characters other than the short escapes, DEL) are
             // never offered: the optional ones drop out, the others leave nothing.
             (#"^a\x7f?b\t?$"#, ["ab", "ab\t"], ["a\u{7f}b"]),
@@ -45,7 +49,7 @@ private func accepts(_ d: PatternDFA, _ s: String) -> Bool {
         }
     }
 
-    @Test(arguments: ["(?=a)", "(?<!a)b", #"(a)\1"#, #"\bfoo"#, "a^b", "a$b", "[z-a]", "(a", "a)", "a{3,2}", "^a|b$", "*a", "a{2000}", #"\q"#, "[a", #"a\"#,
+    @Test(arguments: ["(?=a)", "(?<!a)b", #"(a)\1"#, #"\bfoo"#, "a^b", "a$b", "[z-a]", "(a", "a)", "a{3,2}", "*a", "a{2000}", #"\q"#, "[a", #"a\"#,
                       "a**", "a{2}{3}", "a+??", "(?i)abc", #"\p{L}"#, #"^\x01$"#, #"^[a-z]{3}\x00$"#, #"^\uD83D\uDE00$"#])
     func refusesWhatItCannotKeep(pattern: String) {
         #expect(throws: PatternDFA.Failure.self) { try PatternDFA.compile(pattern) }

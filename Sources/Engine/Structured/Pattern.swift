@@ -60,14 +60,19 @@ public struct PatternDFA: Sendable, Hashable {
         return dfa
     }
 
+    /// Each top-level alternative carries its own anchors, as in ECMAScript (`^a|b$`: starts with a, or ends with b).
     private static func build(_ pattern: String) throws(Failure) -> PatternDFA {
-        var parser = RegexParser(Array(pattern.unicodeScalars))
-        let (regex, anchoredStart, anchoredEnd) = try parser.parseWhole()
         var nfa = NFA()
-        let (s, e) = try nfa.build(regex)
-        var start = s, end = e
-        if !anchoredStart { let loop = try nfa.anyLoop(); nfa.epsilon(loop.end, start); start = loop.start }
-        if !anchoredEnd { let loop = try nfa.anyLoop(); nfa.epsilon(end, loop.start); end = loop.end }
+        let start = try nfa.state(), end = try nfa.state()
+        for part in RegexParser.topLevelAlternatives(Array(pattern.unicodeScalars)) {
+            var parser = RegexParser(part)
+            let (regex, anchoredStart, anchoredEnd) = try parser.parseWhole()
+            var (s, e) = try nfa.build(regex)
+            if !anchoredStart { let loop = try nfa.anyLoop(); nfa.epsilon(loop.end, s); s = loop.start }
+            if !anchoredEnd { let loop = try nfa.anyLoop(); nfa.epsilon(e, loop.start); e = loop.end }
+            nfa.epsilon(start, s)
+            nfa.epsilon(e, end)
+        }
         return try nfa.determinize(start: start, accept: end)
     }
 }
@@ -113,8 +118,6 @@ struct RegexParser {
     let s: [Unicode.Scalar]
     var i = 0
     var depth = 0
-    /// Whether a '|' was read outside every group.
-    var topLevelBar = false
 
     init(_ s: [Unicode.Scalar]) { self.s = s }
 
@@ -127,6 +130,28 @@ struct RegexParser {
                                              0x202F...0x202F, 0x205F...0x205F, 0x3000...0x3000, 0xFEFF...0xFEFF])
 
     func fail(_ why: String) -> PatternDFA.Failure { PatternDFA.Failure(description: "\(why) (at character \(i + 1))") }
+
+    /// The pattern cut at each '|' outside groups and classes (escapes skipped); a malformed pattern is cut
+    /// anyhow and fails in the parser.
+    static func topLevelAlternatives(_ s: [Unicode.Scalar]) -> [[Unicode.Scalar]] {
+        var parts: [[Unicode.Scalar]] = [[]], depth = 0, inClass = false, i = 0
+        while i < s.count {
+            let c = s[i]
+            if c == "\\", i + 1 < s.count {
+                parts[parts.count - 1] += [c, s[i + 1]]
+                i += 2
+                continue
+            }
+            if inClass { if c == "]" { inClass = false } }
+            else if c == "[" { inClass = true }
+            else if c == "(" { depth += 1 }
+            else if c == ")" { depth -= 1 }
+            else if c == "|", depth == 0 { parts.append([]); i += 1; continue }
+            parts[parts.count - 1].append(c)
+            i += 1
+        }
+        return parts
+    }
 
     mutating func parseWhole() throws(PatternDFA.Failure) -> (Regex, Bool, Bool) {
         var anchoredStart = false, anchoredEnd = false
@@ -141,9 +166,6 @@ struct RegexParser {
         var sub = RegexParser(Array(s[i..<end]))
         let r = try sub.alternatives()
         guard sub.i == sub.s.count else { throw sub.fail("unexpected ')'") }
-        if anchoredStart || anchoredEnd, sub.topLevelBar {
-            throw fail("anchors around a top-level '|' are ambiguous; group the alternatives: ^(?:a|b)$")
-        }
         return (r, anchoredStart, anchoredEnd)
     }
 
@@ -156,7 +178,6 @@ struct RegexParser {
         guard depth <= 64 else { throw fail("groups nest too deep") }
         var options = [try sequence()]
         while peek == "|" {
-            if depth == 1 { topLevelBar = true }
             i += 1
             options.append(try sequence())
         }
