@@ -19,6 +19,8 @@ struct Generation {
     /// and these are the last bytes written, to find the marker across tokens.
     var grammarWaiting: [UInt8]?
     let decodeBytes: @Sendable ([Int]) -> [UInt8]
+    /// Counts reasoning tokens, for a thinking model's request.
+    var reasoning: ReasoningCounter?
     var generated: [Int] = []
     /// Prompt tokens served from the prefix cache (reported in usage).
     var cachedPromptTokens = 0
@@ -35,6 +37,7 @@ struct Generation {
         sampler = Sampler(params: request.sampling)
         detokenizer = IncrementalDetokenizer(decodeBytes: decodeBytes)
         self.decodeBytes = decodeBytes
+        reasoning = request.sampling.reasoning.map(ReasoningCounter.init)
         if request.sampling.grammar != nil, let after = request.sampling.grammarAfter, !after.isEmpty { grammarWaiting = [] }
         stopStrings = StopStringMatcher(request.sampling.stopStrings)
         grammarProblem = request.sampling.grammar?.problem
@@ -44,7 +47,8 @@ struct Generation {
     }
 
     var usage: Usage {
-        Usage(promptTokens: request.promptTokenIDs.count, completionTokens: generated.count, cachedPromptTokens: cachedPromptTokens)
+        Usage(promptTokens: request.promptTokenIDs.count, completionTokens: generated.count, cachedPromptTokens: cachedPromptTokens,
+              reasoningTokens: reasoning?.count)
     }
 
     /// Why this request cannot run at all, if it cannot.
@@ -81,6 +85,7 @@ struct Generation {
             return (flush() + [.finished(reason: .stop, usage: usage)], true)
         }
         if grammarWaiting != nil { armGrammar(after: token) } else { structured?.advance(token) }
+        if reasoning != nil, reasoning?.state != .done { reasoning?.add(decodeBytes([token])) }
         generated.append(token)
         let (text, hitStop) = stopStrings.feed(specialTokenIDs.contains(token) ? "" : detokenizer.add(token))
         let lp = request.sampling.logprobs.map { TokenLogprobs.compute(logits: logits, token: token, k: $0) }

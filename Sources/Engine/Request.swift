@@ -37,6 +37,8 @@ public struct SamplingParams: Sendable, Equatable {
     /// Leave special tokens' text (chat markup, control tokens) out of the output text, as vLLM and llama.cpp's
     /// server do by default; the tokens still count and carry logprobs.
     public var skipSpecialTokens = true
+    /// A thinking model's markers, to count its reasoning tokens (`Usage.reasoningTokens`); nil: not counted.
+    public var reasoning: ReasoningMarkers?
     /// Special tokens whose text stays in the output even when the others' is skipped (a thinking model's
     /// `<think>`/`</think>`, which the API reads to split the reasoning off).
     public var keepSpecialTokenIDs: Set<Int> = []
@@ -143,11 +145,15 @@ public struct Usage: Sendable, Equatable {
     public var cachedPromptTokens: Int
     /// Timings on the simulated device, when the model runs on one (nil otherwise).
     public var simulated: SimulatedTimings?
-    public init(promptTokens: Int, completionTokens: Int, cachedPromptTokens: Int = 0, simulated: SimulatedTimings? = nil) {
+    /// Completion tokens read inside a thinking model's reasoning; nil when the request did not count them.
+    public var reasoningTokens: Int?
+    public init(promptTokens: Int, completionTokens: Int, cachedPromptTokens: Int = 0, simulated: SimulatedTimings? = nil,
+                reasoningTokens: Int? = nil) {
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
         self.cachedPromptTokens = cachedPromptTokens
         self.simulated = simulated
+        self.reasoningTokens = reasoningTokens
     }
     public var totalTokens: Int { promptTokens + completionTokens }
 }

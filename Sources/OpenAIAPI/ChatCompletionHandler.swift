@@ -99,7 +99,10 @@ extension ServingContext {
             if start == .inside, sampling.grammar != nil { sampling.grammarAfter = ReasoningStart.close }
         }
         var requests = try sampling.engineRequests(id: id, prompts: [prompt], context: self, promptParam: fields.messages, maxTokensParam: fields.maxTokens)
-        for i in requests.indices { requests[i].sampling.keepSpecialTokenIDs = keep }
+        for i in requests.indices {
+            requests[i].sampling.keepSpecialTokenIDs = keep
+            requests[i].sampling.reasoning = start.map { ReasoningMarkers(startsInside: $0 == .inside) }
+        }
         return ChatRun(requests: requests, tools: output, reasoning: start)
     }
 }

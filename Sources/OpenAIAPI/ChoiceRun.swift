@@ -135,6 +135,9 @@ final class ChoiceRun: @unchecked Sendable {
                 u.cachedPromptTokens += usages[i]?.cachedPromptTokens ?? 0
             }
         }
+        // Reasoning tokens, summed over the choices that counted them.
+        let counted = usages.compactMap { $0?.reasoningTokens }
+        u.reasoningTokens = counted.isEmpty ? nil : counted.reduce(0, +)
         // Simulated timings: those of the choice that finished last on the simulated clock.
         u.simulated = usages.compactMap { $0?.simulated }.max { $0.total < $1.total }
         return u

@@ -82,6 +82,8 @@ struct CompletionHeader: Sendable {
             ("prompt_tokens", .int(u.promptTokens)), ("completion_tokens", .int(u.completionTokens)), ("total_tokens", .int(u.totalTokens)),
             ("prompt_tokens_details", .object([("cached_tokens", .int(u.cachedPromptTokens))])),
         ]
+        // A thinking model's reasoning tokens (OpenAI's and DeepSeek's field), when the engine counted them.
+        if let r = u.reasoningTokens { fields.append(("completion_tokens_details", .object([("reasoning_tokens", .int(r))]))) }
         if let sim = u.simulated {
             var timings: [(String, JSONValue)] = []
             if let ttft = sim.timeToFirstToken { timings.append(("ttft_ms", .double(ttft * 1e3))) }

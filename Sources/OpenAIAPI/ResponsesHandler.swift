@@ -130,7 +130,9 @@ struct ResponseRun: Sendable {
     /// The finished object; kept when it completed or ran out of tokens.
     func finished(_ reason: FinishReason) -> JSONValue {
         let status = reason == .abort ? "failed" : (reason == .length ? "incomplete" : "completed")
-        let object = header.object(status: status, output: output.items, usage: run.usage, reasoningTokens: output.reasoningTokens,
+        // The engine's count when it kept one (token by token), else the split's.
+        let usage = run.usage
+        let object = header.object(status: status, output: output.items, usage: usage, reasoningTokens: usage.reasoningTokens ?? output.reasoningTokens,
                                    error: reason == .abort ? Self.stopped : nil)
         if reason != .abort { save?(object) }
         return object

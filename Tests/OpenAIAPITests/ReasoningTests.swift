@@ -57,6 +57,16 @@ final class ThinkingPrompter: ChatPrompting, @unchecked Sendable {
     }
 }
 
+@Suite struct ReasoningUsageTests {
+    @Test func chatUsageCarriesReasoningTokensWhenCounted() {
+        var u = Usage(promptTokens: 3, completionTokens: 5)
+        #expect(!CompletionHeader.usageJSON(u).serialized().contains("completion_tokens_details"))
+        u.reasoningTokens = 4
+        #expect(CompletionHeader.usageJSON(u).serialized().contains(#""completion_tokens_details":{"reasoning_tokens":4}"#))
+        #expect(ResponseHeader.usageJSON(u, reasoningTokens: 4).serialized().contains(#""output_tokens_details":{"reasoning_tokens":4}"#))
+    }
+}
+
 @Suite(.serialized) struct ReasoningEndpointTests {
     static let thought = ["Let me think", ".</think>", "\n\nParis."]
 
@@ -78,6 +88,8 @@ final class ThinkingPrompter: ChatPrompting, @unchecked Sendable {
             content += delta?["content"] as? String ?? ""
         }
         #expect(reasoning == "Let me think." && content == "Paris.")
+        // The engine is asked to count the reasoning tokens, from the start (the prompt opened the block).
+        #expect(s.backend.submitted[0].sampling.reasoning == ReasoningMarkers(startsInside: true))
         // The think markers stay in the text the engine hands back (they may be special tokens); other special
         // tokens' text stays out.
         #expect(s.backend.submitted[0].sampling.skipSpecialTokens && s.backend.submitted[0].sampling.keepSpecialTokenIDs == [900_001, 900_002])

@@ -50,8 +50,10 @@ def _chat(http: RawHTTP, **extra) -> dict:
 
 
 def test_unclosed_reasoning_is_all_reasoning(thinking: RawHTTP) -> None:
-    message = _chat(thinking)["choices"][0]["message"]
+    body = _chat(thinking)
+    message = body["choices"][0]["message"]
     assert message["content"] is None and message["reasoning_content"]
+    assert body["usage"]["completion_tokens_details"]["reasoning_tokens"] == body["usage"]["completion_tokens"] == 8
     # Streamed, the same text arrives as reasoning_content deltas.
     resp = thinking.post("/v1/chat/completions", {"model": "tiny-thinker", "messages": [{"role": "user", "content": "hi"}],
                                                   "max_tokens": 8, "temperature": 0, "logit_bias": NO_UNK, "stream": True})
@@ -61,8 +63,10 @@ def test_unclosed_reasoning_is_all_reasoning(thinking: RawHTTP) -> None:
 
 
 def test_enable_thinking_false_makes_it_all_answer(thinking: RawHTTP) -> None:
-    message = _chat(thinking, chat_template_kwargs={"enable_thinking": False})["choices"][0]["message"]
+    body = _chat(thinking, chat_template_kwargs={"enable_thinking": False})
+    message = body["choices"][0]["message"]
     assert message["content"] and message["reasoning_content"] is None
+    assert body["usage"]["completion_tokens_details"]["reasoning_tokens"] == 0
     resp = thinking.post("/v1/responses", {"model": "tiny-thinker", "input": "hi", "max_output_tokens": 8, "temperature": 0,
                                            "logit_bias": NO_UNK, "chat_template_kwargs": {"enable_thinking": False}})
     assert [item["type"] for item in resp.json()["output"]] == ["message"]
