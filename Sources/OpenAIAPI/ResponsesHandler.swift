@@ -66,6 +66,16 @@ struct ResponsesHandler {
             }
         }
         let messages = (r.instructions.map { [ChatMessage(role: "system", content: $0)] } ?? []) + history + r.input
+        // A call's output must answer a call of this conversation (OpenAI's rule): an unknown id is a client's mistake.
+        var calls = Set<String>()
+        for (i, m) in messages.enumerated() {
+            calls.formUnion(m.toolCalls.map(\.id))
+            if let id = m.toolCallID, !calls.contains(id) {
+                let at = i - (messages.count - r.input.count)
+                throw APIError.invalid("no function call with call_id '\(id)' comes before its output in this conversation",
+                                       param: at >= 0 ? "input" : "previous_response_id", code: "invalid_value")
+            }
+        }
         var chat = ChatCompletionRequest(model: r.model, messages: messages, sampling: r.sampling, stream: r.stream, includeUsage: false,
                                          tools: r.tools, unknownFields: [])
         chat.templateArguments = r.templateArguments

@@ -23,9 +23,11 @@ enum ResponsesInput {
                 let f = try FieldReader(item, prefix: p)
                 let type = try f.string("type") ?? (f.raw("role") != nil ? "message" : nil)
                 let role = try f.string("role")
-                if let at = reasoningAt, type != "reasoning", type != "function_call", !(type == "message" && role == "assistant") {
-                    throw APIError.invalid("'input[\(at)]': a reasoning item belongs right before the assistant message or function call it led to",
-                                           param: "input[\(at)]", code: "invalid_value")
+                if reasoningAt != nil, type != "reasoning", type != "function_call", !(type == "message" && role == "assistant") {
+                    // Reasoning with no answer after it (a response cut short inside it): an assistant turn of its own,
+                    // as `previous_response_id` replays such a response.
+                    out.append(reasoningOnlyTurn(reasoning ?? ""))
+                    (reasoning, reasoningAt) = (nil, nil)
                 }
                 switch type {
                 case "message"?:
@@ -65,14 +67,17 @@ enum ResponsesInput {
                     throw APIError.invalid("input items of type '\(other)' are not supported: \(why)", param: "\(p).type", code: "unsupported_value")
                 }
             }
-            if let at = reasoningAt {
-                throw APIError.invalid("'input[\(at)]': a reasoning item belongs right before the assistant message or function call it led to",
-                                       param: "input[\(at)]", code: "invalid_value")
-            }
+            if reasoningAt != nil { out.append(reasoningOnlyTurn(reasoning ?? "")) }
             return out
         default:
             throw APIError.invalid("'input' must be a string or an array of input items, not \(raw.typeName)", param: "input", code: "invalid_type")
         }
+    }
+
+    static func reasoningOnlyTurn(_ reasoning: String) -> ChatMessage {
+        var m = ChatMessage(role: "assistant", content: "")
+        m.reasoningContent = reasoning
+        return m
     }
 
     /// A reasoning item's text (its `reasoning_text` parts, else its summary), given back to the template with the
