@@ -12,52 +12,23 @@ enum ResponsesInput {
             return [ChatMessage(role: "user", content: text)]
         case let .array(items):
             guard !items.isEmpty else { throw APIError.invalid("'input' must contain at least one item", param: "input", code: "empty_array") }
-            var out: [ChatMessage] = []
-            // Whether the last message is an assistant turn that tool calls may join.
-            var assistantOpen = false
-            // A reasoning item's text, for the assistant turn that follows it (right after: nothing else between).
-            var reasoning: String?
-            var reasoningAt: Int?
+            var turns = Turns()
             for (i, item) in items.enumerated() {
                 let p = "input[\(i)]"
                 let f = try FieldReader(item, prefix: p)
                 let type = try f.string("type") ?? (f.raw("role") != nil ? "message" : nil)
                 let role = try f.string("role")
-                if reasoningAt != nil, type != "reasoning", type != "function_call", !(type == "message" && role == "assistant") {
-                    // Reasoning with no answer after it (a response cut short inside it): an assistant turn of its own,
-                    // as `previous_response_id` replays such a response.
-                    out.append(reasoningOnlyTurn(reasoning ?? ""))
-                    (reasoning, reasoningAt) = (nil, nil)
-                }
+                // Reasoning with no answer after it (a response cut short inside it) is an assistant turn of its own,
+                // as `previous_response_id` replays such a response.
+                if type != "reasoning", type != "function_call", !(type == "message" && role == "assistant") { turns.closeReasoning() }
                 switch type {
-                case "message"?:
-                    var m = try message(f, path: p)
-                    if m.role == "assistant", let r = reasoning { m.reasoningContent = r; (reasoning, reasoningAt) = (nil, nil) }
-                    out.append(m)
-                    assistantOpen = m.role == "assistant"
-                case "function_call"?:
-                    let call = try functionCall(f, path: p)
-                    if assistantOpen, !out.isEmpty {
-                        out[out.count - 1].toolCalls.append(call)
-                    } else {
-                        var m = ChatMessage(role: "assistant", content: "")
-                        m.contentIsNull = true
-                        m.toolCalls = [call]
-                        m.reasoningContent = reasoning
-                        (reasoning, reasoningAt) = (nil, nil)
-                        out.append(m)
-                        assistantOpen = true
-                    }
-                case "reasoning"?:
-                    let text = try reasoningText(f, path: p)
-                    reasoning = reasoning.map { $0 + "\n" + text } ?? text
-                    reasoningAt = reasoningAt ?? i
-                    assistantOpen = false
+                case "message"?: turns.message(try message(f, path: p))
+                case "function_call"?: turns.call(try functionCall(f, path: p))
+                case "reasoning"?: turns.reasoning(try reasoningText(f, path: p))
                 case "function_call_output"?:
                     var m = ChatMessage(role: "tool", content: try outputText(f, path: p))
                     m.toolCallID = try f.requiredString("call_id")
-                    out.append(m)
-                    assistantOpen = false
+                    turns.output(m)
                 case nil:
                     throw APIError.invalid("'\(p)' needs a 'type' (or a 'role' for a message)", param: "\(p).type", code: "missing_required_parameter")
                 case let other?:
@@ -67,10 +38,53 @@ enum ResponsesInput {
                     throw APIError.invalid("input items of type '\(other)' are not supported: \(why)", param: "\(p).type", code: "unsupported_value")
                 }
             }
-            if reasoningAt != nil { out.append(reasoningOnlyTurn(reasoning ?? "")) }
-            return out
+            turns.closeReasoning()
+            return turns.messages
         default:
             throw APIError.invalid("'input' must be a string or an array of input items, not \(raw.typeName)", param: "input", code: "invalid_type")
+        }
+    }
+
+    /// The messages as items arrive: which assistant turn a call or a reasoning item joins.
+    struct Turns {
+        var messages: [ChatMessage] = []
+        /// Whether the last message is an assistant turn that tool calls may join.
+        var assistantOpen = false
+        /// Reasoning items' text, for the assistant turn right after them.
+        var pendingReasoning: String?
+
+        mutating func message(_ m: ChatMessage) {
+            var m = m
+            if m.role == "assistant", let r = pendingReasoning { m.reasoningContent = r; pendingReasoning = nil }
+            messages.append(m)
+            assistantOpen = m.role == "assistant"
+        }
+
+        mutating func call(_ call: ChatToolCall) {
+            if assistantOpen, !messages.isEmpty { messages[messages.count - 1].toolCalls.append(call); return }
+            var m = ChatMessage(role: "assistant", content: "")
+            m.contentIsNull = true
+            m.toolCalls = [call]
+            m.reasoningContent = pendingReasoning
+            pendingReasoning = nil
+            messages.append(m)
+            assistantOpen = true
+        }
+
+        mutating func reasoning(_ text: String) {
+            pendingReasoning = pendingReasoning.map { $0 + "\n" + text } ?? text
+            assistantOpen = false
+        }
+
+        mutating func output(_ m: ChatMessage) {
+            messages.append(m)
+            assistantOpen = false
+        }
+
+        mutating func closeReasoning() {
+            guard let r = pendingReasoning else { return }
+            messages.append(ResponsesInput.reasoningOnlyTurn(r))
+            pendingReasoning = nil
         }
     }
 

@@ -101,17 +101,7 @@ struct ResponsesRequest: Sendable {
         }
         let input = try ResponsesInput.messages(rawInput)
         let previous = try f.string("previous_response_id")
-        let stream = try f.bool("stream") ?? false
-        if let so = f.raw("stream_options") {
-            guard stream else { throw APIError.invalid("'stream_options' is only allowed when 'stream' is true", param: "stream_options") }
-            // `include_obfuscation` pads events against side channels on OpenAI's network; nothing here to pad.
-            let options = try FieldReader(so, prefix: "stream_options")
-            _ = try options.bool("include_obfuscation")
-            if let extra = options.fields.keys.sorted().first(where: { $0 != "include_obfuscation" }) {
-                throw APIError.invalid("'stream_options.\(extra)' is not a Responses API stream option (usage comes with response.completed)",
-                                       param: "stream_options.\(extra)", code: "unsupported_parameter")
-            }
-        }
+        let stream = try streamFlag(f)
         var sampling = try SamplingRequest(FieldReader(.object(f.fields.filter { samplingFields.contains($0.key) })), body: ordered)
         sampling.maxTokens = try f.int("max_output_tokens", in: 1...Int(Int32.max))
         echo.maxOutputTokens = sampling.maxTokens
@@ -131,8 +121,33 @@ struct ResponsesRequest: Sendable {
         } else if case .string("none")? = f.raw("tool_choice") {
             echo.toolChoice = .string("none")
         }
-        echo.metadata = try metadata(f)
         echo.user = sampling.user
+        try readEchoed(f, into: &echo)
+        var request = ResponsesRequest(model: model, instructions: instructions, input: input, previousResponseID: previous, sampling: sampling,
+                                       tools: tools, stream: stream, store: try f.bool("store") ?? true, echo: echo,
+                                       unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted())
+        request.templateArguments = try ChatCompletionRequest.templateArguments(f, body: ordered)
+        return request
+    }
+
+    /// `stream`, and `stream_options` (only with it): `include_obfuscation` pads events against side channels on
+    /// OpenAI's network; nothing here to pad.
+    static func streamFlag(_ f: FieldReader) throws(APIError) -> Bool {
+        let stream = try f.bool("stream") ?? false
+        guard let so = f.raw("stream_options") else { return stream }
+        guard stream else { throw APIError.invalid("'stream_options' is only allowed when 'stream' is true", param: "stream_options") }
+        let options = try FieldReader(so, prefix: "stream_options")
+        _ = try options.bool("include_obfuscation")
+        if let extra = options.fields.keys.sorted().first(where: { $0 != "include_obfuscation" }) {
+            throw APIError.invalid("'stream_options.\(extra)' is not a Responses API stream option (usage comes with response.completed)",
+                                   param: "stream_options.\(extra)", code: "unsupported_parameter")
+        }
+        return stream
+    }
+
+    /// The fields the response object only repeats (checked, never acted on: they ask nothing a reply could differ by).
+    static func readEchoed(_ f: FieldReader, into echo: inout ResponseEcho) throws(APIError) {
+        echo.metadata = try metadata(f)
         echo.safetyIdentifier = try f.string("safety_identifier")
         echo.promptCacheKey = try f.string("prompt_cache_key")
         if let retention = try f.string("prompt_cache_retention") {
@@ -149,11 +164,6 @@ struct ResponsesRequest: Sendable {
                 throw APIError.invalid("'service_tier' '\(tier)' is not offered by this server; send 'auto' or 'default'", param: "service_tier", code: "invalid_value")
             }
         }
-        var request = ResponsesRequest(model: model, instructions: instructions, input: input, previousResponseID: previous, sampling: sampling,
-                                       tools: tools, stream: stream, store: try f.bool("store") ?? true, echo: echo,
-                                       unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted())
-        request.templateArguments = try ChatCompletionRequest.templateArguments(f, body: ordered)
-        return request
     }
 
     /// `include`: known values only. Only `message.output_text.logprobs` has anything to add here; the others ask for

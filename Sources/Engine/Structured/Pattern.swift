@@ -502,8 +502,14 @@ struct NFA {
             k += 1
         }
         let accepting = states.map { $0.contains(accept) }
-        // Keep only states from which an accepting one is reachable: backwards from the accepting ones.
-        let n = states.count
+        try Self.pruneDead(&next, accepting: accepting, classes: classes)
+        return PatternDFA(bounds: bounds, next: next, accepting: accepting, start: 0)
+    }
+
+    /// Cuts the transitions into states from which no accepting state is reachable (found backwards from the
+    /// accepting ones), so a string begun can always be finished.
+    static func pruneDead(_ next: inout [Int32], accepting: [Bool], classes: Int) throws(PatternDFA.Failure) {
+        let n = accepting.count
         var into = [[Int32]](repeating: [], count: n)
         for s in 0..<n {
             var seen = Set<Int32>()
@@ -516,6 +522,5 @@ struct NFA {
         }
         guard live[0] else { throw PatternDFA.Failure(description: "no string this server can write matches the pattern (control characters other than \\b \\t \\n \\f \\r are not written)") }
         for i in next.indices where next[i] >= 0 && !live[Int(next[i])] { next[i] = -1 }
-        return PatternDFA(bounds: bounds, next: next, accepting: accepting, start: 0)
     }
 }
