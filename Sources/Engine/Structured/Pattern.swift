@@ -15,7 +15,10 @@ public struct PatternDFA: Sendable, Hashable {
     var classCount: Int { bounds.count }
 
     /// The class of scalar `v`.
-    func classOf(_ v: UInt32) -> Int {
+    func classOf(_ v: UInt32) -> Int { Self.classOf(v, in: bounds) }
+
+    /// The class of `v` among classes starting at `bounds` (sorted, the first 0), by binary search.
+    static func classOf(_ v: UInt32, in bounds: [UInt32]) -> Int {
         var lo = 0, hi = bounds.count - 1
         while lo < hi {
             let mid = (lo + hi + 1) / 2
@@ -447,11 +450,7 @@ struct NFA {
             for r in set { cuts.insert(r.lowerBound); if r.upperBound < 0x10FFFF { cuts.insert(r.upperBound + 1) } }
         }
         let bounds = cuts.sorted()
-        func classOf(_ v: UInt32) -> Int {
-            var lo = 0, hi = bounds.count - 1
-            while lo < hi { let mid = (lo + hi + 1) / 2; if bounds[mid] <= v { lo = mid } else { hi = mid - 1 } }
-            return lo
-        }
+        func classOf(_ v: UInt32) -> Int { PatternDFA.classOf(v, in: bounds) }
         let writable = bounds.map { b in Self.writable.contains { $0.contains(b) } }
         // Per set: the writable classes it covers (each range is a run of whole classes).
         var work = 0
