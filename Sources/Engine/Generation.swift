@@ -84,8 +84,11 @@ struct Generation {
         if stopTokenIDs.contains(token) {
             return (flush() + [.finished(reason: .stop, usage: usage)], true)
         }
-        if grammarWaiting != nil { armGrammar(after: token) } else { structured?.advance(token) }
-        if reasoning != nil, reasoning?.state != .done { reasoning?.add(decodeBytes([token])) }
+        // The token's bytes, decoded once for the watchers that read them (a delayed grammar, the reasoning count).
+        let counting = reasoning.map { $0.state != .done } ?? false
+        let bytes = grammarWaiting != nil || counting ? decodeBytes([token]) : []
+        if grammarWaiting != nil { armGrammar(after: bytes) } else { structured?.advance(token) }
+        if counting { reasoning?.add(bytes) }
         generated.append(token)
         let (text, hitStop) = stopStrings.feed(specialTokenIDs.contains(token) ? "" : detokenizer.add(token))
         let lp = request.sampling.logprobs.map { TokenLogprobs.compute(logits: logits, token: token, k: $0) }
@@ -104,9 +107,9 @@ struct Generation {
 
     /// Watches the output for `grammarAfter`; once it is written, the grammar applies from the bytes after it (the
     /// rest of this token, if any, which must begin the value; else the value begins with the next token).
-    private mutating func armGrammar(after token: Int) {
+    private mutating func armGrammar(after tokenBytes: [UInt8]) {
         guard let marker = request.sampling.grammarAfter, var seen = grammarWaiting else { return }
-        seen += decodeBytes([token])
+        seen += tokenBytes
         guard let end = Self.firstEnd(of: marker, in: seen) else {
             grammarWaiting = Array(seen.suffix(marker.count - 1))
             return
