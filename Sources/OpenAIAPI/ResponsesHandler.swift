@@ -140,10 +140,7 @@ struct ResponseRun: Sendable {
     /// The finished object; kept when it completed or ran out of tokens.
     func finished(_ reason: FinishReason) -> JSONValue {
         let status = reason == .abort ? "failed" : (reason == .length ? "incomplete" : "completed")
-        // The engine's count when it kept one (token by token), else the split's.
-        let usage = run.usage
-        let object = header.object(status: status, output: output.items, usage: usage, reasoningTokens: usage.reasoningTokens ?? output.reasoningTokens,
-                                   error: reason == .abort ? Self.stopped : nil)
+        let object = header.object(status: status, output: output.items, usage: run.usage, error: reason == .abort ? Self.stopped : nil)
         if reason != .abort { save?(object) }
         return object
     }
@@ -153,7 +150,7 @@ struct ResponseRun: Sendable {
         run.submit { _, event in
             switch event {
             case let .token(id, text, logprobs): _ = output.add(text, logprob: entry(id, logprobs))
-            case let .text(text): _ = output.add(text, logprob: nil, isToken: false)
+            case let .text(text): _ = output.add(text, logprob: nil)
             case .promptLogprobs: break
             case let .finished(reason, usage):
                 guard reason != .abort || !writer.isClosed else { return }
@@ -180,7 +177,7 @@ struct ResponseRun: Sendable {
             case let .token(id, text, logprobs):
                 if sequence.send(output.add(text, logprob: entry(id, logprobs))) == .closed { run.abortAll() }
             case let .text(text):
-                sequence.send(output.add(text, logprob: nil, isToken: false))
+                sequence.send(output.add(text, logprob: nil))
             case .promptLogprobs: break
             case let .finished(reason, usage):
                 guard reason != .abort || !writer.isClosed else { return }

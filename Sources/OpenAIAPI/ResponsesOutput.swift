@@ -22,7 +22,6 @@ final class ResponseAccumulator: @unchecked Sendable {
     private var reasoningID: String?
     private var reasoningText = ""
     private var reasoningClosed = false
-    private var _reasoningTokens = 0
     /// The message's place in `output` (after the reasoning item, if there is one).
     private var messageIndex = 0
 
@@ -30,8 +29,6 @@ final class ResponseAccumulator: @unchecked Sendable {
     var items: [JSONValue] { lock.withLock { _items } }
     /// The assistant turn as a later request's `previous_response_id` replays it (complete after `finish`).
     var message: ChatMessage { lock.withLock { _message } }
-    /// Tokens read inside the reasoning.
-    var reasoningTokens: Int { lock.withLock { _reasoningTokens } }
 
     init(tools: ToolOutput?, withLogprobs: Bool, mistralCallIDs: Bool, reasoning: ReasoningStart? = nil) {
         filter = tools.map(ToolStreamFilter.init)
@@ -40,14 +37,13 @@ final class ResponseAccumulator: @unchecked Sendable {
         self.mistralCallIDs = mistralCallIDs
     }
 
-    /// A generated piece of text (a token's, or a released tail: `isToken` false) with its token's logprobs.
-    func add(_ piece: String, logprob: TokenLogprobsEntry?, isToken: Bool = true) -> [JSONValue] {
+    /// A generated piece of text (a token's, or a released tail) with its token's logprobs.
+    func add(_ piece: String, logprob: TokenLogprobsEntry?) -> [JSONValue] {
         lock.withLock {
             var events: [JSONValue] = []
             var answer = piece
             if let thoughts {
                 let (thought, rest, inReasoning) = thoughts.feed(0, piece)
-                if inReasoning, isToken { _reasoningTokens += 1 }
                 if !thought.isEmpty { events += emitReasoning(thought) }
                 answer = rest
                 // Reasoning has no logprobs in this API: only the answer's tokens carry them.
@@ -231,7 +227,7 @@ struct ResponseHeader: Sendable {
     }
 
     /// The whole object. `status`: in_progress, completed, incomplete or failed.
-    func object(status: String, output: [JSONValue], usage: Usage?, reasoningTokens: Int = 0, error: (code: String, message: String)? = nil) -> JSONValue {
+    func object(status: String, output: [JSONValue], usage: Usage?, error: (code: String, message: String)? = nil) -> JSONValue {
         let e = echo
         func opt(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
         var fields: [(String, JSONValue)] = [
@@ -249,18 +245,18 @@ struct ResponseHeader: Sendable {
             ("top_logprobs", .int(e.topLogprobs)), ("top_p", .double(topP)), ("truncation", .string("disabled")), ("metadata", e.metadata),
         ]
         // Absent rather than null, as OpenAI's schema has them: usage until the end, user unless sent.
-        if let usage { fields.append(("usage", Self.usageJSON(usage, reasoningTokens: reasoningTokens))) }
+        if let usage { fields.append(("usage", Self.usageJSON(usage))) }
         if let user = e.user { fields.append(("user", .string(user))) }
         return .object(fields)
     }
 
     /// OpenAI's `ResponseUsage`. `cache_write_tokens` is 0: the prefix cache keeps prompts at no separate cost. On a
     /// simulated device also `simulated` (as in chat completions' usage).
-    static func usageJSON(_ u: Usage, reasoningTokens: Int = 0) -> JSONValue {
+    static func usageJSON(_ u: Usage) -> JSONValue {
         var fields: [(String, JSONValue)] = [
             ("input_tokens", .int(u.promptTokens)),
             ("input_tokens_details", .object([("cached_tokens", .int(u.cachedPromptTokens)), ("cache_write_tokens", .int(0))])),
-            ("output_tokens", .int(u.completionTokens)), ("output_tokens_details", .object([("reasoning_tokens", .int(reasoningTokens))])),
+            ("output_tokens", .int(u.completionTokens)), ("output_tokens_details", .object([("reasoning_tokens", .int(u.reasoningTokens ?? 0))])),
             ("total_tokens", .int(u.totalTokens)),
         ]
         if case let .object(chat) = CompletionHeader.usageJSON(u), let sim = chat.first(where: { $0.0 == "simulated" }) { fields.append(sim) }

@@ -1,4 +1,4 @@
-import Engine
+@testable import Engine
 import Foundation
 import HTTPCore
 import Logging
@@ -37,6 +37,8 @@ final class ScriptedBackend: GenerationBackend, @unchecked Sendable {
                     TokenLogprobs(logprob: -1 - Float(i) / 10, top: Array([TokenLogprobs.Candidate(id: id, logprob: -1 - Float(i) / 10)].prefix(k)))
                 }))
             }
+            // A thinking model's reasoning tokens, counted as the engine counts them.
+            var counter = request.sampling.reasoning.map(ReasoningCounter.init)
             for (i, t) in texts.enumerated() {
                 if delay > 0 { Thread.sleep(forTimeInterval: delay) }
                 if self.aborted.contains(request.id) {
@@ -46,9 +48,11 @@ final class ScriptedBackend: GenerationBackend, @unchecked Sendable {
                 let lp = request.sampling.logprobs.map { k in
                     TokenLogprobs(logprob: -0.5, top: (0..<k).map { TokenLogprobs.Candidate(id: i + $0, logprob: -0.5 - Float($0)) })
                 }
+                counter?.add(Array(t.utf8))
                 onEvent(.token(id: i, text: t, logprobs: lp))
             }
-            onEvent(.finished(reason: finish, usage: Usage(promptTokens: request.promptTokenIDs.count, completionTokens: texts.count)))
+            onEvent(.finished(reason: finish, usage: Usage(promptTokens: request.promptTokenIDs.count, completionTokens: texts.count,
+                                                           reasoningTokens: counter?.count)))
         }.start()
     }
 
