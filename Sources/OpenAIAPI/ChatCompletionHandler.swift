@@ -79,20 +79,22 @@ extension ServingContext {
         }
         // With tool_choice none the tools stay in the prompt (vLLM's default): the model knows them, calls none.
         let tools = chat.tools.map { $0.tools.map(\.spec) }
+        // A thinking model: where its output starts (whether the template's generation prompt opened a think
+        // block), and its markers kept in the text (they may be special tokens) to split the reasoning off.
+        let thinking = parsing == .auto && prompter.thinksInTags
         let prompt: [Int]
+        var start: ReasoningStart?
         do {
-            prompt = try prompter.promptTokens(for: chat.messages, tools: tools, variables: chat.templateArguments)
+            if thinking {
+                (prompt, start) = try prompter.thinkingPrompt(for: chat.messages, tools: tools, variables: chat.templateArguments)
+            } else {
+                prompt = try prompter.promptTokens(for: chat.messages, tools: tools, variables: chat.templateArguments)
+            }
         } catch {
             throw APIError.invalid("the chat template could not render this '\(fields.messages)': \(error)", param: fields.messages, code: "template_error")
         }
-        // A thinking model: where its output starts (whether the template's generation prompt opened a think
-        // block), and its markers kept in the text (they may be special tokens) to split the reasoning off.
-        var start: ReasoningStart?
         var keep: Set<Int> = []
-        if parsing == .auto, prompter.thinksInTags {
-            do { start = try prompter.reasoningStart(for: chat.messages, tools: tools, variables: chat.templateArguments) } catch {
-                throw APIError.invalid("the chat template could not render this '\(fields.messages)': \(error)", param: fields.messages, code: "template_error")
-            }
+        if thinking {
             keep = prompter.thinkTokenIDs
             // The prompt opened a think block: the reasoning is free, and a response format or forced call applies
             // to the answer after it.

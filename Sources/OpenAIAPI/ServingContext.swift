@@ -20,9 +20,9 @@ public protocol ChatPrompting: Sendable {
     var thinksInTags: Bool { get }
     /// The ids of `<think>` and `</think>` when each is one token (their text is kept when special tokens' is not).
     var thinkTokenIDs: Set<Int> { get }
-    /// Whether the generation prompt the template adds (not the conversation's own text) leaves the output inside a
-    /// think block.
-    func reasoningStart(for messages: [ChatMessage], tools: [OrderedJSON]?, variables: [String: OrderedJSON]) throws -> ReasoningStart
+    /// The prompt, and whether the generation prompt the template adds (not the conversation's own text) leaves the
+    /// output inside a think block.
+    func thinkingPrompt(for messages: [ChatMessage], tools: [OrderedJSON]?, variables: [String: OrderedJSON]) throws -> (tokens: [Int], start: ReasoningStart)
     /// How the model writes tool calls, if its template shows a format this server reads (`tool_choice: auto`).
     var toolCallFormat: ToolCallFormat? { get }
     /// The raw bytes of one token (for logprobs' `token` and `bytes`).
@@ -41,7 +41,10 @@ extension ChatPrompting {
     public var toolCallFormat: ToolCallFormat? { nil }
     public var thinksInTags: Bool { false }
     public var thinkTokenIDs: Set<Int> { [] }
-    public func reasoningStart(for messages: [ChatMessage], tools: [OrderedJSON]?, variables: [String: OrderedJSON]) throws -> ReasoningStart { .mayOpen }
+    public func thinkingPrompt(for messages: [ChatMessage], tools: [OrderedJSON]?,
+                               variables: [String: OrderedJSON]) throws -> (tokens: [Int], start: ReasoningStart) {
+        (try promptTokens(for: messages, tools: tools, variables: variables), .mayOpen)
+    }
 }
 
 /// The model as the API presents it.

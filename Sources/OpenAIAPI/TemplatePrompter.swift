@@ -28,13 +28,14 @@ public struct TemplatePrompter: ChatPrompting {
         })
     }
 
-    /// What the generation prompt adds (the render with it, past the render without it) decides: a conversation's
-    /// own text (a user asking about `<think>` tags) never does.
-    public func reasoningStart(for messages: [ChatMessage], tools: [OrderedJSON]?, variables: [String: OrderedJSON]) throws -> ReasoningStart {
+    /// The prompt, and where the output starts: what the generation prompt adds (the render with it, past the render
+    /// without it) decides; a conversation's own text (a user asking about `<think>` tags) never does.
+    public func thinkingPrompt(for messages: [ChatMessage], tools: [OrderedJSON]?,
+                               variables: [String: OrderedJSON]) throws -> (tokens: [Int], start: ReasoningStart) {
         let full = try render(messages, tools: tools, variables: variables)
         let without = try render(messages, tools: tools, variables: variables, addGenerationPrompt: false)
-        guard full.hasPrefix(without) else { return .mayOpen }
-        return ReasoningStart.of(promptTail: String(full.dropFirst(without.count)))
+        let start = full.hasPrefix(without) ? ReasoningStart.of(promptTail: String(full.dropFirst(without.count))) : .mayOpen
+        return (tokens(full), start)
     }
 
     /// The messages as `apply_chat_template` gets them from vLLM: tool calls with their arguments parsed into
@@ -92,7 +93,12 @@ public struct TemplatePrompter: ChatPrompting {
     }
 
     public func promptTokens(for messages: [ChatMessage], tools: [OrderedJSON]?, variables: [String: OrderedJSON]) throws -> [Int] {
-        var ids = tokenizer.encode(try render(messages, tools: tools, variables: variables), parseSpecial: true)
+        tokens(try render(messages, tools: tools, variables: variables))
+    }
+
+    /// A rendered prompt's ids (special-token text parsed).
+    private func tokens(_ text: String) -> [Int] {
+        var ids = tokenizer.encode(text, parseSpecial: true)
         // A template that writes the BOS text itself already produced the id; add it only when asked and absent.
         if tokenizer.vocabulary.addBOS, let bos = tokenizer.vocabulary.bosTokenID, ids.first != bos { ids.insert(bos, at: 0) }
         return ids

@@ -15,8 +15,9 @@ final class ThinkingPrompter: ChatPrompting, @unchecked Sendable {
     func encode(_ text: String) -> [Int] { text.unicodeScalars.map { Int($0.value) } }
     func decode(_ ids: [Int]) -> String { String(String.UnicodeScalarView(ids.compactMap { Unicode.Scalar(UInt32($0)) })) }
     func promptTokens(for messages: [ChatMessage]) throws -> [Int] { try promptTokens(for: messages, tools: nil, variables: [:]) }
-    func reasoningStart(for messages: [ChatMessage], tools: [OrderedJSON]?, variables: [String: OrderedJSON]) throws -> ReasoningStart {
-        variables["enable_thinking"] != .scalar(.bool(false)) ? .inside : .mayOpen
+    func thinkingPrompt(for messages: [ChatMessage], tools: [OrderedJSON]?,
+                        variables: [String: OrderedJSON]) throws -> (tokens: [Int], start: ReasoningStart) {
+        (try promptTokens(for: messages, tools: tools, variables: variables), variables["enable_thinking"] != .scalar(.bool(false)) ? .inside : .mayOpen)
     }
     func promptTokens(for messages: [ChatMessage], tools: [OrderedJSON]?, variables: [String: OrderedJSON]) throws -> [Int] {
         let lines = messages.map { m in "\(m.role):" + (m.reasoningContent.map { "[r:\($0)]" } ?? "") + m.content }
