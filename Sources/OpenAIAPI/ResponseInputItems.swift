@@ -37,9 +37,7 @@ enum ResponseInputItems {
     /// The page `query` asks for, as OpenAI's `ResponseItemList`.
     static func page(_ items: [JSONValue], query: String?) throws(APIError) -> JSONValue {
         var limit = 20, ascending = false, after: String?
-        for pair in (query ?? "").split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
-            let key = kv[0], value = (kv.count > 1 ? kv[1] : "").removingPercentEncoding ?? ""
+        for (key, value) in queryItems(query) {
             switch key {
             case "limit":
                 guard let n = Int(value), (1...100).contains(n) else {
@@ -67,6 +65,14 @@ enum ResponseInputItems {
         return .object([("object", .string("list")), ("data", .array(data)),
                         ("first_id", data.first.flatMap(itemID).map { .string($0) } ?? .null),
                         ("last_id", data.last.flatMap(itemID).map { .string($0) } ?? .null), ("has_more", .bool(ordered.count > limit))])
+    }
+
+    /// A URL query's `name=value` pairs, values percent-decoded (a name alone has an empty value).
+    static func queryItems(_ query: String?) -> [(name: String, value: String)] {
+        (query ?? "").split(separator: "&").map { pair in
+            let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            return (kv[0], (kv.count > 1 ? kv[1] : "").removingPercentEncoding ?? "")
+        }
     }
 
     private static func itemID(_ item: JSONValue) -> String? {

@@ -83,7 +83,7 @@ struct ResponsesHandler {
     }
 
     func retrieve(_ id: String, query: String?, _ writer: HTTPResponseWriter) {
-        let stream = (query ?? "").split(separator: "&").contains { $0 == "stream=true" || $0 == "stream=1" }
+        let stream = ResponseInputItems.queryItems(query).contains { $0.name == "stream" && ($0.value == "true" || $0.value == "1") }
         if stream {
             return writer.respondError(.invalid("streaming a stored response again is not supported; retrieve it whole", param: "stream",
                                                 code: "unsupported_parameter"), headers: headers)
