@@ -14,19 +14,10 @@ import pydantic
 import pytest
 
 from conftest import MODEL, assert_error
+from test_tool_calls import WEATHER as CHAT_WEATHER
 
-WEATHER = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Get the current weather for a city.",
-    "parameters": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}, "unit": {"enum": ["celsius", "fahrenheit"]}},
-        "required": ["city", "unit"],
-        "additionalProperties": False,
-    },
-    "strict": True,
-}
+# The chat tests' function in the Responses API's flat form.
+WEATHER = {"type": "function", **CHAT_WEATHER["function"], "strict": True}
 
 
 def test_create_matches_the_chat_answer(client):
