@@ -18,17 +18,7 @@ enum ResponseFormat {
         guard let raw = f.raw("response_format") else { return nil }
         let p = "response_format"
         let rf = try FieldReader(raw, prefix: p)
-        let type = try rf.requiredString("type")
-        let allowed: Set<String>
-        switch type {
-        case "text", "json_object": allowed = ["type"]
-        case "json_schema": allowed = ["type", "json_schema"]
-        default:
-            throw APIError.invalid("'\(p).type' must be 'text', 'json_object' or 'json_schema', got '\(type)'", param: "\(p).type", code: "invalid_value")
-        }
-        if let extra = rf.fields.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw APIError.invalid("'\(p).\(extra)' is not a field of a '\(type)' response format", param: "\(p).\(extra)", code: "invalid_value")
-        }
+        let type = try formatType(rf, schemaFields: ["json_schema"], path: p)
         switch type {
         case "text": return nil
         case "json_object": return .anyObject
@@ -39,15 +29,41 @@ enum ResponseFormat {
         }
         let sp = "\(p).json_schema"
         let s = try FieldReader(spec, prefix: sp)
-        try ToolRequest.validName(try s.requiredString("name"), param: "\(sp).name")
-        _ = try s.string("description")
-        _ = try s.bool("strict")   // every schema is followed exactly; strict only changes what OpenAI accepts
-        if let extra = s.fields.keys.sorted().first(where: { !["name", "description", "schema", "strict"].contains($0) }) {
+        try checkSchemaSpec(s, path: sp)
+        if let extra = s.fields.keys.sorted().first(where: { !schemaSpecFields.contains($0) }) {
             throw APIError.invalid("'\(sp).\(extra)' is not a field of a JSON schema response format", param: "\(sp).\(extra)", code: "invalid_value")
         }
         guard s.raw("schema") != nil else { return .anyValue }
         guard let schema = try body.value()["response_format"]?["json_schema"]?["schema"] else { return .anyValue }
         return try SchemaCompiler.compile(schema, param: "\(sp).schema")
+    }
+
+    /// A format object's `type` (`text`, `json_object`, `json_schema`), with no field but those its type takes
+    /// (`schemaFields` for `json_schema`: nested under one key in chat, flat in the Responses API).
+    static func formatType(_ r: FieldReader, schemaFields: Set<String>, path p: String) throws(APIError) -> String {
+        let type = try r.requiredString("type")
+        let allowed: Set<String>
+        switch type {
+        case "text", "json_object": allowed = ["type"]
+        case "json_schema": allowed = schemaFields.union(["type"])
+        default:
+            throw APIError.invalid("'\(p).type' must be 'text', 'json_object' or 'json_schema', got '\(type)'", param: "\(p).type", code: "invalid_value")
+        }
+        if let extra = r.fields.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw APIError.invalid("'\(p).\(extra)' is not a field of a '\(type)' response format", param: "\(p).\(extra)", code: "invalid_value")
+        }
+        return type
+    }
+
+    /// The fields of a JSON schema format besides its type.
+    static let schemaSpecFields: Set<String> = ["name", "description", "schema", "strict"]
+
+    /// A JSON schema format's `name`, `description` and `strict` (every schema is followed exactly; `strict` only
+    /// changes what OpenAI accepts).
+    static func checkSchemaSpec(_ r: FieldReader, path p: String) throws(APIError) {
+        try ToolRequest.validName(try r.requiredString("name"), param: "\(p).name")
+        _ = try r.string("description")
+        _ = try r.bool("strict")
     }
 
     /// vLLM's `guided_json`: a schema as an object or as a JSON string.

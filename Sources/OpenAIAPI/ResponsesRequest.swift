@@ -199,17 +199,7 @@ struct ResponsesRequest: Sendable {
         guard let format = t.raw("format") else { return (nil, echoed) }
         let p = "text.format"
         let ff = try FieldReader(format, prefix: p)
-        let type = try ff.requiredString("type")
-        let allowed: [String]
-        switch type {
-        case "text", "json_object": allowed = ["type"]
-        case "json_schema": allowed = ["type", "name", "schema", "description", "strict"]
-        default:
-            throw APIError.invalid("'\(p).type' must be 'text', 'json_object' or 'json_schema', got '\(type)'", param: "\(p).type", code: "invalid_value")
-        }
-        if let extra = ff.fields.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw APIError.invalid("'\(p).\(extra)' is not a field of a '\(type)' format", param: "\(p).\(extra)", code: "invalid_value")
-        }
+        let type = try ResponseFormat.formatType(ff, schemaFields: ResponseFormat.schemaSpecFields, path: p)
         let sent = try body.value()["text"]?["format"]
         echoed = .object([("format", sent?.jsonValue ?? .object([("type", .string(type))])), ("verbosity", .string("medium"))])
         switch type {
@@ -217,9 +207,7 @@ struct ResponsesRequest: Sendable {
         case "json_object": return (.anyObject, echoed)
         default: break
         }
-        try ToolRequest.validName(try ff.requiredString("name"), param: "\(p).name")
-        _ = try ff.string("description")
-        _ = try ff.bool("strict")
+        try ResponseFormat.checkSchemaSpec(ff, path: p)
         guard ff.raw("schema") != nil, let schema = sent?["schema"] else {
             throw APIError.invalid("'\(p).schema' is required with type 'json_schema'", param: "\(p).schema", code: "missing_required_parameter")
         }
