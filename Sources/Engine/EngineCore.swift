@@ -41,6 +41,19 @@ final class EngineCore {
         return c
     }
 
+    /// The tokens that write each marker requests have used (`<think>`, a tool-call format's opener): a walk
+    /// over the whole vocabulary, done once per marker.
+    private var markerTokenCache: [[UInt8]: MarkerTokens] = [:]
+
+    private func markerTokens(_ marker: [UInt8]) -> MarkerTokens {
+        if let m = markerTokenCache[marker] { return m }
+        if markerTokenCache.count >= 8 { markerTokenCache.removeAll() }
+        let decode = decodeBytes
+        let m = MarkerTokens(marker: marker, vocabularySize: structuredVocabulary.count, tokenBytes: { decode([$0]) })
+        markerTokenCache[marker] = m
+        return m
+    }
+
     init(model: any LanguageModel, decodeBytes: @escaping @Sendable ([Int]) -> [UInt8], stopTokenIDs: Set<Int>,
          configuration: EngineConfiguration, logger: Logger, metrics: EngineMetrics = EngineMetrics(),
          tokenBytes: (@Sendable () -> [[UInt8]])? = nil, specialTokenIDs: Set<Int> = []) {
@@ -73,7 +86,8 @@ final class EngineCore {
 
     func add(_ req: EngineRequest, onEvent handler: @escaping EngineLoop.EventHandler) {
         let gen = Generation(request: req, contextLength: model.contextLength, stopTokenIDs: stopTokenIDs, decodeBytes: decodeBytes,
-                             vocabulary: { self.structuredVocabulary }, compile: { self.compiled($0) }, specialTokenIDs: specialTokenIDs)
+                             vocabulary: { self.structuredVocabulary }, compile: { self.compiled($0) },
+                             markerTokens: { self.markerTokens($0) }, specialTokenIDs: specialTokenIDs)
         if let problem = gen.validationError {
             handler(.failed(message: problem))
             return

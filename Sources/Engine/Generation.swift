@@ -15,9 +15,13 @@ struct Generation {
     var structured: StructuredOutput?
     /// Why the request's grammar cannot be followed (checked once: it walks the whole grammar).
     let grammarProblem: String?
-    /// While the output has not yet reached `sampling.grammarAfter`: the grammar waits (the reasoning is free),
-    /// and these are the last bytes written, to find the marker across tokens.
-    var grammarWaiting: [UInt8]?
+    /// Where the output stands relative to its grammar: `.value` when the grammar applies from the first token;
+    /// waiting while a think block runs (`sampling.grammarAfter`, or a marker that opens one); at the value's start
+    /// while a marker may still come instead of it.
+    var gate: GatePhase = .value
+    /// The markers that may still come where the value starts, and the tokens that write each.
+    var markers: [GrammarMarker] = []
+    var markerTokens: [MarkerTokens] = []
     let decodeBytes: @Sendable ([Int]) -> [UInt8]
     /// Counts reasoning tokens, for a thinking model's request.
     var reasoning: ReasoningCounter?
@@ -25,11 +29,13 @@ struct Generation {
     /// Prompt tokens served from the prefix cache (reported in usage).
     var cachedPromptTokens = 0
 
-    /// `vocabulary` and `compile` are called only for a request with a grammar (the engine shares both: the choices
-    /// of one request compile their grammar once).
+    /// `vocabulary`, `compile` and `markerTokens` are called only for a request with a grammar (the engine shares
+    /// them: the choices of one request compile their grammar once, a marker's tokens are found once); without
+    /// `markerTokens`, they are found here from `decodeBytes`.
     init(request: EngineRequest, contextLength: Int, stopTokenIDs: Set<Int>, decodeBytes: @escaping @Sendable ([Int]) -> [UInt8],
          vocabulary: () -> StructuredVocabulary = { StructuredVocabulary(bytes: []) },
-         compile: (OutputGrammar) -> CompiledGrammar = { CompiledGrammar($0) }, specialTokenIDs: Set<Int> = []) {
+         compile: (OutputGrammar) -> CompiledGrammar = { CompiledGrammar($0) }, markerTokens findMarker: (([UInt8]) -> MarkerTokens)? = nil,
+         specialTokenIDs: Set<Int> = []) {
         self.request = request
         self.specialTokenIDs = request.sampling.skipSpecialTokens ? specialTokenIDs.subtracting(request.sampling.keepSpecialTokenIDs) : []
         self.contextLength = contextLength
@@ -38,11 +44,20 @@ struct Generation {
         detokenizer = IncrementalDetokenizer(decodeBytes: decodeBytes)
         self.decodeBytes = decodeBytes
         reasoning = request.sampling.reasoning.map(ReasoningCounter.init)
-        if request.sampling.grammar != nil, let after = request.sampling.grammarAfter, !after.isEmpty { grammarWaiting = [] }
         stopStrings = StopStringMatcher(request.sampling.stopStrings)
         grammarProblem = request.sampling.grammar?.problem
         if let g = request.sampling.grammar, grammarProblem == nil {
-            structured = StructuredOutput(compiled: compile(g), vocabulary: vocabulary(), stopTokenIDs: self.stopTokenIDs)
+            let v = vocabulary()
+            structured = StructuredOutput(compiled: compile(g), vocabulary: v, stopTokenIDs: self.stopTokenIDs)
+            markers = request.sampling.grammarMarkers.filter { !$0.text.isEmpty }
+            markerTokens = markers.map { m in
+                findMarker?(m.text) ?? MarkerTokens(marker: m.text, vocabularySize: v.count, tokenBytes: { decodeBytes([$0]) })
+            }
+            if let after = request.sampling.grammarAfter, !after.isEmpty {
+                gate = .waiting(close: after, seen: [])
+            } else if !markers.isEmpty {
+                gate = .start
+            }
         }
     }
 
@@ -67,27 +82,17 @@ struct Generation {
     mutating func accept(logits: [Float]) -> (events: [TokenEvent], finished: Bool) {
         // max_tokens 0: the prompt ran (for its logprobs), nothing is generated.
         if request.sampling.maxTokens == 0 { return ([.finished(reason: .length, usage: usage)], true) }
-        let token: Int
-        if structured != nil, grammarWaiting == nil {
-            guard let t = sampler.sample(logits, history: request.promptTokenIDs, generated: generated, output: &structured!) else {
-                return (flush() + [.failed(message: "no token of the model's vocabulary can continue the output in the requested format")], true)
-            }
-            token = t
-        } else if grammarWaiting != nil {
-            // The value must still come after the reasoning: the request may not end before it.
-            var open = logits
-            for id in stopTokenIDs where id >= 0 && id < open.count { open[id] = -.infinity }
-            token = sampler.sample(open, history: request.promptTokenIDs, generated: generated)
-        } else {
-            token = sampler.sample(logits, history: request.promptTokenIDs, generated: generated)
+        guard let token = pick(logits) else {
+            return (flush() + [.failed(message: "no token of the model's vocabulary can continue the output in the requested format")], true)
         }
         if stopTokenIDs.contains(token) {
             return (flush() + [.finished(reason: .stop, usage: usage)], true)
         }
         // The token's bytes, decoded once for the watchers that read them (a delayed grammar, the reasoning count).
         let counting = reasoning.map { $0.state != .done } ?? false
-        let bytes = grammarWaiting != nil || counting ? decodeBytes([token]) : []
-        if grammarWaiting != nil { armGrammar(after: bytes) } else { structured?.advance(token) }
+        let gated = structured != nil && gate != .value && gate != .free
+        let bytes = gated || counting ? decodeBytes([token]) : []
+        if structured != nil { follow(token, bytes: bytes) }
         if counting { reasoning?.add(bytes) }
         generated.append(token)
         let (text, hitStop) = stopStrings.feed(specialTokenIDs.contains(token) ? "" : detokenizer.add(token))
@@ -95,7 +100,7 @@ struct Generation {
         var events: [TokenEvent] = [.token(id: token, text: text, logprobs: lp)]
         if hitStop { return (events + [.finished(reason: .stop, usage: usage)], true) }
         // The value is complete: end as the model's stop token would, without a step to sample it.
-        if grammarWaiting == nil, structured?.mustEnd == true { return (events + flush() + [.finished(reason: .stop, usage: usage)], true) }
+        if gate == .value, structured?.mustEnd == true { return (events + flush() + [.finished(reason: .stop, usage: usage)], true) }
         let atContextEnd = request.promptTokenIDs.count + generated.count >= contextLength
         if generated.count >= request.sampling.maxTokens || atContextEnd {
             events += flush()
@@ -103,21 +108,6 @@ struct Generation {
             return (events, true)
         }
         return (events, false)
-    }
-
-    /// Watches the output for `grammarAfter`; once it is written, the grammar applies from the bytes after it (the
-    /// rest of this token, if any, which must begin the value; else the value begins with the next token).
-    private mutating func armGrammar(after tokenBytes: [UInt8]) {
-        guard let marker = request.sampling.grammarAfter, var seen = grammarWaiting else { return }
-        seen += tokenBytes
-        guard let end = Self.firstEnd(of: marker, in: seen) else {
-            grammarWaiting = Array(seen.suffix(marker.count - 1))
-            return
-        }
-        grammarWaiting = nil
-        // A token that both ends the marker and begins the value (rare: tokenizers keep `</think>` whole). Bytes
-        // that cannot begin it stay in the text; the value then starts at the next token.
-        if end < seen.count { _ = structured?.advance(bytes: Array(seen[end...])) }
     }
 
     /// The index just past the first occurrence of `marker` in `bytes`.

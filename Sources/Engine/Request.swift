@@ -34,6 +34,9 @@ public struct SamplingParams: Sendable, Equatable {
     /// Bytes after which the grammar starts to apply (a thinking model's `</think>`: its reasoning is free text);
     /// nil: from the first token.
     public var grammarAfter: [UInt8]?
+    /// What may come instead of the value where it would start (a think block the model opens, a tool call in
+    /// its own format); each think-block marker at most once.
+    public var grammarMarkers: [GrammarMarker] = []
     /// Leave special tokens' text (chat markup, control tokens) out of the output text, as vLLM and llama.cpp's
     /// server do by default; the tokens still count and carry logprobs.
     public var skipSpecialTokens = true

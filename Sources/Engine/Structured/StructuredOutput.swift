@@ -54,7 +54,15 @@ struct StructuredOutput {
     /// The value is complete and nothing may follow it.
     var mustEnd: Bool { matcher.mustEnd(state) }
 
+    /// Tokens allowed besides the value's (the start of a marker that may come instead of the value).
+    var alsoAllowed: Set<Int> = []
+
     func allows(_ id: Int) -> Bool {
+        alsoAllowed.contains(id) || continuesValue(id)
+    }
+
+    /// Whether the token continues the value (or ends it, for a stop token).
+    func continuesValue(_ id: Int) -> Bool {
         if stopTokenIDs.contains(id) { return matcher.canEnd(state) }
         guard id >= 0, id < vocabulary.count, !vocabulary.bytes[id].isEmpty else { return false }
         return !matcher.advance(state, vocabulary.bytes[id]).isEmpty
@@ -84,8 +92,9 @@ struct StructuredOutput {
         var allowed = (0..<count).map { $0 / 64 < bits.count && bits[$0 / 64] & (1 << UInt64($0 % 64)) != 0 }
         if key != state {
             let inKey = state.contains { $0.top?.phase == .objectFreeKey }
-            for id in inKey ? vocabulary.quoted : vocabulary.twoQuotes where id < count && allowed[id] { allowed[id] = allows(id) }
+            for id in inKey ? vocabulary.quoted : vocabulary.twoQuotes where id < count && allowed[id] { allowed[id] = continuesValue(id) }
         }
+        for id in alsoAllowed where id >= 0 && id < count { allowed[id] = true }
         return allowed
     }
 
