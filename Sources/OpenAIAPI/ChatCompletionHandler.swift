@@ -30,10 +30,8 @@ struct ChatCompletionHandler {
                                             mistralCallIDs: context.prompter.toolCallFormat == .mistral, reasoning: run.reasoning)
             ChoiceRun(requests: run.requests, backend: context.backend, tokenBytes: context.prompter.tokenBytes, choicesPerPrompt: chat.sampling.n)
                 .respond(shape: shape, stream: chat.stream, includeUsage: chat.includeUsage, writer: writer, headers: headers, inFlight: inFlight)
-        } catch let e as APIError {
-            writer.respondError(e, headers: headers)
         } catch {
-            writer.respondError(.server("\(error)"), headers: headers)
+            writer.respondError(error, headers: headers)
         }
     }
 }
@@ -58,6 +56,7 @@ extension ServingContext {
         }
         var sampling = chat.sampling
         var output: ToolOutput?
+        var markers: [GrammarMarker] = []
         if let t = chat.tools {
             switch t.choice {
             case .none: break
@@ -67,6 +66,9 @@ extension ServingContext {
                                            param: "tool_choice", code: "unsupported_value")
                 }
                 output = .auto(format, names: Set(t.tools.map(\.name)), parallel: t.parallel)
+                // With a response format too: the value, or calls in the model's format instead of it (as OpenAI's
+                // models choose); the calls are then free text, read as without a format.
+                if sampling.grammar != nil { markers.append(GrammarMarker(format.marker, then: .free)) }
                 // A format's markers may be special tokens (DeepSeek's): keep their text to find the calls.
                 if sampling.skipSpecialTokens == nil { sampling.skipSpecialTokens = false }
             case .required:
@@ -99,7 +101,12 @@ extension ServingContext {
             // The prompt opened a think block: the reasoning is free, and a response format or forced call applies
             // to the answer after it.
             if start == .inside, sampling.grammar != nil { sampling.grammarAfter = ReasoningStart.close }
+            // The model may open one itself (Qwen3): then the same, else the answer starts at once.
+            if start == .mayOpen, sampling.grammar != nil {
+                markers.insert(GrammarMarker(ReasoningStart.open, then: .waitFor(Array(ReasoningStart.close.utf8))), at: 0)
+            }
         }
+        sampling.grammarMarkers = markers
         var requests = try sampling.engineRequests(id: id, prompts: [prompt], context: self, promptParam: fields.messages, maxTokensParam: fields.maxTokens)
         for i in requests.indices {
             requests[i].sampling.keepSpecialTokenIDs = keep

@@ -76,7 +76,8 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         let ordered = OrderedBody(body)
         let tools = try ToolRequest.parse(f, body: ordered)
         let sampling = try SamplingRequest(f, body: ordered)
-        if let tools, tools.choice != .none, sampling.grammar != nil {
+        // With tool_choice auto the model writes the format's value or calls instead; a forced call is the output.
+        if let tools, tools.choice != .none, tools.choice != .auto, sampling.grammar != nil {
             throw APIError.invalid("'response_format' (or 'guided_json') and tools with tool_choice '\(tools.choice.name)' both decide the output's form; send one",
                                    param: "response_format", code: "invalid_value")
         }

@@ -9,17 +9,23 @@ public enum ReasoningParsing: String, Sendable, CaseIterable {
 }
 
 /// Where a choice's output begins: inside a think block the prompt opened (DeepSeek-R1's template ends with
-/// `<think>\n`), or where the model may open one itself (Qwen3's).
+/// `<think>\n`), where the model may open one itself (Qwen3's), or after one the prompt opened and closed
+/// (thinking turned off). A block the model opens in the last two cases is still split off.
 public enum ReasoningStart: Sendable, Equatable {
-    case inside, mayOpen
+    case inside, mayOpen, closed
 
     static let open = "<think>", close = "</think>"
 
-    /// From the prompt's last characters: inside when its last `<think>` comes after its last `</think>`.
+    /// From the prompt's last characters (what the generation prompt adds): inside when its last `<think>` comes
+    /// after its last `</think>`, closed when a `</think>` comes last.
     static func of(promptTail tail: String) -> ReasoningStart {
-        guard let open = tail.range(of: Self.open, options: .backwards) else { return .mayOpen }
-        guard let close = tail.range(of: Self.close, options: .backwards) else { return .inside }
-        return open.lowerBound > close.lowerBound ? .inside : .mayOpen
+        let open = tail.range(of: Self.open, options: .backwards), close = tail.range(of: Self.close, options: .backwards)
+        switch (open, close) {
+        case (nil, nil): return .mayOpen
+        case (_?, nil): return .inside
+        case (nil, _?): return .closed
+        case let (o?, c?): return o.lowerBound > c.lowerBound ? .inside : .closed
+        }
     }
 }
 

@@ -114,7 +114,7 @@ struct ResponsesRequest: Sendable {
         if let tools {
             echo.tools = .array(tools.tools.map(ResponsesTools.echo))
             echo.toolChoice = ResponsesTools.echo(tools.choice)
-            if tools.choice != .none, sampling.grammar != nil {
+            if tools.choice != .none, tools.choice != .auto, sampling.grammar != nil {
                 throw APIError.invalid("'text.format' and tools with tool_choice '\(tools.choice.name)' both decide the output's form; send one",
                                        param: "text.format", code: "invalid_value")
             }

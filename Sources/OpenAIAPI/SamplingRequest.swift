@@ -29,6 +29,8 @@ public struct SamplingRequest: Sendable, Equatable {
     public var skipSpecialTokens: Bool?
     /// Text after which `grammar` applies (a thinking model's `</think>`); nil: from the start.
     public var grammarAfter: String?
+    /// What may come instead of the value where it starts (a think block the model opens, tool calls).
+    public var grammarMarkers: [GrammarMarker] = []
 
     /// Fields this type reads.
     static let fields: Set<String> = [
@@ -213,6 +215,7 @@ public struct SamplingRequest: Sendable, Equatable {
         s.logprobs = topLogprobs
         s.grammar = grammar
         s.grammarAfter = grammarAfter.map { Array($0.utf8) }
+        s.grammarMarkers = grammarMarkers
         s.skipSpecialTokens = skipSpecialTokens ?? true
         return s
     }

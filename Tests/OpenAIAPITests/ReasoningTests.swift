@@ -17,7 +17,9 @@ final class ThinkingPrompter: ChatPrompting, @unchecked Sendable {
     func promptTokens(for messages: [ChatMessage]) throws -> [Int] { try promptTokens(for: messages, tools: nil, variables: [:]) }
     func thinkingPrompt(for messages: [ChatMessage], tools: [OrderedJSON]?,
                         variables: [String: OrderedJSON]) throws -> (tokens: [Int], start: ReasoningStart) {
-        (try promptTokens(for: messages, tools: tools, variables: variables), variables["enable_thinking"] != .scalar(.bool(false)) ? .inside : .mayOpen)
+        let start: ReasoningStart = variables["model_opens"] == .scalar(.bool(true)) ? .mayOpen
+            : variables["enable_thinking"] != .scalar(.bool(false)) ? .inside : .closed
+        return (try promptTokens(for: messages, tools: tools, variables: variables), start)
     }
     func promptTokens(for messages: [ChatMessage], tools: [OrderedJSON]?, variables: [String: OrderedJSON]) throws -> [Int] {
         let lines = messages.map { m in "\(m.role):" + (m.reasoningContent.map { "[r:\($0)]" } ?? "") + m.content }
@@ -38,7 +40,7 @@ final class ThinkingPrompter: ChatPrompting, @unchecked Sendable {
         #expect(split("abc</th", .inside) == ("abc</th", ""))
         #expect(split("", .mayOpen) == (nil, ""))
         #expect(ReasoningStart.of(promptTail: "<｜Assistant｜><think>\n") == .inside)
-        #expect(ReasoningStart.of(promptTail: "<｜Assistant｜><think>\n</think>") == .mayOpen)
+        #expect(ReasoningStart.of(promptTail: "<｜Assistant｜><think>\n</think>") == .closed)
         #expect(ReasoningStart.of(promptTail: "assistant\n") == .mayOpen)
     }
 
@@ -115,7 +117,11 @@ final class ThinkingPrompter: ChatPrompting, @unchecked Sendable {
         #expect(s.backend.submitted[0].sampling.grammar != nil && s.backend.submitted[0].sampling.grammarAfter == Array("</think>".utf8))
         // A prompt that closed the block: the grammar applies from the first token.
         _ = try s.request("POST", "/v1/chat/completions", body: ask + #","response_format":{"type":"json_object"},"chat_template_kwargs":{"enable_thinking":false}}"#)
-        #expect(s.backend.submitted[1].sampling.grammarAfter == nil)
+        #expect(s.backend.submitted[1].sampling.grammarAfter == nil && s.backend.submitted[1].sampling.grammarMarkers.isEmpty)
+        // A model that opens the block itself (Qwen3): the grammar waits for its end if it does, else applies at once.
+        _ = try s.request("POST", "/v1/chat/completions", body: ask + #","response_format":{"type":"json_object"},"chat_template_kwargs":{"model_opens":true}}"#)
+        #expect(s.backend.submitted[2].sampling.grammarAfter == nil)
+        #expect(s.backend.submitted[2].sampling.grammarMarkers == [GrammarMarker("<think>", then: .waitFor(Array("</think>".utf8)))])
     }
 
     @Test func responsesTakeTemplateArgumentsAndCutReasoningIsIncomplete() throws {
@@ -205,16 +211,16 @@ final class ThinkingPrompter: ChatPrompting, @unchecked Sendable {
     @Test func thinkingTemplatesAndWhereTheOutputStarts() throws {
         // DeepSeek-R1 (llama.cpp's copy reads enable_thinking; without it the block is closed at once).
         #expect(try render("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B", ["enable_thinking": .bool(true)]) == (true, .inside))
-        #expect(try render("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B") == (true, .mayOpen))
+        #expect(try render("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B") == (true, .closed))
         // DeepSeek-V3.1: `thinking` opens the block; by default it is closed.
         #expect(try render("deepseek-ai-DeepSeek-V3.1", ["thinking": .bool(true)]) == (true, .inside))
-        #expect(try render("deepseek-ai-DeepSeek-V3.1") == (true, .mayOpen))
+        #expect(try render("deepseek-ai-DeepSeek-V3.1") == (true, .closed))
         // Qwen3: the model opens the block itself; enable_thinking false writes an empty one.
         #expect(try render("Qwen-Qwen3-0.6B") == (true, .mayOpen))
-        #expect(try render("Qwen-Qwen3-0.6B", ["enable_thinking": .bool(false)]) == (true, .mayOpen))
+        #expect(try render("Qwen-Qwen3-0.6B", ["enable_thinking": .bool(false)]) == (true, .closed))
         // QwQ opens it in the prompt (llama.cpp's copy closes it unless enable_thinking).
         #expect(try render("Qwen-QwQ-32B", ["enable_thinking": .bool(true)]) == (true, .inside))
-        #expect(try render("Qwen-QwQ-32B") == (true, .mayOpen))
+        #expect(try render("Qwen-QwQ-32B") == (true, .closed))
         // Models that do not think.
         #expect(try render("HuggingFaceTB-SmolLM2-ChatML").thinks == false)
         // A user's own text about the tags changes nothing: only the generation prompt counts.

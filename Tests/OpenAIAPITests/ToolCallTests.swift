@@ -304,6 +304,28 @@ private struct ToolCountingPrompter: ChatPrompting {
         #expect(deltas.last?["finish_reason"] as? String == "tool_calls")
     }
 
+    /// tool_choice auto with a response format: the model writes the value, or calls in its own format instead.
+    @Test func autoWithAResponseFormatLetsTheModelCallOrAnswer() throws {
+        let format = #","response_format":{"type":"json_schema","json_schema":{"name":"w","schema":{"type":"object","properties":{"t":{"type":"number"}},"required":["t"]}}}"#
+        let calling = try TestServer(backend: ScriptedBackend(texts: call.dropFirst().map { $0 }), prompter: HermesPrompter())
+        let r = try calling.request("POST", "/v1/chat/completions", body: body(format))
+        #expect(r.status == 200, "\(r.body)")
+        let sampling = try #require(calling.backend.submitted.first?.sampling)
+        #expect(sampling.grammar != nil && sampling.grammarMarkers == [GrammarMarker("<tool_call>", then: .free)])
+        let message = try #require(((r.json["choices"] as? [[String: Any]])?.first?["message"]) as? [String: Any])
+        #expect(((message["tool_calls"] as? [[String: Any]])?.first?["function"] as? [String: Any])?["name"] as? String == "get_weather")
+        let answering = try TestServer(backend: ScriptedBackend(texts: [#"{"t": 21.5}"#]), prompter: HermesPrompter())
+        let a = try answering.request("POST", "/v1/chat/completions", body: body(format))
+        let answer = try #require(((a.json["choices"] as? [[String: Any]])?.first?["message"]) as? [String: Any])
+        #expect(answer["content"] as? String == #"{"t": 21.5}"# && answer["tool_calls"] == nil)
+        // The Responses API takes the same pair (an Agents SDK agent with tools and an output type).
+        let responses = try TestServer(backend: ScriptedBackend(texts: call.dropFirst().map { $0 }), prompter: HermesPrompter())
+        let resp = try responses.request("POST", "/v1/responses", body: #"{"model":"test-model","input":"Weather?","tools":[{"type":"function","name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}],"text":{"format":{"type":"json_schema","name":"w","schema":{"type":"object"}}}}"#)
+        #expect(resp.status == 200, "\(resp.body)")
+        #expect((resp.json["output"] as? [[String: Any]])?.compactMap { $0["type"] as? String }.contains("function_call") == true)
+        #expect(responses.backend.submitted.first?.sampling.grammarMarkers.count == 1)
+    }
+
     @Test func autoNeedsAFormatAndForcedCallsConstrainTheEngine() throws {
         let plain = try TestServer(backend: ScriptedBackend(texts: ["x"]))
         let r = try plain.request("POST", "/v1/chat/completions", body: body(""))

@@ -17,9 +17,24 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from e2e_settings import BIN, MODEL, MODEL_PATH
+from e2e_settings import BIN, MODEL, MODEL_PATH, REPO
 
 # --- Servers -------------------------------------------------------------------------------------
+
+
+def tiny_qwen3_folder(folder: Path, chat_template: str) -> Path:
+    """A Hugging Face folder for the tiny random-weight Qwen3 checkpoint (Tests/Fixtures/models/qwen3) with the
+    serving fixtures' tokenizer (256 byte-like tokens: every marker is written in pieces) and this chat template."""
+    fixtures = REPO / "Tests/Fixtures/models"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in os.listdir(fixtures / "qwen3"):
+        if name == "config.json" or name.startswith("model"):
+            os.symlink(fixtures / "qwen3" / name, folder / name)
+    os.symlink(fixtures / "serving/tokenizer.json", folder / "tokenizer.json")
+    config = json.loads((fixtures / "serving/tokenizer_config.json").read_text())
+    config["chat_template"] = chat_template
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    return folder
 
 
 def free_port() -> int:

@@ -6,30 +6,20 @@ with `enable_thinking` false they are all answer. On the default model, which do
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from conftest import MODEL, REPO, OPENAI_SCHEMAS, RawHTTP, SchemaChecker, ServerProcess, assert_error
+from conftest import MODEL, OPENAI_SCHEMAS, RawHTTP, SchemaChecker, ServerProcess, assert_error
+from e2e_servers import tiny_qwen3_folder
 
-FIXTURES = REPO / "Tests/Fixtures/models"
 THINKING = ("{{ bos_token }}{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}"
             "{% if add_generation_prompt %}assistant: <think>\n{% if enable_thinking is defined and not enable_thinking %}</think>{% endif %}{% endif %}")
 
 
 @pytest.fixture(scope="module")
 def thinking(tmp_path_factory: pytest.TempPathFactory, openapi_doc: dict) -> Iterator[RawHTTP]:
-    folder = tmp_path_factory.mktemp("thinking") / "qwen3"
-    folder.mkdir()
-    for name in os.listdir(FIXTURES / "qwen3"):
-        if name == "config.json" or name.startswith("model"):
-            os.symlink(FIXTURES / "qwen3" / name, folder / name)
-    os.symlink(FIXTURES / "serving/tokenizer.json", folder / "tokenizer.json")
-    config = json.loads((FIXTURES / "serving/tokenizer_config.json").read_text())
-    config["chat_template"] = THINKING
-    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    folder = tiny_qwen3_folder(tmp_path_factory.mktemp("thinking") / "qwen3", THINKING)
     server = ServerProcess([], model_path=str(folder), model_id="tiny-thinker").start()
     try:
         yield RawHTTP(server.url, SchemaChecker(json.loads(OPENAI_SCHEMAS.read_text()), openapi_doc), None)
