@@ -14,25 +14,71 @@ extension SchemaCompiler {
         // Labels of at most 62 characters, at most 4 of them: at most 251 characters, under RFC 1123's 253.
         let label = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,60}[A-Za-z0-9])?"
         let hex = "[0-9a-fA-F]"
+        // E-mail, as email-validator (pydantic's EmailStr) takes it: a local part of one or two dot-separated runs
+        // of at most 31 characters, 1–3 labels of at most 40 (one hyphen at most, so never IDNA's `ab--`), and a
+        // TLD of letters that is none of the special-use names it refuses: at most 63 + 1 + 147 characters.
+        let atom = "[A-Za-z0-9_%+-]"
+        let mailLabel = "[A-Za-z0-9]{1,20}(?:-[A-Za-z0-9]{1,19})?"
+        let tld = Self.letters(excluding: ["arpa", "invalid", "local", "localhost", "onion", "test"], length: 2...24)
+        // URIs: http(s) URLs (as pydantic's HttpUrl takes them) with a host name whose last label begins with a
+        // letter (one of digits would be read as an IPv4 address), and a port, a path, a query, a fragment, with
+        // percent escapes whole.
+        let host = "(?:\(mailLabel)\\.){0,3}[A-Za-z][A-Za-z0-9]{0,23}"
+        let pchar = "(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%\(hex){2})"
+        // IPv6: the eight groups, or fewer around one `::` (no embedded IPv4).
+        let g = "\(hex){1,4}"
+        let ipv6 = ["(?:\(g):){7}\(g)", "(?:\(g):){1,7}:", "(?:\(g):){1,6}:\(g)", "(?:\(g):){1,5}(?::\(g)){1,2}",
+                    "(?:\(g):){1,4}(?::\(g)){1,3}", "(?:\(g):){1,3}(?::\(g)){1,4}", "(?:\(g):){1,2}(?::\(g)){1,5}",
+                    "\(g):(?::\(g)){1,6}", ":(?::\(g)){1,7}", "::"].joined(separator: "|")
+        // ISO 8601 durations in days, hours, minutes and seconds (no years or months, whose length varies; no weeks).
+        let clock = "T(?:\\d{1,6}H(?:\\d{1,6}M)?(?:\\d{1,6}(?:\\.\\d{1,6})?S)?|\\d{1,6}M(?:\\d{1,6}(?:\\.\\d{1,6})?S)?|\\d{1,6}(?:\\.\\d{1,6})?S)"
         return [
             "date": "^\(date)$", "time": "^\(time)$", "date-time": "^\(date)[Tt]\(time)$",
             "uuid": "^\(hex){8}-\(hex){4}-\(hex){4}-\(hex){4}-\(hex){12}$",
             "ipv4": "^(?:\(octet)\\.){3}\(octet)$", "hostname": "^\(label)(?:\\.\(label)){0,3}$",
+            "email": "^\(atom){1,31}(?:\\.\(atom){1,31})?@(?:\(mailLabel)\\.){1,3}\(tld)$",
+            "uri": "^https?://\(host)(?::[1-9]\\d{0,3})?(?:/\(pchar)*)*(?:\\?(?:\(pchar)|[/?])*)?(?:#(?:\(pchar)|[/?])*)?$",
+            "ipv6": "^(?:\(ipv6))$",
+            "duration": "^P(?:\\d{1,6}D(?:\(clock))?|\(clock))$",
         ]
     }()
+    /// A pattern for strings of ASCII letters of these lengths, except the given lowercase words in any case:
+    /// a trie over the words, where each letter that leaves it is followed by any letters.
+    static func letters(excluding words: [String], length: ClosedRange<Int>) -> String {
+        func node(_ prefix: String) -> String {
+            let k = prefix.count
+            let next = Set(words.filter { $0.count > k && $0.hasPrefix(prefix) }.map { $0.dropFirst(k).first! })
+            var alternatives: [String] = []
+            if k < length.upperBound {
+                let others = "abcdefghijklmnopqrstuvwxyz".filter { !next.contains($0) }
+                let (lo, hi) = (max(0, length.lowerBound - k - 1), length.upperBound - k - 1)
+                alternatives.append("[\(others)\(others.uppercased())][A-Za-z]{\(lo),\(hi)}")
+                for c in next.sorted() { alternatives.append("[\(c)\(c.uppercased())]" + node(prefix + String(c))) }
+            }
+            let group = "(?:" + alternatives.joined(separator: "|") + ")"
+            let mayEnd = k >= length.lowerBound && !words.contains(prefix)
+            return mayEnd ? (alternatives.isEmpty ? "" : group + "?") : group
+        }
+        return node("")
+    }
+
     static let numberBoundKeywords: Set<String> = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]
     /// Lengths at most (a bound past it is as good as none, and keeps counts small).
     static let maxStringLength = 1_000_000
 
     /// A string with a `pattern` or `format`, or with length bounds; nil when the schema gives none of them.
     func stringBounds(_ schema: OrderedJSON, at path: String) throws(APIError) -> OutputGrammar.Node? {
+        let (minLength, maxLength) = try lengths(schema, at: path)
         if schema["pattern"] != nil || schema["format"] != nil {
             if schema["pattern"] != nil, schema["format"] != nil { throw fail(path + ".format", "'format' together with 'pattern' is not supported") }
-            if let length = ["minLength", "maxLength"].first(where: { schema[$0] != nil }) {
-                throw fail(path + "." + length, "'\(length)' together with 'pattern' or 'format' is not supported; write the length into the pattern (e.g. ^.{2,8}$)")
-            }
-            return try patternNode(schema, at: path)
+            return try patternNode(schema, minLength: minLength, maxLength: maxLength, at: path)
         }
+        guard minLength != nil || maxLength != nil else { return nil }
+        return .boundedString(minLength: minLength ?? 0, maxLength: maxLength)
+    }
+
+    /// `minLength` and `maxLength`, checked.
+    func lengths(_ schema: OrderedJSON, at path: String) throws(APIError) -> (min: Int?, max: Int?) {
         func length(_ key: String) throws(APIError) -> Int? {
             guard let v = schema[key] else { return nil }
             switch v {
@@ -42,9 +88,8 @@ extension SchemaCompiler {
             }
         }
         let minLength = try length("minLength"), maxLength = try length("maxLength")
-        guard minLength != nil || maxLength != nil else { return nil }
         if let minLength, let maxLength, maxLength < minLength { throw fail(path + ".maxLength", "is less than minLength (\(minLength))") }
-        return .boundedString(minLength: minLength ?? 0, maxLength: maxLength)
+        return (minLength, maxLength)
     }
 
     /// A number range, or nil when the schema gives no bound. Bounds are rounded inwards to what can be written: whole
@@ -133,7 +178,7 @@ struct SchemaDecimal {
 }
 
 extension SchemaCompiler {
-    func patternNode(_ schema: OrderedJSON, at path: String) throws(APIError) -> OutputGrammar.Node {
+    func patternNode(_ schema: OrderedJSON, minLength: Int?, maxLength: Int?, at path: String) throws(APIError) -> OutputGrammar.Node {
         let key = schema["pattern"] != nil ? "pattern" : "format"
         guard case let .scalar(.string(text))? = schema[key] else { throw fail("\(path).\(key)", "must be a string") }
         let pattern: String
@@ -146,10 +191,17 @@ extension SchemaCompiler {
             guard text.unicodeScalars.count <= Self.maxPatternLength else { throw fail(path + ".pattern", "is longer than \(Self.maxPatternLength) characters") }
             pattern = text
         }
+        let dfa: PatternDFA
         do {
-            return .patternString(try PatternDFA.compile(pattern))
+            dfa = try PatternDFA.compile(pattern)
         } catch {
             throw fail("\(path).\(key)", "\(error.description)")
+        }
+        guard minLength != nil || maxLength != nil else { return .patternString(dfa) }
+        do {
+            return .patternString(try dfa.limited(minLength: minLength ?? 0, maxLength: maxLength))
+        } catch {
+            throw fail("\(path).\(maxLength != nil ? "maxLength" : "minLength")", "\(error.description)")
         }
     }
 

@@ -158,7 +158,7 @@ import Testing
         (#""guided_json":5"#, "guided_json"),
         (#""guided_json":{"type":"object","required":["x"],"additionalProperties":false}"#, "guided_json.required"),
         (##""guided_json":{"type":"object","properties":{"n":{"$ref":"#"}},"required":["n"]}"##, "guided_json"),
-        (##""guided_json":{"$defs":{"A":{"type":"object","properties":{"b":{"type":"string","format":"email"}}}},"$ref":"#/$defs/A"}"##,
+        (##""guided_json":{"$defs":{"A":{"type":"object","properties":{"b":{"type":"string","format":"idn-email"}}}},"$ref":"#/$defs/A"}"##,
          "guided_json.$defs.A.properties.b.format"),
         (#""guided_json":{"enum":[12345678901234567890]}"#, "guided_json.enum"),
         (#""guided_json":{"type":"integer","const":"a"}"#, "guided_json.const"),

@@ -11,13 +11,13 @@ import Testing
     }
 
     /// Strings random writers finish under the grammar (a JSON string each), decoded.
-    func samples(_ g: OutputGrammar, count: Int = 80, seed: UInt64) -> [String] {
+    func samples(_ g: OutputGrammar, count: Int = 80, seed: UInt64, maxBytes: Int = 80) -> [String] {
         let m = GrammarMatcher(CompiledGrammar(g))
         var rng = SplitMix64(seed: seed)
         var out: [String] = []
         for _ in 0..<count {
             var state = m.start, text: [UInt8] = []
-            for _ in 0..<80 {
+            for _ in 0..<maxBytes {
                 let next = (0...255).map(UInt8.init).filter { !m.step(state, $0).isEmpty }
                 guard !next.isEmpty else { break }
                 let byte = next[Int(rng.next() % UInt64(next.count))]
@@ -51,12 +51,70 @@ import Testing
             ("time", { s in s.range(of: #"^([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$"#, options: .regularExpression) != nil }),
             ("hostname", { s in s.utf8.count <= 253 && s.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { l in
                 (1...63).contains(l.count) && l.first != "-" && l.last != "-" && l.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") } } }),
+            ("email", Self.emailValidatorTakes),
+            ("uri", { s in
+                guard let u = URLComponents(string: s), let host = u.host, ["http", "https"].contains(u.scheme) else { return false }
+                return !host.isEmpty && !(host.split(separator: ".").last?.allSatisfy(\.isNumber) ?? true)
+            }),
+            ("ipv6", { s in var a = in6_addr(); return inet_pton(AF_INET6, s, &a) == 1 }),
+            ("duration", { s in
+                s.range(of: #"^P(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$"#, options: .regularExpression) != nil && s != "P" && !s.hasSuffix("T")
+            }),
         ]
         for (i, (format, valid)) in checks.enumerated() {
-            let written = samples(try grammar(#"{"type":"string","format":"\#(format)"}"#), seed: UInt64(i + 1))
+            let written = samples(try grammar(#"{"type":"string","format":"\#(format)"}"#), seed: UInt64(i + 1), maxBytes: 300)
             #expect(written.count >= 20, "\(format): only \(written.count) values finished")
             for s in written { #expect(valid(s), "\(format): \(s)") }
         }
+    }
+
+    /// email-validator's rules (pydantic's EmailStr): a dot-atom local part of at most 64 characters; labels
+    /// without `ab--`; a domain of at most 253 with a dot, a TLD ending in a letter and no special-use name.
+    static func emailValidatorTakes(_ s: String) -> Bool {
+        let parts = s.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].count <= 64, parts[1].count <= 253 else { return false }
+        let atext = #"[a-zA-Z0-9_!#$%&'*+\-/=?^`{|}~]"#
+        guard String(parts[0]).range(of: "^\(atext)+(\\.\(atext)+)*$", options: .regularExpression) != nil else { return false }
+        let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
+        guard labels.count >= 2, let tld = labels.last, tld.last?.isLetter == true,
+              !["arpa", "invalid", "local", "localhost", "onion", "test"].contains(tld.lowercased()) else { return false }
+        return labels.allSatisfy { l in
+            String(l).range(of: "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$", options: .regularExpression) != nil
+                && String(l).range(of: "^..--", options: .regularExpression) == nil
+        }
+    }
+
+    @Test func lettersExceptWordsLeaveOutExactlyTheWords() throws {
+        let p = SchemaCompiler.letters(excluding: ["arpa", "local", "localhost", "test"], length: 2...6)
+        let dfa = try PatternDFA.compile("^" + p + "$")
+        func matches(_ t: String) -> Bool {
+            var state = dfa.start
+            for u in t.unicodeScalars { guard let n = dfa.step(state, u.value) else { return false }; state = n }
+            return dfa.accepting[Int(state)]
+        }
+        for word in ["arpa", "ARPA", "Local", "test", "localhost", "a", "abcdefg", "ab1"] { #expect(!matches(word), "\(word)") }
+        for word in ["ar", "arp", "arpas", "loca", "locals", "tests", "tes", "com", "Io", "testy"] { #expect(matches(word), "\(word)") }
+    }
+
+    /// minLength/maxLength with a pattern or a format: every string written has a length in bounds, and the
+    /// bounds are kept exactly (a string a length cut short is never begun).
+    @Test func lengthsWithPatternsAndFormats() throws {
+        for (schema, bounds) in [(#"{"type":"string","pattern":"^(ab|abcde)+$","minLength":3,"maxLength":9}"#, 3...9),
+                                 (#"{"type":"string","format":"uri","minLength":1,"maxLength":40}"#, 1...40),
+                                 (#"{"type":"string","format":"email","maxLength":12}"#, 0...12),
+                                 (#"{"type":"string","pattern":"^x*$","minLength":5}"#, 5...80)] {
+            let written = samples(try grammar(schema), seed: 7)
+            #expect(written.count >= 20, "\(schema): only \(written.count) values finished")
+            for s in written { #expect(bounds.contains(s.count), "\(schema): \(s) (\(s.count))") }
+        }
+        // Of the strings (ab|abcde)+ makes, only abcde has 5 characters: after "ab", another "a" could still end
+        // in 4 characters or in 7 or more, never in 5, so it is refused.
+        let g = GrammarMatcher(CompiledGrammar(try grammar(#"{"type":"string","pattern":"^(ab|abcde)+$","minLength":5,"maxLength":5}"#)))
+        #expect(!g.advance(g.start, Array("\"ab".utf8)).isEmpty && g.advance(g.start, Array("\"aba".utf8)).isEmpty)
+        let whole = g.advance(g.start, Array("\"abcde\"".utf8))
+        #expect(!whole.isEmpty && g.canEnd(whole))
+        // No string of 3 characters matches at all: a 400.
+        #expect(throws: APIError.self) { try grammar(#"{"type":"string","pattern":"^(ab|abcde)+$","minLength":3,"maxLength":3}"#) }
     }
 
     @Test func patternsAndTheirLimits() throws {
@@ -77,8 +135,9 @@ import Testing
         }
         let refused: [(String, String)] = [
             (#"{"type":"string","pattern":"(?=a)"}"#, "guided_json.pattern"),
-            (#"{"type":"string","format":"email"}"#, "guided_json.format"),
+            (#"{"type":"string","format":"idn-email"}"#, "guided_json.format"),
             (#"{"type":"string","pattern":"^a$","minLength":2}"#, "guided_json.minLength"),
+            (#"{"type":"string","format":"uri","maxLength":1000000}"#, "guided_json.maxLength"),
             (#"{"type":"string","pattern":"^a$","format":"date"}"#, "guided_json.format"),
             (#"{"type":"string","pattern":5}"#, "guided_json.pattern"),
         ]

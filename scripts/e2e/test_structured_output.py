@@ -7,6 +7,7 @@ the default 135M model, which left alone answers "Describe Paris as JSON" in pro
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import json
 import re
 import uuid
@@ -93,6 +94,27 @@ def test_formats_and_patterns_hold_while_sampling(client, seed):
         assert isinstance(event, Event) and re.fullmatch(r"[A-Z]{3}-\d{2}", event.code)
 
 
+class Contact(pydantic.BaseModel):
+    email: pydantic.EmailStr
+    site: pydantic.HttpUrl
+    address: ipaddress.IPv6Address
+    wait: datetime.timedelta
+    code: Annotated[str, pydantic.Field(pattern=r"^[a-z]+(-[a-z]+)*$", min_length=4, max_length=10)]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_more_formats_and_lengths_with_patterns_hold_while_sampling(client, seed):
+    """pydantic's EmailStr (email-validator), HttpUrl (format uri with min/max lengths), IPv6Address, timedelta
+    (format duration) and a pattern with lengths: pydantic validates every sampled answer."""
+    reply = client.chat.completions.parse(
+        model=MODEL, response_format=Contact, temperature=1.0, seed=seed, n=2, max_tokens=500,
+        messages=[{"role": "user", "content": "Invent a contact card as JSON."}],
+    )
+    for choice in reply.choices:
+        assert choice.finish_reason == "stop", choice
+        assert isinstance(choice.message.parsed, Contact), choice.message.content
+
+
 @pytest.mark.parametrize("seed", [1, 3, 5])
 def test_bounds_hold_while_sampling(client, seed):
     """String lengths and numeric bounds (pydantic's min_length, ge, gt, lt, le) hold on every sampled answer:
@@ -165,7 +187,7 @@ def test_max_tokens_cuts_the_value_with_length(client):
 
 @pytest.mark.parametrize("schema,param", [
     ({"type": "string", "pattern": "^(?=a)"}, "response_format.json_schema.schema.pattern"),
-    ({"type": "string", "format": "email"}, "response_format.json_schema.schema.format"),
+    ({"type": "string", "format": "idn-email"}, "response_format.json_schema.schema.format"),
     ({"type": "object", "properties": {"n": {"type": "integer", "multipleOf": 2}}}, "response_format.json_schema.schema.properties.n.multipleOf"),
     ({"type": "integer", "minimum": 3, "maximum": 2}, "response_format.json_schema.schema"),
     ({"oneOf": [{"type": "string"}, {"type": "integer"}]}, "response_format.json_schema.schema.oneOf"),

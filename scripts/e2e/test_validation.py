@@ -156,7 +156,7 @@ BAD_REQUESTS = [
     ("comp-stop-token-ids", COMPLETIONS, comp(stop_token_ids=[2]), 400, "stop_token_ids"),
     ("comp-include-stop-str", COMPLETIONS, comp(stop=["."], include_stop_str_in_output=True), 400,
      "include_stop_str_in_output"),
-    ("comp-guided-json-unsupported-keyword", COMPLETIONS, comp(guided_json={"type": "string", "format": "email"}), 400,
+    ("comp-guided-json-unsupported-keyword", COMPLETIONS, comp(guided_json={"type": "string", "format": "idn-email"}), 400,
      "guided_json.format"),
     ("comp-prompt-logprobs", COMPLETIONS, comp(prompt_logprobs=1), 400, "prompt_logprobs"),
     ("comp-beam-search", COMPLETIONS, comp(use_beam_search=True), 400, "use_beam_search"),

@@ -1,6 +1,7 @@
 /// Pattern strings: the characters are decoded as they arrive (raw UTF-8, or the short escapes; `\u` escapes are
-/// not written in them) and run through the pattern's DFA. A byte is refused when no character it can start or
-/// finish leads anywhere, so a string let through can always be finished.
+/// not written in them) and run through the pattern's DFA, counted in `top.b` when the pattern has length bounds.
+/// A byte is refused when no character it can start or finish leads anywhere (within the bounds), so a string let
+/// through can always be finished.
 extension GrammarMatcher {
     /// The short escapes and the characters they stand for.
     static let shortEscapes: [(UInt8, UInt32)] = [(0x22, 0x22), (0x5C, 0x5C), (0x2F, 0x2F), (0x62, 8), (0x66, 12), (0x6E, 10), (0x72, 13), (0x74, 9)]
@@ -9,10 +10,12 @@ extension GrammarMatcher {
     /// The caller has checked `byte` against the string's own byte rules and applies the new string state.
     func patternStep(_ dfa: PatternDFA, _ top: inout GrammarConfig.Frame, _ byte: UInt8) -> Bool {
         let prev = top.a, due = prev & 3, esc = (prev >> 5) & 7
+        let written = Int(top.b)
         func take(_ scalar: UInt32) -> Bool {
-            guard let next = dfa.step(top.d, scalar) else { return false }
+            guard let next = dfa.step(top.d, scalar), dfa.fits(next, written: written + 1) else { return false }
             top.d = next
             top.magnitude = 0
+            if dfa.length != nil { top.b += 1 }
             return true
         }
         if esc == 1 {
@@ -23,17 +26,17 @@ extension GrammarMatcher {
             let acc = top.magnitude << 6 | Int64(byte & 0x3F)
             if due == 1 { return take(UInt32(acc)) }
             top.magnitude = acc
-            return dfa.allowsAny(top.d, Self.lowest(acc, due - 1), Self.highest(acc, due - 1))
+            return dfa.allowsAny(top.d, Self.lowest(acc, due - 1), Self.highest(acc, due - 1), written: written)
         }
         switch byte {
-        case UInt8(ascii: "\""): return dfa.accepting[Int(top.d)]
-        case UInt8(ascii: "\\"): return Self.shortEscapes.contains { dfa.step(top.d, $0.1) != nil }
+        case UInt8(ascii: "\""): return dfa.accepts(top.d, written: written)
+        case UInt8(ascii: "\\"): return Self.shortEscapes.contains { e in dfa.step(top.d, e.1).map { dfa.fits($0, written: written + 1) } ?? false }
         case 0..<0x80: return take(UInt32(byte))
         default:
             // A lead byte: its payload bits, and the scalars it can still become.
             let (bits, more): (Int64, Int32) = byte >= 0xF0 ? (Int64(byte & 0x07), 3) : byte >= 0xE0 ? (Int64(byte & 0x0F), 2) : (Int64(byte & 0x1F), 1)
             top.magnitude = bits
-            return dfa.allowsAny(top.d, Self.lowest(bits, more), Self.highest(bits, more))
+            return dfa.allowsAny(top.d, Self.lowest(bits, more), Self.highest(bits, more), written: written)
         }
     }
 

@@ -7,7 +7,8 @@ struct GrammarConfig: Hashable, Sendable {
         case arrayOpen, arrayAfterItem, arrayNextItem
     }
 
-    /// Fields by phase: string `a` = `JSONScalars.stringStep` state, `b` = characters so far (bounded strings only),
+    /// Fields by phase: string `a` = `JSONScalars.stringStep` state, `b` = characters so far (bounded strings, and
+    /// pattern strings with length bounds),
     /// `d` = the pattern's DFA state and `magnitude` the character being decoded (pattern strings only);
     /// number `a` = its DFA state (a bounded number's: `NumberRange.step`, with `b` its sign and `magnitude`); literal `a` = trie
     /// node; object `a` = the first property that may still come, `b` = the property being read (-1: an additional

@@ -11,8 +11,22 @@ public struct PatternDFA: Sendable, Hashable {
     public let next: [Int32]
     public let accepting: [Bool]
     public let start: Int32
+    /// Length bounds on the strings written, if any (`limited(minLength:maxLength:)`).
+    public internal(set) var length: PatternLength?
+
+    init(bounds: [UInt32], next: [Int32], accepting: [Bool], start: Int32) {
+        (self.bounds, self.next, self.accepting, self.start) = (bounds, next, accepting, start)
+    }
 
     var classCount: Int { bounds.count }
+
+    /// Whether `state`, reached after `written` characters, can still end within the length bounds.
+    func fits(_ state: Int32, written: Int) -> Bool { length?.fits(state, written: written) ?? true }
+
+    /// Whether the string may end here: an accepting state, with a length in bounds.
+    func accepts(_ state: Int32, written: Int) -> Bool {
+        accepting[Int(state)] && (length.map { written >= $0.min && written <= ($0.max ?? Int.max) } ?? true)
+    }
 
     /// The class of scalar `v`.
     func classOf(_ v: UInt32) -> Int { Self.classOf(v, in: bounds) }
@@ -33,15 +47,15 @@ public struct PatternDFA: Sendable, Hashable {
         return n < 0 ? nil : n
     }
 
-    /// Whether some scalar in `lo...hi` (surrogates excluded) may come next.
-    func allowsAny(_ state: Int32, _ lo: UInt32, _ hi: UInt32) -> Bool {
+    /// Whether some scalar in `lo...hi` (surrogates excluded) may come next, as character `written` + 1.
+    func allowsAny(_ state: Int32, _ lo: UInt32, _ hi: UInt32, written: Int = 0) -> Bool {
         guard lo <= hi else { return false }
-        if lo < 0xD800, hi >= 0xE000 { return allowsAny(state, lo, 0xD7FF) || allowsAny(state, 0xE000, hi) }
+        if lo < 0xD800, hi >= 0xE000 { return allowsAny(state, lo, 0xD7FF, written: written) || allowsAny(state, 0xE000, hi, written: written) }
         if lo >= 0xD800, hi <= 0xDFFF { return false }
         let (a, b) = (lo >= 0xD800 && lo <= 0xDFFF ? 0xE000 : lo, hi >= 0xD800 && hi <= 0xDFFF ? 0xD7FF : hi)
         guard a <= b else { return false }
         let row = Int(state) * classCount
-        for c in classOf(a)...classOf(b) where next[row + c] >= 0 { return true }
+        for c in classOf(a)...classOf(b) where next[row + c] >= 0 && fits(next[row + c], written: written + 1) { return true }
         return false
     }
 
