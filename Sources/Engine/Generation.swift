@@ -6,6 +6,8 @@ struct Generation {
     let request: EngineRequest
     let contextLength: Int
     let stopTokenIDs: Set<Int>
+    /// The model's own stop tokens (those that end the output unseen).
+    let modelStopTokenIDs: Set<Int>
     /// The model's special tokens (their text is left out when the request skips them).
     let specialTokenIDs: Set<Int>
     var sampler: Sampler
@@ -40,11 +42,12 @@ struct Generation {
         self.specialTokenIDs = request.sampling.skipSpecialTokens ? specialTokenIDs.subtracting(request.sampling.keepSpecialTokenIDs) : []
         self.contextLength = contextLength
         self.stopTokenIDs = request.sampling.ignoreEOS ? request.sampling.stopTokenIDs : stopTokenIDs.union(request.sampling.stopTokenIDs)
+        modelStopTokenIDs = request.sampling.ignoreEOS ? [] : stopTokenIDs
         sampler = Sampler(params: request.sampling)
         detokenizer = IncrementalDetokenizer(decodeBytes: decodeBytes)
         self.decodeBytes = decodeBytes
         reasoning = request.sampling.reasoning.map(ReasoningCounter.init)
-        stopStrings = StopStringMatcher(request.sampling.stopStrings)
+        stopStrings = StopStringMatcher(request.sampling.stopStrings, keepingMatch: request.sampling.includeStopString)
         grammarProblem = request.sampling.grammar?.problem
         if let g = request.sampling.grammar, grammarProblem == nil {
             let v = vocabulary()
@@ -82,23 +85,32 @@ struct Generation {
     mutating func accept(logits: [Float]) -> (events: [TokenEvent], finished: Bool) {
         // max_tokens 0: the prompt ran (for its logprobs), nothing is generated.
         if request.sampling.maxTokens == 0 { return ([.finished(reason: .length, usage: usage)], true) }
-        guard let token = pick(logits) else {
-            return (flush() + [.failed(message: "no token of the model's vocabulary can continue the output in the requested format")], true)
+        let open = withoutBarredTokens(logits)
+        guard let token = pick(open ?? logits), open.map({ $0[token] > -.infinity || logits[token] == -.infinity }) ?? true else {
+            let why = open == nil ? "in the requested format" : "in the requested format with the tokens allowed (allowed_token_ids, bad_words)"
+            return (flush() + [.failed(message: "no token of the model's vocabulary can continue the output \(why)")], true)
         }
-        if stopTokenIDs.contains(token) {
+        // The model's stop tokens end the output unseen; a request's own are part of it (as in vLLM).
+        let stop = stopTokenIDs.contains(token)
+        if stop, !request.sampling.stopTokenIDs.contains(token) || modelStopTokenIDs.contains(token) {
             return (flush() + [.finished(reason: .stop, usage: usage)], true)
         }
-        // The token's bytes, decoded once for the watchers that read them (a delayed grammar, the reasoning count).
-        let counting = reasoning.map { $0.state != .done } ?? false
-        let gated = structured != nil && gate != .value && gate != .free
-        let bytes = gated || counting ? decodeBytes([token]) : []
-        if structured != nil { follow(token, bytes: bytes) }
-        if counting { reasoning?.add(bytes) }
+        if !stop {
+            // The token's bytes, decoded once for the watchers that read them (a delayed grammar, the reasoning count).
+            let counting = reasoning.map { $0.state != .done } ?? false
+            let gated = structured != nil && gate != .value && gate != .free
+            let bytes = gated || counting ? decodeBytes([token]) : []
+            if structured != nil { follow(token, bytes: bytes) }
+            if counting { reasoning?.add(bytes) }
+        }
         generated.append(token)
-        let (text, hitStop) = stopStrings.feed(specialTokenIDs.contains(token) ? "" : detokenizer.add(token))
+        // Stop strings end the output only past `min_tokens` (as vLLM checks them).
+        let (text, hitStop) = stopStrings.feed(specialTokenIDs.contains(token) ? "" : detokenizer.add(token),
+                                               matching: generated.count > request.sampling.minTokens)
         let lp = request.sampling.logprobs.map { TokenLogprobs.compute(logits: logits, token: token, k: $0) }
         var events: [TokenEvent] = [.token(id: token, text: text, logprobs: lp)]
         if hitStop { return (events + [.finished(reason: .stop, usage: usage)], true) }
+        if stop { return (events + flush() + [.finished(reason: .stop, usage: usage)], true) }
         // The value is complete: end as the model's stop token would, without a step to sample it.
         if gate == .value, structured?.mustEnd == true { return (events + flush() + [.finished(reason: .stop, usage: usage)], true) }
         let atContextEnd = request.promptTokenIDs.count + generated.count >= contextLength
@@ -125,51 +137,21 @@ struct Generation {
     }
 }
 
-/// Finds stop strings in streamed text, even when split across tokens. Text that might be the start
-/// of a stop string is held back until it is known not to be; the stop string itself is never emitted.
-struct StopStringMatcher {
-    let stops: [[Unicode.Scalar]]
-    let holdBack: Int
-    private var pending: [Unicode.Scalar] = []
-
-    init(_ stops: [String]) {
-        self.stops = stops.filter { !$0.isEmpty }.map { Array($0.unicodeScalars) }
-        holdBack = max(0, (self.stops.map(\.count).max() ?? 0) - 1)
-    }
-
-    /// Adds text; returns what is safe to emit, and whether a stop string completed (then the text
-    /// before it is returned and everything after is dropped).
-    mutating func feed(_ text: String) -> (String, Bool) {
-        guard !stops.isEmpty else { return (text, false) }
-        pending += text.unicodeScalars
-        if let cut = firstMatch() {
-            let out = String(String.UnicodeScalarView(pending[..<cut]))
-            pending.removeAll()
-            return (out, true)
+extension Generation {
+    /// The logits without the tokens the request bars at this step: those `allowed_token_ids` leaves out, the last
+    /// token of a bad word whose others end the output, and stop tokens before `min_tokens`; nil when it bars none.
+    func withoutBarredTokens(_ logits: [Float]) -> [Float]? {
+        let s = request.sampling
+        guard s.allowedTokenIDs != nil || !s.badWords.isEmpty || generated.count < s.minTokens else { return nil }
+        var l = logits
+        if let allowed = s.allowedTokenIDs {
+            l = [Float](repeating: -.infinity, count: logits.count)
+            for id in allowed where id >= 0 && id < l.count { l[id] = logits[id] }
         }
-        let safe = max(0, pending.count - holdBack)
-        let out = String(String.UnicodeScalarView(pending[..<safe]))
-        pending.removeFirst(safe)
-        return (out, false)
-    }
-
-    /// Releases held-back text at the end of generation.
-    mutating func drain() -> String {
-        defer { pending.removeAll() }
-        return String(String.UnicodeScalarView(pending))
-    }
-
-    /// Start of the earliest stop-string occurrence in `pending`.
-    private func firstMatch() -> Int? {
-        var best: Int?
-        for s in stops where s.count <= pending.count {
-            for start in 0...(pending.count - s.count) where pending[start] == s[0] {
-                if pending[start..<(start + s.count)].elementsEqual(s) {
-                    if best == nil || start < best! { best = start }
-                    break
-                }
-            }
+        for word in s.badWords where !word.isEmpty && generated.count >= word.count - 1 {
+            if generated.suffix(word.count - 1).elementsEqual(word.dropLast()), let last = word.last, last >= 0, last < l.count { l[last] = -.infinity }
         }
-        return best
+        if generated.count < s.minTokens { for id in stopTokenIDs where id >= 0 && id < l.count { l[id] = -.infinity } }
+        return l
     }
 }

@@ -12,8 +12,18 @@ public struct SamplingParams: Sendable, Equatable {
     public var seed: UInt64?
     /// Most tokens to generate.
     public var maxTokens: Int = 16
-    /// Extra ids that end generation besides the model's own stop tokens.
+    /// Extra ids that end generation besides the model's own stop tokens (vLLM's `stop_token_ids`): unlike the
+    /// model's, such a token is part of the output, its text too unless it is a skipped special token.
     public var stopTokenIDs: Set<Int> = []
+    /// No stop token, and no stop string, ends the output before this many tokens (vLLM's `min_tokens`).
+    public var minTokens = 0
+    /// A stop string that ends the output stays in it (vLLM's `include_stop_str_in_output`).
+    public var includeStopString = false
+    /// Only these tokens may be generated (vLLM's `allowed_token_ids`); nil: any.
+    public var allowedTokenIDs: Set<Int>?
+    /// Token sequences never generated (vLLM's `bad_words`): a sequence's last token is barred where the output
+    /// ends with the ones before it.
+    public var badWords: [[Int]] = []
     /// Keep generating through EOS (for benchmarks).
     public var ignoreEOS = false
     /// Texts that end generation when they appear in the output (excluded from it).

@@ -100,10 +100,11 @@ struct CompletionHandler {
             guard req.model == context.model.id else {
                 throw APIError.notFound("the model '\(req.model)' does not exist; this server serves '\(context.model.id)'", code: "model_not_found", param: "model")
             }
+            // As the model sees them (`truncate_prompt_tokens` keeps the last ones).
             let ids = req.prompts.map { p -> [Int] in
                 switch p {
-                case let .text(t): return context.prompter.encode(t)
-                case let .tokens(t): return t
+                case let .text(t): return req.sampling.truncated(context.prompter.encode(t))
+                case let .tokens(t): return req.sampling.truncated(t)
                 }
             }
             if options.logPrompts {
@@ -120,7 +121,8 @@ struct CompletionHandler {
             let requests = try req.sampling.engineRequests(id: id, prompts: ids, context: context, promptParam: "prompt",
                                                            promptLogprobs: req.echo ? req.sampling.topLogprobs : nil)
             let echo = req.echo ? zip(req.prompts, ids).map { p, t -> String in
-                if case let .text(s) = p { return s }
+                // A prompt cut short echoes what the model saw.
+                if case let .text(s) = p, req.sampling.truncatePromptTokens == nil || context.prompter.encode(s).count == t.count { return s }
                 return context.prompter.decode(t)
             } : []
             let shape = TextResponseBuilder(header: CompletionHeader(id: id, model: context.model.id, created: Int(Date().timeIntervalSince1970),

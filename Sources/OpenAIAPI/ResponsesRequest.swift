@@ -43,7 +43,8 @@ struct ResponsesRequest: Sendable {
     /// The sampling fields shared with chat completions, read by `SamplingRequest` under the same names.
     static let samplingFields: Set<String> = [
         "temperature", "top_p", "top_k", "seed", "ignore_eos", "stop", "min_p", "presence_penalty", "frequency_penalty",
-        "repetition_penalty", "logit_bias", "user", "priority", "skip_special_tokens",
+        "repetition_penalty", "logit_bias", "user", "priority", "skip_special_tokens", "stop_token_ids", "min_tokens",
+        "include_stop_str_in_output", "allowed_token_ids", "bad_words", "truncate_prompt_tokens",
     ]
 
     /// Features refused unless they carry their neutral value.
@@ -104,6 +105,9 @@ struct ResponsesRequest: Sendable {
         let stream = try streamFlag(f)
         var sampling = try SamplingRequest(FieldReader(.object(f.fields.filter { samplingFields.contains($0.key) })), body: ordered)
         sampling.maxTokens = try f.int("max_output_tokens", in: 1...Int(Int32.max))
+        if let m = sampling.maxTokens, sampling.minTokens > m {
+            throw APIError.invalid("'min_tokens' (\(sampling.minTokens)) is more than max_output_tokens (\(m))", param: "min_tokens", code: "invalid_value")
+        }
         echo.maxOutputTokens = sampling.maxTokens
         let top = try f.int("top_logprobs", in: 0...20)
         echo.topLogprobs = top ?? 0

@@ -31,27 +31,30 @@ public struct SamplingRequest: Sendable, Equatable {
     public var grammarAfter: String?
     /// What may come instead of the value where it starts (a think block the model opens, tool calls).
     public var grammarMarkers: [GrammarMarker] = []
+    /// vLLM's extensions: `stop_token_ids`, `min_tokens`, `include_stop_str_in_output`, `allowed_token_ids`,
+    /// `bad_words` (tokenized per model, in `engineRequests`), `truncate_prompt_tokens` (keep the prompt's last k).
+    public var stopTokenIDs: [Int] = []
+    public var minTokens = 0
+    public var includeStopString = false
+    public var allowedTokenIDs: [Int]?
+    public var badWords: [String] = []
+    public var truncatePromptTokens: Int?
 
     /// Fields this type reads.
     static let fields: Set<String> = [
         "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "seed", "ignore_eos", "stop", "min_p",
         "presence_penalty", "frequency_penalty", "repetition_penalty", "logit_bias", "n", "logprobs", "top_logprobs", "user",
-        "priority", "response_format", "guided_json", "skip_special_tokens",
+        "priority", "response_format", "guided_json", "skip_special_tokens", "stop_token_ids", "min_tokens", "include_stop_str_in_output",
+        "allowed_token_ids", "bad_words", "truncate_prompt_tokens",
     ]
 
     /// vLLM's request extensions that change the output and that this server does not implement: refused with a
     /// 400 unless they carry their neutral value (a vLLM client's request must not silently mean something else).
     static let vllmExtensions: KeyValuePairs<String, @Sendable (JSONInput) -> Bool> = [
-        "stop_token_ids": { $0 == .array([]) },
-        "min_tokens": { $0 == .int(0) },
-        "include_stop_str_in_output": { $0 == .bool(false) },
         "use_beam_search": { $0 == .bool(false) },
         "length_penalty": { $0 == .int(1) || $0 == .double(1) },
-        "bad_words": { $0 == .array([]) },
         "return_tokens_as_token_ids": { $0 == .bool(false) },
-        "truncate_prompt_tokens": { _ in false },
         "prompt_logprobs": { _ in false },
-        "allowed_token_ids": { _ in false },
         "logits_processors": { _ in false },
         "guided_regex": { _ in false },
         "guided_choice": { _ in false },
@@ -98,6 +101,57 @@ public struct SamplingRequest: Sendable, Equatable {
         priority = try f.int("priority", in: Int(Int32.min)...Int(Int32.max)) ?? 0
         grammar = try ResponseFormat.grammar(f, body: body)
         skipSpecialTokens = try f.bool("skip_special_tokens")
+        try readVLLMControls(f)
+    }
+
+    /// vLLM's `stop_token_ids`, `min_tokens`, `include_stop_str_in_output`, `allowed_token_ids`, `bad_words` and
+    /// `truncate_prompt_tokens`, checked as far as they can be without the model.
+    mutating func readVLLMControls(_ f: FieldReader) throws(APIError) {
+        stopTokenIDs = try Self.tokenIDs(f, "stop_token_ids", max: 64) ?? []
+        minTokens = try f.int("min_tokens", in: 0...Int(Int32.max)) ?? 0
+        if let maxTokens, minTokens > maxTokens {
+            throw APIError.invalid("'min_tokens' (\(minTokens)) is more than max_tokens (\(maxTokens))", param: "min_tokens", code: "invalid_value")
+        }
+        includeStopString = try f.bool("include_stop_str_in_output") ?? false
+        allowedTokenIDs = try Self.tokenIDs(f, "allowed_token_ids", max: 1 << 20)
+        if allowedTokenIDs?.isEmpty == true {
+            throw APIError.invalid("'allowed_token_ids' must name at least one token", param: "allowed_token_ids", code: "invalid_value")
+        }
+        if let v = f.raw("bad_words") {
+            guard case let .array(items) = v, items.count <= 64 else { throw f.typeError("bad_words", "an array of at most 64 strings", v) }
+            for (i, item) in items.enumerated() {
+                guard case let .string(w) = item, !w.trimmingCharacters(in: .whitespaces).isEmpty else {
+                    throw APIError.invalid("'bad_words[\(i)]' must be a non-empty string", param: "bad_words[\(i)]", code: "invalid_value")
+                }
+                badWords.append(w)
+            }
+        }
+        // vLLM's -1: the model's whole context, i.e. no cut.
+        truncatePromptTokens = try f.int("truncate_prompt_tokens", in: -1...Int(Int32.max))
+        if truncatePromptTokens == 0 {
+            throw APIError.invalid("'truncate_prompt_tokens' must be at least 1 (or -1 for the model's context)", param: "truncate_prompt_tokens", code: "invalid_value")
+        }
+        if truncatePromptTokens == -1 { truncatePromptTokens = nil }
+    }
+
+    /// An array of at most `max` token ids (non-negative integers; the vocabulary's bound is checked per model).
+    static func tokenIDs(_ f: FieldReader, _ key: String, max: Int) throws(APIError) -> [Int]? {
+        guard let v = f.raw(key) else { return nil }
+        guard case let .array(items) = v, items.count <= max else { throw f.typeError(key, "an array of at most \(max) token ids", v) }
+        var out: [Int] = []
+        for (i, item) in items.enumerated() {
+            guard case let .int(id) = item, id >= 0 else {
+                throw APIError.invalid("'\(key)[\(i)]' must be a token id (a non-negative integer)", param: "\(key)[\(i)]", code: "invalid_value")
+            }
+            out.append(id)
+        }
+        return out
+    }
+
+    /// The prompt as the model sees it: its last `truncate_prompt_tokens` tokens.
+    func truncated(_ prompt: [Int]) -> [Int] {
+        guard let k = truncatePromptTokens, prompt.count > k else { return prompt }
+        return Array(prompt.suffix(k))
     }
 
     static func topP(_ f: FieldReader) throws(APIError) -> Double? {
@@ -170,12 +224,20 @@ public struct SamplingRequest: Sendable, Equatable {
             throw APIError.invalid("'priority' needs the priority scheduling policy (--policy priority); this server schedules first come, first served",
                                    param: "priority", code: "unsupported_parameter")
         }
-        if let bad = logitBias.keys.first(where: { $0 >= context.model.vocabularySize }) {
-            throw APIError.invalid("'logit_bias' names token \(bad), but the vocabulary has \(context.model.vocabularySize) tokens", param: "logit_bias", code: "invalid_value")
+        let vocabulary = context.model.vocabularySize
+        if let bad = logitBias.keys.first(where: { $0 >= vocabulary }) {
+            throw APIError.invalid("'logit_bias' names token \(bad), but the vocabulary has \(vocabulary) tokens", param: "logit_bias", code: "invalid_value")
         }
+        for (key, ids) in [("stop_token_ids", stopTokenIDs), ("allowed_token_ids", allowedTokenIDs ?? [])] {
+            if let i = ids.firstIndex(where: { $0 >= vocabulary }) {
+                throw APIError.invalid("'\(key)[\(i)]' is token \(ids[i]), but the vocabulary has \(vocabulary) tokens", param: "\(key)[\(i)]", code: "invalid_value")
+            }
+        }
+        let badWordTokens = badWords.flatMap { context.prompter.badWordSequences($0) }
         var out: [EngineRequest] = []
         let total = prompts.count * n
-        for (p, prompt) in prompts.enumerated() {
+        for (p, whole) in prompts.enumerated() {
+            let prompt = truncated(whole)
             guard !prompt.isEmpty else { throw APIError.invalid("the prompt is empty", param: promptParam, code: "invalid_value") }
             guard prompt.count < ctx else {
                 throw APIError.invalid("the prompt has \(prompt.count) tokens, which does not fit \(limit)", param: promptParam, code: "context_length_exceeded")
@@ -190,6 +252,7 @@ public struct SamplingRequest: Sendable, Equatable {
             }
             for i in 0..<n {
                 var s = params(maxTokens: maxTokens)
+                s.badWords = badWordTokens
                 // Distinct but reproducible streams per choice.
                 s.seed = seed.map { UInt64(bitPattern: Int64($0)) &+ UInt64(i) }
                 out.append(EngineRequest(id: total == 1 ? key : "\(key)-\(p * n + i)", promptTokenIDs: prompt, sampling: s, priority: priority,
@@ -216,6 +279,10 @@ public struct SamplingRequest: Sendable, Equatable {
         s.grammar = grammar
         s.grammarAfter = grammarAfter.map { Array($0.utf8) }
         s.grammarMarkers = grammarMarkers
+        s.stopTokenIDs = Set(stopTokenIDs)
+        s.minTokens = minTokens
+        s.includeStopString = includeStopString
+        s.allowedTokenIDs = allowedTokenIDs.map(Set.init)
         s.skipSpecialTokens = skipSpecialTokens ?? true
         return s
     }

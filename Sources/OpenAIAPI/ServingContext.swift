@@ -29,6 +29,8 @@ public protocol ChatPrompting: Sendable {
     func tokenBytes(_ id: Int) -> [UInt8]
     /// Plain text to ids (special-token text parsed), as a completion prompt.
     func encode(_ text: String) -> [Int]
+    /// Text to ids as it would appear inside an output: no BOS, special-token text not parsed.
+    func encodeFragment(_ text: String) -> [Int]
     /// Ids to text (invalid UTF-8 replaced).
     func decode(_ ids: [Int]) -> String
 }
@@ -39,6 +41,17 @@ extension ChatPrompting {
         try promptTokens(for: messages, tools: tools)
     }
     public var toolCallFormat: ToolCallFormat? { nil }
+    public func encodeFragment(_ text: String) -> [Int] { encode(text) }
+
+    /// A bad word's token sequences, as vLLM finds them: the word (leading whitespace cut), and with a space before it
+    /// when that makes a different first token and as many tokens (a word at the start and in the middle of text).
+    func badWordSequences(_ word: String) -> [[Int]] {
+        let bare = String(word.drop { $0.isWhitespace })
+        let plain = encodeFragment(bare), spaced = encodeFragment(" " + bare)
+        var out = [plain]
+        if !spaced.isEmpty, spaced.first != plain.first, spaced.count == plain.count { out.append(spaced) }
+        return out.filter { !$0.isEmpty }
+    }
     public var thinksInTags: Bool { false }
     public var thinkTokenIDs: Set<Int> { [] }
     public func thinkingPrompt(for messages: [ChatMessage], tools: [OrderedJSON]?,

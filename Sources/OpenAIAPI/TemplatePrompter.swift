@@ -84,6 +84,8 @@ public struct TemplatePrompter: ChatPrompting {
         return ids
     }
 
+    public func encodeFragment(_ text: String) -> [Int] { tokenizer.encode(text, parseSpecial: false) }
+
     public func decode(_ ids: [Int]) -> String { tokenizer.decode(ids) }
 
     public func promptTokens(for messages: [ChatMessage]) throws -> [Int] { try promptTokens(for: messages, tools: nil) }

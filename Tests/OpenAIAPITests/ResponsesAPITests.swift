@@ -110,7 +110,7 @@ private func prompt(_ r: EngineRequest) -> String { TranscriptPrompter().decode(
         (#""input":"x","max_tokens":5"#, "max_tokens"),
         (#""input":"x","n":2"#, "n"),
         (#""input":"x","response_format":{"type":"json_object"}"#, "response_format"),
-        (#""input":"x","min_tokens":3"#, "min_tokens"),
+        (#""input":"x","min_tokens":3,"max_output_tokens":2"#, "min_tokens"),
         (#""input":"x","prompt_cache_retention":"forever""#, "prompt_cache_retention"),
         (#""input":"x","tools":[{"type":"function","name":"f","defer_loading":true}]"#, "tools[0].defer_loading"),
     ]

@@ -1,0 +1,106 @@
+import Testing
+@testable import Engine
+
+/// vLLM's output controls: a request's own stop tokens, min_tokens, include_stop_str_in_output,
+/// allowed_token_ids and bad_words.
+@Suite struct OutputControlTests {
+    /// Letters a–f, ".", and the model's end token (id 7, text "</s>").
+    static let vocab: [[UInt8]] = ["a", "b", "c", "d", "e", "f", ".", "</s>"].map { Array($0.utf8) }
+    static let eos = 7
+    static func id(_ t: String) -> Int { vocab.firstIndex(of: Array(t.utf8))! }
+
+    func run(_ params: SamplingParams, favour: (Int) -> [Int]) -> (text: String, ids: [Int], last: TokenEvent?) {
+        var gen = Generation(request: EngineRequest(id: "r", promptTokenIDs: [0], sampling: params), contextLength: 1000,
+                             stopTokenIDs: [Self.eos], decodeBytes: { ids in ids.flatMap { Self.vocab[$0] } },
+                             vocabulary: { StructuredVocabulary(bytes: Self.vocab) }, specialTokenIDs: [Self.eos])
+        var events: [TokenEvent] = []
+        for step in 0..<50 {
+            var logits = [Float](repeating: 0, count: Self.vocab.count)
+            for (rank, id) in favour(step).enumerated() { logits[id] = 100 - Float(rank) * 10 }
+            let (e, finished) = gen.accept(logits: logits)
+            events += e
+            if finished { break }
+        }
+        var text = "", ids: [Int] = []
+        for e in events {
+            switch e {
+            case let .token(id, t, _): text += t; ids.append(id)
+            case let .text(t): text += t
+            default: break
+            }
+        }
+        return (text, ids, events.last)
+    }
+
+    static func params(maxTokens: Int = 20) -> SamplingParams { SamplingParams(temperature: 0, maxTokens: maxTokens) }
+
+    static func stopped(_ e: TokenEvent?) -> Usage? { if case let .finished(.stop, usage)? = e { return usage } else { return nil } }
+
+    @Test func aRequestsStopTokenIsPartOfTheOutputTheModelsIsNot() throws {
+        var p = Self.params()
+        p.stopTokenIDs = [Self.id(".")]
+        let dot = run(p) { [[Self.id("a")], [Self.id("b")], [Self.id(".")]][min($0, 2)] }
+        #expect(dot.text == "ab." && dot.ids.count == 3)
+        #expect(try #require(Self.stopped(dot.last)).completionTokens == 3)
+        let end = run(p) { [[Self.id("a")], [Self.eos]][min($0, 1)] }
+        #expect(end.text == "a" && Self.stopped(end.last)?.completionTokens == 1)
+        // With ignore_eos the model's end token is text like any other; the request's still stops.
+        p.ignoreEOS = true
+        let through = run(p) { [[Self.eos], [Self.id(".")]][min($0, 1)] }
+        #expect(through.ids == [Self.eos, Self.id(".")] && through.text == "." && Self.stopped(through.last) != nil)
+    }
+
+    @Test func minTokensHoldsBackStopTokensAndStopStrings() {
+        var p = Self.params()
+        p.minTokens = 3
+        // The end token is favoured from the start: it may only come fourth.
+        let r = run(p) { _ in [Self.eos, Self.id("a")] }
+        #expect(r.text == "aaa" && Self.stopped(r.last) != nil)
+        // A stop string that completes within the first min_tokens tokens does not stop; one that completes later does.
+        p.stopStrings = ["ab"]
+        let s = run(p) { [[Self.id("a")], [Self.id("b")], [Self.id("c")], [Self.id("a")], [Self.id("b")], [Self.id("c")]][min($0, 5)] }
+        #expect(s.text == "abc" && Self.stopped(s.last) != nil, "\(s.text)")
+    }
+
+    @Test func includeStopStringKeepsTheMatch() {
+        var p = Self.params()
+        p.stopStrings = ["cd"]
+        let steps = [Self.id("a"), Self.id("b"), Self.id("c"), Self.id("d"), Self.id("e")]
+        #expect(run(p) { [steps[min($0, 4)]] }.text == "ab")
+        p.includeStopString = true
+        #expect(run(p) { [steps[min($0, 4)]] }.text == "abcd")
+    }
+
+    @Test func allowedTokenIDsAndBadWords() {
+        var p = Self.params(maxTokens: 4)
+        p.allowedTokenIDs = [Self.id("c"), Self.id("d")]
+        #expect(run(p) { _ in [Self.id("a"), Self.id("b"), Self.id("d"), Self.id("c")] }.text == "dddd")
+        // "a" then "b" is barred (after "a", b may not come); "e" is barred anywhere.
+        var q = Self.params(maxTokens: 4)
+        q.badWords = [[Self.id("a"), Self.id("b")], [Self.id("e")]]
+        #expect(run(q) { step in step % 2 == 0 ? [Self.id("a"), Self.id("b")] : [Self.id("b"), Self.id("e"), Self.id("c")] }.text == "acac")
+        #expect(run(q) { _ in [Self.id("e"), Self.id("b")] }.text == "bbbb")
+    }
+
+    @Test func aFormatNoAllowedTokenCanWriteFails() {
+        var p = Self.params()
+        p.grammar = .anyObject
+        p.allowedTokenIDs = [Self.id("a")]
+        let r = run(p) { _ in [Self.id("a")] }
+        guard case let .failed(message)? = r.last else { Issue.record("\(String(describing: r.last))"); return }
+        #expect(message.contains("allowed_token_ids") && r.text.isEmpty)
+    }
+
+    @Test func stopStringsFedWithoutMatchingNeverMatchLater() {
+        var m = StopStringMatcher(["ab", "abc"])
+        #expect(m.feed("ab", matching: false) == ("", false))   // "ab" held back (it may begin "abc")
+        // "ab" completed while matching was off; "abc" ends in the new text, so it stops.
+        #expect(m.feed("c", matching: true) == ("", true))
+        var n = StopStringMatcher(["ab"])
+        #expect(n.feed("xa", matching: false) == ("x", false))
+        #expect(n.feed("b", matching: true) == ("", true))   // "ab" ends in the new text
+        var o = StopStringMatcher(["ab"])
+        #expect(o.feed("ab", matching: false) == ("a", false))
+        #expect(o.feed("c", matching: true) == ("b", false) && o.drain() == "c")   // "ab" ended before matching began
+    }
+}

@@ -1,0 +1,45 @@
+import Engine
+import Foundation
+import Testing
+@testable import OpenAIAPI
+
+/// vLLM's sampling extensions the server implements, from the request to the engine's parameters.
+@Suite struct VLLMControlsTests {
+    static let ask = #"{"model":"test-model","messages":[{"role":"user","content":"hello there"}],"max_tokens":5"#
+
+    @Test func theControlsReachTheEngine() throws {
+        let s = try TestServer(backend: ScriptedBackend(texts: ["x"]))
+        let r = try s.request("POST", "/v1/chat/completions", body: Self.ask + #","stop_token_ids":[7,9],"min_tokens":2,"include_stop_str_in_output":true,"allowed_token_ids":[1,2,3],"bad_words":["  ab"]}"#)
+        #expect(r.status == 200, "\(r.body)")
+        let p = try #require(s.backend.submitted.first?.sampling)
+        #expect(p.stopTokenIDs == [7, 9] && p.minTokens == 2 && p.includeStopString && p.allowedTokenIDs == [1, 2, 3])
+        // The word without its leading spaces; " ab" makes no other first token with as many tokens here.
+        #expect(p.badWords == [[97, 98]])
+    }
+
+    @Test func truncatePromptTokensKeepsTheLastOnes() throws {
+        let s = try TestServer(backend: ScriptedBackend(texts: ["x"]))
+        _ = try s.request("POST", "/v1/completions", body: #"{"model":"test-model","prompt":"abcdef","max_tokens":1,"truncate_prompt_tokens":3}"#)
+        #expect(s.backend.submitted.last?.promptTokenIDs == [100, 101, 102])
+        // Echoed, the prompt is what the model saw.
+        let e = try s.request("POST", "/v1/completions", body: #"{"model":"test-model","prompt":"abcdef","max_tokens":1,"echo":true,"truncate_prompt_tokens":3}"#)
+        #expect(((e.json["choices"] as? [[String: Any]])?.first?["text"] as? String)?.hasPrefix("def") == true)
+        // -1: the model's whole context, so no cut.
+        _ = try s.request("POST", "/v1/completions", body: #"{"model":"test-model","prompt":"abcdef","max_tokens":1,"truncate_prompt_tokens":-1}"#)
+        #expect(s.backend.submitted.last?.promptTokenIDs.count == 6)
+        // The Responses API takes them too.
+        _ = try s.request("POST", "/v1/responses", body: #"{"model":"test-model","input":"hi","truncate_prompt_tokens":2,"min_tokens":1}"#)
+        #expect(s.backend.submitted.last?.promptTokenIDs.count == 2 && s.backend.submitted.last?.sampling.minTokens == 1)
+    }
+
+    @Test func badValuesAreNamed() throws {
+        let s = try TestServer(backend: ScriptedBackend(texts: ["x"]))
+        for (extra, param) in [(#""stop_token_ids":[1,300000]"#, "stop_token_ids[1]"), (#""allowed_token_ids":[]"#, "allowed_token_ids"),
+                               (#""allowed_token_ids":[1.5]"#, "allowed_token_ids[0]"), (#""min_tokens":6"#, "min_tokens"),
+                               (#""bad_words":"ab""#, "bad_words"), (#""bad_words":[""]"#, "bad_words[0]"),
+                               (#""truncate_prompt_tokens":-2"#, "truncate_prompt_tokens"), (#""stop_token_ids":{}"#, "stop_token_ids")] {
+            let r = try s.request("POST", "/v1/chat/completions", body: Self.ask + "," + extra + "}")
+            #expect(r.status == 400 && (r.json["error"] as? [String: Any])?["param"] as? String == param, "\(extra): \(r.body)")
+        }
+    }
+}

@@ -1,0 +1,63 @@
+"""vLLM's sampling extensions, sent as the `openai` client sends them (`extra_body`), on the default model:
+stop_token_ids, min_tokens, include_stop_str_in_output, allowed_token_ids, bad_words, truncate_prompt_tokens.
+Each is checked against the same request without it, greedy, so the difference is the extension's doing."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import MODEL, QUESTION
+
+BASE = dict(model=MODEL, messages=QUESTION, temperature=0, max_tokens=24)
+
+
+def _tokens(http, text: str) -> list[int]:
+    resp = http.post("/tokenize", {"model": MODEL, "prompt": text})
+    assert resp.status == 200, resp
+    return resp.json()["tokens"]
+
+
+@pytest.fixture(scope="module")
+def plain(client):
+    return client.chat.completions.create(**BASE, logprobs=True).choices[0]
+
+
+def test_a_stop_token_id_ends_the_answer_and_stays_in_it(client, http, plain):
+    # The third token of the greedy answer as a stop token: the answer is its first three tokens.
+    pieces = [e.token for e in plain.logprobs.content]
+    ids = _tokens(http, "".join(pieces[:3]))
+    assert len(ids) == 3   # the text round-trips to the same three tokens
+    third = client.chat.completions.create(**BASE, logprobs=True, extra_body={"stop_token_ids": [ids[2]]}).choices[0]
+    assert third.finish_reason == "stop"
+    assert [e.token for e in third.logprobs.content] == pieces[:3]
+    assert third.message.content == "".join(pieces[:3])
+
+
+def test_min_tokens_outlasts_the_end_token(client, plain):
+    assert plain.finish_reason == "stop"   # the greedy answer ends on its own, before 24 tokens
+    n = len(plain.logprobs.content)
+    longer = client.chat.completions.create(**{**BASE, "max_tokens": n + 6}, extra_body={"min_tokens": n + 3}).choices[0]
+    assert longer.message.content.startswith(plain.message.content)
+    assert len(longer.message.content) > len(plain.message.content)
+
+
+def test_stop_strings_can_be_kept(client, plain):
+    word = plain.message.content.split()[2]
+    cut = client.chat.completions.create(**BASE, stop=[word]).choices[0].message.content
+    kept = client.chat.completions.create(**BASE, stop=[word], extra_body={"include_stop_str_in_output": True}).choices[0].message.content
+    assert kept == cut + word and plain.message.content.startswith(kept)
+
+
+def test_allowed_tokens_and_bad_words(client, http, plain):
+    only = _tokens(http, " yes no")
+    answer = client.chat.completions.create(**{**BASE, "max_tokens": 6}, logprobs=True, extra_body={"allowed_token_ids": only}).choices[0]
+    assert answer.logprobs.content and all(e.token in (" yes", " no") for e in answer.logprobs.content), answer
+    first = plain.message.content.split()[0]
+    barred = client.chat.completions.create(**BASE, extra_body={"bad_words": [first]}).choices[0].message.content
+    assert first not in barred.split()[:1] and barred != plain.message.content
+
+
+def test_truncate_prompt_tokens_keeps_the_end(client):
+    long_prompt = "Ignore this. " * 40 + "The capital of France is"
+    cut = client.completions.create(model=MODEL, prompt=long_prompt, max_tokens=1, temperature=0, extra_body={"truncate_prompt_tokens": 8})
+    assert cut.usage.prompt_tokens == 8
