@@ -5,13 +5,17 @@ import HTTPCore
 enum ResponseFormat {
     /// The grammar a request asks for, nil for free text. `body` is re-read with its key order when a schema
     /// is given: a schema's `properties` are written in the order they are declared.
+    /// From whichever of `response_format`, `guided_json`, `guided_regex`, `guided_choice` and `structured_outputs`
+    /// the request sends: at most one.
     static func grammar(_ f: FieldReader, body: OrderedBody) throws(APIError) -> OutputGrammar? {
-        let format = try responseFormat(f, body: body)
-        let guided = try guidedJSON(f, body: body)
-        if format != nil, guided != nil {
-            throw APIError.invalid("send one of 'response_format' and 'guided_json', not both", param: "guided_json", code: "invalid_value")
+        let sources: [(String, OutputGrammar?)] = [("response_format", try responseFormat(f, body: body)), ("guided_json", try guidedJSON(f, body: body)),
+                                                   ("guided_regex", try guidedRegex(f)), ("guided_choice", try guidedChoice(f)),
+                                                   ("structured_outputs", try structuredOutputs(f, body: body))]
+        let given = sources.filter { $0.1 != nil }
+        if given.count > 1 {
+            throw APIError.invalid("send one of \(given.map { "'\($0.0)'" }.joined(separator: " and ")), not both", param: given[1].0, code: "invalid_value")
         }
-        return format ?? guided
+        return given.first?.1
     }
 
     private static func responseFormat(_ f: FieldReader, body: OrderedBody) throws(APIError) -> OutputGrammar? {
@@ -67,20 +71,23 @@ enum ResponseFormat {
     }
 
     /// vLLM's `guided_json`: a schema as an object or as a JSON string.
-    private static func guidedJSON(_ f: FieldReader, body: OrderedBody) throws(APIError) -> OutputGrammar? {
-        guard let raw = f.raw("guided_json") else { return nil }
+    static func guidedJSON(_ f: FieldReader, body: OrderedBody, key: String = "guided_json", path: [String] = ["guided_json"]) throws(APIError) -> OutputGrammar? {
+        guard let raw = f.raw(key) else { return nil }
         let schema: OrderedJSON
+        let param = path.joined(separator: ".")
         switch raw {
         case .object:
-            guard let s = try body.value()["guided_json"] else { return nil }
+            var s: OrderedJSON? = try body.value()
+            for k in path { s = s?[k] }
+            guard let s else { return nil }
             schema = s
         case let .string(text):
             do { schema = try JSONParser.parseKeepingKeyOrder(Array(text.utf8)) } catch {
-                throw APIError.invalid("'guided_json' is not valid JSON: \(error.message)", param: "guided_json", code: "invalid_value")
+                throw APIError.invalid("'\(param)' is not valid JSON: \(error.message)", param: param, code: "invalid_value")
             }
-        default: throw f.typeError("guided_json", "a JSON schema (an object or a string)", raw)
+        default: throw f.typeError(key, "a JSON schema (an object or a string)", raw)
         }
-        return try SchemaCompiler.compile(schema, param: "guided_json")
+        return try SchemaCompiler.compile(schema, param: param)
     }
 }
 

@@ -66,7 +66,8 @@ struct ResponsesRequest: Sendable {
     /// API's field for it (nil: there is none), never a silent no-op.
     static let chatFields: KeyValuePairs<String, String?> = [
         "messages": "input", "max_tokens": "max_output_tokens", "max_completion_tokens": "max_output_tokens",
-        "response_format": "text.format", "guided_json": "text.format", "logprobs": "include: [\"message.output_text.logprobs\"]",
+        "response_format": "text.format", "guided_json": "text.format", "structured_outputs": "text.format", "guided_regex": nil,
+        "guided_choice": nil, "logprobs": "include: [\"message.output_text.logprobs\"]",
         "n": nil, "functions": "tools", "function_call": "tool_choice", "echo": nil,
     ]
 

@@ -45,7 +45,7 @@ public struct SamplingRequest: Sendable, Equatable {
         "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "seed", "ignore_eos", "stop", "min_p",
         "presence_penalty", "frequency_penalty", "repetition_penalty", "logit_bias", "n", "logprobs", "top_logprobs", "user",
         "priority", "response_format", "guided_json", "skip_special_tokens", "stop_token_ids", "min_tokens", "include_stop_str_in_output",
-        "allowed_token_ids", "bad_words", "truncate_prompt_tokens",
+        "allowed_token_ids", "bad_words", "truncate_prompt_tokens", "guided_regex", "guided_choice", "structured_outputs",
     ]
 
     /// vLLM's request extensions that change the output and that this server does not implement: refused with a
@@ -56,12 +56,9 @@ public struct SamplingRequest: Sendable, Equatable {
         "return_tokens_as_token_ids": { $0 == .bool(false) },
         "prompt_logprobs": { _ in false },
         "logits_processors": { _ in false },
-        "guided_regex": { _ in false },
-        "guided_choice": { _ in false },
         "guided_grammar": { _ in false },
         "guided_decoding_backend": { _ in false },
         "guided_whitespace_pattern": { _ in false },
-        "structured_outputs": { _ in false },
     ]
 
     /// `logprobsIsCount`: the legacy completions API sends `logprobs: <int>` instead of a boolean.

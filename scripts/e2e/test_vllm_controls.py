@@ -1,8 +1,11 @@
 """vLLM's sampling extensions, sent as the `openai` client sends them (`extra_body`), on the default model:
-stop_token_ids, min_tokens, include_stop_str_in_output, allowed_token_ids, bad_words, truncate_prompt_tokens.
+stop_token_ids, min_tokens, include_stop_str_in_output, allowed_token_ids, bad_words, truncate_prompt_tokens,
+guided_choice, guided_regex and structured_outputs.
 Each is checked against the same request without it, greedy, so the difference is the extension's doing."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -61,3 +64,25 @@ def test_truncate_prompt_tokens_keeps_the_end(client):
     long_prompt = "Ignore this. " * 40 + "The capital of France is"
     cut = client.completions.create(model=MODEL, prompt=long_prompt, max_tokens=1, temperature=0, extra_body={"truncate_prompt_tokens": 8})
     assert cut.usage.prompt_tokens == 8
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_guided_choice_answers_with_one_of_the_choices(client, seed):
+    choices = ["positive", "negative", "neutral (mixed)"]
+    reply = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Classify the sentiment: 'I loved it.'"}], temperature=1.0, seed=seed,
+        n=2, max_tokens=20, extra_body={"guided_choice": choices})
+    for choice in reply.choices:
+        assert choice.message.content in choices and choice.finish_reason == "stop", choice
+
+
+def test_guided_regex_and_structured_outputs(client):
+    date = client.chat.completions.create(**{**BASE, "max_tokens": 20}, extra_body={"guided_regex": r"\d{4}-\d{2}-\d{2}"}).choices[0]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", date.message.content) and date.finish_reason == "stop", date
+    # The newer form, streamed: the deltas join into a choice.
+    stream = client.chat.completions.create(**BASE, stream=True, extra_body={"structured_outputs": {"choice": ["Paris", "Lyon"]}})
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text in ("Paris", "Lyon")
+    numbers = client.completions.create(model=MODEL, prompt="Three numbers:", max_tokens=30, temperature=0,
+                                        extra_body={"structured_outputs": {"regex": r"(\d{1,3}, ){2}\d{1,3}"}})
+    assert re.fullmatch(r"(\d{1,3}, ){2}\d{1,3}", numbers.choices[0].text), numbers

@@ -51,3 +51,36 @@ extension GrammarMatcher {
         min(UInt32(acc << (6 * Int64(more))) | ((1 << (6 * UInt32(more))) - 1), 0x10FFFF)
     }
 }
+
+/// Raw text (`guided_regex`, `guided_choice`): UTF-8 decoded byte by byte, well-formed only (no overlong forms,
+/// surrogates or scalars past U+10FFFF: a lead byte narrows the next byte's range as Unicode's table does), each
+/// character run through the DFA; a byte is refused when no character it can begin or finish leads anywhere.
+extension GrammarMatcher {
+    func rawStep(_ dfa: PatternDFA, _ top: inout GrammarConfig.Frame, _ byte: UInt8) -> Bool {
+        let written = Int(top.c)
+        func take(_ scalar: UInt32) -> Bool {
+            guard let next = dfa.step(top.d, scalar), dfa.fits(next, written: written + 1) else { return false }
+            (top.d, top.magnitude, top.a, top.b) = (next, 0, 0, 0)
+            top.c += 1
+            return true
+        }
+        if top.a > 0 {
+            let low: UInt8 = top.b != 0 ? UInt8(top.b & 0xFF) : 0x80, high: UInt8 = top.b != 0 ? UInt8(top.b >> 8) : 0xBF
+            guard byte >= low, byte <= high else { return false }
+            let acc = top.magnitude << 6 | Int64(byte & 0x3F)
+            if top.a == 1 { return take(UInt32(acc)) }
+            (top.magnitude, top.a, top.b) = (acc, top.a - 1, 0)
+            return dfa.allowsAny(top.d, Self.lowest(acc, top.a), Self.highest(acc, top.a), written: written)
+        }
+        switch byte {
+        case 0..<0x80: return take(UInt32(byte))
+        case 0xC2...0xF4:
+            let (bits, more): (Int64, Int32) = byte >= 0xF0 ? (Int64(byte & 0x07), 3) : byte >= 0xE0 ? (Int64(byte & 0x0F), 2) : (Int64(byte & 0x1F), 1)
+            // The second byte's range (low | high << 8) where Unicode narrows it; 0: 0x80...0xBF.
+            let range: Int32 = switch byte { case 0xE0: 0xBFA0; case 0xED: 0x9F80; case 0xF0: 0xBF90; case 0xF4: 0x8F80; default: 0 }
+            (top.magnitude, top.a, top.b) = (bits, more, range)
+            return dfa.allowsAny(top.d, Self.lowest(bits, more), Self.highest(bits, more), written: written)
+        default: return false
+        }
+    }
+}

@@ -5,6 +5,9 @@ struct GrammarConfig: Hashable, Sendable {
         case value, string, number, literal
         case objectOpen, objectKey, objectFreeKey, objectColon, objectAfterValue, objectNextKey
         case arrayOpen, arrayAfterItem, arrayNextItem
+        /// Raw text through a pattern (`a` = continuation bytes still due, `b` = the next byte's least value
+        /// above 0x80 when a lead byte narrows it, `d` = DFA state, `magnitude` = the character so far).
+        case raw
     }
 
     /// Fields by phase: string `a` = `JSONScalars.stringStep` state, `b` = characters so far (bounded strings, and
@@ -49,7 +52,12 @@ struct GrammarMatcher: Sendable {
 
     init(_ grammar: CompiledGrammar) { self.grammar = grammar }
 
-    var start: [GrammarConfig] { [GrammarConfig(top: .init(node: Int32(grammar.root), phase: .value))] }
+    var start: [GrammarConfig] {
+        if case let .rawText(dfa) = grammar.nodes[grammar.root] {
+            return dfa.start >= 0 ? [GrammarConfig(top: .init(node: Int32(grammar.root), phase: .raw, d: dfa.start))] : []
+        }
+        return [GrammarConfig(top: .init(node: Int32(grammar.root), phase: .value))]
+    }
 
     /// The parses after `bytes`, or an empty list when the bytes cannot continue any of them.
     func advance(_ state: [GrammarConfig], _ bytes: some Sequence<UInt8>) -> [GrammarConfig] {
@@ -154,6 +162,10 @@ struct GrammarMatcher: Sendable {
             } else if trie.word[Int(top.a)] >= 0 {
                 finishThenFeed(c, byte, into: &out)
             }
+        case .raw:
+            guard case let .rawText(dfa) = grammar.nodes[node], rawStep(dfa, &top, byte) else { return }
+            c.top = top
+            out.append(c)
         case .objectOpen, .objectNextKey, .objectKey, .objectFreeKey, .objectColon, .objectAfterValue:
             objectStep(c, top, byte, into: &out)
         case .arrayOpen, .arrayAfterItem, .arrayNextItem:
@@ -167,7 +179,7 @@ struct GrammarMatcher: Sendable {
             var c = c
             let n = Int32(leaf)
             switch grammar.nodes[leaf] {
-            case .anyOf: continue   // flattened away
+            case .anyOf, .rawText: continue   // flattened away; raw text is only a root, begun in `start`
             case .string, .boundedString:
                 guard byte == UInt8(ascii: "\"") else { continue }
                 c.top = .init(node: n, phase: .string)
@@ -349,7 +361,7 @@ struct GrammarMatcher: Sendable {
     static func allowsWhitespace(_ p: GrammarConfig.Phase) -> Bool {
         switch p {
         case .value, .objectOpen, .objectColon, .objectAfterValue, .objectNextKey, .arrayOpen, .arrayAfterItem, .arrayNextItem: return true
-        case .string, .number, .literal, .objectKey, .objectFreeKey: return false
+        case .string, .number, .literal, .objectKey, .objectFreeKey, .raw: return false
         }
     }
 
@@ -359,6 +371,9 @@ struct GrammarMatcher: Sendable {
             if case let .numberRange(r) = grammar.nodes[Int(f.node)] { return r.complete(f.a, magnitude: f.magnitude, negative: f.b != 0) }
             return JSONScalars.numberComplete(f.a)
         case .literal: return grammar.literals[Int(f.node)]!.word[Int(f.a)] >= 0
+        case .raw:
+            guard case let .rawText(dfa) = grammar.nodes[Int(f.node)] else { return false }
+            return f.a == 0 && dfa.accepts(f.d, written: Int(f.c))
         default: return false
         }
     }

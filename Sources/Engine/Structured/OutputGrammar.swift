@@ -22,7 +22,13 @@ public struct OutputGrammar: Sendable, Hashable {
         case literals([[UInt8]])
         /// Any of these nodes.
         case anyOf([Int])
+        /// Text, not JSON: the whole output is what the pattern matches, written as raw UTF-8 (vLLM's
+        /// `guided_regex` and `guided_choice`). Only as the root.
+        case rawText(PatternDFA)
     }
+
+    /// The whole output matches a pattern, as plain text.
+    public static func rawText(_ dfa: PatternDFA) -> OutputGrammar { OutputGrammar(nodes: [.rawText(dfa)], root: 0) }
 
     public struct Property: Sendable, Hashable {
         /// The key as JSON text, quotes included (`"name"`): the builder's escaping is what the output writes.
@@ -74,7 +80,7 @@ public struct OutputGrammar: Sendable, Hashable {
                                      additional: additional.map { $0 + offset }))
             case let .array(items, minItems, maxItems): nodes.append(.array(items: items + offset, minItems: minItems, maxItems: maxItems))
             case let .anyOf(alternatives): nodes.append(.anyOf(alternatives.map { $0 + offset }))
-            case .string, .number, .literals, .boundedString, .numberRange, .patternString: nodes.append(node)
+            case .string, .number, .literals, .boundedString, .numberRange, .patternString, .rawText: nodes.append(node)
             }
         }
         return other.root + offset
@@ -117,6 +123,9 @@ public struct OutputGrammar: Sendable, Hashable {
                 if r.lower > r.upper { return "no number lies within the bounds" }
                 refs = []
             case .patternString: refs = []
+            case .rawText:
+                if node != nodes[root] || nodes.count != 1 { return "raw text is a whole grammar, never part of one" }
+                refs = []
             }
             if refs.contains(where: { !nodes.indices.contains($0) }) { return "a node refers to a missing node" }
         }
@@ -151,7 +160,7 @@ public struct OutputGrammar: Sendable, Hashable {
             for (i, node) in nodes.enumerated() where !ok[i] {
                 let now: Bool
                 switch node {
-                case .string, .number, .literals, .boundedString, .numberRange, .patternString: now = true
+                case .string, .number, .literals, .boundedString, .numberRange, .patternString, .rawText: now = true
                 case let .array(items, minItems, _): now = minItems == 0 || ok[items]
                 case let .object(props, _): now = props.allSatisfy { !$0.required || ok[$0.value] }
                 case let .anyOf(alternatives): now = alternatives.contains { ok[$0] }

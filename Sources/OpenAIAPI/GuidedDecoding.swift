@@ -1,0 +1,87 @@
+import Engine
+
+/// vLLM's text constraints: `guided_regex` (the whole output matches a regular expression), `guided_choice` (the
+/// output is one of the strings), and `structured_outputs` (its newer form of all of them: `json`, `regex`,
+/// `choice`, `json_object`), as raw-text grammars.
+extension ResponseFormat {
+    static let maxChoices = 1024
+
+    static func guidedRegex(_ f: FieldReader, key: String = "guided_regex") throws(APIError) -> OutputGrammar? {
+        guard let raw = f.raw(key) else { return nil }
+        guard case let .string(pattern) = raw else { throw f.typeError(key, "a string (a regular expression)", raw) }
+        return try rawText(fullMatch(pattern), param: f.path(key))
+    }
+
+    static func guidedChoice(_ f: FieldReader, key: String = "guided_choice") throws(APIError) -> OutputGrammar? {
+        guard let raw = f.raw(key) else { return nil }
+        guard case let .array(items) = raw, !items.isEmpty, items.count <= maxChoices else {
+            throw f.typeError(key, "an array of 1 to \(maxChoices) strings", raw)
+        }
+        var choices: [String] = []
+        for (i, item) in items.enumerated() {
+            guard case let .string(s) = item, !s.isEmpty else {
+                throw APIError.invalid("'\(f.path(key))[\(i)]' must be a non-empty string", param: "\(f.path(key))[\(i)]", code: "invalid_value")
+            }
+            choices.append(s)
+        }
+        return try rawText("^(?:" + choices.map(escaped).joined(separator: "|") + ")$", param: f.path(key), limit: nil)
+    }
+
+    /// `structured_outputs`: exactly one of `json` (a schema, as `guided_json`), `regex`, `choice`, `json_object`.
+    static func structuredOutputs(_ f: FieldReader, body: OrderedBody) throws(APIError) -> OutputGrammar? {
+        guard let raw = f.raw("structured_outputs") else { return nil }
+        let so = try FieldReader(raw, prefix: "structured_outputs")
+        let kinds = ["json", "regex", "choice", "json_object"].filter { so.raw($0) != nil }
+        if let other = so.fields.keys.sorted().first(where: { !["json", "regex", "choice", "json_object"].contains($0) && so.raw($0) != nil }) {
+            throw APIError.invalid("'structured_outputs.\(other)' is not supported (supported: json, regex, choice, json_object)",
+                                   param: "structured_outputs.\(other)", code: "unsupported_parameter")
+        }
+        guard kinds.count == 1 else {
+            throw APIError.invalid("'structured_outputs' must hold exactly one of json, regex, choice and json_object", param: "structured_outputs",
+                                   code: "invalid_value")
+        }
+        switch kinds[0] {
+        case "json": return try guidedJSON(so, body: body, key: "json", path: ["structured_outputs", "json"])
+        case "regex": return try guidedRegex(so, key: "regex")
+        case "choice": return try guidedChoice(so, key: "choice")
+        default:
+            guard try so.bool("json_object") == true else {
+                throw APIError.invalid("'structured_outputs.json_object' must be true", param: "structured_outputs.json_object", code: "invalid_value")
+            }
+            return .anyObject
+        }
+    }
+
+    /// The pattern matched against the whole output, as vLLM reads a guided regex: its own `^` and `$` at the ends
+    /// (if any) are the same anchors.
+    static func fullMatch(_ pattern: String) -> String {
+        var body = Substring(pattern)
+        if body.hasPrefix("^") { body = body.dropFirst() }
+        // A final `$` that is not escaped (an even number of backslashes before it).
+        if body.hasSuffix("$"), body.dropLast().reversed().prefix(while: { $0 == "\\" }).count % 2 == 0 { body = body.dropLast() }
+        return "^(?:" + body + ")$"
+    }
+
+    /// A choice as a pattern that matches exactly its text.
+    static func escaped(_ text: String) -> String {
+        var out = ""
+        for ch in text.unicodeScalars {
+            if "\\^$.|?*+()[]{}/".unicodeScalars.contains(ch) { out += "\\" }
+            out.unicodeScalars.append(ch)
+        }
+        return out
+    }
+
+    /// `limit`: the longest pattern a client may send (choices are built here, and bounded by their count and the
+    /// compiler's own budget).
+    static func rawText(_ pattern: String, param: String, limit: Int? = SchemaCompiler.maxPatternLength) throws(APIError) -> OutputGrammar {
+        if let limit, pattern.unicodeScalars.count > limit + 8 {
+            throw APIError.invalid("'\(param)' is longer than \(limit) characters", param: param, code: "invalid_value")
+        }
+        do {
+            return .rawText(try PatternDFA.compile(pattern))
+        } catch {
+            throw APIError.invalid("'\(param)' cannot be used: \(error.description)", param: param, code: "invalid_value")
+        }
+    }
+}
