@@ -24,18 +24,9 @@ import Testing
     /// Runs on random logits, raised at each step for the tokens `favour` names (the first the most); the text and
     /// the last event.
     func run(_ gen: inout Generation, vocab: [[UInt8]] = vocab, seed: UInt64 = 1, favour: (Int) -> [Int]) -> (text: String, last: TokenEvent?) {
-        var rng = SplitMix64(seed: seed)
-        var events: [TokenEvent] = []
-        for step in 0..<300 {
-            var logits = (0...vocab.count).map { _ in Float(rng.next() % 1000) / 100 }
+        let (text, events) = scriptedRun(&gen, logitCount: vocab.count + 1, seed: seed) { step, logits in
             for (rank, id) in favour(step).enumerated() { logits[id] = 200 - Float(rank) * 50 }
-            let (e, finished) = gen.accept(logits: logits)
-            events += e
-            if finished { break }
         }
-        let text = events.map { e -> String in
-            switch e { case let .token(_, t, _), let .text(t): return t; default: return "" }
-        }.joined()
         return (text, events.last)
     }
 
@@ -132,4 +123,23 @@ import Testing
         let pieces = MarkerTokens(marker: Array("<tool_call>".utf8), vocabularySize: split.count, tokenBytes: { split[$0] })
         #expect(Set(pieces.candidates[0].keys) == [0, 1])
     }
+}
+
+/// Runs a generation on random logits (0–10, from `seed`) that `adjust` changes per step, until it finishes or
+/// `steps` pass: the text written and the events.
+func scriptedRun(_ gen: inout Generation, logitCount: Int, seed: UInt64, steps: Int = 300,
+                 adjust: (Int, inout [Float]) -> Void) -> (text: String, events: [TokenEvent]) {
+    var rng = SplitMix64(seed: seed)
+    var events: [TokenEvent] = []
+    for step in 0..<steps {
+        var logits = (0..<logitCount).map { _ in Float(rng.next() % 1000) / 100 }
+        adjust(step, &logits)
+        let (e, finished) = gen.accept(logits: logits)
+        events += e
+        if finished { break }
+    }
+    let text = events.map { e -> String in
+        switch e { case let .token(_, t, _), let .text(t): return t; default: return "" }
+    }.joined()
+    return (text, events)
 }

@@ -366,19 +366,10 @@ private func testVocabulary() -> [[UInt8]] {
             let req = EngineRequest(id: "r", promptTokenIDs: [1], sampling: params)
             var gen = Generation(request: req, contextLength: 1000, stopTokenIDs: [eos], decodeBytes: { ids in ids.flatMap { $0 < vocab.count ? vocab[$0] : [] } },
                                  vocabulary: { StructuredVocabulary(bytes: vocab) })
-            var rng = SplitMix64(seed: UInt64(seed))
-            var events: [TokenEvent] = []
-            for step in 0..<300 {
-                // Reasoning first ("I think", twice: no JSON could begin so), then the marker, then anything.
-                var logits = (0...vocab.count).map { _ in Float(rng.next() % 1000) / 100 }
+            // Reasoning first ("I think", twice: no JSON could begin so), then the marker, then anything.
+            let (text, events) = scriptedRun(&gen, logitCount: vocab.count + 1, seed: UInt64(seed)) { step, logits in
                 if step < 2 { logits[id("I think")] = 100 } else if step == 2 { logits[id(close)] = 100 }
-                let (e, finished) = gen.accept(logits: logits)
-                events += e
-                if finished { break }
             }
-            let text = events.map { e -> String in
-                switch e { case let .token(_, t, _), let .text(t): return t; default: return "" }
-            }.joined()
             guard case .finished(.stop, _)? = events.last else { Issue.record("did not stop: \(text.prefix(200))"); continue }
             #expect(text.hasPrefix("I thinkI think</think>"), "\(text.prefix(60))")
             let answer = String(text.dropFirst("I thinkI think</think>".count))
