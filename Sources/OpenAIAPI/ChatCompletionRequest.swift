@@ -78,8 +78,9 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         let sampling = try SamplingRequest(f, body: ordered)
         // With tool_choice auto the model writes the format's value or calls instead; a forced call is the output.
         if let tools, tools.choice != .none, tools.choice != .auto, sampling.grammar != nil {
-            throw APIError.invalid("'response_format' (or 'guided_json') and tools with tool_choice '\(tools.choice.name)' both decide the output's form; send one",
-                                   param: "response_format", code: "invalid_value")
+            let given = ResponseFormat.sourceFields.first { f.raw($0) != nil } ?? "response_format"
+            throw APIError.invalid("'\(given)' and tools with tool_choice '\(tools.choice.name)' both decide the output's form; send one",
+                                   param: given, code: "invalid_value")
         }
         var request = ChatCompletionRequest(model: model, messages: messages, sampling: sampling, stream: stream, includeUsage: includeUsage,
                                             tools: tools, unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted())

@@ -5,12 +5,14 @@ import HTTPCore
 enum ResponseFormat {
     /// The grammar a request asks for, nil for free text. `body` is re-read with its key order when a schema
     /// is given: a schema's `properties` are written in the order they are declared.
-    /// From whichever of `response_format`, `guided_json`, `guided_regex`, `guided_choice` and `structured_outputs`
-    /// the request sends: at most one.
+    /// The fields a chat or completion request can constrain its output with.
+    static let sourceFields = ["response_format", "guided_json", "guided_regex", "guided_choice", "structured_outputs"]
+
+    /// From whichever of `sourceFields` the request sends: at most one.
     static func grammar(_ f: FieldReader, body: OrderedBody) throws(APIError) -> OutputGrammar? {
-        let sources: [(String, OutputGrammar?)] = [("response_format", try responseFormat(f, body: body)), ("guided_json", try guidedJSON(f, body: body)),
-                                                   ("guided_regex", try guidedRegex(f)), ("guided_choice", try guidedChoice(f)),
-                                                   ("structured_outputs", try structuredOutputs(f, body: body))]
+        let grammars = [try responseFormat(f, body: body), try guidedJSON(f, body: body), try guidedRegex(f), try guidedChoice(f),
+                        try structuredOutputs(f, body: body)]
+        let sources = Array(zip(sourceFields, grammars))
         let given = sources.filter { $0.1 != nil }
         if given.count > 1 {
             throw APIError.invalid("send one of \(given.map { "'\($0.0)'" }.joined(separator: " and ")), not both", param: given[1].0, code: "invalid_value")
@@ -123,6 +125,8 @@ struct SchemaCompiler {
     private var grammar = OutputGrammar(nodes: [], root: 0)
     private var refs: [String: Int] = [:]
     private var anyValue: Int?
+    /// Words of the length tables this schema's bounded patterns use so far.
+    var lengthTableWords = 0
 
     static func compile(_ schema: OrderedJSON, param: String) throws(APIError) -> OutputGrammar {
         var c = SchemaCompiler(root: schema, param: param)

@@ -6,9 +6,10 @@ extension SchemaCompiler {
     static let stringBoundKeywords: Set<String> = ["minLength", "maxLength", "pattern", "format"]
 
     /// `format`s kept, as the patterns they are written by (each a subset of what the format allows, so every
-    /// value parses as one: no 31st of February, no leap second, at most six fractional digits of a second).
+    /// value parses as one: no year 0, no 31st of February, no leap second, at most six fractional digits of a second).
     static let formats: [String: String] = {
-        let date = "\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|02-(?:0[1-9]|1\\d|2[0-8]))"
+        // Years 0001–9999 (Python's datetime, pydantic's date, have no year 0).
+        let date = "(?:000[1-9]|00[1-9]\\d|0[1-9]\\d{2}|[1-9]\\d{3})-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|02-(?:0[1-9]|1\\d|2[0-8]))"
         let time = "(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d{1,6})?(?:[Zz]|[+-](?:[01]\\d|2[0-3]):[0-5]\\d)"
         let octet = "(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)"
         // Labels of at most 62 characters, at most 4 of them: at most 251 characters, under RFC 1123's 253.
@@ -67,7 +68,7 @@ extension SchemaCompiler {
     static let maxStringLength = 1_000_000
 
     /// A string with a `pattern` or `format`, or with length bounds; nil when the schema gives none of them.
-    func stringBounds(_ schema: OrderedJSON, at path: String) throws(APIError) -> OutputGrammar.Node? {
+    mutating func stringBounds(_ schema: OrderedJSON, at path: String) throws(APIError) -> OutputGrammar.Node? {
         let (minLength, maxLength) = try lengths(schema, at: path)
         if schema["pattern"] != nil || schema["format"] != nil {
             if schema["pattern"] != nil, schema["format"] != nil { throw fail(path + ".format", "'format' together with 'pattern' is not supported") }
@@ -178,7 +179,7 @@ struct SchemaDecimal {
 }
 
 extension SchemaCompiler {
-    func patternNode(_ schema: OrderedJSON, minLength: Int?, maxLength: Int?, at path: String) throws(APIError) -> OutputGrammar.Node {
+    mutating func patternNode(_ schema: OrderedJSON, minLength: Int?, maxLength: Int?, at path: String) throws(APIError) -> OutputGrammar.Node {
         let key = schema["pattern"] != nil ? "pattern" : "format"
         guard case let .scalar(.string(text))? = schema[key] else { throw fail("\(path).\(key)", "must be a string") }
         let pattern: String
@@ -198,12 +199,26 @@ extension SchemaCompiler {
             throw fail("\(path).\(key)", "\(error.description)")
         }
         guard minLength != nil || maxLength != nil else { return .patternString(dfa) }
+        let limited: PatternDFA
         do {
-            return .patternString(try dfa.limited(minLength: minLength ?? 0, maxLength: maxLength))
+            limited = try dfa.limited(minLength: minLength ?? 0, maxLength: maxLength)
         } catch {
-            throw fail("\(path).\(maxLength != nil ? "maxLength" : "minLength")", "\(error.description)")
+            switch error {
+            case .tooLong: throw fail("\(path).minLength", "no string matching the \(key) has \(minLength ?? 0) or more characters")
+            case .noLengthFits:
+                throw fail("\(path).maxLength", "no string matching the \(key) has from \(minLength ?? 0) to \(maxLength ?? 0) characters")
+            case .tableTooLarge:
+                throw fail("\(path).maxLength", "'maxLength' \(maxLength ?? 0) together with this \(key) needs too large a table; use a smaller maxLength")
+            }
         }
+        lengthTableWords += limited.length?.tableWords ?? 0
+        guard lengthTableWords <= Self.maxLengthTableWords else {
+            throw fail("\(path).maxLength", "the schema's length bounds on patterns and formats need too large tables in all; use smaller maxLengths")
+        }
+        return .patternString(limited)
     }
 
     static let maxPatternLength = 4096
+    /// 64-bit words of length tables one schema may use (32 MB).
+    static let maxLengthTableWords = 4_000_000
 }

@@ -168,6 +168,9 @@ final class ToolStreamFilter: @unchecked Sendable {
     private let lock = NSLock()
     private var held: [Int: String] = [:]
     private var holding: Set<Int> = []
+    /// Choices that sent content other than whitespace (before that, whitespace is held too: text that is only
+    /// whitespace before the calls is no content, as in the whole answer).
+    private var started: Set<Int> = []
 
     init(output: ToolOutput) { self.output = output }
 
@@ -178,17 +181,24 @@ final class ToolStreamFilter: @unchecked Sendable {
         let pending = held[choice, default: ""] + text
         guard case let .auto(format, _, _) = output else { held[choice] = pending; return "" }
         if holding.contains(choice) { held[choice] = pending; return "" }
+        let out: String, keep: String
         if let start = pending.range(of: format.marker) {
             holding.insert(choice)
-            held[choice] = String(pending[start.lowerBound...])
-            return String(pending[..<start.lowerBound])
+            (out, keep) = (String(pending[..<start.lowerBound]), String(pending[start.lowerBound...]))
+        } else {
+            // Keep back the longest tail that could begin the marker.
+            let marker = Array(format.marker.unicodeScalars), scalars = Array(pending.unicodeScalars)
+            var n = min(marker.count - 1, scalars.count)
+            while n > 0, !scalars.suffix(n).elementsEqual(marker.prefix(n)) { n -= 1 }
+            (out, keep) = (String(String.UnicodeScalarView(scalars.dropLast(n))), String(String.UnicodeScalarView(scalars.suffix(n))))
         }
-        // Keep back the longest tail that could begin the marker.
-        let marker = Array(format.marker.unicodeScalars), scalars = Array(pending.unicodeScalars)
-        var keep = min(marker.count - 1, scalars.count)
-        while keep > 0, !scalars.suffix(keep).elementsEqual(marker.prefix(keep)) { keep -= 1 }
-        held[choice] = String(String.UnicodeScalarView(scalars.suffix(keep)))
-        return String(String.UnicodeScalarView(scalars.dropLast(keep)))
+        if !started.contains(choice), out.allSatisfy(\.isWhitespace) {
+            held[choice] = out + keep
+            return ""
+        }
+        started.insert(choice)
+        held[choice] = keep
+        return out
     }
 
     /// At a choice's end: the content still to send and its calls (none unless it finished by stopping).
@@ -197,13 +207,15 @@ final class ToolStreamFilter: @unchecked Sendable {
         defer { lock.unlock() }
         let rest = held.removeValue(forKey: choice) ?? ""
         let wasHolding = holding.remove(choice) != nil
+        started.remove(choice)
         guard stopped else { return (rest, []) }
         switch output {
         case .named, .required:
             let (content, calls) = output.extract(rest)
             return (calls.isEmpty ? (content ?? "") : "", calls)
         case let .auto(format, names, parallel):
-            guard wasHolding, let calls = output.accepted(ToolOutput.calls(rest, format), names: names, parallel: parallel) else { return (rest, []) }
+            let call = String(rest.drop { $0.isWhitespace })   // whitespace held before the calls is not content
+            guard wasHolding, let calls = output.accepted(ToolOutput.calls(call, format), names: names, parallel: parallel) else { return (rest, []) }
             return ("", calls)
         }
     }

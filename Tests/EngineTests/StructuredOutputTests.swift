@@ -377,6 +377,26 @@ private func testVocabulary() -> [[UInt8]] {
         }
     }
 
+    /// A token that ends the block and goes on with text no value begins with is drawn again without it; one whose
+    /// rest begins the value is taken.
+    @Test func aTokenEndingTheBlockWithTextOutsideTheValueIsRefused() throws {
+        let vocab = testVocabulary() + [Array("</think>X".utf8), Array("</think>\n\n{".utf8), Array("</think>".utf8)]
+        let eos = vocab.count
+        func id(_ t: String) -> Int { vocab.firstIndex(of: Array(t.utf8))! }
+        var params = SamplingParams(temperature: 0, maxTokens: 100)
+        params.grammar = .anyObject
+        params.grammarAfter = Array("</think>".utf8)
+        var gen = Generation(request: EngineRequest(id: "r", promptTokenIDs: [1], sampling: params), contextLength: 1000, stopTokenIDs: [eos],
+                             decodeBytes: { ids in ids.flatMap { $0 < vocab.count ? vocab[$0] : [] } }, vocabulary: { StructuredVocabulary(bytes: vocab) })
+        // "</think>X" is the favourite, then "</think>\n\n{": the second is taken, and the value goes on from its "{".
+        let (text, events) = scriptedRun(&gen, logitCount: vocab.count + 1, seed: 3) { step, logits in
+            if step == 0 { logits[id("</think>X")] = 100; logits[id("</think>\n\n{")] = 90 } else if step > 3 { logits[id("}")] = 50; logits[eos] = 60 }
+        }
+        guard case .finished(.stop, _)? = events.last else { Issue.record("\(text)"); return }
+        #expect(text.hasPrefix("</think>\n\n{"), "\(text)")
+        #expect(try JSONSerialization.jsonObject(with: Data(text.dropFirst("</think>".count).utf8)) is [String: Any], "\(text)")
+    }
+
     /// The model may not end the request before the value: stop tokens are out while the grammar waits.
     @Test func noStopBeforeTheValue() {
         let vocab = testVocabulary() + [Array("</think>".utf8)]

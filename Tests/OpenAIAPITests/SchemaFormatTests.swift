@@ -115,6 +115,23 @@ import Testing
         #expect(!whole.isEmpty && g.canEnd(whole))
         // No string of 3 characters matches at all: a 400.
         #expect(throws: APIError.self) { try grammar(#"{"type":"string","pattern":"^(ab|abcde)+$","minLength":3,"maxLength":3}"#) }
+        // A maximum no matching string reaches costs no table, however large; a minimum none reaches is named.
+        let long = try grammar(#"{"type":"object","properties":{"a":{"type":"string","pattern":"^a{39}$","maxLength":1000000},"e":{"type":"string","format":"email","maxLength":10000}}}"#)
+        for case let .patternString(dfa) in long.nodes { #expect(dfa.length == nil) }
+        do {
+            _ = try grammar(#"{"type":"string","pattern":"^a{3}$","minLength":4,"maxLength":10}"#)
+            Issue.record("accepted a minimum no string reaches")
+        } catch let e as APIError {
+            #expect(e.param == "guided_json.minLength", "\(e.message)")
+        }
+    }
+
+    /// Python's datetime (and pydantic's) have no year 0.
+    @Test func datesStartInYearOne() throws {
+        let m = GrammarMatcher(CompiledGrammar(try grammar(#"{"type":"string","format":"date"}"#)))
+        #expect(m.advance(m.start, Array("\"0000".utf8)).isEmpty)
+        let ok = m.advance(m.start, Array("\"0001-01-01\"".utf8))
+        #expect(!ok.isEmpty && m.canEnd(ok))
     }
 
     @Test func patternsAndTheirLimits() throws {

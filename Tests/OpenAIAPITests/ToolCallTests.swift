@@ -326,6 +326,22 @@ private struct ToolCountingPrompter: ChatPrompting {
         #expect(responses.backend.submitted.first?.sampling.grammarMarkers.count == 1)
     }
 
+    /// Whitespace before the calls is no content: not in the whole answer, not streamed, no Responses message.
+    @Test func whitespaceBeforeCallsIsNotContent() throws {
+        let texts = [" ", "\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"]
+        let server = try TestServer(backend: ScriptedBackend(texts: texts), prompter: HermesPrompter())
+        let whole = try server.request("POST", "/v1/chat/completions", body: body(""))
+        #expect((((whole.json["choices"] as? [[String: Any]])?.first?["message"]) as? [String: Any])?["content"] is NSNull)
+        let streamed = try server.request("POST", "/v1/chat/completions", body: body(#","stream":true"#))
+        #expect(!streamed.body.contains(#""content":" ""#) && !streamed.body.contains(#""content":"\n""#) && streamed.body.contains("tool_calls"))
+        let resp = try server.request("POST", "/v1/responses", body: #"{"model":"test-model","input":"Weather?","tools":[{"type":"function","name":"get_weather","parameters":{"type":"object"}}]}"#)
+        #expect((resp.json["output"] as? [[String: Any]])?.map { $0["type"] as? String } == ["function_call"], "\(resp.body)")
+        // Text that is not a call keeps its whitespace.
+        let plain = try TestServer(backend: ScriptedBackend(texts: [" ", " Hi"]), prompter: HermesPrompter())
+        let s = try plain.request("POST", "/v1/chat/completions", body: body(#","stream":true"#))
+        #expect(s.body.contains(#""content":"  Hi""#) || s.body.contains(#""content":" ""#), "\(s.body)")
+    }
+
     @Test func autoNeedsAFormatAndForcedCallsConstrainTheEngine() throws {
         let plain = try TestServer(backend: ScriptedBackend(texts: ["x"]))
         let r = try plain.request("POST", "/v1/chat/completions", body: body(""))

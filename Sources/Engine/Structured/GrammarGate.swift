@@ -85,11 +85,19 @@ extension Generation {
             guard any else { return nil }
             let id = sampler.sample(only, history: request.promptTokenIDs, generated: generated)
             return id < only.count && only[id] > -.infinity ? id : nil
-        case .waiting:
-            // The value must still come after the think block: the request may not end before it.
+        case let .waiting(close, seen):
+            // The value must still come after the think block: the request may not end before it. A token that
+            // ends the block and goes on with text the value cannot begin is refused (that text would stand
+            // outside the value): drawn again without it.
             var open = logits
             for id in stopTokenIDs where id >= 0 && id < open.count { open[id] = -.infinity }
-            return sampler.sample(open, history: request.promptTokenIDs, generated: generated)
+            for _ in 0..<64 {
+                let id = sampler.sample(open, history: request.promptTokenIDs, generated: generated)
+                guard id < open.count, open[id] > -.infinity || logits[id] == -.infinity else { return nil }
+                guard endsBlockBadly(id, close: close, seen: seen) else { return id }
+                open[id] = -.infinity
+            }
+            return nil
         case .free:
             return sampler.sample(logits, history: request.promptTokenIDs, generated: generated)
         }
@@ -114,7 +122,7 @@ extension Generation {
     }
 
     /// A token continues a marker (`written` of it before): once one is whole, what it leads to.
-    private mutating func writeMarker(_ written: [UInt8], _ bytes: [UInt8]) {
+    mutating func writeMarker(_ written: [UInt8], _ bytes: [UInt8]) {
         let now = written + bytes
         guard let i = markers.firstIndex(where: { now.starts(with: $0.text) }) else {
             gate = .marker(written: now)
@@ -132,8 +140,19 @@ extension Generation {
         }
     }
 
-    /// Looks for `close` in the last bytes written; once it is out, the value (or a marker) may start: the rest of
-    /// this token begins it if it can, else it stays text and the value starts at the next token.
+    /// Whether a token would end the think block and go on with bytes that can neither begin the value nor (after
+    /// whitespace) a marker.
+    func endsBlockBadly(_ token: Int, close: [UInt8], seen: [UInt8]) -> Bool {
+        let all = seen + decodeBytes([token])
+        guard let end = Self.firstEnd(of: close, in: all), end < all.count else { return false }
+        let rest = Array(all[end...])
+        if !structured!.matcher.advance(structured!.state, rest).isEmpty { return false }
+        let word = rest.drop { GatePhase.isWhitespace([$0]) }
+        return !markers.contains { $0.text.starts(with: word) || word.starts(with: $0.text) }
+    }
+
+    /// Looks for `close` in the last bytes written; once it is out, the value (or a marker) may start, and the rest
+    /// of this token begins it: value bytes, or whitespace and a marker (`endsBlockBadly` kept out anything else).
     private mutating func wait(for close: [UInt8], seen: [UInt8]) {
         guard let end = Self.firstEnd(of: close, in: seen) else {
             gate = .waiting(close: close, seen: Array(seen.suffix(close.count - 1)))
@@ -141,6 +160,13 @@ extension Generation {
         }
         gate = markers.isEmpty ? .value : .start
         let rest = Array(seen[end...])
-        if !rest.isEmpty, structured!.advance(bytes: rest), !GatePhase.isWhitespace(rest) { gate = .value }
+        guard !rest.isEmpty else { return }
+        if structured!.advance(bytes: rest) {
+            if !GatePhase.isWhitespace(rest) { gate = .value }
+            return
+        }
+        let space = rest.prefix { GatePhase.isWhitespace([$0]) }
+        guard gate == .start, structured!.advance(bytes: Array(space)) || space.isEmpty else { return }
+        writeMarker([], Array(rest.dropFirst(space.count)))
     }
 }

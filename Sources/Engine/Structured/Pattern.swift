@@ -102,20 +102,30 @@ final class PatternCache: @unchecked Sendable {
     private let lock = NSLock()
     private var dfas: [String: PatternDFA] = [:]
     private var order: [String] = []
+    /// Keys before this index in `order` are gone.
+    private var head = 0
     private var entries = 0
 
     func get(_ pattern: String) -> PatternDFA? { lock.withLock { dfas[pattern] } }
 
+    /// An entry's size: its table, and its key (a pattern of up to 4,096 characters; a table can be tiny), in
+    /// table entries (4 bytes).
+    static func size(_ pattern: String, _ dfa: PatternDFA) -> Int { dfa.next.count + dfa.bounds.count + pattern.utf8.count / 4 + 16 }
+
     func put(_ pattern: String, _ dfa: PatternDFA) {
+        let size = Self.size(pattern, dfa)
         lock.withLock {
-            guard dfas[pattern] == nil, dfa.next.count <= Self.maxEntries else { return }
+            guard dfas[pattern] == nil, size <= Self.maxEntries else { return }
             dfas[pattern] = dfa
             order.append(pattern)
-            entries += dfa.next.count
-            while entries > Self.maxEntries, !order.isEmpty {
-                let oldest = order.removeFirst()
-                entries -= dfas.removeValue(forKey: oldest)?.next.count ?? 0
+            entries += size
+            while entries > Self.maxEntries, head < order.count {
+                let oldest = order[head]
+                head += 1
+                entries -= dfas.removeValue(forKey: oldest).map { Self.size(oldest, $0) } ?? 0
             }
+            // The evicted keys leave the queue in bulk (removing the first of a long array one at a time is slow).
+            if head > 1024, head * 2 > order.count { order.removeFirst(head); head = 0 }
         }
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Length bounds (`minLength`, `maxLength`, in characters) on a pattern string, kept exactly while it is written:
 /// a character is refused when no ending of the pattern from where it leads has a length in bounds.
 public struct PatternLength: Sendable, Hashable {
@@ -10,10 +12,12 @@ public struct PatternLength: Sendable, Hashable {
     /// Without one: per state, the most characters to an accepted ending (Int.max: no most).
     let longest: [Int]
 
-    /// Work (ending lengths × distinct transitions) and table size allowed for a maximum: well under a second and
-    /// 8 MB.
-    static let maxWork = 40_000_000
-    static let maxWords = 1_000_000
+    /// Work (ending lengths × distinct transitions) and table size allowed for a maximum: about 0.02 s and 2 MB.
+    static let maxWork = 10_000_000
+    static let maxWords = 250_000
+
+    /// 64-bit words of its table (what it costs to hold).
+    public var tableWords: Int { reach.count + longest.count }
 
     /// Whether some ending from `state` makes a string of `written` + its length characters, within the bounds.
     func fits(_ state: Int32, written n: Int) -> Bool {
@@ -35,22 +39,42 @@ public struct PatternLength: Sendable, Hashable {
 }
 
 extension PatternDFA {
-    /// This pattern with length bounds; fails when no string fits both, or when the bounds' table would be too
-    /// large (a maximum in the hundreds of thousands on a large pattern).
-    public func limited(minLength: Int, maxLength: Int?) throws(Failure) -> PatternDFA {
+    /// Why length bounds cannot be used with a pattern.
+    public enum LengthFailure: Error, Equatable {
+        /// No matching string is this long (`minLength` alone rules out every one).
+        case tooLong
+        /// No matching string has a length within both bounds.
+        case noLengthFits
+        /// The table for this maximum would be too large.
+        case tableTooLarge
+    }
+
+    /// This pattern with length bounds, from a cache of recent ones (the same bounded property repeats within a
+    /// schema and across requests). A maximum no matching string reaches is dropped: it costs no table.
+    public func limited(minLength: Int, maxLength: Int?) throws(LengthFailure) -> PatternDFA {
+        let key = LimitedPatternCache.Key(dfa: self, min: minLength, max: maxLength)
+        if let cached = LimitedPatternCache.shared.get(key) { return cached }
+        let limited = try buildLimited(minLength: minLength, maxLength: maxLength)
+        LimitedPatternCache.shared.put(key, limited)
+        return limited
+    }
+
+    private func buildLimited(minLength: Int, maxLength given: Int?) throws(LengthFailure) -> PatternDFA {
         let n = accepting.count
         // The states each one leads to (classes that lead to the same state count once).
         let successors: [[Int32]] = (0..<n).map { s in
             var seen = Set<Int32>()
             return (0..<classCount).compactMap { c in let t = next[s * classCount + c]; return t >= 0 && seen.insert(t).inserted ? t : nil }
         }
+        let longest = Self.longestEndings(successors, accepting: accepting)
+        guard longest[Int(start)] >= minLength else { throw .tooLong }
+        let maxLength = given.flatMap { $0 >= longest[Int(start)] ? nil : $0 }
+        if maxLength == nil, minLength == 0 { return self }   // bounds every matching string keeps
         let length: PatternLength
         if let maxLength {
             let words = maxLength / 64 + 1
             let edges = successors.reduce(0) { $0 + $1.count }
-            guard n * words <= PatternLength.maxWords, maxLength * edges <= PatternLength.maxWork else {
-                throw Failure(description: "'maxLength' \(maxLength) together with this pattern or format needs too large a table; use a smaller maxLength")
-            }
+            guard n * words <= PatternLength.maxWords, maxLength * edges <= PatternLength.maxWork else { throw .tableTooLarge }
             var reach = [UInt64](repeating: 0, count: n * words)
             for s in 0..<n where accepting[s] { reach[s * words] = 1 }
             // Endings of length L from s: an ending of length L - 1 from a state s leads to.
@@ -63,11 +87,9 @@ extension PatternDFA {
             }
             length = PatternLength(min: minLength, max: maxLength, reach: reach, words: words, longest: [])
         } else {
-            length = PatternLength(min: minLength, max: nil, reach: [], words: 0, longest: Self.longestEndings(successors, accepting: accepting))
+            length = PatternLength(min: minLength, max: nil, reach: [], words: 0, longest: longest)
         }
-        guard length.fits(start, written: 0) else {
-            throw Failure(description: "no string matching the pattern or format has a length from \(minLength) to \(maxLength.map(String.init) ?? "any")")
-        }
+        guard length.fits(start, written: 0) else { throw .noLengthFits }
         var limited = self
         limited.length = length
         return limited
@@ -102,5 +124,36 @@ extension PatternDFA {
             }
         }
         return longest
+    }
+}
+
+/// Patterns with length bounds, by pattern and bounds, bounded by their tables' total size; the oldest go first.
+final class LimitedPatternCache: @unchecked Sendable {
+    struct Key: Hashable {
+        let dfa: PatternDFA
+        let min: Int
+        let max: Int?
+    }
+
+    static let shared = LimitedPatternCache()
+    static let maxWords = 4_000_000
+    private let lock = NSLock()
+    private var entries: [Key: PatternDFA] = [:]
+    private var order: [Key] = []
+    private var words = 0
+
+    func get(_ key: Key) -> PatternDFA? { lock.withLock { entries[key] } }
+
+    func put(_ key: Key, _ dfa: PatternDFA) {
+        let size = dfa.length?.tableWords ?? 0
+        lock.withLock {
+            guard entries[key] == nil, size <= Self.maxWords else { return }
+            entries[key] = dfa
+            order.append(key)
+            words += size
+            while words > Self.maxWords, !order.isEmpty {
+                words -= entries.removeValue(forKey: order.removeFirst())?.length?.tableWords ?? 0
+            }
+        }
     }
 }
