@@ -21,15 +21,16 @@ enum HTTPSyntax {
         }
     }
 
-    /// `nil`: not an HTTP-version at all (400). `.some(nil)`: well-formed but unsupported (505).
+    /// `nil`: not an HTTP-version at all (400). `.some(nil)`: well-formed but unsupported (505). A later minor
+    /// version of HTTP/1 is read as 1.1 (RFC 9112 §2.3: the highest minor version of the major one implemented).
     static func parseVersion<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> HTTPVersion?? {
         let text = Array(bytes)
         guard text.count == 8, text.starts(with: "HTTP/".utf8), text[6] == UInt8(ascii: "."),
               (48...57).contains(text[5]), (48...57).contains(text[7])
         else { return nil }
         switch (text[5], text[7]) {
-        case (UInt8(ascii: "1"), UInt8(ascii: "1")): return .some(.http1_1)
         case (UInt8(ascii: "1"), UInt8(ascii: "0")): return .some(.http1_0)
+        case (UInt8(ascii: "1"), _): return .some(.http1_1)
         default: return .some(nil)
         }
     }

@@ -29,6 +29,10 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         APIError(status: 405, message: "method \(method) is not allowed on \(path)", type: "invalid_request_error", code: "method_not_allowed")
     }
 
+    public static func notImplemented(_ message: String) -> APIError {
+        APIError(status: 501, message: message, type: "invalid_request_error", code: "method_not_implemented")
+    }
+
     public static func server(_ message: String) -> APIError {
         APIError(status: 500, message: message, type: "server_error")
     }

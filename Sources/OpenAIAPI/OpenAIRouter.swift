@@ -67,6 +67,12 @@ public final class OpenAIRouter: @unchecked Sendable {
             writer.respond(HTTPResponseHead(status: 204, headers: preflight), body: [])
             return
         }
+        // RFC 9110 §9.1: a method the server does not know at all (methods are case-sensitive: `get` is not GET)
+        // is a 501; a known one a route does not take is a 405 with `Allow`.
+        guard Self.knownMethods.contains(request.method) else {
+            writer.respondError(.notImplemented("the method \(request.method) is not implemented by this server"), headers: cors)
+            return
+        }
         if let denied = options.authorize(request) {
             var h = cors
             h.add("WWW-Authenticate", "Bearer")
@@ -163,6 +169,9 @@ public final class OpenAIRouter: @unchecked Sendable {
             writer.respondError(.notFound("no route for \(request.method) \(request.path)", code: "not_found"), headers: cors)
         }
     }
+
+    /// The methods of RFC 9110 and PATCH (RFC 5789).
+    static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]
 
     /// The `Allow` header of each fixed route (RFC 9110: a 405 must carry it).
     static let allowedMethods: [String: String] = [

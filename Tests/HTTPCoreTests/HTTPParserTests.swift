@@ -181,9 +181,12 @@ struct HTTPParserTests {
         for (line, status) in cases {
             #expect(errorStatus(parseEvents(line, mode: mode)) == status, "\(line.debugDescription)")
         }
-        // Unknown but well-formed methods are the router's business (405), not the parser's.
+        // Unknown but well-formed methods are the router's business (501), not the parser's.
         #expect(requests(parseEvents("BREW /pot HTTP/1.1\r\nHost: a\r\n\r\n", mode: mode)).first?.head.method == "BREW")
         #expect(requests(parseEvents("GET / HTTP/1.0\r\n\r\n", mode: mode)).count == 1) // 1.0 needs no Host
+        // A later minor version of HTTP/1 is read as 1.1 (RFC 9112 §2.3): Host is required, as in 1.1.
+        #expect(requests(parseEvents("GET / HTTP/1.2\r\nHost: a\r\n\r\n", mode: mode)).first?.head.version == .http1_1)
+        #expect(errorStatus(parseEvents("GET / HTTP/1.9\r\n\r\n", mode: mode)) == 400)
     }
 
     @Test(arguments: SplitMode.allCases)

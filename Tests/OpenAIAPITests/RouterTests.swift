@@ -102,6 +102,9 @@ import Engine
             // prompt of 6 tokens + max_tokens 15 > context 20
             ("POST", "/v1/chat/completions", #"{"model":"test-model","messages":[{"role":"user","content":"hello"}],"max_tokens":15}"#, 400),
             ("GET", "/v1/chat/completions", nil, 405),
+            // A method no route knows (methods are case-sensitive): 501, as RFC 9110 says.
+            ("BREW", "/v1/models", nil, 501),
+            ("get", "/v1/models", nil, 501),
             ("GET", "/nope", nil, 404),
             ("GET", "/v1/models/missing", nil, 404),
         ]

@@ -140,7 +140,8 @@ class SchemaChecker:
         template = self.template_of(path)
         operation = None
         if template is not None:
-            operation = self.our_doc["paths"][template].get(method.lower())
+            # OpenAPI keys operations by lowercased method; HTTP methods are case-sensitive, so `get` is none of them.
+            operation = self.our_doc["paths"][template].get(method.lower()) if method.isupper() else None
         if method.upper() == "OPTIONS" or status in (204, 304) or (method.upper() == "HEAD"):
             return  # no body to check (CORS preflight, HEAD)
 

@@ -69,6 +69,12 @@ def test_wrong_method_is_405_json(http, method, path, allowed):
     assert allowed in [m.strip() for m in allow.split(",")], allow
 
 
+@pytest.mark.parametrize("method", ["BREW", "get", "PROPFIND"])
+def test_unknown_method_is_501_json(http, method):
+    # RFC 9110 9.1: a method the server does not recognise (methods are case-sensitive) is a 501.
+    assert_error(http.request(method, "/v1/models", None), 501)
+
+
 # --- health, models, metrics --------------------------------------------------------------------
 
 
