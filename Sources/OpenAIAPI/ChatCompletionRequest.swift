@@ -191,7 +191,14 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         let stream = try f.bool("stream") ?? false
         guard let so = f.raw("stream_options") else { return (stream, false) }
         guard stream else { throw APIError.invalid("'stream_options' is only allowed when 'stream' is true", param: "stream_options") }
-        return (stream, try FieldReader(so, prefix: "stream_options").bool("include_usage") ?? false)
+        let options = try FieldReader(so, prefix: "stream_options")
+        // vLLM's usage in every chunk is not sent here; OpenAI's obfuscation padding never is (so either value holds).
+        if try options.bool("continuous_usage_stats") == true {
+            throw APIError.invalid("'stream_options.continuous_usage_stats' is not supported: usage comes in the last chunk with include_usage",
+                                   param: "stream_options.continuous_usage_stats", code: "unsupported_parameter")
+        }
+        _ = try options.bool("include_obfuscation")
+        return (stream, try options.bool("include_usage") ?? false)
     }
 
     static func textOfPart(_ value: JSONInput, path: String) throws(APIError) -> String {
