@@ -51,7 +51,8 @@ struct Generation {
         grammarProblem = request.sampling.grammar?.problem
         if let g = request.sampling.grammar, grammarProblem == nil {
             let v = vocabulary()
-            structured = StructuredOutput(compiled: compile(g), vocabulary: v, stopTokenIDs: self.stopTokenIDs)
+            // Only the model's stop tokens end a value; a request's own are text to it (see `accept`).
+            structured = StructuredOutput(compiled: compile(g), vocabulary: v, stopTokenIDs: modelStopTokenIDs)
             markers = request.sampling.grammarMarkers.filter { !$0.text.isEmpty }
             markerTokens = markers.map { m in
                 findMarker?(m.text) ?? MarkerTokens(marker: m.text, vocabularySize: v.count, tokenBytes: { decodeBytes([$0]) })
@@ -85,24 +86,34 @@ struct Generation {
     mutating func accept(logits: [Float]) -> (events: [TokenEvent], finished: Bool) {
         // max_tokens 0: the prompt ran (for its logprobs), nothing is generated.
         if request.sampling.maxTokens == 0 { return ([.finished(reason: .length, usage: usage)], true) }
+        // A value that is complete before anything is written (an empty guided_regex): nothing to write.
+        if gate == .value, generated.isEmpty, structured?.mustEnd == true { return ([.finished(reason: .stop, usage: usage)], true) }
         let open = withoutBarredTokens(logits)
         guard let token = pick(open ?? logits), open.map({ $0[token] > -.infinity || logits[token] == -.infinity }) ?? true else {
-            let why = open == nil ? "in the requested format" : "in the requested format with the tokens allowed (allowed_token_ids, bad_words)"
+            // Nothing the request allows may follow, but the value may end here: it ends.
+            if gate == .value, let s = structured, s.matcher.canEnd(s.state) { return (flush() + [.finished(reason: .stop, usage: usage)], true) }
+            let why = open == nil ? "in the requested format" : "in the requested format with the tokens allowed (allowed_token_ids, bad_words, min_tokens)"
             return (flush() + [.failed(message: "no token of the model's vocabulary can continue the output \(why)")], true)
         }
-        // The model's stop tokens end the output unseen; a request's own are part of it (as in vLLM).
-        let stop = stopTokenIDs.contains(token)
-        if stop, !request.sampling.stopTokenIDs.contains(token) || modelStopTokenIDs.contains(token) {
-            return (flush() + [.finished(reason: .stop, usage: usage)], true)
+        if modelStopTokenIDs.contains(token) { return (flush() + [.finished(reason: .stop, usage: usage)], true) }
+        // A request's own stop token (vLLM's stop_token_ids) is counted, and its text kept only with
+        // include_stop_str_in_output, as vLLM does. Inside a value it is the value's text: it ends the output only
+        // where the value may end, and is kept.
+        let inValue = structured != nil && (gate == .value || gate == .start)
+        let requestStop = stopTokenIDs.contains(token) && !inValue
+        if requestStop {
+            generated.append(token)
+            let text = request.sampling.includeStopString && !specialTokenIDs.contains(token) ? detokenizer.add(token) : ""
+            let (shown, _) = stopStrings.feed(text, matching: false)
+            let lp = request.sampling.logprobs.map { TokenLogprobs.compute(logits: logits, token: token, k: $0) }
+            return ([.token(id: token, text: shown, logprobs: lp)] + flush() + [.finished(reason: .stop, usage: usage)], true)
         }
-        if !stop {
-            // The token's bytes, decoded once for the watchers that read them (a delayed grammar, the reasoning count).
-            let counting = reasoning.map { $0.state != .done } ?? false
-            let gated = structured != nil && gate != .value && gate != .free
-            let bytes = gated || counting ? decodeBytes([token]) : []
-            if structured != nil { follow(token, bytes: bytes) }
-            if counting { reasoning?.add(bytes) }
-        }
+        // The token's bytes, decoded once for the watchers that read them (a delayed grammar, the reasoning count).
+        let counting = reasoning.map { $0.state != .done } ?? false
+        let gated = structured != nil && gate != .value && gate != .free
+        let bytes = gated || counting ? decodeBytes([token]) : []
+        if structured != nil { follow(token, bytes: bytes) }
+        if counting { reasoning?.add(bytes) }
         generated.append(token)
         // Stop strings end the output only past `min_tokens` (as vLLM checks them).
         let (text, hitStop) = stopStrings.feed(specialTokenIDs.contains(token) ? "" : detokenizer.add(token),
@@ -110,7 +121,9 @@ struct Generation {
         let lp = request.sampling.logprobs.map { TokenLogprobs.compute(logits: logits, token: token, k: $0) }
         var events: [TokenEvent] = [.token(id: token, text: text, logprobs: lp)]
         if hitStop { return (events + [.finished(reason: .stop, usage: usage)], true) }
-        if stop { return (events + flush() + [.finished(reason: .stop, usage: usage)], true) }
+        if stopTokenIDs.contains(token), gate == .value, let s = structured, s.matcher.canEnd(s.state) {
+            return (events + flush() + [.finished(reason: .stop, usage: usage)], true)
+        }
         // The value is complete: end as the model's stop token would, without a step to sample it.
         if gate == .value, structured?.mustEnd == true { return (events + flush() + [.finished(reason: .stop, usage: usage)], true) }
         let atContextEnd = request.promptTokenIDs.count + generated.count >= contextLength

@@ -1,15 +1,17 @@
 import Engine
 
 /// vLLM's text constraints: `guided_regex` (the whole output matches a regular expression), `guided_choice` (the
-/// output is one of the strings), and `structured_outputs` (its newer form of all of them: `json`, `regex`,
-/// `choice`, `json_object`), as raw-text grammars.
+/// output is one of the strings: a byte trie, so a thousand long labels cost no DFA), and `structured_outputs`
+/// (its newer form of all of them: `json`, `regex`, `choice`, `json_object`), as raw-text grammars.
 extension ResponseFormat {
     static let maxChoices = 1024
 
     static func guidedRegex(_ f: FieldReader, key: String = "guided_regex") throws(APIError) -> OutputGrammar? {
         guard let raw = f.raw(key) else { return nil }
         guard case let .string(pattern) = raw else { throw f.typeError(key, "a string (a regular expression)", raw) }
-        return try rawText(fullMatch(pattern), param: f.path(key))
+        // Positions in errors count in the client's pattern, not in the anchored form compiled.
+        let shift = "^(?:".count - (pattern.hasPrefix("^") ? 1 : 0)
+        return try rawText(fullMatch(pattern), param: f.path(key), position: { max(1, $0 - shift) })
     }
 
     static func guidedChoice(_ f: FieldReader, key: String = "guided_choice") throws(APIError) -> OutputGrammar? {
@@ -24,8 +26,13 @@ extension ResponseFormat {
             }
             choices.append(s)
         }
-        return try rawText("^(?:" + choices.map(escaped).joined(separator: "|") + ")$", param: f.path(key), limit: nil)
+        guard choices.reduce(0, { $0 + $1.utf8.count }) <= maxChoiceBytes else {
+            throw APIError.invalid("'\(f.path(key))' holds more than \(maxChoiceBytes) bytes of text", param: f.path(key), code: "invalid_value")
+        }
+        return .rawChoice(choices)
     }
+
+    static let maxChoiceBytes = 1 << 20
 
     /// `structured_outputs`: exactly one of `json` (a schema, as `guided_json`), `regex`, `choice`, `json_object`.
     static func structuredOutputs(_ f: FieldReader, body: OrderedBody) throws(APIError) -> OutputGrammar? {
@@ -62,26 +69,22 @@ extension ResponseFormat {
         return "^(?:" + body + ")$"
     }
 
-    /// A choice as a pattern that matches exactly its text.
-    static func escaped(_ text: String) -> String {
-        var out = ""
-        for ch in text.unicodeScalars {
-            if "\\^$.|?*+()[]{}/".unicodeScalars.contains(ch) { out += "\\" }
-            out.unicodeScalars.append(ch)
-        }
-        return out
-    }
-
     /// `limit`: the longest pattern a client may send (choices are built here, and bounded by their count and the
-    /// compiler's own budget).
-    static func rawText(_ pattern: String, param: String, limit: Int? = SchemaCompiler.maxPatternLength) throws(APIError) -> OutputGrammar {
+    /// compiler's own budget). `position` maps a position in an error to the client's text (nil: leave it out).
+    static func rawText(_ pattern: String, param: String, limit: Int? = SchemaCompiler.maxPatternLength,
+                        position: (Int) -> Int?) throws(APIError) -> OutputGrammar {
         if let limit, pattern.unicodeScalars.count > limit + 8 {
             throw APIError.invalid("'\(param)' is longer than \(limit) characters", param: param, code: "invalid_value")
         }
         do {
             return .rawText(try PatternDFA.compile(pattern))
         } catch {
-            throw APIError.invalid("'\(param)' cannot be used: \(error.description)", param: param, code: "invalid_value")
+            var why = error.description
+            if let r = why.range(of: #" \(at character (\d+)\)$"#, options: .regularExpression),
+               let n = Int(why[r].filter(\.isNumber)) {
+                why.replaceSubrange(r, with: position(n).map { " (at character \($0))" } ?? "")
+            }
+            throw APIError.invalid("'\(param)' cannot be used: \(why)", param: param, code: "invalid_value")
         }
     }
 }

@@ -107,7 +107,8 @@ public struct SamplingRequest: Sendable, Equatable {
         stopTokenIDs = try Self.tokenIDs(f, "stop_token_ids", max: 64) ?? []
         minTokens = try f.int("min_tokens", in: 0...Int(Int32.max)) ?? 0
         if let maxTokens, minTokens > maxTokens {
-            throw APIError.invalid("'min_tokens' (\(minTokens)) is more than max_tokens (\(maxTokens))", param: "min_tokens", code: "invalid_value")
+            let name = f.raw("max_completion_tokens") != nil ? "max_completion_tokens" : "max_tokens"
+            throw APIError.invalid("'min_tokens' (\(minTokens)) is more than \(name) (\(maxTokens))", param: "min_tokens", code: "invalid_value")
         }
         includeStopString = try f.bool("include_stop_str_in_output") ?? false
         allowedTokenIDs = try Self.tokenIDs(f, "allowed_token_ids", max: 1 << 20)
@@ -117,7 +118,7 @@ public struct SamplingRequest: Sendable, Equatable {
         if let v = f.raw("bad_words") {
             guard case let .array(items) = v, items.count <= 64 else { throw f.typeError("bad_words", "an array of at most 64 strings", v) }
             for (i, item) in items.enumerated() {
-                guard case let .string(w) = item, !w.trimmingCharacters(in: .whitespaces).isEmpty else {
+                guard case let .string(w) = item, !w.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
                     throw APIError.invalid("'bad_words[\(i)]' must be a non-empty string", param: "bad_words[\(i)]", code: "invalid_value")
                 }
                 badWords.append(w)

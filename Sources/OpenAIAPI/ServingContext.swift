@@ -29,7 +29,7 @@ public protocol ChatPrompting: Sendable {
     func tokenBytes(_ id: Int) -> [UInt8]
     /// Plain text to ids (special-token text parsed), as a completion prompt.
     func encode(_ text: String) -> [Int]
-    /// Text to ids as it would appear inside an output: no BOS, special-token text not parsed.
+    /// Text to ids as it would appear inside an output: no BOS added.
     func encodeFragment(_ text: String) -> [Int]
     /// Ids to text (invalid UTF-8 replaced).
     func decode(_ ids: [Int]) -> String

@@ -84,7 +84,8 @@ public struct TemplatePrompter: ChatPrompting {
         return ids
     }
 
-    public func encodeFragment(_ text: String) -> [Int] { tokenizer.encode(text, parseSpecial: false) }
+    /// Special-token text is read as the special token, as Hugging Face's encode (and so vLLM's bad_words) does.
+    public func encodeFragment(_ text: String) -> [Int] { tokenizer.encode(text, parseSpecial: true) }
 
     public func decode(_ ids: [Int]) -> String { tokenizer.decode(ids) }
 

@@ -36,18 +36,46 @@ import Testing
 
     static func stopped(_ e: TokenEvent?) -> Usage? { if case let .finished(.stop, usage)? = e { return usage } else { return nil } }
 
-    @Test func aRequestsStopTokenIsPartOfTheOutputTheModelsIsNot() throws {
+    @Test func aRequestsStopTokenIsCountedAndItsTextKeptOnlyIfAsked() throws {
         var p = Self.params()
         p.stopTokenIDs = [Self.id(".")]
         let dot = run(p) { [[Self.id("a")], [Self.id("b")], [Self.id(".")]][min($0, 2)] }
-        #expect(dot.text == "ab." && dot.ids.count == 3)
+        #expect(dot.text == "ab" && dot.ids.count == 3)
         #expect(try #require(Self.stopped(dot.last)).completionTokens == 3)
+        p.includeStopString = true
+        #expect(run(p) { [[Self.id("a")], [Self.id("b")], [Self.id(".")]][min($0, 2)] }.text == "ab.")
+        p.includeStopString = false
         let end = run(p) { [[Self.id("a")], [Self.eos]][min($0, 1)] }
         #expect(end.text == "a" && Self.stopped(end.last)?.completionTokens == 1)
         // With ignore_eos the model's end token is text like any other; the request's still stops.
         p.ignoreEOS = true
         let through = run(p) { [[Self.eos], [Self.id(".")]][min($0, 1)] }
-        #expect(through.ids == [Self.eos, Self.id(".")] && through.text == "." && Self.stopped(through.last) != nil)
+        #expect(through.ids == [Self.eos, Self.id(".")] && through.text == "" && Self.stopped(through.last) != nil)
+    }
+
+    /// Under a grammar a request's stop token is the value's text: it ends the output only where the value may end.
+    @Test func insideAValueAStopTokenEndsOnlyWhereTheValueMay() throws {
+        for (pattern, expected) in [("^ab\\.?$", "ab."), ("^a\\.b\\.c$", "a.b.c")] {
+            var p = Self.params()
+            p.stopTokenIDs = [Self.id(".")]
+            p.grammar = .rawText(try PatternDFA.compile(pattern))
+            let r = run(p) { _ in [Self.id("."), Self.id("a"), Self.id("b"), Self.id("c")] }
+            #expect(r.text == expected && Self.stopped(r.last) != nil, "\(pattern): \(r.text)")
+        }
+    }
+
+    /// A value nothing allowed may continue ends there if it may; one complete before anything is written is empty.
+    @Test func aCompleteValueEndsWhenNothingAllowedFollows() throws {
+        var p = Self.params()
+        p.grammar = .rawText(try PatternDFA.compile("^ab(cd)?$"))
+        p.allowedTokenIDs = [Self.id("a"), Self.id("b")]
+        let r = run(p) { _ in [Self.id("a"), Self.id("b")] }
+        #expect(r.text == "ab" && Self.stopped(r.last) != nil)
+        var q = Self.params()
+        q.grammar = .rawText(try PatternDFA.compile("^$"))
+        q.ignoreEOS = true
+        let empty = run(q) { _ in [Self.id("a")] }
+        #expect(empty.text.isEmpty && empty.ids.isEmpty && Self.stopped(empty.last) != nil)
     }
 
     @Test func minTokensHoldsBackStopTokensAndStopStrings() {

@@ -39,6 +39,45 @@ import Testing
         for bad: [UInt8] in [[0xC0, 0x80], [0xE0, 0x80], [0xED, 0xA0], [0xF4, 0x90], [0x80], [0xF5]] { #expect(!begun(any, bad), "\(bad)") }
     }
 
+    /// What the class escapes write matches under both ECMAScript and Python's `re` (how guided_regex users and
+    /// Python's jsonschema read a pattern).
+    @Test func classEscapesWriteWhatBothDialectsAgreeOn() throws {
+        func takes(_ regex: String, _ text: String) throws -> Bool { complete(try matcher(#""guided_regex":"# + Self.quoted(regex)), text) }
+        #expect(try takes("\\s", " ") && !(try takes("\\s", "\u{FEFF}")))   // no BOM: not a space to Python
+        #expect(try takes("\\S", "x") && !(try takes("\\S", "\u{85}")) && !(try takes("\\S", "\u{FEFF}")))
+        #expect(try takes("\\D", "é") && !(try takes("\\D", "٣")))   // an Arabic-Indic digit is \d to Python
+        #expect(try takes("\\W", "!") && !(try takes("\\W", "é")))   // a letter is \w to Python
+        // {,n}: a repeat to Python, text to ECMAScript: refused with the fix.
+        do {
+            _ = try grammar(#""guided_regex":"a{,3}""#)
+            Issue.record("accepted a{,3}")
+        } catch let e as APIError { #expect(e.message.contains("{0,n}")) }
+        #expect(try takes("a\\{,3}", "a{,3}"))
+    }
+
+    @Test func errorsPointIntoTheClientsPattern() throws {
+        // Where the ')' was due, just past the end; an escape that means nothing, at its letter.
+        for (regex, at) in [("(", 2), ("^(", 3), ("ab\\q", 4)] {
+            do {
+                _ = try grammar(#""guided_regex":"# + Self.quoted(regex))
+                Issue.record("accepted \(regex)")
+            } catch let e as APIError { #expect(e.message.hasSuffix("(at character \(at))"), "\(regex): \(e.message)") }
+        }
+    }
+
+    /// A string as JSON text.
+    static func quoted(_ s: String) -> String {
+        String(decoding: try! JSONSerialization.data(withJSONObject: s, options: .fragmentsAllowed), as: UTF8.self)
+    }
+
+    /// A thousand long labels are a trie, not a DFA.
+    @Test func manyLongChoices() throws {
+        let labels = (0..<1024).map { i in "label-\(i)-" + String(repeating: "x", count: 100) }
+        let body = #""guided_choice":["# + labels.map { "\"\($0)\"" }.joined(separator: ",") + "]"
+        let m = try matcher(body)
+        #expect(complete(m, labels[777]) && !complete(m, "label-77"))
+    }
+
     @Test func structuredOutputsTakeJSONToo() throws {
         let schema = try matcher(#""structured_outputs":{"json":{"type":"object","properties":{"a":{"type":"integer"}},"required":["a"]}}"#)
         #expect(complete(schema, #"{"a": 1}"#) && !complete(schema, #"{}"#))

@@ -36,7 +36,7 @@ import Testing
         let s = try TestServer(backend: ScriptedBackend(texts: ["x"]))
         for (extra, param) in [(#""stop_token_ids":[1,300000]"#, "stop_token_ids[1]"), (#""allowed_token_ids":[]"#, "allowed_token_ids"),
                                (#""allowed_token_ids":[1.5]"#, "allowed_token_ids[0]"), (#""min_tokens":6"#, "min_tokens"),
-                               (#""bad_words":"ab""#, "bad_words"), (#""bad_words":[""]"#, "bad_words[0]"),
+                               (#""bad_words":"ab""#, "bad_words"), (#""bad_words":[""]"#, "bad_words[0]"), (#""bad_words":["x","\n"]"#, "bad_words[1]"),
                                (#""truncate_prompt_tokens":-2"#, "truncate_prompt_tokens"), (#""stop_token_ids":{}"#, "stop_token_ids")] {
             let r = try s.request("POST", "/v1/chat/completions", body: Self.ask + "," + extra + "}")
             #expect(r.status == 400 && (r.json["error"] as? [String: Any])?["param"] as? String == param, "\(extra): \(r.body)")

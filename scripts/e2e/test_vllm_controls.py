@@ -25,15 +25,19 @@ def plain(client):
     return client.chat.completions.create(**BASE, logprobs=True).choices[0]
 
 
-def test_a_stop_token_id_ends_the_answer_and_stays_in_it(client, http, plain):
-    # The third token of the greedy answer as a stop token: the answer is its first three tokens.
+def test_a_stop_token_id_ends_the_answer_counted_and_its_text_kept_if_asked(client, http, plain):
+    # The third token of the greedy answer as a stop token: the answer is its first three tokens, the third's text
+    # shown only with include_stop_str_in_output (as vLLM does).
     pieces = [e.token for e in plain.logprobs.content]
     ids = _tokens(http, "".join(pieces[:3]))
     assert len(ids) == 3   # the text round-trips to the same three tokens
-    third = client.chat.completions.create(**BASE, logprobs=True, extra_body={"stop_token_ids": [ids[2]]}).choices[0]
-    assert third.finish_reason == "stop"
-    assert [e.token for e in third.logprobs.content] == pieces[:3]
-    assert third.message.content == "".join(pieces[:3])
+    third = client.chat.completions.create(**BASE, logprobs=True, extra_body={"stop_token_ids": [ids[2]]})
+    choice = third.choices[0]
+    assert choice.finish_reason == "stop" and third.usage.completion_tokens == 3
+    assert [e.token for e in choice.logprobs.content] == pieces[:3]
+    assert choice.message.content == "".join(pieces[:2])
+    kept = client.chat.completions.create(**BASE, extra_body={"stop_token_ids": [ids[2]], "include_stop_str_in_output": True})
+    assert kept.choices[0].message.content == "".join(pieces[:3])
 
 
 def test_min_tokens_outlasts_the_end_token(client, plain):

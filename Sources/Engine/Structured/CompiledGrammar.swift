@@ -8,7 +8,7 @@ final class CompiledGrammar: Sendable {
     let leaves: [[Int]]
     /// Per object node: its keys (JSON-escaped, without the opening quote, with the closing one), word j = property j.
     let keys: [ByteTrie?]
-    /// Per literals node: its texts.
+    /// Per literals (or raw choice) node: its texts.
     let literals: [ByteTrie?]
 
     init(_ grammar: OutputGrammar) {
@@ -20,8 +20,10 @@ final class CompiledGrammar: Sendable {
             return ByteTrie(props.map { Array($0.key.dropFirst()) }, indexBelow: true)
         }
         literals = grammar.nodes.map { node in
-            guard case let .literals(words) = node else { return nil }
-            return ByteTrie(words)
+            switch node {
+            case let .literals(words), let .rawChoice(words): return ByteTrie(words)
+            default: return nil
+            }
         }
     }
 }

@@ -86,11 +86,12 @@ extension Generation {
             let id = sampler.sample(only, history: request.promptTokenIDs, generated: generated)
             return id < only.count && only[id] > -.infinity ? id : nil
         case let .waiting(close, seen):
-            // The value must still come after the think block: the request may not end before it. A token that
+            // The value must still come after the think block: the model may not end the request before it (a
+            // request's own stop token still may, as asked). A token that
             // ends the block and goes on with text the value cannot begin is refused (that text would stand
             // outside the value): drawn again without it.
             var open = logits
-            for id in stopTokenIDs where id >= 0 && id < open.count { open[id] = -.infinity }
+            for id in modelStopTokenIDs where id >= 0 && id < open.count { open[id] = -.infinity }
             for _ in 0..<64 {
                 let id = sampler.sample(open, history: request.promptTokenIDs, generated: generated)
                 guard id < open.count, open[id] > -.infinity || logits[id] == -.infinity else { return nil }

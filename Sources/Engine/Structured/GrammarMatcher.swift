@@ -53,8 +53,12 @@ struct GrammarMatcher: Sendable {
     init(_ grammar: CompiledGrammar) { self.grammar = grammar }
 
     var start: [GrammarConfig] {
-        if case let .rawText(dfa) = grammar.nodes[grammar.root] {
+        switch grammar.nodes[grammar.root] {
+        case let .rawText(dfa):
             return dfa.start >= 0 ? [GrammarConfig(top: .init(node: Int32(grammar.root), phase: .raw, d: dfa.start))] : []
+        case .rawChoice:   // a literal from its trie's root, without the whitespace a JSON value may have before it
+            return [GrammarConfig(top: .init(node: Int32(grammar.root), phase: .literal, a: 0))]
+        default: break
         }
         return [GrammarConfig(top: .init(node: Int32(grammar.root), phase: .value))]
     }
@@ -179,7 +183,7 @@ struct GrammarMatcher: Sendable {
             var c = c
             let n = Int32(leaf)
             switch grammar.nodes[leaf] {
-            case .anyOf, .rawText: continue   // flattened away; raw text is only a root, begun in `start`
+            case .anyOf, .rawText, .rawChoice: continue   // flattened away; raw text is only a root, begun in `start`
             case .string, .boundedString:
                 guard byte == UInt8(ascii: "\"") else { continue }
                 c.top = .init(node: n, phase: .string)

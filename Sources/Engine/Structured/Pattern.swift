@@ -153,8 +153,28 @@ struct RegexParser {
     static let all: ScalarSet = [0...0xD7FF, 0xE000...0x10FFFF]
     static let digits: ScalarSet = [0x30...0x39]
     static let word: ScalarSet = [0x30...0x39, 0x41...0x5A, 0x5F...0x5F, 0x61...0x7A]
+    // The class escapes write only what both ECMAScript and Python's `re` (how vLLM users read guided_regex, and how
+    // Python's jsonschema checks `pattern`) put in the class: `\s` leaves out U+FEFF (not space to Python), `\S`
+    // the spaces of either, `\D` every Unicode decimal digit (Python's `\d`), `\W` all but ASCII punctuation,
+    // Latin-1's signs and General Punctuation (Python's `\w` holds every letter and digit).
     static let space: ScalarSet = normalize([0x09...0x0D, 0x20...0x20, 0xA0...0xA0, 0x1680...0x1680, 0x2000...0x200A, 0x2028...0x2029,
-                                             0x202F...0x202F, 0x205F...0x205F, 0x3000...0x3000, 0xFEFF...0xFEFF])
+                                             0x202F...0x202F, 0x205F...0x205F, 0x3000...0x3000])
+    static let eitherSpace: ScalarSet = normalize(space + [0x1C...0x1F, 0x85...0x85, 0xFEFF...0xFEFF])
+    /// Unicode's decimal digits (category Nd, up to Unicode 16).
+    static let unicodeDigits: ScalarSet = normalize([
+        0x30...0x39, 0x660...0x669, 0x6F0...0x6F9, 0x7C0...0x7C9, 0x966...0x96F, 0x9E6...0x9EF, 0xA66...0xA6F, 0xAE6...0xAEF, 0xB66...0xB6F,
+        0xBE6...0xBEF, 0xC66...0xC6F, 0xCE6...0xCEF, 0xD66...0xD6F, 0xDE6...0xDEF, 0xE50...0xE59, 0xED0...0xED9, 0xF20...0xF29, 0x1040...0x1049,
+        0x1090...0x1099, 0x17E0...0x17E9, 0x1810...0x1819, 0x1946...0x194F, 0x19D0...0x19D9, 0x1A80...0x1A89, 0x1A90...0x1A99, 0x1B50...0x1B59,
+        0x1BB0...0x1BB9, 0x1C40...0x1C49, 0x1C50...0x1C59, 0xA620...0xA629, 0xA8D0...0xA8D9, 0xA900...0xA909, 0xA9D0...0xA9D9, 0xA9F0...0xA9F9,
+        0xAA50...0xAA59, 0xABF0...0xABF9, 0xFF10...0xFF19, 0x104A0...0x104A9, 0x10D30...0x10D39, 0x10D40...0x10D49, 0x11066...0x1106F,
+        0x110F0...0x110F9, 0x11136...0x1113F, 0x111D0...0x111D9, 0x112F0...0x112F9, 0x11450...0x11459, 0x114D0...0x114D9, 0x11650...0x11659,
+        0x116C0...0x116C9, 0x116D0...0x116E3, 0x11730...0x11739, 0x118E0...0x118E9, 0x11950...0x11959, 0x11BF0...0x11BF9, 0x11C50...0x11C59,
+        0x11D50...0x11D59, 0x11DA0...0x11DA9, 0x11F50...0x11F59, 0x16130...0x16139, 0x16A60...0x16A69, 0x16AC0...0x16AC9, 0x16B50...0x16B59,
+        0x16D70...0x16D79, 0x1CCF0...0x1CCF9, 0x1D7CE...0x1D7FF, 0x1E140...0x1E149, 0x1E2F0...0x1E2F9, 0x1E4F0...0x1E4F9, 0x1E5F1...0x1E5FA,
+        0x1E950...0x1E959, 0x1FBF0...0x1FBF9,
+    ])
+    static let nonWord: ScalarSet = normalize([0x00...0x2F, 0x3A...0x40, 0x5B...0x5E, 0x60...0x60, 0x7B...0xA9, 0xAB...0xB1, 0xB4...0xB4,
+                                               0xB6...0xB8, 0xBB...0xBB, 0xBF...0xBF, 0xD7...0xD7, 0xF7...0xF7, 0x2000...0x206F])
 
     func fail(_ why: String) -> PatternDFA.Failure { PatternDFA.Failure(description: "\(why) (at character \(i + 1))") }
 
@@ -235,6 +255,12 @@ struct RegexParser {
         case "{":
             let save = i
             i += 1
+            // `{,n}`: a repeat to Python's `re`, the text itself to ECMAScript; neither reading is safe.
+            if peek == ",", i + 1 < s.count, ("0"..."9").contains(s[i + 1]) {
+                var j = i + 1
+                while j < s.count, ("0"..."9").contains(s[j]) { j += 1 }
+                if j < s.count, s[j] == "}" { throw fail("'{,n}' is a repeat to Python and text to ECMAScript; write {0,n}, or \\{ for the text") }
+            }
             guard let lo = number() else { i = save; return nil }   // a literal '{'
             var hi: Int? = lo
             if peek == "," { i += 1; hi = number() }
@@ -291,11 +317,11 @@ struct RegexParser {
         func one(_ v: UInt32) -> ScalarSet { [v...v] }
         switch c {
         case "d": return Self.digits
-        case "D": return Self.subtract(Self.all, Self.digits)
+        case "D": return Self.subtract(Self.all, Self.unicodeDigits)
         case "w": return Self.word
-        case "W": return Self.subtract(Self.all, Self.word)
+        case "W": return Self.nonWord
         case "s": return Self.space
-        case "S": return Self.subtract(Self.all, Self.space)
+        case "S": return Self.subtract(Self.all, Self.eitherSpace)
         case "t": return one(9)
         case "n": return one(10)
         case "v": return one(11)
