@@ -115,9 +115,11 @@ struct Generation {
         if structured != nil { follow(token, bytes: bytes) }
         if counting { reasoning?.add(bytes) }
         generated.append(token)
-        // Stop strings end the output only past `min_tokens` (as vLLM checks them).
+        // Stop strings end the output only past `min_tokens` (as vLLM checks them), and never inside a response
+        // format's value (a stop string such as "\n" would cut the JSON short; the value ends on its own).
+        let valueText = inValue && (gate == .value || gate == .start)
         let (text, hitStop) = stopStrings.feed(specialTokenIDs.contains(token) ? "" : detokenizer.add(token),
-                                               matching: generated.count > request.sampling.minTokens)
+                                               matching: generated.count > request.sampling.minTokens && !valueText)
         let lp = request.sampling.logprobs.map { TokenLogprobs.compute(logits: logits, token: token, k: $0) }
         var events: [TokenEvent] = [.token(id: token, text: text, logprobs: lp)]
         if hitStop { return (events + [.finished(reason: .stop, usage: usage)], true) }

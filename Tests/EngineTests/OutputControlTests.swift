@@ -64,6 +64,17 @@ import Testing
         }
     }
 
+    /// Stop strings do not cut a value: "b" inside it is the value's text; the same stop ends free text.
+    @Test func stopStringsDoNotCutAValue() throws {
+        var p = Self.params()
+        p.stopStrings = ["b"]
+        p.grammar = .rawText(try PatternDFA.compile("^abc$"))
+        let r = run(p) { _ in [Self.id("a"), Self.id("b"), Self.id("c")] }
+        #expect(r.text == "abc" && Self.stopped(r.last) != nil, "\(r.text)")
+        p.grammar = nil
+        #expect(run(p) { [[Self.id("a")], [Self.id("b")], [Self.id("c")]][min($0, 2)] }.text == "a")
+    }
+
     /// A value nothing allowed may continue ends there if it may; one complete before anything is written is empty.
     @Test func aCompleteValueEndsWhenNothingAllowedFollows() throws {
         var p = Self.params()
