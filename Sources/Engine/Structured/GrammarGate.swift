@@ -87,9 +87,8 @@ extension Generation {
             return id < only.count && only[id] > -.infinity ? id : nil
         case let .waiting(close, seen):
             // The value must still come after the think block: the model may not end the request before it (a
-            // request's own stop token still may, as asked). A token that
-            // ends the block and goes on with text the value cannot begin is refused (that text would stand
-            // outside the value): drawn again without it.
+            // request's own stop token still may, as asked). A token that ends the block and goes on with text the
+            // value cannot begin is refused (that text would stand outside the value): drawn again without it.
             var open = logits
             for id in modelStopTokenIDs where id >= 0 && id < open.count { open[id] = -.infinity }
             for _ in 0..<64 {

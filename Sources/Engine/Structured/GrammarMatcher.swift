@@ -5,8 +5,9 @@ struct GrammarConfig: Hashable, Sendable {
         case value, string, number, literal
         case objectOpen, objectKey, objectFreeKey, objectColon, objectAfterValue, objectNextKey
         case arrayOpen, arrayAfterItem, arrayNextItem
-        /// Raw text through a pattern (`a` = continuation bytes still due, `b` = the next byte's least value
-        /// above 0x80 when a lead byte narrows it, `d` = DFA state, `magnitude` = the character so far).
+        /// Raw text through a pattern (`a` = continuation bytes still due, `b` = the next byte's range as
+        /// low | high << 8 when a lead byte narrows it, else 0; `c` = characters written, `d` = DFA state,
+        /// `magnitude` = the character so far).
         case raw
     }
 
