@@ -166,7 +166,11 @@ extension Generation {
         for word in s.badWords where !word.isEmpty && generated.count >= word.count - 1 {
             if generated.suffix(word.count - 1).elementsEqual(word.dropLast()), let last = word.last, last >= 0, last < l.count { l[last] = -.infinity }
         }
-        if generated.count < s.minTokens { for id in stopTokenIDs where id >= 0 && id < l.count { l[id] = -.infinity } }
+        // Inside a value a request's stop tokens are the value's text: only the model's are barred there.
+        if generated.count < s.minTokens {
+            let inValue = structured != nil && (gate == .value || gate == .start)
+            for id in inValue ? modelStopTokenIDs : stopTokenIDs where id >= 0 && id < l.count { l[id] = -.infinity }
+        }
         return l
     }
 }

@@ -45,7 +45,10 @@ struct StopStringMatcher {
     private func firstMatch() -> (Int, Int)? {
         var best: (Int, Int)?
         for s in stops where s.count <= pending.count {
-            for start in max(0, searchFrom - s.count + 1)...(pending.count - s.count) where pending[start] == s[0] {
+            // Starts from which the match would end past `searchFrom`: none when the held text is all old.
+            let first = max(0, searchFrom - s.count + 1), last = pending.count - s.count
+            guard first <= last else { continue }
+            for start in first...last where pending[start] == s[0] {
                 if pending[start..<(start + s.count)].elementsEqual(s) {
                     if best == nil || start < best!.0 { best = (start, s.count) }
                     break

@@ -33,6 +33,16 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         APIError(status: 501, message: message, type: "invalid_request_error", code: "method_not_implemented")
     }
 
+    /// An engine's failure: the request's own constraints leaving no way on (a format with allowed_token_ids or
+    /// bad_words that bar every continuation) are the request's error; anything else is the server's.
+    public static func engineFailure(_ message: String) -> APIError {
+        let requests = ["no token of the model's vocabulary can continue", "the response format cannot be followed"]
+        if requests.contains(where: message.hasPrefix) {
+            return APIError(status: 400, message: message, type: "invalid_request_error", code: "unsatisfiable_constraints")
+        }
+        return .server(message)
+    }
+
     public static func server(_ message: String) -> APIError {
         APIError(status: 500, message: message, type: "server_error")
     }

@@ -173,7 +173,7 @@ struct CompletionCollector<Shape: CompletionShape> {
             case let .failed(message):
                 if run.fail() {
                     run.abortAll()
-                    writer.respondError(.server(message), headers: headers)
+                    writer.respondError(.engineFailure(message), headers: headers)
                 }
             }
         }
@@ -227,7 +227,7 @@ struct CompletionStreamer<Shape: CompletionShape> {
             case let .failed(message):
                 guard run.fail() else { return }
                 run.abortAll()
-                sse.send(data: APIError.server(message).json.serialized(), event: "error")
+                sse.send(data: APIError.engineFailure(message).json.serialized(), event: "error")
                 sse.send(data: "[DONE]")
                 sse.finish()
             }

@@ -130,6 +130,24 @@ import Testing
         #expect(message.contains("allowed_token_ids") && r.text.isEmpty)
     }
 
+    /// Held text fed while matching was off, then an empty feed with matching on (the end of a value, a flush):
+    /// a stop string shorter than what is held has no start to try. This crashed the server.
+    @Test func anEmptyFeedAfterMatchingWasOffFindsNothing() {
+        var m = StopStringMatcher(["\n", "END"])
+        #expect(m.feed("ab", matching: false) == ("", false))
+        #expect(m.feed("", matching: true) == ("", false) && m.drain() == "ab")
+    }
+
+    /// Under min_tokens a request's stop token is still the value's text inside a value.
+    @Test func minTokensDoesNotBarAStopTokenAValueNeeds() throws {
+        var p = Self.params()
+        p.stopTokenIDs = [Self.id(".")]
+        p.minTokens = 5
+        p.grammar = .rawText(try PatternDFA.compile("^a\\.b$"))
+        let r = run(p) { _ in [Self.id("a"), Self.id("."), Self.id("b")] }
+        #expect(r.text == "a.b" && Self.stopped(r.last) != nil, "\(r.text) \(String(describing: r.last))")
+    }
+
     @Test func stopStringsFedWithoutMatchingNeverMatchLater() {
         var m = StopStringMatcher(["ab", "abc"])
         #expect(m.feed("ab", matching: false) == ("", false))   // "ab" held back (it may begin "abc")

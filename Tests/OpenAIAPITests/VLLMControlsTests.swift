@@ -42,4 +42,11 @@ import Testing
             #expect(r.status == 400 && (r.json["error"] as? [String: Any])?["param"] as? String == param, "\(extra): \(r.body)")
         }
     }
+
+    /// The request's own constraints leaving no way on are its error (400), not the server's.
+    @Test func unsatisfiableConstraintsAreTheRequestsError() {
+        let e = APIError.engineFailure("no token of the model's vocabulary can continue the output in the requested format")
+        #expect(e.status == 400 && e.type == "invalid_request_error")
+        #expect(APIError.engineFailure("the model step failed").status == 500)
+    }
 }

@@ -90,3 +90,16 @@ def test_guided_regex_and_structured_outputs(client):
     numbers = client.completions.create(model=MODEL, prompt="Three numbers:", max_tokens=30, temperature=0,
                                         extra_body={"structured_outputs": {"regex": r"(\d{1,3}, ){2}\d{1,3}"}})
     assert re.fullmatch(r"(\d{1,3}, ){2}\d{1,3}", numbers.choices[0].text), numbers
+
+
+def test_stop_strings_of_several_lengths_with_constraints_keep_the_server_up(client, http):
+    # Stop strings of different lengths with a response format, guided decoding or min_tokens once crashed the
+    # server (a matcher range past its end); stop strings do not cut a value.
+    reply = client.chat.completions.create(**{**BASE, "max_tokens": 20}, response_format={"type": "json_object"}, stop=["\n", "END"])
+    assert reply.choices[0].finish_reason in ("stop", "length")
+    client.completions.create(model=MODEL, prompt="Once upon a time", max_tokens=5, temperature=0, stop=[",", "xyz"],
+                              extra_body={"min_tokens": 5})
+    guided = client.completions.create(model=MODEL, prompt="Once upon a time", max_tokens=8, temperature=0, stop=["a", "xyz"],
+                                       extra_body={"guided_regex": "[a-z ]+"})
+    assert re.fullmatch("[a-z ]+", guided.choices[0].text), guided
+    assert http.get("/health").status == 200
