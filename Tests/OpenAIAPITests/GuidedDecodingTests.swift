@@ -47,6 +47,10 @@ import Testing
         #expect(try takes("\\S", "x") && !(try takes("\\S", "\u{85}")) && !(try takes("\\S", "\u{FEFF}")))
         #expect(try takes("\\D", "é") && !(try takes("\\D", "٣")))   // an Arabic-Indic digit is \d to Python
         #expect(try takes("\\W", "!") && !(try takes("\\W", "é")))   // a letter is \w to Python
+        // Negated classes keep out what either dialect puts in the escape.
+        #expect(try takes("[^\\d]", "x") && !(try takes("[^\\d]", "5")) && !(try takes("[^\\d]", "٣")))
+        #expect(try takes("[^\\s]", "x") && !(try takes("[^\\s]", "\u{FEFF}")) && !(try takes("[^\\s]", "\u{85}")))
+        #expect(try takes("[^\\w]", "!") && !(try takes("[^\\w]", "é")) && (try takes("[^\\D]", "7")) && !(try takes("[^\\D]", "٣")))
         // {,n}: a repeat to Python, text to ECMAScript: refused with the fix.
         do {
             _ = try grammar(#""guided_regex":"a{,3}""#)

@@ -173,6 +173,11 @@ struct RegexParser {
         0x16D70...0x16D79, 0x1CCF0...0x1CCF9, 0x1D7CE...0x1D7FF, 0x1E140...0x1E149, 0x1E2F0...0x1E2F9, 0x1E4F0...0x1E4F9, 0x1E5F1...0x1E5FA,
         0x1E950...0x1E959, 0x1FBF0...0x1FBF9,
     ])
+    /// Each class escape's characters under either dialect (for negated classes).
+    static let eitherDialect: [Unicode.Scalar: ScalarSet] = [
+        "d": unicodeDigits, "D": subtract(all, digits), "w": subtract(all, nonWord), "W": subtract(all, word),
+        "s": eitherSpace, "S": subtract(all, space),
+    ]
     static let nonWord: ScalarSet = normalize([0x00...0x2F, 0x3A...0x40, 0x5B...0x5E, 0x60...0x60, 0x7B...0xA9, 0xAB...0xB1, 0xB4...0xB4,
                                                0xB6...0xB8, 0xBB...0xBB, 0xBF...0xBF, 0xD7...0xD7, 0xF7...0xF7, 0x2000...0x206F])
 
@@ -311,10 +316,13 @@ struct RegexParser {
         }
     }
 
-    mutating func escape(inClass: Bool) throws(PatternDFA.Failure) -> ScalarSet {
+    /// `negated`: inside a negated class, whose complement must still keep to what both dialects agree on, a
+    /// class escape stands for what either dialect puts in it (`[^\\d]` writes no Unicode digit).
+    mutating func escape(inClass: Bool, negated: Bool = false) throws(PatternDFA.Failure) -> ScalarSet {
         guard let c = peek else { throw fail("a pattern cannot end with '\\'") }
         i += 1
         func one(_ v: UInt32) -> ScalarSet { [v...v] }
+        if negated, let either = Self.eitherDialect[c] { return either }
         switch c {
         case "d": return Self.digits
         case "D": return Self.subtract(Self.all, Self.unicodeDigits)
@@ -353,7 +361,7 @@ struct RegexParser {
         while let c = peek, c != "]" {
             i += 1
             var lo: ScalarSet
-            if c == "\\" { lo = try escape(inClass: true) } else { lo = [c.value...c.value] }
+            if c == "\\" { lo = try escape(inClass: true, negated: negate) } else { lo = [c.value...c.value] }
             // A range a-b (a '-' last, or next to a class escape, is itself).
             if peek == "-", i + 1 < s.count, s[i + 1] != "]", lo.count == 1, lo[0].count == 1 {
                 i += 1
