@@ -38,8 +38,9 @@ extension ResponseFormat {
     static func structuredOutputs(_ f: FieldReader, body: OrderedBody) throws(APIError) -> OutputGrammar? {
         guard let raw = f.raw("structured_outputs") else { return nil }
         let so = try FieldReader(raw, prefix: "structured_outputs")
-        let kinds = ["json", "regex", "choice", "json_object"].filter { so.raw($0) != nil }
-        if let other = so.fields.keys.sorted().first(where: { !["json", "regex", "choice", "json_object"].contains($0) && so.raw($0) != nil }) {
+        let known = ["json", "regex", "choice", "json_object"]
+        let kinds = known.filter { so.raw($0) != nil }
+        if let other = so.fields.keys.sorted().first(where: { !known.contains($0) && so.raw($0) != nil }) {
             throw APIError.invalid("'structured_outputs.\(other)' is not supported (supported: json, regex, choice, json_object)",
                                    param: "structured_outputs.\(other)", code: "unsupported_parameter")
         }
@@ -48,7 +49,7 @@ extension ResponseFormat {
                                    code: "invalid_value")
         }
         switch kinds[0] {
-        case "json": return try guidedJSON(so, body: body, key: "json", path: ["structured_outputs", "json"])
+        case "json": return try guidedJSON(so, body: body, path: ["structured_outputs", "json"])
         case "regex": return try guidedRegex(so, key: "regex")
         case "choice": return try guidedChoice(so, key: "choice")
         default:

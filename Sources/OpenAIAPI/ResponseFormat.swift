@@ -3,12 +3,12 @@ import HTTPCore
 
 /// `response_format` (OpenAI) and `guided_json` (vLLM): the JSON the output must be, as an `OutputGrammar`.
 enum ResponseFormat {
-    /// The grammar a request asks for, nil for free text. `body` is re-read with its key order when a schema
-    /// is given: a schema's `properties` are written in the order they are declared.
     /// The fields a chat or completion request can constrain its output with.
     static let sourceFields = ["response_format", "guided_json", "guided_regex", "guided_choice", "structured_outputs"]
 
-    /// From whichever of `sourceFields` the request sends: at most one.
+    /// The grammar a request asks for, nil for free text: from whichever of `sourceFields` it sends, at most one.
+    /// `body` is re-read with its key order when a schema is given: a schema's `properties` are written in the
+    /// order they are declared.
     static func grammar(_ f: FieldReader, body: OrderedBody) throws(APIError) -> OutputGrammar? {
         let grammars = [try responseFormat(f, body: body), try guidedJSON(f, body: body), try guidedRegex(f), try guidedChoice(f),
                         try structuredOutputs(f, body: body)]
@@ -73,7 +73,9 @@ enum ResponseFormat {
     }
 
     /// vLLM's `guided_json`: a schema as an object or as a JSON string.
-    static func guidedJSON(_ f: FieldReader, body: OrderedBody, key: String = "guided_json", path: [String] = ["guided_json"]) throws(APIError) -> OutputGrammar? {
+    /// `path`: where the schema sits in the body (`f` reads its last part).
+    static func guidedJSON(_ f: FieldReader, body: OrderedBody, path: [String] = ["guided_json"]) throws(APIError) -> OutputGrammar? {
+        let key = path[path.count - 1]
         guard let raw = f.raw(key) else { return nil }
         let schema: OrderedJSON
         let param = path.joined(separator: ".")
