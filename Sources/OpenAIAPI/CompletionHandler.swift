@@ -100,13 +100,14 @@ struct CompletionHandler {
             guard req.model == context.model.id else {
                 throw APIError.notFound("the model '\(req.model)' does not exist; this server serves '\(context.model.id)'", code: "model_not_found", param: "model")
             }
-            // As the model sees them (`truncate_prompt_tokens` keeps the last ones).
-            let ids = req.prompts.map { p -> [Int] in
+            let whole = req.prompts.map { p -> [Int] in
                 switch p {
-                case let .text(t): return req.sampling.truncated(context.prompter.encode(t))
-                case let .tokens(t): return req.sampling.truncated(t)
+                case let .text(t): return context.prompter.encode(t)
+                case let .tokens(t): return t
                 }
             }
+            // As the model sees them (`truncate_prompt_tokens` keeps the last ones).
+            let ids = whole.map(req.sampling.truncated)
             if options.logPrompts {
                 logger.info("prompt", metadata: ["request_id": "\(request.requestID)", "prompts": .array(req.prompts.map { p -> Logger.MetadataValue in
                     switch p {
@@ -120,10 +121,10 @@ struct CompletionHandler {
             // harnesses score a text).
             let requests = try req.sampling.engineRequests(id: id, prompts: ids, context: context, promptParam: "prompt",
                                                            promptLogprobs: req.echo ? req.sampling.topLogprobs : nil)
-            let echo = req.echo ? zip(req.prompts, ids).map { p, t -> String in
+            let echo = req.echo ? req.prompts.indices.map { i -> String in
                 // A prompt cut short echoes what the model saw.
-                if case let .text(s) = p, req.sampling.truncatePromptTokens == nil || context.prompter.encode(s).count == t.count { return s }
-                return context.prompter.decode(t)
+                if case let .text(s) = req.prompts[i], whole[i].count == ids[i].count { return s }
+                return context.prompter.decode(ids[i])
             } : []
             let shape = TextResponseBuilder(header: CompletionHeader(id: id, model: context.model.id, created: Int(Date().timeIntervalSince1970),
                                                                      fingerprint: context.systemFingerprint),
