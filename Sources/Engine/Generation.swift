@@ -24,6 +24,8 @@ struct Generation {
     /// The markers that may still come where the value starts, and the tokens that write each.
     var markers: [GrammarMarker] = []
     var markerTokens: [MarkerTokens] = []
+    /// The last token `pick` decoded to check it (while a think block runs), so `accept` need not decode it again.
+    var pickedBytes: (token: Int, bytes: [UInt8])?
     let decodeBytes: @Sendable ([Int]) -> [UInt8]
     /// Counts reasoning tokens, for a thinking model's request.
     var reasoning: ReasoningCounter?
@@ -111,7 +113,8 @@ struct Generation {
         // The token's bytes, decoded once for the watchers that read them (a delayed grammar, the reasoning count).
         let counting = reasoning.map { $0.state != .done } ?? false
         let gated = structured != nil && gate != .value && gate != .free
-        let bytes = gated || counting ? decodeBytes([token]) : []
+        let bytes = !(gated || counting) ? [] : pickedBytes?.token == token ? pickedBytes!.bytes : decodeBytes([token])
+        pickedBytes = nil
         if structured != nil { follow(token, bytes: bytes) }
         if counting { reasoning?.add(bytes) }
         generated.append(token)

@@ -58,9 +58,7 @@ enum GatePhase: Equatable {
     /// A marker ended the grammar: the rest is free text.
     case free
 
-    static func isWhitespace(_ bytes: [UInt8]) -> Bool {
-        bytes.allSatisfy { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
-    }
+    static func isWhitespace(_ bytes: [UInt8]) -> Bool { bytes.allSatisfy(JSONScalars.isWhitespace) }
 }
 
 extension Generation {
@@ -94,7 +92,11 @@ extension Generation {
             for _ in 0..<64 {
                 let id = sampler.sample(open, history: request.promptTokenIDs, generated: generated)
                 guard id < open.count, open[id] > -.infinity || logits[id] == -.infinity else { return nil }
-                guard endsBlockBadly(id, close: close, seen: seen) else { return id }
+                let bytes = decodeBytes([id])
+                guard endsBlockBadly(bytes, close: close, seen: seen) else {
+                    pickedBytes = (id, bytes)   // `accept` reads them again
+                    return id
+                }
                 open[id] = -.infinity
             }
             return nil
@@ -140,14 +142,14 @@ extension Generation {
         }
     }
 
-    /// Whether a token would end the think block and go on with bytes that can neither begin the value nor (after
-    /// whitespace) a marker.
-    func endsBlockBadly(_ token: Int, close: [UInt8], seen: [UInt8]) -> Bool {
-        let all = seen + decodeBytes([token])
+    /// Whether a token (its bytes) would end the think block and go on with bytes that can neither begin the value
+    /// nor (after whitespace) a marker.
+    func endsBlockBadly(_ bytes: [UInt8], close: [UInt8], seen: [UInt8]) -> Bool {
+        let all = seen + bytes
         guard let end = Self.firstEnd(of: close, in: all), end < all.count else { return false }
         let rest = Array(all[end...])
         if !structured!.matcher.advance(structured!.state, rest).isEmpty { return false }
-        let word = rest.drop { GatePhase.isWhitespace([$0]) }
+        let word = rest.drop(while: JSONScalars.isWhitespace)
         return !markers.contains { $0.text.starts(with: word) || word.starts(with: $0.text) }
     }
 
@@ -165,7 +167,7 @@ extension Generation {
             if !GatePhase.isWhitespace(rest) { gate = .value }
             return
         }
-        let space = rest.prefix { GatePhase.isWhitespace([$0]) }
+        let space = rest.prefix(while: JSONScalars.isWhitespace)
         guard gate == .start, structured!.advance(bytes: Array(space)) || space.isEmpty else { return }
         writeMarker([], Array(rest.dropFirst(space.count)))
     }
