@@ -95,34 +95,43 @@ public struct PatternDFA: Sendable, Hashable {
 }
 
 /// Compiled patterns by their text: clients send the same schema again and again, and a large pattern can take a
-/// good part of a second to compile. Bounded by the tables' total size; the oldest go first.
-final class PatternCache: @unchecked Sendable {
-    static let shared = PatternCache()
-    static let maxEntries = 8_000_000
+/// good part of a second to compile. Sized by table entries (4 bytes), the key counted too (a pattern of up to
+/// 4,096 characters; a table can be tiny).
+enum PatternCache {
+    static let shared = SizedCache<String, PatternDFA>(capacity: 8_000_000) { pattern, dfa in
+        dfa.next.count + dfa.bounds.count + pattern.utf8.count / 4 + 16
+    }
+}
+
+/// A cache bounded by its entries' total size (as `size` reckons it); the oldest go first.
+final class SizedCache<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sendable {
+    let capacity: Int
+    private let size: @Sendable (Key, Value) -> Int
     private let lock = NSLock()
-    private var dfas: [String: PatternDFA] = [:]
-    private var order: [String] = []
+    private var values: [Key: Value] = [:]
+    private var order: [Key] = []
     /// Keys before this index in `order` are gone.
     private var head = 0
-    private var entries = 0
+    private var total = 0
 
-    func get(_ pattern: String) -> PatternDFA? { lock.withLock { dfas[pattern] } }
+    init(capacity: Int, size: @escaping @Sendable (Key, Value) -> Int) {
+        self.capacity = capacity
+        self.size = size
+    }
 
-    /// An entry's size: its table, and its key (a pattern of up to 4,096 characters; a table can be tiny), in
-    /// table entries (4 bytes).
-    static func size(_ pattern: String, _ dfa: PatternDFA) -> Int { dfa.next.count + dfa.bounds.count + pattern.utf8.count / 4 + 16 }
+    func get(_ key: Key) -> Value? { lock.withLock { values[key] } }
 
-    func put(_ pattern: String, _ dfa: PatternDFA) {
-        let size = Self.size(pattern, dfa)
+    func put(_ key: Key, _ value: Value) {
+        let n = size(key, value)
         lock.withLock {
-            guard dfas[pattern] == nil, size <= Self.maxEntries else { return }
-            dfas[pattern] = dfa
-            order.append(pattern)
-            entries += size
-            while entries > Self.maxEntries, head < order.count {
+            guard values[key] == nil, n <= capacity else { return }
+            values[key] = value
+            order.append(key)
+            total += n
+            while total > capacity, head < order.count {
                 let oldest = order[head]
                 head += 1
-                entries -= dfas.removeValue(forKey: oldest).map { Self.size(oldest, $0) } ?? 0
+                total -= values.removeValue(forKey: oldest).map { size(oldest, $0) } ?? 0
             }
             // The evicted keys leave the queue in bulk (removing the first of a long array one at a time is slow).
             if head > 1024, head * 2 > order.count { order.removeFirst(head); head = 0 }

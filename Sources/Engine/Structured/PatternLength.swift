@@ -1,5 +1,3 @@
-import Foundation
-
 /// Length bounds (`minLength`, `maxLength`, in characters) on a pattern string, kept exactly while it is written:
 /// a character is refused when no ending of the pattern from where it leads has a length in bounds.
 public struct PatternLength: Sendable, Hashable {
@@ -127,33 +125,16 @@ extension PatternDFA {
     }
 }
 
-/// Patterns with length bounds, by pattern and bounds, bounded by their tables' total size; the oldest go first.
-final class LimitedPatternCache: @unchecked Sendable {
-    struct Key: Hashable {
+/// Patterns with length bounds, by pattern and bounds. Sized in 32-bit words: the key's table (shared with the
+/// pattern's cache entry, but counted, so bounds every matching string keeps are not free) and the length table.
+enum LimitedPatternCache {
+    struct Key: Hashable, Sendable {
         let dfa: PatternDFA
         let min: Int
         let max: Int?
     }
 
-    static let shared = LimitedPatternCache()
-    static let maxWords = 4_000_000
-    private let lock = NSLock()
-    private var entries: [Key: PatternDFA] = [:]
-    private var order: [Key] = []
-    private var words = 0
-
-    func get(_ key: Key) -> PatternDFA? { lock.withLock { entries[key] } }
-
-    func put(_ key: Key, _ dfa: PatternDFA) {
-        let size = dfa.length?.tableWords ?? 0
-        lock.withLock {
-            guard entries[key] == nil, size <= Self.maxWords else { return }
-            entries[key] = dfa
-            order.append(key)
-            words += size
-            while words > Self.maxWords, !order.isEmpty {
-                words -= entries.removeValue(forKey: order.removeFirst())?.length?.tableWords ?? 0
-            }
-        }
+    static let shared = SizedCache<Key, PatternDFA>(capacity: 8_000_000) { key, dfa in
+        key.dfa.next.count + 2 * (dfa.length?.tableWords ?? 0) + 16
     }
 }
