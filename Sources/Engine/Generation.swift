@@ -76,7 +76,7 @@ struct Generation {
     var validationError: String? {
         if request.promptTokenIDs.isEmpty { return "the prompt is empty" }
         if request.sampling.maxTokens < 0 { return "max_tokens must not be negative" }
-        if let problem = grammarProblem { return "the response format cannot be followed: \(problem)" }
+        if let problem = grammarProblem { return "\(TokenEvent.constraintFailures[1]): \(problem)" }
         if request.promptTokenIDs.count >= contextLength {
             return "the prompt has \(request.promptTokenIDs.count) tokens; the model's context is \(contextLength)"
         }
@@ -95,7 +95,7 @@ struct Generation {
             // Nothing the request allows may follow, but the value may end here: it ends.
             if gate == .value, let s = structured, s.matcher.canEnd(s.state) { return (flush() + [.finished(reason: .stop, usage: usage)], true) }
             let why = open == nil ? "in the requested format" : "in the requested format with the tokens allowed (allowed_token_ids, bad_words, min_tokens)"
-            return (flush() + [.failed(message: "no token of the model's vocabulary can continue the output \(why)")], true)
+            return (flush() + [.failed(message: "\(TokenEvent.constraintFailures[0]) the output \(why)")], true)
         }
         if modelStopTokenIDs.contains(token) { return (flush() + [.finished(reason: .stop, usage: usage)], true) }
         // A request's own stop token (vLLM's stop_token_ids) is counted, and its text kept only with

@@ -115,6 +115,10 @@ public enum TokenEvent: Sendable, Equatable {
     case text(String)
     case finished(reason: FinishReason, usage: Usage)
     case failed(message: String)
+
+    /// How the messages of failures the request's own constraints cause begin (the API answers them as the
+    /// client's error, not the server's).
+    public static let constraintFailures = ["no token of the model's vocabulary can continue", "the response format cannot be followed"]
 }
 
 /// Log-probabilities (natural log, from the model's raw distribution) of a sampled token and of the

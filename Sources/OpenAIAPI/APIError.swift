@@ -1,4 +1,5 @@
 import HTTPCore
+import Engine
 
 /// An error answered in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`.
 public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -36,8 +37,7 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     /// An engine's failure: the request's own constraints leaving no way on (a format with allowed_token_ids or
     /// bad_words that bar every continuation) are the request's error; anything else is the server's.
     public static func engineFailure(_ message: String) -> APIError {
-        let requests = ["no token of the model's vocabulary can continue", "the response format cannot be followed"]
-        if requests.contains(where: message.hasPrefix) {
+        if TokenEvent.constraintFailures.contains(where: message.hasPrefix) {
             return APIError(status: 400, message: message, type: "invalid_request_error", code: "unsatisfiable_constraints")
         }
         return .server(message)
