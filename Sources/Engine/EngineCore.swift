@@ -98,7 +98,8 @@ final class EngineCore {
             handler(.failed(message: "a request with id '\(req.id)' is already running"))
             return
         }
-        if !scheduler.kv.fits(tokens: req.promptTokenIDs.count + 1) {
+        // A generation request needs room for a token after its prompt; an embedding request does not.
+        if !scheduler.kv.fits(tokens: req.promptTokenIDs.count + (req.pooling == nil ? 1 : 0)) {
             handler(.failed(message: "the prompt has \(req.promptTokenIDs.count) tokens; the KV cache holds \(kvCapacityTokens)"))
             return
         }
@@ -145,13 +146,18 @@ final class EngineCore {
             item.request.scheduledTime = now
             metrics.requestScheduled(queuedSeconds: now - item.request.arrivalTime)
         }
-        let logits = run(out.items)
+        // Embedding items run in a pass of their own: it returns hidden states, not logits.
+        let pooling = out.items.filter { $0.request.request.pooling != nil }
+        let generating = pooling.isEmpty ? out.items : out.items.filter { $0.request.request.pooling == nil }
+        let logits = generating.isEmpty ? [] : run(generating)
+        if !pooling.isEmpty { runPooling(pooling) }
         let simulatedEnd = simulatedNow
         scheduler.didRun(out)
-        for (item, rows) in zip(out.items, logits) {
+        finishPooled(pooling)
+        for (item, rows) in zip(generating, logits) {
             collectPromptLogprobs(item, rows.prompt)
         }
-        for (item, rows) in zip(out.items, logits) {
+        for (item, rows) in zip(generating, logits) {
             guard let sample = rows.sample else { continue }
             let r = item.request
             let (events, finished) = r.generation.accept(logits: sample)

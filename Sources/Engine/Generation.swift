@@ -77,7 +77,8 @@ struct Generation {
         if request.promptTokenIDs.isEmpty { return "the prompt is empty" }
         if request.sampling.maxTokens < 0 { return "max_tokens must not be negative" }
         if let problem = grammarProblem { return "\(TokenEvent.constraintFailures[1]): \(problem)" }
-        if request.promptTokenIDs.count >= contextLength {
+        // A generation request needs a position for its first token; an embedding request does not.
+        if request.promptTokenIDs.count >= contextLength + (request.pooling == nil ? 0 : 1) {
             return "the prompt has \(request.promptTokenIDs.count) tokens; the model's context is \(contextLength)"
         }
         return nil

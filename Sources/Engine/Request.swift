@@ -81,16 +81,29 @@ public struct EngineRequest: Sendable {
     /// as one `.promptLogprobs` event before the first token; nil for none. Such a prompt is computed whole,
     /// never taken from the prefix cache (cached positions have no logits).
     public var promptLogprobs: Int?
+    /// An embedding request: the prompt runs, nothing is generated, and the prompt's final hidden states pooled this
+    /// way come back as one `.embedding` event before `.finished(.stop)`. nil: a generation request.
+    public var pooling: Pooling?
 
     public init(id: String, promptTokenIDs: [Int], sampling: SamplingParams, priority: Int = 0, cacheSalt: String? = nil,
-                promptLogprobs: Int? = nil) {
+                promptLogprobs: Int? = nil, pooling: Pooling? = nil) {
         self.id = id
         self.promptTokenIDs = promptTokenIDs
         self.sampling = sampling
         self.priority = priority
         self.cacheSalt = cacheSalt
         self.promptLogprobs = promptLogprobs
+        self.pooling = pooling
     }
+}
+
+/// How an embedding is made from a prompt's final hidden states (sentence-transformers' pooling modes).
+public enum Pooling: String, Sendable, Equatable, CaseIterable {
+    /// The last token's state (decoder embedding models: Qwen3-Embedding, gte-Qwen2, E5-Mistral). Such a prompt may
+    /// take its earlier positions from the prefix cache.
+    case last
+    /// The mean over every token's state. Each position's state is needed, so the prompt is computed whole.
+    case mean
 }
 
 /// Why a request stopped producing tokens.
@@ -104,7 +117,8 @@ public enum FinishReason: String, Sendable, Equatable {
 }
 
 /// What the engine tells the submitter, in order: `.promptLogprobs` once when the request asked for them,
-/// zero or more `.token`, then exactly one of `.finished` or `.failed`.
+/// zero or more `.token`, then exactly one of `.finished` or `.failed`. An embedding request gets `.embedding` and
+/// then `.finished`, or `.failed`.
 public enum TokenEvent: Sendable, Equatable {
     /// The log-probabilities of prompt tokens 1..<n, each given the tokens before it (the first has none).
     case promptLogprobs([TokenLogprobs])
@@ -113,6 +127,8 @@ public enum TokenEvent: Sendable, Equatable {
     case token(id: Int, text: String, logprobs: TokenLogprobs? = nil)
     /// Text with no token of its own: the tail of an incomplete UTF-8 sequence released at the end.
     case text(String)
+    /// An embedding request's pooled final hidden state (`EngineRequest.pooling`), not normalised.
+    case embedding([Float])
     case finished(reason: FinishReason, usage: Usage)
     case failed(message: String)
 

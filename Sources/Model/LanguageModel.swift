@@ -32,10 +32,23 @@ public struct SequenceChunk: Sendable, Equatable {
     public var positions: Range<Int> { startPosition..<(startPosition + tokens.count) }
 }
 
+/// What a forward pass returns for the rows its chunks select (`SequenceChunk.logits`).
+public enum ForwardOutput: Sendable, Equatable {
+    /// The output head's logits: `[rows, vocab]`.
+    case logits
+    /// The final hidden states, after the model's last norm (what Hugging Face calls `last_hidden_state`, and what
+    /// embedding models pool): `[rows, hiddenSize]`. The output head does not run.
+    case hidden
+}
+
 /// Everything one model step runs: chunks of several sequences, flattened into one pass.
 public struct ForwardBatch: Sendable, Equatable {
     public var chunks: [SequenceChunk]
-    public init(_ chunks: [SequenceChunk]) { self.chunks = chunks }
+    public var output: ForwardOutput
+    public init(_ chunks: [SequenceChunk], output: ForwardOutput = .logits) {
+        self.chunks = chunks
+        self.output = output
+    }
     public var tokenCount: Int { chunks.reduce(0) { $0 + $1.tokens.count } }
 }
 
@@ -115,12 +128,14 @@ public enum KVLayerSpec: Sendable, Equatable {
 /// A causal language model the engine can run: token chunks in, logits out, state in paged KV memory.
 public protocol LanguageModel: AnyObject, Sendable {
     var vocabularySize: Int { get }
+    /// Width of the hidden state (`ForwardOutput.hidden` rows).
+    var hiddenSize: Int { get }
     /// Longest sequence (prompt + generated) the model supports.
     var contextLength: Int { get }
     var device: any Device { get }
     var cacheLayout: KVCacheLayout { get }
-    /// Runs every chunk (writing their keys/values into `cache`) and returns the logits rows asked
-    /// for, chunk by chunk in order: `[rows, vocab]`.
+    /// Runs every chunk (writing their keys/values into `cache`) and returns the rows asked for, chunk by chunk
+    /// in order: logits `[rows, vocab]`, or final hidden states `[rows, hiddenSize]` (`ForwardBatch.output`).
     func forward(_ batch: ForwardBatch, cache: KVBlockStorage) -> Matrix
     /// The same over a per-layer-type cache: `groupCaches[g]` stores `cacheLayout.groups[g]` and each
     /// chunk's `groupBlockTables[g]` addresses it. Only models that declare groups get this call.

@@ -10,6 +10,8 @@ public struct LoadedModel: Sendable {
     /// Token ids that end generation (EOS and, for chat models, the end-of-turn token).
     public let stopTokenIDs: Set<Int>
     public let path: String
+    /// How the checkpoint says embeddings are pooled (`DeclaredPooling`), or nil when it does not say.
+    public var declaredPooling: String? = nil
 }
 
 /// Opens checkpoints: a `.gguf` file, or a Hugging Face folder (`config.json`, `*.safetensors`,
@@ -47,7 +49,7 @@ public enum ModelLoader {
         let vocab = try gguf.tokenizerVocabulary()
         let tokenizer = try BPETokenizer(vocabulary: vocab)
         return LoadedModel(model: model, tokenizer: tokenizer, chatTemplate: gguf.chatTemplate,
-                           stopTokenIDs: stopTokens(tokenizer, eos: vocab.eosTokenID), path: path)
+                           stopTokenIDs: stopTokens(tokenizer, eos: vocab.eosTokenID), path: path, declaredPooling: DeclaredPooling.gguf(gguf))
     }
 
     /// A Hugging Face folder with its `tokenizer.json`.
@@ -56,7 +58,8 @@ public enum ModelLoader {
         let definition = try TokenizerDefinition(directory: url)
         let tokenizer = try BPETokenizer(definition: definition)
         return LoadedModel(model: model, tokenizer: tokenizer, chatTemplate: definition.chatTemplate,
-                           stopTokenIDs: stopTokens(tokenizer, eos: definition.eosTokenID), path: path)
+                           stopTokenIDs: stopTokens(tokenizer, eos: definition.eosTokenID), path: path,
+                           declaredPooling: try DeclaredPooling.folder(url))
     }
 
     /// The tokenizer alone (no weights): a `.gguf` file's vocabulary or a Hugging Face folder's `tokenizer.json`.

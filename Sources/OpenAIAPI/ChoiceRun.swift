@@ -162,6 +162,7 @@ struct CompletionCollector<Shape: CompletionShape> {
                 state.append(choice, text: text, logprob: nil)
             case let .promptLogprobs(logprobs):
                 state.setPrompt(choice, run.promptLogprobs(choice, logprobs))
+            case .embedding: break   // only embedding requests get one
             case let .finished(reason, usage):
                 // An abort is reported (drain deadline) unless the client is gone (disconnect).
                 guard reason != .abort || !writer.isClosed else { return }
@@ -216,6 +217,7 @@ struct CompletionStreamer<Shape: CompletionShape> {
                 if let opening = response.openingChunk(choice: choice, prompt: run.promptLogprobs(choice, logprobs)) {
                     sse.send(data: opening.serialized())
                 }
+            case .embedding: break
             case let .finished(reason, usage):
                 guard reason != .abort || !writer.isClosed else { return }
                 for chunk in response.finishChunks(choice: choice, reason: reason) { sse.send(data: chunk.serialized()) }

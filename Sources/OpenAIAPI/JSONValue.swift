@@ -8,6 +8,8 @@ public indirect enum JSONValue: Sendable, Equatable {
     case bool(Bool)
     case int(Int)
     case double(Double)
+    /// Written with the shortest text that reads back as the same `Float` (an embedding's thousands of values).
+    case float(Float)
     case string(String)
     case array([JSONValue])
     case object([(String, JSONValue)])
@@ -30,6 +32,7 @@ public indirect enum JSONValue: Sendable, Equatable {
         case let .int(i): out += String(i)
         case let .double(d):
             if d.isFinite { out += d == d.rounded() && abs(d) < 1e15 ? String(format: "%.1f", d) : "\(d)" } else { out += "null" }
+        case let .float(f): out += f.isFinite ? f.description : "null"
         case let .string(s): JSONString.append(s, to: &out)
         case let .array(items):
             out += "["

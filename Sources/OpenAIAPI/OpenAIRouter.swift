@@ -116,6 +116,8 @@ public final class OpenAIRouter: @unchecked Sendable {
             ResponsesHandler(context: context, logger: logger, headers: cors, options: options, inFlight: inFlight, store: responses).create(request, writer)
         case (_, let path) where path.hasPrefix("/v1/responses/"):
             routeStoredResponse(request, method: method, writer, context, cors)
+        case ("POST", "/v1/embeddings"):
+            EmbeddingsHandler(context: context, logger: logger, headers: cors, options: options, inFlight: inFlight).handle(request, writer)
         case ("POST", "/tokenize"):
             TokenizeHandler(context: context, headers: cors).tokenize(request, writer)
         case ("POST", "/detokenize"):
@@ -175,7 +177,7 @@ public final class OpenAIRouter: @unchecked Sendable {
 
     /// The `Allow` header of each fixed route (RFC 9110: a 405 must carry it).
     static let allowedMethods: [String: String] = [
-        "/v1/chat/completions": "POST", "/v1/completions": "POST", "/v1/responses": "POST", "/tokenize": "POST", "/detokenize": "POST",
+        "/v1/chat/completions": "POST", "/v1/completions": "POST", "/v1/responses": "POST", "/v1/embeddings": "POST", "/tokenize": "POST", "/detokenize": "POST",
         "/v1/models": "GET, HEAD", "/health": "GET, HEAD", "/metrics": "GET, HEAD", "/openapi.json": "GET, HEAD",
     ]
 

@@ -151,7 +151,7 @@ struct ResponseRun: Sendable {
             switch event {
             case let .token(id, text, logprobs): _ = output.add(text, logprob: entry(id, logprobs))
             case let .text(text): _ = output.add(text, logprob: nil)
-            case .promptLogprobs: break
+            case .promptLogprobs, .embedding: break
             case let .finished(reason, usage):
                 guard reason != .abort || !writer.isClosed else { return }
                 _ = output.finish(reason)
@@ -178,7 +178,7 @@ struct ResponseRun: Sendable {
                 if sequence.send(output.add(text, logprob: entry(id, logprobs))) == .closed { run.abortAll() }
             case let .text(text):
                 sequence.send(output.add(text, logprob: nil))
-            case .promptLogprobs: break
+            case .promptLogprobs, .embedding: break
             case let .finished(reason, usage):
                 guard reason != .abort || !writer.isClosed else { return }
                 sequence.send(output.finish(reason))

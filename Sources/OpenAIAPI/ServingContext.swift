@@ -31,6 +31,9 @@ public protocol ChatPrompting: Sendable {
     func encode(_ text: String) -> [Int]
     /// Text to ids as it would appear inside an output: no BOS added.
     func encodeFragment(_ text: String) -> [Int]
+    /// Text to ids with the tokenizer's own special tokens around them (its post-processor: Hugging Face's
+    /// `add_special_tokens=True`), as an embedding model reads its input.
+    func encodeWithSpecialTokens(_ text: String) -> [Int]
     /// Ids to text (invalid UTF-8 replaced).
     func decode(_ ids: [Int]) -> String
 }
@@ -42,6 +45,7 @@ extension ChatPrompting {
     }
     public var toolCallFormat: ToolCallFormat? { nil }
     public func encodeFragment(_ text: String) -> [Int] { encode(text) }
+    public func encodeWithSpecialTokens(_ text: String) -> [Int] { encode(text) }
 
     /// A bad word's token sequences, as vLLM finds them: the word (leading whitespace cut), and with a space before it
     /// when that makes a different first token and as many tokens (a word at the start and in the middle of text).
@@ -71,15 +75,25 @@ public struct ServedModel: Sendable {
     public var vocabularySize: Int
     /// The longest sequence the engine's KV cache can hold (`--kv-cache-memory`).
     public var kvCapacityTokens: Int
+    /// Width of the model's hidden state: the length of its embeddings.
+    public var hiddenSize: Int
+    /// How `/v1/embeddings` pools a prompt's final hidden states; nil when it cannot pool as the checkpoint declares
+    /// (`poolingRefusal` says why, and `/v1/embeddings` answers that).
+    public var pooling: Pooling?
+    public var poolingRefusal: String?
 
     public init(id: String, created: Int = Int(Date().timeIntervalSince1970), ownedBy: String = "moeserve", contextLength: Int,
-                vocabularySize: Int = Int.max, kvCapacityTokens: Int = Int.max) {
+                vocabularySize: Int = Int.max, kvCapacityTokens: Int = Int.max, hiddenSize: Int = 0, pooling: Pooling? = .last,
+                poolingRefusal: String? = nil) {
         self.id = id
         self.created = created
         self.ownedBy = ownedBy
         self.contextLength = contextLength
         self.vocabularySize = vocabularySize
         self.kvCapacityTokens = kvCapacityTokens
+        self.hiddenSize = hiddenSize
+        self.pooling = pooling
+        self.poolingRefusal = poolingRefusal
     }
 
     /// The longest sequence (prompt plus generated tokens) a request may ask for: the model's context, or less

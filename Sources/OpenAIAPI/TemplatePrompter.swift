@@ -87,6 +87,8 @@ public struct TemplatePrompter: ChatPrompting {
     /// Special-token text is read as the special token, as Hugging Face's encode (and so vLLM's bad_words) does.
     public func encodeFragment(_ text: String) -> [Int] { tokenizer.encode(text, parseSpecial: true) }
 
+    public func encodeWithSpecialTokens(_ text: String) -> [Int] { tokenizer.encodeWithSpecialTokens(text, parseSpecial: true) }
+
     public func decode(_ ids: [Int]) -> String { tokenizer.decode(ids) }
 
     public func promptTokens(for messages: [ChatMessage]) throws -> [Int] { try promptTokens(for: messages, tools: nil) }

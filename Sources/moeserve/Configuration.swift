@@ -22,6 +22,9 @@ struct Configuration: Equatable {
     var reasoningParser = "auto"
     var modelPath = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
     var modelID = "smollm2-135m-instruct"
+    /// How `/v1/embeddings` pools a prompt's final hidden states: "auto" (what the checkpoint declares: a
+    /// sentence-transformers `Pooling` module, GGUF `<arch>.pooling_type`; else the last token), "last" or "mean".
+    var pooling = "auto"
     var device = "cpu"
     /// Activation precision of matmuls with quantised weights on the CPU: "int8" (llama.cpp's scheme:
     /// faster single-stream decode, slower prompts and batches on AVX2), "f32" (exact to the fp32
@@ -58,7 +61,7 @@ struct Configuration: Equatable {
     static let keys: [String: Set<String>] = [
         "server": ["host", "port", "max_body_bytes", "api_keys", "api_key_file", "cors_origin", "tls_cert", "tls_key",
                    "shutdown_timeout", "stored_responses", "reasoning_parser"],
-        "model": ["path", "id"],
+        "model": ["path", "id", "pooling"],
         "engine": ["device", "cpu_activations", "quantization", "ascend_profile", "ascend_precision", "kv_cache_memory", "kv_cache_dtype", "block_size", "max_num_batched_tokens", "max_num_seqs", "prefix_caching", "policy"],
         "log": ["level", "format", "prompts"],
     ]
@@ -111,7 +114,7 @@ struct Configuration: Equatable {
     /// Applies `MOESERVE_*` variables.
     mutating func apply(environment env: [String: String]) throws {
         let map = ["MOESERVE_HOST": "server.host", "MOESERVE_PORT": "server.port", "MOESERVE_MODEL": "model.path",
-                   "MOESERVE_MODEL_ID": "model.id", "MOESERVE_DEVICE": "engine.device", "MOESERVE_CPU_ACTIVATIONS": "engine.cpu_activations", "MOESERVE_QUANTIZATION": "engine.quantization", "MOESERVE_ASCEND_PROFILE": "engine.ascend_profile", "MOESERVE_LOG_LEVEL": "log.level",
+                   "MOESERVE_MODEL_ID": "model.id", "MOESERVE_POOLING": "model.pooling", "MOESERVE_DEVICE": "engine.device", "MOESERVE_CPU_ACTIVATIONS": "engine.cpu_activations", "MOESERVE_QUANTIZATION": "engine.quantization", "MOESERVE_ASCEND_PROFILE": "engine.ascend_profile", "MOESERVE_LOG_LEVEL": "log.level",
                    "MOESERVE_TLS_CERT": "server.tls_cert", "MOESERVE_TLS_KEY": "server.tls_key",
                    "MOESERVE_KV_CACHE_MEMORY": "engine.kv_cache_memory", "MOESERVE_KV_CACHE_DTYPE": "engine.kv_cache_dtype",
                    "MOESERVE_MAX_NUM_SEQS": "engine.max_num_seqs",
@@ -180,6 +183,11 @@ struct Configuration: Equatable {
             reasoningParser = value
         case "model.path": modelPath = value
         case "model.id": modelID = value
+        case "model.pooling":
+            guard ["auto", "last", "mean"].contains(value) else {
+                throw Invalid(description: "\(source): 'model.pooling' must be auto, last or mean, got '\(value)'")
+            }
+            pooling = value
         case "engine.device":
             guard ["cpu", "ascend-sim"].contains(value) else {
                 throw Invalid(description: "\(source): device '\(value)' is not available (available: cpu, ascend-sim)")

@@ -51,12 +51,29 @@ enum ModelServing {
         }
         for line in layout.layerSummary(device.kvElement) { logger.info("kv cache layer type", metadata: ["per_token": "\(line)"]) }
         for line in engine.kvCacheGroups { logger.info("kv cache group", metadata: ["group": "\(line)"]) }
+        let (pooling, poolingRefusal) = embeddingPooling(config.pooling, declared: loaded.declaredPooling)
+        logger.info("embeddings", metadata: ["pooling": "\(pooling?.rawValue ?? "none")", "declared": "\(loaded.declaredPooling ?? "nothing")",
+                                             "dimensions": "\(loaded.model.hiddenSize)"])
         let context = ServingContext(
             model: ServedModel(id: config.modelID, contextLength: loaded.model.contextLength, vocabularySize: loaded.model.vocabularySize,
-                               kvCapacityTokens: engine.kvCapacityTokens),
+                               kvCapacityTokens: engine.kvCapacityTokens, hiddenSize: loaded.model.hiddenSize, pooling: pooling,
+                               poolingRefusal: poolingRefusal),
             backend: engine, prompter: TemplatePrompter(template: template, tokenizer: tokenizer),
             priorityScheduling: engineConfig.scheduler.policy == .priority)
         return (context, engine)
+    }
+
+    /// How `/v1/embeddings` pools (`model.pooling`): as set, or with `auto` as the checkpoint declares (the last token when
+    /// it declares nothing). A declared mode this server lacks serves no embeddings, with the reason, rather than other ones.
+    static func embeddingPooling(_ setting: String, declared: String?) -> (Pooling?, String?) {
+        if setting != "auto" { return (Pooling(rawValue: setting) ?? .last, nil) }
+        switch declared {
+        case nil, "lasttoken"?: return (.last, nil)
+        case "mean"?: return (.mean, nil)
+        case let other?:
+            return (nil, "this model's checkpoint declares '\(other)' pooling, which this server does not implement; start it with --pooling last "
+                         + "or --pooling mean to serve embeddings pooled that way")
+        }
     }
 
     /// The configured device and how to read the bytes its weights hold.

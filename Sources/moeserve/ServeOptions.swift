@@ -39,6 +39,9 @@ struct ServeOptions: ParsableArguments {
             help: "auto: a thinking model's <think>…</think> (DeepSeek-R1, V3.1+, Qwen3, …) comes back as reasoning_content and Responses API reasoning items; none: it stays in the content. [server.reasoning_parser]")
     var reasoningParser: String?
 
+    @Option(help: "How /v1/embeddings pools a prompt's final hidden states: auto (what the checkpoint declares: a sentence-transformers Pooling module or GGUF pooling_type, else the last token), last (decoder embedding models: Qwen3-Embedding, gte-Qwen2, E5-Mistral) or mean. [model.pooling]")
+    var pooling: String?
+
     @Option(help: "Compute device: cpu, or ascend-sim (simulated Ascend NPU: real numerics, simulated time). [engine.device]")
     var device: String?
 
@@ -89,7 +92,7 @@ struct ServeOptions: ParsableArguments {
             (shutdownTimeout.map { String($0) }, "server.shutdown_timeout", "--shutdown-timeout"),
             (storedResponses.map(String.init), "server.stored_responses", "--stored-responses"),
             (reasoningParser, "server.reasoning_parser", "--reasoning-parser"),
-            (device, "engine.device", "--device"), (cpuActivations, "engine.cpu_activations", "--cpu-activations"),
+            (pooling, "model.pooling", "--pooling"), (device, "engine.device", "--device"), (cpuActivations, "engine.cpu_activations", "--cpu-activations"),
             (quantization, "engine.quantization", "--quantization"), (ascendProfile, "engine.ascend_profile", "--ascend-profile"),
             (ascendPrecision, "engine.ascend_precision", "--ascend-precision"), (kvCacheMemory, "engine.kv_cache_memory", "--kv-cache-memory"),
             (kvCacheDtype, "engine.kv_cache_dtype", "--kv-cache-dtype"),

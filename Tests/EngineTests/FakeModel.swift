@@ -4,8 +4,10 @@ import Model
 
 /// A model with no tensors: the next token is (last token + 1) mod vocab, as one-hot logits.
 /// Enough to test scheduling, stop rules and events without real weights. Records every batch.
+/// Its hidden state (`ForwardOutput.hidden`) at a position is `CountingModel.hidden(token:position:)`.
 final class CountingModel: LanguageModel, @unchecked Sendable {
     let vocabularySize: Int
+    let hiddenSize = 3
     let contextLength: Int
     let device: any Device
     let cacheLayout = KVCacheLayout(layers: 1, width: 1)
@@ -32,15 +34,24 @@ final class CountingModel: LanguageModel, @unchecked Sendable {
                     cache.store($0, layer: 0, slot: cache.slot(position: p, blockTable: ch.blockTable), offset: 0)
                 }
             }
-            let rowTokens = ch.logits == .all ? ch.tokens[...] : (ch.logits == .last ? ch.tokens.suffix(1) : [])
-            for t in rowTokens {
+            let picked = ch.logits == .all ? Array(ch.positions) : (ch.logits == .last ? [ch.positions.upperBound - 1] : [])
+            for p in picked {
+                let t = ch.tokens[p - ch.startPosition]
+                if batch.output == .hidden {
+                    rows += Self.hidden(token: t, position: p)
+                    continue
+                }
                 var row = [Float](repeating: 0, count: vocabularySize)
                 row[(t + 1) % vocabularySize] = 10
                 rows += row
             }
         }
-        return Matrix(rows: rows.count / vocabularySize, cols: vocabularySize, data: rows)
+        let width = batch.output == .hidden ? hiddenSize : vocabularySize
+        return Matrix(rows: rows.count / width, cols: width, data: rows)
     }
+
+    /// The hidden state the model gives `token` at `position`.
+    static func hidden(token: Int, position: Int) -> [Float] { [Float(token), Float(position), 1] }
 }
 
 /// Records one request's events.
@@ -59,11 +70,12 @@ final class Recorder: @unchecked Sendable {
     var terminal: [TokenEvent] {
         events.filter {
             switch $0 {
-            case .token, .text, .promptLogprobs: return false
+            case .token, .text, .promptLogprobs, .embedding: return false
             case .finished, .failed: return true
             }
         }
     }
+    var embeddings: [[Float]] { events.compactMap { if case let .embedding(v) = $0 { return v } else { return nil } } }
     var promptLogprobs: [[TokenLogprobs]] { events.compactMap { if case let .promptLogprobs(l) = $0 { return l } else { return nil } } }
     var finishReason: FinishReason? { if case let .finished(r, _)? = terminal.last { return r }; return nil }
     var usage: Usage? { if case let .finished(_, u)? = terminal.last { return u }; return nil }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Device
+import Engine
 @testable import moeserve
 
 /// Defaults < YAML < environment < flags, and every bad value is an error that names the setting.
@@ -182,5 +183,28 @@ import Device
         var c = Configuration()
         try c.apply(yaml: text, source: "config/moeserve.yaml")
         #expect(c == Configuration(), "config/moeserve.yaml documents the built-in defaults")
+    }
+}
+
+/// `model.pooling`: as set, or with auto as the checkpoint declares.
+@Suite struct EmbeddingPoolingSettingTests {
+    @Test func autoFollowsTheCheckpoint() {
+        #expect(ModelServing.embeddingPooling("auto", declared: nil) == (.last, nil))
+        #expect(ModelServing.embeddingPooling("auto", declared: "lasttoken") == (.last, nil))
+        #expect(ModelServing.embeddingPooling("auto", declared: "mean") == (.mean, nil))
+        let (none, why) = ModelServing.embeddingPooling("auto", declared: "cls")
+        #expect(none == nil && why?.contains("'cls'") == true && why?.contains("--pooling") == true)
+        // An explicit setting wins over what the checkpoint says.
+        #expect(ModelServing.embeddingPooling("mean", declared: "cls") == (.mean, nil))
+        #expect(ModelServing.embeddingPooling("last", declared: "mean") == (.last, nil))
+    }
+
+    @Test func theSettingIsValidated() throws {
+        var c = Configuration()
+        try c.apply(yaml: "model:\n  pooling: mean\n", source: "test.yaml")
+        #expect(c.pooling == "mean")
+        try c.apply(environment: ["MOESERVE_POOLING": "last"])
+        #expect(c.pooling == "last")
+        #expect(throws: Configuration.Invalid.self) { try c.set("model.pooling", to: "cls", source: "--pooling") }
     }
 }

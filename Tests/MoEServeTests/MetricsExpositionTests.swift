@@ -9,6 +9,7 @@ import Testing
 /// A model with no weights: the next token is (last + 1) mod vocab. Enough to drive the engine.
 final class NextTokenModel: LanguageModel, @unchecked Sendable {
     let vocabularySize = 40
+    let hiddenSize = 1
     let contextLength = 256
     let device: any Device = CPUDevice()
     let cacheLayout = KVCacheLayout(layers: 1, width: 1)

@@ -31,6 +31,12 @@ final class ScriptedBackend: GenerationBackend, @unchecked Sendable {
         // A thread per request, as it sleeps between tokens: blocking Dispatch's pool (as wide as the
         // machine) would stall every other test's callbacks when the machine is busy.
         Thread {
+            // An embedding request: the pooled vector [3, 4, prompt length, first token], then the end.
+            if request.pooling != nil {
+                onEvent(.embedding([3, 4, Float(request.promptTokenIDs.count), Float(request.promptTokenIDs[0])]))
+                onEvent(.finished(reason: .stop, usage: Usage(promptTokens: request.promptTokenIDs.count, completionTokens: 0)))
+                return
+            }
             if let k = request.promptLogprobs {
                 // Each prompt token after the first at logprob -1 - i/10, itself the top alternative.
                 onEvent(.promptLogprobs(request.promptTokenIDs.dropFirst().enumerated().map { i, id in
@@ -82,10 +88,11 @@ final class TestServer: @unchecked Sendable {
 
     init(backend: ScriptedBackend, contextLength: Int = 100, kvCapacityTokens: Int = .max, priorityScheduling: Bool = false,
          options: APIOptions = APIOptions(), ready: Bool = true, logger: Logger = Logger(label: "test"),
-         prompter: any ChatPrompting = CountingPrompter()) throws {
+         prompter: any ChatPrompting = CountingPrompter(), pooling: Pooling? = .last, poolingRefusal: String? = nil) throws {
         self.backend = backend
         context = ServingContext(model: ServedModel(id: "test-model", created: 1_700_000_000, contextLength: contextLength, vocabularySize: 200_000,
-                                                    kvCapacityTokens: kvCapacityTokens),
+                                                    kvCapacityTokens: kvCapacityTokens, hiddenSize: 4, pooling: pooling,
+                                                    poolingRefusal: poolingRefusal),
                                  backend: backend, prompter: prompter, priorityScheduling: priorityScheduling)
         router = OpenAIRouter(logger: logger, options: options, metricsText: { Array("test_metric 1\n".utf8) })
         if ready { router.setReady(context) }

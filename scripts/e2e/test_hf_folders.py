@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import struct
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from conftest import REPO, RawHTTP, SchemaChecker, ServerProcess, OPENAI_SCHEMAS
+from conftest import REPO, RawHTTP, SchemaChecker, ServerProcess, OPENAI_SCHEMAS, assert_error
 
 FIXTURES = REPO / "Tests/Fixtures/models"
 SERVING = FIXTURES / "serving"
@@ -223,3 +224,90 @@ def test_bad_kv_cache_dtypes_are_clear_startup_errors(tmp_path: Path) -> None:
             server.start(ready_timeout=60)
         server.stop()
         assert expected in str(failure.value), (args, str(failure.value))
+
+
+# --- Embeddings: the pooled final hidden states transformers computes ----------------------------
+
+HIDDEN = sorted(f for f in EXPECTED if (FIXTURES / f / "hidden.safetensors").exists())
+
+
+def _hidden_rows(family: str) -> list[list[float]]:
+    """transformers' `last_hidden_state` for the fixture prompt (scripts/reference/make_embedding_fixtures.py)."""
+    data = (FIXTURES / family / "hidden.safetensors").read_bytes()
+    (size,) = struct.unpack("<Q", data[:8])
+    info = json.loads(data[8:8 + size])["prompt_hidden"]
+    assert info["dtype"] == "F32"
+    rows, width = info["shape"]
+    start, end = info["data_offsets"]
+    values = struct.unpack(f"<{rows * width}f", data[8 + size + start:8 + size + end])
+    return [list(values[r * width:(r + 1) * width]) for r in range(rows)]
+
+
+def _embedding(http: RawHTTP, model: str, ids: list[int]) -> list[float]:
+    resp = http.post("/v1/embeddings", {"model": model, "input": ids, "normalize": False, "encoding_format": "float"})
+    assert resp.status == 200, resp
+    return resp.json()["data"][0]["embedding"]
+
+
+@pytest.mark.parametrize("family_server", HIDDEN, indirect=True)
+def test_embeddings_are_the_last_hidden_state(family_server: tuple[str, RawHTTP]) -> None:
+    """Without a sentence-transformers Pooling module, a folder pools the last token (decoder embedding models).
+    These servers keep their KV cache in f16 (the default), so the states are transformers' up to that rounding."""
+    family, http = family_server
+    rows = _hidden_rows(family)
+    got = _embedding(http, f"tiny-{family}", EXPECTED[family]["prompt_ids"])
+    assert len(got) == len(rows[-1]) and max(abs(a - b) for a, b in zip(got, rows[-1])) < 3e-3
+
+
+def _declare_pooling(folder: Path, mode: str) -> None:
+    """sentence-transformers' files, as an embedding model ships them: modules.json and the Pooling module's config."""
+    (folder / "1_Pooling").mkdir()
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]))
+    modes = ["cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens", "weightedmean_tokens", "lasttoken"]
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"word_embedding_dimension": 64, **{f"pooling_mode_{m}": m == mode for m in modes}}))
+
+
+def test_a_declared_mean_pooling_is_followed(tmp_path: Path, openapi_doc: dict) -> None:
+    folder = assemble("qwen3", tmp_path)
+    _declare_pooling(folder, "mean_tokens")
+    # An f32 KV cache: exactly transformers' states (up to summation order).
+    server = ServerProcess(["--kv-cache-dtype", "f32"], model_path=str(folder), model_id="tiny").start()
+    try:
+        http = RawHTTP(server.url, SchemaChecker(json.loads(OPENAI_SCHEMAS.read_text()), openapi_doc), None)
+        rows = _hidden_rows("qwen3")
+        mean = [sum(r[j] for r in rows) / len(rows) for j in range(len(rows[0]))]
+        got = _embedding(http, "tiny", EXPECTED["qwen3"]["prompt_ids"])
+        assert max(abs(a - b) for a, b in zip(got, mean)) < 1e-4
+        # A mean needs every position, so a second request computes the whole prompt again (no prefix-cache hit).
+        again = http.post("/v1/embeddings", {"model": "tiny", "input": EXPECTED["qwen3"]["prompt_ids"], "normalize": False,
+                                             "encoding_format": "float"}).json()
+        assert again["data"][0]["embedding"] == got
+    finally:
+        server.stop()
+    assert re.search(r"declared=mean .*pooling=mean", server.final_log), server.final_log
+
+
+def test_a_declared_pooling_the_server_lacks_is_a_clear_error(tmp_path: Path, openapi_doc: dict) -> None:
+    folder = assemble("qwen3", tmp_path)
+    _declare_pooling(folder, "cls_token")
+    server = ServerProcess([], model_path=str(folder), model_id="tiny").start()
+    try:
+        http = RawHTTP(server.url, SchemaChecker(json.loads(OPENAI_SCHEMAS.read_text()), openapi_doc), None)
+        error = assert_error(http.post("/v1/embeddings", {"model": "tiny", "input": "hello"}), 400, "model")
+        assert "'cls'" in error["message"] and "--pooling" in error["message"]
+        # Generation is unaffected.
+        assert http.post("/v1/completions", {"model": "tiny", "prompt": "hi", "max_tokens": 2}).status == 200
+    finally:
+        server.stop()
+    # Told how to pool, it serves the last token's state.
+    server = ServerProcess(["--pooling", "last", "--kv-cache-dtype", "f32"], model_path=str(folder), model_id="tiny").start()
+    try:
+        http = RawHTTP(server.url, SchemaChecker(json.loads(OPENAI_SCHEMAS.read_text()), openapi_doc), None)
+        got = _embedding(http, "tiny", EXPECTED["qwen3"]["prompt_ids"])
+        assert max(abs(a - b) for a, b in zip(got, _hidden_rows("qwen3")[-1])) < 1e-4
+    finally:
+        server.stop()

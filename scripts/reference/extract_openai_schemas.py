@@ -43,6 +43,7 @@ ROOTS = [
     "Response",
     "ResponseStreamEvent",
     "ResponseItemList",
+    "CreateEmbeddingResponse",
 ]
 REF_PREFIX = "#/components/schemas/"
 DROPPED_KEYS = {"x-oaiMeta"}

@@ -35,6 +35,8 @@ final class RequestState {
     /// Prompt logprobs gathered so far (entry i is prompt token i + 1's), and whether they were sent.
     var promptLogprobs: [TokenLogprobs] = []
     var promptLogprobsSent = false
+    /// An embedding request's final hidden states pooled so far.
+    var pooled = PoolingSum()
 
     /// Most tokens of one step while the prompt's logprobs are being computed: each of them gets a whole row
     /// of logits (256 × SmolLM2's 49,152 floats = 50 MB), where a step's budget could otherwise make it 2,048.

@@ -90,8 +90,9 @@ final class Scheduler {
 
     private func scheduleWaiting(_ out: inout SchedulerOutput, budget: inout Int) {
         while budget > 0, running.count < config.maxNumSeqs, let r = waiting.first {
-            // A fresh (or recomputed) request looks its prompt up, unless it needs every prompt row's logits.
-            let looksUpPrefix = r.computed == 0 && r.request.promptLogprobs == nil
+            // A fresh (or recomputed) request looks its prompt up, unless it needs every prompt row (its logprobs, or
+            // a mean of its hidden states).
+            let looksUpPrefix = r.computed == 0 && r.request.promptLogprobs == nil && r.request.pooling != .mean
             var prefix = KVCacheManager.CachedPrefix()
             if looksUpPrefix {
                 prefix = kv.cachedPrefix(r.tokens, extraKeys: r.extraKeys, promptLength: r.request.promptTokenIDs.count)

@@ -73,6 +73,8 @@ public final class DeepSeekV4Model: LanguageModel, @unchecked Sendable {
         auxiliaryWeights = mtp
     }
 
+    public var hiddenSize: Int { norm.shape[0] }
+
     public func forward(_ batch: ForwardBatch, cache: KVBlockStorage) -> Matrix {
         run(batch, step: StepContext(batch: batch, cache: cache)) { l, attention in attention.uniformPlaces(cache, layer: l) }
     }
@@ -103,8 +105,8 @@ public final class DeepSeekV4Model: LanguageModel, @unchecked Sendable {
             let f = layer.moe(device.rmsNorm(input, weight: layer.ffnNorm, eps: config.eps), tokens: step.tokens)
             h = layer.ffnHC.merge(h, output: f, post: post, comb: comb)
         }
-        let selected = step.logitRows(head(h))                                               // [rows, E]
-        return device.matmul(device.rmsNorm(selected, weight: norm, eps: config.eps), lmHead)   // [rows, V]
+        let hidden = device.rmsNorm(step.logitRows(head(h)), weight: norm, eps: config.eps)   // [rows, E]
+        return batch.output == .hidden ? hidden : device.matmul(hidden, lmHead)               // [rows, V]
     }
 
     /// Where a compressed layer's state sits in the cache groups.

@@ -35,13 +35,15 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
         self.auxiliaryWeights = auxiliaryWeights
     }
 
+    public var hiddenSize: Int { norm.shape[0] }
+
     public func forward(_ batch: ForwardBatch, cache: KVBlockStorage) -> Matrix {
         let step = StepContext(batch: batch, cache: cache)
         var x = device.embedding(step.tokens, table: embedding)   // [T, E]
         for (l, layer) in layers.enumerated() {
             layer(&x, layer: l, step: step, device: device, eps: rmsNormEps)
         }
-        let selected = step.logitRows(x)                                               // [rows, E]
-        return device.matmul(device.rmsNorm(selected, weight: norm, eps: rmsNormEps), lmHead)   // [rows, V]
+        let hidden = device.rmsNorm(step.logitRows(x), weight: norm, eps: rmsNormEps)    // [rows, E]
+        return batch.output == .hidden ? hidden : device.matmul(hidden, lmHead)         // [rows, V]
     }
 }
