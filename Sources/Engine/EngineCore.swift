@@ -92,6 +92,10 @@ final class EngineCore {
             handler(.failed(message: problem))
             return
         }
+        if req.pooling == nil, !model.hasOutputHead {
+            handler(.failed(message: "the model has no output head (its checkpoint ships none): it makes embeddings only"))
+            return
+        }
         // The KV cache, the scheduler and aborts key on the id: a second live request with it would share the
         // first one's block table.
         guard scheduler.request(req.id) == nil else {

@@ -29,7 +29,17 @@ public enum HuggingFaceModel {
         let configURL = directory.appendingPathComponent("config.json")
         guard let data = try? Data(contentsOf: configURL) else { throw CheckpointError.io(path: configURL.path, reason: "cannot read config.json") }
         let architecture = try ModelArchitecture.detect(configJSON: data)
-        return (architecture, data, WeightLoader(checkpoint: try SafetensorsCheckpoint(directory: directory), device: device))
+        var weights = WeightLoader(checkpoint: try SafetensorsCheckpoint(directory: directory), device: device)
+        weights.aliases = flatBackboneAliases(weights.checkpoint.names)
+        return (architecture, data, weights)
+    }
+
+    /// A checkpoint saved from the backbone alone (`Qwen3Model`, not `Qwen3ForCausalLM`: how Qwen3-Embedding ships)
+    /// names its tensors without the `model.` prefix: each canonical `model.X` maps to its `X`.
+    static func flatBackboneAliases(_ names: [String]) -> [String: String] {
+        let set = Set(names)
+        guard !set.contains("model.embed_tokens.weight"), set.contains("embed_tokens.weight") else { return [:] }
+        return Dictionary(uniqueKeysWithValues: names.filter { !$0.hasPrefix("model.") && $0 != "lm_head.weight" }.map { ("model." + $0, $0) })
     }
 
     private static func deepSeekV4(data: Data, weights: WeightLoader) throws -> DeepSeekV4Model {

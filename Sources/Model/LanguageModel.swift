@@ -130,6 +130,9 @@ public protocol LanguageModel: AnyObject, Sendable {
     var vocabularySize: Int { get }
     /// Width of the hidden state (`ForwardOutput.hidden` rows).
     var hiddenSize: Int { get }
+    /// Whether the model has an output head, so it gives logits (`ForwardOutput.logits`) and can generate. An embedding
+    /// model's checkpoint may ship none.
+    var hasOutputHead: Bool { get }
     /// Longest sequence (prompt + generated) the model supports.
     var contextLength: Int { get }
     var device: any Device { get }
@@ -143,6 +146,8 @@ public protocol LanguageModel: AnyObject, Sendable {
 }
 
 extension LanguageModel {
+    public var hasOutputHead: Bool { true }
+
     public func forward(_ batch: ForwardBatch, groupCaches: [KVBlockStorage]) -> Matrix {
         preconditionFailure("\(type(of: self)) declares no cache groups; run it with forward(_:cache:)")
     }

@@ -93,7 +93,7 @@ extension ServingContext {
                 prompt = try prompter.promptTokens(for: chat.messages, tools: tools, variables: chat.templateArguments)
             }
         } catch {
-            throw APIError.invalid("the chat template could not render this '\(fields.messages)': \(error)", param: fields.messages, code: "template_error")
+            throw MissingChatTemplate.apiError(error, param: fields.messages)
         }
         var keep: Set<Int> = []
         if thinking {

@@ -216,6 +216,10 @@ public struct SamplingRequest: Sendable, Equatable {
     /// retry while the first attempt still runs), and the engine keys KV blocks and aborts by request id.
     func engineRequests(id: String, prompts: [[Int]], context: ServingContext, promptParam: String, maxTokensParam: String = "max_tokens",
                         promptLogprobs: Int? = nil) throws(APIError) -> [EngineRequest] {
+        guard context.model.generates else {
+            throw APIError.invalid("the model '\(context.model.id)' has no output head (its checkpoint ships no lm_head.weight), so it cannot "
+                                   + "generate text: it serves /v1/embeddings only", param: "model", code: "model_not_supported")
+        }
         let key = "\(id)#\(EngineRequestNonce.next())"
         let ctx = context.model.maxSequenceLength, limit = context.model.sequenceLimitDescription
         if priority != 0, !context.priorityScheduling {

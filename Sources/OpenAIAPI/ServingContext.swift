@@ -81,10 +81,12 @@ public struct ServedModel: Sendable {
     /// (`poolingRefusal` says why, and `/v1/embeddings` answers that).
     public var pooling: Pooling?
     public var poolingRefusal: String?
+    /// Whether the model can generate: an embedding model's checkpoint may ship no output head.
+    public var generates: Bool
 
     public init(id: String, created: Int = Int(Date().timeIntervalSince1970), ownedBy: String = "moeserve", contextLength: Int,
                 vocabularySize: Int = Int.max, kvCapacityTokens: Int = Int.max, hiddenSize: Int = 0, pooling: Pooling? = .last,
-                poolingRefusal: String? = nil) {
+                poolingRefusal: String? = nil, generates: Bool = true) {
         self.id = id
         self.created = created
         self.ownedBy = ownedBy
@@ -94,6 +96,7 @@ public struct ServedModel: Sendable {
         self.hiddenSize = hiddenSize
         self.pooling = pooling
         self.poolingRefusal = poolingRefusal
+        self.generates = generates
     }
 
     /// The longest sequence (prompt plus generated tokens) a request may ask for: the model's context, or less

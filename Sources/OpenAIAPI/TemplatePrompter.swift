@@ -3,7 +3,8 @@ import Tokenizer
 /// The standard `ChatPrompting`: render the model's chat template the way Hugging Face's
 /// `apply_chat_template` does, then tokenize with special tokens parsed.
 public struct TemplatePrompter: ChatPrompting {
-    public let template: ChatTemplate
+    /// nil for a model without one (embedding models often have none): chat requests are then refused.
+    public let template: ChatTemplate?
     public let tokenizer: BPETokenizer
     public let bosToken: String?
     public let eosToken: String?
@@ -13,15 +14,16 @@ public struct TemplatePrompter: ChatPrompting {
     public let thinksInTags: Bool
     public let thinkTokenIDs: Set<Int>
 
-    public init(template: ChatTemplate, tokenizer: BPETokenizer) {
+    public init(template: ChatTemplate?, tokenizer: BPETokenizer) {
         self.template = template
         self.tokenizer = tokenizer
         let v = tokenizer.vocabulary
         bosToken = v.bosTokenID.map { v.tokens[$0] }
         eosToken = v.eosTokenID.map { v.tokens[$0] }
-        toolCallFormat = ToolCallFormat.detect(template: template.source)
-        rendersToolCalls = template.source.contains("tool_calls")
-        thinksInTags = template.source.contains(ReasoningStart.close)
+        let source = template?.source ?? ""
+        toolCallFormat = ToolCallFormat.detect(template: source)
+        rendersToolCalls = source.contains("tool_calls")
+        thinksInTags = source.contains(ReasoningStart.close)
         thinkTokenIDs = Set([ReasoningStart.open, ReasoningStart.close].compactMap { marker in
             let ids = tokenizer.encode(marker, parseSpecial: true)
             return ids.count == 1 ? ids[0] : nil
@@ -56,6 +58,7 @@ public struct TemplatePrompter: ChatPrompting {
             if let r = m.reasoningContent { pairs.append(("reasoning_content", .string(r))) }
             return JinjaValue.object(JinjaObject(pairs))
         }
+        guard let template else { throw MissingChatTemplate() }
         return try template.render(messages: values, addGenerationPrompt: addGenerationPrompt, bosToken: bosToken, eosToken: eosToken,
                                    tools: tools.map { $0.map(Self.jinja) }, extra: variables.mapValues(Self.jinja))
     }
@@ -107,5 +110,20 @@ public struct TemplatePrompter: ChatPrompting {
         // A template that writes the BOS text itself already produced the id; add it only when asked and absent.
         if tokenizer.vocabulary.addBOS, let bos = tokenizer.vocabulary.bosTokenID, ids.first != bos { ids.insert(bos, at: 0) }
         return ids
+    }
+}
+
+/// The model has no chat template, so chat messages cannot become a prompt.
+public struct MissingChatTemplate: Error, CustomStringConvertible {
+    public var description: String {
+        "this model has no chat template (tokenizer_config.json's chat_template, GGUF's tokenizer.chat_template), so it takes no chat "
+            + "messages: send a prompt you format yourself to /v1/completions, or use /v1/embeddings"
+    }
+
+    /// The API error for a request whose `param` held the messages: `error` itself when it is this, else a template
+    /// that could not render them.
+    static func apiError(_ error: any Error, param: String) -> APIError {
+        if let missing = error as? MissingChatTemplate { return APIError.invalid(missing.description, param: param, code: "no_chat_template") }
+        return APIError.invalid("the chat template could not render this '\(param)': \(error)", param: param, code: "template_error")
     }
 }

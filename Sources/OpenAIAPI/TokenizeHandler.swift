@@ -21,7 +21,7 @@ struct TokenizeHandler {
                 let tools = try ToolRequest.parse(f, body: body)
                 let variables = try ChatCompletionRequest.templateArguments(f, body: body)
                 do { ids = try context.prompter.promptTokens(for: messages, tools: tools?.tools.map(\.spec), variables: variables) } catch {
-                    throw APIError.invalid("the chat template could not render these messages: \(error)", param: "messages", code: "template_error")
+                    throw MissingChatTemplate.apiError(error, param: "messages")
                 }
             } else if let messages = f.raw("messages") {
                 throw f.typeError("messages", "an array", messages)

@@ -20,10 +20,14 @@ enum ModelServing {
             "path": "\(config.modelPath)", "weights_mb": "\(String(format: "%.1f", Double(weightBytes()) / 1e6))", "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(started)))",
             "device": "\(loaded.model.device.name)", "cpu_activations": "\(config.cpuActivations)", "quantization": "\(config.quantization)", "context": "\(loaded.model.contextLength)",
         ])
-        guard let templateSource = loaded.chatTemplate else { throw Failure(description: "the model has no chat template (tokenizer.chat_template)") }
-        let template: ChatTemplate
-        do { template = try ChatTemplate(source: templateSource) } catch {
-            throw Failure(description: "the model's chat template does not parse: \(error)")
+        // Without a chat template (embedding models often have none) the chat routes answer 400; the rest serve.
+        var template: ChatTemplate?
+        if let source = loaded.chatTemplate {
+            do { template = try ChatTemplate(source: source) } catch {
+                throw Failure(description: "the model's chat template does not parse: \(error)")
+            }
+        } else {
+            logger.warning("the model has no chat template (tokenizer.chat_template): /v1/chat/completions and /v1/responses refuse requests")
         }
         let tokenizer = loaded.tokenizer
         let engineConfig = EngineConfiguration(
@@ -51,13 +55,16 @@ enum ModelServing {
         }
         for line in layout.layerSummary(device.kvElement) { logger.info("kv cache layer type", metadata: ["per_token": "\(line)"]) }
         for line in engine.kvCacheGroups { logger.info("kv cache group", metadata: ["group": "\(line)"]) }
+        if !loaded.model.hasOutputHead {
+            logger.warning("the checkpoint has no output head (lm_head.weight, and tie_word_embeddings is false): serving /v1/embeddings only")
+        }
         let (pooling, poolingRefusal) = embeddingPooling(config.pooling, declared: loaded.declaredPooling)
         logger.info("embeddings", metadata: ["pooling": "\(pooling?.rawValue ?? "none")", "declared": "\(loaded.declaredPooling ?? "nothing")",
                                              "dimensions": "\(loaded.model.hiddenSize)"])
         let context = ServingContext(
             model: ServedModel(id: config.modelID, contextLength: loaded.model.contextLength, vocabularySize: loaded.model.vocabularySize,
                                kvCapacityTokens: engine.kvCapacityTokens, hiddenSize: loaded.model.hiddenSize, pooling: pooling,
-                               poolingRefusal: poolingRefusal),
+                               poolingRefusal: poolingRefusal, generates: loaded.model.hasOutputHead),
             backend: engine, prompter: TemplatePrompter(template: template, tokenizer: tokenizer),
             priorityScheduling: engineConfig.scheduler.policy == .priority)
         return (context, engine)

@@ -81,3 +81,63 @@ import Testing
         #expect(sim.clock.seconds > 0, "the pooling passes advance the simulated clock")
     }
 }
+
+/// Checkpoints as embedding models ship them: saved from the backbone alone (no `model.` prefix, as Qwen3-Embedding
+/// is) and, with untied embeddings, with no output head at all (Qwen3-Embedding-8B).
+@Suite struct HeadlessCheckpointTests {
+    /// The tiny Qwen3 fixture rewritten that way: every tensor renamed without `model.`, `tie_word_embeddings` false.
+    static func headlessFolder() throws -> URL {
+        let source = EmbeddingParityTests.fixtures.appendingPathComponent("qwen3")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("headless-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: source.appendingPathComponent("config.json"))) as? [String: Any])
+        config["tie_word_embeddings"] = false
+        try JSONSerialization.data(withJSONObject: config).write(to: folder.appendingPathComponent("config.json"))
+        // A safetensors file is an 8-byte header length, a JSON header naming each tensor's byte range, then the data:
+        // renaming is a new header over the same data.
+        let bytes = try Data(contentsOf: source.appendingPathComponent("model.safetensors"))
+        let size = Int(bytes.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
+        let header = try #require(try JSONSerialization.jsonObject(with: bytes.subdata(in: 8..<(8 + size))) as? [String: Any])
+        var renamed: [String: Any] = [:]
+        for (name, info) in header { renamed[name.hasPrefix("model.") ? String(name.dropFirst(6)) : name] = info }
+        #expect(renamed["lm_head.weight"] == nil && renamed["embed_tokens.weight"] != nil)
+        let json = try JSONSerialization.data(withJSONObject: renamed)
+        var out = Data((0..<8).map { UInt8(truncatingIfNeeded: UInt64(json.count) >> (8 * UInt64($0))) })
+        out.append(json)
+        out.append(bytes.subdata(in: (8 + size)..<bytes.count))
+        try out.write(to: folder.appendingPathComponent("model.safetensors"))
+        return folder
+    }
+
+    @Test func aFlatHeadlessCheckpointEmbedsAndRefusesToGenerate() throws {
+        let model = try HuggingFaceModel.languageModel(directory: Self.headlessFolder(), device: CPUDevice())
+        #expect(!model.hasOutputHead)
+        let f = try EmbeddingParityTests.Fixture("qwen3")
+        let core = EngineCore(model: model, decodeBytes: { _ in [] }, stopTokenIDs: [], configuration: EngineConfiguration(kvCacheBytes: 4 << 20),
+                              logger: Logger(label: "test"))
+        let embedding = Recorder(), generation = Recorder()
+        core.add(EngineRequest(id: "e", promptTokenIDs: f.prompt, sampling: SamplingParams(maxTokens: 0), pooling: .last), onEvent: embedding.handler)
+        core.add(EngineRequest(id: "g", promptTokenIDs: f.prompt, sampling: SamplingParams(maxTokens: 2)), onEvent: generation.handler)
+        while core.hasWork { core.step() }
+        let v = try #require(embedding.embeddings.first)
+        #expect(EmbeddingParityTests.maxDelta(v, f.last) <= 1e-4)
+        guard case let .failed(message)? = generation.terminal.last else { Issue.record("\(generation.events)"); return }
+        #expect(message.contains("no output head"))
+    }
+
+    /// The same checkpoint with tied embeddings (Qwen3-Embedding-0.6B) generates, with the embedding as its head.
+    @Test func aFlatTiedCheckpointStillGenerates() throws {
+        let folder = try Self.headlessFolder()
+        let url = folder.appendingPathComponent("config.json")
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        config["tie_word_embeddings"] = true
+        try JSONSerialization.data(withJSONObject: config).write(to: url)
+        let flat = try HuggingFaceModel.load(directory: folder, device: CPUDevice())
+        let nested = try HuggingFaceModel.load(directory: EmbeddingParityTests.fixtures.appendingPathComponent("qwen3"), device: CPUDevice())
+        #expect(flat.hasOutputHead)
+        let prompt = try EmbeddingParityTests.Fixture("qwen3").prompt
+        let a = SequenceRunner(model: flat, capacity: 32).run(prompt, logits: .last)
+        let b = SequenceRunner(model: nested, capacity: 32).run(prompt, logits: .last)
+        #expect(a.data == b.data)
+    }
+}

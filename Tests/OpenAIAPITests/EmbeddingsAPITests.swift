@@ -137,4 +137,42 @@ import Testing
         let r = try s.request("GET", "/v1/embeddings")
         #expect(r.status == 405 && r.headers["allow"] == "POST")
     }
+
+    /// An embedding model's checkpoint without an output head serves embeddings and refuses to generate, naming why.
+    @Test func aHeadlessModelOnlyEmbeds() throws {
+        let s = try TestServer(backend: ScriptedBackend(texts: ["x"]), generates: false)
+        for (path, body) in [("/v1/chat/completions", #"{"model":"test-model","messages":[{"role":"user","content":"hi"}]}"#),
+                             ("/v1/completions", #"{"model":"test-model","prompt":"hi"}"#),
+                             ("/v1/responses", #"{"model":"test-model","input":"hi"}"#)] {
+            let r = try s.request("POST", path, body: body)
+            let error = r.json["error"] as? [String: Any]
+            #expect(r.status == 400 && error?["code"] as? String == "model_not_supported" && error?["param"] as? String == "model", "\(path): \(r.body)")
+            #expect((error?["message"] as? String)?.contains("/v1/embeddings") == true)
+        }
+        #expect(s.backend.submitted.isEmpty)
+        let e = try s.request("POST", "/v1/embeddings", body: #"{"model":"test-model","input":"hi"}"#)
+        #expect(e.status == 200 && s.backend.submitted.count == 1)
+    }
+
+    /// Without a chat template, chat requests are refused with the reason; raw prompts and embeddings still serve.
+    @Test func aModelWithoutAChatTemplateTakesNoMessages() throws {
+        let s = try TestServer(backend: ScriptedBackend(texts: ["x"]), prompter: TemplatelessPrompter())
+        for (path, body, param) in [("/v1/chat/completions", #"{"model":"test-model","messages":[{"role":"user","content":"hi"}]}"#, "messages"),
+                                    ("/v1/responses", #"{"model":"test-model","input":"hi"}"#, "input"),
+                                    ("/tokenize", #"{"messages":[{"role":"user","content":"hi"}]}"#, "messages")] {
+            let r = try s.request("POST", path, body: body)
+            let error = r.json["error"] as? [String: Any]
+            #expect(r.status == 400 && error?["code"] as? String == "no_chat_template" && error?["param"] as? String == param, "\(path): \(r.body)")
+        }
+        #expect(try s.request("POST", "/v1/completions", body: #"{"model":"test-model","prompt":"hi","max_tokens":1}"#).status == 200)
+        #expect(try s.request("POST", "/v1/embeddings", body: #"{"model":"test-model","input":"hi"}"#).status == 200)
+    }
+}
+
+/// `CountingPrompter` for a model that has no chat template.
+struct TemplatelessPrompter: ChatPrompting {
+    func tokenBytes(_ id: Int) -> [UInt8] { CountingPrompter().tokenBytes(id) }
+    func encode(_ text: String) -> [Int] { CountingPrompter().encode(text) }
+    func decode(_ ids: [Int]) -> String { CountingPrompter().decode(ids) }
+    func promptTokens(for messages: [ChatMessage]) throws -> [Int] { throw MissingChatTemplate() }
 }

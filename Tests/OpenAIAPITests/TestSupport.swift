@@ -88,11 +88,12 @@ final class TestServer: @unchecked Sendable {
 
     init(backend: ScriptedBackend, contextLength: Int = 100, kvCapacityTokens: Int = .max, priorityScheduling: Bool = false,
          options: APIOptions = APIOptions(), ready: Bool = true, logger: Logger = Logger(label: "test"),
-         prompter: any ChatPrompting = CountingPrompter(), pooling: Pooling? = .last, poolingRefusal: String? = nil) throws {
+         prompter: any ChatPrompting = CountingPrompter(), pooling: Pooling? = .last, poolingRefusal: String? = nil,
+         generates: Bool = true) throws {
         self.backend = backend
         context = ServingContext(model: ServedModel(id: "test-model", created: 1_700_000_000, contextLength: contextLength, vocabularySize: 200_000,
                                                     kvCapacityTokens: kvCapacityTokens, hiddenSize: 4, pooling: pooling,
-                                                    poolingRefusal: poolingRefusal),
+                                                    poolingRefusal: poolingRefusal, generates: generates),
                                  backend: backend, prompter: prompter, priorityScheduling: priorityScheduling)
         router = OpenAIRouter(logger: logger, options: options, metricsText: { Array("test_metric 1\n".utf8) })
         if ready { router.setReady(context) }

@@ -311,3 +311,39 @@ def test_a_declared_pooling_the_server_lacks_is_a_clear_error(tmp_path: Path, op
         assert max(abs(a - b) for a, b in zip(got, _hidden_rows("qwen3")[-1])) < 1e-4
     finally:
         server.stop()
+
+
+def test_an_embedding_model_as_qwen_ships_it(tmp_path: Path, openapi_doc: dict) -> None:
+    """Qwen3-Embedding's layout: tensors saved from the backbone (no `model.` prefix), untied embeddings with no
+    lm_head (the 8B), and here no chat template. It serves embeddings; generation and chat are refused, naming why."""
+    folder = tmp_path / "qwen3-embedding"
+    folder.mkdir()
+    source = FIXTURES / "qwen3"
+    config = json.loads((source / "config.json").read_text())
+    config["tie_word_embeddings"] = False
+    (folder / "config.json").write_text(json.dumps(config))
+    data = (source / "model.safetensors").read_bytes()
+    (size,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + size])
+    flat = {name.removeprefix("model."): info for name, info in header.items()}
+    assert "lm_head.weight" not in flat
+    encoded = json.dumps(flat).encode()
+    (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(encoded)) + encoded + data[8 + size:])
+    os.symlink(SERVING / "tokenizer.json", folder / "tokenizer.json")
+    tokenizer_config = json.loads((SERVING / "tokenizer_config.json").read_text())
+    tokenizer_config.pop("chat_template", None)
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    _declare_pooling(folder, "lasttoken")
+
+    server = ServerProcess(["--kv-cache-dtype", "f32"], model_path=str(folder), model_id="tiny-embed").start()
+    try:
+        http = RawHTTP(server.url, SchemaChecker(json.loads(OPENAI_SCHEMAS.read_text()), openapi_doc), None)
+        got = _embedding(http, "tiny-embed", EXPECTED["qwen3"]["prompt_ids"])
+        assert max(abs(a - b) for a, b in zip(got, _hidden_rows("qwen3")[-1])) < 1e-4
+        assert_error(http.post("/v1/completions", {"model": "tiny-embed", "prompt": "hi", "max_tokens": 2}), 400, "model",
+                     "model_not_supported")
+        assert_error(http.post("/v1/chat/completions", {"model": "tiny-embed", "messages": [{"role": "user", "content": "hi"}]}),
+                     400, "messages", "no_chat_template")
+    finally:
+        server.stop()
+    assert "no output head" in server.final_log and "no chat template" in server.final_log

@@ -61,7 +61,7 @@ enum DeepSeekModel {
         let biasName = "\(prefix).gate.e_score_correction_bias"
         let gate = MoEGate(
             device: w.device, weight: try w.load("\(prefix).gate.weight", [x, e]),
-            selectionBias: w.checkpoint.contains(biasName) ? try w.values(biasName, [x]) : nil,
+            selectionBias: w.contains(biasName) ? try w.values(biasName, [x]) : nil,
             scoring: scoring == "sigmoid" ? .sigmoid : .softmax, topK: c.num_experts_per_tok ?? 1,
             groups: groups, topKGroups: min(groups, c.topk_group ?? groups), groupScore: v3 ? .sumOfTop2 : .max,
             normalize: c.norm_topk_prob == true && (v3 || (c.num_experts_per_tok ?? 1) > 1),

@@ -13,14 +13,15 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
     let embedding: DeviceWeight     // [V, E]
     let layers: [DecoderLayer]
     let norm: DeviceWeight          // [E]
-    let lmHead: DeviceWeight        // [V, E]
+    /// nil for an embedding model's checkpoint that ships no head (Qwen3-Embedding-8B): it only gives hidden states.
+    let lmHead: DeviceWeight?       // [V, E]
     let rmsNormEps: Float
     /// Weights loaded but not run by `forward`, by checkpoint name (DeepSeek's multi-token-prediction
     /// layers, kept for speculative decoding).
     public let auxiliaryWeights: [String: DeviceWeight]
 
     init(architecture: ModelArchitecture, device: any Device, vocabularySize: Int, contextLength: Int, cacheLayout: KVCacheLayout,
-         embedding: DeviceWeight, layers: [DecoderLayer], norm: DeviceWeight, lmHead: DeviceWeight, rmsNormEps: Float,
+         embedding: DeviceWeight, layers: [DecoderLayer], norm: DeviceWeight, lmHead: DeviceWeight?, rmsNormEps: Float,
          auxiliaryWeights: [String: DeviceWeight] = [:]) {
         self.architecture = architecture
         self.device = device
@@ -36,6 +37,7 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
     }
 
     public var hiddenSize: Int { norm.shape[0] }
+    public var hasOutputHead: Bool { lmHead != nil }
 
     public func forward(_ batch: ForwardBatch, cache: KVBlockStorage) -> Matrix {
         let step = StepContext(batch: batch, cache: cache)
@@ -44,6 +46,8 @@ public final class DecoderModel: LanguageModel, @unchecked Sendable {
             layer(&x, layer: l, step: step, device: device, eps: rmsNormEps)
         }
         let hidden = device.rmsNorm(step.logitRows(x), weight: norm, eps: rmsNormEps)    // [rows, E]
-        return batch.output == .hidden ? hidden : device.matmul(hidden, lmHead)         // [rows, V]
+        guard batch.output == .logits else { return hidden }
+        guard let lmHead else { preconditionFailure("the checkpoint has no output head: it gives hidden states only") }
+        return device.matmul(hidden, lmHead)                                            // [rows, V]
     }
 }

@@ -86,8 +86,8 @@ extension GQAAttention {
         qBias = try w.optional("\(prefix).q_proj.bias", [qw])
         kBias = try w.optional("\(prefix).k_proj.bias", [kw])
         vBias = try w.optional("\(prefix).v_proj.bias", [kw])
-        guard !w.checkpoint.contains("\(prefix).o_proj.bias") else { throw CheckpointError.unsupported("o_proj bias ('\(prefix).o_proj.bias')") }
-        if w.checkpoint.contains("\(prefix).q_norm.weight") {
+        guard !w.contains("\(prefix).o_proj.bias") else { throw CheckpointError.unsupported("o_proj bias ('\(prefix).o_proj.bias')") }
+        if w.contains("\(prefix).q_norm.weight") {
             let (qs, ks) = qkNormPerHead ? ([headDim], [headDim]) : ([qw], [kw])
             let (q, k) = (try w.load("\(prefix).q_norm.weight", qs), try w.load("\(prefix).k_norm.weight", ks))
             qkNorm = qkNormPerHead ? .perHead(q: q, k: k) : .whole(q: q, k: k)

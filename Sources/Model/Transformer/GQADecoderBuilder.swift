@@ -28,7 +28,8 @@ struct GQADecoderBuilder {
         self.rope = try rope.table(dim: self.headDim, maxPositionEmbeddings: maxPositionEmbeddings)
     }
 
-    /// `tiedHead`: the output head is the embedding; `contextLength`: the longest sequence served.
+    /// `tiedHead`: the output head is the embedding (else `lm_head.weight`; an untied checkpoint without one, as embedding
+    /// models ship, has no head); `contextLength`: the longest sequence served.
     func build(_ w: WeightLoader, architecture: ModelArchitecture, qkNormPerHead: Bool, contextLength: Int, tiedHead: Bool,
                feedForward: (_ layer: Int, _ prefix: String) throws -> any FeedForwardBlock) throws -> DecoderModel {
         let e = hidden
@@ -46,7 +47,7 @@ struct GQADecoderBuilder {
             architecture: architecture, device: w.device, vocabularySize: vocabularySize, contextLength: contextLength,
             cacheLayout: KVCacheLayout(layers: layers, width: 2 * kvHeads * headDim, fieldWidth: headDim),   // K then V, per head
             embedding: embedding, layers: decoderLayers, norm: try w.load("model.norm.weight", [e]),
-            lmHead: tiedHead ? embedding : try w.load("lm_head.weight", [vocabularySize, e]),
+            lmHead: tiedHead ? embedding : try w.optional("lm_head.weight", [vocabularySize, e]),
             rmsNormEps: eps)
     }
 }
