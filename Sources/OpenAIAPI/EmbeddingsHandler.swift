@@ -135,7 +135,7 @@ struct EmbeddingRequest: Sendable, Equatable {
     }
 
     /// A pooled hidden state as the client asked for it: cut to `dimensions`, then made unit-length.
-    func finished(_ pooled: [Float]) -> [Float] {
+    func shaped(_ pooled: [Float]) -> [Float] {
         var v = dimensions.map { Array(pooled.prefix($0)) } ?? pooled
         if normalize {
             let norm = Float(v.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot())
@@ -174,6 +174,14 @@ struct EmbeddingsHandler {
             guard req.model == context.model.id else {
                 throw APIError.notFound("the model '\(req.model)' does not exist; this server serves '\(context.model.id)'", code: "model_not_found", param: "model")
             }
+            if options.logPrompts {
+                logger.info("prompt", metadata: ["request_id": "\(request.requestID)", "inputs": .array(req.inputs.map { p -> Logger.MetadataValue in
+                    switch p {
+                    case let .text(t): return "\(t)"
+                    case let .tokens(t): return "\(t)"
+                    }
+                })])
+            }
             let requests = try req.engineRequests(id: request.completionID(prefix: "embd"), context: context)
             let run = ChoiceRun(requests: requests, backend: context.backend, tokenBytes: context.prompter.tokenBytes)
             guard run.begin(writer: writer, headers: headers, inFlight: inFlight) else { return }
@@ -191,7 +199,7 @@ struct EmbeddingsHandler {
         let (model, headers) = (context.model.id, self.headers)
         run.submit { i, event in
             switch event {
-            case let .embedding(pooled): vectors.set(i, req.finished(pooled))
+            case let .embedding(pooled): vectors.set(i, req.shaped(pooled))
             case let .finished(reason, usage):
                 guard reason != .abort || !writer.isClosed else { return }
                 guard run.finish(i, usage: usage) else { return }

@@ -99,16 +99,20 @@ ensure_moeserve() {
     fi
 }
 
-# launch_llama_server MODEL PORT SLOTS CTX_PER_SLOT LOG: llama.cpp's server (ensure_llama_server's build) on
-# 127.0.0.1:PORT in the background with $threads threads, SLOTS slots of CTX_PER_SLOT tokens, no web UI and the
-# context as asked (not shrunk to "fit" memory); sets llama_pid. OMP_WAIT_POLICY from the environment applies.
+# launch_llama_server MODEL PORT SLOTS CTX_PER_SLOT LOG [embeddings]: llama.cpp's server (ensure_llama_server's build)
+# on 127.0.0.1:PORT in the background with $threads threads, SLOTS slots of CTX_PER_SLOT tokens, no web UI and the
+# context as asked (not shrunk to "fit" memory); with `embeddings`, serving /v1/embeddings pooled by the last token
+# (as moeserve pools a model that declares nothing); sets llama_pid. OMP_WAIT_POLICY from the environment applies.
 launch_llama_server() {
+    local embed=()
     if [ "$llama_build" = prebuilt ]; then
+        [ "${6:-}" = embeddings ] && embed=(--embeddings)
         "$py" "$root/scripts/benchmarks/serve/llamacpp_server.py" --model "$1" --port "$2" --parallel "$3" \
-            --threads "$threads" --ctx-per-slot "$4" >"$5" 2>&1 &
+            --threads "$threads" --ctx-per-slot "$4" "${embed[@]}" >"$5" 2>&1 &
     else
+        [ "${6:-}" = embeddings ] && embed=(--embeddings --pooling last)
         "$llama_server" --model "$1" --host 127.0.0.1 --port "$2" --parallel "$3" --ctx-size $(($3 * $4)) \
-            --threads "$threads" --threads-batch "$threads" --fit off --no-ui >"$5" 2>&1 &
+            --threads "$threads" --threads-batch "$threads" --fit off --no-ui "${embed[@]}" >"$5" 2>&1 &
     fi
     llama_pid=$!
 }

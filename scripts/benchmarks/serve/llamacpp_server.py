@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs llama.cpp's OpenAI-compatible server (prebuilt inside the PyPI package xllamacpp) until killed.
 
-    llamacpp_server.py --model PATH --port P --parallel N --threads T --ctx-per-slot C
+    llamacpp_server.py --model PATH --port P --parallel N --threads T --ctx-per-slot C [--embeddings]
 
 Listens on 127.0.0.1 only. xllamacpp.Server starts llama.cpp's HTTP server on its own threads and
 returns; this process then waits for SIGTERM/SIGINT and exits at once (os._exit): the C++ side has
@@ -24,6 +24,7 @@ def main() -> None:
     ap.add_argument("--ctx-per-slot", type=int, required=True)
     ap.add_argument("--poll", type=int, default=None,
                     help="ggml threadpool busy-wait level 0-100 (llama.cpp's default: 50)")
+    ap.add_argument("--embeddings", action="store_true", help="serve /v1/embeddings, pooled by the last token")
     args = ap.parse_args()
 
     p = xllamacpp.CommonParams()
@@ -41,6 +42,9 @@ def main() -> None:
     # Keep the context we asked for: do not let llama.cpp shrink it to "fit" memory.
     p.fit_params = False
     p.ui = False
+    if args.embeddings:
+        p.embedding = True
+        p.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_LAST
     # Block SIGTERM/SIGINT before llama.cpp starts its threads (they inherit the mask), then wait for
     # them here: otherwise the signal can land on a server thread while the main thread sleeps on.
     stop = {signal.SIGTERM, signal.SIGINT}
