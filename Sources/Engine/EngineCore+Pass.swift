@@ -5,6 +5,9 @@ import Model
 /// the prompt positions it asked for (a request with `promptLogprobs`).
 struct ItemLogits {
     var sample: [Float]?
+    /// A speculative item's rows, one per position from its last token through its drafts: row j samples the token
+    /// after draft j (the first, after the last token), valid while the drafts before it were accepted.
+    var verify: [[Float]] = []
     /// Prompt positions whose next token is still a prompt token, and their row in the pass's logits (kept
     /// there, not copied: a chunk's rows are chunk × vocabulary floats).
     var prompt: [(position: Int, logits: Matrix, row: Int)] = []
@@ -26,8 +29,12 @@ extension EngineCore {
     func chunk(_ item: SchedulerOutput.Item, _ range: Range<Int>, samples: Bool) -> SequenceChunk {
         let r = item.request
         let promptRows = r.needsPromptRows && range.lowerBound + 1 < r.request.promptTokenIDs.count
-        return SequenceChunk(tokens: Array(r.tokens[range]), startPosition: range.lowerBound,
-                             blockTable: scheduler.kv.blockTable(r.id), logits: promptRows ? .all : (samples ? .last : .none),
+        // Positions past the request's tokens hold its drafts, each of which needs its row.
+        let known = r.tokens.count
+        var tokens = Array(r.tokens[range.clamped(to: 0..<known)])
+        if range.upperBound > known { tokens += item.drafts[(max(range.lowerBound, known) - known)..<(range.upperBound - known)] }
+        let rows: LogitRows = promptRows ? .all : (samples ? (item.drafts.isEmpty ? .last : .all) : .none)
+        return SequenceChunk(tokens: tokens, startPosition: range.lowerBound, blockTable: scheduler.kv.blockTable(r.id), logits: rows,
                              groupBlockTables: grouped ? scheduler.kv.blockTables(r.id) : [])
     }
 
@@ -79,7 +86,13 @@ extension EngineCore {
     /// An item's chunks (in position order) with their pass's logits and rows → its sampling row and its prompt rows.
     private func itemLogits(_ item: SchedulerOutput.Item, _ parts: [(chunk: SequenceChunk, logits: Matrix, rows: Range<Int>)]) -> ItemLogits {
         var out = ItemLogits()
-        if item.samples, let last = parts.last, let row = last.rows.last { out.sample = last.logits.row(row) }
+        if item.samples, let last = parts.last, let row = last.rows.last {
+            if item.drafts.isEmpty {
+                out.sample = last.logits.row(row)
+            } else {
+                out.verify = (last.rows.upperBound - item.drafts.count - 1..<last.rows.upperBound).map { last.logits.row($0) }
+            }
+        }
         let promptCount = item.request.request.promptTokenIDs.count
         for (chunk, logits, rows) in parts where chunk.logits == .all {
             for (j, row) in rows.enumerated() where chunk.startPosition + j + 1 < promptCount {

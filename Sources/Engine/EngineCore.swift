@@ -73,7 +73,9 @@ final class EngineCore {
         }
         scheduler = Scheduler(config: configuration.scheduler,
                               kv: KVCacheManager(groups: sizing.managerGroups, blockSize: configuration.blockSize, prefixCaching: configuration.prefixCaching,
-                                                 keysGeneratedTokensApart: model.device.separatesGeneratedTokens))
+                                                 keysGeneratedTokensApart: model.device.separatesGeneratedTokens),
+                              // A per-layer-type cache may compress what it is given: a rejected draft would stay in it.
+                              speculates: layout.groups.isEmpty)
         metrics.setBlocksTotal(sizing.groups.reduce(0) { $0 + $1.blocks })
         metrics.setSimulated(model.device.simulatedClock != nil)
     }
@@ -162,26 +164,44 @@ final class EngineCore {
             collectPromptLogprobs(item, rows.prompt)
         }
         for (item, rows) in zip(generating, logits) {
-            guard let sample = rows.sample else { continue }
-            let r = item.request
-            let (events, finished) = r.generation.accept(logits: sample)
-            let now = RequestState.now()
-            if case .token(let id, _, _)? = events.first {
-                r.append(id)
-                metrics.tokenEmitted(first: r.lastTokenTime == nil, seconds: now - (r.lastTokenTime ?? r.arrivalTime))
-                r.lastTokenTime = now
-                if let simulatedEnd { simulatedTokenEmitted(r, at: simulatedEnd) }
-            }
-            if finished { scheduler.finish(r) }
-            for e in events {
-                if case .finished(let reason, _) = e { r.onEvent(.finished(reason: reason, usage: usage(of: r))) } else { r.onEvent(e) }
-            }
-            if finished, case .finished(let reason, _)? = events.last { metrics.requestFinished(reason: reason, seconds: now - r.arrivalTime) }
+            let verify = rows.sample.map { [$0] } ?? rows.verify
+            if !verify.isEmpty { sample(item, verify, simulatedEnd: simulatedEnd) }
         }
         metrics.stepRan(tokens: out.tokenCount, seconds: Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9,
                         simulatedSeconds: simulatedEnd.flatMap { end in simulatedStart.map { end - $0 } },
                         running: scheduler.running.count, waiting: scheduler.waiting.count, preempted: out.preempted.count,
                         kvUsage: scheduler.kv.usage, prefixQueries: scheduler.kv.prefixQueryTokens, prefixHits: scheduler.kv.prefixHitTokens)
+    }
+
+    /// Samples an item's next token from its row, or for a speculative item (`SchedulerOutput.Item.drafts`) from its
+    /// rows in turn while each sampled token is the draft the next row assumed, then sends what happened.
+    private func sample(_ item: SchedulerOutput.Item, _ rows: [[Float]], simulatedEnd: Double?) {
+        let r = item.request
+        var events: [TokenEvent] = [], finished = false, accepted = 0
+        for (j, row) in rows.enumerated() {
+            let (more, done) = r.generation.accept(logits: row)
+            events += more
+            finished = done
+            var token: Int?
+            if case .token(let id, _, _)? = more.first {
+                token = id
+                r.append(id)
+                let now = RequestState.now()
+                metrics.tokenEmitted(first: r.lastTokenTime == nil, seconds: now - (r.lastTokenTime ?? r.arrivalTime))
+                r.lastTokenTime = now
+                if let simulatedEnd { simulatedTokenEmitted(r, at: simulatedEnd) }
+            }
+            guard !done, j < item.drafts.count, token == item.drafts[j] else { break }
+            accepted += 1
+        }
+        scheduler.accepted(accepted, of: item)
+        if finished { scheduler.finish(r) }
+        for e in events {
+            if case .finished(let reason, _) = e { r.onEvent(.finished(reason: reason, usage: usage(of: r))) } else { r.onEvent(e) }
+        }
+        if finished, case .finished(let reason, _)? = events.last {
+            metrics.requestFinished(reason: reason, seconds: RequestState.now() - r.arrivalTime)
+        }
     }
 
     /// The request's usage, with its simulated timings when the device is simulated.

@@ -44,6 +44,10 @@ struct Configuration: Equatable {
     var blockSize = 16
     var maxNumBatchedTokens = 2048
     var maxNumSeqs = 64
+    /// Speculative decoding by prompt lookup: draft tokens verified per sequence and step (0: off), while at most
+    /// `speculativeMaxRunning` requests decode.
+    var speculativeTokens = 0
+    var speculativeMaxRunning = 4
     var prefixCaching = true
     var schedulingPolicy = "fcfs"
     var logLevel = "info"
@@ -62,7 +66,7 @@ struct Configuration: Equatable {
         "server": ["host", "port", "max_body_bytes", "api_keys", "api_key_file", "cors_origin", "tls_cert", "tls_key",
                    "shutdown_timeout", "stored_responses", "reasoning_parser"],
         "model": ["path", "id", "pooling"],
-        "engine": ["device", "cpu_activations", "quantization", "ascend_profile", "ascend_precision", "kv_cache_memory", "kv_cache_dtype", "block_size", "max_num_batched_tokens", "max_num_seqs", "prefix_caching", "policy"],
+        "engine": ["device", "cpu_activations", "quantization", "ascend_profile", "ascend_precision", "kv_cache_memory", "kv_cache_dtype", "block_size", "max_num_batched_tokens", "max_num_seqs", "prefix_caching", "policy", "speculative_tokens", "speculative_max_running"],
         "log": ["level", "format", "prompts"],
     ]
 
@@ -117,7 +121,8 @@ struct Configuration: Equatable {
                    "MOESERVE_MODEL_ID": "model.id", "MOESERVE_POOLING": "model.pooling", "MOESERVE_DEVICE": "engine.device", "MOESERVE_CPU_ACTIVATIONS": "engine.cpu_activations", "MOESERVE_QUANTIZATION": "engine.quantization", "MOESERVE_ASCEND_PROFILE": "engine.ascend_profile", "MOESERVE_LOG_LEVEL": "log.level",
                    "MOESERVE_TLS_CERT": "server.tls_cert", "MOESERVE_TLS_KEY": "server.tls_key",
                    "MOESERVE_KV_CACHE_MEMORY": "engine.kv_cache_memory", "MOESERVE_KV_CACHE_DTYPE": "engine.kv_cache_dtype",
-                   "MOESERVE_MAX_NUM_SEQS": "engine.max_num_seqs",
+                   "MOESERVE_MAX_NUM_SEQS": "engine.max_num_seqs", "MOESERVE_SPECULATIVE_TOKENS": "engine.speculative_tokens",
+                   "MOESERVE_SPECULATIVE_MAX_RUNNING": "engine.speculative_max_running",
                    "MOESERVE_MAX_NUM_BATCHED_TOKENS": "engine.max_num_batched_tokens",
                    "MOESERVE_API_KEY": "server.api_keys", "MOESERVE_API_KEY_FILE": "server.api_key_file", "MOESERVE_CORS_ORIGIN": "server.cors_origin",
                    "MOESERVE_SHUTDOWN_TIMEOUT": "server.shutdown_timeout",
@@ -233,6 +238,8 @@ struct Configuration: Equatable {
         case "engine.block_size": blockSize = try int(1...1024)
         case "engine.max_num_batched_tokens": maxNumBatchedTokens = try int(1...1_000_000)
         case "engine.max_num_seqs": maxNumSeqs = try int(1...100_000)
+        case "engine.speculative_tokens": speculativeTokens = try int(0...32)
+        case "engine.speculative_max_running": speculativeMaxRunning = try int(1...100_000)
         case "engine.prefix_caching": prefixCaching = try bool()
         case "engine.policy":
             guard ["fcfs", "priority"].contains(value) else { throw Invalid(description: "\(source): 'engine.policy' must be fcfs or priority, got '\(value)'") }

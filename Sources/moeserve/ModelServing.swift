@@ -32,7 +32,8 @@ enum ModelServing {
         let tokenizer = loaded.tokenizer
         let engineConfig = EngineConfiguration(
             scheduler: SchedulerConfiguration(maxNumBatchedTokens: config.maxNumBatchedTokens, maxNumSeqs: config.maxNumSeqs,
-                                              policy: SchedulerConfiguration.Policy(rawValue: config.schedulingPolicy) ?? .fcfs),
+                                              policy: SchedulerConfiguration.Policy(rawValue: config.schedulingPolicy) ?? .fcfs,
+                                              speculativeTokens: config.speculativeTokens, speculativeMaxRunning: config.speculativeMaxRunning),
             blockSize: config.blockSize, kvCacheBytes: config.kvCacheBytes, prefixCaching: config.prefixCaching)
         let layout = loaded.model.cacheLayout
         // The engine sizes its block pool the same way; a device with its own memory checks that it fits.

@@ -72,6 +72,12 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("max-num-seqs"), help: "Most requests running at once. [engine.max_num_seqs]")
     var maxNumSeqs: Int?
 
+    @Option(name: .customLong("speculative-tokens"), help: "Speculative decoding by prompt lookup: up to this many draft tokens, copied from where the sequence's last tokens occurred before, verified per sequence in one pass (0: off). Outputs are unchanged; copying answers (quotes, code edits, summaries) come faster. [engine.speculative_tokens]")
+    var speculativeTokens: Int?
+
+    @Option(name: .customLong("speculative-max-running"), help: "Speculate only while at most this many requests decode (verifying drafts costs arithmetic a large batch has not to spare). [engine.speculative_max_running]")
+    var speculativeMaxRunning: Int?
+
     @Flag(inversion: .prefixedNo, help: "Reuse KV blocks of shared prompt prefixes. [engine.prefix_caching]")
     var prefixCaching: Bool?
 
@@ -99,6 +105,8 @@ struct ServeOptions: ParsableArguments {
             (blockSize.map(String.init), "engine.block_size", "--block-size"),
             (maxNumBatchedTokens.map(String.init), "engine.max_num_batched_tokens", "--max-num-batched-tokens"),
             (maxNumSeqs.map(String.init), "engine.max_num_seqs", "--max-num-seqs"),
+            (speculativeTokens.map(String.init), "engine.speculative_tokens", "--speculative-tokens"),
+            (speculativeMaxRunning.map(String.init), "engine.speculative_max_running", "--speculative-max-running"),
             (prefixCaching.map { String($0) }, "engine.prefix_caching", "--[no-]prefix-caching"),
             (policy, "engine.policy", "--policy"), (logPrompts ? "true" : nil, "log.prompts", "--log-prompts"),
         ]

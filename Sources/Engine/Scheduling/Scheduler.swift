@@ -6,11 +6,20 @@ public struct SchedulerConfiguration: Sendable, Equatable {
     /// Most requests running at once.
     public var maxNumSeqs = 64
     public var policy = Policy.fcfs
+    /// Speculative decoding by prompt lookup (`NGramProposer`): most draft tokens verified per sequence and step
+    /// (0: off).
+    public var speculativeTokens = 0
+    /// Speculate only while at most this many requests decode: verifying drafts costs arithmetic, which a single
+    /// sequence's step (bound by reading the weights) has to spare and a large batch has not.
+    public var speculativeMaxRunning = 4
 
-    public init(maxNumBatchedTokens: Int = 2048, maxNumSeqs: Int = 64, policy: Policy = .fcfs) {
+    public init(maxNumBatchedTokens: Int = 2048, maxNumSeqs: Int = 64, policy: Policy = .fcfs, speculativeTokens: Int = 0,
+                speculativeMaxRunning: Int = 4) {
         self.maxNumBatchedTokens = maxNumBatchedTokens
         self.maxNumSeqs = maxNumSeqs
         self.policy = policy
+        self.speculativeTokens = speculativeTokens
+        self.speculativeMaxRunning = speculativeMaxRunning
     }
 }
 
@@ -19,9 +28,13 @@ struct SchedulerOutput {
     struct Item {
         let request: RequestState
         let start: Int
+        /// Tokens run, drafts included.
         let count: Int
+        /// Draft tokens after the request's last one, verified in this step (speculative decoding): positions
+        /// tokens.count ..< start + count.
+        var drafts: [Int] = []
         /// True when the chunk reaches the request's last token, so a new token is sampled.
-        var samples: Bool { start + count == request.tokens.count }
+        var samples: Bool { start + count - drafts.count == request.tokens.count }
     }
     var items: [Item] = []
     var preempted: [RequestState] = []
@@ -39,9 +52,17 @@ final class Scheduler {
     private(set) var running: [RequestState] = []
     private(set) var preemptionCount = 0
 
-    init(config: SchedulerConfiguration, kv: KVCacheManager) {
+    /// Drafts for speculative decoding, when it is on and the model's cache can take rejected positions.
+    let proposer: NGramProposer?
+    private(set) var draftTokens = 0
+    private(set) var acceptedDraftTokens = 0
+
+    /// `speculates`: whether the model may write positions that are then rejected (a uniform cache, where a later
+    /// write simply replaces them; not a compressing one).
+    init(config: SchedulerConfiguration, kv: KVCacheManager, speculates: Bool = true) {
         self.config = config
         self.kv = kv
+        proposer = config.speculativeTokens > 0 && speculates ? NGramProposer(tokens: config.speculativeTokens) : nil
     }
 
     var hasWork: Bool { !waiting.isEmpty || !running.isEmpty }
@@ -70,8 +91,15 @@ final class Scheduler {
 
     private func scheduleRunning(_ out: inout SchedulerOutput, budget: inout Int) {
         var i = 0
+        let speculating = proposer != nil && running.count <= config.speculativeMaxRunning
         while i < running.count, budget > 0 {
             let r = running[i]
+            if speculating, let item = speculativeItem(r, budget: budget) {
+                out.items.append(item)
+                budget -= item.count
+                i += 1
+                continue
+            }
             let n = min(r.remaining, budget, r.stepLimit)
             guard n > 0 else { i += 1; continue }
             var scheduled = true
@@ -86,6 +114,30 @@ final class Scheduler {
             budget -= n
             i += 1
         }
+    }
+
+    /// A decoding request's last token plus the drafts the proposer finds for it, when there are some and their
+    /// blocks are free (a draft never preempts anything).
+    private func speculativeItem(_ r: RequestState, budget: Int) -> SchedulerOutput.Item? {
+        guard let proposer, r.remaining == 1, r.request.pooling == nil, !r.generation.generated.isEmpty else { return nil }
+        let g = r.generation
+        // Room for the drafts and the token after them: within max_tokens, the context and the step's budget.
+        let limit = min(r.request.sampling.maxTokens - g.generated.count, g.contextLength - r.tokens.count, budget) - 1
+        guard limit > 0 else { return nil }
+        let drafts = proposer.propose(r.tokens, limit: limit)
+        guard !drafts.isEmpty, kv.allocate(r.id, totalTokens: r.computed + 1 + drafts.count) else { return nil }
+        draftTokens += drafts.count
+        return SchedulerOutput.Item(request: r, start: r.computed, count: 1 + drafts.count, drafts: drafts)
+    }
+
+    /// After a speculative item's verification: `accepted` of its drafts matched what was sampled, so their positions
+    /// hold the sequence's own keys and values (`didRun` counted the item's first token only).
+    func accepted(_ accepted: Int, of item: SchedulerOutput.Item) {
+        guard accepted > 0 else { return }
+        acceptedDraftTokens += accepted
+        let r = item.request
+        r.computed += accepted
+        kv.cacheFullBlocks(r.id, tokens: r.tokens, computed: r.computed, extraKeys: r.extraKeys, promptLength: r.request.promptTokenIDs.count)
     }
 
     private func scheduleWaiting(_ out: inout SchedulerOutput, budget: inout Int) {
@@ -132,7 +184,8 @@ final class Scheduler {
     /// After the model ran `out`: advance computed counts and register newly full blocks.
     func didRun(_ out: SchedulerOutput) {
         for item in out.items {
-            item.request.computed += item.count
+            // Drafts count once verified (`accepted`).
+            item.request.computed += item.count - item.drafts.count
             kv.cacheFullBlocks(item.request.id, tokens: item.request.tokens, computed: item.request.computed, extraKeys: item.request.extraKeys,
                                promptLength: item.request.request.promptTokenIDs.count)
         }
