@@ -170,7 +170,8 @@ final class EngineCore {
         metrics.stepRan(tokens: out.tokenCount, seconds: Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9,
                         simulatedSeconds: simulatedEnd.flatMap { end in simulatedStart.map { end - $0 } },
                         running: scheduler.running.count, waiting: scheduler.waiting.count, preempted: out.preempted.count,
-                        kvUsage: scheduler.kv.usage, prefixQueries: scheduler.kv.prefixQueryTokens, prefixHits: scheduler.kv.prefixHitTokens)
+                        kvUsage: scheduler.kv.usage, prefixQueries: scheduler.kv.prefixQueryTokens, prefixHits: scheduler.kv.prefixHitTokens,
+                        drafts: scheduler.draftTokens, acceptedDrafts: scheduler.acceptedDraftTokens)
     }
 
     /// Samples an item's next token from its row, or for a speculative item (`SchedulerOutput.Item.drafts`) from its

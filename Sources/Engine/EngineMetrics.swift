@@ -38,6 +38,9 @@ public enum EngineMetricName {
     public static let prefixCacheQueries = "moeserve:prefix_cache_queries_total"
     public static let prefixCacheHits = "moeserve:prefix_cache_hits_total"
     public static let preemptions = "moeserve:num_preemptions_total"
+    /// Speculative decoding: draft tokens proposed, and those the model's own sampling agreed with.
+    public static let specDraftTokens = "moeserve:spec_decode_num_draft_tokens_total"
+    public static let specAcceptedTokens = "moeserve:spec_decode_num_accepted_tokens_total"
     public static let promptTokens = "moeserve:prompt_tokens_total"
     public static let generationTokens = "moeserve:generation_tokens_total"
     public static let requestSuccess = "moeserve:request_success_total"
@@ -66,6 +69,8 @@ public final class EngineMetrics: @unchecked Sendable {
         public var preemptions = 0
         public var prefixQueryTokens = 0
         public var prefixHitTokens = 0
+        public var draftTokens = 0
+        public var acceptedDraftTokens = 0
         public var requestsArrived = 0
         public var requestsFinished: [String: Int] = [:]
         public var steps = 0
@@ -150,11 +155,15 @@ public final class EngineMetrics: @unchecked Sendable {
     }
 
     func stepRan(tokens: Int, seconds: Double, simulatedSeconds: Double? = nil, running: Int, waiting: Int, preempted: Int, kvUsage: Double,
-                 prefixQueries: Int, prefixHits: Int) {
-        var newQueries = 0, newHits = 0
+                 prefixQueries: Int, prefixHits: Int, drafts: Int = 0, acceptedDrafts: Int = 0) {
+        var newQueries = 0, newHits = 0, newDrafts = 0, newAccepted = 0
         update {
             newQueries = prefixQueries - $0.prefixQueryTokens
             newHits = prefixHits - $0.prefixHitTokens
+            newDrafts = drafts - $0.draftTokens
+            newAccepted = acceptedDrafts - $0.acceptedDraftTokens
+            $0.draftTokens = drafts
+            $0.acceptedDraftTokens = acceptedDrafts
             $0.steps += 1
             $0.simulatedStepSeconds += simulatedSeconds ?? 0
             $0.tokensProcessed += tokens
@@ -171,6 +180,8 @@ public final class EngineMetrics: @unchecked Sendable {
         if preempted > 0 { instruments.preemptions.increment(by: preempted) }
         if newQueries > 0 { instruments.prefixQueries.increment(by: newQueries) }
         if newHits > 0 { instruments.prefixHits.increment(by: newHits) }
+        if newDrafts > 0 { instruments.specDrafts.increment(by: newDrafts) }
+        if newAccepted > 0 { instruments.specAccepted.increment(by: newAccepted) }
         if let simulatedSeconds { instruments.simulated(EngineMetricName.simulatedStepTime).recordSeconds(simulatedSeconds) }
     }
 
@@ -186,7 +197,7 @@ public final class EngineMetrics: @unchecked Sendable {
 /// or one short lock in the backend).
 private final class Instruments: @unchecked Sendable {
     let running, waiting, kvUsage: Gauge
-    let prefixQueries, prefixHits, preemptions, promptTokens, generationTokens: Counter
+    let prefixQueries, prefixHits, preemptions, promptTokens, generationTokens, specDrafts, specAccepted: Counter
     let success: [FinishReason: Counter]
     let timeToFirstToken, interTokenLatency, endToEnd, queueTime, stepTime: CoreMetrics.Timer
     private let labels: [(String, String)]
@@ -204,6 +215,8 @@ private final class Instruments: @unchecked Sendable {
         prefixQueries = Counter(label: N.prefixCacheQueries, dimensions: labels, factory: factory)
         prefixHits = Counter(label: N.prefixCacheHits, dimensions: labels, factory: factory)
         preemptions = Counter(label: N.preemptions, dimensions: labels, factory: factory)
+        specDrafts = Counter(label: N.specDraftTokens, dimensions: labels, factory: factory)
+        specAccepted = Counter(label: N.specAcceptedTokens, dimensions: labels, factory: factory)
         promptTokens = Counter(label: N.promptTokens, dimensions: labels, factory: factory)
         generationTokens = Counter(label: N.generationTokens, dimensions: labels, factory: factory)
         var success: [FinishReason: Counter] = [:]

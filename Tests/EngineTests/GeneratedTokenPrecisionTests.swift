@@ -146,4 +146,34 @@ import Tokenizer
         let exact = followUp(try ModelLoader.load(path: RealModelBatchTests.modelPath, device: CPUDevice()))
         #expect(exact.hit == 64, "one precision: the answer's full blocks are shared too")
     }
+
+    /// Speculative decoding verifies several generated positions in one int8 pass; each row's numerics follow from
+    /// its own tokens only, so greedy outputs are the one-token-at-a-time ones, alone and in a batch.
+    @Test func speculativeDecodingKeepsTheOutputs() throws {
+        let m = try Self.loaded.get()
+        let tok = m.tokenizer
+        // Text the model copies (so drafts are accepted) and the usual prompts (so most are rejected).
+        let copy = tok.encode("Repeat after me: the river flows past the old mill and under the stone bridge. Repeat after me: the river",
+                              parseSpecial: false)
+        let prompts = [copy] + prompts(tok).prefix(3)
+        func outputs(_ speculative: Int) -> ([[Int]], Scheduler) {
+            let c = EngineCore(model: m.model, decodeBytes: { tok.decodeBytes($0) }, stopTokenIDs: [],
+                               configuration: EngineConfiguration(scheduler: SchedulerConfiguration(maxNumBatchedTokens: 256, maxNumSeqs: 32,
+                                                                                                   speculativeTokens: speculative),
+                                                                  blockSize: 16, kvCacheBytes: 64 << 20),
+                               logger: Logger(label: "test"))
+            let recorders = prompts.enumerated().map { add(c, "p\($0.offset)", $0.element, maxTokens: 40) }
+            while c.hasWork { c.step() }
+            return (recorders.map(\.tokens), c.scheduler)
+        }
+        let (plain, _) = outputs(0)
+        let (fast, scheduler) = outputs(5)
+        #expect(fast == plain)
+        #expect(scheduler.acceptedDraftTokens >= 10, "the copied text is drafted and accepted: \(scheduler.acceptedDraftTokens)")
+        // One at a time, the copying request alone gives the same tokens as in the batch.
+        let c = core(m)
+        let alone = add(c, "alone", copy, maxTokens: 40)
+        while c.hasWork { c.step() }
+        #expect(alone.tokens == plain[0])
+    }
 }

@@ -98,6 +98,8 @@ final class FibonacciModel: LanguageModel, @unchecked Sendable {
                 #expect(fast.passes < period + (150 - period) / 4, "vocab \(vocab): \(fast.passes) passes against \(plain.passes)")
             }
             #expect(c.scheduler.kv.freeBlockCount == 256)
+            // /metrics counts them (vLLM's spec_decode counters).
+            #expect(c.metrics.snapshot.draftTokens == c.scheduler.draftTokens && c.metrics.snapshot.acceptedDraftTokens == c.scheduler.acceptedDraftTokens)
         }
     }
 

@@ -29,6 +29,8 @@ enum MetricCatalog {
             N.prefixCacheQueries: Entry(help: "Prompt tokens looked up in the prefix cache."),
             N.prefixCacheHits: Entry(help: "Prompt tokens found in the prefix cache."),
             N.preemptions: Entry(help: "Cumulative number of preemptions (by recompute)."),
+            N.specDraftTokens: Entry(help: "Draft tokens proposed by prompt lookup (speculative decoding)."),
+            N.specAcceptedTokens: Entry(help: "Draft tokens accepted: the model sampled the same token."),
             N.promptTokens: Entry(help: "Prompt tokens of requests accepted by the engine."),
             N.generationTokens: Entry(help: "Tokens generated."),
             N.requestSuccess: Entry(help: "Requests finished, by finish reason (stop, length, abort)."),
