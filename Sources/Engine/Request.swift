@@ -84,6 +84,10 @@ public struct EngineRequest: Sendable {
     /// An embedding request: the prompt runs, nothing is generated, and the prompt's final hidden states pooled this
     /// way come back as one `.embedding` event before `.finished(.stop)`. nil: a generation request.
     public var pooling: Pooling?
+    /// This request's place among the engine requests of one API request (its inputs, or its choices). Waiting
+    /// requests are taken the first of every API request before the second of any, so a large batch does not hold
+    /// up a request that comes after it (each request's own order stays first come, first served).
+    public var batchIndex = 0
 
     public init(id: String, promptTokenIDs: [Int], sampling: SamplingParams, priority: Int = 0, cacheSalt: String? = nil,
                 promptLogprobs: Int? = nil, pooling: Pooling? = nil) {

@@ -9,6 +9,8 @@ struct EmbeddingRequest: Sendable, Equatable {
 
     var model: String
     var inputs: [CompletionRequest.Prompt]
+    /// Whether `input` was a list of inputs (errors then name `input[i]`), not one string or one token-id list.
+    var batched: Bool
     var encoding: Encoding
     /// Keep the first this many values (then normalise): OpenAI's `dimensions`.
     var dimensions: Int?
@@ -42,14 +44,16 @@ struct EmbeddingRequest: Sendable, Equatable {
             throw APIError.invalid("'truncate_prompt_tokens' must be at least 1 (or -1 for the model's context)", param: "truncate_prompt_tokens",
                                    code: "invalid_value")
         }
-        return EmbeddingRequest(model: model, inputs: try inputs(f), encoding: encoding, dimensions: try f.int("dimensions", in: 1...Int(Int32.max)),
+        let (inputs, batched) = try inputs(f)
+        return EmbeddingRequest(model: model, inputs: inputs, batched: batched, encoding: encoding, dimensions: try f.int("dimensions", in: 1...Int(Int32.max)),
                                 truncatePromptTokens: truncate, addSpecialTokens: try f.bool("add_special_tokens") ?? true,
-                                normalize: try f.bool("normalize") ?? true, priority: try f.int("priority", in: -(1 << 31)...(1 << 31)) ?? 0,
+                                normalize: try f.bool("normalize") ?? true, priority: try f.int("priority", in: Int(Int32.min)...Int(Int32.max)) ?? 0,
                                 unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted())
     }
 
-    /// `input`: a string, an array of strings, an array of token ids, or an array of token-id arrays; none empty.
-    static func inputs(_ f: FieldReader) throws(APIError) -> [CompletionRequest.Prompt] {
+    /// `input`: a string, an array of strings, an array of token ids, or an array of token-id arrays (not strings and
+    /// arrays mixed, as OpenAI's schema has it); none empty. Also whether it was a list of inputs.
+    static func inputs(_ f: FieldReader) throws(APIError) -> (inputs: [CompletionRequest.Prompt], batched: Bool) {
         guard let v = f.raw("input") else {
             throw APIError.invalid("'input' is required", param: "input", code: "missing_required_parameter")
         }
@@ -65,10 +69,11 @@ struct EmbeddingRequest: Sendable, Equatable {
                 out = [.tokens(try CompletionRequest.ids(items, bad))]
             } else {
                 batched = true
+                let strings = items[0].typeName == "string"
                 for item in items {
                     switch item {
-                    case let .string(s): out.append(.text(s))
-                    case let .array(inner): out.append(.tokens(try CompletionRequest.ids(inner, bad)))
+                    case let .string(s) where strings: out.append(.text(s))
+                    case let .array(inner) where !strings: out.append(.tokens(try CompletionRequest.ids(inner, bad)))
                     default: throw bad
                     }
                 }
@@ -89,7 +94,7 @@ struct EmbeddingRequest: Sendable, Equatable {
                 throw APIError.invalid("'\(at)' is empty; every input must have text or tokens", param: at, code: "invalid_value")
             }
         }
-        return out
+        return (out, batched)
     }
 
     /// The engine requests, one per input: token ids checked against the vocabulary and the sequence limit.
@@ -111,7 +116,7 @@ struct EmbeddingRequest: Sendable, Equatable {
         let key = "\(id)#\(EngineRequestNonce.next())"
         var out: [EngineRequest] = []
         for (i, input) in inputs.enumerated() {
-            let param = inputs.count == 1 ? "input" : "input[\(i)]"
+            let param = batched ? "input[\(i)]" : "input"
             var ids: [Int]
             switch input {
             case let .text(s): ids = addSpecialTokens ? prompter.encodeWithSpecialTokens(s) : prompter.encodeFragment(s)
@@ -125,11 +130,17 @@ struct EmbeddingRequest: Sendable, Equatable {
             if let k = truncatePromptTokens { ids = Array(ids.suffix(k == -1 ? limit : k)) }
             guard !ids.isEmpty else { throw APIError.invalid("'\(param)' has no tokens", param: param, code: "invalid_value") }
             guard ids.count <= limit else {
+                if let k = truncatePromptTokens {
+                    throw APIError.invalid("'truncate_prompt_tokens' is \(k), more than fits \(context.model.sequenceLimitDescription); send at most "
+                                           + "\(limit), or -1 for as many as fit", param: "truncate_prompt_tokens", code: "context_length_exceeded")
+                }
                 throw APIError.invalid("'\(param)' has \(ids.count) tokens, which does not fit \(context.model.sequenceLimitDescription); shorten it or "
-                                       + "send truncate_prompt_tokens", param: param, code: "context_length_exceeded")
+                                       + "send truncate_prompt_tokens (-1 keeps the last tokens that fit)", param: param, code: "context_length_exceeded")
             }
-            out.append(EngineRequest(id: inputs.count == 1 ? key : "\(key)-\(i)", promptTokenIDs: ids, sampling: SamplingParams(maxTokens: 0), priority: priority,
-                                     pooling: pooling))
+            var request = EngineRequest(id: inputs.count == 1 ? key : "\(key)-\(i)", promptTokenIDs: ids, sampling: SamplingParams(maxTokens: 0),
+                                        priority: priority, pooling: pooling)
+            request.batchIndex = i
+            out.append(request)
         }
         return out
     }

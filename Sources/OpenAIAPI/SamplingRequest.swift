@@ -257,8 +257,10 @@ public struct SamplingRequest: Sendable, Equatable {
                 s.badWords = badWordTokens
                 // Distinct but reproducible streams per choice.
                 s.seed = seed.map { UInt64(bitPattern: Int64($0)) &+ UInt64(i) }
-                out.append(EngineRequest(id: total == 1 ? key : "\(key)-\(p * n + i)", promptTokenIDs: prompt, sampling: s, priority: priority,
-                                         promptLogprobs: promptLogprobs))
+                var request = EngineRequest(id: total == 1 ? key : "\(key)-\(p * n + i)", promptTokenIDs: prompt, sampling: s, priority: priority,
+                                            promptLogprobs: promptLogprobs)
+                request.batchIndex = p * n + i
+                out.append(request)
             }
         }
         return out

@@ -102,6 +102,28 @@ import Testing
         #expect(c.scheduler.kv.freeBlockCount == 6)
     }
 
+    /// The engine requests of one API request (its inputs or choices, `batchIndex`) take turns with other API
+    /// requests': a request arriving behind a large batch runs after the batch's first, not its last.
+    @Test func aBatchTakesTurnsWithLaterRequests() {
+        for policy in [SchedulerConfiguration.Policy.fcfs, .priority] {
+            let c = core(blocks: 64, budget: 8, maxSeqs: 1, policy: policy)
+            let order = Recorder()
+            var batch = (0..<6).map { i -> EngineRequest in
+                var r = request("batch-\(i)", [1, 2], max: 1)
+                r.batchIndex = i
+                return r
+            }
+            var later = request("later", [3, 4], max: 1)
+            later.batchIndex = 0
+            batch.append(later)
+            for (i, r) in batch.enumerated() {
+                c.add(r) { e in if case .finished = e { order.handler(.token(id: i, text: r.id)) } }
+            }
+            runToEnd(c)
+            #expect(order.tokens == [0, 6, 1, 2, 3, 4, 5], "\(policy)")
+        }
+    }
+
     @Test func priorityPolicyRunsUrgentRequestsFirstAndPreemptsTheLeastUrgent() {
         let c = core(blocks: 64, budget: 8, maxSeqs: 1, policy: .priority)
         let order = Recorder()

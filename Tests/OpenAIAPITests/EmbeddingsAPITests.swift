@@ -34,14 +34,18 @@ import Testing
     /// Strings, token ids and token-id arrays; each input its own engine request, answered in input order.
     @Test func batchesKeepTheirOrder() throws {
         let s = try TestServer(backend: ScriptedBackend(texts: []))
-        let r = try s.request("POST", "/v1/embeddings", body: #"{"model":"test-model","input":["a","bcd",[7,8]],"normalize":false}"#)
+        let r = try s.request("POST", "/v1/embeddings", body: #"{"model":"test-model","input":["a","bcd","xy"],"normalize":false}"#)
         #expect(r.status == 200, "\(r.body)")
-        #expect(Self.vectors(r) == [[3, 4, 1, 97], [3, 4, 3, 98], [3, 4, 2, 7]])
+        #expect(Self.vectors(r) == [[3, 4, 1, 97], [3, 4, 3, 98], [3, 4, 2, 120]])
         #expect(((r.json["data"] as? [[String: Any]]) ?? []).map { $0["index"] as? Int } == [0, 1, 2])
         #expect((r.json["usage"] as? [String: Any])?["prompt_tokens"] as? Int == 6)
         #expect(Set(s.backend.submitted.map(\.id)).count == 3)
+        // Each input's place in the request, by which the engine lets other requests' first inputs go ahead of it.
+        #expect(s.backend.submitted.map(\.batchIndex) == [0, 1, 2])
         let ids = try s.request("POST", "/v1/embeddings", body: #"{"model":"test-model","input":[5,6,7,8],"normalize":false}"#)
         #expect(Self.vectors(ids) == [[3, 4, 4, 5]])
+        let lists = try s.request("POST", "/v1/embeddings", body: #"{"model":"test-model","input":[[9],[7,8]],"normalize":false}"#)
+        #expect(Self.vectors(lists) == [[3, 4, 1, 9], [3, 4, 2, 7]])
     }
 
     /// The OpenAI SDKs ask for base64 by default: little-endian float32 bytes of the same vector.
@@ -83,13 +87,17 @@ import Testing
             (#"{"model":"test-model","input":[]}"#, 400, "input"),
             (#"{"model":"test-model","input":""}"#, 400, "input"),
             (#"{"model":"test-model","input":["a",""]}"#, 400, "input[1]"),
-            (#"{"model":"test-model","input":["a",[]]}"#, 400, "input[1]"),
+            (#"{"model":"test-model","input":[[1],[]]}"#, 400, "input[1]"),
             (#"{"model":"test-model","input":3}"#, 400, "input"),
             (#"{"model":"test-model","input":[{"text":"a"}]}"#, 400, "input"),
             (#"{"model":"test-model","input":["a",1]}"#, 400, "input"),
             (#"{"model":"test-model","input":[1,"a"]}"#, 400, "input"),
             (#"{"model":"test-model","input":[1,300000]}"#, 400, "input"),
-            (#"{"model":"test-model","input":["a",[-1]]}"#, 400, "input[1]"),
+            (#"{"model":"test-model","input":[[1],[-1]]}"#, 400, "input[1]"),
+            (#"{"model":"test-model","input":[[300000]]}"#, 400, "input[0]"),
+            (#"{"model":"test-model","input":["a",[1,2]]}"#, 400, "input"),
+            (#"{"model":"test-model","input":[[1,2],"a"]}"#, 400, "input"),
+            (#"{"model":"test-model","input":["\#(long)"]}"#, 400, "input[0]"),
             (#"{"model":"test-model","input":"\#(long)"}"#, 400, "input"),
             (#"{"model":"test-model","input":["a","\#(long)"]}"#, 400, "input[1]"),
             (#"{"model":"test-model","input":"a","encoding_format":"int8"}"#, 400, "encoding_format"),
@@ -122,6 +130,11 @@ import Testing
         #expect(cut.status == 200 && s.backend.submitted.last?.promptTokenIDs == Array(99...108))
         let three = try s.request("POST", "/v1/embeddings", body: #"{"model":"test-model","input":"abcdefghijkl","truncate_prompt_tokens":3}"#)
         #expect(three.status == 200 && s.backend.submitted.last?.promptTokenIDs == [106, 107, 108])
+        // A cut that still does not fit names the cut, not the input.
+        let over = try s.request("POST", "/v1/embeddings", body: #"{"model":"test-model","input":"abcdefghijkl","truncate_prompt_tokens":11}"#)
+        let error = over.json["error"] as? [String: Any]
+        #expect(over.status == 400 && error?["param"] as? String == "truncate_prompt_tokens", "\(over.body)")
+        #expect((error?["message"] as? String)?.contains("at most 10") == true)
     }
 
     /// A checkpoint that declares a pooling this server lacks serves no embeddings, and says why.
@@ -130,6 +143,14 @@ import Testing
         let r = try s.request("POST", "/v1/embeddings", body: #"{"model":"test-model","input":"a"}"#)
         #expect(r.status == 400 && r.body.contains("declares 'cls' pooling"), "\(r.body)")
         #expect(s.backend.submitted.isEmpty)
+    }
+
+    @Test func priorityIsAnInt32() throws {
+        let s = try TestServer(backend: ScriptedBackend(texts: []), priorityScheduling: true)
+        for (value, status) in [("2147483647", 200), ("-2147483648", 200), ("2147483648", 400), ("-2147483649", 400)] {
+            let r = try s.request("POST", "/v1/embeddings", body: #"{"model":"test-model","input":"a","priority":\#(value)}"#)
+            #expect(r.status == status, "\(value): \(r.body)")
+        }
     }
 
     @Test func onlyPostIsAllowed() throws {

@@ -72,11 +72,12 @@ final class Scheduler {
         insertWaiting(r)
     }
 
-    /// Waiting order: arrival (FCFS), or priority then arrival.
+    /// Waiting order: arrival (FCFS), or priority then arrival; the requests of one API request (`batchIndex`) take
+    /// turns with the others': its second waits behind every other API request's first.
     private func insertWaiting(_ r: RequestState) {
         let before: (RequestState, RequestState) -> Bool = config.policy == .priority
-            ? { ($0.request.priority, $0.arrival) < ($1.request.priority, $1.arrival) }
-            : { $0.arrival < $1.arrival }
+            ? { ($0.request.priority, $0.request.batchIndex, $0.arrival) < ($1.request.priority, $1.request.batchIndex, $1.arrival) }
+            : { ($0.request.batchIndex, $0.arrival) < ($1.request.batchIndex, $1.arrival) }
         let i = waiting.firstIndex { before(r, $0) } ?? waiting.count
         waiting.insert(r, at: i)
     }
