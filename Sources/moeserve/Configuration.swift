@@ -45,9 +45,10 @@ struct Configuration: Equatable {
     var maxNumBatchedTokens = 2048
     var maxNumSeqs = 64
     /// Speculative decoding by prompt lookup: draft tokens verified per sequence and step (0: off), while at most
-    /// `speculativeMaxRunning` requests decode.
-    var speculativeTokens = 0
-    var speculativeMaxRunning = 4
+    /// `speculativeMaxRunning` requests decode. On for a lone decoding request, where it measured faster (+12% on
+    /// free text, 2.9x on copied text, the same tokens); at 4 it cost 9%, so not beyond 1 by default.
+    var speculativeTokens = 5
+    var speculativeMaxRunning = 1
     var prefixCaching = true
     var schedulingPolicy = "fcfs"
     var logLevel = "info"

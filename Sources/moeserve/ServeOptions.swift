@@ -72,10 +72,10 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("max-num-seqs"), help: "Most requests running at once. [engine.max_num_seqs]")
     var maxNumSeqs: Int?
 
-    @Option(name: .customLong("speculative-tokens"), help: "Speculative decoding by prompt lookup: up to this many draft tokens, copied from where the sequence's last tokens occurred before, verified per sequence in one pass (0: off). Outputs are unchanged; copying answers (quotes, code edits, summaries) come faster. [engine.speculative_tokens]")
+    @Option(name: .customLong("speculative-tokens"), help: "Speculative decoding by prompt lookup: up to this many draft tokens, copied from where the sequence's last tokens occurred before, verified per sequence in one pass (default 5; 0: off). Outputs are unchanged; copying answers (quotes, code edits, summaries) come faster. [engine.speculative_tokens]")
     var speculativeTokens: Int?
 
-    @Option(name: .customLong("speculative-max-running"), help: "Speculate only while at most this many requests decode (verifying drafts costs arithmetic a large batch has not to spare). [engine.speculative_max_running]")
+    @Option(name: .customLong("speculative-max-running"), help: "Speculate only while at most this many requests decode (default 1: verifying drafts costs arithmetic a batch has not to spare). [engine.speculative_max_running]")
     var speculativeMaxRunning: Int?
 
     @Flag(inversion: .prefixedNo, help: "Reuse KV blocks of shared prompt prefixes. [engine.prefix_caching]")

@@ -26,7 +26,7 @@ NOT_FOUND = [
     ("GET", "/"),
     ("GET", "/v1"),
     ("GET", "/v1/nope"),
-    ("POST", "/v1/embeddings"),
+    ("POST", "/v1/audio/speech"),
     ("POST", "/v2/chat/completions"),
     ("GET", "/v1/chat/completions/extra"),
     ("GET", "/health/"),

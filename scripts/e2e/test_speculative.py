@@ -1,5 +1,5 @@
-"""Speculative decoding by prompt lookup (`--speculative-tokens`), end to end: a server with it answers exactly as
-the main server (without it) does -- text, logprobs, streamed chunks, seeded sampling -- and counts its drafts on
+"""Speculative decoding by prompt lookup (`--speculative-tokens`, on by default), end to end: a server with it answers
+exactly as one without it does -- text, logprobs, streamed chunks, seeded sampling -- and counts its drafts on
 /metrics.
 """
 
@@ -21,10 +21,20 @@ FREE = [{"role": "user", "content": "Name three rivers of Europe and one fact ab
 
 @pytest.fixture(scope="module")
 def speculative(make_client, openapi_doc: dict) -> Iterator[tuple[openai.OpenAI, RawHTTP]]:
-    server = ServerProcess(["--speculative-tokens", "5"]).start()
+    server = ServerProcess(["--speculative-tokens", "5", "--speculative-max-running", "4"]).start()
     try:
         yield (make_client(server.url + "/v1"),
                RawHTTP(server.url, SchemaChecker(json.loads(OPENAI_SCHEMAS.read_text()), openapi_doc), None))
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def client(make_client) -> Iterator[openai.OpenAI]:
+    """A server without speculation, the reference here."""
+    server = ServerProcess(["--speculative-tokens", "0"]).start()
+    try:
+        yield make_client(server.url + "/v1")
     finally:
         server.stop()
 
