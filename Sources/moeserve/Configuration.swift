@@ -45,8 +45,8 @@ struct Configuration: Equatable {
     var maxNumBatchedTokens = 2048
     var maxNumSeqs = 64
     /// Speculative decoding by prompt lookup: draft tokens verified per sequence and step (0: off), while at most
-    /// `speculativeMaxRunning` requests decode. On for a lone decoding request, where it measured faster (+12% on
-    /// free text, 2.9x on copied text, the same tokens); at 4 it cost 9%, so not beyond 1 by default.
+    /// `speculativeMaxRunning` requests decode. On for a lone decoding request, where it measured faster (`scripts/bench
+    /// spec`: 2.66x on copied text, 1.05x on a free story, the same tokens); at 4 streams it cost ~9%, so not beyond 1.
     var speculativeTokens = 5
     var speculativeMaxRunning = 1
     var prefixCaching = true
