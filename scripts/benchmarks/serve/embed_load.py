@@ -5,8 +5,9 @@
     embed_load.py vectors --url URL --texts N --out vectors.json
     embed_load.py report results.jsonl [--vectors moeserve=a.json llama.cpp=b.json]
 
-`run`: C closed-loop clients share a corpus of N deterministic texts (10 to ~150 tokens of English-like words),
-each request carrying the next B texts (float encoding); every text is sent once. One JSON line per run: inputs/s,
+`run`: C closed-loop clients share a corpus of N deterministic texts (10 to ~150 tokens of English-like words; a
+corpus per level, so no level is served from the previous one's prefix cache), each request carrying the next B
+texts (float encoding); every text is sent once. One JSON line per run: inputs/s,
 prompt tokens/s (from the server's own usage), request latency p50/p90.
 `vectors`: the first N texts one at a time, their unit vectors kept for the agreement check.
 `report`: the table, moeserve ÷ llama.cpp ratios per (clients, batch), and the cosine similarity of the two servers'
@@ -31,8 +32,8 @@ WORDS = ("the of and to in is was for on that with as by at from his her an whic
          "Paris London Tokyo Nairobi 1969 2024 42 3.14 photosynthesis mitochondria compiler kernel").split()
 
 
-def corpus(n: int) -> list[str]:
-    rng = random.Random(1234)
+def corpus(n: int, seed: int = 1234) -> list[str]:
+    rng = random.Random(seed)
     texts = []
     for i in range(n):
         words = [rng.choice(WORDS) for _ in range(rng.randint(8, 110))]
@@ -67,9 +68,10 @@ def model_id(url: str) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
-    texts = corpus(args.texts)
+    # Texts of their own per level (the same on both servers), so no level finds the last one's in a prefix cache.
+    texts = corpus(args.texts, seed=1000 * args.clients + args.batch)
     model = model_id(args.url)
-    post(args.url, {"input": texts[:2], "encoding_format": "float"}, model)  # warm-up
+    post(args.url, {"input": ["warm-up"], "encoding_format": "float"}, model)
     batches = [texts[i:i + args.batch] for i in range(0, len(texts), args.batch)]
     lock = threading.Lock()
     latencies: list[float] = []
