@@ -104,10 +104,7 @@ struct EmbeddingRequest: Sendable, Equatable {
                                    code: "unsupported_model")
         }
         let prompter = context.prompter
-        if priority != 0, !context.priorityScheduling {
-            throw APIError.invalid("'priority' needs the priority scheduling policy (--policy priority); this server schedules first come, first served",
-                                   param: "priority", code: "unsupported_parameter")
-        }
+        try context.check(priority: priority)
         if let d = dimensions, d > context.model.hiddenSize {
             throw APIError.invalid("'dimensions' is \(d), but this model's embeddings have \(context.model.hiddenSize)", param: "dimensions",
                                    code: "invalid_value")

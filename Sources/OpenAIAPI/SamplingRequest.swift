@@ -222,10 +222,7 @@ public struct SamplingRequest: Sendable, Equatable {
         }
         let key = "\(id)#\(EngineRequestNonce.next())"
         let ctx = context.model.maxSequenceLength, limit = context.model.sequenceLimitDescription
-        if priority != 0, !context.priorityScheduling {
-            throw APIError.invalid("'priority' needs the priority scheduling policy (--policy priority); this server schedules first come, first served",
-                                   param: "priority", code: "unsupported_parameter")
-        }
+        try context.check(priority: priority)
         let vocabulary = context.model.vocabularySize
         if let bad = logitBias.keys.first(where: { $0 >= vocabulary }) {
             throw APIError.invalid("'logit_bias' names token \(bad), but the vocabulary has \(vocabulary) tokens", param: "logit_bias", code: "invalid_value")

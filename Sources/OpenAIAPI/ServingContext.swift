@@ -130,3 +130,13 @@ public struct ServingContext: Sendable {
         self.priorityScheduling = priorityScheduling
     }
 }
+
+extension ServingContext {
+    /// A request's `priority` means something only under the priority policy; otherwise a non-zero one is refused.
+    func check(priority: Int) throws(APIError) {
+        if priority != 0, !priorityScheduling {
+            throw APIError.invalid("'priority' needs the priority scheduling policy (--policy priority); this server schedules first come, first served",
+                                   param: "priority", code: "unsupported_parameter")
+        }
+    }
+}
