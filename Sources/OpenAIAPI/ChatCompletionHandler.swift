@@ -16,9 +16,7 @@ struct ChatCompletionHandler {
     func handle(_ request: HTTPRequest, _ writer: HTTPResponseWriter) {
         do {
             let chat = try ChatCompletionRequest.parse(request.body)
-            if !chat.unknownFields.isEmpty {
-                logger.info("ignoring unknown request fields", metadata: ["fields": "\(chat.unknownFields.joined(separator: ","))"])
-            }
+            logger.ignoring(chat.unknownFields)
             if options.logPrompts {
                 logger.info("prompt", metadata: ["request_id": "\(request.requestID)",
                                                  "messages": .array(chat.messages.map { "\($0.role): \($0.content)" })])
@@ -51,9 +49,7 @@ extension ServingContext {
     /// and `auto` reads calls in the model's own format. Errors name the fields as `fields` says.
     func chatEngineRequests(_ chat: ChatCompletionRequest, id: String, fields: ChatFieldNames = .chat,
                             reasoning parsing: ReasoningParsing = .none) throws(APIError) -> ChatRun {
-        guard chat.model == model.id else {
-            throw APIError.notFound("the model '\(chat.model)' does not exist; this server serves '\(model.id)'", code: "model_not_found", param: "model")
-        }
+        try check(model: chat.model)
         var sampling = chat.sampling
         var output: ToolOutput?
         var markers: [GrammarMarker] = []

@@ -9,6 +9,14 @@ struct CompletionRequest: Sendable, Equatable {
     enum Prompt: Sendable, Equatable {
         case text(String)
         case tokens([Int])
+
+        /// As `--log-prompts` logs it.
+        var logValue: Logger.MetadataValue {
+            switch self {
+            case let .text(t): return "\(t)"
+            case let .tokens(t): return "\(t)"
+            }
+        }
     }
 
     var model: String
@@ -94,12 +102,8 @@ struct CompletionHandler {
     func handle(_ request: HTTPRequest, _ writer: HTTPResponseWriter) {
         do {
             let req = try CompletionRequest.parse(request.body)
-            if !req.unknownFields.isEmpty {
-                logger.info("ignoring unknown request fields", metadata: ["fields": "\(req.unknownFields.joined(separator: ","))"])
-            }
-            guard req.model == context.model.id else {
-                throw APIError.notFound("the model '\(req.model)' does not exist; this server serves '\(context.model.id)'", code: "model_not_found", param: "model")
-            }
+            logger.ignoring(req.unknownFields)
+            try context.check(model: req.model)
             let whole = req.prompts.map { p -> [Int] in
                 switch p {
                 case let .text(t): return context.prompter.encode(t)
@@ -109,12 +113,7 @@ struct CompletionHandler {
             // As the model sees them (`truncate_prompt_tokens` keeps the last ones).
             let ids = whole.map(req.sampling.truncated)
             if options.logPrompts {
-                logger.info("prompt", metadata: ["request_id": "\(request.requestID)", "prompts": .array(req.prompts.map { p -> Logger.MetadataValue in
-                    switch p {
-                    case let .text(t): return "\(t)"
-                    case let .tokens(t): return "\(t)"
-                    }
-                })])
+                logger.info("prompt", metadata: ["request_id": "\(request.requestID)", "prompts": .array(req.prompts.map(\.logValue))])
             }
             let id = request.completionID(prefix: "cmpl")
             // echo with logprobs: the prompt's tokens get logprobs too (OpenAI's legacy shape; how evaluation

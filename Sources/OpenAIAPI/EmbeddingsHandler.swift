@@ -176,19 +176,10 @@ struct EmbeddingsHandler {
     func handle(_ request: HTTPRequest, _ writer: HTTPResponseWriter) {
         do {
             let req = try EmbeddingRequest.parse(request.body)
-            if !req.unknownFields.isEmpty {
-                logger.info("ignoring unknown request fields", metadata: ["fields": "\(req.unknownFields.joined(separator: ","))"])
-            }
-            guard req.model == context.model.id else {
-                throw APIError.notFound("the model '\(req.model)' does not exist; this server serves '\(context.model.id)'", code: "model_not_found", param: "model")
-            }
+            logger.ignoring(req.unknownFields)
+            try context.check(model: req.model)
             if options.logPrompts {
-                logger.info("prompt", metadata: ["request_id": "\(request.requestID)", "inputs": .array(req.inputs.map { p -> Logger.MetadataValue in
-                    switch p {
-                    case let .text(t): return "\(t)"
-                    case let .tokens(t): return "\(t)"
-                    }
-                })])
+                logger.info("prompt", metadata: ["request_id": "\(request.requestID)", "inputs": .array(req.inputs.map(\.logValue))])
             }
             let requests = try req.engineRequests(id: request.completionID(prefix: "embd"), context: context)
             let run = ChoiceRun(requests: requests, backend: context.backend, tokenBytes: context.prompter.tokenBytes)

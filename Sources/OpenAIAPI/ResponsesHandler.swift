@@ -20,9 +20,7 @@ struct ResponsesHandler {
             var r = try ResponsesRequest.parse(request.body)
             // A server that keeps no responses says so in each one, rather than claiming it stored it.
             r.store = r.store && store.capacity > 0
-            if !r.unknownFields.isEmpty {
-                logger.info("ignoring unknown request fields", metadata: ["fields": "\(r.unknownFields.joined(separator: ","))"])
-            }
+            logger.ignoring(r.unknownFields)
             if options.logPrompts {
                 logger.info("prompt", metadata: ["request_id": "\(request.requestID)", "instructions": "\(r.instructions ?? "")",
                                                  "input": .array(r.input.map { "\($0.role): \($0.content)" })])

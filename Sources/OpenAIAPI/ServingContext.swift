@@ -1,4 +1,5 @@
 import Engine
+import Logging
 import Foundation
 
 /// What the API needs from the engine: submit token ids, receive events, cancel.
@@ -132,11 +133,26 @@ public struct ServingContext: Sendable {
 }
 
 extension ServingContext {
+    /// A request's `model` must be the one served.
+    func check(model name: String) throws(APIError) {
+        guard name == model.id else {
+            throw APIError.notFound("the model '\(name)' does not exist; this server serves '\(model.id)'", code: "model_not_found", param: "model")
+        }
+    }
+
     /// A request's `priority` means something only under the priority policy; otherwise a non-zero one is refused.
     func check(priority: Int) throws(APIError) {
         if priority != 0, !priorityScheduling {
             throw APIError.invalid("'priority' needs the priority scheduling policy (--policy priority); this server schedules first come, first served",
                                    param: "priority", code: "unsupported_parameter")
         }
+    }
+}
+
+extension Logger {
+    /// Fields a request sent that this server does not read (logged, not refused: clients send vendor extensions).
+    func ignoring(_ unknownFields: [String]) {
+        guard !unknownFields.isEmpty else { return }
+        info("ignoring unknown request fields", metadata: ["fields": "\(unknownFields.joined(separator: ","))"])
     }
 }

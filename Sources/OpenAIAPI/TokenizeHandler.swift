@@ -62,8 +62,6 @@ struct TokenizeHandler {
 
     /// `model` is optional here, but when sent it must be ours.
     func checkModel(_ f: FieldReader) throws(APIError) {
-        if let m = try f.string("model"), m != context.model.id {
-            throw APIError.notFound("the model '\(m)' does not exist; this server serves '\(context.model.id)'", code: "model_not_found", param: "model")
-        }
+        if let m = try f.string("model") { try context.check(model: m) }
     }
 }

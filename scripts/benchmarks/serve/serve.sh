@@ -88,17 +88,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-# `wait_for_port PORT PID NAME`: waits until something listens, failing early if the server died.
-wait_for_port() {
-    for _ in $(seq 1 1200); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        kill -0 "$2" 2>/dev/null || die "$3 exited while starting; see $workdir/$3*.log"
-        sleep 0.1
-    done
-    die "$3 is not listening on port $1 after 120 s; see $workdir"
-}
 
 moeserve_port="$(free_port)"
 moeserve_args=(serve --host 127.0.0.1 --port "$moeserve_port" --model "$model")
