@@ -130,10 +130,8 @@ struct CompletionHandler {
                                             echo: echo, choicesPerPrompt: req.sampling.n)
             ChoiceRun(requests: requests, backend: context.backend, tokenBytes: context.prompter.tokenBytes, choicesPerPrompt: req.sampling.n)
                 .respond(shape: shape, stream: req.stream, includeUsage: req.includeUsage, writer: writer, headers: headers, inFlight: inFlight)
-        } catch let e as APIError {
-            writer.respondError(e, headers: headers)
         } catch {
-            writer.respondError(.server("\(error)"), headers: headers)
+            writer.respondError(error, headers: headers)
         }
     }
 }

@@ -185,10 +185,8 @@ struct EmbeddingsHandler {
             let run = ChoiceRun(requests: requests, backend: context.backend, tokenBytes: context.prompter.tokenBytes)
             guard run.begin(writer: writer, headers: headers, inFlight: inFlight) else { return }
             collect(run, req, writer)
-        } catch let e as APIError {
-            writer.respondError(e, headers: headers)
         } catch {
-            writer.respondError(.server("\(error)"), headers: headers)
+            writer.respondError(error, headers: headers)
         }
     }
 
