@@ -32,6 +32,8 @@ struct Generation {
     var generated: [Int] = []
     /// Prompt tokens served from the prefix cache (reported in usage).
     var cachedPromptTokens = 0
+    /// The request's stop string or stop token that ended the output (reported in usage).
+    var stopCause: StopCause?
 
     /// `vocabulary`, `compile` and `markerTokens` are called only for a request with a grammar (the engine shares
     /// them: the choices of one request compile their grammar once, a marker's tokens are found once); without
@@ -69,7 +71,7 @@ struct Generation {
 
     var usage: Usage {
         Usage(promptTokens: request.promptTokenIDs.count, completionTokens: generated.count, cachedPromptTokens: cachedPromptTokens,
-              reasoningTokens: reasoning?.count)
+              reasoningTokens: reasoning?.count, stop: stopCause)
     }
 
     /// Why this request cannot run at all, if it cannot.
@@ -106,6 +108,7 @@ struct Generation {
         let requestStop = stopTokenIDs.contains(token) && !inValue
         if requestStop {
             generated.append(token)
+            stopCause = .token(token)
             let text = request.sampling.includeStopString && !specialTokenIDs.contains(token) ? detokenizer.add(token) : ""
             let (shown, _) = stopStrings.feed(text, matching: false)
             let lp = request.sampling.logprobs.map { TokenLogprobs.compute(logits: logits, token: token, k: $0) }
@@ -122,12 +125,16 @@ struct Generation {
         // Stop strings end the output only past `min_tokens` (as vLLM checks them), and never inside a response
         // format's value (a stop string such as "\n" would cut the JSON short; the value ends on its own).
         let valueText = inValue && (gate == .value || gate == .start)
-        let (text, hitStop) = stopStrings.feed(specialTokenIDs.contains(token) ? "" : detokenizer.add(token),
+        let (text, matched) = stopStrings.feed(specialTokenIDs.contains(token) ? "" : detokenizer.add(token),
                                                matching: generated.count > request.sampling.minTokens && !valueText)
         let lp = request.sampling.logprobs.map { TokenLogprobs.compute(logits: logits, token: token, k: $0) }
         var events: [TokenEvent] = [.token(id: token, text: text, logprobs: lp)]
-        if hitStop { return (events + [.finished(reason: .stop, usage: usage)], true) }
+        if let matched {
+            stopCause = .string(matched)
+            return (events + [.finished(reason: .stop, usage: usage)], true)
+        }
         if stopTokenIDs.contains(token), gate == .value, let s = structured, s.matcher.canEnd(s.state) {
+            stopCause = .token(token)
             return (events + flush() + [.finished(reason: .stop, usage: usage)], true)
         }
         // The value is complete: end as the model's stop token would, without a step to sample it.

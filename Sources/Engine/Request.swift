@@ -184,15 +184,27 @@ public struct Usage: Sendable, Equatable {
     public var simulated: SimulatedTimings?
     /// Completion tokens read inside a thinking model's reasoning; nil when the request did not count them.
     public var reasoningTokens: Int?
+    /// What ended a `.stop` finish, when it was the request's own stop string or stop token (vLLM's `stop_reason`,
+    /// Anthropic's `stop_sequence`); nil for the model's end of turn, a finished value, or any other finish.
+    public var stop: StopCause?
     public init(promptTokens: Int, completionTokens: Int, cachedPromptTokens: Int = 0, simulated: SimulatedTimings? = nil,
-                reasoningTokens: Int? = nil) {
+                reasoningTokens: Int? = nil, stop: StopCause? = nil) {
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
         self.cachedPromptTokens = cachedPromptTokens
         self.simulated = simulated
         self.reasoningTokens = reasoningTokens
+        self.stop = stop
     }
     public var totalTokens: Int { promptTokens + completionTokens }
+}
+
+/// A request's own stop condition that ended its output.
+public enum StopCause: Sendable, Equatable {
+    /// One of its stop strings, as the request gave it.
+    case string(String)
+    /// One of its `stop_token_ids`.
+    case token(Int)
 }
 
 /// One request's latencies in simulated device time (seconds): the device time of every engine step

@@ -15,24 +15,25 @@ struct StopStringMatcher {
         self.keepingMatch = keepingMatch
     }
 
-    /// Adds text; returns what is safe to emit, and whether a stop string completed (then the text
+    /// Adds text; returns what is safe to emit, and the stop string that completed, if one did (then the text
     /// before it, and the stop string if kept, is returned and everything after is dropped). With `matching`
     /// off, no stop string ends the text, neither now nor later with what was fed now.
-    mutating func feed(_ text: String, matching: Bool = true) -> (String, Bool) {
-        guard !stops.isEmpty else { return (text, false) }
+    mutating func feed(_ text: String, matching: Bool = true) -> (String, String?) {
+        guard !stops.isEmpty else { return (text, nil) }
         pending += text.unicodeScalars
         if matching, let (start, length) = firstMatch() {
             let out = String(String.UnicodeScalarView(pending[..<(keepingMatch ? start + length : start)]))
+            let matched = String(String.UnicodeScalarView(pending[start..<(start + length)]))
             pending.removeAll()
             searchFrom = 0
-            return (out, true)
+            return (out, matched)
         }
         if !matching { searchFrom = pending.count }
         let safe = max(0, pending.count - holdBack)
         let out = String(String.UnicodeScalarView(pending[..<safe]))
         pending.removeFirst(safe)
         searchFrom = max(0, searchFrom - safe)
-        return (out, false)
+        return (out, nil)
     }
 
     /// Releases held-back text at the end of generation.

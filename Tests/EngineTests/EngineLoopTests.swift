@@ -53,9 +53,11 @@ final class EventLog: @unchecked Sendable {
         // ignore_eos runs through the model's stop tokens.
         let through = run(e, [3], SamplingParams(temperature: 0, maxTokens: 4, ignoreEOS: true))
         #expect(through.last == .finished(reason: .length, usage: Usage(promptTokens: 1, completionTokens: 4)))
-        // A request's own stop ids apply too, and (as vLLM's stop_token_ids) stay in the output.
+        // A request's own stop ids apply too, and (as vLLM's stop_token_ids) stay in the output; usage names the one
+        // that stopped it (the model's own stop token is named by none).
         let own = run(e, [10], SamplingParams(temperature: 0, maxTokens: 9, stopTokenIDs: [12]))
-        #expect(own.map { if case let .token(id, _, _) = $0 { return id } else { return nil } } == [11, 12, nil] && own.last == .finished(reason: .stop, usage: Usage(promptTokens: 1, completionTokens: 2)))
+        #expect(own.map { if case let .token(id, _, _) = $0 { return id } else { return nil } } == [11, 12, nil]
+            && own.last == .finished(reason: .stop, usage: Usage(promptTokens: 1, completionTokens: 2, stop: .token(12))))
     }
 
     @Test func contextLengthCapsGeneration() {

@@ -53,6 +53,26 @@ import Testing
         #expect(through.ids == [Self.eos, Self.id(".")] && through.text == "" && Self.stopped(through.last) != nil)
     }
 
+    /// Usage names what ended the output when it was the request's own stop string or stop token (vLLM's
+    /// `stop_reason`, Anthropic's `stop_sequence`); the model's end token and a length finish name nothing.
+    @Test func usageNamesTheStopStringOrTokenThatEndedTheOutput() throws {
+        var p = Self.params()
+        p.stopStrings = ["zz", "cd", "bc"]
+        // "b" then "c" completes "bc" (the earliest match), though "cd" is listed first and would complete next.
+        let string = run(p) { [[Self.id("a")], [Self.id("b")], [Self.id("c")], [Self.id("d")]][min($0, 3)] }
+        #expect(string.text == "a" && Self.stopped(string.last)?.stop == .string("bc"), "\(string)")
+        p.stopStrings = []
+        p.stopTokenIDs = [Self.id("."), Self.id("f")]
+        let token = run(p) { [[Self.id("a")], [Self.id("f")]][min($0, 1)] }
+        #expect(Self.stopped(token.last)?.stop == .token(Self.id("f")))
+        let eos = run(p) { [[Self.id("a")], [Self.eos]][min($0, 1)] }
+        #expect(try #require(Self.stopped(eos.last)).stop == nil)
+        guard case let .finished(.length, usage)? = run(Self.params(maxTokens: 2)) { _ in [Self.id("a")] }.last else {
+            Issue.record("expected a length finish"); return
+        }
+        #expect(usage.stop == nil)
+    }
+
     /// Under a grammar a request's stop token is the value's text: it ends the output only where the value may end.
     @Test func insideAValueAStopTokenEndsOnlyWhereTheValueMay() throws {
         for (pattern, expected) in [("^ab\\.?$", "ab."), ("^a\\.b\\.c$", "a.b.c")] {
@@ -134,8 +154,8 @@ import Testing
     /// a stop string shorter than what is held has no start to try. This crashed the server.
     @Test func anEmptyFeedAfterMatchingWasOffFindsNothing() {
         var m = StopStringMatcher(["\n", "END"])
-        #expect(m.feed("ab", matching: false) == ("", false))
-        #expect(m.feed("", matching: true) == ("", false) && m.drain() == "ab")
+        #expect(m.feed("ab", matching: false) == ("", nil))
+        #expect(m.feed("", matching: true) == ("", nil) && m.drain() == "ab")
     }
 
     /// Under min_tokens a request's stop token is still the value's text inside a value.
@@ -150,14 +170,14 @@ import Testing
 
     @Test func stopStringsFedWithoutMatchingNeverMatchLater() {
         var m = StopStringMatcher(["ab", "abc"])
-        #expect(m.feed("ab", matching: false) == ("", false))   // "ab" held back (it may begin "abc")
+        #expect(m.feed("ab", matching: false) == ("", nil))   // "ab" held back (it may begin "abc")
         // "ab" completed while matching was off; "abc" ends in the new text, so it stops.
-        #expect(m.feed("c", matching: true) == ("", true))
+        #expect(m.feed("c", matching: true) == ("", "abc"))
         var n = StopStringMatcher(["ab"])
-        #expect(n.feed("xa", matching: false) == ("x", false))
-        #expect(n.feed("b", matching: true) == ("", true))   // "ab" ends in the new text
+        #expect(n.feed("xa", matching: false) == ("x", nil))
+        #expect(n.feed("b", matching: true) == ("", "ab"))   // "ab" ends in the new text
         var o = StopStringMatcher(["ab"])
-        #expect(o.feed("ab", matching: false) == ("a", false))
-        #expect(o.feed("c", matching: true) == ("b", false) && o.drain() == "c")   // "ab" ended before matching began
+        #expect(o.feed("ab", matching: false) == ("a", nil))
+        #expect(o.feed("c", matching: true) == ("b", nil) && o.drain() == "c")   // "ab" ended before matching began
     }
 }
