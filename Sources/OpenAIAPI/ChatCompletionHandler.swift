@@ -75,24 +75,9 @@ extension ServingContext {
                 sampling.grammar = try t.forcedGrammar()
             }
         }
-        // With tool_choice none the tools stay in the prompt (vLLM's default): the model knows them, calls none.
-        let tools = chat.tools.map { $0.tools.map(\.spec) }
-        // A thinking model: where its output starts (whether the template's generation prompt opened a think
-        // block), and its markers kept in the text (they may be special tokens) to split the reasoning off.
-        let thinking = parsing == .auto && prompter.thinksInTags
-        let prompt: [Int]
-        var start: ReasoningStart?
-        do {
-            if thinking {
-                (prompt, start) = try prompter.thinkingPrompt(for: chat.messages, tools: tools, variables: chat.templateArguments)
-            } else {
-                prompt = try prompter.promptTokens(for: chat.messages, tools: tools, variables: chat.templateArguments)
-            }
-        } catch {
-            throw MissingChatTemplate.apiError(error, param: fields.messages)
-        }
+        let (prompt, start) = try chatPrompt(chat, fields: fields, parsing: parsing)
         var keep: Set<Int> = []
-        if thinking {
+        if start != nil {
             keep = prompter.thinkTokenIDs
             // The prompt opened a think block: the reasoning is free, and a response format or forced call applies
             // to the answer after it.
@@ -109,6 +94,30 @@ extension ServingContext {
             requests[i].sampling.reasoning = start.map { ReasoningMarkers(startsInside: $0 == .inside) }
         }
         return ChatRun(requests: requests, tools: output, reasoning: start)
+    }
+}
+
+extension ServingContext {
+    /// A chat request's prompt, and (for a thinking model whose reasoning is split off) where its output starts: the
+    /// template shown the tools (with tool_choice none they stay in the prompt, vLLM's default: the model knows them,
+    /// calls none), a final assistant message continued when the request asks.
+    func chatPrompt(_ chat: ChatCompletionRequest, fields: ChatFieldNames = .chat,
+                    parsing: ReasoningParsing) throws(APIError) -> (tokens: [Int], start: ReasoningStart?) {
+        let tools = chat.tools.map { $0.tools.map(\.spec) }
+        let thinking = parsing == .auto && prompter.thinksInTags
+        do {
+            if chat.continueFinalMessage {
+                let continued = try prompter.continuationPrompt(for: chat.messages, tools: tools, variables: chat.templateArguments)
+                return (continued.tokens, thinking ? continued.start : nil)
+            }
+            if thinking {
+                let p = try prompter.thinkingPrompt(for: chat.messages, tools: tools, variables: chat.templateArguments)
+                return (p.tokens, p.start)
+            }
+            return (try prompter.promptTokens(for: chat.messages, tools: tools, variables: chat.templateArguments), nil)
+        } catch {
+            throw MissingChatTemplate.apiError(error, param: fields.messages)
+        }
     }
 }
 

@@ -30,6 +30,9 @@ public struct ChatCompletionRequest: Sendable, Equatable {
     public var tools: ToolRequest?
     /// vLLM's `chat_template_kwargs`: extra variables for the chat template (`enable_thinking`, `thinking`, …).
     public var templateArguments: [String: OrderedJSON] = [:]
+    /// The answer continues the final (assistant) message rather than starting a turn: vLLM's
+    /// `continue_final_message`, Anthropic's prefill.
+    public var continueFinalMessage = false
     /// Fields we do not know; accepted and logged, never silently acted on.
     public var unknownFields: [String]
 
@@ -40,8 +43,6 @@ public struct ChatCompletionRequest: Sendable, Equatable {
     static let notYetSupported: KeyValuePairs<String, @Sendable (JSONInput) -> Bool> = [
         // vLLM's chat extensions (its sampling ones are `SamplingRequest.vllmExtensions`).
         "echo": { $0 == .bool(false) },
-        "add_generation_prompt": { $0 == .bool(true) },
-        "continue_final_message": { $0 == .bool(false) },
         "chat_template": { _ in false },
         "documents": { _ in false },
         // The legacy form of tools / tool_choice.
@@ -56,7 +57,7 @@ public struct ChatCompletionRequest: Sendable, Equatable {
 
     static let known: Set<String> = Set(["model", "messages", "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls", "metadata", "store",
                                          "chat_template_kwargs"])
-        .union(SamplingRequest.fields).union(notYetSupported.map(\.key)).union(SamplingRequest.vllmExtensions.map(\.key))
+        .union(SamplingRequest.fields).union(notYetSupported.map(\.key)).union(["continue_final_message", "add_generation_prompt"]).union(SamplingRequest.vllmExtensions.map(\.key))
 
     public static func parse(_ body: [UInt8]) throws(APIError) -> ChatCompletionRequest {
         let f = try FieldReader(try JSONInput.parse(body))
@@ -85,7 +86,29 @@ public struct ChatCompletionRequest: Sendable, Equatable {
         var request = ChatCompletionRequest(model: model, messages: messages, sampling: sampling, stream: stream, includeUsage: includeUsage,
                                             tools: tools, unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted())
         request.templateArguments = try templateArguments(f, body: ordered)
+        request.continueFinalMessage = try continuation(f, messages: messages)
         return request
+    }
+
+    /// vLLM's `continue_final_message` (with `add_generation_prompt` false, as vLLM requires): the answer goes on from
+    /// the final assistant message's text.
+    static func continuation(_ f: FieldReader, messages: [ChatMessage]) throws(APIError) -> Bool {
+        let addGenerationPrompt = try f.bool("add_generation_prompt") ?? true
+        guard try f.bool("continue_final_message") == true else {
+            if !addGenerationPrompt {
+                throw APIError.invalid("'add_generation_prompt' false is supported only with 'continue_final_message' true", param: "add_generation_prompt",
+                                       code: "unsupported_value")
+            }
+            return false
+        }
+        if addGenerationPrompt {
+            throw APIError.invalid("'continue_final_message' true needs 'add_generation_prompt' false: the answer continues the last message rather than starting a turn",
+                                   param: "add_generation_prompt", code: "invalid_value")
+        }
+        guard messages.last?.role == "assistant" else {
+            throw APIError.invalid("'continue_final_message' needs the last message to be an assistant message", param: "messages", code: "invalid_value")
+        }
+        return true
     }
 
     /// Variables the server sets itself, which `chat_template_kwargs` may not replace.

@@ -24,6 +24,9 @@ public protocol ChatPrompting: Sendable {
     /// The prompt, and whether the generation prompt the template adds (not the conversation's own text) leaves the
     /// output inside a think block.
     func thinkingPrompt(for messages: [ChatMessage], tools: [OrderedJSON]?, variables: [String: OrderedJSON]) throws -> (tokens: [Int], start: ReasoningStart)
+    /// The prompt that continues the final assistant message (its text is the start of the answer), and where the
+    /// output starts then.
+    func continuationPrompt(for messages: [ChatMessage], tools: [OrderedJSON]?, variables: [String: OrderedJSON]) throws -> (tokens: [Int], start: ReasoningStart)
     /// How the model writes tool calls, if its template shows a format this server reads (`tool_choice: auto`).
     var toolCallFormat: ToolCallFormat? { get }
     /// The raw bytes of one token (for logprobs' `token` and `bytes`).
@@ -62,6 +65,10 @@ extension ChatPrompting {
     public func thinkingPrompt(for messages: [ChatMessage], tools: [OrderedJSON]?,
                                variables: [String: OrderedJSON]) throws -> (tokens: [Int], start: ReasoningStart) {
         (try promptTokens(for: messages, tools: tools, variables: variables), .mayOpen)
+    }
+    public func continuationPrompt(for messages: [ChatMessage], tools: [OrderedJSON]?,
+                                   variables: [String: OrderedJSON]) throws -> (tokens: [Int], start: ReasoningStart) {
+        throw ContinuationError.unsupported
     }
 }
 

@@ -40,6 +40,26 @@ public struct TemplatePrompter: ChatPrompting {
         return (tokens(full), start)
     }
 
+    /// The prompt that continues the final (assistant) message instead of starting a new turn (Anthropic's prefill,
+    /// vLLM's `continue_final_message`), as Hugging Face's `apply_chat_template` builds it: the conversation rendered
+    /// without a generation prompt, cut just after the final message's text. Where the output starts is read from
+    /// that turn as rendered (its header, and its text so far).
+    public func continuationPrompt(for messages: [ChatMessage], tools: [OrderedJSON]?,
+                                   variables: [String: OrderedJSON]) throws -> (tokens: [Int], start: ReasoningStart) {
+        guard let last = messages.last, last.role == "assistant" else { throw ContinuationError.notAssistant }
+        let full = try render(messages, tools: tools, variables: variables, addGenerationPrompt: false)
+        let text = String(last.content.drop { $0.isWhitespace })
+        let core = String(text.reversed().drop { $0.isWhitespace }.reversed())
+        guard !core.isEmpty, let at = full.range(of: core, options: .backwards) else { throw ContinuationError.notRendered }
+        // The text's own trailing whitespace stays when the template kept it.
+        let end = full[at.upperBound...].hasPrefix(text.dropFirst(core.count)) ? full.index(at.upperBound, offsetBy: text.count - core.count)
+                                                                                : at.upperBound
+        let prompt = String(full[..<end])
+        let before = try render(Array(messages.dropLast()), tools: tools, variables: variables, addGenerationPrompt: false)
+        let start = prompt.hasPrefix(before) ? ReasoningStart.of(promptTail: String(prompt.dropFirst(before.count))) : .mayOpen
+        return (tokens(prompt), start)
+    }
+
     /// The messages as `apply_chat_template` gets them from vLLM: tool calls with their arguments parsed into
     /// objects, a tool message's `tool_call_id`, `content` none for an assistant turn that only calls tools.
     public func render(_ messages: [ChatMessage], tools: [OrderedJSON]? = nil, variables: [String: OrderedJSON] = [:],
@@ -113,6 +133,23 @@ public struct TemplatePrompter: ChatPrompting {
     }
 }
 
+/// Why a final assistant message cannot be continued.
+public enum ContinuationError: Error, CustomStringConvertible {
+    case notAssistant
+    /// The template does not show the message's text as sent (or it is empty), so there is no place to continue from.
+    case notRendered
+    /// The prompter has no way to continue a message.
+    case unsupported
+
+    public var description: String {
+        switch self {
+        case .notAssistant: return "the final message must be an assistant message to be continued"
+        case .notRendered: return "the chat template does not show the final assistant message's text as sent, so the answer cannot continue it"
+        case .unsupported: return "this server cannot continue a final assistant message with this model's prompt format"
+        }
+    }
+}
+
 /// The model has no chat template, so chat messages cannot become a prompt.
 public struct MissingChatTemplate: Error, CustomStringConvertible {
     public var description: String {
@@ -124,6 +161,7 @@ public struct MissingChatTemplate: Error, CustomStringConvertible {
     /// that could not render them.
     static func apiError(_ error: any Error, param: String) -> APIError {
         if let missing = error as? MissingChatTemplate { return APIError.invalid(missing.description, param: param, code: "no_chat_template") }
+        if let continuation = error as? ContinuationError { return APIError.invalid(continuation.description, param: param, code: "invalid_value") }
         return APIError.invalid("the chat template could not render this '\(param)': \(error)", param: param, code: "template_error")
     }
 }

@@ -103,3 +103,17 @@ def test_stop_strings_of_several_lengths_with_constraints_keep_the_server_up(cli
                                        extra_body={"guided_regex": "[a-z ]+"})
     assert re.fullmatch("[a-z ]+", guided.choices[0].text), guided
     assert http.get("/health").status == 200
+
+
+def test_continue_final_message_goes_on_from_the_last_message(client, http):
+    # vLLM's continue_final_message (with add_generation_prompt false): the answer continues the assistant's text.
+    messages = [{"role": "user", "content": "What is the capital of France?"}, {"role": "assistant", "content": "The capital of France is"}]
+    reply = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=8, temperature=0,
+                                           extra_body={"continue_final_message": True, "add_generation_prompt": False})
+    text = reply.choices[0].message.content
+    assert text and not text.startswith("The capital") and "Paris" in text, text
+    # The prompt is the conversation cut after the final message's text: longer than the question's turn alone.
+    alone = client.chat.completions.create(model=MODEL, messages=messages[:1], max_tokens=1, temperature=0)
+    assert reply.usage.prompt_tokens > alone.usage.prompt_tokens
+    both = http.post("/v1/chat/completions", {"model": MODEL, "messages": messages, "max_tokens": 1, "continue_final_message": True})
+    assert both.status == 400 and both.json()["error"]["param"] == "add_generation_prompt"
