@@ -31,10 +31,16 @@ public struct APIOptions: Sendable {
         guard !apiKeys.isEmpty, !Self.openPaths.contains(request.path), request.method != "OPTIONS" else { return nil }
         let header = request.headers["Authorization"] ?? ""
         let prefix = "Bearer "
-        guard header.count > prefix.count, header.lowercased().hasPrefix(prefix.lowercased()) else {
-            return APIError(status: 401, message: "missing API key: send 'Authorization: Bearer YOUR_KEY'", type: "invalid_request_error", code: "invalid_api_key")
+        let given: [UInt8]
+        if header.count > prefix.count, header.lowercased().hasPrefix(prefix.lowercased()) {
+            given = Array(header.utf8.dropFirst(prefix.utf8.count))
+        } else if let key = request.headers["X-Api-Key"], !key.isEmpty, header.isEmpty {
+            // Anthropic's SDKs send the key as `x-api-key`.
+            given = Array(key.utf8)
+        } else {
+            return APIError(status: 401, message: "missing API key: send 'Authorization: Bearer YOUR_KEY' (or 'x-api-key: YOUR_KEY')", type: "invalid_request_error",
+                            code: "invalid_api_key")
         }
-        let given = Array(header.utf8.dropFirst(prefix.utf8.count))
         // Compare against every key without stopping early, so timing says nothing about which key or prefix matched.
         var ok = false
         for key in apiKeys { ok = Self.constantTimeEqual(given, Array(key.utf8)) || ok }
@@ -64,7 +70,7 @@ public struct APIOptions: Sendable {
             !name.isEmpty && name.utf8.count <= 256 && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "!#$%&'*+-.^_`|~".unicodeScalars.contains($0)) }
         }
         guard !names.isEmpty, names.count <= 64, names.allSatisfy(isToken) else { return h }
-        let base = ["Authorization", "Content-Type", "X-Request-Id"]
+        let base = ["Authorization", "Content-Type", "X-Request-Id", "X-Api-Key"]
         let extra = names.filter { n in !base.contains { $0.caseInsensitiveCompare(n) == .orderedSame } }
         h.replaceOrAdd("Access-Control-Allow-Headers", (base + extra).joined(separator: ", "))
         return h
@@ -76,7 +82,7 @@ public struct APIOptions: Sendable {
         var h = HTTPHeaders()
         h.add("Access-Control-Allow-Origin", corsOrigin)
         h.add("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
-        h.add("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id")
+        h.add("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id, X-Api-Key")
         h.add("Access-Control-Expose-Headers", "X-Request-Id")
         h.add("Access-Control-Max-Age", "600")
         if corsOrigin != "*" { h.add("Vary", "Origin") }

@@ -77,10 +77,13 @@ final class ChoiceRun: @unchecked Sendable {
     }
 
     /// Admits the run to the in-flight set and ties its end to the connection's: a disconnect aborts every
-    /// choice. While the server drains, answers 503 instead and returns false (nothing may be submitted).
-    func begin(writer: HTTPResponseWriter, headers: HTTPHeaders, inFlight: InFlightRequests) -> Bool {
+    /// choice. While the server drains, answers 503 instead (through `refuse`, for an API with its own error shape) and
+    /// returns false (nothing may be submitted).
+    func begin(writer: HTTPResponseWriter, headers: HTTPHeaders, inFlight: InFlightRequests,
+               refuse: ((APIError) -> Void)? = nil) -> Bool {
         guard inFlight.admit(self) else {
-            writer.respondError(.unavailable("the server is shutting down; retry on another replica"), headers: headers)
+            let error = APIError.unavailable("the server is shutting down; retry on another replica")
+            if let refuse { refuse(error) } else { writer.respondError(error, headers: headers) }
             return false
         }
         lock.withLock { onEnd = { inFlight.ended(self) } }

@@ -69,14 +69,19 @@ public final class OpenAIRouter: @unchecked Sendable {
         }
         // RFC 9110 §9.1: a method the server does not know at all (methods are case-sensitive: `get` is not GET)
         // is a 501; a known one a route does not take is a 405 with `Allow`.
+        // Anthropic's routes answer errors in Anthropic's shape, which its SDKs read.
+        let anthropic = request.path == "/v1/messages" || request.path.hasPrefix("/v1/messages/")
+        let respondError = { (error: APIError, headers: HTTPHeaders) in
+            if anthropic { writer.respondAnthropicError(error, headers: headers) } else { writer.respondError(error, headers: headers) }
+        }
         guard Self.knownMethods.contains(request.method) else {
-            writer.respondError(.notImplemented("the method \(request.method) is not implemented by this server"), headers: cors)
+            respondError(.notImplemented("the method \(request.method) is not implemented by this server"), cors)
             return
         }
         if let denied = options.authorize(request) {
             var h = cors
             h.add("WWW-Authenticate", "Bearer")
-            writer.respondError(denied, headers: h)
+            respondError(denied, h)
             return
         }
         if request.method == "GET" || request.method == "HEAD", request.path == "/metrics" {
@@ -96,7 +101,7 @@ public final class OpenAIRouter: @unchecked Sendable {
                 let message = draining ? "the server is shutting down; retry on another replica" : "the model is still loading; retry shortly"
                 var h = cors
                 h.replaceOrAdd("Retry-After", "1")
-                writer.respondError(.unavailable(message), headers: h)
+                respondError(.unavailable(message), h)
             }
             return
         }
@@ -116,6 +121,16 @@ public final class OpenAIRouter: @unchecked Sendable {
             ResponsesHandler(context: context, logger: logger, headers: cors, options: options, inFlight: inFlight, store: responses).create(request, writer)
         case (_, let path) where path.hasPrefix("/v1/responses/"):
             routeStoredResponse(request, method: method, writer, context, cors)
+        case ("POST", "/v1/messages"):
+            MessagesHandler(context: context, logger: logger, headers: cors, options: options, inFlight: inFlight).create(request, writer)
+        case ("POST", "/v1/messages/count_tokens"):
+            MessagesHandler(context: context, logger: logger, headers: cors, options: options, inFlight: inFlight).countTokens(request, writer)
+        case (_, let path) where path.hasPrefix("/v1/messages"):
+            let error: APIError = Self.allowedMethods[path] != nil ? .methodNotAllowed(request.method, path: path)
+                                                                  : .notFound("no route for \(request.method) \(path)", code: "not_found")
+            var h = cors
+            if let allow = Self.allowedMethods[path] { h.replaceOrAdd("Allow", allow) }
+            writer.respondAnthropicError(error, headers: h)
         case ("POST", "/v1/embeddings"):
             EmbeddingsHandler(context: context, logger: logger, headers: cors, options: options, inFlight: inFlight).handle(request, writer)
         case ("POST", "/tokenize"):
@@ -178,6 +193,7 @@ public final class OpenAIRouter: @unchecked Sendable {
     /// The `Allow` header of each fixed route (RFC 9110: a 405 must carry it).
     static let allowedMethods: [String: String] = [
         "/v1/chat/completions": "POST", "/v1/completions": "POST", "/v1/responses": "POST", "/v1/embeddings": "POST", "/tokenize": "POST", "/detokenize": "POST",
+        "/v1/messages": "POST", "/v1/messages/count_tokens": "POST",
         "/v1/models": "GET, HEAD", "/health": "GET, HEAD", "/metrics": "GET, HEAD", "/openapi.json": "GET, HEAD",
     ]
 

@@ -108,10 +108,11 @@ public struct ToolRequest: Sendable, Equatable {
         return ToolDefinition(name: name, spec: spec, parameters: parameters)
     }
 
-    static func validName(_ name: String, param: String) throws(APIError) {
-        guard (1...64).contains(name.utf8.count), name.utf8.allSatisfy({ b in
+    /// OpenAI's rule (Anthropic's allows 128 characters).
+    static func validName(_ name: String, param: String, maxLength: Int = 64) throws(APIError) {
+        guard (1...maxLength).contains(name.utf8.count), name.utf8.allSatisfy({ b in
             (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b) || b == 0x5F || b == 0x2D }) else {
-            throw APIError.invalid("'\(param)' must be 1 to 64 letters, digits, '_' or '-', got '\(name)'", param: param, code: "invalid_value")
+            throw APIError.invalid("'\(param)' must be 1 to \(maxLength) letters, digits, '_' or '-', got '\(name)'", param: param, code: "invalid_value")
         }
     }
 

@@ -120,10 +120,10 @@ import Testing
         let sdk = try s.request("OPTIONS", "/v1/chat/completions", headers: [
             "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "authorization, content-type, x-stainless-retry-count, x-stainless-os"])
-        #expect(sdk.headers["access-control-allow-headers"] == "Authorization, Content-Type, X-Request-Id, x-stainless-retry-count, x-stainless-os")
+        #expect(sdk.headers["access-control-allow-headers"] == "Authorization, Content-Type, X-Request-Id, X-Api-Key, x-stainless-retry-count, x-stainless-os")
         let odd = try s.request("OPTIONS", "/v1/chat/completions", headers: [
             "Origin": "https://app.example", "Access-Control-Request-Headers": "x-ok, bad header"])
-        #expect(odd.headers["access-control-allow-headers"] == "Authorization, Content-Type, X-Request-Id")
+        #expect(odd.headers["access-control-allow-headers"] == "Authorization, Content-Type, X-Request-Id, X-Api-Key")
     }
 
     @Test func loadingServerAnswers503UntilReady() throws {

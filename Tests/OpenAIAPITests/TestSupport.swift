@@ -15,11 +15,16 @@ final class ScriptedBackend: GenerationBackend, @unchecked Sendable {
     private var _submitted: [EngineRequest] = []
     private var _aborted: [String] = []
     let delay: TimeInterval
+    /// What the finish names as the request's stop (a stop string or token), and the prompt tokens it reports cached.
+    let stop: StopCause?
+    let cached: Int
 
-    init(texts: [String], finish: FinishReason = .stop, delay: TimeInterval = 0) {
+    init(texts: [String], finish: FinishReason = .stop, delay: TimeInterval = 0, stop: StopCause? = nil, cached: Int = 0) {
         self.texts = texts
         self.finish = finish
         self.delay = delay
+        self.stop = stop
+        self.cached = cached
     }
 
     var submitted: [EngineRequest] { lock.lock(); defer { lock.unlock() }; return _submitted }
@@ -58,7 +63,7 @@ final class ScriptedBackend: GenerationBackend, @unchecked Sendable {
                 onEvent(.token(id: i, text: t, logprobs: lp))
             }
             onEvent(.finished(reason: finish, usage: Usage(promptTokens: request.promptTokenIDs.count, completionTokens: texts.count,
-                                                           reasoningTokens: counter?.count)))
+                                                           cachedPromptTokens: self.cached, reasoningTokens: counter?.count, stop: self.stop)))
         }.start()
     }
 

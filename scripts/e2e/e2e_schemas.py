@@ -139,6 +139,7 @@ class SchemaChecker:
         what = f"{method} {path} -> {status}"
         media = content_type.split(";", 1)[0].strip().lower()
         template = self.template_of(path)
+        anthropic = path.split("?", 1)[0].startswith("/v1/messages")
         operation = None
         if template is not None:
             # OpenAPI keys operations by lowercased method; HTTP methods are case-sensitive, so `get` is none of them.
@@ -161,16 +162,18 @@ class SchemaChecker:
                  "content", _pointer_escape(media), "schema"]
             )
         else:
-            # Unknown route or method: the body must still be our error shape.
+            # Unknown route or method: the body must still be our error shape (Anthropic's under /v1/messages).
             if status < 400:
                 raise SchemaError(f"{what}: success on a route /openapi.json does not describe")
             if media != "application/json":
                 raise SchemaError(f"{what}: error body is {media!r}, not application/json")
-            our_pointer = "#/components/schemas/ErrorResponse"
+            our_pointer = "#/components/schemas/" + ("AnthropicErrorResponse" if anthropic else "ErrorResponse")
 
         openai_name = self.openai_schema_for(template if operation else None, status, stream)
         if operation is None and status >= 400:
             openai_name = "ErrorResponse"
+        if anthropic:
+            openai_name = None  # Anthropic's API: OpenAI's document has nothing to say
         if method.upper() == "DELETE" and status < 400:
             openai_name = None  # OpenAI documents no schema for a deletion's body (only an example)
 
@@ -196,13 +199,15 @@ class SchemaChecker:
                     raise SchemaError(f"{what}: SSE event {i} is not JSON ({err}): {event.data[:300]!r}") from None
                 label = f"{what} SSE event {i}"
                 if isinstance(instance, dict) and "error" in instance:
-                    self.ours("ErrorResponse", instance, label)
-                    self.openai("ErrorResponse", instance, label)
+                    self.ours("AnthropicErrorResponse" if anthropic else "ErrorResponse", instance, label)
+                    if not anthropic:
+                        self.openai("ErrorResponse", instance, label)
                     continue
                 # Our document describes the stream as a string whose events are these objects.
                 ours = {"/v1/chat/completions": "CreateChatCompletionStreamResponse",
                         "/v1/completions": "CreateCompletionResponse",
-                        "/v1/responses": "ResponseStreamEvent"}[template]
+                        "/v1/responses": "ResponseStreamEvent",
+                        "/v1/messages": "MessageStreamEvent"}[template]
                 self.ours(ours, instance, label)
                 if openai_name:
                     self.openai(openai_name, instance, label)

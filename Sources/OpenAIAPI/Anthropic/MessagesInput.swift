@@ -1,0 +1,193 @@
+import HTTPCore
+
+/// Anthropic's `system` and `messages` as chat messages. Consecutive turns of one role are one turn (Anthropic's
+/// rule); a user turn's `tool_result` blocks become tool messages in place, an assistant turn's `tool_use` blocks its
+/// tool calls and its `thinking` blocks its reasoning. Text blocks of one message are joined with newlines.
+enum MessagesInput {
+    /// The conversation, and whether its final assistant message is a prefill the answer continues.
+    struct Conversation {
+        var messages: [ChatMessage]
+        var prefill: Bool
+    }
+
+    /// `system`: a string or text blocks, as the first (system) message. Claude Code's per-request billing block
+    /// (`x-anthropic-billing-header: …`) is metadata for Anthropic, not text for the model: it is left out, as vLLM
+    /// does, so the prompt's prefix stays cacheable.
+    static func system(_ f: FieldReader) throws(APIError) -> [ChatMessage] {
+        guard let raw = f.raw("system") else { return [] }
+        let text: String
+        switch raw {
+        case let .string(s): text = s
+        case let .array(blocks):
+            var texts: [String] = []
+            for (i, block) in blocks.enumerated() {
+                let p = "system[\(i)]"
+                let b = try FieldReader(block, prefix: p)
+                let type = try b.requiredString("type")
+                guard type == "text" else {
+                    throw APIError.invalid("'\(p).type' must be 'text' in a system prompt, got '\(type)'", param: "\(p).type", code: "invalid_value")
+                }
+                let t = try b.requiredString("text")
+                if !t.hasPrefix("x-anthropic-billing-header") { texts.append(t) }
+            }
+            text = texts.joined(separator: "\n")
+        default: throw f.typeError("system", "a string or an array of text blocks", raw)
+        }
+        return text.isEmpty ? [] : [ChatMessage(role: "system", content: text)]
+    }
+
+    /// `body`: the request as sent, re-read for the key order of tool inputs (a template renders them).
+    static func messages(_ raw: JSONInput?, body: OrderedBody) throws(APIError) -> Conversation {
+        guard let raw else { throw APIError.invalid("messages: Field required", param: "messages", code: "missing_required_parameter") }
+        guard case let .array(items) = raw else {
+            throw APIError.invalid("'messages' must be an array, not \(raw.typeName)", param: "messages", code: "invalid_type")
+        }
+        guard !items.isEmpty else { throw APIError.invalid("'messages' must contain at least one message", param: "messages", code: "empty_array") }
+        // Each message's blocks with their paths, consecutive turns of a role merged.
+        var turns: [(role: String, blocks: [Block])] = []
+        guard case let .array(ordered)? = try body.value()["messages"], ordered.count == items.count else {
+            throw APIError.invalid("'messages' must be an array", param: "messages", code: "invalid_type")
+        }
+        for (i, item) in items.enumerated() {
+            let p = "messages[\(i)]"
+            let f = try FieldReader(item, prefix: p)
+            let role = try f.requiredString("role")
+            guard role == "user" || role == "assistant" else {
+                throw APIError.invalid("'\(p).role' must be 'user' or 'assistant', got '\(role)' (a system prompt goes in the top-level 'system')",
+                                       param: "\(p).role", code: "invalid_value")
+            }
+            var blocks: [Block] = []
+            switch f.raw("content") {
+            case nil: throw APIError.invalid("'\(p).content' is required", param: "\(p).content", code: "missing_required_parameter")
+            case let .string(s)?: blocks = [Block(value: .object(["type": .string("text"), "text": .string(s)]), path: p + ".content", ordered: nil)]
+            case let .array(parts)?:
+                var orderedParts: [OrderedJSON] = []
+                if case let .array(o)? = ordered[i]["content"] { orderedParts = o }
+                blocks = parts.enumerated().map { Block(value: $0.element, path: "\(p).content[\($0.offset)]",
+                                                        ordered: $0.offset < orderedParts.count ? orderedParts[$0.offset] : nil) }
+            case let other?: throw f.typeError("content", "a string or an array of content blocks", other)
+            }
+            if turns.last?.role == role { turns[turns.count - 1].blocks += blocks } else { turns.append((role, blocks)) }
+        }
+        var out = Conversation(messages: [], prefill: false)
+        var calls = Set<String>()
+        for (t, turn) in turns.enumerated() {
+            let last = t == turns.count - 1
+            if turn.role == "user" {
+                out.messages += try user(turn.blocks, calls: calls)
+            } else {
+                let m = try assistant(turn.blocks)
+                calls.formUnion(m.toolCalls.map(\.id))
+                if last, m.toolCalls.isEmpty {
+                    // The final assistant turn's text is where the answer starts (empty: no prefill, a new turn).
+                    if m.content.isEmpty && m.reasoningContent == nil { continue }
+                    if let c = m.content.last, c.isWhitespace {
+                        throw APIError.invalid("final assistant content cannot end with trailing whitespace", param: "messages", code: "invalid_value")
+                    }
+                    out.prefill = true
+                }
+                out.messages.append(m)
+            }
+        }
+        return out
+    }
+
+    /// A user turn: its text (one message, each run of text between tool results), and each tool result as a tool
+    /// message, in the order sent.
+    static func user(_ blocks: [Block], calls: Set<String>) throws(APIError) -> [ChatMessage] {
+        var out: [ChatMessage] = []
+        var texts: [String] = []
+        func flush() {
+            if !texts.isEmpty { out.append(ChatMessage(role: "user", content: texts.joined(separator: "\n"))) }
+            texts = []
+        }
+        for block in blocks {
+            let p = block.path
+            let b = try FieldReader(block.value, prefix: p)
+            let type = try b.requiredString("type")
+            switch type {
+            case "text": texts.append(try b.requiredString("text"))
+            case "tool_result":
+                flush()
+                let id = try b.requiredString("tool_use_id")
+                guard calls.contains(id) else {
+                    throw APIError.invalid("'\(p).tool_use_id': no tool_use block with id '\(id)' comes before this tool_result", param: "\(p).tool_use_id",
+                                           code: "invalid_value")
+                }
+                var m = ChatMessage(role: "tool", content: try resultText(b, path: p))
+                m.toolCallID = id
+                out.append(m)
+            default: throw unsupported(type, path: p, role: "user")
+            }
+        }
+        flush()
+        return out
+    }
+
+    /// A tool result's content: a string, or text blocks joined. `is_error` has no place in chat templates; the
+    /// result's text is what the model reads either way.
+    static func resultText(_ b: FieldReader, path p: String) throws(APIError) -> String {
+        _ = try b.bool("is_error")
+        switch b.raw("content") {
+        case nil: return ""
+        case let .string(s)?: return s
+        case let .array(parts)?:
+            var texts: [String] = []
+            for (j, part) in parts.enumerated() {
+                let q = "\(p).content[\(j)]"
+                let f = try FieldReader(part, prefix: q)
+                let type = try f.requiredString("type")
+                guard type == "text" else { throw unsupported(type, path: q, role: "tool_result") }
+                texts.append(try f.requiredString("text"))
+            }
+            return texts.joined(separator: "\n")
+        case let other?: throw b.typeError("content", "a string or an array of text blocks", other)
+        }
+    }
+
+    /// An assistant turn: text, tool calls, and reasoning from thinking blocks. Redacted thinking is Anthropic's
+    /// encrypted reasoning, which no model here can read: it is left out, as vLLM does.
+    static func assistant(_ blocks: [Block]) throws(APIError) -> ChatMessage {
+        var texts: [String] = [], thoughts: [String] = []
+        var m = ChatMessage(role: "assistant", content: "")
+        for block in blocks {
+            let p = block.path
+            let b = try FieldReader(block.value, prefix: p)
+            let type = try b.requiredString("type")
+            switch type {
+            case "text": texts.append(try b.requiredString("text"))
+            case "thinking": thoughts.append(try b.requiredString("thinking"))
+            case "redacted_thinking": break
+            case "tool_use":
+                let id = try b.requiredString("id"), name = try b.requiredString("name")
+                guard let input = b.raw("input") else {
+                    throw APIError.invalid("'\(p).input' is required", param: "\(p).input", code: "missing_required_parameter")
+                }
+                guard case .object = input else { throw b.typeError("input", "an object", input) }
+                m.toolCalls.append(ChatToolCall(id: id, name: name, arguments: block.ordered?["input"] ?? OrderedJSON(sorting: input)))
+            default: throw unsupported(type, path: p, role: "assistant")
+            }
+        }
+        m.content = texts.joined(separator: "\n")
+        m.contentIsNull = texts.isEmpty && !m.toolCalls.isEmpty
+        if !thoughts.isEmpty { m.reasoningContent = thoughts.joined(separator: "\n") }
+        return m
+    }
+
+    /// A content block: its value, its path (for errors), and its key-ordered form (nil for a string content's text).
+    struct Block {
+        var value: JSONInput
+        var path: String
+        var ordered: OrderedJSON?
+    }
+
+    static func unsupported(_ type: String, path: String, role: String) -> APIError {
+        switch type {
+        case "image", "document", "search_result":
+            return APIError.invalid("content blocks of type '\(type)' are not supported; this model accepts text only", param: "\(path).type",
+                                    code: "unsupported_content_type")
+        default:
+            return APIError.invalid("content blocks of type '\(type)' are not supported in a \(role) message here", param: "\(path).type", code: "invalid_value")
+        }
+    }
+}
