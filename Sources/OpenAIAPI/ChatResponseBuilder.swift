@@ -38,6 +38,7 @@ struct ChatResponseBuilder: CompletionShape {
                 ("message", .object(message)),
                 ("logprobs", c.logprobs.map { .object([("content", .array($0.map(Self.entry))), ("refusal", .null)]) } ?? .null),
                 ("finish_reason", .string(calls.isEmpty ? c.reason.rawValue : "tool_calls")),
+                ("stop_reason", StopCause.json(c.stop)),
             ])
         }
         return .object(header.fields("chat.completion") + [("choices", .array(items)), ("usage", CompletionHeader.usageJSON(usage))])
@@ -64,7 +65,7 @@ struct ChatResponseBuilder: CompletionShape {
         return chunk(choice, delta: .object([("content", .string(content))]), finish: nil, logprobs: lp)
     }
 
-    func finishChunks(choice: Int, reason: FinishReason) -> [JSONValue] {
+    func finishChunks(choice: Int, reason: FinishReason, stop: StopCause?) -> [JSONValue] {
         var out: [JSONValue] = []
         var calls: [ParsedToolCall] = []
         if let thoughts {
@@ -83,7 +84,7 @@ struct ChatResponseBuilder: CompletionShape {
                 out.append(chunk(choice, delta: .object([("tool_calls", .array(items))]), finish: nil, logprobs: nil))
             }
         }
-        out.append(chunk(choice, delta: .object([]), finishReason: calls.isEmpty ? reason.rawValue : "tool_calls", logprobs: nil))
+        out.append(chunk(choice, delta: .object([]), finishReason: calls.isEmpty ? reason.rawValue : "tool_calls", logprobs: nil, stop: stop))
         return out
     }
 
@@ -103,11 +104,14 @@ struct ChatResponseBuilder: CompletionShape {
         chunk(choice, delta: delta, finishReason: finish?.rawValue, logprobs: logprobs)
     }
 
-    private func chunk(_ choice: Int, delta: JSONValue, finishReason: String?, logprobs: JSONValue?) -> JSONValue {
-        let item: JSONValue = .object([
+    /// `stop`: the finishing chunk's `stop_reason` (absent from the others).
+    private func chunk(_ choice: Int, delta: JSONValue, finishReason: String?, logprobs: JSONValue?, stop: StopCause? = nil) -> JSONValue {
+        var fields: [(String, JSONValue)] = [
             ("index", .int(choice)), ("delta", delta), ("logprobs", logprobs ?? .null),
             ("finish_reason", finishReason.map { .string($0) } ?? .null),
-        ])
+        ]
+        if finishReason != nil { fields.append(("stop_reason", StopCause.json(stop))) }
+        let item: JSONValue = .object(fields)
         return .object(header.fields("chat.completion.chunk") + [("choices", .array([item]))])
     }
 
@@ -133,7 +137,7 @@ struct TextResponseBuilder: CompletionShape {
         let items: [JSONValue] = choices.enumerated().map { i, c in
             .object([("index", .int(i)), ("text", .string(prefix(i) + c.text)),
                       ("logprobs", c.logprobs.map { Self.legacy($0, offset: prefix(i).unicodeScalars.count, prompt: c.prompt) } ?? .null),
-                      ("finish_reason", .string(c.reason.rawValue))])
+                      ("finish_reason", .string(c.reason.rawValue)), ("stop_reason", StopCause.json(c.stop))])
         }
         return .object(header.fields("text_completion") + [("choices", .array(items)), ("usage", CompletionHeader.usageJSON(usage))])
     }
@@ -151,15 +155,20 @@ struct TextResponseBuilder: CompletionShape {
         })
     }
 
-    func finishChunks(choice: Int, reason: FinishReason) -> [JSONValue] { [chunk(choice, text: "", finish: reason, logprobs: nil)] }
+    func finishChunks(choice: Int, reason: FinishReason, stop: StopCause?) -> [JSONValue] {
+        [chunk(choice, text: "", finish: reason, logprobs: nil, stop: stop)]
+    }
 
     func usageChunk(_ usage: Usage) -> JSONValue {
         .object(header.fields("text_completion") + [("choices", .array([])), ("usage", CompletionHeader.usageJSON(usage))])
     }
 
-    private func chunk(_ choice: Int, text: String, finish: FinishReason?, logprobs: JSONValue?) -> JSONValue {
-        let item: JSONValue = .object([("index", .int(choice)), ("text", .string(text)), ("logprobs", logprobs ?? .null),
-                                       ("finish_reason", finish.map { .string($0.rawValue) } ?? .null)])
+    /// `stop`: the finishing chunk's `stop_reason` (absent from the others).
+    private func chunk(_ choice: Int, text: String, finish: FinishReason?, logprobs: JSONValue?, stop: StopCause? = nil) -> JSONValue {
+        var fields: [(String, JSONValue)] = [("index", .int(choice)), ("text", .string(text)), ("logprobs", logprobs ?? .null),
+                                             ("finish_reason", finish.map { .string($0.rawValue) } ?? .null)]
+        if finish != nil { fields.append(("stop_reason", StopCause.json(stop))) }
+        let item: JSONValue = .object(fields)
         return .object(header.fields("text_completion") + [("choices", .array([item]))])
     }
 

@@ -169,7 +169,7 @@ struct CompletionCollector<Shape: CompletionShape> {
             case let .finished(reason, usage):
                 // An abort is reported (drain deadline) unless the client is gone (disconnect).
                 guard reason != .abort || !writer.isClosed else { return }
-                state.finish(choice, reason)
+                state.finish(choice, reason, stop: usage.stop)
                 if run.finish(choice, usage: usage) {
                     writer.respondJSON(response.whole(choices: state.choices(withLogprobs: run.requests[0].sampling.logprobs != nil), usage: run.usage),
                                        headers: headers)
@@ -223,7 +223,7 @@ struct CompletionStreamer<Shape: CompletionShape> {
             case .embedding: break
             case let .finished(reason, usage):
                 guard reason != .abort || !writer.isClosed else { return }
-                for chunk in response.finishChunks(choice: choice, reason: reason) { sse.send(data: chunk.serialized()) }
+                for chunk in response.finishChunks(choice: choice, reason: reason, stop: usage.stop) { sse.send(data: chunk.serialized()) }
                 if run.finish(choice, usage: usage) {
                     if includeUsage { sse.send(data: response.usageChunk(run.usage).serialized()) }
                     sse.send(data: "[DONE]")
@@ -246,6 +246,7 @@ final class ChoiceTexts: @unchecked Sendable {
     private var texts: [[String]]
     private var logprobs: [[TokenLogprobsEntry]]
     private var reasons: [FinishReason?]
+    private var stops: [StopCause?]
     private var prompts: [PromptLogprobs?]
     /// Unicode scalars of each choice's text so far.
     private var scalars: [Int]
@@ -255,6 +256,7 @@ final class ChoiceTexts: @unchecked Sendable {
         texts = Array(repeating: [], count: count)
         logprobs = Array(repeating: [], count: count)
         reasons = Array(repeating: nil, count: count)
+        stops = Array(repeating: nil, count: count)
         prompts = Array(repeating: nil, count: count)
     }
 
@@ -272,16 +274,17 @@ final class ChoiceTexts: @unchecked Sendable {
         lock.unlock()
     }
 
-    func finish(_ choice: Int, _ reason: FinishReason) {
+    func finish(_ choice: Int, _ reason: FinishReason, stop: StopCause?) {
         lock.lock()
         reasons[choice] = reason
+        stops[choice] = stop
         lock.unlock()
     }
 
     func choices(withLogprobs: Bool) -> [CompletionChoice] {
         lock.lock()
         defer { lock.unlock() }
-        return texts.indices.map { (texts[$0].joined(), reasons[$0] ?? .stop, withLogprobs ? logprobs[$0] : nil, prompts[$0]) }
+        return texts.indices.map { (texts[$0].joined(), reasons[$0] ?? .stop, stops[$0], withLogprobs ? logprobs[$0] : nil, prompts[$0]) }
     }
 }
 

@@ -1,7 +1,8 @@
 import Engine
 
-/// One finished choice: its text, why it ended, its logprobs when asked for, and its echoed prompt's logprobs.
-typealias CompletionChoice = (text: String, reason: FinishReason, logprobs: [TokenLogprobsEntry]?, prompt: PromptLogprobs?)
+/// One finished choice: its text, why it ended (and which of the request's stop strings or tokens, if one did), its
+/// logprobs when asked for, and its echoed prompt's logprobs.
+typealias CompletionChoice = (text: String, reason: FinishReason, stop: StopCause?, logprobs: [TokenLogprobsEntry]?, prompt: PromptLogprobs?)
 
 /// An echoed prompt's logprobs: its first token (which has no logprob) and an entry for each later token, each
 /// with its offset in the prompt's text (`TokenLogprobsEntry.offset`; the first token's is 0).
@@ -37,8 +38,9 @@ protocol CompletionShape: Sendable {
     /// `tokenOffset`: characters (Unicode scalars) of the choice's text before this token's (legacy `text_offset`).
     /// nil when there is nothing to send yet (text held back as a possible tool call).
     func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?, tokenOffset: Int) -> JSONValue?
-    /// The chunks that end a choice: what was held back, if anything, then the one with `finish_reason`.
-    func finishChunks(choice: Int, reason: FinishReason) -> [JSONValue]
+    /// The chunks that end a choice: what was held back, if anything, then the one with `finish_reason` (and vLLM's
+    /// `stop_reason`).
+    func finishChunks(choice: Int, reason: FinishReason, stop: StopCause?) -> [JSONValue]
     func usageChunk(_ usage: Usage) -> JSONValue
 }
 
@@ -59,6 +61,18 @@ struct TokenLogprobsEntry: Sendable {
         top = lp.top.map { c in
             let b = tokenBytes(c.id)
             return (String(decoding: b, as: UTF8.self), b, c.logprob)
+        }
+    }
+}
+
+extension StopCause {
+    /// vLLM's `stop_reason`: the stop string, or the stop token's id; null when the model's own end (or a length
+    /// limit) ended the choice.
+    static func json(_ cause: StopCause?) -> JSONValue {
+        switch cause {
+        case let .string(s)?: return .string(s)
+        case let .token(id)?: return .int(id)
+        case nil: return .null
         }
     }
 }

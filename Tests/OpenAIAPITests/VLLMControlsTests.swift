@@ -49,4 +49,27 @@ import Testing
         #expect(e.status == 400 && e.type == "invalid_request_error")
         #expect(APIError.engineFailure("the model step failed").status == 500)
     }
+
+    /// vLLM's `stop_reason`: the stop string (or stop token id) that ended a choice, null otherwise; whole and on the
+    /// streamed chunk that finishes the choice, on both completion APIs.
+    @Test func stopReasonNamesWhatStoppedTheChoice() throws {
+        func choice(_ stop: StopCause?, _ path: String, _ body: String) throws -> [String: Any] {
+            let s = try TestServer(backend: ScriptedBackend(texts: ["a", "b"], stop: stop))
+            return try #require((s.request("POST", path, body: body).json["choices"] as? [[String: Any]])?.first)
+        }
+        let chat = #"{"model":"test-model","messages":[{"role":"user","content":"x"}],"stop":["END"]}"#
+        let legacy = #"{"model":"test-model","prompt":"x","stop_token_ids":[9]}"#
+        #expect(try choice(.string("END"), "/v1/chat/completions", chat)["stop_reason"] as? String == "END")
+        #expect(try choice(.token(9), "/v1/completions", legacy)["stop_reason"] as? Int == 9)
+        #expect(try choice(nil, "/v1/chat/completions", chat)["stop_reason"] is NSNull)
+        for (path, body) in [("/v1/chat/completions", chat), ("/v1/completions", legacy)] {
+            let s = try TestServer(backend: ScriptedBackend(texts: ["a", "b"], stop: .string("END")))
+            let r = try s.request("POST", path, body: String(body.dropLast()) + #","stream":true}"#)
+            let chunks = r.body.components(separatedBy: "\n").filter { $0.hasPrefix("data: {") }
+                .compactMap { try? JSONSerialization.jsonObject(with: Data($0.dropFirst(6).utf8)) as? [String: Any] }
+                .compactMap { ($0["choices"] as? [[String: Any]])?.first }
+            // Only the finishing chunk carries it.
+            #expect(chunks.filter { $0["stop_reason"] != nil }.count == 1 && chunks.last?["stop_reason"] as? String == "END", "\(r.body)")
+        }
+    }
 }

@@ -117,3 +117,19 @@ def test_continue_final_message_goes_on_from_the_last_message(client, http):
     assert reply.usage.prompt_tokens > alone.usage.prompt_tokens
     both = http.post("/v1/chat/completions", {"model": MODEL, "messages": messages, "max_tokens": 1, "continue_final_message": True})
     assert both.status == 400 and both.json()["error"]["param"] == "add_generation_prompt"
+
+
+def test_stop_reason_names_the_stop_string_or_token(client, http):
+    ask = [{"role": "user", "content": "Count from 1 to 10, separated by commas."}]
+    free = client.chat.completions.create(model=MODEL, messages=ask, max_tokens=30, temperature=0)
+    assert free.choices[0].model_extra["stop_reason"] is None
+    text = free.choices[0].message.content
+    assert "4" in text, text
+    cut = client.chat.completions.create(model=MODEL, messages=ask, max_tokens=30, temperature=0, stop=["zzz", "4"])
+    assert cut.choices[0].finish_reason == "stop" and cut.choices[0].model_extra["stop_reason"] == "4"
+    # A stop token id is named by its id, streamed on the finishing chunk.
+    (four,) = _tokens(http, "4")
+    chunks = list(client.chat.completions.create(model=MODEL, messages=ask, max_tokens=30, temperature=0, stream=True,
+                                                 extra_body={"stop_token_ids": [four]}))
+    finishing = [c.choices[0] for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert len(finishing) == 1 and finishing[0].model_extra["stop_reason"] == four
