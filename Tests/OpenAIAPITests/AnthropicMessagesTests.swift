@@ -47,6 +47,15 @@ private final class HermesTranscriptPrompter: ChatPrompting, @unchecked Sendable
         #expect(call.chat.messages[1].contentIsNull && call.chat.messages[2] == { var m = ChatMessage(role: "tool", content: ""); m.toolCallID = "a"; return m }())
     }
 
+    /// What clients send beyond Anthropic's rules, read as vLLM reads it: system messages among the messages join the
+    /// system prompt, Claude Code's `ctx` and `msg` roles are user turns, a tool's `defer_loading` shows it anyway.
+    @Test func claudeCodesExtrasAreRead() throws {
+        let r = try parse(#""max_tokens":9,"system":"A.","messages":[{"role":"system","content":[{"type":"text","text":"B."}]},"# +
+                          #"{"role":"ctx","content":"Context."},{"role":"user","content":"Hi"}],"tools":[{"name":"f","input_schema":{"type":"object"},"defer_loading":true}]"#)
+        #expect(TranscriptPrompter.transcript(r.chat.messages) == "system:A.\nB.\nuser:Context.\nHi")
+        #expect(r.chat.tools?.tools.map(\.name) == ["f"])
+    }
+
     @Test func aFinalAssistantMessageIsAPrefill() throws {
         let r = try parse(#""max_tokens":9,"messages":[{"role":"user","content":"Capital of France?"},{"role":"assistant","content":"The capital is"}]"#)
         #expect(r.prefill && r.chat.messages.last == ChatMessage(role: "assistant", content: "The capital is"))
@@ -85,7 +94,8 @@ private final class HermesTranscriptPrompter: ChatPrompting, @unchecked Sendable
         (#""max_tokens":0,"messages":[{"role":"user","content":"x"}]"#, "max_tokens"),
         (#""max_tokens":5"#, "messages"),
         (#""max_tokens":5,"messages":[]"#, "messages"),
-        (#""max_tokens":5,"messages":[{"role":"system","content":"x"}]"#, "messages[0].role"),
+        (#""max_tokens":5,"messages":[{"role":"tool","content":"x"}]"#, "messages[0].role"),
+        (#""max_tokens":5,"messages":[{"role":"system","content":"x"}]"#, "messages"),
         (#""max_tokens":5,"messages":[{"role":"user"}]"#, "messages[0].content"),
         (#""max_tokens":5,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"url","url":"http://x"}}]}]"#, "messages[0].content[0].type"),
         (#""max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"nope","content":"x"}]}]"#, "messages[0].content[0].tool_use_id"),

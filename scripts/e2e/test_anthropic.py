@@ -113,7 +113,7 @@ def test_errors_come_in_anthropics_shape(claude: anthropic.Anthropic, http: RawH
     assert image.value.body["error"]["type"] == "invalid_request_error" and "text only" in image.value.body["error"]["message"]
     # Raw requests: each answer is checked against /openapi.json (Anthropic's error shape there).
     for body, status in [({"model": MODEL, "messages": ASK}, 400), ({"model": MODEL, "max_tokens": 5, "messages": ASK, "temperature": 2}, 400),
-                         ({"model": MODEL, "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}, 400)]:
+                         ({"model": MODEL, "max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]}, 400)]:
         resp = http.post("/v1/messages", body)
         assert resp.status == status and resp.json()["type"] == "error", resp
     assert http.get("/v1/messages").status == 405

@@ -4,36 +4,48 @@ import HTTPCore
 /// rule); a user turn's `tool_result` blocks become tool messages in place, an assistant turn's `tool_use` blocks its
 /// tool calls and its `thinking` blocks its reasoning. Text blocks of one message are joined with newlines.
 enum MessagesInput {
-    /// The conversation, and whether its final assistant message is a prefill the answer continues.
+    /// The conversation, whether its final assistant message is a prefill the answer continues, and the text of
+    /// system messages found among the messages (they join the system prompt).
     struct Conversation {
         var messages: [ChatMessage]
         var prefill: Bool
+        var system: [String] = []
     }
 
-    /// `system`: a string or text blocks, as the first (system) message. Claude Code's per-request billing block
+    /// Roles Claude Code (2.1.154 and later) sends besides Anthropic's, read as user turns (as vLLM reads them).
+    static let userRoles: Set<String> = ["user", "ctx", "msg"]
+
+    /// The system message: `system` (a string or text blocks) and then the text of system messages among the
+    /// messages (vLLM's leniency, which clients rely on).
+    static func system(_ f: FieldReader, conversation: Conversation) throws(APIError) -> [ChatMessage] {
+        var texts: [String] = []
+        if let raw = f.raw("system") { texts = try systemTexts(raw, path: "system") }
+        texts += conversation.system
+        return texts.isEmpty ? [] : [ChatMessage(role: "system", content: texts.joined(separator: "\n"))]
+    }
+
+    /// A system prompt's texts: a string, or text blocks. Claude Code's per-request billing block
     /// (`x-anthropic-billing-header: …`) is metadata for Anthropic, not text for the model: it is left out, as vLLM
     /// does, so the prompt's prefix stays cacheable.
-    static func system(_ f: FieldReader) throws(APIError) -> [ChatMessage] {
-        guard let raw = f.raw("system") else { return [] }
-        let text: String
+    static func systemTexts(_ raw: JSONInput, path: String) throws(APIError) -> [String] {
         switch raw {
-        case let .string(s): text = s
+        case let .string(s): return s.isEmpty ? [] : [s]
         case let .array(blocks):
             var texts: [String] = []
             for (i, block) in blocks.enumerated() {
-                let p = "system[\(i)]"
+                let p = "\(path)[\(i)]"
                 let b = try FieldReader(block, prefix: p)
                 let type = try b.requiredString("type")
                 guard type == "text" else {
                     throw APIError.invalid("'\(p).type' must be 'text' in a system prompt, got '\(type)'", param: "\(p).type", code: "invalid_value")
                 }
                 let t = try b.requiredString("text")
-                if !t.hasPrefix("x-anthropic-billing-header") { texts.append(t) }
+                if !t.hasPrefix("x-anthropic-billing-header"), !t.isEmpty { texts.append(t) }
             }
-            text = texts.joined(separator: "\n")
-        default: throw f.typeError("system", "a string or an array of text blocks", raw)
+            return texts
+        default:
+            throw APIError.invalid("'\(path)' must be a string or an array of text blocks, not \(raw.typeName)", param: path, code: "invalid_type")
         }
-        return text.isEmpty ? [] : [ChatMessage(role: "system", content: text)]
     }
 
     /// `body`: the request as sent, re-read for the key order of tool inputs (a template renders them).
@@ -45,16 +57,24 @@ enum MessagesInput {
         guard !items.isEmpty else { throw APIError.invalid("'messages' must contain at least one message", param: "messages", code: "empty_array") }
         // Each message's blocks with their paths, consecutive turns of a role merged.
         var turns: [(role: String, blocks: [Block])] = []
+        var system: [String] = []
         guard case let .array(ordered)? = try body.value()["messages"], ordered.count == items.count else {
             throw APIError.invalid("'messages' must be an array", param: "messages", code: "invalid_type")
         }
         for (i, item) in items.enumerated() {
             let p = "messages[\(i)]"
             let f = try FieldReader(item, prefix: p)
-            let role = try f.requiredString("role")
+            var role = try f.requiredString("role")
+            if role == "system" {
+                guard let content = f.raw("content") else {
+                    throw APIError.invalid("'\(p).content' is required", param: "\(p).content", code: "missing_required_parameter")
+                }
+                system += try systemTexts(content, path: "\(p).content")
+                continue
+            }
+            if userRoles.contains(role) { role = "user" }
             guard role == "user" || role == "assistant" else {
-                throw APIError.invalid("'\(p).role' must be 'user' or 'assistant', got '\(role)' (a system prompt goes in the top-level 'system')",
-                                       param: "\(p).role", code: "invalid_value")
+                throw APIError.invalid("'\(p).role' must be 'user' or 'assistant', got '\(role)'", param: "\(p).role", code: "invalid_value")
             }
             var blocks: [Block] = []
             switch f.raw("content") {
@@ -69,7 +89,10 @@ enum MessagesInput {
             }
             if turns.last?.role == role { turns[turns.count - 1].blocks += blocks } else { turns.append((role, blocks)) }
         }
-        var out = Conversation(messages: [], prefill: false)
+        guard !turns.isEmpty else {
+            throw APIError.invalid("'messages' must contain at least one user or assistant message", param: "messages", code: "empty_array")
+        }
+        var out = Conversation(messages: [], prefill: false, system: system)
         var calls = Set<String>()
         for (t, turn) in turns.enumerated() {
             let last = t == turns.count - 1

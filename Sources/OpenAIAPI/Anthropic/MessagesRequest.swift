@@ -42,9 +42,8 @@ struct MessagesRequest: Sendable {
         }
         try ChatCompletionRequest.rejectUnsupported(f, notSupported)
         let ordered = OrderedBody(body)
-        var messages = try MessagesInput.system(f)
         let conversation = try MessagesInput.messages(f.raw("messages"), body: ordered)
-        messages += conversation.messages
+        let messages = try MessagesInput.system(f, conversation: conversation) + conversation.messages
         var sampling = try counting ? SamplingRequest.neutral() : samplingControls(f, body: ordered)
         sampling.grammar = try outputFormat(f, body: ordered)
         let tools = try MessagesTools.parse(f, body: ordered)
@@ -234,7 +233,10 @@ enum MessagesTools {
         try ToolRequest.validName(name, param: "\(path).name", maxLength: 128)
         _ = try t.string("description")
         _ = try t.bool("strict")
-        for key in t.fields.keys.sorted() where !["type", "name", "description", "input_schema", "cache_control", "strict"].contains(key) {
+        // `defer_loading` (Anthropic's tool search loads such a tool when a search finds it): this server has no tool
+        // search, so the tool is shown to the model like any other.
+        _ = try t.bool("defer_loading")
+        for key in t.fields.keys.sorted() where !["type", "name", "description", "input_schema", "cache_control", "strict", "defer_loading"].contains(key) {
             throw APIError.invalid("'\(path).\(key)' is not supported on a custom tool", param: "\(path).\(key)", code: "unsupported_parameter")
         }
         guard let schema = t.raw("input_schema") else {
