@@ -137,6 +137,13 @@ public final class OpenAIRouter: @unchecked Sendable {
             TokenizeHandler(context: context, headers: cors).tokenize(request, writer)
         case ("POST", "/detokenize"):
             TokenizeHandler(context: context, headers: cors).detokenize(request, writer)
+        case ("GET", "/v1/models") where request.headers["Anthropic-Version"] != nil:
+            // Anthropic's SDKs (`client.models.list()`) send their API version: their list shape.
+            let model = anthropicModelJSON(context)
+            writer.respondJSON(.object([("data", .array([model])), ("has_more", .bool(false)), ("first_id", .string(id)), ("last_id", .string(id))]),
+                               headers: cors)
+        case ("GET", "/v1/models/\(id)") where request.headers["Anthropic-Version"] != nil:
+            writer.respondJSON(anthropicModelJSON(context), headers: cors)
         case ("GET", "/v1/models"):
             writer.respondJSON(.object([("object", .string("list")), ("data", .array([modelJSON(context)]))]), headers: cors)
         case ("GET", "/v1/models/\(id)"):
@@ -158,7 +165,8 @@ public final class OpenAIRouter: @unchecked Sendable {
         default:
             if request.path.hasPrefix("/v1/models/") {
                 let missing = String(request.path.dropFirst("/v1/models/".count))
-                writer.respondError(.notFound("the model '\(missing)' does not exist", code: "model_not_found"), headers: cors)
+                let error = APIError.notFound("the model '\(missing)' does not exist", code: "model_not_found")
+                if request.headers["Anthropic-Version"] != nil { writer.respondAnthropicError(error, headers: cors) } else { writer.respondError(error, headers: cors) }
             } else {
                 writer.respondError(.notFound("no route for \(request.method) \(request.path)", code: "not_found"), headers: cors)
             }
@@ -196,6 +204,15 @@ public final class OpenAIRouter: @unchecked Sendable {
         "/v1/messages": "POST", "/v1/messages/count_tokens": "POST",
         "/v1/models": "GET, HEAD", "/health": "GET, HEAD", "/metrics": "GET, HEAD", "/openapi.json": "GET, HEAD",
     ]
+
+    /// Anthropic's `ModelInfo`: the served model, active, with its context as both limits.
+    func anthropicModelJSON(_ context: ServingContext) -> JSONValue {
+        let created = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(context.model.created)))
+        return .object([
+            ("type", .string("model")), ("id", .string(context.model.id)), ("display_name", .string(context.model.id)), ("created_at", .string(created)),
+            ("lifecycle", .string("active")), ("max_input_tokens", .int(context.model.maxSequenceLength)), ("max_tokens", .int(context.model.maxSequenceLength)),
+        ])
+    }
 
     func modelJSON(_ context: ServingContext) -> JSONValue {
         .object([

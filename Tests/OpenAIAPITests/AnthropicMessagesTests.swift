@@ -250,6 +250,20 @@ private final class HermesTranscriptPrompter: ChatPrompting, @unchecked Sendable
         #expect(try s.request("POST", "/v1/chat/completions", body: "{}").json["error"] as? [String: Any] != nil)
     }
 
+    /// Anthropic's SDKs send `anthropic-version`: /v1/models answers them in their shape; OpenAI's clients keep theirs.
+    @Test func modelsAnswerAnthropicsSDKInItsShape() throws {
+        let s = try server([])
+        let list = try s.request("GET", "/v1/models", headers: ["anthropic-version": "2023-06-01"]).json
+        let model = try #require((list["data"] as? [[String: Any]])?.first)
+        #expect(model["type"] as? String == "model" && model["id"] as? String == "test-model" && model["lifecycle"] as? String == "active")
+        #expect(model["created_at"] as? String == "2023-11-14T22:13:20Z" && model["max_input_tokens"] as? Int == 4000)
+        #expect(list["has_more"] as? Bool == false && list["first_id"] as? String == "test-model" && list["object"] == nil)
+        #expect(try s.request("GET", "/v1/models/test-model", headers: ["anthropic-version": "2023-06-01"]).json["display_name"] as? String == "test-model")
+        let missing = try s.request("GET", "/v1/models/other", headers: ["anthropic-version": "2023-06-01"])
+        #expect(missing.status == 404 && (missing.json["error"] as? [String: Any])?["type"] as? String == "not_found_error")
+        #expect(try s.request("GET", "/v1/models").json["object"] as? String == "list")
+    }
+
     @Test func aPrefillIsContinuedAndNotRepeated() throws {
         let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
         let source = try String(contentsOf: fixtures.appendingPathComponent("jinja/templates/Qwen-Qwen2.5-7B-Instruct.jinja"), encoding: .utf8)

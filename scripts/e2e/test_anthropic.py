@@ -48,6 +48,14 @@ def test_whole_and_streamed_messages_agree(claude: anthropic.Anthropic) -> None:
     assert final.usage.input_tokens + final.usage.cache_read_input_tokens == whole.usage.input_tokens + whole.usage.cache_read_input_tokens
 
 
+def test_the_sdk_lists_the_served_model(claude: anthropic.Anthropic) -> None:
+    (model,) = list(claude.models.list())
+    assert model.id == MODEL and model.type == "model" and model.lifecycle == "active" and model.max_input_tokens > 0
+    assert claude.models.retrieve(MODEL).id == MODEL
+    with pytest.raises(anthropic.NotFoundError):
+        claude.models.retrieve("not-served")
+
+
 def test_a_stop_sequence_is_named(claude: anthropic.Anthropic) -> None:
     free = _text(claude.messages.create(model=MODEL, max_tokens=30, messages=ASK, extra_body=GREEDY))
     assert "4" in free, free
