@@ -167,7 +167,8 @@ BAD_REQUESTS = [
     ("chat-guided-choice-empty", CHAT, chat(guided_choice=[]), 400, "guided_choice"),
     ("chat-guided-grammar", CHAT, chat(guided_grammar="root ::= \"a\""), 400, "guided_grammar"),
     ("chat-echo", CHAT, chat(echo=True), 400, "echo"),
-    ("chat-continue-final-message", CHAT, chat(continue_final_message=True), 400, "continue_final_message"),
+    # Supported, but only without a generation prompt (vLLM's rule): the error names add_generation_prompt.
+    ("chat-continue-final-message-with-generation-prompt", CHAT, chat(continue_final_message=True), 400, "add_generation_prompt"),
     ("chat-template", CHAT, chat(chat_template="{{ messages }}"), 400, "chat_template"),
     # /v1/completions
     ("comp-model-missing", COMPLETIONS, comp(model=DROP), 400, "model"),
