@@ -147,6 +147,9 @@ public struct TokenLogprobs: Sendable, Equatable {
     public var logprob: Float
     /// Most likely first; ties by id.
     public var top: [Candidate]
+    /// The token's rank in the distribution, from 1 (vLLM's `rank`: one more than the tokens strictly more likely);
+    /// nil when not computed.
+    public var rank: Int?
 
     public struct Candidate: Sendable, Equatable {
         public var id: Int
@@ -157,9 +160,10 @@ public struct TokenLogprobs: Sendable, Equatable {
         }
     }
 
-    public init(logprob: Float, top: [Candidate]) {
+    public init(logprob: Float, top: [Candidate], rank: Int? = nil) {
         self.logprob = logprob
         self.top = top
+        self.rank = rank
     }
 
     /// log-softmax of `logits` at `token`, plus the `k` best.
@@ -170,7 +174,10 @@ public struct TokenLogprobs: Sendable, Equatable {
         let logZ = Float(Foundation.log(total)) + m
         // Partial selection: a small sorted list instead of sorting the whole vocabulary.
         let top = k > 0 ? Sampler.best(logits, count: k).map { Candidate(id: $0, logprob: logits[$0] - logZ) } : []
-        return TokenLogprobs(logprob: logits[token] - logZ, top: top)
+        let chosen = logits[token]
+        var above = 0
+        for l in logits where l > chosen { above += 1 }
+        return TokenLogprobs(logprob: chosen - logZ, top: top, rank: above + 1)
     }
 }
 

@@ -41,7 +41,9 @@ struct ChatResponseBuilder: CompletionShape {
                 ("stop_reason", StopCause.json(c.stop)),
             ])
         }
-        return .object(header.fields("chat.completion") + [("choices", .array(items)), ("usage", CompletionHeader.usageJSON(usage))])
+        // vLLM's `prompt_logprobs`, once for the prompt every choice shares.
+        let prompt: [(String, JSONValue)] = choices.first?.promptLogprobs.map { [("prompt_logprobs", $0)] } ?? []
+        return .object(header.fields("chat.completion") + [("choices", .array(items)), ("usage", CompletionHeader.usageJSON(usage))] + prompt)
     }
 
     func openingChunk(choice: Int, prompt: PromptLogprobs?) -> JSONValue? {
@@ -135,9 +137,14 @@ struct TextResponseBuilder: CompletionShape {
 
     func whole(choices: [Choice], usage: Usage) -> JSONValue {
         let items: [JSONValue] = choices.enumerated().map { i, c in
-            .object([("index", .int(i)), ("text", .string(prefix(i) + c.text)),
-                      ("logprobs", c.logprobs.map { Self.legacy($0, offset: prefix(i).unicodeScalars.count, prompt: c.prompt) } ?? .null),
-                      ("finish_reason", .string(c.reason.rawValue)), ("stop_reason", StopCause.json(c.stop))])
+            var fields: [(String, JSONValue)] = [
+                ("index", .int(i)), ("text", .string(prefix(i) + c.text)),
+                ("logprobs", c.logprobs.map { Self.legacy($0, offset: prefix(i).unicodeScalars.count, prompt: c.prompt) } ?? .null),
+                ("finish_reason", .string(c.reason.rawValue)), ("stop_reason", StopCause.json(c.stop)),
+            ]
+            // vLLM's `prompt_logprobs`, per choice.
+            if let p = c.promptLogprobs { fields.append(("prompt_logprobs", p)) }
+            return .object(fields)
         }
         return .object(header.fields("text_completion") + [("choices", .array(items)), ("usage", CompletionHeader.usageJSON(usage))])
     }

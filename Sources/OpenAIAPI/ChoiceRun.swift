@@ -22,9 +22,13 @@ final class ChoiceRun: @unchecked Sendable {
 
     /// Choices per prompt (requests i·n ..< (i+1)·n share prompt i).
     let choicesPerPrompt: Int
+    /// vLLM's `prompt_logprobs` count, when the request asked for them.
+    let promptLogprobsCount: Int?
 
-    init(requests: [EngineRequest], backend: any GenerationBackend, tokenBytes: @escaping @Sendable (Int) -> [UInt8], choicesPerPrompt: Int = 1) {
+    init(requests: [EngineRequest], backend: any GenerationBackend, tokenBytes: @escaping @Sendable (Int) -> [UInt8], choicesPerPrompt: Int = 1,
+         promptLogprobs: Int? = nil) {
         self.requests = requests
+        promptLogprobsCount = promptLogprobs
         self.choicesPerPrompt = max(1, choicesPerPrompt)
         self.backend = backend
         self.tokenBytes = tokenBytes
@@ -54,9 +58,34 @@ final class ChoiceRun: @unchecked Sendable {
         if lock.withLock({ abandoned }) { for r in requests { backend.abort(r.id) } }
     }
 
-    /// A choice's `.promptLogprobs` event with its tokens' text resolved.
+    /// A choice's `.promptLogprobs` event with its tokens' text resolved, as an echo shows them: with as many
+    /// alternatives as the request's `logprobs` (the engine computed as many as `prompt_logprobs` asked for, if more).
     func promptLogprobs(_ choice: Int, _ logprobs: [TokenLogprobs]) -> PromptLogprobs {
-        PromptLogprobs(promptTokenIDs: requests[choice].promptTokenIDs, logprobs, tokenBytes: tokenBytes)
+        let k = requests[choice].sampling.logprobs ?? 0
+        let trimmed = logprobs.map { lp -> TokenLogprobs in
+            var lp = lp
+            lp.top = Array(lp.top.prefix(k))
+            return lp
+        }
+        return PromptLogprobs(promptTokenIDs: requests[choice].promptTokenIDs, trimmed, tokenBytes: tokenBytes)
+    }
+
+    /// vLLM's `prompt_logprobs`: null for the first prompt token, then per token an object keyed by token id (the
+    /// prompt's token, and the `k` most likely) of `{logprob, rank, decoded_token}`; nil unless the request asked.
+    func vllmPromptLogprobs(_ choice: Int, _ logprobs: [TokenLogprobs]) -> JSONValue? {
+        guard let k = promptLogprobsCount else { return nil }
+        let ids = requests[choice].promptTokenIDs
+        func entry(_ id: Int, _ logprob: Float, _ rank: Int?) -> (String, JSONValue) {
+            ("\(id)", .object([("logprob", .double(Double(logprob))), ("rank", rank.map { .int($0) } ?? .null),
+                                ("decoded_token", .string(String(decoding: tokenBytes(id), as: UTF8.self)))]))
+        }
+        var out: [JSONValue] = [.null]
+        for (id, lp) in zip(ids.dropFirst(), logprobs) {
+            var fields = [entry(id, lp.logprob, lp.rank)]
+            for (r, c) in lp.top.prefix(k).enumerated() where c.id != id { fields.append(entry(c.id, c.logprob, r + 1)) }
+            out.append(.object(fields))
+        }
+        return .array(out)
     }
 
     func abortAll() {
@@ -164,7 +193,7 @@ struct CompletionCollector<Shape: CompletionShape> {
             case let .text(text):
                 state.append(choice, text: text, logprob: nil)
             case let .promptLogprobs(logprobs):
-                state.setPrompt(choice, run.promptLogprobs(choice, logprobs))
+                state.setPrompt(choice, run.promptLogprobs(choice, logprobs), vllm: run.vllmPromptLogprobs(choice, logprobs))
             case .embedding: break   // only embedding requests get one
             case let .finished(reason, usage):
                 // An abort is reported (drain deadline) unless the client is gone (disconnect).
@@ -248,6 +277,7 @@ final class ChoiceTexts: @unchecked Sendable {
     private var reasons: [FinishReason?]
     private var stops: [StopCause?]
     private var prompts: [PromptLogprobs?]
+    private var vllmPrompts: [JSONValue?]
     /// Unicode scalars of each choice's text so far.
     private var scalars: [Int]
 
@@ -258,9 +288,15 @@ final class ChoiceTexts: @unchecked Sendable {
         reasons = Array(repeating: nil, count: count)
         stops = Array(repeating: nil, count: count)
         prompts = Array(repeating: nil, count: count)
+        vllmPrompts = Array(repeating: nil, count: count)
     }
 
-    func setPrompt(_ choice: Int, _ prompt: PromptLogprobs) { lock.withLock { prompts[choice] = prompt } }
+    func setPrompt(_ choice: Int, _ prompt: PromptLogprobs, vllm: JSONValue?) {
+        lock.withLock {
+            prompts[choice] = prompt
+            vllmPrompts[choice] = vllm
+        }
+    }
 
     /// Appends a token's (or a released tail's) text; a logprob entry gets the characters before it as offset.
     func append(_ choice: Int, text: String, logprob: TokenLogprobsEntry?) {
@@ -284,7 +320,7 @@ final class ChoiceTexts: @unchecked Sendable {
     func choices(withLogprobs: Bool) -> [CompletionChoice] {
         lock.lock()
         defer { lock.unlock() }
-        return texts.indices.map { (texts[$0].joined(), reasons[$0] ?? .stop, stops[$0], withLogprobs ? logprobs[$0] : nil, prompts[$0]) }
+        return texts.indices.map { (texts[$0].joined(), reasons[$0] ?? .stop, stops[$0], withLogprobs ? logprobs[$0] : nil, prompts[$0], vllmPrompts[$0]) }
     }
 }
 

@@ -2,7 +2,9 @@ import Engine
 
 /// One finished choice: its text, why it ended (and which of the request's stop strings or tokens, if one did), its
 /// logprobs when asked for, and its echoed prompt's logprobs.
-typealias CompletionChoice = (text: String, reason: FinishReason, stop: StopCause?, logprobs: [TokenLogprobsEntry]?, prompt: PromptLogprobs?)
+/// `promptLogprobs` is vLLM's `prompt_logprobs` list, when the request asked for it.
+typealias CompletionChoice = (text: String, reason: FinishReason, stop: StopCause?, logprobs: [TokenLogprobsEntry]?, prompt: PromptLogprobs?,
+                              promptLogprobs: JSONValue?)
 
 /// An echoed prompt's logprobs: its first token (which has no logprob) and an entry for each later token, each
 /// with its offset in the prompt's text (`TokenLogprobsEntry.offset`; the first token's is 0).

@@ -55,6 +55,7 @@ struct ResponsesRequest: Sendable {
         "context_management": { _ in false },
         "moderation": { _ in false },
         "truncation": { $0 == .string("disabled") },
+        "prompt_logprobs": { _ in false },
         "reasoning": { r in
             // No model here reasons on request: only an empty, all-null or effort-"none" configuration is neutral.
             guard case let .object(fields) = r else { return false }

@@ -39,13 +39,15 @@ public struct SamplingRequest: Sendable, Equatable {
     public var allowedTokenIDs: [Int]?
     public var badWords: [String] = []
     public var truncatePromptTokens: Int?
+    /// vLLM's `prompt_logprobs`: each prompt token's logprob and rank, and the k most likely tokens at its place.
+    public var promptLogprobs: Int?
 
     /// Fields this type reads.
     static let fields: Set<String> = [
         "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "seed", "ignore_eos", "stop", "min_p",
         "presence_penalty", "frequency_penalty", "repetition_penalty", "logit_bias", "n", "logprobs", "top_logprobs", "user",
         "priority", "response_format", "guided_json", "skip_special_tokens", "stop_token_ids", "min_tokens", "include_stop_str_in_output",
-        "allowed_token_ids", "bad_words", "truncate_prompt_tokens", "guided_regex", "guided_choice", "structured_outputs",
+        "allowed_token_ids", "bad_words", "truncate_prompt_tokens", "guided_regex", "guided_choice", "structured_outputs", "prompt_logprobs",
     ]
 
     /// vLLM's request extensions that change the output and that this server does not implement: refused with a
@@ -54,7 +56,6 @@ public struct SamplingRequest: Sendable, Equatable {
         "use_beam_search": { $0 == .bool(false) },
         "length_penalty": { $0 == .int(1) || $0 == .double(1) },
         "return_tokens_as_token_ids": { $0 == .bool(false) },
-        "prompt_logprobs": { _ in false },
         "logits_processors": { _ in false },
         "guided_grammar": { _ in false },
         "guided_decoding_backend": { _ in false },
@@ -96,6 +97,11 @@ public struct SamplingRequest: Sendable, Equatable {
         topLogprobs = logprobsIsCount ? try f.int("logprobs", in: 0...20) : try Self.topLogprobs(f)
         user = try f.string("user")
         priority = try f.int("priority", in: Int(Int32.min)...Int(Int32.max)) ?? 0
+        // vLLM's -1 (the whole vocabulary for every prompt token) is not offered: at most 20, as for logprobs.
+        promptLogprobs = try f.int("prompt_logprobs", in: 0...20)
+        if promptLogprobs != nil, try f.bool("stream") == true {
+            throw APIError.invalid("'prompt_logprobs' is not available when 'stream' is true (as in vLLM)", param: "prompt_logprobs", code: "unsupported_parameter")
+        }
         grammar = try ResponseFormat.grammar(f, body: body)
         skipSpecialTokens = try f.bool("skip_special_tokens")
         try readVLLMControls(f)
@@ -254,8 +260,10 @@ public struct SamplingRequest: Sendable, Equatable {
                 s.badWords = badWordTokens
                 // Distinct but reproducible streams per choice.
                 s.seed = seed.map { UInt64(bitPattern: Int64($0)) &+ UInt64(i) }
+                // The prompt's logprobs for an echo and for prompt_logprobs alike: the larger count, each output taking its own.
+                let k = [promptLogprobs, self.promptLogprobs].compactMap { $0 }.max()
                 var request = EngineRequest(id: total == 1 ? key : "\(key)-\(p * n + i)", promptTokenIDs: prompt, sampling: s, priority: priority,
-                                            promptLogprobs: promptLogprobs)
+                                            promptLogprobs: k)
                 request.batchIndex = p * n + i
                 out.append(request)
             }

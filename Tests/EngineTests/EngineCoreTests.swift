@@ -199,6 +199,8 @@ import Testing
                 let expected = prompt[i + 1] == prompt[i] + 1 ? 10 - logZ : -logZ
                 #expect(abs(Double(e.logprob) - expected) < 1e-4, "entry \(i)", sourceLocation: sourceLocation)
                 #expect(e.top.map(\.id) == [prompt[i] + 1, 0], "entry \(i)", sourceLocation: sourceLocation)
+                // vLLM's rank: one more than the tokens strictly more likely (ties at 0 do not count).
+                #expect(e.rank == (prompt[i + 1] == prompt[i] + 1 ? 1 : 2), "entry \(i)", sourceLocation: sourceLocation)
             }
             #expect(r.tokens == [7, 8], sourceLocation: sourceLocation)
         }

@@ -72,4 +72,34 @@ import Testing
             #expect(chunks.filter { $0["stop_reason"] != nil }.count == 1 && chunks.last?["stop_reason"] as? String == "END", "\(r.body)")
         }
     }
+
+    /// vLLM's `prompt_logprobs`: per choice on /v1/completions, once on a chat response; null first, then each prompt
+    /// token keyed by its id with logprob, rank and text; refused with stream (as vLLM does) and on the Responses API.
+    @Test func promptLogprobsComeInVLLMsShape() throws {
+        let s = try TestServer(backend: ScriptedBackend(texts: ["a"]))
+        let legacy = try s.request("POST", "/v1/completions", body: #"{"model":"test-model","prompt":"abc","prompt_logprobs":1,"n":2,"temperature":1}"#)
+        let choices = try #require(legacy.json["choices"] as? [[String: Any]])
+        #expect(choices.count == 2)
+        for c in choices {
+            let list = try #require(c["prompt_logprobs"] as? [Any])
+            // "abc" is three tokens (97, 98, 99); the first has none.
+            #expect(list.count == 3 && list[0] is NSNull)
+            let second = try #require(list[1] as? [String: [String: Any]])
+            #expect(second.keys.sorted() == ["98"] && second["98"]?["decoded_token"] as? String == "t98")
+            #expect(abs((second["98"]?["logprob"] as? Double ?? 0) + 1) < 1e-6)
+        }
+        #expect(s.backend.submitted.allSatisfy { $0.promptLogprobs == 1 })
+        let chat = try s.request("POST", "/v1/chat/completions", body: #"{"model":"test-model","messages":[{"role":"user","content":"x"}],"prompt_logprobs":0}"#)
+        #expect((chat.json["prompt_logprobs"] as? [Any])?.first is NSNull && (chat.json["choices"] as? [[String: Any]])?.first?["prompt_logprobs"] == nil)
+        // Without it, no field.
+        #expect(try s.request("POST", "/v1/completions", body: #"{"model":"test-model","prompt":"abc"}"#).json["choices"].map { "\($0)" }?.contains("prompt_logprobs") == false)
+        for (path, body, param) in [
+            ("/v1/completions", #"{"model":"test-model","prompt":"abc","prompt_logprobs":1,"stream":true}"#, "prompt_logprobs"),
+            ("/v1/completions", #"{"model":"test-model","prompt":"abc","prompt_logprobs":21}"#, "prompt_logprobs"),
+            ("/v1/responses", #"{"model":"test-model","input":"abc","prompt_logprobs":1}"#, "prompt_logprobs"),
+        ] {
+            let r = try s.request("POST", path, body: body)
+            #expect(r.status == 400 && (r.json["error"] as? [String: Any])?["param"] as? String == param, "\(body): \(r.body)")
+        }
+    }
 }

@@ -133,3 +133,28 @@ def test_stop_reason_names_the_stop_string_or_token(client, http):
                                                  extra_body={"stop_token_ids": [four]}))
     finishing = [c.choices[0] for c in chunks if c.choices and c.choices[0].finish_reason]
     assert len(finishing) == 1 and finishing[0].model_extra["stop_reason"] == four
+
+
+def test_prompt_logprobs_agree_with_an_echo(http):
+    # vLLM's prompt_logprobs and the legacy echo score the same prompt tokens with the same numbers.
+    prompt = "The capital of France is Paris."
+    both = http.post("/v1/completions", {"model": MODEL, "prompt": prompt, "max_tokens": 0, "echo": True, "logprobs": 1,
+                                         "prompt_logprobs": 3})
+    assert both.status == 200, both
+    choice = both.json()["choices"][0]
+    ids = _tokens(http, prompt)
+    listed = choice["prompt_logprobs"]
+    assert len(listed) == len(ids) and listed[0] is None
+    echoed = choice["logprobs"]["token_logprobs"]
+    for i, (token, entry) in enumerate(zip(ids[1:], listed[1:]), start=1):
+        mine = entry[str(token)]
+        assert abs(mine["logprob"] - echoed[i]) < 1e-4 and mine["rank"] >= 1
+        # The k most likely are there too, ranked 1..3 by logprob (the prompt's token among them or not).
+        ranked = sorted(entry.values(), key=lambda e: e["rank"])
+        assert {e["rank"] for e in entry.values() if e is not mine} <= {1, 2, 3}
+        assert all(a["logprob"] >= b["logprob"] - 1e-6 for a, b in zip(ranked, ranked[1:]))
+        # The echo shows only its own logprobs count (1), though the engine computed 3.
+        assert len(choice["logprobs"]["top_logprobs"][i]) <= 2
+    chat = http.post("/v1/chat/completions", {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1,
+                                              "prompt_logprobs": 0})
+    assert chat.status == 200 and chat.json()["prompt_logprobs"][0] is None and len(chat.json()["prompt_logprobs"]) > 3
