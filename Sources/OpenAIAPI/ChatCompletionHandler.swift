@@ -39,9 +39,15 @@ struct ChatCompletionHandler {
 struct ChatFieldNames: Sendable {
     var messages = "messages"
     var maxTokens = "max_tokens"
+    /// What asks to continue the final message.
+    var continuation = "continue_final_message"
+    /// How the API forces a tool call.
+    var forcedCallHint = "tool_choice 'required', or a named function"
 
     static let chat = ChatFieldNames()
     static let responses = ChatFieldNames(messages: "input", maxTokens: "max_output_tokens")
+    /// Anthropic's Messages API: a final assistant message is the prefill.
+    static let anthropic = ChatFieldNames(continuation: "messages", forcedCallHint: "tool_choice {\"type\": \"any\"} or {\"type\": \"tool\", \"name\": …}")
 }
 
 extension ServingContext {
@@ -59,7 +65,7 @@ extension ServingContext {
             case .none: break
             case .auto:
                 guard let format = prompter.toolCallFormat else {
-                    throw APIError.invalid("this model's chat template does not show tools to the model in a tool-call format the server reads (<tool_call> with JSON, DeepSeek's or [TOOL_CALLS]), so with tool_choice 'auto' its calls could not be told from its text; send tool_choice 'required' or name a function",
+                    throw APIError.invalid("this model's chat template does not show tools to the model in a tool-call format the server reads (<tool_call> with JSON, DeepSeek's or [TOOL_CALLS]), so with tool_choice 'auto' its calls could not be told from its text; force a call instead (\(fields.forcedCallHint))",
                                            param: "tool_choice", code: "unsupported_value")
                 }
                 output = .auto(format, names: Set(t.tools.map(\.name)), parallel: t.parallel)
@@ -75,6 +81,11 @@ extension ServingContext {
                 output = .named(name)
                 sampling.grammar = try t.forcedGrammar()
             }
+        }
+        // A grammar starts its value where the output starts; after a prefill that would be a second value.
+        if chat.continueFinalMessage, sampling.grammar != nil {
+            throw APIError.invalid("a final assistant message to continue cannot be combined with an output format or a forced tool call: the "
+                                   + "constrained output would start over after its text", param: fields.continuation, code: "invalid_value")
         }
         let (prompt, start) = try chatPrompt(chat, fields: fields, parsing: parsing)
         var keep: Set<Int> = []

@@ -16,13 +16,13 @@ struct TokenizeHandler {
             } else if case let .array(items)? = f.raw("messages") {
                 var messages: [ChatMessage] = []
                 for (i, m) in items.enumerated() { messages.append(try ChatCompletionRequest.parseMessage(m, index: i)) }
-                // With `tools`, the prompt a chat request with them would get.
+                // The prompt a chat request with these tools, template variables and continuation would get.
                 let body = OrderedBody(request.body)
-                let tools = try ToolRequest.parse(f, body: body)
-                let variables = try ChatCompletionRequest.templateArguments(f, body: body)
-                do { ids = try context.prompter.promptTokens(for: messages, tools: tools?.tools.map(\.spec), variables: variables) } catch {
-                    throw MissingChatTemplate.apiError(error, param: "messages")
-                }
+                var chat = ChatCompletionRequest(model: context.model.id, messages: messages, sampling: .neutral(), stream: false, includeUsage: false,
+                                                 tools: try ToolRequest.parse(f, body: body), unknownFields: [])
+                chat.templateArguments = try ChatCompletionRequest.templateArguments(f, body: body)
+                chat.continueFinalMessage = try ChatCompletionRequest.continuation(f, messages: messages)
+                ids = try context.chatPrompt(chat, parsing: .none).tokens
             } else if let messages = f.raw("messages") {
                 throw f.typeError("messages", "an array", messages)
             } else {

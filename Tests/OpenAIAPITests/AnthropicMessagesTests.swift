@@ -56,6 +56,12 @@ private final class HermesTranscriptPrompter: ChatPrompting, @unchecked Sendable
         #expect(r.chat.tools?.tools.map(\.name) == ["f"])
     }
 
+    /// Claude Code's billing line is left out, but not what follows it in the same block.
+    @Test func onlyTheBillingLineIsLeftOut() throws {
+        let r = try parse(#""max_tokens":9,"system":[{"type":"text","text":"x-anthropic-billing-header: cc=1;\nBe brief."}],"messages":[{"role":"user","content":"x"}]"#)
+        #expect(r.chat.messages.first == ChatMessage(role: "system", content: "Be brief."))
+    }
+
     @Test func aFinalAssistantMessageIsAPrefill() throws {
         let r = try parse(#""max_tokens":9,"messages":[{"role":"user","content":"Capital of France?"},{"role":"assistant","content":"The capital is"}]"#)
         #expect(r.prefill && r.chat.messages.last == ChatMessage(role: "assistant", content: "The capital is"))
@@ -119,6 +125,12 @@ private final class HermesTranscriptPrompter: ChatPrompting, @unchecked Sendable
         (#""max_tokens":5,"messages":[{"role":"user","content":"x"}],"container":"c1""#, "container"),
         (#""max_tokens":5,"messages":[{"role":"user","content":"x"}],"mcp_servers":[{"type":"url","url":"http://x","name":"m"}]"#, "mcp_servers"),
         (#""max_tokens":5,"messages":[{"role":"user","content":"x"}],"min_tokens":6"#, "min_tokens"),
+        (#""max_tokens":5,"messages":[{"role":"user","content":"x"}],"stop":["a"]"#, "stop"),
+        (#""max_tokens":5,"messages":[{"role":"user","content":"x"}],"stop_sequence":"a""#, "stop_sequence"),
+        (#""max_tokens":5,"messages":[{"role":"user","content":"x"}],"thread":{"type":"create"}"#, "thread"),
+        (#""max_tokens":5,"messages":[{"role":"user","content":[]}]"#, "messages[0].content"),
+        (#""max_tokens":5,"messages":[{"role":"user","content":""},{"role":"user","content":"x"}]"#, "messages[0].content"),
+        (#""max_tokens":5,"messages":[{"role":"user","content":"x"},{"role":"assistant","content":[]},{"role":"user","content":"y"}]"#, "messages[1].content"),
     ]
 
     @Test(arguments: refused)
@@ -220,6 +232,31 @@ private final class HermesTranscriptPrompter: ChatPrompting, @unchecked Sendable
         // display "omitted": the block is there, its text is not.
         let omitted = try s.request("POST", "/v1/messages", body: ask + #","thinking":{"type":"adaptive","display":"omitted"}}"#).json
         #expect((omitted["content"] as? [[String: String]])?.first == ["type": "thinking", "thinking": "", "signature": ""])
+    }
+
+    /// The SDK's tool runner asks for a server-held thread; the rejection carries the details it reads to go on
+    /// without one. Every answer carries the request id as `request-id`, the header the SDKs read.
+    @Test func threadsAreRefusedTheWayTheSDKExpects() throws {
+        let s = try server(["x"])
+        let r = try s.request("POST", "/v1/messages", body: ask + #","thread":{"type":"create"}}"#)
+        let error = try #require(r.json["error"] as? [String: Any])
+        let details = try #require(error["details"] as? [String: Any])
+        #expect(r.status == 400 && details["error_code"] as? String == "thread_unsupported_request" && details["unsupported"] as? [String] == ["thread"])
+        #expect(r.headers["request-id"]?.hasPrefix("req_") == true)
+        let ok = try s.request("POST", "/v1/messages", body: ask + "}")
+        #expect(ok.headers["request-id"] != nil && ok.headers["request-id"] == ok.headers["x-request-id"], "\(ok.headers)")
+    }
+
+    /// An output format or a forced call cannot follow a prefill (the value would start over after it); a forced call
+    /// cut short by max_tokens has no valid input, so no block.
+    @Test func constrainedOutputsAndPrefillsAndCutCalls() throws {
+        let prefill = #"{"model":"test-model","max_tokens":9,"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"{\"a\":"}],"#
+            + #""output_config":{"format":{"type":"json_schema","schema":{"type":"object"}}}}"#
+        let refused = try server(["x"]).request("POST", "/v1/messages", body: prefill)
+        #expect(refused.status == 400 && (refused.json["error"] as? [String: Any])?["type"] as? String == "invalid_request_error", "\(refused.body)")
+        let cut = try server([#"[{"name": "get_weather", "parameters": {"ci"#], finish: .length)
+            .request("POST", "/v1/messages", body: #"{"model":"test-model","max_tokens":9,"messages":[{"role":"user","content":"x"}],"tools":[\#(weather)],"tool_choice":{"type":"any"}}"#)
+        #expect(cut.json["stop_reason"] as? String == "max_tokens" && (cut.json["content"] as? [Any])?.isEmpty == true, "\(cut.body)")
     }
 
     @Test func countsTheTokensOfTheSamePrompt() throws {

@@ -42,4 +42,16 @@ import Tokenizer
             do { _ = try chat(extra); Issue.record("accepted \(extra)") } catch { #expect(error.param == param) }
         }
     }
+
+    /// /tokenize counts what a chat request with continue_final_message would run.
+    @Test func tokenizeCountsTheContinuedPrompt() throws {
+        let p = try prompter("Qwen-Qwen2.5-7B-Instruct")
+        let s = try TestServer(backend: ScriptedBackend(texts: ["x"]), contextLength: 4000, prompter: p)
+        let messages = #"[{"role":"user","content":"Capital of France?"},{"role":"assistant","content":"The capital is"}]"#
+        _ = try s.request("POST", "/v1/chat/completions", body: #"{"model":"test-model","max_tokens":2,"continue_final_message":true,"add_generation_prompt":false,"messages":"# + messages + "}")
+        let t = try s.request("POST", "/tokenize", body: #"{"continue_final_message":true,"add_generation_prompt":false,"messages":"# + messages + "}")
+        #expect(t.json["tokens"] as? [Int] == s.backend.submitted.first?.promptTokenIDs && s.backend.submitted.count == 1)
+        let plain = try s.request("POST", "/tokenize", body: #"{"messages":"# + messages + "}")
+        #expect((plain.json["count"] as? Int ?? 0) > (t.json["count"] as? Int ?? 0))
+    }
 }

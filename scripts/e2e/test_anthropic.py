@@ -102,6 +102,25 @@ def test_a_forced_tool_use_and_its_result(claude: anthropic.Anthropic) -> None:
     assert answer.stop_reason in ("end_turn", "max_tokens") and _text(answer)
 
 
+def test_the_sdks_tool_runner_runs_its_loop(claude: anthropic.Anthropic) -> None:
+    # The runner asks for a server-held thread first; refused in the way it reads, it goes on without one, sending
+    # the whole conversation each turn.
+    calls: list[str] = []
+
+    @anthropic.beta_tool
+    def get_weather(city: str) -> str:
+        """Get the current weather for a city."""
+        calls.append(city)
+        return "18 C and sunny"
+
+    runner = claude.beta.messages.tool_runner(model=MODEL, max_tokens=40, messages=[{"role": "user", "content": "Weather in Paris?"}],
+                                              tools=[get_weather], tool_choice={"type": "tool", "name": "get_weather"}, max_iterations=2,
+                                              extra_body=GREEDY)
+    replies = list(runner)
+    assert len(replies) == 2 and len(calls) == 2, (replies, calls)
+    assert all(r.stop_reason == "tool_use" and r.content[-1].type == "tool_use" for r in replies)
+
+
 def test_output_config_format_is_followed(claude: anthropic.Anthropic) -> None:
     schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}, "population": {"type": "integer"}},
               "required": ["city", "population"], "additionalProperties": False}
@@ -121,10 +140,17 @@ def test_errors_come_in_anthropics_shape(claude: anthropic.Anthropic, http: RawH
     assert image.value.body["error"]["type"] == "invalid_request_error" and "text only" in image.value.body["error"]["message"]
     # Raw requests: each answer is checked against /openapi.json (Anthropic's error shape there).
     for body, status in [({"model": MODEL, "messages": ASK}, 400), ({"model": MODEL, "max_tokens": 5, "messages": ASK, "temperature": 2}, 400),
-                         ({"model": MODEL, "max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]}, 400)]:
+                         ({"model": MODEL, "max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]}, 400),
+                         # A chat habit is never silently dropped: it is refused, naming what to send instead.
+                         ({"model": MODEL, "max_tokens": 5, "messages": ASK, "stop": ["4"]}, 400)]:
         resp = http.post("/v1/messages", body)
         assert resp.status == status and resp.json()["type"] == "error", resp
     assert http.get("/v1/messages").status == 405
+    # The SDK's tool runner asks for a server-held thread; the refusal says so the way the SDK reads it (it then goes
+    # on without one), and every answer names its request as the SDK reads it.
+    thread = http.post("/v1/messages", {"model": MODEL, "max_tokens": 5, "messages": ASK, "thread": {"type": "create"}})
+    assert thread.status == 400 and thread.json()["error"]["details"]["error_code"] == "thread_unsupported_request"
+    assert dict((k.lower(), v) for k, v in thread.headers)["request-id"].startswith("req_")
     assert http.post("/v1/messages/batches", {}).status == 404
 
 

@@ -51,7 +51,11 @@ final class MessageAccumulator: @unchecked Sendable {
             var calls: [ParsedToolCall] = []
             if let filter {
                 let (rest, found) = filter.finish(0, stopped: reason == .stop)
-                if !rest.isEmpty { events += emit("text", rest) }
+                // A forced call cut short (max_tokens) has no valid input: no block (Anthropic's SDKs keep no unfinished
+                // tool_use either), rather than its arguments in this server's own format as text.
+                var forced = true
+                if case .auto = filter.output { forced = false }
+                if !rest.isEmpty, !(forced && reason != .stop) { events += emit("text", rest) }
                 calls = found
             }
             events += closeBlock()
@@ -147,8 +151,16 @@ struct MessageHeader: Sendable {
 
 extension APIError {
     /// Anthropic's error shape, `{"type": "error", "error": {"type", "message"}}`, its type from the status.
+    /// `details.error_code` carries the code (the SDKs read some: `thread_unsupported_request` makes the tool runner
+    /// go on without a thread, given what is `unsupported`).
     var anthropicJSON: JSONValue {
-        .object([("type", .string("error")), ("error", .object([("type", .string(anthropicType)), ("message", .string(message))]))])
+        var error: [(String, JSONValue)] = [("type", .string(anthropicType)), ("message", .string(message))]
+        if let code {
+            var details: [(String, JSONValue)] = [("error_code", .string(code))]
+            if code == "thread_unsupported_request" { details.append(("unsupported", .array([.string(param ?? "thread")]))) }
+            error.append(("details", .object(details)))
+        }
+        return .object([("type", .string("error")), ("error", .object(error))])
     }
 
     var anthropicType: String {

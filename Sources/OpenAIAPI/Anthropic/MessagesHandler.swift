@@ -18,7 +18,6 @@ struct MessagesHandler {
     func create(_ request: HTTPRequest, _ writer: HTTPResponseWriter) {
         do throws(APIError) {
             let m = try MessagesRequest.parse(request.body)
-            logger.ignoring(m.chat.unknownFields)
             if options.logPrompts {
                 logger.info("prompt", metadata: ["request_id": "\(request.requestID)",
                                                  "messages": .array(m.chat.messages.map { "\($0.role): \($0.content)" })])
@@ -26,15 +25,17 @@ struct MessagesHandler {
             let id = "msg_" + ToolCallID.hex().prefix(24)
             // Engine ids (in the engine's logs) carry the client's X-Request-Id when it sent one, as chat's do.
             let engineID = request.headers["X-Request-Id"] != nil ? request.completionID(prefix: "msg") : id
-            let chat = try context.chatEngineRequests(m.chat, id: engineID, reasoning: options.reasoning)
+            let chat = try context.chatEngineRequests(m.chat, id: engineID, fields: .anthropic, reasoning: options.reasoning)
             let output = MessageAccumulator(tools: chat.tools, reasoning: chat.reasoning, mistralCallIDs: context.prompter.toolCallFormat == .mistral,
                                             omitThinking: m.omitThinking)
             let run = ChoiceRun(requests: chat.requests, backend: context.backend, tokenBytes: context.prompter.tokenBytes)
+            let headers = withRequestID(request)
             guard run.begin(writer: writer, headers: headers, inFlight: inFlight, refuse: { writer.respondAnthropicError($0, headers: headers) }) else { return }
-            let message = MessageRun(run: run, header: MessageHeader(id: id, model: context.model.id), output: output, writer: writer, headers: headers)
+            let message = MessageRun(run: run, header: MessageHeader(id: id, model: context.model.id), output: output, writer: writer,
+                                     headers: withRequestID(request))
             if m.chat.stream { message.stream() } else { message.collect() }
         } catch {
-            writer.respondAnthropicError(error, headers: headers)
+            writer.respondAnthropicError(error, headers: withRequestID(request))
         }
     }
 
@@ -43,11 +44,18 @@ struct MessagesHandler {
         do throws(APIError) {
             let m = try MessagesRequest.parse(request.body, counting: true)
             try context.check(model: m.chat.model)
-            let prompt = try context.chatPrompt(m.chat, parsing: options.reasoning)
-            writer.respondJSON(.object([("input_tokens", .int(prompt.tokens.count))]), headers: headers)
+            let prompt = try context.chatPrompt(m.chat, fields: .anthropic, parsing: options.reasoning)
+            writer.respondJSON(.object([("input_tokens", .int(prompt.tokens.count))]), headers: withRequestID(request))
         } catch {
-            writer.respondAnthropicError(error, headers: headers)
+            writer.respondAnthropicError(error, headers: withRequestID(request))
         }
+    }
+
+    /// The request's id also as `request-id`, the header Anthropic's SDKs read (`message._request_id`, errors' `request_id`).
+    func withRequestID(_ request: HTTPRequest) -> HTTPHeaders {
+        var h = headers
+        if !request.requestID.isEmpty { h.replaceOrAdd("request-id", request.requestID) }
+        return h
     }
 }
 

@@ -24,9 +24,9 @@ enum MessagesInput {
         return texts.isEmpty ? [] : [ChatMessage(role: "system", content: texts.joined(separator: "\n"))]
     }
 
-    /// A system prompt's texts: a string, or text blocks. Claude Code's per-request billing block
-    /// (`x-anthropic-billing-header: …`) is metadata for Anthropic, not text for the model: it is left out, as vLLM
-    /// does, so the prompt's prefix stays cacheable.
+    /// A system prompt's texts: a string, or text blocks. Claude Code's per-request billing line
+    /// (`x-anthropic-billing-header: …`, a block of its own) is metadata for Anthropic, not text for the model: it is
+    /// left out, as vLLM does, so the prompt's prefix stays cacheable (the rest of a block that starts with it stays).
     static func systemTexts(_ raw: JSONInput, path: String) throws(APIError) -> [String] {
         switch raw {
         case let .string(s): return s.isEmpty ? [] : [s]
@@ -39,8 +39,11 @@ enum MessagesInput {
                 guard type == "text" else {
                     throw APIError.invalid("'\(p).type' must be 'text' in a system prompt, got '\(type)'", param: "\(p).type", code: "invalid_value")
                 }
-                let t = try b.requiredString("text")
-                if !t.hasPrefix("x-anthropic-billing-header"), !t.isEmpty { texts.append(t) }
+                var t = try b.requiredString("text")
+                if t.hasPrefix("x-anthropic-billing-header") {
+                    t = t.firstIndex(of: "\n").map { String(t[t.index(after: $0)...]) } ?? ""
+                }
+                if !t.isEmpty { texts.append(t) }
             }
             return texts
         default:
@@ -86,6 +89,12 @@ enum MessagesInput {
                 blocks = parts.enumerated().map { Block(value: $0.element, path: "\(p).content[\($0.offset)]",
                                                         ordered: $0.offset < orderedParts.count ? orderedParts[$0.offset] : nil) }
             case let other?: throw f.typeError("content", "a string or an array of content blocks", other)
+            }
+            // Anthropic's rule: every message has content, but for a final assistant message (an empty prefill).
+            if blocks.isEmpty || (blocks.count == 1 && blocks[0].ordered == nil && blocks[0].value == .object(["type": .string("text"), "text": .string("")])) {
+                if !(role == "assistant" && i == items.count - 1) {
+                    throw APIError.invalid("'\(p).content' must not be empty (only a final assistant message may be)", param: "\(p).content", code: "invalid_value")
+                }
             }
             if turns.last?.role == role { turns[turns.count - 1].blocks += blocks } else { turns.append((role, blocks)) }
         }

@@ -23,9 +23,17 @@ struct MessagesRequest: Sendable {
         "model", "messages", "max_tokens", "system", "stop_sequences", "stream", "temperature", "top_p", "top_k", "metadata", "tools",
         "tool_choice", "thinking", "service_tier", "output_format", "output_config", "chat_template_kwargs",
         // Top-level `cache_control` asks for automatic prompt caching, which the prefix cache does anyway; `speed`
-        // asks for a faster mode of the same model, which this server runs at one speed.
-        "cache_control", "speed",
+        // asks for a faster mode of the same model, which this server runs at one speed; the rest are account and
+        // routing details of Anthropic's service (a data-residency region, a workspace, a profile, a cache-miss report).
+        "cache_control", "speed", "inference_geo", "workspace_id", "user_profile_id", "diagnostics",
     ]).union(notSupported.map(\.key)).union(extensions)
+
+    /// Chat completions' names, which a client may send here by habit: each is a 400 naming the field to use.
+    static let chatFields: [String: String] = [
+        "stop": "use 'stop_sequences'", "response_format": "use 'output_config.format'", "max_completion_tokens": "use 'max_tokens'",
+        "n": "a message has one answer: send several requests", "logprobs": "the Messages API has no logprobs; use /v1/chat/completions",
+        "top_logprobs": "the Messages API has no logprobs; use /v1/chat/completions", "parallel_tool_calls": "use 'tool_choice.disable_parallel_tool_use'",
+    ]
 
     /// Sampling controls beyond Anthropic's, as chat completions reads them (vLLM's server takes the same on its
     /// Messages API through its chat path): reproducible seeds, biases, penalties, vLLM's output controls.
@@ -41,6 +49,7 @@ struct MessagesRequest: Sendable {
             throw APIError.invalid("model: Field required", param: "model", code: "missing_required_parameter")
         }
         try ChatCompletionRequest.rejectUnsupported(f, notSupported)
+        try rejectUnknown(f, counting: counting)
         let ordered = OrderedBody(body)
         let conversation = try MessagesInput.messages(f.raw("messages"), body: ordered)
         let messages = try MessagesInput.system(f, conversation: conversation) + conversation.messages
@@ -52,7 +61,7 @@ struct MessagesRequest: Sendable {
                                    param: "output_config", code: "invalid_value")
         }
         var chat = ChatCompletionRequest(model: model, messages: messages, sampling: sampling, stream: try f.bool("stream") ?? false, includeUsage: false,
-                                         tools: tools, unknownFields: f.fields.keys.filter { !known.contains($0) }.sorted())
+                                         tools: tools, unknownFields: [])
         chat.templateArguments = try ChatCompletionRequest.templateArguments(f, body: ordered)
         let thinking = try thinking(f, maxTokens: sampling.maxTokens)
         if let on = thinking.on {
@@ -69,6 +78,20 @@ struct MessagesRequest: Sendable {
         var request = MessagesRequest(chat: chat)
         request.omitThinking = thinking.omitted
         return request
+    }
+
+    /// Fields this server does not know are a 400, as Anthropic's API answers extra inputs, so a misspelt or
+    /// misplaced control is never silently dropped. `thread` (the SDK's server-held threads, which its tool runner
+    /// asks for) gets the rejection the SDK reads to go on without a thread.
+    static func rejectUnknown(_ f: FieldReader, counting: Bool) throws(APIError) {
+        if f.raw("thread") != nil {
+            throw APIError.invalid("'thread' is not supported: this server keeps no conversation threads; send the whole conversation in 'messages'",
+                                   param: "thread", code: "thread_unsupported_request")
+        }
+        for key in f.fields.keys.sorted() where !known.contains(key) && key != "thread" {
+            let hint = chatFields[key].map { " (\($0))" } ?? ""
+            throw APIError.invalid("\(key): Extra inputs are not permitted\(hint)", param: key, code: "unknown_parameter")
+        }
     }
 
     /// `output_config.effort`: low, medium, high, xhigh or max.
