@@ -6,10 +6,10 @@ struct ServeOptions: ParsableArguments {
     @Option(help: "Address to listen on (127.0.0.1, 0.0.0.0, ::1, ::). [server.host]")
     var host: String?
 
-    @Option(help: "Port to listen on (0 picks a free one and prints it). [server.port]")
+    @Option(parsing: .unconditional, help: "Port to listen on (0 picks a free one and prints it). [server.port]")
     var port: Int?
 
-    @Option(name: .customLong("max-body-bytes"), help: "Largest request body accepted (413 beyond). [server.max_body_bytes]")
+    @Option(name: .customLong("max-body-bytes"), parsing: .unconditional, help: "Largest request body accepted (413 beyond). [server.max_body_bytes]")
     var maxBodyBytes: Int?
 
     @Option(name: .customLong("api-key"), help: "Require this bearer key (repeatable). [server.api_keys]")
@@ -27,11 +27,11 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("tls-key"), help: "PEM private key for --tls-cert. [server.tls_key]")
     var tlsKey: String?
 
-    @Option(name: .customLong("shutdown-timeout"),
+    @Option(name: .customLong("shutdown-timeout"), parsing: .unconditional,
             help: "Seconds a SIGTERM/SIGINT drain lets requests in flight finish before ending them with finish_reason \"abort\". [server.shutdown_timeout]")
     var shutdownTimeout: Double?
 
-    @Option(name: .customLong("stored-responses"),
+    @Option(name: .customLong("stored-responses"), parsing: .unconditional,
             help: "Responses API responses kept in memory per replica, for GET /v1/responses/{id} and previous_response_id (0: none; the oldest go first). [server.stored_responses]")
     var storedResponses: Int?
 
@@ -63,19 +63,19 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("kv-cache-dtype"), help: "What the CPU's KV cache stores: auto (f16 as llama.cpp's server, or f32 on CPUs without AVX2 and F16C), f16 or bf16 (half fp32's memory and of the bytes attention reads; each value rounded once, f16 saturating at ±65504) or f32 (exact). [engine.kv_cache_dtype]")
     var kvCacheDtype: String?
 
-    @Option(name: .customLong("block-size"), help: "Tokens per KV block. [engine.block_size]")
+    @Option(name: .customLong("block-size"), parsing: .unconditional, help: "Tokens per KV block. [engine.block_size]")
     var blockSize: Int?
 
-    @Option(name: .customLong("max-num-batched-tokens"), help: "Token budget of one engine step. [engine.max_num_batched_tokens]")
+    @Option(name: .customLong("max-num-batched-tokens"), parsing: .unconditional, help: "Token budget of one engine step. [engine.max_num_batched_tokens]")
     var maxNumBatchedTokens: Int?
 
-    @Option(name: .customLong("max-num-seqs"), help: "Most requests running at once. [engine.max_num_seqs]")
+    @Option(name: .customLong("max-num-seqs"), parsing: .unconditional, help: "Most requests running at once. [engine.max_num_seqs]")
     var maxNumSeqs: Int?
 
-    @Option(name: .customLong("speculative-tokens"), help: "Speculative decoding by prompt lookup: up to this many draft tokens, copied from where the sequence's last tokens occurred before, verified per sequence in one pass (default 5; 0: off). Outputs are unchanged; copying answers (quotes, code edits, summaries) come faster. [engine.speculative_tokens]")
+    @Option(name: .customLong("speculative-tokens"), parsing: .unconditional, help: "Speculative decoding by prompt lookup: up to this many draft tokens, copied from where the sequence's last tokens occurred before, verified per sequence in one pass (default 5; 0: off). Outputs are unchanged; copying answers (quotes, code edits, summaries) come faster. [engine.speculative_tokens]")
     var speculativeTokens: Int?
 
-    @Option(name: .customLong("speculative-max-running"), help: "Speculate only while at most this many requests decode (default 1: verifying drafts costs arithmetic a batch has not to spare). [engine.speculative_max_running]")
+    @Option(name: .customLong("speculative-max-running"), parsing: .unconditional, help: "Speculate only while at most this many requests decode (default 1: verifying drafts costs arithmetic a batch has not to spare). [engine.speculative_max_running]")
     var speculativeMaxRunning: Int?
 
     @Flag(inversion: .prefixedNo, help: "Reuse KV blocks of shared prompt prefixes. [engine.prefix_caching]")

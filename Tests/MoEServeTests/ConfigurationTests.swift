@@ -120,6 +120,9 @@ import Engine
         let bad = try ServeOptions.parse(["--block-size", "0"])
         #expect(throws: Configuration.Invalid.self) { try bad.apply(to: &d) }
         do { try bad.apply(to: &d) } catch { #expect("\(error)".contains("--block-size: 'engine.block_size'")) }
+        // A negative number is the flag's value (then out of range), not a missing value followed by a flag.
+        let negative = try ServeOptions.parse(["--speculative-tokens", "-1", "--port", "-5"])
+        do { try negative.apply(to: &d); Issue.record("accepted a negative port") } catch { #expect("\(error)".contains("--port")) }
         // `moeserve serve --help` names every setting of the YAML file.
         let help = Serve.helpMessage(columns: 400)
         for (section, keys) in Configuration.keys {
