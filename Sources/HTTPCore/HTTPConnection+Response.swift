@@ -94,7 +94,9 @@ extension HTTPConnection {
     /// Answers a request the server itself refuses (parse error, timeout, bad body coding) and closes
     /// the connection. The log line names the method and path when the request line was read.
     func sendError(status: Int, message: String, request: HTTPRequestHead? = nil, extraHeaders: HTTPHeaders = [:]) {
-        let body = ResponseEncoding.errorBody(message: message)
+        let line = request.map { ($0.method, $0.target) } ?? parser.currentRequestLine
+        let path = line.map { HTTPRequest.split(target: $0.1).path }
+        let body = configuration.errorBody?(path, status, message, "invalid_request_error") ?? ResponseEncoding.errorBody(message: message)
         var headers: HTTPHeaders = [
             "Content-Type": "application/json", "Content-Length": String(body.count), "Connection": "close",
             "Server": "moeserve", "Date": dateHeader.current(),
@@ -103,13 +105,11 @@ extension HTTPConnection {
         for (name, value) in configuration.errorHeaders where !headers.contains(name) { headers.add(name, value) }
         enqueue(ResponseEncoding.head(status: status, headers: headers))
         enqueue(body)
-        let line = request.map { ($0.method, $0.target) } ?? parser.currentRequestLine
-        let method = line?.0 ?? "-"
-        let path = line.map { HTTPRequest.split(target: $0.1).path } ?? "-"
+        let method = line?.0 ?? "-", shownPath = path ?? "-"
         let elapsed = requestStartedAt.map { Double($0.duration(to: .now).nanosecondsClamped) / 1e9 } ?? 0
-        accessObserver?(method, path, status, elapsed)
-        logger.info("\(method) \(path) \(status)", metadata: [
-            "method": "\(method)", "path": "\(path)", "status": "\(status)", "error": "\(message)",
+        accessObserver?(method, shownPath, status, elapsed)
+        logger.info("\(method) \(shownPath) \(status)", metadata: [
+            "method": "\(method)", "path": "\(shownPath)", "status": "\(status)", "error": "\(message)",
             "remote": "\(remoteAddress)",
         ])
         closeAfterFlush()

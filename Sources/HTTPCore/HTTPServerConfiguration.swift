@@ -1,5 +1,5 @@
 /// Listening address, limits and timeouts of an `HTTPServer`.
-public struct HTTPServerConfiguration: Sendable, Equatable {
+public struct HTTPServerConfiguration: Sendable {
     /// `"127.0.0.1"`, `"0.0.0.0"`, `"::1"`, `"::"` (dual-stack) or a name such as `"localhost"`.
     public var host: String
     /// TCP port; 0 picks an ephemeral port (returned by `HTTPServer.start()`).
@@ -37,6 +37,10 @@ public struct HTTPServerConfiguration: Sendable, Equatable {
     /// Added to the responses the server sends on its own (parse errors, 413, 408, 415), which no handler sees:
     /// e.g. CORS headers, without which a browser cannot read why its request was refused.
     public var errorHeaders: HTTPHeaders = [:]
+    /// The body of such a response, given the request's path (when its request line was read), status, message and
+    /// error type: an API whose clients read another error shape than OpenAI's (Anthropic's routes) answers in its
+    /// own. nil, or a nil result: OpenAI's shape.
+    public var errorBody: (@Sendable (_ path: String?, _ status: Int, _ message: String, _ type: String) -> [UInt8]?)?
 
     public init(
         host: String = "127.0.0.1",

@@ -70,7 +70,7 @@ public final class OpenAIRouter: @unchecked Sendable {
         // RFC 9110 §9.1: a method the server does not know at all (methods are case-sensitive: `get` is not GET)
         // is a 501; a known one a route does not take is a 405 with `Allow`.
         // Anthropic's routes answer errors in Anthropic's shape, which its SDKs read.
-        let anthropic = request.path == "/v1/messages" || request.path.hasPrefix("/v1/messages/")
+        let anthropic = Self.isAnthropicRoute(request.path)
         let respondError = { (error: APIError, headers: HTTPHeaders) in
             if anthropic { writer.respondAnthropicError(error, headers: headers) } else { writer.respondError(error, headers: headers) }
         }
@@ -194,6 +194,9 @@ public final class OpenAIRouter: @unchecked Sendable {
             writer.respondError(.notFound("no route for \(request.method) \(request.path)", code: "not_found"), headers: cors)
         }
     }
+
+    /// Whether `path` is one of Anthropic's routes (whose clients read Anthropic's error shape).
+    public static func isAnthropicRoute(_ path: String) -> Bool { path == "/v1/messages" || path.hasPrefix("/v1/messages/") }
 
     /// The methods of RFC 9110 and PATCH (RFC 5789).
     static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]

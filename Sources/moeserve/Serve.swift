@@ -81,6 +81,11 @@ extension Serve {
         serverConfig.host = config.host
         serverConfig.port = config.port
         serverConfig.maxBodyBytes = config.maxBodyBytes
+        // The server's own refusals (413, 408, parse errors) on Anthropic's routes come in Anthropic's shape.
+        serverConfig.errorBody = { path, status, message, type in
+            guard let path, OpenAIRouter.isAnthropicRoute(path) else { return nil }
+            return APIError(status: status, message: message, type: type).anthropicJSON.bytes
+        }
         if !config.tlsCert.isEmpty {
             serverConfig.tls = TLSConfiguration(certificateChainPath: config.tlsCert, privateKeyPath: config.tlsKey)
         }

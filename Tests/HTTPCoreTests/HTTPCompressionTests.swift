@@ -176,6 +176,23 @@ struct HTTPCompressionTests {
         }
     }
 
+    /// The server's own refusals take the body the configuration renders for the request's path (an API with another
+    /// error shape), and OpenAI's shape elsewhere.
+    @Test func refusalsUseTheConfiguredBodyForTheirPath() throws {
+        let config = HTTPServerConfiguration.test {
+            $0.maxBodyBytes = 8
+            $0.errorBody = { path, status, message, _ in path == "/other" ? Array("\(status) \(message)".utf8) : nil }
+        }
+        try withServer(config) { _, port in
+            for (path, expected) in [("/other", "413 Request body is too large"), ("/echo", #"{"error":{"message":"Request body is too large""#)] {
+                let client = try TestClient(port: port)
+                try client.send("POST \(path) HTTP/1.1\r\nHost: t\r\nContent-Length: 20\r\n\r\n")
+                let response = try client.readResponse()
+                #expect(response.status == 413 && response.text.hasPrefix(expected), "\(response.text)")
+            }
+        }
+    }
+
     @Test(arguments: [("br", 415), ("gzip, br", 415), ("deflate", 415)])
     func unsupportedContentCodingIsRefused(coding: String, status: Int) throws {
         try withServer { _, port in

@@ -163,6 +163,19 @@ def test_the_api_key_may_come_as_x_api_key(secured_server: ServerProcess) -> Non
     assert denied.value.body["error"]["type"] == "authentication_error"
 
 
+def test_the_servers_own_refusals_come_in_anthropics_shape(openapi_doc: dict) -> None:
+    # A body over --max-body-bytes is refused before any handler runs; on Anthropic's routes, in Anthropic's shape.
+    server = ServerProcess(["--max-body-bytes", "1024"]).start()
+    try:
+        http = RawHTTP(server.url, SchemaChecker(json.loads(OPENAI_SCHEMAS.read_text()), openapi_doc), None)
+        big = {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": "x" * 4096}]}
+        resp = http.post("/v1/messages", big)
+        assert resp.status == 413 and resp.json()["error"]["type"] == "request_too_large", resp
+        assert "error" in http.post("/v1/chat/completions", {"model": MODEL, "messages": big["messages"]}).json()
+    finally:
+        server.stop()
+
+
 THINKING = ("{{ bos_token }}{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}"
             "{% if add_generation_prompt %}assistant: <think>\n{% if enable_thinking is defined and not enable_thinking %}</think>{% endif %}{% endif %}")
 

@@ -153,7 +153,7 @@ extension APIError {
     /// Anthropic's error shape, `{"type": "error", "error": {"type", "message"}}`, its type from the status.
     /// `details.error_code` carries the code (the SDKs read some: `thread_unsupported_request` makes the tool runner
     /// go on without a thread, given what is `unsupported`).
-    var anthropicJSON: JSONValue {
+    public var anthropicJSON: JSONValue {
         var error: [(String, JSONValue)] = [("type", .string(anthropicType)), ("message", .string(message))]
         if let code {
             var details: [(String, JSONValue)] = [("error_code", .string(code))]
@@ -163,7 +163,7 @@ extension APIError {
         return .object([("type", .string("error")), ("error", .object(error))])
     }
 
-    var anthropicType: String {
+    public var anthropicType: String {
         switch status {
         case 400, 405, 422: return "invalid_request_error"
         case 401: return "authentication_error"
