@@ -152,19 +152,6 @@ private final class HermesTranscriptPrompter: ChatPrompting, @unchecked Sendable
         try TestServer(backend: ScriptedBackend(texts: texts, finish: finish, stop: stop, cached: cached), contextLength: 4000, options: options, prompter: prompter)
     }
 
-    /// The events, in order, each with its object.
-    func events(_ r: RawResponse) -> [(String, [String: Any])] {
-        var out: [(String, [String: Any])] = []
-        var name = ""
-        for line in r.body.components(separatedBy: "\n") {
-            if line.hasPrefix("event: ") { name = String(line.dropFirst(7)) }
-            if line.hasPrefix("data: "), let o = try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any] {
-                out.append((name, o))
-            }
-        }
-        return out
-    }
-
     @Test func answersAMessage() throws {
         let s = try server(["Hel", "lo"], cached: 2)
         let r = try s.request("POST", "/v1/messages", body: ask + "}")
@@ -191,7 +178,7 @@ private final class HermesTranscriptPrompter: ChatPrompting, @unchecked Sendable
         let s = try server(["Hel", "lo", "!"], stop: .string("##"))
         let r = try s.request("POST", "/v1/messages", body: ask + #","stream":true}"#)
         #expect(r.status == 200 && r.headers["content-type"]?.hasPrefix("text/event-stream") == true)
-        let e = events(r)
+        let e = r.namedEvents
         #expect(e.map(\.0) == ["message_start", "ping", "content_block_start", "content_block_delta", "content_block_delta", "content_block_delta",
                                "content_block_stop", "message_delta", "message_stop"])
         #expect(e.allSatisfy { $0.0 == $0.1["type"] as? String })
@@ -212,7 +199,7 @@ private final class HermesTranscriptPrompter: ChatPrompting, @unchecked Sendable
         #expect(content.count == 2 && content[0]["text"] as? String == "Checking." && content[1]["type"] as? String == "tool_use")
         #expect((content[1]["id"] as? String)?.hasPrefix("toolu_") == true && content[1]["name"] as? String == "get_weather")
         #expect((content[1]["input"] as? [String: String]) == ["city": "Rome"])
-        let e = events(try server(texts, prompter: HermesTranscriptPrompter()).request("POST", "/v1/messages", body: body + #","stream":true}"#))
+        let e = (try server(texts, prompter: HermesTranscriptPrompter()).request("POST", "/v1/messages", body: body + #","stream":true}"#)).namedEvents
         #expect(e.map(\.0) == ["message_start", "ping", "content_block_start", "content_block_delta", "content_block_stop", "content_block_start",
                                "content_block_delta", "content_block_stop", "message_delta", "message_stop"])
         let json = try #require((e[6].1["delta"] as? [String: Any])?["partial_json"] as? String)
@@ -226,7 +213,7 @@ private final class HermesTranscriptPrompter: ChatPrompting, @unchecked Sendable
         let j = try s.request("POST", "/v1/messages", body: ask + "}").json
         let content = try #require(j["content"] as? [[String: String]])
         #expect(content == [["type": "thinking", "thinking": "Let me think.", "signature": ""], ["type": "text", "text": "Paris."]])
-        let e = events(try s.request("POST", "/v1/messages", body: ask + #","stream":true}"#))
+        let e = (try s.request("POST", "/v1/messages", body: ask + #","stream":true}"#)).namedEvents
         let kinds = e.compactMap { ($0.1["delta"] as? [String: Any])?["type"] as? String }
         #expect(kinds.first == "thinking_delta" && kinds.last == "text_delta" && Set(kinds) == ["thinking_delta", "text_delta"], "\(kinds)")
         // display "omitted": the block is there, its text is not.

@@ -199,7 +199,7 @@ private func prompt(_ r: EngineRequest) -> String { TranscriptPrompter().decode(
         let whole = try s.request("POST", "/v1/responses", body: body + "}").json
         let part = ((whole["output"] as? [[String: Any]])?.first?["content"] as? [[String: Any]])?.first
         #expect((part?["logprobs"] as? [Any])?.count == 3 && part?["text"] as? String == "Hello")
-        let e = events(try s.request("POST", "/v1/responses", body: body + #","stream":true}"#))
+        let e = (try s.request("POST", "/v1/responses", body: body + #","stream":true}"#)).namedEvents
         let streamed = e.filter { $0.0 == "response.output_text.delta" }.reduce(0) { $0 + (($1.1["logprobs"] as? [Any])?.count ?? 0) }
         #expect(streamed == 3)
     }
@@ -213,24 +213,12 @@ private func prompt(_ r: EngineRequest) -> String { TranscriptPrompter().decode(
         #expect(s.backend.submitted[0].sampling.maxTokens == 2)
     }
 
-    /// The events, in order, and each event's object.
-    func events(_ r: RawResponse) -> [(String, [String: Any])] {
-        var out: [(String, [String: Any])] = []
-        var name = ""
-        for line in r.body.components(separatedBy: "\n") {
-            if line.hasPrefix("event: ") { name = String(line.dropFirst(7)) }
-            if line.hasPrefix("data: "), let o = try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any] {
-                out.append((name, o))
-            }
-        }
-        return out
-    }
 
     @Test func streamsTypedEventsThatAddUpToTheWholeAnswer() throws {
         let s = try server(["Hel", "lo", "!"])
         let r = try s.request("POST", "/v1/responses", body: #"{"model":"test-model","input":"Hi","stream":true,"include":["message.output_text.logprobs"]}"#)
         #expect(r.status == 200 && r.headers["content-type"]?.hasPrefix("text/event-stream") == true)
-        let e = events(r)
+        let e = r.namedEvents
         #expect(e.map(\.0) == ["response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
                                "response.output_text.delta", "response.output_text.delta", "response.output_text.delta", "response.output_text.done",
                                "response.content_part.done", "response.output_item.done", "response.completed"])
@@ -322,7 +310,7 @@ private func prompt(_ r: EngineRequest) -> String { TranscriptPrompter().decode(
         // `required` asks for a list of calls.
         let s = try server([#"[{"name":"get_weather","parameters":{"city":"Oslo"}}]"#])
         let body = #"{"model":"test-model","input":"Weather?","stream":true,"tools":[\#(weather)],"tool_choice":"required"}"#
-        let e = events(try s.request("POST", "/v1/responses", body: body))
+        let e = (try s.request("POST", "/v1/responses", body: body)).namedEvents
         #expect(e.map(\.0) == ["response.created", "response.in_progress", "response.output_item.added", "response.function_call_arguments.delta",
                                "response.function_call_arguments.done", "response.output_item.done", "response.completed"])
         #expect(e[4].1["arguments"] as? String == #"{"city":"Oslo"}"# && e[4].1["name"] as? String == "get_weather")

@@ -125,6 +125,19 @@ struct RawResponse {
     var headers: [String: String] = [:]
     var body = ""
 
+    /// A stream's events in order: each `event:` name with its `data:` object.
+    var namedEvents: [(String, [String: Any])] {
+        var out: [(String, [String: Any])] = []
+        var name = ""
+        for line in body.components(separatedBy: "\n") {
+            if line.hasPrefix("event: ") { name = String(line.dropFirst(7)) }
+            if line.hasPrefix("data: "), let o = try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any] {
+                out.append((name, o))
+            }
+        }
+        return out
+    }
+
     init(_ bytes: [UInt8]) {
         let text = String(decoding: bytes, as: UTF8.self)
         guard let split = text.range(of: "\r\n\r\n") else { return }

@@ -134,9 +134,7 @@ enum MessagesInput {
             texts = []
         }
         for block in blocks {
-            let p = block.path
-            let b = try FieldReader(block.value, prefix: p)
-            let type = try b.requiredString("type")
+            let (b, type, p) = try block.read()
             switch type {
             case "text": texts.append(try b.requiredString("text"))
             case "tool_result":
@@ -183,9 +181,7 @@ enum MessagesInput {
         var texts: [String] = [], thoughts: [String] = []
         var m = ChatMessage(role: "assistant", content: "")
         for block in blocks {
-            let p = block.path
-            let b = try FieldReader(block.value, prefix: p)
-            let type = try b.requiredString("type")
+            let (b, type, p) = try block.read()
             switch type {
             case "text": texts.append(try b.requiredString("text"))
             case "thinking": thoughts.append(try b.requiredString("thinking"))
@@ -211,6 +207,12 @@ enum MessagesInput {
         var value: JSONInput
         var path: String
         var ordered: OrderedJSON?
+
+        /// Its fields, its `type`, and its path.
+        func read() throws(APIError) -> (FieldReader, String, String) {
+            let b = try FieldReader(value, prefix: path)
+            return (b, try b.requiredString("type"), path)
+        }
     }
 
     static func unsupported(_ type: String, path: String, role: String) -> APIError {
