@@ -69,6 +69,13 @@ struct FieldReader {
         return v
     }
 
+    /// Refuses any field outside `allowed`, as Anthropic's API answers extra inputs.
+    func onlyFields(_ allowed: Set<String>) throws(APIError) {
+        if let extra = fields.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw APIError.invalid("\(path(extra)): Extra inputs are not permitted", param: path(extra), code: "unknown_parameter")
+        }
+    }
+
     func typeError(_ key: String, _ expected: String, _ got: JSONInput) -> APIError {
         .invalid("'\(path(key))' must be \(expected), not \(got.typeName)", param: path(key), code: "invalid_type")
     }

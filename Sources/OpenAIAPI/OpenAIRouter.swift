@@ -141,9 +141,9 @@ public final class OpenAIRouter: @unchecked Sendable {
             // Anthropic's SDKs (`client.models.list()`) send their API version: their list shape.
             let model = anthropicModelJSON(context)
             writer.respondJSON(.object([("data", .array([model])), ("has_more", .bool(false)), ("first_id", .string(id)), ("last_id", .string(id))]),
-                               headers: cors)
+                               headers: cors.withRequestID(request))
         case ("GET", "/v1/models/\(id)") where request.headers["Anthropic-Version"] != nil:
-            writer.respondJSON(anthropicModelJSON(context), headers: cors)
+            writer.respondJSON(anthropicModelJSON(context), headers: cors.withRequestID(request))
         case ("GET", "/v1/models"):
             writer.respondJSON(.object([("object", .string("list")), ("data", .array([modelJSON(context)]))]), headers: cors)
         case ("GET", "/v1/models/\(id)"):
@@ -166,7 +166,11 @@ public final class OpenAIRouter: @unchecked Sendable {
             if request.path.hasPrefix("/v1/models/") {
                 let missing = String(request.path.dropFirst("/v1/models/".count))
                 let error = APIError.notFound("the model '\(missing)' does not exist", code: "model_not_found")
-                if request.headers["Anthropic-Version"] != nil { writer.respondAnthropicError(error, headers: cors) } else { writer.respondError(error, headers: cors) }
+                if request.headers["Anthropic-Version"] != nil {
+                    writer.respondAnthropicError(error, headers: cors.withRequestID(request))
+                } else {
+                    writer.respondError(error, headers: cors)
+                }
             } else {
                 writer.respondError(.notFound("no route for \(request.method) \(request.path)", code: "not_found"), headers: cors)
             }

@@ -10,7 +10,9 @@ struct TokenizeHandler {
         do {
             let f = try FieldReader(try JSONInput.parse(request.body))
             try checkModel(f)
-            let ids: [Int]
+            var ids: [Int]
+            // vLLM's truncate_prompt_tokens: the prompt a request with it runs keeps its last tokens.
+            let cut = try SamplingRequest(FieldReader(.object(f.fields.filter { $0.key == "truncate_prompt_tokens" })), body: OrderedBody(request.body))
             if let prompt = try f.string("prompt") {
                 ids = context.prompter.encode(prompt)
             } else if case let .array(items)? = f.raw("messages") {
@@ -28,6 +30,7 @@ struct TokenizeHandler {
             } else {
                 throw APIError.invalid("send 'prompt' (a string) or 'messages' (an array)", param: "prompt", code: "missing_required_parameter")
             }
+            ids = cut.truncated(ids)
             writer.respondJSON(.object([("count", .int(ids.count)), ("max_model_len", .int(context.model.maxSequenceLength)),
                                         ("tokens", .array(ids.map { .int($0) }))]), headers: headers)
         } catch let e as APIError {

@@ -131,6 +131,21 @@ private final class HermesTranscriptPrompter: ChatPrompting, @unchecked Sendable
         (#""max_tokens":5,"messages":[{"role":"user","content":[]}]"#, "messages[0].content"),
         (#""max_tokens":5,"messages":[{"role":"user","content":""},{"role":"user","content":"x"}]"#, "messages[0].content"),
         (#""max_tokens":5,"messages":[{"role":"user","content":"x"},{"role":"assistant","content":[]},{"role":"user","content":"y"}]"#, "messages[1].content"),
+        // Every level refuses what it does not know, and text blocks hold text.
+        (#""max_tokens":5,"messages":[{"role":"user","content":"x","foo":1}]"#, "messages[0].foo"),
+        (#""max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":"x","foo":1}]}]"#, "messages[0].content[0].foo"),
+        (#""max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":"x","cache_control":{"type":"bogus"}}]}]"#,
+         "messages[0].content[0].cache_control.type"),
+        (#""max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":"x","cache_control":{"type":"ephemeral","ttl":"1d"}}]}]"#,
+         "messages[0].content[0].cache_control.ttl"),
+        (#""max_tokens":5,"messages":[{"role":"user","content":"x"}],"tool_choice":{"type":"none","foo":1}"#, "tool_choice.foo"),
+        (#""max_tokens":5,"messages":[{"role":"user","content":"x"}],"thinking":{"type":"disabled","budget_tokens":1024}"#, "thinking.budget_tokens"),
+        (#""max_tokens":5,"system":[{"type":"text","text":"s","foo":1}],"messages":[{"role":"user","content":"x"}]"#, "system[0].foo"),
+        (#""max_tokens":5,"cache_control":{"type":"bogus"},"messages":[{"role":"user","content":"x"}]"#, "cache_control.type"),
+        (#""max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":""}]}]"#, "messages[0].content[0]"),
+        (#""max_tokens":5,"messages":[{"role":"user","content":"   "}]"#, "messages[0].content"),
+        (#""max_tokens":5,"messages":[{"role":"user","content":"x"},{"role":"assistant","content":[{"type":"text","text":" "}]},{"role":"user","content":"y"}]"#,
+         "messages[1].content[0]"),
     ]
 
     @Test(arguments: refused)
@@ -282,9 +297,10 @@ private final class HermesTranscriptPrompter: ChatPrompting, @unchecked Sendable
         #expect(model["type"] as? String == "model" && model["id"] as? String == "test-model" && model["lifecycle"] as? String == "active")
         #expect(model["created_at"] as? String == "2023-11-14T22:13:20Z" && model["max_input_tokens"] as? Int == 4000)
         #expect(list["has_more"] as? Bool == false && list["first_id"] as? String == "test-model" && list["object"] == nil)
-        #expect(try s.request("GET", "/v1/models/test-model", headers: ["anthropic-version": "2023-06-01"]).json["display_name"] as? String == "test-model")
+        let one = try s.request("GET", "/v1/models/test-model", headers: ["anthropic-version": "2023-06-01"])
+        #expect(one.json["display_name"] as? String == "test-model" && one.headers["request-id"] != nil)
         let missing = try s.request("GET", "/v1/models/other", headers: ["anthropic-version": "2023-06-01"])
-        #expect(missing.status == 404 && (missing.json["error"] as? [String: Any])?["type"] as? String == "not_found_error")
+        #expect(missing.status == 404 && (missing.json["error"] as? [String: Any])?["type"] as? String == "not_found_error" && missing.headers["request-id"] != nil)
         #expect(try s.request("GET", "/v1/models").json["object"] as? String == "list")
     }
 

@@ -30,6 +30,9 @@ import Testing
         // The Responses API takes them too.
         _ = try s.request("POST", "/v1/responses", body: #"{"model":"test-model","input":"hi","truncate_prompt_tokens":2,"min_tokens":1}"#)
         #expect(s.backend.submitted.last?.promptTokenIDs.count == 2 && s.backend.submitted.last?.sampling.minTokens == 1)
+        // /tokenize counts what such a request runs.
+        let t = try s.request("POST", "/tokenize", body: #"{"prompt":"abcdef","truncate_prompt_tokens":3}"#)
+        #expect(t.json["tokens"] as? [Int] == [100, 101, 102])
     }
 
     @Test func badValuesAreNamed() throws {

@@ -51,12 +51,7 @@ struct MessagesHandler {
         }
     }
 
-    /// The request's id also as `request-id`, the header Anthropic's SDKs read (`message._request_id`, errors' `request_id`).
-    func withRequestID(_ request: HTTPRequest) -> HTTPHeaders {
-        var h = headers
-        if !request.requestID.isEmpty { h.replaceOrAdd("request-id", request.requestID) }
-        return h
-    }
+    func withRequestID(_ request: HTTPRequest) -> HTTPHeaders { headers.withRequestID(request) }
 }
 
 /// One message being generated: collected whole, or streamed as Anthropic's events.
@@ -133,6 +128,16 @@ struct MessageRun: Sendable {
                 sse.finish()
             }
         }
+    }
+}
+
+extension HTTPHeaders {
+    /// With the request's id also as `request-id`, the header Anthropic's SDKs read (`message._request_id`, errors'
+    /// `request_id`).
+    func withRequestID(_ request: HTTPRequest) -> HTTPHeaders {
+        var h = self
+        if !request.requestID.isEmpty { h.replaceOrAdd("request-id", request.requestID) }
+        return h
     }
 }
 

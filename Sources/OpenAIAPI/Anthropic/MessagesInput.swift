@@ -34,8 +34,7 @@ enum MessagesInput {
             var texts: [String] = []
             for (i, block) in blocks.enumerated() {
                 let p = "\(path)[\(i)]"
-                let b = try FieldReader(block, prefix: p)
-                let type = try b.requiredString("type")
+                let (b, type, _) = try Block(value: block, path: p, ordered: nil).read()
                 guard type == "text" else {
                     throw APIError.invalid("'\(p).type' must be 'text' in a system prompt, got '\(type)'", param: "\(p).type", code: "invalid_value")
                 }
@@ -67,6 +66,7 @@ enum MessagesInput {
         for (i, item) in items.enumerated() {
             let p = "messages[\(i)]"
             let f = try FieldReader(item, prefix: p)
+            try f.onlyFields(["role", "content"])
             var role = try f.requiredString("role")
             if role == "system" {
                 guard let content = f.raw("content") else {
@@ -136,7 +136,7 @@ enum MessagesInput {
         for block in blocks {
             let (b, type, p) = try block.read()
             switch type {
-            case "text": texts.append(try b.requiredString("text"))
+            case "text": texts.append(try block.text(b))
             case "tool_result":
                 flush()
                 let id = try b.requiredString("tool_use_id")
@@ -165,8 +165,8 @@ enum MessagesInput {
             var texts: [String] = []
             for (j, part) in parts.enumerated() {
                 let q = "\(p).content[\(j)]"
-                let f = try FieldReader(part, prefix: q)
-                let type = try f.requiredString("type")
+                let block = Block(value: part, path: q, ordered: nil)
+                let (f, type, _) = try block.read()
                 guard type == "text" else { throw unsupported(type, path: q, role: "tool_result") }
                 texts.append(try f.requiredString("text"))
             }
@@ -183,7 +183,7 @@ enum MessagesInput {
         for block in blocks {
             let (b, type, p) = try block.read()
             switch type {
-            case "text": texts.append(try b.requiredString("text"))
+            case "text": texts.append(try block.text(b))
             case "thinking": thoughts.append(try b.requiredString("thinking"))
             case "redacted_thinking": break
             case "tool_use":
@@ -208,10 +208,49 @@ enum MessagesInput {
         var path: String
         var ordered: OrderedJSON?
 
-        /// Its fields, its `type`, and its path.
+        /// Its fields, its `type`, and its path; a known type's fields are checked (no others, a valid `cache_control`).
         func read() throws(APIError) -> (FieldReader, String, String) {
             let b = try FieldReader(value, prefix: path)
-            return (b, try b.requiredString("type"), path)
+            let type = try b.requiredString("type")
+            if let allowed = MessagesInput.blockFields[type] {
+                try b.onlyFields(allowed)
+                try MessagesInput.cacheControl(b)
+            }
+            return (b, type, path)
+        }
+
+        /// A text block's text, which must hold more than whitespace (Anthropic's rule); a message given as a string
+        /// may be empty (the final assistant message: no prefill).
+        func text(_ b: FieldReader) throws(APIError) -> String {
+            let text = try b.requiredString("text")
+            if text.allSatisfy(\.isWhitespace), !(ordered == nil && text.isEmpty) {
+                throw APIError.invalid("'\(path)': text content blocks must contain non-whitespace text", param: path, code: "invalid_value")
+            }
+            return text
+        }
+    }
+
+    /// The fields each content block type may have (Anthropic's, and what its SDKs send back of a response's blocks).
+    static let blockFields: [String: Set<String>] = [
+        "text": ["type", "text", "cache_control", "citations"],
+        "tool_use": ["type", "id", "name", "input", "cache_control", "caller", "toolset_name"],
+        "tool_result": ["type", "tool_use_id", "content", "is_error", "cache_control", "toolset_name"],
+        "thinking": ["type", "thinking", "signature"],
+        "redacted_thinking": ["type", "data"],
+    ]
+
+    /// `cache_control`: `{"type": "ephemeral", "ttl": "5m" | "1h"}`. A caching hint: the prefix cache keeps prompts
+    /// anyway, so a valid one changes nothing.
+    static func cacheControl(_ f: FieldReader) throws(APIError) {
+        guard let raw = f.raw("cache_control") else { return }
+        let c = try FieldReader(raw, prefix: f.path("cache_control"))
+        try c.onlyFields(["type", "ttl"])
+        let type = try c.requiredString("type")
+        guard type == "ephemeral" else {
+            throw APIError.invalid("'\(c.path("type"))' must be 'ephemeral', got '\(type)'", param: c.path("type"), code: "invalid_value")
+        }
+        if let ttl = try c.string("ttl"), ttl != "5m", ttl != "1h" {
+            throw APIError.invalid("'\(c.path("ttl"))' must be '5m' or '1h', got '\(ttl)'", param: c.path("ttl"), code: "invalid_value")
         }
     }
 

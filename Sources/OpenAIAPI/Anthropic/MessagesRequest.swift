@@ -50,6 +50,7 @@ struct MessagesRequest: Sendable {
         }
         try ChatCompletionRequest.rejectUnsupported(f, notSupported)
         try rejectUnknown(f, counting: counting)
+        try MessagesInput.cacheControl(f)
         let ordered = OrderedBody(body)
         let conversation = try MessagesInput.messages(f.raw("messages"), body: ordered)
         let messages = try MessagesInput.system(f, conversation: conversation) + conversation.messages
@@ -155,6 +156,7 @@ struct MessagesRequest: Sendable {
         guard let raw = f.raw("thinking") else { return (nil, false) }
         let t = try FieldReader(raw, prefix: "thinking")
         let type = try t.requiredString("type")
+        try t.onlyFields(type == "enabled" ? ["type", "budget_tokens", "display"] : type == "disabled" || type == "between_tools" ? ["type"] : ["type", "display"])
         let display = try t.string("display")
         if let display, !["summarized", "omitted"].contains(display) {
             throw APIError.invalid("'thinking.display' must be 'summarized' or 'omitted', got '\(display)'", param: "thinking.display", code: "invalid_value")
@@ -227,6 +229,7 @@ enum MessagesTools {
         if let raw = f.raw("tool_choice") {
             let c = try FieldReader(raw, prefix: "tool_choice")
             let type = try c.requiredString("type")
+            try c.onlyFields(type == "tool" ? ["type", "name", "disable_parallel_tool_use"] : type == "none" ? ["type"] : ["type", "disable_parallel_tool_use"])
             parallel = !(try c.bool("disable_parallel_tool_use") ?? false)
             switch type {
             case "auto", "none": choice = .string(type)
@@ -256,6 +259,7 @@ enum MessagesTools {
         try ToolRequest.validName(name, param: "\(path).name", maxLength: 128)
         _ = try t.string("description")
         _ = try t.bool("strict")
+        try MessagesInput.cacheControl(t)
         // `defer_loading` (Anthropic's tool search loads such a tool when a search finds it): this server has no tool
         // search, so the tool is shown to the model like any other.
         _ = try t.bool("defer_loading")
