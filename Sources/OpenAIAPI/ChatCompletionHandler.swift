@@ -26,7 +26,7 @@ struct ChatCompletionHandler {
             let shape = ChatResponseBuilder(header: CompletionHeader(id: id, model: context.model.id, created: Int(Date().timeIntervalSince1970),
                                                                      fingerprint: context.systemFingerprint), tools: run.tools,
                                             mistralCallIDs: context.prompter.toolCallFormat == .mistral, reasoning: run.reasoning)
-            ChoiceRun(requests: run.requests, backend: context.backend, tokenBytes: context.prompter.tokenBytes, choicesPerPrompt: chat.sampling.n,
+            ChoiceRun(requests: run.requests, backend: context.backend, tokenBytes: chat.sampling.logprobTokenBytes(context), choicesPerPrompt: chat.sampling.n,
                       promptLogprobs: chat.sampling.promptLogprobs)
                 .respond(shape: shape, stream: chat.stream, includeUsage: chat.includeUsage, writer: writer, headers: headers, inFlight: inFlight)
         } catch {

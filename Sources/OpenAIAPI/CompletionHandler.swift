@@ -128,7 +128,7 @@ struct CompletionHandler {
             let shape = TextResponseBuilder(header: CompletionHeader(id: id, model: context.model.id, created: Int(Date().timeIntervalSince1970),
                                                                      fingerprint: context.systemFingerprint),
                                             echo: echo, choicesPerPrompt: req.sampling.n)
-            ChoiceRun(requests: requests, backend: context.backend, tokenBytes: context.prompter.tokenBytes, choicesPerPrompt: req.sampling.n,
+            ChoiceRun(requests: requests, backend: context.backend, tokenBytes: req.sampling.logprobTokenBytes(context), choicesPerPrompt: req.sampling.n,
                       promptLogprobs: req.sampling.promptLogprobs)
                 .respond(shape: shape, stream: req.stream, includeUsage: req.includeUsage, writer: writer, headers: headers, inFlight: inFlight)
         } catch {

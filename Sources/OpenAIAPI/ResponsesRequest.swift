@@ -56,6 +56,7 @@ struct ResponsesRequest: Sendable {
         "moderation": { _ in false },
         "truncation": { $0 == .string("disabled") },
         "prompt_logprobs": { _ in false },
+        "return_tokens_as_token_ids": { $0 == .bool(false) },
         "reasoning": { r in
             // No model here reasons on request: only an empty, all-null or effort-"none" configuration is neutral.
             guard case let .object(fields) = r else { return false }

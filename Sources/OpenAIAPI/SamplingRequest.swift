@@ -41,6 +41,9 @@ public struct SamplingRequest: Sendable, Equatable {
     public var truncatePromptTokens: Int?
     /// vLLM's `prompt_logprobs`: each prompt token's logprob and rank, and the k most likely tokens at its place.
     public var promptLogprobs: Int?
+    /// vLLM's `return_tokens_as_token_ids`: logprobs name tokens as `token_id:<id>` (exact ids, for training
+    /// pipelines), not by their text.
+    public var returnTokensAsTokenIDs = false
 
     /// Fields this type reads.
     static let fields: Set<String> = [
@@ -48,6 +51,7 @@ public struct SamplingRequest: Sendable, Equatable {
         "presence_penalty", "frequency_penalty", "repetition_penalty", "logit_bias", "n", "logprobs", "top_logprobs", "user",
         "priority", "response_format", "guided_json", "skip_special_tokens", "stop_token_ids", "min_tokens", "include_stop_str_in_output",
         "allowed_token_ids", "bad_words", "truncate_prompt_tokens", "guided_regex", "guided_choice", "structured_outputs", "prompt_logprobs",
+        "return_tokens_as_token_ids",
     ]
 
     /// vLLM's request extensions that change the output and that this server does not implement: refused with a
@@ -55,7 +59,6 @@ public struct SamplingRequest: Sendable, Equatable {
     static let vllmExtensions: KeyValuePairs<String, @Sendable (JSONInput) -> Bool> = [
         "use_beam_search": { $0 == .bool(false) },
         "length_penalty": { $0 == .int(1) || $0 == .double(1) },
-        "return_tokens_as_token_ids": { $0 == .bool(false) },
         "logits_processors": { _ in false },
         "guided_grammar": { _ in false },
         "guided_decoding_backend": { _ in false },
@@ -99,6 +102,7 @@ public struct SamplingRequest: Sendable, Equatable {
         priority = try f.int("priority", in: Int(Int32.min)...Int(Int32.max)) ?? 0
         // vLLM's -1 (the whole vocabulary for every prompt token) is not offered: at most 20, as for logprobs.
         promptLogprobs = try f.int("prompt_logprobs", in: 0...20)
+        returnTokensAsTokenIDs = try f.bool("return_tokens_as_token_ids") ?? false
         if promptLogprobs != nil, try f.bool("stream") == true {
             throw APIError.invalid("'prompt_logprobs' is not available when 'stream' is true (as in vLLM)", param: "prompt_logprobs", code: "unsupported_parameter")
         }
@@ -269,6 +273,13 @@ public struct SamplingRequest: Sendable, Equatable {
             }
         }
         return out
+    }
+
+    /// How logprobs name a token: its bytes, or (`return_tokens_as_token_ids`) `token_id:<id>`, as vLLM writes it.
+    func logprobTokenBytes(_ context: ServingContext) -> @Sendable (Int) -> [UInt8] {
+        if returnTokensAsTokenIDs { return { id in Array("token_id:\(id)".utf8) } }
+        let prompter = context.prompter
+        return { id in prompter.tokenBytes(id) }
     }
 
     func params(maxTokens: Int) -> SamplingParams {

@@ -105,4 +105,23 @@ import Testing
             #expect(r.status == 400 && (r.json["error"] as? [String: Any])?["param"] as? String == param, "\(body): \(r.body)")
         }
     }
+
+    /// vLLM's `return_tokens_as_token_ids`: logprobs name each token (and each alternative) `token_id:<id>`, bytes
+    /// included; the Responses API refuses it.
+    @Test func tokensComeAsTheirIDsWhenAsked() throws {
+        let s = try TestServer(backend: ScriptedBackend(texts: ["a", "b"]))
+        let chat = try s.request("POST", "/v1/chat/completions", body: #"{"model":"test-model","messages":[{"role":"user","content":"x"}],"logprobs":true,"top_logprobs":2,"return_tokens_as_token_ids":true}"#)
+        let content = try #require((((chat.json["choices"] as? [[String: Any]])?.first?["logprobs"]) as? [String: Any])?["content"] as? [[String: Any]])
+        #expect(content.map { $0["token"] as? String } == ["token_id:0", "token_id:1"])
+        #expect(content[0]["bytes"] as? [Int] == Array("token_id:0".utf8).map(Int.init))
+        #expect((content[1]["top_logprobs"] as? [[String: Any]])?.map { $0["token"] as? String } == ["token_id:1", "token_id:2"])
+        let legacy = try s.request("POST", "/v1/completions", body: #"{"model":"test-model","prompt":"x","logprobs":1,"return_tokens_as_token_ids":true}"#)
+        let lp = try #require((legacy.json["choices"] as? [[String: Any]])?.first?["logprobs"] as? [String: Any])
+        #expect(lp["tokens"] as? [String] == ["token_id:0", "token_id:1"])
+        // Without it, the tokens' text.
+        let plain = try s.request("POST", "/v1/completions", body: #"{"model":"test-model","prompt":"x","logprobs":1}"#)
+        #expect((((plain.json["choices"] as? [[String: Any]])?.first?["logprobs"]) as? [String: Any])?["tokens"] as? [String] == ["t0", "t1"])
+        let r = try s.request("POST", "/v1/responses", body: #"{"model":"test-model","input":"x","return_tokens_as_token_ids":true}"#)
+        #expect(r.status == 400 && (r.json["error"] as? [String: Any])?["param"] as? String == "return_tokens_as_token_ids")
+    }
 }

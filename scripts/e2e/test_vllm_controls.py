@@ -158,3 +158,16 @@ def test_prompt_logprobs_agree_with_an_echo(http):
     chat = http.post("/v1/chat/completions", {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1,
                                               "prompt_logprobs": 0})
     assert chat.status == 200 and chat.json()["prompt_logprobs"][0] is None and len(chat.json()["prompt_logprobs"]) > 3
+
+
+def test_return_tokens_as_token_ids_gives_the_exact_ids(http):
+    # Training pipelines read the sampled ids this way: they detokenize back to the answer's text.
+    resp = http.post("/v1/chat/completions", {"model": MODEL, "messages": QUESTION, "max_tokens": 12, "temperature": 0, "logprobs": True,
+                                              "top_logprobs": 1, "return_tokens_as_token_ids": True})
+    assert resp.status == 200, resp
+    choice = resp.json()["choices"][0]
+    tokens = [e["token"] for e in choice["logprobs"]["content"]]
+    assert all(re.fullmatch(r"token_id:\d+", t) for t in tokens), tokens
+    ids = [int(t.split(":")[1]) for t in tokens]
+    text = http.post("/detokenize", {"model": MODEL, "tokens": ids}).json()["prompt"]
+    assert text.startswith(choice["message"]["content"]), (text, choice["message"]["content"])
