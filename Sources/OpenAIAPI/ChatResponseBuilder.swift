@@ -1,4 +1,5 @@
 import Engine
+import Foundation
 
 /// `chat.completion` and `chat.completion.chunk` objects.
 struct ChatResponseBuilder: CompletionShape {
@@ -11,6 +12,8 @@ struct ChatResponseBuilder: CompletionShape {
     let reasoning: ReasoningStart?
     private let filter: ToolStreamFilter?
     private let thoughts: ReasoningStreamFilter?
+    /// Logprobs of tokens whose text a filter holds back, sent with the text when it goes out.
+    private let held = HeldLogprobs()
 
     init(header: CompletionHeader, tools: ToolOutput? = nil, mistralCallIDs: Bool = false, reasoning: ReasoningStart? = nil) {
         self.header = header
@@ -51,41 +54,46 @@ struct ChatResponseBuilder: CompletionShape {
     }
 
     func deltaChunk(choice: Int, text: String, logprobs: TokenLogprobsEntry?, tokenOffset: Int) -> JSONValue? {
-        let lp: JSONValue? = logprobs.map { .object([("content", .array([Self.entry($0)])), ("refusal", .null)]) }
-        if let thoughts {
-            let (thought, answer, _) = thoughts.feed(choice, text)
-            let content = answer.isEmpty ? "" : (filter?.feed(choice, answer) ?? answer)
-            var delta: [(String, JSONValue)] = []
-            if !thought.isEmpty { delta.append(("reasoning_content", .string(thought))) }
-            if !content.isEmpty { delta.append(("content", .string(content))) }
-            if delta.isEmpty, lp == nil { return nil }
-            return chunk(choice, delta: .object(delta), finish: nil, logprobs: lp)
+        guard filter != nil || thoughts != nil else {
+            let lp: JSONValue? = logprobs.map { .object([("content", .array([Self.entry($0)])), ("refusal", .null)]) }
+            return chunk(choice, delta: .object([("content", .string(text))]), finish: nil, logprobs: lp)
         }
-        let content = filter?.feed(choice, text) ?? text
-        // Held back as a possible call: only the token's logprobs go out now.
-        if content.isEmpty, filter != nil { return lp.map { chunk(choice, delta: .object([]), finish: nil, logprobs: $0) } }
-        return chunk(choice, delta: .object([("content", .string(content))]), finish: nil, logprobs: lp)
+        // Text a filter holds back (a possible marker or call) goes out later: its token's logprobs go with it.
+        if let logprobs { held.add(choice, Self.entry(logprobs)) }
+        var delta: [(String, JSONValue)] = []
+        var answer = text
+        if let thoughts {
+            let (thought, rest, _) = thoughts.feed(choice, text)
+            if !thought.isEmpty { delta.append(("reasoning_content", .string(thought))) }
+            answer = rest
+        }
+        let content = answer.isEmpty ? "" : (filter?.feed(choice, answer) ?? answer)
+        if !content.isEmpty { delta.append(("content", .string(content))) }
+        if delta.isEmpty { return nil }
+        return chunk(choice, delta: .object(delta), finish: nil, logprobs: held.take(choice))
     }
 
     func finishChunks(choice: Int, reason: FinishReason, stop: StopCause?) -> [JSONValue] {
-        var out: [JSONValue] = []
+        // The deltas still to send: what the filters held back, then the calls.
+        var deltas: [JSONValue] = []
         var calls: [ParsedToolCall] = []
         if let thoughts {
             // What the reasoning filter held back: the rest of the reasoning, or content for the tool filter.
             let (thought, answer, _, _) = thoughts.finish(choice)
-            if !thought.isEmpty { out.append(chunk(choice, delta: .object([("reasoning_content", .string(thought))]), finish: nil, logprobs: nil)) }
+            if !thought.isEmpty { deltas.append(.object([("reasoning_content", .string(thought))])) }
             let content = answer.isEmpty ? "" : (filter?.feed(choice, answer) ?? answer)
-            if !content.isEmpty { out.append(chunk(choice, delta: .object([("content", .string(content))]), finish: nil, logprobs: nil)) }
+            if !content.isEmpty { deltas.append(.object([("content", .string(content))])) }
         }
         if let filter {
             let (content, found) = filter.finish(choice, stopped: reason == .stop)
-            if !content.isEmpty { out.append(chunk(choice, delta: .object([("content", .string(content))]), finish: nil, logprobs: nil)) }
+            if !content.isEmpty { deltas.append(.object([("content", .string(content))])) }
             calls = found
-            if !calls.isEmpty {
-                let items = calls.enumerated().map { toolCall($1, index: $0) }
-                out.append(chunk(choice, delta: .object([("tool_calls", .array(items))]), finish: nil, logprobs: nil))
-            }
+            if !calls.isEmpty { deltas.append(.object([("tool_calls", .array(calls.enumerated().map { toolCall($1, index: $0) }))])) }
         }
+        // Logprobs of tokens whose text goes out only now (or became calls): with the first of these, or alone.
+        let lp = held.take(choice)
+        if lp != nil, deltas.isEmpty { deltas.append(.object([])) }
+        var out = deltas.enumerated().map { chunk(choice, delta: $1, finish: nil, logprobs: $0 == 0 ? lp : nil) }
         out.append(chunk(choice, delta: .object([]), finishReason: calls.isEmpty ? reason.rawValue : "tool_calls", logprobs: nil, stop: stop))
         return out
     }
@@ -123,6 +131,20 @@ struct ChatResponseBuilder: CompletionShape {
             [("token", .string(token)), ("logprob", .double(Double(lp))), ("bytes", .array(bytes.map { .int(Int($0)) }))]
         }
         return .object(one(e.token, e.bytes, e.logprob) + [("top_logprobs", .array(e.top.map { .object(one($0.token, $0.bytes, $0.logprob)) }))])
+    }
+}
+
+/// Per choice, the chat logprobs entries of tokens whose text is held back.
+final class HeldLogprobs: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [Int: [JSONValue]] = [:]
+
+    func add(_ choice: Int, _ entry: JSONValue) { lock.withLock { entries[choice, default: []].append(entry) } }
+
+    /// The held entries as a chunk's `logprobs` (nil when none), and forgets them.
+    func take(_ choice: Int) -> JSONValue? {
+        guard let held = lock.withLock({ entries.removeValue(forKey: choice) }), !held.isEmpty else { return nil }
+        return .object([("content", .array(held)), ("refusal", .null)])
     }
 }
 

@@ -253,6 +253,24 @@ private struct ToolCountingPrompter: ChatPrompting {
 }
 
 @Suite struct ToolCallResponseTests {
+    /// Streamed with tool_choice auto, text held back as a possible call goes out with its tokens' logprobs: each
+    /// chunk carries the logprobs of the tokens whose text it sends, and no chunk carries logprobs without text.
+    @Test func heldTextKeepsItsLogprobs() throws {
+        // "<" may begin "<tool_call>": held until "b>" shows it does not.
+        let server = try TestServer(backend: ScriptedBackend(texts: ["Hi ", "<", "b>", "!"]), prompter: HermesPrompter())
+        let r = try server.request("POST", "/v1/chat/completions", body: #"{"model":"test-model","messages":[{"role":"user","content":"x"}],"stream":true,"# +
+                                   #""logprobs":true,"tools":[\#(weatherTool)]}"#)
+        let choices = r.events.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .compactMap { ($0["choices"] as? [[String: Any]])?.first }
+        var pairs: [(String, Int)] = []
+        for c in choices where c["finish_reason"] is NSNull {
+            let text = (c["delta"] as? [String: Any])?["content"] as? String ?? ""
+            let n = ((c["logprobs"] as? [String: Any])?["content"] as? [Any])?.count ?? 0
+            if !text.isEmpty || n > 0 { pairs.append((text, n)) }
+        }
+        #expect(pairs.map(\.0) == ["Hi ", "<b>", "!"] && pairs.map(\.1) == [1, 2, 1], "\(pairs)")
+    }
+
     /// /tokenize counts the prompt a chat request with these tools would get.
     @Test func tokenizeShowsTheToolsToo() throws {
         let server = try TestServer(backend: ScriptedBackend(texts: []), prompter: ToolCountingPrompter())
