@@ -49,7 +49,7 @@ struct MessagesRequest: Sendable {
             throw APIError.invalid("model: Field required", param: "model", code: "missing_required_parameter")
         }
         try ChatCompletionRequest.rejectUnsupported(f, notSupported)
-        try rejectUnknown(f, counting: counting)
+        try rejectUnknown(f)
         try MessagesInput.cacheControl(f)
         let ordered = OrderedBody(body)
         let conversation = try MessagesInput.messages(f.raw("messages"), body: ordered)
@@ -84,7 +84,7 @@ struct MessagesRequest: Sendable {
     /// Fields this server does not know are a 400, as Anthropic's API answers extra inputs, so a misspelt or
     /// misplaced control is never silently dropped. `thread` (the SDK's server-held threads, which its tool runner
     /// asks for) gets the rejection the SDK reads to go on without a thread.
-    static func rejectUnknown(_ f: FieldReader, counting: Bool) throws(APIError) {
+    static func rejectUnknown(_ f: FieldReader) throws(APIError) {
         if f.raw("thread") != nil {
             throw APIError.invalid("'thread' is not supported: this server keeps no conversation threads; send the whole conversation in 'messages'",
                                    param: "thread", code: "thread_unsupported_request")
@@ -93,6 +93,12 @@ struct MessagesRequest: Sendable {
             let hint = chatFields[key].map { " (\($0))" } ?? ""
             throw APIError.invalid("\(key): Extra inputs are not permitted\(hint)", param: key, code: "unknown_parameter")
         }
+        // The service details this server accepts and does not act on still have their types.
+        if let speed = try f.string("speed"), speed != "standard", speed != "fast" {
+            throw APIError.invalid("'speed' must be 'standard' or 'fast', got '\(speed)'", param: "speed", code: "invalid_value")
+        }
+        for key in ["inference_geo", "workspace_id", "user_profile_id"] { _ = try f.string(key) }
+        if let d = f.raw("diagnostics") { try FieldReader(d, prefix: "diagnostics").onlyFields(["previous_message_id"]) }
     }
 
     /// `output_config.effort`: low, medium, high, xhigh or max.
