@@ -195,13 +195,18 @@ struct ResponseRun: Sendable {
     }
 }
 
-/// Numbers a stream's events (`sequence_number`, from 0) and sends each under its type's SSE `event:` name.
+/// Sends each of a stream's events under its type's SSE `event:` name, numbered (`sequence_number`, from 0) unless the
+/// API numbers none (Anthropic's).
 final class EventSequence: @unchecked Sendable {
     private let sse: SSEWriter
+    private let numbered: Bool
     private let lock = NSLock()
     private var next = 0
 
-    init(_ sse: SSEWriter) { self.sse = sse }
+    init(_ sse: SSEWriter, numbered: Bool = true) {
+        self.sse = sse
+        self.numbered = numbered
+    }
 
     @discardableResult
     func send(_ events: [JSONValue]) -> HTTPWriteResult {
@@ -216,6 +221,7 @@ final class EventSequence: @unchecked Sendable {
             assertionFailure("a stream event must start with its type")
             return .ok
         }
+        guard numbered else { return sse.send(data: event.serialized(), event: type) }
         let n = lock.withLock { defer { next += 1 }; return next }
         return sse.send(data: JSONValue.object(fields + [("sequence_number", .int(n))]).serialized(), event: type)
     }

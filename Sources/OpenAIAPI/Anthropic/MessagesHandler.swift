@@ -88,14 +88,9 @@ struct MessageRun: Sendable {
     func stream() {
         let sse = SSEWriter(writer)
         let (run, output, writer, header) = (self.run, self.output, self.writer, self.header)
-        @Sendable func send(_ events: [JSONValue]) -> HTTPWriteResult {
-            var result = HTTPWriteResult.ok
-            for e in events {
-                guard case let .object(fields) = e, case let .string(type)? = fields.first?.1 else { continue }
-                if sse.send(data: e.serialized(), event: type) == .closed { result = .closed }
-            }
-            return result
-        }
+        // Anthropic's events are not numbered.
+        let events = EventSequence(sse, numbered: false)
+        let send = { @Sendable (e: [JSONValue]) in events.send(e) }
         sse.start(extraHeaders: headers)
         let prompt = run.requests[0].promptTokenIDs.count
         let initial = MessageHeader.usage(Usage(promptTokens: prompt, completionTokens: 0))
@@ -111,8 +106,8 @@ struct MessageRun: Sendable {
                 _ = send(output.finish(reason))
                 guard run.finish(0, usage: usage) else { return }
                 if reason == .abort {
-                    _ = send([.object([("type", .string("error")), ("error", .object([("type", .string(Self.stopped.anthropicType)),
-                                                                                     ("message", .string(Self.stopped.message))]))])])
+                    // The error event is the error body itself.
+                    _ = send([Self.stopped.anthropicJSON])
                     return sse.finish()
                 }
                 let stop = MessageHeader.stop(reason, usage: usage, calls: output.calls)
@@ -123,8 +118,7 @@ struct MessageRun: Sendable {
             case let .failed(message):
                 guard run.fail() else { return }
                 run.abortAll()
-                let error = APIError.engineFailure(message)
-                _ = send([.object([("type", .string("error")), ("error", .object([("type", .string(error.anthropicType)), ("message", .string(error.message))]))])])
+                _ = send([APIError.engineFailure(message).anthropicJSON])
                 sse.finish()
             }
         }
