@@ -169,14 +169,17 @@ public struct TokenLogprobs: Sendable, Equatable {
     /// log-softmax of `logits` at `token`, plus the `k` best.
     public static func compute(logits: [Float], token: Int, k: Int) -> TokenLogprobs {
         let m = logits.max() ?? 0
+        let chosen = logits[token]
+        // One pass: the normaliser, and the tokens more likely than the chosen one (its rank).
         var total: Double = 0
-        for l in logits { total += Foundation.exp(Double(l - m)) }
+        var above = 0
+        for l in logits {
+            total += Foundation.exp(Double(l - m))
+            if l > chosen { above += 1 }
+        }
         let logZ = Float(Foundation.log(total)) + m
         // Partial selection: a small sorted list instead of sorting the whole vocabulary.
         let top = k > 0 ? Sampler.best(logits, count: k).map { Candidate(id: $0, logprob: logits[$0] - logZ) } : []
-        let chosen = logits[token]
-        var above = 0
-        for l in logits where l > chosen { above += 1 }
         return TokenLogprobs(logprob: chosen - logZ, top: top, rank: above + 1)
     }
 }
