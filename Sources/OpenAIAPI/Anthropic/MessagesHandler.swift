@@ -16,6 +16,7 @@ struct MessagesHandler {
     let inFlight: InFlightRequests
 
     func create(_ request: HTTPRequest, _ writer: HTTPResponseWriter) {
+        let headers = headers.withRequestID(request)
         do throws(APIError) {
             let m = try MessagesRequest.parse(request.body)
             if options.logPrompts {
@@ -29,29 +30,27 @@ struct MessagesHandler {
             let output = MessageAccumulator(tools: chat.tools, reasoning: chat.reasoning, mistralCallIDs: context.prompter.toolCallFormat == .mistral,
                                             omitThinking: m.omitThinking)
             let run = ChoiceRun(requests: chat.requests, backend: context.backend, tokenBytes: context.prompter.tokenBytes)
-            let headers = withRequestID(request)
             guard run.begin(writer: writer, headers: headers, inFlight: inFlight, refuse: { writer.respondAnthropicError($0, headers: headers) }) else { return }
             let message = MessageRun(run: run, header: MessageHeader(id: id, model: context.model.id), output: output, writer: writer,
-                                     headers: withRequestID(request))
+                                     headers: headers)
             if m.chat.stream { message.stream() } else { message.collect() }
         } catch {
-            writer.respondAnthropicError(error, headers: withRequestID(request))
+            writer.respondAnthropicError(error, headers: headers)
         }
     }
 
     /// `{"input_tokens": n}`: the prompt the same request would run (system, messages, tools), counted.
     func countTokens(_ request: HTTPRequest, _ writer: HTTPResponseWriter) {
+        let headers = headers.withRequestID(request)
         do throws(APIError) {
             let m = try MessagesRequest.parse(request.body, counting: true)
             try context.check(model: m.chat.model)
             let prompt = try context.chatPrompt(m.chat, fields: .anthropic, parsing: options.reasoning)
-            writer.respondJSON(.object([("input_tokens", .int(prompt.tokens.count))]), headers: withRequestID(request))
+            writer.respondJSON(.object([("input_tokens", .int(prompt.tokens.count))]), headers: headers)
         } catch {
-            writer.respondAnthropicError(error, headers: withRequestID(request))
+            writer.respondAnthropicError(error, headers: headers)
         }
     }
-
-    func withRequestID(_ request: HTTPRequest) -> HTTPHeaders { headers.withRequestID(request) }
 }
 
 /// One message being generated: collected whole, or streamed as Anthropic's events.

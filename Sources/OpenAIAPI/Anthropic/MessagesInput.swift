@@ -80,10 +80,14 @@ enum MessagesInput {
                 throw APIError.invalid("'\(p).role' must be 'user' or 'assistant', got '\(role)'", param: "\(p).role", code: "invalid_value")
             }
             var blocks: [Block] = []
+            var empty = false
             switch f.raw("content") {
             case nil: throw APIError.invalid("'\(p).content' is required", param: "\(p).content", code: "missing_required_parameter")
-            case let .string(s)?: blocks = [Block(value: .object(["type": .string("text"), "text": .string(s)]), path: p + ".content", ordered: nil)]
+            case let .string(s)?:
+                empty = s.isEmpty
+                blocks = [Block(value: .object(["type": .string("text"), "text": .string(s)]), path: p + ".content", ordered: nil)]
             case let .array(parts)?:
+                empty = parts.isEmpty
                 var orderedParts: [OrderedJSON] = []
                 if case let .array(o)? = ordered[i]["content"] { orderedParts = o }
                 blocks = parts.enumerated().map { Block(value: $0.element, path: "\(p).content[\($0.offset)]",
@@ -91,10 +95,8 @@ enum MessagesInput {
             case let other?: throw f.typeError("content", "a string or an array of content blocks", other)
             }
             // Anthropic's rule: every message has content, but for a final assistant message (an empty prefill).
-            if blocks.isEmpty || (blocks.count == 1 && blocks[0].ordered == nil && blocks[0].value == .object(["type": .string("text"), "text": .string("")])) {
-                if !(role == "assistant" && i == items.count - 1) {
-                    throw APIError.invalid("'\(p).content' must not be empty (only a final assistant message may be)", param: "\(p).content", code: "invalid_value")
-                }
+            if empty, !(role == "assistant" && i == items.count - 1) {
+                throw APIError.invalid("'\(p).content' must not be empty (only a final assistant message may be)", param: "\(p).content", code: "invalid_value")
             }
             if turns.last?.role == role { turns[turns.count - 1].blocks += blocks } else { turns.append((role, blocks)) }
         }
