@@ -11,6 +11,16 @@ struct ItemLogits {
     /// Prompt positions whose next token is still a prompt token, and their row in the pass's logits (kept
     /// there, not copied: a chunk's rows are chunk × vocabulary floats).
     var prompt: [(position: Int, logits: Matrix, row: Int)] = []
+    /// The final hidden state of each of the item's positions, in order, when the MTP layer drafts (`EngineCore.mtp`).
+    var hidden: Matrix?
+}
+
+/// One chunk's share of a pass: its logits rows, and its every row of the hidden states when they were kept.
+private struct ChunkOutput {
+    let chunk: SequenceChunk
+    let logits: Matrix
+    let rows: Range<Int>
+    var hidden: Matrix?
 }
 
 extension EngineCore {
@@ -19,9 +29,23 @@ extension EngineCore {
     func run(_ items: [SchedulerOutput.Item]) -> [ItemLogits] {
         if model.device.separatesGeneratedTokens { return runSeparatingGeneratedTokens(items) }
         let chunks = items.map { chunk($0, $0.start..<($0.start + $0.count), samples: $0.samples) }
-        let logits = forward(ForwardBatch(chunks))
-        let rows = Self.rowRanges(chunks)
-        return items.indices.map { itemLogits(items[$0], [(chunks[$0], logits, rows[$0])]) }
+        return Self.outputs(chunks, pass(ForwardBatch(chunks))).enumerated().map { itemLogits(items[$0], [$1]) }
+    }
+
+    /// A pass's logits, and every row's final hidden state when the MTP layer drafts from them.
+    private func pass(_ batch: ForwardBatch) -> (logits: Matrix, hidden: Matrix?) {
+        guard mtp != nil else { return (forward(batch), nil) }
+        let (logits, hidden) = model.forwardKeepingHidden(batch, cache: caches[0])
+        return (logits, hidden)
+    }
+
+    /// Each chunk's rows of a pass's output.
+    private static func outputs(_ chunks: [SequenceChunk], _ output: (logits: Matrix, hidden: Matrix?)) -> [ChunkOutput] {
+        var start = 0
+        return zip(chunks, rowRanges(chunks)).map { chunk, rows in
+            defer { start += chunk.tokens.count }
+            return ChunkOutput(chunk: chunk, logits: output.logits, rows: rows, hidden: output.hidden?.rows(start..<(start + chunk.tokens.count)))
+        }
     }
 
     /// Positions `range` of the item's request as a chunk of the model pass: every row while the request still
@@ -62,13 +86,12 @@ extension EngineCore {
             }
             plan.append(entry)
         }
-        let promptLogits = prompt.isEmpty ? nil : forward(ForwardBatch(prompt))
-        let generatedLogits = generated.isEmpty ? nil : model.device.runningGeneratedTokens { forward(ForwardBatch(generated)) }
-        let promptRows = Self.rowRanges(prompt), generatedRows = Self.rowRanges(generated)
+        let promptOutputs = prompt.isEmpty ? [] : Self.outputs(prompt, pass(ForwardBatch(prompt)))
+        let generatedOutputs = generated.isEmpty ? [] : Self.outputs(generated, model.device.runningGeneratedTokens { pass(ForwardBatch(generated)) })
         return items.indices.map { i in
-            var parts: [(SequenceChunk, Matrix, Range<Int>)] = []
-            if let p = plan[i].prompt, let promptLogits { parts.append((prompt[p], promptLogits, promptRows[p])) }
-            if let g = plan[i].generated, let generatedLogits { parts.append((generated[g], generatedLogits, generatedRows[g])) }
+            var parts: [ChunkOutput] = []
+            if let p = plan[i].prompt { parts.append(promptOutputs[p]) }
+            if let g = plan[i].generated { parts.append(generatedOutputs[g]) }
             return itemLogits(items[i], parts)
         }
     }
@@ -84,8 +107,10 @@ extension EngineCore {
     }
 
     /// An item's chunks (in position order) with their pass's logits and rows → its sampling row and its prompt rows.
-    private func itemLogits(_ item: SchedulerOutput.Item, _ parts: [(chunk: SequenceChunk, logits: Matrix, rows: Range<Int>)]) -> ItemLogits {
+    private func itemLogits(_ item: SchedulerOutput.Item, _ parts: [ChunkOutput]) -> ItemLogits {
         var out = ItemLogits()
+        let hidden = parts.compactMap(\.hidden)
+        if !hidden.isEmpty { out.hidden = hidden.count == 1 ? hidden[0] : Matrix(stacking: hidden, cols: hidden[0].cols) }
         if item.samples, let last = parts.last, let row = last.rows.last {
             if item.drafts.isEmpty {
                 out.sample = last.logits.row(row)
@@ -94,9 +119,9 @@ extension EngineCore {
             }
         }
         let promptCount = item.request.request.promptTokenIDs.count
-        for (chunk, logits, rows) in parts where chunk.logits == .all {
-            for (j, row) in rows.enumerated() where chunk.startPosition + j + 1 < promptCount {
-                out.prompt.append((chunk.startPosition + j, logits, row))
+        for part in parts where part.chunk.logits == .all {
+            for (j, row) in part.rows.enumerated() where part.chunk.startPosition + j + 1 < promptCount {
+                out.prompt.append((part.chunk.startPosition + j, part.logits, row))
             }
         }
         return out

@@ -16,6 +16,8 @@ final class EngineCore {
     let sizing: KVCacheSizing
     /// Whether the model runs on its per-layer-type cache groups.
     let grouped: Bool
+    /// The multi-token-prediction layer drafting for speculative decoding (`SchedulerConfiguration.SpeculativeMethod.mtp`).
+    let mtp: MultiTokenPredictor?
     let metrics: EngineMetrics
     private var arrivals = 0
     let specialTokenIDs: Set<Int>
@@ -64,8 +66,9 @@ final class EngineCore {
         self.decodeBytes = decodeBytes
         self.stopTokenIDs = stopTokenIDs
         self.logger = logger
-        let layout = model.cacheLayout
+        let layout = configuration.cacheLayout(for: model)
         grouped = !layout.groups.isEmpty
+        mtp = configuration.multiTokenPredictor(for: model)
         sizing = KVCacheSizing(layout: layout, configuration: configuration, element: model.device.kvElement)
         caches = sizing.groups.map { g, blocks in
             model.device.makeKVStorage(layers: g.layers, blockCount: blocks, blockSize: configuration.blockSize, width: g.width,
@@ -163,10 +166,14 @@ final class EngineCore {
         for (item, rows) in zip(generating, logits) {
             collectPromptLogprobs(item, rows.prompt)
         }
-        for (item, rows) in zip(generating, logits) {
+        // Each item's positions that hold the sequence's own tokens once sampled (nil: the request finished).
+        var confirmed: [Int?] = generating.map(\.count)
+        let sampled = generating.map(\.samples)    // (read before sampling appends a token)
+        for (i, (item, rows)) in zip(generating, logits).enumerated() {
             let verify = rows.sample.map { [$0] } ?? rows.verify
-            if !verify.isEmpty { sample(item, verify, simulatedEnd: simulatedEnd) }
+            if !verify.isEmpty { confirmed[i] = sample(item, verify, simulatedEnd: simulatedEnd) }
         }
+        if mtp != nil { draftWithMTP(generating, logits, confirmed: confirmed, sampled: sampled) }
         metrics.stepRan(tokens: out.tokenCount, seconds: Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9,
                         simulatedSeconds: simulatedEnd.flatMap { end in simulatedStart.map { end - $0 } },
                         running: scheduler.running.count, waiting: scheduler.waiting.count, preempted: out.preempted.count,
@@ -175,8 +182,10 @@ final class EngineCore {
     }
 
     /// Samples an item's next token from its row, or for a speculative item (`SchedulerOutput.Item.drafts`) from its
-    /// rows in turn while each sampled token is the draft the next row assumed, then sends what happened.
-    private func sample(_ item: SchedulerOutput.Item, _ rows: [[Float]], simulatedEnd: Double?) {
+    /// rows in turn while each sampled token is the draft the next row assumed, then sends what happened. Returns how
+    /// many of the item's positions now hold the sequence's own tokens (its first plus the accepted drafts), nil when
+    /// the request finished.
+    private func sample(_ item: SchedulerOutput.Item, _ rows: [[Float]], simulatedEnd: Double?) -> Int? {
         let r = item.request
         var events: [TokenEvent] = [], finished = false, accepted = 0
         for (j, row) in rows.enumerated() {
@@ -203,6 +212,7 @@ final class EngineCore {
         if finished, case .finished(let reason, _)? = events.last {
             metrics.requestFinished(reason: reason, seconds: RequestState.now() - r.arrivalTime)
         }
+        return finished ? nil : item.count - item.drafts.count + accepted
     }
 
     /// The request's usage, with its simulated timings when the device is simulated.

@@ -143,10 +143,20 @@ public protocol LanguageModel: AnyObject, Sendable {
     /// The same over a per-layer-type cache: `groupCaches[g]` stores `cacheLayout.groups[g]` and each
     /// chunk's `groupBlockTables[g]` addresses it. Only models that declare groups get this call.
     func forward(_ batch: ForwardBatch, groupCaches: [KVBlockStorage]) -> Matrix
+    /// DeepSeek's multi-token-prediction layer, when the checkpoint has one (`MultiTokenPredictor`).
+    var multiTokenPredictor: MultiTokenPredictor? { get }
+    /// `forward`, also giving the final hidden state (after the last norm) of every row of every chunk `[T, hiddenSize]`:
+    /// what the multi-token-prediction layer drafts from. Only models with a `multiTokenPredictor` get this call.
+    func forwardKeepingHidden(_ batch: ForwardBatch, cache: KVBlockStorage) -> (output: Matrix, hidden: Matrix)
 }
 
 extension LanguageModel {
     public var hasOutputHead: Bool { true }
+    public var multiTokenPredictor: MultiTokenPredictor? { nil }
+
+    public func forwardKeepingHidden(_ batch: ForwardBatch, cache: KVBlockStorage) -> (output: Matrix, hidden: Matrix) {
+        preconditionFailure("\(type(of: self)) has no multi-token-prediction layer")
+    }
 
     public func forward(_ batch: ForwardBatch, groupCaches: [KVBlockStorage]) -> Matrix {
         preconditionFailure("\(type(of: self)) declares no cache groups; run it with forward(_:cache:)")

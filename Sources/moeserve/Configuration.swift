@@ -49,6 +49,9 @@ struct Configuration: Equatable {
     /// spec`: 2.66x on copied text, 1.05x on a free story, the same tokens); at 4 streams it cost ~9%, so not beyond 1.
     var speculativeTokens = 5
     var speculativeMaxRunning = 1
+    /// Where drafts come from: "ngram" (prompt lookup) or "mtp" (DeepSeek's multi-token-prediction layer, one draft a
+    /// step; the checkpoint must have the layer).
+    var speculativeMethod = "ngram"
     var prefixCaching = true
     var schedulingPolicy = "fcfs"
     var logLevel = "info"
@@ -67,7 +70,7 @@ struct Configuration: Equatable {
         "server": ["host", "port", "max_body_bytes", "api_keys", "api_key_file", "cors_origin", "tls_cert", "tls_key",
                    "shutdown_timeout", "stored_responses", "reasoning_parser"],
         "model": ["path", "id", "pooling"],
-        "engine": ["device", "cpu_activations", "quantization", "ascend_profile", "ascend_precision", "kv_cache_memory", "kv_cache_dtype", "block_size", "max_num_batched_tokens", "max_num_seqs", "prefix_caching", "policy", "speculative_tokens", "speculative_max_running"],
+        "engine": ["device", "cpu_activations", "quantization", "ascend_profile", "ascend_precision", "kv_cache_memory", "kv_cache_dtype", "block_size", "max_num_batched_tokens", "max_num_seqs", "prefix_caching", "policy", "speculative_tokens", "speculative_method", "speculative_max_running"],
         "log": ["level", "format", "prompts"],
     ]
 
@@ -123,7 +126,7 @@ struct Configuration: Equatable {
                    "MOESERVE_TLS_CERT": "server.tls_cert", "MOESERVE_TLS_KEY": "server.tls_key",
                    "MOESERVE_KV_CACHE_MEMORY": "engine.kv_cache_memory", "MOESERVE_KV_CACHE_DTYPE": "engine.kv_cache_dtype",
                    "MOESERVE_MAX_NUM_SEQS": "engine.max_num_seqs", "MOESERVE_SPECULATIVE_TOKENS": "engine.speculative_tokens",
-                   "MOESERVE_SPECULATIVE_MAX_RUNNING": "engine.speculative_max_running",
+                   "MOESERVE_SPECULATIVE_MAX_RUNNING": "engine.speculative_max_running", "MOESERVE_SPECULATIVE_METHOD": "engine.speculative_method",
                    "MOESERVE_MAX_NUM_BATCHED_TOKENS": "engine.max_num_batched_tokens",
                    "MOESERVE_API_KEY": "server.api_keys", "MOESERVE_API_KEY_FILE": "server.api_key_file", "MOESERVE_CORS_ORIGIN": "server.cors_origin",
                    "MOESERVE_SHUTDOWN_TIMEOUT": "server.shutdown_timeout",
@@ -241,6 +244,11 @@ struct Configuration: Equatable {
         case "engine.max_num_seqs": maxNumSeqs = try int(1...100_000)
         case "engine.speculative_tokens": speculativeTokens = try int(0...32)
         case "engine.speculative_max_running": speculativeMaxRunning = try int(1...100_000)
+        case "engine.speculative_method":
+            guard ["ngram", "mtp"].contains(value) else {
+                throw Invalid(description: "\(source): 'engine.speculative_method' must be ngram or mtp, got '\(value)'")
+            }
+            speculativeMethod = value
         case "engine.prefix_caching": prefixCaching = try bool()
         case "engine.policy":
             guard ["fcfs", "priority"].contains(value) else { throw Invalid(description: "\(source): 'engine.policy' must be fcfs or priority, got '\(value)'") }

@@ -33,9 +33,12 @@ enum ModelServing {
         let engineConfig = EngineConfiguration(
             scheduler: SchedulerConfiguration(maxNumBatchedTokens: config.maxNumBatchedTokens, maxNumSeqs: config.maxNumSeqs,
                                               policy: SchedulerConfiguration.Policy(rawValue: config.schedulingPolicy) ?? .fcfs,
-                                              speculativeTokens: config.speculativeTokens, speculativeMaxRunning: config.speculativeMaxRunning),
+                                              speculativeTokens: config.speculativeTokens,
+                                              speculativeMethod: SchedulerConfiguration.SpeculativeMethod(rawValue: config.speculativeMethod) ?? .ngram,
+                                              speculativeMaxRunning: config.speculativeMaxRunning),
             blockSize: config.blockSize, kvCacheBytes: config.kvCacheBytes, prefixCaching: config.prefixCaching)
-        let layout = loaded.model.cacheLayout
+        try checkSpeculation(engineConfig, model: loaded.model, logger: logger)
+        let layout = engineConfig.cacheLayout(for: loaded.model)
         // The engine sizes its block pool the same way; a device with its own memory checks that it fits.
         try device.reserveKVCache(layers: layout.layers, blockCount: max(1, KVBlockStorage.blocks(
             fitting: config.kvCacheBytes, layers: max(1, layout.layers), blockSize: config.blockSize, width: layout.width,
@@ -69,6 +72,19 @@ enum ModelServing {
             backend: engine, prompter: TemplatePrompter(template: template, tokenizer: tokenizer),
             priorityScheduling: engineConfig.scheduler.policy == .priority)
         return (context, engine)
+    }
+
+    /// `--speculative-method mtp` needs a model with a multi-token-prediction layer that the engine can run.
+    static func checkSpeculation(_ config: EngineConfiguration, model: any LanguageModel, logger: Logger) throws {
+        let s = config.scheduler
+        guard s.speculativeMethod == .mtp, s.speculativeTokens > 0 else { return }
+        guard model.multiTokenPredictor != nil else {
+            throw Failure(description: "--speculative-method mtp: the model has no multi-token-prediction layer (DeepSeek-V3, R1 and V3.2 checkpoints carry one as model.layers.{num_hidden_layers}, unless a conversion left it out); use ngram")
+        }
+        guard config.multiTokenPredictor(for: model) != nil else {
+            throw Failure(description: "--speculative-method mtp: this model's cache compresses what it is given, so it cannot take rejected drafts")
+        }
+        logger.info("speculative decoding", metadata: ["method": "mtp", "drafts_per_step": "1", "max_running": "\(s.speculativeMaxRunning)"])
     }
 
     /// How `/v1/embeddings` pools (`model.pooling`): as set, or with `auto` as the checkpoint declares (the last token when

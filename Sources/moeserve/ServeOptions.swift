@@ -75,6 +75,9 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("speculative-tokens"), parsing: .unconditional, help: "Speculative decoding by prompt lookup: up to this many draft tokens, copied from where the sequence's last tokens occurred before, verified per sequence in one pass (default 5; 0: off). Outputs are unchanged; copying answers (quotes, code edits, summaries) come faster. [engine.speculative_tokens]")
     var speculativeTokens: Int?
 
+    @Option(name: .customLong("speculative-method"), help: "Where speculative drafts come from: ngram (prompt lookup, any model) or mtp (DeepSeek-V3/R1/V3.2's multi-token-prediction layer: its guess at the token after the next, one draft a step, verified like the others; the checkpoint must carry the layer). [engine.speculative_method]")
+    var speculativeMethod: String?
+
     @Option(name: .customLong("speculative-max-running"), parsing: .unconditional, help: "Speculate only while at most this many requests decode (default 1: verifying drafts costs arithmetic a batch has not to spare). [engine.speculative_max_running]")
     var speculativeMaxRunning: Int?
 
@@ -107,6 +110,7 @@ struct ServeOptions: ParsableArguments {
             (maxNumSeqs.map(String.init), "engine.max_num_seqs", "--max-num-seqs"),
             (speculativeTokens.map(String.init), "engine.speculative_tokens", "--speculative-tokens"),
             (speculativeMaxRunning.map(String.init), "engine.speculative_max_running", "--speculative-max-running"),
+            (speculativeMethod, "engine.speculative_method", "--speculative-method"),
             (prefixCaching.map { String($0) }, "engine.prefix_caching", "--[no-]prefix-caching"),
             (policy, "engine.policy", "--policy"), (logPrompts ? "true" : nil, "log.prompts", "--log-prompts"),
         ]

@@ -121,12 +121,16 @@ import Testing
         #expect(d <= 1e-5, "\(family): absorbed and naive MLA differ by \(d)")
     }
 
-    @Test func deepSeekCachesTheLatentAndKeepsMTPWeights() throws {
+    @Test func deepSeekCachesTheLatentAndLoadsItsMTPLayer() throws {
         let model = try Fixture("deepseek_v3").model()
         #expect(model.cacheLayout == KVCacheLayout(layers: 3, width: 16 + 8))   // kv_lora_rank + qk_rope_head_dim
-        #expect(model.auxiliaryWeights["model.layers.3.eh_proj.weight"]?.shape == [64, 128])
-        #expect(model.auxiliaryWeights.keys.contains { $0.hasPrefix("model.layers.3.mlp.experts.15.") })
+        let mtp = try #require(model.multiTokenPredictor)
+        #expect(mtp.cacheLayer == 3)
+        #expect(mtp.projection.shape == [64, 128])
+        // The fixture's MTP layer has its own random embedding and head, so they are not taken for the main model's.
+        #expect(!mtp.sharesEmbeddingAndHead)
         let fp8 = try Fixture("deepseek_v3_fp8").model()
-        #expect(fp8.auxiliaryWeights["model.layers.3.eh_proj.weight"]?.sourceType == .f8e4m3)
+        #expect(fp8.multiTokenPredictor?.projection.sourceType == .f8e4m3)
+        #expect(try Fixture("deepseek_v2").model().multiTokenPredictor == nil)
     }
 }

@@ -137,10 +137,10 @@ import Testing
         }
     }
 
-    @Test func deepSeekV32CachesTheIndexerKeyBesideTheLatentAndKeepsMTPWeights() throws {
+    @Test func deepSeekV32CachesTheIndexerKeyBesideTheLatentAndLoadsItsMTPLayer() throws {
         let model = try Fixture("deepseek_v32").model()
         #expect(model.architecture == .deepseekV32)
         #expect(model.cacheLayout == KVCacheLayout(layers: 3, width: 16 + 8 + 16))   // latent + rope key + indexer key
-        #expect(model.auxiliaryWeights["model.layers.3.eh_proj.weight"]?.shape == [64, 128])
+        #expect(model.multiTokenPredictor?.projection.shape == [64, 128])
     }
 }

@@ -226,6 +226,43 @@ def test_bad_kv_cache_dtypes_are_clear_startup_errors(tmp_path: Path) -> None:
         assert expected in str(failure.value), (args, str(failure.value))
 
 
+@pytest.mark.parametrize("device", ["cpu", "ascend-sim"])
+def test_mtp_speculation_drafts_and_answers_as_transformers(device: str, tmp_path: Path, openapi_doc: dict) -> None:
+    """`--speculative-method mtp`: DeepSeek-V3's multi-token-prediction layer drafts a token every decoding step (the
+    fixture's random layer guesses wrong, so verification must throw its drafts away), and the greedy answer is
+    still transformers' text, on both executors."""
+    case = EXPECTED["deepseek_v3"]
+    folder = assemble("deepseek_v3", tmp_path)
+    server = ServerProcess(["--speculative-method", "mtp", "--device", device], model_path=str(folder), model_id="tiny").start()
+    try:
+        http = RawHTTP(server.url, SchemaChecker(json.loads(OPENAI_SCHEMAS.read_text()), openapi_doc), None)
+        resp = http.post("/v1/completions", {"model": "tiny", "prompt": case["prompt_ids"],
+                                             "max_tokens": len(case["decode_ids"]), "temperature": 0, "ignore_eos": True})
+        assert resp.status == 200, resp
+        assert resp.json()["choices"][0]["text"] == case["text"]
+        metrics = http.get("/metrics").body.decode()
+        drafts = re.search(r"^moeserve:spec_decode_num_draft_tokens_total(?:\{[^}]*\})? ([0-9.]+)$", metrics, re.M)
+        # A draft every decoding step but the last (no room for a token after it within max_tokens).
+        assert drafts and float(drafts.group(1)) == len(case["decode_ids"]) - 2, metrics[:2000]
+        assert re.search(r"method=mtp.*speculative decoding", server.log_path.read_text(errors="replace"))
+    finally:
+        server.stop()
+
+
+def test_mtp_without_the_layer_is_a_clear_startup_error(tmp_path: Path) -> None:
+    folder = assemble("llama", tmp_path)
+    server = ServerProcess(["--speculative-method", "mtp"], model_path=str(folder), model_id="broken")
+    with pytest.raises(RuntimeError) as failure:
+        server.start(ready_timeout=60)
+    server.stop()
+    assert "no multi-token-prediction layer" in str(failure.value), str(failure.value)
+    server = ServerProcess(["--speculative-method", "eagle"], model_path=str(folder), model_id="broken")
+    with pytest.raises(RuntimeError) as failure:
+        server.start(ready_timeout=60)
+    server.stop()
+    assert "ngram or mtp" in str(failure.value), str(failure.value)
+
+
 # --- Embeddings: the pooled final hidden states transformers computes ----------------------------
 
 HIDDEN = sorted(f for f in EXPECTED if (FIXTURES / f / "hidden.safetensors").exists())

@@ -37,6 +37,9 @@ final class RequestState {
     var promptLogprobsSent = false
     /// An embedding request's final hidden states pooled so far.
     var pooled = PoolingSum()
+    /// The multi-token-prediction layer's guess at the tokens from `position` on (the one after the last token when
+    /// it was made), for speculative decoding's next step.
+    var mtpDraft: (position: Int, tokens: [Int])?
 
     /// Most tokens of one step while the prompt's logprobs are being computed: each of them gets a whole row
     /// of logits (256 × SmolLM2's 49,152 floats = 50 MB), where a step's budget could otherwise make it 2,048.

@@ -1,24 +1,33 @@
 /// Limits of one engine step.
 public struct SchedulerConfiguration: Sendable, Equatable {
     public enum Policy: String, Sendable { case fcfs, priority }
+    /// Where speculative decoding's drafts come from.
+    public enum SpeculativeMethod: String, Sendable, CaseIterable {
+        /// Prompt lookup (`NGramProposer`): tokens that followed the sequence's last n tokens where they occurred before.
+        case ngram
+        /// DeepSeek's multi-token-prediction layer (`MultiTokenPredictor`), run after each step over the positions it
+        /// confirmed: its guess at the token after the next one.
+        case mtp
+    }
     /// Most tokens (prefill chunks + decodes) in one step.
     public var maxNumBatchedTokens = 2048
     /// Most requests running at once.
     public var maxNumSeqs = 64
     public var policy = Policy.fcfs
-    /// Speculative decoding by prompt lookup (`NGramProposer`): most draft tokens verified per sequence and step
-    /// (0: off).
+    /// Speculative decoding: most draft tokens verified per sequence and step (0: off).
     public var speculativeTokens = 0
+    public var speculativeMethod = SpeculativeMethod.ngram
     /// Speculate only while at most this many requests decode: verifying drafts costs arithmetic, which a single
     /// sequence's step (bound by reading the weights) has to spare and a large batch has not.
     public var speculativeMaxRunning = 4
 
     public init(maxNumBatchedTokens: Int = 2048, maxNumSeqs: Int = 64, policy: Policy = .fcfs, speculativeTokens: Int = 0,
-                speculativeMaxRunning: Int = 4) {
+                speculativeMethod: SpeculativeMethod = .ngram, speculativeMaxRunning: Int = 4) {
         self.maxNumBatchedTokens = maxNumBatchedTokens
         self.maxNumSeqs = maxNumSeqs
         self.policy = policy
         self.speculativeTokens = speculativeTokens
+        self.speculativeMethod = speculativeMethod
         self.speculativeMaxRunning = speculativeMaxRunning
     }
 }
@@ -52,8 +61,13 @@ final class Scheduler {
     private(set) var running: [RequestState] = []
     private(set) var preemptionCount = 0
 
-    /// Drafts for speculative decoding, when it is on and the model's cache can take rejected positions.
-    let proposer: NGramProposer?
+    /// Where drafts come from, when speculative decoding is on and the model's cache can take rejected positions.
+    enum Drafts {
+        case ngram(NGramProposer)
+        /// The engine's MTP pass leaves each decoding request's draft in `RequestState.mtpDraft`.
+        case mtp(tokens: Int)
+    }
+    let drafts: Drafts?
     private(set) var draftTokens = 0
     private(set) var acceptedDraftTokens = 0
 
@@ -62,7 +76,11 @@ final class Scheduler {
     init(config: SchedulerConfiguration, kv: KVCacheManager, speculates: Bool = true) {
         self.config = config
         self.kv = kv
-        proposer = config.speculativeTokens > 0 && speculates ? NGramProposer(tokens: config.speculativeTokens) : nil
+        switch config.speculativeMethod {
+        case _ where config.speculativeTokens == 0 || !speculates: drafts = nil
+        case .ngram: drafts = .ngram(NGramProposer(tokens: config.speculativeTokens))
+        case .mtp: drafts = .mtp(tokens: config.speculativeTokens)
+        }
     }
 
     var hasWork: Bool { !waiting.isEmpty || !running.isEmpty }
@@ -92,7 +110,7 @@ final class Scheduler {
 
     private func scheduleRunning(_ out: inout SchedulerOutput, budget: inout Int) {
         var i = 0
-        let speculating = proposer != nil && running.count <= config.speculativeMaxRunning
+        let speculating = drafts != nil && running.count <= config.speculativeMaxRunning
         while i < running.count, budget > 0 {
             let r = running[i]
             if speculating, let item = speculativeItem(r, budget: budget) {
@@ -120,12 +138,19 @@ final class Scheduler {
     /// A decoding request's last token plus the drafts the proposer finds for it, when there are some and their
     /// blocks are free (a draft never preempts anything).
     private func speculativeItem(_ r: RequestState, budget: Int) -> SchedulerOutput.Item? {
-        guard let proposer, r.remaining == 1, r.request.pooling == nil, !r.generation.generated.isEmpty else { return nil }
+        guard let source = self.drafts, r.remaining == 1, r.request.pooling == nil, !r.generation.generated.isEmpty else { return nil }
         let g = r.generation
         // Room for the drafts and the token after them: within max_tokens, the context and the step's budget.
         let limit = min(r.request.sampling.maxTokens - g.generated.count, g.contextLength - r.tokens.count, budget) - 1
         guard limit > 0 else { return nil }
-        let drafts = proposer.propose(r.tokens, limit: limit)
+        let drafts: [Int]
+        switch source {
+        case .ngram(let proposer): drafts = proposer.propose(r.tokens, limit: limit)
+        case .mtp(let most):
+            // A draft is for the token after the request's last one: one made before a later token came is stale.
+            guard let d = r.mtpDraft, d.position == r.tokens.count else { return nil }
+            drafts = Array(d.tokens.prefix(min(most, limit)))
+        }
         guard !drafts.isEmpty, kv.allocate(r.id, totalTokens: r.computed + 1 + drafts.count) else { return nil }
         draftTokens += drafts.count
         return SchedulerOutput.Item(request: r, start: r.computed, count: 1 + drafts.count, drafts: drafts)

@@ -4,9 +4,9 @@ import Foundation
 // E hidden, V vocabulary, X routed experts
 
 /// Builds DeepSeek-V2/V3/V3.2 (and Moonlight, which is V3) from a Hugging Face folder: MLA attention in every
-/// layer, a dense MLP in the first `first_k_dense_replace` layers and DeepSeekMoE after. The
-/// multi-token-prediction layers (`model.layers.{N…}` beyond `num_hidden_layers`) are loaded and kept
-/// in `auxiliaryWeights`, not run.
+/// layer, a dense MLP in the first `first_k_dense_replace` layers and DeepSeekMoE after. The first
+/// multi-token-prediction layer (`model.layers.{N}`, N = `num_hidden_layers`) becomes the model's
+/// `MultiTokenPredictor`, a draft model for speculative decoding.
 enum DeepSeekModel {
     static func load(config c: DeepSeekConfig, architecture: ModelArchitecture, weights w: WeightLoader, mlaForm: MLAForm) throws -> DecoderModel {
         guard (c.hidden_act ?? "silu") == "silu" else { throw CheckpointError.unsupported("hidden_act '\(c.hidden_act!)'") }
@@ -22,8 +22,28 @@ enum DeepSeekModel {
         let slotWidth = latentWidth + (architecture == .deepseekV32 ? c.index_head_dim ?? 0 : 0)
         // V3's HF port may store rotary weights de-interleaved (`rope_interleave: false`); V2 never does.
         let ropeStyle: RoPEStyle = architecture == .deepseekV3 && c.rope_interleave == false ? .halves : .interleaved
-        let layers = try (0..<c.num_hidden_layers).map { i -> DecoderLayer in
-            let p = "model.layers.\(i)"
+        let build = LayerBuilder(config: c, architecture: architecture, rope: rope, ropeStyle: ropeStyle, mlaForm: mlaForm, latentWidth: latentWidth)
+        let layers = try (0..<c.num_hidden_layers).map { try build.layer(w, index: $0) }
+        let embedding = try w.load("model.embed_tokens.weight", [c.vocab_size, e])
+        let lmHead = c.tie_word_embeddings == true ? embedding : try w.load("lm_head.weight", [c.vocab_size, e])
+        return DecoderModel(
+            architecture: architecture, device: w.device, vocabularySize: c.vocab_size, contextLength: c.max_position_embeddings,
+            cacheLayout: KVCacheLayout(layers: c.num_hidden_layers, width: slotWidth),
+            embedding: embedding, layers: layers, norm: try w.load("model.norm.weight", [e]), lmHead: lmHead, rmsNormEps: eps, multiTokenPredictor: try MultiTokenPredictor(w, config: c, build: build, embedding: embedding, lmHead: lmHead))
+    }
+
+    /// How one decoder layer of this checkpoint is built (the main layers and the MTP layer's block alike).
+    struct LayerBuilder {
+        let config: DeepSeekConfig
+        let architecture: ModelArchitecture
+        let rope: RoPETable
+        let ropeStyle: RoPEStyle
+        let mlaForm: MLAForm
+        let latentWidth: Int
+
+        /// `model.layers.{index}`: MLA attention (with V3.2's indexer), then a dense MLP or DeepSeekMoE.
+        func layer(_ w: WeightLoader, index i: Int) throws -> DecoderLayer {
+            let (c, e, p) = (config, config.hidden_size, "model.layers.\(i)")
             let attention = try MLAAttention(w, prefix: "\(p).self_attn", config: c, rope: rope, ropeStyle: ropeStyle)
             attention.form = mlaForm
             if architecture == .deepseekV32 {
@@ -36,13 +56,6 @@ enum DeepSeekModel {
                 mlp: c.isMoELayer(i) ? try moe(w, prefix: "\(p).mlp", config: c, architecture: architecture)
                                      : try w.mlp("\(p).mlp", hidden: e, width: c.intermediate_size))
         }
-        let embedding = try w.load("model.embed_tokens.weight", [c.vocab_size, e])
-        return DecoderModel(
-            architecture: architecture, device: w.device, vocabularySize: c.vocab_size, contextLength: c.max_position_embeddings,
-            cacheLayout: KVCacheLayout(layers: c.num_hidden_layers, width: slotWidth),
-            embedding: embedding, layers: layers, norm: try w.load("model.norm.weight", [e]),
-            lmHead: c.tie_word_embeddings == true ? embedding : try w.load("lm_head.weight", [c.vocab_size, e]),
-            rmsNormEps: eps, auxiliaryWeights: try multiTokenPrediction(w, config: c))
     }
 
     static func moe(_ w: WeightLoader, prefix: String, config c: DeepSeekConfig, architecture: ModelArchitecture) throws -> DeepSeekMoE {
@@ -70,17 +83,5 @@ enum DeepSeekModel {
             ? try w.mlp("\(prefix).shared_experts", hidden: e, width: f * (c.n_shared_experts ?? 0)) : nil
         return DeepSeekMoE(device: w.device, gate: gate, experts: try RoutedExperts(w, prefix: "\(prefix).experts", count: x, hidden: e, width: f),
                            shared: shared)
-    }
-
-    /// Every tensor of the MTP layers, uploaded as is.
-    static func multiTokenPrediction(_ w: WeightLoader, config c: DeepSeekConfig) throws -> [String: DeviceWeight] {
-        let count = c.num_nextn_predict_layers ?? 0
-        guard count > 0 else { return [:] }
-        let prefixes = (c.num_hidden_layers..<(c.num_hidden_layers + count)).map { "model.layers.\($0)." }
-        var out: [String: DeviceWeight] = [:]
-        for name in w.checkpoint.names where prefixes.contains(where: name.hasPrefix) && !name.hasSuffix("_scale_inv") {
-            out[name] = try w.device.upload(try w.checkpoint.tensor(name))
-        }
-        return out
     }
 }

@@ -1,0 +1,67 @@
+import Device
+import Foundation
+import Testing
+@testable import Model
+
+/// DeepSeek-V3's multi-token-prediction layer against scripts/reference/make_mtp_fixtures.py (the layer run in PyTorch
+/// with transformers' decoder block, as vLLM's deepseek_mtp runs it), on the deepseek_v3 fixture's prompt + decode.
+@Suite struct MultiTokenPredictorTests {
+    let f: HuggingFaceParityTests.Fixture
+    let tokens: [Int]
+    let reference: [Float]      // [tokens.count - 1, V]
+
+    init() throws {
+        f = try HuggingFaceParityTests.Fixture("deepseek_v3")
+        let file = try SafetensorsFile(path: f.directory.appendingPathComponent("mtp_reference.safetensors").path)
+        tokens = try file.tensor("tokens").toFloat32().map { Int($0) }
+        reference = try file.tensor("logits").toFloat32()
+    }
+
+    /// The main model's hidden states and the MTP layer's logits over the sequence, run in the given chunks (each a
+    /// main pass, then an MTP pass over the same positions with the tokens one ahead), in one cache of 3 + 1 layers.
+    func logits(chunks: [Int], model: DecoderModel) throws -> [Float] {
+        let mtp = try #require(model.multiTokenPredictor)
+        let cache = model.device.makeKVStorage(layers: model.cacheLayout.layers + 1, blockCount: 2, blockSize: 16,
+                                               width: model.cacheLayout.width, fieldWidth: nil)
+        var out: [Float] = [], start = 0
+        for n in chunks {
+            let main = SequenceChunk(tokens: Array(tokens[start..<(start + n)]), startPosition: start, blockTable: [0, 1], logits: .none)
+            let (_, hidden) = model.forwardKeepingHidden(ForwardBatch([main]), cache: cache)
+            let next = SequenceChunk(tokens: Array(tokens[(start + 1)...(start + n)]), startPosition: start, blockTable: [0, 1], logits: .all)
+            out += mtp.forward(ForwardBatch([next]), hidden: hidden, cache: cache).data
+            start += n
+        }
+        return out
+    }
+
+    @Test func theSequenceAtOnceMatchesTheReference() throws {
+        #expect(tokens == f.prompt + f.decodeIDs)
+        let got = try logits(chunks: [tokens.count - 1], model: try f.model())
+        let d = HuggingFaceParityTests.maxDelta(got, reference)
+        #expect(d <= HuggingFaceParityTests.tolerance, "MTP logits differ from the reference by \(d)")
+    }
+
+    /// A prompt chunk and then a position at a time, as the engine runs a decoding request: the layer's own cache
+    /// entries carry the earlier positions.
+    @Test func chunkByChunkThroughItsCacheMatchesTheReference() throws {
+        let chunks = [tokens.count - 8] + Array(repeating: 1, count: 7)
+        for form in [MLAForm.naive, .absorbed] {
+            let got = try logits(chunks: chunks, model: try f.model(form))
+            let d = HuggingFaceParityTests.maxDelta(got, reference)
+            #expect(d <= HuggingFaceParityTests.tolerance, "\(form): MTP logits differ from the reference by \(d)")
+        }
+    }
+
+    /// The logits of the rows it asks for only, and the main model's logits unchanged by keeping the hidden states.
+    @Test func keepingTheHiddenStatesLeavesTheLogitsAlone() throws {
+        let model = try f.model()
+        let chunk = SequenceChunk(tokens: f.prompt, startPosition: 0, blockTable: [0, 1], logits: .last)
+        func cache() -> KVBlockStorage { model.device.makeKVStorage(layers: 4, blockCount: 2, blockSize: 16, width: model.cacheLayout.width, fieldWidth: nil) }
+        let plain = model.forward(ForwardBatch([chunk]), cache: cache())
+        let (kept, hidden) = model.forwardKeepingHidden(ForwardBatch([chunk]), cache: cache())
+        #expect(kept.data == plain.data)
+        #expect(hidden.rows == f.prompt.count && hidden.cols == 64)
+        var asHidden = ForwardBatch([chunk]); asHidden.output = .hidden
+        #expect(model.forward(asHidden, cache: cache()).data == hidden.rows(hidden.rows - 1..<hidden.rows).data)
+    }
+}
