@@ -10,6 +10,12 @@ public enum ToolCallFormat: String, Sendable, Equatable {
     /// `[TOOL_CALLS][{"name": …, "arguments": {…}}, …]` (Mistral Nemo) or `[TOOL_CALLS]NAME[ARGS]{…}` per call
     /// (Mistral Small 3.2, Devstral, Ministral 3).
     case mistral
+    /// DeepSeek's DSML (V3.2): `<｜DSML｜function_calls>`, then per call `<｜DSML｜invoke name="NAME">` with a
+    /// `<｜DSML｜parameter name="KEY" string="true|false">VALUE</｜DSML｜parameter>` per argument (a string as is,
+    /// anything else as JSON) and `</｜DSML｜invoke>`.
+    case dsmlFunctionCalls = "deepseek_v32"
+    /// DeepSeek-V4's DSML: the same, in a `<｜DSML｜tool_calls>` block.
+    case dsmlToolCalls = "deepseek_v4"
 
     /// The format a chat template writes tool calls in, if it shows the model its tools and writes calls in one
     /// this server reads. `<tool_call>` alone is not enough: Qwen3-Coder's and Nemotron's `<function=…>` and GLM's
@@ -19,6 +25,11 @@ public enum ToolCallFormat: String, Sendable, Equatable {
         if template.contains("<tool_call>") {
             let json = template.contains("\"arguments\"") && !template.contains("<function=") && !template.contains("<arg_key>")
             return json ? .hermes : nil
+        }
+        if template.contains("｜DSML｜"), template.contains("invoke name=") {
+            if template.contains("function_calls>") { return .dsmlFunctionCalls }
+            if template.contains("tool_calls>") { return .dsmlToolCalls }
+            return nil
         }
         if template.contains("tool▁calls▁begin") { return .deepseek }
         if template.contains("[TOOL_CALLS]") { return .mistral }
@@ -31,6 +42,8 @@ public enum ToolCallFormat: String, Sendable, Equatable {
         case .hermes: return "<tool_call>"
         case .deepseek: return "<｜tool▁calls▁begin｜>"
         case .mistral: return "[TOOL_CALLS]"
+        case .dsmlFunctionCalls: return "<｜DSML｜function_calls>"
+        case .dsmlToolCalls: return "<｜DSML｜tool_calls>"
         }
     }
 }
@@ -133,6 +146,8 @@ enum ToolOutput: Sendable, Equatable {
                 calls.append(ParsedToolCall(name: name, arguments: args))
             }
             return calls
+        case .dsmlFunctionCalls, .dsmlToolCalls:
+            return DSMLCalls.parse(text)
         }
     }
 

@@ -101,6 +101,8 @@ private func matches(_ g: OutputGrammar, _ text: String) -> Bool {
             "Qwen-Qwen2.5-7B-Instruct": .hermes, "Qwen-Qwen3-0.6B": .hermes, "NousResearch-Hermes-3-Llama-3.1-8B-tool_use": .hermes,
             "Qwen3-Coder": nil, "GLM-4.6": nil, "NVIDIA-Nemotron-3-Nano-30B-A3B-BF16": nil, "MiniMax-M3": nil,
             "deepseek-ai-DeepSeek-V3.1": nil, "llama-cpp-deepseek-r1": .deepseek,
+            "deepseek-ai-DeepSeek-V3.2": .dsmlFunctionCalls, "deepseek-ai-DeepSeek-V4": .dsmlToolCalls,
+            "deepseek-ai-DeepSeek-V4-Flash-0731": .dsmlToolCalls,
             "mistralai-Mistral-Nemo-Instruct-2407": .mistral, "Mistral-Small-3.2-24B-Instruct-2506": .mistral,
             "HuggingFaceTB-SmolLM2-ChatML": nil,
         ]
@@ -204,6 +206,46 @@ private func auto(_ format: ToolCallFormat, parallel: Bool = true) -> ToolOutput
         #expect(auto(.hermes).extract("Just text.").calls.isEmpty)
         let broken = "Hmm <tool_call>{\"name\": \"f\", \"arguments\": {oops}</tool_call>"
         #expect(auto(.hermes).extract(broken).content == broken && auto(.hermes).extract(broken).calls.isEmpty)
+    }
+
+    /// DeepSeek-V3.2's and V4's DSML calls, as their templates write past calls (chat_breadth_cases.json: transformers'
+    /// rendering of a call with arguments {"city": "Paris", "unit": "celsius"}) and as a model may write them.
+    @Test(arguments: [("deepseek-ai-DeepSeek-V3.2", ToolCallFormat.dsmlFunctionCalls), ("deepseek-ai-DeepSeek-V4", .dsmlToolCalls),
+                      ("deepseek-ai-DeepSeek-V4-Flash-0731", .dsmlToolCalls)])
+    func dsmlCallsAreReadAsTheirTemplatesWriteThem(template: String, format: ToolCallFormat) throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
+        let cases = try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("jinja/chat_breadth_cases.json"))) as? [[String: Any]]
+        let rendered = try #require(cases?.first { ($0["name"] as? String) == "\(template).jinja/tool_call_roundtrip/agp=True" }?["expected"] as? String)
+        let start = try #require(rendered.range(of: format.marker, options: .backwards))   // (the tools header shows one first)
+        let end = try #require(rendered.range(of: "</" + format.marker.dropFirst(), range: start.upperBound..<rendered.endIndex))
+        let written = String(rendered[start.lowerBound..<end.upperBound])
+        let read = auto(format).extract("I'll check." + written)
+        #expect(read.content == "I'll check.")
+        #expect(read.calls == [ParsedToolCall(name: "get_weather", arguments: #"{"city":"Paris","unit":"celsius"}"#)])
+    }
+
+    @Test func dsmlValuesAreStringsOrJSON() {
+        let open = ToolCallFormat.dsmlFunctionCalls.marker
+        func p(_ key: String, _ string: Bool, _ value: String) -> String {
+            "<｜DSML｜parameter name=\"\(key)\" string=\"\(string)\">\(value)</｜DSML｜parameter>\n"
+        }
+        func invoke(_ name: String, _ body: String) -> String { "<｜DSML｜invoke name=\"\(name)\">\n\(body)</｜DSML｜invoke>\n" }
+        // Strings as written (quotes, backslashes, newlines and edge spaces kept); others as JSON, key order kept;
+        // a value that is no JSON stays a string; a second call; an invoke holding one JSON object.
+        let text = open + "\n" + invoke("get_weather", p("zone", true, " a \"b\"\\c\nd ") + p("days", false, "3") + p("opts", false, "{\"b\": [1, 2.5], \"a\": null}")
+                                   + p("flag", false, " true ") + p("loose", false, "not json")) + invoke("get_time", "{\"zone\": \"UTC\"}\n")
+            + invoke("get_time", "") + "</｜DSML｜function_calls>"
+        #expect(auto(.dsmlFunctionCalls).extract(text).calls == [
+            ParsedToolCall(name: "get_weather", arguments: #"{"zone":" a \"b\"\\c\nd ","days":3,"opts":{"b":[1,2.5],"a":null},"flag":true,"loose":"not json"}"#),
+            ParsedToolCall(name: "get_time", arguments: #"{"zone":"UTC"}"#), ParsedToolCall(name: "get_time", arguments: "{}")])
+        // Not calls (the text stays content, whole): cut short inside an invoke, a parameter without its end, the same
+        // argument twice, text between parameters, an undeclared function; and V4's block is not V3.2's.
+        for broken in [open + invoke("get_time", p("zone", true, "UTC")).dropLast(20), open + invoke("get_time", "<｜DSML｜parameter name=\"zone\" string=\"true\">UTC\n"),
+                       open + invoke("get_time", p("zone", true, "UTC") + p("zone", true, "CET")), open + invoke("get_time", p("zone", true, "UTC") + "and " + p("x", false, "1")),
+                       open + invoke("rm_rf", ""), ToolCallFormat.dsmlToolCalls.marker + invoke("get_time", "")] {
+            let read = auto(.dsmlFunctionCalls).extract(String(broken))
+            #expect(read.calls.isEmpty && read.content == String(broken), "\(broken)")
+        }
     }
 
     /// However the text is split into tokens, the stream sends the content before the calls and holds the rest.
