@@ -21,29 +21,49 @@ extension EngineConfiguration {
 extension EngineCore {
     /// Runs the MTP layer over the positions each item settled this step (`confirmed`: its positions that now hold the
     /// sequence's own tokens, from the item's start), each with the token after it and the main pass's hidden state,
-    /// so the layer's cache keeps up with the sequence; a request that sampled gets the layer's greedy guess at the
-    /// token after its new one (`sampled`), which the scheduler verifies in its next step.
+    /// so the layer's cache keeps up with the sequence. A request that sampled (`sampled`) gets the layer's greedy
+    /// guess at the token after its new one, and with `speculativeTokens` > 1 further guesses, each from the layer's
+    /// own output at the position before (as vLLM chains MTP drafts); the scheduler verifies them in its next step.
     func draftWithMTP(_ items: [SchedulerOutput.Item], _ logits: [ItemLogits], confirmed: [Int?], sampled: [Bool]) {
-        guard let mtp else { return }
-        var chunks: [SequenceChunk] = [], hidden: [Matrix] = [], drafting: [RequestState] = []
+        guard let mtp, case .mtp(let most)? = scheduler.drafts else { return }
+        var chunks: [SequenceChunk] = [], hidden: [Matrix] = [], drafting: [(request: RequestState, wanted: Int)] = []
         for (i, item) in items.enumerated() {
             let r = item.request
             r.mtpDraft = nil
             // A finished request needs no draft (nil), and the token after every settled position must be known.
             guard let n = confirmed[i], n > 0, r.status == .running, let h = logits[i].hidden, n <= h.rows,
                   item.start + n < r.tokens.count else { continue }
+            let wanted = sampled[i] ? min(most, scheduler.draftLimit(r)) : 0
             chunks.append(SequenceChunk(tokens: Array(r.tokens[(item.start + 1)...(item.start + n)]), startPosition: item.start,
-                                        blockTable: scheduler.kv.blockTable(r.id), logits: sampled[i] ? .last : .none))
+                                        blockTable: scheduler.kv.blockTable(r.id), logits: wanted > 0 ? .last : .none))
             hidden.append(n == h.rows ? h : h.rows(0..<n))
-            if sampled[i] { drafting.append(r) }
+            if wanted > 0 { drafting.append((r, wanted)) }
         }
         guard !chunks.isEmpty else { return }
-        let out = mtp.forward(ForwardBatch(chunks), hidden: Matrix(stacking: hidden, cols: hidden[0].cols), cache: caches[0])
-        for (row, r) in drafting.enumerated() {
-            r.mtpDraft = (position: r.tokens.count, tokens: [Self.argmax(out, row: row)])
+        var out = mtp.forwardKeepingHidden(ForwardBatch(chunks), hidden: Matrix(stacking: hidden, cols: hidden[0].cols), cache: caches[0])
+        var guesses = drafting.indices.map { [Self.argmax(out.logits, row: $0)] }
+        // Further guesses: guess j sits at the position after guess j - 1's, which the main model has not run.
+        var rows = Array(drafting.indices)      // each chaining request's row in `out`
+        for j in 1..<max(1, drafting.map(\.wanted).max() ?? 1) {
+            var next: [SequenceChunk] = [], inputs: [Matrix] = [], nextRows: [Int] = []
+            for (k, row) in rows.enumerated() where drafting[row].wanted > j {
+                let r = drafting[row].request
+                let position = r.tokens.count - 2 + j
+                // Its cache entry needs a block; a guess never takes one another request would need.
+                guard scheduler.reserve(r, totalTokens: position + 1) else { continue }
+                next.append(SequenceChunk(tokens: [guesses[row][j - 1]], startPosition: position, blockTable: scheduler.kv.blockTable(r.id), logits: .last))
+                inputs.append(out.hidden.rows(k..<(k + 1)))
+                nextRows.append(row)
+            }
+            guard !next.isEmpty else { break }
+            out = mtp.forwardKeepingHidden(ForwardBatch(next), hidden: Matrix(stacking: inputs, cols: inputs[0].cols), cache: caches[0])
+            for (k, row) in nextRows.enumerated() { guesses[row].append(Self.argmax(out.logits, row: k)) }
+            rows = nextRows
+        }
+        for (row, d) in drafting.enumerated() {
+            d.request.mtpDraft = (position: d.request.tokens.count, tokens: guesses[row])
         }
     }
-
     private static func argmax(_ m: Matrix, row: Int) -> Int {
         m.data.withUnsafeBufferPointer { p in
             var best = 0, value = -Float.infinity

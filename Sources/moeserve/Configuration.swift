@@ -47,11 +47,16 @@ struct Configuration: Equatable {
     /// Speculative decoding by prompt lookup: draft tokens verified per sequence and step (0: off), while at most
     /// `speculativeMaxRunning` requests decode. On for a lone decoding request, where it measured faster (`scripts/bench
     /// spec`: 2.66x on copied text, 1.05x on a free story, the same tokens); at 4 streams it cost ~9%, so not beyond 1.
-    var speculativeTokens = 5
+    /// Drafts per step; nil: 5 for prompt lookup, 1 for the MTP layer (its depth: each further guess is chained from
+    /// the layer's own output, and DeepSeek reports acceptance for the first).
+    var speculativeTokens: Int?
     var speculativeMaxRunning = 1
     /// Where drafts come from: "ngram" (prompt lookup) or "mtp" (DeepSeek's multi-token-prediction layer, one draft a
     /// step; the checkpoint must have the layer).
     var speculativeMethod = "ngram"
+
+    /// `speculativeTokens` as set, or the method's default.
+    var draftTokensPerStep: Int { speculativeTokens ?? (speculativeMethod == "mtp" ? 1 : 5) }
     var prefixCaching = true
     var schedulingPolicy = "fcfs"
     var logLevel = "info"

@@ -33,7 +33,7 @@ enum ModelServing {
         let engineConfig = EngineConfiguration(
             scheduler: SchedulerConfiguration(maxNumBatchedTokens: config.maxNumBatchedTokens, maxNumSeqs: config.maxNumSeqs,
                                               policy: SchedulerConfiguration.Policy(rawValue: config.schedulingPolicy) ?? .fcfs,
-                                              speculativeTokens: config.speculativeTokens,
+                                              speculativeTokens: config.draftTokensPerStep,
                                               speculativeMethod: SchedulerConfiguration.SpeculativeMethod(rawValue: config.speculativeMethod) ?? .ngram,
                                               speculativeMaxRunning: config.speculativeMaxRunning),
             blockSize: config.blockSize, kvCacheBytes: config.kvCacheBytes, prefixCaching: config.prefixCaching)
@@ -84,7 +84,7 @@ enum ModelServing {
         guard config.multiTokenPredictor(for: model) != nil else {
             throw Failure(description: "--speculative-method mtp: this model's cache compresses what it is given, so it cannot take rejected drafts")
         }
-        logger.info("speculative decoding", metadata: ["method": "mtp", "drafts_per_step": "1", "max_running": "\(s.speculativeMaxRunning)"])
+        logger.info("speculative decoding", metadata: ["method": "mtp", "drafts_per_step": "\(s.speculativeTokens)", "max_running": "\(s.speculativeMaxRunning)"])
     }
 
     /// How `/v1/embeddings` pools (`model.pooling`): as set, or with `auto` as the checkpoint declares (the last token when

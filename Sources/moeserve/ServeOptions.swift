@@ -72,10 +72,10 @@ struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("max-num-seqs"), parsing: .unconditional, help: "Most requests running at once. [engine.max_num_seqs]")
     var maxNumSeqs: Int?
 
-    @Option(name: .customLong("speculative-tokens"), parsing: .unconditional, help: "Speculative decoding by prompt lookup: up to this many draft tokens, copied from where the sequence's last tokens occurred before, verified per sequence in one pass (default 5; 0: off). Outputs are unchanged; copying answers (quotes, code edits, summaries) come faster. [engine.speculative_tokens]")
+    @Option(name: .customLong("speculative-tokens"), parsing: .unconditional, help: "Speculative decoding: up to this many draft tokens per sequence and step, verified in one pass (default 5 by prompt lookup, 1 with --speculative-method mtp; 0: off). Outputs are unchanged; answers whose drafts are right (by prompt lookup: quotes, code edits, summaries) come faster. [engine.speculative_tokens]")
     var speculativeTokens: Int?
 
-    @Option(name: .customLong("speculative-method"), help: "Where speculative drafts come from: ngram (prompt lookup, any model) or mtp (DeepSeek-V3/R1/V3.2's multi-token-prediction layer: its guess at the token after the next, one draft a step, verified like the others; the checkpoint must carry the layer). [engine.speculative_method]")
+    @Option(name: .customLong("speculative-method"), help: "Where speculative drafts come from: ngram (prompt lookup, any model) or mtp (DeepSeek-V3/R1/V3.2's multi-token-prediction layer: its guess at the token after the next, and with --speculative-tokens N > 1 further guesses chained from its own output, verified like the others; the checkpoint must carry the layer). [engine.speculative_method]")
     var speculativeMethod: String?
 
     @Option(name: .customLong("speculative-max-running"), parsing: .unconditional, help: "Speculate only while at most this many requests decode (default 1: verifying drafts costs arithmetic a batch has not to spare). [engine.speculative_max_running]")

@@ -14,7 +14,7 @@ import Testing
 
     /// The serving default too: Q8_0 weights, f16 cache, fp32 prompts and int8 generated tokens, which the engine runs
     /// in passes of their own (so a step's hidden states come from two passes).
-    static let servingDevice = CPUDevice(activations: .float32, generatedActivations: .int8, quantisation: .q8_0, kvElement: .f16)
+    static var servingDevice: CPUDevice { CPUDevice(activations: .float32, generatedActivations: .int8, quantisation: .q8_0, kvElement: .f16) }
 
     init(device: any Device = CPUDevice()) throws {
         let dir = SparseAttentionEngineTests.fixtures.appendingPathComponent("deepseek_v3")
@@ -55,57 +55,70 @@ import Testing
     }
 
     /// Six requests at once (greedy and seeded sampling), prompts chunked 13 tokens a step: the same tokens as
-    /// without speculation, and the layer drafted for every decoding step.
-    @Test(arguments: [false, true])
-    func outputsAreTheUnspeculatedOnes(servingDevice: Bool) throws {
+    /// without speculation, and the layer drafted for every decoding step (1 guess, or 3 chained).
+    @Test(arguments: [false, true], [1, 3])
+    func outputsAreTheUnspeculatedOnes(servingDevice: Bool, speculative: Int) throws {
         let t = servingDevice ? try MTPSpeculationTests(device: Self.servingDevice) : self
         #expect(t.model.device.separatesGeneratedTokens == servingDevice)
-        try t.checkOutputs()
+        try t.checkOutputs(speculative: speculative)
     }
 
-    func checkOutputs() throws {
+    func checkOutputs(speculative: Int) throws {
         let requests = (0..<6).map { i in
             request("r\(i)", Array(prompt.prefix(8 + 2 * i)) + [i + 2], maxTokens: 12 + i, seed: i % 2 == 0 ? nil : UInt64(40 + i))
         }
         let plain = run(core(method: .ngram, speculative: 0, budget: 13), requests)
-        let c = core(speculative: 1, budget: 13)
+        let c = core(speculative: speculative, budget: 13)
         #expect(run(c, requests) == plain)
-        #expect(c.scheduler.draftTokens >= 6 * 10, "one draft per decoding step: \(c.scheduler.draftTokens)")
+        #expect(c.scheduler.draftTokens >= 6 * 10 * speculative, "\(speculative) drafts per decoding step: \(c.scheduler.draftTokens)")
     }
 
-    /// The layer's guesses, step by step in the engine, are the ones it makes over the whole sequence at once — also
-    /// after steps that accept a draft (each draft here replaced by the true next token, so every one is accepted and
-    /// the layer runs over two positions).
-    @Test func theLayersCacheKeepsUpThroughAcceptedDrafts() throws {
-        let expected = run(core(method: .ngram, speculative: 0), [request("a", prompt, maxTokens: 16)])[0]
-        let sequence = prompt + expected
-        // The layer over the whole sequence: row p guesses token p + 2.
+    /// The layer's guesses at `count` tokens from the end of `sequence` (which ends with a token the main model has not
+    /// run), computed apart from the engine: the main model and the layer over the whole sequence in a cache of their
+    /// own, then each further guess from the layer's output at the position before.
+    func guesses(after sequence: [Int], count: Int) throws -> [Int] {
         let mtp = try #require(model.multiTokenPredictor)
-        let cache = model.device.makeKVStorage(layers: 4, blockCount: 4, blockSize: 16, width: model.cacheLayout.width, fieldWidth: nil)
-        let main = SequenceChunk(tokens: Array(sequence.dropLast()), startPosition: 0, blockTable: [0, 1, 2, 3], logits: .none)
-        let (_, hidden) = model.forwardKeepingHidden(ForwardBatch([main]), cache: cache)
-        var next = main
-        next.tokens = Array(sequence.dropFirst())
-        next.logits = .all
-        let guesses = mtp.forward(ForwardBatch([next]), hidden: hidden, cache: cache)
-        func guess(at position: Int) -> Int {
-            let row = guesses.row(position - 2)
-            return row.indices.max { row[$0] < row[$1] }!
+        let n = sequence.count
+        let cache = model.device.makeKVStorage(layers: 4, blockCount: 8, blockSize: 16, width: model.cacheLayout.width, fieldWidth: nil)
+        let table = Array(0..<8)
+        let main = SequenceChunk(tokens: Array(sequence.dropLast()), startPosition: 0, blockTable: table, logits: .none)
+        var hidden = model.forwardKeepingHidden(ForwardBatch([main]), cache: cache).hidden
+        var chunk = SequenceChunk(tokens: Array(sequence.dropFirst()), startPosition: 0, blockTable: table, logits: .last)
+        var out: [Int] = []
+        while out.count < count {
+            let (logits, y) = mtp.forwardKeepingHidden(ForwardBatch([chunk]), hidden: hidden, cache: cache)
+            let row = logits.row(0)
+            out.append(row.indices.max { row[$0] < row[$1] }!)
+            chunk = SequenceChunk(tokens: [out.last!], startPosition: n - 2 + out.count, blockTable: table, logits: .last)
+            hidden = y
         }
+        return out
+    }
 
-        let c = core(speculative: 1)
+    /// The layer's guesses, step by step in the engine, are the ones it makes apart from it, also after steps that
+    /// accept drafts (each draft here replaced by the true tokens, so every one is accepted and the layer runs over
+    /// 1 + drafts positions), and chained ones (`speculative` 3) follow the layer's own output.
+    @Test(arguments: [1, 3])
+    func theLayersCacheKeepsUpThroughAcceptedDrafts(speculative: Int) throws {
+        let expected = run(core(method: .ngram, speculative: 0), [request("a", prompt, maxTokens: 24)])[0]
+        let sequence = prompt + expected
+        let c = core(speculative: speculative)
         let rec = Recorder()
-        c.add(request("a", prompt, maxTokens: 16), onEvent: rec.handler)
+        c.add(request("a", prompt, maxTokens: 24), onEvent: rec.handler)
         var checked = 0
         while c.hasWork {
             c.step()
             guard let r = c.scheduler.request("a"), let draft = r.mtpDraft else { continue }
             #expect(draft.position == r.tokens.count)
-            #expect(draft.tokens == [guess(at: draft.position)], "the layer's guess at position \(draft.position)")
+            // As many as fit before max_tokens.
+            #expect(draft.tokens.count == min(speculative, 24 - r.generation.generated.count - 1))
+            #expect(draft.tokens == (try guesses(after: r.tokens, count: draft.tokens.count)), "the layer's guesses at position \(draft.position)")
             checked += 1
-            if draft.position < sequence.count { r.mtpDraft = (draft.position, [sequence[draft.position]]) }
+            r.mtpDraft = (draft.position, Array(sequence[draft.position..<min(sequence.count, draft.position + draft.tokens.count)]))
         }
         #expect(rec.tokens == expected)
-        #expect(checked >= 6 && c.scheduler.acceptedDraftTokens >= 6, "\(checked) guesses checked, \(c.scheduler.acceptedDraftTokens) drafts accepted")
+        // 23 tokens after the first, `speculative` + 1 a step (the last steps fit fewer drafts).
+        #expect(checked >= 23 / (speculative + 1) && c.scheduler.acceptedDraftTokens >= 23 * speculative / (speculative + 1) - speculative,
+                "\(checked) guesses checked, \(c.scheduler.acceptedDraftTokens) drafts accepted")
     }
 }

@@ -123,6 +123,16 @@ import Engine
         // A negative number is the flag's value (then out of range), not a missing value followed by a flag.
         let negative = try ServeOptions.parse(["--speculative-tokens", "-1", "--port", "-5"])
         do { try negative.apply(to: &d); Issue.record("accepted a negative port") } catch { #expect("\(error)".contains("--port")) }
+        // Drafts per step: 5 by prompt lookup, 1 with the MTP layer, unless set; an unknown method is refused.
+        var m = Configuration()
+        #expect(m.draftTokensPerStep == 5)
+        try ServeOptions.parse(["--speculative-method", "mtp"]).apply(to: &m)
+        #expect(m.draftTokensPerStep == 1)
+        try ServeOptions.parse(["--speculative-tokens", "3"]).apply(to: &m)
+        #expect(m.draftTokensPerStep == 3 && m.speculativeMethod == "mtp")
+        do { try ServeOptions.parse(["--speculative-method", "eagle"]).apply(to: &m); Issue.record("accepted eagle") } catch {
+            #expect("\(error)".contains("ngram or mtp"))
+        }
         // `moeserve serve --help` names every setting of the YAML file.
         let help = Serve.helpMessage(columns: 400)
         for (section, keys) in Configuration.keys {

@@ -139,9 +139,7 @@ final class Scheduler {
     /// blocks are free (a draft never preempts anything).
     private func speculativeItem(_ r: RequestState, budget: Int) -> SchedulerOutput.Item? {
         guard let source = self.drafts, r.remaining == 1, r.request.pooling == nil, !r.generation.generated.isEmpty else { return nil }
-        let g = r.generation
-        // Room for the drafts and the token after them: within max_tokens, the context and the step's budget.
-        let limit = min(r.request.sampling.maxTokens - g.generated.count, g.contextLength - r.tokens.count, budget) - 1
+        let limit = min(draftLimit(r), budget - 1)
         guard limit > 0 else { return nil }
         let drafts: [Int]
         switch source {
@@ -154,6 +152,19 @@ final class Scheduler {
         guard !drafts.isEmpty, kv.allocate(r.id, totalTokens: r.computed + 1 + drafts.count) else { return nil }
         draftTokens += drafts.count
         return SchedulerOutput.Item(request: r, start: r.computed, count: 1 + drafts.count, drafts: drafts)
+    }
+
+    /// Most drafts a decoding request can verify in one step: room for them and the token after them within its
+    /// max_tokens and the model's context.
+    func draftLimit(_ r: RequestState) -> Int {
+        let g = r.generation
+        return min(r.request.sampling.maxTokens - g.generated.count, g.contextLength - r.tokens.count) - 1
+    }
+
+    /// Blocks for a decoding request's positions up to `totalTokens` ahead of its step (an MTP guess's cache entry),
+    /// from the free ones only: false when there are none.
+    func reserve(_ r: RequestState, totalTokens: Int) -> Bool {
+        kv.allocate(r.id, totalTokens: totalTokens)
     }
 
     /// After a speculative item's verification: `accepted` of its drafts matched what was sampled, so their positions

@@ -63,6 +63,13 @@ public final class MultiTokenPredictor: @unchecked Sendable {
     /// of the main model's cache, whose layer `cacheLayer` this writes), from `hidden`: the main model's final hidden
     /// states of the same rows `[T, E]`. Returns the logits of the rows the chunks ask for, chunk by chunk.
     public func forward(_ batch: ForwardBatch, hidden: Matrix, cache: KVBlockStorage) -> Matrix {
+        forwardKeepingHidden(batch, hidden: hidden, cache: cache).logits
+    }
+
+    /// `forward`, also giving the picked rows' output of the layer's block (before `shared_head.norm`): what a further
+    /// guess takes as its hidden state in place of the main model's, which the position does not have yet (vLLM
+    /// chains its drafts so).
+    public func forwardKeepingHidden(_ batch: ForwardBatch, hidden: Matrix, cache: KVBlockStorage) -> (logits: Matrix, hidden: Matrix) {
         let step = StepContext(batch: batch, cache: cache)
         precondition(hidden.rows == step.tokens.count && hidden.cols * 2 == projection.shape[1], "MTP: hidden states do not match the batch")
         precondition(cache.layers > cacheLayer, "MTP: the cache has no layer \(cacheLayer) (make it with the MTP layer's)")
@@ -82,6 +89,7 @@ public final class MultiTokenPredictor: @unchecked Sendable {
         }
         var x = device.matmul(joined, projection)                              // [T, E]
         block(&x, layer: cacheLayer, step: step, device: device, eps: eps)
-        return device.matmul(device.rmsNorm(step.logitRows(x), weight: headNorm, eps: eps), head)   // [rows, V]
+        let picked = step.logitRows(x)                                         // [rows, E]
+        return (device.matmul(device.rmsNorm(picked, weight: headNorm, eps: eps), head), picked)   // [rows, V]
     }
 }
