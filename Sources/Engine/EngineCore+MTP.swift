@@ -26,6 +26,8 @@ extension EngineCore {
     /// own output at the position before (as vLLM chains MTP drafts); the scheduler verifies them in its next step.
     func draftWithMTP(_ items: [SchedulerOutput.Item], _ logits: [ItemLogits], confirmed: [Int?], sampled: [Bool]) {
         guard let mtp, case .mtp(let most)? = scheduler.drafts else { return }
+        // Guesses only while the scheduler will verify them (its cache entries the layer keeps up with regardless).
+        let guessing = scheduler.running.count <= scheduler.config.speculativeMaxRunning
         var chunks: [SequenceChunk] = [], hidden: [Matrix] = [], drafting: [(request: RequestState, wanted: Int)] = []
         for (i, item) in items.enumerated() {
             let r = item.request
@@ -33,9 +35,10 @@ extension EngineCore {
             // A finished request needs no draft (nil), and the token after every settled position must be known.
             guard let n = confirmed[i], n > 0, r.status == .running, let h = logits[i].hidden, n <= h.rows,
                   item.start + n < r.tokens.count else { continue }
-            let wanted = sampled[i] ? min(most, scheduler.draftLimit(r)) : 0
+            let wanted = sampled[i] && guessing ? min(most, scheduler.draftLimit(r)) : 0
             chunks.append(SequenceChunk(tokens: Array(r.tokens[(item.start + 1)...(item.start + n)]), startPosition: item.start,
-                                        blockTable: scheduler.kv.blockTable(r.id), logits: wanted > 0 ? .last : .none))
+                                        blockTable: scheduler.kv.blockTable(r.id), logits: wanted > 0 ? .last : .none,
+                                        generated: item.start >= r.request.promptTokenIDs.count))
             hidden.append(n == h.rows ? h : h.rows(0..<n))
             if wanted > 0 { drafting.append((r, wanted)) }
         }
@@ -49,9 +52,11 @@ extension EngineCore {
             for (k, row) in rows.enumerated() where drafting[row].wanted > j {
                 let r = drafting[row].request
                 let position = r.tokens.count - 2 + j
-                // Its cache entry needs a block; a guess never takes one another request would need.
+                // Its cache entry needs a block: a free one (taken only while speculation runs, for a position the
+                // request's next step writes anyway), or the chain stops.
                 guard scheduler.reserve(r, totalTokens: position + 1) else { continue }
-                next.append(SequenceChunk(tokens: [guesses[row][j - 1]], startPosition: position, blockTable: scheduler.kv.blockTable(r.id), logits: .last))
+                next.append(SequenceChunk(tokens: [guesses[row][j - 1]], startPosition: position, blockTable: scheduler.kv.blockTable(r.id),
+                                          logits: .last, generated: true))
                 inputs.append(out.hidden.rows(k..<(k + 1)))
                 nextRows.append(row)
             }

@@ -59,7 +59,8 @@ extension EngineCore {
         if range.upperBound > known { tokens += item.drafts[(max(range.lowerBound, known) - known)..<(range.upperBound - known)] }
         let rows: LogitRows = promptRows ? .all : (samples ? (item.drafts.isEmpty ? .last : .all) : .none)
         return SequenceChunk(tokens: tokens, startPosition: range.lowerBound, blockTable: scheduler.kv.blockTable(r.id), logits: rows,
-                             groupBlockTables: grouped ? scheduler.kv.blockTables(r.id) : [])
+                             groupBlockTables: grouped ? scheduler.kv.blockTables(r.id) : [],
+                             generated: range.lowerBound >= r.request.promptTokenIDs.count)
     }
 
     func forward(_ batch: ForwardBatch) -> Matrix {

@@ -174,8 +174,10 @@ final class EngineCore {
             if !verify.isEmpty { confirmed[i] = sample(item, verify, simulatedEnd: simulatedEnd) }
         }
         if mtp != nil { draftWithMTP(generating, logits, confirmed: confirmed, sampled: sampled) }
+        // The step's simulated time includes the MTP layer's pass (its tokens were out before it).
+        let simulatedStepEnd = mtp == nil ? simulatedEnd : simulatedNow
         metrics.stepRan(tokens: out.tokenCount, seconds: Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9,
-                        simulatedSeconds: simulatedEnd.flatMap { end in simulatedStart.map { end - $0 } },
+                        simulatedSeconds: simulatedStepEnd.flatMap { end in simulatedStart.map { end - $0 } },
                         running: scheduler.running.count, waiting: scheduler.waiting.count, preempted: out.preempted.count,
                         kvUsage: scheduler.kv.usage, prefixQueries: scheduler.kv.prefixQueryTokens, prefixHits: scheduler.kv.prefixHitTokens,
                         drafts: scheduler.draftTokens, acceptedDrafts: scheduler.acceptedDraftTokens)

@@ -5,17 +5,18 @@ import Foundation
 /// `architectures` in the config.
 public enum HuggingFaceModel {
     /// Any supported architecture, as the engine runs it.
-    public static func languageModel(directory: URL, device: any Device) throws -> any LanguageModel {
+    /// `multiTokenPrediction`: DeepSeek-V3/V3.2's MTP layer is loaded too (`DecoderModel.multiTokenPredictor`).
+    public static func languageModel(directory: URL, device: any Device, multiTokenPrediction: Bool = false) throws -> any LanguageModel {
         let (architecture, data, weights) = try open(directory: directory, device: device)
         if architecture == .deepseekV4 { return try deepSeekV4(data: data, weights: weights) }
-        return try decoder(architecture, data: data, weights: weights, mlaForm: .automatic)
+        return try decoder(architecture, data: data, weights: weights, mlaForm: .automatic, multiTokenPrediction: multiTokenPrediction)
     }
 
     /// The architectures built as a `DecoderModel` (every one but DeepSeek-V4, whose hyper-connected
     /// layers are `DeepSeekV4Model`). `mlaForm` chooses how DeepSeek's latent attention runs (tests compare the forms).
-    public static func load(directory: URL, device: any Device, mlaForm: MLAForm = .automatic) throws -> DecoderModel {
+    public static func load(directory: URL, device: any Device, mlaForm: MLAForm = .automatic, multiTokenPrediction: Bool = false) throws -> DecoderModel {
         let (architecture, data, weights) = try open(directory: directory, device: device)
-        return try decoder(architecture, data: data, weights: weights, mlaForm: mlaForm)
+        return try decoder(architecture, data: data, weights: weights, mlaForm: mlaForm, multiTokenPrediction: multiTokenPrediction)
     }
 
     /// DeepSeek-V4 from a folder.
@@ -49,13 +50,15 @@ public enum HuggingFaceModel {
         return try DeepSeekV4Model(config: config, weights: named)
     }
 
-    private static func decoder(_ architecture: ModelArchitecture, data: Data, weights: WeightLoader, mlaForm: MLAForm) throws -> DecoderModel {
+    private static func decoder(_ architecture: ModelArchitecture, data: Data, weights: WeightLoader, mlaForm: MLAForm,
+                                multiTokenPrediction: Bool = false) throws -> DecoderModel {
         switch architecture {
         case .deepseekV4:
             throw CheckpointError.unsupported("DeepseekV4ForCausalLM is not a DecoderModel (load it with languageModel or loadDeepSeekV4)")
         case .deepseekV32, .deepseekV3, .deepseekV2:
             let config = try JSONDecoder.decodeConfig(DeepSeekConfig.self, from: data)
-            return try DeepSeekModel.load(config: config, architecture: architecture, weights: weights, mlaForm: mlaForm)
+            return try DeepSeekModel.load(config: config, architecture: architecture, weights: weights, mlaForm: mlaForm,
+                                          multiTokenPrediction: multiTokenPrediction)
         case .qwen2Moe, .qwen3Moe, .mixtral, .olmoe:
             let config = try JSONDecoder.decodeConfig(SparseMoEConfig.self, from: data)
             return try SparseMoEModel.load(config: config, architecture: architecture, weights: weights)

@@ -20,13 +20,19 @@ public struct SequenceChunk: Sendable, Equatable {
     /// by entry (a group with `tokensPerEntry` r holds entry e of tokens e·r ..< (e+1)·r); −1 marks blocks
     /// released because they fell out of the group's window. Empty otherwise.
     public var groupBlockTables: [[Int]]
+    /// Every token comes after the prompt: a decode step, or one verifying drafts. A model whose kernels differ by
+    /// chunk length (DeepSeek's latent attention: absorbed for a token, naive for a prompt) runs such a chunk as it
+    /// runs a single token, so verifying drafts changes no number.
+    public var generated: Bool
 
-    public init(tokens: [Int], startPosition: Int, blockTable: [Int], logits: LogitRows, groupBlockTables: [[Int]] = []) {
+    public init(tokens: [Int], startPosition: Int, blockTable: [Int], logits: LogitRows, groupBlockTables: [[Int]] = [],
+                generated: Bool = false) {
         self.tokens = tokens
         self.startPosition = startPosition
         self.blockTable = blockTable
         self.logits = logits
         self.groupBlockTables = groupBlockTables
+        self.generated = generated
     }
 
     public var positions: Range<Int> { startPosition..<(startPosition + tokens.count) }

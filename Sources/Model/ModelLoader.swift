@@ -42,8 +42,12 @@ public enum ModelLoader {
         }
     }
 
-    public static func load(path: String, device: any Device) throws -> LoadedModel {
-        if case let .folder(url) = try Checkpoint(path: path) { return try loadFolder(url, path: path, device: device) }
+    /// `multiTokenPrediction`: also load DeepSeek's multi-token-prediction layer (`LanguageModel.multiTokenPredictor`), a
+    /// whole MoE layer more in memory, for `--speculative-method mtp`.
+    public static func load(path: String, device: any Device, multiTokenPrediction: Bool = false) throws -> LoadedModel {
+        if case let .folder(url) = try Checkpoint(path: path) {
+            return try loadFolder(url, path: path, device: device, multiTokenPrediction: multiTokenPrediction)
+        }
         let gguf = try GGUFFile(path: path)
         let model = try LlamaModel(gguf: gguf, device: device)
         let vocab = try gguf.tokenizerVocabulary()
@@ -53,8 +57,8 @@ public enum ModelLoader {
     }
 
     /// A Hugging Face folder with its `tokenizer.json`.
-    static func loadFolder(_ url: URL, path: String, device: any Device) throws -> LoadedModel {
-        let model = try HuggingFaceModel.languageModel(directory: url, device: device)
+    static func loadFolder(_ url: URL, path: String, device: any Device, multiTokenPrediction: Bool = false) throws -> LoadedModel {
+        let model = try HuggingFaceModel.languageModel(directory: url, device: device, multiTokenPrediction: multiTokenPrediction)
         let definition = try TokenizerDefinition(directory: url)
         let tokenizer = try BPETokenizer(definition: definition)
         return LoadedModel(model: model, tokenizer: tokenizer, chatTemplate: definition.chatTemplate,

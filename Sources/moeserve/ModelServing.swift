@@ -15,7 +15,8 @@ enum ModelServing {
     static func load(_ config: Configuration, logger: Logger, metrics: EngineMetrics) throws -> (ServingContext, EngineLoop) {
         let started = Date()
         let (device, weightBytes) = try makeDevice(config)
-        let loaded = try ModelLoader.load(path: config.modelPath, device: device)
+        let loaded = try ModelLoader.load(path: config.modelPath, device: device,
+                                          multiTokenPrediction: config.speculativeMethod == "mtp" && config.draftTokensPerStep > 0)
         logger.info("model loaded", metadata: [
             "path": "\(config.modelPath)", "weights_mb": "\(String(format: "%.1f", Double(weightBytes()) / 1e6))", "seconds": "\(String(format: "%.2f", Date().timeIntervalSince(started)))",
             "device": "\(loaded.model.device.name)", "cpu_activations": "\(config.cpuActivations)", "quantization": "\(config.quantization)", "context": "\(loaded.model.contextLength)",
@@ -78,11 +79,11 @@ enum ModelServing {
     static func checkSpeculation(_ config: EngineConfiguration, model: any LanguageModel, logger: Logger) throws {
         let s = config.scheduler
         guard s.speculativeMethod == .mtp, s.speculativeTokens > 0 else { return }
+        guard model.cacheLayout.groups.isEmpty else {
+            throw Failure(description: "--speculative-method mtp: this model's cache compresses what it is given (DeepSeek-V4), so it cannot take rejected drafts: speculative decoding is off for it whatever the method")
+        }
         guard model.multiTokenPredictor != nil else {
             throw Failure(description: "--speculative-method mtp: the model has no multi-token-prediction layer (DeepSeek-V3, R1 and V3.2 checkpoints carry one as model.layers.{num_hidden_layers}, unless a conversion left it out); use ngram")
-        }
-        guard config.multiTokenPredictor(for: model) != nil else {
-            throw Failure(description: "--speculative-method mtp: this model's cache compresses what it is given, so it cannot take rejected drafts")
         }
         logger.info("speculative decoding", metadata: ["method": "mtp", "drafts_per_step": "\(s.speculativeTokens)", "max_running": "\(s.speculativeMaxRunning)"])
     }

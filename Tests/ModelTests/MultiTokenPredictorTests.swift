@@ -36,7 +36,7 @@ import Testing
 
     @Test func theSequenceAtOnceMatchesTheReference() throws {
         #expect(tokens == f.prompt + f.decodeIDs)
-        let got = try logits(chunks: [tokens.count - 1], model: try f.model())
+        let got = try logits(chunks: [tokens.count - 1], model: try f.model(multiTokenPrediction: true))
         let d = HuggingFaceParityTests.maxDelta(got, reference)
         #expect(d <= HuggingFaceParityTests.tolerance, "MTP logits differ from the reference by \(d)")
     }
@@ -46,7 +46,7 @@ import Testing
     @Test func chunkByChunkThroughItsCacheMatchesTheReference() throws {
         let chunks = [tokens.count - 8] + Array(repeating: 1, count: 7)
         for form in [MLAForm.naive, .absorbed] {
-            let got = try logits(chunks: chunks, model: try f.model(form))
+            let got = try logits(chunks: chunks, model: try f.model(form, multiTokenPrediction: true))
             let d = HuggingFaceParityTests.maxDelta(got, reference)
             #expect(d <= HuggingFaceParityTests.tolerance, "\(form): MTP logits differ from the reference by \(d)")
         }
@@ -63,5 +63,31 @@ import Testing
         #expect(hidden.rows == f.prompt.count && hidden.cols == 64)
         var asHidden = ForwardBatch([chunk]); asHidden.output = .hidden
         #expect(model.forward(asHidden, cache: cache()).data == hidden.rows(hidden.rows - 1..<hidden.rows).data)
+    }
+}
+
+/// Verifying drafts computes what decoding them one at a time computes: a chunk of generated tokens runs DeepSeek's
+/// latent attention in the absorbed form, as a single token does (the naive form, a prompt's, sums otherwise).
+@Suite struct GeneratedChunkTests {
+    @Test(arguments: [false, true])
+    func aGeneratedChunkEqualsItsTokensOneAtATime(int8: Bool) throws {
+        let device = int8 ? CPUDevice(activations: .float32, generatedActivations: .int8, quantisation: .q8_0, kvElement: .f16) : CPUDevice()
+        let f = try HuggingFaceParityTests.Fixture("deepseek_v3")
+        let model = try HuggingFaceModel.load(directory: f.directory, device: device)
+        let table = Array(0..<8), tokens = [5, 9, 11, 13]
+        func cache() -> KVBlockStorage {
+            let c = device.makeKVStorage(layers: 3, blockCount: 8, blockSize: 4, width: model.cacheLayout.width, fieldWidth: nil)
+            _ = model.forward(ForwardBatch([SequenceChunk(tokens: f.prompt, startPosition: 0, blockTable: table, logits: .none)]), cache: c)
+            return c
+        }
+        let (one, all) = (cache(), cache())
+        var sequential: [Float] = []
+        for (i, t) in tokens.enumerated() {
+            let chunk = SequenceChunk(tokens: [t], startPosition: f.prompt.count + i, blockTable: table, logits: .all, generated: true)
+            sequential += device.runningGeneratedTokens { model.forward(ForwardBatch([chunk]), cache: one) }.data
+        }
+        let chunk = SequenceChunk(tokens: tokens, startPosition: f.prompt.count, blockTable: table, logits: .all, generated: true)
+        let together = device.runningGeneratedTokens { model.forward(ForwardBatch([chunk]), cache: all) }.data
+        #expect(together == sequential)
     }
 }

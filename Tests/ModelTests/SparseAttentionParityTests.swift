@@ -138,7 +138,7 @@ import Testing
     }
 
     @Test func deepSeekV32CachesTheIndexerKeyBesideTheLatentAndLoadsItsMTPLayer() throws {
-        let model = try Fixture("deepseek_v32").model()
+        let model = try Fixture("deepseek_v32").model(multiTokenPrediction: true)
         #expect(model.architecture == .deepseekV32)
         #expect(model.cacheLayout == KVCacheLayout(layers: 3, width: 16 + 8 + 16))   // latent + rope key + indexer key
         #expect(model.multiTokenPredictor?.projection.shape == [64, 128])

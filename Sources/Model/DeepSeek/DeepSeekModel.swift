@@ -4,11 +4,13 @@ import Foundation
 // E hidden, V vocabulary, X routed experts
 
 /// Builds DeepSeek-V2/V3/V3.2 (and Moonlight, which is V3) from a Hugging Face folder: MLA attention in every
-/// layer, a dense MLP in the first `first_k_dense_replace` layers and DeepSeekMoE after. The first
+/// layer, a dense MLP in the first `first_k_dense_replace` layers and DeepSeekMoE after. On request, the first
 /// multi-token-prediction layer (`model.layers.{N}`, N = `num_hidden_layers`) becomes the model's
-/// `MultiTokenPredictor`, a draft model for speculative decoding.
+/// `MultiTokenPredictor`, a draft model for speculative decoding; otherwise its tensors are not read.
 enum DeepSeekModel {
-    static func load(config c: DeepSeekConfig, architecture: ModelArchitecture, weights w: WeightLoader, mlaForm: MLAForm) throws -> DecoderModel {
+    /// `multiTokenPrediction`: build the MTP layer too, when the checkpoint has one (a whole MoE layer more in memory).
+    static func load(config c: DeepSeekConfig, architecture: ModelArchitecture, weights w: WeightLoader, mlaForm: MLAForm,
+                     multiTokenPrediction: Bool = false) throws -> DecoderModel {
         guard (c.hidden_act ?? "silu") == "silu" else { throw CheckpointError.unsupported("hidden_act '\(c.hidden_act!)'") }
         if let block = c.quantization_config?.weight_block_size {
             guard block.count == 2, block.allSatisfy({ $0 > 0 }) else { throw CheckpointError.invalid("weight_block_size \(block)") }
@@ -29,7 +31,8 @@ enum DeepSeekModel {
         return DecoderModel(
             architecture: architecture, device: w.device, vocabularySize: c.vocab_size, contextLength: c.max_position_embeddings,
             cacheLayout: KVCacheLayout(layers: c.num_hidden_layers, width: slotWidth),
-            embedding: embedding, layers: layers, norm: try w.load("model.norm.weight", [e]), lmHead: lmHead, rmsNormEps: eps, multiTokenPredictor: try MultiTokenPredictor(w, config: c, build: build, embedding: embedding, lmHead: lmHead))
+            embedding: embedding, layers: layers, norm: try w.load("model.norm.weight", [e]), lmHead: lmHead, rmsNormEps: eps,
+            multiTokenPredictor: multiTokenPrediction ? try MultiTokenPredictor(w, config: c, build: build, embedding: embedding, lmHead: lmHead) : nil)
     }
 
     /// How one decoder layer of this checkpoint is built (the main layers and the MTP layer's block alike).

@@ -103,15 +103,14 @@ final class MLAAttention: AttentionBlock, @unchecked Sendable {
             }
             return device.matmul(Matrix(concatenating: parts, cols: d.heads * d.value), output)   // [T, E]
         }
-        if step.batch.chunks.allSatisfy({ form == .absorbed || (form == .automatic && $0.tokens.count == 1) }) {
+        if step.batch.chunks.allSatisfy(absorbs) {
             // A decode step: W_UK and W_UV each as one grouped job over every sequence's tokens (the step's
             // sequence list: the device's memo of visible slots knows it from the layers before).
             let attn = absorbedAttention(qNope: qNope, qRope: qRope, sequences: step.pagedSequences, layer: layer, cache: step.cache)
             return device.matmul(attn, output)                                             // [T, E]
         }
         let attn = step.perSequence(Matrix(joiningHeads: .perHead(qNope), .perHead(qRope), heads: d.heads)) { rows, chunk in
-            let absorbed = form == .absorbed || (form == .automatic && chunk.tokens.count == 1)
-            return absorbed ? self.absorbedAttention(qNope: rows.headColumns(heads: d.heads, range: 0..<d.nope),
+            return self.absorbs(chunk) ? self.absorbedAttention(qNope: rows.headColumns(heads: d.heads, range: 0..<d.nope),
                                                      qRope: rows.headColumns(heads: d.heads, range: d.nope..<(d.nope + d.rope)),
                                                      sequences: [PagedSequence(rows: 0..<rows.rows, blockTable: chunk.blockTable,
                                                                                firstPosition: chunk.startPosition)],
@@ -119,6 +118,12 @@ final class MLAAttention: AttentionBlock, @unchecked Sendable {
                             : self.naiveAttention(rows, chunk: chunk, layer: layer, step: step)
         }                                                                                  // [T, H·V]
         return device.matmul(attn, output)                                                 // [T, E]
+    }
+
+    /// Whether a chunk runs the absorbed form: a single token, or tokens after the prompt (a decode step verifying
+    /// drafts runs as its tokens would one at a time), unless a form is forced.
+    private func absorbs(_ chunk: SequenceChunk) -> Bool {
+        form == .absorbed || (form == .automatic && (chunk.tokens.count == 1 || chunk.generated))
     }
 
     /// The low-rank query residual (x itself without q_lora), the queries and [c, k_rope] before the norm;

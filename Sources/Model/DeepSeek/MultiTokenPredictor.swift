@@ -66,9 +66,9 @@ public final class MultiTokenPredictor: @unchecked Sendable {
         forwardKeepingHidden(batch, hidden: hidden, cache: cache).logits
     }
 
-    /// `forward`, also giving the picked rows' output of the layer's block (before `shared_head.norm`): what a further
-    /// guess takes as its hidden state in place of the main model's, which the position does not have yet (vLLM
-    /// chains its drafts so).
+    /// `forward`, also giving the picked rows' output of the layer (after `shared_head.norm`, what the head reads): what
+    /// a further guess takes as its hidden state in place of the main model's, which the position does not have yet
+    /// (SGLang chains its drafts so, and vLLM since it measured better acceptance that way).
     public func forwardKeepingHidden(_ batch: ForwardBatch, hidden: Matrix, cache: KVBlockStorage) -> (logits: Matrix, hidden: Matrix) {
         let step = StepContext(batch: batch, cache: cache)
         precondition(hidden.rows == step.tokens.count && hidden.cols * 2 == projection.shape[1], "MTP: hidden states do not match the batch")
@@ -89,7 +89,7 @@ public final class MultiTokenPredictor: @unchecked Sendable {
         }
         var x = device.matmul(joined, projection)                              // [T, E]
         block(&x, layer: cacheLayer, step: step, device: device, eps: eps)
-        let picked = step.logitRows(x)                                         // [rows, E]
-        return (device.matmul(device.rmsNorm(picked, weight: headNorm, eps: eps), head), picked)   // [rows, V]
+        let normed = device.rmsNorm(step.logitRows(x), weight: headNorm, eps: eps)    // [rows, E]
+        return (device.matmul(normed, head), normed)                                   // [rows, V], [rows, E]
     }
 }
