@@ -93,14 +93,19 @@ def test_tokenize_uses_the_folder_tokenizer(family_server: tuple[str, RawHTTP]) 
     assert resp.json()["tokens"] == [vocab["H"], vocab["i"], vocab["!"]]
 
 
-def test_folder_without_tokenizer_is_a_clear_startup_error(tmp_path: Path) -> None:
-    folder = assemble("llama", tmp_path)
-    (folder / "tokenizer.json").unlink()
-    server = ServerProcess([], model_path=str(folder), model_id="broken")
+def _startup_error(folder: Path, args: list[str]) -> str:
+    """What the server says when it refuses to start with `args`."""
+    server = ServerProcess(args, model_path=str(folder), model_id="broken")
     with pytest.raises(RuntimeError) as failure:
         server.start(ready_timeout=60)
     server.stop()
-    assert "tokenizer.json" in str(failure.value)
+    return str(failure.value)
+
+
+def test_folder_without_tokenizer_is_a_clear_startup_error(tmp_path: Path) -> None:
+    folder = assemble("llama", tmp_path)
+    (folder / "tokenizer.json").unlink()
+    assert "tokenizer.json" in _startup_error(folder, [])
 
 
 def _weights_mb(log: str) -> float:
@@ -156,12 +161,8 @@ def test_bf16_at_load_halves_the_weights_and_answers_as_transformers(family: str
 
 
 def test_unknown_quantization_is_a_clear_startup_error(tmp_path: Path) -> None:
-    folder = assemble("llama", tmp_path)
-    server = ServerProcess(["--quantization", "bf17"], model_path=str(folder), model_id="broken")
-    with pytest.raises(RuntimeError) as failure:
-        server.start(ready_timeout=60)
-    server.stop()
-    assert "bf17" in str(failure.value) and "none, q8_0, q4_0 or bf16" in str(failure.value)
+    message = _startup_error(assemble("llama", tmp_path), ["--quantization", "bf17"])
+    assert "bf17" in message and "none, q8_0, q4_0 or bf16" in message
 
 
 @pytest.mark.parametrize("family", ["deepseek_v4", "deepseek_v32"])
@@ -219,11 +220,8 @@ def test_bad_kv_cache_dtypes_are_clear_startup_errors(tmp_path: Path) -> None:
     folder = assemble("llama", tmp_path)
     for args, expected in ((["--kv-cache-dtype", "fp8"], "f32, f16 or bf16"),
                            (["--kv-cache-dtype", "f16", "--device", "ascend-sim"], "applies to --device cpu only")):
-        server = ServerProcess(args, model_path=str(folder), model_id="broken")
-        with pytest.raises(RuntimeError) as failure:
-            server.start(ready_timeout=60)
-        server.stop()
-        assert expected in str(failure.value), (args, str(failure.value))
+        message = _startup_error(folder, args)
+        assert expected in message, (args, message)
 
 
 @pytest.mark.parametrize("device", ["cpu", "ascend-sim"])
@@ -251,16 +249,12 @@ def test_mtp_speculation_drafts_and_answers_as_transformers(device: str, tmp_pat
 
 def test_mtp_without_the_layer_is_a_clear_startup_error(tmp_path: Path) -> None:
     folder = assemble("llama", tmp_path)
-    server = ServerProcess(["--speculative-method", "mtp"], model_path=str(folder), model_id="broken")
-    with pytest.raises(RuntimeError) as failure:
-        server.start(ready_timeout=60)
-    server.stop()
-    assert "no multi-token-prediction layer" in str(failure.value), str(failure.value)
-    server = ServerProcess(["--speculative-method", "eagle"], model_path=str(folder), model_id="broken")
-    with pytest.raises(RuntimeError) as failure:
-        server.start(ready_timeout=60)
-    server.stop()
-    assert "ngram or mtp" in str(failure.value), str(failure.value)
+    message = _startup_error(folder, ["--speculative-method", "mtp"])
+    assert "no multi-token-prediction layer" in message, message
+    message = _startup_error(folder, ["--speculative-method", "eagle"])
+    assert "ngram or mtp" in message, message
+    message = _startup_error(assemble("deepseek_v4", tmp_path), ["--speculative-method", "mtp"])
+    assert "speculative decoding is off for it" in message, message
 
 
 # --- Embeddings: the pooled final hidden states transformers computes ----------------------------

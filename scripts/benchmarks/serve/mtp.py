@@ -10,36 +10,18 @@ drafted/accepted tokens from /metrics, and whether every setting wrote the same 
 is random, so nearly every guess fails: the ratios are what the layer costs, the floor of what it can give.
 """
 import argparse
-import json
 import os
-import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
+from speculative import counter, free_port, post
+
 SETTINGS = {"off": ["--speculative-tokens", "0"], "mtp": ["--speculative-method", "mtp"],
             "mtp x3": ["--speculative-method", "mtp", "--speculative-tokens", "3"]}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def post(url: str, body: dict) -> dict:
-    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
-    return json.load(urllib.request.urlopen(req, timeout=600))
-
-
-def counter(url: str, name: str) -> float:
-    text = urllib.request.urlopen(url + "/metrics", timeout=5).read().decode()
-    m = re.search(rf"^{re.escape(name)}{{[^}}]*}} (\S+)$", text, re.M)
-    return float(m.group(1)) if m else 0.0
 
 
 def main() -> None:
