@@ -60,7 +60,8 @@ extension EngineCore {
         let rows: LogitRows = promptRows ? .all : (samples ? (item.drafts.isEmpty ? .last : .all) : .none)
         return SequenceChunk(tokens: tokens, startPosition: range.lowerBound, blockTable: scheduler.kv.blockTable(r.id), logits: rows,
                              groupBlockTables: grouped ? scheduler.kv.blockTables(r.id) : [],
-                             generated: range.lowerBound >= r.request.promptTokenIDs.count)
+                             generated: range.lowerBound >= r.request.promptTokenIDs.count,
+                             prompt: range.upperBound <= r.request.promptTokenIDs.count)
     }
 
     func forward(_ batch: ForwardBatch) -> Matrix {

@@ -24,15 +24,19 @@ public struct SequenceChunk: Sendable, Equatable {
     /// chunk length (DeepSeek's latent attention: absorbed for a token, naive for a prompt) runs such a chunk as it
     /// runs a single token, so verifying drafts changes no number.
     public var generated: Bool
+    /// Every token is a prompt token: such a chunk runs as a prompt whatever its length (a chunked prompt's last
+    /// token alone too), so how a prompt is split into steps changes no number either.
+    public var prompt: Bool
 
     public init(tokens: [Int], startPosition: Int, blockTable: [Int], logits: LogitRows, groupBlockTables: [[Int]] = [],
-                generated: Bool = false) {
+                generated: Bool = false, prompt: Bool = false) {
         self.tokens = tokens
         self.startPosition = startPosition
         self.blockTable = blockTable
         self.logits = logits
         self.groupBlockTables = groupBlockTables
         self.generated = generated
+        self.prompt = prompt
     }
 
     public var positions: Range<Int> { startPosition..<(startPosition + tokens.count) }

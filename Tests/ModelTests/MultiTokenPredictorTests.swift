@@ -90,4 +90,29 @@ import Testing
         let together = device.runningGeneratedTokens { model.forward(ForwardBatch([chunk]), cache: all) }.data
         #expect(together == sequential)
     }
+
+    /// A prompt's numbers do not depend on how the engine's steps split it: its last token alone runs as a prompt token
+    /// (the naive form), not as a decode step would.
+    @Test(arguments: [false, true])
+    func aPromptSplitIntoStepsEqualsItWhole(int8: Bool) throws {
+        let device = int8 ? CPUDevice(activations: .float32, generatedActivations: .int8, quantisation: .q8_0, kvElement: .f16) : CPUDevice()
+        let f = try HuggingFaceParityTests.Fixture("deepseek_v3")
+        let model = try HuggingFaceModel.load(directory: f.directory, device: device)
+        let table = Array(0..<8), n = f.prompt.count
+        func run(_ splits: [Int]) -> [Float] {
+            let c = device.makeKVStorage(layers: 3, blockCount: 8, blockSize: 4, width: model.cacheLayout.width, fieldWidth: nil)
+            var start = 0, rows: [Float] = []
+            for k in splits {
+                let chunk = SequenceChunk(tokens: Array(f.prompt[start..<(start + k)]), startPosition: start, blockTable: table, logits: .all, prompt: true)
+                rows += model.forward(ForwardBatch([chunk]), cache: c).data
+                start += k
+            }
+            // And the first generated token after it, which reads every prompt position's cache entries.
+            let next = SequenceChunk(tokens: [7], startPosition: n, blockTable: table, logits: .all, generated: true)
+            return rows + device.runningGeneratedTokens { model.forward(ForwardBatch([next]), cache: c) }.data
+        }
+        let whole = run([n])
+        #expect(run([n - 1, 1]) == whole)
+        #expect(run([5, 1, 1, n - 7]) == whole)
+    }
 }

@@ -120,10 +120,12 @@ final class MLAAttention: AttentionBlock, @unchecked Sendable {
         return device.matmul(attn, output)                                                 // [T, E]
     }
 
-    /// Whether a chunk runs the absorbed form: a single token, or tokens after the prompt (a decode step verifying
-    /// drafts runs as its tokens would one at a time), unless a form is forced.
+    /// Whether a chunk runs the absorbed form: tokens after the prompt (a decode step verifying drafts runs as its
+    /// tokens would one at a time), or a single token that is not known to be a prompt's, unless a form is forced.
+    /// A prompt's tokens run the naive form however the steps split it: the two forms agree only to the last bits,
+    /// and through a narrow cache (f16) a last-bit difference can round to a visible one.
     private func absorbs(_ chunk: SequenceChunk) -> Bool {
-        form == .absorbed || (form == .automatic && (chunk.tokens.count == 1 || chunk.generated))
+        form == .absorbed || (form == .automatic && (chunk.generated || (chunk.tokens.count == 1 && !chunk.prompt)))
     }
 
     /// The low-rank query residual (x itself without q_lora), the queries and [c, k_rope] before the norm;
