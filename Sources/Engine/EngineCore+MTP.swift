@@ -35,7 +35,8 @@ extension EngineCore {
             // A finished request needs no draft (nil), and the token after every settled position must be known.
             guard let n = confirmed[i], n > 0, r.status == .running, let h = logits[i].hidden, n <= h.rows,
                   item.start + n < r.tokens.count else { continue }
-            let wanted = sampled[i] && guessing ? min(most, scheduler.draftLimit(r)) : 0
+            // As many as the scheduler could verify next step (its budget holds the token and its drafts).
+            let wanted = sampled[i] && guessing ? min(most, scheduler.draftLimit(r), scheduler.config.maxNumBatchedTokens - 1) : 0
             chunks.append(SequenceChunk(tokens: Array(r.tokens[(item.start + 1)...(item.start + n)]), startPosition: item.start,
                                         blockTable: scheduler.kv.blockTable(r.id), logits: wanted > 0 ? .last : .none,
                                         generated: item.start >= r.request.promptTokenIDs.count))

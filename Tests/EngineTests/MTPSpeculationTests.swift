@@ -83,6 +83,43 @@ import Testing
         try t.checkOutputs(speculative: speculative)
     }
 
+    /// In a cache just big enough, chained guesses cause no preemption that decoding without them would not, and the
+    /// outputs stay the same.
+    @Test func chainedGuessesInAFullCachePreemptNothing() throws {
+        let requests = (0..<4).map { i in request("r\(i)", Array(prompt.prefix(10 + i)), maxTokens: 24) }
+        func engine(_ method: SchedulerConfiguration.SpeculativeMethod, _ k: Int, blocks: Int) -> EngineCore {
+            EngineCore(model: model, decodeBytes: { _ in [] }, stopTokenIDs: [],
+                       configuration: EngineConfiguration(scheduler: SchedulerConfiguration(maxNumBatchedTokens: 64, maxNumSeqs: 16, speculativeTokens: k,
+                                                                                           speculativeMethod: method, speculativeMaxRunning: 8),
+                                                          // `blocks` of 4 tokens, each layer's f32 entries (the MTP layer's too)
+                                                          blockSize: 4, kvCacheBytes: blocks * 4 * (method == .mtp ? 4 : 3) * model.cacheLayout.width * 4),
+                       logger: Logger(label: "test"))
+        }
+        // 36 blocks: the fewest with which the four decode without a preemption (35 preempt one, with or without drafts).
+        let plainCore = engine(.ngram, 0, blocks: 36), fastCore = engine(.mtp, 3, blocks: 36)
+        let plain = run(plainCore, requests), fast = run(fastCore, requests)
+        #expect(fast == plain)
+        #expect(plainCore.scheduler.preemptionCount == 0)
+        #expect(fastCore.scheduler.preemptionCount == 0, "\(fastCore.scheduler.preemptionCount) preemptions")
+        #expect(fastCore.scheduler.draftTokens > 0)
+    }
+
+    /// A draft or guess takes blocks only while every running request could still take one after it.
+    @Test func draftsTakeOnlySpareBlocks() throws {
+        let c = EngineCore(model: model, decodeBytes: { _ in [] }, stopTokenIDs: [],
+                           configuration: EngineConfiguration(scheduler: SchedulerConfiguration(maxNumBatchedTokens: 64, maxNumSeqs: 16),
+                                                              blockSize: 4, kvCacheBytes: 8 * 4 * 3 * model.cacheLayout.width * 4),
+                           logger: Logger(label: "test"))
+        for i in 0..<2 { c.add(request("r\(i)", Array(prompt.prefix(3)), maxTokens: 20), onEvent: { _ in }) }
+        c.step()   // both prompts run: a block each, 6 of 8 free, 2 running
+        let (a, b) = (try #require(c.scheduler.request("r0")), try #require(c.scheduler.request("r1")))
+        #expect(c.scheduler.kv.freeBlockCount == 6 && c.scheduler.running.count == 2)
+        #expect(c.scheduler.reserve(a, totalTokens: 20))            // 4 more blocks: 2 stay free, one per running request
+        #expect(!c.scheduler.reserve(b, totalTokens: 8))            // 1 more would leave 1 for 2 requests
+        #expect(c.scheduler.reserve(b, totalTokens: 4))             // what it holds already
+        #expect(c.scheduler.kv.freeBlockCount == 2)
+    }
+
     /// DeepSeek-V3.2's MTP layer has its own indexer (sparse attention over the layer's own cache entries).
     @Test func deepSeekV32OutputsAreTheUnspeculatedOnes() throws {
         let t = try MTPSpeculationTests(family: "deepseek_v32")

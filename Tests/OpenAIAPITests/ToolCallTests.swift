@@ -235,14 +235,21 @@ private func auto(_ format: ToolCallFormat, parallel: Bool = true) -> ToolOutput
         let text = open + "\n" + invoke("get_weather", p("zone", true, " a \"b\"\\c\nd ") + p("days", false, "3") + p("opts", false, "{\"b\": [1, 2.5], \"a\": null}")
                                    + p("flag", false, " true ") + p("loose", false, "not json")) + invoke("get_time", "{\"zone\": \"UTC\"}\n")
             + invoke("get_time", "") + "</｜DSML｜function_calls>"
+        // Attributes spaced another way, and a parameter without `string` (JSON if it parses).
+        let spaced = open + "<｜DSML｜invoke  name = \"get_time\" >\n<｜DSML｜parameter string=\"true\"  name=\"zone\">UTC</｜DSML｜parameter>\n"
+            + "<｜DSML｜parameter name=\"offset\">2</｜DSML｜parameter></｜DSML｜invoke>"
+        #expect(auto(.dsmlFunctionCalls).extract(spaced).calls == [ParsedToolCall(name: "get_time", arguments: #"{"zone":"UTC","offset":2}"#)])
         #expect(auto(.dsmlFunctionCalls).extract(text).calls == [
             ParsedToolCall(name: "get_weather", arguments: #"{"zone":" a \"b\"\\c\nd ","days":3,"opts":{"b":[1,2.5],"a":null},"flag":true,"loose":"not json"}"#),
             ParsedToolCall(name: "get_time", arguments: #"{"zone":"UTC"}"#), ParsedToolCall(name: "get_time", arguments: "{}")])
         // Not calls (the text stays content, whole): cut short inside an invoke, a parameter without its end, the same
-        // argument twice, text between parameters, an undeclared function; and V4's block is not V3.2's.
+        // argument twice, text between parameters, an undeclared function, V4's block for V3.2's, a tag whose name
+        // runs on, a repeated or missing name, an unquoted value.
         for broken in [open + invoke("get_time", p("zone", true, "UTC")).dropLast(20), open + invoke("get_time", "<｜DSML｜parameter name=\"zone\" string=\"true\">UTC\n"),
                        open + invoke("get_time", p("zone", true, "UTC") + p("zone", true, "CET")), open + invoke("get_time", p("zone", true, "UTC") + "and " + p("x", false, "1")),
-                       open + invoke("rm_rf", ""), ToolCallFormat.dsmlToolCalls.marker + invoke("get_time", "")] {
+                       open + invoke("rm_rf", ""), ToolCallFormat.dsmlToolCalls.marker + invoke("get_time", ""),
+                       open + "<｜DSML｜invoker name=\"get_time\"></｜DSML｜invoke>", open + "<｜DSML｜invoke name=\"get_time\" name=\"x\"></｜DSML｜invoke>",
+                       open + "<｜DSML｜invoke nam=\"get_time\"></｜DSML｜invoke>", open + "<｜DSML｜invoke name=get_time></｜DSML｜invoke>"] {
             let read = auto(.dsmlFunctionCalls).extract(String(broken))
             #expect(read.calls.isEmpty && read.content == String(broken), "\(broken)")
         }

@@ -136,7 +136,7 @@ final class Scheduler {
     }
 
     /// A decoding request's last token plus the drafts the proposer finds for it, when there are some and their
-    /// blocks are free (a draft never preempts anything).
+    /// blocks are spare (`reserve`: a draft never causes a preemption).
     private func speculativeItem(_ r: RequestState, budget: Int) -> SchedulerOutput.Item? {
         guard let source = self.drafts, r.remaining == 1, r.request.pooling == nil, !r.generation.generated.isEmpty else { return nil }
         let limit = min(draftLimit(r), budget - 1)
@@ -149,7 +149,7 @@ final class Scheduler {
             guard let d = r.mtpDraft, d.position == r.tokens.count else { return nil }
             drafts = Array(d.tokens.prefix(min(most, limit)))
         }
-        guard !drafts.isEmpty, kv.allocate(r.id, totalTokens: r.computed + 1 + drafts.count) else { return nil }
+        guard !drafts.isEmpty, reserve(r, totalTokens: r.computed + 1 + drafts.count) else { return nil }
         draftTokens += drafts.count
         return SchedulerOutput.Item(request: r, start: r.computed, count: 1 + drafts.count, drafts: drafts)
     }
@@ -161,10 +161,13 @@ final class Scheduler {
         return min(r.request.sampling.maxTokens - g.generated.count, g.contextLength - r.tokens.count) - 1
     }
 
-    /// Blocks for a decoding request's positions up to `totalTokens` ahead of its step (an MTP guess's cache entry),
-    /// from the free ones only: false when there are none.
+    /// Blocks for a decoding request's positions up to `totalTokens` ahead of its own need (drafts, an MTP guess's
+    /// cache entry), only while every running request could still take a block after them: a draft must not make a
+    /// step preempt a request that needed the block.
     func reserve(_ r: RequestState, totalTokens: Int) -> Bool {
-        kv.allocate(r.id, totalTokens: totalTokens)
+        let needed = max(0, (totalTokens + kv.blockSize - 1) / kv.blockSize - kv.blockTable(r.id).count)
+        guard needed == 0 || kv.freeBlockCount - needed >= running.count else { return false }
+        return kv.allocate(r.id, totalTokens: totalTokens)
     }
 
     /// After a speculative item's verification: `accepted` of its drafts matched what was sampled, so their positions

@@ -68,7 +68,7 @@ public final class MultiTokenPredictor: @unchecked Sendable {
 
     /// `forward`, also giving the picked rows' output of the layer (after `shared_head.norm`, what the head reads): what
     /// a further guess takes as its hidden state in place of the main model's, which the position does not have yet
-    /// (SGLang chains its drafts so, and vLLM since it measured better acceptance that way).
+    /// (as SGLang's nextn model passes it on; the vLLM `deepseek_mtp` read for this passes the output before that norm).
     public func forwardKeepingHidden(_ batch: ForwardBatch, hidden: Matrix, cache: KVBlockStorage) -> (logits: Matrix, hidden: Matrix) {
         let step = StepContext(batch: batch, cache: cache)
         precondition(hidden.rows == step.tokens.count && hidden.cols * 2 == projection.shape[1], "MTP: hidden states do not match the batch")
