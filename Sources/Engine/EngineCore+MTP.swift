@@ -53,8 +53,8 @@ extension EngineCore {
             for (k, row) in rows.enumerated() where drafting[row].wanted > j {
                 let r = drafting[row].request
                 let position = r.tokens.count - 2 + j
-                // Its cache entry needs a block: a free one (taken only while speculation runs, for a position the
-                // request's next step writes anyway), or the chain stops.
+                // Its cache entry needs a block: a spare one (`Scheduler.reserve`, for a position the request's next
+                // step writes anyway), or the chain stops.
                 guard scheduler.reserve(r, totalTokens: position + 1) else { continue }
                 next.append(SequenceChunk(tokens: [guesses[row][j - 1]], startPosition: position, blockTable: scheduler.kv.blockTable(r.id),
                                           logits: .last, generated: true))
@@ -70,6 +70,7 @@ extension EngineCore {
             d.request.mtpDraft = (position: d.request.tokens.count, tokens: guesses[row])
         }
     }
+
     private static func argmax(_ m: Matrix, row: Int) -> Int {
         m.data.withUnsafeBufferPointer { p in
             var best = 0, value = -Float.infinity
