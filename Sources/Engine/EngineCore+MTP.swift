@@ -28,23 +28,27 @@ extension EngineCore {
         guard let mtp, case .mtp(let most)? = scheduler.drafts else { return }
         // Guesses only while the scheduler will verify them (its cache entries the layer keeps up with regardless).
         let guessing = scheduler.running.count <= scheduler.config.speculativeMaxRunning
-        var chunks: [SequenceChunk] = [], hidden: [Matrix] = [], drafting: [(request: RequestState, wanted: Int)] = []
+        var chunks: [SequenceChunk] = [], hidden: [HiddenRows] = [], drafting: [(request: RequestState, wanted: Int)] = []
         for (i, item) in items.enumerated() {
             let r = item.request
             r.mtpDraft = nil
             // A finished request needs no draft (nil), and the token after every settled position must be known.
-            guard let n = confirmed[i], n > 0, r.status == .running, let h = logits[i].hidden, n <= h.rows,
+            guard let n = confirmed[i], n > 0, r.status == .running, n <= logits[i].hidden.reduce(0, { $0 + $1.rows.count }),
                   item.start + n < r.tokens.count else { continue }
             // As many as the scheduler could verify next step (its budget holds the token and its drafts).
             let wanted = sampled[i] && guessing ? min(most, scheduler.draftLimit(r), scheduler.config.maxNumBatchedTokens - 1) : 0
             chunks.append(SequenceChunk(tokens: Array(r.tokens[(item.start + 1)...(item.start + n)]), startPosition: item.start,
                                         blockTable: scheduler.kv.blockTable(r.id), logits: wanted > 0 ? .last : .none,
                                         generated: item.start >= r.request.promptTokenIDs.count))
-            hidden.append(n == h.rows ? h : h.rows(0..<n))
+            var left = n    // the first n of the item's rows
+            for part in logits[i].hidden where left > 0 {
+                hidden.append(HiddenRows(matrix: part.matrix, rows: part.rows.lowerBound..<(part.rows.lowerBound + min(left, part.rows.count))))
+                left -= min(left, part.rows.count)
+            }
             if wanted > 0 { drafting.append((r, wanted)) }
         }
         guard !chunks.isEmpty else { return }
-        var out = mtp.forwardKeepingHidden(ForwardBatch(chunks), hidden: Matrix(stacking: hidden, cols: hidden[0].cols), cache: caches[0])
+        var out = mtp.forwardKeepingHidden(ForwardBatch(chunks), hidden: Self.gather(hidden), cache: caches[0])
         var guesses = drafting.indices.map { [Self.argmax(out.logits, row: $0)] }
         // Further guesses: guess j sits at the position after guess j - 1's, which the main model has not run.
         var rows = Array(drafting.indices)      // each chaining request's row in `out`
@@ -68,6 +72,18 @@ extension EngineCore {
         }
         for (row, d) in drafting.enumerated() {
             d.request.mtpDraft = (position: d.request.tokens.count, tokens: guesses[row])
+        }
+    }
+
+    /// The rows of every piece, in turn, in one matrix (the one copy the MTP pass makes of the main pass's states).
+    private static func gather(_ pieces: [HiddenRows]) -> Matrix {
+        let cols = pieces[0].matrix.cols
+        return Matrix(rows: pieces.reduce(0) { $0 + $1.rows.count }, cols: cols) { out in
+            var at = out
+            for p in pieces {
+                p.matrix.data.withUnsafeBufferPointer { src in at.update(from: src.baseAddress! + p.rows.lowerBound * cols, count: p.rows.count * cols) }
+                at += p.rows.count * cols
+            }
         }
     }
 

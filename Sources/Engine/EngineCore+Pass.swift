@@ -11,8 +11,15 @@ struct ItemLogits {
     /// Prompt positions whose next token is still a prompt token, and their row in the pass's logits (kept
     /// there, not copied: a chunk's rows are chunk × vocabulary floats).
     var prompt: [(position: Int, logits: Matrix, row: Int)] = []
-    /// The final hidden state of each of the item's positions, in order, when the MTP layer drafts (`EngineCore.mtp`).
-    var hidden: Matrix?
+    /// The final hidden states of the item's positions, in order (its rows of one pass, or of the prompt pass then the
+    /// generated one), when the MTP layer drafts (`EngineCore.mtp`).
+    var hidden: [HiddenRows] = []
+}
+
+/// Rows of a pass's final hidden states, held where the pass left them (not copied).
+struct HiddenRows {
+    let matrix: Matrix
+    let rows: Range<Int>
 }
 
 /// One chunk's share of a pass: its logits rows, and its every row of the hidden states when they were kept.
@@ -20,7 +27,7 @@ private struct ChunkOutput {
     let chunk: SequenceChunk
     let logits: Matrix
     let rows: Range<Int>
-    var hidden: Matrix?
+    var hidden: HiddenRows?
 }
 
 extension EngineCore {
@@ -44,7 +51,8 @@ extension EngineCore {
         var start = 0
         return zip(chunks, rowRanges(chunks)).map { chunk, rows in
             defer { start += chunk.tokens.count }
-            return ChunkOutput(chunk: chunk, logits: output.logits, rows: rows, hidden: output.hidden?.rows(start..<(start + chunk.tokens.count)))
+            return ChunkOutput(chunk: chunk, logits: output.logits, rows: rows,
+                               hidden: output.hidden.map { HiddenRows(matrix: $0, rows: start..<(start + chunk.tokens.count)) })
         }
     }
 
@@ -111,8 +119,7 @@ extension EngineCore {
     /// An item's chunks (in position order) with their pass's logits and rows → its sampling row and its prompt rows.
     private func itemLogits(_ item: SchedulerOutput.Item, _ parts: [ChunkOutput]) -> ItemLogits {
         var out = ItemLogits()
-        let hidden = parts.compactMap(\.hidden)
-        if !hidden.isEmpty { out.hidden = hidden.count == 1 ? hidden[0] : Matrix(stacking: hidden, cols: hidden[0].cols) }
+        out.hidden = parts.compactMap(\.hidden)
         if item.samples, let last = parts.last, let row = last.rows.last {
             if item.drafts.isEmpty {
                 out.sample = last.logits.row(row)

@@ -80,10 +80,12 @@ public final class MultiTokenPredictor: @unchecked Sendable {
         let (a, b) = (device.rmsNorm(embedded, weight: enorm, eps: eps), device.rmsNorm(hidden, weight: hnorm, eps: eps))
         let e = a.cols
         let joined = Matrix(rows: a.rows, cols: 2 * e) { out in                // [T, 2E] = [enorm(embedding) ; hnorm(hidden)]
-            for r in 0..<a.rows {
-                for c in 0..<e {
-                    out[r * 2 * e + c] = a.data[r * e + c]
-                    out[r * 2 * e + e + c] = b.data[r * e + c]
+            a.data.withUnsafeBufferPointer { pa in
+                b.data.withUnsafeBufferPointer { pb in
+                    for r in 0..<a.rows {
+                        (out + r * 2 * e).update(from: pa.baseAddress! + r * e, count: e)
+                        (out + r * 2 * e + e).update(from: pb.baseAddress! + r * e, count: e)
+                    }
                 }
             }
         }
