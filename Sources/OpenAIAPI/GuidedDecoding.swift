@@ -1,8 +1,9 @@
 import Engine
 
 /// vLLM's text constraints: `guided_regex` (the whole output matches a regular expression), `guided_choice` (the
-/// output is one of the strings: a byte trie, so a thousand long labels cost no DFA), and `structured_outputs`
-/// (its newer form of all of them: `json`, `regex`, `choice`, `json_object`), as raw-text grammars.
+/// output is one of the strings: a byte trie, so a thousand long labels cost no DFA), `guided_grammar` (a
+/// context-free grammar in xgrammar's EBNF) and `structured_outputs` (its newer form of all of them: `json`, `regex`,
+/// `choice`, `grammar`, `json_object`), and llama.cpp's `grammar` (GBNF), as raw-text grammars.
 extension ResponseFormat {
     static let maxChoices = 1024
 
@@ -34,24 +35,42 @@ extension ResponseFormat {
 
     static let maxChoiceBytes = 1 << 20
 
-    /// `structured_outputs`: exactly one of `json` (a schema, as `guided_json`), `regex`, `choice`, `json_object`.
+    /// `guided_grammar` (vLLM, xgrammar's EBNF) or `grammar` (llama.cpp's GBNF; empty means none, as there).
+    static func guidedGrammar(_ f: FieldReader, key: String, dialect: GrammarSyntax.Dialect) throws(APIError) -> OutputGrammar? {
+        guard let raw = f.raw(key) else { return nil }
+        let param = f.path(key)
+        let what = dialect == .gbnf ? "a string (a GBNF grammar)" : "a string (an EBNF grammar: root ::= …)"
+        guard case let .string(text) = raw else { throw f.typeError(key, what, raw) }
+        if dialect == .gbnf, text.isEmpty { return nil }
+        guard text.unicodeScalars.count <= GrammarSyntax.maxCharacters else {
+            throw APIError.invalid("'\(param)' is longer than \(GrammarSyntax.maxCharacters) characters", param: param, code: "invalid_value")
+        }
+        do {
+            return .rules(try GrammarSyntax.parse(text, dialect: dialect))
+        } catch {
+            throw APIError.invalid("'\(param)' cannot be used: \(error.description)", param: param, code: "invalid_value")
+        }
+    }
+
+    /// `structured_outputs`: exactly one of `json` (a schema, as `guided_json`), `regex`, `choice`, `grammar`, `json_object`.
     static func structuredOutputs(_ f: FieldReader, body: OrderedBody) throws(APIError) -> OutputGrammar? {
         guard let raw = f.raw("structured_outputs") else { return nil }
         let so = try FieldReader(raw, prefix: "structured_outputs")
-        let known = ["json", "regex", "choice", "json_object"]
+        let known = ["json", "regex", "choice", "grammar", "json_object"]
         let kinds = known.filter { so.raw($0) != nil }
         if let other = so.fields.keys.sorted().first(where: { !known.contains($0) && so.raw($0) != nil }) {
-            throw APIError.invalid("'structured_outputs.\(other)' is not supported (supported: json, regex, choice, json_object)",
+            throw APIError.invalid("'structured_outputs.\(other)' is not supported (supported: json, regex, choice, grammar, json_object)",
                                    param: "structured_outputs.\(other)", code: "unsupported_parameter")
         }
         guard kinds.count == 1 else {
-            throw APIError.invalid("'structured_outputs' must hold exactly one of json, regex, choice and json_object", param: "structured_outputs",
+            throw APIError.invalid("'structured_outputs' must hold exactly one of json, regex, choice, grammar and json_object", param: "structured_outputs",
                                    code: "invalid_value")
         }
         switch kinds[0] {
         case "json": return try guidedJSON(so, body: body, path: ["structured_outputs", "json"])
         case "regex": return try guidedRegex(so, key: "regex")
         case "choice": return try guidedChoice(so, key: "choice")
+        case "grammar": return try guidedGrammar(so, key: "grammar", dialect: .xgrammar)
         default:
             guard try so.bool("json_object") == true else {
                 throw APIError.invalid("'structured_outputs.json_object' must be true", param: "structured_outputs.json_object", code: "invalid_value")

@@ -4,14 +4,15 @@ import HTTPCore
 /// `response_format` (OpenAI) and `guided_json` (vLLM): the JSON the output must be, as an `OutputGrammar`.
 enum ResponseFormat {
     /// The fields a chat or completion request can constrain its output with.
-    static let sourceFields = ["response_format", "guided_json", "guided_regex", "guided_choice", "structured_outputs"]
+    static let sourceFields = ["response_format", "guided_json", "guided_regex", "guided_choice", "structured_outputs", "guided_grammar", "grammar"]
 
     /// The grammar a request asks for, nil for free text: from whichever of `sourceFields` it sends, at most one.
     /// `body` is re-read with its key order when a schema is given: a schema's `properties` are written in the
     /// order they are declared.
     static func grammar(_ f: FieldReader, body: OrderedBody) throws(APIError) -> OutputGrammar? {
         let grammars = [try responseFormat(f, body: body), try guidedJSON(f, body: body), try guidedRegex(f), try guidedChoice(f),
-                        try structuredOutputs(f, body: body)]
+                        try structuredOutputs(f, body: body), try guidedGrammar(f, key: "guided_grammar", dialect: .xgrammar),
+                        try guidedGrammar(f, key: "grammar", dialect: .gbnf)]
         let sources = Array(zip(sourceFields, grammars))
         let given = sources.filter { $0.1 != nil }
         if given.count > 1 {

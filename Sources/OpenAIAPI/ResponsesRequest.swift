@@ -69,7 +69,7 @@ struct ResponsesRequest: Sendable {
     static let chatFields: KeyValuePairs<String, String?> = [
         "messages": "input", "max_tokens": "max_output_tokens", "max_completion_tokens": "max_output_tokens",
         "response_format": "text.format", "guided_json": "text.format", "structured_outputs": "text.format", "guided_regex": nil,
-        "guided_choice": nil, "logprobs": "include: [\"message.output_text.logprobs\"]",
+        "guided_choice": nil, "guided_grammar": nil, "grammar": nil, "logprobs": "include: [\"message.output_text.logprobs\"]",
         "n": nil, "functions": "tools", "function_call": "tool_choice", "echo": nil,
     ]
 

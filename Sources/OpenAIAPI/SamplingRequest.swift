@@ -51,7 +51,7 @@ public struct SamplingRequest: Sendable, Equatable {
         "presence_penalty", "frequency_penalty", "repetition_penalty", "logit_bias", "n", "logprobs", "top_logprobs", "user",
         "priority", "response_format", "guided_json", "skip_special_tokens", "stop_token_ids", "min_tokens", "include_stop_str_in_output",
         "allowed_token_ids", "bad_words", "truncate_prompt_tokens", "guided_regex", "guided_choice", "structured_outputs", "prompt_logprobs",
-        "return_tokens_as_token_ids",
+        "return_tokens_as_token_ids", "guided_grammar", "grammar",
     ]
 
     /// vLLM's request extensions that change the output and that this server does not implement: refused with a
@@ -60,7 +60,6 @@ public struct SamplingRequest: Sendable, Equatable {
         "use_beam_search": { $0 == .bool(false) },
         "length_penalty": { $0 == .int(1) || $0 == .double(1) },
         "logits_processors": { _ in false },
-        "guided_grammar": { _ in false },
         "guided_decoding_backend": { _ in false },
         "guided_whitespace_pattern": { _ in false },
     ]

@@ -97,7 +97,11 @@ import Testing
             (#""guided_choice":["a"],"response_format":{"type":"json_object"}"#, "guided_choice"),
             (#""guided_regex":"a","guided_choice":["a"]"#, "guided_choice"),
             (#""structured_outputs":{"regex":"a","choice":["a"]}"#, "structured_outputs"),
-            (#""structured_outputs":{"grammar":"root ::= \"a\""}"#, "structured_outputs.grammar"),
+            (#""structured_outputs":{"grammar":"root ::= a"}"#, "structured_outputs.grammar"),
+            (#""guided_grammar":"root ::= root \"a\"""#, "guided_grammar"), (#""guided_grammar":["root"]"#, "guided_grammar"),
+            (#""grammar":"root ::= [\\d]""#, "grammar"), (#""guided_grammar":"""#, "guided_grammar"),
+            (#""guided_grammar":"root ::= \"a\"","guided_regex":"a""#, "guided_grammar"),
+            (#""structured_outputs":{"grammar":"root ::= \"a\"","regex":"a"}"#, "structured_outputs"),
             (#""structured_outputs":{"json_object":false}"#, "structured_outputs.json_object"),
             (#""structured_outputs":{"regex":"("}"#, "structured_outputs.regex"),
         ]
@@ -109,5 +113,18 @@ import Testing
                 #expect(e.status == 400 && e.param == param, "\(fields): \(e.param ?? "nil") \(e.message)")
             }
         }
+    }
+    /// Context-free grammars: vLLM's `guided_grammar` and `structured_outputs.grammar` (xgrammar's EBNF) and
+    /// llama.cpp's `grammar` (GBNF, where an empty string means none).
+    @Test func grammarsConstrainTheWholeOutput() throws {
+        let rules = #"root ::= item (\",\" item)*\nitem ::= [a-z]+ | \"(\" root \")\""#
+        for fields in [#""guided_grammar":""# + rules + "\"", #""structured_outputs":{"grammar":""# + rules + "\"}", #""grammar":""# + rules + "\""] {
+            let m = try matcher(fields)
+            #expect(complete(m, "ab,(c,(d)),e") && !complete(m, "ab,") && !begun(m, Array("ab,)".utf8)), "\(fields)")
+        }
+        // The dialects differ in \x: two hex digits for llama.cpp, all that follow for xgrammar.
+        #expect(complete(try matcher(#""grammar":"root ::= \"\\x41B\"""#), "AB"))
+        #expect(complete(try matcher(#""guided_grammar":"root ::= \"\\x41B\"""#), "\u{41B}"))
+        #expect(try grammar(#""grammar":"""#) == nil)
     }
 }

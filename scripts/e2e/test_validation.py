@@ -166,7 +166,8 @@ BAD_REQUESTS = [
     ("comp-prompt-logprobs-whole-vocabulary", COMPLETIONS, comp(prompt_logprobs=-1), 400, "prompt_logprobs"),
     ("comp-beam-search", COMPLETIONS, comp(use_beam_search=True), 400, "use_beam_search"),
     ("chat-guided-choice-empty", CHAT, chat(guided_choice=[]), 400, "guided_choice"),
-    ("chat-guided-grammar", CHAT, chat(guided_grammar="root ::= \"a\""), 400, "guided_grammar"),
+    ("chat-guided-grammar-left-recursive", CHAT, chat(guided_grammar="root ::= root \"a\" | \"a\""), 400, "guided_grammar"),
+    ("chat-grammar-undefined-rule", CHAT, chat(grammar="root ::= digits"), 400, "grammar"),
     ("chat-echo", CHAT, chat(echo=True), 400, "echo"),
     # Supported, but only without a generation prompt (vLLM's rule): the error names add_generation_prompt.
     ("chat-continue-final-message-with-generation-prompt", CHAT, chat(continue_final_message=True), 400, "add_generation_prompt"),

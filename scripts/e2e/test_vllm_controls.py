@@ -1,6 +1,6 @@
 """vLLM's sampling extensions, sent as the `openai` client sends them (`extra_body`), on the default model:
 stop_token_ids, min_tokens, include_stop_str_in_output, allowed_token_ids, bad_words, truncate_prompt_tokens,
-guided_choice, guided_regex and structured_outputs.
+guided_choice, guided_regex, guided_grammar, structured_outputs and llama.cpp's grammar.
 Each is checked against the same request without it, greedy, so the difference is the extension's doing."""
 
 from __future__ import annotations
@@ -90,6 +90,45 @@ def test_guided_regex_and_structured_outputs(client):
     numbers = client.completions.create(model=MODEL, prompt="Three numbers:", max_tokens=30, temperature=0,
                                         extra_body={"structured_outputs": {"regex": r"(\d{1,3}, ){2}\d{1,3}"}})
     assert re.fullmatch(r"(\d{1,3}, ){2}\d{1,3}", numbers.choices[0].text), numbers
+
+
+ARITHMETIC = """
+root ::= expr
+expr ::= term ([-+*] term)*
+term ::= [0-9]{1,3} | "(" expr ")"
+"""
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def test_grammars_constrain_the_answer(client, http):
+    # vLLM's guided_grammar (xgrammar's EBNF): a recursive grammar no regular expression can write (balanced brackets).
+    ask = [{"role": "user", "content": "Write an arithmetic expression with brackets."}]
+    reply = client.chat.completions.create(model=MODEL, messages=ask, max_tokens=40, temperature=0,
+                                           extra_body={"guided_grammar": ARITHMETIC}).choices[0]
+    text = reply.message.content
+    assert re.fullmatch(r"[0-9()+*-]+", text) and _balanced(text), reply
+    # Sampled, streamed, through structured_outputs: still only what the grammar allows.
+    stream = client.chat.completions.create(model=MODEL, messages=ask, max_tokens=40, temperature=1.0, seed=7, stream=True,
+                                            extra_body={"structured_outputs": {"grammar": ARITHMETIC}})
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert re.fullmatch(r"[0-9()+*-]+", text) and text.count("(") >= text.count(")"), text
+    # llama.cpp's grammar field (GBNF) on the completions API: a greeting from the grammar's words, and it ends there.
+    gbnf = 'root ::= greeting " " name "."\ngreeting ::= "Hello" | "Hi"\nname ::= [A-Z] [a-z]{1,10}\n'
+    done = client.completions.create(model=MODEL, prompt="A polite greeting:", max_tokens=30, temperature=0, extra_body={"grammar": gbnf})
+    choice = done.choices[0]
+    assert re.fullmatch(r"(Hello|Hi) [A-Z][a-z]{1,10}\.", choice.text) and choice.finish_reason == "stop", choice
+    # A grammar the server cannot follow is a 400 that says where.
+    bad = http.post("/v1/chat/completions", {"model": MODEL, "messages": ask, "guided_grammar": "root ::= expr\n"})
+    assert bad.status == 400 and bad.json()["error"]["param"] == "guided_grammar"
+    assert "rule 'expr' is not defined (line 1, column 10)" in bad.json()["error"]["message"]
 
 
 def test_stop_strings_of_several_lengths_with_constraints_keep_the_server_up(client, http):

@@ -10,6 +10,8 @@ final class CompiledGrammar: Sendable {
     let keys: [ByteTrie?]
     /// Per literals (or raw choice) node: its texts.
     let literals: [ByteTrie?]
+    /// The rule grammar at the root, if the root is one.
+    let rules: RuleGrammar?
 
     init(_ grammar: OutputGrammar) {
         nodes = grammar.nodes
@@ -25,6 +27,7 @@ final class CompiledGrammar: Sendable {
             default: return nil
             }
         }
+        if case let .rules(g) = grammar.nodes[grammar.root] { rules = g } else { rules = nil }
     }
 }
 

@@ -9,6 +9,8 @@ struct GrammarConfig: Hashable, Sendable {
         /// low | high << 8 when a lead byte narrows it, else 0; `c` = characters written, `d` = DFA state,
         /// `magnitude` = the character so far).
         case raw
+        /// A rule grammar's element (`GrammarMatcher+Rules`).
+        case rule
     }
 
     /// Fields by phase: string `a` = `JSONScalars.stringStep` state, `b` = characters so far (bounded strings, and
@@ -59,6 +61,7 @@ struct GrammarMatcher: Sendable {
             return dfa.start >= 0 ? [GrammarConfig(top: .init(node: Int32(grammar.root), phase: .raw, d: dfa.start))] : []
         case .rawChoice:   // a literal from its trie's root, without the whitespace a JSON value may have before it
             return [GrammarConfig(top: .init(node: Int32(grammar.root), phase: .literal, a: 0))]
+        case let .rules(g): return ruleStart(g)
         default: break
         }
         return [GrammarConfig(top: .init(node: Int32(grammar.root), phase: .value))]
@@ -171,6 +174,8 @@ struct GrammarMatcher: Sendable {
             guard case let .rawText(dfa) = grammar.nodes[node], rawStep(dfa, &top, byte) else { return }
             c.top = top
             out.append(c)
+        case .rule:
+            ruleStep(c, top, byte, into: &out)
         case .objectOpen, .objectNextKey, .objectKey, .objectFreeKey, .objectColon, .objectAfterValue:
             objectStep(c, top, byte, into: &out)
         case .arrayOpen, .arrayAfterItem, .arrayNextItem:
@@ -184,7 +189,7 @@ struct GrammarMatcher: Sendable {
             var c = c
             let n = Int32(leaf)
             switch grammar.nodes[leaf] {
-            case .anyOf, .rawText, .rawChoice: continue   // flattened away; raw text is only a root, begun in `start`
+            case .anyOf, .rawText, .rawChoice, .rules: continue   // flattened away; raw text is only a root, begun in `start`
             case .string, .boundedString:
                 guard byte == UInt8(ascii: "\"") else { continue }
                 c.top = .init(node: n, phase: .string)
@@ -366,7 +371,7 @@ struct GrammarMatcher: Sendable {
     static func allowsWhitespace(_ p: GrammarConfig.Phase) -> Bool {
         switch p {
         case .value, .objectOpen, .objectColon, .objectAfterValue, .objectNextKey, .arrayOpen, .arrayAfterItem, .arrayNextItem: return true
-        case .string, .number, .literal, .objectKey, .objectFreeKey, .raw: return false
+        case .string, .number, .literal, .objectKey, .objectFreeKey, .raw, .rule: return false
         }
     }
 

@@ -28,6 +28,9 @@ public struct OutputGrammar: Sendable, Hashable {
         /// Text, not JSON: the whole output is exactly one of these byte strings (vLLM's `guided_choice`). Only as
         /// the root.
         case rawChoice([[UInt8]])
+        /// Text, not JSON: the whole output is what a context-free grammar matches (vLLM's `guided_grammar`,
+        /// llama.cpp's `grammar`). Only as the root.
+        case rules(RuleGrammar)
     }
 
     /// The whole output matches a pattern, as plain text.
@@ -35,6 +38,9 @@ public struct OutputGrammar: Sendable, Hashable {
 
     /// The whole output is one of these texts.
     public static func rawChoice(_ choices: [String]) -> OutputGrammar { OutputGrammar(nodes: [.rawChoice(choices.map { Array($0.utf8) })], root: 0) }
+
+    /// The whole output is what the rule grammar matches.
+    public static func rules(_ grammar: RuleGrammar) -> OutputGrammar { OutputGrammar(nodes: [.rules(grammar)], root: 0) }
 
     public struct Property: Sendable, Hashable {
         /// The key as JSON text, quotes included (`"name"`): the builder's escaping is what the output writes.
@@ -86,7 +92,7 @@ public struct OutputGrammar: Sendable, Hashable {
                                      additional: additional.map { $0 + offset }))
             case let .array(items, minItems, maxItems): nodes.append(.array(items: items + offset, minItems: minItems, maxItems: maxItems))
             case let .anyOf(alternatives): nodes.append(.anyOf(alternatives.map { $0 + offset }))
-            case .string, .number, .literals, .boundedString, .numberRange, .patternString, .rawText, .rawChoice: nodes.append(node)
+            case .string, .number, .literals, .boundedString, .numberRange, .patternString, .rawText, .rawChoice, .rules: nodes.append(node)
             }
         }
         return other.root + offset
@@ -129,7 +135,7 @@ public struct OutputGrammar: Sendable, Hashable {
                 if r.lower > r.upper { return "no number lies within the bounds" }
                 refs = []
             case .patternString: refs = []
-            case .rawText, .rawChoice:
+            case .rawText, .rawChoice, .rules:
                 if node != nodes[root] || nodes.count != 1 { return "raw text is a whole grammar, never part of one" }
                 if case let .rawChoice(words) = node, words.isEmpty || words.contains(where: \.isEmpty) { return "an empty choice" }
                 refs = []
@@ -167,7 +173,7 @@ public struct OutputGrammar: Sendable, Hashable {
             for (i, node) in nodes.enumerated() where !ok[i] {
                 let now: Bool
                 switch node {
-                case .string, .number, .literals, .boundedString, .numberRange, .patternString, .rawText, .rawChoice: now = true
+                case .string, .number, .literals, .boundedString, .numberRange, .patternString, .rawText, .rawChoice, .rules: now = true
                 case let .array(items, minItems, _): now = minItems == 0 || ok[items]
                 case let .object(props, _): now = props.allSatisfy { !$0.required || ok[$0.value] }
                 case let .anyOf(alternatives): now = alternatives.contains { ok[$0] }

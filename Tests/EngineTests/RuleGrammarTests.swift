@@ -1,0 +1,185 @@
+import Foundation
+import Testing
+@testable import Engine
+
+/// Context-free output grammars (GBNF / xgrammar EBNF): the syntax, what the matcher lets through, and agreement
+/// with the regular-expression matcher on grammars both can write.
+@Suite struct RuleGrammarTests {
+    func matcher(_ text: String, _ dialect: GrammarSyntax.Dialect = .xgrammar) throws -> GrammarMatcher {
+        GrammarMatcher(CompiledGrammar(.rules(try GrammarSyntax.parse(text, dialect: dialect))))
+    }
+
+    func complete(_ m: GrammarMatcher, _ text: String) -> Bool { complete(m, Array(text.utf8)) }
+    func complete(_ m: GrammarMatcher, _ bytes: [UInt8]) -> Bool { let s = m.advance(m.start, bytes); return !s.isEmpty && m.canEnd(s) }
+    func begun(_ m: GrammarMatcher, _ text: String) -> Bool { begun(m, Array(text.utf8)) }
+    func begun(_ m: GrammarMatcher, _ bytes: [UInt8]) -> Bool { !m.advance(m.start, bytes).isEmpty }
+
+    func problem(_ text: String, _ dialect: GrammarSyntax.Dialect = .xgrammar) -> String? {
+        do {
+            _ = try GrammarSyntax.parse(text, dialect: dialect)
+            return nil
+        } catch {
+            return error.description
+        }
+    }
+
+    static let arithmetic = #"""
+        root ::= expr ("=" expr)*
+        expr ::= term ([-+*/] term)*
+        term ::= num | "(" expr ")"
+        num  ::= [0-9]+
+        """#
+
+    @Test func recursiveGrammarsAreFollowed() throws {
+        let m = try matcher(Self.arithmetic)
+        for ok in ["1+2", "(3*4)-5=7", "2=2=2", "((((1))))", "12/(3-4)*56"] { #expect(complete(m, ok), "\(ok)") }
+        for bad in ["1+", "(1", "1++2", "()", "1=", "1 + 2", ""] { #expect(!complete(m, bad), "\(bad)") }
+        for prefix in ["((((", "1+(2*", "3="] { #expect(begun(m, prefix) && !complete(m, prefix), "\(prefix)") }
+        for dead in ["a", ")", "1)", "(+"] { #expect(!begun(m, dead), "\(dead)") }
+        // A number may always grow, so nothing forces the end.
+        #expect(!m.mustEnd(m.advance(m.start, Array("1".utf8))))
+    }
+
+    @Test func rulesSpanLinesAndCarryComments() throws {
+        let m = try matcher("""
+            # a greeting
+            root ::= greeting
+                     " " name   # then a name
+            greeting ::= "hi" |
+                         "hello"
+            name ::= [A-Z] [a-z]*
+            """)
+        for ok in ["hi Ann", "hello Bo", "hi X"] { #expect(complete(m, ok), "\(ok)") }
+        for bad in ["hi ann", "hey Ann", "hi", "hello  Bo"] { #expect(!complete(m, bad), "\(bad)") }
+        // GBNF's one rule per line reads the same.
+        let g = try matcher("root ::= \"a\" b\nb ::= \"b\" | \"c\"\n", .gbnf)
+        #expect(complete(g, "ab") && complete(g, "ac") && !complete(g, "a"))
+    }
+
+    @Test func repetitionsCountTheirTurns() throws {
+        let m = try matcher(#"root ::= "ab"{2,3} "!"?"#)
+        for ok in ["abab", "ababab", "ababab!", "abab!"] { #expect(complete(m, ok), "\(ok)") }
+        for bad in ["ab", "abababab", "!", "abab!!"] { #expect(!complete(m, bad), "\(bad)") }
+        #expect(m.mustEnd(m.advance(m.start, Array("ababab!".utf8))))
+        let exact = try matcher(#"root ::= [0-9]{4} "-" [0-9]{2,}"#)
+        #expect(complete(exact, "2026-12") && complete(exact, "2026-123") && !complete(exact, "202-12") && !complete(exact, "2026-1"))
+        #expect(!begun(exact, "20261"))
+        let zero = try matcher(#"root ::= "a"{0} "b""#)
+        #expect(complete(zero, "b") && !begun(zero, "a"))
+    }
+
+    /// Items that may match nothing, repeated: no endless settling, and the counts still hold for what is written.
+    @Test func emptyTurnsNeitherLoopNorCount() throws {
+        let star = try matcher(#"root ::= ("a"?)* "b""#)
+        for ok in ["b", "ab", "aaab"] { #expect(complete(star, ok), "\(ok)") }
+        let nested = try matcher(#"""
+            root ::= x* "!"
+            x ::= "" | "y" | z
+            z ::= ("" | "")+
+            """#)
+        for ok in ["!", "y!", "yyy!"] { #expect(complete(nested, ok), "\(ok)") }
+        #expect(!complete(nested, "y"))
+        let bounded = try matcher(#"root ::= ("a"?){2,4} "b""#)
+        for ok in ["b", "ab", "aaaab"] { #expect(complete(bounded, ok), "\(ok)") }
+        #expect(!begun(bounded, "aaaaa"))
+    }
+
+    @Test func classesReadUTF8AndRefuseDeadEnds() throws {
+        let cyrillic = try matcher("root ::= [а-я]+")
+        #expect(complete(cyrillic, "привет") && !complete(cyrillic, "hello"))
+        #expect(begun(cyrillic, [0xD0]) && !begun(cyrillic, [0xC3]))   // é's lead byte can only become U+00C0–U+00FF
+        let negated = try matcher("root ::= [^a\\n]")
+        #expect(complete(negated, "é") && complete(negated, "😀") && !complete(negated, "a") && !complete(negated, "\n"))
+        let any = try matcher("root ::= .*")
+        #expect(complete(any, "line\nbreak 😀") && complete(any, ""))
+        for bad: [UInt8] in [[0xC0, 0x80], [0xE0, 0x80], [0xED, 0xA0], [0xF4, 0x90], [0x80], [0xF5]] { #expect(!begun(any, bad), "\(bad)") }
+        let escaped = try matcher(#"root ::= [\-\]\\x-z] "\u00e9\t\"""#)
+        for ok in ["-é\t\"", "]é\t\"", "\\é\t\"", "yé\t\""] { #expect(complete(escaped, ok), "\(ok)") }
+        #expect(!begun(escaped, "a"))
+    }
+
+    @Test func hexEscapesFollowTheirDialect() throws {
+        // GBNF (llama.cpp): \x takes two digits; xgrammar's takes all that follow.
+        #expect(complete(try matcher(#"root ::= "\x41B""#, .gbnf), "AB"))
+        #expect(complete(try matcher(#"root ::= "\x41B""#, .xgrammar), "\u{41B}"))
+        #expect(complete(try matcher(#"root ::= "\U0001F600""#), "😀"))
+    }
+
+    @Test func badGrammarsSayWhatAndWhere() throws {
+        let cases: [(String, String)] = [
+            ("root ::= a\n", "rule 'a' is not defined (line 1, column 10)"),
+            ("start ::= \"a\"", "no rule 'root'"),
+            ("root ::= \"a\"\nroot ::= \"b\"", "defined twice (line 2, column 1)"),
+            (#"root ::= root "a" | "a""#, "left recursion"),
+            ("root ::= x\nx ::= \"\"? x \"a\" | \"b\"", "left recursion"),
+            (#"root ::= "a" root"#, "no finite text"),
+            (#"root ::= "a"{,3}"#, "least count"),
+            (#"root ::= "a"{3,2}"#, "out of order"),
+            (#"root ::= [\d]"#, "'\\d' is not supported"),
+            (#"root ::= "a"++"#, "two repetition operators"),
+            ("start: \"a\"", "Lark"),
+            (#"root ::= "abc"#, "not closed"),
+            ("root ::= []", "empty character class"),
+            ("root ::= [z-a]", "out of order"),
+            (#"root ::= "\q""#, "unknown escape"),
+            (#"root ::= "\uD800""#, "not a character"),
+            ("", "empty"),
+            ("root ::= (\"a\"", "expected ')'"),
+            ("root ::= @", "unexpected '@' (line 1, column 10)"),
+        ]
+        for (text, expected) in cases {
+            let why = problem(text)
+            #expect(why?.contains(expected) == true, "\(text): \(why ?? "accepted")")
+        }
+        // An alternative that can never finish is dropped, not refused: the rest still works.
+        let pruned = try matcher(#"root ::= "a" | "b" loop"# + "\nloop ::= \"c\" loop")
+        #expect(complete(pruned, "a") && !begun(pruned, "b"))
+    }
+
+    /// Regular grammars written both ways: the rule matcher and the pattern DFA agree on every string over the
+    /// alphabet up to six characters, whole and as prefixes.
+    @Test func agreesWithTheRegexMatcherOnRegularGrammars() throws {
+        let pairs: [(String, String)] = [
+            (#"root ::= [a-c]{2,4} "x"?"#, "[a-c]{2,4}x?"),
+            (#"root ::= ("ab" | "a")* "b""#, "(ab|a)*b"),
+            (#"root ::= ("a" | "b" "c"+)+ | "x" [^x]"#, "(a|bc+)+|x[^x]"),
+            ("root ::= a b?\na ::= [ab]+ (\"c\" a)?\nb ::= \"x\"{1,2}", "[ab]+(c[ab]+)*(xx?)?"),
+        ]
+        let alphabet: [UInt8] = Array("abcx".utf8)
+        var strings: [[UInt8]] = [[]]
+        var frontier: [[UInt8]] = [[]]
+        for _ in 0..<6 {
+            frontier = frontier.flatMap { s in alphabet.map { s + [$0] } }
+            strings += frontier
+        }
+        for (rules, regex) in pairs {
+            let g = try matcher(rules)
+            let r = GrammarMatcher(CompiledGrammar(.rawText(try PatternDFA.compile("^(?:" + regex + ")$"))))
+            var disagreements = 0
+            for s in strings where complete(g, s) != complete(r, s) || begun(g, s) != begun(r, s) {
+                disagreements += 1
+                if disagreements <= 3 { Issue.record("\(rules) vs /\(regex)/ on '\(String(decoding: s, as: UTF8.self))'") }
+            }
+            #expect(disagreements == 0)
+        }
+    }
+
+    /// Through a request's structured-output state: the mask admits exactly the tokens that continue the grammar,
+    /// and the stop token once the text may end.
+    @Test func maskFollowsTheGrammar() throws {
+        let pieces = ["1", "2", "+", "12", "+1", "(", ")", "a", "1)", "=", " "]
+        let stop = pieces.count
+        let vocabulary = StructuredVocabulary(bytes: pieces.map { Array($0.utf8) } + [[]])
+        var out = StructuredOutput(grammar: .rules(try GrammarSyntax.parse(Self.arithmetic, dialect: .xgrammar)), vocabulary: vocabulary,
+                                   stopTokenIDs: [stop])
+        func allowed() -> Set<String> {
+            let mask = out.mask(count: stop + 1)
+            return Set(mask.indices.filter { mask[$0] }.map { $0 == stop ? "<stop>" : pieces[$0] })
+        }
+        #expect(allowed() == ["1", "2", "12", "("])
+        out.advance(0)
+        #expect(allowed() == ["1", "2", "12", "+", "+1", "=", "<stop>"])
+        for id in [2, 5, 3] { out.advance(id) }   // "+", "(", "12": 1+(12
+        #expect(allowed() == ["1", "2", "12", "+", "+1", ")", "1)"])
+    }
+}
