@@ -103,6 +103,10 @@ import Testing
         #expect(complete(try matcher(#"root ::= "\x41B""#, .gbnf), "AB"))
         #expect(complete(try matcher(#"root ::= "\x41B""#, .xgrammar), "\u{41B}"))
         #expect(complete(try matcher(#"root ::= "\U0001F600""#), "😀"))
+        #expect(complete(try matcher(#"root ::= "\x000000041""#, .xgrammar), "A"))
+        // A GBNF name has no dots: `pre.*` is a rule and any characters after it.
+        let dots = try matcher("root ::= pre.*\npre ::= \"x\"", .gbnf)
+        #expect(complete(dots, "x") && complete(dots, "xyz"))
     }
 
     @Test func badGrammarsSayWhatAndWhere() throws {
@@ -125,6 +129,9 @@ import Testing
             (#"root ::= "\uD800""#, "not a character"),
             ("", "empty"),
             ("root ::= (\"a\"", "expected ')'"),
+            ("root ::= undefined{0}", "rule 'undefined' is not defined"),
+            ("root ::= \"a\" |\nx ::= \"b\"", "is empty"),
+            ("root ::=\n", "body is empty"),
             ("root ::= @", "unexpected '@' (line 1, column 10)"),
         ]
         for (text, expected) in cases {
@@ -134,6 +141,49 @@ import Testing
         // An alternative that can never finish is dropped, not refused: the rest still works.
         let pruned = try matcher(#"root ::= "a" | "b" loop"# + "\nloop ::= \"c\" loop")
         #expect(complete(pruned, "a") && !begun(pruned, "b"))
+    }
+
+    /// Ambiguity costs frames, not parses: the textbook expression grammar, nested, keeps a handful of parses (a
+    /// parse per way to read the text would be 4^depth), and so does a fifteen-level precedence grammar.
+    @Test func ambiguousGrammarsStaySmall() throws {
+        let textbook = try matcher(#"""
+            root ::= expr
+            expr ::= term "+" expr | term
+            term ::= factor "*" term | factor
+            factor ::= "(" expr ")" | [0-9]
+            """#)
+        let deep = String(repeating: "(", count: 40) + "1" + String(repeating: ")", count: 40)
+        #expect(complete(textbook, "(((((1)))))") && complete(textbook, deep) && complete(textbook, "(1+2)*3+((4))"))
+        #expect(!complete(textbook, "((1)") && !begun(textbook, "(1))"))
+        var state = textbook.start
+        for b in Array(deep.utf8) {
+            state = textbook.step(state, b)
+            #expect(state.count <= 8, "\(state.count) parses")
+        }
+        var levels = "root ::= e1\n"
+        for k in 1..<15 { levels += "e\(k) ::= e\(k + 1) \"\(Array("|^&<>+-*/%!~@$")[k - 1])\" e\(k) | e\(k + 1)\n" }
+        levels += "e15 ::= \"(\" e1 \")\" | [0-9]\n"
+        let precedence = try matcher(levels)
+        #expect(precedence.start.count <= 4)
+        #expect(complete(precedence, "((1|2)^3&(4))") && !complete(precedence, "(1|2"))
+    }
+
+    /// Right recursion and repetitions in last place keep no frame per level, and long chains of empty rules,
+    /// tail calls or many literal alternatives are followed without recursion or a cap on parses.
+    @Test func longInputsAndBigGrammarsAreFollowed() throws {
+        let tail = try matcher(#"root ::= "a" root?"#)
+        #expect(complete(tail, String(repeating: "a", count: 500)))
+        let list = try matcher(#"root ::= item ("," root)?"# + "\nitem ::= [0-9]+")
+        #expect(complete(list, (0..<300).map(String.init).joined(separator: ",")))
+        let empties = try matcher("root ::= " + String(repeating: "e ", count: 20_000) + "\"x\"\ne ::= \"\"")
+        #expect(complete(empties, "x") && !begun(empties, "y"))
+        let chain = try matcher("root ::= r0\n" + (0..<3_000).map { "r\($0) ::= r\($0 + 1)" }.joined(separator: "\n") + "\nr3000 ::= \"z\"")
+        #expect(complete(chain, "z"))
+        let skus = (1...2_000).map { String(format: "\"SKU-%04d\"", $0) }.joined(separator: " | ")
+        let sku = try matcher("root ::= " + skus)
+        #expect(complete(sku, "SKU-1999") && complete(sku, "SKU-0001") && !complete(sku, "SKU-2001"))
+        // Too many ways to start at once is refused when the grammar is read, not discovered while sampling.
+        #expect(problem("root ::= " + String(repeating: ".? ", count: 20_000) + "\"x\"")?.contains("ways to read the text") == true)
     }
 
     /// Regular grammars written both ways: the rule matcher and the pattern DFA agree on every string over the

@@ -10,8 +10,9 @@ final class CompiledGrammar: Sendable {
     let keys: [ByteTrie?]
     /// Per literals (or raw choice) node: its texts.
     let literals: [ByteTrie?]
-    /// The rule grammar at the root, if the root is one.
+    /// The rule grammar at the root, if the root is one, and the stacks of its parses.
     let rules: RuleGrammar?
+    let stacks: RuleStacks?
 
     init(_ grammar: OutputGrammar) {
         nodes = grammar.nodes
@@ -27,7 +28,7 @@ final class CompiledGrammar: Sendable {
             default: return nil
             }
         }
-        if case let .rules(g) = grammar.nodes[grammar.root] { rules = g } else { rules = nil }
+        if case let .rules(g) = grammar.nodes[grammar.root] { (rules, stacks) = (g, RuleStacks()) } else { (rules, stacks) = (nil, nil) }
     }
 }
 

@@ -1,107 +1,61 @@
-/// Rule grammars (`RuleGrammar`, the root of an output grammar): a parse is a stack of frames, each at an element of
-/// a sequence (phase `.rule`: `a` = the sequence, `b` = the element, `d` = the turns a repetition there has taken).
-/// After every byte each parse is settled: finished sequences return to the frame that opened them, rule references
-/// and repetitions open their alternatives, until every parse waits at a literal or a character class, or the root
-/// is done (`top` nil). Inside a terminal, `c` holds the literal's bytes matched, or for a class the UTF-8
-/// continuation bytes still due (bits 0–1) and the next one's range when a lead byte narrows it (bits 8–23: low |
-/// high << 8), with the character's bits so far in `magnitude`.
+import Foundation
+
+/// Rule grammars (`RuleGrammar`, the root of an output grammar). A parse waits at an element of a sequence (a frame
+/// of phase `.rule`: `a` = the sequence, `b` = the element, `d` = the turns a repetition there has taken); its stack
+/// of return frames lives in a graph-structured stack (`RuleStacks`) and the frame's `hash` names the set of
+/// stack nodes right below it. Parses with the same frame are one parse whose stacks are merged, so an ambiguous
+/// grammar (`expr ::= term "+" expr | term`, nested) costs as many parses as it has frames, not one per way to
+/// read the text. After every byte the parses are settled, breadth-first on a worklist: finished sequences return
+/// to the frames below them, rule references and repetitions open their alternatives, until every parse waits at a
+/// literal or a character class, or the root is done (`top` nil). Inside a terminal, `c` holds the literal's bytes
+/// matched, or for a class the UTF-8 continuation bytes still due (bits 0–1) and the next one's range when a lead
+/// byte narrows it (bits 8–23: low | high << 8), with the character's bits so far in `magnitude`.
 extension GrammarMatcher {
-    /// On a frame below the top: it was pushed by a repetition's turn in the settling under way (so a return to it
-    /// means the turn read nothing, which skipping the turn already covers).
-    static let freshTurn: Int32 = 1
+    /// Parses a state may hold, at most (different frames: positions in the grammar, with their turn counts).
+    static let maxRuleParses = 4_096
+    /// Worklist items one byte's settling may take, at most.
+    static let maxSettleWork = 200_000
 
-    func ruleFrame(_ sequence: Int, _ element: Int, turns: Int32 = 0) -> GrammarConfig.Frame {
-        .init(node: Int32(grammar.root), phase: .rule, a: Int32(sequence), b: Int32(element), d: turns)
+    struct RuleKey: Hashable {
+        var a: Int32, b: Int32, c: Int32 = 0, d: Int32 = 0, magnitude: Int64 = 0
     }
 
+    /// The parses a rule grammar starts in; empty when the grammar opens more than `maxRuleParses` at once.
     func ruleStart(_ g: RuleGrammar) -> [GrammarConfig] {
-        var out: [GrammarConfig] = []
-        var seen = Set<GrammarConfig>()
-        for s in g.alternatives[g.root] { settle(GrammarConfig(top: ruleFrame(s, 0)), g, into: &out, seen: &seen) }
-        return out
+        guard let stacks = grammar.stacks else { return [] }
+        return stacks.withTable { t in
+            var s = RuleSettle(grammar: g)
+            for alt in g.alternatives[g.root] { s.add(RuleKey(a: Int32(alt), b: 0), [RuleStacks.bottom]) }
+            return s.finish(&t, root: grammar.root)
+        }
     }
 
-    func ruleStep(_ c: GrammarConfig, _ top: GrammarConfig.Frame, _ byte: UInt8, into out: inout [GrammarConfig]) {
-        guard let g = grammar.rules else { return }
-        var top = top
-        switch g.sequences[Int(top.a)][Int(top.b)] {
-        case let .bytes(literal):
-            guard literal[Int(top.c)] == byte else { return }
-            if Int(top.c) + 1 < literal.count {
-                top.c += 1
-                var c = c
-                c.top = top
-                out.append(c)
-                return
-            }
-        case let .chars(set):
-            guard charStep(set, &top, byte) else { return }
-            if top.c != 0 {   // inside the character
-                var c = c
-                c.top = top
-                out.append(c)
-                return
-            }
-        case .rule, .repeated: return   // settled parses wait only at terminals
-        }
-        var next = c
-        next.top = ruleFrame(Int(top.a), Int(top.b) + 1)
-        var seen = Set<GrammarConfig>()
-        settle(next, g, into: &out, seen: &seen)
-    }
-
-    /// Follows `c` through everything that reads no byte (see the extension's comment). `seen` holds the returns
-    /// already followed: two ways to match nothing lead to the same parse, which is followed once.
-    func settle(_ c: GrammarConfig, _ g: RuleGrammar, into out: inout [GrammarConfig], seen: inout Set<GrammarConfig>) {
-        guard let top = c.top else { return }
-        let sequence = g.sequences[Int(top.a)]
-        let i = Int(top.b)
-        if i == sequence.count {
-            guard seen.insert(c).inserted else { return }
-            var c = c
-            guard let parent = c.rest.popLast() else {
-                c.top = nil   // the root is done
-                out.append(c)
-                return
-            }
-            if parent.c & Self.freshTurn != 0 { return }
-            c.top = parent
-            settle(c, g, into: &out, seen: &seen)
-            return
-        }
-        switch sequence[i] {
-        case .bytes, .chars:
-            var c = c
-            for j in c.rest.indices where c.rest[j].c != 0 { c.rest[j].c = 0 }   // turns begun here now read bytes
-            out.append(c)
-        case let .rule(r):
-            var c = c
-            if i + 1 < sequence.count {   // a call in last place needs no frame to come back to
-                guard c.rest.count < Self.maxFrames else { return }
-                c.rest.append(ruleFrame(Int(top.a), i + 1))
-            }
-            for s in g.alternatives[r] {
-                c.top = ruleFrame(s, 0)
-                settle(c, g, into: &out, seen: &seen)
-            }
-        case let .repeated(r, min, max):
-            let turns = Int(top.d)
-            if max.map({ turns < $0 }) ?? true, c.rest.count < Self.maxFrames {
-                var c = c
-                // Past the least count an unbounded repetition's turns all look alike.
-                var back = ruleFrame(Int(top.a), i, turns: Int32(max == nil ? Swift.min(turns + 1, min) : turns + 1))
-                back.c = Self.freshTurn
-                c.rest.append(back)
-                for s in g.alternatives[r] {
-                    c.top = ruleFrame(s, 0)
-                    settle(c, g, into: &out, seen: &seen)
+    /// Every parse of `state` past `byte`, settled and merged.
+    func ruleStep(_ state: [GrammarConfig], _ byte: UInt8, _ g: RuleGrammar) -> [GrammarConfig] {
+        guard let stacks = grammar.stacks else { return [] }
+        return stacks.withTable { t in
+            var s = RuleSettle(grammar: g)
+            for c in state {
+                guard var top = c.top, top.phase == .rule else { continue }   // a finished root takes no byte
+                let below = t.set(Int32(truncatingIfNeeded: top.hash))
+                switch g.sequences[Int(top.a)][Int(top.b)] {
+                case let .bytes(literal):
+                    guard literal[Int(top.c)] == byte else { continue }
+                    if Int(top.c) + 1 < literal.count {
+                        s.add(RuleKey(a: top.a, b: top.b, c: top.c + 1), below)
+                        continue
+                    }
+                case let .chars(set):
+                    guard charStep(set, &top, byte) else { continue }
+                    if top.c != 0 {   // inside the character
+                        s.add(RuleKey(a: top.a, b: top.b, c: top.c, magnitude: top.magnitude), below)
+                        continue
+                    }
+                case .rule, .repeated: continue   // settled parses wait only at terminals
                 }
+                s.add(RuleKey(a: top.a, b: top.b + 1), below)
             }
-            if turns >= min {
-                var c = c
-                c.top = ruleFrame(Int(top.a), i + 1)
-                settle(c, g, into: &out, seen: &seen)
-            }
+            return s.finish(&t, root: grammar.root)
         }
     }
 
@@ -131,5 +85,151 @@ extension GrammarMatcher {
             return set.intersects(Self.lowest(bits, more), Self.highest(bits, more))
         default: return false
         }
+    }
+}
+
+/// One settling: frames with the stack nodes below them, merged by frame; a frame met again with new nodes is
+/// followed for those nodes only, so the work ends (left recursion, which would push without end, is refused
+/// when the grammar is read).
+struct RuleSettle {
+    typealias Key = GrammarMatcher.RuleKey
+    let grammar: RuleGrammar
+    var below: [Key: Set<Int32>] = [:]
+    var queue: [(Key, [Int32])] = []
+    var done = false
+
+    init(grammar: RuleGrammar) { self.grammar = grammar }
+
+    mutating func add(_ key: Key, _ nodes: [Int32]) {
+        if below[key] == nil {
+            below[key] = Set(nodes)
+            queue.append((key, nodes))
+            return
+        }
+        let new = nodes.filter { below[key]!.insert($0).inserted }
+        if !new.isEmpty { queue.append((key, new)) }
+    }
+
+    /// Settles the queue and returns the parses, in a canonical order (equal states compare equal, for the mask
+    /// cache); empty when the work or the parses pass their bounds.
+    mutating func finish(_ t: inout RuleStacks.Table, root: Int) -> [GrammarConfig] {
+        var work = 0
+        while let (key, nodes) = queue.popLast() {
+            work += 1
+            guard work <= GrammarMatcher.maxSettleWork else { return [] }
+            guard key.c == 0, key.magnitude == 0 else { continue }   // inside a terminal: waits for the next byte
+            let sequence = grammar.sequences[Int(key.a)]
+            let i = Int(key.b)
+            if i == sequence.count {   // done: back to the frames below
+                for n in nodes {
+                    if n == RuleStacks.bottom { done = true; continue }
+                    let node = t.nodes[Int(n)]
+                    add(Key(a: node.sequence, b: node.element, d: node.turns), t.set(node.below))
+                }
+                continue
+            }
+            switch sequence[i] {
+            case .bytes, .chars: continue
+            case let .rule(r):
+                // A call in last place needs no frame to come back to.
+                var under = nodes
+                if i + 1 < sequence.count {
+                    guard let n = t.push(sequence: key.a, element: key.b + 1, turns: 0, onto: nodes) else { return [] }
+                    under = [n]
+                }
+                for alt in grammar.alternatives[r] { add(Key(a: Int32(alt), b: 0), under) }
+            case let .repeated(r, min, max):
+                let turns = Int(key.d)
+                if max.map({ turns < $0 }) ?? true {
+                    // After this turn: another (counted; past the least count an unbounded repetition's turns all
+                    // look alike), or, when it is the last allowed, the next element (nothing, in last place).
+                    var under = nodes
+                    if let max, turns + 1 == max {
+                        if i + 1 < sequence.count {
+                            guard let n = t.push(sequence: key.a, element: key.b + 1, turns: 0, onto: nodes) else { return [] }
+                            under = [n]
+                        }
+                    } else {
+                        let next = Int32(max == nil ? Swift.min(turns + 1, min) : turns + 1)
+                        guard let n = t.push(sequence: key.a, element: key.b, turns: next, onto: nodes) else { return [] }
+                        under = [n]
+                    }
+                    for alt in grammar.alternatives[r] { add(Key(a: Int32(alt), b: 0), under) }
+                }
+                if turns >= min { add(Key(a: key.a, b: key.b + 1), nodes) }
+            }
+        }
+        var out: [GrammarConfig] = []
+        for (key, nodes) in below {
+            let sequence = grammar.sequences[Int(key.a)]
+            guard Int(key.b) < sequence.count else { continue }
+            switch sequence[Int(key.b)] {
+            case .bytes, .chars:
+                var frame = GrammarConfig.Frame(node: Int32(root), phase: .rule, a: key.a, b: key.b, c: key.c, d: key.d)
+                frame.magnitude = key.magnitude
+                frame.hash = UInt64(t.intern(nodes.sorted()))
+                out.append(GrammarConfig(top: frame))
+            case .rule, .repeated: continue
+            }
+        }
+        guard out.count <= GrammarMatcher.maxRuleParses else { return [] }
+        out.sort { x, y in
+            let p = x.top!, q = y.top!
+            return (p.a, p.b, p.c, p.d, p.magnitude, p.hash) < (q.a, q.b, q.c, q.d, q.magnitude, q.hash)
+        }
+        if done { out.append(GrammarConfig(top: nil)) }
+        return out
+    }
+}
+
+/// The graph-structured stack of one compiled rule grammar, shared by the parses of every request that uses it:
+/// return frames as interned nodes (a frame and the set of nodes below it) and interned sets of nodes, so equal
+/// stacks have equal ids however they were reached.
+final class RuleStacks: @unchecked Sendable {
+    struct Node: Hashable {
+        var sequence: Int32, element: Int32, turns: Int32
+        /// The set of nodes below.
+        var below: Int32
+    }
+
+    /// The node below the root's parses: returning to it finishes the root.
+    static let bottom: Int32 = 0
+    /// Nodes kept at most; a grammar that needs more refuses the bytes that would push them.
+    static let maxNodes = 1 << 21
+
+    struct Table {
+        var nodes: [Node] = [Node(sequence: -1, element: -1, turns: 0, below: 0)]
+        var nodeIDs: [Node: Int32] = [:]
+        var sets: [[Int32]] = [[RuleStacks.bottom]]
+        var setIDs: [[Int32]: Int32] = [[RuleStacks.bottom]: 0]
+
+        func set(_ id: Int32) -> [Int32] { sets[Int(id)] }
+
+        /// The id of a set of nodes (sorted).
+        mutating func intern(_ sorted: [Int32]) -> Int32 {
+            if let id = setIDs[sorted] { return id }
+            sets.append(sorted)
+            setIDs[sorted] = Int32(sets.count - 1)
+            return Int32(sets.count - 1)
+        }
+
+        /// The node of a return frame on top of `nodes`; nil past `maxNodes`.
+        mutating func push(sequence: Int32, element: Int32, turns: Int32, onto nodes: [Int32]) -> Int32? {
+            let node = Node(sequence: sequence, element: element, turns: turns, below: intern(nodes.sorted()))
+            if let id = nodeIDs[node] { return id }
+            guard self.nodes.count < RuleStacks.maxNodes else { return nil }
+            self.nodes.append(node)
+            nodeIDs[node] = Int32(self.nodes.count - 1)
+            return Int32(self.nodes.count - 1)
+        }
+    }
+
+    private let lock = NSLock()
+    private var table = Table()
+
+    func withTable<T>(_ body: (inout Table) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&table)
     }
 }

@@ -78,6 +78,7 @@ struct GrammarMatcher: Sendable {
     }
 
     func step(_ state: [GrammarConfig], _ byte: UInt8) -> [GrammarConfig] {
+        if let g = grammar.rules { return ruleStep(state, byte, g) }
         var out: [GrammarConfig] = []
         for c in state { feed(c, byte, into: &out) }
         if out.count > 1 {
@@ -175,7 +176,7 @@ struct GrammarMatcher: Sendable {
             c.top = top
             out.append(c)
         case .rule:
-            ruleStep(c, top, byte, into: &out)
+            return   // rule grammars step all their parses at once (`ruleStep`)
         case .objectOpen, .objectNextKey, .objectKey, .objectFreeKey, .objectColon, .objectAfterValue:
             objectStep(c, top, byte, into: &out)
         case .arrayOpen, .arrayAfterItem, .arrayNextItem:

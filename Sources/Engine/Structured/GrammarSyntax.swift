@@ -21,7 +21,13 @@ public enum GrammarSyntax {
     public static func parse(_ text: String, dialect: Dialect) throws(SyntaxError) -> RuleGrammar {
         var parser = Parser(text, dialect: dialect)
         let rules = try parser.rules()
-        return try Builder.build(rules, at: { parser.location($0) })
+        let grammar = try Builder.build(rules, at: { parser.location($0) })
+        // Every rule grammar starts with at least one parse: none means the start passed the matcher's bounds.
+        guard !GrammarMatcher(CompiledGrammar(.rules(grammar))).start.isEmpty else {
+            throw SyntaxError(description: "the grammar opens more than \(GrammarMatcher.maxRuleParses) ways to read the text where it starts "
+                              + "(merge alternatives that begin alike, or use guided_choice for a list of strings)")
+        }
+        return grammar
     }
 
     /// A grammar as written, before rules are numbered.
@@ -63,9 +69,11 @@ public enum GrammarSyntax {
 
         var peek: Unicode.Scalar? { i < s.count ? s[i] : nil }
 
-        static func isNameScalar(_ c: Unicode.Scalar) -> Bool {
+        /// Letters, digits, `_` and `-`, and in xgrammar's dialect `.` (in GBNF a `.` after a name is "any character").
+        func isNameScalar(_ c: Unicode.Scalar) -> Bool {
             switch c {
-            case "a"..."z", "A"..."Z", "0"..."9", "_", "-", ".": true
+            case "a"..."z", "A"..."Z", "0"..."9", "_", "-": true
+            case ".": dialect == .xgrammar
             default: false
             }
         }
@@ -86,7 +94,7 @@ public enum GrammarSyntax {
         /// Whether `name ::=` starts here: the next rule.
         func ruleStartsHere() -> Bool {
             var j = i
-            while j < s.count, Self.isNameScalar(s[j]) { j += 1 }
+            while j < s.count, isNameScalar(s[j]) { j += 1 }
             guard j > i else { return false }
             while j < s.count, s[j] == " " || s[j] == "\t" { j += 1 }
             return j + 2 < s.count && s[j] == ":" && s[j + 1] == ":" && s[j + 2] == "="
@@ -94,7 +102,7 @@ public enum GrammarSyntax {
 
         mutating func name() -> String? {
             let start = i
-            while let c = peek, Self.isNameScalar(c) { i += 1 }
+            while let c = peek, isNameScalar(c) { i += 1 }
             guard i > start else { return nil }
             var out = ""
             out.unicodeScalars.append(contentsOf: s[start..<i])
@@ -132,9 +140,14 @@ public enum GrammarSyntax {
         mutating func alternatives(depth: Int) throws(SyntaxError) -> [[Item]] {
             var out = [try sequence(depth: depth)]
             while peek == "|" {
+                let bar = i
                 i += 1
                 out.append(try sequence(depth: depth))
+                if out[out.count - 2].isEmpty || out[out.count - 1].isEmpty {
+                    throw fail("an alternative beside '|' is empty (write \"\" for the empty text)", at: bar)
+                }
             }
+            if depth == 0, out[0].isEmpty { throw fail("the rule's body is empty (write \"\" for the empty text)") }
             return out
         }
 
@@ -169,7 +182,7 @@ public enum GrammarSyntax {
                 guard peek == ")" else { throw fail("expected ')' to close the group opened at \(location(at))") }
                 i += 1
                 item = .group(inner)
-            case let c where Self.isNameScalar(c):
+            case let c where isNameScalar(c):
                 item = .reference(name()!, at: at)
             case let c:
                 throw fail("unexpected '\(c)'")
@@ -291,7 +304,7 @@ public enum GrammarSyntax {
             case "v": return "\u{0B}"
             case "0": return "\u{00}"
             case "e": return "\u{1B}"
-            case "x": return try hexScalar(digits: dialect == .gbnf ? 2...2 : 1...8, at: at)
+            case "x": return try hexScalar(digits: dialect == .gbnf ? 2...2 : 1...Int.max, at: at)
             case "u": return try hexScalar(digits: 4...4, at: at)
             case "U": return try hexScalar(digits: 8...8, at: at)
             case "d", "D", "w", "W", "s", "S":
@@ -304,12 +317,13 @@ public enum GrammarSyntax {
         mutating func hexScalar(digits: ClosedRange<Int>, at: Int) throws(SyntaxError) -> Unicode.Scalar {
             var value: UInt32 = 0, n = 0
             while n < digits.upperBound, let c = peek, let d = Self.hexDigit(c) {
+                guard value <= 0x10FFFF else { throw fail("the escape names a code point past U+10FFFF", at: at) }
                 value = value << 4 | d
                 n += 1
                 i += 1
             }
             guard digits.contains(n) else {
-                throw fail("the escape needs \(digits.count == 1 ? "\(digits.lowerBound)" : "\(digits.lowerBound) to \(digits.upperBound)") hex digits", at: at)
+                throw fail("the escape needs \(digits.count == 1 ? "\(digits.lowerBound)" : "\(digits.lowerBound) or more") hex digits", at: at)
             }
             guard let scalar = Unicode.Scalar(value) else { throw fail("U+\(String(value, radix: 16, uppercase: true)) is not a character", at: at) }
             return scalar
@@ -382,7 +396,10 @@ public enum GrammarSyntax {
                 try fill(id, with: alts, owner: owner)
                 return [.rule(id)]
             case let .repeated(inner, min, max):
-                if max == 0 { return [] }
+                if max == 0 {   // nothing, but its rule names must still exist
+                    _ = try compile(inner, owner: owner)
+                    return []
+                }
                 if min == 1, max == 1 { return try compile(inner, owner: owner) }
                 let id: Int
                 if case let .reference(name, at) = inner {

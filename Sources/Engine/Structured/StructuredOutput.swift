@@ -99,13 +99,16 @@ struct StructuredOutput {
     }
 
     /// The state without the additional keys' memory (hashes of keys written, the running hash of one being read).
+    /// A rule grammar's frames keep their `hash`: it names the stacks below them.
     static func withoutKeyMemory(_ state: [GrammarConfig]) -> [GrammarConfig] {
         func bare(_ f: GrammarConfig.Frame) -> GrammarConfig.Frame {
+            guard f.phase != .rule else { return f }
             var f = f
             (f.hash, f.used) = (0, [])
             return f
         }
-        guard state.contains(where: { c in ([c.top].compactMap { $0 } + c.rest).contains { $0.hash != 0 || !$0.used.isEmpty } }) else { return state }
+        guard state.contains(where: { c in ([c.top].compactMap { $0 } + c.rest).contains { $0.phase != .rule && ($0.hash != 0 || !$0.used.isEmpty) } })
+        else { return state }
         return state.map { c in
             var c = c
             c.top = c.top.map(bare)
