@@ -175,15 +175,41 @@ import Testing
         #expect(complete(tail, String(repeating: "a", count: 500)))
         let list = try matcher(#"root ::= item ("," root)?"# + "\nitem ::= [0-9]+")
         #expect(complete(list, (0..<300).map(String.init).joined(separator: ",")))
-        let empties = try matcher("root ::= " + String(repeating: "e ", count: 20_000) + "\"x\"\ne ::= \"\"")
+        let empties = try matcher("root ::= " + String(repeating: "e ", count: 5_000) + "\"x\"\ne ::= \"\"")
         #expect(complete(empties, "x") && !begun(empties, "y"))
-        let chain = try matcher("root ::= r0\n" + (0..<3_000).map { "r\($0) ::= r\($0 + 1)" }.joined(separator: "\n") + "\nr3000 ::= \"z\"")
+        // Past the work one byte may take, refused when read (it once overflowed the settling's call stack).
+        #expect(problem("root ::= " + String(repeating: "e ", count: 30_000) + "\"x\"\ne ::= \"\"")?.contains("too large") == true)
+        let chain = try matcher("root ::= r0\n" + (0..<1_000).map { "r\($0) ::= r\($0 + 1)" }.joined(separator: "\n") + "\nr1000 ::= \"z\"")
         #expect(complete(chain, "z"))
         let skus = (1...2_000).map { String(format: "\"SKU-%04d\"", $0) }.joined(separator: " | ")
         let sku = try matcher("root ::= " + skus)
         #expect(complete(sku, "SKU-1999") && complete(sku, "SKU-0001") && !complete(sku, "SKU-2001"))
         // Too many ways to start at once is refused when the grammar is read, not discovered while sampling.
         #expect(problem("root ::= " + String(repeating: ".? ", count: 20_000) + "\"x\"")?.contains("ways to read the text") == true)
+    }
+
+    /// Past a repetition's least count fewer turns do all that more can: an empty turn or an ambiguous count
+    /// adds no parse and no stack node, so huge counts and word-boundary ambiguity stay cheap.
+    @Test func surplusTurnsAreDropped() throws {
+        let letters = String(repeating: "abcdefghij", count: 100)
+        for rules in [#"root ::= ([a-z]?){0,40000}"#, #"root ::= ([a-z] ""{0,60000})+"#, #"root ::= (" "? [a-z]+){1,2000}"#] {
+            let m = try matcher(rules)
+            var state = m.start
+            for b in Array(letters.utf8) {
+                state = m.step(state, b)
+                #expect(state.count <= 4, "\(rules): \(state.count) parses")
+                if state.isEmpty { break }
+            }
+            #expect(m.canEnd(state), "\(rules)")
+            // A bounded count is kept (one node per turn taken), never one per way to split the text.
+            let nodes = m.stacks!.withTable { $0.nodes.count }
+            #expect(nodes <= letters.utf8.count + 8, "\(rules): \(nodes) stack nodes")
+        }
+        // Literal alternatives below the root count like those at it: too many at one point is refused when read.
+        let nested = (1...2_000).map { String(format: "\"SKU-%04d\"", $0) }.joined(separator: " | ")
+        #expect(complete(try matcher("root ::= \"[\" item \"]\"\nitem ::= " + nested), "[SKU-1234]"))
+        let tooMany = (1...5_000).map { String(format: "\"SKU-%04d\"", $0) }.joined(separator: " | ")
+        #expect(problem("root ::= \"[\" item \"]\"\nitem ::= " + tooMany)?.contains("ways to read the text") == true)
     }
 
     /// Regular grammars written both ways: the rule matcher and the pattern DFA agree on every string over the

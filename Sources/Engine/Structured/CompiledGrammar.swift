@@ -10,9 +10,8 @@ final class CompiledGrammar: Sendable {
     let keys: [ByteTrie?]
     /// Per literals (or raw choice) node: its texts.
     let literals: [ByteTrie?]
-    /// The rule grammar at the root, if the root is one, and the stacks of its parses.
+    /// The rule grammar at the root, if the root is one.
     let rules: RuleGrammar?
-    let stacks: RuleStacks?
 
     init(_ grammar: OutputGrammar) {
         nodes = grammar.nodes
@@ -28,7 +27,7 @@ final class CompiledGrammar: Sendable {
             default: return nil
             }
         }
-        if case let .rules(g) = grammar.nodes[grammar.root] { (rules, stacks) = (g, RuleStacks()) } else { (rules, stacks) = (nil, nil) }
+        if case let .rules(g) = grammar.nodes[grammar.root] { rules = g } else { rules = nil }
     }
 }
 

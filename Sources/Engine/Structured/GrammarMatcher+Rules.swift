@@ -5,7 +5,7 @@ import Foundation
 /// of return frames lives in a graph-structured stack (`RuleStacks`) and the frame's `hash` names the set of
 /// stack nodes right below it. Parses with the same frame are one parse whose stacks are merged, so an ambiguous
 /// grammar (`expr ::= term "+" expr | term`, nested) costs as many parses as it has frames, not one per way to
-/// read the text. After every byte the parses are settled, breadth-first on a worklist: finished sequences return
+/// read the text. After every byte the parses are settled on a worklist: finished sequences return
 /// to the frames below them, rule references and repetitions open their alternatives, until every parse waits at a
 /// literal or a character class, or the root is done (`top` nil). Inside a terminal, `c` holds the literal's bytes
 /// matched, or for a class the UTF-8 continuation bytes still due (bits 0–1) and the next one's range when a lead
@@ -13,8 +13,8 @@ import Foundation
 extension GrammarMatcher {
     /// Parses a state may hold, at most (different frames: positions in the grammar, with their turn counts).
     static let maxRuleParses = 4_096
-    /// Worklist items one byte's settling may take, at most.
-    static let maxSettleWork = 200_000
+    /// Work one byte's settling may take, at most (stack nodes popped, pushed or added to a parse).
+    static let maxSettleWork = 100_000
 
     struct RuleKey: Hashable {
         var a: Int32, b: Int32, c: Int32 = 0, d: Int32 = 0, magnitude: Int64 = 0
@@ -22,7 +22,7 @@ extension GrammarMatcher {
 
     /// The parses a rule grammar starts in; empty when the grammar opens more than `maxRuleParses` at once.
     func ruleStart(_ g: RuleGrammar) -> [GrammarConfig] {
-        guard let stacks = grammar.stacks else { return [] }
+        guard let stacks = stacks else { return [] }
         return stacks.withTable { t in
             var s = RuleSettle(grammar: g)
             for alt in g.alternatives[g.root] { s.add(RuleKey(a: Int32(alt), b: 0), [RuleStacks.bottom]) }
@@ -32,7 +32,7 @@ extension GrammarMatcher {
 
     /// Every parse of `state` past `byte`, settled and merged.
     func ruleStep(_ state: [GrammarConfig], _ byte: UInt8, _ g: RuleGrammar) -> [GrammarConfig] {
-        guard let stacks = grammar.stacks else { return [] }
+        guard let stacks = stacks else { return [] }
         return stacks.withTable { t in
             var s = RuleSettle(grammar: g)
             for c in state {
@@ -57,6 +57,33 @@ extension GrammarMatcher {
             }
             return s.finish(&t, root: grammar.root)
         }
+    }
+
+    /// Whether every settling the grammar can need stays within the bounds (parses, work, stack table): tried from
+    /// each alternative's start and from each position right after a terminal, over one stack node, with `budget`
+    /// the work all of them together may take. Run when a grammar is read, so a request is refused up front
+    /// rather than stuck at a byte the bounds refuse.
+    static func fitsBounds(_ g: RuleGrammar, budget: Int = 2_000_000) -> Bool {
+        var table = RuleStacks.Table()
+        var spent = 0
+        for s in g.alternatives.joined() {   // the sequences still in use (the pruned ones are not)
+            let sequence = g.sequences[s]
+            for i in 0...sequence.count {
+                if i > 0 {
+                    switch sequence[i - 1] {
+                    case .bytes, .chars: break
+                    case .rule, .repeated: continue
+                    }
+                }
+                var settle = RuleSettle(grammar: g)
+                settle.add(RuleKey(a: Int32(s), b: Int32(i)), [RuleStacks.bottom])
+                let parses = settle.finish(&table, root: 0)
+                spent += settle.work
+                if parses.isEmpty { return false }
+                if spent > budget { return false }
+            }
+        }
+        return true
     }
 
     /// One byte of a character from `set`: false when no character of the set can begin or continue so.
@@ -90,75 +117,126 @@ extension GrammarMatcher {
 
 /// One settling: frames with the stack nodes below them, merged by frame; a frame met again with new nodes is
 /// followed for those nodes only, so the work ends (left recursion, which would push without end, is refused
-/// when the grammar is read).
+/// when the grammar is read). Frames are followed level by level, each with all the nodes its level brought, so
+/// a frame that several callers reach at once pushes one return node over all of them, not one per caller (a
+/// precedence ladder would otherwise push 2^levels nodes). Past a repetition's least count, fewer turns can do all that more can, so a
+/// repetition frame (or return node) with more turns than one already there over the same stack is dropped: an
+/// empty turn, or an ambiguous count (`(" "? [a-z]+){1,2000}`), adds nothing.
 struct RuleSettle {
     typealias Key = GrammarMatcher.RuleKey
     let grammar: RuleGrammar
     var below: [Key: Set<Int32>] = [:]
-    var queue: [(Key, [Int32])] = []
+    /// Nodes met and not yet followed, by frame, and the frames in the order first met (the next level).
+    var pending: [Key: [Int32]] = [:]
+    var pendingOrder: [Key] = []
     var done = false
+    var work = 0
+    /// Per repetition position (past its least count) and stack node: the fewest turns seen there.
+    var fewestTurns: [RepetitionSlot: Int32] = [:]
+
+    struct RepetitionSlot: Hashable { var a: Int32, b: Int32, node: Int32 }
 
     init(grammar: RuleGrammar) { self.grammar = grammar }
 
+    /// The least count of the repetition at `a`, `b` (nil: not a repetition).
+    func leastTurns(_ a: Int32, _ b: Int32) -> Int32? {
+        let sequence = grammar.sequences[Int(a)]
+        guard Int(b) < sequence.count, case let .repeated(_, min, _) = sequence[Int(b)] else { return nil }
+        return Int32(min)
+    }
+
     mutating func add(_ key: Key, _ nodes: [Int32]) {
+        work += nodes.count
+        var nodes = nodes
+        if key.c == 0, key.magnitude == 0, let least = leastTurns(key.a, key.b), key.d >= least {
+            nodes = nodes.filter { n in
+                let slot = RepetitionSlot(a: key.a, b: key.b, node: n)
+                if let fewest = fewestTurns[slot], fewest <= key.d { return false }
+                fewestTurns[slot] = key.d
+                return true
+            }
+            if nodes.isEmpty { return }
+        }
+        let new: [Int32]
         if below[key] == nil {
             below[key] = Set(nodes)
-            queue.append((key, nodes))
-            return
+            new = Array(Set(nodes))
+        } else {
+            new = nodes.filter { below[key]!.insert($0).inserted }
         }
-        let new = nodes.filter { below[key]!.insert($0).inserted }
-        if !new.isEmpty { queue.append((key, new)) }
+        guard !new.isEmpty else { return }
+        if pending[key] == nil {
+            pending[key] = new
+            pendingOrder.append(key)
+        } else {
+            pending[key]! += new
+        }
     }
 
     /// Settles the queue and returns the parses, in a canonical order (equal states compare equal, for the mask
-    /// cache); empty when the work or the parses pass their bounds.
+    /// cache); empty when the work, the parses or the stack table pass their bounds.
     mutating func finish(_ t: inout RuleStacks.Table, root: Int) -> [GrammarConfig] {
-        var work = 0
-        while let (key, nodes) = queue.popLast() {
-            work += 1
-            guard work <= GrammarMatcher.maxSettleWork else { return [] }
-            guard key.c == 0, key.magnitude == 0 else { continue }   // inside a terminal: waits for the next byte
-            let sequence = grammar.sequences[Int(key.a)]
-            let i = Int(key.b)
-            if i == sequence.count {   // done: back to the frames below
-                for n in nodes {
-                    if n == RuleStacks.bottom { done = true; continue }
-                    let node = t.nodes[Int(n)]
-                    add(Key(a: node.sequence, b: node.element, d: node.turns), t.set(node.below))
-                }
-                continue
+        while !pendingOrder.isEmpty {
+            let level = pendingOrder, nodesOf = pending
+            (pendingOrder, pending) = ([], [:])
+            for key in level {
+                guard follow(key, nodesOf[key]!, &t) else { return [] }
             }
-            switch sequence[i] {
-            case .bytes, .chars: continue
-            case let .rule(r):
-                // A call in last place needs no frame to come back to.
+        }
+        return parses(&t, root: root)
+    }
+
+    /// Follows one frame for `nodes`; false past the bounds.
+    mutating func follow(_ key: Key, _ nodes: [Int32], _ t: inout RuleStacks.Table) -> Bool {
+        work += 1
+        guard work <= GrammarMatcher.maxSettleWork else { return false }
+        guard key.c == 0, key.magnitude == 0 else { return true }   // inside a terminal: waits for the next byte
+        let sequence = grammar.sequences[Int(key.a)]
+        let i = Int(key.b)
+        if i == sequence.count {   // done: back to the frames below
+            for n in nodes {
+                if n == RuleStacks.bottom { done = true; continue }
+                let node = t.nodes[Int(n)]
+                add(Key(a: node.sequence, b: node.element, d: node.turns), t.set(node.below))
+            }
+            return true
+        }
+        switch sequence[i] {
+        case .bytes, .chars: return true
+        case let .rule(r):
+            // A call in last place needs no frame to come back to.
+            var under = nodes
+            if i + 1 < sequence.count {
+                guard let n = t.push(sequence: key.a, element: key.b + 1, turns: 0, onto: nodes) else { return false }
+                under = [n]
+            }
+            for alt in grammar.alternatives[r] { add(Key(a: Int32(alt), b: 0), under) }
+        case let .repeated(r, min, max):
+            let turns = Int(key.d)
+            if max.map({ turns < $0 }) ?? true {
+                // After this turn: another (counted; past the least count an unbounded repetition's turns all
+                // look alike), or, when it is the last allowed, the next element (nothing, in last place).
                 var under = nodes
-                if i + 1 < sequence.count {
-                    guard let n = t.push(sequence: key.a, element: key.b + 1, turns: 0, onto: nodes) else { return [] }
+                if let max, turns + 1 == max {
+                    if i + 1 < sequence.count {
+                        guard let n = t.push(sequence: key.a, element: key.b + 1, turns: 0, onto: nodes) else { return false }
+                        under = [n]
+                    }
+                } else {
+                    let next = Int32(max == nil ? Swift.min(turns + 1, min) : turns + 1)
+                    guard let n = t.push(sequence: key.a, element: key.b, turns: next, onto: nodes) else { return false }
                     under = [n]
                 }
                 for alt in grammar.alternatives[r] { add(Key(a: Int32(alt), b: 0), under) }
-            case let .repeated(r, min, max):
-                let turns = Int(key.d)
-                if max.map({ turns < $0 }) ?? true {
-                    // After this turn: another (counted; past the least count an unbounded repetition's turns all
-                    // look alike), or, when it is the last allowed, the next element (nothing, in last place).
-                    var under = nodes
-                    if let max, turns + 1 == max {
-                        if i + 1 < sequence.count {
-                            guard let n = t.push(sequence: key.a, element: key.b + 1, turns: 0, onto: nodes) else { return [] }
-                            under = [n]
-                        }
-                    } else {
-                        let next = Int32(max == nil ? Swift.min(turns + 1, min) : turns + 1)
-                        guard let n = t.push(sequence: key.a, element: key.b, turns: next, onto: nodes) else { return [] }
-                        under = [n]
-                    }
-                    for alt in grammar.alternatives[r] { add(Key(a: Int32(alt), b: 0), under) }
-                }
-                if turns >= min { add(Key(a: key.a, b: key.b + 1), nodes) }
             }
+            if turns >= min { add(Key(a: key.a, b: key.b + 1), nodes) }
         }
+        return true
+    }
+
+    /// The settled parses, in a canonical order (equal states compare equal, for the mask cache); empty past the
+    /// bounds.
+    mutating func parses(_ t: inout RuleStacks.Table, root: Int) -> [GrammarConfig] {
         var out: [GrammarConfig] = []
         for (key, nodes) in below {
             let sequence = grammar.sequences[Int(key.a)]
@@ -167,7 +245,8 @@ struct RuleSettle {
             case .bytes, .chars:
                 var frame = GrammarConfig.Frame(node: Int32(root), phase: .rule, a: key.a, b: key.b, c: key.c, d: key.d)
                 frame.magnitude = key.magnitude
-                frame.hash = UInt64(t.intern(nodes.sorted()))
+                guard let set = t.intern(pruned(nodes, t)) else { return [] }
+                frame.hash = UInt64(set)
                 out.append(GrammarConfig(top: frame))
             case .rule, .repeated: continue
             }
@@ -180,11 +259,33 @@ struct RuleSettle {
         if done { out.append(GrammarConfig(top: nil)) }
         return out
     }
+
+    /// A set of return nodes, sorted, without the repetition nodes that another one with fewer turns (past the
+    /// least count) over the same stack makes redundant.
+    func pruned(_ nodes: Set<Int32>, _ t: RuleStacks.Table) -> [Int32] {
+        var fewest: [RuleStacks.Node: Int32] = [:]   // turns zeroed: the slot
+        var redundant = false
+        for n in nodes where n != RuleStacks.bottom {
+            let node = t.nodes[Int(n)]
+            guard let least = leastTurns(node.sequence, node.element), node.turns >= least else { continue }
+            var slot = node
+            slot.turns = 0
+            if let f = fewest[slot] { redundant = true; fewest[slot] = Swift.min(f, node.turns) } else { fewest[slot] = node.turns }
+        }
+        guard redundant else { return nodes.sorted() }
+        return nodes.filter { n in
+            guard n != RuleStacks.bottom else { return true }
+            let node = t.nodes[Int(n)]
+            guard let least = leastTurns(node.sequence, node.element), node.turns >= least else { return true }
+            var slot = node
+            slot.turns = 0
+            return fewest[slot] == node.turns
+        }.sorted()
+    }
 }
 
-/// The graph-structured stack of one compiled rule grammar, shared by the parses of every request that uses it:
-/// return frames as interned nodes (a frame and the set of nodes below it) and interned sets of nodes, so equal
-/// stacks have equal ids however they were reached.
+/// The graph-structured stack of one request's rule-grammar parses: return frames as interned nodes (a frame and
+/// the set of nodes below it) and interned sets of nodes, so equal stacks have equal ids however they were reached.
 final class RuleStacks: @unchecked Sendable {
     struct Node: Hashable {
         var sequence: Int32, element: Int32, turns: Int32
@@ -194,28 +295,32 @@ final class RuleStacks: @unchecked Sendable {
 
     /// The node below the root's parses: returning to it finishes the root.
     static let bottom: Int32 = 0
-    /// Nodes kept at most; a grammar that needs more refuses the bytes that would push them.
-    static let maxNodes = 1 << 21
+    /// Nodes, and node ids over all sets, kept at most: a grammar that needs more refuses the bytes that would.
+    static let maxNodes = 1 << 20, maxSetElements = 1 << 23
 
     struct Table {
         var nodes: [Node] = [Node(sequence: -1, element: -1, turns: 0, below: 0)]
         var nodeIDs: [Node: Int32] = [:]
         var sets: [[Int32]] = [[RuleStacks.bottom]]
         var setIDs: [[Int32]: Int32] = [[RuleStacks.bottom]: 0]
+        var setElements = 1
 
         func set(_ id: Int32) -> [Int32] { sets[Int(id)] }
 
-        /// The id of a set of nodes (sorted).
-        mutating func intern(_ sorted: [Int32]) -> Int32 {
+        /// The id of a set of nodes (sorted); nil past `maxSetElements`.
+        mutating func intern(_ sorted: [Int32]) -> Int32? {
             if let id = setIDs[sorted] { return id }
+            guard setElements + sorted.count <= RuleStacks.maxSetElements else { return nil }
+            setElements += sorted.count
             sets.append(sorted)
             setIDs[sorted] = Int32(sets.count - 1)
             return Int32(sets.count - 1)
         }
 
-        /// The node of a return frame on top of `nodes`; nil past `maxNodes`.
+        /// The node of a return frame on top of `nodes`; nil past the bounds.
         mutating func push(sequence: Int32, element: Int32, turns: Int32, onto nodes: [Int32]) -> Int32? {
-            let node = Node(sequence: sequence, element: element, turns: turns, below: intern(nodes.sorted()))
+            guard let below = intern(nodes.sorted()) else { return nil }
+            let node = Node(sequence: sequence, element: element, turns: turns, below: below)
             if let id = nodeIDs[node] { return id }
             guard self.nodes.count < RuleStacks.maxNodes else { return nil }
             self.nodes.append(node)

@@ -53,7 +53,13 @@ struct GrammarMatcher: Sendable {
 
     let grammar: CompiledGrammar
 
-    init(_ grammar: CompiledGrammar) { self.grammar = grammar }
+    /// A rule grammar's stacks: one table per matcher (per request), dropped with it.
+    let stacks: RuleStacks?
+
+    init(_ grammar: CompiledGrammar) {
+        self.grammar = grammar
+        stacks = grammar.rules == nil ? nil : RuleStacks()
+    }
 
     var start: [GrammarConfig] {
         switch grammar.nodes[grammar.root] {

@@ -22,10 +22,9 @@ public enum GrammarSyntax {
         var parser = Parser(text, dialect: dialect)
         let rules = try parser.rules()
         let grammar = try Builder.build(rules, at: { parser.location($0) })
-        // Every rule grammar starts with at least one parse: none means the start passed the matcher's bounds.
-        guard !GrammarMatcher(CompiledGrammar(.rules(grammar))).start.isEmpty else {
-            throw SyntaxError(description: "the grammar opens more than \(GrammarMatcher.maxRuleParses) ways to read the text where it starts "
-                              + "(merge alternatives that begin alike, or use guided_choice for a list of strings)")
+        guard GrammarMatcher.fitsBounds(grammar) else {
+            throw SyntaxError(description: "the grammar opens more than \(GrammarMatcher.maxRuleParses) ways to read the text at one point, "
+                              + "or is too large to follow (merge alternatives that begin alike, or use guided_choice for a list of strings)")
         }
         return grammar
     }

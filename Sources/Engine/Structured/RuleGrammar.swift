@@ -121,8 +121,8 @@ public struct RuleGrammar: Sendable, Hashable {
         }
     }
 
-    /// A repeated item that may match nothing needs no least count (empty turns fill it), and the matcher never
-    /// takes an empty turn.
+    /// A repeated item that may match nothing needs no least count (empty turns fill it); past the least count
+    /// the matcher drops a turn that adds nothing (`RuleSettle`), so empty turns are never counted through.
     mutating func relaxEmptyRepetitions() {
         let empty = nullable()
         for s in sequences.indices {
