@@ -45,44 +45,36 @@ public struct RuleGrammar: Sendable, Hashable {
 
     // MARK: analysis
 
-    /// Per rule: whether it can match some finite text (a fixed point).
-    func finishable() -> [Bool] {
-        var ok = [Bool](repeating: false, count: alternatives.count)
+    /// Per rule: whether some alternative has every element `holds` (given the rules found so far), to a fixed point.
+    func fixedPoint(_ holds: (Element, [Bool]) -> Bool) -> [Bool] {
+        var found = [Bool](repeating: false, count: alternatives.count)
         var changed = true
         while changed {
             changed = false
-            for r in alternatives.indices where !ok[r] {
-                let now = alternatives[r].contains { s in
-                    sequences[s].allSatisfy { e in
-                        switch e {
-                        case .bytes: true
-                        case let .chars(set): !set.isEmpty
-                        case let .rule(q): ok[q]
-                        case let .repeated(q, min, max): min == 0 || max == 0 || ok[q]
-                        }
-                    }
-                }
-                if now { ok[r] = true; changed = true }
-            }
-        }
-        return ok
-    }
-
-    /// Per rule: whether it can match the empty text (a fixed point).
-    func nullable() -> [Bool] {
-        var empty = [Bool](repeating: false, count: alternatives.count)
-        var changed = true
-        while changed {
-            changed = false
-            for r in alternatives.indices where !empty[r] {
-                if alternatives[r].contains(where: { s in sequences[s].allSatisfy { Self.isNullable($0, empty) } }) {
-                    empty[r] = true
+            for r in alternatives.indices where !found[r] {
+                if alternatives[r].contains(where: { s in sequences[s].allSatisfy { holds($0, found) } }) {
+                    found[r] = true
                     changed = true
                 }
             }
         }
-        return empty
+        return found
     }
+
+    /// Per rule: whether it can match some finite text.
+    func finishable() -> [Bool] {
+        fixedPoint { e, ok in
+            switch e {
+            case .bytes: true
+            case let .chars(set): !set.isEmpty
+            case let .rule(q): ok[q]
+            case let .repeated(q, min, max): min == 0 || max == 0 || ok[q]
+            }
+        }
+    }
+
+    /// Per rule: whether it can match the empty text.
+    func nullable() -> [Bool] { fixedPoint(Self.isNullable) }
 
     static func isNullable(_ e: Element, _ empty: [Bool]) -> Bool {
         switch e {
