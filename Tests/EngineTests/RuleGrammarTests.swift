@@ -175,7 +175,7 @@ import Testing
         #expect(complete(tail, String(repeating: "a", count: 500)))
         let list = try matcher(#"root ::= item ("," root)?"# + "\nitem ::= [0-9]+")
         #expect(complete(list, (0..<300).map(String.init).joined(separator: ",")))
-        let empties = try matcher("root ::= " + String(repeating: "e ", count: 5_000) + "\"x\"\ne ::= \"\"")
+        let empties = try matcher("root ::= " + String(repeating: "e ", count: 1_000) + "\"x\"\ne ::= \"\"")
         #expect(complete(empties, "x") && !begun(empties, "y"))
         // Past the work one byte may take, refused when read (it once overflowed the settling's call stack).
         #expect(problem("root ::= " + String(repeating: "e ", count: 30_000) + "\"x\"\ne ::= \"\"")?.contains("too large") == true)
@@ -209,7 +209,14 @@ import Testing
         let nested = (1...2_000).map { String(format: "\"SKU-%04d\"", $0) }.joined(separator: " | ")
         #expect(complete(try matcher("root ::= \"[\" item \"]\"\nitem ::= " + nested), "[SKU-1234]"))
         let tooMany = (1...5_000).map { String(format: "\"SKU-%04d\"", $0) }.joined(separator: " | ")
-        #expect(problem("root ::= \"[\" item \"]\"\nitem ::= " + tooMany)?.contains("ways to read the text") == true)
+        for rules in ["root ::= \"[\" item \"]\"\nitem ::= " + tooMany, "root ::= " + tooMany, "root ::= prefix item\nprefix ::= \"ID: \"\nitem ::= " + tooMany] {
+            #expect(problem(rules)?.contains("ways to read the text") == true)
+        }
+        // Many callers of a rule with many alternatives cost callers + alternatives, not their product.
+        let names = (1...2_000).map { String(format: "\"n%04d\"", $0) }.joined(separator: " | ")
+        let verbs = (1...60).map { "person \" v\($0) \" food" }.joined(separator: " | ")
+        let people = try matcher("root ::= " + verbs + "\nperson ::= " + names + "\nfood ::= \"tea\" | \"rice\"")
+        #expect(complete(people, "n1234 v42 tea") && !complete(people, "n1234 v61 tea") && !begun(people, "n2001"))
     }
 
     /// Regular grammars written both ways: the rule matcher and the pattern DFA agree on every string over the

@@ -25,7 +25,7 @@ extension GrammarMatcher {
         guard let stacks = stacks else { return [] }
         return stacks.withTable { t in
             var s = RuleSettle(grammar: g)
-            for alt in g.alternatives[g.root] { s.add(RuleKey(a: Int32(alt), b: 0), [RuleStacks.bottom]) }
+            s.add(RuleSettle.entry(g.root), [RuleStacks.bottom])
             return s.finish(&t, root: grammar.root)
         }
     }
@@ -59,28 +59,40 @@ extension GrammarMatcher {
         }
     }
 
-    /// Whether every settling the grammar can need stays within the bounds (parses, work, stack table): tried from
-    /// each alternative's start and from each position right after a terminal, over one stack node, with `budget`
-    /// the work all of them together may take. Run when a grammar is read, so a request is refused up front
-    /// rather than stuck at a byte the bounds refuse.
-    static func fitsBounds(_ g: RuleGrammar, budget: Int = 2_000_000) -> Bool {
+    /// Whether every settling the grammar can need stays within the bounds (parses, work, stack table), as far as
+    /// one stack node shows: tried from each rule's entry (all its alternatives, as a call opens them), from each
+    /// position of each alternative after an element that cannot be empty (and a repetition at its least count),
+    /// with `budget` the work all of them
+    /// together may take. Run when a grammar is read, so a request is refused up front rather than stuck at a byte
+    /// the bounds refuse (parses that several positions open at once can still add up past them).
+    static func fitsBounds(_ g: RuleGrammar, budget: Int = 8_000_000) -> Bool {
         var table = RuleStacks.Table()
         var spent = 0
-        for s in g.alternatives.joined() {   // the sequences still in use (the pruned ones are not)
-            let sequence = g.sequences[s]
-            for i in 0...sequence.count {
-                if i > 0 {
-                    switch sequence[i - 1] {
-                    case .bytes, .chars: break
-                    case .rule, .repeated: continue
-                    }
+        let empty = g.nullable()
+        func fits(_ key: RuleKey) -> Bool {
+            var settle = RuleSettle(grammar: g)
+            settle.add(key, [RuleStacks.bottom])
+            let parses = settle.finish(&table, root: 0)
+            spent += settle.work
+            return !parses.isEmpty && spent <= budget
+        }
+        // A rule whose one alternative starts by calling `q` opens all that entering `q` does (over a node of its
+        // own): `q`'s entry needs no try of its own (a chain of such rules costs one try, not one per link).
+        var covered = Set<Int>()
+        for alts in g.alternatives where alts.count == 1 {
+            if let first = g.sequences[alts[0]].first, case let .rule(q) = first { covered.insert(q) }
+        }
+        for r in g.alternatives.indices where !g.alternatives[r].isEmpty {
+            guard covered.contains(r) || fits(RuleSettle.entry(r)) else { return false }
+            for s in g.alternatives[r] {
+                let sequence = g.sequences[s]
+                // After an element that may be empty, the position before it already covers this one (it can skip it).
+                for i in 1..<(sequence.count + 1) where !RuleGrammar.isNullable(sequence[i - 1], empty) {
+                    guard fits(RuleKey(a: Int32(s), b: Int32(i))) else { return false }
                 }
-                var settle = RuleSettle(grammar: g)
-                settle.add(RuleKey(a: Int32(s), b: Int32(i)), [RuleStacks.bottom])
-                let parses = settle.finish(&table, root: 0)
-                spent += settle.work
-                if parses.isEmpty { return false }
-                if spent > budget { return false }
+                for (i, e) in sequence.enumerated() {
+                    if case let .repeated(_, min, _) = e, min > 0, !fits(RuleKey(a: Int32(s), b: Int32(i), d: Int32(min))) { return false }
+                }
             }
         }
         return true
@@ -135,18 +147,28 @@ struct RuleSettle {
     var fewestTurns: [RepetitionSlot: Int32] = [:]
 
     struct RepetitionSlot: Hashable { var a: Int32, b: Int32, node: Int32 }
+    /// Set once the work passes its bound: the settling stops.
+    var failed = false
 
     init(grammar: RuleGrammar) { self.grammar = grammar }
 
-    /// The least count of the repetition at `a`, `b` (nil: not a repetition).
+    /// The key of entering rule `r` (its callers' return nodes merge there; its alternatives open from it once).
+    static func entry(_ r: Int) -> Key { Key(a: -1 - Int32(r), b: 0) }
+    /// The key of returning to the nodes below a pass-through node.
+    static let returning = Key(a: Int32.min, b: 0)
+
+    /// The least count of the repetition at `a`, `b` (nil: not a repetition, or not a sequence).
     func leastTurns(_ a: Int32, _ b: Int32) -> Int32? {
+        guard a >= 0 else { return nil }
         let sequence = grammar.sequences[Int(a)]
         guard Int(b) < sequence.count, case let .repeated(_, min, _) = sequence[Int(b)] else { return nil }
         return Int32(min)
     }
 
     mutating func add(_ key: Key, _ nodes: [Int32]) {
+        guard !failed else { return }
         work += nodes.count
+        guard work <= GrammarMatcher.maxSettleWork else { failed = true; return }
         var nodes = nodes
         if key.c == 0, key.magnitude == 0, let least = leastTurns(key.a, key.b), key.d >= least {
             nodes = nodes.filter { n in
@@ -160,7 +182,7 @@ struct RuleSettle {
         let new: [Int32]
         if below[key] == nil {
             below[key] = Set(nodes)
-            new = Array(Set(nodes))
+            new = Array(below[key]!)
         } else {
             new = nodes.filter { below[key]!.insert($0).inserted }
         }
@@ -189,18 +211,34 @@ struct RuleSettle {
     /// Follows one frame for `nodes`; false past the bounds.
     mutating func follow(_ key: Key, _ nodes: [Int32], _ t: inout RuleStacks.Table) -> Bool {
         work += 1
-        guard work <= GrammarMatcher.maxSettleWork else { return false }
+        guard !failed, work <= GrammarMatcher.maxSettleWork else { return false }
         guard key.c == 0, key.magnitude == 0 else { return true }   // inside a terminal: waits for the next byte
-        let sequence = grammar.sequences[Int(key.a)]
-        let i = Int(key.b)
-        if i == sequence.count {   // done: back to the frames below
+        if key.a < 0, key != Self.returning {
+            // Entering a rule: with several callers and alternatives, one pass-through node over the callers, so
+            // k alternatives cost k + callers, not k × callers.
+            let r = Int(-1 - key.a)
+            var under = nodes
+            if nodes.count > 1, grammar.alternatives[r].count > 1 {
+                guard let n = t.push(sequence: RuleStacks.passThrough, element: 0, turns: 0, onto: nodes) else { return false }
+                under = [n]
+            }
+            for alt in grammar.alternatives[r] { add(Key(a: Int32(alt), b: 0), under) }
+            return !failed
+        }
+        if key == Self.returning || Int(key.b) == grammar.sequences[Int(key.a)].count {   // done: back to the frames below
             for n in nodes {
                 if n == RuleStacks.bottom { done = true; continue }
                 let node = t.nodes[Int(n)]
-                add(Key(a: node.sequence, b: node.element, d: node.turns), t.set(node.below))
+                if node.sequence == RuleStacks.passThrough {
+                    add(Self.returning, t.set(node.below))
+                } else {
+                    add(Key(a: node.sequence, b: node.element, d: node.turns), t.set(node.below))
+                }
             }
-            return true
+            return !failed
         }
+        let sequence = grammar.sequences[Int(key.a)]
+        let i = Int(key.b)
         switch sequence[i] {
         case .bytes, .chars: return true
         case let .rule(r):
@@ -210,7 +248,7 @@ struct RuleSettle {
                 guard let n = t.push(sequence: key.a, element: key.b + 1, turns: 0, onto: nodes) else { return false }
                 under = [n]
             }
-            for alt in grammar.alternatives[r] { add(Key(a: Int32(alt), b: 0), under) }
+            add(Self.entry(r), under)
         case let .repeated(r, min, max):
             let turns = Int(key.d)
             if max.map({ turns < $0 }) ?? true {
@@ -227,18 +265,18 @@ struct RuleSettle {
                     guard let n = t.push(sequence: key.a, element: key.b, turns: next, onto: nodes) else { return false }
                     under = [n]
                 }
-                for alt in grammar.alternatives[r] { add(Key(a: Int32(alt), b: 0), under) }
+                add(Self.entry(r), under)
             }
             if turns >= min { add(Key(a: key.a, b: key.b + 1), nodes) }
         }
-        return true
+        return !failed
     }
 
     /// The settled parses, in a canonical order (equal states compare equal, for the mask cache); empty past the
     /// bounds.
     mutating func parses(_ t: inout RuleStacks.Table, root: Int) -> [GrammarConfig] {
         var out: [GrammarConfig] = []
-        for (key, nodes) in below {
+        for (key, nodes) in below where key.a >= 0 {
             let sequence = grammar.sequences[Int(key.a)]
             guard Int(key.b) < sequence.count else { continue }
             switch sequence[Int(key.b)] {
@@ -295,6 +333,8 @@ final class RuleStacks: @unchecked Sendable {
 
     /// The node below the root's parses: returning to it finishes the root.
     static let bottom: Int32 = 0
+    /// The `sequence` of a pass-through node: returning to it returns to every node below it.
+    static let passThrough: Int32 = -1
     /// Nodes, and node ids over all sets, kept at most: a grammar that needs more refuses the bytes that would.
     static let maxNodes = 1 << 20, maxSetElements = 1 << 23
 
