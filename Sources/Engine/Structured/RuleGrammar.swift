@@ -45,17 +45,32 @@ public struct RuleGrammar: Sendable, Hashable {
 
     // MARK: analysis
 
-    /// Per rule: whether some alternative has every element `holds` (given the rules found so far), to a fixed point.
-    func fixedPoint(_ holds: (Element, [Bool]) -> Bool) -> [Bool] {
+    /// What an element needs for an analysis to hold of it.
+    enum Needs { case nothing, never, rule(Int) }
+
+    /// Per rule: whether some alternative has every element's need met, to a fixed point, on a worklist (linear
+    /// in the grammar's size: each rule found settles the elements that wait for it).
+    func fixedPoint(_ needs: (Element) -> Needs) -> [Bool] {
         var found = [Bool](repeating: false, count: alternatives.count)
-        var changed = true
-        while changed {
-            changed = false
-            for r in alternatives.indices where !found[r] {
-                if alternatives[r].contains(where: { s in sequences[s].allSatisfy { holds($0, found) } }) {
-                    found[r] = true
-                    changed = true
+        var owner = [Int](repeating: -1, count: sequences.count)
+        for (r, alts) in alternatives.enumerated() { for s in alts { owner[s] = r } }
+        var unmet = [Int](repeating: 0, count: sequences.count)
+        var waiting = [[Int]](repeating: [], count: alternatives.count)   // per rule: the sequences whose elements need it
+        var queue: [Int] = []
+        for (s, sequence) in sequences.enumerated() where owner[s] >= 0 {
+            for e in sequence {
+                switch needs(e) {
+                case .nothing: break
+                case .never: unmet[s] += 1
+                case let .rule(q): unmet[s] += 1; waiting[q].append(s)
                 }
+            }
+            if unmet[s] == 0, !found[owner[s]] { found[owner[s]] = true; queue.append(owner[s]) }
+        }
+        while let q = queue.popLast() {
+            for s in waiting[q] {
+                unmet[s] -= 1
+                if unmet[s] == 0, !found[owner[s]] { found[owner[s]] = true; queue.append(owner[s]) }
             }
         }
         return found
@@ -63,18 +78,26 @@ public struct RuleGrammar: Sendable, Hashable {
 
     /// Per rule: whether it can match some finite text.
     func finishable() -> [Bool] {
-        fixedPoint { e, ok in
+        fixedPoint { e in
             switch e {
-            case .bytes: true
-            case let .chars(set): !set.isEmpty
-            case let .rule(q): ok[q]
-            case let .repeated(q, min, max): min == 0 || max == 0 || ok[q]
+            case .bytes: .nothing
+            case let .chars(set): set.isEmpty ? .never : .nothing
+            case let .rule(q): .rule(q)
+            case let .repeated(q, min, max): min == 0 || max == 0 ? .nothing : .rule(q)
             }
         }
     }
 
     /// Per rule: whether it can match the empty text.
-    func nullable() -> [Bool] { fixedPoint(Self.isNullable) }
+    func nullable() -> [Bool] {
+        fixedPoint { e in
+            switch e {
+            case .bytes, .chars: .never
+            case let .rule(q): .rule(q)
+            case let .repeated(q, min, max): min == 0 || max == 0 ? .nothing : .rule(q)
+            }
+        }
+    }
 
     static func isNullable(_ e: Element, _ empty: [Bool]) -> Bool {
         switch e {
