@@ -213,30 +213,8 @@ struct RuleSettle {
         work += 1
         guard !failed, work <= GrammarMatcher.maxSettleWork else { return false }
         guard key.c == 0, key.magnitude == 0 else { return true }   // inside a terminal: waits for the next byte
-        if key.a < 0, key != Self.returning {
-            // Entering a rule: with several callers and alternatives, one pass-through node over the callers, so
-            // k alternatives cost k + callers, not k × callers.
-            let r = Int(-1 - key.a)
-            var under = nodes
-            if nodes.count > 1, grammar.alternatives[r].count > 1 {
-                guard let n = t.push(sequence: RuleStacks.passThrough, element: 0, turns: 0, onto: nodes) else { return false }
-                under = [n]
-            }
-            for alt in grammar.alternatives[r] { add(Key(a: Int32(alt), b: 0), under) }
-            return !failed
-        }
-        if key == Self.returning || Int(key.b) == grammar.sequences[Int(key.a)].count {   // done: back to the frames below
-            for n in nodes {
-                if n == RuleStacks.bottom { done = true; continue }
-                let node = t.nodes[Int(n)]
-                if node.sequence == RuleStacks.passThrough {
-                    add(Self.returning, t.set(node.below))
-                } else {
-                    add(Key(a: node.sequence, b: node.element, d: node.turns), t.set(node.below))
-                }
-            }
-            return !failed
-        }
+        if key.a < 0, key != Self.returning { return enter(rule: Int(-1 - key.a), from: nodes, &t) }
+        if key == Self.returning || Int(key.b) == grammar.sequences[Int(key.a)].count { return returnTo(nodes, t) }
         let sequence = grammar.sequences[Int(key.a)]
         let i = Int(key.b)
         switch sequence[i] {
@@ -268,6 +246,32 @@ struct RuleSettle {
                 add(Self.entry(r), under)
             }
             if turns >= min { add(Key(a: key.a, b: key.b + 1), nodes) }
+        }
+        return !failed
+    }
+
+    /// Entering a rule: with several callers and alternatives, one pass-through node over the callers, so k
+    /// alternatives cost k + callers, not k × callers.
+    mutating func enter(rule r: Int, from nodes: [Int32], _ t: inout RuleStacks.Table) -> Bool {
+        var under = nodes
+        if nodes.count > 1, grammar.alternatives[r].count > 1 {
+            guard let n = t.push(sequence: RuleStacks.passThrough, element: 0, turns: 0, onto: nodes) else { return false }
+            under = [n]
+        }
+        for alt in grammar.alternatives[r] { add(Key(a: Int32(alt), b: 0), under) }
+        return !failed
+    }
+
+    /// A sequence is done: back to the frames of the nodes below (through pass-through nodes to theirs).
+    mutating func returnTo(_ nodes: [Int32], _ t: RuleStacks.Table) -> Bool {
+        for n in nodes {
+            if n == RuleStacks.bottom { done = true; continue }
+            let node = t.nodes[Int(n)]
+            if node.sequence == RuleStacks.passThrough {
+                add(Self.returning, t.set(node.below))
+            } else {
+                add(Key(a: node.sequence, b: node.element, d: node.turns), t.set(node.below))
+            }
         }
         return !failed
     }
